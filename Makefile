@@ -1,0 +1,70 @@
+# The commands a person types. Everything runs from the workspace venv in .venv,
+# installed from the hash-pinned requirements.lock.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+UV ?= uv
+SERVICES := auth catalog pricing offers orders
+
+.PHONY: help install lock lint format test test-fast test-fault run emulator migrate bench \
+	bench-messaging bench-emulator bench-catalog bench-pricing asyncapi clean
+
+help:
+	@echo "make run      - the whole platform end to end on the embedded default (emulator, demo data)"
+	@echo "make test     - ruff, mypy and every test (what .ci/run calls)"
+	@echo "make emulator - the Allegro emulator alone, in the foreground"
+	@echo "make bench    - every benchmark; results in bench/results/"
+
+$(PY): requirements.lock
+	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv
+	$(UV) venv --quiet --allow-existing $(VENV)
+	$(UV) pip sync --quiet --python $(PY) requirements.lock
+	@touch $(PY)
+
+install: $(PY)
+
+# Regenerate the hash-pinned lock from pyproject.toml files (uv.lock stays local: it records URLs).
+lock:
+	$(UV) lock
+	$(UV) export --quiet --format requirements-txt --no-emit-project --all-groups -o requirements.lock
+
+lint: $(PY)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+format: $(PY)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: lint
+	$(PY) -m pytest
+
+test-fast: $(PY)
+	$(PY) -m pytest -m "not fault and not slow"
+
+test-fault: $(PY)
+	$(PY) -m pytest -m fault
+
+asyncapi: $(PY)
+	$(PY) -m shared.asyncapi > docs/asyncapi.yaml
+
+migrate: $(PY)
+	$(PY) -m shared.devstack migrate
+
+run: $(PY)
+	$(PY) -m shared.devstack run
+
+emulator: $(PY)
+	$(PY) -m allegro_emulator
+
+bench: bench-messaging bench-emulator
+
+bench-messaging: $(PY)
+	$(PY) bench/messaging.py
+
+bench-emulator: $(PY)
+	$(PY) bench/emulator.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
