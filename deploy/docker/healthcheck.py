@@ -1,0 +1,49 @@
+"""Docker HEALTHCHECK: GET /health/live on this container's own HTTP port (stdlib only).
+
+The port is `<SERVICE>_HTTP_PORT` (`ALLEGRO_EMULATOR_PORT` for the emulator) when set, else the
+platform's default for MCI_SERVICE. Exit status 0 = healthy, 1 = unhealthy.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import urllib.error
+import urllib.request
+
+DEFAULT_PORTS = {
+    "auth": 8001,
+    "catalog": 8002,
+    "pricing": 8003,
+    "offers": 8004,
+    "orders": 8005,
+    "emulator": 8400,
+}
+PATH = "/health/live"
+
+
+def port_for(service: str, environ: dict[str, str]) -> int:
+    variable = "ALLEGRO_EMULATOR_PORT" if service == "emulator" else f"{service.upper()}_HTTP_PORT"
+    override = environ.get(variable)
+    if override:
+        return int(override)
+    return DEFAULT_PORTS[service]
+
+
+def main() -> int:
+    service = os.environ.get("MCI_SERVICE", "")
+    if service not in DEFAULT_PORTS:
+        print(f"healthcheck: unknown MCI_SERVICE {service!r}", file=sys.stderr)
+        return 1
+    url = f"http://127.0.0.1:{port_for(service, dict(os.environ))}{PATH}"
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:
+            status = int(response.status)
+    except (urllib.error.URLError, OSError) as exc:
+        print(f"healthcheck: {url}: {exc}", file=sys.stderr)
+        return 1
+    return 0 if 200 <= status < 300 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
