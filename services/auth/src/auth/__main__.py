@@ -1,0 +1,4 @@
+from auth.main import build
+from shared.service import run
+
+run(build)

@@ -1,0 +1,4 @@
+from catalog.main import build
+from shared.service import run
+
+run(build)

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    """The catalog service's settings; environment variables prefixed `CATALOG_`."""
+
+    service_name: ClassVar[str] = "catalog"
+    default_http_port: ClassVar[int] = 8002
+
+    model_config = SettingsConfigDict(env_prefix="CATALOG_", extra="ignore", env_ignore_empty=True)

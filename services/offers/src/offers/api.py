@@ -1,0 +1,7 @@
+"""The offers service's operator endpoints: parse, call a handler, return."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["offers"])

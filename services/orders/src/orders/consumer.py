@@ -1,0 +1,7 @@
+"""The queues the orders service consumes, each bound to its handler registry."""
+
+from __future__ import annotations
+
+from shared.service import Subscription
+
+SUBSCRIPTIONS: list[Subscription] = []

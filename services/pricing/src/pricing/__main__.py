@@ -1,0 +1,4 @@
+from pricing.main import build
+from shared.service import run
+
+run(build)

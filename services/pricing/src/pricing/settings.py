@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    """The pricing service's settings; environment variables prefixed `PRICING_`."""
+
+    service_name: ClassVar[str] = "pricing"
+    default_http_port: ClassVar[int] = 8003
+
+    model_config = SettingsConfigDict(env_prefix="PRICING_", extra="ignore", env_ignore_empty=True)

@@ -1,0 +1,81 @@
+"""Async SQLAlchemy helpers: engines, the service database's creation, migrations at start."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import asyncpg
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+
+def create_engine(url: str, *, pool_size: int = 10, application_name: str = "mci") -> AsyncEngine:
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        # A backend killed by the server (failover, pg_terminate_backend) is noticed before use.
+        pool_pre_ping=True,
+        connect_args={"server_settings": {"application_name": application_name}},
+    )
+
+
+def plain_dsn(url: str) -> str:
+    """asyncpg's own DSN form of a SQLAlchemy URL."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def ensure_database(url: str) -> None:
+    """Create the database `url` names if it is missing (the server's `postgres` db admits us)."""
+    target = make_url(url)
+    admin = plain_dsn(target.set(database="postgres").render_as_string(hide_password=False))
+    conn = await asyncpg.connect(admin)
+    try:
+        exists = await conn.fetchval(
+            "SELECT 1 FROM pg_database WHERE datname = $1", target.database
+        )
+        if not exists:
+            # Another replica may create it first.
+            with contextlib.suppress(asyncpg.DuplicateDatabaseError):
+                await conn.execute(f'CREATE DATABASE "{target.database}"')
+    finally:
+        await conn.close()
+
+
+async def drop_database(url: str) -> None:
+    target = make_url(url)
+    admin = plain_dsn(target.set(database="postgres").render_as_string(hide_password=False))
+    conn = await asyncpg.connect(admin)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def alembic_config(migrations_dir: Path, url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+async def migrate(migrations_dir: Path, url: str) -> None:
+    """Create the database if needed and upgrade it to head.
+
+    Alembic's async env runs its own event loop, so it runs in a worker thread.
+    """
+    await ensure_database(url)
+    await asyncio.to_thread(command.upgrade, alembic_config(migrations_dir, url), "head")
+
+
+@asynccontextmanager
+async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """One unit of work: commits on success, rolls back on any exception."""
+    async with engine.begin() as conn:
+        yield conn

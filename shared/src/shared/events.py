@@ -1,0 +1,300 @@
+"""The platform's events: the envelope and one versioned pydantic model per event.
+
+An event class describes the `data` of its envelope. `type`, `version` and the routing key are
+class-level facts, so the AsyncAPI document and the topology can be derived from this module.
+A change that breaks consumers gets a new class with `version = 2`, published beside version 1
+until every consumer moved.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, ClassVar, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MarketplaceId = Literal["allegro-pl", "allegro-cz", "allegro-sk", "allegro-hu"]
+EVENTS_EXCHANGE = "mci.events"
+UPSTREAM_EXCHANGE = "mci.upstream"
+
+
+class Envelope(BaseModel):
+    """What travels on the wire (JSON body); AMQP `message_id` is `id`, `type` is `type`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    type: str
+    version: int = 1
+    occurred_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    source: str
+    correlation_id: str
+    causation_id: str | None = None
+    data: dict[str, Any]
+
+
+class Event(BaseModel):
+    """Base of every event's data."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_type: ClassVar[str]
+    version: ClassVar[int] = 1
+    routing_key: ClassVar[str]
+    exchange: ClassVar[str] = EVENTS_EXCHANGE
+    summary: ClassVar[str] = ""
+
+
+E = TypeVar("E", bound=Event)
+
+
+def parse_data(envelope: Envelope, event_class: type[E]) -> E:
+    return event_class.model_validate(envelope.data)
+
+
+class Money(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    amount: Decimal = Field(description="Decimal amount, serialised as a string")
+    currency: str = Field(min_length=3, max_length=3, description="ISO 4217 code")
+
+
+# --- catalog ---------------------------------------------------------------------------------
+
+
+class CatalogItem(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    sku: str
+    revision: int = Field(description="Per-product revision; apply only if newer than held")
+    listed: bool = Field(description="false: the product left the selection, withdraw it")
+    ean: str | None = None
+    title: str | None = None
+    description: str | None = None
+    images: list[str] = Field(default_factory=list)
+    supplier_category: str | None = None
+    allegro_category_id: str | None = None
+    brand: str | None = None
+    weight_kg: Decimal | None = None
+    cost: Money | None = None
+    rrp: Money | None = None
+    stock: int | None = None
+    attributes: dict[str, str] = Field(default_factory=dict)
+
+
+class CatalogUpdated(Event):
+    event_type = "CatalogUpdated"
+    routing_key = "catalog.updated"
+    summary = "Products of an account's selection changed, entered it or left it (listed=false)."
+
+    account_id: str
+    items: list[CatalogItem]
+
+
+# --- pricing ---------------------------------------------------------------------------------
+
+
+class PricedItem(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    sku: str
+    catalog_revision: int
+    prices: dict[MarketplaceId, Money] = Field(default_factory=dict)
+    unpriced: dict[MarketplaceId, str] = Field(
+        default_factory=dict, description="Marketplaces without a price, with the reason"
+    )
+    rule_id: str | None = None
+    breakdown: dict[str, Any] = Field(default_factory=dict)
+
+
+class PriceComputed(Event):
+    event_type = "PriceComputed"
+    routing_key = "price.computed"
+    summary = "Selling prices per marketplace changed for some products of an account."
+
+    account_id: str
+    items: list[PricedItem]
+
+
+# --- offers ----------------------------------------------------------------------------------
+
+
+class FailureReason(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    message: str
+    allegro_errors: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class OfferPublished(Event):
+    event_type = "OfferPublished"
+    routing_key = "offer.published"
+    summary = "An offer is live (or changed) on Allegro, with its state per marketplace."
+
+    account_id: str
+    sku: str
+    offer_id: str
+    marketplaces: dict[str, str]
+    price: Money | None = None
+    stock: int
+    status: str
+
+
+class OfferFailed(Event):
+    event_type = "OfferFailed"
+    routing_key = "offer.failed"
+    summary = "A product could not be listed or updated; the reason says why."
+
+    account_id: str
+    sku: str
+    offer_id: str | None = None
+    reason: FailureReason
+
+
+class OfferEnded(Event):
+    event_type = "OfferEnded"
+    routing_key = "offer.ended"
+    summary = "An offer was ended (stock 0, withdrawn from the selection, or by Allegro)."
+
+    account_id: str
+    sku: str
+    offer_id: str | None = None
+    reason: FailureReason
+
+
+# --- orders ----------------------------------------------------------------------------------
+
+
+class OrderLine(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    sku: str | None
+    offer_id: str
+    quantity: int
+    unit_price: Money
+
+
+class OrderReceived(Event):
+    event_type = "OrderReceived"
+    routing_key = "order.received"
+    summary = "A paid order (Allegro checkout form) is ready for fulfilment."
+
+    account_id: str
+    order_id: str = Field(description="Allegro checkout form id")
+    marketplace_id: str
+    buyer: dict[str, Any]
+    delivery: dict[str, Any]
+    lines: list[OrderLine]
+    total: Money
+    paid_at: datetime | None = None
+    revision: str
+
+
+class OrderCancelled(Event):
+    event_type = "OrderCancelled"
+    routing_key = "order.cancelled"
+    summary = "An order was cancelled on Allegro before it was fulfilled."
+
+    account_id: str
+    order_id: str
+    reason: str
+
+
+# --- accounts --------------------------------------------------------------------------------
+
+
+class AccountConnected(Event):
+    event_type = "AccountConnected"
+    routing_key = "account.connected"
+    summary = "An Allegro seller account is connected and has valid tokens."
+
+    account_id: str
+    alias: str
+    base_marketplace: str
+    allegro_user_id: str
+
+
+class AccountDisconnected(Event):
+    event_type = "AccountDisconnected"
+    routing_key = "account.disconnected"
+    summary = "An account's credentials were reset or removed; stop calling Allegro for it."
+
+    account_id: str
+    alias: str
+    base_marketplace: str
+    allegro_user_id: str | None = None
+
+
+class AccountRefreshFailed(Event):
+    event_type = "AccountRefreshFailed"
+    routing_key = "account.refresh-failed"
+    summary = "Allegro refused the refresh token; the account needs an operator to reconnect."
+
+    account_id: str
+    alias: str
+    reason: str
+
+
+# --- upstream: what external systems publish into the platform --------------------------------
+
+
+class SupplierProduct(BaseModel):
+    """A full or partial product record; absent fields are left as they are (partial update)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sku: str
+    updated_at: datetime = Field(description="Supplier's update time; older never overwrites")
+    ean: str | None = None
+    title: str | None = None
+    description: str | None = None
+    images: list[str] | None = None
+    category_path: str | None = None
+    brand: str | None = None
+    weight_kg: Decimal | None = None
+    cost: Money | None = None
+    rrp: Money | None = None
+    stock: int | None = None
+    attributes: dict[str, str] | None = None
+
+
+class SupplierProductsChanged(Event):
+    event_type = "SupplierProductsChanged"
+    routing_key = "supplier.products"
+    exchange = UPSTREAM_EXCHANGE
+    summary = "The upstream catalogue system sends a batch of full or partial product records."
+
+    products: list[SupplierProduct]
+
+
+class SupplierShipmentSent(Event):
+    event_type = "SupplierShipmentSent"
+    routing_key = "supplier.shipment"
+    exchange = UPSTREAM_EXCHANGE
+    summary = "The fulfilment system shipped (part of) an order: carrier and tracking number."
+
+    account_id: str
+    order_id: str
+    carrier_id: str
+    tracking_number: str
+    lines: list[dict[str, Any]] = Field(default_factory=list)
+
+
+ALL_EVENTS: tuple[type[Event], ...] = (
+    CatalogUpdated,
+    PriceComputed,
+    OfferPublished,
+    OfferFailed,
+    OfferEnded,
+    OrderReceived,
+    OrderCancelled,
+    AccountConnected,
+    AccountDisconnected,
+    AccountRefreshFailed,
+    SupplierProductsChanged,
+    SupplierShipmentSent,
+)
+EVENTS_BY_TYPE: dict[str, type[Event]] = {cls.event_type: cls for cls in ALL_EVENTS}

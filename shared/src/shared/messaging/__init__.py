@@ -1,0 +1,1 @@
+"""Reliable messaging over aio-pika: topology, outbox relay, idempotent consumer, DLQ tools."""

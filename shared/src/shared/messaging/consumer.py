@@ -1,0 +1,285 @@
+"""The idempotent consumer: handler and inbox row in one transaction, ack after commit.
+
+Deliveries are gathered into small batches (up to `batch_size`, or `batch_wait` seconds) and
+handled in ONE transaction together with their inbox rows: one commit per batch instead of per
+message is what lets the pipeline keep up with the broker. If any handler of the batch raises,
+the batch is rolled back and its messages are handled again one transaction each, so only the
+failing message is retried.
+
+Outcomes:
+- handled: committed, then acked;
+- duplicate (inbox row already there): acked without running the handler;
+- malformed (not an envelope, unknown type): rejected without requeue, i.e. dead-lettered now;
+- handler raised: rejected with requeue; the quorum queue counts deliveries and dead-letters the
+  message to `<queue>.dlq` past its delivery limit;
+- the database is unreachable or dropped the connection: nothing is acked, the batch is retried
+  in-process with backoff until the database answers. This does not spend the delivery limit,
+  so an outage never sends good messages to the DLQ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import sqlalchemy as sa
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from shared import metrics
+from shared.events import Envelope, Event
+from shared.logs import correlation_scope, get_logger
+from shared.messaging.topology import QueueSpec, declare_queue
+from shared.uow import UnitOfWork
+
+log = get_logger(__name__)
+
+Handler = Callable[[Any, UnitOfWork], Awaitable[None]]
+
+_CLAIM_INBOX = sa.text(
+    "INSERT INTO inbox (consumer, message_id, processed_at)"
+    " SELECT :consumer, unnest(CAST(:ids AS uuid[])), now()"
+    " ON CONFLICT DO NOTHING RETURNING message_id"
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Errors of the infrastructure, not of the message: retrying later will succeed."""
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+            return True
+        exc = exc.orig if exc.orig is not None else exc
+        cause = getattr(exc, "__cause__", None)
+        if cause is not None and is_transient(cause):
+            return True
+    return isinstance(
+        exc,
+        OSError
+        | ConnectionError
+        | TimeoutError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.InterfaceError
+        | asyncpg.CannotConnectNowError
+        | asyncpg.AdminShutdownError
+        | asyncpg.SerializationError
+        | asyncpg.DeadlockDetectedError,
+    )
+
+
+@dataclass
+class _Delivery:
+    message: AbstractIncomingMessage
+    envelope: Envelope
+    event: Event
+    handler: Handler
+
+
+class Consumer:
+    """Consumes one queue and dispatches each message by its event type to a handler."""
+
+    def __init__(
+        self,
+        spec: QueueSpec,
+        handlers: Mapping[type[Event], Handler],
+        engine: AsyncEngine,
+        *,
+        source: str,
+        prefetch: int = 256,
+        batch_size: int = 100,
+        batch_wait: float = 0.02,
+    ) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.engine = engine
+        self.source = source
+        self.prefetch = prefetch
+        self.batch_size = batch_size
+        self.batch_wait = batch_wait
+        self.handlers = {cls.event_type: (cls, handler) for cls, handler in handlers.items()}
+        self._pending: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+        self.channel: AbstractChannel | None = None
+        self.queue: AbstractQueue | None = None
+        self.consumer_tag: str | None = None
+
+    async def start(self, channel: AbstractChannel) -> None:
+        self.channel = channel  # strong reference: aio-pika only keeps a weak one
+        self.queue = await declare_queue(channel, self.spec)
+        self._worker = asyncio.create_task(self._work(), name=f"consumer:{self.name}")
+        self.consumer_tag = await self.queue.consume(self._pending.put)
+
+    @property
+    def is_running(self) -> bool:
+        return self._worker is not None and not self._worker.done()
+
+    async def stop(self) -> None:
+        if self.queue is not None and self.consumer_tag is not None:
+            try:
+                await self.queue.cancel(self.consumer_tag)
+            except Exception as exc:  # channel already gone: deliveries requeue anyway
+                log.info("consumer_cancel_failed", queue=self.name, error=repr(exc))
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+
+    async def _work(self) -> None:
+        while True:
+            batch = [await self._pending.get()]
+            deadline = time.monotonic() + self.batch_wait
+            while len(batch) < self.batch_size:
+                timeout = deadline - time.monotonic()
+                if timeout <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self._pending.get(), timeout))
+                except TimeoutError:
+                    break
+            try:
+                await self.handle_batch(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # never let one batch kill the consumer
+                log.exception("consumer_batch_crashed", queue=self.name)
+
+    async def handle_batch(self, messages: list[AbstractIncomingMessage]) -> None:
+        deliveries = [d for m in messages if (d := await self._parse(m)) is not None]
+        if not deliveries:
+            return
+        started = time.perf_counter()
+        try:
+            done, duplicates = await self._with_db_retry(self._commit_batch, deliveries)
+        except _HandlerFailed:
+            # One of them is bad: find it by handling each alone; the others still commit.
+            for delivery in deliveries:
+                try:
+                    handled, duplicate = await self._with_db_retry(self._commit_batch, [delivery])
+                except _HandlerFailed as failed:
+                    await self._retry_later(delivery, failed.error)
+                    continue
+                await self._ack(handled, "handled")
+                await self._ack(duplicate, "duplicate")
+        else:
+            await self._ack(done, "handled")
+            await self._ack(duplicates, "duplicate")
+        metrics.handler_duration.labels(self.name).observe(time.perf_counter() - started)
+
+    async def _commit_batch(
+        self, deliveries: list[_Delivery]
+    ) -> tuple[list[_Delivery], list[_Delivery]]:
+        fresh: list[_Delivery] = []
+        duplicates: list[_Delivery] = []
+        async with self.engine.begin() as conn:
+            unclaimed = await self._claim_inbox(conn, deliveries)
+            for delivery in deliveries:
+                # The first delivery of an id runs; a second copy in the same batch is a duplicate.
+                if delivery.envelope.id in unclaimed:
+                    unclaimed.discard(delivery.envelope.id)
+                    fresh.append(delivery)
+                    await self._run_handler(conn, delivery)
+                else:
+                    duplicates.append(delivery)
+        return fresh, duplicates
+
+    async def _claim_inbox(
+        self, conn: AsyncConnection, deliveries: list[_Delivery]
+    ) -> set[uuid.UUID]:
+        """Insert the inbox rows; returns the ids that were not processed before."""
+        ids = list(dict.fromkeys(str(d.envelope.id) for d in deliveries))
+        result = await conn.execute(_CLAIM_INBOX, {"consumer": self.name, "ids": ids})
+        return set(result.scalars())
+
+    async def _run_handler(self, conn: AsyncConnection, delivery: _Delivery) -> None:
+        env = delivery.envelope
+        with correlation_scope(env.correlation_id, str(env.id)):
+            try:
+                await delivery.handler(delivery.event, UnitOfWork(conn, self.source, env))
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                raise _HandlerFailed(exc) from exc
+
+    async def _with_db_retry(
+        self,
+        operation: Callable[[list[_Delivery]], Awaitable[tuple[list[_Delivery], list[_Delivery]]]],
+        deliveries: list[_Delivery],
+    ) -> tuple[list[_Delivery], list[_Delivery]]:
+        backoff = 0.2
+        while True:
+            try:
+                return await operation(deliveries)
+            except _HandlerFailed:
+                raise
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise _HandlerFailed(exc) from exc
+                log.warning(
+                    "consumer_database_unavailable",
+                    queue=self.name,
+                    error=repr(exc),
+                    retry_in=backoff,
+                    messages=len(deliveries),
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    async def _parse(self, message: AbstractIncomingMessage) -> _Delivery | None:
+        try:
+            envelope = Envelope.model_validate_json(message.body)
+            if message.message_id and message.message_id != str(envelope.id):
+                raise ValueError("AMQP message_id differs from the envelope id")
+            event_class, handler = self.handlers[envelope.type]
+            event = event_class.model_validate(envelope.data)
+        except (ValidationError, ValueError, KeyError) as exc:
+            log.error(
+                "message_malformed_dead_lettered",
+                queue=self.name,
+                message_id=message.message_id,
+                type=message.type,
+                error=str(exc)[:500],
+            )
+            await self._settle(message.reject(requeue=False))
+            metrics.messages_consumed.labels(self.name, "dead_lettered").inc()
+            return None
+        return _Delivery(message, envelope, event, handler)
+
+    async def _retry_later(self, delivery: _Delivery, error: BaseException) -> None:
+        headers = delivery.message.headers or {}
+        log.warning(
+            "message_handler_failed",
+            queue=self.name,
+            message_id=str(delivery.envelope.id),
+            type=delivery.envelope.type,
+            correlation_id=delivery.envelope.correlation_id,
+            delivery_count=headers.get("x-delivery-count", 0),
+            delivery_limit=self.spec.delivery_limit,
+            error=repr(error)[:500],
+        )
+        # reject (not nack): RabbitMQ counts it towards the delivery limit on every version.
+        await self._settle(delivery.message.reject(requeue=True))
+        metrics.messages_consumed.labels(self.name, "retried").inc()
+
+    async def _ack(self, deliveries: list[_Delivery], result: str) -> None:
+        for delivery in deliveries:
+            await self._settle(delivery.message.ack())
+        if deliveries:
+            metrics.messages_consumed.labels(self.name, result).inc(len(deliveries))
+
+    async def _settle(self, operation: Awaitable[None]) -> None:
+        try:
+            await operation
+        except Exception as exc:
+            # The channel died since delivery: the broker redelivers, the inbox absorbs it.
+            log.info("message_settle_failed", queue=self.name, error=repr(exc))
+
+
+class _HandlerFailed(Exception):
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(repr(error))
+        self.error = error

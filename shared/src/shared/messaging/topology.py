@@ -1,0 +1,67 @@
+"""Exchanges and queues, declared idempotently by every service at start.
+
+Each consuming purpose gets a quorum queue with an explicit delivery limit (Debian's RabbitMQ
+has no default) that dead-letters to `mci.dlx` with the queue's own name as routing key, where
+`<queue>.dlq` waits for an operator. `deploy/rabbitmq/definitions.json` exports the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractQueue
+
+from shared.events import EVENTS_EXCHANGE, UPSTREAM_EXCHANGE
+
+DEAD_LETTER_EXCHANGE = "mci.dlx"
+DEFAULT_DELIVERY_LIMIT = 10
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """One consuming purpose: a queue, what it is bound to, and its retry budget."""
+
+    name: str
+    bindings: tuple[tuple[str, str], ...]  # (exchange, routing key)
+    delivery_limit: int = DEFAULT_DELIVERY_LIMIT
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.name}.dlq"
+
+    def queue_arguments(self) -> dict[str, Any]:
+        return {
+            "x-queue-type": "quorum",
+            "x-delivery-limit": self.delivery_limit,
+            "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
+            "x-dead-letter-routing-key": self.name,
+            **self.arguments,
+        }
+
+
+def events(*routing_keys: str) -> tuple[tuple[str, str], ...]:
+    return tuple((EVENTS_EXCHANGE, key) for key in routing_keys)
+
+
+def upstream(*routing_keys: str) -> tuple[tuple[str, str], ...]:
+    return tuple((UPSTREAM_EXCHANGE, key) for key in routing_keys)
+
+
+async def declare_exchanges(channel: AbstractChannel) -> None:
+    for name in (EVENTS_EXCHANGE, UPSTREAM_EXCHANGE):
+        await channel.declare_exchange(name, aio_pika.ExchangeType.TOPIC, durable=True)
+    await channel.declare_exchange(DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True)
+
+
+async def declare_queue(channel: AbstractChannel, spec: QueueSpec) -> AbstractQueue:
+    """Declare `spec`'s queue, its bindings and its DLQ; safe to repeat."""
+    await declare_exchanges(channel)
+    dlq = await channel.declare_queue(spec.dlq, durable=True, arguments={"x-queue-type": "quorum"})
+    await dlq.bind(DEAD_LETTER_EXCHANGE, routing_key=spec.name)
+    queue = await channel.declare_queue(spec.name, durable=True, arguments=spec.queue_arguments())
+    for exchange, routing_key in spec.bindings:
+        await queue.bind(exchange, routing_key=routing_key)
+    return queue

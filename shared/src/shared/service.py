@@ -1,0 +1,192 @@
+"""What every service's composition root (`main.py`) is built from.
+
+A service describes itself as a `ServiceDefinition` (settings, migrations, the queues it
+consumes with their handler registries, its routers); `create_app` turns that into a FastAPI
+app whose lifespan migrates the database, connects to the broker, and starts the outbox relay
+and the consumers. Roles split one image into api and worker Deployments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import sqlalchemy as sa
+import uvicorn
+from fastapi import APIRouter, FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.db import create_engine, migrate
+from shared.events import Event
+from shared.http import CorrelationMiddleware, dlq_router, health_router, install_error_handlers
+from shared.logs import configure_logging, get_logger
+from shared.messaging.broker import Broker
+from shared.messaging.consumer import Consumer, Handler
+from shared.messaging.dlq import DeadLetters
+from shared.messaging.relay import OutboxRelay
+from shared.messaging.topology import QueueSpec
+from shared.settings import ServiceSettings
+
+Role = Literal["all", "api", "worker"]
+log = get_logger(__name__)
+
+
+@dataclass
+class Subscription:
+    """A queue this service consumes and the handler registry (event class -> handler)."""
+
+    queue: QueueSpec
+    handlers: Mapping[type[Event], Handler]
+
+
+@dataclass
+class ServiceDefinition:
+    settings: ServiceSettings
+    migrations_dir: Path
+    subscriptions: Sequence[Subscription] = ()
+    routers: Sequence[APIRouter] = ()
+    title: str = ""
+    # Called once the engine exists, e.g. to build repositories that handlers close over.
+    on_start: Callable[[ServiceRuntime], None] | None = None
+
+
+@dataclass
+class ServiceRuntime:
+    definition: ServiceDefinition
+    role: Role
+    engine: AsyncEngine | None = None
+    broker: Broker | None = None
+    relay: OutboxRelay | None = None
+    consumers: list[Consumer] = field(default_factory=list)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def settings(self) -> ServiceSettings:
+        return self.definition.settings
+
+    @property
+    def runs_worker(self) -> bool:
+        return self.role in ("all", "worker")
+
+    async def start(self) -> None:
+        s = self.settings
+        if s.run_migrations:
+            await migrate(self.definition.migrations_dir, s.database_url)
+        self.engine = create_engine(s.database_url, application_name=s.service_name)
+        self.broker = Broker(s.amqp_url, s.service_name)
+        await self.broker.connect()
+        if self.definition.on_start is not None:
+            self.definition.on_start(self)
+        if not self.runs_worker:
+            return
+        self.relay = OutboxRelay(
+            self.engine,
+            self.broker,
+            batch_size=s.outbox_batch_size,
+            poll_interval=s.outbox_poll_interval_seconds,
+        )
+        self.tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        for sub in self.definition.subscriptions:
+            consumer = Consumer(
+                sub.queue,
+                sub.handlers,
+                self.engine,
+                source=s.service_name,
+                prefetch=s.consumer_prefetch,
+                batch_size=s.consumer_batch_size,
+                batch_wait=s.consumer_batch_wait_seconds,
+            )
+            await consumer.start(await self.broker.consume_channel(s.consumer_prefetch))
+            self.consumers.append(consumer)
+        self.tasks.append(asyncio.create_task(self._watch_dead_letters(), name="dlq-watch"))
+        log.info("service_started", role=self.role, queues=[c.name for c in self.consumers])
+
+    async def stop(self) -> None:
+        for consumer in self.consumers:
+            await consumer.stop()
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.broker is not None:
+            await self.broker.close()
+        if self.engine is not None:
+            await self.engine.dispose()
+
+    def dead_letters(self) -> DeadLetters:
+        assert self.broker is not None
+        assert self.broker.consume_connection is not None
+        return DeadLetters(
+            self.broker.consume_connection, [sub.queue for sub in self.definition.subscriptions]
+        )
+
+    async def readiness(self) -> dict[str, bool]:
+        checks = {"database": False, "broker": False, "consumers": False}
+        if self.engine is not None:
+            try:
+                async with self.engine.connect() as conn:
+                    await asyncio.wait_for(conn.execute(sa.text("SELECT 1")), timeout=2)
+                checks["database"] = True
+            except Exception as exc:
+                log.warning("readiness_database_failed", error=repr(exc))
+        checks["broker"] = self.broker is not None and self.broker.is_connected
+        checks["consumers"] = not self.runs_worker or all(c.is_running for c in self.consumers)
+        return checks
+
+    async def _watch_dead_letters(self) -> None:
+        """Keep the DLQ depth gauge current for the dashboards' "DLQ not empty" alert."""
+        while True:
+            with contextlib.suppress(Exception):
+                await self.dead_letters().depths()
+            await asyncio.sleep(15)
+
+
+def create_app(definition: ServiceDefinition, role: Role = "all") -> FastAPI:
+    settings = definition.settings
+    configure_logging(settings.service_name, settings.log_level, settings.log_json)
+    runtime = ServiceRuntime(definition, role)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(
+        title=definition.title or f"mci {settings.service_name}",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.state.token_secret = settings.service_token_secret.get_secret_value()
+    app.add_middleware(CorrelationMiddleware)
+    install_error_handlers(app)
+    app.include_router(health_router(runtime.readiness))
+    app.include_router(dlq_router(runtime.dead_letters))
+    if role in ("all", "api"):
+        for router in definition.routers:
+            app.include_router(router)
+    return app
+
+
+def run(build: Callable[[], ServiceDefinition]) -> None:
+    """`python -m <service> [--role all|api|worker]`."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--role", choices=["all", "api", "worker"], default="all")
+    parser.add_argument("--host")
+    parser.add_argument("--port", type=int)
+    args = parser.parse_args()
+    definition = build()
+    app = create_app(definition, args.role)
+    uvicorn.run(
+        app,
+        host=args.host or definition.settings.http_host,
+        port=args.port or definition.settings.http_port,
+        log_config=None,
+        access_log=False,
+    )

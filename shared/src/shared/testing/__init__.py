@@ -1,0 +1,1 @@
+"""Test support: throw-away databases and RabbitMQ vhosts on real servers (see fixtures.py)."""

@@ -1,0 +1,85 @@
+"""pytest plugin (loaded by the root conftest.py): real PostgreSQL and RabbitMQ per test run."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from shared.db import migrate
+from shared.testing import infra
+
+MakeDatabase = Callable[[str, Path | None], Awaitable[str]]
+
+
+def _fail_or_container(kind: str) -> None:
+    if not infra.docker_available():
+        pytest.fail(
+            f"no {kind} reachable: set TEST_DATABASE_URL / TEST_AMQP_URL, start the local "
+            "servers, or run where a Docker engine is available",
+            pytrace=False,
+        )
+
+
+@pytest.fixture(scope="session")
+def run_tag() -> str:
+    return infra.run_tag()
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> Iterator[str]:
+    url = infra.admin_database_url()
+    if infra.reachable(url, 5432):
+        yield url
+        return
+    _fail_or_container("PostgreSQL")
+    from testcontainers.postgres import PostgresContainer
+
+    with PostgresContainer("postgres:16", driver=None) as container:
+        yield container.get_connection_url()
+
+
+@pytest.fixture(scope="session")
+async def make_database(pg_admin_url: str, run_tag: str) -> AsyncIterator[MakeDatabase]:
+    """`await make_database("offers", migrations_dir)`: a fresh, migrated database URL."""
+    await infra.drop_stale_databases(pg_admin_url)
+    created: list[str] = []
+
+    async def make(label: str, migrations_dir: Path | None = None) -> str:
+        name = f"{infra.DB_PREFIX}{run_tag}_{label}_{len(created)}"
+        created.append(name)
+        url = await infra.create_database(pg_admin_url, name)
+        if migrations_dir is not None:
+            await migrate(migrations_dir, url)
+        return url
+
+    yield make
+    if not os.environ.get("MCI_KEEP_TEST_RESOURCES"):
+        for name in created:
+            await infra.drop_database(pg_admin_url, name)
+
+
+@pytest.fixture(scope="session")
+def vhost_admin() -> infra.VhostAdmin:
+    return infra.VhostAdmin(infra.base_amqp_url())
+
+
+@pytest.fixture(scope="session")
+def amqp_vhost(vhost_admin: infra.VhostAdmin, run_tag: str) -> Iterator[str]:
+    """The name of a throw-away vhost for this run (removed afterwards, with its queues)."""
+    base = infra.base_amqp_url()
+    if not infra.reachable(base, 5672):
+        _fail_or_container("RabbitMQ")
+    vhost_admin.delete_stale()
+    vhost = f"{infra.VHOST_PREFIX}{run_tag.replace('_', '-')}"
+    vhost_admin.create(vhost)
+    yield vhost
+    if not os.environ.get("MCI_KEEP_TEST_RESOURCES"):
+        vhost_admin.delete(vhost)
+
+
+@pytest.fixture(scope="session")
+def amqp_url(amqp_vhost: str) -> str:
+    return infra.with_vhost(infra.base_amqp_url(), amqp_vhost)

@@ -1,0 +1,105 @@
+"""`python -m shared.testing.ledger consume|relay|produce`: the ledger pieces as processes.
+
+Fault switches (for the fault tests only):
+- consume --crash-after-commit SEQ: SIGKILL itself after the commit of SEQ, before its ack;
+- relay --crash-before-publish: SIGKILL itself after claiming rows, before publishing them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+from typing import Any
+
+from shared.db import create_engine
+from shared.logs import configure_logging, correlation_scope, get_logger
+from shared.messaging.broker import Broker
+from shared.messaging.consumer import Consumer
+from shared.messaging.relay import OutboxRelay
+from shared.testing.ledger import HANDLERS, ledger_queue, produce
+from shared.uow import unit_of_work
+
+log = get_logger("ledger")
+
+
+class CrashingConsumer(Consumer):
+    def __init__(self, *args: Any, crash_seq: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.crash_seq = crash_seq
+
+    async def _ack(self, deliveries: list[Any], result: str) -> None:
+        if any(getattr(d.event, "seq", None) == self.crash_seq for d in deliveries):
+            log.warning("crashing_after_commit_before_ack", seq=self.crash_seq)
+            os.kill(os.getpid(), signal.SIGKILL)
+        await super()._ack(deliveries, result)
+
+
+class CrashingRelay(OutboxRelay):
+    async def _publish(self, channel: Any, row: Any) -> BaseException | None:
+        log.warning("crashing_before_publish", message_id=str(row["id"]))
+        os.kill(os.getpid(), signal.SIGKILL)
+        return None
+
+
+async def consume(args: argparse.Namespace) -> None:
+    engine = create_engine(args.db, application_name="ledger-consumer")
+    broker = Broker(args.amqp, "ledger")
+    await broker.connect()
+    kwargs: dict[str, Any] = {
+        "source": "ledger",
+        "prefetch": args.prefetch,
+        "batch_size": args.batch_size,
+    }
+    spec = ledger_queue(args.delivery_limit)
+    consumer = (
+        CrashingConsumer(spec, HANDLERS, engine, crash_seq=args.crash_after_commit, **kwargs)
+        if args.crash_after_commit is not None
+        else Consumer(spec, HANDLERS, engine, **kwargs)
+    )
+    await consumer.start(await broker.consume_channel(args.prefetch))
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+
+
+async def relay(args: argparse.Namespace) -> None:
+    engine = create_engine(args.db, application_name="ledger-relay")
+    broker = Broker(args.amqp, "ledger-relay")
+    await broker.connect()
+    relay_class = CrashingRelay if args.crash_before_publish else OutboxRelay
+    print("ready", flush=True)
+    await relay_class(engine, broker, batch_size=args.batch_size, poll_interval=0.2).run()
+
+
+async def produce_entries(args: argparse.Namespace) -> None:
+    engine = create_engine(args.db, application_name="ledger-producer")
+    with correlation_scope(args.correlation_id):
+        for start in range(args.start, args.start + args.count, args.batch_size):
+            stop = min(start + args.batch_size, args.start + args.count)
+            async with unit_of_work(engine, "ledger") as uow:
+                await produce(uow, range(start, stop))
+    await engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m shared.testing.ledger")
+    parser.add_argument("command", choices=["consume", "relay", "produce"])
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--amqp", default="")
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--prefetch", type=int, default=256)
+    parser.add_argument("--delivery-limit", type=int, default=10)
+    parser.add_argument("--crash-after-commit", type=int)
+    parser.add_argument("--crash-before-publish", action="store_true")
+    parser.add_argument("--start", type=int, default=0)
+    parser.add_argument("--count", type=int, default=0)
+    parser.add_argument("--correlation-id")
+    args = parser.parse_args()
+    configure_logging("ledger", "INFO", json=True)
+    runner = {"consume": consume, "relay": relay, "produce": produce_entries}[args.command]
+    asyncio.run(runner(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""Unit of work: one database transaction, and the events it causes written into it (outbox)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from shared.events import Envelope, Event
+from shared.logs import causation_id_var, current_correlation_id
+
+# Rendered once: SQLAlchemy would otherwise recompile the statement for every batch.
+_INSERT_OUTBOX = sa.text(
+    "INSERT INTO outbox (id, exchange, routing_key, type, payload, headers, created_at, attempts)"
+    " VALUES (:id, :exchange, :routing_key, :type, CAST(:payload AS jsonb),"
+    " CAST(:headers AS jsonb), :created_at, 0)"
+)
+
+
+def envelope_for(event: Event, source: str) -> Envelope:
+    return Envelope(
+        type=event.event_type,
+        version=event.version,
+        source=source,
+        correlation_id=current_correlation_id(),
+        causation_id=causation_id_var.get(),
+        data=event.model_dump(mode="json"),
+    )
+
+
+class UnitOfWork:
+    """What a handler gets: the transaction's connection, and `emit` to publish via the outbox.
+
+    Events emitted here are rows in the same transaction as the state change: both commit or
+    neither does (no dual write). The relay publishes them after commit.
+    """
+
+    def __init__(self, connection: AsyncConnection, source: str, incoming: Envelope | None = None):
+        self.connection = connection
+        self.source = source
+        self.incoming = incoming
+        self.emitted: list[Envelope] = []
+
+    async def emit(self, *events: Event) -> list[Envelope]:
+        envelopes = [envelope_for(event, self.source) for event in events]
+        if envelopes:
+            await self.connection.execute(
+                _INSERT_OUTBOX,
+                [
+                    {
+                        "id": env.id,
+                        "exchange": type(event).exchange,
+                        "routing_key": type(event).routing_key,
+                        "type": env.type,
+                        "payload": orjson.dumps(env.model_dump(mode="json")).decode(),
+                        "headers": orjson.dumps(
+                            {
+                                "x-correlation-id": env.correlation_id,
+                                "x-causation-id": env.causation_id,
+                                "x-event-version": env.version,
+                            }
+                        ).decode(),
+                        "created_at": datetime.now(UTC),
+                    }
+                    for env, event in zip(envelopes, events, strict=True)
+                ],
+            )
+        self.emitted.extend(envelopes)
+        return envelopes
+
+
+@asynccontextmanager
+async def unit_of_work(engine: AsyncEngine, source: str) -> AsyncIterator[UnitOfWork]:
+    """Commit on success, roll back on any exception (the events with it)."""
+    async with engine.begin() as conn:
+        yield UnitOfWork(conn, source)
