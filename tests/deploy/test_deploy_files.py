@@ -7,6 +7,7 @@ fixed conventions (ports, probes, queues), so a file that loses one of them fail
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import socket
@@ -20,6 +21,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -254,6 +256,289 @@ def test_healthcheck_gets_health_live(live_server: tuple[int, list[str]]) -> Non
         [sys.executable, script], env=env, check=False, timeout=10, capture_output=True
     )
     assert down.returncode == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# docker-compose.yml
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def env_of(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment", {})
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {str(k): str(v) for k, v in env.items()}
+
+
+def published(service: dict[str, Any]) -> list[tuple[str, int, int]]:
+    """(host ip, host port, container port) of every published port."""
+    result = []
+    for entry in service.get("ports", []):
+        ip, host, container = str(entry).split(":")
+        result.append((ip, int(host), int(container)))
+    return result
+
+
+def test_compose_has_infra_emulator_and_every_service(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert services["postgres"]["image"] == "postgres:16"
+    assert services["rabbitmq"]["image"] == "rabbitmq:3.13-management"
+    assert {*SERVICES, "emulator", "postgres", "rabbitmq"} <= set(services)
+
+
+def test_compose_infra_healthchecks(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
+    assert services["rabbitmq"]["healthcheck"]["test"] == [
+        "CMD",
+        "rabbitmq-diagnostics",
+        "-q",
+        "ping",
+    ]
+
+
+def test_compose_rabbitmq_loads_the_definitions(compose: dict[str, Any]) -> None:
+    volumes = compose["services"]["rabbitmq"]["volumes"]
+    sources = {str(v).split(":")[0]: str(v).split(":")[1] for v in volumes}
+    assert sources["./deploy/rabbitmq/definitions.json"].startswith("/etc/rabbitmq/definitions.d/")
+    conf_target = sources["./deploy/rabbitmq/rabbitmq.conf"]
+    assert conf_target.startswith("/etc/rabbitmq/conf.d/")
+    conf = (DEPLOY / "rabbitmq" / "rabbitmq.conf").read_text(encoding="utf-8")
+    assert "definitions.local.path = /etc/rabbitmq/definitions.d" in conf
+    # Definitions are imported in file-name order: the user file must come first.
+    users_target = sources["./deploy/rabbitmq/dev-users.json"]
+    assert Path(users_target).name < Path(sources["./deploy/rabbitmq/definitions.json"]).name
+
+
+@pytest.mark.parametrize("name", [*SERVICES, "emulator"])
+def test_compose_app_services(compose: dict[str, Any], name: str) -> None:
+    service = compose["services"][name]
+    assert service["build"]["context"] == "."
+    assert service["build"]["args"]["SERVICE"] == name
+    health = service["healthcheck"]
+    assert health["test"][0] in {"CMD", "CMD-SHELL"}
+    assert "healthcheck.py" in " ".join(health["test"])
+    port = SERVICES.get(name, EMULATOR_PORT)
+    assert published(service) == [("127.0.0.1", port, port)]
+    env = env_of(service)
+    if name == "emulator":
+        assert env["ALLEGRO_EMULATOR_PORT"] == str(port)
+        return
+    assert service["command"] == ["--role", "all"]
+    upper = name.upper()
+    assert env[f"{upper}_HTTP_PORT"] == str(port)
+    assert env[f"{upper}_HTTP_HOST"] == "0.0.0.0"
+    assert "@postgres:5432/" in env["DATABASE_ADMIN_URL"]
+    assert env["AMQP_URL"].startswith("amqp://")
+    assert "@rabbitmq:5672" in env["AMQP_URL"]
+    assert env["ALLEGRO_API_URL"].endswith("http://emulator:8400}")
+    assert env["ALLEGRO_AUTH_URL"].endswith("http://emulator:8400}")
+    assert "MCI_SERVICE_TOKEN_SECRET" in env
+    assert env["ENVIRONMENT"].startswith("${ENVIRONMENT:-development")
+    depends = service["depends_on"]
+    for infra in ("postgres", "rabbitmq"):
+        assert depends[infra]["condition"] == "service_healthy"
+    for other in depends.values():
+        assert other["condition"] == "service_healthy"
+
+
+def test_compose_auth_gets_its_secrets(compose: dict[str, Any]) -> None:
+    env = env_of(compose["services"]["auth"])
+    for key in (
+        "AUTH_TOKEN_ENCRYPTION_KEY",
+        "AUTH_BOOTSTRAP_ADMIN_KEY",
+        "MCI_SERVICE_TOKEN_SECRET",
+        "ALLEGRO_CLIENT_ID",
+        "ALLEGRO_CLIENT_SECRET",
+    ):
+        assert env[key].startswith(f"${{{key}:-"), key
+
+
+def test_compose_every_published_port_is_loopback_only(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        for ip, _, _ in published(service):
+            assert ip == "127.0.0.1", name
+
+
+def test_compose_monitoring_profile(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name in ("prometheus", "grafana"):
+        assert services[name]["profiles"] == ["monitoring"]
+    prom_mounts = " ".join(services["prometheus"]["volumes"])
+    assert "./deploy/prometheus:/etc/prometheus" in prom_mounts
+    graf_mounts = " ".join(services["grafana"]["volumes"])
+    assert "./deploy/grafana/provisioning:/etc/grafana/provisioning" in graf_mounts
+    assert "./deploy/grafana/dashboards:/etc/grafana/dashboards" in graf_mounts
+    for name, service in services.items():
+        if name not in {"prometheus", "grafana"}:
+            assert "profiles" not in service, f"{name} must start without a profile"
+
+
+# ---------------------------------------------------------------------------------------------
+# deploy/rabbitmq/definitions.json
+
+
+@pytest.fixture(scope="module")
+def definitions() -> dict[str, Any]:
+    data = json.loads((DEPLOY / "rabbitmq" / "definitions.json").read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def test_definitions_exchanges(definitions: dict[str, Any]) -> None:
+    exchanges = {e["name"]: e for e in definitions["exchanges"]}
+    assert exchanges["mci.events"]["type"] == "topic"
+    assert exchanges["mci.upstream"]["type"] == "topic"
+    assert exchanges["mci.dlx"]["type"] == "direct"
+    for exchange in exchanges.values():
+        assert exchange["durable"] is True
+        assert exchange["vhost"] == "/"
+
+
+@pytest.mark.parametrize("queue", list(TOPOLOGY))
+def test_definitions_queue_dlq_and_bindings(definitions: dict[str, Any], queue: str) -> None:
+    queues = {q["name"]: q for q in definitions["queues"]}
+    main = queues[queue]
+    assert main["durable"] is True
+    # Exactly what shared/ declares: any other argument would make the service's own
+    # declaration fail with PRECONDITION_FAILED (inequivalent arg).
+    assert main["arguments"] == {
+        "x-queue-type": "quorum",
+        "x-delivery-limit": DELIVERY_LIMIT,
+        "x-dead-letter-exchange": "mci.dlx",
+        "x-dead-letter-routing-key": queue,
+    }
+    dlq = queues[f"{queue}.dlq"]
+    assert dlq["durable"] is True
+    assert dlq["arguments"] == {"x-queue-type": "quorum"}
+    bindings = {
+        (b["source"], b["routing_key"])
+        for b in definitions["bindings"]
+        if b["destination"] == queue and b["destination_type"] == "queue"
+    }
+    assert bindings == set(TOPOLOGY[queue])
+    dlq_bindings = {
+        (b["source"], b["routing_key"])
+        for b in definitions["bindings"]
+        if b["destination"] == f"{queue}.dlq"
+    }
+    assert dlq_bindings == {("mci.dlx", queue)}
+
+
+def test_definitions_declare_no_unknown_queues(definitions: dict[str, Any]) -> None:
+    expected = set(TOPOLOGY) | {f"{q}.dlq" for q in TOPOLOGY}
+    assert {q["name"] for q in definitions["queues"]} == expected
+
+
+@pytest.mark.parametrize("queue", list(TOPOLOGY))
+def test_definitions_dead_letter_policy(definitions: dict[str, Any], queue: str) -> None:
+    matching = [
+        p
+        for p in definitions["policies"]
+        if re.fullmatch(p["pattern"], queue) and p["apply-to"] in {"queues", "quorum_queues"}
+    ]
+    assert len(matching) == 1, "exactly one policy applies to a queue"
+    policy = matching[0]["definition"]
+    assert policy["dead-letter-exchange"] == "mci.dlx"
+    assert policy["dead-letter-routing-key"] == queue
+    assert policy["delivery-limit"] == DELIVERY_LIMIT
+    assert policy["dead-letter-strategy"] == "at-least-once"
+    assert policy["overflow"] == "reject-publish"
+    # The policy must not also catch the DLQ (no dead-lettering out of a DLQ).
+    for p in definitions["policies"]:
+        assert not re.fullmatch(p["pattern"], f"{queue}.dlq")
+
+
+def test_definitions_hold_no_users(definitions: dict[str, Any]) -> None:
+    # Topology only: it can be imported into any cluster without touching its users.
+    assert not definitions.get("users")
+    assert not definitions.get("permissions")
+    users = json.loads((DEPLOY / "rabbitmq" / "dev-users.json").read_text(encoding="utf-8"))
+    assert [u["name"] for u in users["users"]] == ["mci"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Prometheus and Grafana
+
+
+@pytest.fixture(scope="module")
+def prometheus() -> dict[str, Any]:
+    data = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def scrape_targets(prometheus: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """target -> (job, metrics path)."""
+    targets = {}
+    for job in prometheus["scrape_configs"]:
+        for static in job.get("static_configs", []):
+            for target in static["targets"]:
+                targets[target] = (job["job_name"], job.get("metrics_path", "/metrics"))
+    return targets
+
+
+def test_prometheus_scrapes_every_service_and_the_emulator(prometheus: dict[str, Any]) -> None:
+    targets = scrape_targets(prometheus)
+    for name, port in [*SERVICES.items(), ("emulator", EMULATOR_PORT)]:
+        assert f"{name}:{port}" in targets, name
+        assert targets[f"{name}:{port}"][1] == "/metrics"
+
+
+def test_prometheus_loads_the_alert_rules(prometheus: dict[str, Any]) -> None:
+    rule_files = prometheus["rule_files"]
+    assert [Path(f).name for f in rule_files] == ["alerts.yml"]
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text(encoding="utf-8"))
+    exprs = {r["alert"]: str(r["expr"]) for g in rules["groups"] for r in g["rules"]}
+    assert any("mci_dlq_messages" in e and "> 0" in e for e in exprs.values())
+    assert any("mci_outbox_oldest_pending_age_seconds" in e and "> 60" in e for e in exprs.values())
+    assert any("mci_allegro_rate_limited_total" in e for e in exprs.values())
+    assert any(re.search(r"\bup\{.*\} == 0", e) for e in exprs.values())
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            assert rule["labels"]["severity"] in {"warning", "critical"}
+            assert rule["annotations"]["summary"]
+
+
+def test_grafana_provisioning_and_dashboard() -> None:
+    grafana = DEPLOY / "grafana"
+    datasources = yaml.safe_load(
+        (grafana / "provisioning" / "datasources" / "prometheus.yml").read_text(encoding="utf-8")
+    )
+    source = datasources["datasources"][0]
+    assert source["type"] == "prometheus"
+    assert source["url"] == "http://prometheus:9090"
+    providers = yaml.safe_load(
+        (grafana / "provisioning" / "dashboards" / "mci.yml").read_text(encoding="utf-8")
+    )
+    assert providers["providers"][0]["options"]["path"] == "/etc/grafana/dashboards"
+    dashboard = json.loads((grafana / "dashboards" / "mci-overview.json").read_text("utf-8"))
+    exprs = " ".join(
+        t["expr"] for p in dashboard["panels"] if p["type"] != "row" for t in p["targets"]
+    )
+    for metric in (
+        "mci_messages_consumed_total",
+        "mci_messages_published_total",
+        "mci_message_handler_duration_seconds_bucket",
+        "mci_outbox_pending_messages",
+        "mci_outbox_oldest_pending_age_seconds",
+        "mci_dlq_messages",
+        "mci_allegro_requests_total",
+        "mci_allegro_rate_limited_total",
+        "mci_allegro_limiter_wait_seconds",
+        "http_requests_total",
+    ):
+        assert metric in exprs, metric
+    assert "histogram_quantile(0.95" in exprs
+    for panel in dashboard["panels"]:
+        if panel["type"] != "row":
+            assert panel["datasource"]["uid"] == source["uid"]
 
 
 # ---------------------------------------------------------------------------------------------
