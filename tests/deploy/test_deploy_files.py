@@ -10,6 +10,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -539,6 +540,227 @@ def test_grafana_provisioning_and_dashboard() -> None:
     for panel in dashboard["panels"]:
         if panel["type"] != "row":
             assert panel["datasource"]["uid"] == source["uid"]
+
+
+# ---------------------------------------------------------------------------------------------
+# deploy/k8s
+
+K8S = DEPLOY / "k8s"
+
+
+def k8s_docs(path: Path) -> list[dict[str, Any]]:
+    docs = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
+    for doc in docs:
+        assert isinstance(doc, dict), path
+    return docs
+
+
+@pytest.fixture(scope="module")
+def manifests() -> dict[str, list[dict[str, Any]]]:
+    """Every YAML file under deploy/k8s, by path relative to it."""
+    files = sorted(K8S.rglob("*.yaml"))
+    assert files
+    return {str(path.relative_to(K8S)): k8s_docs(path) for path in files}
+
+
+def find(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    matches = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name]
+    assert len(matches) == 1, f"{kind}/{name}"
+    return matches[0]
+
+
+def service_docs(manifests: dict[str, list[dict[str, Any]]], name: str) -> list[dict[str, Any]]:
+    docs = [d for path, ds in manifests.items() if path.startswith(f"base/{name}/") for d in ds]
+    return [d for d in docs if d.get("kind") != "Kustomization"]
+
+
+def test_every_k8s_manifest_parses_and_has_a_kind(
+    manifests: dict[str, list[dict[str, Any]]],
+) -> None:
+    for path, docs in manifests.items():
+        assert docs, path
+        for doc in docs:
+            assert doc.get("apiVersion"), path
+            assert doc.get("kind"), path
+
+
+def test_k8s_base_kustomization_lists_namespace_config_and_services(
+    manifests: dict[str, list[dict[str, Any]]],
+) -> None:
+    base = manifests["base/kustomization.yaml"][0]
+    assert base["kind"] == "Kustomization"
+    assert base["namespace"] == "mci"
+    assert {"namespace.yaml", "configmap.yaml", *SERVICES} <= set(base["resources"])
+    namespace = manifests["base/namespace.yaml"][0]
+    assert namespace["kind"] == "Namespace"
+    assert namespace["metadata"]["name"] == base["namespace"]
+    for name in SERVICES:
+        listed = manifests[f"base/{name}/kustomization.yaml"][0]["resources"]
+        for filename in listed:
+            assert (K8S / "base" / name / filename).is_file()
+        on_disk = {p.name for p in (K8S / "base" / name).glob("*.yaml")} - {"kustomization.yaml"}
+        assert set(listed) == on_disk, f"{name}: a manifest is not in its kustomization"
+
+
+def container_of(deployment: dict[str, Any]) -> dict[str, Any]:
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    container = containers[0]
+    assert isinstance(container, dict)
+    return container
+
+
+def probe_port(container: dict[str, Any], probe: dict[str, Any]) -> int:
+    port = probe["httpGet"]["port"]
+    if isinstance(port, int):
+        return port
+    named = {p["name"]: p["containerPort"] for p in container["ports"]}
+    return int(named[port])
+
+
+def check_probes(container: dict[str, Any], port: int) -> None:
+    for probe, path in (
+        ("livenessProbe", "/health/live"),
+        ("readinessProbe", "/health/ready"),
+        ("startupProbe", "/health/live"),
+    ):
+        assert container[probe]["httpGet"]["path"] == path, probe
+        assert probe_port(container, container[probe]) == port, probe
+    # The startup probe must leave time for migrations: at least two minutes.
+    startup = container["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 120
+
+
+SECRET_KEYS = {"DATABASE_ADMIN_URL", "AMQP_URL", "MCI_SERVICE_TOKEN_SECRET"}
+AUTH_SECRET_KEYS = {
+    "AUTH_TOKEN_ENCRYPTION_KEY",
+    "AUTH_BOOTSTRAP_ADMIN_KEY",
+    "ALLEGRO_CLIENT_ID",
+    "ALLEGRO_CLIENT_SECRET",
+}
+
+
+@pytest.mark.parametrize("name", list(SERVICES))
+@pytest.mark.parametrize("role", ["api", "worker"])
+def test_k8s_service_deployments(
+    manifests: dict[str, list[dict[str, Any]]], name: str, role: str
+) -> None:
+    docs = service_docs(manifests, name)
+    deployment = find(docs, "Deployment", f"{name}-{role}")
+    port = SERVICES[name]
+    container = container_of(deployment)
+    assert container["image"].split(":")[0].endswith(f"/{name}")
+    assert container["args"] == ["--role", role]
+    assert {"name": "http", "containerPort": port, "protocol": "TCP"} in container["ports"]
+    check_probes(container, port)
+    env = {e["name"]: e for e in container["env"]}
+    upper = name.upper()
+    assert env[f"{upper}_HTTP_PORT"]["value"] == str(port)
+    assert env[f"{upper}_HTTP_HOST"]["value"] == "0.0.0.0"
+    assert {"configMapRef": {"name": "mci-config"}} in container["envFrom"]
+    wanted = SECRET_KEYS | (AUTH_SECRET_KEYS if name == "auth" else set())
+    for key in wanted:
+        ref = env[key]["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": "mci-secrets", "key": key}, key
+    for key, entry in env.items():
+        if any(word in key for word in ("SECRET", "_KEY", "PASSWORD", "_URL")):
+            assert "value" not in entry, f"{key} must come from a Secret"
+    resources = container["resources"]
+    assert resources["requests"]["cpu"]
+    assert resources["requests"]["memory"]
+    assert resources["limits"]["memory"]
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["terminationGracePeriodSeconds"] >= 30
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    template_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    for key, value in deployment["spec"]["selector"]["matchLabels"].items():
+        assert template_labels[key] == value
+    assert template_labels["app.kubernetes.io/component"] == role
+
+
+@pytest.mark.parametrize("name", list(SERVICES))
+def test_k8s_service_targets_the_api_pods(
+    manifests: dict[str, list[dict[str, Any]]], name: str
+) -> None:
+    docs = service_docs(manifests, name)
+    service = find(docs, "Service", name)
+    api = find(docs, "Deployment", f"{name}-api")
+    labels = api["spec"]["template"]["metadata"]["labels"]
+    selector = service["spec"]["selector"]
+    assert selector
+    assert all(labels.get(k) == v for k, v in selector.items())
+    assert selector["app.kubernetes.io/component"] == "api"
+    assert service["spec"]["ports"][0]["port"] == SERVICES[name]
+    container = container_of(api)
+    target = service["spec"]["ports"][0]["targetPort"]
+    assert target in {"http", SERVICES[name]}
+    assert probe_port(container, {"httpGet": {"port": target}}) == SERVICES[name]
+
+
+@pytest.mark.parametrize("name", list(SERVICES))
+def test_k8s_keda_scales_the_worker_on_its_queues(
+    manifests: dict[str, list[dict[str, Any]]], name: str
+) -> None:
+    docs = service_docs(manifests, name)
+    scaled = [d for d in docs if d["kind"] == "ScaledObject"]
+    queues = queues_of(name)
+    if not queues:
+        assert not scaled, f"{name} consumes nothing"
+        return
+    assert len(scaled) == 1
+    spec = scaled[0]["spec"]
+    assert spec["scaleTargetRef"]["name"] == f"{name}-worker"
+    assert spec["minReplicaCount"] >= 1, "the worker runs the outbox relay: never scale to 0"
+    triggers = spec["triggers"]
+    assert {t["type"] for t in triggers} == {"rabbitmq"}
+    assert sorted(t["metadata"]["queueName"] for t in triggers) == sorted(queues)
+    worker_env = {
+        e["name"] for e in container_of(find(docs, "Deployment", f"{name}-worker"))["env"]
+    }
+    for trigger in triggers:
+        meta = trigger["metadata"]
+        assert meta["mode"] == "QueueLength"
+        assert int(meta["value"]) > 0
+        assert meta["hostFromEnv"] in worker_env
+
+
+def test_k8s_emulator_component(manifests: dict[str, list[dict[str, Any]]]) -> None:
+    component = manifests["components/emulator/kustomization.yaml"][0]
+    assert component["kind"] == "Component"
+    docs = [d for f in component["resources"] for d in manifests[f"components/emulator/{f}"]]
+    deployment = find(docs, "Deployment", "emulator")
+    container = container_of(deployment)
+    assert container["args"] == ["--host", "0.0.0.0", "--port", str(EMULATOR_PORT)]
+    check_probes(container, EMULATOR_PORT)
+    service = find(docs, "Service", "emulator")
+    assert service["spec"]["ports"][0]["port"] == EMULATOR_PORT
+    patches = " ".join(p["patch"] for p in component["patches"])
+    assert f"http://emulator:{EMULATOR_PORT}" in patches
+    assert "emulator" not in " ".join(manifests["base/kustomization.yaml"][0]["resources"])
+
+
+def test_k8s_manifests_are_rendered_from_the_current_script() -> None:
+    render = load_module(K8S / "render_manifests.py", "render_manifests_under_test")
+    rendered: dict[str, str] = render.render()
+    for relative, text in rendered.items():
+        assert (K8S / relative).read_text(encoding="utf-8") == text, (
+            f"{relative} is stale: run python deploy/k8s/render_manifests.py"
+        )
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed")
+@pytest.mark.parametrize("target", ["base", "overlays/dev"])
+def test_k8s_kustomize_builds(target: str) -> None:
+    result = subprocess.run(
+        ["kubectl", "kustomize", str(K8S / target)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    kinds = [d["kind"] for d in yaml.safe_load_all(result.stdout) if d]
+    assert kinds.count("Deployment") == 2 * len(SERVICES) + (target != "base")
 
 
 # ---------------------------------------------------------------------------------------------
