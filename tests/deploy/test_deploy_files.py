@@ -764,6 +764,26 @@ def test_k8s_kustomize_builds(target: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# deploy/README.md
+
+
+def test_readme_covers_compose_k8s_policies_and_secret_rotation() -> None:
+    readme = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    for needle in (
+        "docker compose up --build -d",
+        "--profile monitoring",
+        "kubectl apply -k",
+        "## RabbitMQ topology and policies",
+        "which wins",
+        "## Rotating secrets",
+        "rollout restart",
+    ):
+        assert needle in readme, needle
+    for queue in TOPOLOGY:
+        assert f"`{queue}`" in readme, queue
+
+
+# ---------------------------------------------------------------------------------------------
 # No package registry address in any deployment file
 
 
