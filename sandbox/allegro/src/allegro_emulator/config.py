@@ -1,0 +1,120 @@
+"""Emulator settings: where it listens, how fast its asynchronous work settles, its limits.
+
+Everything can be set from the environment (`ALLEGRO_EMULATOR_<FIELD>` in upper case) and most
+of it can be changed at run time through `PUT /__admin/config`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+ENV_PREFIX = "ALLEGRO_EMULATOR_"
+
+
+@dataclass
+class RateLimit:
+    """`limit` requests (or offer changes) per `window_seconds`, before the scale factor."""
+
+    limit: int
+    window_seconds: float
+
+
+def default_rate_limits() -> dict[str, RateLimit]:
+    # Figures from allegro-api.md section 12.
+    return {
+        "client": RateLimit(9_000, 60),
+        "product-offers:GET": RateLimit(3_500, 60),
+        "product-offers:PATCH": RateLimit(2_500, 60),
+        "product-offers:POST": RateLimit(2_400, 60),
+        "offer-changes:price:minute": RateLimit(9_000, 60),
+        "offer-changes:price:hour": RateLimit(150_000, 3_600),
+        "offer-changes:quantity:minute": RateLimit(9_000, 60),
+        "offer-changes:quantity:hour": RateLimit(250_000, 3_600),
+        "offer-changes:modification:minute": RateLimit(9_000, 60),
+        "offer-changes:modification:hour": RateLimit(250_000, 3_600),
+        "offer-changes:publication:minute": RateLimit(9_000, 60),
+        "offer-changes:publication:hour": RateLimit(250_000, 3_600),
+        "matching-categories": RateLimit(5, 1),
+        "offer-fee-preview": RateLimit(25, 1),
+        "shipments": RateLimit(50, 1),
+    }
+
+
+@dataclass
+class EmulatorConfig:
+    host: str = "127.0.0.1"
+    port: int = 8400
+    # REST resources and the OAuth server may share one port under different prefixes, so the
+    # platform switches between emulator, Allegro sandbox and production by base URLs only.
+    rest_prefix: str = ""
+    oauth_prefix: str = "/auth/oauth"
+    admin_prefix: str = "/__admin"
+    snapshot_path: str = ""
+
+    # Seed data.
+    catalogue_seed: int = 42
+    catalogue_size: int = 1_000_000
+    missing_share: float = 0.1
+    ambiguous_share: float = 0.02
+
+    # Asynchronous behaviour (seconds until work settles; shares are probabilities 0..1).
+    async_offer_share: float = 0.3
+    operation_seconds: float = 1.0
+    command_seconds: float = 0.5
+    qualification_seconds: float = 0.5
+    late_validation_share: float = 0.0
+    late_validation_seconds: float = 2.0
+    duplicate_event_share: float = 0.05
+    random_seed: int = 1
+
+    # Rate limits: a scale factor > 1 compresses time (windows and blocks shrink by it) so a
+    # benchmark can replay the same scenario faster while the proportions stay Allegro's.
+    rate_limits_enabled: bool = True
+    rate_limit_scale: float = 1.0
+    client_block_seconds: float = 60.0
+    rate_limits: dict[str, RateLimit] = field(default_factory=default_rate_limits)
+
+    # Orders.
+    order_event_retention_days: int = 60
+    offer_event_retention_hours: int = 24
+    waybill_max_orders: int = 10
+    shipping_rates_limit: int = 250
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> EmulatorConfig:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is None or f.name == "rate_limits":
+                continue
+            values[f.name] = _parse(raw, f.default)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def update(self, changes: dict[str, Any]) -> None:
+        """Apply a partial update (admin call); unknown keys raise KeyError."""
+        names = {f.name for f in dataclasses.fields(self)}
+        for key, value in changes.items():
+            if key not in names:
+                raise KeyError(key)
+            if key == "rate_limits":
+                for name, spec in value.items():
+                    self.rate_limits[name] = RateLimit(
+                        int(spec["limit"]), float(spec["window_seconds"])
+                    )
+            else:
+                setattr(self, key, value)
+
+
+def _parse(raw: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, float):
+        return float(raw)
+    return raw

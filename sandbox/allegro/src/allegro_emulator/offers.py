@@ -1,0 +1,993 @@
+"""Offers: `/sale/product-offers` (create, edit, read, operations), `/sale/offers`, offer events
+and additional-marketplace qualification (allegro-api.md sections 5, 9, 11).
+
+Allegro processes product-offers asynchronously: a share of requests (config
+`async_offer_share`) answers 202 with a `Location` to an operation that answers 202 until the
+work is done, then 303 to the offer. An edit while an operation is running gets 409. Some
+validation happens late and can drop an active offer back to INACTIVE.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import uuid
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from allegro_emulator import catalogue
+from allegro_emulator.errors import AllegroError, error, not_found
+from allegro_emulator.seed import MARKETPLACES, PARAM_CONDITION, PARAM_EAN
+from allegro_emulator.shipping import destination_countries
+from allegro_emulator.state import Emulator, Json, Offer, Operation, Seller, iso
+from allegro_emulator.web import body_json, query_int, query_list, respond, seller
+
+router = APIRouter()
+
+ADDITIONAL_MARKETPLACES = ("allegro-cz", "allegro-sk", "allegro-hu")
+# Rough PLN exchange rates, used only to judge VQR009 (price too far below the base price).
+PLN_RATES = {
+    "PLN": Decimal(1),
+    "CZK": Decimal("5.80"),
+    "EUR": Decimal("0.235"),
+    "HUF": Decimal("92"),
+}
+MAX_PRICE_DECREASE_PERCENT = 20
+DEFAULT_NAME = "default"
+MAX_STOCK = 99_999
+
+
+# --- offer events -----
+def emit_offer_event(
+    emu: Emulator, user: Seller, kind: str, offer: Offer, extra: Json | None = None
+) -> None:
+    """Append to the seller's offer-event journal (only live offers produce events)."""
+    status = offer.data["publication"]["status"]
+    if kind != "OFFER_ENDED" and status not in ("ACTIVE", "ACTIVATING"):
+        return
+    emu.world.next_event_id += 1
+    event_id = base64.urlsafe_b64encode(
+        f"offer-event:{emu.world.next_event_id:016d}".encode()
+    ).decode()
+    ref: Json = {"id": offer.data["id"]}
+    external = offer.data.get("external")
+    if external:
+        ref["external"] = external
+    ref.update(extra or {})
+    user.offer_events.append(
+        {"id": event_id, "type": kind, "occurredAt": iso(emu.now()), "offer": ref}
+    )
+
+
+# --- helpers -----
+def price_ok(amount: Any) -> Decimal | None:
+    try:
+        value = Decimal(str(amount))
+    except InvalidOperation:
+        return None
+    return value if value > 0 else None
+
+
+def check_price_format(price: Any, marketplace: str, path: str) -> None:
+    """Currency must be the marketplace's; CZK whole, HUF ending in 0 or 5 (allegro-fees.md 4)."""
+    currency = MARKETPLACES[marketplace]["currency"]
+    if not isinstance(price, dict) or price_ok(price.get("amount")) is None:
+        raise AllegroError(
+            422, "VALIDATION_ERROR", "Price must be a positive decimal string", path=path
+        )
+    if price.get("currency") != currency:
+        raise AllegroError(
+            422,
+            "VALIDATION_FAILED",
+            f"Provided marketplace „{marketplace}” must have all monetary values"
+            f" in currency „{currency}”",
+            path=f"{path}.currency",
+        )
+    value = Decimal(str(price["amount"]))
+    if (currency == "CZK" and value != value.to_integral_value()) or (
+        currency == "HUF" and (value != value.to_integral_value() or int(value) % 5)
+    ):
+        raise AllegroError(
+            422,
+            "InvalidPricePrecision",
+            "Price precision is invalid for the given marketplace",
+            path=f"{path}.amount",
+            user_message="Liczba miejsc po przecinku jest niepoprawna dla podanego rynku.",
+        )
+
+
+def _by_id_or_name(
+    store: dict[str, Json],
+    ref: Json | None,
+    *,
+    not_found_code: str,
+    default_code: str,
+    not_unique_code: str,
+    path: str,
+) -> str:
+    """Resolve `{id}` or `{name}` of a seller setting, or the account default when omitted."""
+    if ref and ref.get("id"):
+        if ref["id"] not in store:
+            raise AllegroError(
+                422,
+                not_found_code,
+                f"{path} {ref['id']} not found",
+                path=path,
+                metadata={"requestedName": str(ref["id"]), "defaultName": DEFAULT_NAME},
+            )
+        return str(ref["id"])
+    if ref and ref.get("name"):
+        matches = [k for k, v in store.items() if v.get("name") == ref["name"]]
+        if len(matches) > 1:
+            raise AllegroError(
+                422,
+                not_unique_code,
+                f"{path} name is not unique",
+                path=path,
+                metadata={"requestedName": str(ref["name"])},
+            )
+        if not matches:
+            raise AllegroError(
+                422,
+                not_found_code,
+                f"{path} {ref['name']} not found",
+                path=path,
+                metadata={"requestedName": str(ref["name"]), "defaultName": DEFAULT_NAME},
+            )
+        return matches[0]
+    # The account default: the one named "default", or the only one there is.
+    named = [k for k, v in store.items() if str(v.get("name", "")).lower() == DEFAULT_NAME]
+    if named:
+        return named[0]
+    if len(store) == 1:
+        return next(iter(store))
+    raise AllegroError(
+        422,
+        default_code,
+        f"Default {path} not found",
+        path=path,
+        metadata={"defaultName": DEFAULT_NAME},
+    )
+
+
+def _resolve_settings(user: Seller, data: Json, body: Json) -> None:
+    delivery = data.setdefault("delivery", {"handlingTime": "PT24H"})
+    rates_ref = (body.get("delivery") or {}).get("shippingRates") or delivery.get("shippingRates")
+    if isinstance(rates_ref, str):
+        raise AllegroError(
+            422,
+            "VALIDATION_ERROR",
+            "shippingRates must be an object",
+            path="delivery.shippingRates",
+        )
+    delivery["shippingRates"] = {
+        "id": _by_id_or_name(
+            user.shipping_rates,
+            rates_ref,
+            not_found_code="ShippingRatesNotFoundException",
+            default_code="DefaultShippingRatesNotFoundException",
+            not_unique_code="NonUniqueShippingRatesException",
+            path="delivery.shippingRates",
+        )
+    }
+    after_in = body.get("afterSalesServices") or {}
+    after = data.setdefault("afterSalesServices", {})
+    after["returnPolicy"] = {
+        "id": _by_id_or_name(
+            user.return_policies,
+            after_in.get("returnPolicy") or after.get("returnPolicy"),
+            not_found_code="ReturnPolicyNotFoundException",
+            default_code="DefaultReturnPolicyNotFoundException",
+            not_unique_code="ReturnPolicyNotUniqueException",
+            path="afterSalesServices.returnPolicy",
+        )
+    }
+    after["impliedWarranty"] = {
+        "id": _by_id_or_name(
+            user.implied_warranties,
+            after_in.get("impliedWarranty") or after.get("impliedWarranty"),
+            not_found_code="ImpliedWarrantyNotFoundException",
+            default_code="DefaultImpliedWarrantyNotFoundException",
+            not_unique_code="ImpliedWarrantyNotUniqueException",
+            path="afterSalesServices.impliedWarranty",
+        )
+    }
+    warranty_ref = after_in.get("warranty") or after.get("warranty")
+    if warranty_ref:
+        # A warranty is optional: no default applies.
+        after["warranty"] = {
+            "id": _by_id_or_name(
+                user.warranties,
+                warranty_ref,
+                not_found_code="WarrantyNotFoundException",
+                default_code="WarrantyNotFoundException",
+                not_unique_code="WarrantyNotUniqueException",
+                path="afterSalesServices.warranty",
+            )
+        }
+
+
+def _match_product(emu: Emulator, body: Json) -> Json:
+    product_set = body.get("productSet")
+    if not isinstance(product_set, list) or not product_set or not isinstance(product_set[0], dict):
+        raise AllegroError(422, "VALIDATION_ERROR", "productSet is required", path="productSet")
+    ref = product_set[0].get("product") or {}
+    product_id, id_type = ref.get("id"), ref.get("idType")
+    if product_id and id_type in ("GTIN", "MPN"):
+        found = catalogue.products_for_gtin(emu, str(product_id)) if id_type == "GTIN" else []
+        return _single(found, str(product_id))
+    if product_id:
+        known = catalogue.find_product(emu, str(product_id))
+        if known is None:
+            raise AllegroError(
+                422,
+                "ProductNotFoundException",
+                f"Product {product_id} not found",
+                path="productSet[0].product.id",
+                metadata={"productId": str(product_id)},
+            )
+        return known
+    # A full product definition: match by EAN or create a new (PROPOSED) product.
+    ean = next(
+        (
+            str(p.get("values", [""])[0])
+            for p in ref.get("parameters", [])
+            if str(p.get("id")) == PARAM_EAN and p.get("values")
+        ),
+        None,
+    )
+    if ean:
+        found = catalogue.products_for_gtin(emu, ean)
+        if found:
+            return _single(found, ean)
+    name, category = ref.get("name"), (ref.get("category") or {}).get("id")
+    if not name or not category or not ref.get("images"):
+        raise AllegroError(
+            422,
+            "ProductNotFoundException",
+            "Product not found and its definition is incomplete",
+            path="productSet[0].product",
+            metadata={"productId": str(ean or "")},
+        )
+    if not catalogue.exists(str(category)):
+        raise AllegroError(
+            422,
+            "CATEGORY_NOT_EXISTS",
+            f"Category {category} does not exist",
+            path="productSet[0].product.category.id",
+            metadata={"categoryId": str(category)},
+        )
+    new_id = str(uuid.uuid4())
+    product: Json = {
+        "id": new_id,
+        "name": str(name)[:75],
+        "category": {"id": str(category), "path": [], "similar": []},
+        "images": [{"url": u} for u in ref.get("images", [])],
+        "parameters": [
+            {
+                "id": str(p.get("id")),
+                "name": str(p.get("name", "")),
+                "values": p.get("values", []),
+                "valuesIds": p.get("valuesIds", []),
+                "options": {
+                    "identifiesProduct": str(p.get("id")) == PARAM_EAN,
+                    "isGTIN": str(p.get("id")) == PARAM_EAN,
+                },
+            }
+            for p in ref.get("parameters", [])
+        ],
+        "publication": {"status": "PROPOSED"},
+    }
+    emu.world.extra_products[new_id] = product
+    if ean:
+        emu.world.extra_products_by_gtin.setdefault(ean, []).append(new_id)
+    return product
+
+
+def _single(found: list[Json], requested: str) -> Json:
+    if not found:
+        raise AllegroError(
+            422,
+            "ProductNotFoundException",
+            f"Product {requested} not found",
+            path="productSet[0].product.id",
+            metadata={"productId": requested},
+        )
+    if len(found) > 1:
+        raise AllegroError(
+            422,
+            "MultipleProductsFoundException",
+            f"Multiple products found for {requested}",
+            path="productSet[0].product.id",
+            metadata={"foundProductsIds": ",".join(p["id"] for p in found)},
+        )
+    return found[0]
+
+
+def _check_additional_marketplaces(user: Seller, body: Json) -> None:
+    for mp, entry in (body.get("additionalMarketplaces") or {}).items():
+        if mp == user.base_marketplace:
+            raise AllegroError(
+                422,
+                "BaseMarketplaceInAdditionalMarketplacesException",
+                "The base marketplace cannot be an additional marketplace",
+                path="additionalMarketplaces",
+                metadata={"baseMarketplace": mp},
+            )
+        if mp not in ADDITIONAL_MARKETPLACES:
+            raise AllegroError(
+                422,
+                "UnsupportedAdditionalMarketplaceException",
+                f"Marketplace {mp} is not supported",
+                path="additionalMarketplaces",
+                metadata={"supportedAdditionalMarketplaces": ",".join(ADDITIONAL_MARKETPLACES)},
+            )
+        price = ((entry or {}).get("sellingMode") or {}).get("price")
+        if price is not None:
+            check_price_format(price, mp, f"additionalMarketplaces.{mp}.sellingMode.price")
+
+
+def activation_errors(offer: Offer) -> list[Json]:
+    """What stops an offer from being published."""
+    data = offer.data
+    errors = []
+    if (data.get("stock") or {}).get("available", 0) < 1:
+        errors.append(
+            error(
+                "AvailableStockMustEqualToOneOrBeGreaterThanOne",
+                "Available stock must be equal to one or greater",
+                path="stock.available",
+            )
+        )
+    if not ((data.get("sellingMode") or {}).get("price") or {}).get("amount"):
+        errors.append(
+            error(
+                "VALIDATION_ERROR",
+                "Price is required to publish the offer",
+                path="sellingMode.price",
+            )
+        )
+    if not any(str(p.get("id")) == PARAM_CONDITION for p in data.get("parameters", [])):
+        errors.append(
+            error(
+                "MissingRequiredParameters",
+                "Missing required parameters: Stan (11323)",
+                path="parameters",
+                metadata={"parameterId": PARAM_CONDITION},
+            )
+        )
+    return errors
+
+
+# --- state transitions (also used by commands and orders) -----
+def activate(emu: Emulator, user: Seller, offer: Offer, *, immediately: bool = True) -> None:
+    publication = offer.data["publication"]
+    publication.update(
+        {"status": "ACTIVE" if immediately else "ACTIVATING", "endedBy": None, "endingAt": None}
+    )
+    publication["startingAt"] = iso(emu.now())
+    offer.data["updatedAt"] = iso(emu.now())
+    if immediately:
+        emit_offer_event(emu, user, "OFFER_ACTIVATED", offer)
+        schedule_qualification(emu, user, offer)
+        _maybe_late_validation(emu, user, offer)
+
+
+def end(emu: Emulator, user: Seller, offer: Offer, ended_by: str) -> None:
+    publication = offer.data["publication"]
+    if publication["status"] not in ("ACTIVE", "ACTIVATING"):
+        return
+    publication.update({"status": "ENDED", "endedBy": ended_by, "endingAt": iso(emu.now())})
+    offer.data["updatedAt"] = iso(emu.now())
+    emit_offer_event(emu, user, "OFFER_ENDED", offer, {"publication": {"endedBy": ended_by}})
+
+
+def set_stock(emu: Emulator, user: Seller, offer: Offer, available: int) -> None:
+    stock = offer.data.setdefault("stock", {"unit": "UNIT"})
+    if stock.get("available") == available:
+        return
+    stock["available"] = available
+    offer.data["updatedAt"] = iso(emu.now())
+    emit_offer_event(emu, user, "OFFER_STOCK_CHANGED", offer)
+    if available == 0:
+        # Stock 0 ends a live offer; raising stock later does not bring it back.
+        end(emu, user, offer, "EMPTY_STOCK")
+
+
+def set_price(emu: Emulator, user: Seller, offer: Offer, marketplace: str, price: Json) -> None:
+    if marketplace == user.base_marketplace:
+        offer.data.setdefault("sellingMode", {"format": "BUY_NOW"})["price"] = price
+    else:
+        entry = offer.data.setdefault("additionalMarketplaces", {}).setdefault(marketplace, {})
+        entry.setdefault("sellingMode", {"format": "BUY_NOW"})["price"] = price
+    offer.data["updatedAt"] = iso(emu.now())
+    emit_offer_event(
+        emu,
+        user,
+        "OFFER_PRICE_CHANGED",
+        offer,
+        {"marketplaces": [{"id": marketplace, "changeType": "PRICE_CHANGE"}]},
+    )
+    if offer.data["publication"]["status"] in ("ACTIVE", "ACTIVATING"):
+        schedule_qualification(emu, user, offer)
+
+
+def _maybe_late_validation(emu: Emulator, user: Seller, offer: Offer) -> None:
+    if emu.random.random() >= emu.config.late_validation_share:
+        return
+
+    def drop() -> None:
+        if offer.data["publication"]["status"] != "ACTIVE":
+            return
+        offer.data["publication"]["status"] = "INACTIVE"
+        offer.data["validation"] = {
+            "errors": [
+                error(
+                    "ConstraintViolationException.OfferValidation",
+                    "The offer did not pass validation after publication",
+                    path="parameters",
+                )
+            ],
+            "warnings": [],
+            "validatedAt": iso(emu.now()),
+        }
+        offer.data["updatedAt"] = iso(emu.now())
+        user.offer_events.append(
+            {
+                "id": base64.urlsafe_b64encode(
+                    f"offer-event:{emu.new_event_number():016d}".encode()
+                ).decode(),
+                "type": "OFFER_CHANGED",
+                "occurredAt": iso(emu.now()),
+                "offer": {
+                    "id": offer.data["id"],
+                    **({"external": offer.data["external"]} if offer.data.get("external") else {}),
+                },
+            }
+        )
+
+    emu.schedule(emu.config.late_validation_seconds, drop)
+
+
+# --- additional marketplaces -----
+def qualification(user: Seller, offer: Offer) -> dict[str, Json]:
+    """Per additional marketplace: its publication state and refusal reasons."""
+    data = offer.data
+    rates_id = ((data.get("delivery") or {}).get("shippingRates") or {}).get("id")
+    rates_set = user.shipping_rates.get(str(rates_id))
+    countries = destination_countries(rates_set) if rates_set else set()
+    base_price = ((data.get("sellingMode") or {}).get("price") or {}).get("amount")
+    result: dict[str, Json] = {}
+    for mp in ADDITIONAL_MARKETPLACES:
+        currency = MARKETPLACES[mp]["currency"]
+        price = (
+            ((data.get("additionalMarketplaces") or {}).get(mp) or {}).get("sellingMode") or {}
+        ).get("price")
+        reasons: list[Json] = []
+        if MARKETPLACES[mp]["country"] not in countries:
+            state = "NOT_REQUESTED"
+        elif not price or price.get("currency") != currency:
+            state = "REFUSED"
+            reasons.append(
+                {
+                    "code": "VQR001_CURRENCY_NOT_AVAILABLE",
+                    "userMessage": f"The offer has no price in {currency}.",
+                    "parameters": {},
+                }
+            )
+        elif base_price and Decimal(price["amount"]) < Decimal(base_price) * PLN_RATES[currency] * (
+            1 - Decimal(MAX_PRICE_DECREASE_PERCENT) / 100
+        ):
+            state = "REFUSED"
+            reasons.append(
+                {
+                    "code": "VQR009_PRICE_IN_ADDITIONAL_MARKETPLACE_MISMATCH",
+                    "userMessage": "The price differs too much from the base marketplace price.",
+                    "parameters": {
+                        "maxAllowedPriceDecreasePercent": [str(MAX_PRICE_DECREASE_PERCENT)]
+                    },
+                }
+            )
+        else:
+            state = "APPROVED"
+        result[mp] = {"state": state, "refusalReasons": reasons}
+    return result
+
+
+def _apply_qualification(
+    emu: Emulator, user: Seller, offer: Offer, states: dict[str, Json]
+) -> None:
+    markets = offer.data.setdefault("additionalMarketplaces", {})
+    changed = []
+    for mp, publication in states.items():
+        entry = markets.setdefault(mp, {})
+        if entry.get("publication") != publication:
+            changed.append(mp)
+        entry["publication"] = publication
+    offer.data["publication"]["marketplaces"]["additional"] = [
+        {"id": mp} for mp, p in states.items() if p["state"] == "APPROVED"
+    ]
+    if changed:
+        emit_offer_event(
+            emu,
+            user,
+            "OFFER_VISIBILITY_CHANGED",
+            offer,
+            {
+                "publication": {
+                    "marketplaces": {
+                        "base": {"id": user.base_marketplace},
+                        "additional": [
+                            {"id": mp, "state": p["state"], "refusalReasons": p["refusalReasons"]}
+                            for mp, p in states.items()
+                        ],
+                    }
+                }
+            },
+        )
+
+
+def schedule_qualification(emu: Emulator, user: Seller, offer: Offer) -> None:
+    final = qualification(user, offer)
+    if emu.config.qualification_seconds <= 0:
+        _apply_qualification(emu, user, offer, final)
+        return
+    interim = {
+        mp: ({"state": "IN_PROGRESS", "refusalReasons": []} if p["state"] != "NOT_REQUESTED" else p)
+        for mp, p in final.items()
+    }
+    _apply_qualification(emu, user, offer, interim)
+
+    def settle() -> None:
+        if offer.data["publication"]["status"] in ("ACTIVE", "ACTIVATING"):
+            _apply_qualification(emu, user, offer, qualification(user, offer))
+
+    emu.schedule(emu.config.qualification_seconds, settle)
+
+
+# --- product-offers ------------------------------------------------------------------------------
+def _location(request: Request, emu: Emulator, offer_id: str, operation_id: str) -> str:
+    base = str(request.base_url).rstrip("/") + emu.config.rest_prefix
+    return f"{base}/sale/product-offers/{offer_id}/operations/{operation_id}"
+
+
+def _start_operation(request: Request, emu: Emulator, user: Seller, offer: Offer) -> dict[str, str]:
+    now = emu.now()
+    operation = Operation(
+        str(uuid.uuid4()), offer.data["id"], now, now + emu.config.operation_seconds
+    )
+    offer.operation = operation
+    user.operations[operation.id] = operation
+
+    def finish() -> None:
+        offer.operation = None
+        if offer.data["publication"]["status"] == "ACTIVATING":
+            activate(emu, user, offer)
+
+    emu.schedule(emu.config.operation_seconds, finish)
+    return {
+        "Location": _location(request, emu, offer.data["id"], operation.id),
+        "Retry-after": str(max(1, math.ceil(emu.config.operation_seconds))),
+    }
+
+
+def _index_external(user: Seller, offer_id: str, old: str | None, new: str | None) -> None:
+    if old and old in user.offers_by_external:
+        user.offers_by_external[old].discard(offer_id)
+    if new:
+        user.offers_by_external.setdefault(new, set()).add(offer_id)
+
+
+@router.post("/sale/product-offers")
+async def create_product_offer(request: Request) -> Response:
+    emu, user = seller(request, limit="product-offers:POST")
+    body = await body_json(request)
+    stock = body.get("stock")
+    if not isinstance(stock, dict):
+        raise AllegroError(422, "VALIDATION_ERROR", "stock is required", path="stock")
+    available = stock.get("available", 0)
+    if not isinstance(available, int) or not 0 <= available <= MAX_STOCK:
+        raise AllegroError(
+            422,
+            "VALIDATION_ERROR",
+            f"stock.available must be 0..{MAX_STOCK}",
+            path="stock.available",
+        )
+    product = _match_product(emu, body)
+    category_id = (body.get("category") or {}).get("id") or product["category"]["id"]
+    if category_id != product["category"]["id"]:
+        raise AllegroError(
+            422,
+            "CATEGORY_MISMATCH",
+            "The offer category differs from the product category",
+            path="category.id",
+            metadata={
+                "requestedCategoryId": str(category_id),
+                "existingCategoryId": product["category"]["id"],
+                "existingProductId": product["id"],
+            },
+        )
+    price = (body.get("sellingMode") or {}).get("price")
+    if price is not None:
+        check_price_format(price, user.base_marketplace, "sellingMode.price")
+    _check_additional_marketplaces(user, body)
+    now = iso(emu.now())
+    offer_id = emu.new_offer_id()
+    data: Json = {
+        "id": offer_id,
+        "name": str(body.get("name") or product["name"])[:75],
+        "productSet": [
+            {
+                "product": {
+                    "id": product["id"],
+                    "publication": product.get("publication", {"status": "LISTED"}),
+                    "parameters": [
+                        {k: v for k, v in p.items() if k in ("id", "name", "values", "valuesIds")}
+                        for p in product.get("parameters", [])
+                    ],
+                },
+                "quantity": {"value": 1},
+            }
+        ],
+        "category": {"id": category_id},
+        "parameters": body.get("parameters") or [],
+        "sellingMode": {"format": "BUY_NOW", **({"price": price} if price else {})},
+        "stock": {"available": available, "unit": stock.get("unit", "UNIT")},
+        "delivery": {
+            "handlingTime": "PT24H",
+            **{k: v for k, v in (body.get("delivery") or {}).items() if k != "shippingRates"},
+        },
+        "afterSalesServices": {},
+        "location": body.get("location")
+        or {
+            "countryCode": "PL",
+            "province": "WIELKOPOLSKIE",
+            "city": "Poznań",
+            "postCode": "60-001",
+        },
+        "payments": body.get("payments") or {"invoice": "VAT"},
+        "publication": {
+            "status": "INACTIVE",
+            "duration": None,
+            "republish": False,
+            "endedBy": None,
+            "endingAt": None,
+            "marketplaces": {"base": {"id": user.base_marketplace}, "additional": []},
+        },
+        "additionalMarketplaces": {
+            mp: {"sellingMode": (entry or {}).get("sellingMode")}
+            for mp, entry in (body.get("additionalMarketplaces") or {}).items()
+        },
+        "images": body.get("images") or [i["url"] for i in product.get("images", [])],
+        "description": body.get("description") or product.get("description") or {"sections": []},
+        "language": body.get("language") or MARKETPLACES[user.base_marketplace]["language"],
+        "b2b": {"buyableOnlyByBusiness": False},
+        "validation": {"errors": [], "warnings": [], "validatedAt": now},
+        "warnings": [],
+        "createdAt": now,
+        "updatedAt": now,
+    }
+    if body.get("external"):
+        data["external"] = {"id": str(body["external"].get("id", ""))[:100]}
+    if body.get("taxSettings"):
+        data["taxSettings"] = body["taxSettings"]
+    _resolve_settings(user, data, body)
+    offer = Offer(data=data, seller_id=user.id, product_id=product["id"])
+    wants_active = (body.get("publication") or {}).get("status") == "ACTIVE"
+    problems = activation_errors(offer)
+    if wants_active and problems:
+        raise AllegroError(422, problems[0]["code"], problems[0]["message"], errors=problems)
+    data["validation"]["errors"] = [] if wants_active else problems
+    user.offers[offer_id] = offer
+    _index_external(user, offer_id, None, (data.get("external") or {}).get("id"))
+    if emu.random.random() < emu.config.async_offer_share:
+        if wants_active:
+            activate(emu, user, offer, immediately=False)
+        headers = _start_operation(request, emu, user, offer)
+        return respond(data, 202, headers)
+    if wants_active:
+        activate(emu, user, offer)
+    return respond(data, 201)
+
+
+def _own_offer(user: Seller, offer_id: str) -> Offer:
+    offer = user.offers.get(offer_id)
+    if offer is None:
+        raise AllegroError(
+            404,
+            "OfferNotFoundException",
+            f"Offer {offer_id} not found",
+            user_message="Offer not found",
+            metadata={"offerId": offer_id},
+        )
+    return offer
+
+
+_MERGED = (
+    "sellingMode",
+    "stock",
+    "delivery",
+    "afterSalesServices",
+    "location",
+    "payments",
+    "b2b",
+    "external",
+)
+_REPLACED = ("name", "parameters", "images", "description", "category", "taxSettings", "language")
+
+
+@router.patch("/sale/product-offers/{offerId}")
+async def edit_product_offer(request: Request, offerId: str) -> Response:
+    emu, user = seller(request, limit="product-offers:PATCH")
+    emu.run_due()
+    offer = _own_offer(user, offerId)
+    if offer.operation is not None:
+        raise AllegroError(
+            409,
+            "OfferConflictException",
+            "The previous edition of this offer is still being processed",
+            user_message="Poprzednia edycja oferty jest jeszcze przetwarzana.",
+        )
+    body = await body_json(request)
+    data = offer.data
+    if "sellingMode" in body and (body["sellingMode"] or {}).get("price") is not None:
+        check_price_format(body["sellingMode"]["price"], user.base_marketplace, "sellingMode.price")
+    _check_additional_marketplaces(user, body)
+    if "stock" in body:
+        available = (body["stock"] or {}).get("available")
+        if available is not None and (
+            not isinstance(available, int) or not 0 <= available <= MAX_STOCK
+        ):
+            raise AllegroError(
+                422,
+                "VALIDATION_ERROR",
+                f"stock.available must be 0..{MAX_STOCK}",
+                path="stock.available",
+            )
+    old_price = (data.get("sellingMode") or {}).get("price")
+    old_stock = (data.get("stock") or {}).get("available")
+    old_external = (data.get("external") or {}).get("id")
+    # A PATCH is validated against the whole offer (allegro/allegro-api#4830): work on a copy.
+    candidate: Json = {**data}
+    for key in _MERGED:
+        if isinstance(body.get(key), dict):
+            candidate[key] = {**(data.get(key) or {}), **body[key]}
+    for key in _REPLACED:
+        if key in body:
+            candidate[key] = body[key]
+    for mp, entry in (body.get("additionalMarketplaces") or {}).items():
+        markets = candidate["additionalMarketplaces"] = dict(
+            candidate.get("additionalMarketplaces") or {}
+        )
+        markets[mp] = {**(markets.get(mp) or {}), "sellingMode": (entry or {}).get("sellingMode")}
+    _resolve_settings(user, candidate, body)
+    requested = (body.get("publication") or {}).get("status")
+    trial = Offer(data=candidate, seller_id=user.id, product_id=offer.product_id)
+    if requested == "ACTIVE" and data["publication"]["status"] in ("INACTIVE", "ENDED"):
+        problems = activation_errors(trial)
+        if problems:
+            raise AllegroError(422, problems[0]["code"], problems[0]["message"], errors=problems)
+    stock_value = (candidate.get("stock") or {}).get("available")
+    candidate["stock"] = {**(candidate.get("stock") or {}), "available": old_stock}
+    offer.data = data = candidate
+    data["updatedAt"] = iso(emu.now())
+    _index_external(user, offerId, old_external, (data.get("external") or {}).get("id"))
+    if data["sellingMode"].get("price") != old_price:
+        emit_offer_event(
+            emu,
+            user,
+            "OFFER_PRICE_CHANGED",
+            offer,
+            {"marketplaces": [{"id": user.base_marketplace, "changeType": "PRICE_CHANGE"}]},
+        )
+    else:
+        emit_offer_event(emu, user, "OFFER_CHANGED", offer)
+    if isinstance(stock_value, int) and stock_value != old_stock:
+        set_stock(emu, user, offer, stock_value)
+    status = data["publication"]["status"]
+    go_async = emu.random.random() < emu.config.async_offer_share
+    if requested == "ACTIVE" and status in ("INACTIVE", "ENDED"):
+        activate(emu, user, offer, immediately=not go_async)
+    elif requested == "ENDED":
+        end(emu, user, offer, "USER")
+    elif status in ("ACTIVE", "ACTIVATING"):
+        schedule_qualification(emu, user, offer)
+    if go_async:
+        headers = _start_operation(request, emu, user, offer)
+        return respond(data, 202, headers)
+    return respond(data)
+
+
+@router.get("/sale/product-offers/{offerId}")
+async def get_product_offer(request: Request, offerId: str) -> Response:
+    emu, user = seller(request, limit="product-offers:GET")
+    emu.run_due()
+    return respond(_own_offer(user, offerId).data)
+
+
+@router.get("/sale/product-offers/{offerId}/parts")
+async def get_product_offer_parts(request: Request, offerId: str) -> Response:
+    emu, user = seller(request, limit="product-offers:GET")
+    emu.run_due()
+    data = _own_offer(user, offerId).data
+    parts = query_list(request, "include")
+    if not parts:
+        raise AllegroError(422, "VALIDATION_ERROR", "include is required", path="include")
+    body: Json = {"id": data["id"]}
+    for part in parts:
+        if part == "stock":
+            body["stock"] = {"available": data["stock"]["available"]}
+        elif part == "price":
+            body["sellingMode"] = {"price": data["sellingMode"].get("price")}
+            body["additionalMarketplaces"] = {
+                mp: {"sellingMode": {"price": (e.get("sellingMode") or {}).get("price")}}
+                for mp, e in (data.get("additionalMarketplaces") or {}).items()
+                if (e.get("sellingMode") or {}).get("price")
+            }
+        else:
+            raise AllegroError(
+                422,
+                "UnknownProductOfferPartException",
+                f"Unknown part {part}",
+                path="include",
+                metadata={"requestedPart": part, "validParts": "stock,price"},
+            )
+    return respond(body)
+
+
+@router.get("/sale/product-offers/{offerId}/operations/{operationId}")
+async def get_operation(request: Request, offerId: str, operationId: str) -> Response:
+    emu, user = seller(request)
+    emu.run_due()
+    operation = user.operations.get(operationId)
+    if operation is None or operation.offer_id != offerId:
+        raise not_found("Operation", operationId)
+    offer = user.offers[offerId]
+    if offer.operation is operation:
+        return respond(
+            {
+                "offer": {"id": offerId},
+                "operation": {
+                    "id": operationId,
+                    "status": "IN_PROGRESS",
+                    "startedAt": iso(operation.started_at),
+                },
+            },
+            202,
+            {"Retry-after": str(max(1, math.ceil(operation.due_at - emu.now())))},
+        )
+    base = str(request.base_url).rstrip("/") + emu.config.rest_prefix
+    return Response(status_code=303, headers={"Location": f"{base}/sale/product-offers/{offerId}"})
+
+
+# --- /sale/offers -----
+def listing_item(user: Seller, offer: Offer) -> Json:
+    data = offer.data
+    publication = data["publication"]
+    pub: Json = {"status": publication["status"], "marketplaces": publication["marketplaces"]}
+    if publication.get("startingAt"):
+        pub["startedAt"] = publication["startingAt"]
+    if publication["status"] == "ENDED" and publication.get("endingAt"):
+        pub["endedAt"] = publication["endingAt"]
+    item: Json = {
+        "id": data["id"],
+        "name": data["name"],
+        "category": data["category"],
+        "sellingMode": {
+            "format": "BUY_NOW",
+            **({"price": data["sellingMode"]["price"]} if data["sellingMode"].get("price") else {}),
+        },
+        "stock": {"available": data["stock"]["available"], "sold": sum(offer.sold.values())},
+        "stats": None,
+        "publication": pub,
+        "afterSalesServices": {k: v for k, v in data.get("afterSalesServices", {}).items() if v},
+        "delivery": {"shippingRates": data["delivery"].get("shippingRates")},
+        "b2b": data.get("b2b", {"buyableOnlyByBusiness": False}),
+        "isFulfillment": False,
+        "additionalMarketplaces": {
+            mp: {
+                "publication": entry.get("publication"),
+                "sellingMode": {"price": entry["sellingMode"]["price"]}
+                if (entry.get("sellingMode") or {}).get("price")
+                else None,
+                "stock": {"sold": offer.sold.get(mp, 0)},
+            }
+            for mp, entry in (data.get("additionalMarketplaces") or {}).items()
+        },
+    }
+    if data.get("images"):
+        item["primaryImage"] = {"url": data["images"][0]}
+    if data.get("external"):
+        item["external"] = data["external"]
+    return item
+
+
+@router.get("/sale/offers")
+async def search_offers(request: Request) -> Response:
+    emu, user = seller(request)
+    emu.run_due()
+    q = request.query_params
+    limit = query_int(request, "limit", 20, 1, 1000)
+    offset = query_int(request, "offset", 0, 0, 10**9)
+    ids = query_list(request, "offer.id")
+    externals = query_list(request, "external.id")
+    if len(externals) > 100:
+        raise AllegroError(
+            422, "VALIDATION_ERROR", "At most 100 external.id values", path="external.id"
+        )
+    statuses = set(query_list(request, "publication.status"))
+    marketplace = q.get("publication.marketplace")
+    name = (q.get("name") or "").lower()
+    price_gte, price_lte = (
+        q.get("sellingMode.price.amount.gte"),
+        q.get("sellingMode.price.amount.lte"),
+    )
+    rates_id = q.get("delivery.shippingRates.id")
+    if externals:
+        candidates = [
+            user.offers[i] for e in externals for i in sorted(user.offers_by_external.get(e, ()))
+        ]
+    elif ids:
+        candidates = [user.offers[i] for i in ids if i in user.offers]
+    else:
+        candidates = list(user.offers.values())
+    selected = []
+    for offer in candidates:
+        data = offer.data
+        if ids and data["id"] not in ids:
+            continue
+        if statuses and data["publication"]["status"] not in statuses:
+            continue
+        if (
+            marketplace
+            and marketplace != user.base_marketplace
+            and not any(
+                m["id"] == marketplace for m in data["publication"]["marketplaces"]["additional"]
+            )
+        ):
+            continue
+        if name and name not in data["name"].lower():
+            continue
+        amount = (data["sellingMode"].get("price") or {}).get("amount")
+        if price_gte and (amount is None or Decimal(amount) < Decimal(price_gte)):
+            continue
+        if price_lte and (amount is None or Decimal(amount) > Decimal(price_lte)):
+            continue
+        if rates_id and (data["delivery"].get("shippingRates") or {}).get("id") != rates_id:
+            continue
+        selected.append(offer)
+    page = selected[offset : offset + limit]
+    return respond(
+        {
+            "offers": [listing_item(user, o) for o in page],
+            "count": len(page),
+            "totalCount": len(selected),
+        }
+    )
+
+
+# --- /sale/offer-events -----
+@router.get("/sale/offer-events")
+async def offer_events(request: Request) -> Response:
+    emu, user = seller(request)
+    emu.run_due()
+    limit = query_int(request, "limit", 100, 1, 1000)
+    types = set(query_list(request, "type"))
+    start = request.query_params.get("from")
+    horizon = iso(emu.now() - emu.config.offer_event_retention_hours * 3600)
+    events = user.offer_events
+    index = 0
+    if start:
+        # `from` is exclusive; ids sort in the order they were issued.
+        index = next((i + 1 for i in range(len(events) - 1, -1, -1) if events[i]["id"] == start), 0)
+    page = []
+    for event in events[index:]:
+        if event["occurredAt"] < horizon or (types and event["type"] not in types):
+            continue
+        page.append(event)
+        if len(page) >= limit:
+            break
+    return respond({"offerEvents": page})

@@ -1,0 +1,192 @@
+"""Delivery methods and shipping rates (price lists) (allegro-api.md section 7).
+
+At most `shipping_rates_limit` (250) sets per account and there is no DELETE: Allegro keeps them.
+A set's delivery methods decide on which additional marketplaces an offer can be shown.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from allegro_emulator.errors import AllegroError, not_found
+from allegro_emulator.seed import (
+    COUNTRY_MARKETPLACE,
+    DELIVERY_METHOD_BY_ID,
+    DELIVERY_METHODS,
+    MARKETPLACES,
+)
+from allegro_emulator.state import Emulator, Json, Seller, iso
+from allegro_emulator.web import body_json, caller, respond, seller
+
+router = APIRouter()
+
+_NAME = re.compile(r"^[\w\-., ]{1,64}$", re.UNICODE)
+
+
+def delivery_method_dto(method: tuple[str, str, str, str, bool]) -> Json:
+    method_id, name, country, payment, weight_supported = method
+    currency = MARKETPLACES[COUNTRY_MARKETPLACE[country]]["currency"]
+    return {
+        "id": method_id,
+        "name": name,
+        "marketplaces": [COUNTRY_MARKETPLACE[country]],
+        "paymentPolicy": payment,
+        "allegroEndorsed": name.startswith("Allegro"),
+        "dispatchCountry": "PL",
+        "destinationCountry": country,
+        "shippingRatesConstraints": {
+            "allowed": True,
+            "maxQuantityPerPackage": {"max": 999999},
+            "maxPackageWeight": {
+                "supported": weight_supported,
+                "min": "0.100" if weight_supported else None,
+                "max": "31.500" if weight_supported else None,
+                "unit": "KILOGRAM" if weight_supported else None,
+            },
+            "firstItemRate": {"min": "0.00", "max": "9999.99", "currency": currency},
+            "nextItemRate": {"min": "0.00", "max": "9999.99", "currency": currency},
+            "shippingTime": {"default": {"from": "PT24H", "to": "PT48H"}, "customizable": True},
+        },
+    }
+
+
+@router.get("/sale/delivery-methods")
+async def delivery_methods(request: Request) -> Response:
+    caller(request)
+    marketplace = request.query_params.get("marketplace")
+    methods = [delivery_method_dto(m) for m in DELIVERY_METHODS]
+    if marketplace:
+        methods = [m for m in methods if marketplace in m["marketplaces"]]
+    return respond({"deliveryMethods": methods})
+
+
+def destination_countries(rates_set: Json) -> set[str]:
+    return {
+        DELIVERY_METHOD_BY_ID[r["deliveryMethod"]["id"]][2]
+        for r in rates_set.get("rates", [])
+        if r["deliveryMethod"]["id"] in DELIVERY_METHOD_BY_ID
+    }
+
+
+def _marketplaces(rates_set: Json) -> list[Json]:
+    return [{"id": COUNTRY_MARKETPLACE[c]} for c in sorted(destination_countries(rates_set))]
+
+
+def _validate(body: Json) -> None:
+    name = body.get("name")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise AllegroError(
+            422,
+            "VALIDATION_ERROR",
+            "Name must have 1-64 characters: letters, digits, - . , and space",
+            path="name",
+        )
+    rates = body.get("rates")
+    if not isinstance(rates, list) or not rates:
+        raise AllegroError(422, "VALIDATION_ERROR", "At least one rate is required", path="rates")
+    seen: set[str] = set()
+    for i, rate in enumerate(rates):
+        method_id = (rate.get("deliveryMethod") or {}).get("id")
+        if method_id not in DELIVERY_METHOD_BY_ID:
+            raise AllegroError(
+                422,
+                "VALIDATION_ERROR",
+                f"Unknown delivery method {method_id}",
+                path=f"rates[{i}].deliveryMethod.id",
+            )
+        if method_id in seen:
+            raise AllegroError(
+                422,
+                "VALIDATION_ERROR",
+                "A delivery method may appear only once",
+                path=f"rates[{i}].deliveryMethod.id",
+            )
+        seen.add(method_id)
+        for key in ("maxQuantityPerPackage", "firstItemRate", "nextItemRate"):
+            if key not in rate:
+                raise AllegroError(
+                    422, "VALIDATION_ERROR", f"{key} is required", path=f"rates[{i}].{key}"
+                )
+
+
+def _stored(emu: Emulator, body: Json, set_id: str) -> Json:
+    stored: Json = {
+        "id": set_id,
+        "name": body["name"],
+        "rates": body["rates"],
+        "lastModified": iso(emu.now()),
+    }
+    if body.get("type"):
+        stored["type"] = body["type"]
+        stored["dispatchCountry"] = body.get("dispatchCountry") or "PL"
+    return stored
+
+
+def _get_set(user: Seller, set_id: str) -> Json:
+    found = user.shipping_rates.get(set_id)
+    if found is None:
+        raise not_found("Shipping rates set", set_id)
+    return found
+
+
+@router.get("/sale/shipping-rates")
+async def list_shipping_rates(request: Request) -> Response:
+    _, user = seller(request)
+    marketplace = request.query_params.get("marketplace")
+    items = []
+    for rates_set in user.shipping_rates.values():
+        mps = _marketplaces(rates_set)
+        if marketplace and {"id": marketplace} not in mps:
+            continue
+        items.append(
+            {
+                "id": rates_set["id"],
+                "name": rates_set["name"],
+                "features": {"managedByAllegro": False, "isFulfillment": False},
+                "marketplaces": mps,
+            }
+        )
+    return respond({"shippingRates": items})
+
+
+@router.post("/sale/shipping-rates")
+async def create_shipping_rates(request: Request) -> Response:
+    emu, user = seller(request)
+    body = await body_json(request)
+    _validate(body)
+    limit = emu.config.shipping_rates_limit
+    if len(user.shipping_rates) >= limit:
+        raise AllegroError(
+            422,
+            "ShippingRatesLimitExceededException",
+            f"You have reached the limit of {limit} shipping rates sets",
+            user_message=f"Osiągnięto limit {limit} cenników dostawy.",
+        )
+    stored = _stored(emu, body, str(uuid.uuid4()))
+    user.shipping_rates[stored["id"]] = stored
+    return respond(stored, 201)
+
+
+@router.get("/sale/shipping-rates/{id}")
+async def get_shipping_rates(request: Request, id: str) -> Response:
+    _, user = seller(request)
+    return respond(_get_set(user, id))
+
+
+@router.put("/sale/shipping-rates/{id}")
+async def update_shipping_rates(request: Request, id: str) -> Response:
+    emu, user = seller(request)
+    _get_set(user, id)
+    body = await body_json(request)
+    if body.get("id") not in (None, id):
+        raise AllegroError(
+            422, "VALIDATION_ERROR", "Identifier in the body does not match the path", path="id"
+        )
+    _validate(body)
+    stored = _stored(emu, body, id)
+    user.shipping_rates[id] = stored
+    return respond(stored)
