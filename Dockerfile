@@ -36,7 +36,9 @@ RUN test -n "${SERVICE}" \
 
 # 2. The service's own workspace members, installed editable at /app/<path> with --no-deps, the
 #    same way requirements.lock installs them (`-e ./path`), so migrations/ and data files that
-#    live beside the package are where the code expects them.
+#    live beside the package are where the code expects them. --no-sources: the members'
+#    `mci-shared = { workspace = true }` needs the workspace root, which the image leaves out;
+#    the dependency itself is installed explicitly, from ./shared.
 COPY shared/ /src/shared/
 COPY services/ /src/services/
 COPY sandbox/ /src/sandbox/
@@ -47,7 +49,7 @@ RUN set -eu; \
         cp -a "/src/$path" "/app/$path"; \
         args="$args -e /app/$path"; \
     done; \
-    uv pip install --python /opt/venv/bin/python --no-deps $args; \
+    uv pip install --python /opt/venv/bin/python --no-deps --no-sources $args; \
     python -m compileall -q /app
 
 # ---------------------------------------------------------------------------------------------

@@ -118,6 +118,8 @@ def test_dockerfile_installs_uv_with_pip_and_syncs_the_hashed_lock(dockerfile: s
     assert "--require-hashes" in runs
     assert "mci_image.py requirements" in runs
     assert "--no-deps" in runs
+    # Without the workspace root in the image, `{ workspace = true }` sources must be ignored.
+    assert "--no-sources" in runs
 
 
 def test_dockerfile_runs_as_non_root_with_a_liveness_healthcheck(dockerfile: str) -> None:
