@@ -434,6 +434,36 @@ def test_definitions_queue_dlq_and_bindings(definitions: dict[str, Any], queue: 
     assert dlq_bindings == {("mci.dlx", queue)}
 
 
+def test_definitions_match_what_shared_declares(definitions: dict[str, Any]) -> None:
+    """definitions.json and shared/messaging/topology.py must agree argument for argument."""
+    topology = pytest.importorskip("shared.messaging.topology")
+    queues = {q["name"]: q for q in definitions["queues"]}
+    for name in TOPOLOGY:
+        spec = topology.QueueSpec(name=name, bindings=tuple(TOPOLOGY[name]))
+        assert queues[name]["arguments"] == spec.queue_arguments()
+        assert queues[spec.dlq]["arguments"] == {"x-queue-type": "quorum"}
+    assert topology.DEAD_LETTER_EXCHANGE == "mci.dlx"
+
+
+@pytest.mark.parametrize("service", list(SERVICES))
+def test_definitions_cover_each_services_subscriptions(
+    definitions: dict[str, Any], service: str
+) -> None:
+    """Every queue a service subscribes to is exported, with the same bindings and arguments."""
+    consumer = pytest.importorskip(f"{service}.consumer")
+    queues = {q["name"]: q for q in definitions["queues"]}
+    for subscription in consumer.SUBSCRIPTIONS:
+        spec = subscription.queue
+        assert spec.name in queues, f"{service} consumes {spec.name}, missing from definitions"
+        assert queues[spec.name]["arguments"] == spec.queue_arguments()
+        exported = {
+            (b["source"], b["routing_key"])
+            for b in definitions["bindings"]
+            if b["destination"] == spec.name
+        }
+        assert exported == set(spec.bindings), spec.name
+
+
 def test_definitions_declare_no_unknown_queues(definitions: dict[str, Any]) -> None:
     expected = set(TOPOLOGY) | {f"{q}.dlq" for q in TOPOLOGY}
     assert {q["name"] for q in definitions["queues"]} == expected
