@@ -12,7 +12,7 @@ import base64
 import hashlib
 import html
 import secrets
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import orjson
 from fastapi import APIRouter, Request
@@ -121,9 +121,13 @@ async def _params(request: Request) -> dict[str, str]:
     """Allegro takes token parameters in the query string; a form body works as well."""
     params = dict(request.query_params)
     if request.method == "POST":
-        form = await request.form()
-        params.update({k: v for k, v in form.items() if isinstance(v, str)})
+        params.update(await _form(request))
     return params
+
+
+async def _form(request: Request) -> dict[str, str]:
+    # Parsed by hand: starlette's form parser needs python-multipart, which we do not need.
+    return dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
 
 
 @router.post("/token")
@@ -301,7 +305,7 @@ async def authorize(request: Request) -> Response:
 @router.post("/authorize")
 async def authorize_decision(request: Request) -> Response:
     emu = emulator(request)
-    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    form = await _form(request)
     client = emu.world.clients.get(form.get("client_id", ""))
     redirect_uri = form.get("redirect_uri", "")
     if client is None or redirect_uri not in client.redirect_uris:
@@ -342,7 +346,7 @@ async def verification_page(request: Request) -> Response:
 @router.post("/skojarz-aplikacje")
 async def verification_decision(request: Request) -> Response:
     emu = emulator(request)
-    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    form = await _form(request)
     done = decide_device(
         emu, form.get("code", ""), form.get("login"), form.get("decision") == "approve"
     )

@@ -365,9 +365,10 @@ def activation_errors(offer: Offer) -> list[Json]:
 # --- state transitions (also used by commands and orders) -----
 def activate(emu: Emulator, user: Seller, offer: Offer, *, immediately: bool = True) -> None:
     publication = offer.data["publication"]
-    publication.update(
-        {"status": "ACTIVE" if immediately else "ACTIVATING", "endedBy": None, "endingAt": None}
-    )
+    publication["status"] = "ACTIVE" if immediately else "ACTIVATING"
+    # The spec does not allow null for these: an active offer simply has none.
+    publication.pop("endedBy", None)
+    publication.pop("endingAt", None)
     publication["startingAt"] = iso(emu.now())
     offer.data["updatedAt"] = iso(emu.now())
     if immediately:
@@ -651,10 +652,7 @@ async def create_product_offer(request: Request) -> Response:
         "payments": body.get("payments") or {"invoice": "VAT"},
         "publication": {
             "status": "INACTIVE",
-            "duration": None,
             "republish": False,
-            "endedBy": None,
-            "endingAt": None,
             "marketplaces": {"base": {"id": user.base_marketplace}, "additional": []},
         },
         "additionalMarketplaces": {

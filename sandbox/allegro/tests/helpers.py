@@ -1,0 +1,58 @@
+"""Shared steps for the scenario tests."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from allegro_emulator.seed import allegro_presence, ean_for_row
+
+from .conftest import Api, Server
+
+
+def ean_with(server: Server, presence: int, skip: int = 0) -> str:
+    """An EAN of the seeded catalogue with `presence` Allegro products (0, 1 or 2)."""
+    spec = server.emu.catalogue
+    found = [row for row in range(5000) if allegro_presence(spec, row) == presence]
+    return ean_for_row(spec, found[skip])
+
+
+_counter = iter(range(1, 10**9))
+
+
+def offer_body(
+    server: Server, *, status: str = "ACTIVE", stock: int = 10, price: str = "99.99", **extra: Any
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "productSet": [{"product": {"id": ean_with(server, 1, next(_counter)), "idType": "GTIN"}}],
+        "parameters": [{"id": "11323", "valuesIds": ["11323_1"]}],
+        "sellingMode": {"price": {"amount": price, "currency": "PLN"}},
+        "stock": {"available": stock, "unit": "UNIT"},
+        "publication": {"status": status},
+        "external": {"id": f"SKU-{uuid.uuid4().hex[:8]}"},
+    }
+    body.update(extra)
+    return body
+
+
+def create_offer(api: Api, server: Server, **kw: Any) -> dict[str, Any]:
+    response = api.post("/sale/product-offers", offer_body(server, **kw))
+    assert response.status_code == 201, response.text
+    offer: dict[str, Any] = response.json()
+    return offer
+
+
+def wait_command(api: Api, path: str, command_id: str, total: int) -> dict[str, Any]:
+    deadline = time.monotonic() + 5
+    while True:
+        report: dict[str, Any] = api.get(f"{path}/{command_id}").json()
+        counts = report["taskCount"]
+        if counts["total"] == total and counts["success"] + counts["failed"] == total:
+            return report
+        assert time.monotonic() < deadline, report
+        time.sleep(0.05)
+
+
+def offer_ids(*ids: str) -> list[dict[str, Any]]:
+    return [{"type": "CONTAINS_OFFERS", "offers": [{"id": i} for i in ids]}]

@@ -1,0 +1,140 @@
+"""/sale/product-offers and /sale/offers: creation, async operations, conflicts, defaults."""
+
+from __future__ import annotations
+
+import time
+
+from .conftest import Api, Server
+from .helpers import create_offer, ean_with, offer_body
+
+
+def test_create_active_offer_by_gtin(api: Api, server: Server) -> None:
+    offer = create_offer(api, server)
+    assert offer["publication"]["status"] == "ACTIVE"
+    assert offer["productSet"][0]["product"]["id"]
+    assert offer["afterSalesServices"]["returnPolicy"]["id"]  # filled in from the account default
+    fetched = api.get(f"/sale/product-offers/{offer['id']}")
+    assert fetched.status_code == 200 and fetched.json()["stock"]["available"] == 10
+    parts = api.get(
+        f"/sale/product-offers/{offer['id']}/parts",
+        params=[("include", "stock"), ("include", "price")],
+    )
+    assert parts.json()["stock"] == {"available": 10}
+
+
+def test_product_matching_errors(api: Api, server: Server) -> None:
+    missing = api.post(
+        "/sale/product-offers",
+        offer_body(server, productSet=[{"product": {"id": ean_with(server, 0), "idType": "GTIN"}}]),
+    )
+    assert missing.status_code == 422
+    assert missing.json()["errors"][0]["code"] == "ProductNotFoundException"
+    ambiguous = api.post(
+        "/sale/product-offers",
+        offer_body(server, productSet=[{"product": {"id": ean_with(server, 2), "idType": "GTIN"}}]),
+    )
+    assert ambiguous.status_code == 422
+    error = ambiguous.json()["errors"][0]
+    assert error["code"] == "MultipleProductsFoundException"
+    assert len(error["metadata"]["foundProductsIds"].split(",")) == 2
+
+
+def test_missing_stock_and_missing_condition(api: Api, server: Server) -> None:
+    body = offer_body(server)
+    del body["stock"]
+    assert api.post("/sale/product-offers", body, validate=False).status_code == 422
+    no_condition = api.post("/sale/product-offers", offer_body(server, parameters=[]))
+    assert no_condition.status_code == 422
+    assert no_condition.json()["errors"][0]["code"] == "MissingRequiredParameters"
+    draft = api.post("/sale/product-offers", offer_body(server, parameters=[], status="INACTIVE"))
+    assert draft.status_code == 201
+    assert draft.json()["validation"]["errors"][0]["code"] == "MissingRequiredParameters"
+
+
+def test_missing_defaults(bare_api: Api, server: Server) -> None:
+    response = bare_api.post("/sale/product-offers", offer_body(server))
+    assert response.status_code == 422
+    error = response.json()["errors"][0]
+    assert error["code"] == "DefaultShippingRatesNotFoundException"
+    assert error["metadata"]["defaultName"] == "default"
+    bare_api.post(
+        "/sale/shipping-rates",
+        {
+            "name": "default",
+            "rates": [
+                {
+                    "deliveryMethod": {"id": "7203cb90-864c-4cab-b0a6-6a9b5d9f1d9b"},
+                    "maxQuantityPerPackage": 1,
+                    "firstItemRate": {"amount": "10.00", "currency": "PLN"},
+                    "nextItemRate": {"amount": "0.00", "currency": "PLN"},
+                }
+            ],
+        },
+    )
+    response = bare_api.post("/sale/product-offers", offer_body(server))
+    assert response.json()["errors"][0]["code"] == "DefaultReturnPolicyNotFoundException"
+    named = bare_api.post(
+        "/sale/product-offers",
+        offer_body(server, afterSalesServices={"returnPolicy": {"name": "nope"}}),
+    )
+    assert named.json()["errors"][0]["code"] == "ReturnPolicyNotFoundException"
+
+
+def test_async_creation_202_then_303(api: Api, server: Server) -> None:
+    server.emu.config.update({"async_offer_share": 1.0, "operation_seconds": 0.3})
+    response = api.post("/sale/product-offers", offer_body(server))
+    assert response.status_code == 202
+    assert response.json()["publication"]["status"] == "ACTIVATING"
+    location = response.headers["location"]
+    assert int(response.headers["retry-after"]) >= 1
+    path = location.replace(api.base_url, "")
+    offer_id = response.json()["id"]
+    # An edit while the operation runs is a conflict.
+    conflict = api.patch(f"/sale/product-offers/{offer_id}", {"name": "Nowa nazwa oferty testowej"})
+    assert conflict.status_code == 409
+    assert conflict.json()["errors"][0]["code"] == "OfferConflictException"
+    assert api.get(path).status_code == 202
+    time.sleep(0.35)
+    done = api.get(
+        path,
+    )
+    assert done.status_code == 303
+    assert done.headers["location"].endswith(f"/sale/product-offers/{offer_id}")
+    assert api.get(f"/sale/product-offers/{offer_id}").json()["publication"]["status"] == "ACTIVE"
+
+
+def test_patch_price_stock_and_reactivation(api: Api, server: Server) -> None:
+    offer = create_offer(api, server, stock=2)
+    path = f"/sale/product-offers/{offer['id']}"
+    changed = api.patch(path, {"sellingMode": {"price": {"amount": "120.00", "currency": "PLN"}}})
+    assert changed.status_code == 200
+    assert changed.json()["sellingMode"]["price"]["amount"] == "120.00"
+    ended = api.patch(path, {"stock": {"available": 0}}).json()
+    assert (
+        ended["publication"]["status"] == "ENDED"
+        and ended["publication"]["endedBy"] == "EMPTY_STOCK"
+    )
+    restocked = api.patch(path, {"stock": {"available": 5}}).json()
+    assert restocked["publication"]["status"] == "ENDED"  # no automatic reactivation
+    active = api.patch(path, {"publication": {"status": "ACTIVE"}}).json()
+    assert active["publication"]["status"] == "ACTIVE"
+
+
+def test_late_validation_drops_offer_to_inactive(api: Api, server: Server) -> None:
+    offer = create_offer(api, server)
+    server.admin.post(f"/offers/{offer['id']}/late-validation")
+    fetched = api.get(f"/sale/product-offers/{offer['id']}").json()
+    assert fetched["publication"]["status"] == "INACTIVE"
+    assert fetched["validation"]["errors"]
+
+
+def test_search_offers_filters(api: Api, server: Server) -> None:
+    first = create_offer(api, server)
+    create_offer(api, server, status="INACTIVE")
+    by_external = api.get("/sale/offers", params={"external.id": first["external"]["id"]}).json()
+    assert [o["id"] for o in by_external["offers"]] == [first["id"]]
+    active = api.get("/sale/offers", params={"publication.status": "ACTIVE"}).json()
+    assert active["totalCount"] == 1
+    page = api.get("/sale/offers", params={"limit": 1, "offset": 1}).json()
+    assert page["count"] == 1 and page["totalCount"] == 2
+    assert api.get("/sale/offers", params={"limit": 5000}, validate=False).status_code == 422

@@ -1,0 +1,99 @@
+"""Shipping rates (250 per account, no delete) and after-sales conditions."""
+
+from __future__ import annotations
+
+from .conftest import Api, Server
+
+DPD_PL = "7203cb90-864c-4cab-b0a6-6a9b5d9f1d9b"
+DPD_CZ = "845efe05-3a18-4d3f-9a9f-9c9c2e1b4d21"
+
+
+def rates_body(name: str, *methods: str) -> dict[str, object]:
+    return {
+        "name": name,
+        "rates": [
+            {
+                "deliveryMethod": {"id": m},
+                "maxQuantityPerPackage": 5,
+                "maxPackageWeight": {"value": "31.500", "unit": "KILOGRAM"},
+                "firstItemRate": {"amount": "14.99", "currency": "PLN"},
+                "nextItemRate": {"amount": "0.00", "currency": "PLN"},
+            }
+            for m in methods
+        ],
+    }
+
+
+def test_shipping_rates_create_get_update_list(api: Api) -> None:
+    created = api.post("/sale/shipping-rates", rates_body("W do 5 kg", DPD_PL, DPD_CZ))
+    assert created.status_code == 201
+    set_id = created.json()["id"]
+    assert api.get(f"/sale/shipping-rates/{set_id}").json()["name"] == "W do 5 kg"
+    updated = api.put(
+        f"/sale/shipping-rates/{set_id}", {**rates_body("W do 5 kg", DPD_PL), "id": set_id}
+    )
+    assert updated.status_code == 200 and len(updated.json()["rates"]) == 1
+    listed = api.get("/sale/shipping-rates").json()["shippingRates"]
+    assert {"id": "allegro-pl"} in next(s for s in listed if s["id"] == set_id)["marketplaces"]
+    assert api.get("/sale/shipping-rates/does-not-exist").status_code == 404
+    assert api.post("/sale/shipping-rates", rates_body("x", "unknown-method")).status_code == 422
+
+
+def test_shipping_rates_limit_is_250_and_there_is_no_delete(api: Api, server: Server) -> None:
+    server.emu.config.update({"shipping_rates_limit": 3})  # same rule, smaller number: fast test
+    existing = len(api.get("/sale/shipping-rates").json()["shippingRates"])
+    for n in range(3 - existing):
+        assert api.post("/sale/shipping-rates", rates_body(f"set {n}", DPD_PL)).status_code == 201
+    refused = api.post("/sale/shipping-rates", rates_body("one too many", DPD_PL))
+    assert refused.status_code == 422
+    assert "limit" in refused.json()["errors"][0]["message"]
+    deleted = api.call("DELETE", "/sale/shipping-rates/x", validate=False)
+    assert deleted.status_code in (404, 405)
+    assert server.emu.config.shipping_rates_limit == 3
+
+
+def test_default_limit_is_250(server: Server) -> None:
+    from allegro_emulator.config import EmulatorConfig
+
+    assert EmulatorConfig().shipping_rates_limit == 250
+
+
+def test_after_sales_conditions(bare_api: Api) -> None:
+    policy = bare_api.post(
+        "/after-sales-service-conditions/return-policies",
+        {
+            "name": "default",
+            "isFulfillment": False,
+            "availability": {"range": "FULL"},
+            "withdrawalPeriod": "P14D",
+            "returnCost": {"coveredBy": "BUYER"},
+        },
+    )
+    assert policy.status_code == 201
+    policy_id = policy.json()["id"]
+    assert (
+        bare_api.get(f"/after-sales-service-conditions/return-policies/{policy_id}").status_code
+        == 200
+    )
+    listed = bare_api.get("/after-sales-service-conditions/return-policies").json()
+    assert listed["count"] == 1
+    warranty = bare_api.post(
+        "/after-sales-service-conditions/implied-warranties",
+        {"name": "default", "individual": {"period": "P2Y"}, "corporate": {"period": "P1Y"}},
+    )
+    assert warranty.status_code == 201
+    wid = warranty.json()["id"]
+    changed = bare_api.put(
+        f"/after-sales-service-conditions/implied-warranties/{wid}",
+        {"name": "renamed", "individual": {"period": "P2Y"}},
+    )
+    assert changed.json()["name"] == "renamed"
+    listing = bare_api.get("/after-sales-service-conditions/implied-warranties").json()
+    assert listing["impliedWarranties"] == [{"id": wid, "name": "renamed"}]
+    guarantee = bare_api.post(
+        "/after-sales-service-conditions/warranties",
+        {"name": "Gwarancja producenta", "type": "MANUFACTURER", "individual": {"period": "P2Y"}},
+    )
+    assert guarantee.status_code == 201
+    assert bare_api.get("/after-sales-service-conditions/warranties").json()["count"] == 1
+    assert bare_api.get("/after-sales-service-conditions/warranties/nope").status_code == 404
