@@ -42,6 +42,8 @@ RUN test -n "${SERVICE}" \
 COPY shared/ /src/shared/
 COPY services/ /src/services/
 COPY sandbox/ /src/sandbox/
+# $args is split on purpose: one `-e <path>` per workspace member (paths have no spaces).
+# hadolint ignore=SC2086
 RUN set -eu; \
     args=""; \
     for path in $(python /build/mci_image.py paths "${SERVICE}"); do \
