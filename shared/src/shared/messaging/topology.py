@@ -17,6 +17,9 @@ from shared.events import EVENTS_EXCHANGE, UPSTREAM_EXCHANGE
 
 DEAD_LETTER_EXCHANGE = "mci.dlx"
 DEFAULT_DELIVERY_LIMIT = 10
+# DLQs are classic durable queues: RabbitMQ 3.10 silently drops messages dead-lettered INTO a
+# quorum queue (seen here, from classic and quorum sources alike), while quorum -> classic works.
+DLQ_ARGUMENTS = {"x-queue-type": "classic"}
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,7 @@ async def declare_exchanges(channel: AbstractChannel) -> None:
 async def declare_queue(channel: AbstractChannel, spec: QueueSpec) -> AbstractQueue:
     """Declare `spec`'s queue, its bindings and its DLQ; safe to repeat."""
     await declare_exchanges(channel)
-    dlq = await channel.declare_queue(spec.dlq, durable=True, arguments={"x-queue-type": "quorum"})
+    dlq = await channel.declare_queue(spec.dlq, durable=True, arguments=DLQ_ARGUMENTS)
     await dlq.bind(DEAD_LETTER_EXCHANGE, routing_key=spec.name)
     queue = await channel.declare_queue(spec.name, durable=True, arguments=spec.queue_arguments())
     for exchange, routing_key in spec.bindings:
