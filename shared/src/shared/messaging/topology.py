@@ -19,7 +19,7 @@ DEAD_LETTER_EXCHANGE = "mci.dlx"
 DEFAULT_DELIVERY_LIMIT = 10
 # DLQs are classic durable queues: RabbitMQ 3.10 silently drops messages dead-lettered INTO a
 # quorum queue (seen here, from classic and quorum sources alike), while quorum -> classic works.
-DLQ_ARGUMENTS = {"x-queue-type": "classic"}
+DLQ_ARGUMENTS: dict[str, Any] = {"x-queue-type": "classic"}
 
 
 @dataclass(frozen=True)
