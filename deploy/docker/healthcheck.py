@@ -2,6 +2,9 @@
 
 The port is `<SERVICE>_HTTP_PORT` (`ALLEGRO_EMULATOR_PORT` for the emulator) when set, else the
 platform's default for MCI_SERVICE. Exit status 0 = healthy, 1 = unhealthy.
+
+The emulator has no /health/live yet, so for it the check falls back to its admin config
+endpoint (`GET /__admin/config`), which answers as soon as the app serves requests.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ DEFAULT_PORTS = {
     "emulator": 8400,
 }
 PATH = "/health/live"
+FALLBACK_PATHS = {"emulator": ("/__admin/config",)}
 
 
 def port_for(service: str, environ: dict[str, str]) -> int:
@@ -30,19 +34,25 @@ def port_for(service: str, environ: dict[str, str]) -> int:
     return DEFAULT_PORTS[service]
 
 
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:
+            return 200 <= int(response.status) < 300
+    except (urllib.error.URLError, OSError) as exc:
+        print(f"healthcheck: {url}: {exc}", file=sys.stderr)
+        return False
+
+
 def main() -> int:
     service = os.environ.get("MCI_SERVICE", "")
     if service not in DEFAULT_PORTS:
         print(f"healthcheck: unknown MCI_SERVICE {service!r}", file=sys.stderr)
         return 1
-    url = f"http://127.0.0.1:{port_for(service, dict(os.environ))}{PATH}"
-    try:
-        with urllib.request.urlopen(url, timeout=3) as response:
-            status = int(response.status)
-    except (urllib.error.URLError, OSError) as exc:
-        print(f"healthcheck: {url}: {exc}", file=sys.stderr)
-        return 1
-    return 0 if 200 <= status < 300 else 1
+    base = f"http://127.0.0.1:{port_for(service, dict(os.environ))}"
+    for path in (PATH, *FALLBACK_PATHS.get(service, ())):
+        if answers(base + path):
+            return 0
+    return 1
 
 
 if __name__ == "__main__":

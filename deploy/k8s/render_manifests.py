@@ -112,14 +112,18 @@ def http_probe(path: str, period: int, failures: int, timeout: int = 3) -> dict[
     }
 
 
-def probes() -> dict[str, Any]:
+def probes(live: str = "/health/live", ready: str = "/health/ready") -> dict[str, Any]:
     return {
         # Migrations and the broker connection run before the HTTP server answers: up to 5 min.
-        "startupProbe": http_probe("/health/live", period=5, failures=60),
+        "startupProbe": http_probe(live, period=5, failures=60),
         # Liveness never depends on the database or the broker (no restart cascades).
-        "livenessProbe": http_probe("/health/live", period=10, failures=3),
-        "readinessProbe": http_probe("/health/ready", period=10, failures=3, timeout=5),
+        "livenessProbe": http_probe(live, period=10, failures=3),
+        "readinessProbe": http_probe(ready, period=10, failures=3, timeout=5),
     }
+
+
+# The emulator has no /health/* routes yet; its admin config endpoint answers once it serves.
+EMULATOR_PROBE_PATH = "/__admin/config"
 
 
 def container_security() -> dict[str, Any]:
@@ -369,7 +373,7 @@ def emulator_files() -> dict[str, list[dict[str, Any]]]:
         "args": ["--host", "0.0.0.0", "--port", str(EMULATOR_PORT)],
         "ports": [{"name": "http", "containerPort": EMULATOR_PORT, "protocol": "TCP"}],
         "env": [{"name": "ALLEGRO_EMULATOR_PORT", "value": str(EMULATOR_PORT)}],
-        **probes(),
+        **probes(live=EMULATOR_PROBE_PATH, ready=EMULATOR_PROBE_PATH),
         "resources": {
             "requests": {"cpu": "250m", "memory": "512Mi"},
             "limits": {"cpu": "2", "memory": "2Gi"},

@@ -222,13 +222,15 @@ def test_entrypoint_starts_the_service_module(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def live_server() -> Iterator[tuple[int, list[str]]]:
+def live_server() -> Iterator[tuple[int, list[str], set[str]]]:
+    """A fake service: answers 200 on the paths in the returned set (mutable), 404 elsewhere."""
     seen: list[str] = []
+    ok_paths = {"/health/live"}
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             seen.append(self.path)
-            self.send_response(200 if self.path == "/health/live" else 404)
+            self.send_response(200 if self.path in ok_paths else 404)
             self.end_headers()
 
         def log_message(self, format: str, *args: Any) -> None:
@@ -238,14 +240,34 @@ def live_server() -> Iterator[tuple[int, list[str]]]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield server.server_address[1], seen
+        yield server.server_address[1], seen, ok_paths
     finally:
         server.shutdown()
         server.server_close()
 
 
-def test_healthcheck_gets_health_live(live_server: tuple[int, list[str]]) -> None:
-    port, seen = live_server
+def test_healthcheck_falls_back_for_the_emulator_only(
+    live_server: tuple[int, list[str], set[str]],
+) -> None:
+    port, seen, ok_paths = live_server
+    script = str(DEPLOY / "docker" / "healthcheck.py")
+    ok_paths.clear()
+    ok_paths.add("/__admin/config")
+    env = {**os.environ, "MCI_SERVICE": "emulator", "ALLEGRO_EMULATOR_PORT": str(port)}
+    emulator = subprocess.run([sys.executable, script], env=env, check=False, timeout=10)
+    assert emulator.returncode == 0
+    assert seen == ["/health/live", "/__admin/config"]
+    seen.clear()
+    env = {**os.environ, "MCI_SERVICE": "pricing", "PRICING_HTTP_PORT": str(port)}
+    service = subprocess.run(
+        [sys.executable, script], env=env, check=False, timeout=10, capture_output=True
+    )
+    assert service.returncode == 1, "a service must answer on /health/live itself"
+    assert seen == ["/health/live"]
+
+
+def test_healthcheck_gets_health_live(live_server: tuple[int, list[str], set[str]]) -> None:
+    port, seen, _ = live_server
     script = str(DEPLOY / "docker" / "healthcheck.py")
     env = {**os.environ, "MCI_SERVICE": "orders", "ORDERS_HTTP_PORT": str(port)}
     ok = subprocess.run([sys.executable, script], env=env, check=False, timeout=10)
@@ -650,12 +672,10 @@ def probe_port(container: dict[str, Any], probe: dict[str, Any]) -> int:
     return int(named[port])
 
 
-def check_probes(container: dict[str, Any], port: int) -> None:
-    for probe, path in (
-        ("livenessProbe", "/health/live"),
-        ("readinessProbe", "/health/ready"),
-        ("startupProbe", "/health/live"),
-    ):
+def check_probes(
+    container: dict[str, Any], port: int, live: str = "/health/live", ready: str = "/health/ready"
+) -> None:
+    for probe, path in (("livenessProbe", live), ("readinessProbe", ready), ("startupProbe", live)):
         assert container[probe]["httpGet"]["path"] == path, probe
         assert probe_port(container, container[probe]) == port, probe
     # The startup probe must leave time for migrations: at least two minutes.
@@ -763,7 +783,8 @@ def test_k8s_emulator_component(manifests: dict[str, list[dict[str, Any]]]) -> N
     deployment = find(docs, "Deployment", "emulator")
     container = container_of(deployment)
     assert container["args"] == ["--host", "0.0.0.0", "--port", str(EMULATOR_PORT)]
-    check_probes(container, EMULATOR_PORT)
+    # No /health/* routes in the emulator (yet): its admin config endpoint stands in.
+    check_probes(container, EMULATOR_PORT, live="/__admin/config", ready="/__admin/config")
     service = find(docs, "Service", "emulator")
     assert service["spec"]["ports"][0]["port"] == EMULATOR_PORT
     patches = " ".join(p["patch"] for p in component["patches"])
