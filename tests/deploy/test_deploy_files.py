@@ -233,6 +233,12 @@ def live_server() -> Iterator[tuple[int, list[str], set[str]]]:
             self.send_response(200 if self.path in ok_paths else 404)
             self.end_headers()
 
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append(f"POST {self.path} {self.headers['Content-Type']} {body.decode()}")
+            self.send_response(201 if self.path in ok_paths else 404)
+            self.end_headers()
+
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
@@ -264,6 +270,31 @@ def test_healthcheck_falls_back_for_the_emulator_only(
     )
     assert service.returncode == 1, "a service must answer on /health/live itself"
     assert seen == ["/health/live"]
+
+
+def test_emulator_setup_registers_the_client(
+    live_server: tuple[int, list[str], set[str]],
+) -> None:
+    port, seen, ok_paths = live_server
+    ok_paths.add("/__admin/clients")
+    env = {
+        **os.environ,
+        "EMULATOR_URL": f"http://127.0.0.1:{port}",
+        "ALLEGRO_CLIENT_ID": "id-1",
+        "ALLEGRO_CLIENT_SECRET": "secret-1",
+    }
+    script = str(DEPLOY / "docker" / "emulator_setup.py")
+    result = subprocess.run(
+        [sys.executable, script], env=env, check=False, timeout=10, capture_output=True
+    )
+    assert result.returncode == 0, result.stderr
+    method, path, content_type, body = seen[0].split(" ", 3)
+    assert (method, path, content_type) == ("POST", "/__admin/clients", "application/json")
+    assert json.loads(body) == {
+        "clientId": "id-1",
+        "clientSecret": "secret-1",
+        "name": "mci platform",
+    }
 
 
 def test_healthcheck_gets_health_live(live_server: tuple[int, list[str], set[str]]) -> None:
@@ -369,8 +400,31 @@ def test_compose_app_services(compose: dict[str, Any], name: str) -> None:
     depends = service["depends_on"]
     for infra in ("postgres", "rabbitmq"):
         assert depends[infra]["condition"] == "service_healthy"
-    for other in depends.values():
-        assert other["condition"] == "service_healthy"
+    for other, condition in depends.items():
+        expected = (
+            "service_completed_successfully" if other == "emulator-setup" else "service_healthy"
+        )
+        assert condition["condition"] == expected, other
+
+
+def test_compose_registers_the_allegro_app_with_the_emulator_before_auth(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    setup = services["emulator-setup"]
+    assert setup["depends_on"]["emulator"]["condition"] == "service_healthy"
+    assert setup["restart"] == "no"
+    mounts = {str(v).split(":")[0]: str(v).split(":")[1] for v in setup["volumes"]}
+    script = mounts["./deploy/docker/emulator_setup.py"]
+    assert setup["command"] == ["python", script]
+    assert (ROOT / "deploy/docker/emulator_setup.py").is_file()
+    env = env_of(setup)
+    auth_env = env_of(services["auth"])
+    assert env["ALLEGRO_CLIENT_ID"] == auth_env["ALLEGRO_CLIENT_ID"]
+    assert env["ALLEGRO_CLIENT_SECRET"] == auth_env["ALLEGRO_CLIENT_SECRET"]
+    assert env["EMULATOR_URL"] == f"http://emulator:{EMULATOR_PORT}"
+    condition = services["auth"]["depends_on"]["emulator-setup"]["condition"]
+    assert condition == "service_completed_successfully"
 
 
 def test_compose_auth_gets_its_secrets(compose: dict[str, Any]) -> None:
