@@ -12,7 +12,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from shared.events import Event
+from shared.events import Envelope, Event
 from shared.logs import correlation_id_var
 from shared.messaging.consumer import Handler
 from shared.messaging.topology import QueueSpec, events
@@ -69,5 +69,5 @@ async def record_entry(event: LedgerEntryRequested, uow: UnitOfWork) -> None:
 HANDLERS: dict[type[Event], Handler] = {LedgerEntryRequested: record_entry}
 
 
-async def produce(uow: UnitOfWork, seqs: range, **fields: object) -> None:
-    await uow.emit(*(LedgerEntryRequested(seq=seq, **fields) for seq in seqs))
+async def produce(uow: UnitOfWork, seqs: range, **fields: object) -> list[Envelope]:
+    return await uow.emit(*(LedgerEntryRequested(seq=seq, **fields) for seq in seqs))

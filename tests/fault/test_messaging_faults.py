@@ -1,0 +1,277 @@
+"""Fault injection on the real broker and database: nothing lost, nothing applied twice.
+
+Each case counts effects in the ledger table (one row per handler run, no unique key), so a
+lost message is a missing seq and a double effect is a seq recorded twice. Consumers and relays
+run as separate processes where the fault is a crash (SIGKILL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import aio_pika
+import httpx
+import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.events import Envelope
+from shared.messaging.broker import Broker
+from shared.messaging.consumer import Consumer
+from shared.messaging.relay import OutboxRelay
+from shared.messaging.topology import declare_queue
+from shared.security import issue_token
+from shared.service import ServiceDefinition, Subscription, create_app
+from shared.settings import ServiceSettings
+from shared.testing.infra import VhostAdmin, wait_until
+from shared.testing.ledger import HANDLERS, MIGRATIONS, ledger_queue, produce
+from shared.testing.ledger.processes import LedgerProcess, ledger_counts
+from shared.uow import unit_of_work
+
+pytestmark = pytest.mark.fault
+
+
+async def outbox_pending(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int(
+            await conn.scalar(sa.text("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
+            or 0
+        )
+
+
+async def recorded(engine: AsyncEngine, seqs: int) -> None:
+    async def done() -> bool:
+        return (await ledger_counts(engine))[1] >= seqs
+
+    await wait_until(done, within=120)
+    await asyncio.sleep(0.5)  # a late double effect would show up now
+
+
+async def publish_all(engine: AsyncEngine, broker: Broker) -> None:
+    relay = OutboxRelay(engine, broker)
+    while await relay.publish_pending():
+        pass
+
+
+async def test_the_same_message_delivered_twice_has_one_effect(
+    engine: AsyncEngine, broker: Broker
+) -> None:
+    channel = await broker.publish_channel()
+    await declare_queue(channel, ledger_queue())
+    envelope = Envelope(
+        type="LedgerEntryRequested", source="test", correlation_id="c", data={"seq": 1}
+    )
+    for _ in range(2):  # e.g. a publisher retry after a lost confirm: a new publish, same id
+        await channel.default_exchange.publish(
+            aio_pika.Message(envelope.model_dump_json().encode(), message_id=str(envelope.id)),
+            routing_key=ledger_queue().name,
+        )
+    consumer = Consumer(ledger_queue(), HANDLERS, engine, source="ledger", batch_size=1)
+    await consumer.start(await broker.consume_channel(10))
+    try:
+        await recorded(engine, 1)
+        await asyncio.sleep(1)
+        assert await ledger_counts(engine) == (1, 1, 0)
+    finally:
+        await consumer.stop()
+
+
+async def test_a_consumer_killed_after_commit_before_ack_has_one_effect_on_restart(
+    engine: AsyncEngine, broker: Broker, ledger_db: str, amqp_url: str
+) -> None:
+    await declare_queue(await broker.publish_channel(), ledger_queue())
+    async with unit_of_work(engine, "ledger") as uow:
+        await produce(uow, range(10))
+    await publish_all(engine, broker)
+
+    crashing = LedgerProcess(
+        "consume", ledger_db, amqp_url, ["--batch-size", "1", "--crash-after-commit", "5"]
+    )
+    await crashing.start()
+    assert await crashing.wait() == -9  # it SIGKILLed itself after committing seq 5
+    async with engine.connect() as conn:
+        crashed_pid = await conn.scalar(sa.text("SELECT pid FROM ledger WHERE seq = 5"))
+    assert crashed_pid is not None, "seq 5 was committed before the crash"
+
+    restarted = await LedgerProcess("consume", ledger_db, amqp_url).start()
+    try:
+        await recorded(engine, 10)
+    finally:
+        await restarted.stop()
+    assert await ledger_counts(engine) == (10, 10, 0)
+    async with engine.connect() as conn:
+        pid_of_5 = await conn.scalar(sa.text("SELECT pid FROM ledger WHERE seq = 5"))
+    assert pid_of_5 == crashed_pid, "the redelivered seq 5 was skipped, not handled again"
+
+
+async def test_a_relay_killed_between_commit_and_publish_delivers_after_restart(
+    engine: AsyncEngine, broker: Broker, ledger_db: str, amqp_url: str
+) -> None:
+    queue = await declare_queue(await broker.publish_channel(), ledger_queue())
+    async with unit_of_work(engine, "ledger") as uow:
+        await produce(uow, range(20))
+
+    crashing = LedgerProcess("relay", ledger_db, amqp_url, ["--crash-before-publish"])
+    await crashing.start()
+    assert await crashing.wait() == -9
+    assert await outbox_pending(engine) == 20, "the committed events are still in the outbox"
+    assert await queue.get(no_ack=True, fail=False) is None, "nothing reached the broker"
+
+    relay = await LedgerProcess("relay", ledger_db, amqp_url).start()
+    consumer = await LedgerProcess("consume", ledger_db, amqp_url).start()
+    try:
+        await recorded(engine, 20)
+    finally:
+        await relay.stop()
+        await consumer.stop()
+    assert await ledger_counts(engine) == (20, 20, 0)
+    assert await outbox_pending(engine) == 0
+
+
+@pytest.mark.slow
+async def test_all_broker_connections_closed_mid_flow_lose_and_double_nothing(
+    engine: AsyncEngine,
+    broker: Broker,
+    ledger_db: str,
+    amqp_url: str,
+    amqp_vhost: str,
+    vhost_admin: VhostAdmin,
+) -> None:
+    total = 10_000
+    await declare_queue(await broker.publish_channel(), ledger_queue())
+    relay = await LedgerProcess("relay", ledger_db, amqp_url, ["--batch-size", "500"]).start()
+    consumer = await LedgerProcess("consume", ledger_db, amqp_url).start()
+    try:
+
+        async def write_events() -> None:
+            for start in range(0, total, 250):
+                async with unit_of_work(engine, "ledger") as uow:
+                    await produce(uow, range(start, start + 250))
+                await asyncio.sleep(0.01)
+
+        writer = asyncio.create_task(write_events())
+
+        async def flowing(threshold: int) -> bool:
+            return (await ledger_counts(engine))[1] >= threshold
+
+        await wait_until(lambda: flowing(2_000), within=120)
+        await asyncio.to_thread(vhost_admin.close_all_connections, amqp_vhost)
+        await wait_until(lambda: flowing(6_000), within=120)
+        await asyncio.to_thread(vhost_admin.close_all_connections, amqp_vhost)
+        await writer
+        await recorded(engine, total)
+        assert consumer.process is not None and consumer.process.returncode is None
+        assert relay.process is not None and relay.process.returncode is None
+    finally:
+        await relay.stop()
+        await consumer.stop()
+    assert await ledger_counts(engine) == (total, total, 0)
+    assert await outbox_pending(engine) == 0
+
+
+async def test_a_poison_message_is_dead_lettered_and_replayed_while_others_flow(
+    ledger_db: str, amqp_url: str, engine: AsyncEngine, broker: Broker
+) -> None:
+    settings = ServiceSettings(database_url=ledger_db, amqp_url=amqp_url, run_migrations=False)
+    definition = ServiceDefinition(
+        settings=settings,
+        migrations_dir=MIGRATIONS,
+        subscriptions=[Subscription(ledger_queue(3), HANDLERS)],
+    )
+    app = create_app(definition)
+    token = issue_token(settings.service_token_secret.get_secret_value(), "ops", "admin")
+    async with running(app) as http:
+        http.headers["Authorization"] = f"Bearer {token}"
+        async with unit_of_work(engine, "ledger") as uow:
+            await produce(uow, range(50))
+            [poison] = await produce(uow, range(999, 1000), poison=True)
+            await produce(uow, range(50, 100))
+
+        await recorded(engine, 100)  # the other 100 flowed past the poisoned one
+
+        async def in_dlq() -> bool:
+            depths = (await http.get("/admin/dlq")).json()
+            return bool(depths["ledger.entries"] == 1)
+
+        await wait_until(in_dlq, within=60)
+        listed = (await http.get("/admin/dlq/ledger.entries")).json()
+        assert [(d["message_id"], d["reason"]) for d in listed] == [
+            (str(poison.id), "delivery_limit")
+        ]
+        detail = (await http.get(f"/admin/dlq/ledger.entries/{poison.id}")).json()
+        assert detail["body"]["data"]["seq"] == 999
+        assert detail["death_count"] >= 1
+
+        # Replaying before the cause is fixed sends it back to the DLQ; after the fix it lands.
+        async with engine.begin() as conn:
+            await conn.execute(sa.text("INSERT INTO cured (seq) VALUES (999)"))
+        replayed = await http.post("/admin/dlq/ledger.entries/replay", json={})
+        assert replayed.json() == {"replayed": 1}
+        await recorded(engine, 101)
+        assert await ledger_counts(engine) == (101, 101, 0)
+        assert (await http.get("/admin/dlq")).json()["ledger.entries"] == 0
+
+        # Purge: a second poisoned entry is dropped for good on request.
+        async with unit_of_work(engine, "ledger") as uow:
+            [second] = await produce(uow, range(1000, 1001), poison=True)
+        await wait_until(in_dlq, within=60)
+        purged = await http.post(
+            "/admin/dlq/ledger.entries/purge", json={"message_ids": [str(second.id)]}
+        )
+        assert purged.json() == {"purged": 1}
+        assert (await http.get("/admin/dlq")).json()["ledger.entries"] == 0
+        assert (await http.get("/admin/dlq")).status_code == 200
+        http.headers.pop("Authorization")
+        assert (await http.get("/admin/dlq")).status_code == 401
+
+
+async def test_the_consumers_database_backend_killed_mid_handle_redelivers_one_effect(
+    engine: AsyncEngine, broker: Broker, ledger_db: str, amqp_url: str
+) -> None:
+    await declare_queue(await broker.publish_channel(), ledger_queue())
+    consumer = await LedgerProcess("consume", ledger_db, amqp_url).start()
+    try:
+        async with unit_of_work(engine, "ledger") as uow:
+            await produce(uow, range(7, 8), sleep_seconds=30)
+            await produce(uow, range(8, 20))
+        await publish_all(engine, broker)
+
+        async def busy_backend() -> bool:
+            async with engine.connect() as conn:
+                pid = await conn.scalar(
+                    sa.text(
+                        "SELECT pid FROM pg_stat_activity WHERE application_name = "
+                        "'ledger-consumer' AND query LIKE '%pg_sleep%' AND state = 'active'"
+                    )
+                )
+                if pid is None:
+                    return False
+                await conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+                return True
+
+        await wait_until(busy_backend, within=60)
+        # The killed transaction rolled back; the batch is handled again (seq 7 sleeps again).
+        await recorded(engine, 13)
+    finally:
+        await consumer.stop()
+    assert await ledger_counts(engine) == (13, 13, 0)
+
+
+class running:
+    """Run an app's lifespan (consumer, relay) and talk to it over ASGI."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+
+    async def __aenter__(self) -> httpx.AsyncClient:
+        self._lifespan = self.app.router.lifespan_context(self.app)
+        await self._lifespan.__aenter__()
+        self._client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app), base_url="http://service"
+        )
+        return self._client
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._client.aclose()
+        await self._lifespan.__aexit__(None, None, None)
