@@ -49,6 +49,9 @@ TOPOLOGY: dict[str, list[tuple[str, str]]] = {
     "orders.shipments": [("mci.upstream", "supplier.shipment")],
 }
 DELIVERY_LIMIT = 10
+# DLQs are classic durable queues, as shared/messaging/topology.py declares them (RabbitMQ 3.10
+# drops messages dead-lettered into quorum queues).
+DLQ_ARGUMENTS = {"x-queue-type": "classic"}
 REGISTRY_HOSTS = (
     "pypi.org",
     "files.pythonhosted.org",
@@ -495,7 +498,7 @@ def test_definitions_queue_dlq_and_bindings(definitions: dict[str, Any], queue: 
     }
     dlq = queues[f"{queue}.dlq"]
     assert dlq["durable"] is True
-    assert dlq["arguments"] == {"x-queue-type": "quorum"}
+    assert dlq["arguments"] == DLQ_ARGUMENTS
     bindings = {
         (b["source"], b["routing_key"])
         for b in definitions["bindings"]
@@ -517,7 +520,7 @@ def test_definitions_match_what_shared_declares(definitions: dict[str, Any]) -> 
     for name in TOPOLOGY:
         spec = topology.QueueSpec(name=name, bindings=tuple(TOPOLOGY[name]))
         assert queues[name]["arguments"] == spec.queue_arguments()
-        assert queues[spec.dlq]["arguments"] == {"x-queue-type": "quorum"}
+        assert queues[spec.dlq]["arguments"] == topology.DLQ_ARGUMENTS
     assert topology.DEAD_LETTER_EXCHANGE == "mci.dlx"
 
 
