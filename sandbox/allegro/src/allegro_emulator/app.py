@@ -160,14 +160,15 @@ def create_app(config: EmulatorConfig | None = None, emu: Emulator | None = None
         title="Allegro emulator", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
     )
     app.state.emulator = emu
-    # Literal paths are registered before templated ones in each router, so they win.
+    # Routers are matched in order, so the hot ones (commands, offers) come first. Within a
+    # router, literal paths are registered before templated ones so that they win.
     for router in (
+        commands.router,
+        offers.router,
+        orders.router,
         catalogue.router,
         shipping.router,
         after_sales.router,
-        offers.router,
-        commands.router,
-        orders.router,
         pricing.router,
     ):
         app.include_router(router, prefix=config.rest_prefix)

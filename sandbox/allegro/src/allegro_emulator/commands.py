@@ -301,6 +301,7 @@ async def _put(request: Request, kind: str, command_id: str) -> Response:
     _validate(kind, user, body)
     emu.limiter.check(f"offer-changes:{kind}", user.id, emu.now(), amount=len(ids))
     now = emu.now()
+    scheduled_at = iso(now)
     tasks: list[Json] = []
     for offer_id in ids:
         task: dict[str, Any] = {
@@ -308,7 +309,7 @@ async def _put(request: Request, kind: str, command_id: str) -> Response:
             "status": "NEW",
             "message": "",
             "errors": [],
-            "scheduledAt": iso(now),
+            "scheduledAt": scheduled_at,
         }
         offer = user.offers.get(offer_id)
         if offer is not None and kind in offer.busy:

@@ -459,7 +459,7 @@ def qualification(user: Seller, offer: Offer) -> dict[str, Json]:
     data = offer.data
     rates_id = ((data.get("delivery") or {}).get("shippingRates") or {}).get("id")
     rates_set = user.shipping_rates.get(str(rates_id))
-    countries = destination_countries(rates_set) if rates_set else set()
+    countries = destination_countries(rates_set) if rates_set else frozenset()
     base_price = ((data.get("sellingMode") or {}).get("price") or {}).get("amount")
     result: dict[str, Json] = {}
     for mp in ADDITIONAL_MARKETPLACES:
@@ -502,6 +502,8 @@ def _apply_qualification(
     emu: Emulator, user: Seller, offer: Offer, states: dict[str, Json]
 ) -> None:
     markets = offer.data.setdefault("additionalMarketplaces", {})
+    if all((markets.get(mp) or {}).get("publication") == p for mp, p in states.items()):
+        return  # nothing changed: the common case on a price or stock update
     changed = []
     for mp, publication in states.items():
         entry = markets.setdefault(mp, {})

@@ -64,12 +64,26 @@ async def delivery_methods(request: Request) -> Response:
     return respond({"deliveryMethods": methods})
 
 
-def destination_countries(rates_set: Json) -> set[str]:
-    return {
-        DELIVERY_METHOD_BY_ID[r["deliveryMethod"]["id"]][2]
-        for r in rates_set.get("rates", [])
-        if r["deliveryMethod"]["id"] in DELIVERY_METHOD_BY_ID
-    }
+_countries: dict[tuple[str, str], frozenset[str]] = {}
+
+
+def destination_countries(rates_set: Json) -> frozenset[str]:
+    """Countries the set delivers to (cached: offers ask on every price or stock change)."""
+    key = (str(rates_set.get("id")), str(rates_set.get("lastModified")))
+    cached = _countries.get(key)
+    if cached is None:
+        cached = _countries[key] = _destination_countries(rates_set)
+    return cached
+
+
+def _destination_countries(rates_set: Json) -> frozenset[str]:
+    return frozenset(
+        {
+            DELIVERY_METHOD_BY_ID[r["deliveryMethod"]["id"]][2]
+            for r in rates_set.get("rates", [])
+            if r["deliveryMethod"]["id"] in DELIVERY_METHOD_BY_ID
+        }
+    )
 
 
 def _marketplaces(rates_set: Json) -> list[Json]:

@@ -26,12 +26,19 @@ from allegro_emulator.seed import CatalogueSpec
 Json = dict[str, Any]
 
 
+_iso_cache: list[Any] = [-1, ""]
+
+
 def iso(ts: float) -> str:
     """Allegro's timestamp format: UTC with milliseconds and a `Z`."""
-    return (
-        datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
-        + f"{int(ts * 1000) % 1000:03d}Z"
-    )
+    # Formatting a datetime is costly on the hot path: reuse the prefix within one second.
+    second = int(ts)
+    if second != _iso_cache[0]:
+        _iso_cache[0], _iso_cache[1] = (
+            second,
+            datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S."),
+        )
+    return f"{_iso_cache[1]}{int(ts * 1000) % 1000:03d}Z"
 
 
 def parse_iso(text: str) -> float:
