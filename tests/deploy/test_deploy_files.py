@@ -335,12 +335,14 @@ def env_of(service: dict[str, Any]) -> dict[str, str]:
     return {str(k): str(v) for k, v in env.items()}
 
 
-def published(service: dict[str, Any]) -> list[tuple[str, int, int]]:
-    """(host ip, host port, container port) of every published port."""
+def published(service: dict[str, Any]) -> list[tuple[str, str, int]]:
+    """(host ip, host port, container port) of every published port; the host port may be a
+    `${VAR:-default}` interpolation."""
     result = []
     for entry in service.get("ports", []):
-        ip, host, container = str(entry).split(":")
-        result.append((ip, int(host), int(container)))
+        ip, rest = str(entry).split(":", 1)
+        host, container = rest.rsplit(":", 1)
+        result.append((ip, host, int(container)))
     return result
 
 
@@ -384,7 +386,7 @@ def test_compose_app_services(compose: dict[str, Any], name: str) -> None:
     assert health["test"][0] in {"CMD", "CMD-SHELL"}
     assert "healthcheck.py" in " ".join(health["test"])
     port = SERVICES.get(name, EMULATOR_PORT)
-    assert published(service) == [("127.0.0.1", port, port)]
+    assert published(service) == [("127.0.0.1", str(port), port)]
     env = env_of(service)
     if name == "emulator":
         assert env["ALLEGRO_EMULATOR_PORT"] == str(port)
