@@ -605,6 +605,41 @@ def test_prometheus_scrapes_every_service_and_the_emulator(prometheus: dict[str,
         assert targets[f"{name}:{port}"][1] == "/metrics"
 
 
+def test_prometheus_k8s_discovers_the_annotated_pods(
+    manifests: dict[str, list[dict[str, Any]]],
+) -> None:
+    config = yaml.safe_load(
+        (DEPLOY / "prometheus" / "prometheus-k8s.yml").read_text(encoding="utf-8")
+    )
+    assert [Path(f).name for f in config["rule_files"]] == ["alerts.yml"]
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    namespace = manifests["base/kustomization.yaml"][0]["namespace"]
+    for name in ("mci", "allegro-emulator"):
+        job = jobs[name]
+        (sd,) = job["kubernetes_sd_configs"]
+        assert sd["role"] == "pod"
+        assert sd["namespaces"]["names"] == [namespace]
+        relabel = job["relabel_configs"]
+        assert {
+            "source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_scrape"],
+            "action": "keep",
+            "regex": "true",
+        } in relabel
+        assert any(
+            r.get("target_label") == "service"
+            and r["source_labels"] == ["__meta_kubernetes_pod_label_app_kubernetes_io_name"]
+            for r in relabel
+        )
+    # ...and every pod it should find carries the annotations it keys on.
+    for name, port in SERVICES.items():
+        for role in ("api", "worker"):
+            deployment = find(service_docs(manifests, name), "Deployment", f"{name}-{role}")
+            annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+            assert annotations["prometheus.io/scrape"] == "true"
+            assert annotations["prometheus.io/port"] == str(port)
+            assert annotations["prometheus.io/path"] == "/metrics"
+
+
 def test_prometheus_loads_the_alert_rules(prometheus: dict[str, Any]) -> None:
     rule_files = prometheus["rule_files"]
     assert [Path(f).name for f in rule_files] == ["alerts.yml"]
