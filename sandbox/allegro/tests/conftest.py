@@ -29,6 +29,9 @@ from allegro_emulator.config import EmulatorConfig
 from allegro_emulator.state import Emulator
 
 MEDIA = "application/vnd.allegro.public.v1+json"
+# (method, spec path template) of every exchange validated this session: the coverage test
+# checks that each operation the emulator serves was validated at least once.
+VALIDATED: set[tuple[str, str]] = set()
 ALLEGRO_HOST = "https://api.allegro.pl"
 
 
@@ -181,6 +184,7 @@ class Api:
             return
         self.openapi.validate_response(spec_request, SpecResponse(response))
         self.validated.append((request.method, pattern, response.status_code))
+        VALIDATED.add((request.method, pattern))
 
     def get(self, path: str, **kw: Any) -> httpx.Response:
         return self.call("GET", path, **kw)

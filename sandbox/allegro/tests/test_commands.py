@@ -79,6 +79,8 @@ def test_stock_zero_ends_offer_and_restock_does_not_reactivate(api: Api, server:
         },
     )
     wait_command(api, QUANTITY, restock, 1)
+    restock_tasks = api.get(f"{QUANTITY}/{restock}/tasks").json()["tasks"]
+    assert [t["status"] for t in restock_tasks] == ["SUCCESS"]
     again = api.get(f"/sale/product-offers/{offer['id']}").json()
     assert again["stock"]["available"] == 7 and again["publication"]["status"] == "ENDED"
     activate = str(uuid.uuid4())

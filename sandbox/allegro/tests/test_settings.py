@@ -77,6 +77,17 @@ def test_after_sales_conditions(bare_api: Api) -> None:
     )
     listed = bare_api.get("/after-sales-service-conditions/return-policies").json()
     assert listed["count"] == 1
+    renamed = bare_api.put(
+        f"/after-sales-service-conditions/return-policies/{policy_id}",
+        {"name": "14 dni", "isFulfillment": False, "availability": {"range": "FULL"}},
+    )
+    assert renamed.status_code == 200 and renamed.json()["name"] == "14 dni"
+    gone = bare_api.call("DELETE", f"/after-sales-service-conditions/return-policies/{policy_id}")
+    assert gone.status_code == 204
+    assert (
+        bare_api.get(f"/after-sales-service-conditions/return-policies/{policy_id}").status_code
+        == 404
+    )
     warranty = bare_api.post(
         "/after-sales-service-conditions/implied-warranties",
         {"name": "default", "individual": {"period": "P2Y"}, "corporate": {"period": "P1Y"}},
@@ -88,6 +99,9 @@ def test_after_sales_conditions(bare_api: Api) -> None:
         {"name": "renamed", "individual": {"period": "P2Y"}},
     )
     assert changed.json()["name"] == "renamed"
+    assert (
+        bare_api.get(f"/after-sales-service-conditions/implied-warranties/{wid}").status_code == 200
+    )
     listing = bare_api.get("/after-sales-service-conditions/implied-warranties").json()
     assert listing["impliedWarranties"] == [{"id": wid, "name": "renamed"}]
     guarantee = bare_api.post(
@@ -95,5 +109,11 @@ def test_after_sales_conditions(bare_api: Api) -> None:
         {"name": "Gwarancja producenta", "type": "MANUFACTURER", "individual": {"period": "P2Y"}},
     )
     assert guarantee.status_code == 201
+    gid = guarantee.json()["id"]
+    changed_guarantee = bare_api.put(
+        f"/after-sales-service-conditions/warranties/{gid}",
+        {"name": "Gwarancja sprzedawcy", "type": "SELLER", "individual": {"period": "P1Y"}},
+    )
+    assert changed_guarantee.json()["type"] == "SELLER"
     assert bare_api.get("/after-sales-service-conditions/warranties").json()["count"] == 1
     assert bare_api.get("/after-sales-service-conditions/warranties/nope").status_code == 404

@@ -1,0 +1,121 @@
+"""Remaining behaviours: products from a full definition, tax settings, offer-event journal,
+snapshots, counters and the command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from allegro_emulator.config import EmulatorConfig
+from allegro_emulator.state import Emulator
+
+from .conftest import Api, Server
+from .helpers import create_offer, offer_body
+
+
+def test_offer_from_full_product_definition_creates_a_proposed_product(
+    api: Api, server: Server
+) -> None:
+    body = offer_body(
+        server,
+        productSet=[
+            {
+                "product": {
+                    "name": "Zestaw testowy do ogrodu XL",
+                    "category": {"id": "1521"},
+                    "parameters": [
+                        {"id": "225693", "values": ["5901234123457"]},
+                        {"id": "248811", "values": ["Marka"]},
+                    ],
+                    "images": ["https://a.allegroimg.com/original/new/1.jpg"],
+                }
+            }
+        ],
+    )
+    response = api.post("/sale/product-offers", body)
+    assert response.status_code == 201, response.text
+    product = response.json()["productSet"][0]["product"]
+    assert product["publication"]["status"] == "PROPOSED"
+    found = api.get("/sale/products", params={"phrase": "5901234123457", "mode": "GTIN"}).json()
+    assert [p["id"] for p in found["products"]] == [product["id"]]
+
+
+def test_tax_settings(api: Api) -> None:
+    body = api.get("/sale/tax-settings", params={"category.id": "4231", "countryCode": "CZ"}).json()
+    assert body["rates"][0]["countryCode"] == "CZ"
+    assert any(v["value"] == "21.00" for v in body["rates"][0]["values"])
+
+
+def test_offer_events_journal(api: Api, server: Server) -> None:
+    offer = create_offer(api, server)
+    api.patch(f"/sale/product-offers/{offer['id']}", {"stock": {"available": 4}})
+    events = api.get("/sale/offer-events").json()["offerEvents"]
+    types = [e["type"] for e in events if e["offer"]["id"] == offer["id"]]
+    assert types[0] == "OFFER_ACTIVATED" and "OFFER_STOCK_CHANGED" in types
+    assert all(e["offer"]["external"] == offer["external"] for e in events)
+    after = api.get("/sale/offer-events", params={"from": events[0]["id"]}).json()["offerEvents"]
+    assert [e["id"] for e in after] == [e["id"] for e in events[1:]]
+    server.emu.clock_offset = 25 * 3600  # only the last 24 hours are kept
+    try:
+        fresh = server.admin.post("/tokens", json={"login": api.login}).json()["access_token"]  # type: ignore[attr-defined]
+        assert api.with_token(fresh).get("/sale/offer-events").json()["offerEvents"] == []
+    finally:
+        server.emu.clock_offset = 0.0
+
+
+def test_counters_by_operation_and_status(api: Api, server: Server) -> None:
+    server.admin.delete("/counters")
+    api.get("/me")
+    api.get("/sale/categories/nope")
+    rows = server.admin.get("/counters").json()["requests"]
+    assert {"method": "GET", "operation": "/me", "status": 200, "count": 1} in rows
+    assert any(
+        r["operation"] == "/sale/categories/{categoryId}" and r["status"] == 404 for r in rows
+    )
+
+
+def test_snapshot_round_trip(api: Api, server: Server, tmp_path: Path) -> None:
+    offer = create_offer(api, server)
+    target = tmp_path / "state.pickle"
+    assert server.admin.post("/snapshot", json={"path": str(target)}).status_code == 200
+    restored = Emulator(EmulatorConfig(snapshot_path=str(target)))
+    assert restored.load_snapshot()
+    user = restored.seller_by_login(api.login)  # type: ignore[attr-defined]
+    assert user is not None and offer["id"] in user.offers
+
+
+def test_admin_state_shows_offers_per_marketplace(api: Api, server: Server) -> None:
+    offer = create_offer(api, server)
+    state = server.admin.get("/state", params={"login": api.login}).json()  # type: ignore[attr-defined]
+    offers = state["sellers"][0]["offers"]
+    assert offers[0]["id"] == offer["id"]
+    assert set(offers[0]["additionalMarketplaces"]) == {"allegro-cz", "allegro-sk", "allegro-hu"}
+
+
+def test_command_line_help() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "allegro_emulator", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0 and "--rest-prefix" in done.stdout
+
+
+def test_config_from_environment() -> None:
+    config = EmulatorConfig.from_env(
+        {
+            "ALLEGRO_EMULATOR_PORT": "9000",
+            "ALLEGRO_EMULATOR_RATE_LIMITS_ENABLED": "false",
+            "ALLEGRO_EMULATOR_REST_PREFIX": "/allegro",
+        }
+    )
+    assert (config.port, config.rate_limits_enabled, config.rest_prefix) == (
+        9000,
+        False,
+        "/allegro",
+    )
+    assert time.time() > 0
