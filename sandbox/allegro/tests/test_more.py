@@ -119,3 +119,32 @@ def test_config_from_environment() -> None:
         "/allegro",
     )
     assert time.time() > 0
+
+
+def test_health_and_client_registered_without_redirect_uris(server: Server) -> None:
+    import httpx
+
+    assert httpx.get(server.base_url + "/health/live").status_code == 200
+    registered = server.admin.post(
+        "/clients", json={"clientId": "platform", "clientSecret": "s3cret"}
+    )
+    assert registered.status_code == 201
+    approved = server.admin.post(
+        "/oauth/authorize",
+        json={
+            "clientId": "platform",
+            "redirectUri": "http://127.0.0.1:8001/any/callback",
+            "login": "demo-seller",
+        },
+    )
+    code = approved.json()["code"]
+    tokens = httpx.post(
+        server.base_url + "/auth/oauth/token",
+        auth=("platform", "s3cret"),
+        params={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": "http://127.0.0.1:8001/any/callback",
+        },
+    )
+    assert tokens.status_code == 200 and tokens.json()["refresh_token"]

@@ -226,7 +226,7 @@ async def approve_authorization(request: Request) -> Response:
     emu: Emulator = request.app.state.emulator
     body = await _body(request)
     client = emu.world.clients.get(body.get("clientId", ""))
-    if client is None or body.get("redirectUri") not in client.redirect_uris:
+    if client is None or not oauth.redirect_allowed(client, body.get("redirectUri", "")):
         raise AllegroError(422, "VALIDATION_ERROR", "Unknown client or redirect URI mismatch")
     user = _seller(emu, body.get("login"))
     code = oauth.grant_code(

@@ -53,7 +53,7 @@ class AllegroMiddleware:
             return
         config = self.emu.config
         path: str = scope["path"]
-        if path.startswith(config.admin_prefix):
+        if path.startswith(config.admin_prefix) or path.startswith("/health/"):
             await self.app(scope, receive, send)
             return
         trace = f"{self._trace_prefix}{next(self._trace):010d}".encode()
@@ -175,6 +175,14 @@ def create_app(config: EmulatorConfig | None = None, emu: Emulator | None = None
     app.include_router(oauth.router, prefix=config.oauth_prefix)
     app.include_router(admin.router, prefix=config.admin_prefix)
     app.add_middleware(AllegroMiddleware, emu=emu)
+
+    @app.get("/health/live")
+    async def live() -> Response:
+        return Response(b'{"status":"ok"}', media_type="application/json")
+
+    @app.get("/health/ready")
+    async def ready() -> Response:
+        return Response(b'{"status":"ok"}', media_type="application/json")
 
     @app.exception_handler(AllegroError)
     async def allegro_error(request: Request, exc: AllegroError) -> Response:

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from allegro_emulator.errors import AuthError
-from allegro_emulator.state import AuthCode, DeviceCode, Emulator, Json, Token
+from allegro_emulator.state import AuthCode, Client, DeviceCode, Emulator, Json, Token
 from allegro_emulator.web import emulator
 
 ACCESS_TOKEN_SECONDS = 12 * 3600
@@ -94,6 +94,12 @@ def revoke_user_tokens(emu: Emulator, user_id: str) -> int:
             del store[value]
             revoked += 1
     return revoked
+
+
+def redirect_allowed(client: Client, redirect_uri: str) -> bool:
+    """Allegro wants an exact match with a registered URI; a client registered without any
+    (e.g. by a setup script that only knows the Client ID) accepts every URI."""
+    return bool(redirect_uri) and (not client.redirect_uris or redirect_uri in client.redirect_uris)
 
 
 def _client(emu: Emulator, request: Request, form: dict[str, str]) -> str:
@@ -281,7 +287,7 @@ async def authorize(request: Request) -> Response:
     client = emu.world.clients.get(q.get("client_id", ""))
     if client is None or q.get("response_type") != "code":
         return HTMLResponse("<h1>Nie możemy wyświetlić strony</h1><p>Unknown client</p>", 400)
-    if q.get("redirect_uri") not in client.redirect_uris:
+    if not redirect_allowed(client, q.get("redirect_uri", "")):
         return HTMLResponse(
             "<h1>Nie możemy wyświetlić strony</h1><p>redirect_uri mismatch</p>", 400
         )
@@ -308,7 +314,7 @@ async def authorize_decision(request: Request) -> Response:
     form = await _form(request)
     client = emu.world.clients.get(form.get("client_id", ""))
     redirect_uri = form.get("redirect_uri", "")
-    if client is None or redirect_uri not in client.redirect_uris:
+    if client is None or not redirect_allowed(client, redirect_uri):
         return HTMLResponse("<h1>Nie możemy wyświetlić strony</h1>", 400)
     extra = {"state": form["state"]} if "state" in form else {}
     seller = emu.seller_by_login(form.get("login", ""))
