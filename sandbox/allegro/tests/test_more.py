@@ -80,10 +80,16 @@ def test_snapshot_round_trip(api: Api, server: Server, tmp_path: Path) -> None:
     offer = create_offer(api, server)
     target = tmp_path / "state.pickle"
     assert server.admin.post("/snapshot", json={"path": str(target)}).status_code == 200
+    server.emu.config.update({"async_offer_share": 1.0, "operation_seconds": 30})
+    pending = api.post("/sale/product-offers", offer_body(server)).json()
+    server.admin.post("/snapshot", json={"path": str(target)})
     restored = Emulator(EmulatorConfig(snapshot_path=str(target)))
     assert restored.load_snapshot()
     user = restored.seller_by_login(api.login)  # type: ignore[attr-defined]
     assert user is not None and offer["id"] in user.offers
+    # Work in flight when the snapshot was taken is finished on load, not left hanging.
+    assert user.offers[pending["id"]].operation is None
+    assert user.offers[pending["id"]].data["publication"]["status"] == "ACTIVE"
 
 
 def test_admin_state_shows_offers_per_marketplace(api: Api, server: Server) -> None:

@@ -102,6 +102,17 @@ def test_checkout_forms_fulfillment_revision_and_shipments(api: Api, server: Ser
     assert len(status_events["events"]) == 1
 
 
+def test_buyer_cancellation_returns_stock(api: Api, server: Server) -> None:
+    offer = create_offer(api, server, stock=5)
+    form = _buy(server, offer["id"], quantity=2)
+    cancelled = server.admin.post(f"/orders/{form['id']}/cancel")
+    assert cancelled.json()["status"] == "CANCELLED"
+    assert api.get(f"/sale/product-offers/{offer['id']}").json()["stock"]["available"] == 5
+    kinds = [e["type"] for e in api.get("/order/events").json()["events"]]
+    assert kinds[-1] == "BUYER_CANCELLED"
+    assert api.get(f"/order/checkout-forms/{form['id']}").json()["status"] == "CANCELLED"
+
+
 def test_buying_the_last_item_ends_the_offer(api: Api, server: Server) -> None:
     offer = create_offer(api, server, stock=1)
     _buy(server, offer["id"])

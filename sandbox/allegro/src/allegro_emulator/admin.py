@@ -305,6 +305,17 @@ async def place_order(request: Request) -> Response:
     return _json(form, 201)
 
 
+@router.post("/orders/{checkoutFormId}/cancel")
+async def cancel_order(request: Request, checkoutFormId: str) -> Response:
+    emu: Emulator = request.app.state.emulator
+    for user in emu.world.sellers.values():
+        form = user.checkout_forms.get(checkoutFormId)
+        if form is not None:
+            orders.cancel_order(emu, user, form)
+            return _json(form)
+    raise AllegroError(404, "NOT_FOUND", f"No checkout form {checkoutFormId}")
+
+
 @router.put("/buyer")
 async def buyer(request: Request) -> Response:
     """A steady order rate: `{"ordersPerMinute": 30, "login"?: "demo-seller"}` (0 stops it)."""

@@ -599,6 +599,11 @@ async def create_product_offer(request: Request) -> Response:
             f"stock.available must be 0..{MAX_STOCK}",
             path="stock.available",
         )
+    name = body.get("name")
+    if name is not None and (not isinstance(name, str) or not 12 <= len(name) <= 75):
+        raise AllegroError(
+            422, "VALIDATION_ERROR", "The title must have 12 to 75 characters", path="name"
+        )
     product = _match_product(emu, body)
     category_id = (body.get("category") or {}).get("id") or product["category"]["id"]
     if category_id != product["category"]["id"]:

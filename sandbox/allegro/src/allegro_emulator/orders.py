@@ -209,6 +209,22 @@ def place_order(
     return form
 
 
+def cancel_order(emu: Emulator, user: Seller, form: Json) -> None:
+    """The buyer cancels: BUYER_CANCELLED; the stock goes back to the offer (it stays ended)."""
+    if form["status"] == "CANCELLED":
+        return
+    form["status"] = "CANCELLED"
+    form["revision"] = _revision(emu)
+    form["updatedAt"] = iso(emu.now())
+    for item in form["lineItems"]:
+        offer = user.offers.get(item["offer"]["id"])
+        if offer is not None:
+            marketplace = form["marketplace"]["id"]
+            offer.sold[marketplace] = max(0, offer.sold.get(marketplace, 0) - item["quantity"])
+            set_stock(emu, user, offer, offer.data["stock"]["available"] + item["quantity"])
+    _event(emu, user, "BUYER_CANCELLED", form)
+
+
 def run_buyer(emu: Emulator) -> None:
     """Place orders at the steady rate set by admin, on random active offers."""
     schedule: BuyerSchedule | None = emu.buyer
@@ -229,8 +245,13 @@ def run_buyer(emu: Emulator) -> None:
         if not candidates:
             return
         user, offer = candidates[emu.random.randrange(len(candidates))]
-        if _offer_price(offer, user.base_marketplace, user.base_marketplace):
-            place_order(emu, user, offer)
+        # Buyers come from every marketplace the offer is visible on.
+        visible = [user.base_marketplace] + [
+            m["id"] for m in offer.data["publication"]["marketplaces"]["additional"]
+        ]
+        marketplace = visible[emu.random.randrange(len(visible))]
+        if _offer_price(offer, marketplace, user.base_marketplace):
+            place_order(emu, user, offer, marketplace=marketplace)
 
 
 # --- journal -----

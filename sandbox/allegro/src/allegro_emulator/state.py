@@ -253,4 +253,21 @@ class Emulator:
             return False
         # The snapshot is our own file, written by save_snapshot above.
         self.world = pickle.loads(source.read_bytes())
+        self._settle_after_load()
         return True
+
+    def _settle_after_load(self) -> None:
+        """Scheduled work is not in a snapshot: finish what was in flight when it was taken."""
+        for seller in self.world.sellers.values():
+            for offer in seller.offers.values():
+                offer.operation = None
+                offer.busy.clear()
+                if offer.data["publication"]["status"] == "ACTIVATING":
+                    offer.data["publication"]["status"] = "ACTIVE"
+            for command in seller.commands.values():
+                if command.completed_at is None:
+                    command.completed_at = self.now()
+                    for task in command.tasks:
+                        if task["status"] == "NEW":
+                            task["status"] = "FAIL"
+                            task["message"] = "The emulator restarted before the task ran"
