@@ -154,3 +154,40 @@ def test_health_and_client_registered_without_redirect_uris(server: Server) -> N
         },
     )
     assert tokens.status_code == 200 and tokens.json()["refresh_token"]
+
+
+def test_oauth_on_its_own_port() -> None:
+    import httpx
+
+    from .conftest import _free_port
+
+    rest, oauth = _free_port(), _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "allegro_emulator", "--port", str(rest), "--oauth-port", str(oauth)]
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{oauth}/health/live").status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        token = httpx.post(
+            f"http://127.0.0.1:{oauth}/auth/oauth/token",
+            auth=("demo-client", "demo-secret"),
+            params={"grant_type": "client_credentials"},
+        )
+        assert token.status_code == 200
+        categories = httpx.get(
+            f"http://127.0.0.1:{rest}/sale/categories",
+            headers={
+                "Accept": "application/vnd.allegro.public.v1+json",
+                "Authorization": f"Bearer {token.json()['access_token']}",
+            },
+        )
+        assert categories.status_code == 200
+    finally:
+        process.terminate()
+        process.wait(10)

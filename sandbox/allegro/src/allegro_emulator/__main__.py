@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+from typing import Literal
 
 import uvicorn
 
@@ -10,10 +12,15 @@ from allegro_emulator.app import create_app
 from allegro_emulator.config import EmulatorConfig
 
 
+def _ports(rest: int, oauth: int) -> list[tuple[int, Literal["on", "off"]]]:
+    return [(rest, "on"), (oauth, "off")]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Allegro REST API and OAuth emulator")
     parser.add_argument("--host")
     parser.add_argument("--port", type=int)
+    parser.add_argument("--oauth-port", type=int, help="also serve (OAuth) on this port")
     parser.add_argument("--rest-prefix")
     parser.add_argument("--oauth-prefix")
     parser.add_argument("--admin-prefix")
@@ -27,6 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     config = EmulatorConfig.from_env(
         host=args.host,
         port=args.port,
+        oauth_port=args.oauth_port,
         rest_prefix=args.rest_prefix,
         oauth_prefix=args.oauth_prefix,
         admin_prefix=args.admin_prefix,
@@ -35,7 +43,30 @@ def main(argv: list[str] | None = None) -> None:
         rate_limits_enabled=False if args.no_rate_limits else None,
     )
     app = create_app(config)
-    uvicorn.run(app, host=config.host, port=config.port, log_level=args.log_level, access_log=False)
+    if not config.oauth_port or config.oauth_port == config.port:
+        uvicorn.run(
+            app, host=config.host, port=config.port, log_level=args.log_level, access_log=False
+        )
+        return
+    servers = [
+        uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host=config.host,
+                port=port,
+                log_level=args.log_level,
+                access_log=False,
+                lifespan=lifespan,
+            )
+        )
+        # One lifespan only: a single ticker and a single snapshot save.
+        for port, lifespan in _ports(config.port, config.oauth_port)
+    ]
+
+    async def serve_both() -> None:
+        await asyncio.gather(*(server.serve() for server in servers))
+
+    asyncio.run(serve_both())
 
 
 if __name__ == "__main__":

@@ -47,6 +47,9 @@ def default_rate_limits() -> dict[str, RateLimit]:
 class EmulatorConfig:
     host: str = "127.0.0.1"
     port: int = 8400
+    # 0 = OAuth on `port` too; otherwise the same app is also served on this port, so OAuth can
+    # live on its own host:port as allegro.pl/auth/oauth does beside api.allegro.pl.
+    oauth_port: int = 0
     # REST resources and the OAuth server may share one port under different prefixes, so the
     # platform switches between emulator, Allegro sandbox and production by base URLs only.
     rest_prefix: str = ""
