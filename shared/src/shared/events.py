@@ -17,6 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 MarketplaceId = Literal["allegro-pl", "allegro-cz", "allegro-sk", "allegro-hu"]
 EVENTS_EXCHANGE = "mci.events"
+DEAD_LETTER_NOTE = (
+    "Each consuming queue is a quorum queue with a delivery limit; a message its consumer "
+    "keeps failing on goes to `<queue>.dlq` for an operator to inspect, replay or purge."
+)
 UPSTREAM_EXCHANGE = "mci.upstream"
 
 
@@ -45,6 +49,8 @@ class Event(BaseModel):
     routing_key: ClassVar[str]
     exchange: ClassVar[str] = EVENTS_EXCHANGE
     summary: ClassVar[str] = ""
+    producer: ClassVar[str] = ""
+    consumers: ClassVar[tuple[str, ...]] = ()
 
 
 E = TypeVar("E", bound=Event)
@@ -86,6 +92,8 @@ class CatalogItem(BaseModel):
 
 class CatalogUpdated(Event):
     event_type = "CatalogUpdated"
+    producer = "catalog"
+    consumers = ("pricing", "offers")
     routing_key = "catalog.updated"
     summary = "Products of an account's selection changed, entered it or left it (listed=false)."
 
@@ -111,6 +119,8 @@ class PricedItem(BaseModel):
 
 class PriceComputed(Event):
     event_type = "PriceComputed"
+    producer = "pricing"
+    consumers = ("offers",)
     routing_key = "price.computed"
     summary = "Selling prices per marketplace changed for some products of an account."
 
@@ -131,6 +141,8 @@ class FailureReason(BaseModel):
 
 class OfferPublished(Event):
     event_type = "OfferPublished"
+    producer = "offers"
+    consumers = ("orders", "external")
     routing_key = "offer.published"
     summary = "An offer is live (or changed) on Allegro, with its state per marketplace."
 
@@ -145,6 +157,8 @@ class OfferPublished(Event):
 
 class OfferFailed(Event):
     event_type = "OfferFailed"
+    producer = "offers"
+    consumers = ("external", "dashboards")
     routing_key = "offer.failed"
     summary = "A product could not be listed or updated; the reason says why."
 
@@ -156,6 +170,8 @@ class OfferFailed(Event):
 
 class OfferEnded(Event):
     event_type = "OfferEnded"
+    producer = "offers"
+    consumers = ("external", "dashboards")
     routing_key = "offer.ended"
     summary = "An offer was ended (stock 0, withdrawn from the selection, or by Allegro)."
 
@@ -179,6 +195,8 @@ class OrderLine(BaseModel):
 
 class OrderReceived(Event):
     event_type = "OrderReceived"
+    producer = "orders"
+    consumers = ("fulfilment (external)", "catalog")
     routing_key = "order.received"
     summary = "A paid order (Allegro checkout form) is ready for fulfilment."
 
@@ -195,6 +213,8 @@ class OrderReceived(Event):
 
 class OrderCancelled(Event):
     event_type = "OrderCancelled"
+    producer = "orders"
+    consumers = ("fulfilment (external)", "catalog")
     routing_key = "order.cancelled"
     summary = "An order was cancelled on Allegro before it was fulfilled."
 
@@ -208,6 +228,8 @@ class OrderCancelled(Event):
 
 class AccountConnected(Event):
     event_type = "AccountConnected"
+    producer = "auth"
+    consumers = ("offers", "orders")
     routing_key = "account.connected"
     summary = "An Allegro seller account is connected and has valid tokens."
 
@@ -219,6 +241,8 @@ class AccountConnected(Event):
 
 class AccountDisconnected(Event):
     event_type = "AccountDisconnected"
+    producer = "auth"
+    consumers = ("offers", "orders")
     routing_key = "account.disconnected"
     summary = "An account's credentials were reset or removed; stop calling Allegro for it."
 
@@ -230,6 +254,8 @@ class AccountDisconnected(Event):
 
 class AccountRefreshFailed(Event):
     event_type = "AccountRefreshFailed"
+    producer = "auth"
+    consumers = ("offers", "orders", "dashboards")
     routing_key = "account.refresh-failed"
     summary = "Allegro refused the refresh token; the account needs an operator to reconnect."
 
@@ -263,6 +289,8 @@ class SupplierProduct(BaseModel):
 
 class SupplierProductsChanged(Event):
     event_type = "SupplierProductsChanged"
+    producer = "upstream catalogue system (external)"
+    consumers = ("catalog",)
     routing_key = "supplier.products"
     exchange = UPSTREAM_EXCHANGE
     summary = "The upstream catalogue system sends a batch of full or partial product records."
@@ -272,6 +300,8 @@ class SupplierProductsChanged(Event):
 
 class SupplierShipmentSent(Event):
     event_type = "SupplierShipmentSent"
+    producer = "fulfilment system (external)"
+    consumers = ("orders",)
     routing_key = "supplier.shipment"
     exchange = UPSTREAM_EXCHANGE
     summary = "The fulfilment system shipped (part of) an order: carrier and tracking number."

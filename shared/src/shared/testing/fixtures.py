@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
 from shared.db import migrate
 from shared.testing import infra
 
-MakeDatabase = Callable[[str, Path | None], Awaitable[str]]
+
+class MakeDatabase(Protocol):
+    def __call__(self, label: str, migrations_dir: Path | None = None) -> Awaitable[str]: ...
 
 
 def _fail_or_container(kind: str) -> None:
