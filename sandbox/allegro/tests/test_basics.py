@@ -42,6 +42,13 @@ def test_missing_token_gives_401_auth_error(api: Api) -> None:
     assert response.json()["error"] == "invalid_token"
 
 
+def test_offer_events_401_is_plain_json(api: Api) -> None:
+    # The spec gives this resource's 401 as application/json, unlike the others.
+    response = api.with_token("nope").get("/sale/offer-events")
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/json"
+
+
 def test_marketplaces_list_the_four(api: Api) -> None:
     body = api.get("/marketplaces").json()
     currencies = {m["id"]: m["currencies"]["base"]["code"] for m in body["marketplaces"]}

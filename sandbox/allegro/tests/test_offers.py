@@ -138,3 +138,11 @@ def test_search_offers_filters(api: Api, server: Server) -> None:
     page = api.get("/sale/offers", params={"limit": 1, "offset": 1}).json()
     assert page["count"] == 1 and page["totalCount"] == 2
     assert api.get("/sale/offers", params={"limit": 5000}, validate=False).status_code == 422
+
+
+def test_only_drafts_can_be_deleted(api: Api, server: Server) -> None:
+    active = create_offer(api, server)
+    draft = create_offer(api, server, status="INACTIVE")
+    assert api.call("DELETE", f"/sale/offers/{active['id']}").status_code == 403
+    assert api.call("DELETE", f"/sale/offers/{draft['id']}").status_code == 204
+    assert api.get(f"/sale/product-offers/{draft['id']}").status_code == 404

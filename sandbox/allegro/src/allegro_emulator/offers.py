@@ -974,6 +974,26 @@ async def search_offers(request: Request) -> Response:
     )
 
 
+@router.delete("/sale/offers/{offerId}")
+async def delete_offer(request: Request, offerId: str) -> Response:
+    """Only drafts (offers never published) can be deleted."""
+    emu, user = seller(request)
+    emu.run_due()
+    offer = _own_offer(user, offerId)
+    if offer.data["publication"]["status"] != "INACTIVE" or offer.data["publication"].get(
+        "startingAt"
+    ):
+        raise AllegroError(
+            403,
+            "ACCESS_DENIED",
+            "Only a draft offer can be deleted",
+            user_message="Można usunąć tylko szkic oferty.",
+        )
+    del user.offers[offerId]
+    _index_external(user, offerId, (offer.data.get("external") or {}).get("id"), None)
+    return Response(status_code=204)
+
+
 # --- /sale/offer-events -----
 @router.get("/sale/offer-events")
 async def offer_events(request: Request) -> Response:
