@@ -112,3 +112,25 @@ def test_seed_catalogue_is_deterministic() -> None:
     assert all(is_valid_ean13(p["ean"]) for p in first)
     assert len({p["ean"] for p in first}) == 50
     assert all(0.05 <= p["weight_kg"] <= 40 for p in first)
+
+
+def test_seed_is_light_to_import_and_has_its_own_taxonomy() -> None:
+    import json
+    import subprocess
+    import sys
+
+    code = "import sys, allegro_emulator.seed; print('fastapi' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+    lines = subprocess.run(
+        [sys.executable, "-m", "allegro_emulator.seed", "--size", "3"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert len(rows) == 3 and rows[0]["category"][0] in (
+        "Home & Garden",
+        "Sports & Outdoors",
+        "Electronics",
+    )

@@ -14,7 +14,10 @@ has an EAN that matches two Allegro products (as happens on the real Allegro).
 
 from __future__ import annotations
 
+import argparse
+import json
 import random
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TypedDict
@@ -44,8 +47,8 @@ class SupplierProduct(TypedDict):
     ean: str
     name: str
     brand: str
-    category: list[str]  # supplier category path, root first
-    allegro_category_id: str  # the Allegro leaf the product belongs to
+    category: list[str]  # the supplier's own category path, root first
+    allegro_category_id: str  # the Allegro leaf it belongs to (ground truth for mapping tests)
     weight_kg: float
     price: str  # wholesale price, PLN, decimal string
     retail_price: str  # suggested retail price, PLN
@@ -127,6 +130,33 @@ _LEAF_PROFILE: dict[str, tuple[tuple[float, float], tuple[float, float], list[st
     "4242": ((0.1, 0.6), (49, 1999), ["Słuchawki bezprzewodowe", "Słuchawki nauszne"]),
     "4243": ((1.5, 9.0), (199, 3499), ["Odkurzacz", "Odkurzacz pionowy"]),
 }
+# The supplier's own taxonomy (English, its own depth): the platform maps it to Allegro's tree.
+SUPPLIER_CATEGORIES: dict[str, list[str]] = {
+    "1521": ["Home & Garden", "Garden", "Garden Tools"],
+    "1522": ["Home & Garden", "Garden", "Outdoor Furniture"],
+    "1523": ["Home & Garden", "Garden", "Barbecue"],
+    "1524": ["Home & Garden", "Garden", "Watering"],
+    "1531": ["Home & Garden", "Lighting"],
+    "1532": ["Home & Garden", "Decoration"],
+    "1533": ["Home & Garden", "Home Textiles"],
+    "1541": ["Home & Garden", "Kitchen", "Cookware"],
+    "1542": ["Home & Garden", "Kitchen", "Kitchen Utensils"],
+    "3921": ["Sports & Outdoors", "Cycling", "Helmets"],
+    "3922": ["Sports & Outdoors", "Cycling", "Bike Lights"],
+    "3931": ["Sports & Outdoors", "Fitness", "Dumbbells & Weights"],
+    "3932": ["Sports & Outdoors", "Fitness", "Exercise Mats"],
+    "3941": ["Sports & Outdoors", "Camping", "Tents"],
+    "3942": ["Sports & Outdoors", "Camping", "Backpacks"],
+    "4227": ["Electronics", "Mobile Phones", "Smartphones"],
+    "4228": ["Electronics", "Mobile Phones", "Chargers"],
+    "4229": ["Electronics", "Mobile Phones", "Cases"],
+    "4231": ["Electronics", "Computers", "Laptops"],
+    "4232": ["Electronics", "Computers", "Monitors"],
+    "4233": ["Electronics", "Computers", "Mice"],
+    "4241": ["Electronics", "TV & Audio", "Televisions"],
+    "4242": ["Electronics", "TV & Audio", "Headphones"],
+    "4243": ["Electronics", "Home Appliances", "Vacuum Cleaners"],
+}
 _BRANDS = {
     "home": ["Gardena", "Fiskars", "Tefal", "Ikea", "Philips", "Zwieger", "Ambition", "Kela"],
     "sports": ["Kross", "Decathlon", "Hop-Sport", "Spokey", "Coleman", "Quechua", "Uvex"],
@@ -198,7 +228,7 @@ def supplier_product(spec: CatalogueSpec, row: int) -> SupplierProduct:
         "ean": ean_for_row(spec, row),
         "name": f"{noun} {brand} {model} {colour}"[:75],
         "brand": brand,
-        "category": [name for _, name in category_path(leaf)],
+        "category": SUPPLIER_CATEGORIES[leaf],
         "allegro_category_id": leaf,
         "weight_kg": weight,
         "price": f"{wholesale:.2f}",
@@ -435,3 +465,22 @@ CARRIERS: list[tuple[str, str]] = [
     ("ORLEN", "Orlen Paczka"),
     ("OTHER", "Inny"),
 ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m allegro_emulator.seed --size 1000`: the supplier catalogue as JSON lines."""
+    parser = argparse.ArgumentParser(
+        description="Write the seeded supplier catalogue as JSON lines"
+    )
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--size", type=int, default=1000)
+    parser.add_argument("--missing-share", type=float, default=0.1)
+    parser.add_argument("--ambiguous-share", type=float, default=0.02)
+    args = parser.parse_args(argv)
+    spec = CatalogueSpec(args.seed, args.size, args.missing_share, args.ambiguous_share)
+    for product in supplier_catalogue(spec):
+        sys.stdout.write(json.dumps(product, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    main()
