@@ -191,3 +191,17 @@ def test_oauth_on_its_own_port() -> None:
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_admin_catalogue_switch_and_sample(api: Api, server: Server) -> None:
+    before = server.admin.get("/catalogue/sample", params={"n": 5}).json()
+    assert len(before["rows"]) == 5 and {"ean", "allegroProducts"} <= set(before["rows"][0])
+    server.admin.put("/catalogue", json={"seed": 7, "missingShare": 1.0})
+    try:
+        ean = server.admin.get("/catalogue/sample", params={"n": 1}).json()["rows"][0]["ean"]
+        assert (
+            api.get("/sale/products", params={"phrase": ean, "mode": "GTIN"}).json()["products"]
+            == []
+        )
+    finally:
+        server.admin.put("/catalogue", json={"seed": 42, "missingShare": 0.1})

@@ -19,7 +19,7 @@ from starlette.responses import Response
 from allegro_emulator import oauth, orders, pricing
 from allegro_emulator.errors import AllegroError
 from allegro_emulator.offers import listing_item
-from allegro_emulator.seed import DELIVERY_METHODS
+from allegro_emulator.seed import DELIVERY_METHODS, allegro_presence, supplier_product
 from allegro_emulator.state import Client, Emulator, Faults, Json, Seller, World, iso
 
 router = APIRouter()
@@ -169,6 +169,35 @@ async def put_config(request: Request) -> Response:
         raise AllegroError(422, "VALIDATION_ERROR", f"Unknown setting {exc}") from None
     emu.limiter.reset()
     return _json(dataclasses.asdict(emu.config))
+
+
+@router.put("/catalogue")
+async def set_catalogue(request: Request) -> Response:
+    """Which seeded catalogue Allegro holds: `{"seed", "size", "missingShare", "ambiguousShare"}`
+    (must match the spec the supplier catalogue was generated with)."""
+    emu: Emulator = request.app.state.emulator
+    body = await _body(request)
+    names = {
+        "seed": "catalogue_seed",
+        "size": "catalogue_size",
+        "missingShare": "missing_share",
+        "ambiguousShare": "ambiguous_share",
+    }
+    emu.config.update({names[k]: v for k, v in body.items() if k in names})
+    return _json(dataclasses.asdict(emu.catalogue))
+
+
+@router.get("/catalogue/sample")
+async def catalogue_sample(request: Request) -> Response:
+    """A few supplier rows with how many Allegro products match each EAN (0, 1 or 2)."""
+    emu: Emulator = request.app.state.emulator
+    count = min(int(request.query_params.get("n", "10")), 1000)
+    spec = emu.catalogue
+    rows = [
+        {**supplier_product(spec, row), "allegroProducts": allegro_presence(spec, row)}
+        for row in range(min(count, spec.size))
+    ]
+    return _json({"catalogue": dataclasses.asdict(spec), "rows": rows})
 
 
 @router.post("/clock")
