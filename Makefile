@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 UV ?= uv
 SERVICES := auth catalog pricing offers orders
 
-.PHONY: help install lock lint format test test-fast test-fault run emulator migrate bench \
+.PHONY: help install lock lint format test test-fast test-fault run run-check emulator migrate bench \
 	bench-messaging bench-emulator bench-catalog bench-pricing asyncapi clean
 
 help:
@@ -50,10 +50,14 @@ asyncapi: $(PY)
 	$(PY) -m shared.asyncapi > docs/asyncapi.yaml
 
 migrate: $(PY)
-	$(PY) -m shared.devstack migrate
+	$(PY) deploy/local/devstack.py migrate
 
 run: $(PY)
-	$(PY) -m shared.devstack run
+	$(PY) deploy/local/devstack.py run
+
+# Start everything, run the demo, stop: a quick proof that `make run` works.
+run-check: $(PY)
+	$(PY) deploy/local/devstack.py check
 
 emulator: $(PY)
 	$(PY) -m allegro_emulator

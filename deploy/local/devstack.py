@@ -1,0 +1,157 @@
+"""`make run`: the whole platform on this machine, on the embedded default.
+
+Starts the Allegro emulator and the five services as processes against the local PostgreSQL and
+RabbitMQ (each service creates and migrates its own database), waits until every one is ready,
+runs the demo scenario, then keeps the stack up until Ctrl-C and stops it cleanly.
+Logs go to .run/<name>.log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from shared.db import migrate
+
+REPO = Path(__file__).resolve().parents[2]
+LOGS = REPO / ".run"
+EMULATOR_PORT = int(os.environ.get("ALLEGRO_EMULATOR_PORT", "8400"))
+
+
+@dataclass
+class Component:
+    name: str
+    module: str
+    port: int
+    ready_path: str
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+COMPONENTS = [
+    Component("emulator", "allegro_emulator", EMULATOR_PORT, "/__admin/config"),
+    Component("auth", "auth", 8001, "/health/ready"),
+    Component("catalog", "catalog", 8002, "/health/ready"),
+    Component("pricing", "pricing", 8003, "/health/ready"),
+    Component("offers", "offers", 8004, "/health/ready"),
+    Component("orders", "orders", 8005, "/health/ready"),
+]
+
+
+def environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("ENVIRONMENT", "development")
+    env.setdefault("ALLEGRO_API_URL", f"http://127.0.0.1:{EMULATOR_PORT}")
+    env.setdefault("ALLEGRO_AUTH_URL", f"http://127.0.0.1:{EMULATOR_PORT}")
+    return env
+
+
+async def start(component: Component, env: dict[str, str]) -> asyncio.subprocess.Process:
+    LOGS.mkdir(exist_ok=True)
+    log = (LOGS / f"{component.name}.log").open("ab")
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        component.module,
+        "--port",
+        str(component.port),
+        stdout=log,
+        stderr=asyncio.subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
+
+
+async def wait_ready(component: Component, process: asyncio.subprocess.Process) -> None:
+    deadline = time.monotonic() + 90
+    async with httpx.AsyncClient(timeout=2) as http:
+        while time.monotonic() < deadline:
+            if process.returncode is not None:
+                raise RuntimeError(
+                    f"{component.name} exited ({process.returncode}); see .run/{component.name}.log"
+                )
+            try:
+                if (await http.get(component.url + component.ready_path)).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.3)
+    raise RuntimeError(f"{component.name} not ready after 90 s; see .run/{component.name}.log")
+
+
+async def demo() -> None:
+    """The end-to-end demo on the emulator; each service adds its steps as it lands."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        for component in COMPONENTS[1:]:
+            ready = (await http.get(component.url + "/health/ready")).json()
+            print(f"  {component.name:<8} {component.url}  ready: {ready['checks']}")
+        state = await http.get(f"http://127.0.0.1:{EMULATOR_PORT}/__admin/config")
+        print(f"  emulator {COMPONENTS[0].url}  admin config: HTTP {state.status_code}")
+
+
+async def run(keep_running: bool) -> int:
+    env = environment()
+    processes: list[tuple[Component, asyncio.subprocess.Process]] = []
+    try:
+        for component in COMPONENTS:
+            process = await start(component, env)
+            processes.append((component, process))
+            await wait_ready(component, process)
+            print(f"started {component.name} on {component.url}", flush=True)
+        print("the platform is up:")
+        await demo()
+        if keep_running:
+            print("Ctrl-C stops it; logs in .run/", flush=True)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await stop.wait()
+        return 0
+    finally:
+        for _, process in reversed(processes):
+            if process.returncode is None:
+                process.terminate()
+        for _, process in processes:
+            try:
+                await asyncio.wait_for(process.wait(), 15)
+            except TimeoutError:
+                process.kill()
+
+
+async def migrate_all() -> int:
+    """Create and migrate every service's database (what each service also does at start)."""
+    for component in COMPONENTS[1:]:
+        main = importlib.import_module(f"{component.module}.main")
+        definition = main.build()
+        await migrate(definition.migrations_dir, definition.settings.database_url)
+        print(f"migrated {definition.settings.database_name}")
+    return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="devstack")
+    parser.add_argument(
+        "command",
+        choices=["run", "check", "migrate"],
+        help="run: start and keep up; check: start, demo, stop; migrate: databases only",
+    )
+    args = parser.parse_args()
+    if args.command == "migrate":
+        sys.exit(asyncio.run(migrate_all()))
+    sys.exit(asyncio.run(run(keep_running=args.command == "run")))
+
+
+if __name__ == "__main__":
+    main()
