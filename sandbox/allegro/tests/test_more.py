@@ -205,3 +205,26 @@ def test_admin_catalogue_switch_and_sample(api: Api, server: Server) -> None:
         )
     finally:
         server.admin.put("/catalogue", json={"seed": 42, "missingShare": 0.1})
+
+
+def test_prune_forgets_expired_events_and_old_commands(api: Api, server: Server) -> None:
+    import uuid
+
+    offer = create_offer(api, server)
+    command = str(uuid.uuid4())
+    api.put(
+        f"/sale/offer-quantity-change-commands/{command}",
+        {
+            "modification": {"changeType": "FIXED", "value": 3},
+            "offerCriteria": [{"type": "CONTAINS_OFFERS", "offers": [{"id": offer["id"]}]}],
+        },
+    )
+    time.sleep(0.2)
+    user = server.emu.seller_by_login(api.login)  # type: ignore[attr-defined]
+    assert user is not None and user.offer_events and user.commands
+    server.emu.clock_offset = 8 * 86400
+    try:
+        server.emu.prune()
+        assert user.offer_events == [] and user.commands == {}
+    finally:
+        server.emu.clock_offset = 0.0

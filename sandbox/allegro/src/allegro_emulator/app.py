@@ -31,6 +31,7 @@ from allegro_emulator.errors import MEDIA_TYPE, AllegroError, AuthError, error, 
 from allegro_emulator.state import Emulator
 
 TICK_SECONDS = 0.02
+PRUNE_SECONDS = 1.0
 _MEDIA = MEDIA_TYPE.encode()
 
 
@@ -207,10 +208,14 @@ def _error_media(request: Request) -> str:
 
 
 async def _tick(emu: Emulator) -> None:
+    last_prune = 0.0
     while True:
         await asyncio.sleep(TICK_SECONDS)
         try:
             emu.run_due()
             orders.run_buyer(emu)
+            if emu.now() - last_prune > PRUNE_SECONDS:
+                last_prune = emu.now()
+                emu.prune()
         except Exception:  # a failing job must not stop the clock
             logging.getLogger("allegro_emulator").exception("scheduled job failed")

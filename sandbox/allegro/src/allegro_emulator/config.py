@@ -83,6 +83,9 @@ class EmulatorConfig:
     # Orders.
     order_event_retention_days: int = 60
     offer_event_retention_hours: int = 24
+    command_retention_days: int = 7  # then COMMAND_NOT_FOUND, as on Allegro
+    # Memory guard for long benchmarks: beyond this many offer events per seller the oldest go.
+    max_offer_events: int = 500_000
     waybill_max_orders: int = 10
     shipping_rates_limit: int = 250
 

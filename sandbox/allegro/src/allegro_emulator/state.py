@@ -219,6 +219,34 @@ class Emulator:
     def pending_jobs(self) -> int:
         return len(self._queue)
 
+    def prune(self) -> None:
+        """Forget what Allegro forgets: events past their retention, old command reports."""
+        now = self.now()
+        config = self.config
+        offer_horizon = iso(now - config.offer_event_retention_hours * 3600)
+        order_horizon = int((now - config.order_event_retention_days * 86400) * 1_000_000)
+        command_horizon = now - config.command_retention_days * 86400
+        for seller in self.world.sellers.values():
+            events = seller.offer_events
+            keep_from = max(0, len(events) - config.max_offer_events)
+            while keep_from < len(events) and events[keep_from]["occurredAt"] < offer_horizon:
+                keep_from += 1
+            if keep_from:
+                del events[:keep_from]
+            orders = seller.order_events
+            drop = 0
+            while drop < len(orders) and int(orders[drop]["id"]) < order_horizon:
+                drop += 1
+            if drop:
+                del orders[:drop]
+            stale = [
+                k
+                for k, c in seller.commands.items()
+                if c.completed_at is not None and c.completed_at < command_horizon
+            ]
+            for key in stale:
+                del seller.commands[key]
+
     # --- catalogue ---
     @property
     def catalogue(self) -> CatalogueSpec:
