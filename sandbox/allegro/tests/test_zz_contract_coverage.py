@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 from fastapi.routing import APIRoute
 
-from allegro_emulator import after_sales, catalogue, commands, offers, orders, pricing, shipping
+from allegro_emulator import (
+    after_sales,
+    catalogue,
+    commands,
+    offer_events,
+    offers,
+    orders,
+    pricing,
+    shipping,
+)
 
 from .conftest import VALIDATED
 
@@ -16,7 +25,16 @@ def test_every_served_operation_was_validated_against_the_spec(
     if len(VALIDATED) < 40:
         pytest.skip("only meaningful after the whole suite ran")
     served = set()
-    for module in (after_sales, catalogue, commands, offers, orders, pricing, shipping):
+    for module in (
+        after_sales,
+        catalogue,
+        commands,
+        offer_events,
+        offers,
+        orders,
+        pricing,
+        shipping,
+    ):
         for route in module.router.routes:
             assert isinstance(route, APIRoute)
             for method in route.methods or ():

@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from allegro_emulator import oauth, orders, pricing
 from allegro_emulator.errors import AllegroError
-from allegro_emulator.offers import listing_item
+from allegro_emulator.offers import listing_item, maybe_late_validation
 from allegro_emulator.seed import DELIVERY_METHODS, allegro_presence, supplier_product
 from allegro_emulator.state import Client, Emulator, Faults, Json, Seller, World, iso
 
@@ -493,9 +493,7 @@ async def late_validation(request: Request, offerId: str) -> Response:
             seconds = emu.config.late_validation_seconds
             emu.config.late_validation_share, emu.config.late_validation_seconds = 1.0, 0.0
             try:
-                from allegro_emulator.offers import _maybe_late_validation
-
-                _maybe_late_validation(emu, user, offer)
+                maybe_late_validation(emu, user, offer)
             finally:
                 emu.config.late_validation_share, emu.config.late_validation_seconds = (
                     share,

@@ -21,6 +21,7 @@ from allegro_emulator import (
     catalogue,
     commands,
     oauth,
+    offer_events,
     offers,
     orders,
     pricing,
@@ -166,6 +167,7 @@ def create_app(config: EmulatorConfig | None = None, emu: Emulator | None = None
     for router in (
         commands.router,
         offers.router,
+        offer_events.router,
         orders.router,
         catalogue.router,
         shipping.router,

@@ -15,15 +15,14 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from allegro_emulator.errors import AllegroError, error, not_found
+from allegro_emulator.marketplaces import check_price_format, schedule_qualification
+from allegro_emulator.offer_events import emit_offer_event
 from allegro_emulator.offers import (
     MAX_STOCK,
-    _resolve_settings,
     activate,
     activation_errors,
-    check_price_format,
-    emit_offer_event,
     end,
-    schedule_qualification,
+    resolve_settings,
     set_price,
     set_stock,
 )
@@ -225,7 +224,7 @@ def _apply(emu: Emulator, user: Seller, kind: str, body: Json, offer: Offer, now
                 **{k: v for k, v in changes["delivery"].items() if v},
             }
         try:
-            _resolve_settings(user, candidate, {"delivery": changes.get("delivery") or {}})
+            resolve_settings(user, candidate, {"delivery": changes.get("delivery") or {}})
         except AllegroError as exc:
             raise TaskFailure(
                 exc.errors[0]["code"], exc.errors[0]["message"], exc.errors[0]["path"]

@@ -1,5 +1,5 @@
-"""Offers: `/sale/product-offers` (create, edit, read, operations), `/sale/offers`, offer events
-and additional-marketplace qualification (allegro-api.md sections 5, 9, 11).
+"""Offers: `/sale/product-offers` (create, edit, read, operations) and `/sale/offers`
+(allegro-api.md section 5), and the offer state changes commands and orders share.
 
 Allegro processes product-offers asynchronously: a share of requests (config
 `async_offer_share`) answers 202 with a `Location` to an operation that answers 202 until the
@@ -9,96 +9,32 @@ validation happens late and can drop an active offer back to INACTIVE.
 
 from __future__ import annotations
 
-import base64
 import math
 import uuid
-from decimal import Decimal, InvalidOperation
-from typing import Any
+from decimal import Decimal
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from allegro_emulator import catalogue
 from allegro_emulator.errors import AllegroError, error, not_found
+from allegro_emulator.marketplaces import (
+    check_additional_marketplaces,
+    check_price_format,
+    schedule_qualification,
+)
+from allegro_emulator.offer_events import emit_offer_event
 from allegro_emulator.seed import MARKETPLACES, PARAM_CONDITION, PARAM_EAN
-from allegro_emulator.shipping import destination_countries
 from allegro_emulator.state import Emulator, Json, Offer, Operation, Seller, iso
 from allegro_emulator.web import body_json, query_int, query_list, respond, seller
 
 router = APIRouter()
 
-ADDITIONAL_MARKETPLACES = ("allegro-cz", "allegro-sk", "allegro-hu")
-# Rough PLN exchange rates, used only to judge VQR009 (price too far below the base price).
-PLN_RATES = {
-    "PLN": Decimal(1),
-    "CZK": Decimal("5.80"),
-    "EUR": Decimal("0.235"),
-    "HUF": Decimal("92"),
-}
-MAX_PRICE_DECREASE_PERCENT = 20
 DEFAULT_NAME = "default"
 MAX_STOCK = 99_999
 
 
-# --- offer events -----
-def emit_offer_event(
-    emu: Emulator, user: Seller, kind: str, offer: Offer, extra: Json | None = None
-) -> None:
-    """Append to the seller's offer-event journal (only live offers produce events)."""
-    status = offer.data["publication"]["status"]
-    if kind != "OFFER_ENDED" and status not in ("ACTIVE", "ACTIVATING"):
-        return
-    emu.world.next_event_id += 1
-    event_id = base64.urlsafe_b64encode(
-        f"offer-event:{emu.world.next_event_id:016d}".encode()
-    ).decode()
-    ref: Json = {"id": offer.data["id"]}
-    external = offer.data.get("external")
-    if external:
-        ref["external"] = external
-    ref.update(extra or {})
-    user.offer_events.append(
-        {"id": event_id, "type": kind, "occurredAt": iso(emu.now()), "offer": ref}
-    )
-
-
 # --- helpers -----
-def price_ok(amount: Any) -> Decimal | None:
-    try:
-        value = Decimal(str(amount))
-    except InvalidOperation:
-        return None
-    return value if value > 0 else None
-
-
-def check_price_format(price: Any, marketplace: str, path: str) -> None:
-    """Currency must be the marketplace's; CZK whole, HUF ending in 0 or 5 (allegro-fees.md 4)."""
-    currency = MARKETPLACES[marketplace]["currency"]
-    if not isinstance(price, dict) or price_ok(price.get("amount")) is None:
-        raise AllegroError(
-            422, "VALIDATION_ERROR", "Price must be a positive decimal string", path=path
-        )
-    if price.get("currency") != currency:
-        raise AllegroError(
-            422,
-            "VALIDATION_FAILED",
-            f"Provided marketplace „{marketplace}” must have all monetary values"
-            f" in currency „{currency}”",
-            path=f"{path}.currency",
-        )
-    value = Decimal(str(price["amount"]))
-    if (currency == "CZK" and value != value.to_integral_value()) or (
-        currency == "HUF" and (value != value.to_integral_value() or int(value) % 5)
-    ):
-        raise AllegroError(
-            422,
-            "InvalidPricePrecision",
-            "Price precision is invalid for the given marketplace",
-            path=f"{path}.amount",
-            user_message="Liczba miejsc po przecinku jest niepoprawna dla podanego rynku.",
-        )
-
-
 def _by_id_or_name(
     store: dict[str, Json],
     ref: Json | None,
@@ -153,7 +89,7 @@ def _by_id_or_name(
     )
 
 
-def _resolve_settings(user: Seller, data: Json, body: Json) -> None:
+def resolve_settings(user: Seller, data: Json, body: Json) -> None:
     delivery = data.setdefault("delivery", {"handlingTime": "PT24H"})
     rates_ref = (body.get("delivery") or {}).get("shippingRates") or delivery.get("shippingRates")
     if isinstance(rates_ref, str):
@@ -307,29 +243,6 @@ def _single(found: list[Json], requested: str) -> Json:
     return found[0]
 
 
-def _check_additional_marketplaces(user: Seller, body: Json) -> None:
-    for mp, entry in (body.get("additionalMarketplaces") or {}).items():
-        if mp == user.base_marketplace:
-            raise AllegroError(
-                422,
-                "BaseMarketplaceInAdditionalMarketplacesException",
-                "The base marketplace cannot be an additional marketplace",
-                path="additionalMarketplaces",
-                metadata={"baseMarketplace": mp},
-            )
-        if mp not in ADDITIONAL_MARKETPLACES:
-            raise AllegroError(
-                422,
-                "UnsupportedAdditionalMarketplaceException",
-                f"Marketplace {mp} is not supported",
-                path="additionalMarketplaces",
-                metadata={"supportedAdditionalMarketplaces": ",".join(ADDITIONAL_MARKETPLACES)},
-            )
-        price = ((entry or {}).get("sellingMode") or {}).get("price")
-        if price is not None:
-            check_price_format(price, mp, f"additionalMarketplaces.{mp}.sellingMode.price")
-
-
 def activation_errors(offer: Offer) -> list[Json]:
     """What stops an offer from being published."""
     data = offer.data
@@ -374,7 +287,7 @@ def activate(emu: Emulator, user: Seller, offer: Offer, *, immediately: bool = T
     if immediately:
         emit_offer_event(emu, user, "OFFER_ACTIVATED", offer)
         schedule_qualification(emu, user, offer)
-        _maybe_late_validation(emu, user, offer)
+        maybe_late_validation(emu, user, offer)
 
 
 def end(emu: Emulator, user: Seller, offer: Offer, ended_by: str) -> None:
@@ -416,7 +329,7 @@ def set_price(emu: Emulator, user: Seller, offer: Offer, marketplace: str, price
         schedule_qualification(emu, user, offer)
 
 
-def _maybe_late_validation(emu: Emulator, user: Seller, offer: Offer) -> None:
+def maybe_late_validation(emu: Emulator, user: Seller, offer: Offer) -> None:
     if emu.random.random() >= emu.config.late_validation_share:
         return
 
@@ -436,119 +349,9 @@ def _maybe_late_validation(emu: Emulator, user: Seller, offer: Offer) -> None:
             "validatedAt": iso(emu.now()),
         }
         offer.data["updatedAt"] = iso(emu.now())
-        user.offer_events.append(
-            {
-                "id": base64.urlsafe_b64encode(
-                    f"offer-event:{emu.new_event_number():016d}".encode()
-                ).decode(),
-                "type": "OFFER_CHANGED",
-                "occurredAt": iso(emu.now()),
-                "offer": {
-                    "id": offer.data["id"],
-                    **({"external": offer.data["external"]} if offer.data.get("external") else {}),
-                },
-            }
-        )
+        emit_offer_event(emu, user, "OFFER_CHANGED", offer, force=True)
 
     emu.schedule(emu.config.late_validation_seconds, drop)
-
-
-# --- additional marketplaces -----
-def qualification(user: Seller, offer: Offer) -> dict[str, Json]:
-    """Per additional marketplace: its publication state and refusal reasons."""
-    data = offer.data
-    rates_id = ((data.get("delivery") or {}).get("shippingRates") or {}).get("id")
-    rates_set = user.shipping_rates.get(str(rates_id))
-    countries = destination_countries(rates_set) if rates_set else frozenset()
-    base_price = ((data.get("sellingMode") or {}).get("price") or {}).get("amount")
-    result: dict[str, Json] = {}
-    for mp in ADDITIONAL_MARKETPLACES:
-        currency = MARKETPLACES[mp]["currency"]
-        price = (
-            ((data.get("additionalMarketplaces") or {}).get(mp) or {}).get("sellingMode") or {}
-        ).get("price")
-        reasons: list[Json] = []
-        if MARKETPLACES[mp]["country"] not in countries:
-            state = "NOT_REQUESTED"
-        elif not price or price.get("currency") != currency:
-            state = "REFUSED"
-            reasons.append(
-                {
-                    "code": "VQR001_CURRENCY_NOT_AVAILABLE",
-                    "userMessage": f"The offer has no price in {currency}.",
-                    "parameters": {},
-                }
-            )
-        elif base_price and Decimal(price["amount"]) < Decimal(base_price) * PLN_RATES[currency] * (
-            1 - Decimal(MAX_PRICE_DECREASE_PERCENT) / 100
-        ):
-            state = "REFUSED"
-            reasons.append(
-                {
-                    "code": "VQR009_PRICE_IN_ADDITIONAL_MARKETPLACE_MISMATCH",
-                    "userMessage": "The price differs too much from the base marketplace price.",
-                    "parameters": {
-                        "maxAllowedPriceDecreasePercent": [str(MAX_PRICE_DECREASE_PERCENT)]
-                    },
-                }
-            )
-        else:
-            state = "APPROVED"
-        result[mp] = {"state": state, "refusalReasons": reasons}
-    return result
-
-
-def _apply_qualification(
-    emu: Emulator, user: Seller, offer: Offer, states: dict[str, Json]
-) -> None:
-    markets = offer.data.setdefault("additionalMarketplaces", {})
-    if all((markets.get(mp) or {}).get("publication") == p for mp, p in states.items()):
-        return  # nothing changed: the common case on a price or stock update
-    changed = []
-    for mp, publication in states.items():
-        entry = markets.setdefault(mp, {})
-        if entry.get("publication") != publication:
-            changed.append(mp)
-        entry["publication"] = publication
-    offer.data["publication"]["marketplaces"]["additional"] = [
-        {"id": mp} for mp, p in states.items() if p["state"] == "APPROVED"
-    ]
-    if changed:
-        emit_offer_event(
-            emu,
-            user,
-            "OFFER_VISIBILITY_CHANGED",
-            offer,
-            {
-                "publication": {
-                    "marketplaces": {
-                        "base": {"id": user.base_marketplace},
-                        "additional": [
-                            {"id": mp, "state": p["state"], "refusalReasons": p["refusalReasons"]}
-                            for mp, p in states.items()
-                        ],
-                    }
-                }
-            },
-        )
-
-
-def schedule_qualification(emu: Emulator, user: Seller, offer: Offer) -> None:
-    final = qualification(user, offer)
-    if emu.config.qualification_seconds <= 0:
-        _apply_qualification(emu, user, offer, final)
-        return
-    interim = {
-        mp: ({"state": "IN_PROGRESS", "refusalReasons": []} if p["state"] != "NOT_REQUESTED" else p)
-        for mp, p in final.items()
-    }
-    _apply_qualification(emu, user, offer, interim)
-
-    def settle() -> None:
-        if offer.data["publication"]["status"] in ("ACTIVE", "ACTIVATING"):
-            _apply_qualification(emu, user, offer, qualification(user, offer))
-
-    emu.schedule(emu.config.qualification_seconds, settle)
 
 
 # --- product-offers ------------------------------------------------------------------------------
@@ -621,7 +424,7 @@ async def create_product_offer(request: Request) -> Response:
     price = (body.get("sellingMode") or {}).get("price")
     if price is not None:
         check_price_format(price, user.base_marketplace, "sellingMode.price")
-    _check_additional_marketplaces(user, body)
+    check_additional_marketplaces(user, body)
     now = iso(emu.now())
     offer_id = emu.new_offer_id()
     data: Json = {
@@ -679,7 +482,7 @@ async def create_product_offer(request: Request) -> Response:
         data["external"] = {"id": str(body["external"].get("id", ""))[:100]}
     if body.get("taxSettings"):
         data["taxSettings"] = body["taxSettings"]
-    _resolve_settings(user, data, body)
+    resolve_settings(user, data, body)
     offer = Offer(data=data, seller_id=user.id, product_id=product["id"])
     wants_active = (body.get("publication") or {}).get("status") == "ACTIVE"
     problems = activation_errors(offer)
@@ -740,7 +543,7 @@ async def edit_product_offer(request: Request, offerId: str) -> Response:
     data = offer.data
     if "sellingMode" in body and (body["sellingMode"] or {}).get("price") is not None:
         check_price_format(body["sellingMode"]["price"], user.base_marketplace, "sellingMode.price")
-    _check_additional_marketplaces(user, body)
+    check_additional_marketplaces(user, body)
     if "stock" in body:
         available = (body["stock"] or {}).get("available")
         if available is not None and (
@@ -768,7 +571,7 @@ async def edit_product_offer(request: Request, offerId: str) -> Response:
             candidate.get("additionalMarketplaces") or {}
         )
         markets[mp] = {**(markets.get(mp) or {}), "sellingMode": (entry or {}).get("sellingMode")}
-    _resolve_settings(user, candidate, body)
+    resolve_settings(user, candidate, body)
     requested = (body.get("publication") or {}).get("status")
     trial = Offer(data=candidate, seller_id=user.id, product_id=offer.product_id)
     if requested == "ACTIVE" and data["publication"]["status"] in ("INACTIVE", "ENDED"):
@@ -992,27 +795,3 @@ async def delete_offer(request: Request, offerId: str) -> Response:
     del user.offers[offerId]
     _index_external(user, offerId, (offer.data.get("external") or {}).get("id"), None)
     return Response(status_code=204)
-
-
-# --- /sale/offer-events -----
-@router.get("/sale/offer-events")
-async def offer_events(request: Request) -> Response:
-    emu, user = seller(request)
-    emu.run_due()
-    limit = query_int(request, "limit", 100, 1, 1000)
-    types = set(query_list(request, "type"))
-    start = request.query_params.get("from")
-    horizon = iso(emu.now() - emu.config.offer_event_retention_hours * 3600)
-    events = user.offer_events
-    index = 0
-    if start:
-        # `from` is exclusive; ids sort in the order they were issued.
-        index = next((i + 1 for i in range(len(events) - 1, -1, -1) if events[i]["id"] == start), 0)
-    page = []
-    for event in events[index:]:
-        if event["occurredAt"] < horizon or (types and event["type"] not in types):
-            continue
-        page.append(event)
-        if len(page) >= limit:
-            break
-    return respond({"offerEvents": page})

@@ -63,7 +63,7 @@ def _event(emu: Emulator, user: Seller, kind: str, form: Json) -> None:
         {
             "id": str(number),
             "type": kind,
-            "occurredAt": iso(number / 1_000_000),
+            "occurredAt": iso(emu.now()),
             "order": {
                 "seller": {"id": user.id},
                 "buyer": {k: form["buyer"][k] for k in ("id", "email", "login", "guest")},
