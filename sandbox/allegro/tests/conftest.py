@@ -214,6 +214,10 @@ TEST_CONFIG = {
     "qualification_seconds": 0.0,
     "late_validation_share": 0.0,
     "duplicate_event_share": 0.0,
+    "waybill_max_orders": 10,
+    "shipping_rates_limit": 250,
+    "rate_limit_scale": 1.0,
+    "client_block_seconds": 60.0,
 }
 
 

@@ -93,6 +93,13 @@ def test_checkout_forms_fulfillment_revision_and_shipments(api: Api, server: Ser
     assert shipments[0]["waybill"] == "620000000000000000000001"
     after = api.get(f"/order/checkout-forms/{form_id}").json()
     assert after["fulfillment"]["shipmentSummary"]["lineItemsSent"] == "ALL"
+    server.emu.config.update({"waybill_max_orders": 1})
+    other = _buy(server, offer["id"])
+    reused = api.post(
+        f"/order/checkout-forms/{other['id']}/shipments",
+        {"carrierId": "INPOST", "waybill": "620000000000000000000001"},
+    )
+    assert reused.status_code == 409  # the same waybill in too many orders
     bad = api.post(
         f"/order/checkout-forms/{form_id}/shipments", {"carrierId": "NOPE", "waybill": "1"}
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from .conftest import Api, Server
 from .helpers import create_offer
 
@@ -84,6 +86,13 @@ def test_client_limit_blocks_the_whole_client_id(api: Api, server: Server) -> No
         assert api.with_token(other).get("/me").status_code == 429
         counters = server.admin.get("/counters").json()
         assert counters["tooManyRequests"] >= 3
+        # The block lasts client_block_seconds / scale: at scale 600, 60 s become 0.1 s.
+        server.emu.config.update({"rate_limit_scale": 600.0})
+        server.emu.limiter.blocked_until = {
+            k: time.time() + 0.1 for k in server.emu.limiter.blocked_until
+        }
+        time.sleep(0.2)
+        assert api.get("/me").status_code == 200
     finally:
         server.emu.config.rate_limits["client"] = RateLimit(9_000, 60)
 
