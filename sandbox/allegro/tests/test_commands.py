@@ -103,7 +103,7 @@ def test_stock_zero_ends_offer_and_restock_does_not_reactivate(api: Api, server:
 
 def test_publication_end_and_overlapping_commands(api: Api, server: Server) -> None:
     offer = create_offer(api, server)
-    server.emu.config.update({"command_seconds": 0.3})
+    server.emu.config.update({"command_seconds": 1.0})
     first, second = str(uuid.uuid4()), str(uuid.uuid4())
     body = {"publication": {"action": "END"}, "offerCriteria": offer_ids(offer["id"])}
     api.put(f"{PUBLICATION}/{first}", body)

@@ -81,7 +81,7 @@ def test_missing_defaults(bare_api: Api, server: Server) -> None:
 
 
 def test_async_creation_202_then_303(api: Api, server: Server) -> None:
-    server.emu.config.update({"async_offer_share": 1.0, "operation_seconds": 0.3})
+    server.emu.config.update({"async_offer_share": 1.0, "operation_seconds": 1.0})
     response = api.post("/sale/product-offers", offer_body(server))
     assert response.status_code == 202
     assert response.json()["publication"]["status"] == "ACTIVATING"
@@ -94,10 +94,10 @@ def test_async_creation_202_then_303(api: Api, server: Server) -> None:
     assert conflict.status_code == 409
     assert conflict.json()["errors"][0]["code"] == "OfferConflictException"
     assert api.get(path).status_code == 202
-    time.sleep(0.35)
-    done = api.get(
-        path,
-    )
+    deadline = time.monotonic() + 5
+    while (done := api.get(path)).status_code == 202:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
     assert done.status_code == 303
     assert done.headers["location"].endswith(f"/sale/product-offers/{offer_id}")
     assert api.get(f"/sale/product-offers/{offer_id}").json()["publication"]["status"] == "ACTIVE"
