@@ -54,7 +54,9 @@ def test_command_limits(api: Api) -> None:
     zero = {"modification": {"changeType": "FIXED", "value": 0}, "offerCriteria": offer_ids("1")}
     response = api.put(f"{QUANTITY}/{uuid.uuid4()}", zero)
     assert response.status_code == 422
-    assert api.get(f"{QUANTITY}/{uuid.uuid4()}").status_code == 404
+    missing = api.get(f"{QUANTITY}/{uuid.uuid4()}")
+    assert missing.status_code == 404
+    assert missing.json()["errors"][0]["code"] == "COMMAND_NOT_FOUND"
 
 
 def test_stock_zero_ends_offer_and_restock_does_not_reactivate(api: Api, server: Server) -> None:

@@ -135,8 +135,16 @@ def test_search_offers_filters(api: Api, server: Server) -> None:
     assert [o["id"] for o in by_external["offers"]] == [first["id"]]
     active = api.get("/sale/offers", params={"publication.status": "ACTIVE"}).json()
     assert active["totalCount"] == 1
+    cheap = create_offer(api, server, price="5.00")
+    by_price = api.get("/sale/offers", params={"sort": "sellingMode.price.amount"}).json()["offers"]
+    assert by_price[0]["id"] == cheap["id"]
+    drafts = api.get(
+        "/sale/offers",
+        params={"publication.status": "INACTIVE", "category.id": first["category"]["id"]},
+    ).json()
+    assert all(o["publication"]["status"] == "INACTIVE" for o in drafts["offers"])
     page = api.get("/sale/offers", params={"limit": 1, "offset": 1}).json()
-    assert page["count"] == 1 and page["totalCount"] == 2
+    assert page["count"] == 1 and page["totalCount"] == 3
     assert api.get("/sale/offers", params={"limit": 5000}, validate=False).status_code == 422
 
 

@@ -69,6 +69,11 @@ def test_checkout_forms_fulfillment_revision_and_shipments(api: Api, server: Ser
     assert fetched["lineItems"][0]["offer"]["external"] == offer["external"]
     listing = api.get("/order/checkout-forms", params={"status": "READY_FOR_PROCESSING"}).json()
     assert listing["totalCount"] == 1
+    unsent = {
+        "fulfillment.shipmentSummary.lineItemsSent": "NONE",
+        "payment.id": fetched["payment"]["id"],
+    }
+    assert api.get("/order/checkout-forms", params=unsent).json()["totalCount"] == 1
     assert api.get("/order/checkout-forms", params={"status": "CANCELLED"}).json()["count"] == 0
     revision = fetched["revision"]
     ok = api.put(

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from allegro_emulator.errors import AllegroError, error, not_found
+from allegro_emulator.errors import AllegroError, error
 from allegro_emulator.marketplaces import check_price_format, schedule_qualification
 from allegro_emulator.offer_events import emit_offer_event
 from allegro_emulator.offers import (
@@ -347,7 +347,7 @@ def _command(request: Request, kind: str, command_id: str) -> Command:
     emu.run_due()
     command = user.commands.get((kind, command_id))
     if command is None:
-        raise not_found("Command", command_id)
+        raise AllegroError(404, "COMMAND_NOT_FOUND", "Command not found.")
     return command
 
 

@@ -713,11 +713,22 @@ def listing_item(user: Seller, offer: Offer) -> Json:
     return item
 
 
+_SORT_KEYS = {
+    "sellingMode.price.amount": lambda o: Decimal(
+        (o.data["sellingMode"].get("price") or {}).get("amount", "0")
+    ),
+    "stock.sold": lambda o: sum(o.sold.values()),
+    "stock.available": lambda o: o.data["stock"]["available"],
+}
+
+
 @router.get("/sale/offers")
 async def search_offers(request: Request) -> Response:
     emu, user = seller(request)
     emu.run_due()
     q = request.query_params
+    if q.get("sort") and q["sort"].lstrip("-") not in _SORT_KEYS:
+        raise AllegroError(422, "VALIDATION_ERROR", f"Unknown sort {q['sort']}", path="sort")
     limit = query_int(request, "limit", 20, 1, 1000)
     offset = query_int(request, "offset", 0, 0, 10**9)
     ids = query_list(request, "offer.id")
@@ -734,6 +745,9 @@ async def search_offers(request: Request) -> Response:
         q.get("sellingMode.price.amount.lte"),
     )
     rates_id = q.get("delivery.shippingRates.id")
+    category_id = q.get("category.id")
+    return_policy_id = q.get("afterSalesServices.returnPolicy.id")
+    product_empty = q.get("product.id.empty")
     if externals:
         candidates = [
             user.offers[i] for e in externals for i in sorted(user.offers_by_external.get(e, ()))
@@ -766,7 +780,18 @@ async def search_offers(request: Request) -> Response:
             continue
         if rates_id and (data["delivery"].get("shippingRates") or {}).get("id") != rates_id:
             continue
+        if category_id and data["category"]["id"] != category_id:
+            continue
+        if return_policy_id and (
+            (data["afterSalesServices"].get("returnPolicy") or {}).get("id") != return_policy_id
+        ):
+            continue
+        if product_empty is not None and (offer.product_id is None) != (product_empty == "true"):
+            continue
         selected.append(offer)
+    sort = q.get("sort")
+    if sort:
+        selected.sort(key=_SORT_KEYS[sort.lstrip("-")], reverse=sort.startswith("-"))
     page = selected[offset : offset + limit]
     return respond(
         {

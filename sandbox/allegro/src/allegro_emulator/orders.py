@@ -319,6 +319,16 @@ async def list_checkout_forms(request: Request) -> Response:
             continue
         if q.get("buyer.login") and form["buyer"]["login"] != q["buyer.login"]:
             continue
+        if q.get("payment.id") and form["payment"]["id"] != q["payment.id"]:
+            continue
+        if (
+            q.get("delivery.method.id")
+            and form["delivery"]["method"]["id"] != q["delivery.method.id"]
+        ):
+            continue
+        sent = q.get("fulfillment.shipmentSummary.lineItemsSent")
+        if sent and form["fulfillment"]["shipmentSummary"]["lineItemsSent"] != sent:
+            continue
         if q.get("updatedAt.gte") and parse_iso(form["updatedAt"]) < parse_iso(q["updatedAt.gte"]):
             continue
         if q.get("updatedAt.lte") and parse_iso(form["updatedAt"]) > parse_iso(q["updatedAt.lte"]):
