@@ -33,6 +33,7 @@ MEDIA = "application/vnd.allegro.public.v1+json"
 # checks that each operation the emulator serves was validated at least once.
 VALIDATED: set[tuple[str, str]] = set()
 ALLEGRO_HOST = "https://api.allegro.pl"
+UPLOAD_HOST = "https://upload.allegro.pl"
 
 
 def repo_root() -> Path:
@@ -109,7 +110,8 @@ class PathMatcher:
 
 class SpecRequest:
     def __init__(self, request: httpx.Request, pattern: str, path_params: dict[str, str]) -> None:
-        self.host_url = ALLEGRO_HOST
+        # Image upload lives on its own host in the spec (operation-level `servers`).
+        self.host_url = UPLOAD_HOST if pattern == "/sale/images" else ALLEGRO_HOST
         self.path = request.url.path
         self.path_pattern = pattern
         self.method = request.method.lower()

@@ -154,3 +154,29 @@ def test_only_drafts_can_be_deleted(api: Api, server: Server) -> None:
     assert api.call("DELETE", f"/sale/offers/{active['id']}").status_code == 403
     assert api.call("DELETE", f"/sale/offers/{draft['id']}").status_code == 204
     assert api.get(f"/sale/product-offers/{draft['id']}").status_code == 404
+
+
+def test_image_upload_by_url_and_bytes(api: Api) -> None:
+    by_url = api.post("/sale/images", {"url": "https://cdn.supplier.example/SKU-1/1.jpg"})
+    assert by_url.status_code == 201
+    assert by_url.json()["location"].startswith("https://a.allegroimg.com/original/")
+    raw = api.call(
+        "POST",
+        "/sale/images",
+        headers={"Content-Type": "image/png"},
+        validate=False,
+        json_body=None,
+    )
+    assert raw.status_code == 422  # no bytes
+    import httpx
+
+    png = httpx.post(
+        api.base_url + "/sale/images",
+        content=b"\x89PNG....",
+        headers={
+            "Accept": "application/vnd.allegro.public.v1+json",
+            "Content-Type": "image/png",
+            "Authorization": f"Bearer {api.token}",
+        },
+    )
+    assert png.status_code == 201 and png.json()["location"].endswith(".png")

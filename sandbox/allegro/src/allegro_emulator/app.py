@@ -95,6 +95,8 @@ class AllegroMiddleware:
             scope["method"] in ("POST", "PUT", "PATCH")
             and content_type
             and not content_type.startswith(_MEDIA)
+            # Image uploads may send the image bytes themselves.
+            and not (content_type.startswith(b"image/") and scope["path"].endswith("/sale/images"))
         ):
             return 415, _error_bytes("UnsupportedMediaTypeException", "Unsupported media type")
         return None

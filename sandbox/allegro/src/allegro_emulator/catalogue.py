@@ -199,7 +199,10 @@ def _search_listing(product: Json) -> Json:
 
 @router.get("/sale/products")
 async def search_products(request: Request) -> Response:
-    emu, _ = seller(request)
+    emu, user = seller(request)
+    # Allegro's leaky bucket here has no published figure: off unless a "sale-products" limit
+    # is configured (PUT /__admin/config {"rate_limits": {"sale-products": {...}}}).
+    emu.limiter.check("sale-products", user.id, emu.now())
     q = request.query_params
     phrase = (q.get("phrase") or "").strip()
     mode = q.get("mode")
@@ -231,7 +234,8 @@ async def search_products(request: Request) -> Response:
 
 @router.get("/sale/products/{productId}")
 async def get_product(request: Request, productId: str) -> Response:
-    emu, _ = seller(request)
+    emu, user = seller(request)
+    emu.limiter.check("sale-products", user.id, emu.now())
     product = find_product(emu, productId)
     if product is None:
         raise not_found("Product", productId)

@@ -9,6 +9,7 @@ validation happens late and can drop an active offer back to INACTIVE.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import uuid
 from decimal import Decimal
@@ -607,6 +608,35 @@ async def edit_product_offer(request: Request, offerId: str) -> Response:
         headers = _start_operation(request, emu, user, offer)
         return respond(data, 202, headers)
     return respond(data)
+
+
+@router.post("/sale/images")
+async def upload_image(request: Request) -> Response:
+    """Allegro hosts offer images: a JSON `{"url"}` to fetch or the image bytes themselves
+    (on upload.allegro.pl in production). Nothing is fetched here; an Allegro-style URL is made
+    from a digest of the input, and it expires unless an offer uses it."""
+    emu, _ = seller(request)
+    raw = await request.body()
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("image/"):
+        if not raw:
+            raise AllegroError(422, "VALIDATION_ERROR", "Empty image")
+        source = raw
+        extension = content_type.split("/", 1)[1].split(";")[0]
+    else:
+        url = (await body_json(request)).get("url")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise AllegroError(422, "VALIDATION_ERROR", "url must be an http(s) URL", path="url")
+        source = url.encode()
+        extension = url.rsplit(".", 1)[-1].lower() if "." in url.rsplit("/", 1)[-1] else "jpg"
+    digest = hashlib.sha1(source).hexdigest()
+    return respond(
+        {
+            "location": f"https://a.allegroimg.com/original/{digest[:6]}/{digest[6:]}.{extension}",
+            "expiresAt": iso(emu.now() + 24 * 3600),
+        },
+        201,
+    )
 
 
 @router.get("/sale/product-offers/{offerId}")
