@@ -128,6 +128,16 @@ def test_late_validation_drops_offer_to_inactive(api: Api, server: Server) -> No
     assert fetched["validation"]["errors"]
 
 
+def test_configured_late_validation_share(api: Api, server: Server) -> None:
+    server.emu.config.update({"late_validation_share": 1.0, "late_validation_seconds": 0.0})
+    offer = create_offer(api, server)  # answered ACTIVE...
+    assert offer["publication"]["status"] == "ACTIVE"
+    later = api.get(f"/sale/product-offers/{offer['id']}").json()  # ...and dropped afterwards
+    assert later["publication"]["status"] == "INACTIVE"
+    changed = api.get("/sale/offer-events", params={"type": "OFFER_CHANGED"}).json()["offerEvents"]
+    assert any(e["offer"]["id"] == offer["id"] for e in changed)
+
+
 def test_search_offers_filters(api: Api, server: Server) -> None:
     first = create_offer(api, server)
     create_offer(api, server, status="INACTIVE")

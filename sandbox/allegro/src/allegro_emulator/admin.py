@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from allegro_emulator import oauth, orders, pricing
 from allegro_emulator.errors import AllegroError
-from allegro_emulator.offers import listing_item, maybe_late_validation
+from allegro_emulator.offers import fail_validation, listing_item
 from allegro_emulator.seed import DELIVERY_METHODS, allegro_presence, supplier_product
 from allegro_emulator.state import Client, Emulator, Faults, Json, Seller, World, iso
 
@@ -489,16 +489,6 @@ async def late_validation(request: Request, offerId: str) -> Response:
     for user in emu.world.sellers.values():
         offer = user.offers.get(offerId)
         if offer is not None:
-            share = emu.config.late_validation_share
-            seconds = emu.config.late_validation_seconds
-            emu.config.late_validation_share, emu.config.late_validation_seconds = 1.0, 0.0
-            try:
-                maybe_late_validation(emu, user, offer)
-            finally:
-                emu.config.late_validation_share, emu.config.late_validation_seconds = (
-                    share,
-                    seconds,
-                )
-            emu.run_due()
+            fail_validation(emu, user, offer)
             return _json({"offerId": offerId, "status": offer.data["publication"]["status"]})
     raise AllegroError(404, "NOT_FOUND", f"No offer {offerId}")

@@ -331,28 +331,30 @@ def set_price(emu: Emulator, user: Seller, offer: Offer, marketplace: str, price
 
 
 def maybe_late_validation(emu: Emulator, user: Seller, offer: Offer) -> None:
-    if emu.random.random() >= emu.config.late_validation_share:
+    """With probability `late_validation_share`, fail the offer's validation a little later."""
+    if emu.random.random() < emu.config.late_validation_share:
+        emu.schedule(emu.config.late_validation_seconds, lambda: fail_validation(emu, user, offer))
+
+
+def fail_validation(emu: Emulator, user: Seller, offer: Offer) -> None:
+    """Validation after publication failed: the offer drops to INACTIVE with the errors
+    (no error comes back in any API response; see allegro/allegro-api#9740)."""
+    if offer.data["publication"]["status"] != "ACTIVE":
         return
-
-    def drop() -> None:
-        if offer.data["publication"]["status"] != "ACTIVE":
-            return
-        offer.data["publication"]["status"] = "INACTIVE"
-        offer.data["validation"] = {
-            "errors": [
-                error(
-                    "ConstraintViolationException.OfferValidation",
-                    "The offer did not pass validation after publication",
-                    path="parameters",
-                )
-            ],
-            "warnings": [],
-            "validatedAt": iso(emu.now()),
-        }
-        offer.data["updatedAt"] = iso(emu.now())
-        emit_offer_event(emu, user, "OFFER_CHANGED", offer, force=True)
-
-    emu.schedule(emu.config.late_validation_seconds, drop)
+    offer.data["publication"]["status"] = "INACTIVE"
+    offer.data["validation"] = {
+        "errors": [
+            error(
+                "ConstraintViolationException.OfferValidation",
+                "The offer did not pass validation after publication",
+                path="parameters",
+            )
+        ],
+        "warnings": [],
+        "validatedAt": iso(emu.now()),
+    }
+    offer.data["updatedAt"] = iso(emu.now())
+    emit_offer_event(emu, user, "OFFER_CHANGED", offer, force=True)
 
 
 # --- product-offers ------------------------------------------------------------------------------
