@@ -55,8 +55,9 @@ def _listing(kind: str, item: Json) -> Json:
 
 def _list(request: Request, kind: str) -> Response:
     _, user = seller(request)
-    limit = query_int(request, "limit", 60, 1, 60)
-    offset = query_int(request, "offset", 0, 0, 59)
+    # The spec documents no 4xx for a bad parameter here; 400 is the closest.
+    limit = query_int(request, "limit", 60, 1, 60, status=400)
+    offset = query_int(request, "offset", 0, 0, 59, status=400)
     items = list(_store(user, kind).values())[offset : offset + limit]
     return respond({"count": len(items), KINDS[kind][1]: [_listing(kind, i) for i in items]})
 

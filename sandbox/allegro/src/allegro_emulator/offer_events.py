@@ -49,7 +49,7 @@ def emit_offer_event(
 async def offer_events(request: Request) -> Response:
     emu, user = seller(request)
     emu.run_due()
-    limit = query_int(request, "limit", 100, 1, 1000)
+    limit = query_int(request, "limit", 100, 1, 1000, status=400)
     types = set(query_list(request, "type"))
     start = request.query_params.get("from")
     horizon = iso(emu.now() - emu.config.offer_event_retention_hours * 3600)

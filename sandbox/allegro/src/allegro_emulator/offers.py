@@ -655,7 +655,7 @@ async def get_product_offer_parts(request: Request, offerId: str) -> Response:
     data = _own_offer(user, offerId).data
     parts = query_list(request, "include")
     if not parts:
-        raise AllegroError(422, "VALIDATION_ERROR", "include is required", path="include")
+        raise AllegroError(400, "VALIDATION_ERROR", "include is required", path="include")
     body: Json = {"id": data["id"]}
     for part in parts:
         if part == "stock":
@@ -669,7 +669,7 @@ async def get_product_offer_parts(request: Request, offerId: str) -> Response:
             }
         else:
             raise AllegroError(
-                422,
+                400,
                 "UnknownProductOfferPartException",
                 f"Unknown part {part}",
                 path="include",
@@ -760,14 +760,14 @@ async def search_offers(request: Request) -> Response:
     emu.run_due()
     q = request.query_params
     if q.get("sort") and q["sort"].lstrip("-") not in _SORT_KEYS:
-        raise AllegroError(422, "VALIDATION_ERROR", f"Unknown sort {q['sort']}", path="sort")
-    limit = query_int(request, "limit", 20, 1, 1000)
-    offset = query_int(request, "offset", 0, 0, 10**9)
+        raise AllegroError(400, "VALIDATION_ERROR", f"Unknown sort {q['sort']}", path="sort")
+    limit = query_int(request, "limit", 20, 1, 1000, status=400)
+    offset = query_int(request, "offset", 0, 0, 10**7, status=400)
     ids = query_list(request, "offer.id")
     externals = query_list(request, "external.id")
     if len(externals) > 100:
         raise AllegroError(
-            422, "VALIDATION_ERROR", "At most 100 external.id values", path="external.id"
+            400, "VALIDATION_ERROR", "At most 100 external.id values", path="external.id"
         )
     statuses = set(query_list(request, "publication.status"))
     marketplace = q.get("publication.marketplace")

@@ -79,7 +79,11 @@ def query_list(request: Request, name: str) -> list[str]:
     return request.query_params.getlist(name)
 
 
-def query_int(request: Request, name: str, default: int, low: int, high: int) -> int:
+def query_int(
+    request: Request, name: str, default: int, low: int, high: int, status: int = 422
+) -> int:
+    """An integer query parameter within bounds; `status` is what the spec documents for a bad
+    parameter on that operation (422 on most, 400 on some)."""
     raw = request.query_params.get(name)
     if raw is None:
         return default
@@ -87,10 +91,10 @@ def query_int(request: Request, name: str, default: int, low: int, high: int) ->
         value = int(raw)
     except ValueError:
         raise AllegroError(
-            422, "VALIDATION_ERROR", f"{name} must be an integer", path=name
+            status, "VALIDATION_ERROR", f"{name} must be an integer", path=name
         ) from None
     if not low <= value <= high:
         raise AllegroError(
-            422, "VALIDATION_ERROR", f"{name} must be between {low} and {high}", path=name
+            status, "VALIDATION_ERROR", f"{name} must be between {low} and {high}", path=name
         )
     return value
