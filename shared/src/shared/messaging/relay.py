@@ -62,6 +62,8 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
         self._last_metrics = 0.0
+        # Exchange handles of the (robust, long-lived) publish channel, by name.
+        self._exchanges: dict[str, Any] = {}
         self._last_prune = 0.0
 
     async def run(self) -> None:
@@ -122,7 +124,10 @@ class OutboxRelay:
             timestamp=datetime.now(UTC),
         )
         try:
-            exchange = await channel.get_exchange(row["exchange"], ensure=False)
+            exchange = self._exchanges.get(row["exchange"])
+            if exchange is None:
+                exchange = await channel.get_exchange(row["exchange"], ensure=False)
+                self._exchanges[row["exchange"]] = exchange
             await exchange.publish(
                 message,
                 routing_key=row["routing_key"],

@@ -29,11 +29,11 @@ class CrashingConsumer(Consumer):
         super().__init__(*args, **kwargs)
         self.crash_seq = crash_seq
 
-    async def _ack(self, deliveries: list[Any], result: str) -> None:
-        if any(getattr(d.event, "seq", None) == self.crash_seq for d in deliveries):
+    async def _ack_committed(self, messages: Any, handled: Any, duplicates: Any) -> None:
+        if any(getattr(d.event, "seq", None) == self.crash_seq for d in handled):
             log.warning("crashing_after_commit_before_ack", seq=self.crash_seq)
             os.kill(os.getpid(), signal.SIGKILL)
-        await super()._ack(deliveries, result)
+        await super()._ack_committed(messages, handled, duplicates)
 
 
 class CrashingRelay(OutboxRelay):
