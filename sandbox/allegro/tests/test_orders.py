@@ -47,6 +47,13 @@ def test_order_events_exclusive_from_oldest_first_with_duplicates(api: Api, serv
     assert len(limited) == 2
 
 
+def test_filled_in_can_arrive_after_ready_for_processing(api: Api, server: Server) -> None:
+    offer = create_offer(api, server)
+    server.admin.post("/orders", json={"offerId": offer["id"], "filledInLate": True})
+    kinds = [e["type"] for e in api.get("/order/events").json()["events"]]
+    assert kinds == ["BOUGHT", "READY_FOR_PROCESSING", "FILLED_IN"]
+
+
 def test_events_older_than_60_days_are_gone(api: Api, server: Server) -> None:
     offer = create_offer(api, server)
     _buy(server, offer["id"])

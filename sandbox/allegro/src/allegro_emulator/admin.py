@@ -299,7 +299,8 @@ async def revoke(request: Request) -> Response:
 
 @router.post("/orders")
 async def place_order(request: Request) -> Response:
-    """Buy one offer as a buyer: `{"offerId", "quantity"?, "marketplaceId"?, "duplicate"?}`
+    """Buy one offer as a buyer: `{"offerId", "quantity"?, "marketplaceId"?, "duplicate"?,
+    "filledInLate"?}`
     (without offerId: a random active offer of `login`)."""
     emu: Emulator = request.app.state.emulator
     body = await _body(request)
@@ -330,6 +331,7 @@ async def place_order(request: Request) -> Response:
         body.get("marketplaceId"),
         body.get("paymentType", "ONLINE"),
         body.get("duplicate"),
+        bool(body.get("filledInLate", False)),
     )
     return _json(form, 201)
 

@@ -105,6 +105,7 @@ def place_order(
     marketplace: str | None = None,
     payment_type: str = "ONLINE",
     duplicate_ready: bool | None = None,
+    filled_in_late: bool = False,
 ) -> Json:
     """A buyer buys `quantity` of an active offer and pays.
 
@@ -195,12 +196,16 @@ def place_order(
     offer.sold[marketplace] = offer.sold.get(marketplace, 0) + quantity
     set_stock(emu, user, offer, available - quantity)  # stock is shared by all marketplaces
     _event(emu, user, "BOUGHT", form)
-    form["status"] = "FILLED_IN"
     form["revision"] = _revision(emu)
-    _event(emu, user, "FILLED_IN", form)
+    if not filled_in_late:
+        form["status"] = "FILLED_IN"
+        _event(emu, user, "FILLED_IN", form)
     form["status"] = "READY_FOR_PROCESSING"
     form["revision"] = _revision(emu)
     _event(emu, user, "READY_FOR_PROCESSING", form)
+    if filled_in_late:
+        # A FILLED_IN event can arrive after READY_FOR_PROCESSING (allegro/allegro-api#2357).
+        _event(emu, user, "FILLED_IN", form)
     if duplicate_ready is None:
         duplicate_ready = emu.random.random() < emu.config.duplicate_event_share
     if duplicate_ready:
