@@ -80,6 +80,22 @@ def test_missing_currency_price_is_refused_with_vqr001(api: Api, server: Server)
     assert cz["sellingMode"]["price"] == {"amount": "600", "currency": "CZK"}
 
 
+def test_price_without_delivery_is_refused_with_vqr003(api: Api, server: Server) -> None:
+    rates = _rates(api, PL)
+    offer = create_offer(
+        api,
+        server,
+        delivery={"shippingRates": {"id": rates}},
+        additionalMarketplaces={
+            "allegro-cz": {"sellingMode": {"price": {"amount": "580", "currency": "CZK"}}}
+        },
+    )
+    markets = api.get(f"/sale/product-offers/{offer['id']}").json()["additionalMarketplaces"]
+    reasons = markets["allegro-cz"]["publication"]["refusalReasons"]
+    assert reasons[0]["code"] == "VQR003_DELIVERY_TO_OPERATIONAL_COUNTRY_NOT_AVAILABLE"
+    assert markets["allegro-sk"]["publication"]["state"] == "NOT_REQUESTED"
+
+
 def test_price_rules_per_currency(api: Api, server: Server) -> None:
     wrong_currency = api.post(
         "/sale/product-offers",

@@ -100,7 +100,17 @@ def qualification(user: Seller, offer: Offer) -> dict[str, Json]:
             ((data.get("additionalMarketplaces") or {}).get(mp) or {}).get("sellingMode") or {}
         ).get("price")
         reasons: list[Json] = []
-        if MARKETPLACES[mp]["country"] not in countries:
+        if MARKETPLACES[mp]["country"] not in countries and price:
+            # A price was given for this marketplace but the shipping rates do not deliver there.
+            state = "REFUSED"
+            reasons.append(
+                {
+                    "code": "VQR003_DELIVERY_TO_OPERATIONAL_COUNTRY_NOT_AVAILABLE",
+                    "userMessage": f"No delivery method to {MARKETPLACES[mp]['country']}.",
+                    "parameters": {},
+                }
+            )
+        elif MARKETPLACES[mp]["country"] not in countries:
             state = "NOT_REQUESTED"
         elif not price or price.get("currency") != currency:
             state = "REFUSED"
