@@ -42,6 +42,21 @@ def test_offer_from_full_product_definition_creates_a_proposed_product(
     assert [p["id"] for p in found["products"]] == [product["id"]]
 
 
+def test_full_definition_needs_an_existing_leaf_category(api: Api, server: Server) -> None:
+    product = {
+        "name": "Zestaw testowy do ogrodu XL",
+        "images": ["https://a.allegroimg.com/x.jpg"],
+        "parameters": [{"id": "225693", "values": ["5901234123464"]}],
+    }
+    for category, code in (("1520", "INVALID_CATEGORY_ID"), ("999999", "CATEGORY_NOT_EXISTS")):
+        body = offer_body(
+            server, productSet=[{"product": {**product, "category": {"id": category}}}]
+        )
+        response = api.post("/sale/product-offers", body)
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["code"] == code
+
+
 def test_tax_settings(api: Api) -> None:
     body = api.get("/sale/tax-settings", params={"category.id": "4231", "countryCode": "CZ"}).json()
     assert body["rates"][0]["countryCode"] == "CZ"

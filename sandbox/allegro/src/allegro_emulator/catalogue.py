@@ -242,7 +242,7 @@ async def get_product(request: Request, productId: str) -> Response:
     return respond(product)
 
 
-# Used by offers: the same parents map, so the module stays the owner of the tree.
+# Used by offers, so this module stays the only owner of the category tree.
 def is_leaf(category_id: str) -> bool:
     return category_id in _LEAVES
 

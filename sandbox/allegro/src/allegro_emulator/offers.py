@@ -197,6 +197,15 @@ def _match_product(emu: Emulator, body: Json) -> Json:
             path="productSet[0].product.category.id",
             metadata={"categoryId": str(category)},
         )
+    if not catalogue.is_leaf(str(category)):
+        # Offers and products live in leaf categories only.
+        raise AllegroError(
+            422,
+            "INVALID_CATEGORY_ID",
+            f"Category {category} is not a leaf category",
+            path="productSet[0].product.category.id",
+            metadata={"categoryId": str(category)},
+        )
     new_id = str(uuid.uuid4())
     product: Json = {
         "id": new_id,
