@@ -243,3 +243,13 @@ def test_prune_forgets_expired_events_and_old_commands(api: Api, server: Server)
         assert user.offer_events == [] and user.commands == {}
     finally:
         server.emu.clock_offset = 0.0
+
+
+def test_unreadable_snapshot_starts_fresh(tmp_path: Path) -> None:
+    from allegro_emulator.app import create_app
+
+    broken = tmp_path / "broken.pickle"
+    broken.write_bytes(b"not a pickle")
+    emu = Emulator(EmulatorConfig(snapshot_path=str(broken)))
+    create_app(emu.config, emu)
+    assert emu.seller_by_login("demo-seller") is not None

@@ -145,7 +145,7 @@ async def _send(send: Send, status: int, body: bytes) -> None:
 def create_app(config: EmulatorConfig | None = None, emu: Emulator | None = None) -> FastAPI:
     config = config or EmulatorConfig.from_env()
     emu = emu or Emulator(config)
-    if not (config.snapshot_path and emu.load_snapshot()):
+    if not (config.snapshot_path and _load(emu)):
         admin.seed_defaults(emu)
 
     @contextlib.asynccontextmanager
@@ -204,6 +204,14 @@ def create_app(config: EmulatorConfig | None = None, emu: Emulator | None = None
         return AllegroError(exc.status_code, code, str(exc.detail)).response(_error_media(request))
 
     return app
+
+
+def _load(emu: Emulator) -> bool:
+    try:
+        return emu.load_snapshot()
+    except Exception:  # e.g. a snapshot from an older emulator version: start afresh
+        logging.getLogger("allegro_emulator").exception("cannot load the snapshot; starting fresh")
+        return False
 
 
 def _error_media(request: Request) -> str:
