@@ -139,6 +139,21 @@ def test_command_limits_count_offer_changes(api: Api, server: Server) -> None:
         server.emu.config.rate_limits["offer-changes:price:minute"] = RateLimit(9_000, 60)
 
 
+def test_hourly_offer_change_limit_does_not_charge_the_minute_one() -> None:
+    from allegro_emulator.config import EmulatorConfig, RateLimit
+    from allegro_emulator.rate_limits import RateLimiter
+
+    config = EmulatorConfig()
+    config.rate_limits["offer-changes:price:minute"] = RateLimit(100, 60)
+    config.rate_limits["offer-changes:price:hour"] = RateLimit(10, 3600)
+    limiter = RateLimiter(config)
+    limiter.check("offer-changes:price", "seller", 0.0, amount=10)
+    with pytest.raises(AllegroError) as refused:
+        limiter.check("offer-changes:price", "seller", 0.0, amount=5)
+    assert refused.value.status == 429
+    assert limiter.buckets[("offer-changes:price:minute", "seller")].tokens == 90
+
+
 def test_injected_faults(api: Api, server: Server) -> None:
     server.admin.put("/faults", json={"forced429": 1})
     assert api.get("/me").status_code == 429

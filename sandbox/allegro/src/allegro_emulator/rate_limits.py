@@ -34,21 +34,23 @@ class RateLimiter:
         self.buckets.clear()
         self.blocked_until.clear()
 
-    def _take(self, name: str, key: str, amount: float, now: float) -> bool:
-        spec = self.config.rate_limits.get(name)
-        if spec is None:
-            return True
+    def _bucket(self, name: str, key: str, now: float) -> Bucket:
+        """The bucket, refilled for the time since it was last used."""
+        spec = self.config.rate_limits[name]
         window = spec.window_seconds / max(self.config.rate_limit_scale, 1e-9)
         bucket = self.buckets.get((name, key))
         if bucket is None:
             bucket = self.buckets[(name, key)] = Bucket(float(spec.limit), now)
-        else:
-            elapsed = now - bucket.updated
-            if elapsed > 0:
-                bucket.tokens = min(
-                    float(spec.limit), bucket.tokens + elapsed * spec.limit / window
-                )
-                bucket.updated = now
+        elif now > bucket.updated:
+            refill = (now - bucket.updated) * spec.limit / window
+            bucket.tokens = min(float(spec.limit), bucket.tokens + refill)
+            bucket.updated = now
+        return bucket
+
+    def _take(self, name: str, key: str, amount: float, now: float) -> bool:
+        if name not in self.config.rate_limits:
+            return True
+        bucket = self._bucket(name, key, now)
         if bucket.tokens < amount:
             return False
         bucket.tokens -= amount
@@ -81,10 +83,12 @@ class RateLimiter:
             if name in self.config.rate_limits
             else [n for n in (f"{name}:minute", f"{name}:hour") if n in self.config.rate_limits]
         )
-        for n in names:
-            spec = self.config.rate_limits[n]
-            if amount > spec.limit:
-                continue  # a single command larger than a whole window is not blockable here
-            if not self._take(n, key, amount, now):
-                self.rejected += 1
-                raise too_many_requests()
+        # A single command larger than a whole window could never pass: it is not limited here.
+        names = [n for n in names if amount <= self.config.rate_limits[n].limit]
+        buckets = [self._bucket(n, key, now) for n in names]
+        # Every bucket of the family must allow it before any is charged.
+        if any(bucket.tokens < amount for bucket in buckets):
+            self.rejected += 1
+            raise too_many_requests()
+        for bucket in buckets:
+            bucket.tokens -= amount
