@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
+from allegro_emulator.errors import AllegroError
+
 from .conftest import Api, Server
 from .helpers import create_offer
 
