@@ -159,6 +159,18 @@ def test_client_credentials_token_is_refused_on_user_resources(server: Server) -
     assert categories.status_code == 200
 
 
+def test_scopes_are_enforced(server: Server) -> None:
+    token = server.admin.post(
+        "/tokens",
+        json={"login": "demo-seller", "scope": "allegro:api:profile:read allegro:api:orders:read"},
+    ).json()
+    headers = {"Accept": MEDIA, "Authorization": f"Bearer {token['access_token']}"}
+    assert httpx.get(server.base_url + "/me", headers=headers).status_code == 200
+    assert httpx.get(server.base_url + "/order/events", headers=headers).status_code == 200
+    offers = httpx.get(server.base_url + "/sale/offers", headers=headers)
+    assert offers.status_code == 403 and offers.json()["errors"][0]["code"] == "ACCESS_DENIED"
+
+
 def test_bad_client_secret_and_admin_revoke(server: Server) -> None:
     bad = httpx.post(
         server.base_url + "/auth/oauth/token",

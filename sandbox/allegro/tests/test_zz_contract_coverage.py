@@ -15,6 +15,7 @@ from allegro_emulator import (
     pricing,
     shipping,
 )
+from allegro_emulator.web import required_scope
 
 from .conftest import VALIDATED
 
@@ -43,5 +44,15 @@ def test_every_served_operation_was_validated_against_the_spec(
     assert isinstance(paths, dict)
     not_in_spec = {(m, p) for m, p in served if p not in paths or m.lower() not in paths[p]}
     assert not not_in_spec
+    # The scope each resource demands is the one the spec's `security` names.
+    for method, path in served:
+        operation = paths[path][method.lower()]
+        scopes = [
+            s
+            for entry in operation.get("security", [])
+            for s in entry.get("bearer-token-for-user", [])
+        ]
+        if scopes:
+            assert required_scope(method, path) in scopes, (method, path, scopes)
     missing = sorted(served - VALIDATED)
     assert not missing, "\n".join(f"{m} {p}" for m, p in missing)

@@ -241,12 +241,15 @@ async def create_seller(request: Request) -> Response:
 
 @router.post("/tokens")
 async def mint_token(request: Request) -> Response:
-    """A user token without going through a flow (for tests and benchmarks)."""
+    """A user token without going through a flow (for tests and benchmarks):
+    `{"login", "clientId"?, "scope"?}` (space-separated scopes; default: all)."""
     emu: Emulator = request.app.state.emulator
     body = await _body(request)
     user = _seller(emu, body.get("login"))
     client_id = body.get("clientId", DEMO_CLIENT_ID)
-    return _json(oauth.issue_tokens(emu, client_id, user.id, oauth.USER_SCOPES))
+    return _json(
+        oauth.issue_tokens(emu, client_id, user.id, body.get("scope") or oauth.USER_SCOPES)
+    )
 
 
 @router.post("/oauth/authorize")

@@ -38,7 +38,7 @@ async def me(request: Request) -> Response:
 
 @router.get("/marketplaces")
 async def marketplaces(request: Request) -> Response:
-    caller(request)
+    seller(request)  # the spec allows only user tokens here
     items = []
     for mp_id, mp in MARKETPLACES.items():
         items.append(
@@ -128,8 +128,8 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 
 @router.get("/sale/matching-categories")
 async def matching_categories(request: Request) -> Response:
-    emu, token = caller(request)
-    emu.limiter.check("matching-categories", token.user_id or token.client_id, emu.now())
+    emu, user = seller(request)  # user tokens only, per the spec
+    emu.limiter.check("matching-categories", user.id, emu.now())
     name = request.query_params.get("name")
     if not name:
         raise AllegroError(422, "VALIDATION_ERROR", "Parameter name is required", path="name")

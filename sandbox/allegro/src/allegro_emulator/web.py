@@ -58,6 +58,36 @@ def caller(request: Request) -> tuple[Emulator, Token]:
     return emu, _token(request, emu)
 
 
+_OFFERS_PATHS = (
+    "/sale/product-offers",
+    "/sale/offers",
+    "/sale/offer-events",
+    "/sale/products",
+    "/sale/images",
+)
+
+
+def required_scope(method: str, path: str) -> str | None:
+    """The OAuth scope a user token needs for a resource, as the spec's `security` lists it
+    (tests/test_zz_contract_coverage.py checks this against the spec)."""
+    access = "read" if method == "GET" else "write"
+    if path == "/me":
+        return "allegro:api:profile:read"
+    if path.startswith(("/sale/shipping-rates", "/after-sales-service-conditions")):
+        return f"allegro:api:sale:settings:{access}"
+    if path.startswith("/order/carriers"):
+        return None
+    if path.startswith("/order/"):
+        return f"allegro:api:orders:{access}"
+    if "-commands" in path:
+        return "allegro:api:sale:offers:write"  # even to read a command's report
+    if path == "/pricing/offer-fee-preview":
+        return "allegro:api:sale:offers:read"
+    if path.startswith(_OFFERS_PATHS):
+        return f"allegro:api:sale:offers:{access}"
+    return None
+
+
 def seller(request: Request, limit: str | None = None) -> tuple[Emulator, Seller]:
     """For resources that need a user (seller) token; `limit` names a per-seller rate limit."""
     emu = emulator(request)
@@ -70,6 +100,15 @@ def seller(request: Request, limit: str | None = None) -> tuple[Emulator, Seller
     user = emu.world.sellers.get(token.user_id)
     if user is None:
         raise AuthError(401, "invalid_token", "Unknown user")
+    path = request.url.path[len(emu.config.rest_prefix) :]
+    scope = required_scope(request.method, path)
+    if scope is not None and scope not in token.scope.split():
+        raise AllegroError(
+            403,
+            "ACCESS_DENIED",
+            f"The token lacks the scope {scope}",
+            user_message="Access is denied",
+        )
     if limit is not None:
         emu.limiter.check(limit, user.id, emu.now())
     return emu, user
