@@ -10,10 +10,8 @@ from __future__ import annotations
 import asyncio
 
 import aio_pika
-import httpx
 import pytest
 import sqlalchemy as sa
-from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.events import Envelope
@@ -24,6 +22,7 @@ from shared.messaging.topology import declare_queue
 from shared.security import issue_token
 from shared.service import ServiceDefinition, Subscription, create_app
 from shared.settings import ServiceSettings
+from shared.testing.app import running_app
 from shared.testing.infra import VhostAdmin, wait_until
 from shared.testing.ledger import HANDLERS, MIGRATIONS, ledger_queue, produce
 from shared.testing.ledger.processes import LedgerProcess, ledger_counts
@@ -181,7 +180,7 @@ async def test_a_poison_message_is_dead_lettered_and_replayed_while_others_flow(
     )
     app = create_app(definition)
     token = issue_token(settings.service_token_secret.get_secret_value(), "ops", "admin")
-    async with running(app) as http:
+    async with running_app(app) as http:
         http.headers["Authorization"] = f"Bearer {token}"
         async with unit_of_work(engine, "ledger") as uow:
             await produce(uow, range(50))
@@ -256,22 +255,3 @@ async def test_the_consumers_database_backend_killed_mid_handle_redelivers_one_e
     finally:
         await consumer.stop()
     assert await ledger_counts(engine) == (13, 13, 0)
-
-
-class running:
-    """Run an app's lifespan (consumer, relay) and talk to it over ASGI."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self.app = app
-
-    async def __aenter__(self) -> httpx.AsyncClient:
-        self._lifespan = self.app.router.lifespan_context(self.app)
-        await self._lifespan.__aenter__()
-        self._client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=self.app), base_url="http://service"
-        )
-        return self._client
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._client.aclose()
-        await self._lifespan.__aexit__(None, None, None)

@@ -14,11 +14,11 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import sqlalchemy as sa
 import uvicorn
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import create_engine, migrate
@@ -143,6 +143,21 @@ class ServiceRuntime:
             with contextlib.suppress(Exception):
                 await self.dead_letters().depths()
             await asyncio.sleep(15)
+
+
+def service_runtime(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+def service_engine(request: Request) -> AsyncEngine:
+    """FastAPI dependency: the service's database engine (routes open their own transaction)."""
+    engine = service_runtime(request).engine
+    assert engine is not None, "the service has not started"
+    return engine
+
+
+EngineDep = Annotated[AsyncEngine, Depends(service_engine)]
 
 
 def create_app(definition: ServiceDefinition, role: Role = "all") -> FastAPI:

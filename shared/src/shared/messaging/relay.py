@@ -52,6 +52,7 @@ class OutboxRelay:
         poll_interval: float = 1.0,
         publish_timeout: float = 10.0,
         retention: timedelta = timedelta(days=7),
+        lanes: int = 2,
     ) -> None:
         self.engine = engine
         self.broker = broker
@@ -59,6 +60,7 @@ class OutboxRelay:
         self.poll_interval = poll_interval
         self.publish_timeout = publish_timeout
         self.retention = retention
+        self.lanes = lanes
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
         self._last_metrics = 0.0
@@ -67,23 +69,34 @@ class OutboxRelay:
         self._last_prune = 0.0
 
     async def run(self) -> None:
-        """Publish until cancelled. Errors are logged and retried; the relay never gives up."""
+        """Publish until cancelled. Errors are logged and retried; the relay never gives up.
+
+        Several lanes claim disjoint batches (SKIP LOCKED), so one batch's confirms are awaited
+        while the next is read and sent.
+        """
+        try:
+            await asyncio.gather(*(self._lane(number) for number in range(self.lanes)))
+        finally:
+            await self._close_listener()
+
+    async def _lane(self, number: int) -> None:
         backoff = 0.5
         while True:
             try:
-                await self._ensure_listener()
+                if number == 0:
+                    await self._ensure_listener()
+                    await self._housekeeping()
                 self._wake.clear()  # a NOTIFY arriving from here on wakes the next sleep
                 published = await self.publish_pending()
-                await self._housekeeping()
                 backoff = 0.5
                 if published < self.batch_size:
                     await self._sleep(self.poll_interval)
             except asyncio.CancelledError:
-                await self._close_listener()
                 raise
             except Exception as exc:
-                log.warning("outbox_relay_error", error=repr(exc), retry_in=backoff)
-                await self._close_listener()
+                log.warning("outbox_relay_error", lane=number, error=repr(exc), retry_in=backoff)
+                if number == 0:
+                    await self._close_listener()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
 
