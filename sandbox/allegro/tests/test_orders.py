@@ -54,6 +54,25 @@ def test_filled_in_can_arrive_after_ready_for_processing(api: Api, server: Serve
     assert kinds == ["BOUGHT", "READY_FOR_PROCESSING", "FILLED_IN"]
 
 
+def test_paying_together_replaces_the_forms(api: Api, server: Server) -> None:
+    offer = create_offer(api, server)
+    first = server.admin.post("/orders", json={"offerId": offer["id"], "paid": False}).json()
+    second = server.admin.post("/orders", json={"offerId": offer["id"], "paid": False}).json()
+    assert first["status"] == "FILLED_IN"
+    merged = server.admin.post(
+        "/orders/pay-together", json={"checkoutFormIds": [first["id"], second["id"]]}
+    ).json()
+    assert merged["id"] not in (first["id"], second["id"])
+    assert [li["id"] for li in merged["lineItems"]] == [
+        first["lineItems"][0]["id"],
+        second["lineItems"][0]["id"],
+    ]
+    assert api.get(f"/order/checkout-forms/{first['id']}").status_code == 404
+    ready = api.get("/order/events", params={"type": "READY_FOR_PROCESSING"}).json()["events"]
+    assert [e["order"]["checkoutForm"]["id"] for e in ready] == [merged["id"]]
+    assert len(ready[0]["order"]["lineItems"]) == 2
+
+
 def test_events_older_than_60_days_are_gone(api: Api, server: Server) -> None:
     offer = create_offer(api, server)
     _buy(server, offer["id"])

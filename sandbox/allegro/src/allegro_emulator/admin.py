@@ -303,7 +303,7 @@ async def revoke(request: Request) -> Response:
 @router.post("/orders")
 async def place_order(request: Request) -> Response:
     """Buy one offer as a buyer: `{"offerId", "quantity"?, "marketplaceId"?, "duplicate"?,
-    "filledInLate"?}`
+    "filledInLate"?, "paid"?}`
     (without offerId: a random active offer of `login`)."""
     emu: Emulator = request.app.state.emulator
     body = await _body(request)
@@ -335,8 +335,22 @@ async def place_order(request: Request) -> Response:
         body.get("paymentType", "ONLINE"),
         body.get("duplicate"),
         bool(body.get("filledInLate", False)),
+        bool(body.get("paid", True)),
     )
     return _json(form, 201)
+
+
+@router.post("/orders/pay-together")
+async def pay_together(request: Request) -> Response:
+    """`{"checkoutFormIds": [...]}` of unpaid orders (placed with `"paid": false`): one new
+    checkout form replaces them."""
+    emu: Emulator = request.app.state.emulator
+    ids = (await _body(request)).get("checkoutFormIds") or []
+    for user in emu.world.sellers.values():
+        if ids and all(i in user.checkout_forms for i in ids):
+            merged = orders.pay_together(emu, user, [user.checkout_forms[i] for i in ids])
+            return _json(merged, 201)
+    raise AllegroError(404, "NOT_FOUND", "Those checkout forms are not all of one seller")
 
 
 @router.post("/orders/{checkoutFormId}/cancel")

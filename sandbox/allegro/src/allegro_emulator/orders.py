@@ -106,6 +106,7 @@ def place_order(
     payment_type: str = "ONLINE",
     duplicate_ready: bool | None = None,
     filled_in_late: bool = False,
+    paid: bool = True,
 ) -> Json:
     """A buyer buys `quantity` of an active offer and pays.
 
@@ -197,6 +198,11 @@ def place_order(
     set_stock(emu, user, offer, available - quantity)  # stock is shared by all marketplaces
     _event(emu, user, "BOUGHT", form)
     form["revision"] = _revision(emu)
+    if not paid:
+        # Bought and filled in, not paid yet: it may later be paid together with others.
+        form["status"] = "FILLED_IN"
+        _event(emu, user, "FILLED_IN", form)
+        return form
     if not filled_in_late:
         form["status"] = "FILLED_IN"
         _event(emu, user, "FILLED_IN", form)
@@ -212,6 +218,38 @@ def place_order(
         # Allegro sometimes emits READY_FOR_PROCESSING twice for one order (#3318, #7824).
         _event(emu, user, "READY_FOR_PROCESSING", form)
     return form
+
+
+def pay_together(emu: Emulator, user: Seller, forms: list[Json]) -> Json:
+    """The buyer pays several unpaid purchases at once: Allegro makes a new checkout form with
+    all their line items (same line-item ids) and removes the earlier forms (#3284, #3874)."""
+    if len(forms) < 2 or any(f["status"] != "FILLED_IN" for f in forms):
+        raise AllegroError(422, "VALIDATION_ERROR", "Pay together needs two or more unpaid forms")
+    currency = forms[0]["summary"]["totalToPay"]["currency"]
+    if any(f["summary"]["totalToPay"]["currency"] != currency for f in forms):
+        raise AllegroError(422, "VALIDATION_ERROR", "The forms are in different currencies")
+    total = sum(Decimal(f["summary"]["totalToPay"]["amount"]) for f in forms)
+    now = emu.now()
+    merged: Json = {
+        **forms[0],
+        "id": str(uuid.uuid4()),
+        "lineItems": [item for f in forms for item in f["lineItems"]],
+        "payment": {
+            **forms[0]["payment"],
+            "id": str(uuid.uuid4()),
+            "finishedAt": iso(now),
+            "paidAmount": {"amount": f"{total:.2f}", "currency": currency},
+        },
+        "summary": {"totalToPay": {"amount": f"{total:.2f}", "currency": currency}},
+        "status": "READY_FOR_PROCESSING",
+        "updatedAt": iso(now),
+        "revision": _revision(emu),
+    }
+    for form in forms:
+        del user.checkout_forms[form["id"]]
+    user.checkout_forms[merged["id"]] = merged
+    _event(emu, user, "READY_FOR_PROCESSING", merged)
+    return merged
 
 
 def cancel_order(emu: Emulator, user: Seller, form: Json) -> None:
