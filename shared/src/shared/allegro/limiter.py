@@ -1,0 +1,133 @@
+"""Rate budgets for Allegro calls: token buckets, shared between replicas through PostgreSQL.
+
+Allegro blocks the whole Client ID for about a minute past 9,000 requests/min, so every process
+of the platform draws from one budget per Client ID (each service its configured share of it),
+and per seller from one budget per endpoint class. A 429 blocks the key for everyone: the
+`blocked_until` of the shared row is what all replicas check before every call.
+
+Two implementations of one interface: `MemoryBudgets` (one process) and `PostgresBudgets`
+(several processes; one row per key in the service's database, updated atomically).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+
+@dataclass(frozen=True)
+class Limit:
+    """`per_minute` calls (or offer changes) per minute, as a bucket of one minute's capacity."""
+
+    per_minute: float
+
+    @property
+    def per_second(self) -> float:
+        return self.per_minute / 60.0
+
+
+class Budgets(Protocol):
+    async def take(self, key: str, limit: Limit, amount: float = 1.0) -> float:
+        """Take `amount` from `key`'s bucket; returns the seconds to wait before retrying (0: go)."""
+        ...
+
+    async def block(self, key: str, seconds: float) -> None:
+        """Nobody calls on `key` for `seconds` (after a 429)."""
+        ...
+
+
+class MemoryBudgets:
+    def __init__(self) -> None:
+        self._tokens: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
+        self._blocked: dict[str, float] = {}
+
+    async def take(self, key: str, limit: Limit, amount: float = 1.0) -> float:
+        now = time.monotonic()
+        blocked = self._blocked.get(key, 0.0) - now
+        if blocked > 0:
+            return blocked
+        tokens, at = self._tokens.get(key, (limit.per_minute, now))
+        tokens = min(limit.per_minute, tokens + (now - at) * limit.per_second)
+        if tokens >= amount:
+            self._tokens[key] = (tokens - amount, now)
+            return 0.0
+        self._tokens[key] = (tokens, now)
+        return (amount - tokens) / limit.per_second
+
+    async def block(self, key: str, seconds: float) -> None:
+        self._blocked[key] = max(self._blocked.get(key, 0.0), time.monotonic() + seconds)
+
+
+_ENSURE = sa.text(
+    "INSERT INTO allegro_rate_budget (key, tokens, updated_at)"
+    " VALUES (:key, :capacity, clock_timestamp()) ON CONFLICT (key) DO NOTHING"
+)
+_LOCK = sa.text(
+    "SELECT tokens, extract(epoch FROM clock_timestamp() - updated_at) AS elapsed,"
+    " extract(epoch FROM blocked_until - clock_timestamp()) AS blocked"
+    " FROM allegro_rate_budget WHERE key = :key FOR UPDATE"
+)
+_SET = sa.text(
+    "UPDATE allegro_rate_budget SET tokens = :tokens, updated_at = clock_timestamp()"
+    " WHERE key = :key"
+)
+_BLOCK = sa.text(
+    """
+    INSERT INTO allegro_rate_budget AS b (key, tokens, updated_at, blocked_until)
+    VALUES (:key, 0, clock_timestamp(), clock_timestamp() + make_interval(secs => :seconds))
+    ON CONFLICT (key) DO UPDATE SET
+        blocked_until = GREATEST(COALESCE(b.blocked_until, clock_timestamp()),
+                                 clock_timestamp() + make_interval(secs => :seconds)),
+        tokens = 0, updated_at = clock_timestamp()
+    """
+)
+
+
+class PostgresBudgets:
+    """Budgets every replica of a service shares, in its database's `allegro_rate_budget`.
+
+    Refill-and-take happens under the key row's lock, so concurrent replicas serialise on it
+    and can never overdraw the bucket together.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._known: set[str] = set()
+
+    async def take(self, key: str, limit: Limit, amount: float = 1.0) -> float:
+        async with self.engine.begin() as conn:
+            if key not in self._known:
+                await conn.execute(_ENSURE, {"key": key, "capacity": limit.per_minute})
+                self._known.add(key)
+            row = (await conn.execute(_LOCK, {"key": key})).one()
+            if row.blocked is not None and float(row.blocked) > 0:
+                return float(row.blocked)
+            tokens = min(
+                limit.per_minute, float(row.tokens) + float(row.elapsed) * limit.per_second
+            )
+            if tokens >= amount:
+                await conn.execute(_SET, {"key": key, "tokens": tokens - amount})
+                return 0.0
+            await conn.execute(_SET, {"key": key, "tokens": tokens})
+            return (amount - tokens) / limit.per_second
+
+    async def block(self, key: str, seconds: float) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(_BLOCK, {"key": key, "seconds": seconds})
+
+
+async def acquire(budgets: Budgets, key: str, limit: Limit, amount: float = 1.0) -> float:
+    """Wait until `key` can serve `amount`; returns the seconds waited."""
+    waited = 0.0
+    while True:
+        wait = await budgets.take(key, limit, amount)
+        if wait <= 0:
+            return waited
+        wait = min(wait, 5.0)
+        waited += wait
+        await asyncio.sleep(wait)
