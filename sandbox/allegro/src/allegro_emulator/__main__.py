@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 from typing import Literal
 
 import uvicorn
@@ -43,6 +44,9 @@ def main(argv: list[str] | None = None) -> None:
         rate_limits_enabled=False if args.no_rate_limits else None,
     )
     app = create_app(config)
+    # The state is many small dicts that live long; collecting young objects less often is
+    # about a quarter faster on the command paths (measured with bench/emulator.py).
+    gc.set_threshold(50_000, 20, 100)
     if not config.oauth_port or config.oauth_port == config.port:
         uvicorn.run(
             app, host=config.host, port=config.port, log_level=args.log_level, access_log=False
