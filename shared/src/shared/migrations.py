@@ -89,3 +89,14 @@ def drop_messaging_tables() -> None:
     op.execute("DROP TRIGGER IF EXISTS outbox_notify ON outbox")
     op.drop_table("outbox")
     op.execute("DROP FUNCTION IF EXISTS outbox_notify()")
+
+
+def create_allegro_budget_table() -> None:
+    """The rate budgets an Allegro-calling service shares between its replicas (allegro/limiter)."""
+    op.create_table(
+        "allegro_rate_budget",
+        sa.Column("key", sa.Text, primary_key=True),
+        sa.Column("tokens", sa.Float, nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("blocked_until", sa.DateTime(timezone=True)),
+    )

@@ -33,7 +33,7 @@ class Limit:
 
 class Budgets(Protocol):
     async def take(self, key: str, limit: Limit, amount: float = 1.0) -> float:
-        """Take `amount` from `key`'s bucket; returns the seconds to wait before retrying (0: go)."""
+        """Take `amount` from `key`'s bucket; returns the seconds to wait (0: go ahead)."""
         ...
 
     async def block(self, key: str, seconds: float) -> None:

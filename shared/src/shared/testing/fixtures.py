@@ -11,6 +11,7 @@ import pytest
 
 from shared.db import migrate
 from shared.testing import infra
+from shared.testing.emulator import allegro_emulator
 
 
 class MakeDatabase(Protocol):
@@ -86,3 +87,6 @@ def amqp_vhost(vhost_admin: infra.VhostAdmin, run_tag: str) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def amqp_url(amqp_vhost: str) -> str:
     return infra.with_vhost(infra.base_amqp_url(), amqp_vhost)
+
+
+__all__ = ["MakeDatabase", "allegro_emulator"]

@@ -1,0 +1,266 @@
+"""The shared Allegro client against the emulator over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.allegro import AllegroClient, AllegroError, AllegroSettings, AllegroUnavailable
+from shared.allegro.client import endpoint_class
+from shared.allegro.errors import OAuthError, RateLimited
+from shared.allegro.limiter import Limit, MemoryBudgets, PostgresBudgets
+from shared.db import create_engine
+from shared.testing.emulator import (
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    EmulatorHandle,
+    start_emulator,
+)
+from shared.testing.fixtures import MakeDatabase
+from shared.testing.ledger import MIGRATIONS as LEDGER_MIGRATIONS
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[EmulatorHandle]:
+    handle = start_emulator(
+        catalogue_size=5_000,
+        rate_limits_enabled=False,
+        async_offer_share=1.0,
+        operation_seconds=0.2,
+    )
+    yield handle
+    handle.server.should_exit = True
+
+
+@pytest.fixture
+def seller(emulator: EmulatorHandle) -> dict[str, str]:
+    me = emulator.new_seller()
+    return {"login": me["login"], "token": emulator.token_for(me["login"])["access_token"]}
+
+
+@pytest.fixture
+async def client(emulator: EmulatorHandle) -> AsyncIterator[AllegroClient]:
+    emulator.admin("DELETE", "/faults")
+    settings = AllegroSettings(
+        api_url=emulator.url,
+        auth_url=emulator.url,
+        client_id=DEMO_CLIENT_ID,
+        backoff_base=0.01,
+        block_seconds=2.0,
+    )
+    client = AllegroClient(settings)
+    yield client
+    await client.aclose()
+    emulator.admin("DELETE", "/faults")
+
+
+def calls(emulator: EmulatorHandle) -> int:
+    return int(emulator.admin("GET", "/counters")["total"])
+
+
+async def test_a_call_carries_allegros_media_type_and_the_token(
+    client: AllegroClient, seller: dict[str, str]
+) -> None:
+    me = await client.get("/me", token=seller["token"])
+    assert me["login"] == seller["login"]
+
+
+async def test_allegro_errors_are_typed_with_their_code(
+    client: AllegroClient, seller: dict[str, str]
+) -> None:
+    with pytest.raises(AllegroError) as caught:
+        await client.get("/sale/product-offers/999999999", token=seller["token"])
+    assert caught.value.status == 404
+    assert caught.value.codes
+    assert caught.value.errors[0].message
+
+
+async def test_a_finished_operation_is_followed_through_its_303_with_the_token(
+    client: AllegroClient, emulator: EmulatorHandle, seller: dict[str, str]
+) -> None:
+    ean = next(
+        row["ean"]
+        for row in emulator.admin("GET", "/catalogue/sample?n=200")["rows"]
+        if row["allegroProducts"] == 1
+    )
+    body = {
+        "productSet": [{"product": {"id": ean, "idType": "GTIN"}}],
+        "parameters": [{"id": "11323", "valuesIds": ["11323_1"]}],
+        "sellingMode": {"price": {"amount": "49.99", "currency": "PLN"}},
+        "stock": {"available": 3, "unit": "UNIT"},
+        "publication": {"status": "ACTIVE"},
+        "external": {"id": "SKU-303"},
+    }
+    accepted = await client.post("/sale/product-offers", body, token=seller["token"])
+    assert accepted.status_code == 202
+    operation = accepted.headers["location"].removeprefix(emulator.url)
+    await asyncio.sleep(0.5)
+    offer = await client.get(operation, token=seller["token"])
+    assert offer["external"]["id"] == "SKU-303"
+
+
+async def test_5xx_is_retried_with_backoff_until_it_passes_or_gives_up(
+    client: AllegroClient, emulator: EmulatorHandle, seller: dict[str, str]
+) -> None:
+    emulator.admin("PUT", "/faults", {"errorShare": 1.0, "errorStatus": 503, "pathPrefix": "/me"})
+    before = calls(emulator)
+    with pytest.raises(AllegroUnavailable) as caught:
+        await client.get("/me", token=seller["token"])
+    assert caught.value.status == 503
+    assert calls(emulator) - before == client.settings.max_retries + 1
+
+    emulator.admin("PUT", "/faults", {"errorShare": 0.5, "errorStatus": 500, "pathPrefix": "/me"})
+    for _ in range(5):  # each succeeds within its retries (0.5 ** 5 per call to fail)
+        assert (await client.get("/me", token=seller["token"]))["login"] == seller["login"]
+
+
+async def test_a_non_idempotent_post_is_not_retried_after_a_5xx(
+    client: AllegroClient, emulator: EmulatorHandle, seller: dict[str, str]
+) -> None:
+    emulator.admin("PUT", "/faults", {"errorShare": 1.0, "pathPrefix": "/sale/product-offers"})
+    before = calls(emulator)
+    with pytest.raises(AllegroUnavailable):
+        await client.post("/sale/product-offers", {}, token=seller["token"])
+    assert calls(emulator) - before == 1
+
+
+async def test_timeouts_are_retried(emulator: EmulatorHandle, seller: dict[str, str]) -> None:
+    emulator.admin(
+        "PUT", "/faults", {"timeoutShare": 1.0, "timeoutSeconds": 2, "pathPrefix": "/me"}
+    )
+    settings = AllegroSettings(
+        api_url=emulator.url, timeout_seconds=0.3, backoff_base=0.01, max_retries=2
+    )
+    client = AllegroClient(settings)
+    try:
+        before = calls(emulator)
+        with pytest.raises(AllegroUnavailable):
+            await client.get("/me", token=seller["token"])
+        await asyncio.sleep(2.5)  # the emulator counts a hung request when it ends
+        assert calls(emulator) - before == 3
+    finally:
+        emulator.admin("DELETE", "/faults")
+        await client.aclose()
+
+
+async def test_a_429_storm_pauses_every_call_on_the_key(
+    client: AllegroClient, emulator: EmulatorHandle, seller: dict[str, str]
+) -> None:
+    emulator.admin("PUT", "/faults", {"forced429": 1})
+    before = calls(emulator)
+    started = time.monotonic()
+    results = await asyncio.gather(
+        *(client.get("/me", token=seller["token"]) for _ in range(20)), return_exceptions=True
+    )
+    elapsed = time.monotonic() - started
+    # The first call met the 429; all twenty waited out the ~2 s block, then passed.
+    assert all(isinstance(r, dict) for r in results), results
+    assert elapsed >= client.settings.block_seconds * 0.9
+    counters = emulator.admin("GET", "/counters")
+    assert counters["tooManyRequests"] >= 1
+    assert calls(emulator) - before <= 20 + client.settings.max_concurrency
+
+
+async def test_no_call_goes_out_while_the_key_is_blocked(
+    client: AllegroClient, emulator: EmulatorHandle, seller: dict[str, str]
+) -> None:
+    emulator.admin("PUT", "/faults", {"forced429": 100})
+    client.settings = AllegroSettings(**{**client.settings.__dict__, "max_retries": 0})
+    with pytest.raises(RateLimited):
+        await client.get("/me", token=seller["token"])
+    after_429 = calls(emulator)
+    waiting = [asyncio.create_task(client.get("/me", token=seller["token"])) for _ in range(10)]
+    await asyncio.sleep(1.0)
+    assert calls(emulator) == after_429, "a call went out during the pause"
+    emulator.admin("DELETE", "/faults")
+    results = await asyncio.gather(*waiting)
+    assert all(r["login"] == seller["login"] for r in results)
+
+
+async def test_oauth_errors_keep_oauths_words(client: AllegroClient) -> None:
+    with pytest.raises(OAuthError) as caught:
+        await client.oauth_token(
+            {"grant_type": "refresh_token", "refresh_token": "never-issued"}, DEMO_CLIENT_SECRET
+        )
+    assert caught.value.error == "invalid_grant"
+
+
+def test_endpoint_classes() -> None:
+    assert endpoint_class("GET", "/sale/product-offers/123") == "product-offers:GET"
+    assert endpoint_class("PATCH", "/sale/product-offers/123") == "product-offers:PATCH"
+    assert endpoint_class("PUT", "/sale/offer-price-change-commands/abc") == "price-commands"
+    assert endpoint_class("GET", "/me") == "other"
+
+
+async def test_a_memory_budget_paces_calls_to_its_rate() -> None:
+    budgets = MemoryBudgets()
+    limit = Limit(per_minute=600)  # 10/s, a bucket of 600
+    for _ in range(600):
+        assert await budgets.take("k", limit) == 0
+    wait = await budgets.take("k", limit)
+    assert 0.05 < wait <= 0.11
+
+
+@pytest.fixture
+async def budget_engine(make_database: MakeDatabase) -> AsyncIterator[AsyncEngine]:
+    url = await make_database("budget", LEDGER_MIGRATIONS)
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        await conn.exec_driver_sql(
+            "CREATE TABLE allegro_rate_budget (key text PRIMARY KEY, tokens float NOT NULL,"
+            " updated_at timestamptz NOT NULL, blocked_until timestamptz)"
+        )
+    yield engine
+    await engine.dispose()
+
+
+async def test_a_block_set_by_one_replica_holds_every_replica(budget_engine: AsyncEngine) -> None:
+    one, other = PostgresBudgets(budget_engine), PostgresBudgets(budget_engine)
+    limit = Limit(per_minute=6000)
+    assert await one.take("client:x", limit) == 0
+    await one.block("client:x", 5)
+    assert await other.take("client:x", limit) > 4
+
+
+PROBE = """
+import asyncio, sys, time, json
+from shared.allegro.limiter import Limit, PostgresBudgets, acquire
+from shared.db import create_engine
+async def main():
+    engine = create_engine(sys.argv[1])
+    budgets = PostgresBudgets(engine)
+    stamps = []
+    deadline = time.time() + float(sys.argv[2])
+    while time.time() < deadline:
+        await acquire(budgets, "client:shared", Limit(per_minute=120))  # 2/s, bucket of 120
+        stamps.append(time.time())
+    print(json.dumps(stamps))
+asyncio.run(main())
+"""
+
+
+async def test_two_processes_sharing_a_budget_never_exceed_it(
+    budget_engine: AsyncEngine, make_database: MakeDatabase
+) -> None:
+    url = budget_engine.url.render_as_string(hide_password=False)
+    probes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", PROBE, url, "4", stdout=asyncio.subprocess.PIPE
+        )
+        for _ in range(2)
+    ]
+    outputs = [json.loads((await p.communicate())[0]) for p in probes]
+    stamps = sorted(s for out in outputs for s in out)
+    assert all(outputs), "both processes got calls through"
+    # In any window of w seconds: at most the bucket (120) plus 2/s refill, across both.
+    first = stamps[0]
+    for window in (1.0, 2.0, 4.0):
+        inside = [s for s in stamps if s - first <= window]
+        assert len(inside) <= 120 + 2 * window + 1, (window, len(inside))
+    assert len(stamps) <= 120 + 2 * 4 + 2
