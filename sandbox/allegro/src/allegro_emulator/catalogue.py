@@ -77,7 +77,7 @@ def _category_or_404(category_id: str) -> None:
     if category_id not in CATEGORY_BY_ID:
         raise AllegroError(
             404,
-            "NotFoundException",
+            "NOT_FOUND",
             f"Category {category_id} not found",
             user_message="Category not found",
         )

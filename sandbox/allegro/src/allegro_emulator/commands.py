@@ -150,7 +150,7 @@ def _new_price(offer: Offer, marketplace: str, base: str, mod: Json) -> Json:
         current = (entry.get("sellingMode") or {}).get("price")
     if not current:
         raise TaskFailure(
-            "PRICE_NOT_FOUND", f"The offer has no price on {marketplace}", "sellingMode.price"
+            "VALIDATION_ERROR", f"The offer has no price on {marketplace}", "sellingMode.price"
         )
     amount = Decimal(current["amount"])
     if kind in ("INCREASE_PRICE", "DECREASE_PRICE"):
@@ -165,7 +165,7 @@ def _new_price(offer: Offer, marketplace: str, base: str, mod: Json) -> Json:
         amount = (amount / 5).quantize(Decimal(1), rounding=ROUND_HALF_UP) * 5
     if amount <= 0:
         raise TaskFailure(
-            "INVALID_PRICE", "The resulting price must be greater than zero", "sellingMode.price"
+            "VALIDATION_ERROR", "The resulting price must be greater than zero", "sellingMode.price"
         )
     return {"amount": f"{amount:.2f}" if step < 1 else str(int(amount)), "currency": currency}
 
@@ -204,7 +204,7 @@ def _apply(emu: Emulator, user: Seller, kind: str, body: Json, offer: Offer, now
         if action == "END":
             if status not in ("ACTIVE", "ACTIVATING"):
                 raise TaskFailure(
-                    "OFFER_NOT_ACTIVE", "Only an active offer can be ended", "publication.status"
+                    "VALIDATION_ERROR", "Only an active offer can be ended", "publication.status"
                 )
             end(emu, user, offer, "USER")
         else:
@@ -291,7 +291,7 @@ async def _put(request: Request, kind: str, command_id: str) -> Response:
     if (kind, command_id) in user.commands:
         raise AllegroError(
             409,
-            "CommandAlreadyExistsException",
+            "VALIDATION_ERROR",
             f"Command {command_id} already exists",
             user_message="Komenda o podanym identyfikatorze już istnieje.",
         )

@@ -411,7 +411,7 @@ async def set_fulfillment(request: Request, id: str) -> Response:
     if revision is not None and revision != form["revision"]:
         raise AllegroError(
             409,
-            "CONFLICT",
+            "VALIDATION_ERROR",
             "The checkout form has been modified; its revision is outdated",
             path="checkoutForm.revision",
             user_message="Zamówienie zostało zmienione. Pobierz je ponownie.",
@@ -476,7 +476,7 @@ async def create_shipment(request: Request, id: str) -> Response:
     if id not in orders_with_waybill and len(orders_with_waybill) >= emu.config.waybill_max_orders:
         raise AllegroError(
             409,
-            "WAYBILL_USED_TOO_MANY_TIMES",
+            "VALIDATION_ERROR",
             "This waybill is used in too many orders",
             path="waybill",
         )

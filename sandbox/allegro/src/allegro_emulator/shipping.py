@@ -176,7 +176,7 @@ async def create_shipping_rates(request: Request) -> Response:
     if len(user.shipping_rates) >= limit:
         raise AllegroError(
             422,
-            "ShippingRatesLimitExceededException",
+            "VALIDATION_ERROR",
             f"You have reached the limit of {limit} shipping rates sets",
             user_message=f"Osiągnięto limit {limit} cenników dostawy.",
         )
