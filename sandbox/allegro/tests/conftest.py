@@ -89,6 +89,39 @@ def openapi(spec_dict: dict[str, Any]) -> OpenAPI:
     return OpenAPI.from_dict(spec_dict, config=config)
 
 
+class SchemaChecker:
+    """Validates a value against one named schema of the spec, following `$ref`s.
+
+    openapi-core does not pick the subtype a `discriminator` maps to (offer events, category
+    parameters), so those items are checked here against their mapped schema as well."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        from openapi_schema_validator import OAS30Validator
+        from referencing import Registry, Resource
+        from referencing.jsonschema import DRAFT4
+
+        self.schemas = spec["components"]["schemas"]
+        registry: Registry[Any] = Registry().with_resource(
+            "urn:spec", Resource.from_contents(spec, default_specification=DRAFT4)
+        )
+        self._validator = OAS30Validator
+        self._registry = registry
+
+    def validate(self, name: str, value: Any) -> None:
+        schema = {"$ref": f"urn:spec#/components/schemas/{name}"}
+        self._validator(schema, registry=self._registry).validate(value)
+
+    def validate_discriminated(self, base: str, value: dict[str, Any]) -> None:
+        discriminator = self.schemas[base]["discriminator"]
+        mapped = discriminator["mapping"][value[discriminator["propertyName"]]]
+        self.validate(mapped.rsplit("/", 1)[-1], value)
+
+
+@pytest.fixture(scope="session")
+def schemas(spec_dict: dict[str, Any]) -> SchemaChecker:
+    return SchemaChecker(spec_dict)
+
+
 class PathMatcher:
     """Spec path templates, literal segments preferred over {variables} when they overlap."""
 

@@ -150,3 +150,41 @@ def test_stock_is_shared_across_marketplaces(api: Api, server: Server) -> None:
     listed = api.get("/sale/offers", params={"offer.id": offer["id"]}).json()["offers"][0]
     assert listed["stock"] == {"available": 1, "sold": 2}
     assert listed["additionalMarketplaces"]["allegro-cz"]["stock"] == {"sold": 2}
+
+
+def test_offer_events_match_their_discriminated_schemas(api: Api, server: Server, schemas) -> None:
+    rates = _rates(api, PL, CZ)
+    offer = create_offer(
+        api,
+        server,
+        stock=2,
+        delivery={"shippingRates": {"id": rates}},
+        additionalMarketplaces={
+            "allegro-cz": {"sellingMode": {"price": {"amount": "580", "currency": "CZK"}}}
+        },
+    )
+    api.patch(
+        f"/sale/product-offers/{offer['id']}",
+        {"sellingMode": {"price": {"amount": "90.00", "currency": "PLN"}}},
+    )
+    server.admin.post("/orders", json={"offerId": offer["id"], "quantity": 2})  # stock 0: ended
+    events = api.get("/sale/offer-events").json()["offerEvents"]
+    kinds = {e["type"] for e in events}
+    assert {
+        "OFFER_ACTIVATED",
+        "OFFER_VISIBILITY_CHANGED",
+        "OFFER_PRICE_CHANGED",
+        "OFFER_STOCK_CHANGED",
+        "OFFER_ENDED",
+    } <= kinds
+    for event in events:
+        schemas.validate_discriminated("SellerOfferBaseEvent", event)
+    visibility = next(e for e in events if e["type"] == "OFFER_VISIBILITY_CHANGED")
+    assert (
+        visibility["offer"]["publication"]["marketplaces"]["additional"][0]["status"] == "APPROVED"
+    )
+
+
+def test_category_parameters_match_their_discriminated_schemas(api: Api, schemas) -> None:
+    for parameter in api.get("/sale/categories/4231/parameters").json()["parameters"]:
+        schemas.validate_discriminated("CategoryParameter", parameter)

@@ -163,13 +163,24 @@ def _apply_qualification(
             offer,
             {
                 "publication": {
+                    # The event's own shape (MarketplacesVisibility): `status`, not `state`,
+                    # and only marketplaces where the offer was requested.
                     "marketplaces": {
-                        "base": {"id": user.base_marketplace},
+                        "base": user.base_marketplace,
                         "additional": [
-                            {"id": mp, "state": p["state"], "refusalReasons": p["refusalReasons"]}
+                            {
+                                "id": mp,
+                                "status": p["state"],
+                                "refusalReasons": [
+                                    {"code": r["code"], "parameters": r["parameters"]}
+                                    for r in p["refusalReasons"]
+                                ],
+                            }
                             for mp, p in states.items()
+                            if p["state"] in ("APPROVED", "REFUSED", "IN_PROGRESS")
                         ],
-                    }
+                    },
+                    "updatedMarketplaces": changed,
                 }
             },
         )

@@ -333,7 +333,7 @@ def set_price(emu: Emulator, user: Seller, offer: Offer, marketplace: str, price
         user,
         "OFFER_PRICE_CHANGED",
         offer,
-        {"marketplaces": [{"id": marketplace, "changeType": "PRICE_CHANGE"}]},
+        {"marketplaces": [{"id": marketplace, "changeType": "MANUAL"}]},
     )
     if offer.data["publication"]["status"] in ("ACTIVE", "ACTIVATING"):
         schedule_qualification(emu, user, offer)
@@ -601,7 +601,7 @@ async def edit_product_offer(request: Request, offerId: str) -> Response:
             user,
             "OFFER_PRICE_CHANGED",
             offer,
-            {"marketplaces": [{"id": user.base_marketplace, "changeType": "PRICE_CHANGE"}]},
+            {"marketplaces": [{"id": user.base_marketplace, "changeType": "MANUAL"}]},
         )
     else:
         emit_offer_event(emu, user, "OFFER_CHANGED", offer)
