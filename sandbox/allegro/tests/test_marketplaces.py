@@ -188,3 +188,16 @@ def test_offer_events_match_their_discriminated_schemas(api: Api, server: Server
 def test_category_parameters_match_their_discriminated_schemas(api: Api, schemas) -> None:
     for parameter in api.get("/sale/categories/4231/parameters").json()["parameters"]:
         schemas.validate_discriminated("CategoryParameter", parameter)
+
+
+def test_product_parameters_and_descriptions_match_their_schemas(
+    api: Api, server: Server, schemas
+) -> None:
+    for parameter in api.get("/sale/categories/4231/product-parameters").json()["parameters"]:
+        schemas.validate_discriminated("CategoryProductParameter", parameter)
+    offer = create_offer(api, server)
+    product = api.get(f"/sale/products/{offer['productSet'][0]['product']['id']}").json()
+    for description in (product["description"], offer["description"]):
+        for section in description["sections"]:
+            for item in section["items"]:
+                schemas.validate_discriminated("DescriptionSectionItem", item)
