@@ -30,6 +30,7 @@ from shared.messaging.consumer import Consumer, Handler
 from shared.messaging.dlq import DeadLetters
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.topology import QueueSpec
+from shared.security import PrincipalResolver
 from shared.settings import ServiceSettings
 
 Role = Literal["all", "api", "worker"]
@@ -178,7 +179,9 @@ def create_app(definition: ServiceDefinition, role: Role = "all") -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = runtime
-    app.state.token_secret = settings.service_token_secret.get_secret_value()
+    app.state.principal_resolver = PrincipalResolver(
+        settings.service_token_secret.get_secret_value(), settings.auth_url, settings.service_name
+    )
     app.add_middleware(CorrelationMiddleware)
     install_error_handlers(app)
     app.include_router(health_router(runtime.readiness))

@@ -14,11 +14,15 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from shared.allegro.client import AllegroSettings
+
 DEFAULT_DATABASE_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
 # Values a secret may never keep outside development: they are in the repository for all to see.
-PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "changethis", "secret", "dev"})
+PLACEHOLDER_SECRETS = frozenset(
+    {"", "changeme", "change-me", "changethis", "secret", "dev", "demo-secret"}
+)
 
 
 def _env(name: str, default: str) -> str:
@@ -55,6 +59,17 @@ class ServiceSettings(BaseSettings):
     service_token_secret: SecretStr = Field(
         default_factory=lambda: SecretStr(_env("MCI_SERVICE_TOKEN_SECRET", "changeme"))
     )
+    # Where this service reaches Allegro (the emulator by default) and the auth service.
+    allegro_api_url: str = Field(
+        default_factory=lambda: _env("ALLEGRO_API_URL", "http://127.0.0.1:8400")
+    )
+    allegro_auth_url: str = Field(
+        default_factory=lambda: _env("ALLEGRO_AUTH_URL", "http://127.0.0.1:8400")
+    )
+    allegro_client_id: str = Field(default_factory=lambda: _env("ALLEGRO_CLIENT_ID", "demo-client"))
+    # This service's share of the Client ID's 9,000 requests/min (shares of all services <= 1).
+    allegro_client_share: float = 0.2
+    auth_url: str = Field(default_factory=lambda: _env("MCI_AUTH_URL", "http://127.0.0.1:8001"))
     outbox_batch_size: int = 500
     outbox_poll_interval_seconds: float = 1.0
     consumer_prefetch: int = 256
@@ -91,6 +106,14 @@ class ServiceSettings(BaseSettings):
             for name in type(self).model_fields
             if isinstance(value := getattr(self, name), SecretStr)
         }
+
+    def allegro_settings(self) -> AllegroSettings:
+        return AllegroSettings(
+            api_url=self.allegro_api_url,
+            auth_url=self.allegro_auth_url,
+            client_id=self.allegro_client_id,
+            client_requests_per_minute=9000 * 0.9 * self.allegro_client_share,
+        )
 
     @property
     def database_name(self) -> str:
