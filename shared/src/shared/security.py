@@ -155,7 +155,9 @@ def require_role(minimum: Role) -> Callable[..., Awaitable[Principal]]:
                 headers={"WWW-Authenticate": "Bearer"},
             )
         try:
-            principal = await request.app.state.principal_resolver(credentials.credentials)
+            principal: Principal = await request.app.state.principal_resolver(
+                credentials.credentials
+            )
         except InvalidToken as exc:
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,
