@@ -189,3 +189,25 @@ def test_image_upload_by_url_and_bytes(api: Api) -> None:
         },
     )
     assert png.status_code == 201 and png.json()["location"].endswith(".png")
+
+
+def test_offer_with_a_duration_expires(api: Api, server: Server) -> None:
+    offer = create_offer(api, server, publication={"status": "ACTIVE", "duration": "PT72H"})
+    assert offer["publication"]["duration"] == "PT72H"
+    server.admin.post("/clock", json={"advanceSeconds": 73 * 3600})
+    try:
+        fresh = server.admin.post("/tokens", json={"login": api.login}).json()["access_token"]  # type: ignore[attr-defined]
+        ended = (
+            api.with_token(fresh).get(f"/sale/product-offers/{offer['id']}").json()["publication"]
+        )
+        assert ended["status"] == "ENDED" and ended["endedBy"] == "EXPIRATION"
+    finally:
+        server.emu.clock_offset = 0.0
+
+
+def test_duration_parsing() -> None:
+    from allegro_emulator.offers import duration_seconds
+
+    assert duration_seconds("PT72H") == 72 * 3600
+    assert duration_seconds("P10D") == 10 * 86400
+    assert duration_seconds(None) is None and duration_seconds("nonsense") is None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import uuid
 from decimal import Decimal
 
@@ -298,6 +299,31 @@ def activate(emu: Emulator, user: Seller, offer: Offer, *, immediately: bool = T
         emit_offer_event(emu, user, "OFFER_ACTIVATED", offer)
         schedule_qualification(emu, user, offer)
         maybe_late_validation(emu, user, offer)
+        _schedule_expiration(emu, user, offer)
+
+
+def duration_seconds(duration: str | None) -> float | None:
+    """`PT72H` or `P10D` (the durations the spec lists) in seconds; None when unlimited."""
+    match = re.fullmatch(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?)?", duration or "")
+    if not duration or match is None or not any(match.groups()):
+        return None
+    days, hours = (int(g) if g else 0 for g in match.groups())
+    return days * 86400.0 + hours * 3600.0
+
+
+def _schedule_expiration(emu: Emulator, user: Seller, offer: Offer) -> None:
+    """An offer with a duration ends by EXPIRATION when it runs out (none = until sold out)."""
+    seconds = duration_seconds(offer.data["publication"].get("duration"))
+    if seconds is None:
+        return
+    started = offer.data["publication"]["startingAt"]
+
+    def expire() -> None:
+        # Only the activation that scheduled this: a later reactivation schedules its own.
+        if offer.data["publication"].get("startingAt") == started:
+            end(emu, user, offer, "EXPIRATION")
+
+    emu.schedule(seconds, expire)
 
 
 def end(emu: Emulator, user: Seller, offer: Offer, ended_by: str) -> None:
@@ -496,6 +522,9 @@ async def create_product_offer(request: Request) -> Response:
         data["taxSettings"] = body["taxSettings"]
     resolve_settings(user, data, body)
     offer = Offer(data=data, seller_id=user.id, product_id=product["id"])
+    duration = (body.get("publication") or {}).get("duration")
+    if duration:
+        data["publication"]["duration"] = duration
     wants_active = (body.get("publication") or {}).get("status") == "ACTIVE"
     problems = activation_errors(offer)
     if wants_active and problems:
@@ -585,6 +614,11 @@ async def edit_product_offer(request: Request, offerId: str) -> Response:
         markets[mp] = {**(markets.get(mp) or {}), "sellingMode": (entry or {}).get("sellingMode")}
     resolve_settings(user, candidate, body)
     requested = (body.get("publication") or {}).get("status")
+    if (body.get("publication") or {}).get("duration"):
+        candidate["publication"] = {
+            **data["publication"],
+            "duration": body["publication"]["duration"],
+        }
     trial = Offer(data=candidate, seller_id=user.id, product_id=offer.product_id)
     if requested == "ACTIVE" and data["publication"]["status"] in ("INACTIVE", "ENDED"):
         problems = activation_errors(trial)
