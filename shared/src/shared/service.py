@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 import uvicorn
@@ -54,6 +54,8 @@ class ServiceDefinition:
     title: str = ""
     # Called once the engine exists, e.g. to build repositories that handlers close over.
     on_start: Callable[[ServiceRuntime], None] | None = None
+    # Long-running loops of the worker role besides the consumers (pollers, schedulers).
+    background: Sequence[Callable[[ServiceRuntime], Coroutine[Any, Any, None]]] = ()
 
 
 @dataclass
@@ -105,6 +107,8 @@ class ServiceRuntime:
             await consumer.start(await self.broker.consume_channel(s.consumer_prefetch))
             self.consumers.append(consumer)
         self.tasks.append(asyncio.create_task(self._watch_dead_letters(), name="dlq-watch"))
+        for loop in self.definition.background:
+            self.tasks.append(asyncio.create_task(loop(self), name=loop.__name__))
         log.info("service_started", role=self.role, queues=[c.name for c in self.consumers])
 
     async def stop(self) -> None:
