@@ -170,9 +170,15 @@ class Api:
     """An Allegro client over real HTTP that checks every exchange against the spec."""
 
     def __init__(
-        self, base_url: str, openapi: OpenAPI, matcher: PathMatcher, token: str | None = None
+        self,
+        base_url: str,
+        openapi: OpenAPI,
+        matcher: PathMatcher,
+        token: str | None = None,
+        login: str = "",
     ):
         self.base_url = base_url
+        self.login = login  # the seller's login, for admin calls about it
         self.openapi = openapi
         self.matcher = matcher
         self.token = token
@@ -180,7 +186,7 @@ class Api:
         self.validated: list[tuple[str, str, int]] = []
 
     def with_token(self, token: str | None) -> Api:
-        return Api(self.base_url, self.openapi, self.matcher, token)
+        return Api(self.base_url, self.openapi, self.matcher, token, self.login)
 
     def call(
         self,
@@ -307,9 +313,7 @@ def api(server: Server, openapi: OpenAPI, matcher: PathMatcher) -> Api:
     login = f"seller-{time.monotonic_ns()}"
     assert server.admin.post("/sellers", json={"login": login}).status_code == 201
     token = server.admin.post("/tokens", json={"login": login}).json()["access_token"]
-    client = Api(server.base_url, openapi, matcher, token)
-    client.login = login  # type: ignore[attr-defined]
-    return client
+    return Api(server.base_url, openapi, matcher, token, login)
 
 
 @pytest.fixture

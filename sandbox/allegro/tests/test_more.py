@@ -74,7 +74,7 @@ def test_offer_events_journal(api: Api, server: Server) -> None:
     assert [e["id"] for e in after] == [e["id"] for e in events[1:]]
     server.emu.clock_offset = 25 * 3600  # only the last 24 hours are kept
     try:
-        fresh = server.admin.post("/tokens", json={"login": api.login}).json()["access_token"]  # type: ignore[attr-defined]
+        fresh = server.admin.post("/tokens", json={"login": api.login}).json()["access_token"]
         assert api.with_token(fresh).get("/sale/offer-events").json()["offerEvents"] == []
     finally:
         server.emu.clock_offset = 0.0
@@ -100,7 +100,7 @@ def test_snapshot_round_trip(api: Api, server: Server, tmp_path: Path) -> None:
     server.admin.post("/snapshot", json={"path": str(target)})
     restored = Emulator(EmulatorConfig(snapshot_path=str(target)))
     assert restored.load_snapshot()
-    user = restored.seller_by_login(api.login)  # type: ignore[attr-defined]
+    user = restored.seller_by_login(api.login)
     assert user is not None and offer["id"] in user.offers
     # Work in flight when the snapshot was taken is finished on load, not left hanging.
     assert user.offers[pending["id"]].operation is None
@@ -109,7 +109,7 @@ def test_snapshot_round_trip(api: Api, server: Server, tmp_path: Path) -> None:
 
 def test_admin_state_shows_offers_per_marketplace(api: Api, server: Server) -> None:
     offer = create_offer(api, server)
-    state = server.admin.get("/state", params={"login": api.login}).json()  # type: ignore[attr-defined]
+    state = server.admin.get("/state", params={"login": api.login}).json()
     offers = state["sellers"][0]["offers"]
     assert offers[0]["id"] == offer["id"]
     assert set(offers[0]["additionalMarketplaces"]) == {"allegro-cz", "allegro-sk", "allegro-hu"}
@@ -235,7 +235,7 @@ def test_prune_forgets_expired_events_and_old_commands(api: Api, server: Server)
         },
     )
     time.sleep(0.2)
-    user = server.emu.seller_by_login(api.login)  # type: ignore[attr-defined]
+    user = server.emu.seller_by_login(api.login)
     assert user is not None and user.offer_events and user.commands
     server.emu.clock_offset = 8 * 86400
     try:

@@ -196,7 +196,7 @@ def test_offer_with_a_duration_expires(api: Api, server: Server) -> None:
     assert offer["publication"]["duration"] == "PT72H"
     server.admin.post("/clock", json={"advanceSeconds": 73 * 3600})
     try:
-        fresh = server.admin.post("/tokens", json={"login": api.login}).json()["access_token"]  # type: ignore[attr-defined]
+        fresh = server.admin.post("/tokens", json={"login": api.login}).json()["access_token"]
         ended = (
             api.with_token(fresh).get(f"/sale/product-offers/{offer['id']}").json()["publication"]
         )

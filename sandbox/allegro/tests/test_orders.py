@@ -80,7 +80,7 @@ def test_events_older_than_60_days_are_gone(api: Api, server: Server) -> None:
     server.admin.post("/clock", json={"advanceSeconds": 61 * 86400})
     try:
         assert api.get("/order/events").status_code == 401  # 12 h access tokens expire too
-        fresh = server.admin.post("/tokens", json={"login": api.login}).json()  # type: ignore[attr-defined]
+        fresh = server.admin.post("/tokens", json={"login": api.login}).json()
         assert api.with_token(fresh["access_token"]).get("/order/events").json()["events"] == []
     finally:
         server.emu.clock_offset = 0.0
@@ -163,7 +163,7 @@ def test_steady_buyer_places_orders(api: Api, server: Server) -> None:
     import time
 
     create_offer(api, server, stock=500)
-    server.admin.put("/buyer", json={"ordersPerMinute": 6000, "login": api.login})  # type: ignore[attr-defined]
+    server.admin.put("/buyer", json={"ordersPerMinute": 6000, "login": api.login})
     time.sleep(0.3)
     server.admin.put("/buyer", json={"ordersPerMinute": 0})
     forms = api.get("/order/checkout-forms").json()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
@@ -19,20 +20,20 @@ def _preview(
     currency: str = "PLN",
     marketplace: str | None = None,
     promoted: bool = False,
-) -> dict[str, object]:
-    offer: dict[str, object] = {
+) -> dict[str, Any]:
+    offer: dict[str, Any] = {
         "name": "Laptop testowy",
         "category": {"id": category},
         "sellingMode": {"format": "BUY_NOW", "price": {"amount": price, "currency": currency}},
     }
     if promoted:
         offer["promotion"] = {"emphasized10d": True}
-    body: dict[str, object] = {"offer": offer}
+    body: dict[str, Any] = {"offer": offer}
     if marketplace:
         body["marketplaceId"] = marketplace
     response = api.post("/pricing/offer-fee-preview", body)
     assert response.status_code == 200, response.text
-    result: dict[str, object] = response.json()
+    result: dict[str, Any] = response.json()
     return result
 
 
@@ -46,13 +47,13 @@ def test_fee_preview_uses_the_table(api: Api) -> None:
         }
     ]
     promoted = _preview(api, "2500.00", promoted=True)
-    fees = {c["type"]: c["fee"]["amount"] for c in promoted["commissions"]}  # type: ignore[attr-defined]
+    fees = {c["type"]: c["fee"]["amount"] for c in promoted["commissions"]}
     assert fees == {"commissionFee": "67.50", "commissionFeatureFee": "50.63"}
     expensive = _preview(api, "12000.00")
-    listing = [q for q in expensive["quotes"] if q["type"] == "listingFee"]  # type: ignore[attr-defined]
+    listing = [q for q in expensive["quotes"] if q["type"] == "listingFee"]
     assert listing[0]["fee"]["amount"] == "1.00" and listing[0]["cycleDuration"] == "PT240H"
     cz = _preview(api, "5000", currency="CZK", marketplace="allegro-cz")
-    assert any(c["type"] == "commissionUnitSalesFee" for c in cz["commissions"])  # type: ignore[attr-defined]
+    assert any(c["type"] == "commissionUnitSalesFee" for c in cz["commissions"])
     mismatch = api.post(
         "/pricing/offer-fee-preview",
         {
@@ -69,7 +70,7 @@ def test_fee_preview_uses_the_table(api: Api) -> None:
 def test_fee_table_is_configurable(api: Api, server: Server) -> None:
     server.admin.put("/fee-table", json={"laptops": {"rate": "0.05", "minimum": "1.00"}})
     try:
-        fee = _preview(api, "1000.00")["commissions"][0]  # type: ignore[index]
+        fee = _preview(api, "1000.00")["commissions"][0]
         assert fee["fee"]["amount"] == "50.00"
     finally:
         server.emu.fee_table = None
