@@ -93,6 +93,12 @@ def test_async_creation_202_then_303(api: Api, server: Server) -> None:
     conflict = api.patch(f"/sale/product-offers/{offer_id}", {"name": "Nowa nazwa oferty testowej"})
     assert conflict.status_code == 409
     assert conflict.json()["errors"][0]["code"] == "OfferConflictException"
+    polish = api.patch(
+        f"/sale/product-offers/{offer_id}",
+        {"name": "Nowa nazwa oferty testowej"},
+        headers={"Accept-Language": "pl-PL"},
+    )
+    assert polish.json()["errors"][0]["userMessage"].startswith("Poprzednia edycja")
     assert api.get(path).status_code == 202
     deadline = time.monotonic() + 5
     while (done := api.get(path)).status_code == 202:

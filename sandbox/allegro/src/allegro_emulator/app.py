@@ -191,7 +191,7 @@ def create_app(config: EmulatorConfig | None = None, emu: Emulator | None = None
 
     @app.exception_handler(AllegroError)
     async def allegro_error(request: Request, exc: AllegroError) -> Response:
-        return exc.response(_error_media(request))
+        return exc.response(_error_media(request), request.headers.get("accept-language", ""))
 
     @app.exception_handler(AuthError)
     async def auth_error(request: Request, exc: AuthError) -> Response:

@@ -293,7 +293,8 @@ async def _put(request: Request, kind: str, command_id: str) -> Response:
             409,
             "VALIDATION_ERROR",
             f"Command {command_id} already exists",
-            user_message="Komenda o podanym identyfikatorze już istnieje.",
+            user_message="A command with this id already exists.",
+            user_message_pl="Komenda o podanym identyfikatorze już istnieje.",
         )
     body = await body_json(request)
     ids = _offer_ids(body)

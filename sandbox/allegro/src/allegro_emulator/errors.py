@@ -49,17 +49,23 @@ class AllegroError(Exception):
         metadata: dict[str, str] | None = None,
         errors: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
+        user_message_pl: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
+        # `userMessage` follows Accept-Language (English by default); a few errors carry Polish.
+        self.user_message_pl = user_message_pl
         self.errors = errors or [
             error(code, message, path=path, user_message=user_message, metadata=metadata)
         ]
         self.headers = headers
 
-    def response(self, media_type: str = MEDIA_TYPE) -> Response:
+    def response(self, media_type: str = MEDIA_TYPE, language: str = "en-US") -> Response:
+        errors = self.errors
+        if language.startswith("pl") and self.user_message_pl:
+            errors = [{**errors[0], "userMessage": self.user_message_pl}, *errors[1:]]
         return Response(
-            orjson.dumps({"errors": self.errors}), self.status, self.headers, media_type=media_type
+            orjson.dumps({"errors": errors}), self.status, self.headers, media_type=media_type
         )
 
 

@@ -59,7 +59,8 @@ def check_price_format(price: Any, marketplace: str, path: str) -> None:
             "InvalidPricePrecision",
             "Price precision is invalid for the given marketplace",
             path=f"{path}.amount",
-            user_message="Liczba miejsc po przecinku jest niepoprawna dla podanego rynku.",
+            user_message="The number of decimal places is invalid for this marketplace.",
+            user_message_pl="Liczba miejsc po przecinku jest niepoprawna dla podanego rynku.",
         )
 
 

@@ -578,7 +578,8 @@ async def edit_product_offer(request: Request, offerId: str) -> Response:
             409,
             "OfferConflictException",
             "The previous edition of this offer is still being processed",
-            user_message="Poprzednia edycja oferty jest jeszcze przetwarzana.",
+            user_message="The previous edition of this offer is still being processed.",
+            user_message_pl="Poprzednia edycja oferty jest jeszcze przetwarzana.",
         )
     body = await body_json(request)
     data = offer.data
@@ -890,7 +891,8 @@ async def delete_offer(request: Request, offerId: str) -> Response:
             403,
             "ACCESS_DENIED",
             "Only a draft offer can be deleted",
-            user_message="Można usunąć tylko szkic oferty.",
+            user_message="Only a draft offer can be deleted.",
+            user_message_pl="Można usunąć tylko szkic oferty.",
         )
     del user.offers[offerId]
     _index_external(user, offerId, (offer.data.get("external") or {}).get("id"), None)

@@ -414,7 +414,8 @@ async def set_fulfillment(request: Request, id: str) -> Response:
             "VALIDATION_ERROR",
             "The checkout form has been modified; its revision is outdated",
             path="checkoutForm.revision",
-            user_message="Zamówienie zostało zmienione. Pobierz je ponownie.",
+            user_message="The order has changed. Fetch it again.",
+            user_message_pl="Zamówienie zostało zmienione. Pobierz je ponownie.",
         )
     body = await body_json(request)
     status = body.get("status")

@@ -178,7 +178,8 @@ async def create_shipping_rates(request: Request) -> Response:
             422,
             "VALIDATION_ERROR",
             f"You have reached the limit of {limit} shipping rates sets",
-            user_message=f"Osiągnięto limit {limit} cenników dostawy.",
+            user_message=f"You have reached the limit of {limit} shipping rates sets.",
+            user_message_pl=f"Osiągnięto limit {limit} cenników dostawy.",
         )
     stored = _stored(emu, body, str(uuid.uuid4()))
     user.shipping_rates[stored["id"]] = stored
