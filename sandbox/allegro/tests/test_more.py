@@ -241,6 +241,7 @@ def test_prune_forgets_expired_events_and_old_commands(api: Api, server: Server)
     try:
         server.emu.prune()
         assert user.offer_events == [] and user.commands == {}
+        assert api.token not in server.emu.world.access_tokens  # 12 h tokens are long gone
     finally:
         server.emu.clock_offset = 0.0
 

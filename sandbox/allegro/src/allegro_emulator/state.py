@@ -226,6 +226,14 @@ class Emulator:
         offer_horizon = iso(now - config.offer_event_retention_hours * 3600)
         order_horizon = int((now - config.order_event_retention_days * 86400) * 1_000_000)
         command_horizon = now - config.command_retention_days * 86400
+        world = self.world
+        for store in (world.access_tokens, world.refresh_tokens):
+            for value in [v for v, t in store.items() if t.expires_at < now]:
+                del store[value]
+        for code in [c for c, d in world.device_codes.items() if d.expires_at < now - 3600]:
+            del world.device_codes[code]
+        for code in [c for c, a in world.auth_codes.items() if a.expires_at < now]:
+            del world.auth_codes[code]
         for seller in self.world.sellers.values():
             events = seller.offer_events
             keep_from = max(0, len(events) - config.max_offer_events)
