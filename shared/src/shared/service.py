@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -30,7 +31,7 @@ from shared.messaging.consumer import Consumer, Handler
 from shared.messaging.dlq import DeadLetters
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.topology import QueueSpec
-from shared.security import PrincipalResolver
+from shared.security import Principal, PrincipalResolver
 from shared.settings import ServiceSettings
 
 Role = Literal["all", "api", "worker"]
@@ -52,8 +53,12 @@ class ServiceDefinition:
     subscriptions: Sequence[Subscription] = ()
     routers: Sequence[APIRouter] = ()
     title: str = ""
-    # Called once the engine exists, e.g. to build repositories that handlers close over.
-    on_start: Callable[[ServiceRuntime], None] | None = None
+    # Called once the engine and broker exist (plain or async), e.g. to build the objects that
+    # routes and handlers use; on_stop releases them.
+    on_start: Callable[[ServiceRuntime], Awaitable[None] | None] | None = None
+    on_stop: Callable[[ServiceRuntime], Awaitable[None] | None] | None = None
+    # How bearer credentials become principals (default: signed tokens + API key introspection).
+    principal_resolver: Callable[[str], Awaitable[Principal]] | None = None
     # Long-running loops of the worker role besides the consumers (pollers, schedulers).
     background: Sequence[Callable[[ServiceRuntime], Coroutine[Any, Any, None]]] = ()
 
@@ -84,7 +89,9 @@ class ServiceRuntime:
         self.broker = Broker(s.amqp_url, s.service_name)
         await self.broker.connect()
         if self.definition.on_start is not None:
-            self.definition.on_start(self)
+            started = self.definition.on_start(self)
+            if inspect.isawaitable(started):
+                await started
         if not self.runs_worker:
             return
         self.relay = OutboxRelay(
@@ -117,6 +124,10 @@ class ServiceRuntime:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.definition.on_stop is not None:
+            stopped = self.definition.on_stop(self)
+            if inspect.isawaitable(stopped):
+                await stopped
         if self.broker is not None:
             await self.broker.close()
         if self.engine is not None:
@@ -183,7 +194,7 @@ def create_app(definition: ServiceDefinition, role: Role = "all") -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = runtime
-    app.state.principal_resolver = PrincipalResolver(
+    app.state.principal_resolver = definition.principal_resolver or PrincipalResolver(
         settings.service_token_secret.get_secret_value(), settings.auth_url, settings.service_name
     )
     app.add_middleware(CorrelationMiddleware)

@@ -1,7 +1,199 @@
-"""The auth service's operator endpoints: parse, call a handler, return."""
+"""The auth service's HTTP surface: operators' accounts and API keys, and internal tokens.
 
-from __future__ import annotations
+No `from __future__ import annotations` here: FastAPI resolves the locally defined
+dependency aliases at import time.
+"""
 
-from fastapi import APIRouter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-router = APIRouter(tags=["auth"])
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import BaseModel, Field
+
+from auth import handlers
+from auth.domain.model import InvalidInput
+from auth.handlers import Auth
+from shared.allegro import AllegroError
+from shared.security import Principal, issue_token, require_role
+
+Viewer = Annotated[Principal, Depends(require_role("viewer"))]
+Operator = Annotated[Principal, Depends(require_role("operator"))]
+Admin = Annotated[Principal, Depends(require_role("admin"))]
+Service = Annotated[Principal, Depends(require_role("service"))]
+
+
+class NewAccount(BaseModel):
+    alias: str = Field(min_length=1, max_length=64, examples=["shop-pl-1"])
+    base_marketplace: str = Field(default="allegro-pl", examples=["allegro-pl"])
+
+
+class AuthorizationStart(BaseModel):
+    redirect_uri: str | None = Field(
+        default=None, description="Where Allegro sends the seller back (default: our callback)"
+    )
+
+
+class NewApiKey(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    role: Literal["viewer", "operator", "admin"]
+
+
+class Introspection(BaseModel):
+    api_key: str
+
+
+def error(status: int, code: str, message: str, field: str | None = None) -> HTTPException:
+    details = [{"field": field, "reason": message}] if field else []
+    return HTTPException(status, detail={"code": code, "message": message, "details": details})
+
+
+def public_account(account: dict[str, Any]) -> dict[str, Any]:
+    connection = account.get("connection")
+    return {
+        "id": account["id"],
+        "alias": account["alias"],
+        "base_marketplace": account["base_marketplace"],
+        "status": account["status"],
+        "status_reason": account["status_reason"],
+        "allegro_user_id": account["allegro_user_id"],
+        "allegro_login": account["allegro_login"],
+        "connected_at": account["connected_at"],
+        "access_expires_at": account["access_expires_at"],
+        "connection": None
+        if not connection
+        else {
+            "flow": connection["flow"],
+            "status": connection["status"],
+            "error": connection["error"],
+            "user_code": connection["user_code"],
+            "verification_uri_complete": connection["verification_uri_complete"],
+            "expires_at": connection["expires_at"],
+        },
+    }
+
+
+def build_router(get_auth: Callable[[], Auth]) -> APIRouter:
+    router = APIRouter()
+    AuthDep = Annotated[Auth, Depends(get_auth)]
+
+    async def guarded(call: Any) -> Any:
+        try:
+            return await call
+        except handlers.AccountNotFound:
+            raise error(404, "account_not_found", "no such account") from None
+        except InvalidInput as exc:
+            status = 400 if exc.code in ("invalid_state", "expired_state") else 422
+            raise error(status, exc.code, str(exc), exc.field) from None
+        except handlers.Conflict as exc:
+            raise error(409, exc.code, str(exc)) from None
+        except handlers.AccountUnavailable as exc:
+            raise error(409, exc.status, exc.reason or exc.status) from None
+        except handlers.AllegroRefused as exc:
+            raise error(502, "allegro_refused", f"Allegro refused: {exc.code} {exc}") from None
+        except AllegroError as exc:
+            raise error(502, "allegro_error", str(exc)) from None
+
+    # --- accounts ---------------------------------------------------------------------------
+
+    @router.post("/accounts", status_code=201, tags=["accounts"])
+    async def create_account(body: NewAccount, auth: AuthDep, _: Operator) -> dict[str, Any]:
+        account = await guarded(handlers.create_account(auth, body.alias, body.base_marketplace))
+        return public_account(account)
+
+    @router.get("/accounts", tags=["accounts"])
+    async def list_accounts(auth: AuthDep, _: Viewer) -> list[dict[str, Any]]:
+        return [public_account(a) for a in await handlers.list_accounts(auth)]
+
+    @router.get("/accounts/oauth/callback", tags=["accounts"])
+    async def oauth_callback(
+        auth: AuthDep,
+        state: Annotated[str, Query(min_length=1)],
+        code: str | None = None,
+        error_: Annotated[str | None, Query(alias="error")] = None,
+    ) -> dict[str, Any]:
+        """Where Allegro redirects the seller after login; the `state` authenticates it."""
+        account = await guarded(handlers.complete_authorization_code(auth, state, code, error_))
+        return public_account(account)
+
+    @router.get("/accounts/{account_id}", tags=["accounts"])
+    async def get_account(account_id: str, auth: AuthDep, _: Viewer) -> dict[str, Any]:
+        return public_account(await guarded(handlers.get_account(auth, account_id)))
+
+    @router.post("/accounts/{account_id}/connect/authorization-code", tags=["accounts"])
+    async def connect_by_login(
+        account_id: str, auth: AuthDep, _: Operator, body: AuthorizationStart | None = None
+    ) -> dict[str, Any]:
+        redirect = body.redirect_uri if body else None
+        result: dict[str, Any] = await guarded(
+            handlers.start_authorization_code(auth, account_id, redirect)
+        )
+        return result
+
+    @router.post("/accounts/{account_id}/connect/device", tags=["accounts"])
+    async def connect_by_device(account_id: str, auth: AuthDep, _: Operator) -> dict[str, Any]:
+        result: dict[str, Any] = await guarded(handlers.start_device_flow(auth, account_id))
+        return result
+
+    @router.post("/accounts/{account_id}/reset", tags=["accounts"])
+    async def reset(account_id: str, auth: AuthDep, _: Operator) -> dict[str, Any]:
+        return public_account(await guarded(handlers.reset_credentials(auth, account_id)))
+
+    @router.delete("/accounts/{account_id}", status_code=204, tags=["accounts"])
+    async def delete(account_id: str, auth: AuthDep, _: Admin) -> None:
+        await guarded(handlers.delete_account(auth, account_id))
+
+    # --- internal: tokens for offers, orders, catalog ----------------------------------------
+
+    @router.get("/internal/accounts/{account_id}/access-token", tags=["internal"])
+    async def internal_access_token(
+        account_id: str, auth: AuthDep, _: Service, force_refresh: bool = False
+    ) -> dict[str, Any]:
+        pair = await guarded(handlers.access_token(auth, account_id, force=force_refresh))
+        return {
+            "access_token": pair.access_token,
+            "expires_at": pair.access_expires_at,
+            "expires_at_epoch": pair.access_expires_at.timestamp(),
+        }
+
+    @router.post("/internal/api-keys/introspect", tags=["internal"])
+    async def introspect(body: Introspection, auth: AuthDep, _: Service) -> dict[str, str]:
+        principal = await handlers.resolve_api_key(auth, body.api_key)
+        if principal is None:
+            raise error(401, "invalid_api_key", "unknown or revoked API key")
+        return {"subject": principal.subject, "role": principal.role}
+
+    # --- operator API keys -------------------------------------------------------------------
+
+    @router.post("/api-keys", status_code=201, tags=["api keys"])
+    async def create_api_key(body: NewApiKey, auth: AuthDep, _: Admin) -> dict[str, Any]:
+        """The key is shown once; only its hash is stored."""
+        result: dict[str, Any] = await guarded(handlers.create_api_key(auth, body.name, body.role))
+        return result
+
+    @router.get("/api-keys", tags=["api keys"])
+    async def list_api_keys(auth: AuthDep, _: Admin) -> list[dict[str, Any]]:
+        return await handlers.list_api_keys(auth)
+
+    @router.delete("/api-keys/{key_id}", status_code=204, tags=["api keys"])
+    async def revoke_api_key(key_id: str, auth: AuthDep, _: Admin) -> None:
+        try:
+            await handlers.revoke_api_key(auth, key_id)
+        except LookupError:
+            raise error(404, "api_key_not_found", "no such active API key") from None
+
+    @router.post("/auth/tokens", tags=["api keys"])
+    async def exchange(request: Request, auth: AuthDep, who: Viewer) -> dict[str, Any]:
+        """A short-lived signed token for the caller's API key: verified by services locally."""
+        ttl = auth.settings.operator_token_ttl_seconds
+        secret = auth.settings.service_token_secret.get_secret_value()
+        token = issue_token(secret, who.subject, who.role, ttl)
+        expires = datetime.fromtimestamp(datetime.now(UTC).timestamp() + ttl, UTC)
+        return {"token": token, "role": who.role, "expires_at": expires}
+
+    @router.post("/admin/token-keys/rotate", tags=["api keys"])
+    async def rotate(auth: AuthDep, _: Admin) -> dict[str, int]:
+        """Re-encrypt stored tokens with the first key of AUTH_TOKEN_ENCRYPTION_KEYS."""
+        return {"rotated": await handlers.rotate_encryption(auth)}
+
+    return router

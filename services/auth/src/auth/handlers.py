@@ -1,9 +1,610 @@
-"""Use cases of the auth service: one function per message, and the explicit registry."""
+"""Use cases of the auth service: connect Allegro accounts, keep their tokens fresh, API keys.
+
+Every use case takes `Auth`, the service's dependencies, built once in main.py.
+"""
 
 from __future__ import annotations
 
-from shared.events import Event
-from shared.messaging.consumer import Handler
+import asyncio
+import hmac
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-# Event class -> handler, per queue this service consumes (see consumer.py).
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from auth import repository as repo
+from auth.crypto import TokenCipher
+from auth.domain.model import (
+    AccountStatus,
+    AttemptStatus,
+    Flow,
+    InvalidInput,
+    TokenPair,
+    code_challenge,
+    hash_secret,
+    needs_refresh,
+    new_api_key,
+    new_code_verifier,
+    new_state,
+    parse_api_key,
+    validate_alias,
+    validate_marketplace,
+    validate_role,
+)
+from auth.settings import Settings
+from shared.allegro import AllegroClient, AllegroError, OAuthError
+from shared.events import AccountConnected, AccountDisconnected, AccountRefreshFailed, Event
+from shared.logs import get_logger
+from shared.messaging.consumer import Handler
+from shared.security import Principal
+from shared.uow import UnitOfWork
+
+log = get_logger(__name__)
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+# A forced refresh within this long of the last one returns that one: another caller (maybe on
+# another replica) has just refreshed, and refreshing again would only burn a refresh token.
+RECENT_REFRESH = timedelta(seconds=30)
+
+# auth consumes no queue: the registry is empty on purpose.
 HANDLERS: dict[type[Event], Handler] = {}
+
+
+@dataclass
+class Auth:
+    engine: AsyncEngine
+    cipher: TokenCipher
+    allegro: AllegroClient
+    settings: Settings
+
+    @property
+    def client_secret(self) -> str:
+        return self.settings.allegro_client_secret.get_secret_value()
+
+
+class AccountNotFound(LookupError):
+    pass
+
+
+class AccountUnavailable(Exception):
+    """The account has no usable tokens; `status` says why (needs_connection, refresh_failed)."""
+
+    def __init__(self, status: str, reason: str | None) -> None:
+        super().__init__(reason or status)
+        self.status = status
+        self.reason = reason
+
+
+class Conflict(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class AllegroRefused(Exception):
+    """Allegro's OAuth server or API refused a step; `code` is Allegro's error."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _uow(conn: AsyncConnection) -> UnitOfWork:
+    return UnitOfWork(conn, "auth")
+
+
+# --- accounts -----------------------------------------------------------------------------------
+
+
+async def create_account(auth: Auth, alias: str, base_marketplace: str) -> dict[str, Any]:
+    values = {
+        "id": str(uuid.uuid4()),
+        "alias": validate_alias(alias),
+        "base_marketplace": validate_marketplace(base_marketplace),
+        "status": AccountStatus.NEEDS_CONNECTION,
+    }
+    try:
+        async with auth.engine.begin() as conn:
+            await conn.execute(sa.insert(repo.accounts).values(**values))
+            account = await repo.get_account(conn, values["id"])
+    except IntegrityError:
+        raise Conflict("duplicate_alias", f"an account named {alias!r} exists") from None
+    assert account is not None
+    return account
+
+
+async def get_account(auth: Auth, account_id: str) -> dict[str, Any]:
+    async with auth.engine.connect() as conn:
+        account = await repo.get_account(conn, account_id)
+        if account is None:
+            raise AccountNotFound(account_id)
+        account["connection"] = await repo.latest_attempt(conn, account_id)
+    return account
+
+
+async def list_accounts(auth: Auth) -> list[dict[str, Any]]:
+    async with auth.engine.connect() as conn:
+        return await repo.list_accounts(conn)
+
+
+async def reset_credentials(auth: Auth, account_id: str) -> dict[str, Any]:
+    """Forget the tokens and the linked Allegro user: the account needs a new connection."""
+    async with auth.engine.begin() as conn:
+        account = await _locked_account(conn, account_id)
+        await repo.drop_tokens(conn, account_id)
+        await repo.update_account(
+            conn,
+            account_id,
+            status=AccountStatus.NEEDS_CONNECTION,
+            status_reason="credentials reset by an operator",
+            allegro_user_id=None,
+            allegro_login=None,
+            access_expires_at=None,
+            connected_at=None,
+        )
+        await _uow(conn).emit(_disconnected(account))
+        updated = await repo.get_account(conn, account_id)
+    assert updated is not None
+    return updated
+
+
+async def delete_account(auth: Auth, account_id: str) -> None:
+    async with auth.engine.begin() as conn:
+        account = await _locked_account(conn, account_id)
+        await conn.execute(sa.delete(repo.accounts).where(repo.accounts.c.id == account_id))
+        await _uow(conn).emit(_disconnected(account))
+
+
+def _disconnected(account: dict[str, Any]) -> AccountDisconnected:
+    return AccountDisconnected(
+        account_id=account["id"],
+        alias=account["alias"],
+        base_marketplace=account["base_marketplace"],
+        allegro_user_id=account["allegro_user_id"],
+    )
+
+
+async def _locked_account(conn: AsyncConnection, account_id: str) -> dict[str, Any]:
+    account = await repo.get_account(conn, account_id, lock=True)
+    if account is None:
+        raise AccountNotFound(account_id)
+    return account
+
+
+# --- connecting: authorization code with PKCE ---------------------------------------------------
+
+
+async def start_authorization_code(
+    auth: Auth, account_id: str, redirect_uri: str | None = None
+) -> dict[str, Any]:
+    verifier, state = new_code_verifier(), new_state()
+    redirect = redirect_uri or auth.settings.oauth_redirect_uri
+    expires_at = now() + timedelta(seconds=auth.settings.authorization_attempt_seconds)
+    async with auth.engine.begin() as conn:
+        await _locked_account(conn, account_id)
+        await repo.add_attempt(
+            conn,
+            account_id=account_id,
+            flow=Flow.AUTHORIZATION_CODE,
+            state=state,
+            redirect_uri=redirect,
+            code_verifier=auth.cipher.encrypt(verifier),
+            expires_at=expires_at,
+        )
+    url = auth.allegro.authorize_url(
+        {
+            "response_type": "code",
+            "client_id": auth.settings.allegro_client_id,
+            "redirect_uri": redirect,
+            "code_challenge_method": "S256",
+            "code_challenge": code_challenge(verifier),
+            "state": state,
+        }
+    )
+    return {"authorize_url": url, "state": state, "expires_at": expires_at}
+
+
+async def complete_authorization_code(
+    auth: Auth, state: str, code: str | None, error: str | None = None
+) -> dict[str, Any]:
+    """Allegro's redirect back: exchange the code, read /me, store the tokens."""
+    async with auth.engine.begin() as conn:
+        attempt = await repo.attempt_by_state(conn, state)
+        if attempt is None or attempt["flow"] != Flow.AUTHORIZATION_CODE:
+            raise InvalidInput(
+                "invalid_state", "no connection was started with this state", "state"
+            )
+        if attempt["status"] != AttemptStatus.PENDING:
+            raise InvalidInput("invalid_state", f"this connection is {attempt['status']}", "state")
+        if attempt["expires_at"] < now():
+            await repo.finish_attempt(conn, attempt["id"], AttemptStatus.EXPIRED)
+            raise InvalidInput("expired_state", "this connection attempt expired", "state")
+        if error or not code:
+            status = AttemptStatus.DENIED if error == "access_denied" else AttemptStatus.FAILED
+            await repo.finish_attempt(conn, attempt["id"], status, error or "no code")
+            return await _account_or_fail(conn, attempt["account_id"])
+        verifier = auth.cipher.decrypt(attempt["code_verifier"])
+        try:
+            body = await auth.allegro.oauth_token(
+                {
+                    "grant_type": "authorization_code",
+                    "code": code,
+                    "redirect_uri": attempt["redirect_uri"],
+                    "code_verifier": verifier,
+                },
+                auth.client_secret,
+            )
+        except OAuthError as exc:
+            await repo.finish_attempt(conn, attempt["id"], AttemptStatus.FAILED, exc.error)
+            return await _account_or_fail(conn, attempt["account_id"])
+        await _connect(auth, conn, attempt, body)
+        return await _account_or_fail(conn, attempt["account_id"])
+
+
+async def _account_or_fail(conn: AsyncConnection, account_id: str) -> dict[str, Any]:
+    account = await repo.get_account(conn, account_id)
+    if account is None:
+        raise AccountNotFound(account_id)
+    account["connection"] = await repo.latest_attempt(conn, account_id)
+    return account
+
+
+# --- connecting: device flow ---------------------------------------------------------------------
+
+
+async def start_device_flow(auth: Auth, account_id: str) -> dict[str, Any]:
+    async with auth.engine.connect() as conn:
+        if await repo.get_account(conn, account_id) is None:
+            raise AccountNotFound(account_id)
+    try:
+        body = await auth.allegro.oauth_device(
+            {"client_id": auth.settings.allegro_client_id}, auth.client_secret
+        )
+    except OAuthError as exc:
+        raise AllegroRefused(exc.error, exc.description) from exc
+    interval = int(body.get("interval", 5))
+    started = now()
+    async with auth.engine.begin() as conn:
+        await _locked_account(conn, account_id)
+        await repo.add_attempt(
+            conn,
+            account_id=account_id,
+            flow=Flow.DEVICE,
+            device_code=auth.cipher.encrypt(str(body["device_code"])),
+            user_code=body["user_code"],
+            verification_uri=body.get("verification_uri"),
+            verification_uri_complete=body.get("verification_uri_complete"),
+            poll_interval=interval,
+            next_poll_at=started + timedelta(seconds=interval),
+            expires_at=started + timedelta(seconds=int(body.get("expires_in", 3600))),
+        )
+    return {
+        "user_code": body["user_code"],
+        "verification_uri": body.get("verification_uri"),
+        "verification_uri_complete": body.get("verification_uri_complete"),
+        "interval": interval,
+        "expires_at": started + timedelta(seconds=int(body.get("expires_in", 3600))),
+    }
+
+
+async def poll_device_flows(auth: Auth) -> int:
+    """Ask Allegro about every pending device flow whose poll is due (any replica may run it)."""
+    async with auth.engine.begin() as conn:
+        due = await repo.due_device_attempts(conn)
+        for attempt in due:
+            await _poll_one(auth, conn, attempt)
+    return len(due)
+
+
+async def _poll_one(auth: Auth, conn: AsyncConnection, attempt: dict[str, Any]) -> None:
+    if attempt["expires_at"] < now():
+        await repo.finish_attempt(conn, attempt["id"], AttemptStatus.EXPIRED, "expired_token")
+        return
+    try:
+        body = await auth.allegro.oauth_token(
+            {
+                "grant_type": DEVICE_GRANT,
+                "device_code": auth.cipher.decrypt(attempt["device_code"]),
+            },
+            auth.client_secret,
+        )
+    except OAuthError as exc:
+        interval = int(attempt["poll_interval"] or 5)
+        if exc.error in ("authorization_pending", "slow_down"):
+            if exc.error == "slow_down":
+                interval += 5  # RFC 8628 section 3.5
+            await conn.execute(
+                sa.update(repo.attempts)
+                .where(repo.attempts.c.id == attempt["id"])
+                .values(poll_interval=interval, next_poll_at=now() + timedelta(seconds=interval))
+            )
+            return
+        outcome = {
+            "access_denied": AttemptStatus.DENIED,
+            "expired_token": AttemptStatus.EXPIRED,
+        }.get(exc.error, AttemptStatus.FAILED)
+        await repo.finish_attempt(conn, attempt["id"], outcome, exc.error)
+        log.info("device_flow_finished", account_id=attempt["account_id"], outcome=outcome)
+        return
+    await _connect(auth, conn, attempt, body)
+
+
+async def _connect(
+    auth: Auth, conn: AsyncConnection, attempt: dict[str, Any], token_body: dict[str, Any]
+) -> None:
+    """Tokens in hand: read /me, check it is the right seller, store, announce."""
+    pair = TokenPair.from_oauth(token_body, now())
+    account_id = attempt["account_id"]
+    try:
+        me = await auth.allegro.get("/me", token=pair.access_token)
+    except AllegroError as exc:
+        await repo.finish_attempt(conn, attempt["id"], AttemptStatus.FAILED, f"/me: {exc}")
+        return
+    account = await _locked_account(conn, account_id)
+    user_id = str(me["id"])
+    if account["allegro_user_id"] and account["allegro_user_id"] != user_id:
+        await repo.finish_attempt(
+            conn,
+            attempt["id"],
+            AttemptStatus.FAILED,
+            f"account_user_mismatch: this account is linked to Allegro user "
+            f"{account['allegro_login']}; reset its credentials to link another",
+        )
+        return
+    other = (
+        await conn.execute(
+            sa.select(repo.accounts.c.alias).where(
+                repo.accounts.c.allegro_user_id == user_id, repo.accounts.c.id != account_id
+            )
+        )
+    ).scalar()
+    if other is not None:
+        await repo.finish_attempt(
+            conn,
+            attempt["id"],
+            AttemptStatus.FAILED,
+            f"allegro_user_already_connected: Allegro user {me.get('login')} is account {other}",
+        )
+        return
+    await repo.store_tokens(
+        conn,
+        account_id,
+        access_token=auth.cipher.encrypt(pair.access_token),
+        refresh_token=auth.cipher.encrypt(pair.refresh_token),
+        access_expires_at=pair.access_expires_at,
+        scope=pair.scope,
+    )
+    base = (me.get("baseMarketplace") or {}).get("id") or account["base_marketplace"]
+    await repo.update_account(
+        conn,
+        account_id,
+        status=AccountStatus.CONNECTED,
+        status_reason=None,
+        allegro_user_id=user_id,
+        allegro_login=me.get("login"),
+        base_marketplace=base,
+        connected_at=now(),
+    )
+    await repo.finish_attempt(conn, attempt["id"], AttemptStatus.COMPLETED)
+    await _uow(conn).emit(
+        AccountConnected(
+            account_id=account_id,
+            alias=account["alias"],
+            base_marketplace=base,
+            allegro_user_id=user_id,
+        )
+    )
+    log.info("account_connected", account_id=account_id, allegro_login=me.get("login"))
+
+
+# --- tokens --------------------------------------------------------------------------------------
+
+
+async def access_token(auth: Auth, account_id: str, *, force: bool = False) -> TokenPair:
+    """A valid access token, refreshed if it is near expiry (or if `force`).
+
+    Single flight across replicas: the refresh happens under the token row's lock, and the new
+    pair is committed before anyone gets it. Allegro's refresh tokens are single-use, so two
+    refreshers racing without the lock would lose the chain.
+    """
+    failure: AccountUnavailable | None = None
+    async with auth.engine.begin() as conn:
+        account = await repo.get_account(conn, account_id)
+        if account is None:
+            raise AccountNotFound(account_id)
+        row = await repo.tokens_for_update(conn, account_id)
+        if row is None or account["status"] != AccountStatus.CONNECTED:
+            raise AccountUnavailable(account["status"], account["status_reason"])
+        current = TokenPair(
+            access_token=auth.cipher.decrypt(row["access_token"]),
+            refresh_token=auth.cipher.decrypt(row["refresh_token"]),
+            access_expires_at=row["access_expires_at"],
+            scope=row["scope"],
+        )
+        moment = now()
+        ahead = timedelta(seconds=auth.settings.refresh_ahead_seconds)
+        just_refreshed = moment - row["refreshed_at"] < RECENT_REFRESH
+        if not needs_refresh(current.access_expires_at, moment, ahead) and (
+            not force or just_refreshed
+        ):
+            return current
+        try:
+            body = await auth.allegro.oauth_token(
+                {"grant_type": "refresh_token", "refresh_token": current.refresh_token},
+                auth.client_secret,
+            )
+        except OAuthError as exc:
+            if exc.error != "invalid_grant":
+                raise AllegroRefused(exc.error, exc.description) from exc
+            reason = f"Allegro refused the refresh token ({exc.error}): reconnect the account"
+            await repo.drop_tokens(conn, account_id)
+            await repo.update_account(
+                conn, account_id, status=AccountStatus.REFRESH_FAILED, status_reason=reason
+            )
+            await _uow(conn).emit(
+                AccountRefreshFailed(account_id=account_id, alias=account["alias"], reason=reason)
+            )
+            log.warning("account_refresh_failed", account_id=account_id, error=exc.error)
+            failure = AccountUnavailable(AccountStatus.REFRESH_FAILED, reason)
+        else:
+            fresh = TokenPair.from_oauth(body, moment)
+            await repo.store_tokens(
+                conn,
+                account_id,
+                access_token=auth.cipher.encrypt(fresh.access_token),
+                refresh_token=auth.cipher.encrypt(fresh.refresh_token),
+                access_expires_at=fresh.access_expires_at,
+                scope=fresh.scope,
+            )
+            log.info("account_tokens_refreshed", account_id=account_id)
+    if failure is not None:
+        raise failure  # after the commit: the refresh_failed status and its event are kept
+    return fresh
+
+
+async def refresh_expiring(auth: Auth) -> int:
+    before = now() + timedelta(seconds=auth.settings.refresh_ahead_seconds)
+    async with auth.engine.connect() as conn:
+        due = await repo.expiring_accounts(conn, before)
+    for account_id in due:
+        try:
+            await access_token(auth, account_id)
+        except (AccountUnavailable, AllegroRefused, AllegroError) as exc:
+            log.warning("proactive_refresh_failed", account_id=account_id, error=str(exc))
+    return len(due)
+
+
+async def rotate_encryption(auth: Auth) -> int:
+    """Re-encrypt every stored secret with the current (first) key."""
+    rotated = 0
+    async with auth.engine.begin() as conn:
+        rows = await conn.execute(sa.select(repo.account_tokens).with_for_update())
+        for row in rows.mappings().all():
+            await conn.execute(
+                sa.update(repo.account_tokens)
+                .where(repo.account_tokens.c.account_id == row["account_id"])
+                .values(
+                    access_token=auth.cipher.rotate(row["access_token"]),
+                    refresh_token=auth.cipher.rotate(row["refresh_token"]),
+                )
+            )
+            rotated += 1
+        pending = await conn.execute(
+            sa.select(repo.attempts).where(repo.attempts.c.status == AttemptStatus.PENDING)
+        )
+        for attempt in pending.mappings().all():
+            values = {
+                column: auth.cipher.rotate(attempt[column])
+                for column in ("code_verifier", "device_code")
+                if attempt[column]
+            }
+            if values:
+                await conn.execute(
+                    sa.update(repo.attempts)
+                    .where(repo.attempts.c.id == attempt["id"])
+                    .values(**values)
+                )
+    return rotated
+
+
+# --- operator API keys ---------------------------------------------------------------------------
+
+
+async def create_api_key(auth: Auth, name: str, role: str) -> dict[str, Any]:
+    key = new_api_key()
+    async with auth.engine.begin() as conn:
+        await conn.execute(
+            sa.insert(repo.api_keys).values(
+                id=key.key_id,
+                name=name.strip() or "unnamed",
+                role=validate_role(role),
+                secret_hash=hash_secret(key.secret),
+            )
+        )
+    return {"id": key.key_id, "name": name, "role": role, "api_key": key.full}
+
+
+async def list_api_keys(auth: Auth) -> list[dict[str, Any]]:
+    async with auth.engine.connect() as conn:
+        rows = await conn.execute(
+            sa.select(
+                repo.api_keys.c.id,
+                repo.api_keys.c.name,
+                repo.api_keys.c.role,
+                repo.api_keys.c.created_at,
+                repo.api_keys.c.revoked_at,
+            ).order_by(repo.api_keys.c.created_at)
+        )
+        return [dict(r) for r in rows.mappings()]
+
+
+async def revoke_api_key(auth: Auth, key_id: str) -> None:
+    async with auth.engine.begin() as conn:
+        result = await conn.execute(
+            sa.update(repo.api_keys)
+            .where(repo.api_keys.c.id == key_id, repo.api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=sa.func.now())
+        )
+    if result.rowcount == 0:
+        raise LookupError(key_id)
+
+
+async def resolve_api_key(auth: Auth, full: str) -> Principal | None:
+    parsed = parse_api_key(full)
+    if parsed is None:
+        return None
+    key_id, secret = parsed
+    async with auth.engine.connect() as conn:
+        row = (
+            (
+                await conn.execute(
+                    sa.select(repo.api_keys).where(
+                        repo.api_keys.c.id == key_id, repo.api_keys.c.revoked_at.is_(None)
+                    )
+                )
+            )
+            .mappings()
+            .first()
+        )
+    if row is None or not hmac.compare_digest(row["secret_hash"], hash_secret(secret)):
+        return None
+    return Principal(subject=f"api-key:{row['id']}:{row['name']}", role=row["role"], expires_at=0)
+
+
+async def install_bootstrap_key(auth: Auth) -> None:
+    if auth.settings.bootstrap_admin_key is None:
+        return
+    parsed = parse_api_key(auth.settings.bootstrap_admin_key.get_secret_value())
+    if parsed is None:
+        raise ValueError("AUTH_BOOTSTRAP_ADMIN_KEY must look like mcik_<id>_<secret>")
+    key_id, secret = parsed
+    async with auth.engine.begin() as conn:
+        await conn.execute(
+            sa.text(
+                "INSERT INTO api_keys (id, name, role, secret_hash) VALUES (:id, 'bootstrap',"
+                " 'admin', :hash) ON CONFLICT (id) DO UPDATE SET secret_hash = EXCLUDED.secret_hash"
+            ),
+            {"id": key_id, "hash": hash_secret(secret)},
+        )
+
+
+async def background(auth: Auth) -> None:
+    """The worker's loop: poll device flows every tick, refresh tokens before they expire."""
+    last_refresh = 0.0
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            await poll_device_flows(auth)
+            if loop.time() - last_refresh > 60:
+                last_refresh = loop.time()
+                await refresh_expiring(auth)
+        except Exception:
+            log.exception("auth_background_failed")
+        await asyncio.sleep(auth.settings.poll_tick_seconds)
