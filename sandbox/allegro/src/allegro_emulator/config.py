@@ -7,6 +7,7 @@ of it can be changed at run time through `PUT /__admin/config`.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,7 +100,13 @@ class EmulatorConfig:
                 continue
             values[f.name] = _parse(raw, f.default)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+        config = cls(**values)
+        # Individual limits: ALLEGRO_EMULATOR_RATE_LIMITS='{"client": {"limit": 9000,
+        # "window_seconds": 60}}' (merged over the defaults).
+        raw_limits = env.get(ENV_PREFIX + "RATE_LIMITS")
+        if raw_limits:
+            config.update({"rate_limits": json.loads(raw_limits)})
+        return config
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply a partial update (admin call); unknown keys raise KeyError."""
