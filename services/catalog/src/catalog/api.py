@@ -1,7 +1,494 @@
-"""The catalog service's operator endpoints: parse, call a handler, return."""
+"""The catalog service's operator endpoints: parse, call a use case, return."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from pydantic import BaseModel, Field
+
+from catalog import repository as repo
+from catalog.allegro import start_coverage, suggest_categories
+from catalog.deps import CatalogDeps, catalog_deps
+from catalog.domain.items import decide
+from catalog.domain.selection import Selection, normalise_category
+from catalog.domain.stock import available_stock
+from catalog.ingest import run_import
+from catalog.parsers import FormatError
+from catalog.sync import SCAN_CHUNK, load_context, preview, resync
+from shared.security import Principal, require_role
+from shared.service import EngineDep
+from shared.uow import UnitOfWork
 
 router = APIRouter(tags=["catalog"])
+Operator = Annotated[Principal, Depends(require_role("operator"))]
+Viewer = Annotated[Principal, Depends(require_role("viewer"))]
+Deps = Annotated[CatalogDeps, Depends(catalog_deps)]
+
+
+def not_found(what: str, key: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_404_NOT_FOUND,
+        detail={"code": "not_found", "message": f"{what} {key} not found", "details": {}},
+    )
+
+
+# --- imports ---------------------------------------------------------------------------------
+
+
+@router.post("/imports")
+async def import_file(
+    request: Request,
+    engine: EngineDep,
+    principal: Operator,
+    format: Annotated[Literal["jsonl", "csv", "bigbuy"], Query()],
+    currency: Annotated[str, Query(pattern="^[A-Z]{3}$")] = "EUR",
+) -> dict[str, Any]:
+    """Stream an import file (JSON Lines, our CSV, or BigBuy's product CSV) and apply it.
+
+    Every valid row is applied; the answer (and GET /imports/{id}) lists each bad row with its
+    line, field and reason. `currency` is the currency of BigBuy's prices (EUR).
+    """
+    try:
+        report = await run_import(
+            engine, request.stream(), format, currency=currency, by=principal.subject
+        )
+    except FormatError as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            detail={"code": "bad_file", "message": str(exc), "details": {"format": format}},
+        ) from None
+    return report.as_dict()
+
+
+@router.get("/imports/{import_id}")
+async def get_import(import_id: uuid.UUID, engine: EngineDep, _: Viewer) -> dict[str, Any]:
+    async with engine.connect() as conn:
+        pg = await repo.raw(conn)
+        row = await pg.fetchrow("SELECT * FROM imports WHERE id = $1", import_id)
+    if row is None:
+        raise not_found("import", str(import_id))
+    out = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in dict(row).items()}
+    out["id"] = str(row["id"])
+    return out
+
+
+@router.get("/imports/{import_id}/errors")
+async def import_errors(
+    import_id: uuid.UUID,
+    engine: EngineDep,
+    _: Viewer,
+    after: int = -1,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> dict[str, Any]:
+    async with engine.connect() as conn:
+        pg = await repo.raw(conn)
+        rows = await pg.fetch(
+            "SELECT seq, line, sku, field, reason FROM import_errors"
+            " WHERE import_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            import_id,
+            after,
+            limit,
+        )
+    errors = [dict(r) for r in rows]
+    return {"errors": errors, "next_after": errors[-1]["seq"] if len(errors) == limit else None}
+
+
+# --- products --------------------------------------------------------------------------------
+
+
+def product_view(product: Any, available: int | None = None) -> dict[str, Any]:
+    return {
+        "sku": product.sku,
+        "ean": product.ean,
+        "title": product.title,
+        "description": product.description,
+        "images": product.images,
+        "supplier_category": product.category_path,
+        "brand": product.brand,
+        "weight_kg": None if product.weight_kg is None else str(product.weight_kg),
+        "cost": None
+        if product.cost_amount is None
+        else {"amount": str(product.cost_amount), "currency": product.cost_currency},
+        "rrp": None
+        if product.rrp_amount is None
+        else {"amount": str(product.rrp_amount), "currency": product.rrp_currency},
+        "stock": product.stock,
+        "available_stock": available,
+        "attributes": product.attributes,
+        "updated_at": product.updated_at.isoformat() if product.updated_at else None,
+        "source": product.source,
+    }
+
+
+@router.get("/products")
+async def list_products(
+    engine: EngineDep,
+    _: Viewer,
+    after: str | None = None,
+    category: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    async with engine.connect() as conn:
+        page = await repo.product_page(
+            conn, after, limit, normalise_category(category) if category else None
+        )
+    return {
+        "products": [product_view(p) for p in page],
+        "next_after": page[-1].sku if len(page) == limit else None,
+    }
+
+
+@router.get("/products/{sku}")
+async def get_product(sku: str, engine: EngineDep, _: Viewer) -> dict[str, Any]:
+    async with engine.connect() as conn:
+        product = (await repo.load_products(conn, [sku])).get(sku)
+        if product is None:
+            raise not_found("product", sku)
+        reservations = (await repo.open_reservations(conn, [sku])).get(sku, [])
+    view = product_view(product, available_stock(product.stock, product.stock_at, reservations))
+    view["reservations"] = [
+        {
+            "quantity": q,
+            "reserved_at": at.isoformat(),
+            "pending": product.stock_at is None or at > product.stock_at,
+        }
+        for q, at in reservations
+    ]
+    return view
+
+
+# --- selection -------------------------------------------------------------------------------
+
+
+class RulesBody(BaseModel):
+    categories: list[Annotated[str, Field(max_length=500)]] = Field(default=[], max_length=5000)
+    brands: list[Annotated[str, Field(max_length=200)]] = Field(default=[], max_length=5000)
+    skus: list[Annotated[str, Field(max_length=64)]] = Field(default=[], max_length=200_000)
+
+
+class SelectionBody(BaseModel):
+    include: RulesBody = Field(default_factory=RulesBody)
+    exclude: RulesBody = Field(default_factory=RulesBody)
+
+    def selection(self) -> Selection:
+        return Selection.from_dict(self.model_dump())
+
+
+@router.get("/accounts/{account_id}/selection")
+async def get_selection(account_id: str, engine: EngineDep, _: Viewer) -> dict[str, Any]:
+    async with engine.connect() as conn:
+        selection = (await repo.selections(conn, [account_id])).get(account_id)
+        listed = len(await repo.listed_skus(conn, account_id))
+    return {
+        "account_id": account_id,
+        "selection": (selection or Selection()).as_dict(),
+        "saved": selection is not None,
+        "listed": listed,
+    }
+
+
+@router.post("/accounts/{account_id}/selection/preview")
+async def preview_selection(
+    account_id: str,
+    body: SelectionBody,
+    engine: EngineDep,
+    _: Viewer,
+    page_size: Annotated[int, Query(ge=0, le=500)] = 50,
+) -> dict[str, Any]:
+    """What saving this selection would list, withdraw and keep: counts and a page."""
+    async with engine.connect() as conn:
+        result = await preview(conn, account_id, body.selection(), page_size)
+    return {"account_id": account_id, "selection": body.selection().as_dict(), **result.as_dict()}
+
+
+@router.put("/accounts/{account_id}/selection")
+async def save_selection(
+    account_id: str, body: SelectionBody, engine: EngineDep, principal: Operator
+) -> dict[str, Any]:
+    """Save the selection; CatalogUpdated: full items entering, listed=false leaving."""
+    async with engine.begin() as conn:
+        uow = UnitOfWork(conn, "catalog")
+        await repo.save_selection(conn, account_id, body.selection(), principal.subject)
+        emitted = await resync(uow, account_ids=[account_id])
+        listed = len(await repo.listed_skus(conn, account_id))
+    return {
+        "account_id": account_id,
+        "selection": body.selection().as_dict(),
+        "emitted_items": emitted,
+        "listed": listed,
+    }
+
+
+# --- screening -------------------------------------------------------------------------------
+
+
+class RuleBody(BaseModel):
+    kind: Literal["category", "brand", "keyword"]
+    pattern: str = Field(min_length=1, max_length=500)
+    reason: str = Field(min_length=1, max_length=500)
+
+
+@router.get("/screening/rules")
+async def list_rules(engine: EngineDep, _: Viewer) -> dict[str, Any]:
+    async with engine.connect() as conn:
+        rules = await repo.screening_rules(conn)
+    return {"rules": [r.__dict__ for r in rules]}
+
+
+@router.post("/screening/rules", status_code=status.HTTP_201_CREATED)
+async def add_rule(body: RuleBody, engine: EngineDep, _: Operator) -> dict[str, Any]:
+    """Add a rule; products it blocks are withdrawn (listed=false) from every account."""
+    async with engine.begin() as conn:
+        pg = await repo.raw(conn)
+        rule_id = await pg.fetchval(
+            "INSERT INTO screening_rules (kind, pattern, reason) VALUES ($1, $2, $3)"
+            " ON CONFLICT (kind, pattern) DO UPDATE SET reason = excluded.reason RETURNING id",
+            body.kind,
+            body.pattern.strip(),
+            body.reason,
+        )
+        emitted = await resync(UnitOfWork(conn, "catalog"))
+    return {"id": rule_id, **body.model_dump(), "emitted_items": emitted}
+
+
+@router.delete("/screening/rules/{rule_id}")
+async def delete_rule(rule_id: int, engine: EngineDep, _: Operator) -> dict[str, Any]:
+    async with engine.begin() as conn:
+        pg = await repo.raw(conn)
+        deleted = await pg.fetchval(
+            "DELETE FROM screening_rules WHERE id = $1 RETURNING id", rule_id
+        )
+        if deleted is None:
+            raise not_found("screening rule", str(rule_id))
+        emitted = await resync(UnitOfWork(conn, "catalog"))
+    return {"deleted": rule_id, "emitted_items": emitted}
+
+
+@router.get("/accounts/{account_id}/screened")
+async def screened_products(
+    account_id: str,
+    engine: EngineDep,
+    _: Viewer,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> dict[str, Any]:
+    """Products of the account's selection that screening blocks, with the blocking rule."""
+    async with engine.connect() as conn:
+        ctx = await load_context(conn, [account_id])
+        selection = ctx.selections.get(account_id, Selection())
+        out: list[dict[str, Any]] = []
+        total = 0
+        after: str | None = None
+        while True:
+            page = await repo.product_page(conn, after, SCAN_CHUNK)
+            if not page:
+                break
+            for product in page:
+                decision = decide(product, selection, ctx.screen)
+                if decision.blocked is None:
+                    continue
+                total += 1
+                if len(out) < limit:
+                    out.append(
+                        {
+                            "sku": product.sku,
+                            "title": product.title,
+                            "brand": product.brand,
+                            "supplier_category": product.category_path,
+                            "rule": decision.blocked.__dict__,
+                        }
+                    )
+            after = page[-1].sku
+    return {"account_id": account_id, "total": total, "products": out}
+
+
+# --- category mapping ------------------------------------------------------------------------
+
+
+class MappingBody(BaseModel):
+    supplier_category: str = Field(min_length=1, max_length=500)
+    allegro_category_id: str = Field(min_length=1, max_length=100)
+    marketplace: Literal["", "allegro-pl", "allegro-cz", "allegro-sk", "allegro-hu"] = ""
+
+
+@router.get("/category-mappings")
+async def list_mappings(engine: EngineDep, _: Viewer) -> dict[str, Any]:
+    async with engine.connect() as conn:
+        pg = await repo.raw(conn)
+        rows = await pg.fetch(
+            "SELECT supplier_category, marketplace, allegro_category_id, source, updated_at"
+            " FROM category_mappings ORDER BY supplier_category, marketplace"
+        )
+    return {"mappings": [{**dict(r), "updated_at": r["updated_at"].isoformat()} for r in rows]}
+
+
+@router.put("/category-mappings")
+async def put_mapping(body: MappingBody, engine: EngineDep, _: Operator) -> dict[str, Any]:
+    """Map a supplier category (exact path) to an Allegro leaf; its listed items are re-sent."""
+    category = normalise_category(body.supplier_category)
+    async with engine.begin() as conn:
+        pg = await repo.raw(conn)
+        await pg.execute(
+            "INSERT INTO category_mappings (supplier_category, marketplace, allegro_category_id,"
+            " source, updated_at) VALUES ($1, $2, $3, 'manual', now())"
+            " ON CONFLICT (supplier_category, marketplace) DO UPDATE"
+            " SET allegro_category_id = excluded.allegro_category_id, source = 'manual',"
+            " updated_at = now()",
+            category,
+            body.marketplace,
+            body.allegro_category_id,
+        )
+        emitted = await resync(UnitOfWork(conn, "catalog"), category=category)
+    return {**body.model_dump(), "supplier_category": category, "emitted_items": emitted}
+
+
+@router.delete("/category-mappings")
+async def delete_mapping(
+    engine: EngineDep, _: Operator, supplier_category: str, marketplace: str = ""
+) -> dict[str, Any]:
+    category = normalise_category(supplier_category)
+    async with engine.begin() as conn:
+        pg = await repo.raw(conn)
+        deleted = await pg.fetchval(
+            "DELETE FROM category_mappings WHERE supplier_category = $1 AND marketplace = $2"
+            " RETURNING 1",
+            category,
+            marketplace,
+        )
+        if deleted is None:
+            raise not_found("mapping", category)
+        emitted = await resync(UnitOfWork(conn, "catalog"), category=category)
+    return {"deleted": category, "marketplace": marketplace, "emitted_items": emitted}
+
+
+@router.get("/category-mappings/unmapped")
+async def unmapped_categories(engine: EngineDep, _: Viewer) -> dict[str, Any]:
+    """Supplier categories without a mapping, with how many products each holds."""
+    async with engine.connect() as conn:
+        pg = await repo.raw(conn)
+        rows = await pg.fetch(
+            "SELECT p.category_path, count(*) AS products FROM products p"
+            " WHERE p.category_path IS NOT NULL AND NOT EXISTS (SELECT 1 FROM category_mappings m"
+            " WHERE m.supplier_category = p.category_path)"
+            " GROUP BY p.category_path ORDER BY count(*) DESC, p.category_path"
+        )
+    return {"categories": [dict(r) for r in rows]}
+
+
+class SuggestBody(BaseModel):
+    supplier_category: str = Field(min_length=1, max_length=500)
+    refresh: bool = False
+
+
+@router.post("/accounts/{account_id}/category-suggestions")
+async def category_suggestions(
+    account_id: str, body: SuggestBody, deps: Deps, _: Operator
+) -> dict[str, Any]:
+    """Allegro categories for a supplier category, asked as `account_id` (cached)."""
+    assert deps.lookups is not None
+    return await suggest_categories(
+        deps.engine,
+        deps.lookups,
+        account_id,
+        normalise_category(body.supplier_category),
+        refresh=body.refresh,
+    )
+
+
+# --- coverage --------------------------------------------------------------------------------
+
+
+class CoverageBody(BaseModel):
+    selection: SelectionBody | None = Field(
+        default=None, description="A selection to assess; default: the account's saved one"
+    )
+
+
+def coverage_view(row: Any) -> dict[str, Any]:
+    total, processed = row["total"], row["processed"]
+    return {
+        "report_id": str(row["id"]),
+        "account_id": row["account_id"],
+        "status": row["status"],
+        "progress": {
+            "processed": processed,
+            "total": total,
+            "ratio": round(processed / total, 4) if total else 1.0,
+        },
+        "selection": orjson.loads(row["selection"]),
+        "counts": orjson.loads(row["counts"]),
+        "by_category": orjson.loads(row["by_category"]),
+        "started_at": row["started_at"].isoformat(),
+        "finished_at": row["finished_at"].isoformat() if row["finished_at"] else None,
+        "error": row["error"],
+    }
+
+
+_COVERAGE = (
+    "SELECT id, account_id, status, total, processed, selection::text AS selection,"
+    " counts::text AS counts, by_category::text AS by_category, started_at, finished_at, error"
+    " FROM coverage_reports"
+)
+
+
+@router.post("/accounts/{account_id}/coverage", status_code=status.HTTP_202_ACCEPTED)
+async def request_coverage(
+    account_id: str, deps: Deps, _: Operator, body: CoverageBody | None = None
+) -> dict[str, Any]:
+    """Start a coverage report in the background; follow it with GET /coverage/{id}."""
+    selection = body.selection.selection() if body and body.selection else None
+    if selection is None:
+        async with deps.engine.connect() as conn:
+            selection = (await repo.selections(conn, [account_id])).get(account_id)
+    if selection is None:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail={
+                "code": "no_selection",
+                "message": "the account has no saved selection; send one in the body",
+                "details": {"account_id": account_id},
+            },
+        )
+    report_id = await start_coverage(deps.engine, account_id, selection)
+    deps.run_coverage(report_id)
+    return {"report_id": str(report_id), "status": "running"}
+
+
+@router.get("/coverage/{report_id}")
+async def get_coverage(report_id: uuid.UUID, engine: EngineDep, _: Viewer) -> dict[str, Any]:
+    async with engine.connect() as conn:
+        pg = await repo.raw(conn)
+        row = await pg.fetchrow(_COVERAGE + " WHERE id = $1", report_id)
+    if row is None:
+        raise not_found("coverage report", str(report_id))
+    return coverage_view(row)
+
+
+@router.get("/accounts/{account_id}/coverage")
+async def latest_coverage(account_id: str, engine: EngineDep, _: Viewer) -> dict[str, Any]:
+    async with engine.connect() as conn:
+        pg = await repo.raw(conn)
+        row = await pg.fetchrow(
+            _COVERAGE + " WHERE account_id = $1 ORDER BY started_at DESC LIMIT 1", account_id
+        )
+    if row is None:
+        raise not_found("coverage report for account", account_id)
+    return coverage_view(row)
+
+
+@router.post("/coverage/{report_id}/resume", status_code=status.HTTP_202_ACCEPTED)
+async def resume_coverage(report_id: uuid.UUID, deps: Deps, _: Operator) -> dict[str, Any]:
+    """Continue a failed (or stalled) report from where it stopped."""
+    async with deps.engine.begin() as conn:
+        pg = await repo.raw(conn)
+        found = await pg.fetchval(
+            "UPDATE coverage_reports SET status = 'running', error = NULL, updated_at = now()"
+            " WHERE id = $1 AND status <> 'done' RETURNING id",
+            report_id,
+        )
+    if found is None:
+        raise not_found("unfinished coverage report", str(report_id))
+    deps.run_coverage(report_id)
+    return {"report_id": str(report_id), "status": "running"}

@@ -8,19 +8,27 @@ from fastapi import FastAPI
 
 from catalog.api import router
 from catalog.consumer import SUBSCRIPTIONS
+from catalog.deps import CatalogDefinition, CatalogDeps
 from catalog.settings import Settings
+from shared.allegro.client import TokenProvider
 from shared.service import ServiceDefinition, create_app
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 
-def build(settings: Settings | None = None) -> ServiceDefinition:
-    return ServiceDefinition(
-        settings=settings or Settings(),
+def build(
+    settings: Settings | None = None, *, tokens: TokenProvider | None = None
+) -> ServiceDefinition:
+    settings = settings or Settings()
+    deps = CatalogDeps(settings, tokens)
+    return CatalogDefinition(
+        settings=settings,
         migrations_dir=MIGRATIONS,
         subscriptions=SUBSCRIPTIONS,
         routers=[router],
         title="mci catalog: supplier catalogue ingestion, selection, screening, category mapping",
+        on_start=deps.start,
+        deps=deps,
     )
 
 

@@ -1,0 +1,1 @@
+"""The catalog's domain: products, validation, selection, screening, stock. Pure Python."""

@@ -1,0 +1,281 @@
+"""SQL of the catalog: set-based reads and writes over the transaction's connection.
+
+Bulk writes go through asyncpg with one statement per chunk (`unnest` of column arrays), never a
+statement per row (see ../shared/reference/ceilings.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from catalog.domain.model import Product
+from catalog.domain.screening import ScreeningRule
+from catalog.domain.selection import Selection
+from catalog.domain.validation import RowError
+
+PRODUCT_COLUMNS = (
+    "sku, ean, title, description, images::text AS images, category_path, brand, weight_kg,"
+    " attributes::text AS attributes, cost_amount, cost_currency, rrp_amount, rrp_currency,"
+    " stock, content_at, price_at, stock_at, source, content_hash"
+)
+
+
+async def raw(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under SQLAlchemy's, in the same transaction."""
+    fairy = await conn.get_raw_connection()
+    return fairy.driver_connection
+
+
+def product_from_row(row: Any) -> Product:
+    return Product(
+        sku=row["sku"],
+        ean=row["ean"],
+        title=row["title"],
+        description=row["description"],
+        images=orjson.loads(row["images"]),
+        category_path=row["category_path"],
+        brand=row["brand"],
+        weight_kg=row["weight_kg"],
+        attributes=orjson.loads(row["attributes"]),
+        cost_amount=row["cost_amount"],
+        cost_currency=row["cost_currency"],
+        rrp_amount=row["rrp_amount"],
+        rrp_currency=row["rrp_currency"],
+        stock=row["stock"],
+        content_at=row["content_at"],
+        price_at=row["price_at"],
+        stock_at=row["stock_at"],
+        source=row["source"],
+        content_hash=row["content_hash"],
+    )
+
+
+async def load_products(
+    conn: AsyncConnection, skus: Sequence[str], *, lock: bool = False
+) -> dict[str, Product]:
+    if not skus:
+        return {}
+    pg = await raw(conn)
+    lock_clause = " ORDER BY sku FOR UPDATE" if lock else ""
+    rows = await pg.fetch(
+        f"SELECT {PRODUCT_COLUMNS} FROM products WHERE sku = ANY($1::text[]){lock_clause}",
+        list(skus),
+    )
+    return {row["sku"]: product_from_row(row) for row in rows}
+
+
+async def product_page(
+    conn: AsyncConnection, after: str | None, limit: int, category: str | None = None
+) -> list[Product]:
+    """Products in SKU order after `after` (keyset pagination); `category`: that subtree."""
+    pg = await raw(conn)
+    rows = await pg.fetch(
+        f"SELECT {PRODUCT_COLUMNS} FROM products WHERE sku > $1"
+        " AND ($3::text IS NULL OR category_path = $3 OR category_path LIKE $4)"
+        " ORDER BY sku LIMIT $2",
+        after or "",
+        limit,
+        category,
+        None if category is None else category.replace("%", r"\%") + " > %",
+    )
+    return [product_from_row(r) for r in rows]
+
+
+async def write_products(conn: AsyncConnection, products: Iterable[Product]) -> int:
+    items = list(products)
+    if not items:
+        return 0
+    pg = await raw(conn)
+    now = datetime.now(UTC)
+    await pg.execute(
+        """
+        INSERT INTO products (sku, ean, title, description, images, category_path, brand,
+            weight_kg, attributes, cost_amount, cost_currency, rrp_amount, rrp_currency, stock,
+            content_at, price_at, stock_at, source, content_hash, received_at)
+        SELECT u.sku, u.ean, u.title, u.description, u.images::jsonb, u.category_path, u.brand,
+            u.weight_kg, u.attributes::jsonb, u.cost_amount, u.cost_currency, u.rrp_amount,
+            u.rrp_currency, u.stock, u.content_at, u.price_at, u.stock_at, u.source,
+            u.content_hash, $20
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+            $7::text[], $8::numeric[], $9::text[], $10::numeric[], $11::text[], $12::numeric[],
+            $13::text[], $14::int[], $15::timestamptz[], $16::timestamptz[],
+            $17::timestamptz[], $18::text[], $19::text[])
+            AS u(sku, ean, title, description, images, category_path, brand, weight_kg,
+                attributes, cost_amount, cost_currency, rrp_amount, rrp_currency, stock,
+                content_at, price_at, stock_at, source, content_hash)
+        ON CONFLICT (sku) DO UPDATE SET ean = excluded.ean, title = excluded.title,
+            description = excluded.description, images = excluded.images,
+            category_path = excluded.category_path, brand = excluded.brand,
+            weight_kg = excluded.weight_kg, attributes = excluded.attributes,
+            cost_amount = excluded.cost_amount, cost_currency = excluded.cost_currency,
+            rrp_amount = excluded.rrp_amount, rrp_currency = excluded.rrp_currency,
+            stock = excluded.stock, content_at = excluded.content_at,
+            price_at = excluded.price_at, stock_at = excluded.stock_at,
+            source = excluded.source, content_hash = excluded.content_hash,
+            received_at = excluded.received_at
+        """,
+        [p.sku for p in items],
+        [p.ean for p in items],
+        [p.title for p in items],
+        [p.description for p in items],
+        [orjson.dumps(p.images).decode() for p in items],
+        [p.category_path for p in items],
+        [p.brand for p in items],
+        [p.weight_kg for p in items],
+        [orjson.dumps(p.attributes).decode() for p in items],
+        [p.cost_amount for p in items],
+        [p.cost_currency for p in items],
+        [p.rrp_amount for p in items],
+        [p.rrp_currency for p in items],
+        [p.stock for p in items],
+        [p.content_at for p in items],
+        [p.price_at for p in items],
+        [p.stock_at for p in items],
+        [p.source for p in items],
+        [p.content_hash for p in items],
+        now,
+    )
+    return len(items)
+
+
+# --- selections and per-account state ---------------------------------------------------------
+
+
+async def selections(
+    conn: AsyncConnection, account_ids: Sequence[str] | None = None
+) -> dict[str, Selection]:
+    pg = await raw(conn)
+    rows = await pg.fetch(
+        "SELECT account_id, rules::text AS rules FROM selections"
+        " WHERE $1::text[] IS NULL OR account_id = ANY($1::text[]) ORDER BY account_id",
+        None if account_ids is None else list(account_ids),
+    )
+    return {r["account_id"]: Selection.from_dict(orjson.loads(r["rules"])) for r in rows}
+
+
+async def save_selection(
+    conn: AsyncConnection, account_id: str, selection: Selection, by: str
+) -> None:
+    pg = await raw(conn)
+    await pg.execute(
+        "INSERT INTO selections (account_id, rules, updated_at, updated_by)"
+        " VALUES ($1, $2::jsonb, now(), $3) ON CONFLICT (account_id) DO UPDATE"
+        " SET rules = excluded.rules, updated_at = now(), updated_by = excluded.updated_by",
+        account_id,
+        orjson.dumps(selection.as_dict()).decode(),
+        by,
+    )
+
+
+async def account_states(
+    conn: AsyncConnection, account_id: str, skus: Sequence[str]
+) -> dict[str, tuple[bool, str | None]]:
+    pg = await raw(conn)
+    rows = await pg.fetch(
+        "SELECT sku, listed, item_hash FROM account_items"
+        " WHERE account_id = $1 AND sku = ANY($2::text[])",
+        account_id,
+        list(skus),
+    )
+    return {r["sku"]: (r["listed"], r["item_hash"]) for r in rows}
+
+
+async def listed_skus(conn: AsyncConnection, account_id: str) -> set[str]:
+    pg = await raw(conn)
+    rows = await pg.fetch(
+        "SELECT sku FROM account_items WHERE account_id = $1 AND listed", account_id
+    )
+    return {r["sku"] for r in rows}
+
+
+async def next_revisions(conn: AsyncConnection, count: int) -> list[int]:
+    pg = await raw(conn)
+    rows = await pg.fetch(
+        "SELECT nextval('catalog_revision_seq') AS r FROM generate_series(1, $1)", count
+    )
+    return [r["r"] for r in rows]
+
+
+async def write_states(
+    conn: AsyncConnection, account_id: str, states: Sequence[tuple[str, bool, str | None, int]]
+) -> None:
+    if not states:
+        return
+    pg = await raw(conn)
+    await pg.execute(
+        "INSERT INTO account_items (account_id, sku, listed, item_hash, revision, emitted_at)"
+        " SELECT $1, u.sku, u.listed, u.item_hash, u.revision, now()"
+        " FROM unnest($2::text[], $3::bool[], $4::text[], $5::bigint[])"
+        " AS u(sku, listed, item_hash, revision)"
+        " ON CONFLICT (account_id, sku) DO UPDATE SET listed = excluded.listed,"
+        " item_hash = excluded.item_hash, revision = excluded.revision,"
+        " emitted_at = excluded.emitted_at",
+        account_id,
+        [s[0] for s in states],
+        [s[1] for s in states],
+        [s[2] for s in states],
+        [s[3] for s in states],
+    )
+
+
+# --- screening rules and mappings ---------------------------------------------------------------
+
+
+async def screening_rules(conn: AsyncConnection) -> list[ScreeningRule]:
+    pg = await raw(conn)
+    rows = await pg.fetch("SELECT id, kind, pattern, reason FROM screening_rules ORDER BY id")
+    return [ScreeningRule(r["id"], r["kind"], r["pattern"], r["reason"]) for r in rows]
+
+
+async def category_mappings(conn: AsyncConnection) -> dict[tuple[str, str], str]:
+    pg = await raw(conn)
+    rows = await pg.fetch(
+        "SELECT supplier_category, marketplace, allegro_category_id FROM category_mappings"
+    )
+    return {(r["supplier_category"], r["marketplace"]): r["allegro_category_id"] for r in rows}
+
+
+# --- stock reservations ----------------------------------------------------------------------
+
+
+async def open_reservations(
+    conn: AsyncConnection, skus: Sequence[str]
+) -> dict[str, list[tuple[int, datetime]]]:
+    pg = await raw(conn)
+    rows = await pg.fetch(
+        "SELECT sku, quantity, reserved_at FROM reservations"
+        " WHERE sku = ANY($1::text[]) AND cancelled_at IS NULL",
+        list(skus),
+    )
+    out: dict[str, list[tuple[int, datetime]]] = {}
+    for r in rows:
+        out.setdefault(r["sku"], []).append((r["quantity"], r["reserved_at"]))
+    return out
+
+
+# --- imports ---------------------------------------------------------------------------------
+
+
+async def write_import_errors(
+    conn: AsyncConnection, import_id: Any, first_seq: int, errors: Sequence[RowError]
+) -> None:
+    if not errors:
+        return
+    pg = await raw(conn)
+    await pg.execute(
+        "INSERT INTO import_errors (import_id, seq, line, sku, field, reason)"
+        " SELECT $1, u.seq, u.line, u.sku, u.field, u.reason"
+        " FROM unnest($2::int[], $3::int[], $4::text[], $5::text[], $6::text[])"
+        " AS u(seq, line, sku, field, reason)",
+        import_id,
+        list(range(first_seq, first_seq + len(errors))),
+        [e.line for e in errors],
+        [e.sku for e in errors],
+        [e.field for e in errors],
+        [e.reason for e in errors],
+    )

@@ -1,0 +1,216 @@
+"""What each account is told: CatalogUpdated items for products whose item content changed.
+
+For a set of products, per account with a selection: decide listed or not (selection, screening,
+completeness), build the item (category mapping, available stock), hash it, and compare with
+what this account was last sent (`account_items`). Only a new or changed item, or a product
+leaving the selection (listed=false), gets a new revision and goes out, in batches of
+`BATCH_ITEMS` per event, through the outbox of the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from catalog import repository as repo
+from catalog.domain.items import decide, item_content, item_hash
+from catalog.domain.model import Product
+from catalog.domain.screening import Screen
+from catalog.domain.selection import Selection
+from catalog.domain.stock import available_stock
+from shared.events import CatalogItem, CatalogUpdated
+from shared.uow import UnitOfWork
+
+BATCH_ITEMS = 250
+SCAN_CHUNK = 2000
+
+
+@dataclass
+class Context:
+    """What a sync reads once per transaction: rules, mappings and the selections."""
+
+    screen: Screen
+    mappings: dict[tuple[str, str], str]
+    selections: dict[str, Selection]
+
+    def category_for(self, product: Product) -> str | None:
+        path = product.category_path
+        if path is None:
+            return None
+        return self.mappings.get((path, "")) or self.mappings.get((path, "allegro-pl"))
+
+
+async def load_context(conn: AsyncConnection, account_ids: Sequence[str] | None = None) -> Context:
+    return Context(
+        Screen(await repo.screening_rules(conn)),
+        await repo.category_mappings(conn),
+        await repo.selections(conn, account_ids),
+    )
+
+
+async def availability(conn: AsyncConnection, products: Sequence[Product]) -> dict[str, int | None]:
+    reservations = await repo.open_reservations(conn, [p.sku for p in products])
+    return {
+        p.sku: available_stock(p.stock, p.stock_at, reservations.get(p.sku, ())) for p in products
+    }
+
+
+async def publish(uow: UnitOfWork, products: Sequence[Product], ctx: Context) -> int:
+    """Emit what changed for `products` in every account of `ctx`; returns the items emitted."""
+    if not products or not ctx.selections:
+        return 0
+    conn = uow.connection
+    skus = [p.sku for p in products]
+    stock = await availability(conn, products)
+    emitted = 0
+    for account_id, selection in ctx.selections.items():
+        held = await repo.account_states(conn, account_id, skus)
+        out: list[tuple[str, bool, str | None, dict[str, Any] | None]] = []
+        for product in products:
+            decision = decide(product, selection, ctx.screen)
+            state = held.get(product.sku)
+            if decision.listed:
+                content = item_content(product, ctx.category_for(product), stock[product.sku])
+                digest = item_hash(content)
+                if state is not None and state[0] and state[1] == digest:
+                    continue
+                out.append((product.sku, True, digest, content))
+            elif state is not None and state[0]:
+                out.append((product.sku, False, None, None))
+        if not out:
+            continue
+        revisions = await repo.next_revisions(conn, len(out))
+        await repo.write_states(
+            conn,
+            account_id,
+            [
+                (sku, listed, digest, rev)
+                for (sku, listed, digest, _), rev in zip(out, revisions, strict=True)
+            ],
+        )
+        events = []
+        for start in range(0, len(out), BATCH_ITEMS):
+            items = [
+                CatalogItem(sku=sku, revision=rev, listed=listed, **(content or {}))
+                for (sku, listed, _, content), rev in zip(
+                    out[start : start + BATCH_ITEMS],
+                    revisions[start : start + BATCH_ITEMS],
+                    strict=True,
+                )
+            ]
+            events.append(CatalogUpdated(account_id=account_id, items=items))
+        await uow.emit(*events)
+        emitted += len(out)
+    return emitted
+
+
+async def resync(
+    uow: UnitOfWork,
+    *,
+    account_ids: Sequence[str] | None = None,
+    category: str | None = None,
+) -> int:
+    """Re-decide every product (or a category subtree's) for the accounts; emit differences."""
+    ctx = await load_context(uow.connection, account_ids)
+    if not ctx.selections:
+        return 0
+    emitted = 0
+    after: str | None = None
+    while True:
+        page = await repo.product_page(uow.connection, after, SCAN_CHUNK, category)
+        if not page:
+            return emitted
+        emitted += await publish(uow, page, ctx)
+        after = page[-1].sku
+        await asyncio.sleep(0)
+
+
+@dataclass
+class Preview:
+    selected: int = 0
+    to_list: int = 0
+    entering: int = 0
+    leaving: int = 0
+    staying: int = 0
+    excluded_reasons: Counter[str] = field(default_factory=Counter)
+    blocked_by_rule: Counter[str] = field(default_factory=Counter)
+    unmapped: int = 0
+    by_category: Counter[str] = field(default_factory=Counter)
+    page: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "counts": {
+                "selected": self.selected,
+                "to_list": self.to_list,
+                "entering": self.entering,
+                "leaving": self.leaving,
+                "staying": self.staying,
+                "prohibited": self.excluded_reasons["prohibited"],
+                "incomplete": self.excluded_reasons["incomplete"],
+                "unmapped": self.unmapped,
+            },
+            "blocked_by_rule": dict(self.blocked_by_rule),
+            "by_category": dict(sorted(self.by_category.items())),
+            "products": self.page,
+        }
+
+
+async def preview(
+    conn: AsyncConnection, account_id: str, selection: Selection, page_size: int = 50
+) -> Preview:
+    """What saving `selection` would do, without doing it."""
+    ctx = await load_context(conn, [])
+    listed_now = await repo.listed_skus(conn, account_id)
+    result = Preview()
+    after: str | None = None
+    seen_listed = 0
+    while True:
+        page = await repo.product_page(conn, after, SCAN_CHUNK)
+        if not page:
+            break
+        for product in page:
+            decision = decide(product, selection, ctx.screen)
+            was_listed = product.sku in listed_now
+            seen_listed += was_listed
+            if decision.reason != "not_selected":
+                result.selected += 1
+            if not decision.listed:
+                if decision.reason != "not_selected":
+                    result.excluded_reasons[decision.reason or ""] += 1
+                if decision.blocked is not None:
+                    result.blocked_by_rule[
+                        f"{decision.blocked.kind}:{decision.blocked.pattern}"
+                    ] += 1
+                if was_listed:
+                    result.leaving += 1
+                continue
+            result.to_list += 1
+            result.by_category[product.category_path or ""] += 1
+            category = ctx.category_for(product)
+            if category is None:
+                result.unmapped += 1
+            if was_listed:
+                result.staying += 1
+            else:
+                result.entering += 1
+            if len(result.page) < page_size:
+                result.page.append(
+                    {
+                        "sku": product.sku,
+                        "title": product.title,
+                        "brand": product.brand,
+                        "supplier_category": product.category_path,
+                        "allegro_category_id": category,
+                        "stock": product.stock,
+                        "listed_now": was_listed,
+                    }
+                )
+        after = page[-1].sku
+        await asyncio.sleep(0)
+    return result
