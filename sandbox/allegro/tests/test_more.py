@@ -139,7 +139,14 @@ def test_config_from_environment() -> None:
         False,
         "/allegro",
     )
-    assert time.time() > 0
+    limited = EmulatorConfig.from_env(
+        {"ALLEGRO_EMULATOR_RATE_LIMITS": '{"client": {"limit": 100, "window_seconds": 1}}'}
+    )
+    assert (limited.rate_limits["client"].limit, limited.rate_limits["client"].window_seconds) == (
+        100,
+        1,
+    )
+    assert limited.rate_limits["product-offers:GET"].limit == 3_500  # the others keep defaults
 
 
 def test_health_and_client_registered_without_redirect_uris(server: Server) -> None:
