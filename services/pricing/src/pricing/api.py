@@ -2,6 +2,300 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import csv
+import io
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, TypeVar
 
-router = APIRouter(tags=["pricing"])
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
+from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pricing import handlers
+from pricing import repository as repo
+from pricing.domain.errors import InvalidInput, Problem
+from pricing.domain.fx import FxRate
+from pricing.domain.marketplaces import check_marketplace
+from shared.security import Principal, require_role
+from shared.service import EngineDep
+from shared.uow import UnitOfWork
+
+router = APIRouter(prefix="/accounts/{account_id}", tags=["pricing"])
+Operator = Annotated[Principal, Depends(require_role("operator"))]
+Viewer = Annotated[Principal, Depends(require_role("viewer"))]
+T = TypeVar("T")
+
+
+def unprocessable(exc: InvalidInput) -> HTTPException:
+    return HTTPException(
+        422,
+        detail={
+            "code": exc.code,
+            "message": exc.message,
+            "details": [p.as_dict() for p in exc.problems],
+        },
+    )
+
+
+@asynccontextmanager
+async def translated_errors() -> AsyncIterator[None]:
+    try:
+        yield
+    except InvalidInput as exc:
+        raise unprocessable(exc) from None
+    except handlers.NotFound as exc:
+        raise HTTPException(404, detail={"code": "not_found", "message": str(exc)}) from None
+    except handlers.Conflict as exc:
+        raise HTTPException(409, detail={"code": "conflict", "message": str(exc)}) from None
+
+
+async def in_transaction(engine: EngineDep, use_case: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+    async with translated_errors(), engine.begin() as conn:
+        return await use_case(UnitOfWork(conn, "pricing"))
+
+
+async def reading(engine: EngineDep, query: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    async with translated_errors(), engine.connect() as conn:
+        return await query(conn)
+
+
+Document = Annotated[dict[str, Any], Body()]
+
+
+# --- rules -----------------------------------------------------------------------------------
+
+
+@router.get("/rules")
+async def get_rules(account_id: str, engine: EngineDep, _: Viewer) -> dict[str, Any]:
+    return await reading(engine, lambda conn: handlers.current_rules(conn, account_id))
+
+
+@router.put("/rules")
+async def put_rules(
+    account_id: str, document: Document, engine: EngineDep, who: Operator
+) -> dict[str, Any]:
+    """Replace the rule set; recomputes the selection (or holds it: circuit breaker)."""
+    return await in_transaction(
+        engine, lambda uow: handlers.save_rules(uow, account_id, document, who.subject)
+    )
+
+
+@router.post("/rules/items")
+async def add_rule(
+    account_id: str, rule: Document, engine: EngineDep, who: Operator
+) -> dict[str, Any]:
+    return await in_transaction(
+        engine, lambda uow: handlers.add_rule(uow, account_id, rule, who.subject)
+    )
+
+
+@router.delete("/rules/items/{rule_id}")
+async def delete_rule(
+    account_id: str, rule_id: str, engine: EngineDep, who: Operator
+) -> dict[str, Any]:
+    return await in_transaction(
+        engine, lambda uow: handlers.delete_rule(uow, account_id, rule_id, who.subject)
+    )
+
+
+@router.get("/rules/versions")
+async def rule_versions(account_id: str, engine: EngineDep, _: Viewer) -> list[dict[str, Any]]:
+    async def query(conn: AsyncConnection) -> list[dict[str, Any]]:
+        return [
+            {
+                "version": v.version,
+                "status": v.status,
+                "created_by": v.created_by,
+                "created_at": v.created_at.isoformat(),
+                "rules": v.document,
+            }
+            for v in await repo.rule_versions(conn, account_id)
+        ]
+
+    return await reading(engine, query)
+
+
+# --- simulation ------------------------------------------------------------------------------
+
+
+class SimulationRequest(BaseModel):
+    rules: dict[str, Any]
+    sample: int | None = Field(default=None, ge=1, le=1_000_000)
+
+
+@router.post("/simulations")
+async def simulate(
+    account_id: str, request: SimulationRequest, engine: EngineDep, _: Operator
+) -> dict[str, Any]:
+    """Apply a draft rule set to the selection (or a sample); nothing is saved or sent."""
+    return await reading(
+        engine, lambda conn: handlers.simulate(conn, account_id, request.rules, request.sample)
+    )
+
+
+# --- FX --------------------------------------------------------------------------------------
+
+
+class RateIn(BaseModel):
+    base: str
+    quote: str
+    rate: Decimal
+    source: str
+    as_of: date
+
+
+class RatesIn(BaseModel):
+    rates: list[RateIn] = Field(min_length=1)
+
+
+def _rate_out(rate: FxRate) -> dict[str, Any]:
+    return {
+        "base": rate.base,
+        "quote": rate.quote,
+        "rate": str(rate.rate),
+        "source": rate.source,
+        "as_of": rate.as_of.isoformat(),
+    }
+
+
+@router.get("/fx-rates")
+async def list_rates(account_id: str, engine: EngineDep, _: Viewer) -> list[dict[str, Any]]:
+    async def query(conn: AsyncConnection) -> list[dict[str, Any]]:
+        table = await repo.fx_table(conn, account_id)
+        return [_rate_out(r) for r in sorted(table.rates, key=lambda r: (r.base, r.quote))]
+
+    return await reading(engine, query)
+
+
+@router.put("/fx-rates")
+async def set_rates(
+    account_id: str, body: RatesIn, engine: EngineDep, who: Operator
+) -> dict[str, Any]:
+    """Set rates (1 base = rate quote, with source and date); recomputes the selection."""
+    rates = [FxRate(r.base.upper(), r.quote.upper(), r.rate, r.source, r.as_of) for r in body.rates]
+    return await in_transaction(
+        engine, lambda uow: handlers.set_fx_rates(uow, account_id, rates, who.subject)
+    )
+
+
+def parse_feed(text: str, source: str) -> tuple[list[FxRate], list[dict[str, Any]]]:
+    """A feed file: CSV lines `base,quote,rate,as_of[,source]` (a header line is skipped)."""
+    rates: list[FxRate] = []
+    errors: list[dict[str, Any]] = []
+    for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+        cells = [c.strip() for c in row]
+        if not cells or not any(cells) or cells[0].startswith("#"):
+            continue
+        if number == 1 and cells[0].lower() == "base":
+            continue
+        try:
+            if len(cells) < 4:
+                raise ValueError("expected base,quote,rate,as_of[,source]")
+            rate = FxRate(
+                cells[0].upper(),
+                cells[1].upper(),
+                Decimal(cells[2]),
+                cells[4] if len(cells) > 4 and cells[4] else source,
+                date.fromisoformat(cells[3]),
+            )
+        except (ValueError, InvalidOperation) as exc:
+            errors.append({"line": number, "code": "unreadable_row", "reason": str(exc)})
+            continue
+        problems = rate.problems(f"line {number}")
+        if problems:
+            errors += [{"line": number, **p.as_dict()} for p in problems]
+            continue
+        rates.append(rate)
+    return rates, errors
+
+
+@router.post("/fx-rates/import")
+async def import_rates(
+    account_id: str,
+    request: Request,
+    engine: EngineDep,
+    who: Operator,
+    source: Annotated[str, Query(min_length=1)] = "feed",
+) -> dict[str, Any]:
+    """Import a feed file (text/csv body); bad rows are reported, good rows are applied."""
+    text = (await request.body()).decode("utf-8-sig", errors="replace")
+    rates, errors = parse_feed(text, source)
+    if not rates:
+        raise unprocessable(
+            InvalidInput([Problem("body", "no_valid_rates", f"{len(errors)} rows rejected")])
+        )
+    result = await in_transaction(
+        engine, lambda uow: handlers.set_fx_rates(uow, account_id, rates, who.subject)
+    )
+    return {**result, "rejected": errors}
+
+
+# --- fees ------------------------------------------------------------------------------------
+
+
+@router.get("/fee-table")
+async def get_fee_table(account_id: str, engine: EngineDep, _: Viewer) -> dict[str, Any]:
+    async def query(conn: AsyncConnection) -> dict[str, Any]:
+        return (await repo.fee_table(conn, account_id)).as_dict()
+
+    return await reading(engine, query)
+
+
+@router.put("/fee-table")
+async def put_fee_table(
+    account_id: str, document: Document, engine: EngineDep, who: Operator
+) -> dict[str, Any]:
+    return await in_transaction(
+        engine, lambda uow: handlers.set_fee_table(uow, account_id, document, who.subject)
+    )
+
+
+# --- explanation -----------------------------------------------------------------------------
+
+
+@router.get("/prices/{sku}/{marketplace_id}")
+async def explain(
+    account_id: str, sku: str, marketplace_id: str, engine: EngineDep, _: Viewer
+) -> dict[str, Any]:
+    """The stored price of one SKU on one marketplace and the chain that produced it."""
+    problems = check_marketplace(marketplace_id, "marketplace_id")
+    if problems:
+        raise unprocessable(InvalidInput(problems))
+    return await reading(
+        engine, lambda conn: handlers.explain(conn, account_id, sku, marketplace_id)
+    )
+
+
+# --- circuit breaker -------------------------------------------------------------------------
+
+
+@router.get("/holds")
+async def list_holds(
+    account_id: str, engine: EngineDep, _: Viewer, status: str | None = "pending"
+) -> list[dict[str, Any]]:
+    async def query(conn: AsyncConnection) -> list[dict[str, Any]]:
+        return [h.as_dict() for h in await repo.holds(conn, account_id, status or None)]
+
+    return await reading(engine, query)
+
+
+@router.post("/holds/{hold_id}/confirm")
+async def confirm_hold(
+    account_id: str, hold_id: uuid.UUID, engine: EngineDep, who: Operator
+) -> dict[str, Any]:
+    return await in_transaction(
+        engine, lambda uow: handlers.decide(uow, account_id, hold_id, True, who.subject)
+    )
+
+
+@router.post("/holds/{hold_id}/reject")
+async def reject_hold(
+    account_id: str, hold_id: uuid.UUID, engine: EngineDep, who: Operator
+) -> dict[str, Any]:
+    return await in_transaction(
+        engine, lambda uow: handlers.decide(uow, account_id, hold_id, False, who.subject)
+    )

@@ -1,9 +1,429 @@
-"""Use cases of the pricing service: one function per message, and the explicit registry."""
+"""Use cases of the pricing service: one function per message or operator command.
+
+Every use case runs inside one unit of work: the state it changes and the PriceComputed events
+it causes (outbox rows) commit together.
+"""
 
 from __future__ import annotations
 
-from shared.events import Event
-from shared.messaging.consumer import Handler
+import asyncio
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
 
-# Event class -> handler, per queue this service consumes (see consumer.py).
-HANDLERS: dict[type[Event], Handler] = {}
+import orjson
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pricing import metrics
+from pricing import repository as repo
+from pricing.domain.engine import Outcome, PricingEngine
+from pricing.domain.errors import InvalidInput, Problem
+from pricing.domain.fees import FeeTable
+from pricing.domain.fx import FxRate
+from pricing.domain.marketplaces import MARKETPLACES
+from pricing.domain.rules import Product, RuleSet
+from pricing.domain.runs import Move, RunStats, summarize, trips
+from shared.events import CatalogUpdated, Event, Money, PriceComputed, PricedItem
+from shared.logs import get_logger
+from shared.messaging.consumer import Handler
+from shared.uow import UnitOfWork
+
+log = get_logger(__name__)
+
+CHUNK = 250  # products priced between two yields to the event loop
+EVENT_ITEMS = 250  # items per PriceComputed message
+BELOW_FLOOR_LIST = 200
+
+
+class NotFound(LookupError):
+    pass
+
+
+class Conflict(RuntimeError):
+    pass
+
+
+@dataclass
+class Priced:
+    product: Product
+    outcomes: dict[str, Outcome]
+
+    def prices(self) -> dict[str, str]:
+        return {m: str(o.amount) for m, o in self.outcomes.items() if o.amount is not None}
+
+    def unpriced(self) -> dict[str, str]:
+        return {m: o.reason or "unpriced" for m, o in self.outcomes.items() if o.amount is None}
+
+
+@dataclass
+class RunResult:
+    kind: str
+    stats: RunStats
+    held: bool = False
+    hold_id: uuid.UUID | None = None
+    changed_items: int = 0
+    events: int = 0
+    unpriced: dict[str, int] = field(default_factory=dict)
+    below_floor: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "status": "held" if self.held else "applied",
+            "hold_id": None if self.hold_id is None else str(self.hold_id),
+            "changed_products": self.changed_items,
+            "events": self.events,
+            "unpriced": self.unpriced,
+            "below_floor": self.below_floor,
+            **self.stats.as_dict(),
+        }
+
+
+async def load_engine(
+    conn: AsyncConnection, account: str, rules: RuleSet | None = None
+) -> tuple[PricingEngine, int | None]:
+    version, active = await repo.active_rules(conn, account)
+    fees = await repo.fee_table(conn, account)
+    fx = await repo.fx_table(conn, account)
+    return PricingEngine(rules or active, fees, fx), version
+
+
+async def price_products(engine: PricingEngine, products: Sequence[Product]) -> list[Priced]:
+    """CPU-bound: price in chunks and yield between them so heartbeats keep flowing."""
+    out: list[Priced] = []
+    for start in range(0, len(products), CHUNK):
+        for product in products[start : start + CHUNK]:
+            out.append(Priced(product, engine.price_all(product)))
+        await asyncio.sleep(0)
+    return out
+
+
+def _moves(priced: Sequence[Priced], stored: dict[str, repo.StoredPrice]) -> list[Move]:
+    moves: list[Move] = []
+    for item in priced:
+        old = stored.get(item.product.sku)
+        for mid, outcome in item.outcomes.items():
+            before = old.prices.get(mid) if old is not None else None
+            moves.append(
+                Move(
+                    item.product.sku,
+                    mid,
+                    Decimal(before) if before is not None else None,
+                    outcome.amount,
+                )
+            )
+    return moves
+
+
+def _summary(priced: Sequence[Priced]) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    reasons: dict[str, int] = {}
+    below: list[dict[str, Any]] = []
+    for item in priced:
+        for mid, outcome in item.outcomes.items():
+            if outcome.amount is not None:
+                metrics.prices_computed.labels("priced").inc()
+                continue
+            reason = outcome.reason or "unpriced"
+            metrics.prices_computed.labels(reason).inc()
+            reasons[reason] = reasons.get(reason, 0) + 1
+            if reason == "below_floor" and len(below) < BELOW_FLOOR_LIST:
+                detail = outcome.chain[-1].get("detail", "") if outcome.chain else ""
+                below.append(
+                    {
+                        "sku": item.product.sku,
+                        "marketplace_id": mid,
+                        "floor": None if outcome.floor is None else str(outcome.floor),
+                        "detail": detail,
+                    }
+                )
+    return reasons, below
+
+
+def _row(item: Priced) -> tuple[str, int, bytes, bytes, bytes]:
+    explanation = {
+        mid: {
+            "currency": o.currency,
+            "amount": None if o.amount is None else str(o.amount),
+            "reason": o.reason,
+            "rule_id": o.rule_id,
+            "floor": None if o.floor is None else str(o.floor),
+            "chain": o.chain,
+        }
+        for mid, o in item.outcomes.items()
+    }
+    return (
+        item.product.sku,
+        item.product.revision,
+        orjson.dumps(item.prices()),
+        orjson.dumps(item.unpriced()),
+        orjson.dumps(explanation),
+    )
+
+
+def _priced_item(item: Priced, rule_version: int | None) -> PricedItem:
+    outcomes = item.outcomes
+    rules = {m: o.rule_id for m, o in outcomes.items()}
+    main = outcomes.get("allegro-pl")
+    return PricedItem(
+        sku=item.product.sku,
+        catalog_revision=item.product.revision,
+        prices={
+            m: Money(amount=o.amount, currency=o.currency)
+            for m, o in outcomes.items()
+            if o.amount is not None
+        },
+        unpriced={m: o.reason or "unpriced" for m, o in outcomes.items() if o.amount is None},
+        rule_id=main.rule_id if main is not None else None,
+        breakdown={
+            "rule_version": rule_version,
+            "rules": rules,
+            "floors": {m: None if o.floor is None else str(o.floor) for m, o in outcomes.items()},
+        },
+    )
+
+
+async def run_pricing(
+    uow: UnitOfWork,
+    account: str,
+    products: Sequence[Product],
+    engine: PricingEngine,
+    rule_version: int | None,
+    *,
+    kind: str,
+    by: str,
+    force: bool = False,
+    hold_rule_version: int | None = None,
+    hold_skus: bool = False,
+) -> RunResult:
+    """Price `products`, compare with the stored prices, and either apply the run (store all,
+    emit PriceComputed for the changed ones) or, if the breaker trips, hold it for an operator."""
+    started = time.perf_counter()
+    conn = uow.connection
+    priced = await price_products(engine, products)
+    stored = await repo.stored_prices(
+        conn, account, None if len(products) > 5_000 else [p.sku for p in products]
+    )
+    stats = summarize(_moves(priced, stored), engine.rules.breaker)
+    reasons, below = _summary(priced)
+    result = RunResult(kind, stats, unpriced=reasons, below_floor=below)
+    if not force and trips(stats, engine.rules.breaker):
+        result.held = True
+        result.hold_id = await repo.create_hold(
+            conn,
+            account,
+            kind,
+            result.as_dict() | {"status": "held"},
+            by,
+            rule_version=hold_rule_version,
+            skus=[p.sku for p in products] if hold_skus else None,
+        )
+        metrics.runs.labels(kind, "held").inc()
+        log.warning("pricing_run_held", account_id=account, kind=kind, **stats.as_dict())
+        metrics.run_duration.labels(kind).observe(time.perf_counter() - started)
+        return result
+    rows = [_row(item) for item in priced]
+    await repo.save_prices(conn, account, rule_version, rows)
+    changed = []
+    for item in priced:
+        old = stored.get(item.product.sku)
+        if old is None or old.prices != item.prices() or old.unpriced != item.unpriced():
+            if old is not None and old.catalog_revision > item.product.revision:
+                continue  # a newer revision was priced already
+            changed.append(_priced_item(item, rule_version))
+    events: list[Event] = [
+        PriceComputed(account_id=account, items=changed[i : i + EVENT_ITEMS])
+        for i in range(0, len(changed), EVENT_ITEMS)
+    ]
+    await uow.emit(*events)
+    result.changed_items = len(changed)
+    result.events = len(events)
+    metrics.prices_changed.inc(stats.changed)
+    metrics.runs.labels(kind, "applied").inc()
+    metrics.run_duration.labels(kind).observe(time.perf_counter() - started)
+    return result
+
+
+# --- messages --------------------------------------------------------------------------------
+
+
+async def handle_catalog_updated(event: CatalogUpdated, uow: UnitOfWork) -> None:
+    """Keep what pricing needs of the items, price the newer ones, emit what changed."""
+    conn = uow.connection
+    latest: dict[str, Product] = {}
+    for item in event.items:
+        product = repo.item_product(item)
+        held = latest.get(product.sku)
+        if held is None or held.revision < product.revision:
+            latest[product.sku] = product
+    applied = await repo.upsert_items(conn, event.account_id, list(latest.values()))
+    withdrawn = [s for s in applied if not latest[s].listed]
+    await repo.delete_prices(conn, event.account_id, withdrawn)
+    fresh = [p for s, p in latest.items() if s in applied and p.listed]
+    if not fresh:
+        return
+    engine, version = await load_engine(conn, event.account_id)
+    await run_pricing(
+        uow,
+        event.account_id,
+        fresh,
+        engine,
+        version,
+        kind="catalog",
+        by="catalog",
+        hold_skus=True,
+    )
+
+
+HANDLERS: dict[type[Event], Handler] = {CatalogUpdated: handle_catalog_updated}
+
+
+# --- operator commands -----------------------------------------------------------------------
+
+
+async def recompute(
+    uow: UnitOfWork, account: str, kind: str, by: str, *, force: bool = False
+) -> RunResult:
+    engine, version = await load_engine(uow.connection, account)
+    products = await repo.listed_products(uow.connection, account)
+    return await run_pricing(uow, account, products, engine, version, kind=kind, by=by, force=force)
+
+
+async def save_rules(
+    uow: UnitOfWork, account: str, document: dict[str, Any], by: str
+) -> dict[str, Any]:
+    rules = RuleSet.parse(document)
+    conn = uow.connection
+    await repo.supersede_rule_holds(conn, account, by)
+    version = await repo.add_rule_version(conn, account, rules, "pending", by)
+    engine, _ = await load_engine(conn, account, rules)
+    products = await repo.listed_products(conn, account)
+    result = await run_pricing(
+        uow, account, products, engine, version, kind="rules", by=by, hold_rule_version=version
+    )
+    if not result.held:
+        await repo.activate_rules(conn, account, version)
+    return {
+        "version": version,
+        "status": "pending" if result.held else "active",
+        "run": result.as_dict(),
+    }
+
+
+async def current_rules(conn: AsyncConnection, account: str) -> dict[str, Any]:
+    version, rules = await repo.active_rules(conn, account)
+    pending = [v for v in await repo.rule_versions(conn, account, 10) if v.status == "pending"]
+    return {
+        "version": version,
+        "rules": rules.as_dict(),
+        "pending_versions": [v.version for v in pending],
+    }
+
+
+async def add_rule(uow: UnitOfWork, account: str, rule: dict[str, Any], by: str) -> dict[str, Any]:
+    _, rules = await repo.active_rules(uow.connection, account)
+    doc = rules.as_dict()
+    doc["rules"] = [*doc["rules"], rule]
+    return await save_rules(uow, account, doc, by)
+
+
+async def delete_rule(uow: UnitOfWork, account: str, rule_id: str, by: str) -> dict[str, Any]:
+    _, rules = await repo.active_rules(uow.connection, account)
+    doc = rules.as_dict()
+    kept = [r for r in doc["rules"] if r["id"] != rule_id]
+    if len(kept) == len(doc["rules"]):
+        raise NotFound(f"no rule {rule_id}")
+    doc["rules"] = kept
+    return await save_rules(uow, account, doc, by)
+
+
+async def set_fx_rates(
+    uow: UnitOfWork, account: str, rates: Sequence[FxRate], by: str
+) -> dict[str, Any]:
+    problems: list[Problem] = []
+    for i, rate in enumerate(rates):
+        problems += rate.problems(f"rates.{i}")
+    if problems:
+        raise InvalidInput(problems)
+    await repo.save_fx_rates(uow.connection, account, rates)
+    run = await recompute(uow, account, "fx", by)
+    return {"saved": len(rates), "run": run.as_dict()}
+
+
+async def set_fee_table(
+    uow: UnitOfWork, account: str, document: dict[str, Any], by: str
+) -> dict[str, Any]:
+    table = FeeTable.parse(document)
+    await repo.save_fee_table(uow.connection, account, table, by)
+    run = await recompute(uow, account, "fees", by)
+    return {"fee_table": table.as_dict(), "run": run.as_dict()}
+
+
+async def simulate(
+    conn: AsyncConnection, account: str, document: dict[str, Any], sample: int | None
+) -> dict[str, Any]:
+    """Apply a draft rule set to the selection (or a sample) without saving anything."""
+    rules = RuleSet.parse(document)
+    engine, _ = await load_engine(conn, account, rules)
+    products = await repo.listed_products(conn, account, sample=sample)
+    priced = await price_products(engine, products)
+    stored = await repo.stored_prices(
+        conn, account, None if sample is None else [p.sku for p in products]
+    )
+    stats = summarize(_moves(priced, stored), rules.breaker)
+    reasons, below = _summary(priced)
+    return {
+        "products": len(products),
+        "would_trip_circuit_breaker": trips(stats, rules.breaker),
+        "unpriced": reasons,
+        "below_floor": below,
+        **stats.as_dict(),
+    }
+
+
+async def decide(
+    uow: UnitOfWork, account: str, hold_id: uuid.UUID, confirm: bool, by: str
+) -> dict[str, Any]:
+    conn = uow.connection
+    hold = await repo.hold_for_update(conn, account, hold_id)
+    if hold is None:
+        raise NotFound(f"no hold {hold_id}")
+    if hold.status != "pending":
+        raise Conflict(f"hold {hold_id} is {hold.status}")
+    await repo.decide_hold(conn, hold_id, "confirmed" if confirm else "rejected", by)
+    if not confirm:
+        if hold.kind == "rules" and hold.rule_version is not None:
+            await repo.set_rule_status(conn, account, hold.rule_version, "rejected")
+        return {"hold": str(hold_id), "status": "rejected"}
+    if hold.kind == "rules" and hold.rule_version is not None:
+        await repo.activate_rules(conn, account, hold.rule_version)
+    engine, version = await load_engine(conn, account)
+    products = await repo.listed_products(conn, account, skus=hold.skus)
+    run = await run_pricing(
+        uow, account, products, engine, version, kind="confirm", by=by, force=True
+    )
+    return {"hold": str(hold_id), "status": "confirmed", "run": run.as_dict()}
+
+
+async def explain(
+    conn: AsyncConnection, account: str, sku: str, marketplace_id: str
+) -> dict[str, Any]:
+    row = await repo.explanation(conn, account, sku)
+    if row is None:
+        raise NotFound(f"no price computed for {sku}")
+    chains = orjson.loads(row.explanation)
+    entry = chains.get(marketplace_id)
+    if entry is None:
+        raise NotFound(f"{sku} has no explanation for {marketplace_id}")
+    return {
+        "account_id": account,
+        "sku": sku,
+        "marketplace_id": marketplace_id,
+        "currency": MARKETPLACES[marketplace_id].currency,
+        "catalog_revision": row.catalog_revision,
+        "rule_version": row.rule_version,
+        "computed_at": row.computed_at.isoformat(),
+        **entry,
+    }

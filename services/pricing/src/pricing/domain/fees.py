@@ -1,0 +1,286 @@
+"""Allegro's seller fees: commission per category (a configurable table), minimum, cap, tiers,
+the promoted-offer surcharge, a per-unit fee, an extra share of the price (HU retail tax slot)
+and the listing fee above a price threshold (allegro-fees.md sections 1 and 7).
+
+All table amounts are gross, in the table's currency (PLN by default). The commission base is
+the price plus the delivery cost the buyer pays (allegro-fees.md 1.1(d)).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+from pricing.domain.errors import InvalidInput, Problem
+from pricing.domain.marketplaces import ZERO, check_currency, check_marketplace
+
+
+@dataclass(frozen=True)
+class FeeRule:
+    """`rate` of the base up to `threshold`, then `fixed_above` + `rate_above` x the part above;
+    at most `cap`, at least `minimum`."""
+
+    key: str  # "default", an Allegro category id, or a supplier category path prefix
+    label: str = ""
+    rate: Decimal = ZERO
+    threshold: Decimal | None = None
+    fixed_above: Decimal = ZERO
+    rate_above: Decimal = ZERO
+    cap: Decimal | None = None
+    minimum: Decimal = ZERO
+
+    def commission(self, base: Decimal, scale: Decimal = Decimal(1)) -> Decimal:
+        """The commission on `base`; table amounts are multiplied by `scale` (currency)."""
+        if self.threshold is not None and base > self.threshold * scale:
+            fee = self.fixed_above * scale + self.rate_above * (base - self.threshold * scale)
+        else:
+            fee = self.rate * base
+        if self.cap is not None:
+            fee = min(fee, self.cap * scale)
+        return max(fee, self.minimum * scale)
+
+    def linear_pieces(self, scale: Decimal) -> list[tuple[Decimal, Decimal]]:
+        """Every (a, b) such that commission(B) = a + b*B on some interval of B."""
+        pieces = [(self.minimum * scale, ZERO), (ZERO, self.rate)]
+        if self.threshold is not None:
+            pieces.append(
+                (
+                    self.fixed_above * scale - self.rate_above * self.threshold * scale,
+                    self.rate_above,
+                )
+            )
+        if self.cap is not None:
+            pieces.append((self.cap * scale, ZERO))
+        return pieces
+
+    def problems(self, where: str) -> list[Problem]:
+        out: list[Problem] = []
+        for name in ("rate", "rate_above"):
+            value: Decimal = getattr(self, name)
+            if not ZERO <= value < 1:
+                out.append(Problem(f"{where}.{name}", "invalid_rate", "a rate is in [0, 1)"))
+        for name in ("fixed_above", "minimum"):
+            if getattr(self, name) < 0:
+                out.append(Problem(f"{where}.{name}", "negative_amount", "must be >= 0"))
+        if self.threshold is not None and self.threshold <= 0:
+            out.append(Problem(f"{where}.threshold", "invalid_threshold", "must be > 0"))
+        if self.cap is not None and self.cap < self.minimum:
+            out.append(Problem(f"{where}.cap", "invalid_cap", "the cap is below the minimum"))
+        if not self.key.strip():
+            out.append(Problem(f"{where}.key", "missing_key", "a fee row names its category"))
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "label": self.label,
+            "rate": str(self.rate),
+            "threshold": None if self.threshold is None else str(self.threshold),
+            "fixed_above": str(self.fixed_above),
+            "rate_above": str(self.rate_above),
+            "cap": None if self.cap is None else str(self.cap),
+            "minimum": str(self.minimum),
+        }
+
+
+@dataclass(frozen=True)
+class MarketplaceFees:
+    promoted_share: Decimal = Decimal("0.75")  # commissionFeatureFee = 0.75 x commission
+    extra_rate: Decimal = ZERO  # a share of the price (e.g. HU retail tax 4.5 %)
+    unit_fee: Decimal = ZERO  # per unit sold, in the marketplace's currency (CZ 5 CZK)
+    listing_fee: Decimal = ZERO  # per 10-day cycle, table currency, above listing_threshold
+    listing_threshold: Decimal | None = None
+    listing_cycles: int = 1  # how many cycles the price recovers
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "promoted_share": str(self.promoted_share),
+            "extra_rate": str(self.extra_rate),
+            "unit_fee": str(self.unit_fee),
+            "listing_fee": str(self.listing_fee),
+            "listing_threshold": None
+            if self.listing_threshold is None
+            else str(self.listing_threshold),
+            "listing_cycles": self.listing_cycles,
+        }
+
+
+def _d(text: str) -> Decimal:
+    return Decimal(text)
+
+
+# Seeded from allegro-fees.md section 7 (2022 schedule): a starting point the operator edits.
+DEFAULT_RULES: tuple[FeeRule, ...] = (
+    FeeRule("default", "Other (Pozostałe), anything not matched", _d("0.17")),
+    FeeRule("Home & Garden", "Home & Garden", _d("0.10"), minimum=_d("0.50")),
+    FeeRule("Sports & Outdoors", "Sports & Travel", _d("0.11"), minimum=_d("0.50")),
+    FeeRule("Electronics", "RTV & AGD", _d("0.09"), minimum=_d("0.50")),
+    FeeRule("Electronics > Mobile Phones", "Phones", _d("0.06"), minimum=_d("1.00")),
+    FeeRule(
+        "Electronics > Mobile Phones > Smartphones", "Smartphones", _d("0.045"), minimum=_d("1")
+    ),
+    FeeRule("Electronics > Computers", "Computers", _d("0.095"), minimum=_d("1.00")),
+    FeeRule(
+        "Electronics > Computers > Laptops",
+        "Laptops: 3 % up to 2,000 then 60 + 1.5 %",
+        _d("0.03"),
+        _d("2000"),
+        _d("60"),
+        _d("0.015"),
+        minimum=_d("1.00"),
+    ),
+    FeeRule("Electronics > Computers > Monitors", "Monitors", _d("0.04"), minimum=_d("1.00")),
+    FeeRule("Electronics > TV & Audio > Televisions", "TVs", _d("0.03"), minimum=_d("1.00")),
+    FeeRule(
+        "Accessories",
+        "Accessories: 12 % up to 50 then 6 + 8 %",
+        _d("0.12"),
+        _d("50"),
+        _d("6"),
+        _d("0.08"),
+        minimum=_d("0.50"),
+    ),
+    FeeRule(
+        "Fashion",
+        "Fashion: 13 % up to 80 then 10.40 + 8 %",
+        _d("0.13"),
+        _d("80"),
+        _d("10.40"),
+        _d("0.08"),
+        minimum=_d("0.50"),
+    ),
+    FeeRule("Automotive", "Automotive, max 100", _d("0.08"), cap=_d("100"), minimum=_d("1.00")),
+)
+DEFAULT_MARKETPLACE_FEES: dict[str, MarketplaceFees] = {
+    "allegro-pl": MarketplaceFees(listing_fee=_d("1.00"), listing_threshold=_d("10000")),
+    "allegro-cz": MarketplaceFees(unit_fee=_d("5")),
+    "allegro-sk": MarketplaceFees(),
+    "allegro-hu": MarketplaceFees(extra_rate=_d("0.045")),
+}
+
+
+def _path(text: str) -> tuple[str, ...]:
+    for sep in (">", "/", "|"):
+        if sep in text:
+            return tuple(p.strip().casefold() for p in text.split(sep) if p.strip())
+    return (text.strip().casefold(),) if text.strip() else ()
+
+
+@lru_cache(maxsize=8192)
+def category_path(text: str | None) -> tuple[str, ...]:
+    """A supplier category as its path of lower-case segments ('A > B', 'A/B' alike)."""
+    return _path(text) if text else ()
+
+
+@dataclass(frozen=True)
+class FeeTable:
+    rules: tuple[FeeRule, ...] = DEFAULT_RULES
+    marketplaces: dict[str, MarketplaceFees] = field(
+        default_factory=lambda: dict(DEFAULT_MARKETPLACE_FEES)
+    )
+    currency: str = "PLN"
+    source: str = "table:default"
+    _by_id: dict[str, FeeRule] = field(default_factory=dict, compare=False, repr=False)
+    _by_path: dict[tuple[str, ...], FeeRule] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def __post_init__(self) -> None:
+        for rule in self.rules:
+            if rule.key == "default":
+                continue
+            path = category_path(rule.key)
+            self._by_id[rule.key] = rule
+            self._by_path.setdefault(path, rule)
+
+    @property
+    def default_rule(self) -> FeeRule:
+        for rule in self.rules:
+            if rule.key == "default":
+                return rule
+        return FeeRule("default", "Other", _d("0.17"))
+
+    def for_marketplace(self, marketplace_id: str) -> MarketplaceFees:
+        return self.marketplaces.get(marketplace_id, MarketplaceFees())
+
+    def rule_for(self, allegro_category_id: str | None, path: tuple[str, ...]) -> FeeRule:
+        """Exact Allegro category id first, then the deepest supplier-category prefix."""
+        if allegro_category_id and allegro_category_id in self._by_id:
+            return self._by_id[allegro_category_id]
+        for depth in range(len(path), 0, -1):
+            rule = self._by_path.get(path[:depth])
+            if rule is not None:
+                return rule
+        return self.default_rule
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "currency": self.currency,
+            "source": self.source,
+            "rules": [r.as_dict() for r in self.rules],
+            "marketplaces": {k: v.as_dict() for k, v in self.marketplaces.items()},
+        }
+
+    @classmethod
+    def parse(cls, document: dict[str, Any], source: str = "table:account") -> FeeTable:
+        """Validate an operator's table; raises InvalidInput listing every problem."""
+        problems: list[Problem] = []
+        currency = str(document.get("currency", "PLN"))
+        problems += check_currency(currency, "currency")
+        rules: list[FeeRule] = []
+        keys: set[str] = set()
+        for i, raw in enumerate(document.get("rules") or []):
+            where = f"rules.{i}"
+            try:
+                rule = FeeRule(
+                    key=str(raw["key"]),
+                    label=str(raw.get("label", "")),
+                    rate=Decimal(str(raw.get("rate", "0"))),
+                    threshold=_opt(raw.get("threshold")),
+                    fixed_above=Decimal(str(raw.get("fixed_above", "0"))),
+                    rate_above=Decimal(str(raw.get("rate_above", "0"))),
+                    cap=_opt(raw.get("cap")),
+                    minimum=Decimal(str(raw.get("minimum", "0"))),
+                )
+            except (KeyError, ArithmeticError, TypeError, ValueError) as exc:
+                problems.append(Problem(where, "invalid_fee_rule", f"unreadable: {exc!r}"))
+                continue
+            if rule.key in keys:
+                problems.append(Problem(f"{where}.key", "duplicate_key", f"{rule.key} twice"))
+            keys.add(rule.key)
+            problems += rule.problems(where)
+            rules.append(rule)
+        if "default" not in keys:
+            rules.insert(0, FeeRule("default", "Other", _d("0.17")))
+        markets = dict(DEFAULT_MARKETPLACE_FEES)
+        for mid, raw in (document.get("marketplaces") or {}).items():
+            where = f"marketplaces.{mid}"
+            problems += check_marketplace(mid, where)
+            try:
+                changes: dict[str, Any] = {
+                    k: (int(v) if k == "listing_cycles" else _opt(v))
+                    for k, v in raw.items()
+                    if k in MarketplaceFees.__dataclass_fields__
+                }
+                fees = replace(markets.get(mid, MarketplaceFees()), **changes)
+            except (ArithmeticError, TypeError, ValueError) as exc:
+                problems.append(Problem(where, "invalid_fee_settings", f"unreadable: {exc!r}"))
+                continue
+            if fees.promoted_share is None or fees.promoted_share < 0:
+                problems.append(Problem(where, "invalid_rate", "promoted_share must be >= 0"))
+            if fees.extra_rate is None or not ZERO <= fees.extra_rate < 1:
+                problems.append(Problem(where, "invalid_rate", "extra_rate is in [0, 1)"))
+            for name in ("unit_fee", "listing_fee"):
+                value = getattr(fees, name)
+                if value is None or value < 0:
+                    problems.append(Problem(f"{where}.{name}", "negative_amount", "must be >= 0"))
+            markets[mid] = fees
+        if problems:
+            raise InvalidInput(problems)
+        return cls(tuple(rules), markets, currency, source)
+
+
+def _opt(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))

@@ -1,0 +1,471 @@
+"""SQL of the pricing service: set-based reads and writes on one transaction's connection."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pricing.domain.fees import FeeTable
+from pricing.domain.fx import FxRate, FxTable
+from pricing.domain.rules import Product, RuleSet
+from shared.events import CatalogItem
+
+_UPSERT_ITEMS = sa.text(
+    "INSERT INTO catalog_items AS c (account_id, sku, revision, listed, cost, cost_currency,"
+    " rrp, rrp_currency, brand, supplier_category, allegro_category_id, weight_kg, updated_at)"
+    " SELECT :account, t.* , now() FROM unnest(CAST(:sku AS text[]), CAST(:revision AS bigint[]),"
+    " CAST(:listed AS boolean[]), CAST(:cost AS numeric[]), CAST(:cost_currency AS text[]),"
+    " CAST(:rrp AS numeric[]), CAST(:rrp_currency AS text[]), CAST(:brand AS text[]),"
+    " CAST(:supplier_category AS text[]), CAST(:allegro_category_id AS text[]),"
+    " CAST(:weight_kg AS numeric[])) AS t"
+    " ON CONFLICT (account_id, sku) DO UPDATE SET revision = EXCLUDED.revision,"
+    " listed = EXCLUDED.listed, cost = EXCLUDED.cost, cost_currency = EXCLUDED.cost_currency,"
+    " rrp = EXCLUDED.rrp, rrp_currency = EXCLUDED.rrp_currency, brand = EXCLUDED.brand,"
+    " supplier_category = EXCLUDED.supplier_category,"
+    " allegro_category_id = EXCLUDED.allegro_category_id, weight_kg = EXCLUDED.weight_kg,"
+    " updated_at = now() WHERE c.revision < EXCLUDED.revision"
+    " RETURNING sku"
+)
+_PRODUCT_COLUMNS = (
+    "sku, revision, cost, cost_currency, rrp, rrp_currency, brand, supplier_category,"
+    " allegro_category_id, weight_kg"
+)
+_SAVE_PRICES = sa.text(
+    "INSERT INTO prices AS p (account_id, sku, catalog_revision, prices, unpriced, explanation,"
+    " rule_version, computed_at)"
+    " SELECT :account, t.sku, t.rev, CAST(t.pr AS jsonb), CAST(t.un AS jsonb), CAST(t.ex AS jsonb),"
+    " :rule_version, now()"
+    " FROM unnest(CAST(:sku AS text[]), CAST(:rev AS bigint[]), CAST(:pr AS text[]),"
+    " CAST(:un AS text[]), CAST(:ex AS text[])) AS t(sku, rev, pr, un, ex)"
+    " ON CONFLICT (account_id, sku) DO UPDATE SET catalog_revision = EXCLUDED.catalog_revision,"
+    " prices = EXCLUDED.prices, unpriced = EXCLUDED.unpriced, explanation = EXCLUDED.explanation,"
+    " rule_version = EXCLUDED.rule_version, computed_at = now()"
+    " WHERE p.catalog_revision <= EXCLUDED.catalog_revision"
+)
+
+
+def item_product(item: CatalogItem) -> Product:
+    return Product(
+        sku=item.sku,
+        revision=item.revision,
+        cost=item.cost.amount if item.cost else None,
+        cost_currency=item.cost.currency if item.cost else None,
+        rrp=item.rrp.amount if item.rrp else None,
+        rrp_currency=item.rrp.currency if item.rrp else None,
+        brand=item.brand,
+        supplier_category=item.supplier_category,
+        allegro_category_id=item.allegro_category_id,
+        weight_kg=item.weight_kg,
+        listed=item.listed,
+    )
+
+
+async def upsert_items(conn: AsyncConnection, account: str, items: Sequence[Product]) -> set[str]:
+    """Store catalogue items newer than the held revision; returns the skus that were applied."""
+    if not items:
+        return set()
+    result = await conn.execute(
+        _UPSERT_ITEMS,
+        {
+            "account": account,
+            "sku": [p.sku for p in items],
+            "revision": [p.revision for p in items],
+            "listed": [p.listed for p in items],
+            "cost": [p.cost for p in items],
+            "cost_currency": [p.cost_currency for p in items],
+            "rrp": [p.rrp for p in items],
+            "rrp_currency": [p.rrp_currency for p in items],
+            "brand": [p.brand for p in items],
+            "supplier_category": [p.supplier_category for p in items],
+            "allegro_category_id": [p.allegro_category_id for p in items],
+            "weight_kg": [p.weight_kg for p in items],
+        },
+    )
+    return set(result.scalars())
+
+
+def _product(row: Any) -> Product:
+    return Product(
+        sku=row.sku,
+        revision=row.revision,
+        cost=row.cost,
+        cost_currency=row.cost_currency,
+        rrp=row.rrp,
+        rrp_currency=row.rrp_currency,
+        brand=row.brand,
+        supplier_category=row.supplier_category,
+        allegro_category_id=row.allegro_category_id,
+        weight_kg=row.weight_kg,
+    )
+
+
+async def listed_products(
+    conn: AsyncConnection,
+    account: str,
+    skus: Sequence[str] | None = None,
+    sample: int | None = None,
+) -> list[Product]:
+    """The account's selection (listed items), all of it, some skus, or a stable sample."""
+    query = f"SELECT {_PRODUCT_COLUMNS} FROM catalog_items WHERE account_id = :a AND listed"
+    params: dict[str, Any] = {"a": account}
+    if skus is not None:
+        query += " AND sku = ANY(CAST(:skus AS text[]))"
+        params["skus"] = list(skus)
+    if sample is not None:
+        query += " ORDER BY md5(sku) LIMIT :n"
+        params["n"] = sample
+    rows = await conn.execute(sa.text(query), params)
+    return [_product(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class StoredPrice:
+    catalog_revision: int
+    prices: dict[str, str]
+    unpriced: dict[str, str]
+
+
+async def stored_prices(
+    conn: AsyncConnection, account: str, skus: Sequence[str] | None = None
+) -> dict[str, StoredPrice]:
+    query = (
+        "SELECT sku, catalog_revision, prices::text, unpriced::text FROM prices"
+        " WHERE account_id = :a"
+    )
+    params: dict[str, Any] = {"a": account}
+    if skus is not None:
+        query += " AND sku = ANY(CAST(:skus AS text[]))"
+        params["skus"] = list(skus)
+    rows = await conn.execute(sa.text(query), params)
+    return {
+        sku: StoredPrice(rev, orjson.loads(prices), orjson.loads(unpriced))
+        for sku, rev, prices, unpriced in rows
+    }
+
+
+async def save_prices(
+    conn: AsyncConnection,
+    account: str,
+    rule_version: int | None,
+    rows: Sequence[tuple[str, int, bytes, bytes, bytes]],
+) -> None:
+    """rows: (sku, catalog revision, prices json, unpriced json, explanation json)."""
+    if not rows:
+        return
+    await conn.execute(
+        _SAVE_PRICES,
+        {
+            "account": account,
+            "rule_version": rule_version,
+            "sku": [r[0] for r in rows],
+            "rev": [r[1] for r in rows],
+            "pr": [r[2].decode() for r in rows],
+            "un": [r[3].decode() for r in rows],
+            "ex": [r[4].decode() for r in rows],
+        },
+    )
+
+
+async def delete_prices(conn: AsyncConnection, account: str, skus: Sequence[str]) -> None:
+    if skus:
+        await conn.execute(
+            sa.text("DELETE FROM prices WHERE account_id = :a AND sku = ANY(CAST(:s AS text[]))"),
+            {"a": account, "s": list(skus)},
+        )
+
+
+async def explanation(conn: AsyncConnection, account: str, sku: str) -> Any:
+    return (
+        await conn.execute(
+            sa.text(
+                "SELECT sku, catalog_revision, prices::text AS prices, unpriced::text AS unpriced,"
+                " explanation::text AS explanation, rule_version, computed_at FROM prices"
+                " WHERE account_id = :a AND sku = :s"
+            ),
+            {"a": account, "s": sku},
+        )
+    ).first()
+
+
+# --- rule sets -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredRules:
+    version: int | None
+    status: str
+    document: dict[str, Any]
+    created_by: str
+    created_at: Any
+
+
+async def active_rules(conn: AsyncConnection, account: str) -> tuple[int | None, RuleSet]:
+    row = (
+        await conn.execute(
+            sa.text(
+                "SELECT version, document::text FROM rule_sets WHERE account_id = :a"
+                " AND status = 'active' ORDER BY version DESC LIMIT 1"
+            ),
+            {"a": account},
+        )
+    ).first()
+    if row is None:
+        return None, RuleSet()
+    return row[0], RuleSet.parse(orjson.loads(row[1]))
+
+
+async def rule_versions(conn: AsyncConnection, account: str, limit: int = 50) -> list[StoredRules]:
+    rows = await conn.execute(
+        sa.text(
+            "SELECT version, status, document::text, created_by, created_at FROM rule_sets"
+            " WHERE account_id = :a ORDER BY version DESC LIMIT :n"
+        ),
+        {"a": account, "n": limit},
+    )
+    return [StoredRules(v, s, orjson.loads(d), by, at) for v, s, d, by, at in rows]
+
+
+async def rule_version(conn: AsyncConnection, account: str, version: int) -> RuleSet:
+    doc = await conn.scalar(
+        sa.text("SELECT document::text FROM rule_sets WHERE account_id = :a AND version = :v"),
+        {"a": account, "v": version},
+    )
+    return RuleSet.parse(orjson.loads(doc))
+
+
+async def add_rule_version(
+    conn: AsyncConnection, account: str, rules: RuleSet, status: str, by: str
+) -> int:
+    # Serialise writers of one account's rules (the version number is max + 1).
+    await conn.execute(
+        sa.text("SELECT pg_advisory_xact_lock(hashtext('pricing.rules:' || :a))"), {"a": account}
+    )
+    version = int(
+        await conn.scalar(
+            sa.text("SELECT coalesce(max(version), 0) + 1 FROM rule_sets WHERE account_id = :a"),
+            {"a": account},
+        )
+        or 1
+    )
+    await conn.execute(
+        sa.text(
+            "INSERT INTO rule_sets (account_id, version, document, status, created_by)"
+            " VALUES (:a, :v, CAST(:d AS jsonb), :s, :by)"
+        ),
+        {
+            "a": account,
+            "v": version,
+            "d": orjson.dumps(rules.as_dict()).decode(),
+            "s": status,
+            "by": by,
+        },
+    )
+    return version
+
+
+async def activate_rules(conn: AsyncConnection, account: str, version: int) -> None:
+    await conn.execute(
+        sa.text(
+            "UPDATE rule_sets SET status = CASE WHEN version = :v THEN 'active' ELSE 'superseded'"
+            " END WHERE account_id = :a AND (version = :v OR status = 'active')"
+        ),
+        {"a": account, "v": version},
+    )
+
+
+async def set_rule_status(conn: AsyncConnection, account: str, version: int, status: str) -> None:
+    await conn.execute(
+        sa.text("UPDATE rule_sets SET status = :s WHERE account_id = :a AND version = :v"),
+        {"a": account, "v": version, "s": status},
+    )
+
+
+# --- FX and fees -----------------------------------------------------------------------------
+
+
+async def fx_table(conn: AsyncConnection, account: str) -> FxTable:
+    rows = await conn.execute(
+        sa.text("SELECT base, quote, rate, source, as_of FROM fx_rates WHERE account_id = :a"),
+        {"a": account},
+    )
+    return FxTable([FxRate(b, q, r, s, d) for b, q, r, s, d in rows])
+
+
+async def save_fx_rates(conn: AsyncConnection, account: str, rates: Sequence[FxRate]) -> None:
+    if not rates:
+        return
+    await conn.execute(
+        sa.text(
+            "INSERT INTO fx_rates (account_id, base, quote, rate, source, as_of, updated_at)"
+            " SELECT :a, t.* , now() FROM unnest(CAST(:b AS text[]), CAST(:q AS text[]),"
+            " CAST(:r AS numeric[]), CAST(:s AS text[]), CAST(:d AS date[])) AS t"
+            " ON CONFLICT (account_id, base, quote) DO UPDATE SET rate = EXCLUDED.rate,"
+            " source = EXCLUDED.source, as_of = EXCLUDED.as_of, updated_at = now()"
+        ),
+        {
+            "a": account,
+            "b": [r.base for r in rates],
+            "q": [r.quote for r in rates],
+            "r": [r.rate for r in rates],
+            "s": [r.source for r in rates],
+            "d": [r.as_of for r in rates],
+        },
+    )
+
+
+async def fee_table(conn: AsyncConnection, account: str) -> FeeTable:
+    doc = await conn.scalar(
+        sa.text("SELECT document::text FROM fee_tables WHERE account_id = :a"), {"a": account}
+    )
+    if doc is None:
+        return FeeTable()
+    return FeeTable.parse(orjson.loads(doc))
+
+
+async def save_fee_table(conn: AsyncConnection, account: str, table: FeeTable, by: str) -> None:
+    await conn.execute(
+        sa.text(
+            "INSERT INTO fee_tables (account_id, document, updated_by) VALUES"
+            " (:a, CAST(:d AS jsonb), :by) ON CONFLICT (account_id) DO UPDATE SET"
+            " document = EXCLUDED.document, updated_by = EXCLUDED.updated_by, updated_at = now()"
+        ),
+        {"a": account, "d": orjson.dumps(table.as_dict()).decode(), "by": by},
+    )
+
+
+# --- holds -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hold:
+    id: uuid.UUID
+    account_id: str
+    kind: str
+    status: str
+    rule_version: int | None
+    skus: list[str] | None
+    stats: dict[str, Any]
+    created_by: str
+    created_at: Any
+    decided_by: str | None
+    decided_at: Any
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "account_id": self.account_id,
+            "kind": self.kind,
+            "status": self.status,
+            "rule_version": self.rule_version,
+            "skus": None if self.skus is None else len(self.skus),
+            "stats": self.stats,
+            "created_by": self.created_by,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+            "decided_by": self.decided_by,
+            "decided_at": self.decided_at.isoformat() if self.decided_at else None,
+        }
+
+
+_HOLD_COLUMNS = (
+    "id, account_id, kind, status, rule_version, skus, stats::text, created_by, created_at,"
+    " decided_by, decided_at"
+)
+
+
+def _hold(row: Any) -> Hold:
+    values = list(row)
+    values[6] = orjson.loads(values[6])
+    return Hold(*values)
+
+
+async def create_hold(
+    conn: AsyncConnection,
+    account: str,
+    kind: str,
+    stats: dict[str, Any],
+    by: str,
+    rule_version: int | None = None,
+    skus: Sequence[str] | None = None,
+) -> uuid.UUID:
+    hold_id = uuid.uuid4()
+    await conn.execute(
+        sa.text(
+            "INSERT INTO holds (id, account_id, kind, status, rule_version, skus, stats,"
+            " created_by) VALUES (:id, :a, :k, 'pending', :v, :skus, CAST(:st AS jsonb), :by)"
+        ),
+        {
+            "id": hold_id,
+            "a": account,
+            "k": kind,
+            "v": rule_version,
+            "skus": None if skus is None else list(skus),
+            "st": orjson.dumps(stats).decode(),
+            "by": by,
+        },
+    )
+    return hold_id
+
+
+async def holds(conn: AsyncConnection, account: str, status: str | None = None) -> list[Hold]:
+    query = f"SELECT {_HOLD_COLUMNS} FROM holds WHERE account_id = :a"
+    params: dict[str, Any] = {"a": account}
+    if status:
+        query += " AND status = :s"
+        params["s"] = status
+    rows = await conn.execute(sa.text(query + " ORDER BY created_at DESC LIMIT 200"), params)
+    return [_hold(r) for r in rows]
+
+
+async def hold_for_update(conn: AsyncConnection, account: str, hold_id: uuid.UUID) -> Hold | None:
+    row = (
+        await conn.execute(
+            sa.text(
+                f"SELECT {_HOLD_COLUMNS} FROM holds WHERE account_id = :a AND id = :id FOR UPDATE"
+            ),
+            {"a": account, "id": hold_id},
+        )
+    ).first()
+    return None if row is None else _hold(row)
+
+
+async def decide_hold(conn: AsyncConnection, hold_id: uuid.UUID, status: str, by: str) -> None:
+    await conn.execute(
+        sa.text(
+            "UPDATE holds SET status = :s, decided_by = :by, decided_at = now() WHERE id = :id"
+        ),
+        {"id": hold_id, "s": status, "by": by},
+    )
+
+
+async def supersede_rule_holds(conn: AsyncConnection, account: str, by: str) -> None:
+    """A newer rule save makes older held rule versions moot."""
+    await conn.execute(
+        sa.text(
+            "UPDATE rule_sets SET status = 'superseded' WHERE account_id = :a"
+            " AND status = 'pending'"
+        ),
+        {"a": account},
+    )
+    await conn.execute(
+        sa.text(
+            "UPDATE holds SET status = 'superseded', decided_by = :by, decided_at = now()"
+            " WHERE account_id = :a AND kind = 'rules' AND status = 'pending'"
+        ),
+        {"a": account, "by": by},
+    )
+
+
+def parse_day(text: str) -> date:
+    return date.fromisoformat(text)
+
+
+def dec(text: str) -> Decimal:
+    return Decimal(text)

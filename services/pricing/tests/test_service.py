@@ -1,0 +1,530 @@
+"""The pricing service on real PostgreSQL and RabbitMQ: CatalogUpdated in, PriceComputed out
+through the outbox, only on a change; idempotent; recompute on a rule change; circuit breaker.
+
+One running service per module on a throw-away database and the run's vhost, a probe queue on
+price.computed, an operator token; every test uses its own account.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import aio_pika
+import httpx
+import pytest
+import sqlalchemy as sa
+from aio_pika.abc import AbstractIncomingMessage
+
+from pricing.main import MIGRATIONS, build
+from pricing.settings import Settings
+from shared.db import create_engine
+from shared.events import CatalogItem, CatalogUpdated, Envelope, Money
+from shared.messaging.topology import QueueSpec, declare_queue, events
+from shared.security import issue_token
+from shared.service import create_app
+from shared.testing.app import running_app
+from shared.testing.fixtures import MakeDatabase
+from shared.testing.infra import wait_until
+
+
+@dataclass
+class Probe:
+    """Collects every PriceComputed the service publishes."""
+
+    received: list[dict[str, Any]] = field(default_factory=list)
+
+    async def on_message(self, message: AbstractIncomingMessage) -> None:
+        async with message.process():
+            self.received.append(Envelope.model_validate_json(message.body).model_dump())
+
+    def items(self, account: str) -> list[dict[str, Any]]:
+        return [
+            item
+            for env in self.received
+            if env["data"]["account_id"] == account
+            for item in env["data"]["items"]
+        ]
+
+    def skus(self, account: str) -> list[str]:
+        return [item["sku"] for item in self.items(account)]
+
+    async def wait_for(self, account: str, count: int, within: float = 30) -> None:
+        async def enough() -> bool:
+            return len(self.items(account)) >= count
+
+        await wait_until(enough, within=within)
+
+
+@dataclass
+class Service:
+    http: httpx.AsyncClient
+    probe: Probe
+    exchange: aio_pika.abc.AbstractExchange
+    token: str
+    database_url: str
+
+    async def publish(self, envelope: Envelope) -> None:
+        await self.exchange.publish(
+            aio_pika.Message(
+                envelope.model_dump_json().encode(),
+                message_id=str(envelope.id),
+                type=envelope.type,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
+            routing_key="catalog.updated",
+        )
+
+    async def catalog(self, account: str, items: list[CatalogItem]) -> Envelope:
+        envelope = catalog_envelope(account, items)
+        await self.publish(envelope)
+        return envelope
+
+
+def catalog_envelope(account: str, items: list[CatalogItem]) -> Envelope:
+    event = CatalogUpdated(account_id=account, items=items)
+    return Envelope(
+        type=event.event_type,
+        source="catalog",
+        correlation_id=str(uuid.uuid4()),
+        data=event.model_dump(mode="json"),
+    )
+
+
+def item(
+    sku: str,
+    cost: str,
+    revision: int = 1,
+    *,
+    listed: bool = True,
+    brand: str = "Acme",
+    category: str = "Home & Garden > Kitchen",
+    rrp: str | None = None,
+    weight: str = "0.5",
+) -> CatalogItem:
+    return CatalogItem(
+        sku=sku,
+        revision=revision,
+        listed=listed,
+        brand=brand,
+        supplier_category=category,
+        cost=Money(amount=Decimal(cost), currency="EUR"),
+        rrp=Money(amount=Decimal(rrp), currency="EUR") if rrp else None,
+        weight_kg=Decimal(weight),
+        ean="5901234123457",
+        title=sku,
+    )
+
+
+RATES = {
+    "rates": [
+        {"base": "EUR", "quote": "PLN", "rate": "4.30", "source": "test", "as_of": "2026-11-26"},
+        {"base": "EUR", "quote": "CZK", "rate": "25.0", "source": "test", "as_of": "2026-11-26"},
+        {"base": "EUR", "quote": "HUF", "rate": "390", "source": "test", "as_of": "2026-11-26"},
+    ]
+}
+
+
+def new_account() -> str:
+    return f"acct-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="module")
+async def service(make_database: MakeDatabase, amqp_url: str) -> AsyncIterator[Service]:
+    database_url = await make_database("pricing", MIGRATIONS)
+    settings = Settings(
+        database_url=database_url,
+        amqp_url=amqp_url,
+        run_migrations=False,
+        outbox_poll_interval_seconds=0.2,
+    )
+    app = create_app(build(settings))
+    probe = Probe()
+    connection = await aio_pika.connect_robust(amqp_url)
+    channel = await connection.channel()
+    queue = await declare_queue(
+        channel, QueueSpec(f"test.prices.{uuid.uuid4().hex[:6]}", events("price.computed"))
+    )
+    await queue.consume(probe.on_message)
+    publish_channel = await connection.channel(publisher_confirms=True)
+    exchange = await publish_channel.get_exchange("mci.events")
+    token = issue_token(settings.service_token_secret.get_secret_value(), "ops", "operator")
+    async with running_app(app) as http:
+        http.headers["Authorization"] = f"Bearer {token}"
+        yield Service(http, probe, exchange, token, database_url)
+    await queue.delete(if_unused=False, if_empty=False)
+    await connection.close()
+    await asyncio.sleep(0)
+
+
+MARGIN_40: dict[str, Any] = {
+    "strategy": "margin",
+    "rules": [{"id": "all", "scope": "price_band", "band": {"min": "0"}, "percentage": "40"}],
+    "vat_regime": "origin",
+    "shipping": {"free_delivery": False, "bands": []},
+}
+
+
+async def setup_account(svc: Service, rules: dict[str, Any] | None = None) -> str:
+    account = new_account()
+    assert (await svc.http.put(f"/accounts/{account}/fx-rates", json=RATES)).status_code == 200
+    fees = {
+        "rules": [{"key": "default", "rate": "0"}],
+        "marketplaces": {
+            m: {"promoted_share": "0", "unit_fee": "0", "extra_rate": "0", "listing_fee": "0"}
+            for m in ("allegro-pl", "allegro-cz", "allegro-sk", "allegro-hu")
+        },
+    }
+    assert (await svc.http.put(f"/accounts/{account}/fee-table", json=fees)).status_code == 200
+    response = await svc.http.put(f"/accounts/{account}/rules", json=rules or MARGIN_40)
+    assert response.status_code == 200, response.text
+    return account
+
+
+def latest(svc: Service, account: str, sku: str) -> dict[str, Any]:
+    return [i for i in svc.probe.items(account) if i["sku"] == sku][-1]
+
+
+async def test_catalog_updated_in_price_computed_out_with_explanation(service: Service) -> None:
+    account = await setup_account(service)
+    await service.catalog(account, [item("A", "20.00"), item("B", "8.00")])
+    await service.probe.wait_for(account, 2)
+    a = latest(service, account, "A")
+    assert a["catalog_revision"] == 1
+    assert a["rule_id"] == "all"
+    # Row 5 of the reference: 20 EUR, margin 40, + 23 % VAT = 34.44 EUR; x 4.30 = 148.09 PLN
+    assert a["prices"]["allegro-sk"] == {"amount": "34.44", "currency": "EUR"}
+    assert a["prices"]["allegro-pl"] == {"amount": "148.10", "currency": "PLN"}
+    assert a["prices"]["allegro-cz"] == {"amount": "861", "currency": "CZK"}
+    assert int(a["prices"]["allegro-hu"]["amount"]) % 5 == 0
+    explained = await service.http.get(f"/accounts/{account}/prices/A/allegro-pl")
+    assert explained.status_code == 200, explained.text
+    body = explained.json()
+    assert body["amount"] == "148.10" and body["rule_id"] == "all"
+    assert [s["step"] for s in body["chain"]] == [
+        "cost",
+        "rule",
+        "strategy",
+        "vat",
+        "commission",
+        "shipping",
+        "fx",
+        "rounding",
+        "floor",
+    ]
+    assert body["chain"][6]["rates"][0]["source"] == "test"
+    missing = await service.http.get(f"/accounts/{account}/prices/NOPE/allegro-pl")
+    assert missing.status_code == 404
+    bad = await service.http.get(f"/accounts/{account}/prices/A/allegro-de")
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "unknown_marketplace"
+
+
+async def test_price_computed_only_when_a_price_changes_and_never_from_an_older_revision(
+    service: Service,
+) -> None:
+    account = await setup_account(service)
+    await service.catalog(account, [item("A", "20.00"), item("B", "8.00")])
+    await service.probe.wait_for(account, 2)
+    # Same cost at a newer revision (e.g. a title change): no price moves, nothing is sent.
+    await service.catalog(account, [item("A", "20.00", revision=2)])
+    # An older revision with another cost arrives late: ignored.
+    await service.catalog(account, [item("B", "99.00", revision=0)])
+    await service.catalog(account, [item("MARK", "5.00")])  # a marker behind both
+    await service.probe.wait_for(account, 3)
+    assert service.probe.skus(account) == ["A", "B", "MARK"]
+    explained = (await service.http.get(f"/accounts/{account}/prices/A/allegro-sk")).json()
+    assert explained["catalog_revision"] == 2
+    b = (await service.http.get(f"/accounts/{account}/prices/B/allegro-sk")).json()
+    assert b["catalog_revision"] == 1 and b["amount"] == "13.78"  # 8 x 1.4 x 1.23
+    # A cost change moves the price: sent, with the revision it priced.
+    await service.catalog(account, [item("A", "30.00", revision=3)])
+    await service.probe.wait_for(account, 4)
+    a = latest(service, account, "A")
+    assert a["catalog_revision"] == 3 and a["prices"]["allegro-sk"]["amount"] == "51.66"
+    # Leaving the selection withdraws the price (offers ends the offer on CatalogUpdated).
+    await service.catalog(account, [item("B", "8.00", revision=5, listed=False)])
+    await service.catalog(account, [item("MARK2", "5.00")])
+    await service.probe.wait_for(account, 5)
+    gone = await service.http.get(f"/accounts/{account}/prices/B/allegro-sk")
+    assert gone.status_code == 404
+
+
+async def test_a_redelivered_message_is_priced_once(service: Service) -> None:
+    account = await setup_account(service)
+    envelope = catalog_envelope(account, [item("A", "20.00")])
+    await service.publish(envelope)
+    await service.publish(envelope)
+    await service.catalog(account, [item("MARK", "5.00")])
+    await service.probe.wait_for(account, 2)
+    await asyncio.sleep(0.3)
+    assert sorted(service.probe.skus(account)) == ["A", "MARK"]
+    engine = create_engine(service.database_url)
+    async with engine.connect() as conn:
+        count = await conn.scalar(
+            sa.text("SELECT count(*) FROM inbox WHERE message_id = :id"), {"id": envelope.id}
+        )
+    await engine.dispose()
+    assert count == 1
+
+
+async def test_a_saved_rule_change_recomputes_the_whole_selection(service: Service) -> None:
+    account = await setup_account(service)
+    await service.catalog(account, [item(f"S{i}", f"{10 + i}.00") for i in range(12)])
+    await service.probe.wait_for(account, 12)
+    rules = {**MARGIN_40, "rules": [{**MARGIN_40["rules"][0], "percentage": "45"}]}
+    response = await service.http.put(f"/accounts/{account}/rules", json=rules)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "active" and body["run"]["changed_products"] == 12
+    await service.probe.wait_for(account, 24)
+    s0 = latest(service, account, "S0")
+    assert s0["prices"]["allegro-sk"]["amount"] == "17.84"  # 10 x 1.45 = 14.50 x 1.23
+    current = (await service.http.get(f"/accounts/{account}/rules")).json()
+    assert current["version"] == body["version"]
+    assert current["rules"]["rules"][0]["percentage"] == "45"
+    # An unchanged save recomputes but sends nothing.
+    again = (await service.http.put(f"/accounts/{account}/rules", json=rules)).json()
+    assert again["run"]["changed_products"] == 0 and again["run"]["events"] == 0
+
+
+async def test_circuit_breaker_holds_a_big_move_until_confirmed(service: Service) -> None:
+    account = await setup_account(service)
+    await service.catalog(account, [item(f"S{i}", "10.00") for i in range(30)])
+    await service.probe.wait_for(account, 30)
+    doubled = {**MARGIN_40, "rules": [{**MARGIN_40["rules"][0], "percentage": "200"}]}
+    held = await service.http.put(f"/accounts/{account}/rules", json=doubled)
+    assert held.status_code == 200, held.text
+    body = held.json()
+    assert body["status"] == "pending" and body["run"]["status"] == "held"
+    assert body["run"]["big_moves"] == 120
+    hold_id = body["run"]["hold_id"]
+    holds = (await service.http.get(f"/accounts/{account}/holds")).json()
+    assert [h["id"] for h in holds] == [hold_id]
+    assert holds[0]["kind"] == "rules" and holds[0]["stats"]["changed"] == 120
+    # Nothing moved: the old rules still price, nothing was sent.
+    rules_now = (await service.http.get(f"/accounts/{account}/rules")).json()
+    assert rules_now["rules"]["rules"][0]["percentage"] == "40"
+    assert rules_now["pending_versions"] == [body["version"]]
+    sk = (await service.http.get(f"/accounts/{account}/prices/S0/allegro-sk")).json()
+    assert sk["amount"] == "17.22"
+    # The operator confirms: the rules activate and the prices go out.
+    confirmed = await service.http.post(f"/accounts/{account}/holds/{hold_id}/confirm")
+    assert confirmed.status_code == 200, confirmed.text
+    assert confirmed.json()["run"]["changed_products"] == 30
+    await service.probe.wait_for(account, 60)
+    assert latest(service, account, "S0")["prices"]["allegro-sk"]["amount"] == "36.90"
+    assert (await service.http.get(f"/accounts/{account}/rules")).json()["version"] == body[
+        "version"
+    ]
+    again = await service.http.post(f"/accounts/{account}/holds/{hold_id}/confirm")
+    assert again.status_code == 409
+    # A second big move, rejected: the rules and prices stay.
+    halved = {**MARGIN_40, "rules": [{**MARGIN_40["rules"][0], "percentage": "0"}]}
+    second = (await service.http.put(f"/accounts/{account}/rules", json=halved)).json()
+    assert second["status"] == "pending"
+    rejected = await service.http.post(
+        f"/accounts/{account}/holds/{second['run']['hold_id']}/reject"
+    )
+    assert rejected.status_code == 200
+    versions = (await service.http.get(f"/accounts/{account}/rules/versions")).json()
+    assert versions[0]["status"] == "rejected"
+    assert (await service.http.get(f"/accounts/{account}/rules")).json()["version"] == body[
+        "version"
+    ]
+
+
+async def test_a_catalogue_batch_that_moves_too_much_is_held(service: Service) -> None:
+    account = await setup_account(service)
+    await service.catalog(account, [item(f"S{i}", "10.00") for i in range(25)])
+    await service.probe.wait_for(account, 25)
+    await service.catalog(account, [item(f"S{i}", "100.00", revision=2) for i in range(25)])
+
+    async def held() -> bool:
+        return bool((await service.http.get(f"/accounts/{account}/holds")).json())
+
+    await wait_until(held, within=20)
+    [hold] = (await service.http.get(f"/accounts/{account}/holds")).json()
+    assert hold["kind"] == "catalog" and hold["skus"] == 25
+    assert len(service.probe.items(account)) == 25
+    confirmed = await service.http.post(f"/accounts/{account}/holds/{hold['id']}/confirm")
+    assert confirmed.status_code == 200
+    await service.probe.wait_for(account, 50)
+    s0 = latest(service, account, "S0")
+    assert s0["catalog_revision"] == 2 and s0["prices"]["allegro-sk"]["amount"] == "172.20"
+
+
+async def test_simulation_previews_without_saving(service: Service) -> None:
+    account = await setup_account(service)
+    await service.catalog(
+        account,
+        [item(f"S{i}", "10.00") for i in range(10)] + [item("CHEAP", "10.00", rrp="5.00")],
+    )
+    await service.probe.wait_for(account, 11)
+    draft = {
+        **MARGIN_40,
+        "fallback": "rrp",
+        "rules": [
+            {"id": f"p{i}", "scope": "product", "value": f"S{i}", "percentage": "50"}
+            for i in range(5)
+        ],
+    }
+    response = await service.http.post(f"/accounts/{account}/simulations", json={"rules": draft})
+    assert response.status_code == 200, response.text
+    sim = response.json()
+    assert sim["products"] == 11
+    # S0-S4 move up 7 % (40 % -> 50 %); S5-S9 fall back to an RRP they do not have; CHEAP's
+    # RRP is below its break-even.
+    assert sim["distribution"]["5% .. 10%"] == 5 * 4
+    assert sim["unpriced"] == {"missing_rrp": 5 * 4, "below_floor": 4}
+    assert {b["sku"] for b in sim["below_floor"]} == {"CHEAP"}
+    assert sim["newly_unpriced"] == 6 * 4
+    # Nothing saved, nothing sent.
+    assert (await service.http.get(f"/accounts/{account}/rules")).json()["rules"]["rules"][0][
+        "id"
+    ] == "all"
+    await asyncio.sleep(0.3)
+    assert len(service.probe.items(account)) == 11
+    sample = await service.http.post(
+        f"/accounts/{account}/simulations", json={"rules": draft, "sample": 3}
+    )
+    assert sample.json()["products"] == 3
+
+
+# --- the operator API: clear 422s, roles, fee table, FX feed -----------------------------------
+
+
+async def error_of(response: Any) -> tuple[int, str]:
+    return response.status_code, response.json()["error"]["code"]
+
+
+async def test_bad_rules_are_refused_with_clear_codes(service: Service) -> None:
+    account = new_account()
+    url = f"/accounts/{account}/rules"
+    brand = {"scope": "brand", "value": "X"}
+    cases = [
+        ({"rules": [{**brand, "percentage": "-1"}]}, "negative_percentage"),
+        (
+            {"strategy": "profit", "rules": [{**brand, "percentage": "100"}]},
+            "profit_percentage_too_high",
+        ),
+        (
+            {"strategy": "profit", "rules": [{**brand, "percentage": "120"}]},
+            "profit_percentage_too_high",
+        ),
+        (
+            {"rules": [{**brand, "fixed_amount": {"amount": "2", "currency": "ABC"}}]},
+            "unknown_currency",
+        ),
+        (
+            {"rules": [{**brand, "percentage": "5", "marketplace": "allegro-de"}]},
+            "unknown_marketplace",
+        ),
+        ({"rounding": {"HUF": {"ending": "7"}}}, "invalid_rounding"),
+    ]
+    for document, code in cases:
+        response = await service.http.put(url, json=document)
+        assert await error_of(response) == (422, code), response.text
+        assert response.json()["error"]["details"][0]["code"] == code
+    added = await service.http.post(f"{url}/items", json={**brand, "percentage": "-3"})
+    assert await error_of(added) == (422, "negative_percentage")
+    assert (await service.http.get(url)).json()["version"] is None  # nothing was saved
+    sim = await service.http.post(
+        f"/accounts/{account}/simulations",
+        json={"rules": {"strategy": "profit", "rules": [{**brand, "percentage": "100"}]}},
+    )
+    assert await error_of(sim) == (422, "profit_percentage_too_high")
+
+
+async def test_rules_crud_by_rule(service: Service) -> None:
+    account = await setup_account(service)
+    url = f"/accounts/{account}/rules"
+    added = await service.http.post(
+        f"{url}/items", json={"id": "sony", "scope": "brand", "value": "Sony", "percentage": "10"}
+    )
+    assert added.status_code == 200, added.text
+    ids = [r["id"] for r in (await service.http.get(url)).json()["rules"]["rules"]]
+    assert ids == ["all", "sony"]
+    assert (await service.http.delete(f"{url}/items/sony")).status_code == 200
+    ids = [r["id"] for r in (await service.http.get(url)).json()["rules"]["rules"]]
+    assert ids == ["all"]
+    assert (await service.http.delete(f"{url}/items/sony")).status_code == 404
+
+
+async def test_fx_rates_unknown_currency_and_feed_import(service: Service) -> None:
+    account = new_account()
+    url = f"/accounts/{account}/fx-rates"
+    bad = {
+        "rates": [
+            {"base": "EUR", "quote": "XYZ", "rate": "1", "source": "s", "as_of": "2026-11-26"}
+        ]
+    }
+    assert await error_of(await service.http.put(url, json=bad)) == (422, "unknown_currency")
+    negative = {
+        "rates": [
+            {"base": "EUR", "quote": "PLN", "rate": "-4", "source": "s", "as_of": "2026-11-26"}
+        ]
+    }
+    assert await error_of(await service.http.put(url, json=negative)) == (
+        422,
+        "non_positive_rate",
+    )
+    feed = "base,quote,rate,as_of\nEUR,PLN,4.2875,2026-11-26\nEUR,QQQ,1,2026-11-26\nEUR,CZK,x,y\n"
+    imported = await service.http.post(
+        f"{url}/import", params={"source": "ECB eurofxref"}, content=feed.encode()
+    )
+    assert imported.status_code == 200, imported.text
+    body = imported.json()
+    assert body["saved"] == 1
+    assert [(r["line"], r["code"]) for r in body["rejected"]] == [
+        (3, "unknown_currency"),
+        (4, "unreadable_row"),
+    ]
+    rates = (await service.http.get(url)).json()
+    assert rates == [
+        {
+            "base": "EUR",
+            "quote": "PLN",
+            "rate": "4.2875",
+            "source": "ECB eurofxref",
+            "as_of": "2026-11-26",
+        }
+    ]
+    none = await service.http.post(f"{url}/import", content=b"garbage\n")
+    assert await error_of(none) == (422, "no_valid_rates")
+
+
+async def test_fee_table_defaults_update_and_validation(service: Service) -> None:
+    account = new_account()
+    url = f"/accounts/{account}/fee-table"
+    table = (await service.http.get(url)).json()
+    assert table["source"] == "table:default" and table["currency"] == "PLN"
+    laptops = next(r for r in table["rules"] if r["key"].endswith("Laptops"))
+    assert (laptops["rate"], laptops["threshold"], laptops["fixed_above"]) == ("0.03", "2000", "60")
+    assert table["marketplaces"]["allegro-pl"]["listing_threshold"] == "10000"
+    assert table["marketplaces"]["allegro-hu"]["extra_rate"] == "0.045"
+    bad = await service.http.put(url, json={"rules": [{"key": "x", "rate": "-0.1"}]})
+    assert await error_of(bad) == (422, "invalid_rate")
+    unknown = await service.http.put(url, json={"marketplaces": {"allegro-xx": {}}})
+    assert await error_of(unknown) == (422, "unknown_marketplace")
+    table["rules"].append({"key": "4231", "label": "laptops by id", "rate": "0.02"})
+    saved = await service.http.put(url, json=table)
+    assert saved.status_code == 200, saved.text
+    keys = [r["key"] for r in (await service.http.get(url)).json()["rules"]]
+    assert "4231" in keys
+
+
+async def test_roles_are_enforced(service: Service) -> None:
+    account = new_account()
+    anonymous = await service.http.get(f"/accounts/{account}/rules", headers={"Authorization": ""})
+    assert anonymous.status_code == 401
+    viewer = issue_token(Settings().service_token_secret.get_secret_value(), "someone", "viewer")
+    headers = {"Authorization": f"Bearer {viewer}"}
+    assert (
+        await service.http.get(f"/accounts/{account}/rules", headers=headers)
+    ).status_code == 200
+    put = await service.http.put(f"/accounts/{account}/rules", json={}, headers=headers)
+    assert put.status_code == 403
