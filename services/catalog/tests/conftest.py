@@ -118,3 +118,34 @@ async def catalog(
 
 def at(text: str) -> str:
     return datetime.fromisoformat(text).replace(tzinfo=UTC).isoformat()
+
+
+async def publish(amqp_url: str, event: Any, message_id: uuid.UUID | None = None) -> uuid.UUID:
+    """Publish an event as an upstream system (or another service) would, envelope and all."""
+    import aio_pika
+
+    from shared.events import Envelope
+
+    envelope = Envelope(
+        type=event.event_type,
+        source="test",
+        correlation_id=str(uuid.uuid4()),
+        data=event.model_dump(mode="json"),
+    )
+    if message_id is not None:
+        envelope.id = message_id
+    connection = await aio_pika.connect_robust(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(type(event).exchange)
+        await exchange.publish(
+            aio_pika.Message(
+                envelope.model_dump_json().encode(),
+                message_id=str(envelope.id),
+                type=envelope.type,
+                content_type="application/json",
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
+            routing_key=type(event).routing_key,
+        )
+    return envelope.id

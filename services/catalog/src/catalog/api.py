@@ -57,7 +57,7 @@ async def import_file(
         )
     except FormatError as exc:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            422,
             detail={"code": "bad_file", "message": str(exc), "details": {"format": format}},
         ) from None
     return report.as_dict()

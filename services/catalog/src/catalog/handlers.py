@@ -25,17 +25,18 @@ log = get_logger(__name__)
 
 
 def supplier_row(product: SupplierProduct) -> dict[str, Any]:
-    """The fields a record carries (explicit nulls clear a field; absent ones are kept)."""
+    """The fields a record carries. A null is an absent field (the envelope serialises every
+    field, so a partial record arrives with nulls): it leaves the stored value as it is."""
     row: dict[str, Any] = {}
-    for name in product.model_fields_set:
+    for name in SupplierProduct.model_fields:
         value = getattr(product, name)
+        if value is None:
+            continue
         if name in ("cost", "rrp"):
-            row[f"{name}_amount"] = None if value is None else value.amount
-            row[f"{name}_currency"] = None if value is None else value.currency
+            row[f"{name}_amount"] = value.amount
+            row[f"{name}_currency"] = value.currency
         else:
             row[name] = value
-    row["sku"] = product.sku
-    row["updated_at"] = product.updated_at
     return row
 
 

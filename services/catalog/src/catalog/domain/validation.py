@@ -200,9 +200,12 @@ def validate_row(
         if not has_amount:
             continue
         try:
-            amount = _decimal(raw[amount_name]).quantize(Decimal("0.0001"))
+            amount = _decimal(raw[amount_name])
         except (InvalidOperation, ValueError, TypeError):
             error(amount_name, "not a number")
+            continue
+        if int(amount.as_tuple().exponent) < -4:
+            error(amount_name, "more than 4 decimal places")
             continue
         if amount <= 0 or amount > MAX_PRICE:
             error(amount_name, "must be positive")

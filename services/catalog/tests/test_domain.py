@@ -1,0 +1,220 @@
+"""Unit tests of the catalog's domain: no I/O."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from catalog.domain.ean import ean13_check_digit, is_valid_ean13
+from catalog.domain.items import decide, item_content, item_hash
+from catalog.domain.model import Product, ProductRecord, content_hash, merge
+from catalog.domain.screening import DEFAULT_RULES, Screen, ScreeningRule
+from catalog.domain.selection import Selection
+from catalog.domain.stock import available_stock
+from catalog.domain.validation import RowError, normalise_ean, validate_row
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def full_row(**over: object) -> dict[str, object]:
+    row: dict[str, object] = {
+        "sku": "SKU-1",
+        "ean": "5901234123457",
+        "title": "Sekator Fiskars",
+        "cost_amount": "12.50",
+        "cost_currency": "PLN",
+        "weight_kg": "0.4",
+        "stock": "5",
+    }
+    row.update(over)
+    return row
+
+
+class TestEan:
+    def test_check_digit(self) -> None:
+        assert ean13_check_digit("590123412345") == "7"
+        assert is_valid_ean13("5901234123457")
+        assert not is_valid_ean13("5901234123458")
+        assert not is_valid_ean13("590123412345")
+        assert not is_valid_ean13("59012341234a7")
+
+    def test_missing_forms(self) -> None:
+        assert normalise_ean("") is None
+        assert normalise_ean("0") is None
+        assert normalise_ean(" ") is None
+        assert normalise_ean("012345678905") == "0012345678905"  # UPC-A as GTIN-13
+
+
+class TestValidation:
+    def test_a_good_row_becomes_a_record(self) -> None:
+        record = validate_row(full_row(), 2, T0)
+        assert isinstance(record, ProductRecord)
+        assert record.fields["cost_amount"] == Decimal("12.50")
+        assert record.fields["stock"] == 5
+        assert not record.explicit_time
+
+    @pytest.mark.parametrize(
+        ("over", "field", "reason"),
+        [
+            ({"ean": "5901234123458"}, "ean", "check digit"),
+            ({"title": ""}, "title", "required"),
+            ({"sku": ""}, "sku", "required"),
+            ({"weight_kg": "-1"}, "weight_kg", "positive"),
+            ({"weight_kg": "heavy"}, "weight_kg", "not a number"),
+            ({"cost_amount": "0"}, "cost_amount", "positive"),
+            ({"cost_currency": "ZZZ"}, "cost_currency", "ISO 4217"),
+            ({"rrp_amount": "10", "rrp_currency": ""}, "rrp_currency", "required"),
+            ({"stock": "2.5"}, "stock", "whole number"),
+            ({"stock": "-3"}, "stock", "between"),
+            ({"title": "x" * 501}, "title", "longer than"),
+            ({"sku": "A B"}, "sku", "without spaces"),
+            ({"images": ["ftp://x"]}, "images", "URL"),
+            ({"updated_at": "yesterday"}, "updated_at", "ISO 8601"),
+        ],
+    )
+    def test_each_bad_field_is_named_with_its_reason(
+        self, over: dict[str, object], field: str, reason: str
+    ) -> None:
+        errors = validate_row(full_row(**over), 7, T0)
+        assert isinstance(errors, list)
+        assert any(e.field == field and reason in e.reason and e.line == 7 for e in errors), errors
+
+    def test_all_errors_of_a_row_are_reported(self) -> None:
+        errors = validate_row(full_row(ean="123", weight_kg="0"), 3, T0)
+        assert isinstance(errors, list)
+        assert {e.field for e in errors} == {"ean", "weight_kg"}
+        assert all(isinstance(e, RowError) and e.sku == "SKU-1" for e in errors)
+
+    def test_partial_records_need_only_a_sku(self) -> None:
+        record = validate_row({"sku": "S", "stock": 3}, 1, T0, require_full=False)
+        assert isinstance(record, ProductRecord)
+        assert record.fields == {"stock": 3}
+
+
+class TestMerge:
+    def record(self, at: datetime, **fields: object) -> ProductRecord:
+        return ProductRecord("SKU-1", at, dict(fields))
+
+    def test_an_older_record_never_overwrites_a_newer_one(self) -> None:
+        first = merge(None, self.record(T0 + timedelta(hours=2), title="new", stock=5), "up")
+        late = merge(first.product, self.record(T0 + timedelta(hours=1), title="old"), "up")
+        assert not late.needs_write
+        assert late.product.title == "new"
+
+    def test_partial_updates_touch_only_their_group(self) -> None:
+        full = merge(
+            None,
+            self.record(T0, title="t", stock=5, cost_amount=Decimal(1), cost_currency="PLN"),
+            "up",
+        ).product
+        stock_only = merge(full, self.record(T0 + timedelta(hours=1), stock=2), "up")
+        assert stock_only.content_changed
+        assert stock_only.product.stock == 2 and stock_only.product.title == "t"
+        # A full record older than the stock update but newer than the content still lands,
+        # except for its stale stock.
+        late_full = merge(
+            stock_only.product,
+            self.record(T0 + timedelta(minutes=30), title="t2", stock=9),
+            "up",
+        )
+        assert late_full.product.title == "t2" and late_full.product.stock == 2
+
+    def test_the_same_content_again_changes_nothing(self) -> None:
+        first = merge(None, self.record(T0, title="t"), "a").product
+        again = merge(first, ProductRecord("SKU-1", T0 + timedelta(1), {"title": "t"}, False), "b")
+        assert not again.needs_write
+        assert again.product.source == "a"
+
+    def test_hash_ignores_times_and_source(self) -> None:
+        a = Product("S", title="x", source="a", content_at=T0)
+        b = Product("S", title="x", source="b", content_at=T0 + timedelta(1))
+        assert content_hash(a) == content_hash(b)
+        assert content_hash(a) != content_hash(Product("S", title="y"))
+
+
+def product(**over: object) -> Product:
+    base = Product(
+        "SKU-1",
+        title="Sekator Fiskars",
+        brand="Fiskars",
+        category_path="Home & Garden > Garden > Garden Tools",
+        cost_amount=Decimal("10"),
+        cost_currency="PLN",
+        stock=4,
+    )
+    for k, v in over.items():
+        setattr(base, k, v)
+    return base
+
+
+class TestSelection:
+    def test_category_subtree_and_brand(self) -> None:
+        sel = Selection.from_dict({"include": {"categories": ["Home & Garden > Garden"]}})
+        assert sel.selects(product())
+        assert not sel.selects(product(category_path="Home & Garden > Gardening"))
+        assert not sel.selects(product(category_path="Home & Garden"))
+        by_brand = Selection.from_dict({"include": {"brands": ["fiskars"]}})
+        assert by_brand.selects(product())
+
+    def test_precedence(self) -> None:
+        sel = Selection.from_dict(
+            {
+                "include": {"categories": ["Home & Garden"], "skus": ["SKU-2"]},
+                "exclude": {"brands": ["Fiskars"], "skus": ["SKU-3"]},
+            }
+        )
+        assert not sel.selects(product())  # excluded brand
+        assert sel.selects(product(sku="SKU-2"))  # an included SKU beats an excluded brand
+        assert not sel.selects(product(sku="SKU-3", brand="Gardena"))  # an excluded SKU wins
+        assert sel.selects(product(brand="Gardena"))
+
+    def test_empty_selection_selects_nothing(self) -> None:
+        assert not Selection().selects(product())
+
+
+class TestScreening:
+    screen = Screen(ScreeningRule(i, k, p, r) for i, (k, p, r) in enumerate(DEFAULT_RULES, 1))
+
+    def test_keyword_on_whole_words_and_prefixes(self) -> None:
+        blocked = self.screen.blocked(product(title="Zestaw fajerwerków Max"))
+        assert blocked is not None and "Pyrotechnics" in blocked.reason
+        assert self.screen.blocked(product(title="Nóż kuchenny Pro")) is None
+        assert self.screen.blocked(product(title="Gaz pieprzowy 50 ml")) is not None
+        # "cbd" must not match inside another word
+        assert self.screen.blocked(product(title="Abcbdx lampka")) is None
+
+    def test_category_and_brand_rules(self) -> None:
+        screen = Screen(
+            [
+                ScreeningRule(1, "category", "Home & Garden > Garden", "garden banned"),
+                ScreeningRule(2, "brand", "ACME", "brand banned"),
+            ]
+        )
+        blocked = screen.blocked(product())
+        assert blocked is not None and blocked.rule_id == 1
+        other = product(category_path="Electronics", brand="acme")
+        assert (b := screen.blocked(other)) is not None and b.reason == "brand banned"
+
+    def test_screened_products_are_not_listed(self) -> None:
+        sel = Selection.from_dict({"include": {"brands": ["Fiskars"]}})
+        decision = decide(product(title="Papierosy Fiskars"), sel, self.screen)
+        assert not decision.listed and decision.reason == "prohibited"
+        assert decide(product(cost_amount=None), sel, self.screen).reason == "incomplete"
+        assert decide(product(), sel, self.screen).listed
+
+
+class TestStock:
+    def test_only_reservations_after_the_supplier_count_are_subtracted(self) -> None:
+        reservations = [(2, T0 - timedelta(hours=1)), (3, T0 + timedelta(hours=1))]
+        assert available_stock(10, T0, reservations) == 7
+        assert available_stock(2, T0, reservations) == 0
+        assert available_stock(None, T0, reservations) is None
+
+
+def test_item_hash_follows_content() -> None:
+    a = item_content(product(), "1521", 4)
+    assert item_hash(a) == item_hash(item_content(product(), "1521", 4))
+    assert item_hash(a) != item_hash(item_content(product(), "1521", 3))
+    assert item_hash(a) != item_hash(item_content(product(), None, 4))
