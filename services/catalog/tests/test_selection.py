@@ -1,0 +1,171 @@
+"""Selection, screening and category mapping, through the API, on the real database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from catalog.seedfiles import as_supplier_record, jsonl_lines, seed_products
+
+from .conftest import Catalog
+
+SIZE = 20_000  # the session emulator's catalogue
+COUNT = 300
+
+
+def seed(count: int = COUNT) -> list[Any]:
+    return list(seed_products(SIZE, 0, count))
+
+
+async def test_preview_then_save_emits_entering_and_leaving(catalog: Catalog) -> None:
+    products = seed()
+    assert (await catalog.import_bytes("jsonl", jsonl_lines(iter(products)))).status_code == 200
+    home = {p["sku"] for p in products if p["category"][0] == "Home & Garden"}
+    electronics = {
+        p["sku"] for p in products if p["category"][0] == "Electronics" and p["brand"] != "Samsung"
+    }
+    body = {"include": {"categories": ["Home & Garden"]}, "exclude": {}}
+    response = await catalog.http.post(
+        f"/accounts/{catalog.account}/selection/preview", json=body, params={"page_size": 10}
+    )
+    preview = response.json()
+    assert preview["counts"]["to_list"] == len(home) == preview["counts"]["entering"]
+    assert preview["counts"]["leaving"] == 0 and preview["counts"]["unmapped"] == len(home)
+    assert len(preview["products"]) == 10
+    assert all(p["sku"] in home for p in preview["products"])
+    assert sum(preview["by_category"].values()) == len(home)
+    assert await catalog.events() == []  # a preview changes nothing
+
+    saved = await catalog.save_selection(body["include"])
+    assert saved["emitted_items"] == len(home) == saved["listed"]
+    latest = await catalog.latest()
+    assert {s for s, i in latest.items() if i["listed"]} == home
+
+    # Switch to electronics without Samsung: home leaves (listed=false), electronics enters.
+    preview2 = (
+        await catalog.http.post(
+            f"/accounts/{catalog.account}/selection/preview",
+            json={"include": {"categories": ["Electronics"]}, "exclude": {"brands": ["samsung"]}},
+        )
+    ).json()
+    assert preview2["counts"]["leaving"] == len(home)
+    assert preview2["counts"]["entering"] == len(electronics)
+    await catalog.save_selection({"categories": ["Electronics"]}, {"brands": ["samsung"]})
+    latest = await catalog.latest()
+    assert {s for s, i in latest.items() if i["listed"]} == electronics
+    left = [i for s, i in latest.items() if s in home]
+    assert len(left) == len(home) and not any(i["listed"] for i in left)
+    assert all(i["title"] is None for i in left)  # a withdrawal carries no content
+    # Saving the same selection again emits nothing.
+    count = len(await catalog.items())
+    again = await catalog.save_selection({"categories": ["Electronics"]}, {"brands": ["samsung"]})
+    assert again["emitted_items"] == 0 and len(await catalog.items()) == count
+    selection = (await catalog.http.get(f"/accounts/{catalog.account}/selection")).json()
+    assert selection["selection"]["exclude"]["brands"] == ["samsung"]
+    assert selection["listed"] == len(electronics)
+
+
+async def test_only_accounts_selecting_a_product_hear_of_it(catalog: Catalog) -> None:
+    products = seed(100)
+    await catalog.import_bytes("jsonl", jsonl_lines(iter(products)))
+    await catalog.save_selection({"skus": [products[0]["sku"]]})
+    other = await catalog.http.put(
+        "/accounts/other-shop/selection", json={"include": {"skus": [products[1]["sku"]]}}
+    )
+    assert other.json()["emitted_items"] == 1
+    assert set(await catalog.latest()) == {products[0]["sku"]}
+    assert set(await catalog.latest("other-shop")) == {products[1]["sku"]}
+    # A change of product 0 reaches only the account that lists it.
+    changed = as_supplier_record(products[0]) | {"stock": 777}
+    await catalog.import_bytes("jsonl", orjson.dumps(changed) + b"\n")
+    assert (await catalog.latest())[products[0]["sku"]]["stock"] == 777
+    assert len(await catalog.items("other-shop")) == 1
+
+
+async def test_prohibited_products_are_screened_with_the_blocking_rule(catalog: Catalog) -> None:
+    products = seed(100)
+    cigarettes = as_supplier_record(products[0]) | {
+        "sku": "BAD-1",
+        "title": "E-papierosy Fiskars zestaw startowy",
+    }
+    lines = [*jsonl_lines(iter(products)), orjson.dumps(cigarettes) + b"\n"]
+    await catalog.import_bytes("jsonl", lines)
+    roots = ["Home & Garden", "Sports & Outdoors", "Electronics"]
+    saved = await catalog.save_selection({"categories": roots})
+    assert saved["emitted_items"] == 100
+    assert "BAD-1" not in await catalog.latest()
+    screened = (await catalog.http.get(f"/accounts/{catalog.account}/screened")).json()
+    assert screened["total"] == 1
+    assert screened["products"][0]["sku"] == "BAD-1"
+    assert "e-cigarettes" in screened["products"][0]["rule"]["reason"]
+
+    # A new rule withdraws what is already listed, with listed=false.
+    brand = products[1]["brand"]
+    rule = await catalog.http.post(
+        "/screening/rules",
+        json={"kind": "brand", "pattern": brand, "reason": "brand owner forbids marketplaces"},
+    )
+    assert rule.status_code == 201
+    of_brand = {p["sku"] for p in products if p["brand"] == brand}
+    assert rule.json()["emitted_items"] == len(of_brand)
+    latest = await catalog.latest()
+    assert not any(latest[s]["listed"] for s in of_brand)
+    rules = (await catalog.http.get("/screening/rules")).json()["rules"]
+    assert any(r["pattern"] == "alkohol*" for r in rules)  # the seeded defaults
+    # Removing it lists them again.
+    removed = await catalog.http.delete(f"/screening/rules/{rule.json()['id']}")
+    assert removed.json()["emitted_items"] == len(of_brand)
+    latest = await catalog.latest()
+    assert all(latest[s]["listed"] for s in of_brand)
+    forbidden = await catalog.http.post(
+        "/screening/rules",
+        json={"kind": "brand", "pattern": "X", "reason": "r"},
+        headers={"Authorization": "Bearer nope"},
+    )
+    assert forbidden.status_code == 401
+
+
+async def test_category_mapping_suggestions_and_manual_mapping(catalog: Catalog) -> None:
+    products = seed(200)
+    await catalog.import_bytes("jsonl", jsonl_lines(iter(products)))
+    await catalog.save_selection({"categories": ["Home & Garden"]})
+    tools = "Home & Garden > Garden > Garden Tools"
+    truth = {p["allegro_category_id"] for p in products if " > ".join(p["category"]) == tools}
+    assert truth == {"1521"}
+    unmapped = (await catalog.http.get("/category-mappings/unmapped")).json()["categories"]
+    assert tools in {c["category_path"] for c in unmapped}
+
+    response = await catalog.http.post(
+        f"/accounts/{catalog.account}/category-suggestions",
+        json={"supplier_category": tools},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    suggestion = response.json()
+    assert suggestion["cached"] is False
+    best = suggestion["suggestions"][0]
+    assert best["allegro_category_id"] == "1521"
+    assert "catalogue-product-by-ean" in best["sources"]
+    lookups = await catalog.scalar("SELECT count(*) FROM ean_lookups")
+    again = (
+        await catalog.http.post(
+            f"/accounts/{catalog.account}/category-suggestions", json={"supplier_category": tools}
+        )
+    ).json()
+    assert again["cached"] is True and again["suggestions"] == suggestion["suggestions"]
+    assert await catalog.scalar("SELECT count(*) FROM ean_lookups") == lookups
+
+    before = len(await catalog.items())
+    mapped = await catalog.http.put(
+        "/category-mappings", json={"supplier_category": tools, "allegro_category_id": "1521"}
+    )
+    in_tools = {p["sku"] for p in products if " > ".join(p["category"]) == tools}
+    assert mapped.json()["emitted_items"] == len(in_tools)
+    new_items = (await catalog.items())[before:]
+    assert {i["sku"] for i in new_items} == in_tools
+    assert all(i["allegro_category_id"] == "1521" for i in new_items)
+    mappings = (await catalog.http.get("/category-mappings")).json()["mappings"]
+    assert mappings[0]["supplier_category"] == tools and mappings[0]["source"] == "manual"
+    unmapped = (await catalog.http.get("/category-mappings/unmapped")).json()["categories"]
+    assert tools not in {c["category_path"] for c in unmapped}
