@@ -62,13 +62,16 @@ run-check: $(PY)
 emulator: $(PY)
 	$(PY) -m allegro_emulator
 
-bench: bench-messaging bench-emulator
+bench: bench-messaging bench-emulator bench-catalog
 
 bench-messaging: $(PY)
 	$(PY) bench/messaging.py
 
 bench-emulator: $(PY)
 	$(PY) bench/emulator.py
+
+bench-catalog: $(PY)
+	$(PY) bench/catalog.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
