@@ -108,9 +108,17 @@ def check_ending(currency: str, ending: Decimal, field: str) -> list[Problem]:
     return []
 
 
+_EXPONENTS: dict[str, Decimal] = {c: (ONE if u >= ONE else CENT) for c, u in UNITS.items()}
+
+
 def round_up(amount: Decimal, currency: str, ending: Decimal | None = None) -> Decimal:
     """Smallest valid price >= amount (with the ending, if one is set)."""
-    price = ceil_to(amount, unit_of(currency))
+    unit = UNITS.get(currency, CENT)
+    if ending is None:
+        if unit == CENT:
+            return amount.quantize(CENT, ROUND_CEILING)
+        return (amount / unit).to_integral_value(ROUND_CEILING) * unit
+    price = ceil_to(amount, unit)
     if ending is not None:
         modulus = ending_modulus(ending)
         candidate = floor_to(price, modulus) + ending

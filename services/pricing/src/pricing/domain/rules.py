@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any, Literal
 
 from pricing.domain.errors import InvalidInput, Problem
@@ -142,8 +143,12 @@ class RuleSet:
         default_factory=dict, compare=False, repr=False
     )
     _bands: list[Rule] = field(default_factory=list, compare=False, repr=False)
+    per_marketplace: bool = field(default=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "per_marketplace", any(r.marketplace is not None for r in self.rules)
+        )
         for rule in self.rules:
             if rule.scope == "price_band":
                 self._bands.append(rule)
@@ -164,9 +169,7 @@ class RuleSet:
                 rule = index.get(("product", product.sku, mkt))
                 if rule is not None:
                     return rule
-            path = product.path
-            for depth in range(len(path), 0, -1):
-                key = " > ".join(path[:depth])
+            for key in _category_keys(product.path):
                 for mkt in (marketplace_id, None):
                     rule = index.get(("category", key, mkt))
                     if rule is not None:
@@ -218,6 +221,12 @@ class RuleSet:
     @classmethod
     def parse(cls, doc: dict[str, Any]) -> RuleSet:
         return _Parser(doc).parse()
+
+
+@lru_cache(maxsize=8192)
+def _category_keys(path: tuple[str, ...]) -> tuple[str, ...]:
+    """'a > b > c', 'a > b', 'a': the deepest subtree first."""
+    return tuple(" > ".join(path[:depth]) for depth in range(len(path), 0, -1))
 
 
 def _norm(scope: str, value: str | None) -> str:
