@@ -137,7 +137,7 @@ def _summary(priced: Sequence[Priced]) -> tuple[dict[str, int], list[dict[str, A
             reason = outcome.reason or "unpriced"
             reasons[reason] = reasons.get(reason, 0) + 1
             if reason == "below_floor" and len(below) < BELOW_FLOOR_LIST:
-                detail = outcome.chain[-1].get("detail", "") if outcome.chain else ""
+                detail = outcome.trace.get("d", "")
                 below.append(
                     {
                         "sku": item.product.sku,
@@ -153,23 +153,14 @@ def _summary(priced: Sequence[Priced]) -> tuple[dict[str, int], list[dict[str, A
 
 
 def _row(item: Priced) -> tuple[str, int, bytes, bytes, bytes]:
-    explanation = {
-        mid: {
-            "currency": o.currency,
-            "amount": None if o.amount is None else str(o.amount),
-            "reason": o.reason,
-            "rule_id": o.rule_id,
-            "floor": None if o.floor is None else str(o.floor),
-            "chain": o.chain,
-        }
-        for mid, o in item.outcomes.items()
-    }
+    """The stored form: prices, reasons and each marketplace's compact trace (expanded into the
+    explanation chain on request, with the run's context snapshot)."""
     return (
         item.product.sku,
         item.product.revision,
         orjson.dumps(item.prices()),
         orjson.dumps(item.unpriced()),
-        orjson.dumps(explanation),
+        orjson.dumps({mid: o.trace for mid, o in item.outcomes.items()}),
     )
 
 
@@ -241,7 +232,9 @@ async def run_pricing(
         return result
     rows = [_row(item) for item in priced]
     mark("serialised")
-    await repo.save_prices(conn, account, rule_version, rows)
+    context_id, document = engine.snapshot()
+    await repo.save_context(conn, account, context_id, document)
+    await repo.save_prices(conn, account, rule_version, context_id, rows)
     mark("stored")
     changed = []
     for item in priced:
@@ -427,23 +420,39 @@ async def decide(
     return {"hold": str(hold_id), "status": "confirmed", "run": run.as_dict()}
 
 
+_ENGINES: dict[uuid.UUID, PricingEngine] = {}
+
+
 async def explain(
     conn: AsyncConnection, account: str, sku: str, marketplace_id: str
 ) -> dict[str, Any]:
     row = await repo.explanation(conn, account, sku)
     if row is None:
         raise NotFound(f"no price computed for {sku}")
-    chains = orjson.loads(row.explanation)
-    entry = chains.get(marketplace_id)
-    if entry is None:
+    traces = orjson.loads(row.explanation)
+    trace = traces.get(marketplace_id)
+    if trace is None:
         raise NotFound(f"{sku} has no explanation for {marketplace_id}")
+    engine = _ENGINES.get(row.context_id)
+    if engine is None:
+        if len(_ENGINES) > 64:
+            _ENGINES.clear()
+        document = await repo.context_document(conn, row.context_id)
+        engine = _ENGINES[row.context_id] = PricingEngine.from_snapshot(document)
+    prices = orjson.loads(row.prices)
+    unpriced = orjson.loads(row.unpriced)
     return {
         "account_id": account,
         "sku": sku,
         "marketplace_id": marketplace_id,
         "currency": MARKETPLACES[marketplace_id].currency,
+        "amount": prices.get(marketplace_id),
+        "reason": unpriced.get(marketplace_id),
+        "rule_id": trace.get("r"),
+        "floor": trace.get("f"),
         "catalog_revision": row.catalog_revision,
         "rule_version": row.rule_version,
+        "context_id": str(row.context_id),
         "computed_at": row.computed_at.isoformat(),
-        **entry,
+        "chain": engine.chain(marketplace_id, trace),
     }

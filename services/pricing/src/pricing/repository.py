@@ -40,14 +40,15 @@ _PRODUCT_COLUMNS = (
 )
 _SAVE_PRICES = sa.text(
     "INSERT INTO prices AS p (account_id, sku, catalog_revision, prices, unpriced, explanation,"
-    " rule_version, computed_at)"
+    " rule_version, context_id, computed_at)"
     " SELECT :account, t.sku, t.rev, CAST(t.pr AS jsonb), CAST(t.un AS jsonb), CAST(t.ex AS jsonb),"
-    " :rule_version, now()"
+    " :rule_version, :context_id, now()"
     " FROM unnest(CAST(:sku AS text[]), CAST(:rev AS bigint[]), CAST(:pr AS text[]),"
     " CAST(:un AS text[]), CAST(:ex AS text[])) AS t(sku, rev, pr, un, ex)"
     " ON CONFLICT (account_id, sku) DO UPDATE SET catalog_revision = EXCLUDED.catalog_revision,"
     " prices = EXCLUDED.prices, unpriced = EXCLUDED.unpriced, explanation = EXCLUDED.explanation,"
-    " rule_version = EXCLUDED.rule_version, computed_at = now()"
+    " rule_version = EXCLUDED.rule_version, context_id = EXCLUDED.context_id,"
+    " computed_at = now()"
     " WHERE p.catalog_revision <= EXCLUDED.catalog_revision"
 )
 
@@ -151,13 +152,34 @@ async def stored_prices(
     }
 
 
+async def save_context(
+    conn: AsyncConnection, account: str, context_id: uuid.UUID, document: dict[str, Any]
+) -> None:
+    await conn.execute(
+        sa.text(
+            "INSERT INTO contexts (id, account_id, document) VALUES (:id, :a, CAST(:d AS jsonb))"
+            " ON CONFLICT (id) DO NOTHING"
+        ),
+        {"id": context_id, "a": account, "d": orjson.dumps(document).decode()},
+    )
+
+
+async def context_document(conn: AsyncConnection, context_id: uuid.UUID) -> dict[str, Any]:
+    doc = await conn.scalar(
+        sa.text("SELECT document::text FROM contexts WHERE id = :id"), {"id": context_id}
+    )
+    result: dict[str, Any] = orjson.loads(doc)
+    return result
+
+
 async def save_prices(
     conn: AsyncConnection,
     account: str,
     rule_version: int | None,
+    context_id: uuid.UUID,
     rows: Sequence[tuple[str, int, bytes, bytes, bytes]],
 ) -> None:
-    """rows: (sku, catalog revision, prices json, unpriced json, explanation json)."""
+    """rows: (sku, catalog revision, prices json, unpriced json, traces json)."""
     if not rows:
         return
     await conn.execute(
@@ -165,6 +187,7 @@ async def save_prices(
         {
             "account": account,
             "rule_version": rule_version,
+            "context_id": context_id,
             "sku": [r[0] for r in rows],
             "rev": [r[1] for r in rows],
             "pr": [r[2].decode() for r in rows],
@@ -187,7 +210,8 @@ async def explanation(conn: AsyncConnection, account: str, sku: str) -> Any:
         await conn.execute(
             sa.text(
                 "SELECT sku, catalog_revision, prices::text AS prices, unpriced::text AS unpriced,"
-                " explanation::text AS explanation, rule_version, computed_at FROM prices"
+                " explanation::text AS explanation, rule_version, context_id, computed_at"
+                " FROM prices"
                 " WHERE account_id = :a AND sku = :s"
             ),
             {"a": account, "s": sku},

@@ -12,13 +12,17 @@ published: the outcome carries the reason instead.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 from pricing.domain.fees import FeeRule, FeeTable, MarketplaceFees
-from pricing.domain.fx import Conversion, FxTable, MissingRate
+from pricing.domain.fx import Conversion, FxRate, FxTable, MissingRate
 from pricing.domain.marketplaces import (
     MARKETPLACES,
     ONE,
@@ -36,17 +40,30 @@ TOLERANCE = Decimal("1e-9")
 
 @dataclass
 class Outcome:
+    """A price (or the reason there is none) and its compact trace.
+
+    The trace holds only the figures of this price (short keys, strings); `chain` expands it
+    into the labelled explanation with the rules, rates and fee table it was computed with.
+    Stored traces are expanded the same way from the snapshot of that context.
+    """
+
     marketplace_id: str
     currency: str
     amount: Decimal | None = None
     reason: str | None = None  # why there is no price
     rule_id: str | None = None
     floor: Decimal | None = None
-    chain: list[dict[str, Any]] = field(default_factory=list)
+    trace: dict[str, Any] = field(default_factory=dict)
+    engine: PricingEngine | None = field(default=None, repr=False, compare=False)
 
     @property
     def priced(self) -> bool:
         return self.amount is not None
+
+    @property
+    def chain(self) -> list[dict[str, Any]]:
+        assert self.engine is not None
+        return self.engine.chain(self.marketplace_id, self.trace)
 
 
 def apply_strategy(cost: Decimal, percentage: Decimal, strategy: str) -> Decimal:
@@ -122,6 +139,28 @@ class PricingEngine:
         self._describe: dict[tuple[str, str], dict[str, Any]] = {}
         self._markets: dict[tuple[str, str], _Market] = {}
         self._min_margin = str(rules.floor_min_margin_pct)
+        self._snapshot: tuple[uuid.UUID, dict[str, Any]] | None = None
+
+    def snapshot(self) -> tuple[uuid.UUID, dict[str, Any]]:
+        """The context as a document, and an id that is the same for the same context."""
+        if self._snapshot is None:
+            document = {
+                "rules": self.rules.as_dict(),
+                "fees": self.fees.as_dict(),
+                "fx": [r.as_dict() for r in self.fx.rates],
+            }
+            digest = hashlib.sha256(orjson.dumps(document, option=orjson.OPT_SORT_KEYS))
+            self._snapshot = (uuid.UUID(bytes=digest.digest()[:16]), document)
+        return self._snapshot
+
+    @classmethod
+    def from_snapshot(cls, document: dict[str, Any]) -> PricingEngine:
+        fees = document["fees"]
+        return cls(
+            RuleSet.parse(document["rules"]),
+            FeeTable.parse(fees, source=fees.get("source", "table:account")),
+            FxTable([FxRate.from_dict(r) for r in document["fx"]]),
+        )
 
     def fee_rule(self, product: Product) -> FeeRule:
         key = (product.allegro_category_id, product.supplier_category)
@@ -262,16 +301,17 @@ class PricingEngine:
         resolved: list[Rule | None] | None = None,
     ) -> Outcome:
         market = MARKETPLACES[marketplace_id]
-        out = Outcome(marketplace_id, market.currency)
+        out = Outcome(marketplace_id, market.currency, engine=self)
         try:
             self._price(product, marketplace_id, out, item, resolved)
         except _Unpriced as exc:
             out.amount = None
             out.reason = exc.reason
-            out.chain.append({"step": "unpriced", "reason": exc.reason, "detail": exc.detail})
+            out.trace["u"] = exc.reason
+            out.trace["d"] = exc.detail
         return out
 
-    # --- the chain ------------------------------------------------------------------------
+    # --- pricing, recording the trace -------------------------------------------------------
 
     def _price(
         self,
@@ -281,11 +321,12 @@ class PricingEngine:
         item: _Item | None,
         resolved: list[Rule | None] | None,
     ) -> None:
-        chain = out.chain
+        trace = out.trace
         if product.cost is None or product.cost_currency is None:
             raise _Unpriced("missing_cost", "the catalogue item has no cost")
         cost, currency = product.cost, product.cost_currency
-        chain.append({"step": "cost", "amount": str(cost), "currency": currency})
+        trace["w"] = str(cost)
+        trace["cur"] = currency
         ctx = self._market(marketplace_id, currency)
         if ctx.to_market is None:
             raise _Unpriced("missing_fx_rate", ctx.missing)
@@ -302,32 +343,31 @@ class PricingEngine:
         net_floor = cost * (ONE + self.rules.floor_min_margin_pct / HUNDRED)
         floor_solved = self._solve(net_floor * (ONE + ctx.vat) + item.shipped, item, ctx)
         if rule is None:
-            price = self._fallback(product, ctx, chain)
+            price = self._fallback(product, ctx, trace)
         else:
-            price = self._by_rule(product, rule, ctx, item, chain)
+            price = self._by_rule(product, rule, ctx, item, trace)
             out.rule_id = rule.id
-        price = self._ceiling(product, ctx, price, chain)
+        price = self._ceiling(product, ctx, price, trace)
         currency_out = ctx.market.currency
         floor = round_up(floor_solved.price * ctx.to_market.factor, currency_out)
         out.floor = floor
-        ok = price >= floor
-        chain.append(
-            {"step": "floor", "floor": str(floor), "min_margin_pct": self._min_margin, "ok": ok}
-        )
-        if not ok:
+        trace["f"] = str(floor)
+        if price < floor:
             raise _Unpriced("below_floor", f"{price} {currency_out} < floor {floor}")
         out.amount = price
 
-    def _fallback(self, product: Product, ctx: _Market, chain: list[dict[str, Any]]) -> Decimal:
+    def _fallback(self, product: Product, ctx: _Market, trace: dict[str, Any]) -> Decimal:
         if self.rules.fallback != "rrp":
             raise _Unpriced("no_rule", "no rule matches and the fallback is none")
         if product.rrp is None or product.rrp_currency is None:
             raise _Unpriced("missing_rrp", "no rule matches and the item has no RRP")
-        chain.append({"step": "rule", "rule_id": None, "fallback": "rrp", "rrp": str(product.rrp)})
+        trace["fb"] = "rrp"
+        trace["rrp"] = str(product.rrp)
+        trace["rc"] = product.rrp_currency
         conv = self.conversion(product.rrp_currency, ctx.market.currency)
         amount = product.rrp * conv.factor
-        chain.append({"step": "fx", **self.describe(conv), "amount": _s(amount)})
-        return self._round(amount, ctx, chain)
+        trace["fx"] = _s(amount)
+        return self._round(amount, ctx, trace)
 
     def _by_rule(
         self,
@@ -335,90 +375,179 @@ class PricingEngine:
         rule: Rule,
         ctx: _Market,
         item: _Item,
-        chain: list[dict[str, Any]],
+        trace: dict[str, Any],
     ) -> Decimal:
         assert product.cost is not None and product.cost_currency is not None
         assert ctx.to_market is not None and item.fee_rule is not None
-        currency = product.cost_currency
         fixed = ZERO
         if rule.fixed_amount:
-            fixed = rule.fixed_amount * self.conversion(rule.fixed_currency, currency).factor
-        chain.append(
-            {
-                "step": "rule",
-                "rule_id": rule.id,
-                "scope": rule.scope,
-                "value": rule.value,
-                "percentage": str(rule.percentage),
-                "fixed_amount": _s(fixed),
-                "marketplace": rule.marketplace,
-            }
-        )
-        net = apply_strategy(product.cost, rule.percentage, self.rules.strategy) + cents(fixed)
-        chain.append({"step": "strategy", "strategy": self.rules.strategy, "net": str(net)})
+            fixed = cents(
+                rule.fixed_amount
+                * self.conversion(rule.fixed_currency, product.cost_currency).factor
+            )
+            trace["fa"] = str(fixed)
+        trace["r"] = rule.id
+        net = apply_strategy(product.cost, rule.percentage, self.rules.strategy) + fixed
+        trace["n"] = str(net)
         gross = net * (ONE + ctx.vat)
-        chain.append({**ctx.vat_step, "gross": _s(gross)})
+        trace["g"] = _s(gross)
         solved = self._solve(gross + item.shipped, item, ctx)
-        step: dict[str, Any] = {
-            "step": "commission",
-            "fee_rule": item.fee_rule.key,
-            "fee_source": self.fees.source,
-            "commission": _s(solved.commission),
-        }
-        for name, value in (
-            ("promoted_surcharge", solved.surcharge),
-            ("listing_fee", solved.listing_fee),
-            ("unit_fee", solved.unit_fee),
-            ("extra_share", solved.extra),
-            ("base_includes_buyer_delivery", item.buyer_pays),
-        ):
-            if value:
-                step[name] = _s(value)
-        chain.append(step)
-        chain.append(
-            {
-                "step": "shipping",
-                "free_delivery": self.rules.free_delivery,
-                "band_max_kg": None if item.band is None else str(item.band),
-                "included": _s(item.shipped),
-                "price": _s(solved.price),
-            }
-        )
+        trace["fr"] = item.fee_rule.key
+        trace["c"] = _s(solved.commission)
+        if solved.surcharge:
+            trace["ps"] = _s(solved.surcharge)
+        if solved.listing_fee:
+            trace["lf"] = _s(solved.listing_fee)
+        if solved.unit_fee:
+            trace["uf"] = _s(solved.unit_fee)
+        if solved.extra:
+            trace["x"] = _s(solved.extra)
+        if item.buyer_pays:
+            trace["bd"] = _s(item.buyer_pays)
+        if item.band is not None:
+            trace["b"] = str(item.band)
+        trace["s"] = _s(item.shipped)
+        trace["p"] = _s(solved.price)
         amount = solved.price * ctx.to_market.factor
-        chain.append({"step": "fx", **self.describe(ctx.to_market), "amount": _s(amount)})
-        return self._round(amount, ctx, chain)
+        trace["fx"] = _s(amount)
+        return self._round(amount, ctx, trace)
 
-    def _round(self, amount: Decimal, ctx: _Market, chain: list[dict[str, Any]]) -> Decimal:
+    def _round(self, amount: Decimal, ctx: _Market, trace: dict[str, Any]) -> Decimal:
         market = ctx.market
         price = round_up(amount, market.currency, ctx.ending)
-        step: dict[str, Any] = {
-            "step": "rounding",
-            "rule": f"up to {unit_of(market.currency)} {market.currency}",
-            "ending": None if ctx.ending is None else str(ctx.ending),
-        }
         if market.minimum_price is not None and price < market.minimum_price:
             price = round_up(market.minimum_price, market.currency, ctx.ending)
-            step["raised_to_minimum"] = str(market.minimum_price)
-        step["amount"] = str(price)
-        chain.append(step)
+            trace["mn"] = True
+        trace["a"] = str(price)
         return price
 
     def _ceiling(
-        self, product: Product, ctx: _Market, price: Decimal, chain: list[dict[str, Any]]
+        self, product: Product, ctx: _Market, price: Decimal, trace: dict[str, Any]
     ) -> Decimal:
         factor = self.rules.ceiling_rrp_factor
         if factor is None or product.rrp is None or product.rrp_currency is None:
             return price
         market = ctx.market
         cap = product.rrp * factor * self.conversion(product.rrp_currency, market.currency).factor
+        trace["ce"] = _s(cap)
         if price <= cap:
-            chain.append({"step": "ceiling", "ceiling": _s(cap), "applied": False})
             return price
         capped = round_down(cap, market.currency, ctx.ending)
-        chain.append(
-            {"step": "ceiling", "ceiling": _s(cap), "applied": True, "amount": str(capped)}
-        )
+        trace["ca"] = str(capped)
         return capped
+
+    # --- the explanation ---------------------------------------------------------------------
+
+    def _rule_by_id(self, rule_id: str) -> Rule | None:
+        for rule in self.rules.rules:
+            if rule.id == rule_id:
+                return rule
+        default = self.rules.default_rule
+        return default if default is not None and default.id == rule_id else None
+
+    def _describe_pair(self, source: str, target: str) -> dict[str, Any]:
+        try:
+            return self.describe(self.fx.conversion(source, target))
+        except MissingRate:
+            return {"from": source, "to": target, "rate": None, "rates": []}
+
+    def chain(self, marketplace_id: str, trace: dict[str, Any]) -> list[dict[str, Any]]:
+        """cost -> rule -> strategy -> VAT -> commission -> shipping -> FX -> rounding ->
+        (ceiling) -> floor, labelled, from a trace this engine's context produced."""
+        market = MARKETPLACES[marketplace_id]
+        steps: list[dict[str, Any]] = []
+        get = trace.get
+        if "w" in trace:
+            steps.append({"step": "cost", "amount": trace["w"], "currency": trace["cur"]})
+        if get("fb") == "rrp":
+            steps.append({"step": "rule", "rule_id": None, "fallback": "rrp", "rrp": trace["rrp"]})
+            steps.append(
+                {
+                    "step": "fx",
+                    **self._describe_pair(trace["rc"], market.currency),
+                    "amount": trace["fx"],
+                }
+            )
+        elif "r" in trace:
+            rule = self._rule_by_id(trace["r"])
+            steps.append(
+                {
+                    "step": "rule",
+                    "rule_id": trace["r"],
+                    "scope": None if rule is None else rule.scope,
+                    "value": None if rule is None else rule.value,
+                    "percentage": None if rule is None else str(rule.percentage),
+                    "fixed_amount": get("fa", "0.00"),
+                    "marketplace": None if rule is None else rule.marketplace,
+                }
+            )
+            steps.append({"step": "strategy", "strategy": self.rules.strategy, "net": trace["n"]})
+            ctx = self._market(marketplace_id, trace["cur"])
+            steps.append({**ctx.vat_step, "gross": trace["g"]})
+            commission: dict[str, Any] = {
+                "step": "commission",
+                "fee_rule": trace["fr"],
+                "fee_source": self.fees.source,
+                "commission": trace["c"],
+            }
+            for key, name in (
+                ("ps", "promoted_surcharge"),
+                ("lf", "listing_fee"),
+                ("uf", "unit_fee"),
+                ("x", "extra_share"),
+                ("bd", "base_includes_buyer_delivery"),
+            ):
+                if key in trace:
+                    commission[name] = trace[key]
+            steps.append(commission)
+            steps.append(
+                {
+                    "step": "shipping",
+                    "free_delivery": self.rules.free_delivery,
+                    "band_max_kg": get("b"),
+                    "included": trace["s"],
+                    "price": trace["p"],
+                }
+            )
+            steps.append(
+                {
+                    "step": "fx",
+                    **self._describe_pair(trace["cur"], market.currency),
+                    "amount": trace["fx"],
+                }
+            )
+        if "a" in trace:
+            ending = self.rules.endings.get(market.currency)
+            rounding: dict[str, Any] = {
+                "step": "rounding",
+                "rule": f"up to {unit_of(market.currency)} {market.currency}",
+                "ending": None if ending is None else str(ending),
+            }
+            if get("mn"):
+                rounding["raised_to_minimum"] = str(market.minimum_price)
+            rounding["amount"] = trace["a"]
+            steps.append(rounding)
+        if "ce" in trace:
+            ceiling: dict[str, Any] = {
+                "step": "ceiling",
+                "ceiling": trace["ce"],
+                "applied": "ca" in trace,
+            }
+            if "ca" in trace:
+                ceiling["amount"] = trace["ca"]
+            steps.append(ceiling)
+        if "f" in trace:
+            steps.append(
+                {
+                    "step": "floor",
+                    "floor": trace["f"],
+                    "min_margin_pct": self._min_margin,
+                    "ok": get("u") != "below_floor",
+                }
+            )
+        if "u" in trace:
+            steps.append({"step": "unpriced", "reason": trace["u"], "detail": get("d", "")})
+        return steps
 
     def _shipping(self, product: Product, currency: str) -> tuple[Decimal, Decimal, Decimal | None]:
         """(included in the price, paid by the buyer, band) in the cost currency."""

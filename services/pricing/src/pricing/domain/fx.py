@@ -32,6 +32,25 @@ class FxRate:
             out.append(Problem(f"{field}.source", "missing_source", "a rate names its source"))
         return out
 
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "base": self.base,
+            "quote": self.quote,
+            "rate": str(self.rate),
+            "source": self.source,
+            "as_of": self.as_of.isoformat(),
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, str]) -> FxRate:
+        return cls(
+            raw["base"],
+            raw["quote"],
+            Decimal(raw["rate"]),
+            raw["source"],
+            date.fromisoformat(raw["as_of"]),
+        )
+
     def validate(self) -> FxRate:
         problems = self.problems()
         if problems:
