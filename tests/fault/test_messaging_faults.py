@@ -232,7 +232,7 @@ async def test_the_consumers_database_backend_killed_mid_handle_redelivers_one_e
     consumer = await LedgerProcess("consume", ledger_db, amqp_url).start()
     try:
         async with unit_of_work(engine, "ledger") as uow:
-            await produce(uow, range(7, 8), sleep_seconds=30)
+            await produce(uow, range(7, 8), sleep_seconds=4)
             await produce(uow, range(8, 20))
         await publish_all(engine, broker)
 

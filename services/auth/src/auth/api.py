@@ -112,8 +112,16 @@ def build_router(get_auth: Callable[[], Auth]) -> APIRouter:
         code: str | None = None,
         error_: Annotated[str | None, Query(alias="error")] = None,
     ) -> dict[str, Any]:
-        """Where Allegro redirects the seller after login; the `state` authenticates it."""
+        """Where Allegro redirects the seller after login; the `state` authenticates it.
+
+        200 with the connected account, or 400 with why the connection failed (Allegro's
+        OAuth error, or ours); the account's `connection` keeps the outcome either way.
+        """
         account = await guarded(handlers.complete_authorization_code(auth, state, code, error_))
+        if account["status"] != "connected" or account["connection"]["status"] != "completed":
+            reason = account["connection"]["error"] or account["connection"]["status"]
+            code_ = reason.split(":")[0].strip()
+            raise error(400, code_, f"the account was not connected: {reason}")
         return public_account(account)
 
     @router.get("/accounts/{account_id}", tags=["accounts"])

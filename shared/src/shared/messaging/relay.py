@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,9 +30,9 @@ from shared.messaging.broker import Broker
 log = get_logger(__name__)
 
 _CLAIM = sa.text(
-    "SELECT id, exchange, routing_key, type, payload::text AS payload, headers::text AS headers"
-    " FROM outbox WHERE published_at IS NULL ORDER BY created_at LIMIT :limit"
-    " FOR UPDATE SKIP LOCKED"
+    "SELECT id, exchange, routing_key, type, payload::text AS payload, headers::text AS headers,"
+    " attempts FROM outbox WHERE published_at IS NULL AND id <> ALL(CAST(:held AS uuid[]))"
+    " ORDER BY created_at LIMIT :limit FOR UPDATE SKIP LOCKED"
 )
 _MARK_PUBLISHED = sa.text("UPDATE outbox SET published_at = now() WHERE id = ANY(:ids)")
 _MARK_FAILED = sa.text(
@@ -64,6 +65,8 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
         self._last_metrics = 0.0
+        # Rows whose publish failed, not retried before the given time (per-row backoff).
+        self._held: dict[Any, float] = {}
         # Exchange handles of the (robust, long-lived) publish channel, by name.
         self._exchanges: dict[str, Any] = {}
         self._last_prune = 0.0
@@ -103,7 +106,12 @@ class OutboxRelay:
     async def publish_pending(self) -> int:
         """Publish one batch of pending rows; returns how many rows it claimed."""
         async with self.engine.begin() as conn:
-            rows = (await conn.execute(_CLAIM, {"limit": self.batch_size})).mappings().all()
+            held = self._held_rows()
+            rows = (
+                (await conn.execute(_CLAIM, {"limit": self.batch_size, "held": held}))
+                .mappings()
+                .all()
+            )
             if not rows:
                 return 0
             channel = await self.broker.publish_channel()
@@ -120,9 +128,27 @@ class OutboxRelay:
                     {"ids": [row["id"] for row, _ in failed], "error": repr(failed[0][1])[:500]},
                 )
                 log.warning(
-                    "outbox_publish_failed", count=len(failed), first_error=repr(failed[0][1])
+                    "outbox_publish_failed",
+                    count=len(failed),
+                    first_error=repr(failed[0][1]),
+                    retry_in=self._hold(failed),
                 )
         return len(rows)
+
+    def _hold(self, failed: Sequence[tuple[Any, BaseException]]) -> float:
+        """Back off rows that failed (e.g. unroutable until their consumer declares a queue)."""
+        now = time.monotonic()
+        delay = 0.0
+        for row, _ in failed:
+            delay = min(60.0, 0.5 * 2 ** min(row["attempts"], 7))
+            self._held[row["id"]] = now + delay
+        return delay
+
+    def _held_rows(self) -> list[str]:
+        now = time.monotonic()
+        for row_id in [r for r, until in self._held.items() if until <= now]:
+            del self._held[row_id]
+        return [str(r) for r in self._held]
 
     async def _publish(self, channel: Any, row: Any) -> BaseException | None:
         headers = orjson.loads(row["headers"])

@@ -1,0 +1,90 @@
+"""Operator API keys: hashed, roled, revocable, accepted by every service."""
+
+from __future__ import annotations
+
+import httpx
+import sqlalchemy as sa
+
+from shared.security import PrincipalResolver, verify_token
+from shared.service import ServiceDefinition, create_app
+from shared.settings import ServiceSettings
+from shared.testing.app import running_app
+from shared.testing.fixtures import MakeDatabase
+from shared.testing.ledger import MIGRATIONS as LEDGER_MIGRATIONS
+
+from .conftest import AuthUnderTest
+
+
+async def test_keys_are_shown_once_stored_hashed_and_carry_their_role(auth: AuthUnderTest) -> None:
+    created = await auth.http.post("/api-keys", json={"name": "ops", "role": "operator"})
+    assert created.status_code == 201
+    key = created.json()["api_key"]
+    listed = (await auth.http.get("/api-keys")).json()
+    assert key not in str(listed)
+    async with auth.engine.connect() as conn:
+        stored = await conn.scalar(
+            sa.text("SELECT secret_hash FROM api_keys WHERE id = :id"), {"id": created.json()["id"]}
+        )
+    assert key.split("_")[-1] not in stored
+
+    operator = {"Authorization": f"Bearer {key}"}
+    assert (
+        await auth.http.post("/accounts", json={"alias": "by-op"}, headers=operator)
+    ).status_code == 201
+    forbidden = await auth.http.post(
+        "/api-keys", json={"name": "x", "role": "admin"}, headers=operator
+    )
+    assert forbidden.status_code == 403
+    assert forbidden.json()["error"]["code"] == "forbidden"
+
+    viewer_key = (await auth.http.post("/api-keys", json={"name": "v", "role": "viewer"})).json()
+    viewer = {"Authorization": f"Bearer {viewer_key['api_key']}"}
+    assert (await auth.http.get("/accounts", headers=viewer)).status_code == 200
+    assert (
+        await auth.http.post("/accounts", json={"alias": "v"}, headers=viewer)
+    ).status_code == 403
+
+    assert (await auth.http.delete(f"/api-keys/{created.json()['id']}")).status_code == 204
+    revoked = await auth.http.get("/accounts", headers=operator)
+    assert revoked.status_code == 401
+    assert (
+        await auth.http.get("/accounts", headers={"Authorization": "Bearer nope"})
+    ).status_code == 401
+
+
+async def test_an_api_key_is_exchanged_for_a_token_other_services_verify_alone(
+    auth: AuthUnderTest,
+) -> None:
+    key = (await auth.http.post("/api-keys", json={"name": "cli", "role": "operator"})).json()
+    exchanged = await auth.http.post(
+        "/auth/tokens", headers={"Authorization": f"Bearer {key['api_key']}"}
+    )
+    assert exchanged.status_code == 200
+    secret = auth.settings.service_token_secret.get_secret_value()
+    principal = verify_token(secret, exchanged.json()["token"])
+    assert principal.role == "operator"
+
+
+async def test_another_service_accepts_an_api_key_through_introspection(
+    auth: AuthUnderTest, make_database: MakeDatabase, amqp_url: str
+) -> None:
+    admin_key = (await auth.http.post("/api-keys", json={"name": "a", "role": "admin"})).json()
+    settings = ServiceSettings(
+        database_url=await make_database("other", LEDGER_MIGRATIONS), amqp_url=amqp_url
+    )
+    other = ServiceDefinition(
+        settings=settings,
+        migrations_dir=LEDGER_MIGRATIONS,
+        principal_resolver=PrincipalResolver(
+            settings.service_token_secret.get_secret_value(),
+            "http://auth",
+            "other",
+            cache_seconds=0.0,
+            transport=httpx.ASGITransport(app=auth.http._transport.app),  # type: ignore[attr-defined]
+        ),
+    )
+    async with running_app(create_app(other)) as http:
+        headers = {"Authorization": f"Bearer {admin_key['api_key']}"}
+        assert (await http.get("/admin/dlq", headers=headers)).status_code == 200
+        await auth.http.delete(f"/api-keys/{admin_key['id']}")
+        assert (await http.get("/admin/dlq", headers=headers)).status_code == 401
