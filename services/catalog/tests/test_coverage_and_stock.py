@@ -10,9 +10,14 @@ from typing import Any
 import orjson
 
 from allegro_emulator.seed import CatalogueSpec, allegro_presence
+from catalog.allegro import Lookups, run_coverage, start_coverage
 from catalog.consumer import ORDERS
-from catalog.seedfiles import as_supplier_record, seed_products
+from catalog.domain.selection import Selection
+from catalog.seedfiles import as_supplier_record, jsonl_lines, seed_products
+from shared.allegro import AllegroClient, AllegroSettings, AllegroUnavailable
+from shared.allegro.tokens import StaticTokens
 from shared.events import Money, OrderCancelled, OrderLine, OrderReceived
+from shared.testing.emulator import EmulatorHandle
 from shared.testing.infra import wait_until
 
 from .conftest import Catalog, publish
@@ -154,3 +159,57 @@ async def test_stock_reservations_from_orders(catalog: Catalog, amqp_url: str) -
     await send(OrderCancelled(account_id=catalog.account, order_id=third, reason="x"))
     await send(order(catalog.account, third, sku, 1, T0 + timedelta(hours=4)))
     assert (await catalog.http.get(f"/products/{sku}")).json()["available_stock"] == 1
+
+
+class FlakyLookups(Lookups):
+    """Allegro goes away after `budget` lookups."""
+
+    def __init__(self, *args: Any, budget: int) -> None:
+        super().__init__(*args)
+        self.budget = budget
+
+    async def _ask(self, account_id: str, ean: str) -> dict[str, Any]:
+        if self.budget <= 0:
+            raise AllegroUnavailable(503, [], "GET", "/sale/products")
+        self.budget -= 1
+        return await super()._ask(account_id, ean)
+
+
+async def test_a_failed_coverage_report_resumes_where_it_stopped(
+    catalog: Catalog, allegro_emulator: EmulatorHandle, seller: dict[str, str]
+) -> None:
+    products = list(seed_products(SPEC.size, 1000, 1500))
+    await catalog.import_bytes("jsonl", jsonl_lines(iter(products)))
+    await catalog.save_selection({"categories": ["Electronics"]})
+    electronics = [p for p in products if p["category"][0] == "Electronics"]
+    client = AllegroClient(
+        AllegroSettings(api_url=allegro_emulator.url, auth_url=allegro_emulator.url),
+        tokens=StaticTokens({catalog.account: seller["token"]}),
+    )
+    try:
+        flaky = FlakyLookups(catalog.engine, client, budget=100)
+        selection = Selection.from_dict({"include": {"categories": ["Electronics"]}})
+        report_id = await start_coverage(catalog.engine, catalog.account, selection)
+        await run_coverage(catalog.engine, flaky, report_id)
+    finally:
+        await client.aclose()
+    failed = (await catalog.http.get(f"/coverage/{report_id}")).json()
+    assert failed["status"] == "failed" and "AllegroUnavailable" in failed["error"]
+    assert 0 < failed["progress"]["processed"] < failed["progress"]["total"]
+    assert 0 < failed["counts"]["selected"] < len(electronics)
+
+    resumed = await catalog.http.post(f"/coverage/{report_id}/resume")
+    assert resumed.status_code == 202
+
+    async def done() -> bool:
+        report = (await catalog.http.get(f"/coverage/{report_id}")).json()
+        return bool(report["status"] == "done")
+
+    await wait_until(done, within=60, interval=0.3)
+    counts = (await catalog.http.get(f"/coverage/{report_id}")).json()["counts"]
+    assert counts["selected"] == len(electronics)  # nothing counted twice, nothing skipped
+    presence = [allegro_presence(SPEC, 1000 + i) for i, p in enumerate(products)]
+    in_electronics = [n for n, p in zip(presence, products, strict=True) if p in electronics]
+    assert counts["matched"] == in_electronics.count(1)
+    assert counts["missing"] == in_electronics.count(0)
+    assert counts["ambiguous"] == in_electronics.count(2)

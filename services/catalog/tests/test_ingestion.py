@@ -221,3 +221,23 @@ async def test_import_is_streamed_in_chunks(catalog: Catalog) -> None:
         timeout=60,
     )
     assert response.json()["valid"] == 30, response.text
+
+
+async def test_rejected_upstream_records_are_reported_and_the_rest_applied(
+    catalog: Catalog, amqp_url: str
+) -> None:
+    bad = supplier("UP-BAD", T0, ean="5901234123458", stock=3)  # wrong check digit
+    message_id = await publish(amqp_url, SupplierProductsChanged(products=[full("UP-OK", T0), bad]))
+
+    async def reported() -> bool:
+        return (await catalog.http.get(f"/imports/{message_id}")).status_code == 200
+
+    await wait_until(reported, within=20)
+    report = (await catalog.http.get(f"/imports/{message_id}")).json()
+    assert report["format"] == "upstream" and report["valid"] == 1 and report["invalid"] == 1
+    errors = (await catalog.http.get(f"/imports/{message_id}/errors")).json()["errors"]
+    assert [(e["line"], e["sku"], e["field"]) for e in errors] == [(2, "UP-BAD", "ean")]
+    assert (await catalog.http.get("/products/UP-OK")).status_code == 200
+    assert (await catalog.http.get("/products/UP-BAD")).status_code == 404
+    listed = (await catalog.http.get("/imports", params={"format": "upstream"})).json()
+    assert [r["id"] for r in listed["imports"]] == [str(message_id)]

@@ -76,8 +76,15 @@ class Lookups:
             new[missing[0]] = await self._ask(account_id, missing[0])
             self._warm.add(account_id)
         rest = [e for e in missing if e not in new]
-        fresh = await asyncio.gather(*(self._ask(account_id, e) for e in rest))
-        new.update(zip(rest, fresh, strict=True))
+        fresh = await asyncio.gather(
+            *(self._ask(account_id, e) for e in rest), return_exceptions=True
+        )
+        failure: BaseException | None = None
+        for ean, answer in zip(rest, fresh, strict=True):
+            if isinstance(answer, BaseException):
+                failure = failure or answer
+            else:
+                new[ean] = answer
         if new:
             async with self.engine.begin() as conn:
                 pg = await repo.raw(conn)
@@ -94,6 +101,8 @@ class Lookups:
                     [orjson.dumps(v["product_ids"]).decode() for v in new.values()],
                     [v["category_id"] for v in new.values()],
                 )
+        if failure is not None:
+            raise failure  # what was learnt before is kept: a resumed report asks it no more
         return found | new
 
     async def _ask(self, account_id: str, ean: str) -> dict[str, Any]:

@@ -63,6 +63,31 @@ async def import_file(
     return report.as_dict()
 
 
+@router.get("/imports")
+async def list_imports(
+    engine: EngineDep,
+    _: Viewer,
+    format: Literal["jsonl", "csv", "bigbuy", "upstream"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    """The latest import reports (and upstream batches with rejected records), newest first."""
+    async with engine.connect() as conn:
+        pg = await repo.raw(conn)
+        rows = await pg.fetch(
+            "SELECT * FROM imports WHERE $1::text IS NULL OR format = $1"
+            " ORDER BY started_at DESC LIMIT $2",
+            format,
+            limit,
+        )
+    return {"imports": [import_view(r) for r in rows]}
+
+
+def import_view(row: Any) -> dict[str, Any]:
+    out = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in dict(row).items()}
+    out["id"] = str(row["id"])
+    return out
+
+
 @router.get("/imports/{import_id}")
 async def get_import(import_id: uuid.UUID, engine: EngineDep, _: Viewer) -> dict[str, Any]:
     async with engine.connect() as conn:
@@ -70,9 +95,7 @@ async def get_import(import_id: uuid.UUID, engine: EngineDep, _: Viewer) -> dict
         row = await pg.fetchrow("SELECT * FROM imports WHERE id = $1", import_id)
     if row is None:
         raise not_found("import", str(import_id))
-    out = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in dict(row).items()}
-    out["id"] = str(row["id"])
-    return out
+    return import_view(row)
 
 
 @router.get("/imports/{import_id}/errors")

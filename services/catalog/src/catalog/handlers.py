@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from catalog import repository as repo
 from catalog.domain.model import ProductRecord
-from catalog.domain.validation import validate_row
-from catalog.ingest import apply_records
+from catalog.domain.validation import RowError, validate_row
+from catalog.ingest import Applied, apply_records
 from catalog.sync import load_context, publish
 from shared.events import (
     Event,
@@ -41,20 +42,40 @@ def supplier_row(product: SupplierProduct) -> dict[str, Any]:
 
 
 async def supplier_products_changed(event: SupplierProductsChanged, uow: UnitOfWork) -> None:
+    """Apply the valid records; the rejected ones are kept as an import report whose id is the
+    message's (GET /imports/{message id}), `line` being the record's position in the batch."""
     now = datetime.now(UTC)
     records: list[ProductRecord] = []
+    rejected: list[RowError] = []
     for index, product in enumerate(event.products, start=1):
         result = validate_row(supplier_row(product), index, now, require_full=False)
         if isinstance(result, ProductRecord):
             records.append(result)
         else:
+            rejected.extend(result)
             log.warning(
                 "supplier_record_rejected",
                 sku=product.sku,
                 errors=[e.as_dict() for e in result],
             )
-    if records:
-        await apply_records(uow, records, "upstream")
+    applied = await apply_records(uow, records, "upstream") if records else Applied()
+    if rejected:
+        report_id = uow.incoming.id if uow.incoming is not None else uuid.uuid4()
+        pg = await repo.raw(uow.connection)
+        await pg.execute(
+            "INSERT INTO imports (id, format, status, started_at, finished_at, rows, valid,"
+            " changed, invalid, emitted_items, created_by)"
+            " VALUES ($1, 'upstream', 'done', $2, now(), $3, $4, $5, $6, $7, 'upstream')"
+            " ON CONFLICT (id) DO NOTHING",
+            report_id,
+            now,
+            len(event.products),
+            len(records),
+            applied.changed,
+            len({e.line for e in rejected}),
+            applied.emitted,
+        )
+        await repo.write_import_errors(uow.connection, report_id, 0, rejected)
 
 
 async def _republish(uow: UnitOfWork, skus: list[str]) -> None:
