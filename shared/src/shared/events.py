@@ -268,7 +268,12 @@ class AccountRefreshFailed(Event):
 
 
 class SupplierProduct(BaseModel):
-    """A full or partial product record; absent fields are left as they are (partial update)."""
+    """A full or partial product record; absent fields are left as they are (partial update).
+
+    A null field counts as absent (it never clears a stored value). The catalog applies the
+    record's content, price and stock fields each only if `updated_at` is newer than the time
+    it last changed that group, so records may arrive twice and out of order.
+    """
 
     model_config = ConfigDict(frozen=True)
 
