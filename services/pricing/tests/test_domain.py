@@ -503,3 +503,27 @@ def test_breaker_trips_on_a_big_share_of_big_moves() -> None:
     assert not trips(summarize(new, breaker), breaker)  # first prices are not moves
     small = [Move(f"x{i}", "allegro-pl", D(100), D(300)) for i in range(5)]
     assert not trips(summarize(small, breaker), breaker)  # below min_items
+
+
+def test_the_wire_form_of_price_computed_is_the_contracts() -> None:
+    from pricing.handlers import Priced, _PriceComputedWire, _wire_item
+    from shared.events import PriceComputed
+
+    engine = PricingEngine(margin("40"), FeeTable(), FX)
+    priced = Priced(product(), engine.price_all(product()))
+    unpriced = Priced(
+        product(sku="X", weight_kg=None),
+        PricingEngine(margin("40", shipping={"free_delivery": True}), FeeTable(), FX).price_all(
+            product(sku="X")
+        ),
+    )
+    wire = _PriceComputedWire.model_construct(
+        account_id="a", items=[_wire_item(priced, 3), _wire_item(unpriced, 3)]
+    )
+    parsed = PriceComputed.model_validate(wire.model_dump(mode="json"))
+    assert type(wire).event_type == "PriceComputed" and type(wire).routing_key == "price.computed"
+    first, second = parsed.items
+    assert first.prices["allegro-sk"].amount == priced.outcomes["allegro-sk"].amount == D("41.50")
+    assert first.prices["allegro-cz"].currency == "CZK"
+    assert first.rule_id is not None and first.breakdown == {"rule_version": 3}
+    assert second.prices == {} and second.unpriced["allegro-pl"] == "no_shipping_band"

@@ -23,7 +23,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from pricing.main import MIGRATIONS, build
 from pricing.settings import Settings
 from shared.db import create_engine
-from shared.events import CatalogItem, CatalogUpdated, Envelope, Money
+from shared.events import CatalogItem, CatalogUpdated, Envelope, Money, PriceComputed
 from shared.messaging.topology import QueueSpec, declare_queue, events
 from shared.security import issue_token
 from shared.service import create_app
@@ -40,7 +40,10 @@ class Probe:
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         async with message.process():
-            self.received.append(Envelope.model_validate_json(message.body).model_dump())
+            envelope = Envelope.model_validate_json(message.body)
+            assert envelope.type == "PriceComputed"
+            PriceComputed.model_validate(envelope.data)  # the wire form is the contract's
+            self.received.append(envelope.model_dump())
 
     def items(self, account: str) -> list[dict[str, Any]]:
         return [

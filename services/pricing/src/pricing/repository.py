@@ -231,6 +231,26 @@ class StoredRules:
     created_at: Any
 
 
+_CONTEXT_SOURCES = sa.text(
+    "SELECT (SELECT version FROM rule_sets WHERE account_id = :a AND status = 'active'"
+    "   ORDER BY version DESC LIMIT 1),"
+    " (SELECT document::text FROM rule_sets WHERE account_id = :a AND status = 'active'"
+    "   ORDER BY version DESC LIMIT 1),"
+    " (SELECT document::text FROM fee_tables WHERE account_id = :a),"
+    " (SELECT json_agg(json_build_object('base', base, 'quote', quote, 'rate', rate::text,"
+    "   'source', source, 'as_of', as_of::text) ORDER BY base, quote)::text"
+    "   FROM fx_rates WHERE account_id = :a)"
+)
+
+
+async def context_sources(
+    conn: AsyncConnection, account: str
+) -> tuple[int | None, str | None, str | None, str | None]:
+    """Active rule version and document, fee table, rates: raw, in one round trip."""
+    row = (await conn.execute(_CONTEXT_SOURCES, {"a": account})).one()
+    return row[0], row[1], row[2], row[3]
+
+
 async def active_rules(conn: AsyncConnection, account: str) -> tuple[int | None, RuleSet]:
     row = (
         await conn.execute(

@@ -14,3 +14,8 @@ class Settings(ServiceSettings):
     default_http_port: ClassVar[int] = 8003
 
     model_config = SettingsConfigDict(env_prefix="PRICING_", extra="ignore", env_ignore_empty=True)
+
+    # A CatalogUpdated carries up to a few hundred items, each priced on four marketplaces: a
+    # few messages per transaction keep commits (and so the relay's publishing) flowing while
+    # the next messages are priced, instead of one long transaction per hundred messages.
+    consumer_batch_size: int = 8

@@ -16,7 +16,7 @@ import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import orjson
@@ -24,6 +24,7 @@ import orjson
 from pricing.domain.fees import FeeRule, FeeTable, MarketplaceFees
 from pricing.domain.fx import Conversion, FxRate, FxTable, MissingRate
 from pricing.domain.marketplaces import (
+    CENT,
     MARKETPLACES,
     ONE,
     ZERO,
@@ -77,7 +78,7 @@ def apply_strategy(cost: Decimal, percentage: Decimal, strategy: str) -> Decimal
 
 
 def _s(value: Decimal) -> str:
-    return str(cents(value))
+    return str(value.quantize(CENT, ROUND_HALF_UP))
 
 
 class _Unpriced(Exception):

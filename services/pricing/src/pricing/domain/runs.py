@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -22,11 +23,15 @@ BUCKETS: tuple[tuple[str, Decimal], ...] = (
 )
 
 
+_UPPERS = [upper for _, upper in BUCKETS]
+_NAMES = [name for name, _ in BUCKETS] + [">= 25%"]
+
+
 def bucket_of(pct: Decimal) -> str:
-    for name, upper in BUCKETS:
-        if pct < upper or (upper == Decimal("-25") and pct <= upper):
-            return name
-    return ">= 25%"
+    """Buckets are [lower, upper), except the first, which includes -25 %."""
+    if pct <= _UPPERS[0]:
+        return _NAMES[0]
+    return _NAMES[bisect_right(_UPPERS, pct)]
 
 
 @dataclass(frozen=True)
@@ -69,11 +74,18 @@ class RunStats:
         }
 
 
-def summarize(moves: Iterable[Move], breaker: Breaker, keep_largest: int = 20) -> RunStats:
+def summarize(
+    moves: Iterable[Move],
+    breaker: Breaker,
+    considered: int | None = None,
+    keep_largest: int = 20,
+) -> RunStats:
+    """`considered`: how many prices were compared, when `moves` lists only the changed ones."""
     stats = RunStats(distribution={name: 0 for name, _ in BUCKETS} | {">= 25%": 0})
     largest: list[tuple[Decimal, Move]] = []
+    counted = 0
     for move in moves:
-        stats.considered += 1
+        counted += 1
         if not move.changed:
             continue
         stats.changed += 1
@@ -91,6 +103,7 @@ def summarize(moves: Iterable[Move], breaker: Breaker, keep_largest: int = 20) -
         if abs(pct) > breaker.max_change_pct:
             stats.big_moves += 1
         largest.append((abs(pct), move))
+    stats.considered = counted if considered is None else considered
     largest.sort(key=lambda item: item[0], reverse=True)
     stats.largest = [
         {
