@@ -49,9 +49,15 @@ COMPONENTS = [
 ]
 
 
+# The development admin key `make run` starts auth with (never valid outside development:
+# auth refuses placeholder-looking secrets there, and this one is in the repository).
+DEV_ADMIN_KEY = "mcik_devadmin_" + "local-development-only-key-0000000000"
+
+
 def environment() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("ENVIRONMENT", "development")
+    env.setdefault("AUTH_BOOTSTRAP_ADMIN_KEY", DEV_ADMIN_KEY)
     env.setdefault("ALLEGRO_API_URL", f"http://127.0.0.1:{EMULATOR_PORT}")
     env.setdefault("ALLEGRO_AUTH_URL", f"http://127.0.0.1:{EMULATOR_PORT}")
     return env
@@ -92,12 +98,52 @@ async def wait_ready(component: Component, process: asyncio.subprocess.Process) 
 
 async def demo() -> None:
     """The end-to-end demo on the emulator; each service adds its steps as it lands."""
-    async with httpx.AsyncClient(timeout=10) as http:
+    emulator = COMPONENTS[0].url
+    auth = COMPONENTS[1].url
+    admin = {"Authorization": f"Bearer {os.environ.get('AUTH_BOOTSTRAP_ADMIN_KEY', DEV_ADMIN_KEY)}"}
+    async with httpx.AsyncClient(timeout=30, headers=admin) as http:
         for component in COMPONENTS[1:]:
             ready = (await http.get(component.url + "/health/ready")).json()
             print(f"  {component.name:<8} {component.url}  ready: {ready['checks']}")
-        state = await http.get(f"http://127.0.0.1:{EMULATOR_PORT}/__admin/config")
-        print(f"  emulator {COMPONENTS[0].url}  admin config: HTTP {state.status_code}")
+
+        print("connecting the demo shop (seller demo-seller on the emulator) through OAuth:")
+        accounts = (await http.get(f"{auth}/accounts")).json()
+        account = next((a for a in accounts if a["alias"] == "demo-shop"), None)
+        if account is None:
+            account = (
+                (await http.post(f"{auth}/accounts", json={"alias": "demo-shop"}))
+                .raise_for_status()
+                .json()
+            )
+        # The emulator starts empty each run, so the shop is linked afresh every time.
+        await http.post(f"{auth}/accounts/{account['id']}/reset")
+        start = await http.post(f"{auth}/accounts/{account['id']}/connect/authorization-code")
+        query = dict(httpx.URL(start.raise_for_status().json()["authorize_url"]).params)
+        print(f"  authorize URL: {start.json()['authorize_url'][:90]}...")
+        # The seller's approval on Allegro's page, done headlessly by the emulator.
+        approval = await http.post(
+            f"{emulator}/__admin/oauth/authorize",
+            json={
+                "clientId": query["client_id"],
+                "redirectUri": query["redirect_uri"],
+                "login": "demo-seller",
+                "codeChallenge": query["code_challenge"],
+                "codeChallengeMethod": "S256",
+                "state": query["state"],
+            },
+        )
+        callback = httpx.URL(approval.raise_for_status().json()["redirectUrl"])
+        account = (
+            (await http.get(f"{auth}/accounts/oauth/callback", params=dict(callback.params)))
+            .raise_for_status()
+            .json()
+        )
+        print(
+            f"  account {account['alias']}: {account['status']} as Allegro user "
+            f"{account['allegro_login']} ({account['allegro_user_id']}),"
+            f" token valid until {account['access_expires_at']}"
+        )
+        print(f"  operator API key for this local stack: {admin['Authorization'][7:]}")
 
 
 async def run(keep_running: bool) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 import sqlalchemy as sa
 
 from shared.security import PrincipalResolver, verify_token
@@ -88,3 +89,31 @@ async def test_another_service_accepts_an_api_key_through_introspection(
         assert (await http.get("/admin/dlq", headers=headers)).status_code == 200
         await auth.http.delete(f"/api-keys/{admin_key['id']}")
         assert (await http.get("/admin/dlq", headers=headers)).status_code == 401
+
+
+async def test_other_services_get_tokens_from_auth_and_stop_when_it_refuses(
+    auth: AuthUnderTest,
+) -> None:
+    from shared.allegro.tokens import AccountUnavailable, AuthServiceTokens
+
+    seller = auth.emulator.new_seller()
+    account_id = await auth.new_account()
+    await auth.connect(account_id, seller["login"])
+    tokens = AuthServiceTokens(
+        "http://auth",
+        auth.settings.service_token_secret.get_secret_value(),
+        "offers",
+        transport=httpx.ASGITransport(app=auth.http._transport.app),  # type: ignore[attr-defined]
+    )
+    try:
+        token = await tokens.access_token(account_id)
+        assert token == await tokens.access_token(account_id)  # cached, no second call
+        await auth.http.post(f"/accounts/{account_id}/reset")
+        # Allegro answered 401 to the cached token: the provider asks auth again, which refuses.
+        with pytest.raises(AccountUnavailable) as refused:
+            await tokens.token_rejected(account_id)
+        assert refused.value.status == "needs_connection"
+        with pytest.raises(AccountUnavailable):
+            await tokens.access_token(account_id)
+    finally:
+        await tokens.aclose()

@@ -27,6 +27,8 @@ router = APIRouter()
 DEMO_CLIENT_ID = "demo-client"
 DEMO_CLIENT_SECRET = "demo-secret"
 DEMO_REDIRECT_URIS = [
+    "http://127.0.0.1:8001/accounts/oauth/callback",  # the auth service's callback
+    "http://localhost:8001/accounts/oauth/callback",
     "http://127.0.0.1:8001/allegro/callback",
     "http://localhost:8001/allegro/callback",
 ]
