@@ -294,3 +294,39 @@ async def test_no_token_ever_reaches_the_logs(auth: AuthUnderTest, capsys: Any) 
     assert "account_tokens_refreshed" in logs, "the refresh was logged (without its tokens)"
     for secret in (token, fresh, refresh, ADMIN_KEY):
         assert secret not in logs
+
+
+async def test_rotating_the_encryption_key_reencrypts_every_token(
+    auth: AuthUnderTest, make_auth: Any
+) -> None:
+    from cryptography.fernet import Fernet
+    from pydantic import SecretStr
+
+    seller = auth.emulator.new_seller()
+    account_id = await auth.new_account()
+    await auth.connect(account_id, seller["login"])
+    plain = (await auth.token(account_id)).json()["access_token"]
+    old_key = auth.settings.token_encryption_keys.get_secret_value()
+    new_key = Fernet.generate_key().decode()
+
+    settings = make_auth()[0].model_copy(
+        update={"token_encryption_keys": SecretStr(f"{new_key},{old_key}")}
+    )
+    rotated = replica(settings)
+    try:
+        assert await handlers.rotate_encryption(rotated) >= 1
+    finally:
+        await rotated.allegro.aclose()
+        await rotated.engine.dispose()
+    async with auth.engine.connect() as conn:
+        stored = await conn.scalar(
+            sa.text("SELECT access_token FROM account_tokens WHERE account_id = :id"),
+            {"id": account_id},
+        )
+    assert TokenCipher(new_key, development=False).decrypt(stored) == plain
+    try:
+        TokenCipher(old_key, development=False).decrypt(stored)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("after rotation the old key alone must not read the tokens")
