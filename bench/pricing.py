@@ -104,14 +104,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def start_service(db: str, amqp: str, secret: str) -> tuple[asyncio.subprocess.Process, str]:
+async def start_service(
+    db: str, amqp: str, secret: str, log_level: str = "WARNING"
+) -> tuple[asyncio.subprocess.Process, str]:
     port = free_port()
     env = {
         **os.environ,
         "PRICING_DATABASE_URL": db,
         "PRICING_AMQP_URL": amqp,
         "PRICING_HTTP_PORT": str(port),
-        "PRICING_LOG_LEVEL": "WARNING",
+        "PRICING_LOG_LEVEL": log_level,
         "MCI_SERVICE_TOKEN_SECRET": secret,
     }
     process = await asyncio.create_subprocess_exec(sys.executable, "-m", "pricing", env=env)
@@ -174,7 +176,7 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     process: asyncio.subprocess.Process | None = None
     connection: aio_pika.abc.AbstractRobustConnection | None = None
     try:
-        process, base = await start_service(db, amqp, secret)
+        process, base = await start_service(db, amqp, secret, args.service_log_level)
         token = issue_token(secret, "bench", "operator", ttl_seconds=3600)
         connection = await aio_pika.connect_robust(amqp)
         channel = await connection.channel()
@@ -299,6 +301,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=45_000)
     parser.add_argument("--batch", type=int, default=250)
+    parser.add_argument("--service-log-level", default="WARNING")
     args = parser.parse_args()
     results = asyncio.run(run(args))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

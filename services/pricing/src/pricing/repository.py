@@ -41,7 +41,7 @@ _PRODUCT_COLUMNS = (
 _SAVE_PRICES = sa.text(
     "INSERT INTO prices AS p (account_id, sku, catalog_revision, prices, unpriced, explanation,"
     " rule_version, context_id, computed_at)"
-    " SELECT :account, t.sku, t.rev, CAST(t.pr AS jsonb), CAST(t.un AS jsonb), CAST(t.ex AS jsonb),"
+    " SELECT :account, t.sku, t.rev, CAST(t.pr AS json), CAST(t.un AS json), CAST(t.ex AS json),"
     " :rule_version, :context_id, now()"
     " FROM unnest(CAST(:sku AS text[]), CAST(:rev AS bigint[]), CAST(:pr AS text[]),"
     " CAST(:un AS text[]), CAST(:ex AS text[])) AS t(sku, rev, pr, un, ex)"

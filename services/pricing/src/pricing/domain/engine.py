@@ -342,7 +342,7 @@ class PricingEngine:
         else:
             rule = self.rules.resolve(product, marketplace_id, self._cost_in(product))
         net_floor = cost * (ONE + self.rules.floor_min_margin_pct / HUNDRED)
-        floor_solved = self._solve(net_floor * (ONE + ctx.vat) + item.shipped, item, ctx)
+        floor_price = self._solve_price(net_floor * (ONE + ctx.vat) + item.shipped, item, ctx)
         if rule is None:
             price = self._fallback(product, ctx, trace)
         else:
@@ -350,7 +350,7 @@ class PricingEngine:
             out.rule_id = rule.id
         price = self._ceiling(product, ctx, price, trace)
         currency_out = ctx.market.currency
-        floor = round_up(floor_solved.price * ctx.to_market.factor, currency_out)
+        floor = round_up(floor_price * ctx.to_market.factor, currency_out)
         out.floor = floor
         trace["f"] = str(floor)
         if price < floor:
@@ -566,6 +566,25 @@ class PricingEngine:
         if self.rules.free_delivery:
             return cost, ZERO, band.max_weight_kg
         return ZERO, cost, band.max_weight_kg
+
+    def _solve_price(self, base: Decimal, item: _Item, ctx: _Market) -> Decimal:
+        """The price only (the floor): the common case inline, the rest through _solve.
+
+        Common case: the plain rate applies (no tier, minimum, cap or listing fee in play).
+        """
+        rule = item.fee_rule
+        assert rule is not None
+        k, e, delivery = ctx.k, ctx.mfees.extra_rate, item.buyer_pays
+        price = (base + ctx.unit_fee + k * rule.rate * delivery) / (ONE - e - k * rule.rate)
+        commission = rule.rate * (price + delivery)
+        if (
+            (rule.threshold is None or price + delivery <= rule.threshold)
+            and commission >= rule.minimum
+            and (rule.cap is None or commission <= rule.cap)
+            and (ctx.listing_threshold is None or price <= ctx.listing_threshold)
+        ):
+            return price
+        return self._solve(base, item, ctx).price
 
     def _solve(self, base: Decimal, item: _Item, ctx: _Market) -> Solved:
         """The price P with P = base + k x commission(P + delivery) + fees + extra x P.
