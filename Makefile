@@ -62,13 +62,16 @@ run-check: $(PY)
 emulator: $(PY)
 	$(PY) -m allegro_emulator
 
-bench: bench-messaging bench-emulator bench-catalog
+bench: bench-messaging bench-emulator bench-catalog bench-pricing
 
 bench-messaging: $(PY)
 	$(PY) bench/messaging.py
 
 bench-emulator: $(PY)
 	$(PY) bench/emulator.py
+
+bench-pricing: $(PY)
+	$(PY) bench/pricing.py
 
 bench-catalog: $(PY)
 	$(PY) bench/catalog.py
