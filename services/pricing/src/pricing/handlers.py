@@ -38,6 +38,7 @@ CHUNK = 250  # products priced between two yields to the event loop
 EVENT_ITEMS = 250  # items per PriceComputed message
 BELOW_FLOOR_LIST = 200
 MARKETS = len(MARKETPLACES)
+SAVE_SLICE = 2_500  # price rows per INSERT of a big run
 
 
 class NotFound(LookupError):
@@ -258,19 +259,22 @@ async def run_pricing(
         log.warning("pricing_run_held", account_id=account, kind=kind, **stats.as_dict())
         metrics.run_duration.labels(kind).observe(time.perf_counter() - started)
         return result
-    rows = [_row(item) for item in priced]
-    mark("serialised")
     context_id, document = engine.snapshot()
     await repo.save_context(conn, account, context_id, document)
-    await repo.save_prices(conn, account, rule_version, context_id, rows)
-    mark("stored")
+    # Sorted by sku: concurrent writers lock rows in the same order (no deadlock); in slices,
+    # yielding between them, so a whole-account run never holds the event loop for long.
+    ordered = sorted(priced, key=lambda item: item.product.sku) if len(priced) > 1 else priced
     changed = []
-    for item in priced:
-        old = stored.get(item.product.sku)
-        if old is None or old.prices != item.prices or old.unpriced != item.unpriced:
-            if old is not None and old.catalog_revision > item.product.revision:
-                continue  # a newer revision was priced already
-            changed.append(_wire_item(item, rule_version))
+    for start in range(0, len(ordered), SAVE_SLICE):
+        part = ordered[start : start + SAVE_SLICE]
+        await repo.save_prices(conn, account, rule_version, context_id, [_row(i) for i in part])
+        for item in part:
+            old = stored.get(item.product.sku)
+            if old is None or old.prices != item.prices or old.unpriced != item.unpriced:
+                if old is not None and old.catalog_revision > item.product.revision:
+                    continue  # a newer revision was priced already
+                changed.append(_wire_item(item, rule_version))
+    mark("stored")
     events: list[Event] = [
         _PriceComputedWire.model_construct(account_id=account, items=changed[i : i + EVENT_ITEMS])
         for i in range(0, len(changed), EVENT_ITEMS)

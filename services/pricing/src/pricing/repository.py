@@ -49,7 +49,11 @@ _SAVE_PRICES = sa.text(
     " prices = EXCLUDED.prices, unpriced = EXCLUDED.unpriced, explanation = EXCLUDED.explanation,"
     " rule_version = EXCLUDED.rule_version, context_id = EXCLUDED.context_id,"
     " computed_at = now()"
-    " WHERE p.catalog_revision <= EXCLUDED.catalog_revision"
+    # Never an older catalogue revision over a newer one; at the same revision, never a price
+    # of an older rule version over a newer one (a catalogue batch racing a rule change).
+    " WHERE p.catalog_revision < EXCLUDED.catalog_revision"
+    " OR (p.catalog_revision = EXCLUDED.catalog_revision"
+    "     AND coalesce(p.rule_version, 0) <= coalesce(EXCLUDED.rule_version, 0))"
 )
 
 
@@ -73,6 +77,7 @@ async def upsert_items(conn: AsyncConnection, account: str, items: Sequence[Prod
     """Store catalogue items newer than the held revision; returns the skus that were applied."""
     if not items:
         return set()
+    items = sorted(items, key=lambda p: p.sku)  # one lock order for concurrent writers
     result = await conn.execute(
         _UPSERT_ITEMS,
         {
