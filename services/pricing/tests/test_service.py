@@ -531,3 +531,52 @@ async def test_roles_are_enforced(service: Service) -> None:
     ).status_code == 200
     put = await service.http.put(f"/accounts/{account}/rules", json={}, headers=headers)
     assert put.status_code == 403
+
+
+async def test_a_rate_change_recomputes_and_old_explanations_keep_their_context(
+    service: Service,
+) -> None:
+    account = await setup_account(service)
+    await service.catalog(account, [item("A", "20.00")])
+    await service.probe.wait_for(account, 1)
+    before = (await service.http.get(f"/accounts/{account}/prices/A/allegro-pl")).json()
+    assert before["amount"] == "148.10"
+    rates = {
+        "rates": [
+            {
+                "base": "EUR",
+                "quote": "PLN",
+                "rate": "4.50",
+                "source": "NBP table",
+                "as_of": "2026-11-27",
+            }
+        ]
+    }
+    response = await service.http.put(f"/accounts/{account}/fx-rates", json=rates)
+    assert response.status_code == 200, response.text
+    assert response.json()["run"]["kind"] == "fx"
+    await service.probe.wait_for(account, 2)
+    a = latest(service, account, "A")
+    assert a["prices"]["allegro-pl"]["amount"] == "154.98"  # 34.44 x 4.50
+    assert a["prices"]["allegro-sk"]["amount"] == "34.44"  # EUR: unchanged
+    after = (await service.http.get(f"/accounts/{account}/prices/A/allegro-pl")).json()
+    fx = next(s for s in after["chain"] if s["step"] == "fx")
+    assert fx["rates"][0] == {
+        "pair": "EUR/PLN",
+        "rate": "4.50",
+        "source": "NBP table",
+        "as_of": "2026-11-27",
+    }
+    assert after["context_id"] != before["context_id"]
+    # A fee table change recomputes too; the explanation names the account's table.
+    fees = {"rules": [{"key": "default", "rate": "0.10"}]}
+    assert (await service.http.put(f"/accounts/{account}/fee-table", json=fees)).status_code == 200
+    await service.probe.wait_for(account, 3)
+    commission = next(
+        s
+        for s in (await service.http.get(f"/accounts/{account}/prices/A/allegro-sk")).json()[
+            "chain"
+        ]
+        if s["step"] == "commission"
+    )
+    assert commission["fee_source"] == "table:account" and commission["commission"] != "0.00"
