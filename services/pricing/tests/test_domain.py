@@ -527,3 +527,18 @@ def test_the_wire_form_of_price_computed_is_the_contracts() -> None:
     assert first.prices["allegro-cz"].currency == "CZK"
     assert first.rule_id is not None and first.breakdown == {"rule_version": 3}
     assert second.prices == {} and second.unpriced["allegro-pl"] == "no_shipping_band"
+
+
+def test_a_stored_trace_expands_to_the_same_chain_from_its_context_snapshot() -> None:
+    rs = margin(
+        "40", promoted=True, rounding={"HUF": {"ending": "90"}}, ceiling={"rrp_factor": "3"}
+    )
+    engine = PricingEngine(rs, FeeTable(), FX)
+    outcomes = engine.price_all(product(rrp=D("60"), rrp_currency="EUR"))
+    context_id, document = engine.snapshot()
+    restored = PricingEngine.from_snapshot(document)
+    assert restored.snapshot()[0] == context_id  # same context, same id
+    for mid, outcome in outcomes.items():
+        assert restored.chain(mid, outcome.trace) == outcome.chain
+    other = PricingEngine(margin("41"), FeeTable(), FX)
+    assert other.snapshot()[0] != context_id
