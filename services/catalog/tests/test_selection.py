@@ -169,3 +169,28 @@ async def test_category_mapping_suggestions_and_manual_mapping(catalog: Catalog)
     assert mappings[0]["supplier_category"] == tools and mappings[0]["source"] == "manual"
     unmapped = (await catalog.http.get("/category-mappings/unmapped")).json()["categories"]
     assert tools not in {c["category_path"] for c in unmapped}
+
+
+async def test_a_marketplace_can_override_the_mapping(catalog: Catalog) -> None:
+    products = seed(60)
+    await catalog.import_bytes("jsonl", jsonl_lines(iter(products)))
+    await catalog.save_selection({"categories": ["Electronics"]})
+    phones = "Electronics > Mobile Phones > Smartphones"
+    in_phones = {p["sku"] for p in products if " > ".join(p["category"]) == phones}
+    assert in_phones
+    await catalog.http.put(
+        "/category-mappings", json={"supplier_category": phones, "allegro_category_id": "4227"}
+    )
+    cz = await catalog.http.put(
+        "/category-mappings",
+        json={
+            "supplier_category": phones,
+            "allegro_category_id": "4229",
+            "marketplace": "allegro-cz",
+        },
+    )
+    assert cz.json()["emitted_items"] == len(in_phones)
+    latest = await catalog.latest()
+    for sku in in_phones:
+        assert latest[sku]["allegro_category_id"] == "4227"
+        assert latest[sku]["allegro_category_ids"] == {"allegro-cz": "4229"}

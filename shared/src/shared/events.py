@@ -82,6 +82,11 @@ class CatalogItem(BaseModel):
     images: list[str] = Field(default_factory=list)
     supplier_category: str | None = None
     allegro_category_id: str | None = None
+    allegro_category_ids: dict[MarketplaceId, str] = Field(
+        default_factory=dict,
+        description="Per-marketplace overrides of allegro_category_id (the marketplaces share"
+        " Allegro's category tree, so this is rarely set)",
+    )
     brand: str | None = None
     weight_kg: Decimal | None = None
     cost: Money | None = None

@@ -38,11 +38,21 @@ class Context:
     mappings: dict[tuple[str, str], str]
     selections: dict[str, Selection]
 
+    def __post_init__(self) -> None:
+        self._by_category: dict[str, dict[str, str]] = {}
+        for (path, marketplace), category_id in self.mappings.items():
+            self._by_category.setdefault(path, {})[marketplace] = category_id
+
     def category_for(self, product: Product) -> str | None:
-        path = product.category_path
-        if path is None:
+        """The mapping for every marketplace ('' ), else allegro-pl's."""
+        found = self._by_category.get(product.category_path or "")
+        if not found:
             return None
-        return self.mappings.get((path, "")) or self.mappings.get((path, "allegro-pl"))
+        return found.get("") or found.get("allegro-pl")
+
+    def overrides_for(self, product: Product) -> dict[str, str]:
+        found = self._by_category.get(product.category_path or "", {})
+        return {m: c for m, c in found.items() if m}
 
 
 async def load_context(conn: AsyncConnection, account_ids: Sequence[str] | None = None) -> Context:
@@ -75,7 +85,12 @@ async def publish(uow: UnitOfWork, products: Sequence[Product], ctx: Context) ->
             decision = decide(product, selection, ctx.screen)
             state = held.get(product.sku)
             if decision.listed:
-                content = item_content(product, ctx.category_for(product), stock[product.sku])
+                content = item_content(
+                    product,
+                    ctx.category_for(product),
+                    stock[product.sku],
+                    ctx.overrides_for(product),
+                )
                 digest = item_hash(content)
                 if state is not None and state[0] and state[1] == digest:
                     continue

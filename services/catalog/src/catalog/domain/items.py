@@ -43,7 +43,10 @@ def _money(amount: Any, currency: str | None) -> dict[str, str] | None:
 
 
 def item_content(
-    product: Product, allegro_category_id: str | None, stock: int | None
+    product: Product,
+    allegro_category_id: str | None,
+    stock: int | None,
+    per_marketplace: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The CatalogItem fields except sku, revision and listed (JSON-ready)."""
     return {
@@ -53,6 +56,7 @@ def item_content(
         "images": list(product.images),
         "supplier_category": product.category_path,
         "allegro_category_id": allegro_category_id,
+        "allegro_category_ids": dict(per_marketplace or {}),
         "brand": product.brand,
         "weight_kg": None if product.weight_kg is None else str(product.weight_kg),
         "cost": _money(product.cost_amount, product.cost_currency),
