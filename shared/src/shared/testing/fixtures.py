@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
+import sys
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from pathlib import Path
 from typing import Protocol
@@ -90,3 +93,17 @@ def amqp_url(amqp_vhost: str) -> str:
 
 
 __all__ = ["MakeDatabase", "allegro_emulator"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """`kill -USR1 <pytest pid>` prints every asyncio task's stack: for diagnosing a hang."""
+
+    def dump(*_: object) -> None:
+        try:
+            loop = asyncio.get_event_loop_policy().get_event_loop()
+        except RuntimeError:
+            return
+        for task in asyncio.all_tasks(loop):
+            task.print_stack(file=sys.stderr)
+
+    signal.signal(signal.SIGUSR1, dump)
