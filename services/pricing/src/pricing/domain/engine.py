@@ -126,6 +126,9 @@ class _Item:
     buyer_pays: Decimal
     band: Decimal | None
     shipping_error: _Unpriced | None
+    # The same on every marketplace: formatted once.
+    shared: dict[str, Any] = field(default_factory=dict)
+    nets: dict[str, tuple[Decimal, str]] = field(default_factory=dict)  # rule id -> net
 
 
 class PricingEngine:
@@ -260,6 +263,11 @@ class PricingEngine:
             shipped, buyer_pays, band_kg = self._shipping(product, currency)
         except _Unpriced as exc:
             error = exc
+        shared: dict[str, Any] = {"w": str(product.cost), "cur": currency, "s": _s(shipped)}
+        if buyer_pays:
+            shared["bd"] = _s(buyer_pays)
+        if band_kg is not None:
+            shared["b"] = str(band_kg)
         return _Item(
             fee_rule=None if scaled is None else scaled[0],
             pieces=[] if scaled is None else scaled[1],
@@ -267,6 +275,7 @@ class PricingEngine:
             buyer_pays=buyer_pays,
             band=band_kg,
             shipping_error=error,
+            shared=shared,
         )
 
     def price_all(self, product: Product) -> dict[str, Outcome]:
@@ -388,8 +397,12 @@ class PricingEngine:
             )
             trace["fa"] = str(fixed)
         trace["r"] = rule.id
-        net = apply_strategy(product.cost, rule.percentage, self.rules.strategy) + fixed
-        trace["n"] = str(net)
+        cached = item.nets.get(rule.id)
+        if cached is None:
+            net = apply_strategy(product.cost, rule.percentage, self.rules.strategy) + fixed
+            cached = item.nets[rule.id] = (net, str(net))
+        net = cached[0]
+        trace["n"] = cached[1]
         gross = net * (ONE + ctx.vat)
         trace["g"] = _s(gross)
         solved = self._solve(gross + item.shipped, item, ctx)
@@ -403,11 +416,7 @@ class PricingEngine:
             trace["uf"] = _s(solved.unit_fee)
         if solved.extra:
             trace["x"] = _s(solved.extra)
-        if item.buyer_pays:
-            trace["bd"] = _s(item.buyer_pays)
-        if item.band is not None:
-            trace["b"] = str(item.band)
-        trace["s"] = _s(item.shipped)
+        trace.update(item.shared)
         trace["p"] = _s(solved.price)
         amount = solved.price * ctx.to_market.factor
         trace["fx"] = _s(amount)
