@@ -542,3 +542,27 @@ def test_a_stored_trace_expands_to_the_same_chain_from_its_context_snapshot() ->
         assert restored.chain(mid, outcome.trace) == outcome.chain
     other = PricingEngine(margin("41"), FeeTable(), FX)
     assert other.snapshot()[0] != context_id
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"floor": "10"},
+        {"shipping": {"bands": ["heavy"]}},
+        {"circuit_breaker": {"min_items": "many"}},
+        {"rounding": {"PLN": "0.99"}},
+        {"rules": "all of them"},
+        ["not", "an", "object"],
+    ],
+)
+def test_a_rule_set_of_the_wrong_shape_is_refused_not_crashed(doc: Any) -> None:
+    with pytest.raises(InvalidInput) as err:
+        RuleSet.parse(doc)
+    assert err.value.code in ("invalid_document", "invalid_rule")
+
+
+@pytest.mark.parametrize("doc", [{"marketplaces": ["allegro-pl"]}, {"rules": "x"}, [1]])
+def test_a_fee_table_of_the_wrong_shape_is_refused_not_crashed(doc: Any) -> None:
+    with pytest.raises(InvalidInput) as err:
+        FeeTable.parse(doc)
+    assert err.value.code in ("invalid_document", "invalid_fee_rule")

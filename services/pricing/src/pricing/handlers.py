@@ -124,10 +124,12 @@ async def price_products(engine: PricingEngine, products: Sequence[Product]) -> 
     return out
 
 
-def _moves(priced: Sequence[Priced], stored: dict[str, repo.StoredPrice]) -> list[Move]:
+async def _moves(priced: Sequence[Priced], stored: dict[str, repo.StoredPrice]) -> list[Move]:
     """Only the prices that differ from the stored ones (the rest are counted as considered)."""
     moves: list[Move] = []
-    for item in priced:
+    for number, item in enumerate(priced):
+        if number % 5_000 == 4_999:
+            await asyncio.sleep(0)  # a whole-account run: let the loop breathe
         old = stored.get(item.product.sku)
         if old is not None and old.prices == item.prices:
             continue
@@ -240,7 +242,7 @@ async def run_pricing(
         conn, account, None if len(products) > 5_000 else [p.sku for p in products]
     )
     mark("loaded")
-    stats = summarize(_moves(priced, stored), engine.rules.breaker, len(priced) * MARKETS)
+    stats = summarize(await _moves(priced, stored), engine.rules.breaker, len(priced) * MARKETS)
     reasons, below = _summary(priced)
     mark("compared")
     result = RunResult(kind, stats, unpriced=reasons, below_floor=below)
@@ -417,7 +419,7 @@ async def simulate(
     stored = await repo.stored_prices(
         conn, account, None if sample is None else [p.sku for p in products]
     )
-    stats = summarize(_moves(priced, stored), rules.breaker, len(priced) * MARKETS)
+    stats = summarize(await _moves(priced, stored), rules.breaker, len(priced) * MARKETS)
     reasons, below = _summary(priced)
     return {
         "products": len(products),

@@ -226,6 +226,17 @@ class FeeTable:
     @classmethod
     def parse(cls, document: dict[str, Any], source: str = "table:account") -> FeeTable:
         """Validate an operator's table; raises InvalidInput listing every problem."""
+        if not isinstance(document, dict):
+            raise InvalidInput([Problem("body", "invalid_document", "a fee table is an object")])
+        try:
+            return cls._parse(document, source)
+        except (AttributeError, TypeError, ValueError) as exc:  # a part of the wrong shape
+            raise InvalidInput(
+                [Problem("body", "invalid_document", f"a part has the wrong shape: {exc}")]
+            ) from None
+
+    @classmethod
+    def _parse(cls, document: dict[str, Any], source: str) -> FeeTable:
         problems: list[Problem] = []
         currency = str(document.get("currency", "PLN"))
         problems += check_currency(currency, "currency")

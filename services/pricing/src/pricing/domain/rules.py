@@ -220,7 +220,15 @@ class RuleSet:
 
     @classmethod
     def parse(cls, doc: dict[str, Any]) -> RuleSet:
-        return _Parser(doc).parse()
+        """Validate an operator's rule set; raises InvalidInput listing every problem."""
+        if not isinstance(doc, dict):
+            raise InvalidInput([Problem("body", "invalid_document", "a rule set is an object")])
+        try:
+            return _Parser(doc).parse()
+        except (AttributeError, TypeError, ValueError) as exc:  # a part of the wrong shape
+            raise InvalidInput(
+                [Problem("body", "invalid_document", f"a part has the wrong shape: {exc}")]
+            ) from None
 
 
 @lru_cache(maxsize=8192)
