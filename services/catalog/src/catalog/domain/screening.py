@@ -95,7 +95,11 @@ class Screen:
         ]
         self._brands = {r.pattern.strip().lower(): r for r in self.rules if r.kind == "brand"}
         keywords = [r for r in self.rules if r.kind == "keyword"]
-        self._keywords = [(r, _keyword_regex(r.pattern)) for r in keywords]
+        # A substring test (fast) picks the few rules worth running their regex.
+        self._keywords = [
+            (r, r.pattern.lower().split()[0].rstrip("*"), _keyword_regex(r.pattern))
+            for r in keywords
+        ]
 
     def blocked(self, product: Product) -> Blocked | None:
         rule = self._match(product)
@@ -109,7 +113,8 @@ class Screen:
             return brand_rule
         if self._keywords:
             text = " ".join(t for t in (product.title, product.brand, product.category_path) if t)
-            for rule, regex in self._keywords:
-                if regex.search(text):
+            lowered = text.lower()
+            for rule, needle, regex in self._keywords:
+                if needle in lowered and regex.search(text):
                     return rule
         return None
