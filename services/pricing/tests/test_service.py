@@ -220,6 +220,14 @@ async def test_catalog_updated_in_price_computed_out_with_explanation(service: S
         "floor",
     ]
     assert body["chain"][6]["rates"][0]["source"] == "test"
+    overview = (await service.http.get(f"/accounts/{account}/prices/A")).json()
+    assert overview["marketplaces"]["allegro-cz"] == {
+        "amount": "861",
+        "currency": "CZK",
+        "reason": None,
+        "rule_id": "all",
+        "floor": "615",
+    }
     missing = await service.http.get(f"/accounts/{account}/prices/NOPE/allegro-pl")
     assert missing.status_code == 404
     bad = await service.http.get(f"/accounts/{account}/prices/A/allegro-de")

@@ -257,6 +257,12 @@ async def put_fee_table(
 # --- explanation -----------------------------------------------------------------------------
 
 
+@router.get("/prices/{sku}")
+async def prices_of(account_id: str, sku: str, engine: EngineDep, _: Viewer) -> dict[str, Any]:
+    """One SKU's stored prices (or unpriced reasons) on every marketplace."""
+    return await reading(engine, lambda conn: handlers.prices_of(conn, account_id, sku))
+
+
 @router.get("/prices/{sku}/{marketplace_id}")
 async def explain(
     account_id: str, sku: str, marketplace_id: str, engine: EngineDep, _: Viewer

@@ -454,6 +454,32 @@ async def decide(
     return {"hold": str(hold_id), "status": "confirmed", "run": run.as_dict()}
 
 
+async def prices_of(conn: AsyncConnection, account: str, sku: str) -> dict[str, Any]:
+    row = await repo.explanation(conn, account, sku)
+    if row is None:
+        raise NotFound(f"no price computed for {sku}")
+    prices = orjson.loads(row.prices)
+    unpriced = orjson.loads(row.unpriced)
+    traces = orjson.loads(row.explanation)
+    return {
+        "account_id": account,
+        "sku": sku,
+        "catalog_revision": row.catalog_revision,
+        "rule_version": row.rule_version,
+        "computed_at": row.computed_at.isoformat(),
+        "marketplaces": {
+            mid: {
+                "amount": prices.get(mid),
+                "currency": market.currency,
+                "reason": unpriced.get(mid),
+                "rule_id": traces.get(mid, {}).get("r"),
+                "floor": traces.get(mid, {}).get("f"),
+            }
+            for mid, market in MARKETPLACES.items()
+        },
+    }
+
+
 _ENGINES: dict[uuid.UUID, PricingEngine] = {}
 
 
