@@ -566,3 +566,25 @@ def test_a_fee_table_of_the_wrong_shape_is_refused_not_crashed(doc: Any) -> None
     with pytest.raises(InvalidInput) as err:
         FeeTable.parse(doc)
     assert err.value.code in ("invalid_document", "invalid_fee_rule")
+
+
+def test_sampled_commissions_interpolate_and_the_solver_recovers_them() -> None:
+    sampled = FeeRule(
+        "4231",
+        "fee-preview",
+        points=((D(100), D(3)), (D(2000), D(60)), (D(5000), D("105"))),
+    )
+    assert sampled.commission(D(1000)) == D(30)  # 3 + 57/1900 x 900
+    assert sampled.commission(D(8000)) == D(150)  # the last segment extended
+    table = FeeTable(rules=(FeeRule("default", rate=D("0.17")), sampled))
+    engine = PricingEngine(margin("0"), table, FX)
+    for cost in ("50", "1200", "4500"):
+        out = engine.price(product(cost, "PLN", allegro_category_id="4231"), "allegro-pl")
+        assert out.amount is not None
+        gross = D(cost) * D("1.23")
+        assert D(0) <= out.amount - sampled.commission(out.amount) - gross < D("0.02")
+    parsed = FeeTable.parse(table.as_dict())
+    assert parsed.rule_for("4231", ()).points == sampled.points
+    with pytest.raises(InvalidInput) as err:
+        FeeTable.parse({"rules": [{"key": "x", "points": [["10", "1"], ["5", "2"]]}]})
+    assert err.value.code == "invalid_points"

@@ -250,6 +250,7 @@ class PricingEngine:
                 rule.rate_above,
                 None if rule.cap is None else rule.cap * scale,
                 rule.minimum * scale,
+                tuple((p * scale, f * scale) for p, f in rule.points),
             )
             cached = self._scaled[key] = (scaled, scaled.linear_pieces(ONE))
         return cached
@@ -583,6 +584,8 @@ class PricingEngine:
         """
         rule = item.fee_rule
         assert rule is not None
+        if rule.points:
+            return self._solve(base, item, ctx).price
         k, e, delivery = ctx.k, ctx.mfees.extra_rate, item.buyer_pays
         price = (base + ctx.unit_fee + k * rule.rate * delivery) / (ONE - e - k * rule.rate)
         commission = rule.rate * (price + delivery)

@@ -8,6 +8,7 @@ the price plus the delivery cost the buyer pays (allegro-fees.md 1.1(d)).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import lru_cache
@@ -31,8 +32,14 @@ class FeeRule:
     cap: Decimal | None = None
     minimum: Decimal = ZERO
 
+    # Sampled commissions (price, fee) in ascending price, e.g. from Allegro's fee-preview: the
+    # commission is the line through the two neighbouring samples (the end segments extended).
+    points: tuple[tuple[Decimal, Decimal], ...] = ()
+
     def commission(self, base: Decimal, scale: Decimal = Decimal(1)) -> Decimal:
         """The commission on `base`; table amounts are multiplied by `scale` (currency)."""
+        if self.points:
+            return self._sampled(base, scale)
         if self.threshold is not None and base > self.threshold * scale:
             fee = self.fixed_above * scale + self.rate_above * (base - self.threshold * scale)
         else:
@@ -41,9 +48,29 @@ class FeeRule:
             fee = min(fee, self.cap * scale)
         return max(fee, self.minimum * scale)
 
+    def _segments(self, scale: Decimal) -> list[tuple[Decimal, Decimal, Decimal]]:
+        """(upper price bound, a, b) per segment: fee = a + b x price below the bound."""
+        out = []
+        pts = self.points
+        for (p0, f0), (p1, f1) in itertools.pairwise(pts):
+            slope = (f1 - f0) / (p1 - p0)
+            out.append((p1 * scale, (f0 - slope * p0) * scale, slope))
+        return out
+
+    def _sampled(self, base: Decimal, scale: Decimal) -> Decimal:
+        segments = self._segments(scale)
+        for upper, a, b in segments:
+            if base <= upper:
+                return max(a + b * base, ZERO)
+        _, a, b = segments[-1]
+        return a + b * base
+
     def linear_pieces(self, scale: Decimal) -> list[tuple[Decimal, Decimal]]:
-        """Every (a, b) such that commission(B) = a + b*B on some interval of B."""
-        pieces = [(self.minimum * scale, ZERO), (ZERO, self.rate)]
+        """Every (a, b) such that commission(B) = a + b*B on some interval of B; the usual
+        ones (the rates) first, so the solver mostly succeeds on its first try."""
+        if self.points:
+            return [(a, b) for _, a, b in self._segments(scale)] + [(ZERO, ZERO)]
+        pieces = [(ZERO, self.rate)]
         if self.threshold is not None:
             pieces.append(
                 (
@@ -51,6 +78,7 @@ class FeeRule:
                     self.rate_above,
                 )
             )
+        pieces.append((self.minimum * scale, ZERO))
         if self.cap is not None:
             pieces.append((self.cap * scale, ZERO))
         return pieces
@@ -70,6 +98,22 @@ class FeeRule:
             out.append(Problem(f"{where}.cap", "invalid_cap", "the cap is below the minimum"))
         if not self.key.strip():
             out.append(Problem(f"{where}.key", "missing_key", "a fee row names its category"))
+        if self.points:
+            prices = [p for p, _ in self.points]
+            if len(prices) < 2 or any(b <= a for a, b in itertools.pairwise(prices)):
+                out.append(
+                    Problem(f"{where}.points", "invalid_points", "2+ samples, ascending prices")
+                )
+            elif any(f < 0 for _, f in self.points) or any(
+                not ZERO <= b < 1 for _, _, b in self._segments(Decimal(1))
+            ):
+                out.append(
+                    Problem(
+                        f"{where}.points",
+                        "invalid_points",
+                        "fees >= 0 and growing by less than the price between samples",
+                    )
+                )
         return out
 
     def as_dict(self) -> dict[str, Any]:
@@ -82,6 +126,7 @@ class FeeRule:
             "rate_above": str(self.rate_above),
             "cap": None if self.cap is None else str(self.cap),
             "minimum": str(self.minimum),
+            **({"points": [[str(p), str(f)] for p, f in self.points]} if self.points else {}),
         }
 
 
@@ -254,6 +299,9 @@ class FeeTable:
                     rate_above=Decimal(str(raw.get("rate_above", "0"))),
                     cap=_opt(raw.get("cap")),
                     minimum=Decimal(str(raw.get("minimum", "0"))),
+                    points=tuple(
+                        (Decimal(str(p)), Decimal(str(f))) for p, f in raw.get("points") or ()
+                    ),
                 )
             except (KeyError, ArithmeticError, TypeError, ValueError) as exc:
                 problems.append(Problem(where, "invalid_fee_rule", f"unreadable: {exc!r}"))
