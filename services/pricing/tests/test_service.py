@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -22,12 +22,14 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from pricing.main import MIGRATIONS, build
 from pricing.settings import Settings
+from shared.allegro.tokens import StaticTokens
 from shared.db import create_engine
 from shared.events import CatalogItem, CatalogUpdated, Envelope, Money, PriceComputed
 from shared.messaging.topology import QueueSpec, declare_queue, events
 from shared.security import issue_token
 from shared.service import create_app
 from shared.testing.app import running_app
+from shared.testing.emulator import EmulatorHandle, start_emulator
 from shared.testing.fixtures import MakeDatabase
 from shared.testing.infra import wait_until
 
@@ -70,6 +72,8 @@ class Service:
     exchange: aio_pika.abc.AbstractExchange
     token: str
     database_url: str
+    allegro_tokens: StaticTokens
+    emulator: EmulatorHandle
 
     async def publish(self, envelope: Envelope) -> None:
         await self.exchange.publish(
@@ -108,6 +112,7 @@ def item(
     category: str = "Home & Garden > Kitchen",
     rrp: str | None = None,
     weight: str = "0.5",
+    category_id: str | None = None,
 ) -> CatalogItem:
     return CatalogItem(
         sku=sku,
@@ -118,6 +123,7 @@ def item(
         cost=Money(amount=Decimal(cost), currency="EUR"),
         rrp=Money(amount=Decimal(rrp), currency="EUR") if rrp else None,
         weight_kg=Decimal(weight),
+        allegro_category_id=category_id,
         ean="5901234123457",
         title=sku,
     )
@@ -137,15 +143,27 @@ def new_account() -> str:
 
 
 @pytest.fixture(scope="module")
-async def service(make_database: MakeDatabase, amqp_url: str) -> AsyncIterator[Service]:
+def emulator() -> Iterator[EmulatorHandle]:
+    handle = start_emulator(catalogue_size=500)
+    yield handle
+    handle.server.should_exit = True
+
+
+@pytest.fixture(scope="module")
+async def service(
+    make_database: MakeDatabase, amqp_url: str, emulator: EmulatorHandle
+) -> AsyncIterator[Service]:
     database_url = await make_database("pricing", MIGRATIONS)
     settings = Settings(
         database_url=database_url,
         amqp_url=amqp_url,
         run_migrations=False,
         outbox_poll_interval_seconds=0.2,
+        allegro_api_url=emulator.url,
+        allegro_auth_url=emulator.url,
     )
-    app = create_app(build(settings))
+    allegro_tokens = StaticTokens({})
+    app = create_app(build(settings, allegro_tokens=allegro_tokens))
     probe = Probe()
     connection = await aio_pika.connect_robust(amqp_url)
     channel = await connection.channel()
@@ -158,7 +176,7 @@ async def service(make_database: MakeDatabase, amqp_url: str) -> AsyncIterator[S
     token = issue_token(settings.service_token_secret.get_secret_value(), "ops", "operator")
     async with running_app(app) as http:
         http.headers["Authorization"] = f"Bearer {token}"
-        yield Service(http, probe, exchange, token, database_url)
+        yield Service(http, probe, exchange, token, database_url, allegro_tokens, emulator)
     await queue.delete(if_unused=False, if_empty=False)
     await connection.close()
     await asyncio.sleep(0)
@@ -588,3 +606,82 @@ async def test_a_rate_change_recomputes_and_old_explanations_keep_their_context(
         if s["step"] == "commission"
     )
     assert commission["fee_source"] == "table:account" and commission["commission"] != "0.00"
+
+
+# --- fee-preview calibration against the Allegro emulator -------------------------------------
+
+
+async def test_fee_preview_calibration_samples_each_category_and_reprices(
+    service: Service,
+) -> None:
+    account = await setup_account(service)
+    seller = service.emulator.new_seller()
+    service.allegro_tokens.tokens[account] = service.emulator.token_for(seller["login"])[
+        "access_token"
+    ]
+    await service.catalog(
+        account,
+        [
+            item("LAPTOP", "450.00", category_id="4231"),
+            item("LAPTOP2", "900.00", category_id="4231"),
+            item("RAKE", "10.00", category_id="1521"),
+        ],
+    )
+    await service.probe.wait_for(account, 3)
+    before = latest(service, account, "LAPTOP")["prices"]["allegro-pl"]["amount"]
+    response = await service.http.post(f"/accounts/{account}/fee-table/calibrate", json={})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["calibrated"] == ["4231", "1521"] and body["failed"] == []
+    assert body["run"]["changed_products"] == 3
+    table = (await service.http.get(f"/accounts/{account}/fee-table")).json()
+    laptops = next(r for r in table["rules"] if r["key"] == "4231")
+    assert laptops["label"].startswith("fee-preview ") and len(laptops["points"]) == 10
+    # The emulator's laptop formula: 3 % up to 2,000 PLN, then 60 + 1.5 %.
+    assert dict(map(tuple, laptops["points"]))["1000"] == "30.00"
+    await service.probe.wait_for(account, 6)
+    price = Decimal(latest(service, account, "LAPTOP")["prices"]["allegro-pl"]["amount"])
+    assert price != Decimal(before)
+    explained = (await service.http.get(f"/accounts/{account}/prices/LAPTOP/allegro-pl")).json()
+    step = next(s for s in explained["chain"] if s["step"] == "commission")
+    assert step["fee_rule"] == "4231" and step["fee_source"].startswith("preview@")
+    # What Allegro charges at the published price leaves the seller the gross it aimed at.
+    async with httpx.AsyncClient(base_url=service.emulator.url) as allegro:
+        preview = await allegro.post(
+            "/pricing/offer-fee-preview",
+            json={
+                "offer": {
+                    "name": "check",
+                    "category": {"id": "4231"},
+                    "sellingMode": {"price": {"amount": str(price), "currency": "PLN"}},
+                },
+                "marketplaceId": "allegro-pl",
+            },
+            headers={
+                "Authorization": f"Bearer {service.allegro_tokens.tokens[account]}",
+                "Accept": "application/vnd.allegro.public.v1+json",
+                "Content-Type": "application/vnd.allegro.public.v1+json",
+            },
+        )
+    assert preview.status_code == 200, preview.text
+    charged = sum(
+        Decimal(c["fee"]["amount"])
+        for c in preview.json()["commissions"]
+        if c["type"] == "commissionFee"
+    )
+    gross_pln = Decimal("450") * Decimal("1.4") * Decimal("1.23") * Decimal("4.30")
+    assert abs(price - charged - gross_pln) < Decimal("0.05")
+
+
+async def test_calibration_needs_a_connected_account_and_categories(service: Service) -> None:
+    account = await setup_account(service)
+    url = f"/accounts/{account}/fee-table/calibrate"
+    nothing = await service.http.post(url, json={})
+    assert nothing.status_code == 422 and nothing.json()["error"]["code"] == "no_categories"
+    await service.catalog(account, [item("LAPTOP", "450.00", category_id="4231")])
+    await service.probe.wait_for(account, 1)
+    refused = await service.http.post(url, json={})
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "account_unavailable"
+    bad = await service.http.post(url, json={"prices": ["-1", "10"]})
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_prices"

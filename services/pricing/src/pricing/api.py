@@ -17,9 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pricing import handlers
 from pricing import repository as repo
+from pricing.allegro import DEFAULT_SAMPLE_PRICES, AllegroAccess, sample_categories
 from pricing.domain.errors import InvalidInput, Problem
 from pricing.domain.fx import FxRate
 from pricing.domain.marketplaces import check_marketplace
+from shared.allegro import AllegroError
+from shared.allegro.tokens import AccountUnavailable
 from shared.security import Principal, require_role
 from shared.service import EngineDep
 from shared.uow import UnitOfWork
@@ -252,6 +255,58 @@ async def put_fee_table(
     return await in_transaction(
         engine, lambda uow: handlers.set_fee_table(uow, account_id, document, who.subject)
     )
+
+
+# --- fee-preview calibration -------------------------------------------------------------
+
+
+class CalibrationRequest(BaseModel):
+    prices: list[Decimal] | None = Field(default=None, min_length=2, max_length=30)
+    max_categories: int = Field(default=200, ge=1, le=2_000)
+
+
+def calibration_router(access: AllegroAccess) -> APIRouter:
+    """`POST /fee-table/calibrate`: sample Allegro's fee-preview per category of the selection."""
+    calibration = APIRouter(prefix="/accounts/{account_id}", tags=["pricing"])
+
+    @calibration.post("/fee-table/calibrate")
+    async def calibrate(
+        account_id: str, body: CalibrationRequest, engine: EngineDep, who: Operator
+    ) -> dict[str, Any]:
+        """Ask fee-preview for each category's commission at sample prices (allegro-pl, PLN);
+        the samples become interpolated rows of the account's fee table; then recompute."""
+        prices = sorted(set(body.prices or DEFAULT_SAMPLE_PRICES))
+        if prices[0] <= 0:
+            raise unprocessable(
+                InvalidInput([Problem("prices", "invalid_prices", "sample prices are > 0")])
+            )
+        categories = await reading(
+            engine, lambda conn: repo.selection_categories(conn, account_id, body.max_categories)
+        )
+        if not categories:
+            raise unprocessable(
+                InvalidInput(
+                    [Problem("account", "no_categories", "no listed item has an Allegro category")]
+                )
+            )
+        try:
+            sampled, failed = await sample_categories(
+                access.client(), account_id, categories, prices
+            )
+        except AccountUnavailable as exc:
+            raise HTTPException(
+                409, detail={"code": "account_unavailable", "message": str(exc)}
+            ) from None
+        except AllegroError as exc:
+            raise HTTPException(
+                502, detail={"code": "allegro_unavailable", "message": str(exc)[:500]}
+            ) from None
+        result = await in_transaction(
+            engine, lambda uow: handlers.apply_fee_samples(uow, account_id, sampled, who.subject)
+        )
+        return {**result, "failed": failed}
+
+    return calibration
 
 
 # --- explanation -----------------------------------------------------------------------------

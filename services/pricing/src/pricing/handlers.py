@@ -22,7 +22,7 @@ from pricing import metrics
 from pricing import repository as repo
 from pricing.domain.engine import Outcome, PricingEngine
 from pricing.domain.errors import InvalidInput, Problem
-from pricing.domain.fees import FeeTable
+from pricing.domain.fees import FeeRule, FeeTable
 from pricing.domain.fx import FxRate, FxTable
 from pricing.domain.marketplaces import MARKETPLACES
 from pricing.domain.rules import Product, RuleSet
@@ -406,6 +406,20 @@ async def set_fee_table(
     await repo.save_fee_table(uow.connection, account, table, by)
     run = await recompute(uow, account, "fees", by)
     return {"fee_table": table.as_dict(), "run": run.as_dict()}
+
+
+async def apply_fee_samples(
+    uow: UnitOfWork, account: str, sampled: Sequence[FeeRule], by: str
+) -> dict[str, Any]:
+    """Merge fee-preview rows (by category id) into the account's table, save, recompute."""
+    table = await repo.fee_table(uow.connection, account)
+    by_key = {rule.key: rule for rule in table.rules}
+    for rule in sampled:
+        by_key[rule.key] = rule
+    merged = FeeTable(tuple(by_key.values()), table.marketplaces, table.currency, table.source)
+    await repo.save_fee_table(uow.connection, account, merged, by)
+    run = await recompute(uow, account, "fees", by)
+    return {"calibrated": [r.key for r in sampled], "run": run.as_dict()}
 
 
 async def simulate(

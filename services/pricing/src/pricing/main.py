@@ -7,9 +7,11 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from pricing.api import router
+from pricing.allegro import AllegroAccess
+from pricing.api import calibration_router, router
 from pricing.consumer import SUBSCRIPTIONS
 from pricing.settings import Settings
+from shared.allegro import TokenProvider
 from shared.service import ServiceDefinition, create_app
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -21,13 +23,18 @@ MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 GC_THRESHOLD = (50_000, 20, 20)
 
 
-def build(settings: Settings | None = None) -> ServiceDefinition:
+def build(
+    settings: Settings | None = None, allegro_tokens: TokenProvider | None = None
+) -> ServiceDefinition:
+    """`allegro_tokens`: where Allegro access tokens come from (default: the auth service)."""
     gc.set_threshold(*GC_THRESHOLD)
+    settings = settings or Settings()
+    access = AllegroAccess(settings, allegro_tokens)
     return ServiceDefinition(
-        settings=settings or Settings(),
+        settings=settings,
         migrations_dir=MIGRATIONS,
         subscriptions=SUBSCRIPTIONS,
-        routers=[router],
+        routers=[router, calibration_router(access)],
         title="mci pricing: pricing rules per marketplace and currency",
     )
 

@@ -132,6 +132,18 @@ async def listed_products(
     return [_product(r) for r in rows]
 
 
+async def selection_categories(conn: AsyncConnection, account: str, limit: int) -> list[str]:
+    """The Allegro categories of the account's selection, most used first."""
+    rows = await conn.execute(
+        sa.text(
+            "SELECT allegro_category_id FROM catalog_items WHERE account_id = :a AND listed"
+            " AND allegro_category_id IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT :n"
+        ),
+        {"a": account, "n": limit},
+    )
+    return list(rows.scalars())
+
+
 @dataclass(frozen=True)
 class StoredPrice:
     catalog_revision: int

@@ -37,6 +37,7 @@ from pricing.domain.marketplaces import (
 from pricing.domain.rules import HUNDRED, Product, Rule, RuleSet
 
 TOLERANCE = Decimal("1e-9")
+PREVIEW_LABEL = "fee-preview "  # label of a fee row sampled from Allegro, then its time
 
 
 @dataclass
@@ -456,6 +457,13 @@ class PricingEngine:
         default = self.rules.default_rule
         return default if default is not None and default.id == rule_id else None
 
+    def _fee_source(self, key: str) -> str:
+        """`preview@<when>` for a row sampled from Allegro's fee-preview, else the table's."""
+        for rule in self.fees.rules:
+            if rule.key == key and rule.points and rule.label.startswith(PREVIEW_LABEL):
+                return "preview@" + rule.label[len(PREVIEW_LABEL) :]
+        return self.fees.source
+
     def _describe_pair(self, source: str, target: str) -> dict[str, Any]:
         try:
             return self.describe(self.fx.conversion(source, target))
@@ -498,7 +506,7 @@ class PricingEngine:
             commission: dict[str, Any] = {
                 "step": "commission",
                 "fee_rule": trace["fr"],
-                "fee_source": self.fees.source,
+                "fee_source": self._fee_source(trace["fr"]),
                 "commission": trace["c"],
             }
             for key, name in (
