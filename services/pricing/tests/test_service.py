@@ -20,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 from aio_pika.abc import AbstractIncomingMessage
 
+from pricing import repository as repo
 from pricing.main import MIGRATIONS, build
 from pricing.settings import Settings
 from shared.allegro.tokens import StaticTokens
@@ -685,3 +686,53 @@ async def test_calibration_needs_a_connected_account_and_categories(service: Ser
     assert refused.json()["error"]["code"] == "account_unavailable"
     bad = await service.http.post(url, json={"prices": ["-1", "10"]})
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_prices"
+
+
+async def test_an_older_rule_version_never_overwrites_a_newer_price_at_the_same_revision(
+    service: Service,
+) -> None:
+    account = new_account()
+    engine = create_engine(service.database_url)
+    context = uuid.uuid4()
+
+    async def save(rule_version: int, revision: int, amount: str) -> None:
+        async with engine.begin() as conn:
+            row = ("S", revision, f'{{"allegro-sk": "{amount}"}}'.encode(), b"{}", b"{}")
+            await repo.save_prices(conn, account, rule_version, context, [row])
+
+    async def stored() -> str:
+        async with engine.connect() as conn:
+            return (await repo.stored_prices(conn, account, ["S"]))["S"].prices["allegro-sk"]
+
+    try:
+        await save(rule_version=2, revision=5, amount="10.00")
+        await save(rule_version=1, revision=5, amount="9.00")  # a late batch of older rules
+        assert await stored() == "10.00"
+        await save(rule_version=2, revision=4, amount="8.00")  # an older catalogue revision
+        assert await stored() == "10.00"
+        await save(rule_version=1, revision=6, amount="11.00")  # a newer revision wins
+        assert await stored() == "11.00"
+    finally:
+        await engine.dispose()
+
+
+async def test_a_newer_rule_save_supersedes_a_held_one(service: Service) -> None:
+    account = await setup_account(service)
+    await service.catalog(account, [item(f"S{i}", "10.00") for i in range(10)])
+    await service.probe.wait_for(account, 10)
+    tripled = {**MARGIN_40, "rules": [{**MARGIN_40["rules"][0], "percentage": "300"}]}
+    held = (await service.http.put(f"/accounts/{account}/rules", json=tripled)).json()
+    assert held["status"] == "pending"
+    nudged = {**MARGIN_40, "rules": [{**MARGIN_40["rules"][0], "percentage": "41"}]}
+    applied = (await service.http.put(f"/accounts/{account}/rules", json=nudged)).json()
+    assert applied["status"] == "active"
+    holds = (await service.http.get(f"/accounts/{account}/holds", params={"status": ""})).json()
+    assert [(h["id"], h["status"]) for h in holds] == [(held["run"]["hold_id"], "superseded")]
+    late = await service.http.post(f"/accounts/{account}/holds/{held['run']['hold_id']}/confirm")
+    assert late.status_code == 409
+    versions = {
+        v["version"]: v["status"]
+        for v in (await service.http.get(f"/accounts/{account}/rules/versions")).json()
+    }
+    assert versions[held["version"]] == "superseded"
+    assert versions[applied["version"]] == "active"
