@@ -5,8 +5,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
-from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -294,14 +292,6 @@ async def rule_versions(conn: AsyncConnection, account: str, limit: int = 50) ->
     return [StoredRules(v, s, orjson.loads(d), by, at) for v, s, d, by, at in rows]
 
 
-async def rule_version(conn: AsyncConnection, account: str, version: int) -> RuleSet:
-    doc = await conn.scalar(
-        sa.text("SELECT document::text FROM rule_sets WHERE account_id = :a AND version = :v"),
-        {"a": account, "v": version},
-    )
-    return RuleSet.parse(orjson.loads(doc))
-
-
 async def add_rule_version(
     conn: AsyncConnection, account: str, rules: RuleSet, status: str, by: str
 ) -> int:
@@ -522,11 +512,3 @@ async def supersede_rule_holds(conn: AsyncConnection, account: str, by: str) -> 
         ),
         {"a": account, "by": by},
     )
-
-
-def parse_day(text: str) -> date:
-    return date.fromisoformat(text)
-
-
-def dec(text: str) -> Decimal:
-    return Decimal(text)
