@@ -588,3 +588,13 @@ def test_sampled_commissions_interpolate_and_the_solver_recovers_them() -> None:
     with pytest.raises(InvalidInput) as err:
         FeeTable.parse({"rules": [{"key": "x", "points": [["10", "1"], ["5", "2"]]}]})
     assert err.value.code == "invalid_points"
+
+
+def test_fees_no_price_can_recover_leave_the_product_unpriced_with_a_reason() -> None:
+    greedy = FeeTable(
+        rules=(FeeRule("default", rate=D("0.60")),),
+        marketplaces={m: MarketplaceFees() for m in MARKETPLACE_IDS},
+    )
+    out = PricingEngine(margin("40", promoted=True), greedy, FX).price(product(), "allegro-sk")
+    assert out.amount is None and out.reason == "fees_unrecoverable"  # 0.6 x 1.75 > 1
+    assert out.chain[-1]["step"] == "unpriced"

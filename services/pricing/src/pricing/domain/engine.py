@@ -595,7 +595,10 @@ class PricingEngine:
         if rule.points:
             return self._solve(base, item, ctx).price
         k, e, delivery = ctx.k, ctx.mfees.extra_rate, item.buyer_pays
-        price = (base + ctx.unit_fee + k * rule.rate * delivery) / (ONE - e - k * rule.rate)
+        denominator = ONE - e - k * rule.rate
+        if denominator <= 0:
+            return self._solve(base, item, ctx).price
+        price = (base + ctx.unit_fee + k * rule.rate * delivery) / denominator
         commission = rule.rate * (price + delivery)
         if (
             (rule.threshold is None or price + delivery <= rule.threshold)
@@ -634,13 +637,16 @@ class PricingEngine:
         assert fee_rule is not None
         delivery = item.buyer_pays
         for a, b in item.pieces:
-            price = (base + k * (a + b * delivery)) / (ONE - e - k * b)
+            denominator = ONE - e - k * b
+            if denominator <= 0:
+                continue  # fees grow as fast as the price on this piece: no price recovers them
+            price = (base + k * (a + b * delivery)) / denominator
+            if price < 0:
+                continue
             commission = fee_rule.commission(price + delivery)
             if abs(commission - (a + b * (price + delivery))) <= TOLERANCE * max(ONE, price):
                 return price, commission
-        # Unreachable for a continuous table; iterate to be safe.
-        price = base
-        for _ in range(100):
-            commission = fee_rule.commission(price + delivery)
-            price = (base + k * commission) / (ONE - e)
-        return price, fee_rule.commission(price + delivery)
+        raise _Unpriced(
+            "fees_unrecoverable",
+            f"fee row {fee_rule.key}: no price covers the fees (promoted x{k}, extra {e})",
+        )
