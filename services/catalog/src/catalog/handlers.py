@@ -79,7 +79,7 @@ async def supplier_products_changed(event: SupplierProductsChanged, uow: UnitOfW
 
 
 async def _republish(uow: UnitOfWork, skus: list[str]) -> None:
-    products = await repo.load_products(uow.connection, sorted(set(skus)))
+    products = await repo.load_products(uow.connection, sorted(set(skus)), lock=True)
     if products:
         await publish(uow, list(products.values()), await load_context(uow.connection))
 

@@ -69,19 +69,32 @@ async def load_products(
     return {row["sku"]: product_from_row(row) for row in rows}
 
 
+def _like_prefix(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + " > %"
+
+
 async def product_page(
-    conn: AsyncConnection, after: str | None, limit: int, category: str | None = None
+    conn: AsyncConnection,
+    after: str | None,
+    limit: int,
+    category: str | None = None,
+    *,
+    share_lock: bool = False,
 ) -> list[Product]:
-    """Products in SKU order after `after` (keyset pagination); `category`: that subtree."""
+    """Products in SKU order after `after` (keyset pagination); `category`: that subtree.
+
+    `share_lock`: hold the rows until commit, so that what is emitted from them cannot be
+    overtaken by a concurrent change (which waits, then emits a later revision).
+    """
     pg = await raw(conn)
     rows = await pg.fetch(
         f"SELECT {PRODUCT_COLUMNS} FROM products WHERE sku > $1"
         " AND ($3::text IS NULL OR category_path = $3 OR category_path LIKE $4)"
-        " ORDER BY sku LIMIT $2",
+        " ORDER BY sku LIMIT $2" + (" FOR SHARE" if share_lock else ""),
         after or "",
         limit,
         category,
-        None if category is None else category.replace("%", r"\%") + " > %",
+        None if category is None else _like_prefix(category),
     )
     return [product_from_row(r) for r in rows]
 
@@ -118,6 +131,11 @@ async def write_products(conn: AsyncConnection, products: Iterable[Product]) -> 
             price_at = excluded.price_at, stock_at = excluded.stock_at,
             source = excluded.source, content_hash = excluded.content_hash,
             received_at = excluded.received_at
+        -- Existing rows were merged under FOR UPDATE; this guards the race of two first
+        -- inserts of one SKU: the older record must not overwrite the newer.
+        WHERE (excluded.content_at >= products.content_at OR products.content_at IS NULL)
+            AND (excluded.price_at >= products.price_at OR products.price_at IS NULL)
+            AND (excluded.stock_at >= products.stock_at OR products.stock_at IS NULL)
         """,
         [p.sku for p in items],
         [p.ean for p in items],

@@ -137,7 +137,7 @@ async def resync(
     emitted = 0
     after: str | None = None
     while True:
-        page = await repo.product_page(uow.connection, after, SCAN_CHUNK, category)
+        page = await repo.product_page(uow.connection, after, SCAN_CHUNK, category, share_lock=True)
         if not page:
             return emitted
         emitted += await publish(uow, page, ctx)
