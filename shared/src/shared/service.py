@@ -72,6 +72,7 @@ class ServiceRuntime:
     relay: OutboxRelay | None = None
     consumers: list[Consumer] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def settings(self) -> ServiceSettings:
@@ -119,11 +120,15 @@ class ServiceRuntime:
         log.info("service_started", role=self.role, queues=[c.name for c in self.consumers])
 
     async def stop(self) -> None:
+        self.stopping.set()
         for consumer in self.consumers:
             await consumer.stop()
         for task in self.tasks:
             task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        # A task that swallows its cancellation must not hold the shutdown forever.
+        stuck = (await asyncio.wait(self.tasks, timeout=10))[1] if self.tasks else set()
+        if stuck:
+            log.warning("tasks_still_running_at_stop", tasks=[t.get_name() for t in stuck])
         if self.definition.on_stop is not None:
             stopped = self.definition.on_stop(self)
             if inspect.isawaitable(stopped):
@@ -155,10 +160,13 @@ class ServiceRuntime:
 
     async def _watch_dead_letters(self) -> None:
         """Keep the DLQ depth gauge current for the dashboards' "DLQ not empty" alert."""
-        while True:
+        while not self.stopping.is_set():
+            # aio-pika may turn a cancellation inside a channel operation into its own error;
+            # the stopping flag, not the CancelledError, is what ends this loop.
             with contextlib.suppress(Exception):
                 await self.dead_letters().depths()
-            await asyncio.sleep(15)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), 15)
 
 
 def service_runtime(request: Request) -> ServiceRuntime:

@@ -108,6 +108,7 @@ class Consumer:
         self.channel: AbstractChannel | None = None
         self.queue: AbstractQueue | None = None
         self.consumer_tag: str | None = None
+        self._stopping = False
 
     async def start(self, channel: AbstractChannel) -> None:
         self.channel = channel  # strong reference: aio-pika only keeps a weak one
@@ -120,17 +121,20 @@ class Consumer:
         return self._worker is not None and not self._worker.done()
 
     async def stop(self) -> None:
+        self._stopping = True
         if self.queue is not None and self.consumer_tag is not None:
             try:
-                await self.queue.cancel(self.consumer_tag)
+                await asyncio.wait_for(self.queue.cancel(self.consumer_tag), 5)
             except Exception as exc:  # channel already gone: deliveries requeue anyway
                 log.info("consumer_cancel_failed", queue=self.name, error=repr(exc))
         if self._worker is not None:
             self._worker.cancel()
-            await asyncio.gather(self._worker, return_exceptions=True)
+            # aio-pika can turn a cancellation mid-ack into its own error, which the worker
+            # survives: the stopping flag ends it, and the wait is bounded regardless.
+            await asyncio.wait({self._worker}, timeout=10)
 
     async def _work(self) -> None:
-        while True:
+        while not self._stopping:
             batch = [await self._pending.get()]
             deadline = time.monotonic() + self.batch_wait
             while len(batch) < self.batch_size:
