@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -22,14 +23,33 @@ _INSERT_OUTBOX = sa.text(
 
 
 def envelope_for(event: Event, source: str) -> Envelope:
-    return Envelope(
+    # Built without re-validation: the event was validated when it was made.
+    return Envelope.model_construct(
+        id=uuid.uuid4(),
         type=event.event_type,
         version=event.version,
+        occurred_at=datetime.now(UTC),
         source=source,
         correlation_id=current_correlation_id(),
         causation_id=causation_id_var.get(),
         data=event.model_dump(mode="json"),
     )
+
+
+def wire_json(envelope: Envelope) -> str:
+    """The envelope as published; `data` is already JSON-ready, so it is not serialised twice."""
+    return orjson.dumps(
+        {
+            "id": str(envelope.id),
+            "type": envelope.type,
+            "version": envelope.version,
+            "occurred_at": envelope.occurred_at.isoformat(),
+            "source": envelope.source,
+            "correlation_id": envelope.correlation_id,
+            "causation_id": envelope.causation_id,
+            "data": envelope.data,
+        }
+    ).decode()
 
 
 class UnitOfWork:
@@ -56,7 +76,7 @@ class UnitOfWork:
                         "exchange": type(event).exchange,
                         "routing_key": type(event).routing_key,
                         "type": env.type,
-                        "payload": orjson.dumps(env.model_dump(mode="json")).decode(),
+                        "payload": wire_json(env),
                         "headers": orjson.dumps(
                             {
                                 "x-correlation-id": env.correlation_id,
