@@ -62,9 +62,11 @@ class CatalogDeps:
         """Resume coverage reports whose worker died; close the Allegro client at stop."""
         try:
             while True:
+                # Sleep first: a stop cancels this task, and a cancel landing in the middle of a
+                # query (a service stopped right after its start) can hang the pool's disposal.
+                await asyncio.sleep(10)
                 for report_id in await claim_stale(self.engine):
                     self.run_coverage(report_id)
-                await asyncio.sleep(10)
         finally:
             for task in list(self.running.values()):
                 task.cancel()

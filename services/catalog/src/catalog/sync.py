@@ -97,6 +97,7 @@ async def publish(uow: UnitOfWork, products: Sequence[Product], ctx: Context) ->
                 out.append((product.sku, True, digest, content))
             elif state is not None and state[0]:
                 out.append((product.sku, False, None, None))
+        await asyncio.sleep(0)  # a few thousand decisions per account: let others run
         if not out:
             continue
         revisions = await repo.next_revisions(conn, len(out))
