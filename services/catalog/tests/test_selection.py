@@ -194,3 +194,39 @@ async def test_a_marketplace_can_override_the_mapping(catalog: Catalog) -> None:
     for sku in in_phones:
         assert latest[sku]["allegro_category_id"] == "4227"
         assert latest[sku]["allegro_category_ids"] == {"allegro-cz": "4229"}
+
+
+async def test_a_mapping_can_be_checked_with_allegro(catalog: Catalog) -> None:
+    body = {"supplier_category": "Home & Garden > Kitchen > Cookware", "allegro_category_id": ""}
+    params = {"check_as": catalog.account}
+    for category_id, problem in (("1540", "is not a leaf"), ("999999", "does not exist")):
+        response = await catalog.http.put(
+            "/category-mappings",
+            json=body | {"allegro_category_id": category_id},
+            params=params,
+        )
+        assert response.status_code == 422, response.text
+        error = response.json()["error"]
+        assert error["code"] == "not_a_leaf_category" and problem in error["message"]
+    assert (await catalog.http.get("/category-mappings")).json()["mappings"] == []
+    ok = await catalog.http.put(
+        "/category-mappings", json=body | {"allegro_category_id": "1541"}, params=params
+    )
+    assert ok.status_code == 200 and ok.json()["allegro_category_name"] == "Garnki i patelnie"
+
+
+async def test_preview_pages_through_the_products(catalog: Catalog) -> None:
+    products = seed(120)
+    await catalog.import_bytes("jsonl", jsonl_lines(iter(products)))
+    body = {"include": {"categories": ["Electronics"]}}
+    url = f"/accounts/{catalog.account}/selection/preview"
+    first = (await catalog.http.post(url, json=body, params={"page_size": 10})).json()
+    second = (
+        await catalog.http.post(
+            url, json=body, params={"page_size": 10, "after": first["products"][-1]["sku"]}
+        )
+    ).json()
+    skus = [p["sku"] for p in first["products"] + second["products"]]
+    expected = sorted(p["sku"] for p in products if p["category"][0] == "Electronics")[:20]
+    assert skus == expected
+    assert first["counts"] == second["counts"]

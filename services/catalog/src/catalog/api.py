@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
@@ -18,6 +19,7 @@ from catalog.domain.stock import available_stock
 from catalog.ingest import run_import
 from catalog.parsers import FormatError
 from catalog.sync import SCAN_CHUNK, load_context, preview, resync
+from shared.allegro import AllegroError
 from shared.security import Principal, require_role
 from shared.service import EngineDep
 from shared.uow import UnitOfWork
@@ -220,10 +222,11 @@ async def preview_selection(
     engine: EngineDep,
     _: Viewer,
     page_size: Annotated[int, Query(ge=0, le=500)] = 50,
+    after: Annotated[str | None, Query(description="Next page: the last SKU seen")] = None,
 ) -> dict[str, Any]:
     """What saving this selection would list, withdraw and keep: counts and a page."""
     async with engine.connect() as conn:
-        result = await preview(conn, account_id, body.selection(), page_size)
+        result = await preview(conn, account_id, body.selection(), page_size, after)
     return {"account_id": account_id, "selection": body.selection().as_dict(), **result.as_dict()}
 
 
@@ -347,10 +350,48 @@ async def list_mappings(engine: EngineDep, _: Viewer) -> dict[str, Any]:
     return {"mappings": [{**dict(r), "updated_at": r["updated_at"].isoformat()} for r in rows]}
 
 
+async def check_leaf(deps: CatalogDeps, account_id: str, category_id: str) -> str:
+    """Allegro's name of `category_id`; 422 unless it exists and is a leaf."""
+    assert deps.client is not None
+    try:
+        found = await deps.client.get(
+            f"/sale/categories/{quote(category_id, safe='')}", account_id=account_id
+        )
+    except AllegroError as exc:
+        if exc.status != 404:
+            raise
+        found = None
+    if found is None or not found.get("leaf"):
+        raise HTTPException(
+            422,
+            detail={
+                "code": "not_a_leaf_category",
+                "message": f"Allegro category {category_id} "
+                + ("does not exist" if found is None else "is not a leaf: offers need a leaf"),
+                "details": {"allegro_category_id": category_id},
+            },
+        )
+    return str(found.get("name", ""))
+
+
 @router.put("/category-mappings")
-async def put_mapping(body: MappingBody, engine: EngineDep, _: Operator) -> dict[str, Any]:
-    """Map a supplier category (exact path) to an Allegro leaf; its listed items are re-sent."""
+async def put_mapping(
+    body: MappingBody,
+    engine: EngineDep,
+    deps: Deps,
+    _: Operator,
+    check_as: Annotated[
+        str | None, Query(description="Check the category with Allegro as this account")
+    ] = None,
+) -> dict[str, Any]:
+    """Map a supplier category (exact path) to an Allegro leaf; its listed items are re-sent.
+
+    With `check_as=<account id>`, Allegro confirms the category exists and is a leaf first.
+    """
     category = normalise_category(body.supplier_category)
+    allegro_name = None
+    if check_as:
+        allegro_name = await check_leaf(deps, check_as, body.allegro_category_id)
     async with engine.begin() as conn:
         pg = await repo.raw(conn)
         await pg.execute(
@@ -364,7 +405,12 @@ async def put_mapping(body: MappingBody, engine: EngineDep, _: Operator) -> dict
             body.allegro_category_id,
         )
         emitted = await resync(UnitOfWork(conn, "catalog"), category=category)
-    return {**body.model_dump(), "supplier_category": category, "emitted_items": emitted}
+    return {
+        **body.model_dump(),
+        "supplier_category": category,
+        "allegro_category_name": allegro_name,
+        "emitted_items": emitted,
+    }
 
 
 @router.delete("/category-mappings")

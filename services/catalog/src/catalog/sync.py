@@ -178,7 +178,11 @@ class Preview:
 
 
 async def preview(
-    conn: AsyncConnection, account_id: str, selection: Selection, page_size: int = 50
+    conn: AsyncConnection,
+    account_id: str,
+    selection: Selection,
+    page_size: int = 50,
+    page_after: str | None = None,
 ) -> Preview:
     """What saving `selection` would do, without doing it."""
     ctx = await load_context(conn, [])
@@ -215,7 +219,7 @@ async def preview(
                 result.staying += 1
             else:
                 result.entering += 1
-            if len(result.page) < page_size:
+            if len(result.page) < page_size and (page_after is None or product.sku > page_after):
                 result.page.append(
                     {
                         "sku": product.sku,
