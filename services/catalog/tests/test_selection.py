@@ -230,3 +230,38 @@ async def test_preview_pages_through_the_products(catalog: Catalog) -> None:
     expected = sorted(p["sku"] for p in products if p["category"][0] == "Electronics")[:20]
     assert skus == expected
     assert first["counts"] == second["counts"]
+
+
+async def test_suggestions_for_unmapped_categories_can_be_accepted(catalog: Catalog) -> None:
+    products = seed(150)
+    await catalog.import_bytes("jsonl", jsonl_lines(iter(products)))
+    await catalog.save_selection({"categories": ["Sports & Outdoors"]})
+    response = await catalog.http.post(
+        f"/accounts/{catalog.account}/category-suggestions/unmapped",
+        json={"limit": 3},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    suggested = response.json()["categories"]
+    assert len(suggested) == 3
+    truth = {" > ".join(p["category"]): p["allegro_category_id"] for p in products}
+    for entry in suggested:
+        assert entry["suggestions"][0]["allegro_category_id"] == truth[entry["supplier_category"]]
+    names = [e["supplier_category"] for e in suggested]
+    accepted = await catalog.http.post(
+        "/category-mappings/accept-suggestions",
+        json={"supplier_categories": [*names, "No > Such > Category"]},
+    )
+    result = accepted.json()
+    assert result["accepted"] == {n: truth[n] for n in names}
+    assert result["without_suggestion"] == ["No > Such > Category"]
+    sports = {
+        p["sku"]: truth[" > ".join(p["category"])]
+        for p in products
+        if p["category"][0] == "Sports & Outdoors" and " > ".join(p["category"]) in names
+    }
+    assert result["emitted_items"] == len(sports)
+    latest = await catalog.latest()
+    assert all(latest[sku]["allegro_category_id"] == cid for sku, cid in sports.items())
+    mappings = (await catalog.http.get("/category-mappings")).json()["mappings"]
+    assert {m["source"] for m in mappings} == {"suggested"}

@@ -8,6 +8,7 @@ account the operator works for.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable
@@ -26,6 +27,7 @@ from shared.logs import get_logger
 
 log = get_logger(__name__)
 LOOKUP_TTL = timedelta(days=7)
+MATCHING_INTERVAL = 0.25  # Allegro: 5 calls/s per seller; we stay under
 COVERAGE_CHUNK = 200
 STALE_AFTER = timedelta(seconds=30)
 COUNT_KEYS = (
@@ -47,6 +49,25 @@ class Lookups:
         self.engine = engine
         self.client = client
         self._warm: set[str] = set()
+        self._matching_lock = asyncio.Lock()
+        self._matching_last = 0.0
+
+    async def matching_categories(self, account_id: str, name: str) -> list[dict[str, Any]]:
+        """/sale/matching-categories, paced to Allegro's 5 calls per second.
+
+        The shared client's budget is a one-minute bucket, which lets a burst through that
+        Allegro's per-second limit refuses (429, then a 60 s block); see the README.
+        """
+        async with self._matching_lock:
+            wait = self._matching_last + MATCHING_INTERVAL - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._matching_last = time.monotonic()
+        body = await self.client.get(
+            "/sale/matching-categories", params={"name": name}, account_id=account_id
+        )
+        found: list[dict[str, Any]] = body.get("matchingCategories", [])
+        return found
 
     async def by_ean(self, account_id: str, eans: Iterable[str]) -> dict[str, dict[str, Any]]:
         wanted = sorted(set(eans))
@@ -169,13 +190,11 @@ async def suggest_categories(
     leaf_name = supplier_category.split(" > ")[-1]
     for phrase in [leaf_name, *titles[:1]]:
         try:
-            body = await lookups.client.get(
-                "/sale/matching-categories", params={"name": phrase}, account_id=account_id
-            )
+            nodes = await lookups.matching_categories(account_id, phrase)
         except AllegroError as exc:
             log.warning("matching_categories_failed", error=str(exc), phrase=phrase)
             continue
-        for rank, node in enumerate(body.get("matchingCategories", [])):
+        for rank, node in enumerate(nodes):
             scores[node["id"]] += max(1, 2 - rank)
             names[node["id"]] = node.get("name", "")
             sources.setdefault(node["id"], set()).add("matching-categories")

@@ -466,6 +466,76 @@ async def category_suggestions(
     )
 
 
+class SuggestUnmappedBody(BaseModel):
+    limit: int = Field(default=20, ge=1, le=200)
+
+
+@router.post("/accounts/{account_id}/category-suggestions/unmapped")
+async def suggest_unmapped(
+    account_id: str, deps: Deps, _: Operator, body: SuggestUnmappedBody | None = None
+) -> dict[str, Any]:
+    """Suggestions for the largest unmapped supplier categories (cached ones cost nothing)."""
+    assert deps.lookups is not None
+    limit = body.limit if body else 20
+    async with deps.engine.connect() as conn:
+        pg = await repo.raw(conn)
+        rows = await pg.fetch(
+            "SELECT p.category_path, count(*) AS products FROM products p"
+            " WHERE p.category_path IS NOT NULL AND NOT EXISTS (SELECT 1 FROM category_mappings m"
+            " WHERE m.supplier_category = p.category_path)"
+            " GROUP BY p.category_path ORDER BY count(*) DESC, p.category_path LIMIT $1",
+            limit,
+        )
+    out = []
+    for row in rows:
+        found = await suggest_categories(
+            deps.engine, deps.lookups, account_id, row["category_path"]
+        )
+        out.append({**found, "products": row["products"]})
+    return {"categories": out}
+
+
+class AcceptBody(BaseModel):
+    supplier_categories: list[Annotated[str, Field(max_length=500)]] = Field(max_length=1000)
+
+
+@router.post("/category-mappings/accept-suggestions")
+async def accept_suggestions(body: AcceptBody, engine: EngineDep, _: Operator) -> dict[str, Any]:
+    """Map each category to its best cached suggestion (source `suggested`)."""
+    categories = [normalise_category(c) for c in body.supplier_categories]
+    accepted: dict[str, str] = {}
+    emitted = 0
+    async with engine.begin() as conn:
+        pg = await repo.raw(conn)
+        rows = await pg.fetch(
+            "SELECT supplier_category, suggestions::text AS s FROM category_suggestions"
+            " WHERE supplier_category = ANY($1::text[])",
+            categories,
+        )
+        for row in rows:
+            suggestions = orjson.loads(row["s"])
+            if suggestions:
+                accepted[row["supplier_category"]] = suggestions[0]["allegro_category_id"]
+        await pg.execute(
+            "INSERT INTO category_mappings (supplier_category, marketplace, allegro_category_id,"
+            " source, updated_at) SELECT u.c, '', u.id, 'suggested', now()"
+            " FROM unnest($1::text[], $2::text[]) AS u(c, id)"
+            " ON CONFLICT (supplier_category, marketplace) DO UPDATE"
+            " SET allegro_category_id = excluded.allegro_category_id, source = 'suggested',"
+            " updated_at = now()",
+            list(accepted),
+            list(accepted.values()),
+        )
+        uow = UnitOfWork(conn, "catalog")
+        for category in accepted:
+            emitted += await resync(uow, category=category)
+    return {
+        "accepted": accepted,
+        "without_suggestion": [c for c in categories if c not in accepted],
+        "emitted_items": emitted,
+    }
+
+
 # --- coverage --------------------------------------------------------------------------------
 
 
