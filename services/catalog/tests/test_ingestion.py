@@ -168,6 +168,9 @@ async def test_reimporting_the_same_file_changes_and_emits_nothing(catalog: Cata
     assert await catalog.scalar("SELECT max(received_at) FROM products") == received_before
     # Events are batches of at most a few hundred items.
     assert all(1 <= len(e["items"]) <= 250 for e in events_before)
+    exposed = (await catalog.http.get("/metrics")).text
+    assert 'mci_catalog_import_rows_total{format="csv",result="valid"}' in exposed
+    assert 'mci_catalog_items_emitted_total{listed="true"}' in exposed
 
 
 async def test_bigbuy_csv_as_shipped(catalog: Catalog) -> None:

@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from catalog import metrics
 from catalog import repository as repo
 from catalog.domain.model import ProductRecord
 from catalog.domain.validation import RowError, validate_row
@@ -53,6 +54,7 @@ async def supplier_products_changed(event: SupplierProductsChanged, uow: UnitOfW
             records.append(result)
         else:
             rejected.extend(result)
+            metrics.upstream_rejected.inc()
             log.warning(
                 "supplier_record_rejected",
                 sku=product.sku,

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from catalog import parsers
+from catalog import metrics, parsers
 from catalog import repository as repo
 from catalog.domain.model import Product, ProductRecord, merge
 from catalog.domain.validation import RowError, validate_row
@@ -53,6 +53,7 @@ async def apply_records(uow: UnitOfWork, records: Sequence[ProductRecord], sourc
     emitted = 0
     if changed:
         emitted = await publish(uow, list(changed.values()), await load_context(conn))
+    metrics.products_changed.labels(source.split(":")[0]).inc(len(changed))
     return Applied(len(to_write), len(changed), emitted)
 
 
@@ -181,6 +182,8 @@ async def run_import(
         report.finished_at = datetime.now(UTC)
         await asyncio.shield(_save(engine, report, by))
         raise
+    metrics.import_rows.labels(fmt, "valid").inc(report.valid)
+    metrics.import_rows.labels(fmt, "invalid").inc(report.invalid)
     report.status = "done"
     report.finished_at = datetime.now(UTC)
     await _save(engine, report, by)

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from catalog import metrics
 from catalog import repository as repo
 from catalog.domain.items import decide, item_content, item_hash
 from catalog.domain.model import Product
@@ -122,6 +123,9 @@ async def publish(uow: UnitOfWork, products: Sequence[Product], ctx: Context) ->
             events.append(CatalogUpdated(account_id=account_id, items=items))
         await uow.emit(*events)
         emitted += len(out)
+        withdrawn = sum(1 for _, listed, _, _ in out if not listed)
+        metrics.items_emitted.labels("false").inc(withdrawn)
+        metrics.items_emitted.labels("true").inc(len(out) - withdrawn)
     return emitted
 
 
