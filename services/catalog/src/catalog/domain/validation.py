@@ -230,8 +230,8 @@ def validate_row(
                 error("stock", "must be between 0 and 10,000,000")
             else:
                 fields["stock"] = stock
-    elif require_full:
-        fields["stock"] = 0
+    elif require_full and "stock" in raw:
+        fields["stock"] = 0  # an empty stock cell in a full row: none in stock
 
     updated_at = default_time
     explicit = False
