@@ -218,3 +218,15 @@ def test_item_hash_follows_content() -> None:
     assert item_hash(a) == item_hash(item_content(product(), "1521", 4))
     assert item_hash(a) != item_hash(item_content(product(), "1521", 3))
     assert item_hash(a) != item_hash(item_content(product(), None, 4))
+
+
+def test_category_names_may_hold_slashes() -> None:
+    sel = Selection.from_dict({"include": {"categories": ["Electronics > TV / Audio"]}})
+    assert sel.selects(product(category_path="Electronics > TV / Audio > Headphones"))
+    assert not sel.selects(product(category_path="Electronics > TV"))
+
+
+def test_category_paths_are_normalised_on_the_way_in() -> None:
+    record = validate_row(full_row(category_path="Home & Garden>Garden >  Tools "), 2, T0)
+    assert isinstance(record, ProductRecord)
+    assert record.fields["category_path"] == "Home & Garden > Garden > Tools"

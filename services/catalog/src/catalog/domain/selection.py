@@ -15,7 +15,7 @@ from catalog.domain.model import CATEGORY_SEPARATOR, Product
 
 
 def normalise_category(path: str) -> str:
-    parts = [p.strip() for p in path.replace("/", ">").split(">")]
+    parts = [p.strip() for p in path.split(">")]
     return CATEGORY_SEPARATOR.join(p for p in parts if p)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from catalog.domain.ean import is_valid_ean13
 from catalog.domain.model import CATEGORY_SEPARATOR, ProductRecord
+from catalog.domain.selection import normalise_category
 
 MAX_LENGTH = {
     "sku": 64,
@@ -142,6 +143,8 @@ def validate_row(
                 fields[name] = None
             continue
         text = _text(value)
+        if name == "category_path":
+            text = normalise_category(text)  # "A>B" and "A > B " are one category
         if len(text) > MAX_LENGTH[name]:
             error(name, f"longer than {MAX_LENGTH[name]} characters")
         else:
