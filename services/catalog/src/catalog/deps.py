@@ -56,7 +56,14 @@ class CatalogDeps:
         task = asyncio.create_task(run_coverage(self.engine, self.lookups, report_id))
         self.running[report_id] = task
         self.runtime.tasks.append(task)
-        task.add_done_callback(lambda t: self.running.pop(report_id, None))
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        for report_id, running in list(self.running.items()):
+            if running is task:
+                del self.running[report_id]
+        if self.runtime is not None and task in self.runtime.tasks:
+            self.runtime.tasks.remove(task)
 
     async def _keep(self) -> None:
         """Resume coverage reports whose worker died; close the Allegro client at stop."""
@@ -72,6 +79,9 @@ class CatalogDeps:
                 task.cancel()
             if self.client is not None:
                 await self.client.aclose()
+            tokens = self.client.tokens if self.client is not None else None
+            if isinstance(tokens, AuthServiceTokens):
+                await tokens.aclose()
 
 
 @dataclass
