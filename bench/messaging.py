@@ -94,14 +94,23 @@ async def bench_raw(amqp: str, count: int, body: bytes, confirm_batch: int) -> f
 
 
 async def bench_pipeline(
-    db: str, amqp: str, count: int, write_batch: int, consumer_batch: int, prefetch: int
+    db: str,
+    amqp: str,
+    count: int,
+    write_batch: int,
+    consumer_batch: int,
+    prefetch: int,
+    relay_batch: int = 500,
+    lanes: int = 2,
 ) -> dict[str, float]:
     engine = create_engine(db)
     broker = Broker(amqp, "bench")
     await broker.connect()
     await declare_queue(await broker.publish_channel(), ledger_queue())
     await broker.close()
-    relay = await LedgerProcess("relay", db, amqp, ["--batch-size", "500"]).start()
+    relay = await LedgerProcess(
+        "relay", db, amqp, ["--batch-size", str(relay_batch), "--lanes", str(lanes)]
+    ).start()
     consumer = await LedgerProcess(
         "consume", db, amqp, ["--batch-size", str(consumer_batch), "--prefetch", str(prefetch)]
     ).start()
@@ -158,7 +167,14 @@ async def main(args: argparse.Namespace) -> None:
         for _ in range(args.runs):
             await reset(db)
             marks = await bench_pipeline(
-                db, amqp, args.count, args.write_batch, args.consumer_batch, args.prefetch
+                db,
+                amqp,
+                args.count,
+                args.write_batch,
+                args.consumer_batch,
+                args.prefetch,
+                args.relay_batch,
+                args.lanes,
             )
             pipeline_runs.append(marks)
     finally:
@@ -182,7 +198,8 @@ async def main(args: argparse.Namespace) -> None:
             "value": round(pipeline),
             "unit": "msg/s",
             "target": None,
-            "note": f"outbox writes in transactions of {args.write_batch}, relay batch 500, "
+            "note": f"outbox writes in transactions of {args.write_batch}, relay batch "
+            f"{args.relay_batch} x {args.lanes} lanes, "
             f"consumer batch {args.consumer_batch} prefetch {args.prefetch}, one ledger row per "
             f"event; median of {args.runs}",
         },
@@ -246,6 +263,8 @@ def cli() -> None:
     parser.add_argument("--write-batch", type=int, default=500)
     parser.add_argument("--consumer-batch", type=int, default=200)
     parser.add_argument("--prefetch", type=int, default=500)
+    parser.add_argument("--relay-batch", type=int, default=500)
+    parser.add_argument("--lanes", type=int, default=2)
     args = parser.parse_args()
     if args.command == "raw-consume":
         asyncio.run(raw_consume(args.amqp, args.count, 256))

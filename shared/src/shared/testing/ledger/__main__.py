@@ -69,7 +69,9 @@ async def relay(args: argparse.Namespace) -> None:
     await broker.connect()
     relay_class = CrashingRelay if args.crash_before_publish else OutboxRelay
     print("ready", flush=True)
-    await relay_class(engine, broker, batch_size=args.batch_size, poll_interval=0.2).run()
+    await relay_class(
+        engine, broker, batch_size=args.batch_size, poll_interval=0.2, lanes=args.lanes
+    ).run()
 
 
 async def produce_entries(args: argparse.Namespace) -> None:
@@ -90,6 +92,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--prefetch", type=int, default=256)
     parser.add_argument("--delivery-limit", type=int, default=10)
+    parser.add_argument("--lanes", type=int, default=2)
     parser.add_argument("--crash-after-commit", type=int)
     parser.add_argument("--crash-before-publish", action="store_true")
     parser.add_argument("--start", type=int, default=0)
