@@ -153,6 +153,14 @@ async def test_stock_reservations_from_orders(catalog: Catalog, amqp_url: str) -
     view = (await catalog.http.get(f"/products/{sku}")).json()
     assert view["stock"] == 1 and view["available_stock"] == 1
     assert len(await catalog.items()) == emitted  # the item did not change: nothing sent
+    # If orders take 2 hours to reach the supplier's books, that count (1 h after the sale)
+    # does not include the sale yet: 1 - 4 -> 0, and the item is sent again.
+    lag = await catalog.http.put("/settings/stock", json={"reservation_lag_seconds": 7200})
+    assert lag.json()["emitted_items"] == 1
+    assert (await catalog.latest())[sku]["stock"] == 0
+    assert (await catalog.http.get("/settings/stock")).json() == {"reservation_lag_seconds": 7200}
+    await catalog.http.put("/settings/stock", json={"reservation_lag_seconds": 600})
+    assert (await catalog.latest())[sku]["stock"] == 1
 
     # A cancellation that overtakes its order: the late order reserves nothing.
     third = f"o-{uuid.uuid4().hex[:6]}"

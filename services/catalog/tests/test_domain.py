@@ -212,6 +212,11 @@ class TestStock:
         assert available_stock(2, T0, reservations) == 0
         assert available_stock(None, T0, reservations) is None
 
+    def test_a_count_soon_after_a_sale_does_not_include_it_yet(self) -> None:
+        sold = [(2, T0 - timedelta(minutes=5))]
+        assert available_stock(10, T0, sold) == 8  # default lag: 10 minutes
+        assert available_stock(10, T0, sold, timedelta(minutes=1)) == 10
+
 
 def test_item_hash_follows_content() -> None:
     a = item_content(product(), "1521", 4)

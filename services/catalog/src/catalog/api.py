@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
@@ -18,7 +19,7 @@ from catalog.domain.selection import Selection, normalise_category
 from catalog.domain.stock import available_stock
 from catalog.ingest import run_import
 from catalog.parsers import FormatError
-from catalog.sync import SCAN_CHUNK, load_context, preview, resync
+from catalog.sync import SCAN_CHUNK, load_context, preview, publish, resync
 from shared.allegro import AllegroError
 from shared.security import Principal, require_role
 from shared.service import EngineDep
@@ -173,16 +174,54 @@ async def get_product(sku: str, engine: EngineDep, _: Viewer) -> dict[str, Any]:
         if product is None:
             raise not_found("product", sku)
         reservations = (await repo.open_reservations(conn, [sku])).get(sku, [])
-    view = product_view(product, available_stock(product.stock, product.stock_at, reservations))
+        lag = await repo.reservation_lag(conn)
+    view = product_view(
+        product, available_stock(product.stock, product.stock_at, reservations, lag)
+    )
     view["reservations"] = [
         {
             "quantity": q,
             "reserved_at": at.isoformat(),
-            "pending": product.stock_at is None or at > product.stock_at,
+            "pending": product.stock_at is None or at + lag > product.stock_at,
         }
         for q, at in reservations
     ]
     return view
+
+
+class StockSettingsBody(BaseModel):
+    reservation_lag_seconds: float = Field(
+        ge=0,
+        le=7 * 86400,
+        description="How long an order takes to reach the supplier's stock figure",
+    )
+
+
+@router.get("/settings/stock")
+async def get_stock_settings(engine: EngineDep, _: Viewer) -> dict[str, Any]:
+    async with engine.connect() as conn:
+        lag = await repo.reservation_lag(conn)
+    return {"reservation_lag_seconds": lag.total_seconds()}
+
+
+@router.put("/settings/stock")
+async def put_stock_settings(
+    body: StockSettingsBody, engine: EngineDep, _: Operator
+) -> dict[str, Any]:
+    """Change the reservation lag; products with open reservations are re-sent if it matters."""
+    async with engine.begin() as conn:
+        await repo.set_reservation_lag(conn, timedelta(seconds=body.reservation_lag_seconds))
+        pg = await repo.raw(conn)
+        skus = [
+            r["sku"]
+            for r in await pg.fetch(
+                "SELECT DISTINCT sku FROM reservations WHERE cancelled_at IS NULL AND sku <> '*'"
+            )
+        ]
+        uow = UnitOfWork(conn, "catalog")
+        products = await repo.load_products(conn, sorted(skus), lock=True)
+        emitted = await publish(uow, list(products.values()), await load_context(conn))
+    return {"reservation_lag_seconds": body.reservation_lag_seconds, "emitted_items": emitted}
 
 
 # --- selection -------------------------------------------------------------------------------

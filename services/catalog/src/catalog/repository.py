@@ -7,7 +7,7 @@ statement per row (see ../shared/reference/ceilings.md).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from catalog.domain.model import Product
 from catalog.domain.screening import ScreeningRule
 from catalog.domain.selection import Selection
+from catalog.domain.stock import DEFAULT_LAG
 from catalog.domain.validation import RowError
 
 PRODUCT_COLUMNS = (
@@ -256,6 +257,27 @@ async def category_mappings(conn: AsyncConnection) -> dict[tuple[str, str], str]
         "SELECT supplier_category, marketplace, allegro_category_id FROM category_mappings"
     )
     return {(r["supplier_category"], r["marketplace"]): r["allegro_category_id"] for r in rows}
+
+
+# --- settings --------------------------------------------------------------------------------
+
+
+async def reservation_lag(conn: AsyncConnection) -> timedelta:
+    pg = await raw(conn)
+    value = await pg.fetchval(
+        "SELECT value::text FROM catalog_config WHERE key = 'reservation_lag_seconds'"
+    )
+    return DEFAULT_LAG if value is None else timedelta(seconds=float(value))
+
+
+async def set_reservation_lag(conn: AsyncConnection, lag: timedelta) -> None:
+    pg = await raw(conn)
+    await pg.execute(
+        "INSERT INTO catalog_config (key, value, updated_at)"
+        " VALUES ('reservation_lag_seconds', $1::jsonb, now()) ON CONFLICT (key) DO UPDATE"
+        " SET value = excluded.value, updated_at = now()",
+        orjson.dumps(lag.total_seconds()).decode(),
+    )
 
 
 # --- stock reservations ----------------------------------------------------------------------

@@ -66,8 +66,10 @@ async def load_context(conn: AsyncConnection, account_ids: Sequence[str] | None 
 
 async def availability(conn: AsyncConnection, products: Sequence[Product]) -> dict[str, int | None]:
     reservations = await repo.open_reservations(conn, [p.sku for p in products])
+    lag = await repo.reservation_lag(conn)
     return {
-        p.sku: available_stock(p.stock, p.stock_at, reservations.get(p.sku, ())) for p in products
+        p.sku: available_stock(p.stock, p.stock_at, reservations.get(p.sku, ()), lag)
+        for p in products
     }
 
 
