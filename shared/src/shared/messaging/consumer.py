@@ -138,6 +138,9 @@ class Consumer:
             batch = [await self._pending.get()]
             deadline = time.monotonic() + self.batch_wait
             while len(batch) < self.batch_size:
+                if not self._pending.empty():  # a backlog: take it without a timer per message
+                    batch.append(self._pending.get_nowait())
+                    continue
                 timeout = deadline - time.monotonic()
                 if timeout <= 0:
                     break
