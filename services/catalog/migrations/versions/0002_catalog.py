@@ -8,7 +8,6 @@ Revises: 0001
 import sqlalchemy as sa
 from alembic import op
 
-from catalog.domain.screening import DEFAULT_RULES
 from shared.migrations import create_allegro_budget_table
 
 revision = "0002"
@@ -17,6 +16,42 @@ branch_labels = None
 depends_on = None
 
 TS = sa.DateTime(timezone=True)
+
+# The default screening rules as of this migration (frozen: later edits of the domain's
+# DEFAULT_RULES do not rewrite history; a new migration seeds new defaults).
+DEFAULT_RULES = [
+    ("keyword", "broń palna", "Firearms are prohibited on Allegro"),
+    ("keyword", "firearm*", "Firearms are prohibited on Allegro"),
+    ("keyword", "amunicj*", "Ammunition is prohibited on Allegro"),
+    ("keyword", "ammunition", "Ammunition is prohibited on Allegro"),
+    ("keyword", "gaz pieprzowy", "Pepper spray is restricted on Allegro"),
+    ("keyword", "pepper spray", "Pepper spray is restricted on Allegro"),
+    ("keyword", "paralizator*", "Stun guns are restricted on Allegro"),
+    ("keyword", "taser*", "Stun guns are restricted on Allegro"),
+    ("keyword", "e-papieros*", "Tobacco and e-cigarettes are prohibited on Allegro"),
+    ("keyword", "e-cigarette*", "Tobacco and e-cigarettes are prohibited on Allegro"),
+    ("keyword", "papieros*", "Tobacco and e-cigarettes are prohibited on Allegro"),
+    ("keyword", "tobacco", "Tobacco and e-cigarettes are prohibited on Allegro"),
+    ("keyword", "liquid nikotyn*", "Nicotine liquids are prohibited on Allegro"),
+    ("keyword", "alkohol*", "Alcoholic drinks are prohibited on Allegro"),
+    ("keyword", "wódka", "Alcoholic drinks are prohibited on Allegro"),
+    ("keyword", "vodka", "Alcoholic drinks are prohibited on Allegro"),
+    ("keyword", "whisky", "Alcoholic drinks are prohibited on Allegro"),
+    ("keyword", "fajerwerk*", "Pyrotechnics are prohibited on Allegro"),
+    ("keyword", "firework*", "Pyrotechnics are prohibited on Allegro"),
+    ("keyword", "petard*", "Pyrotechnics are prohibited on Allegro"),
+    ("keyword", "na receptę", "Prescription medicines are prohibited on Allegro"),
+    ("keyword", "prescription", "Prescription medicines are prohibited on Allegro"),
+    ("keyword", "dopalacz*", "Psychoactive substances are prohibited on Allegro"),
+    ("keyword", "cbd", "CBD products are restricted on Allegro"),
+    ("keyword", "replika", "Counterfeits and replicas are prohibited on Allegro"),
+    ("keyword", "replica", "Counterfeits and replicas are prohibited on Allegro"),
+    ("keyword", "podróbka", "Counterfeits and replicas are prohibited on Allegro"),
+    ("category", "Weapons", "Weapons are prohibited on Allegro"),
+    ("category", "Adult", "Adult products need a separate Allegro agreement"),
+    ("category", "Tobacco", "Tobacco and e-cigarettes are prohibited on Allegro"),
+    ("category", "Pharmacy", "Medicines are prohibited on Allegro"),
+]
 
 
 def upgrade() -> None:

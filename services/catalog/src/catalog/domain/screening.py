@@ -34,7 +34,7 @@ class Blocked:
     reason: str
 
 
-# Seeded into the rule table by the migration; operators edit the table through the API.
+# Seeded into the rule table by migration 0002 (a copy); operators edit the table via the API.
 # Sources: Allegro's "Przedmioty zakazane" list (weapons, drugs, tobacco/e-cigarettes, alcohol,
 # prescription medicines, pyrotechnics, counterfeits, live animals, human remains and similar).
 DEFAULT_RULES: list[tuple[RuleKind, str, str]] = [
