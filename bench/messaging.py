@@ -147,16 +147,9 @@ async def bench_pipeline(
 
 
 async def main(args: argparse.Namespace) -> None:
-    admin_url = infra.admin_database_url()
-    tag = infra.run_tag()
-    vhosts = infra.VhostAdmin(infra.base_amqp_url())
-    vhosts.delete_stale()
-    await infra.drop_stale_databases(admin_url)
-    vhost = f"{infra.VHOST_PREFIX}{tag.replace('_', '-')}"
-    vhosts.create(vhost)
-    amqp = infra.with_vhost(infra.base_amqp_url(), vhost)
-    db = await infra.create_database(admin_url, f"{infra.DB_PREFIX}{tag}_bench")
-    try:
+    async with infra.Throwaway() as env:
+        db = await env.database("bench_messaging")
+        amqp = env.amqp_url
         await migrate(MIGRATIONS, db)
         sample = await sample_envelope_size(db)
         body = b"x" * sample
@@ -177,9 +170,6 @@ async def main(args: argparse.Namespace) -> None:
                 args.lanes,
             )
             pipeline_runs.append(marks)
-    finally:
-        vhosts.delete(vhost)
-        await infra.drop_database(admin_url, f"{infra.DB_PREFIX}{tag}_bench")
 
     raw = sorted(raw_rates)[len(raw_rates) // 2]
     best = sorted(pipeline_runs, key=lambda m: m["consumed"])[len(pipeline_runs) // 2]

@@ -163,100 +163,96 @@ class Sink:
 
 async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     load_before = " / ".join(f"{x:.2f}" for x in os.getloadavg())
-    admin_url = infra.admin_database_url()
-    tag = infra.run_tag()
-    vhosts = infra.VhostAdmin(infra.base_amqp_url())
-    vhosts.delete_stale()
-    await infra.drop_stale_databases(admin_url)
-    vhost = f"{infra.VHOST_PREFIX}{tag.replace('_', '-')}"
-    vhosts.create(vhost)
-    amqp = infra.with_vhost(infra.base_amqp_url(), vhost)
-    db_name = f"{infra.DB_PREFIX}{tag}_bench_pricing"
-    db = await infra.create_database(admin_url, db_name)
-    secret = secrets.token_urlsafe(24)
-    process: asyncio.subprocess.Process | None = None
-    connection: aio_pika.abc.AbstractRobustConnection | None = None
-    try:
-        process, base = await start_service(db, amqp, secret, args.service_log_level)
-        token = issue_token(secret, "bench", "operator", ttl_seconds=3600)
-        connection = await aio_pika.connect_robust(amqp)
-        channel = await connection.channel()
-        await channel.set_qos(prefetch_count=500)
-        sink = Sink()
-        queue = await declare_queue(channel, QueueSpec("bench.prices", events("price.computed")))
-        await queue.consume(sink.on_message)
-        items = catalogue(args.count)
-        publish = await connection.channel(publisher_confirms=True)
-        exchange = await publish.get_exchange("mci.events")
-        async with httpx.AsyncClient(
-            base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=300
-        ) as http:
-            runs: list[tuple[float, float, int]] = []
-            for run_number in range(args.runs):
-                account = f"bench-shop-{run_number}"  # a fresh account: every price is new
-                (await http.put(f"/accounts/{account}/fx-rates", json=RATES)).raise_for_status()
-                (await http.put(f"/accounts/{account}/rules", json=RULES)).raise_for_status()
-                bodies = []
-                for first in range(0, len(items), args.batch):
-                    event = CatalogUpdated(
-                        account_id=account, items=items[first : first + args.batch]
-                    )
-                    envelope = Envelope(
-                        type=event.event_type,
-                        source="catalog",
-                        correlation_id=str(uuid.uuid4()),
-                        data=event.model_dump(mode="json"),
-                    )
-                    bodies.append(
-                        (str(envelope.id), orjson.dumps(envelope.model_dump(mode="json")))
-                    )
-                before_run = sink.items
-                priced_before = sink.priced
-                started = time.perf_counter()
-                await asyncio.gather(
-                    *(
-                        exchange.publish(
-                            aio_pika.Message(
-                                body,
-                                message_id=mid,
-                                type="CatalogUpdated",
-                                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                            ),
-                            routing_key="catalog.updated",
+    async with infra.Throwaway() as env:
+        amqp = env.amqp_url
+        db = await env.database("bench_pricing")
+        secret = secrets.token_urlsafe(24)
+        process: asyncio.subprocess.Process | None = None
+        connection: aio_pika.abc.AbstractRobustConnection | None = None
+        try:
+            process, base = await start_service(db, amqp, secret, args.service_log_level)
+            token = issue_token(secret, "bench", "operator", ttl_seconds=3600)
+            connection = await aio_pika.connect_robust(amqp)
+            channel = await connection.channel()
+            await channel.set_qos(prefetch_count=500)
+            sink = Sink()
+            queue = await declare_queue(
+                channel, QueueSpec("bench.prices", events("price.computed"))
+            )
+            await queue.consume(sink.on_message)
+            items = catalogue(args.count)
+            publish = await connection.channel(publisher_confirms=True)
+            exchange = await publish.get_exchange("mci.events")
+            async with httpx.AsyncClient(
+                base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=300
+            ) as http:
+                runs: list[tuple[float, float, int]] = []
+                for run_number in range(args.runs):
+                    account = f"bench-shop-{run_number}"  # a fresh account: every price is new
+                    (await http.put(f"/accounts/{account}/fx-rates", json=RATES)).raise_for_status()
+                    (await http.put(f"/accounts/{account}/rules", json=RULES)).raise_for_status()
+                    bodies = []
+                    for first in range(0, len(items), args.batch):
+                        event = CatalogUpdated(
+                            account_id=account, items=items[first : first + args.batch]
                         )
-                        for mid, body in bodies
+                        envelope = Envelope(
+                            type=event.event_type,
+                            source="catalog",
+                            correlation_id=str(uuid.uuid4()),
+                            data=event.model_dump(mode="json"),
+                        )
+                        bodies.append(
+                            (str(envelope.id), orjson.dumps(envelope.model_dump(mode="json")))
+                        )
+                    before_run = sink.items
+                    priced_before = sink.priced
+                    started = time.perf_counter()
+                    await asyncio.gather(
+                        *(
+                            exchange.publish(
+                                aio_pika.Message(
+                                    body,
+                                    message_id=mid,
+                                    type="CatalogUpdated",
+                                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                                ),
+                                routing_key="catalog.updated",
+                            )
+                            for mid, body in bodies
+                        )
                     )
-                )
-                published_at = time.perf_counter() - started
-                await sink.wait_items(before_run + args.count)
-                runs.append((sink.last - started, published_at, sink.priced - priced_before))
-            runs.sort()
-            ingest, published, priced_ok = runs[len(runs) // 2]
-            all_runs = ", ".join(f"{r[0]:.2f}" for r in runs)
+                    published_at = time.perf_counter() - started
+                    await sink.wait_items(before_run + args.count)
+                    runs.append((sink.last - started, published_at, sink.priced - priced_before))
+                runs.sort()
+                ingest, published, priced_ok = runs[len(runs) // 2]
+                all_runs = ", ".join(f"{r[0]:.2f}" for r in runs)
 
-            # A rule change: the whole selection is recomputed and every price moves.
-            changed = {
-                **RULES,
-                "rules": [
-                    {**r, "percentage": str(Decimal(r["percentage"]) + 3)} for r in RULES["rules"]
-                ],
-            }
-            before = sink.items
-            started = time.perf_counter()
-            response = await http.put(f"/accounts/{account}/rules", json=changed)
-            response.raise_for_status()
-            answered = time.perf_counter() - started
-            await sink.wait_items(before + args.count)
-            recompute = sink.last - started
-            explain = (await http.get(f"/accounts/{account}/prices/SKU-000042/allegro-hu")).json()
-    finally:
-        if connection is not None:
-            await connection.close()
-        if process is not None and process.returncode is None:
-            process.terminate()
-            await process.wait()
-        vhosts.delete(vhost)
-        await infra.drop_database(admin_url, db_name)
+                # A rule change: the whole selection is recomputed and every price moves.
+                changed = {
+                    **RULES,
+                    "rules": [
+                        {**r, "percentage": str(Decimal(r["percentage"]) + 3)}
+                        for r in RULES["rules"]
+                    ],
+                }
+                before = sink.items
+                started = time.perf_counter()
+                response = await http.put(f"/accounts/{account}/rules", json=changed)
+                response.raise_for_status()
+                answered = time.perf_counter() - started
+                await sink.wait_items(before + args.count)
+                recompute = sink.last - started
+                explain = (
+                    await http.get(f"/accounts/{account}/prices/SKU-000042/allegro-hu")
+                ).json()
+        finally:
+            if connection is not None:
+                await connection.close()
+            if process is not None and process.returncode is None:
+                process.terminate()
+                await process.wait()
 
     prices = args.count * MARKETPLACES
     return [

@@ -200,11 +200,21 @@ def test_endpoint_classes() -> None:
 
 async def test_a_memory_budget_paces_calls_to_its_rate() -> None:
     budgets = MemoryBudgets()
-    limit = Limit(per_minute=600)  # 10/s, a bucket of 600
-    for _ in range(600):
+    limit = Limit(per_minute=600)  # 10/s, a bucket of ten seconds' worth: 100
+    for _ in range(100):
         assert await budgets.take("k", limit) == 0
     wait = await budgets.take("k", limit)
     assert 0.05 < wait <= 0.11
+    # A call bigger than the bucket waits for a full bucket instead of forever.
+    assert await budgets.take("big", limit, 5000) == 0
+
+
+async def test_a_per_second_resource_gets_no_minute_long_burst() -> None:
+    budgets = MemoryBudgets()
+    limit = Limit(per_minute=5 * 60, burst_seconds=1)  # matching-categories: 5/s
+    taken = [await budgets.take("m", limit) for _ in range(6)]
+    assert taken[:5] == [0, 0, 0, 0, 0]
+    assert taken[5] > 0
 
 
 @pytest.fixture
@@ -238,7 +248,7 @@ async def main():
     stamps = []
     deadline = time.time() + float(sys.argv[2])
     while time.time() < deadline:
-        await acquire(budgets, "client:shared", Limit(per_minute=120))  # 2/s, bucket of 120
+        await acquire(budgets, "client:shared", Limit(per_minute=120, burst_seconds=60))
         stamps.append(time.time())
     print(json.dumps(stamps))
 asyncio.run(main())
@@ -258,9 +268,18 @@ async def test_two_processes_sharing_a_budget_never_exceed_it(
     outputs = [json.loads((await p.communicate())[0]) for p in probes]
     stamps = sorted(s for out in outputs for s in out)
     assert all(outputs), "both processes got calls through"
-    # In any window of w seconds: at most the bucket (120) plus 2/s refill, across both.
+    # 2/s with a bucket of 120: in any window of w seconds at most 120 + 2w, across both.
     first = stamps[0]
     for window in (1.0, 2.0, 4.0):
         inside = [s for s in stamps if s - first <= window]
         assert len(inside) <= 120 + 2 * window + 1, (window, len(inside))
     assert len(stamps) <= 120 + 2 * 4 + 2
+
+
+async def test_concurrent_first_calls_on_a_new_key_share_one_bucket(
+    budget_engine: AsyncEngine,
+) -> None:
+    budgets = PostgresBudgets(budget_engine)
+    limit = Limit(per_minute=60, burst_seconds=5)  # a bucket of 5
+    waits = await asyncio.gather(*(budgets.take("seller:new:x", limit) for _ in range(8)))
+    assert sorted(w == 0 for w in waits).count(True) == 5

@@ -86,6 +86,10 @@ class AllegroSettings:
             "shipments": 50 * 60 * 0.9,
         }
     )
+    # Resources Allegro limits per second get bursts of one second's worth, not ten.
+    per_second_classes: frozenset[str] = frozenset(
+        {"matching-categories", "fee-preview", "shipments"}
+    )
     block_seconds: float = 60.0
     max_retries: int = 4
     backoff_base: float = 0.5
@@ -316,7 +320,8 @@ class AllegroClient:
         )
         limit = self.settings.seller_limits.get(kind)
         if account_id and limit:
-            await acquire(self.budgets, f"seller:{account_id}:{kind}", Limit(limit), cost)
+            burst = 1.0 if kind in self.settings.per_second_classes else 10.0
+            await acquire(self.budgets, f"seller:{account_id}:{kind}", Limit(limit, burst), cost)
         waited = time.monotonic() - started
         if waited > 0.001:
             limiter_wait.observe(waited)

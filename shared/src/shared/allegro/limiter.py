@@ -22,13 +22,27 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 @dataclass(frozen=True)
 class Limit:
-    """`per_minute` calls (or offer changes) per minute, as a bucket of one minute's capacity."""
+    """`per_minute` calls (or offer changes) per minute, in bursts of `burst_seconds`' worth.
+
+    A bucket of a whole minute would let a minute's calls out in one second, which Allegro
+    answers with 429s on its per-second resources (and its leaky buckets); ten seconds' worth
+    keeps the average and a modest burst.
+    """
 
     per_minute: float
+    burst_seconds: float = 10.0
 
     @property
     def per_second(self) -> float:
         return self.per_minute / 60.0
+
+    @property
+    def capacity(self) -> float:
+        return max(1.0, self.per_second * self.burst_seconds)
+
+    def clamp(self, amount: float) -> float:
+        """A call bigger than the bucket (a 1,000-offer command) waits for a full bucket."""
+        return min(amount, self.capacity)
 
 
 class Budgets(Protocol):
@@ -47,12 +61,13 @@ class MemoryBudgets:
         self._blocked: dict[str, float] = {}
 
     async def take(self, key: str, limit: Limit, amount: float = 1.0) -> float:
+        amount = limit.clamp(amount)
         now = time.monotonic()
         blocked = self._blocked.get(key, 0.0) - now
         if blocked > 0:
             return blocked
-        tokens, at = self._tokens.get(key, (limit.per_minute, now))
-        tokens = min(limit.per_minute, tokens + (now - at) * limit.per_second)
+        tokens, at = self._tokens.get(key, (limit.capacity, now))
+        tokens = min(limit.capacity, tokens + (now - at) * limit.per_second)
         if tokens >= amount:
             self._tokens[key] = (tokens - amount, now)
             return 0.0
@@ -97,19 +112,17 @@ class PostgresBudgets:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self._known: set[str] = set()
 
     async def take(self, key: str, limit: Limit, amount: float = 1.0) -> float:
+        amount = limit.clamp(amount)
         async with self.engine.begin() as conn:
-            if key not in self._known:
-                await conn.execute(_ENSURE, {"key": key, "capacity": limit.per_minute})
-                self._known.add(key)
-            row = (await conn.execute(_LOCK, {"key": key})).one()
+            row = (await conn.execute(_LOCK, {"key": key})).first()
+            if row is None:  # a new key: create its full bucket (concurrent creators wait here)
+                await conn.execute(_ENSURE, {"key": key, "capacity": limit.capacity})
+                row = (await conn.execute(_LOCK, {"key": key})).one()
             if row.blocked is not None and float(row.blocked) > 0:
                 return float(row.blocked)
-            tokens = min(
-                limit.per_minute, float(row.tokens) + float(row.elapsed) * limit.per_second
-            )
+            tokens = min(limit.capacity, float(row.tokens) + float(row.elapsed) * limit.per_second)
             if tokens >= amount:
                 await conn.execute(_SET, {"key": key, "tokens": tokens - amount})
                 return 0.0

@@ -229,3 +229,34 @@ async def wait_until(
         if loop.time() > deadline:
             raise AssertionError(f"condition not met within {within} s: {predicate}")
         await asyncio.sleep(interval)
+
+
+class Throwaway:
+    """A vhost and any number of databases for one benchmark run, all removed on exit.
+
+    `async with Throwaway() as env: url = await env.database("catalog")`; `env.amqp_url`.
+    """
+
+    def __init__(self) -> None:
+        self.admin_url = admin_database_url()
+        self.tag = run_tag()
+        self.vhosts = VhostAdmin(base_amqp_url())
+        self.vhost = f"{VHOST_PREFIX}{self.tag.replace('_', '-')}"
+        self.amqp_url = with_vhost(base_amqp_url(), self.vhost)
+        self._databases: list[str] = []
+
+    async def __aenter__(self) -> Throwaway:
+        self.vhosts.delete_stale()
+        await drop_stale_databases(self.admin_url)
+        self.vhosts.create(self.vhost)
+        return self
+
+    async def database(self, label: str) -> str:
+        name = f"{DB_PREFIX}{self.tag}_{label}"
+        self._databases.append(name)
+        return await create_database(self.admin_url, name)
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.vhosts.delete(self.vhost)
+        for name in self._databases:
+            await drop_database(self.admin_url, name)
