@@ -166,15 +166,8 @@ async def timed_import(service: Service, path: Path, fmt: str) -> tuple[dict[str
 
 
 async def main(args: argparse.Namespace) -> None:
-    admin_url = infra.admin_database_url()
-    tag = infra.run_tag()
-    vhosts = infra.VhostAdmin(infra.base_amqp_url())
-    vhosts.delete_stale()
-    await infra.drop_stale_databases(admin_url)
-    vhost = f"{infra.VHOST_PREFIX}{tag.replace('_', '-')}"
-    vhosts.create(vhost)
-    amqp = infra.with_vhost(infra.base_amqp_url(), vhost)
-    names = [f"{infra.DB_PREFIX}{tag}_catalog_a", f"{infra.DB_PREFIX}{tag}_catalog_b"]
+    env = await infra.Throwaway().start()
+    amqp = env.amqp_url
     results: list[dict[str, Any]] = []
     work = Path(tempfile.mkdtemp(prefix="bench-catalog-"))
     try:
@@ -188,7 +181,7 @@ async def main(args: argparse.Namespace) -> None:
         big = seedfiles.seed_products(SEED_SIZE, 0, args.big)
         big_bytes = write_file(csv_big, seedfiles.csv_lines(big))
 
-        db_a = await infra.create_database(admin_url, names[0])
+        db_a = await env.database("catalog_a")
         counter = ItemCounter()
         await counter.start(amqp)
         service = Service(db_a, amqp)
@@ -257,7 +250,7 @@ async def main(args: argparse.Namespace) -> None:
             }
         )
 
-        db_b = await infra.create_database(admin_url, names[1])
+        db_b = await env.database("catalog_b")
         service = Service(db_b, amqp)
         try:
             await service.ready()
@@ -290,9 +283,7 @@ async def main(args: argparse.Namespace) -> None:
             },
         ]
     finally:
-        vhosts.delete(vhost)
-        for name in names:
-            await infra.drop_database(admin_url, name)
+        await env.close()
         shutil.rmtree(work, ignore_errors=True)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")

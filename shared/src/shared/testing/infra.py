@@ -245,18 +245,24 @@ class Throwaway:
         self.amqp_url = with_vhost(base_amqp_url(), self.vhost)
         self._databases: list[str] = []
 
-    async def __aenter__(self) -> Throwaway:
+    async def start(self) -> Throwaway:
         self.vhosts.delete_stale()
         await drop_stale_databases(self.admin_url)
         self.vhosts.create(self.vhost)
         return self
+
+    async def __aenter__(self) -> Throwaway:
+        return await self.start()
 
     async def database(self, label: str) -> str:
         name = f"{DB_PREFIX}{self.tag}_{label}"
         self._databases.append(name)
         return await create_database(self.admin_url, name)
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def close(self) -> None:
         self.vhosts.delete(self.vhost)
         for name in self._databases:
             await drop_database(self.admin_url, name)
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
