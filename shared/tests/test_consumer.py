@@ -123,3 +123,36 @@ async def test_only_the_failing_message_of_a_batch_is_retried(
         assert await ledger_counts(engine) == (39, 39, 0)
     finally:
         await consumer.stop()
+
+
+async def test_a_handler_runs_with_the_messages_correlation_id_bound_for_its_logs(
+    engine: AsyncEngine, broker: Broker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from shared.logs import configure_logging, correlation_id_var, get_logger
+    from shared.testing.ledger import LedgerEntryRequested
+    from shared.uow import UnitOfWork
+
+    seen: list[str | None] = []
+
+    async def handler(event: LedgerEntryRequested, uow: UnitOfWork) -> None:
+        seen.append(correlation_id_var.get())
+        get_logger().info("entry_handled", seq=event.seq)
+
+    configure_logging("ledger", json=True)
+    consumer = Consumer(ledger_queue(), {LedgerEntryRequested: handler}, engine, source="ledger")
+    await consumer.start(await broker.consume_channel(10))
+    try:
+        with correlation_scope("from-the-http-request"):
+            async with unit_of_work(engine, "ledger") as uow:
+                await produce(uow, range(1))
+        await OutboxRelay(engine, broker).publish_pending()
+
+        async def handled() -> bool:
+            return bool(seen)
+
+        await wait_until(handled)
+    finally:
+        await consumer.stop()
+    assert seen == ["from-the-http-request"]
+    logged = [line for line in capsys.readouterr().out.splitlines() if "entry_handled" in line]
+    assert '"correlation_id": "from-the-http-request"' in logged[0]

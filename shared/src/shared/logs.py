@@ -93,7 +93,8 @@ def configure_logging(service: str, level: str = "INFO", json: bool | None = Non
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stdout),
+        # No file bound here: each logger writes to the sys.stdout of its moment (tests swap it).
+        logger_factory=structlog.PrintLoggerFactory(),
         cache_logger_on_first_use=False,
     )
     structlog.contextvars.bind_contextvars(service=service)

@@ -41,7 +41,24 @@ from shared.uow import UnitOfWork
 
 log = get_logger(__name__)
 
-Handler = Callable[[Any, UnitOfWork], Awaitable[None]]
+Handler = Callable[[Any, UnitOfWork], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class BatchHandler:
+    """A handler that takes all the batch's events of its type at once, `[(envelope, event)]`.
+
+    For set-based writes (one statement for many events). It runs in the batch's transaction
+    like any handler; if it raises, the batch is handled again one message at a time, so it
+    must accept a list of one.
+    """
+
+    handle: Callable[[list[tuple[Envelope, Any]], UnitOfWork], Awaitable[None]]
+
+    async def __call__(self, event: Any, uow: UnitOfWork) -> None:
+        assert uow.incoming is not None
+        await self.handle([(uow.incoming, event)], uow)
+
 
 _CLAIM_INBOX = sa.text(
     "INSERT INTO inbox (consumer, message_id, processed_at)"
@@ -188,10 +205,31 @@ class Consumer:
                 if delivery.envelope.id in unclaimed:
                     unclaimed.discard(delivery.envelope.id)
                     fresh.append(delivery)
-                    await self._run_handler(conn, delivery)
                 else:
                     duplicates.append(delivery)
+            batched: dict[BatchHandler, list[_Delivery]] = {}
+            for delivery in fresh:
+                if isinstance(delivery.handler, BatchHandler) and len(fresh) > 1:
+                    batched.setdefault(delivery.handler, []).append(delivery)
+                else:
+                    await self._run_handler(conn, delivery)
+            for handler, group in batched.items():
+                await self._run_batch_handler(conn, handler, group)
         return fresh, duplicates
+
+    async def _run_batch_handler(
+        self, conn: AsyncConnection, handler: BatchHandler, group: list[_Delivery]
+    ) -> None:
+        first = group[0].envelope
+        with correlation_scope(first.correlation_id):
+            try:
+                await handler.handle(
+                    [(d.envelope, d.event) for d in group], UnitOfWork(conn, self.source)
+                )
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                raise _HandlerFailed(exc) from exc
 
     async def _claim_inbox(
         self, conn: AsyncConnection, deliveries: list[_Delivery]

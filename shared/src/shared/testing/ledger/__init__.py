@@ -13,8 +13,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from shared.events import Envelope, Event
-from shared.logs import correlation_id_var
-from shared.messaging.consumer import Handler
+from shared.messaging.consumer import BatchHandler, Handler
 from shared.messaging.topology import QueueSpec, events
 from shared.uow import UnitOfWork
 
@@ -44,29 +43,40 @@ _RECORD = sa.text(
 )
 
 
-async def record_entry(event: LedgerEntryRequested, uow: UnitOfWork) -> None:
+async def record_entries(
+    entries: list[tuple[Envelope, LedgerEntryRequested]], uow: UnitOfWork
+) -> None:
+    """One ledger row per event, written in one statement for the whole batch."""
     conn = uow.connection
-    if event.poison:
-        cured = await conn.scalar(
-            sa.text("SELECT 1 FROM cured WHERE seq = :seq"), {"seq": event.seq}
+    poisoned = [event.seq for _, event in entries if event.poison]
+    if poisoned:
+        cured = set(
+            (
+                await conn.execute(
+                    sa.text("SELECT seq FROM cured WHERE seq = ANY(:seqs)"), {"seqs": poisoned}
+                )
+            ).scalars()
         )
-        if not cured:
-            raise PoisonedMessage(f"entry {event.seq} is poisoned")
-    if event.sleep_seconds:
-        await conn.execute(sa.text("SELECT pg_sleep(:s)"), {"s": event.sleep_seconds})
-    assert uow.incoming is not None
+        if set(poisoned) - cured:
+            raise PoisonedMessage(f"entries {sorted(set(poisoned) - cured)} are poisoned")
+    pause = max(event.sleep_seconds for _, event in entries)
+    if pause:
+        await conn.execute(sa.text("SELECT pg_sleep(:s)"), {"s": pause})
     await conn.execute(
         _RECORD,
-        {
-            "mid": uow.incoming.id,
-            "seq": event.seq,
-            "cid": correlation_id_var.get(),
-            "pid": os.getpid(),
-        },
+        [
+            {
+                "mid": envelope.id,
+                "seq": event.seq,
+                "cid": envelope.correlation_id,
+                "pid": os.getpid(),
+            }
+            for envelope, event in entries
+        ],
     )
 
 
-HANDLERS: dict[type[Event], Handler] = {LedgerEntryRequested: record_entry}
+HANDLERS: dict[type[Event], Handler] = {LedgerEntryRequested: BatchHandler(record_entries)}
 
 
 async def produce(uow: UnitOfWork, seqs: range, **fields: object) -> list[Envelope]:
