@@ -11,12 +11,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import json
 import os
 import signal
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -143,7 +145,78 @@ async def demo() -> None:
             f"{account['allegro_login']} ({account['allegro_user_id']}),"
             f" token valid until {account['access_expires_at']}"
         )
+        await demo_catalogue_and_prices(http, account["id"])
         print(f"  operator API key for this local stack: {admin['Authorization'][7:]}")
+
+
+DEMO_PRODUCTS = 500
+DEMO_CATEGORIES = ["Home & Garden", "Sports & Outdoors", "Electronics"]
+DEMO_RULES: dict[str, Any] = {
+    "strategy": "margin",
+    "rules": [
+        {"scope": "price_band", "band": {"min": "0", "max": "10"}, "percentage": "45"},
+        {"scope": "price_band", "band": {"min": "10", "max": "100"}, "percentage": "35"},
+        {"scope": "price_band", "band": {"min": "100"}, "percentage": "22"},
+    ],
+    "fallback": "rrp",
+    "floor": {"min_margin_pct": "2"},
+    "shipping": {"free_delivery": True},
+}
+DEMO_RATES = {
+    "rates": [
+        {"base": "EUR", "quote": quote, "rate": rate, "source": "demo", "as_of": "2026-11-26"}
+        for quote, rate in (("PLN", "4.2875"), ("CZK", "25.21"), ("HUF", "391.40"))
+    ]
+}
+
+
+async def demo_catalogue_and_prices(http: httpx.AsyncClient, account_id: str) -> None:
+    """Catalogue in, a selection for the shop, prices per marketplace, Allegro coverage."""
+    catalog, pricing = COMPONENTS[2].url, COMPONENTS[3].url
+    seedfiles = importlib.import_module("catalog.seedfiles")
+    # The emulator's Allegro catalogue is generated from the same seed, so EANs match.
+    body = b"".join(seedfiles.jsonl_lines(seedfiles.seed_products(1_000_000, 0, DEMO_PRODUCTS)))
+    imported = (
+        (await http.post(f"{catalog}/imports", params={"format": "jsonl"}, content=body))
+        .raise_for_status()
+        .json()
+    )
+    print(
+        f"imported the demo catalogue: {imported['valid']} valid rows,"
+        f" {imported['invalid']} rejected with their reasons"
+    )
+    prices = f"{pricing}/accounts/{account_id}"
+    (await http.put(f"{prices}/fx-rates", json=DEMO_RATES)).raise_for_status()
+    (await http.put(f"{prices}/rules", json=DEMO_RULES)).raise_for_status()
+    selection = await http.put(
+        f"{catalog}/accounts/{account_id}/selection",
+        json={"include": {"categories": DEMO_CATEGORIES}},
+    )
+    print(f"selected for demo-shop: {selection.raise_for_status().json()}")
+    page = (await http.get(f"{catalog}/products", params={"limit": 5})).json()
+    sku = page["products"][-1]["sku"]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        explained = await http.get(f"{prices}/prices/{sku}/allegro-pl")
+        if explained.status_code == 200:
+            print(f"priced from CatalogUpdated -> PriceComputed; {sku} on allegro-pl:")
+            print("  " + json.dumps(explained.json(), default=str)[:600] + " ...")
+            break
+        await asyncio.sleep(0.5)
+    else:
+        print(f"  {sku} has no price yet: see .run/pricing.log")
+    coverage = await http.post(f"{catalog}/accounts/{account_id}/coverage")
+    report_id = coverage.raise_for_status().json()["report_id"]
+    print("coverage of the selection on Allegro's catalogue (EAN lookups, rate-limited):")
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        report = (await http.get(f"{catalog}/coverage/{report_id}")).json()
+        if report["status"] != "running":
+            print(f"  {report['status']}: {report['counts']}")
+            break
+        await asyncio.sleep(2)
+    else:
+        print(f"  still running ({report.get('progress')}): GET {catalog}/coverage/{report_id}")
 
 
 async def run(keep_running: bool) -> int:
