@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 
 def create_engine(url: str, *, pool_size: int = 10, application_name: str = "mci") -> AsyncEngine:
@@ -48,16 +46,6 @@ async def ensure_database(url: str) -> None:
         await conn.close()
 
 
-async def drop_database(url: str) -> None:
-    target = make_url(url)
-    admin = plain_dsn(target.set(database="postgres").render_as_string(hide_password=False))
-    conn = await asyncpg.connect(admin)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 def alembic_config(migrations_dir: Path, url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(migrations_dir))
@@ -72,10 +60,3 @@ async def migrate(migrations_dir: Path, url: str) -> None:
     """
     await ensure_database(url)
     await asyncio.to_thread(command.upgrade, alembic_config(migrations_dir, url), "head")
-
-
-@asynccontextmanager
-async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """One unit of work: commits on success, rolls back on any exception."""
-    async with engine.begin() as conn:
-        yield conn

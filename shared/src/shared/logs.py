@@ -35,17 +35,11 @@ def current_correlation_id() -> str:
     """The bound correlation id, or a fresh one bound from now on."""
     value = correlation_id_var.get()
     if value is None:
+        # Bound beside what the context already holds (e.g. `service`), never instead of it.
         value = str(uuid.uuid4())
-        bind_correlation(value)
+        correlation_id_var.set(value)
+        structlog.contextvars.bind_contextvars(correlation_id=value)
     return value
-
-
-def bind_correlation(correlation_id: str | None, causation_id: str | None = None) -> None:
-    structlog.contextvars.clear_contextvars()
-    cid = correlation_id or str(uuid.uuid4())
-    correlation_id_var.set(cid)
-    causation_id_var.set(causation_id)
-    structlog.contextvars.bind_contextvars(correlation_id=cid)
 
 
 @contextmanager
