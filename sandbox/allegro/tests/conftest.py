@@ -7,7 +7,6 @@ response, so a path, field name, enum or status code the spec does not have fail
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 import threading
@@ -36,18 +35,9 @@ ALLEGRO_HOST = "https://api.allegro.pl"
 UPLOAD_HOST = "https://upload.allegro.pl"
 
 
-def repo_root() -> Path:
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        if (parent / "requirements.lock").exists():
-            return parent
-    raise RuntimeError("repository root (requirements.lock) not found")
-
-
 def spec_path() -> Path:
-    reference = os.environ.get("MCI_REFERENCE_DIR")
-    base = Path(reference) if reference else repo_root().parent / "shared"
-    return base / "contracts" / "allegro" / "allegro-public-api.yaml"
+    """The repository's own copy of Allegro's spec (provenance in `spec/SOURCE.md`)."""
+    return Path(__file__).resolve().parents[1] / "spec" / "allegro-public-api.yaml"
 
 
 def _fix_quirks(spec: dict[str, Any]) -> dict[str, Any]:

@@ -149,7 +149,7 @@ def our_csv_row(cells: dict[str, str]) -> dict[str, Any]:
 
 
 def bigbuy_row(cells: dict[str, str], currency: str) -> dict[str, Any]:
-    """BigBuy's product CSV (../shared/reference/bigbuy.md section 7) in our field names.
+    """BigBuy's product CSV (docs/bigbuy.md, product files) in our field names.
 
     PVD is the cost (EUR, ex-VAT), PVP_BIGBUY the recommended retail price; CATEGORY is a
     comma-separated path of BigBuy category ids; an empty or "0" EAN13 is a missing EAN.

@@ -1,7 +1,7 @@
 """SQL of the catalog: set-based reads and writes over the transaction's connection.
 
 Bulk writes go through asyncpg with one statement per chunk (`unnest` of column arrays), never a
-statement per row (see ../shared/reference/ceilings.md).
+statement per row: a round trip per row would cap an import at a few thousand rows a second.
 """
 
 from __future__ import annotations
