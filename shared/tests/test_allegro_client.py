@@ -273,7 +273,8 @@ async def test_two_processes_sharing_a_budget_never_exceed_it(
     for window in (1.0, 2.0, 4.0):
         inside = [s for s in stamps if s - first <= window]
         assert len(inside) <= 120 + 2 * window + 1, (window, len(inside))
-    assert len(stamps) <= 120 + 2 * 4 + 2
+    # The two probes start apart on a loaded machine, so the whole run spans more than 4 s.
+    assert len(stamps) <= 120 + 2 * (stamps[-1] - first) + 2
 
 
 async def test_concurrent_first_calls_on_a_new_key_share_one_bucket(
