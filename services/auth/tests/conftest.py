@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from auth.main import MIGRATIONS, build
 from auth.settings import Settings
 from shared.db import create_engine
-from shared.security import issue_token
+from shared.security import issue_service_token
 from shared.service import create_app
 from shared.testing.app import running_app
 from shared.testing.emulator import EmulatorHandle
@@ -36,7 +36,7 @@ class AuthUnderTest:
 
     def service_headers(self) -> dict[str, str]:
         secret = self.settings.service_token_secret.get_secret_value()
-        return {"Authorization": "Bearer " + issue_token(secret, "offers", "service")}
+        return {"Authorization": "Bearer " + issue_service_token(secret, "offers")}
 
     async def new_account(self, alias: str | None = None, marketplace: str = "allegro-pl") -> str:
         response = await self.http.post(
