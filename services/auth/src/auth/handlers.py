@@ -596,7 +596,7 @@ async def install_bootstrap_key(auth: Auth) -> None:
     """Make the configured bootstrap key valid, and every other bootstrap key revoked.
 
     So removing (or replacing) AUTH_BOOTSTRAP_ADMIN_KEY revokes the old key at the next start.
-    A bootstrap key an admin revoked stays revoked while the setting still names it.
+    A revoked key (by an admin, or by its removal) stays revoked if configured again.
     """
     configured = auth.settings.bootstrap_admin_key
     parsed = parse_api_key(configured.get_secret_value()) if configured else None

@@ -99,6 +99,8 @@ class Settings(ServiceSettings):
 
     def secret_problem(self, name: str, value: str) -> str | None:
         if name == "token_encryption_keys":
+            if reason := placeholder_reason(value):
+                return reason
             keys = [k.strip() for k in value.split(",") if k.strip()]
             if not keys:
                 return "is empty"
@@ -108,6 +110,8 @@ class Settings(ServiceSettings):
                     return f"key {position} {problem} (a Fernet key: auth.crypto.new_key())"
             return None
         if name == "bootstrap_admin_key":
+            if reason := placeholder_reason(value):
+                return reason
             parsed = parse_api_key(value)
             if parsed is None:
                 return "must look like mcik_<id>_<secret>"
