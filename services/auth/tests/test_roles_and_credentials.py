@@ -284,7 +284,7 @@ async def test_api_docs_need_a_viewer_in_production_and_are_open_in_development(
 async def test_bad_bearers_on_auth_are_401(auth: AuthUnderTest) -> None:
     for credential in ("mci1.ü.x".encode(), "mcik_ü_x".encode(), b"mcisvc1.a.b"):
         response = await auth.http.get(
-            "/accounts", headers={"Authorization": b"Bearer " + credential}
+            "/accounts", headers={b"Authorization": b"Bearer " + credential}
         )
         assert response.status_code == 401, credential
         assert response.json()["error"]["code"] == "invalid_token"
