@@ -288,3 +288,18 @@ async def test_bad_bearers_on_auth_are_401(auth: AuthUnderTest) -> None:
         )
         assert response.status_code == 401, credential
         assert response.json()["error"]["code"] == "invalid_token"
+
+
+@pytest.mark.parametrize("variable", ["AUTH_TOKEN_ENCRYPTION_KEYS", "AUTH_TOKEN_ENCRYPTION_KEY"])
+def test_the_encryption_keys_are_read_under_both_names_the_deploy_files_use(
+    monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    key = Fernet.generate_key().decode()
+    monkeypatch.setenv(variable, key)
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("MCI_SERVICE_TOKEN_SECRET", secrets.token_hex(32))
+    monkeypatch.setenv("ALLEGRO_CLIENT_SECRET", secrets.token_urlsafe(48))
+    assert Settings().token_encryption_keys.get_secret_value() == key
+    monkeypatch.setenv(variable, "changeme")
+    with pytest.raises(ValidationError, match="token_encryption_keys is a placeholder"):
+        Settings()

@@ -5,7 +5,7 @@ import binascii
 import os
 from typing import Annotated, Any, ClassVar
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from auth.crypto import DEVELOPMENT_KEY
@@ -44,10 +44,16 @@ class Settings(ServiceSettings):
         "bootstrap_admin_key"
     }
 
-    model_config = SettingsConfigDict(env_prefix="AUTH_", extra="ignore", env_ignore_empty=True)
+    model_config = SettingsConfigDict(
+        env_prefix="AUTH_", extra="ignore", env_ignore_empty=True, validate_by_name=True
+    )
 
     # Comma-separated Fernet keys; the first encrypts, all decrypt (see auth/crypto.py).
-    token_encryption_keys: SecretStr = SecretStr("changeme")
+    # AUTH_TOKEN_ENCRYPTION_KEY (one key) is read too: the deploy manifests name it so.
+    token_encryption_keys: SecretStr = Field(
+        default=SecretStr("changeme"),
+        validation_alias=AliasChoices("AUTH_TOKEN_ENCRYPTION_KEYS", "AUTH_TOKEN_ENCRYPTION_KEY"),
+    )
     # An admin API key accepted while it is set (`mcik_<id>_<secret>`), to create real keys.
     # Removing it revokes it at the next start.
     bootstrap_admin_key: SecretStr | None = None
