@@ -13,6 +13,7 @@ import asyncio
 import importlib
 import json
 import os
+import secrets
 import signal
 import sys
 import time
@@ -51,15 +52,29 @@ COMPONENTS = [
 ]
 
 
-# The development admin key `make run` starts auth with (never valid outside development:
-# auth refuses placeholder-looking secrets there, and this one is in the repository).
-DEV_ADMIN_KEY = "mcik_devadmin_" + "local-development-only-key-0000000000"
+def development_admin_key() -> str:
+    """The admin key `make run` starts auth with: made on this machine, kept in .run/ (not in git).
+
+    Its id is auth's DEVELOPMENT_BOOTSTRAP_KEY_ID, which auth refuses outside development.
+    """
+    from auth.settings import DEVELOPMENT_BOOTSTRAP_KEY_ID
+
+    path = LOGS / "bootstrap-admin-key"
+    if path.exists():
+        return path.read_text().strip()
+    LOGS.mkdir(exist_ok=True)
+    key = f"mcik_{DEVELOPMENT_BOOTSTRAP_KEY_ID}_{secrets.token_urlsafe(32)}"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(key + "\n")
+    return key
 
 
 def environment() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("ENVIRONMENT", "development")
-    env.setdefault("AUTH_BOOTSTRAP_ADMIN_KEY", DEV_ADMIN_KEY)
+    if env["ENVIRONMENT"] == "development":
+        env.setdefault("AUTH_BOOTSTRAP_ADMIN_KEY", development_admin_key())
     env.setdefault("ALLEGRO_API_URL", f"http://127.0.0.1:{EMULATOR_PORT}")
     env.setdefault("ALLEGRO_AUTH_URL", f"http://127.0.0.1:{EMULATOR_PORT}")
     return env
@@ -102,7 +117,10 @@ async def demo() -> None:
     """The end-to-end demo on the emulator; each service adds its steps as it lands."""
     emulator = COMPONENTS[0].url
     auth = COMPONENTS[1].url
-    admin = {"Authorization": f"Bearer {os.environ.get('AUTH_BOOTSTRAP_ADMIN_KEY', DEV_ADMIN_KEY)}"}
+    admin_key = environment().get("AUTH_BOOTSTRAP_ADMIN_KEY")
+    if not admin_key:
+        raise RuntimeError("outside development, set AUTH_BOOTSTRAP_ADMIN_KEY for the demo")
+    admin = {"Authorization": f"Bearer {admin_key}"}
     async with httpx.AsyncClient(timeout=30, headers=admin) as http:
         for component in COMPONENTS[1:]:
             ready = (await http.get(component.url + "/health/ready")).json()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from typing import ClassVar
 
@@ -34,11 +35,49 @@ def test_development_accepts_placeholders_and_derives_defaults(
 
 def test_production_refuses_secrets_left_at_placeholders(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ENVIRONMENT", "production")
-    monkeypatch.setenv("MCI_SERVICE_TOKEN_SECRET", "a-real-secret-from-the-vault")
-    with pytest.raises(ValidationError, match="allegro_client_secret"):
+    monkeypatch.setenv("MCI_SERVICE_TOKEN_SECRET", secrets.token_hex(32))
+    with pytest.raises(ValidationError, match="allegro_client_secret is a placeholder"):
         DemoSettings()
     monkeypatch.setenv("DEMO_ALLEGRO_CLIENT_SECRET", "s3cr3t-from-the-vault")
     assert DemoSettings().environment == "production"
+
+
+@pytest.mark.parametrize(
+    ("weak", "why"),
+    [
+        ("password", "placeholder"),
+        ("changeme", "placeholder"),
+        ("my-production-password-is-long-enough-now", "placeholder word 'password'"),
+        (secrets.token_hex(8), "shorter than 32 bytes"),
+        ("a" * 64, "too repetitive"),
+        ("abab" * 16, "too repetitive"),
+    ],
+)
+@pytest.mark.parametrize("environment", ["production", "test"])
+def test_a_weak_signing_secret_stops_the_service_outside_development(
+    monkeypatch: pytest.MonkeyPatch, weak: str, why: str, environment: str
+) -> None:
+    monkeypatch.setenv("ENVIRONMENT", environment)
+    monkeypatch.setenv("DEMO_ALLEGRO_CLIENT_SECRET", "s3cr3t-from-the-vault")
+    monkeypatch.setenv("MCI_SERVICE_TOKEN_SECRET", weak)
+    with pytest.raises(ValidationError, match=f"service_token_secret .*{why}") as refused:
+        DemoSettings()
+    assert weak not in str(refused.value)  # the message names the setting, never its value
+    # The same value is fine for development, where nothing real is at stake.
+    monkeypatch.setenv("ENVIRONMENT", "development")
+    assert DemoSettings().service_token_secret.get_secret_value() == weak
+
+
+@pytest.mark.parametrize(
+    "strong", [secrets.token_hex(32), secrets.token_urlsafe(32), secrets.token_hex(16)]
+)
+def test_generated_secrets_of_32_bytes_are_accepted_in_production(
+    monkeypatch: pytest.MonkeyPatch, strong: str
+) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("DEMO_ALLEGRO_CLIENT_SECRET", "s3cr3t-from-the-vault")
+    monkeypatch.setenv("MCI_SERVICE_TOKEN_SECRET", strong)
+    assert DemoSettings().service_token_secret.get_secret_value() == strong
 
 
 def test_a_prefixed_variable_overrides_the_shared_one(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from auth.main import MIGRATIONS, build
 from auth.settings import Settings
 from shared.db import create_engine
-from shared.security import issue_token
+from shared.security import issue_service_token
 from shared.service import create_app
 from shared.testing.app import running_app
 from shared.testing.emulator import EmulatorHandle
@@ -36,7 +36,7 @@ class AuthUnderTest:
 
     def service_headers(self) -> dict[str, str]:
         secret = self.settings.service_token_secret.get_secret_value()
-        return {"Authorization": "Bearer " + issue_token(secret, "offers", "service")}
+        return {"Authorization": "Bearer " + issue_service_token(secret, "offers")}
 
     async def new_account(self, alias: str | None = None, marketplace: str = "allegro-pl") -> str:
         response = await self.http.post(
@@ -84,20 +84,27 @@ class AuthUnderTest:
 
 
 def auth_settings(
-    db: str, amqp: str, emulator: EmulatorHandle, client_id: str, secret: str, key: str
+    db: str,
+    amqp: str,
+    emulator: EmulatorHandle,
+    client_id: str,
+    secret: str,
+    key: str,
+    **overrides: Any,
 ) -> Settings:
-    return Settings(
-        database_url=db,
-        amqp_url=amqp,
-        allegro_api_url=emulator.url,
-        allegro_auth_url=emulator.url,
-        allegro_client_id=client_id,
-        allegro_client_secret=SecretStr(secret),
-        token_encryption_keys=SecretStr(key),
-        bootstrap_admin_key=SecretStr(ADMIN_KEY),
-        oauth_redirect_uri=CALLBACK,
-        poll_tick_seconds=0.2,
-    )
+    values: dict[str, Any] = {
+        "database_url": db,
+        "amqp_url": amqp,
+        "allegro_api_url": emulator.url,
+        "allegro_auth_url": emulator.url,
+        "allegro_client_id": client_id,
+        "allegro_client_secret": SecretStr(secret),
+        "token_encryption_keys": SecretStr(key),
+        "bootstrap_admin_key": SecretStr(ADMIN_KEY),
+        "oauth_redirect_uri": CALLBACK,
+        "poll_tick_seconds": 0.2,
+    }
+    return Settings(**(values | overrides))
 
 
 @pytest.fixture
@@ -123,12 +130,17 @@ async def auth_db(make_database: MakeDatabase) -> str:
 def make_auth(
     auth_db: str, amqp_url: str, allegro_emulator: EmulatorHandle, oauth_client: tuple[str, str]
 ) -> Callable[[], Any]:
-    """Instances of the auth service on one database (several = several replicas)."""
+    """Instances of the auth service on one database (several = several replicas, or restarts).
+
+    Keyword arguments override settings (e.g. `bootstrap_admin_key=None`, `environment=...`).
+    """
 
     key = Fernet.generate_key().decode()  # one key: replicas must read each other's tokens
 
-    def make() -> Any:
-        settings = auth_settings(auth_db, amqp_url, allegro_emulator, *oauth_client, key)
+    def make(**overrides: Any) -> Any:
+        settings = auth_settings(
+            auth_db, amqp_url, allegro_emulator, *oauth_client, key, **overrides
+        )
         return settings, create_app(build(settings))
 
     return make

@@ -79,7 +79,7 @@ async def test_another_service_accepts_an_api_key_through_introspection(
         principal_resolver=PrincipalResolver(
             settings.service_token_secret.get_secret_value(),
             "http://auth",
-            "other",
+            "orders",  # a service auth's introspection route lets in
             cache_seconds=0.0,
             transport=httpx.ASGITransport(app=auth.http._transport.app),  # type: ignore[attr-defined]
         ),

@@ -31,7 +31,7 @@ from shared.messaging.consumer import Consumer, Handler
 from shared.messaging.dlq import DeadLetters
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.topology import QueueSpec
-from shared.security import Principal, PrincipalResolver
+from shared.security import Principal, PrincipalResolver, protect_api_docs
 from shared.settings import ServiceSettings
 
 Role = Literal["all", "api", "worker"]
@@ -201,6 +201,7 @@ def create_app(definition: ServiceDefinition, role: Role = "all") -> FastAPI:
         title=definition.title or f"mci {settings.service_name}",
         lifespan=lifespan,
     )
+    protect_api_docs(app, settings.environment)
     app.state.runtime = runtime
     app.state.principal_resolver = definition.principal_resolver or PrincipalResolver(
         settings.service_token_secret.get_secret_value(), settings.auth_url, settings.service_name

@@ -7,7 +7,9 @@ so one line in a compose file or a ConfigMap configures all services; a prefixed
 
 from __future__ import annotations
 
+import math
 import os
+from collections import Counter
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr, model_validator
@@ -21,8 +23,48 @@ DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
 # Values a secret may never keep outside development: they are in the repository for all to see.
 PLACEHOLDER_SECRETS = frozenset(
-    {"", "changeme", "change-me", "changethis", "secret", "dev", "demo-secret"}
+    {"", "changeme", "change-me", "changethis", "secret", "dev", "demo-secret", "password"}
 )
+# Words that mark a value as written for development or documentation, not generated.
+PLACEHOLDER_MARKERS = (
+    "changeme",
+    "change-me",
+    "change_me",
+    "changethis",
+    "placeholder",
+    "example",
+    "development",
+    "password",
+    "insecure",
+)
+# A secret we generate ourselves (a signing key): at least 32 bytes that look random.
+MIN_SECRET_BYTES = 32
+# Shannon entropy per character: random hex is ~3.8 bits, base64 ~5; a word repeated to
+# length, or a run of one character, stays well below.
+MIN_SECRET_BITS_PER_CHAR = 3.0
+
+
+def placeholder_reason(value: str) -> str | None:
+    """Why `value` reads as a placeholder (None if it does not)."""
+    lowered = value.strip().lower()
+    if lowered in PLACEHOLDER_SECRETS:
+        return "is a placeholder"
+    marker = next((m for m in PLACEHOLDER_MARKERS if m in lowered), None)
+    return f"contains the placeholder word {marker!r}" if marker else None
+
+
+def weak_secret_reason(value: str) -> str | None:
+    """Why `value` is not a strong generated secret (None if it is)."""
+    reason = placeholder_reason(value)
+    if reason:
+        return reason
+    if len(value.encode()) < MIN_SECRET_BYTES:
+        return f"is shorter than {MIN_SECRET_BYTES} bytes"
+    counts = Counter(value)
+    bits = -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
+    if bits < MIN_SECRET_BITS_PER_CHAR:
+        return "is too repetitive to be random"
+    return None
 
 
 def _env(name: str, default: str) -> str:
@@ -85,20 +127,29 @@ class ServiceSettings(BaseSettings):
             self.http_port = self.default_http_port
         return self
 
+    # Secrets the platform generates itself: outside development they must be strong (at least
+    # MIN_SECRET_BYTES, not repetitive). Other secrets (issued by others, e.g. Allegro's client
+    # secret) must only not be placeholders. Subclasses add their own names.
+    generated_secrets: ClassVar[frozenset[str]] = frozenset({"service_token_secret"})
+
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> ServiceSettings:
         if self.environment == "development":
             return self
-        left = [
-            name
-            for name, value in self._secret_fields().items()
-            if value.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS
+        problems = [
+            f"{name} {reason}"
+            for name, value in sorted(self._secret_fields().items())
+            if (reason := self.secret_problem(name, value.get_secret_value()))
         ]
-        if left:
-            raise ValueError(
-                f"secrets left at a placeholder in {self.environment}: {', '.join(sorted(left))}"
-            )
+        if problems:
+            raise ValueError(f"refusing to start in {self.environment}: {'; '.join(problems)}")
         return self
+
+    def secret_problem(self, name: str, value: str) -> str | None:
+        """Why the secret `name` cannot be used outside development (None if it can)."""
+        if name in self.generated_secrets:
+            return weak_secret_reason(value)
+        return placeholder_reason(value)
 
     def _secret_fields(self) -> dict[str, SecretStr]:
         return {

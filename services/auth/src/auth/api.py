@@ -6,7 +6,7 @@ dependency aliases at import time.
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
@@ -14,13 +14,19 @@ from pydantic import BaseModel, Field
 from auth import handlers
 from auth.domain.model import InvalidInput
 from auth.handlers import Auth
+from auth.settings import Settings
 from shared.allegro import AllegroError
-from shared.security import Principal, issue_token, require_role
+from shared.security import (
+    OperatorRole,
+    Principal,
+    issue_token,
+    require_role,
+    require_service,
+)
 
 Viewer = Annotated[Principal, Depends(require_role("viewer"))]
 Operator = Annotated[Principal, Depends(require_role("operator"))]
 Admin = Annotated[Principal, Depends(require_role("admin"))]
-Service = Annotated[Principal, Depends(require_role("service"))]
 
 
 class NewAccount(BaseModel):
@@ -73,9 +79,12 @@ def public_account(account: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def build_router(get_auth: Callable[[], Auth]) -> APIRouter:
+def build_router(get_auth: Callable[[], Auth], settings: Settings) -> APIRouter:
     router = APIRouter()
     AuthDep = Annotated[Auth, Depends(get_auth)]
+    # Internal routes take service tokens only, each from its own list of calling services.
+    TokenReader = Annotated[Principal, Depends(require_service(settings.access_token_callers))]
+    Introspector = Annotated[Principal, Depends(require_service(settings.introspection_callers))]
 
     async def guarded(call: Any) -> Any:
         try:
@@ -155,7 +164,7 @@ def build_router(get_auth: Callable[[], Auth]) -> APIRouter:
 
     @router.get("/internal/accounts/{account_id}/access-token", tags=["internal"])
     async def internal_access_token(
-        account_id: str, auth: AuthDep, _: Service, force_refresh: bool = False
+        account_id: str, auth: AuthDep, _: TokenReader, force_refresh: bool = False
     ) -> dict[str, Any]:
         pair = await guarded(handlers.access_token(auth, account_id, force=force_refresh))
         return {
@@ -165,7 +174,7 @@ def build_router(get_auth: Callable[[], Auth]) -> APIRouter:
         }
 
     @router.post("/internal/api-keys/introspect", tags=["internal"])
-    async def introspect(body: Introspection, auth: AuthDep, _: Service) -> dict[str, str]:
+    async def introspect(body: Introspection, auth: AuthDep, _: Introspector) -> dict[str, str]:
         principal = await handlers.resolve_api_key(auth, body.api_key)
         if principal is None:
             raise error(401, "invalid_api_key", "unknown or revoked API key")
@@ -195,7 +204,8 @@ def build_router(get_auth: Callable[[], Auth]) -> APIRouter:
         """A short-lived signed token for the caller's API key: verified by services locally."""
         ttl = auth.settings.operator_token_ttl_seconds
         secret = auth.settings.service_token_secret.get_secret_value()
-        token = issue_token(secret, who.subject, who.role, ttl)
+        # Viewer (require_role) admits operator credentials only, never a service token.
+        token = issue_token(secret, who.subject, cast(OperatorRole, who.role), ttl)
         expires = datetime.fromtimestamp(datetime.now(UTC).timestamp() + ttl, UTC)
         return {"token": token, "role": who.role, "expires_at": expires}
 

@@ -13,7 +13,7 @@ import hashlib
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 # Used only in development when no key is configured; refused elsewhere by the settings.
-_DEVELOPMENT_KEY = base64.urlsafe_b64encode(hashlib.sha256(b"mci-development-only").digest())
+DEVELOPMENT_KEY = base64.urlsafe_b64encode(hashlib.sha256(b"mci-development-only").digest())
 
 
 class TokenCipher:
@@ -28,7 +28,7 @@ class TokenCipher:
                 ) from None
             fernets = []
         if not fernets:
-            fernets = [Fernet(_DEVELOPMENT_KEY)]
+            fernets = [Fernet(DEVELOPMENT_KEY)]
         self._fernet = MultiFernet(fernets)
 
     def encrypt(self, value: str) -> str:

@@ -184,8 +184,16 @@ async def _locked_account(conn: AsyncConnection, account_id: str) -> dict[str, A
 async def start_authorization_code(
     auth: Auth, account_id: str, redirect_uri: str | None = None
 ) -> dict[str, Any]:
-    verifier, state = new_code_verifier(), new_state()
     redirect = redirect_uri or auth.settings.oauth_redirect_uri
+    # Allegro sends the seller, and the authorization code, wherever this says: only ours.
+    if redirect not in auth.settings.redirect_uris:
+        raise InvalidInput(
+            "redirect_uri_not_allowed",
+            "redirect_uri is not one of the configured redirect URIs"
+            " (AUTH_OAUTH_REDIRECT_URI, AUTH_OAUTH_ALLOWED_REDIRECT_URIS)",
+            "redirect_uri",
+        )
+    verifier, state = new_code_verifier(), new_state()
     expires_at = now() + timedelta(seconds=auth.settings.authorization_attempt_seconds)
     async with auth.engine.begin() as conn:
         await _locked_account(conn, account_id)
@@ -518,6 +526,9 @@ async def rotate_encryption(auth: Auth) -> int:
 
 
 async def create_api_key(auth: Auth, name: str, role: str) -> dict[str, Any]:
+    if name.strip() == BOOTSTRAP_KEY_NAME:
+        # Keys of that name are revoked at start unless they are the configured bootstrap key.
+        raise InvalidInput("reserved_name", f"{BOOTSTRAP_KEY_NAME!r} is reserved", "name")
     key = new_api_key()
     async with auth.engine.begin() as conn:
         await conn.execute(
@@ -578,20 +589,37 @@ async def resolve_api_key(auth: Auth, full: str) -> Principal | None:
     return Principal(subject=f"api-key:{row['id']}:{row['name']}", role=row["role"], expires_at=0)
 
 
+BOOTSTRAP_KEY_NAME = "bootstrap"
+
+
 async def install_bootstrap_key(auth: Auth) -> None:
-    if auth.settings.bootstrap_admin_key is None:
-        return
-    parsed = parse_api_key(auth.settings.bootstrap_admin_key.get_secret_value())
-    if parsed is None:
+    """Make the configured bootstrap key valid, and every other bootstrap key revoked.
+
+    So removing (or replacing) AUTH_BOOTSTRAP_ADMIN_KEY revokes the old key at the next start.
+    A revoked key (by an admin, or by its removal) stays revoked if configured again.
+    """
+    configured = auth.settings.bootstrap_admin_key
+    parsed = parse_api_key(configured.get_secret_value()) if configured else None
+    if configured is not None and parsed is None:
         raise ValueError("AUTH_BOOTSTRAP_ADMIN_KEY must look like mcik_<id>_<secret>")
-    key_id, secret = parsed
     async with auth.engine.begin() as conn:
+        others = sa.update(repo.api_keys).where(
+            repo.api_keys.c.name == BOOTSTRAP_KEY_NAME, repo.api_keys.c.revoked_at.is_(None)
+        )
+        if parsed is not None:
+            others = others.where(repo.api_keys.c.id != parsed[0])
+        revoked = await conn.execute(others.values(revoked_at=sa.func.now()))
+        if revoked.rowcount:
+            log.info("bootstrap_keys_revoked", count=revoked.rowcount)
+        if parsed is None:
+            return
+        key_id, secret = parsed
         await conn.execute(
             sa.text(
-                "INSERT INTO api_keys (id, name, role, secret_hash) VALUES (:id, 'bootstrap',"
+                "INSERT INTO api_keys (id, name, role, secret_hash) VALUES (:id, :name,"
                 " 'admin', :hash) ON CONFLICT (id) DO UPDATE SET secret_hash = EXCLUDED.secret_hash"
             ),
-            {"id": key_id, "hash": hash_secret(secret)},
+            {"id": key_id, "name": BOOTSTRAP_KEY_NAME, "hash": hash_secret(secret)},
         )
 
 

@@ -14,7 +14,7 @@ from auth.handlers import Auth
 from auth.settings import Settings
 from shared.allegro import AllegroClient
 from shared.allegro.limiter import PostgresBudgets
-from shared.security import InvalidToken, Principal, verify_token
+from shared.security import InvalidToken, Principal, is_signed_token, verify_token
 from shared.service import ServiceDefinition, ServiceRuntime, create_app
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -61,7 +61,9 @@ class AuthService:
             if principal is None:
                 raise InvalidToken("unknown or revoked API key")
             return principal
-        return verify_token(self.settings.service_token_secret.get_secret_value(), credential)
+        if is_signed_token(credential):
+            return verify_token(self.settings.service_token_secret.get_secret_value(), credential)
+        raise InvalidToken("unknown kind of credential")
 
 
 def build(settings: Settings | None = None) -> ServiceDefinition:
@@ -70,7 +72,7 @@ def build(settings: Settings | None = None) -> ServiceDefinition:
         settings=service.settings,
         migrations_dir=MIGRATIONS,
         subscriptions=SUBSCRIPTIONS,
-        routers=[build_router(service.get)],
+        routers=[build_router(service.get, service.settings)],
         title="mci auth: Allegro account connections (OAuth) and operator API keys",
         on_start=service.start,
         on_stop=service.stop,

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 import httpx
 
-from shared.security import issue_token
+from shared.security import issue_service_token
 
 
 class AccountUnavailable(Exception):
@@ -63,7 +63,7 @@ class AuthServiceTokens:
             await self._fetch(account_id, force_refresh=True)
 
     async def _fetch(self, account_id: str, *, force_refresh: bool) -> str:
-        service_token = issue_token(self.service_secret, self.service_name, "service", 300)
+        service_token = issue_service_token(self.service_secret, self.service_name)
         response = await self._http.get(
             f"{self.auth_url}/internal/accounts/{account_id}/access-token",
             params={"force_refresh": "true"} if force_refresh else None,
