@@ -18,7 +18,7 @@ async def collect(body: bytes, fmt: Any, piece: int = 7) -> list[tuple[int, Any]
 
     out: list[tuple[int, Any]] = []
     async for batch in rows(chunks(), fmt):
-        out.extend(batch)
+        out.extend((row.line, row.value) for row in batch)
     return out
 
 
