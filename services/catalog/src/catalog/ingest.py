@@ -41,6 +41,7 @@ async def apply_records(uow: UnitOfWork, records: Sequence[ProductRecord], sourc
     conn = uow.connection
     skus = sorted({r.sku for r in records})
     current: dict[str, Product] = await repo.load_products(conn, skus, lock=True)
+    loaded = {sku: p.content_hash for sku, p in current.items()}
     to_write: dict[str, Product] = {}
     changed: dict[str, Product] = {}
     # Within one import file a later row of a SKU wins over an earlier one of the same time
@@ -56,6 +57,10 @@ async def apply_records(uow: UnitOfWork, records: Sequence[ProductRecord], sourc
             to_write[record.sku] = result.product
         if result.content_changed:
             changed[record.sku] = result.product
+    # Several rows of one SKU may end where they started (A -> B -> A): that is no change.
+    for sku in [s for s in changed if s in loaded]:
+        if changed[sku].content_hash == loaded[sku]:
+            del changed[sku]
     await repo.write_products(conn, to_write.values())
     emitted = 0
     if changed:
