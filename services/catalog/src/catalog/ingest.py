@@ -245,6 +245,7 @@ async def run_import(
         report.status, report.error = "failed", str(exc)
         report.finished_at = datetime.now(UTC)
         await _save(engine, report, by)
+        await _forget_skus(engine, report.id)
         raise
     except (Exception, asyncio.CancelledError) as exc:
         upload = isinstance(exc, _BodyError)

@@ -564,23 +564,25 @@ class CsvReader:
         self.feed_.put_back(taken[1:])
 
     def record(self, out: list[Row], cells: list[str], taken: list[_Decoded], size: int) -> None:
-        if not taken or (len(cells) <= 1 and not "".join(cells).strip()):
+        if not taken or (len(cells) <= 1 and not (cells and cells[0].strip())):
             return  # a blank line
         first = taken[0]
         number = first.line.number
         if self.header is None:
             self.set_header(cells, taken)
             return
-        if len(taken) > 1:
+        if len(taken) == 1:
+            flaw = first.flaw
+        else:
             spanning = [i for i, c in enumerate(cells) if "\n" in c or "\r" in c]
             if len(cells) != len(self.header) or any(
                 self.header[i] not in MULTILINE_COLUMNS for i in spanning
             ):
                 self.untrusted(out, taken, "spans lines where it may not")
                 return
+            flaw = next((t.flaw for t in taken if t.flaw), None)
         self.records += 1
         sku = cells[self.sku_column] if len(cells) > self.sku_column else None
-        flaw = next((t.flaw for t in taken if t.flaw), None)
         if flaw is not None:
             out.append(Row(number, _error(number, flaw[0], flaw[1], sku), size))
             return
