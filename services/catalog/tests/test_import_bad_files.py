@@ -147,6 +147,8 @@ async def test_whole_file_problems_are_4xx_with_a_clear_code(catalog: Catalog) -
     await refused(
         "jsonl", b'{"sku": "J-1"}\n', 415, "bad_file", headers={"Content-Type": "text/csv"}
     )
+    form = {"Content-Type": "multipart/form-data; boundary=x"}
+    await refused("csv", HEADER + row("C-1"), 415, "bad_file", headers=form)
     await refused("csv", HEADER + row("C-1"), 422, "unsupported_encoding", encoding="utf-16")
     assert await product_count(catalog) == 0
     # The refused files that started are kept as failed reports.

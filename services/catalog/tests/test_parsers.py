@@ -108,6 +108,9 @@ async def test_an_unbalanced_quote_at_the_end_swallows_nothing() -> None:
         assert kept(parsed) == ["G-1", "G-2", "G-3", "G-4"]
         assert errors(parsed) == [(3, "unbalanced_quote")]
         assert parsed[1][1].sku == "B-1"
+    # Open on the very last line, with no line end.
+    parsed = await collect(HEADER + good(1) + b'B-2,"Sekator,opis,3,PLN', "csv")
+    assert kept(parsed) == ["G-1"] and errors(parsed) == [(3, "unbalanced_quote")]
 
 
 async def test_an_unbalanced_quote_closed_by_a_later_stray_quote() -> None:

@@ -42,8 +42,11 @@ def not_found(what: str, key: str) -> HTTPException:
 
 
 # Content types a client may declare for each format; anything else is refused unread.
-# Declaring nothing, text/plain or application/octet-stream leaves the format to `format`.
-NEUTRAL_TYPES = frozenset({"", "text/plain", "application/octet-stream"})
+# Declaring nothing, text/plain or application/octet-stream leaves the format to `format`; so
+# does form-urlencoded, which is only curl's default for --data-binary, never a real claim.
+NEUTRAL_TYPES = frozenset(
+    {"", "text/plain", "application/octet-stream", "application/x-www-form-urlencoded"}
+)
 FORMAT_TYPES = {
     "jsonl": frozenset(
         {

@@ -523,12 +523,14 @@ class CsvReader:
                     self.untrusted(out, feed.taken, f"cannot be read ({exc})")
                 else:
                     first = feed.taken[0]
-                    code = "field_too_long" if "field limit" in str(exc) else "bad_quote"
-                    reason = (
-                        f"a field is longer than {MAX_FIELD_CHARS} characters"
-                        if code == "field_too_long"
-                        else f"misplaced quote: {exc}"
-                    )
+                    if "field limit" in str(exc):
+                        code = "field_too_long"
+                        reason = f"a field is longer than {MAX_FIELD_CHARS} characters"
+                    elif "end of data" in str(exc):
+                        code = "unbalanced_quote"
+                        reason = "a quoted field opened on this line is still open at the end"
+                    else:
+                        code, reason = "bad_quote", f"misplaced quote: {exc}"
                     self.records += 1
                     sku = self.sku_hint(first.text)
                     out.append(
