@@ -17,7 +17,7 @@ from catalog.deps import CatalogDeps, catalog_deps
 from catalog.domain.items import decide
 from catalog.domain.selection import Selection, normalise_category
 from catalog.domain.stock import available_stock
-from catalog.ingest import run_import
+from catalog.ingest import ImportFailed, run_import
 from catalog.parsers import FormatError
 from catalog.sync import SCAN_CHUNK, load_context, preview, publish, resync
 from shared.allegro import AllegroError
@@ -41,6 +41,39 @@ def not_found(what: str, key: str) -> HTTPException:
 # --- imports ---------------------------------------------------------------------------------
 
 
+# Content types a client may declare for each format; anything else is refused unread.
+# Declaring nothing, text/plain or application/octet-stream leaves the format to `format`; so
+# does form-urlencoded, which is only curl's default for --data-binary, never a real claim.
+NEUTRAL_TYPES = frozenset(
+    {"", "text/plain", "application/octet-stream", "application/x-www-form-urlencoded"}
+)
+FORMAT_TYPES = {
+    "jsonl": frozenset(
+        {
+            "application/json",
+            "application/jsonl",
+            "application/x-jsonlines",
+            "application/jsonlines",
+            "application/x-ndjson",
+            "application/ndjson",
+        }
+    ),
+    "csv": frozenset({"text/csv", "application/csv", "application/vnd.ms-excel"}),
+}
+FORMAT_TYPES["bigbuy"] = FORMAT_TYPES["csv"]
+
+
+def _content_type(request: Request) -> tuple[str, str | None]:
+    """The declared media type (lower case) and its charset parameter, if any."""
+    media, _, params = request.headers.get("content-type", "").partition(";")
+    charset = None
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset" and value.strip():
+            charset = value.strip().strip('"')
+    return media.strip().lower(), charset
+
+
 @router.post("/imports")
 async def import_file(
     request: Request,
@@ -48,20 +81,57 @@ async def import_file(
     principal: Operator,
     format: Annotated[Literal["jsonl", "csv", "bigbuy"], Query()],
     currency: Annotated[str, Query(pattern="^[A-Z]{3}$")] = "EUR",
+    encoding: Annotated[str | None, Query(max_length=40)] = None,
 ) -> dict[str, Any]:
     """Stream an import file (JSON Lines, our CSV, or BigBuy's product CSV) and apply it.
 
     Every valid row is applied; the answer (and GET /imports/{id}) lists each bad row with its
-    line, field and reason. `currency` is the currency of BigBuy's prices (EUR).
+    line, field, code and reason. `currency` is the currency of BigBuy's prices (EUR);
+    `encoding` the file's text encoding (default: the Content-Type's charset, else utf-8).
+    Whole-file problems are 4xx: 415 `bad_file` for a declared content type of another format,
+    422 `bad_file` / `empty_file` / `bad_encoding` / `unsupported_encoding`.
     """
+    media, charset = _content_type(request)
+    if media not in NEUTRAL_TYPES and media not in FORMAT_TYPES[format]:
+        raise HTTPException(
+            415,
+            detail={
+                "code": "bad_file",
+                "message": f"the body is declared {media!r}, which is not format={format}",
+                "details": [{"field": "content-type", "format": format}],
+            },
+        )
     try:
         report = await run_import(
-            engine, request.stream(), format, currency=currency, by=principal.subject
+            engine,
+            request.stream(),
+            format,
+            currency=currency,
+            encoding=encoding or charset or "utf-8",
+            by=principal.subject,
         )
     except FormatError as exc:
         raise HTTPException(
             422,
-            detail={"code": "bad_file", "message": str(exc), "details": {"format": format}},
+            detail={
+                "code": exc.code,
+                "message": str(exc),
+                "details": [{"format": format, "encoding": encoding or charset or "utf-8"}],
+            },
+        ) from None
+    except ImportFailed as exc:
+        # Part of the file may be applied: the answer carries the kept report, which says how
+        # far. A body that could not be read is the client's (400), anything else ours (503).
+        cause = exc.__cause__
+        if isinstance(cause, HTTPException):
+            raise cause from None  # e.g. the body size limit's own answer
+        raise HTTPException(
+            400 if exc.upload else 503,
+            detail={
+                "code": "upload_failed" if exc.upload else "import_failed",
+                "message": exc.report.error or "the import failed",
+                "details": [exc.report.summary()],
+            },
         ) from None
     return report.as_dict()
 
@@ -112,7 +182,7 @@ async def import_errors(
     async with engine.connect() as conn:
         pg = await repo.raw(conn)
         rows = await pg.fetch(
-            "SELECT seq, line, sku, field, reason FROM import_errors"
+            "SELECT seq, line, sku, field, code, reason FROM import_errors"
             " WHERE import_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
             import_id,
             after,

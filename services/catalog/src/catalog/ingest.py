@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +26,7 @@ from shared.uow import UnitOfWork
 
 log = get_logger(__name__)
 IMPORT_CHUNK = 5000
+IMPORT_CHUNK_BYTES = 32 << 20
 RESPONSE_ERRORS = 1000
 
 
@@ -40,15 +41,26 @@ async def apply_records(uow: UnitOfWork, records: Sequence[ProductRecord], sourc
     conn = uow.connection
     skus = sorted({r.sku for r in records})
     current: dict[str, Product] = await repo.load_products(conn, skus, lock=True)
+    loaded = {sku: p.content_hash for sku, p in current.items()}
     to_write: dict[str, Product] = {}
     changed: dict[str, Product] = {}
+    # Within one import file a later row of a SKU wins over an earlier one of the same time
+    # (rows without update_at all carry the import's start time): the file's order is the
+    # supplier's. Upstream records keep the strict rule: their arrival order means nothing.
+    from_file = source.startswith("import:")
     for record in records:
-        result = merge(current.get(record.sku), record, source)
+        held = current.get(record.sku)
+        wins_ties = from_file and held is not None and held.source == source
+        result = merge(held, record, source, wins_ties=wins_ties)
         if result.needs_write:
             current[record.sku] = result.product
             to_write[record.sku] = result.product
         if result.content_changed:
             changed[record.sku] = result.product
+    # Several rows of one SKU may end where they started (A -> B -> A): that is no change.
+    for sku in [s for s in changed if s in loaded]:
+        if changed[sku].content_hash == loaded[sku]:
+            del changed[sku]
     await repo.write_products(conn, to_write.values())
     emitted = 0
     if changed:
@@ -61,12 +73,16 @@ async def apply_records(uow: UnitOfWork, records: Sequence[ProductRecord], sourc
 class ImportReport:
     id: uuid.UUID
     format: str
+    encoding: str = "utf-8"
     status: str = "running"
     rows: int = 0
     valid: int = 0
     invalid: int = 0
     changed: int = 0
+    superseded: int = 0
     emitted_items: int = 0
+    applied: int = 0  # valid rows committed so far
+    applied_through_line: int = 0  # every row up to this line is committed (or reported)
     errors: list[dict[str, Any]] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     finished_at: datetime | None = None
@@ -76,13 +92,17 @@ class ImportReport:
         return {
             "import_id": str(self.id),
             "format": self.format,
+            "encoding": self.encoding,
             "status": self.status,
             "rows": self.rows,
             "valid": self.valid,
             "invalid": self.invalid,
             "changed": self.changed,
             "unchanged": self.valid - self.changed,
+            "superseded": self.superseded,
             "emitted_items": self.emitted_items,
+            "applied": self.applied,
+            "applied_through_line": self.applied_through_line,
             "errors": self.errors,
             "errors_truncated": self.invalid > len(self.errors),
             "started_at": self.started_at.isoformat(),
@@ -90,37 +110,66 @@ class ImportReport:
             "error": self.error,
         }
 
+    def summary(self) -> dict[str, Any]:
+        """The report without its error list (for an error response)."""
+        out = self.as_dict()
+        del out["errors"], out["errors_truncated"]
+        return out
+
+
+class ImportFailed(Exception):
+    """The import stopped midway; its report (kept, status failed) says what was applied."""
+
+    def __init__(self, report: ImportReport, upload: bool) -> None:
+        super().__init__(report.error)
+        self.report = report
+        self.upload = upload  # the body could not be read (vs. a failure on our side)
+
 
 _SAVE_REPORT = sa.text(
-    "INSERT INTO imports (id, format, status, started_at, finished_at, rows, valid, changed,"
-    " invalid, emitted_items, created_by, error) VALUES (:id, :format, :status, :started_at,"
-    " :finished_at, :rows, :valid, :changed, :invalid, :emitted_items, :created_by, :error)"
+    "INSERT INTO imports (id, format, encoding, status, started_at, finished_at, rows, valid,"
+    " changed, invalid, superseded, applied, applied_through_line, emitted_items, created_by,"
+    " error) VALUES (:id, :format, :encoding, :status, :started_at, :finished_at, :rows,"
+    " :valid, :changed, :invalid, :superseded, :applied, :applied_through_line,"
+    " :emitted_items, :created_by, :error)"
     " ON CONFLICT (id) DO UPDATE SET status = excluded.status,"
     " finished_at = excluded.finished_at, rows = excluded.rows, valid = excluded.valid,"
     " changed = excluded.changed, invalid = excluded.invalid,"
+    " superseded = excluded.superseded, applied = excluded.applied,"
+    " applied_through_line = excluded.applied_through_line,"
     " emitted_items = excluded.emitted_items, error = excluded.error"
 )
 
 
 async def _save(engine: AsyncEngine, report: ImportReport, by: str) -> None:
+    params = report.summary()
+    params["id"] = report.id
+    params["started_at"], params["finished_at"] = report.started_at, report.finished_at
+    for name in ("import_id", "unchanged"):
+        del params[name]
     async with engine.begin() as conn:
-        await conn.execute(
-            _SAVE_REPORT,
-            {
-                "id": report.id,
-                "format": report.format,
-                "status": report.status,
-                "started_at": report.started_at,
-                "finished_at": report.finished_at,
-                "rows": report.rows,
-                "valid": report.valid,
-                "changed": report.changed,
-                "invalid": report.invalid,
-                "emitted_items": report.emitted_items,
-                "created_by": by,
-                "error": report.error,
-            },
-        )
+        await conn.execute(_SAVE_REPORT, {**params, "created_by": by})
+
+
+def bounded(error: RowError) -> RowError:
+    """A row error fit to store and answer: a bad value is never echoed beyond a prefix."""
+    sku = error.sku if error.sku is None else parsers.prefix(error.sku)
+    reason = error.reason if len(error.reason) <= 500 else error.reason[:500] + "…"
+    if sku is error.sku and reason is error.reason:
+        return error
+    return replace(error, sku=sku, reason=reason)
+
+
+class _BodyError(Exception):
+    """Reading the request body failed (the client went away, or the body was refused)."""
+
+
+async def _guarded(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in chunks:
+            yield chunk
+    except Exception as exc:
+        raise _BodyError(exc) from exc
 
 
 async def run_import(
@@ -129,70 +178,122 @@ async def run_import(
     fmt: parsers.Format,
     *,
     currency: str = "EUR",
+    encoding: str = "utf-8",
     by: str = "",
 ) -> ImportReport:
-    """Stream, validate and apply an import file chunk by chunk; keep the report."""
-    report = ImportReport(uuid.uuid4(), fmt)
+    """Stream, validate and apply an import file chunk by chunk; keep the report.
+
+    Raises FormatError for a whole-file problem (the report is kept, failed) and ImportFailed
+    when the import stops midway (the report, failed, says what was applied).
+    """
+    codec = parsers.resolve_encoding(encoding)
+    report = ImportReport(uuid.uuid4(), fmt, codec)
     await _save(engine, report, by)
     source = f"import:{fmt}:{report.id}"
     pending: list[ProductRecord] = []
+    pending_bytes = 0
     bad: list[RowError] = []
     stored_errors = 0
+    last_line = 0
 
     async def flush() -> None:
-        nonlocal pending, bad, stored_errors
+        nonlocal pending, bad, stored_errors, pending_bytes
         async with engine.begin() as conn:
             uow = UnitOfWork(conn, "catalog")
             applied = await apply_records(uow, pending, source) if pending else Applied()
             await repo.write_import_errors(conn, report.id, stored_errors, bad)
+            await repo.remember_import_skus(conn, report.id, [r.sku for r in pending])
         stored_errors += len(bad)
         report.changed += applied.changed
         report.emitted_items += applied.emitted
-        pending, bad = [], []
+        report.applied += len(pending)
+        report.applied_through_line = last_line
+        pending, bad, pending_bytes = [], [], 0
         await asyncio.sleep(0)
 
     try:
-        async for batch in parsers.rows(chunks, fmt, currency):
-            for line, raw in batch:
+        async for batch in parsers.rows(_guarded(chunks), fmt, currency, codec):
+            for row in batch:
                 report.rows += 1
+                last_line = row.line
                 result: ProductRecord | list[RowError]
-                if isinstance(raw, RowError):
-                    result = [raw]
+                if isinstance(row.value, RowError):
+                    result = [row.value]
                 else:
-                    result = validate_row(raw, line, report.started_at)
+                    result = validate_row(row.value, row.line, report.started_at)
                 if isinstance(result, ProductRecord):
                     report.valid += 1
                     pending.append(result)
-                    continue
-                report.invalid += 1
-                bad.extend(result)
-                for err in result:
-                    if len(report.errors) < RESPONSE_ERRORS:
-                        report.errors.append(err.as_dict())
-            if len(pending) >= IMPORT_CHUNK or len(bad) >= IMPORT_CHUNK:
-                await flush()
+                    pending_bytes += row.size
+                else:
+                    report.invalid += 1
+                    for err in result:
+                        err = bounded(err)
+                        bad.append(err)
+                        if len(report.errors) < RESPONSE_ERRORS:
+                            report.errors.append(err.as_dict())
+                # Bounded by rows and by bytes: 5,000 rows of long descriptions are a lot.
+                if (
+                    len(pending) >= IMPORT_CHUNK
+                    or len(bad) >= IMPORT_CHUNK
+                    or pending_bytes >= IMPORT_CHUNK_BYTES
+                ):
+                    await flush()
         await flush()
+        report.superseded = report.valid - await _distinct_skus(engine, report.id)
     except parsers.FormatError as exc:
         report.status, report.error = "failed", str(exc)
         report.finished_at = datetime.now(UTC)
         await _save(engine, report, by)
+        await _forget_skus(engine, report.id)
         raise
-    except BaseException as exc:
-        report.status, report.error = "failed", repr(exc)
+    except (Exception, asyncio.CancelledError) as exc:
+        upload = isinstance(exc, _BodyError)
+        cause = exc.__cause__ if upload and exc.__cause__ is not None else exc
+        report.status = "failed"
+        report.error = (
+            f"{'reading the upload' if upload else 'applying'} failed after line {last_line}"
+            f" ({type(cause).__name__}: {parsers.prefix(str(cause))}); rows through line"
+            f" {report.applied_through_line} are applied, {report.applied} valid rows"
+        )
         report.finished_at = datetime.now(UTC)
-        await asyncio.shield(_save(engine, report, by))
-        raise
+        log.warning("catalog_import_failed", import_id=str(report.id), error=report.error)
+        try:
+            await asyncio.shield(_finish_failed(engine, report, by))
+        except Exception:
+            log.exception("catalog_import_report_not_saved", import_id=str(report.id))
+        if isinstance(exc, asyncio.CancelledError):
+            raise
+        raise ImportFailed(report, upload) from cause
     metrics.import_rows.labels(fmt, "valid").inc(report.valid)
     metrics.import_rows.labels(fmt, "invalid").inc(report.invalid)
     report.status = "done"
     report.finished_at = datetime.now(UTC)
     await _save(engine, report, by)
+    await _forget_skus(engine, report.id)
     log.info(
         "catalog_import_done",
         import_id=str(report.id),
         format=fmt,
         rows=report.rows,
         invalid=report.invalid,
+        superseded=report.superseded,
         changed=report.changed,
     )
     return report
+
+
+async def _distinct_skus(engine: AsyncEngine, import_id: uuid.UUID) -> int:
+    async with engine.connect() as conn:
+        return int(await repo.count_import_skus(conn, import_id))
+
+
+async def _forget_skus(engine: AsyncEngine, import_id: uuid.UUID) -> None:
+    async with engine.begin() as conn:
+        await repo.forget_import_skus(conn, import_id)
+
+
+async def _finish_failed(engine: AsyncEngine, report: ImportReport, by: str) -> None:
+    report.superseded = report.applied - await _distinct_skus(engine, report.id)
+    await _save(engine, report, by)
+    await _forget_skus(engine, report.id)

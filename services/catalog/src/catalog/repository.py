@@ -308,14 +308,40 @@ async def write_import_errors(
         return
     pg = await raw(conn)
     await pg.execute(
-        "INSERT INTO import_errors (import_id, seq, line, sku, field, reason)"
-        " SELECT $1, u.seq, u.line, u.sku, u.field, u.reason"
-        " FROM unnest($2::int[], $3::int[], $4::text[], $5::text[], $6::text[])"
-        " AS u(seq, line, sku, field, reason)",
+        "INSERT INTO import_errors (import_id, seq, line, sku, field, code, reason)"
+        " SELECT $1, u.seq, u.line, u.sku, u.field, u.code, u.reason"
+        " FROM unnest($2::int[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[])"
+        " AS u(seq, line, sku, field, code, reason)",
         import_id,
         list(range(first_seq, first_seq + len(errors))),
         [e.line for e in errors],
         [e.sku for e in errors],
         [e.field for e in errors],
+        [e.code for e in errors],
         [e.reason for e in errors],
     )
+
+
+async def remember_import_skus(conn: AsyncConnection, import_id: Any, skus: list[str]) -> None:
+    """Note the SKUs an import has applied (in the chunk's transaction), to count repeats."""
+    if not skus:
+        return
+    pg = await raw(conn)
+    await pg.execute(
+        "INSERT INTO import_seen_skus (import_id, sku) SELECT $1, s FROM unnest($2::text[]) s"
+        " ON CONFLICT DO NOTHING",
+        import_id,
+        skus,
+    )
+
+
+async def count_import_skus(conn: AsyncConnection, import_id: Any) -> int:
+    pg = await raw(conn)
+    return int(
+        await pg.fetchval("SELECT count(*) FROM import_seen_skus WHERE import_id = $1", import_id)
+    )
+
+
+async def forget_import_skus(conn: AsyncConnection, import_id: Any) -> None:
+    pg = await raw(conn)
+    await pg.execute("DELETE FROM import_seen_skus WHERE import_id = $1", import_id)

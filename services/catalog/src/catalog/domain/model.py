@@ -109,8 +109,14 @@ class Merge:
         return self.content_changed or self.times_moved
 
 
-def merge(current: Product | None, record: ProductRecord, source: str) -> Merge:
-    """Apply `record` to `current` (None: a new product), group by group, newest wins."""
+def merge(
+    current: Product | None, record: ProductRecord, source: str, *, wins_ties: bool = False
+) -> Merge:
+    """Apply `record` to `current` (None: a new product), group by group, newest wins.
+
+    `wins_ties`: a record as old as the held group still wins (a later row of the same import
+    file, where the file's order says which is newer).
+    """
     base = current if current is not None else Product(sku=record.sku)
     changes: dict[str, Any] = {}
     for group, names in GROUPS.items():
@@ -118,7 +124,9 @@ def merge(current: Product | None, record: ProductRecord, source: str) -> Merge:
         if not present:
             continue
         held = base.group_time(group)
-        if held is not None and record.updated_at <= held:
+        if held is not None and (
+            record.updated_at < held or (record.updated_at == held and not wins_ties)
+        ):
             continue
         for name in present:
             changes[name] = record.fields[name]

@@ -63,9 +63,18 @@ class RowError:
     sku: str | None
     field: str
     reason: str
+    # Machine-readable: "required" and "invalid_value" here; the import readers add theirs
+    # (catalog.parsers: bad_encoding, nul_byte, unbalanced_quote, ...).
+    code: str = "invalid_value"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"line": self.line, "sku": self.sku, "field": self.field, "reason": self.reason}
+        return {
+            "line": self.line,
+            "sku": self.sku,
+            "field": self.field,
+            "code": self.code,
+            "reason": self.reason,
+        }
 
 
 def _blank(value: Any) -> bool:
@@ -118,7 +127,8 @@ def validate_row(
     sku = None if _blank(sku_raw) else _text(sku_raw)
 
     def error(name: str, reason: str) -> None:
-        errors.append(RowError(line, sku, name, reason))
+        code = "required" if reason == "required" else "invalid_value"
+        errors.append(RowError(line, sku, name, reason, code))
 
     fields: dict[str, Any] = {}
     if require_full:
