@@ -27,7 +27,9 @@ from shared.testing.fixtures import MakeDatabase
 
 SERVICES = ["auth", "catalog", "pricing", "offers", "orders"]
 KNOWN_ACCOUNT = "known-shop"
-# Small enough to test without sending gigabytes; the default is 2 GB.
+# Small enough to test without sending gigabytes (the defaults are 1 MB and 2 GB); catalog's
+# import limit is above its JSON limit, as in production.
+JSON_LIMIT = 64 * 1024
 IMPORT_LIMIT = 256 * 1024
 
 
@@ -69,7 +71,10 @@ def serve(service: str, database_url: str, amqp_url: str, emulator_url: str) -> 
         kwargs = {"tokens": StaticTokens({}), "accounts": StaticAccounts({KNOWN_ACCOUNT})}
     elif service == "pricing":
         kwargs = {"allegro_tokens": StaticTokens({}), "accounts": StaticAccounts({KNOWN_ACCOUNT})}
-    app = create_app(main.build(settings, **kwargs))
+    definition = main.build(settings, **kwargs)
+    if service == "catalog":
+        definition.max_body_bytes = JSON_LIMIT
+    app = create_app(definition)
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
