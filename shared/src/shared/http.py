@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -124,6 +125,21 @@ def _nul_in_json(value: Any, path: str = "") -> str | None:
     return None
 
 
+def _json_refusal(body: bytes) -> dict[str, Any] | None:
+    """Why a JSON body cannot be taken (not UTF-8 JSON, or a NUL in a string), or None."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        return error_body(
+            "validation_failed",
+            "the request is not valid",
+            [{"field": "body", "reason": f"not valid JSON: {exc}"[:300], "type": "json_invalid"}],
+        )
+    # Only a "\u0000" escape can put a NUL into a JSON string: walk the document only then.
+    field = _nul_in_json(document) if b"\\u0000" in body else None
+    return None if field is None else nul_refusal(field)
+
+
 class RequestGuard:
     """Refuses what no route can take before anything reads, authenticates or parses it.
 
@@ -189,14 +205,10 @@ class RequestGuard:
             if not message.get("more_body", False):
                 break
         content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-        # Only a "\u0000" escape can put a NUL into a JSON string: parse only then.
-        if b"\\u0000" in body and (content_type.endswith(b"json")):
-            try:
-                field = _nul_in_json(orjson.loads(bytes(body)))
-            except orjson.JSONDecodeError:
-                field = None  # the route's own parsing reports it
-            if field is not None:
-                await JSONResponse(nul_refusal(field), 422)(scope, receive, send)
+        if body.strip() and content_type.endswith(b"json"):
+            refusal = _json_refusal(bytes(body))
+            if refusal is not None:
+                await JSONResponse(refusal, 422)(scope, receive, send)
                 return
         await self.app(scope, _replay(bytes(body), receive), send)
 
@@ -276,7 +288,7 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     async def on_http(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, HTTPException)
+        assert isinstance(exc, StarletteHTTPException)
         detail: Any = exc.detail
         if isinstance(detail, dict) and "code" in detail:
             body = error_body(detail["code"], detail.get("message", ""), detail.get("details"))
@@ -317,7 +329,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(AccountUnavailable, on_account_unavailable)
     app.add_exception_handler(AllegroError, on_allegro_error)
-    app.add_exception_handler(HTTPException, on_http)
+    # Starlette's own (404 for an unknown path, 405, FastAPI's 400 for an unreadable body) too.
+    app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(sqlalchemy.exc.DBAPIError, on_database_error)
     app.add_exception_handler(asyncpg.exceptions.DataError, on_database_error)
     app.add_exception_handler(asyncpg.exceptions._base.DataError, on_database_error)

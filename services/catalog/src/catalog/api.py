@@ -41,6 +41,8 @@ def not_found(what: str, key: str) -> HTTPException:
 
 
 NOT_FOUND = error_responses(404)
+# Routes that ask Allegro as an account: unknown (404), without usable tokens (409), refused (502).
+ASKS_ALLEGRO = error_responses(404, 409, 502)
 
 
 # --- imports ---------------------------------------------------------------------------------
@@ -418,7 +420,7 @@ async def check_leaf(deps: CatalogDeps, account_id: str, category_id: str) -> st
     return str(found.get("name", ""))
 
 
-@router.put("/category-mappings", responses=error_responses(404, 502))
+@router.put("/category-mappings", responses=ASKS_ALLEGRO)
 async def put_mapping(
     request: Request,
     body: MappingBody,
@@ -497,7 +499,7 @@ class SuggestBody(BaseModel):
     refresh: bool = False
 
 
-@router.post("/accounts/{account_id}/category-suggestions", responses=NOT_FOUND)
+@router.post("/accounts/{account_id}/category-suggestions", responses=ASKS_ALLEGRO)
 async def category_suggestions(
     _: Operator, account_id: KnownAccount, body: SuggestBody, deps: Deps
 ) -> dict[str, Any]:
@@ -516,7 +518,7 @@ class SuggestUnmappedBody(BaseModel):
     limit: int = Field(default=20, ge=1, le=200)
 
 
-@router.post("/accounts/{account_id}/category-suggestions/unmapped", responses=NOT_FOUND)
+@router.post("/accounts/{account_id}/category-suggestions/unmapped", responses=ASKS_ALLEGRO)
 async def suggest_unmapped(
     _: Operator, account_id: KnownAccount, deps: Deps, body: SuggestUnmappedBody | None = None
 ) -> dict[str, Any]:
