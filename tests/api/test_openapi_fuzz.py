@@ -63,7 +63,7 @@ def test_the_openapi_holds_under_generated_requests(
             if known and "account_id" in (case.path_parameters or {}):
                 case.path_parameters["account_id"] = KNOWN_ACCOUNT
             case.call_and_validate(
-                headers=credentials(svc, operation.path), checks=CHECKS, timeout=60
+                headers=credentials(svc, case.operation.path), checks=CHECKS, timeout=60
             )
 
         try:
