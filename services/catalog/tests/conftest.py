@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from catalog.main import build
 from catalog.settings import Settings
+from shared.accounts import StaticAccounts
 from shared.allegro.tokens import StaticTokens
 from shared.db import create_engine
 from shared.security import issue_token
@@ -107,7 +108,11 @@ async def catalog(
         allegro_auth_url=allegro_emulator.url,
         outbox_poll_interval_seconds=0.1,
     )
-    app = create_app(build(settings, tokens=StaticTokens({account: seller["token"]})))
+    # "other-shop": a second account some tests select for.
+    accounts = StaticAccounts({account, "other-shop"})
+    app = create_app(
+        build(settings, tokens=StaticTokens({account: seller["token"]}), accounts=accounts)
+    )
     engine = create_engine(url)
     async with running_app(app) as http:
         token = issue_token(settings.service_token_secret.get_secret_value(), "op", "operator")

@@ -23,6 +23,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from pricing import repository as repo
 from pricing.main import MIGRATIONS, build
 from pricing.settings import Settings
+from shared.accounts import StaticAccounts
 from shared.allegro.tokens import StaticTokens
 from shared.db import create_engine
 from shared.events import CatalogItem, CatalogUpdated, Envelope, Money, PriceComputed
@@ -139,8 +140,12 @@ RATES = {
 }
 
 
+# The accounts the service knows (auth is not running here): each test makes its own.
+ACCOUNTS = StaticAccounts()
+
+
 def new_account() -> str:
-    return f"acct-{uuid.uuid4().hex[:8]}"
+    return ACCOUNTS.add(f"acct-{uuid.uuid4().hex[:8]}")
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +169,7 @@ async def service(
         allegro_auth_url=emulator.url,
     )
     allegro_tokens = StaticTokens({})
-    app = create_app(build(settings, allegro_tokens=allegro_tokens))
+    app = create_app(build(settings, allegro_tokens=allegro_tokens, accounts=ACCOUNTS))
     probe = Probe()
     connection = await aio_pika.connect_robust(amqp_url)
     channel = await connection.channel()

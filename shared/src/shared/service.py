@@ -22,9 +22,18 @@ import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.accounts import AccountDirectory, AuthServiceAccounts
 from shared.db import create_engine, migrate
 from shared.events import Event
-from shared.http import CorrelationMiddleware, dlq_router, health_router, install_error_handlers
+from shared.http import (
+    DEFAULT_MAX_BODY_BYTES,
+    CorrelationMiddleware,
+    RequestGuard,
+    dlq_router,
+    document_errors,
+    health_router,
+    install_error_handlers,
+)
 from shared.logs import configure_logging, get_logger
 from shared.messaging.broker import Broker
 from shared.messaging.consumer import Consumer, Handler
@@ -61,6 +70,12 @@ class ServiceDefinition:
     principal_resolver: Callable[[str], Awaitable[Principal]] | None = None
     # Long-running loops of the worker role besides the consumers (pollers, schedulers).
     background: Sequence[Callable[[ServiceRuntime], Coroutine[Any, Any, None]]] = ()
+    # Request bodies: at most max_body_bytes, read before anything else; routes named in
+    # body_limits (path template -> bytes, e.g. file imports) take more, streamed.
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    body_limits: Mapping[str, int] = field(default_factory=dict)
+    # Which accounts exist, for `/accounts/{account_id}` routes (default: ask auth).
+    accounts: AccountDirectory | None = None
 
 
 @dataclass
@@ -206,6 +221,14 @@ def create_app(definition: ServiceDefinition, role: Role = "all") -> FastAPI:
     app.state.principal_resolver = definition.principal_resolver or PrincipalResolver(
         settings.service_token_secret.get_secret_value(), settings.auth_url, settings.service_name
     )
+    app.state.accounts = definition.accounts or AuthServiceAccounts(
+        settings.auth_url, settings.service_token_secret.get_secret_value(), settings.service_name
+    )
+    app.add_middleware(
+        RequestGuard,
+        max_body_bytes=definition.max_body_bytes,
+        route_limits=definition.body_limits,
+    )
     app.add_middleware(CorrelationMiddleware)
     install_error_handlers(app)
     app.include_router(health_router(runtime.readiness))
@@ -213,6 +236,7 @@ def create_app(definition: ServiceDefinition, role: Role = "all") -> FastAPI:
     if role in ("all", "api"):
         for router in definition.routers:
             app.include_router(router)
+    document_errors(app.routes)
     return app
 
 

@@ -16,6 +16,7 @@ from auth.domain.model import InvalidInput
 from auth.handlers import Auth
 from auth.settings import Settings
 from shared.allegro import AllegroError
+from shared.http import error_responses
 from shared.security import (
     OperatorRole,
     Principal,
@@ -79,6 +80,10 @@ def public_account(account: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# What `guarded` may answer for a route acting on one account.
+ACCOUNT_ERRORS = error_responses(404, 409, 502)
+
+
 def build_router(get_auth: Callable[[], Auth], settings: Settings) -> APIRouter:
     router = APIRouter()
     AuthDep = Annotated[Auth, Depends(get_auth)]
@@ -90,7 +95,7 @@ def build_router(get_auth: Callable[[], Auth], settings: Settings) -> APIRouter:
         try:
             return await call
         except handlers.AccountNotFound:
-            raise error(404, "account_not_found", "no such account") from None
+            raise error(404, "unknown_account", "no such account") from None
         except InvalidInput as exc:
             status = 400 if exc.code in ("invalid_state", "expired_state") else 422
             raise error(status, exc.code, str(exc), exc.field) from None
@@ -105,7 +110,7 @@ def build_router(get_auth: Callable[[], Auth], settings: Settings) -> APIRouter:
 
     # --- accounts ---------------------------------------------------------------------------
 
-    @router.post("/accounts", status_code=201, tags=["accounts"])
+    @router.post("/accounts", status_code=201, tags=["accounts"], responses=error_responses(409))
     async def create_account(body: NewAccount, auth: AuthDep, _: Operator) -> dict[str, Any]:
         account = await guarded(handlers.create_account(auth, body.alias, body.base_marketplace))
         return public_account(account)
@@ -114,7 +119,9 @@ def build_router(get_auth: Callable[[], Auth], settings: Settings) -> APIRouter:
     async def list_accounts(auth: AuthDep, _: Viewer) -> list[dict[str, Any]]:
         return [public_account(a) for a in await handlers.list_accounts(auth)]
 
-    @router.get("/accounts/oauth/callback", tags=["accounts"])
+    @router.get(
+        "/accounts/oauth/callback", tags=["accounts"], responses=error_responses(400, 404, 409, 502)
+    )
     async def oauth_callback(
         auth: AuthDep,
         state: Annotated[str, Query(min_length=1)],
@@ -133,11 +140,15 @@ def build_router(get_auth: Callable[[], Auth], settings: Settings) -> APIRouter:
             raise error(400, code_, f"the account was not connected: {reason}")
         return public_account(account)
 
-    @router.get("/accounts/{account_id}", tags=["accounts"])
+    @router.get("/accounts/{account_id}", tags=["accounts"], responses=error_responses(404))
     async def get_account(account_id: str, auth: AuthDep, _: Viewer) -> dict[str, Any]:
         return public_account(await guarded(handlers.get_account(auth, account_id)))
 
-    @router.post("/accounts/{account_id}/connect/authorization-code", tags=["accounts"])
+    @router.post(
+        "/accounts/{account_id}/connect/authorization-code",
+        tags=["accounts"],
+        responses=ACCOUNT_ERRORS,
+    )
     async def connect_by_login(
         account_id: str, auth: AuthDep, _: Operator, body: AuthorizationStart | None = None
     ) -> dict[str, Any]:
@@ -147,22 +158,30 @@ def build_router(get_auth: Callable[[], Auth], settings: Settings) -> APIRouter:
         )
         return result
 
-    @router.post("/accounts/{account_id}/connect/device", tags=["accounts"])
+    @router.post(
+        "/accounts/{account_id}/connect/device", tags=["accounts"], responses=ACCOUNT_ERRORS
+    )
     async def connect_by_device(account_id: str, auth: AuthDep, _: Operator) -> dict[str, Any]:
         result: dict[str, Any] = await guarded(handlers.start_device_flow(auth, account_id))
         return result
 
-    @router.post("/accounts/{account_id}/reset", tags=["accounts"])
+    @router.post("/accounts/{account_id}/reset", tags=["accounts"], responses=ACCOUNT_ERRORS)
     async def reset(account_id: str, auth: AuthDep, _: Operator) -> dict[str, Any]:
         return public_account(await guarded(handlers.reset_credentials(auth, account_id)))
 
-    @router.delete("/accounts/{account_id}", status_code=204, tags=["accounts"])
+    @router.delete(
+        "/accounts/{account_id}", status_code=204, tags=["accounts"], responses=ACCOUNT_ERRORS
+    )
     async def delete(account_id: str, auth: AuthDep, _: Admin) -> None:
         await guarded(handlers.delete_account(auth, account_id))
 
     # --- internal: tokens for offers, orders, catalog ----------------------------------------
 
-    @router.get("/internal/accounts/{account_id}/access-token", tags=["internal"])
+    @router.get(
+        "/internal/accounts/{account_id}/access-token",
+        tags=["internal"],
+        responses=ACCOUNT_ERRORS,
+    )
     async def internal_access_token(
         account_id: str, auth: AuthDep, _: TokenReader, force_refresh: bool = False
     ) -> dict[str, Any]:
@@ -182,7 +201,7 @@ def build_router(get_auth: Callable[[], Auth], settings: Settings) -> APIRouter:
 
     # --- operator API keys -------------------------------------------------------------------
 
-    @router.post("/api-keys", status_code=201, tags=["api keys"])
+    @router.post("/api-keys", status_code=201, tags=["api keys"], responses=error_responses(409))
     async def create_api_key(body: NewApiKey, auth: AuthDep, _: Admin) -> dict[str, Any]:
         """The key is shown once; only its hash is stored."""
         result: dict[str, Any] = await guarded(handlers.create_api_key(auth, body.name, body.role))
@@ -192,7 +211,9 @@ def build_router(get_auth: Callable[[], Auth], settings: Settings) -> APIRouter:
     async def list_api_keys(auth: AuthDep, _: Admin) -> list[dict[str, Any]]:
         return await handlers.list_api_keys(auth)
 
-    @router.delete("/api-keys/{key_id}", status_code=204, tags=["api keys"])
+    @router.delete(
+        "/api-keys/{key_id}", status_code=204, tags=["api keys"], responses=error_responses(404)
+    )
     async def revoke_api_key(key_id: str, auth: AuthDep, _: Admin) -> None:
         try:
             await handlers.revoke_api_key(auth, key_id)

@@ -20,7 +20,9 @@ from catalog.domain.stock import available_stock
 from catalog.ingest import ImportFailed, run_import
 from catalog.parsers import FormatError
 from catalog.sync import SCAN_CHUNK, load_context, preview, publish, resync
+from shared.accounts import KnownAccount, ensure_known
 from shared.allegro import AllegroError
+from shared.http import INT4_MAX, Int4Id, error_responses
 from shared.security import Principal, require_role
 from shared.service import EngineDep
 from shared.uow import UnitOfWork
@@ -34,8 +36,13 @@ Deps = Annotated[CatalogDeps, Depends(catalog_deps)]
 def not_found(what: str, key: str) -> HTTPException:
     return HTTPException(
         status.HTTP_404_NOT_FOUND,
-        detail={"code": "not_found", "message": f"{what} {key} not found", "details": {}},
+        detail={"code": "not_found", "message": f"{what} {key} not found"},
     )
+
+
+NOT_FOUND = error_responses(404)
+# Routes that ask Allegro as an account: unknown (404), without usable tokens (409), refused (502).
+ASKS_ALLEGRO = error_responses(404, 409, 502)
 
 
 # --- imports ---------------------------------------------------------------------------------
@@ -161,7 +168,7 @@ def import_view(row: Any) -> dict[str, Any]:
     return out
 
 
-@router.get("/imports/{import_id}")
+@router.get("/imports/{import_id}", responses=NOT_FOUND)
 async def get_import(import_id: uuid.UUID, engine: EngineDep, _: Viewer) -> dict[str, Any]:
     async with engine.connect() as conn:
         pg = await repo.raw(conn)
@@ -176,7 +183,7 @@ async def import_errors(
     import_id: uuid.UUID,
     engine: EngineDep,
     _: Viewer,
-    after: int = -1,
+    after: Annotated[int, Query(ge=-1, le=INT4_MAX, description="The last seq seen")] = -1,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> dict[str, Any]:
     async with engine.connect() as conn:
@@ -237,7 +244,7 @@ async def list_products(
     }
 
 
-@router.get("/products/{sku}")
+@router.get("/products/{sku}", responses=NOT_FOUND)
 async def get_product(sku: str, engine: EngineDep, _: Viewer) -> dict[str, Any]:
     async with engine.connect() as conn:
         product = (await repo.load_products(conn, [sku])).get(sku)
@@ -304,15 +311,15 @@ class RulesBody(BaseModel):
 
 
 class SelectionBody(BaseModel):
-    include: RulesBody = Field(default_factory=RulesBody)
+    include: RulesBody = Field(description="What to list; `{}` lists nothing")
     exclude: RulesBody = Field(default_factory=RulesBody)
 
     def selection(self) -> Selection:
         return Selection.from_dict(self.model_dump())
 
 
-@router.get("/accounts/{account_id}/selection")
-async def get_selection(account_id: str, engine: EngineDep, _: Viewer) -> dict[str, Any]:
+@router.get("/accounts/{account_id}/selection", responses=NOT_FOUND)
+async def get_selection(_: Viewer, account_id: KnownAccount, engine: EngineDep) -> dict[str, Any]:
     async with engine.connect() as conn:
         selection = (await repo.selections(conn, [account_id])).get(account_id)
         listed = len(await repo.listed_skus(conn, account_id))
@@ -324,12 +331,12 @@ async def get_selection(account_id: str, engine: EngineDep, _: Viewer) -> dict[s
     }
 
 
-@router.post("/accounts/{account_id}/selection/preview")
+@router.post("/accounts/{account_id}/selection/preview", responses=NOT_FOUND)
 async def preview_selection(
-    account_id: str,
+    _: Viewer,
+    account_id: KnownAccount,
     body: SelectionBody,
     engine: EngineDep,
-    _: Viewer,
     page_size: Annotated[int, Query(ge=0, le=500)] = 50,
     after: Annotated[str | None, Query(description="Next page: the last SKU seen")] = None,
 ) -> dict[str, Any]:
@@ -339,9 +346,9 @@ async def preview_selection(
     return {"account_id": account_id, "selection": body.selection().as_dict(), **result.as_dict()}
 
 
-@router.put("/accounts/{account_id}/selection")
+@router.put("/accounts/{account_id}/selection", responses=NOT_FOUND)
 async def save_selection(
-    account_id: str, body: SelectionBody, engine: EngineDep, principal: Operator
+    principal: Operator, account_id: KnownAccount, body: SelectionBody, engine: EngineDep
 ) -> dict[str, Any]:
     """Save the selection; CatalogUpdated: full items entering, listed=false leaving."""
     async with engine.begin() as conn:
@@ -389,8 +396,8 @@ async def add_rule(body: RuleBody, engine: EngineDep, _: Operator) -> dict[str, 
     return {"id": rule_id, **body.model_dump(), "emitted_items": emitted}
 
 
-@router.delete("/screening/rules/{rule_id}")
-async def delete_rule(rule_id: int, engine: EngineDep, _: Operator) -> dict[str, Any]:
+@router.delete("/screening/rules/{rule_id}", responses=NOT_FOUND)
+async def delete_rule(rule_id: Int4Id, engine: EngineDep, _: Operator) -> dict[str, Any]:
     async with engine.begin() as conn:
         pg = await repo.raw(conn)
         deleted = await pg.fetchval(
@@ -402,11 +409,11 @@ async def delete_rule(rule_id: int, engine: EngineDep, _: Operator) -> dict[str,
     return {"deleted": rule_id, "emitted_items": emitted}
 
 
-@router.get("/accounts/{account_id}/screened")
+@router.get("/accounts/{account_id}/screened", responses=NOT_FOUND)
 async def screened_products(
-    account_id: str,
-    engine: EngineDep,
     _: Viewer,
+    account_id: KnownAccount,
+    engine: EngineDep,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> dict[str, Any]:
     """Products of the account's selection that screening blocks, with the blocking rule."""
@@ -483,8 +490,9 @@ async def check_leaf(deps: CatalogDeps, account_id: str, category_id: str) -> st
     return str(found.get("name", ""))
 
 
-@router.put("/category-mappings")
+@router.put("/category-mappings", responses=ASKS_ALLEGRO)
 async def put_mapping(
+    request: Request,
     body: MappingBody,
     engine: EngineDep,
     deps: Deps,
@@ -500,6 +508,7 @@ async def put_mapping(
     category = normalise_category(body.supplier_category)
     allegro_name = None
     if check_as:
+        await ensure_known(request, check_as)
         allegro_name = await check_leaf(deps, check_as, body.allegro_category_id)
     async with engine.begin() as conn:
         pg = await repo.raw(conn)
@@ -522,7 +531,7 @@ async def put_mapping(
     }
 
 
-@router.delete("/category-mappings")
+@router.delete("/category-mappings", responses=NOT_FOUND)
 async def delete_mapping(
     engine: EngineDep, _: Operator, supplier_category: str, marketplace: str = ""
 ) -> dict[str, Any]:
@@ -560,9 +569,9 @@ class SuggestBody(BaseModel):
     refresh: bool = False
 
 
-@router.post("/accounts/{account_id}/category-suggestions")
+@router.post("/accounts/{account_id}/category-suggestions", responses=ASKS_ALLEGRO)
 async def category_suggestions(
-    account_id: str, body: SuggestBody, deps: Deps, _: Operator
+    _: Operator, account_id: KnownAccount, body: SuggestBody, deps: Deps
 ) -> dict[str, Any]:
     """Allegro categories for a supplier category, asked as `account_id` (cached)."""
     assert deps.lookups is not None
@@ -579,9 +588,9 @@ class SuggestUnmappedBody(BaseModel):
     limit: int = Field(default=20, ge=1, le=200)
 
 
-@router.post("/accounts/{account_id}/category-suggestions/unmapped")
+@router.post("/accounts/{account_id}/category-suggestions/unmapped", responses=ASKS_ALLEGRO)
 async def suggest_unmapped(
-    account_id: str, deps: Deps, _: Operator, body: SuggestUnmappedBody | None = None
+    _: Operator, account_id: KnownAccount, deps: Deps, body: SuggestUnmappedBody | None = None
 ) -> dict[str, Any]:
     """Suggestions for the largest unmapped supplier categories (cached ones cost nothing)."""
     assert deps.lookups is not None
@@ -681,9 +690,13 @@ _COVERAGE = (
 )
 
 
-@router.post("/accounts/{account_id}/coverage", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/accounts/{account_id}/coverage",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=error_responses(404, 409),
+)
 async def request_coverage(
-    account_id: str, deps: Deps, _: Operator, body: CoverageBody | None = None
+    _: Operator, account_id: KnownAccount, deps: Deps, body: CoverageBody | None = None
 ) -> dict[str, Any]:
     """Start a coverage report in the background; follow it with GET /coverage/{id}."""
     selection = body.selection.selection() if body and body.selection else None
@@ -704,7 +717,7 @@ async def request_coverage(
     return {"report_id": str(report_id), "status": "running"}
 
 
-@router.get("/coverage/{report_id}")
+@router.get("/coverage/{report_id}", responses=NOT_FOUND)
 async def get_coverage(report_id: uuid.UUID, engine: EngineDep, _: Viewer) -> dict[str, Any]:
     async with engine.connect() as conn:
         pg = await repo.raw(conn)
@@ -714,8 +727,8 @@ async def get_coverage(report_id: uuid.UUID, engine: EngineDep, _: Viewer) -> di
     return coverage_view(row)
 
 
-@router.get("/accounts/{account_id}/coverage")
-async def latest_coverage(account_id: str, engine: EngineDep, _: Viewer) -> dict[str, Any]:
+@router.get("/accounts/{account_id}/coverage", responses=NOT_FOUND)
+async def latest_coverage(_: Viewer, account_id: KnownAccount, engine: EngineDep) -> dict[str, Any]:
     async with engine.connect() as conn:
         pg = await repo.raw(conn)
         row = await pg.fetchrow(
@@ -726,7 +739,9 @@ async def latest_coverage(account_id: str, engine: EngineDep, _: Viewer) -> dict
     return coverage_view(row)
 
 
-@router.post("/coverage/{report_id}/resume", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/coverage/{report_id}/resume", status_code=status.HTTP_202_ACCEPTED, responses=NOT_FOUND
+)
 async def resume_coverage(report_id: uuid.UUID, deps: Deps, _: Operator) -> dict[str, Any]:
     """Continue a failed (or stalled) report from where it stopped."""
     async with deps.engine.begin() as conn:

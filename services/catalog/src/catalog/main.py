@@ -10,6 +10,7 @@ from catalog.api import router
 from catalog.consumer import SUBSCRIPTIONS
 from catalog.deps import CatalogDefinition, CatalogDeps
 from catalog.settings import Settings
+from shared.accounts import AccountDirectory
 from shared.allegro.client import TokenProvider
 from shared.service import ServiceDefinition, create_app
 
@@ -17,8 +18,12 @@ MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 
 def build(
-    settings: Settings | None = None, *, tokens: TokenProvider | None = None
+    settings: Settings | None = None,
+    *,
+    tokens: TokenProvider | None = None,
+    accounts: AccountDirectory | None = None,
 ) -> ServiceDefinition:
+    """`accounts`: which accounts exist (default: auth says)."""
     settings = settings or Settings()
     deps = CatalogDeps(settings, tokens)
     return CatalogDefinition(
@@ -29,6 +34,8 @@ def build(
         title="mci catalog: supplier catalogue ingestion, selection, screening, category mapping",
         on_start=deps.start,
         deps=deps,
+        body_limits={"/imports": settings.import_max_bytes},
+        accounts=accounts,
     )
 
 

@@ -14,3 +14,6 @@ class Settings(ServiceSettings):
     default_http_port: ClassVar[int] = 8002
 
     model_config = SettingsConfigDict(env_prefix="CATALOG_", extra="ignore", env_ignore_empty=True)
+
+    # An import file is streamed, so it may be large; every other body is small (shared limit).
+    import_max_bytes: int = 2 * 1024**3

@@ -19,15 +19,22 @@ from pricing import handlers
 from pricing import repository as repo
 from pricing.allegro import DEFAULT_SAMPLE_PRICES, AllegroAccess, sample_categories
 from pricing.domain.errors import InvalidInput, Problem
+from pricing.domain.fees import FeeTable
 from pricing.domain.fx import FxRate
 from pricing.domain.marketplaces import check_marketplace
+from pricing.domain.rules import RuleSet
+from shared.accounts import KnownAccount
 from shared.allegro import AllegroError
 from shared.allegro.tokens import AccountUnavailable
+from shared.http import error_responses
 from shared.security import Principal, require_role
 from shared.service import EngineDep
 from shared.uow import UnitOfWork
 
-router = APIRouter(prefix="/accounts/{account_id}", tags=["pricing"])
+# Every route is under an account: 404 `unknown_account` for one auth does not know.
+router = APIRouter(
+    prefix="/accounts/{account_id}", tags=["pricing"], responses=error_responses(404, 409)
+)
 Operator = Annotated[Principal, Depends(require_role("operator"))]
 Viewer = Annotated[Principal, Depends(require_role("viewer"))]
 T = TypeVar("T")
@@ -69,19 +76,31 @@ async def reading(engine: EngineDep, query: Callable[[AsyncConnection], Awaitabl
 Document = Annotated[dict[str, Any], Body()]
 
 
+def require_fields(document: dict[str, Any], *fields: str) -> None:
+    """A PUT replaces the whole document: an empty or partial one must not reset it silently."""
+    missing = [f for f in fields if f not in document]
+    if missing:
+        raise unprocessable(
+            InvalidInput([Problem(f, "required", f"{f} is required") for f in missing])
+        )
+
+
 # --- rules -----------------------------------------------------------------------------------
 
 
 @router.get("/rules")
-async def get_rules(account_id: str, engine: EngineDep, _: Viewer) -> dict[str, Any]:
+async def get_rules(_: Viewer, account_id: KnownAccount, engine: EngineDep) -> dict[str, Any]:
     return await reading(engine, lambda conn: handlers.current_rules(conn, account_id))
 
 
 @router.put("/rules")
 async def put_rules(
-    account_id: str, document: Document, engine: EngineDep, who: Operator
+    who: Operator, account_id: KnownAccount, document: Document, engine: EngineDep
 ) -> dict[str, Any]:
     """Replace the rule set; recomputes the selection (or holds it: circuit breaker)."""
+    async with translated_errors():
+        RuleSet.parse(document)  # its problems first: they are the more specific ones
+    require_fields(document, "rules")
     return await in_transaction(
         engine, lambda uow: handlers.save_rules(uow, account_id, document, who.subject)
     )
@@ -89,7 +108,7 @@ async def put_rules(
 
 @router.post("/rules/items")
 async def add_rule(
-    account_id: str, rule: Document, engine: EngineDep, who: Operator
+    who: Operator, account_id: KnownAccount, rule: Document, engine: EngineDep
 ) -> dict[str, Any]:
     return await in_transaction(
         engine, lambda uow: handlers.add_rule(uow, account_id, rule, who.subject)
@@ -98,7 +117,7 @@ async def add_rule(
 
 @router.delete("/rules/items/{rule_id}")
 async def delete_rule(
-    account_id: str, rule_id: str, engine: EngineDep, who: Operator
+    who: Operator, account_id: KnownAccount, rule_id: str, engine: EngineDep
 ) -> dict[str, Any]:
     return await in_transaction(
         engine, lambda uow: handlers.delete_rule(uow, account_id, rule_id, who.subject)
@@ -106,7 +125,9 @@ async def delete_rule(
 
 
 @router.get("/rules/versions")
-async def rule_versions(account_id: str, engine: EngineDep, _: Viewer) -> list[dict[str, Any]]:
+async def rule_versions(
+    _: Viewer, account_id: KnownAccount, engine: EngineDep
+) -> list[dict[str, Any]]:
     async def query(conn: AsyncConnection) -> list[dict[str, Any]]:
         return [
             {
@@ -132,7 +153,7 @@ class SimulationRequest(BaseModel):
 
 @router.post("/simulations")
 async def simulate(
-    account_id: str, request: SimulationRequest, engine: EngineDep, _: Operator
+    _: Operator, account_id: KnownAccount, request: SimulationRequest, engine: EngineDep
 ) -> dict[str, Any]:
     """Apply a draft rule set to the selection (or a sample); nothing is saved or sent."""
     return await reading(
@@ -166,7 +187,9 @@ def _rate_out(rate: FxRate) -> dict[str, Any]:
 
 
 @router.get("/fx-rates")
-async def list_rates(account_id: str, engine: EngineDep, _: Viewer) -> list[dict[str, Any]]:
+async def list_rates(
+    _: Viewer, account_id: KnownAccount, engine: EngineDep
+) -> list[dict[str, Any]]:
     async def query(conn: AsyncConnection) -> list[dict[str, Any]]:
         table = await repo.fx_table(conn, account_id)
         return [_rate_out(r) for r in sorted(table.rates, key=lambda r: (r.base, r.quote))]
@@ -176,7 +199,7 @@ async def list_rates(account_id: str, engine: EngineDep, _: Viewer) -> list[dict
 
 @router.put("/fx-rates")
 async def set_rates(
-    account_id: str, body: RatesIn, engine: EngineDep, who: Operator
+    who: Operator, account_id: KnownAccount, body: RatesIn, engine: EngineDep
 ) -> dict[str, Any]:
     """Set rates (1 base = rate quote, with source and date); recomputes the selection."""
     rates = [FxRate(r.base.upper(), r.quote.upper(), r.rate, r.source, r.as_of) for r in body.rates]
@@ -218,10 +241,10 @@ def parse_feed(text: str, source: str) -> tuple[list[FxRate], list[dict[str, Any
 
 @router.post("/fx-rates/import")
 async def import_rates(
-    account_id: str,
+    who: Operator,
+    account_id: KnownAccount,
     request: Request,
     engine: EngineDep,
-    who: Operator,
     source: Annotated[str, Query(min_length=1)] = "feed",
 ) -> dict[str, Any]:
     """Import a feed file (text/csv body); bad rows are reported, good rows are applied."""
@@ -241,7 +264,7 @@ async def import_rates(
 
 
 @router.get("/fee-table")
-async def get_fee_table(account_id: str, engine: EngineDep, _: Viewer) -> dict[str, Any]:
+async def get_fee_table(_: Viewer, account_id: KnownAccount, engine: EngineDep) -> dict[str, Any]:
     async def query(conn: AsyncConnection) -> dict[str, Any]:
         return (await repo.fee_table(conn, account_id)).as_dict()
 
@@ -250,8 +273,11 @@ async def get_fee_table(account_id: str, engine: EngineDep, _: Viewer) -> dict[s
 
 @router.put("/fee-table")
 async def put_fee_table(
-    account_id: str, document: Document, engine: EngineDep, who: Operator
+    who: Operator, account_id: KnownAccount, document: Document, engine: EngineDep
 ) -> dict[str, Any]:
+    async with translated_errors():
+        FeeTable.parse(document)
+    require_fields(document, "rules")
     return await in_transaction(
         engine, lambda uow: handlers.set_fee_table(uow, account_id, document, who.subject)
     )
@@ -267,11 +293,15 @@ class CalibrationRequest(BaseModel):
 
 def calibration_router(access: AllegroAccess) -> APIRouter:
     """`POST /fee-table/calibrate`: sample Allegro's fee-preview per category of the selection."""
-    calibration = APIRouter(prefix="/accounts/{account_id}", tags=["pricing"])
+    calibration = APIRouter(
+        prefix="/accounts/{account_id}",
+        tags=["pricing"],
+        responses=error_responses(404, 409, 502),
+    )
 
     @calibration.post("/fee-table/calibrate")
     async def calibrate(
-        account_id: str, body: CalibrationRequest, engine: EngineDep, who: Operator
+        who: Operator, account_id: KnownAccount, body: CalibrationRequest, engine: EngineDep
     ) -> dict[str, Any]:
         """Ask fee-preview for each category's commission at sample prices (allegro-pl, PLN);
         the samples become interpolated rows of the account's fee table; then recompute."""
@@ -313,14 +343,16 @@ def calibration_router(access: AllegroAccess) -> APIRouter:
 
 
 @router.get("/prices/{sku}")
-async def prices_of(account_id: str, sku: str, engine: EngineDep, _: Viewer) -> dict[str, Any]:
+async def prices_of(
+    _: Viewer, account_id: KnownAccount, sku: str, engine: EngineDep
+) -> dict[str, Any]:
     """One SKU's stored prices (or unpriced reasons) on every marketplace."""
     return await reading(engine, lambda conn: handlers.prices_of(conn, account_id, sku))
 
 
 @router.get("/prices/{sku}/{marketplace_id}")
 async def explain(
-    account_id: str, sku: str, marketplace_id: str, engine: EngineDep, _: Viewer
+    _: Viewer, account_id: KnownAccount, sku: str, marketplace_id: str, engine: EngineDep
 ) -> dict[str, Any]:
     """The stored price of one SKU on one marketplace and the chain that produced it."""
     problems = check_marketplace(marketplace_id, "marketplace_id")
@@ -336,7 +368,7 @@ async def explain(
 
 @router.get("/holds")
 async def list_holds(
-    account_id: str, engine: EngineDep, _: Viewer, status: str | None = "pending"
+    _: Viewer, account_id: KnownAccount, engine: EngineDep, status: str | None = "pending"
 ) -> list[dict[str, Any]]:
     async def query(conn: AsyncConnection) -> list[dict[str, Any]]:
         return [h.as_dict() for h in await repo.holds(conn, account_id, status or None)]
@@ -346,7 +378,7 @@ async def list_holds(
 
 @router.post("/holds/{hold_id}/confirm")
 async def confirm_hold(
-    account_id: str, hold_id: uuid.UUID, engine: EngineDep, who: Operator
+    who: Operator, account_id: KnownAccount, hold_id: uuid.UUID, engine: EngineDep
 ) -> dict[str, Any]:
     return await in_transaction(
         engine, lambda uow: handlers.decide(uow, account_id, hold_id, True, who.subject)
@@ -355,7 +387,7 @@ async def confirm_hold(
 
 @router.post("/holds/{hold_id}/reject")
 async def reject_hold(
-    account_id: str, hold_id: uuid.UUID, engine: EngineDep, who: Operator
+    who: Operator, account_id: KnownAccount, hold_id: uuid.UUID, engine: EngineDep
 ) -> dict[str, Any]:
     return await in_transaction(
         engine, lambda uow: handlers.decide(uow, account_id, hold_id, False, who.subject)

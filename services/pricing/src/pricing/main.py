@@ -11,6 +11,7 @@ from pricing.allegro import AllegroAccess
 from pricing.api import calibration_router, router
 from pricing.consumer import SUBSCRIPTIONS
 from pricing.settings import Settings
+from shared.accounts import AccountDirectory
 from shared.allegro import TokenProvider
 from shared.service import ServiceDefinition, create_app
 
@@ -24,9 +25,12 @@ GC_THRESHOLD = (50_000, 20, 20)
 
 
 def build(
-    settings: Settings | None = None, allegro_tokens: TokenProvider | None = None
+    settings: Settings | None = None,
+    allegro_tokens: TokenProvider | None = None,
+    accounts: AccountDirectory | None = None,
 ) -> ServiceDefinition:
-    """`allegro_tokens`: where Allegro access tokens come from (default: the auth service)."""
+    """`allegro_tokens`: where Allegro access tokens come from (default: the auth service);
+    `accounts`: which accounts exist (default: auth says)."""
     gc.set_threshold(*GC_THRESHOLD)
     settings = settings or Settings()
     access = AllegroAccess(settings, allegro_tokens)
@@ -36,6 +40,7 @@ def build(
         subscriptions=SUBSCRIPTIONS,
         routers=[router, calibration_router(access)],
         title="mci pricing: pricing rules per marketplace and currency",
+        accounts=accounts,
     )
 
 
