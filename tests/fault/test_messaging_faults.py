@@ -196,7 +196,7 @@ async def test_a_poison_message_is_dead_lettered_and_replayed_while_others_flow(
         await wait_until(in_dlq, within=60)
         listed = (await http.get("/admin/dlq/ledger.entries")).json()
         assert [(d["message_id"], d["reason"]) for d in listed] == [
-            (str(poison.id), "delivery_limit")
+            (str(poison.id), "handler_failed")
         ]
         detail = (await http.get(f"/admin/dlq/ledger.entries/{poison.id}")).json()
         assert detail["body"]["data"]["seq"] == 999
