@@ -109,6 +109,34 @@ async def test_a_consumer_killed_after_commit_before_ack_has_one_effect_on_resta
     assert pid_of_5 == crashed_pid, "the redelivered seq 5 was skipped, not handled again"
 
 
+async def test_a_consumer_killed_after_its_handler_ran_before_commit_has_one_effect_on_restart(
+    engine: AsyncEngine, broker: Broker, ledger_db: str, amqp_url: str
+) -> None:
+    await declare_queue(await broker.publish_channel(), ledger_queue())
+    async with unit_of_work(engine, "ledger") as uow:
+        await produce(uow, range(10))
+    await publish_all(engine, broker)
+
+    # Batches of several messages: seq 5's transaction holds others' work too.
+    crashing = LedgerProcess(
+        "consume", ledger_db, amqp_url, ["--batch-size", "3", "--crash-before-commit", "5"]
+    )
+    await crashing.start()
+    assert await crashing.wait() == -9  # it SIGKILLed itself as COMMIT was about to go out
+    async with engine.connect() as conn:
+        committed = set((await conn.execute(sa.text("SELECT seq FROM ledger"))).scalars())
+        inbox = await conn.scalar(sa.text("SELECT count(*) FROM inbox"))
+    assert 5 not in committed, "the handler's work died with its transaction"
+    assert inbox == len(committed), "nor was its inbox row committed"
+
+    restarted = await LedgerProcess("consume", ledger_db, amqp_url).start()
+    try:
+        await recorded(engine, 10)
+    finally:
+        await restarted.stop()
+    assert await ledger_counts(engine) == (10, 10, 0)
+
+
 async def test_a_relay_killed_between_commit_and_publish_delivers_after_restart(
     engine: AsyncEngine, broker: Broker, ledger_db: str, amqp_url: str
 ) -> None:
