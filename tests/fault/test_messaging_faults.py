@@ -353,3 +353,57 @@ async def test_ten_broker_connection_closes_during_a_database_outage_dead_letter
     async with broker.publish_connection.channel() as channel:  # type: ignore[union-attr]
         dlq = await channel.declare_queue(spec.dlq, passive=True)
         assert dlq.declaration_result.message_count == 0
+
+
+async def test_a_service_started_with_its_servers_down_is_not_ready_then_connects_and_recovers(
+    ledger_db: str, amqp_url: str, engine: AsyncEngine, broker: Broker
+) -> None:
+    async with (
+        TcpProxy.to_url(ledger_db, 5432) as database,
+        TcpProxy.to_url(amqp_url, 5672) as rabbitmq,
+    ):
+        await database.cut()
+        await rabbitmq.cut()
+        settings = ServiceSettings(
+            database_url=database.url(ledger_db),
+            amqp_url=rabbitmq.url(f"{amqp_url}?reconnect_interval=0.3"),
+            run_migrations=True,
+        )
+        definition = ServiceDefinition(
+            settings=settings,
+            migrations_dir=MIGRATIONS,
+            subscriptions=[Subscription(ledger_queue(), HANDLERS)],
+        )
+        async with running_app(create_app(definition)) as http:  # starts, does not exit
+
+            async def ready() -> bool:
+                return (await http.get("/health/ready")).status_code == 200
+
+            assert (await http.get("/health/live")).status_code == 200
+            response = await http.get("/health/ready")
+            assert response.status_code == 503
+            assert response.json()["checks"]["broker"] is False
+            await rabbitmq.restore()
+            await asyncio.sleep(1)  # the broker alone is not enough: still no database
+            assert (await http.get("/health/ready")).status_code == 503
+            await database.restore()
+            await wait_until(ready, within=60)
+
+            async with unit_of_work(engine, "ledger") as uow:
+                await produce(uow, range(10))
+            await recorded(engine, 10)  # published by its relay, handled by its consumer
+
+            # The same outage mid-flow: not ready while the broker is away, then it resumes.
+            await rabbitmq.cut()
+
+            async def not_ready() -> bool:
+                return (await http.get("/health/ready")).status_code == 503
+
+            await wait_until(not_ready, within=30)
+            async with unit_of_work(engine, "ledger") as uow:
+                await produce(uow, range(10, 20))
+            await rabbitmq.restore()
+            await wait_until(ready, within=60)
+            await recorded(engine, 20)
+    assert await ledger_counts(engine) == (20, 20, 0)
+    assert await outbox_pending(engine) == 0
