@@ -15,12 +15,14 @@ from shared.events import Envelope
 from shared.logs import correlation_scope
 from shared.messaging.broker import Broker
 from shared.messaging.consumer import Consumer
+from shared.messaging.dlq import DeadLetters
+from shared.messaging.errors import Failure
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.topology import declare_queue
 from shared.testing.infra import wait_until
-from shared.testing.ledger import HANDLERS, ledger_queue, produce
+from shared.testing.ledger import HANDLERS, LedgerEntryRequested, ledger_queue, produce
 from shared.testing.ledger.processes import ledger_counts
-from shared.uow import unit_of_work
+from shared.uow import UnitOfWork, unit_of_work
 
 
 @pytest.fixture
@@ -129,8 +131,6 @@ async def test_a_handler_runs_with_the_messages_correlation_id_bound_for_its_log
     engine: AsyncEngine, broker: Broker, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from shared.logs import configure_logging, correlation_id_var, get_logger
-    from shared.testing.ledger import LedgerEntryRequested
-    from shared.uow import UnitOfWork
 
     seen: list[str | None] = []
 
@@ -156,3 +156,139 @@ async def test_a_handler_runs_with_the_messages_correlation_id_bound_for_its_log
     assert seen == ["from-the-http-request"]
     logged = [line for line in capsys.readouterr().out.splitlines() if "entry_handled" in line]
     assert '"correlation_id": "from-the-http-request"' in logged[0]
+
+
+# --- Failures, classified by where they come from -----------------------------------------
+
+
+async def publish_entries(engine: AsyncEngine, broker: Broker, seqs: range) -> list[Envelope]:
+    async with unit_of_work(engine, "ledger") as uow:
+        emitted = await produce(uow, seqs)
+    relay = OutboxRelay(engine, broker)
+    while await relay.publish_pending():
+        pass
+    return emitted
+
+
+async def failure_rows(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int(await conn.scalar(sa.text("SELECT count(*) FROM message_failures")) or 0)
+
+
+# What the handler's statement runs into, and how the consumer must file it.
+DATABASE_TROUBLE = {
+    # statement_timeout: SQLSTATE 57014
+    "statement_timeout": (
+        ["SET LOCAL statement_timeout = '10ms'", "SELECT pg_sleep(1)"],
+        Failure.CONTENTION,
+    ),
+    # lock_timeout on a table the test holds locked: 55P03
+    "lock_timeout": (
+        ["SET LOCAL lock_timeout = '10ms'", "SELECT * FROM cured"],
+        Failure.CONTENTION,
+    ),
+    # a read-only transaction, as on a standby after a failover: 25006
+    "read_only": (
+        ["SET LOCAL transaction_read_only = on", "INSERT INTO cured (seq) VALUES (-1)"],
+        Failure.OUTAGE,
+    ),
+}
+
+
+@pytest.mark.parametrize("trouble", list(DATABASE_TROUBLE))
+async def test_database_timeouts_and_read_only_are_retried_in_process_not_counted(
+    engine: AsyncEngine, broker: Broker, trouble: str
+) -> None:
+    statements, kind = DATABASE_TROUBLE[trouble]
+    attempts = 0
+
+    async def handler(event: LedgerEntryRequested, uow: UnitOfWork) -> None:
+        nonlocal attempts
+        attempts += 1
+        if attempts <= 3:  # as many times as the message may fail: counting them would DLQ it
+            for statement in statements:
+                await uow.connection.execute(sa.text(statement))
+        await uow.connection.execute(
+            sa.text("INSERT INTO ledger (message_id, seq, pid) VALUES (:m, :s, 0)"),
+            {"m": uow.incoming.id if uow.incoming else None, "s": event.seq},
+        )
+
+    locker = await engine.connect()
+    if trouble == "lock_timeout":
+        await locker.execute(sa.text("LOCK TABLE cured IN ACCESS EXCLUSIVE MODE"))
+    consumer = Consumer(
+        ledger_queue(max_failures=3), {LedgerEntryRequested: handler}, engine, source="ledger"
+    )
+    await consumer.start(await broker.consume_channel(10))
+    try:
+        await publish_entries(engine, broker, range(1))
+
+        async def recorded() -> bool:
+            return (await ledger_counts(engine))[0] == 1
+
+        await wait_until(recorded)
+    finally:
+        await consumer.stop()
+        await locker.rollback()
+        await locker.close()
+    assert attempts == 4
+    assert consumer.database_retries[kind] == 3
+    assert await ledger_counts(engine) == (1, 1, 0)
+    assert await failure_rows(engine) == 0
+    assert await dlq_depth(broker) == 0
+
+
+HANDLER_TROUBLE = {
+    # The handler's own code raising what a database outage also raises: still its failure.
+    "timeout_error": ("handler_failed", "TimeoutError"),
+    "os_error": ("handler_failed", "ConnectionRefusedError"),
+    # Past the queue's handler timeout, here inside a database statement.
+    "hangs": ("handler_timeout", "TimeoutError"),
+}
+
+
+@pytest.mark.parametrize("trouble", list(HANDLER_TROUBLE))
+async def test_a_handlers_own_failure_is_counted_and_dead_lettered_while_the_rest_flow(
+    engine: AsyncEngine, broker: Broker, trouble: str
+) -> None:
+    reason, error = HANDLER_TROUBLE[trouble]
+    bad_attempts = 0
+
+    async def handler(event: LedgerEntryRequested, uow: UnitOfWork) -> None:
+        nonlocal bad_attempts
+        if event.seq == 0:
+            bad_attempts += 1
+            if trouble == "timeout_error":
+                raise TimeoutError("the supplier's API did not answer")
+            if trouble == "os_error":
+                raise ConnectionRefusedError(111, "connection refused by the supplier")
+            await uow.connection.execute(sa.text("SELECT pg_sleep(30)"))
+        await uow.connection.execute(
+            sa.text("INSERT INTO ledger (message_id, seq, pid) VALUES (:m, :s, 0)"),
+            {"m": uow.incoming.id if uow.incoming else None, "s": event.seq},
+        )
+
+    spec = ledger_queue(max_failures=3, handler_timeout=0.5)
+    # One message per transaction, so each handler call is one counted failure.
+    consumer = Consumer(
+        spec, {LedgerEntryRequested: handler}, engine, source="ledger", batch_size=1
+    )
+    await consumer.start(await broker.consume_channel(10))
+    try:
+        [bad, *_] = await publish_entries(engine, broker, range(21))
+
+        async def settled() -> bool:
+            return (await ledger_counts(engine))[0] == 20 and await dlq_depth(broker) == 1
+
+        await wait_until(settled)
+        assert broker.consume_connection is not None
+        [letter] = await DeadLetters(broker.consume_connection, [spec]).list(spec.name)
+    finally:
+        await consumer.stop()
+    assert bad_attempts == 3
+    assert (letter.message_id, letter.reason, letter.death_count) == (str(bad.id), reason, 3)
+    assert letter.error is not None and letter.error.startswith(error)
+    assert letter.routing_key == "ledger.entry"
+    assert await ledger_counts(engine) == (20, 20, 0)
+    assert await failure_rows(engine) == 0, "dead-lettered: a replayed copy starts afresh"
+    assert consumer.database_retries == {Failure.OUTAGE: 0, Failure.CONTENTION: 0}

@@ -48,7 +48,7 @@ TOPOLOGY: dict[str, list[tuple[str, str]]] = {
     "orders.accounts": [("mci.events", key) for key in ACCOUNT_EVENTS],
     "orders.shipments": [("mci.upstream", "supplier.shipment")],
 }
-DELIVERY_LIMIT = 10
+DELIVERY_LIMIT = 100  # the broker's backstop; the consumer counts handler failures itself
 # DLQs are classic durable queues, as shared/messaging/topology.py declares them (RabbitMQ 3.10
 # drops messages dead-lettered into quorum queues).
 DLQ_ARGUMENTS = {"x-queue-type": "classic"}

@@ -8,15 +8,19 @@ run as separate processes where the fault is a crash (SIGKILL).
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import aio_pika
 import pytest
 import sqlalchemy as sa
+from aio_pika.abc import AbstractIncomingMessage
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.db import create_engine
 from shared.events import Envelope
 from shared.messaging.broker import Broker
 from shared.messaging.consumer import Consumer
+from shared.messaging.errors import Failure
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.topology import declare_queue
 from shared.security import issue_token
@@ -26,6 +30,7 @@ from shared.testing.app import running_app
 from shared.testing.infra import VhostAdmin, wait_until
 from shared.testing.ledger import HANDLERS, MIGRATIONS, ledger_queue, produce
 from shared.testing.ledger.processes import LedgerProcess, ledger_counts
+from shared.testing.proxy import TcpProxy
 from shared.uow import unit_of_work
 
 pytestmark = pytest.mark.fault
@@ -102,6 +107,34 @@ async def test_a_consumer_killed_after_commit_before_ack_has_one_effect_on_resta
     async with engine.connect() as conn:
         pid_of_5 = await conn.scalar(sa.text("SELECT pid FROM ledger WHERE seq = 5"))
     assert pid_of_5 == crashed_pid, "the redelivered seq 5 was skipped, not handled again"
+
+
+async def test_a_consumer_killed_after_its_handler_ran_before_commit_has_one_effect_on_restart(
+    engine: AsyncEngine, broker: Broker, ledger_db: str, amqp_url: str
+) -> None:
+    await declare_queue(await broker.publish_channel(), ledger_queue())
+    async with unit_of_work(engine, "ledger") as uow:
+        await produce(uow, range(10))
+    await publish_all(engine, broker)
+
+    # Batches of several messages: seq 5's transaction holds others' work too.
+    crashing = LedgerProcess(
+        "consume", ledger_db, amqp_url, ["--batch-size", "3", "--crash-before-commit", "5"]
+    )
+    await crashing.start()
+    assert await crashing.wait() == -9  # it SIGKILLed itself as COMMIT was about to go out
+    async with engine.connect() as conn:
+        committed = set((await conn.execute(sa.text("SELECT seq FROM ledger"))).scalars())
+        inbox = await conn.scalar(sa.text("SELECT count(*) FROM inbox"))
+    assert 5 not in committed, "the handler's work died with its transaction"
+    assert inbox == len(committed), "nor was its inbox row committed"
+
+    restarted = await LedgerProcess("consume", ledger_db, amqp_url).start()
+    try:
+        await recorded(engine, 10)
+    finally:
+        await restarted.stop()
+    assert await ledger_counts(engine) == (10, 10, 0)
 
 
 async def test_a_relay_killed_between_commit_and_publish_delivers_after_restart(
@@ -196,7 +229,7 @@ async def test_a_poison_message_is_dead_lettered_and_replayed_while_others_flow(
         await wait_until(in_dlq, within=60)
         listed = (await http.get("/admin/dlq/ledger.entries")).json()
         assert [(d["message_id"], d["reason"]) for d in listed] == [
-            (str(poison.id), "delivery_limit")
+            (str(poison.id), "handler_failed")
         ]
         detail = (await http.get(f"/admin/dlq/ledger.entries/{poison.id}")).json()
         assert detail["body"]["data"]["seq"] == 999
@@ -255,3 +288,122 @@ async def test_the_consumers_database_backend_killed_mid_handle_redelivers_one_e
     finally:
         await consumer.stop()
     assert await ledger_counts(engine) == (13, 13, 0)
+
+
+class DeliveryWatch(Consumer):
+    """A consumer that notes the broker's delivery count of every delivery it receives."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.delivery_counts: dict[str, int] = {}
+
+    async def _receive(self, message: AbstractIncomingMessage) -> None:
+        count = int((message.headers or {}).get("x-delivery-count") or 0)  # type: ignore[arg-type]
+        key = message.message_id or ""
+        self.delivery_counts[key] = max(count, self.delivery_counts.get(key, 0))
+        await super()._receive(message)
+
+
+async def test_ten_broker_connection_closes_during_a_database_outage_dead_letter_nothing(
+    engine: AsyncEngine,
+    broker: Broker,
+    ledger_db: str,
+    amqp_url: str,
+    amqp_vhost: str,
+    vhost_admin: VhostAdmin,
+) -> None:
+    """RabbitMQ counts each connection death against the delivery limit; the consumer's own
+    failure count must not move, and no good message may reach the DLQ (here max_failures 3)."""
+    total, closes = 20, 10
+    spec = ledger_queue(max_failures=3)
+    await declare_queue(await broker.publish_channel(), spec)
+    async with TcpProxy.to_url(ledger_db, 5432) as database:
+        consumer_engine = create_engine(database.url(ledger_db), application_name="ledger-watch")
+        consumer_broker = Broker(f"{amqp_url}?reconnect_interval=0.2", "ledger-watch")
+        await consumer_broker.connect()
+        consumer = DeliveryWatch(spec, HANDLERS, consumer_engine, source="ledger")
+        try:
+            await database.cut()  # the consumer's database is down from here on
+            await consumer.start(await consumer_broker.consume_channel(256))
+            async with unit_of_work(engine, "ledger") as uow:
+                await produce(uow, range(total))
+            await publish_all(engine, broker)
+
+            async def every_message_delivered(times: int) -> bool:
+                counts = consumer.delivery_counts
+                return len(counts) == total and min(counts.values()) >= times
+
+            await wait_until(lambda: every_message_delivered(0), within=30)
+            for close in range(1, closes + 1):
+                await asyncio.to_thread(vhost_admin.close_all_connections, amqp_vhost)
+                # Redelivered to the reconnected consumer: the broker counted one more.
+                await wait_until(lambda: every_message_delivered(close), within=30)  # noqa: B023
+            assert await ledger_counts(engine) == (0, 0, 0), "the database was down throughout"
+
+            await database.restore()
+            await recorded(engine, total)
+        finally:
+            await consumer.stop()
+            await consumer_broker.close()
+            await consumer_engine.dispose()
+    assert await ledger_counts(engine) == (total, total, 0)
+    assert consumer.database_retries[Failure.OUTAGE] > 0
+    async with engine.connect() as conn:
+        assert await conn.scalar(sa.text("SELECT count(*) FROM message_failures")) == 0
+    async with broker.publish_connection.channel() as channel:  # type: ignore[union-attr]
+        dlq = await channel.declare_queue(spec.dlq, passive=True)
+        assert dlq.declaration_result.message_count == 0
+
+
+async def test_a_service_started_with_its_servers_down_is_not_ready_then_connects_and_recovers(
+    ledger_db: str, amqp_url: str, engine: AsyncEngine, broker: Broker
+) -> None:
+    async with (
+        TcpProxy.to_url(ledger_db, 5432) as database,
+        TcpProxy.to_url(amqp_url, 5672) as rabbitmq,
+    ):
+        await database.cut()
+        await rabbitmq.cut()
+        settings = ServiceSettings(
+            database_url=database.url(ledger_db),
+            amqp_url=rabbitmq.url(f"{amqp_url}?reconnect_interval=0.3"),
+            run_migrations=True,
+        )
+        definition = ServiceDefinition(
+            settings=settings,
+            migrations_dir=MIGRATIONS,
+            subscriptions=[Subscription(ledger_queue(), HANDLERS)],
+        )
+        async with running_app(create_app(definition)) as http:  # starts, does not exit
+
+            async def ready() -> bool:
+                return (await http.get("/health/ready")).status_code == 200
+
+            assert (await http.get("/health/live")).status_code == 200
+            response = await http.get("/health/ready")
+            assert response.status_code == 503
+            assert response.json()["checks"]["broker"] is False
+            await rabbitmq.restore()
+            await asyncio.sleep(1)  # the broker alone is not enough: still no database
+            assert (await http.get("/health/ready")).status_code == 503
+            await database.restore()
+            await wait_until(ready, within=60)
+
+            async with unit_of_work(engine, "ledger") as uow:
+                await produce(uow, range(10))
+            await recorded(engine, 10)  # published by its relay, handled by its consumer
+
+            # The same outage mid-flow: not ready while the broker is away, then it resumes.
+            await rabbitmq.cut()
+
+            async def not_ready() -> bool:
+                return (await http.get("/health/ready")).status_code == 503
+
+            await wait_until(not_ready, within=30)
+            async with unit_of_work(engine, "ledger") as uow:
+                await produce(uow, range(10, 20))
+            await rabbitmq.restore()
+            await wait_until(ready, within=60)
+            await recorded(engine, 20)
+    assert await ledger_counts(engine) == (20, 20, 0)
+    assert await outbox_pending(engine) == 0

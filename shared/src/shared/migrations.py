@@ -91,6 +91,46 @@ def drop_messaging_tables() -> None:
     op.execute("DROP FUNCTION IF EXISTS outbox_notify()")
 
 
+def create_message_failures_table() -> None:
+    """Handler failures the consumer counts per message, and the outbox's pruning index.
+
+    Failures are counted here rather than by RabbitMQ's delivery count, which also grows when
+    a connection dies with the message unacked (see messaging/consumer.py).
+    """
+    op.create_table(
+        "message_failures",
+        sa.Column("consumer", sa.Text, primary_key=True),
+        sa.Column("message_id", postgresql.UUID(as_uuid=True), primary_key=True),
+        sa.Column("failures", sa.Integer, nullable=False),
+        sa.Column(
+            "first_failed_at",
+            sa.DateTime(timezone=True),
+            nullable=False,
+            server_default=sa.func.now(),
+        ),
+        sa.Column(
+            "last_failed_at",
+            sa.DateTime(timezone=True),
+            nullable=False,
+            server_default=sa.func.now(),
+        ),
+        sa.Column("last_error", sa.Text),
+    )
+    op.create_index("message_failures_last_failed_at", "message_failures", ["last_failed_at"])
+    # Pruning deletes published rows by age in batches; without this it scans the whole table.
+    # CONCURRENTLY: a long outbox must keep taking writes while the index builds.
+    with op.get_context().autocommit_block():
+        op.execute(
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS outbox_published_at ON outbox (published_at)"
+            " WHERE published_at IS NOT NULL"
+        )
+
+
+def drop_message_failures_table() -> None:
+    op.execute("DROP INDEX IF EXISTS outbox_published_at")
+    op.drop_table("message_failures")
+
+
 def create_allegro_budget_table() -> None:
     """The rate budgets an Allegro-calling service shares between its replicas (allegro/limiter)."""
     op.create_table(

@@ -88,6 +88,8 @@ class ServiceRuntime:
     consumers: list[Consumer] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    started: bool = False  # servers reached, workers running (start() may return before)
+    _startup: asyncio.Task[None] | None = None
 
     @property
     def settings(self) -> ServiceSettings:
@@ -98,26 +100,74 @@ class ServiceRuntime:
         return self.role in ("all", "worker")
 
     async def start(self) -> None:
+        """Start; with PostgreSQL or RabbitMQ down, keep trying in the background.
+
+        The engine exists at once (it connects lazily). Migrations, the broker connections,
+        `on_start` and the workers are brought up by `_bring_up`, retried with backoff until
+        both servers answer; meanwhile `/health/ready` answers 503. The first attempt is awaited,
+        so with both servers up the service is fully running when this returns.
+        """
         s = self.settings
-        if s.run_migrations:
-            await migrate(self.definition.migrations_dir, s.database_url)
         self.engine = create_engine(s.database_url, application_name=s.service_name)
         self.broker = Broker(s.amqp_url, s.service_name)
-        await self.broker.connect()
-        if self.definition.on_start is not None:
-            started = self.definition.on_start(self)
-            if inspect.isawaitable(started):
-                await started
-        if not self.runs_worker:
-            return
-        self.relay = OutboxRelay(
-            self.engine,
-            self.broker,
-            batch_size=s.outbox_batch_size,
-            poll_interval=s.outbox_poll_interval_seconds,
-        )
-        self.tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
-        for sub in self.definition.subscriptions:
+        first_attempt = asyncio.Event()
+        self._startup = asyncio.create_task(self._bring_up(first_attempt), name="startup")
+        waiting = asyncio.create_task(first_attempt.wait())
+        await asyncio.wait({self._startup, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        if self._startup.done() and not self._startup.cancelled():
+            self._startup.result()  # a bug in bring-up itself: fail the start loudly
+
+    async def _bring_up(self, first_attempt: asyncio.Event) -> None:
+        s = self.settings
+        assert self.broker is not None
+        backoff = 0.5
+        migrated = not s.run_migrations
+        on_start_done = False
+        while True:
+            try:
+                if not migrated:
+                    await migrate(self.definition.migrations_dir, s.database_url)
+                    migrated = True
+                if not self.broker.is_connected:
+                    await self.broker.connect()
+                if not on_start_done and self.definition.on_start is not None:
+                    started = self.definition.on_start(self)
+                    if inspect.isawaitable(started):
+                        await started
+                on_start_done = True
+                if self.runs_worker:
+                    await self._start_workers()
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # A server that is down or unreachable, most likely; a bad setting looks the
+                # same from here, so it is logged each time rather than ending the process.
+                log.warning("service_start_waiting", error=repr(exc)[:500], retry_in=backoff)
+                first_attempt.set()
+                if not self.broker.is_connected:
+                    with contextlib.suppress(Exception):
+                        await self.broker.close()  # a half-made connection pair starts afresh
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+        self.started = True
+        first_attempt.set()
+        log.info("service_started", role=self.role, queues=[c.name for c in self.consumers])
+
+    async def _start_workers(self) -> None:
+        """Relay, consumers and background loops; resumable where a failed attempt stopped."""
+        s = self.settings
+        assert self.engine is not None and self.broker is not None
+        if self.relay is None:
+            self.relay = OutboxRelay(
+                self.engine,
+                self.broker,
+                batch_size=s.outbox_batch_size,
+                poll_interval=s.outbox_poll_interval_seconds,
+            )
+            self.tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        for sub in self.definition.subscriptions[len(self.consumers) :]:
             consumer = Consumer(
                 sub.queue,
                 sub.handlers,
@@ -132,10 +182,12 @@ class ServiceRuntime:
         self.tasks.append(asyncio.create_task(self._watch_dead_letters(), name="dlq-watch"))
         for loop in self.definition.background:
             self.tasks.append(asyncio.create_task(loop(self), name=loop.__name__))
-        log.info("service_started", role=self.role, queues=[c.name for c in self.consumers])
 
     async def stop(self) -> None:
         self.stopping.set()
+        if self._startup is not None and not self._startup.done():
+            self._startup.cancel()
+            await asyncio.wait({self._startup}, timeout=10)
         for consumer in self.consumers:
             await consumer.stop()
         for task in self.tasks:
@@ -170,7 +222,10 @@ class ServiceRuntime:
             except Exception as exc:
                 log.warning("readiness_database_failed", error=repr(exc))
         checks["broker"] = self.broker is not None and self.broker.is_connected
-        checks["consumers"] = not self.runs_worker or all(c.is_running for c in self.consumers)
+        # Until the start completes (servers were down at boot) there is nothing to serve with.
+        checks["consumers"] = self.started and (
+            not self.runs_worker or all(c.is_running for c in self.consumers)
+        )
         return checks
 
     async def _watch_dead_letters(self) -> None:

@@ -20,6 +20,13 @@ import orjson
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 
 from shared import metrics
+from shared.messaging.consumer import (
+    DEAD_LETTERED_AT_HEADER,
+    ERROR_HEADER,
+    FAILURES_HEADER,
+    REASON_HEADER,
+    ROUTING_KEY_HEADER,
+)
 from shared.messaging.topology import QueueSpec
 
 # Fetching more than this at once would hold too many messages unacked on one channel.
@@ -37,6 +44,7 @@ class DeadLetter:
     first_death_at: datetime | None
     correlation_id: str | None
     body: Any
+    error: str | None = None  # the handler's last error, when the consumer dead-lettered it
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -48,17 +56,34 @@ class DeadLetter:
             "death_count": self.death_count,
             "first_death_at": self.first_death_at.isoformat() if self.first_death_at else None,
             "correlation_id": self.correlation_id,
+            "error": self.error,
         }
 
 
 def _describe(queue: str, message: AbstractIncomingMessage) -> DeadLetter:
-    deaths: Any = (message.headers or {}).get("x-death") or []
+    """A dead letter, dead-lettered by the consumer (x-mci-* headers) or by RabbitMQ (x-death:
+    malformed messages, and the delivery-limit backstop)."""
+    headers: dict[str, Any] = dict(message.headers or {})
+    deaths: Any = headers.get("x-death") or []
     first: dict[str, Any] = deaths[0] if deaths and isinstance(deaths[0], dict) else {}
     try:
         body: Any = orjson.loads(message.body)
     except orjson.JSONDecodeError:
         body = message.body.decode(errors="replace")
     routing_keys = first.get("routing-keys") or []
+    if REASON_HEADER in headers:
+        return DeadLetter(
+            message_id=message.message_id,
+            type=message.type,
+            queue=queue,
+            routing_key=str(headers.get(ROUTING_KEY_HEADER) or "") or None,
+            reason=str(headers[REASON_HEADER]),
+            death_count=int(headers.get(FAILURES_HEADER) or 1),
+            first_death_at=_as_datetime(headers.get(DEAD_LETTERED_AT_HEADER)),
+            correlation_id=message.correlation_id,
+            body=body,
+            error=str(headers.get(ERROR_HEADER) or "") or None,
+        )
     return DeadLetter(
         message_id=message.message_id,
         type=message.type,
@@ -70,6 +95,10 @@ def _describe(queue: str, message: AbstractIncomingMessage) -> DeadLetter:
         correlation_id=message.correlation_id,
         body=body,
     )
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    return value if isinstance(value, datetime) else None
 
 
 class DeadLetters:
@@ -161,6 +190,14 @@ def _republished(message: AbstractIncomingMessage) -> aio_pika.Message:
     headers.pop("x-first-death-queue", None)
     headers.pop("x-first-death-reason", None)
     headers.pop("x-delivery-count", None)
+    for key in (
+        REASON_HEADER,
+        FAILURES_HEADER,
+        ERROR_HEADER,
+        ROUTING_KEY_HEADER,
+        DEAD_LETTERED_AT_HEADER,
+    ):
+        headers.pop(key, None)
     headers["x-replayed"] = True
     return aio_pika.Message(
         body=message.body,

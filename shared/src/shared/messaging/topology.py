@@ -1,8 +1,12 @@
 """Exchanges and queues, declared idempotently by every service at start.
 
-Each consuming purpose gets a quorum queue with an explicit delivery limit (Debian's RabbitMQ
-has no default) that dead-letters to `mci.dlx` with the queue's own name as routing key, where
-`<queue>.dlq` waits for an operator. `deploy/rabbitmq/definitions.json` exports the same.
+Each consuming purpose gets a quorum queue that dead-letters to `mci.dlx` with the queue's own
+name as routing key, where `<queue>.dlq` waits for an operator. The consumer counts handler
+failures itself (`max_failures`, in the service database) and dead-letters explicitly: RabbitMQ
+counts redeliveries, so a connection dying with messages unacked would spend the same budget.
+The queue's `x-delivery-limit` (Debian's RabbitMQ has no default) is only a high backstop, for a
+message that kills its consumer process every time. `deploy/rabbitmq/definitions.json` exports
+the same.
 """
 
 from __future__ import annotations
@@ -16,7 +20,13 @@ from aio_pika.abc import AbstractChannel, AbstractQueue
 from shared.events import EVENTS_EXCHANGE, UPSTREAM_EXCHANGE
 
 DEAD_LETTER_EXCHANGE = "mci.dlx"
-DEFAULT_DELIVERY_LIMIT = 10
+# Handler failures (counted by the consumer) before a message is dead-lettered.
+DEFAULT_MAX_FAILURES = 5
+# Broker redeliveries before RabbitMQ dead-letters on its own: far above any run of connection
+# deaths during an outage, reached only by a message that crashes its consumer every time.
+DEFAULT_DELIVERY_LIMIT = 100
+# Seconds one handler call may take before it counts as a failure of that message.
+DEFAULT_HANDLER_TIMEOUT = 60.0
 # DLQs are classic durable queues: RabbitMQ 3.10 silently drops messages dead-lettered INTO a
 # quorum queue (seen here, from classic and quorum sources alike), while quorum -> classic works.
 DLQ_ARGUMENTS: dict[str, Any] = {"x-queue-type": "classic"}
@@ -28,6 +38,8 @@ class QueueSpec:
 
     name: str
     bindings: tuple[tuple[str, str], ...]  # (exchange, routing key)
+    max_failures: int = DEFAULT_MAX_FAILURES
+    handler_timeout: float = DEFAULT_HANDLER_TIMEOUT
     delivery_limit: int = DEFAULT_DELIVERY_LIMIT
     arguments: dict[str, Any] = field(default_factory=dict)
 

@@ -30,8 +30,13 @@ class LedgerEntryRequested(Event):
     sleep_seconds: float = 0.0
 
 
-def ledger_queue(delivery_limit: int = 10) -> QueueSpec:
-    return QueueSpec("ledger.entries", events("ledger.entry"), delivery_limit=delivery_limit)
+def ledger_queue(max_failures: int = 5, handler_timeout: float = 60.0) -> QueueSpec:
+    return QueueSpec(
+        "ledger.entries",
+        events("ledger.entry"),
+        max_failures=max_failures,
+        handler_timeout=handler_timeout,
+    )
 
 
 class PoisonedMessage(RuntimeError):
