@@ -230,7 +230,11 @@ async def test_only_configured_redirect_uris_go_to_allegro(
         account_id = (await http.post("/accounts", json={"alias": "redirects"})).json()["id"]
         start = f"/accounts/{account_id}/connect/authorization-code"
 
-        for foreign in ("https://attacker.example/steal", CALLBACK + "/../evil", CALLBACK + "?x=1"):
+        for foreign in (
+            "https://attacker.example/steal",
+            CALLBACK.replace("127.0.0.1", "127.0.0.1.evil.example"),
+            CALLBACK + "?x=1",
+        ):
             refused = await http.post(start, json={"redirect_uri": foreign})
             assert refused.status_code == 422, refused.text
             error = refused.json()["error"]
