@@ -230,7 +230,11 @@ async def test_only_configured_redirect_uris_go_to_allegro(
         account_id = (await http.post("/accounts", json={"alias": "redirects"})).json()["id"]
         start = f"/accounts/{account_id}/connect/authorization-code"
 
-        for foreign in ("https://attacker.example/steal", CALLBACK + "/../evil", CALLBACK + "?x=1"):
+        for foreign in (
+            "https://attacker.example/steal",
+            CALLBACK.replace("127.0.0.1", "127.0.0.1.evil.example"),
+            CALLBACK + "?x=1",
+        ):
             refused = await http.post(start, json={"redirect_uri": foreign})
             assert refused.status_code == 422, refused.text
             error = refused.json()["error"]
@@ -303,3 +307,18 @@ def test_the_encryption_keys_are_read_under_both_names_the_deploy_files_use(
     monkeypatch.setenv(variable, "changeme")
     with pytest.raises(ValidationError, match="token_encryption_keys is a placeholder"):
         Settings()
+
+
+async def test_a_bootstrap_key_never_takes_over_an_issued_key_of_the_same_id(
+    make_auth: Callable[..., Any],
+) -> None:
+    async with running_app(make_auth()[1]) as http:
+        issued = (
+            await http.post(
+                "/api-keys", json={"name": "ops", "role": "viewer"}, headers=bearer(ADMIN_KEY)
+            )
+        ).json()
+    impostor = f"mcik_{issued['id']}_{secrets.token_urlsafe(32)}"
+    async with running_app(make_auth(bootstrap_admin_key=SecretStr(impostor))[1]) as http:
+        assert (await http.get("/api-keys", headers=bearer(impostor))).status_code == 401
+        assert (await http.get("/accounts", headers=bearer(issued["api_key"]))).status_code == 200

@@ -618,6 +618,8 @@ async def install_bootstrap_key(auth: Auth) -> None:
             sa.text(
                 "INSERT INTO api_keys (id, name, role, secret_hash) VALUES (:id, :name,"
                 " 'admin', :hash) ON CONFLICT (id) DO UPDATE SET secret_hash = EXCLUDED.secret_hash"
+                # An issued key that happens to have this id is never taken over.
+                " WHERE api_keys.name = :name"
             ),
             {"id": key_id, "name": BOOTSTRAP_KEY_NAME, "hash": hash_secret(secret)},
         )
