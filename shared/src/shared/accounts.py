@@ -2,7 +2,8 @@
 
 auth owns the accounts; the other services keep no copy of the list. A route under
 `/accounts/{account_id}` takes the id through `KnownAccount`, which asks the service's
-`AccountDirectory` (by default auth's `GET /accounts/{id}` with a service token, cached) and
+`AccountDirectory` (by default auth's `GET /internal/accounts/{id}` with a service token,
+cached) and
 answers 404 `unknown_account` for an id auth does not know, on reads and writes alike.
 """
 
@@ -15,7 +16,7 @@ from typing import Annotated, Protocol
 import httpx
 from fastapi import Depends, HTTPException, Path, Request
 
-from shared.security import issue_token
+from shared.security import issue_service_token
 
 ACCOUNT_ID_MAX_LENGTH = 100
 
@@ -51,11 +52,11 @@ class AuthServiceAccounts:
         cached = self._cache.get(account_id)
         if cached is not None and cached[1] > time.monotonic():
             return cached[0]
-        token = issue_token(self.service_secret, self.service_name, "service", 60)
+        token = issue_service_token(self.service_secret, self.service_name, 60)
         try:
             async with httpx.AsyncClient(timeout=10, transport=self._transport) as http:
                 response = await http.get(
-                    f"{self.auth_url}/accounts/{account_id}",
+                    f"{self.auth_url}/internal/accounts/{account_id}",
                     headers={"Authorization": f"Bearer {token}"},
                 )
         except httpx.HTTPError as exc:

@@ -90,6 +90,9 @@ def build_router(get_auth: Callable[[], Auth], settings: Settings) -> APIRouter:
     # Internal routes take service tokens only, each from its own list of calling services.
     TokenReader = Annotated[Principal, Depends(require_service(settings.access_token_callers))]
     Introspector = Annotated[Principal, Depends(require_service(settings.introspection_callers))]
+    DirectoryReader = Annotated[
+        Principal, Depends(require_service(settings.account_directory_callers))
+    ]
 
     async def guarded(call: Any) -> Any:
         try:
@@ -191,6 +194,16 @@ def build_router(get_auth: Callable[[], Auth], settings: Settings) -> APIRouter:
             "expires_at": pair.access_expires_at,
             "expires_at_epoch": pair.access_expires_at.timestamp(),
         }
+
+    @router.get(
+        "/internal/accounts/{account_id}", tags=["internal"], responses=error_responses(404)
+    )
+    async def internal_account(
+        account_id: str, auth: AuthDep, _: DirectoryReader
+    ) -> dict[str, str]:
+        """Whether an account exists (and its status): other services' account directory."""
+        account = await guarded(handlers.get_account(auth, account_id))
+        return {"id": account["id"], "status": account["status"]}
 
     @router.post("/internal/api-keys/introspect", tags=["internal"])
     async def introspect(body: Introspection, auth: AuthDep, _: Introspector) -> dict[str, str]:

@@ -66,6 +66,7 @@ class Settings(ServiceSettings):
     # Which services' tokens each internal route accepts (comma-separated service names).
     access_token_callers: CommaList = Field(default_factory=lambda: list(PLATFORM_SERVICES))
     introspection_callers: CommaList = Field(default_factory=lambda: list(PLATFORM_SERVICES))
+    account_directory_callers: CommaList = Field(default_factory=lambda: list(PLATFORM_SERVICES))
     refresh_ahead_seconds: int = 3600
     authorization_attempt_seconds: int = 900
     operator_token_ttl_seconds: int = 900
@@ -76,6 +77,7 @@ class Settings(ServiceSettings):
         "oauth_allowed_redirect_uris",
         "access_token_callers",
         "introspection_callers",
+        "account_directory_callers",
         mode="before",
     )
     @classmethod
