@@ -82,6 +82,24 @@ async def test_api_key_introspection_answers_listed_services_only(auth: AuthUnde
         assert "role" not in refused.json()
 
 
+async def test_the_account_directory_answers_listed_services_only(auth: AuthUnderTest) -> None:
+    secret = auth.settings.service_token_secret.get_secret_value()
+    account_id = await auth.new_account()
+    route = f"/internal/accounts/{account_id}"
+
+    known = await auth.http.get(route, headers=bearer(issue_service_token(secret, "catalog")))
+    assert known.status_code == 200, known.text
+    assert known.json()["id"] == account_id
+    unknown = await auth.http.get(
+        "/internal/accounts/00000000-0000-0000-0000-000000000000",
+        headers=bearer(issue_service_token(secret, "pricing")),
+    )
+    assert unknown.status_code == 404
+    for credential in (ADMIN_KEY, issue_service_token(secret, "intruder")):
+        refused = await auth.http.get(route, headers=bearer(credential))
+        assert refused.status_code == 403, refused.text
+
+
 async def test_the_callers_of_each_internal_route_are_a_setting(
     make_auth: Callable[..., Any],
 ) -> None:
