@@ -300,3 +300,22 @@ async def test_imports_take_more_than_json_routes(served: dict[str, Served]) -> 
         headers={"Content-Type": "application/json"},
     )
     assert error_code(as_json) == (413, "payload_too_large")
+
+
+async def test_patch_changes_one_part_of_the_selection_and_an_empty_one_nothing(
+    served: dict[str, Served],
+) -> None:
+    catalog = served["catalog"]
+    path = f"/accounts/{KNOWN_ACCOUNT}/selection"
+    saved = await call(catalog, "PUT", path, json={"include": {"brands": ["acme"]}})
+    assert saved.status_code == 200, saved.text
+    patched = await call(catalog, "PATCH", path, json={"exclude": {"skus": ["SKU-9"]}})
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["selection"]["include"]["brands"] == ["acme"]
+    assert patched.json()["selection"]["exclude"]["skus"] == ["SKU-9"]
+    empty = await call(catalog, "PATCH", path, json={})
+    assert error_code(empty) == (422, "validation_failed")
+    unknown = await call(catalog, "PATCH", "/accounts/ghost/selection", json={"include": {}})
+    assert error_code(unknown) == (404, "unknown_account")
+    kept = (await call(catalog, "GET", path)).json()["selection"]
+    assert kept == patched.json()["selection"]

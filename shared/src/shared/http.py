@@ -3,6 +3,7 @@ the request guard (body limits, NUL characters) and the documented error respons
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
@@ -26,7 +27,7 @@ from shared.allegro.errors import AllegroError
 from shared.allegro.tokens import AccountUnavailable
 from shared.logs import correlation_scope, get_logger
 from shared.messaging.dlq import DeadLetters, UnknownQueue
-from shared.security import Principal, require_role
+from shared.security import ROLE_RANK, Principal, require_role
 
 CORRELATION_HEADER = "x-correlation-id"
 Admin = Annotated[Principal, Depends(require_role("admin"))]
@@ -373,16 +374,22 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def required_role(route: APIRoute) -> str | None:
-    """The minimum role a route's `require_role` dependency asks for (None: public route)."""
+    """The role a route's guard from shared.security asks for (None: a public route).
+
+    Read from the guard dependency's closure (`require_role(minimum)` and any other factory
+    there that closes over a role name), so the route itself says what it requires.
+    """
     pending = list(route.dependant.dependencies)
     while pending:
         dependency = pending.pop()
         pending.extend(dependency.dependencies)
         call = dependency.call
-        if call is not None and getattr(call, "__qualname__", "").startswith("require_role."):
-            minimum = inspect.getclosurevars(call).nonlocals.get("minimum")
-            if isinstance(minimum, str):
-                return minimum
+        if call is None or getattr(call, "__module__", "") != "shared.security":
+            continue
+        with contextlib.suppress(TypeError):
+            for value in inspect.getclosurevars(call).nonlocals.values():
+                if isinstance(value, str) and value in ROLE_RANK:
+                    return value
     return None
 
 

@@ -294,6 +294,42 @@ async def save_selection(
     }
 
 
+class SelectionPatch(BaseModel):
+    """A partial change: each part sent replaces that part; at least one part."""
+
+    include: RulesBody | None = None
+    exclude: RulesBody | None = None
+
+
+@router.patch("/accounts/{account_id}/selection", responses=NOT_FOUND)
+async def patch_selection(
+    principal: Operator, account_id: KnownAccount, body: SelectionPatch, engine: EngineDep
+) -> dict[str, Any]:
+    """Replace the include or the exclude part of the saved selection, keeping the other."""
+    changes = body.model_dump(exclude_none=True)
+    if not changes:
+        raise HTTPException(
+            422,
+            detail={
+                "code": "validation_failed",
+                "message": "send include, exclude or both",
+                "details": [{"field": "body", "reason": "nothing to change"}],
+            },
+        )
+    async with engine.begin() as conn:
+        current = (await repo.selections(conn, [account_id])).get(account_id) or Selection()
+        selection = Selection.from_dict({**current.as_dict(), **changes})
+        await repo.save_selection(conn, account_id, selection, principal.subject)
+        emitted = await resync(UnitOfWork(conn, "catalog"), account_ids=[account_id])
+        listed = len(await repo.listed_skus(conn, account_id))
+    return {
+        "account_id": account_id,
+        "selection": selection.as_dict(),
+        "emitted_items": emitted,
+        "listed": listed,
+    }
+
+
 # --- screening -------------------------------------------------------------------------------
 
 
