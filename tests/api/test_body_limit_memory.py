@@ -102,11 +102,11 @@ async def test_four_100_mb_anonymous_bodies_never_reach_memory(
 ) -> None:
     port, pid = catalog_process
     json_route = (
-        f"PUT /accounts/a/selection HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        f"POST /screening/rules HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
         f"Content-Length: {BODY}\r\n\r\n"
     ).encode()
     streamed = (
-        b"PUT /accounts/a/selection HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        b"POST /screening/rules HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
         b"Transfer-Encoding: chunked\r\n\r\n"
     )
     streamed_import = (

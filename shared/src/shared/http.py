@@ -43,6 +43,8 @@ Int4Id = Annotated[int, Interval(ge=1, le=INT4_MAX)]
 Int8Id = Annotated[int, Interval(ge=1, le=INT8_MAX)]
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+# The largest JSON body the request guard reads whole to check it; beyond, bodies are streamed.
+MAX_BUFFERED_BYTES = 64 * 1024 * 1024
 
 
 class CorrelationMiddleware:
@@ -126,11 +128,13 @@ def _nul_in_json(value: Any, path: str = "") -> str | None:
     return None
 
 
-def _json_refusal(body: bytes) -> dict[str, Any] | None:
+def _json_refusal(body: bytes, *, declared_json: bool) -> dict[str, Any] | None:
     """Why a JSON body cannot be taken (not UTF-8 JSON, or a NUL in a string), or None."""
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        if not declared_json:
+            return None
         return error_body(
             "validation_failed",
             "the request is not valid",
@@ -149,9 +153,10 @@ class RequestGuard:
     - A NUL character in the path or the query string, or in a JSON body's strings: 422
       (PostgreSQL cannot store NUL in text, so it would otherwise surface as a 500).
 
-    Routes in `route_limits` (path template -> bytes, e.g. file imports) are streamed to the
-    app; every other body is small, so it is read here (at most `max_body_bytes`), checked, and
-    handed on.
+    The limit is `max_body_bytes`, or the route's own in `route_limits` (path template ->
+    bytes: file imports, large selections). A JSON body (or one without a content type, which
+    FastAPI reads as JSON) within MAX_BUFFERED_BYTES is read here whole, checked and handed on:
+    its route would read it whole anyway. Any other body is streamed to the app and counted.
     """
 
     def __init__(
@@ -162,16 +167,16 @@ class RequestGuard:
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
-        self._streamed = [
+        self._route_limits = [
             (compile_path(template)[0], limit) for template, limit in (route_limits or {}).items()
         ]
 
-    def _streamed_limit(self, scope: Scope) -> int | None:
+    def _limit(self, scope: Scope) -> int:
         path = scope.get("path", "")
-        for pattern, limit in self._streamed:
+        for pattern, limit in self._route_limits:
             if pattern.match(path):
                 return limit
-        return None
+        return self.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -184,14 +189,15 @@ class RequestGuard:
         if b"%00" in query or b"\x00" in query:
             await JSONResponse(nul_refusal("query"), 422)(scope, receive, send)
             return
-        streamed = self._streamed_limit(scope)
-        limit = streamed if streamed is not None else self.max_body_bytes
+        limit = self._limit(scope)
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) > limit:
             await self._too_large(scope, receive, send, limit)
             return
-        if streamed is not None:
+        content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        as_json = content_type == b"" or content_type.endswith(b"json")
+        if not as_json or limit > MAX_BUFFERED_BYTES:
             await self._stream(scope, receive, send, limit)
             return
         body = bytearray()
@@ -205,9 +211,10 @@ class RequestGuard:
                 return
             if not message.get("more_body", False):
                 break
-        content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-        if body.strip() and content_type.endswith(b"json"):
-            refusal = _json_refusal(bytes(body))
+        if body.strip():
+            # Without a content type the body may be anything (FastAPI tries JSON): only a
+            # declared JSON body must parse.
+            refusal = _json_refusal(bytes(body), declared_json=content_type != b"")
             if refusal is not None:
                 await JSONResponse(refusal, 422)(scope, receive, send)
                 return

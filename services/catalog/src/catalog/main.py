@@ -34,7 +34,11 @@ def build(
         title="mci catalog: supplier catalogue ingestion, selection, screening, category mapping",
         on_start=deps.start,
         deps=deps,
-        body_limits={"/imports": settings.import_max_bytes},
+        body_limits={
+            "/imports": settings.import_max_bytes,
+            "/accounts/{account_id}/selection": settings.selection_max_bytes,
+            "/accounts/{account_id}/selection/preview": settings.selection_max_bytes,
+        },
         accounts=accounts
         or (None if settings.known_accounts is None else StaticAccounts(settings.known_accounts)),
     )
