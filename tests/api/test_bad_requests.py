@@ -72,7 +72,16 @@ async def test_a_nul_in_a_json_string_is_a_422_wherever_it_hides(
     # Nothing was stored: the rule list is still empty.
     rules = await call(served["catalog"], "GET", "/screening/rules")
     assert all("\x00" not in r["pattern"] for r in rules.json()["rules"])
+    # A lone surrogate (which FastAPI's parser takes and no text column can store): 422 too,
+    # and without a content type nothing parses it as JSON.
+    surrogate = b'{"kind": "brand", "pattern": "\\ud800", "reason": "r"}'
+    for headers in ({"Content-Type": "application/json"}, {}):
+        response = await call(
+            served["catalog"], "POST", "/screening/rules", content=surrogate, headers=headers
+        )
+        assert error_code(response) == (422, "validation_failed"), (headers, response.text)
     # An escaped backslash followed by "u0000" is ordinary text, not a NUL.
+
     ok = await call(
         served["catalog"],
         "POST",

@@ -128,13 +128,11 @@ def _nul_in_json(value: Any, path: str = "") -> str | None:
     return None
 
 
-def _json_refusal(body: bytes, *, declared_json: bool) -> dict[str, Any] | None:
+def _json_refusal(body: bytes) -> dict[str, Any] | None:
     """Why a JSON body cannot be taken (not UTF-8 JSON, or a NUL in a string), or None."""
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        if not declared_json:
-            return None
         return error_body(
             "validation_failed",
             "the request is not valid",
@@ -154,9 +152,9 @@ class RequestGuard:
       (PostgreSQL cannot store NUL in text, so it would otherwise surface as a 500).
 
     The limit is `max_body_bytes`, or the route's own in `route_limits` (path template ->
-    bytes: file imports, large selections). A JSON body (or one without a content type, which
-    FastAPI reads as JSON) within MAX_BUFFERED_BYTES is read here whole, checked and handed on:
-    its route would read it whole anyway. Any other body is streamed to the app and counted.
+    bytes: file imports, large selections). A JSON body within MAX_BUFFERED_BYTES is read here
+    whole, checked and handed on: its route would read it whole anyway. Any other body is
+    streamed to the app and counted.
     """
 
     def __init__(
@@ -196,8 +194,8 @@ class RequestGuard:
             await self._too_large(scope, receive, send, limit)
             return
         content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-        as_json = content_type == b"" or content_type.endswith(b"json")
-        if not as_json or limit > MAX_BUFFERED_BYTES:
+        # FastAPI parses only a body declared as JSON; anything else reaches no JSON parser.
+        if not content_type.endswith(b"json") or limit > MAX_BUFFERED_BYTES:
             await self._stream(scope, receive, send, limit)
             return
         body = bytearray()
@@ -212,9 +210,7 @@ class RequestGuard:
             if not message.get("more_body", False):
                 break
         if body.strip():
-            # Without a content type the body may be anything (FastAPI tries JSON): only a
-            # declared JSON body must parse.
-            refusal = _json_refusal(bytes(body), declared_json=content_type != b"")
+            refusal = _json_refusal(bytes(body))
             if refusal is not None:
                 await JSONResponse(refusal, 422)(scope, receive, send)
                 return
