@@ -2,9 +2,9 @@
 match their schemas. A bounded number of examples per operation (SCHEMATHESIS_MAX_EXAMPLES, 8 by
 default) keeps the whole run within a few minutes on two cores; each run draws new ones.
 
-Calls carry an admin API key made by auth (a service token on `/internal` routes). Half of the generated
-`account_id`s are replaced by the account the services know, so generated requests also reach
-past the account check.
+Calls carry an admin API key made by auth (a service token on `/internal` routes). Half of the
+generated `account_id`s are replaced by the account the services know, so generated requests
+also reach past the account check.
 """
 
 from __future__ import annotations
