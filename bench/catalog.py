@@ -78,6 +78,7 @@ class Service:
             "CATALOG_AMQP_URL": amqp_url,
             "CATALOG_LOG_LEVEL": "WARNING",
             "CATALOG_OUTBOX_POLL_INTERVAL_SECONDS": "0.1",
+            "CATALOG_KNOWN_ACCOUNTS": f'["{ACCOUNT}"]',  # no auth here to ask
         }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "catalog", "--port", str(self.port)], env=env

@@ -104,6 +104,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def bench_account(run_number: int) -> str:
+    return f"bench-shop-{run_number}"
+
+
 async def start_service(
     db: str, amqp: str, secret: str, log_level: str = "WARNING"
 ) -> tuple[asyncio.subprocess.Process, str]:
@@ -115,6 +119,8 @@ async def start_service(
         "PRICING_HTTP_PORT": str(port),
         "PRICING_LOG_LEVEL": log_level,
         "MCI_SERVICE_TOKEN_SECRET": secret,
+        # No auth here to ask which accounts exist: the runs' accounts (see bench_account).
+        "PRICING_KNOWN_ACCOUNTS": json.dumps([bench_account(n) for n in range(1000)]),
     }
     process = await asyncio.create_subprocess_exec(sys.executable, "-m", "pricing", env=env)
     base = f"http://127.0.0.1:{port}"
@@ -188,7 +194,7 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             ) as http:
                 runs: list[tuple[float, float, int]] = []
                 for run_number in range(args.runs):
-                    account = f"bench-shop-{run_number}"  # a fresh account: every price is new
+                    account = bench_account(run_number)  # a fresh account: every price is new
                     (await http.put(f"/accounts/{account}/fx-rates", json=RATES)).raise_for_status()
                     (await http.put(f"/accounts/{account}/rules", json=RULES)).raise_for_status()
                     bodies = []

@@ -1,5 +1,6 @@
 """Every service served over real HTTP (uvicorn, each in its own thread and event loop) on its
 own database and the run's vhost, for the API-wide tests: route guards, bad requests, fuzzing.
+The services ask this auth about operator API keys, as in production.
 
 catalog and pricing know one account (`KNOWN_ACCOUNT`); auth, which they would otherwise ask,
 is not theirs here. Allegro is the session's emulator.
@@ -15,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 
@@ -54,7 +56,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def serve(service: str, database_url: str, amqp_url: str, emulator_url: str) -> Served:
+def serve(
+    service: str, database_url: str, amqp_url: str, emulator_url: str, auth_url: str | None
+) -> Served:
     main = importlib.import_module(f"{service}.main")
     settings_module = importlib.import_module(f"{service}.settings")
     extra: dict[str, Any] = {"import_max_bytes": IMPORT_LIMIT} if service == "catalog" else {}
@@ -64,6 +68,7 @@ def serve(service: str, database_url: str, amqp_url: str, emulator_url: str) -> 
         allegro_api_url=emulator_url,
         allegro_auth_url=emulator_url,
         outbox_poll_interval_seconds=0.2,
+        **({"auth_url": auth_url} if auth_url else {}),
         **extra,
     )
     kwargs: dict[str, Any] = {}
@@ -104,12 +109,24 @@ async def served(
     """The five services, started once for the tests of this folder."""
     running: dict[str, Served] = {}
     try:
-        for service in SERVICES:
+        for service in SERVICES:  # auth first: the others ask it about API keys
             database_url = await make_database(f"api_{service}")
-            running[service] = serve(service, database_url, amqp_url, small_emulator.url)
+            auth_url = running["auth"].url if "auth" in running else None
+            running[service] = serve(service, database_url, amqp_url, small_emulator.url, auth_url)
         yield running
     finally:
         for handle in running.values():
             handle.server.should_exit = True
         for handle in running.values():
             handle.thread.join(timeout=30)
+
+
+@pytest.fixture(scope="session")
+async def admin_key(served: dict[str, Served]) -> str:
+    """A real operator API key of role admin, made by auth (`mcik_...`)."""
+    auth = served["auth"]
+    async with httpx.AsyncClient(base_url=auth.url, headers=auth.headers("admin")) as http:
+        response = await http.post("/api-keys", json={"name": "api tests", "role": "admin"})
+    assert response.status_code == 201, response.text
+    key: str = response.json()["api_key"]
+    return key

@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import orjson
 import pytest
 
 from tests.api.conftest import IMPORT_LIMIT, JSON_LIMIT, KNOWN_ACCOUNT, SERVICES, Served
@@ -71,7 +72,16 @@ async def test_a_nul_in_a_json_string_is_a_422_wherever_it_hides(
     # Nothing was stored: the rule list is still empty.
     rules = await call(served["catalog"], "GET", "/screening/rules")
     assert all("\x00" not in r["pattern"] for r in rules.json()["rules"])
+    # A lone surrogate (which FastAPI's parser takes and no text column can store): 422 too,
+    # and without a content type nothing parses it as JSON.
+    surrogate = b'{"kind": "brand", "pattern": "\\ud800", "reason": "r"}'
+    for headers in ({"Content-Type": "application/json"}, {}):
+        response = await call(
+            served["catalog"], "POST", "/screening/rules", content=surrogate, headers=headers
+        )
+        assert error_code(response) == (422, "validation_failed"), (headers, response.text)
     # An escaped backslash followed by "u0000" is ordinary text, not a NUL.
+
     ok = await call(
         served["catalog"],
         "POST",
@@ -236,9 +246,7 @@ async def test_a_declared_body_beyond_the_limit_is_refused_before_anything_reads
     catalog = served["catalog"]
     json_head = {"Content-Type": "application/json", "Content-Length": str(100 * 1024**2)}
     # Anonymous, to a JSON route: 413, not the 401 that would need the body parsed first.
-    status, body = await raw_request(
-        catalog, head("PUT", f"/accounts/{KNOWN_ACCOUNT}/selection", json_head)
-    )
+    status, body = await raw_request(catalog, head("POST", "/screening/rules", json_head))
     assert status == 413 and b'"payload_too_large"' in body, body
     # An operator's import beyond the import limit: refused before the handler starts one.
     before = await imports_count(catalog)
@@ -262,9 +270,7 @@ async def test_a_streamed_body_is_counted_and_refused_past_the_limit(
     status, body = await raw_request(
         catalog,
         head(
-            "PUT",
-            f"/accounts/{KNOWN_ACCOUNT}/selection",
-            {**operator, **stream, "Content-Type": "application/json"},
+            "POST", "/screening/rules", {**operator, **stream, "Content-Type": "application/json"}
         ),
         chunked(JSON_LIMIT + 1),
     )
@@ -277,8 +283,11 @@ async def test_a_streamed_body_is_counted_and_refused_past_the_limit(
     assert status == 413 and b'"payload_too_large"' in body, body
 
 
-async def test_imports_take_more_than_json_routes(served: dict[str, Served]) -> None:
-    """A file between the JSON limit and the import limit is imported; as JSON it is refused."""
+async def test_imports_and_selections_take_more_than_other_routes(
+    served: dict[str, Served],
+) -> None:
+    """A file between the JSON limit and the import limit is imported; as JSON it is refused;
+    a selection naming thousands of SKUs has its own larger limit too."""
     catalog = served["catalog"]
     line = (
         '{"sku": "BIG-%05d", "title": "A product with a long enough title", "ean": null,'
@@ -293,10 +302,36 @@ async def test_imports_take_more_than_json_routes(served: dict[str, Served]) -> 
     assert imported.json()["rows"] == 1500
     as_json = await call(
         catalog,
-        "POST",
-        f"/accounts/{KNOWN_ACCOUNT}/selection/preview",
+        "PUT",
+        "/category-mappings",
         content=body,
         role="operator",
         headers={"Content-Type": "application/json"},
     )
     assert error_code(as_json) == (413, "payload_too_large")
+    skus = [f"SKU-{i:06d}-with-a-long-supplier-code" for i in range(5000)]
+    selection = {"include": {"skus": skus}, "exclude": {}}
+    assert len(orjson.dumps(selection)) > JSON_LIMIT
+    previewed = await call(
+        catalog, "POST", f"/accounts/{KNOWN_ACCOUNT}/selection/preview", json=selection
+    )
+    assert previewed.status_code == 200, previewed.text
+
+
+async def test_patch_changes_one_part_of_the_selection_and_an_empty_one_nothing(
+    served: dict[str, Served],
+) -> None:
+    catalog = served["catalog"]
+    path = f"/accounts/{KNOWN_ACCOUNT}/selection"
+    saved = await call(catalog, "PUT", path, json={"include": {"brands": ["acme"]}})
+    assert saved.status_code == 200, saved.text
+    patched = await call(catalog, "PATCH", path, json={"exclude": {"skus": ["SKU-9"]}})
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["selection"]["include"]["brands"] == ["acme"]
+    assert patched.json()["selection"]["exclude"]["skus"] == ["SKU-9"]
+    empty = await call(catalog, "PATCH", path, json={})
+    assert error_code(empty) == (422, "validation_failed")
+    unknown = await call(catalog, "PATCH", "/accounts/ghost/selection", json={"include": {}})
+    assert error_code(unknown) == (404, "unknown_account")
+    kept = (await call(catalog, "GET", path)).json()["selection"]
+    assert kept == patched.json()["selection"]

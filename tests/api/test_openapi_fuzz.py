@@ -2,9 +2,9 @@
 match their schemas. A bounded number of examples per operation (SCHEMATHESIS_MAX_EXAMPLES, 8 by
 default) keeps the whole run within a few minutes on two cores; each run draws new ones.
 
-Calls carry an admin token (a service token on `/internal` routes). Half of the generated
-`account_id`s are replaced by the account the services know, so generated requests also reach
-past the account check.
+Calls carry an admin API key made by auth (a service token on `/internal` routes). Half of the
+generated `account_id`s are replaced by the account the services know, so generated requests
+also reach past the account check.
 """
 
 from __future__ import annotations
@@ -31,13 +31,15 @@ MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "8"))
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
 
 
-def credentials(svc: Served, path: str) -> dict[str, str]:
-    return svc.headers("service" if path.startswith("/internal") else "admin")
+def credentials(svc: Served, path: str, admin_key: str) -> dict[str, str]:
+    if path.startswith("/internal"):
+        return svc.headers("service")
+    return {"Authorization": f"Bearer {admin_key}"}
 
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_the_openapi_holds_under_generated_requests(
-    service: str, served: dict[str, Served]
+    service: str, served: dict[str, Served], admin_key: str
 ) -> None:
     svc = served[service]
     schema = schemathesis.openapi.from_url(f"{svc.url}/openapi.json", headers=svc.headers("admin"))
@@ -67,7 +69,7 @@ def test_the_openapi_holds_under_generated_requests(
             if known and "account_id" in (case.path_parameters or {}):
                 case.path_parameters["account_id"] = KNOWN_ACCOUNT
             case.call_and_validate(
-                headers=credentials(svc, case.operation.path), checks=CHECKS, timeout=60
+                headers=credentials(svc, case.operation.path, admin_key), checks=CHECKS, timeout=60
             )
 
         try:

@@ -61,7 +61,15 @@ def expired(svc: Served) -> str:
 
 def garbage_credentials(svc: Served) -> list[str]:
     claims = base64.urlsafe_b64encode(orjson.dumps({"sub": "x", "role": "admin"})).decode()
-    return ["garbage", "mci1.x.y", f"mci1.{claims}.bad", forged("admin"), expired(svc)]
+    unknown_key = "mcik_" + uuid.uuid4().hex[:8] + "_" + "s" * 40  # auth has no such key
+    return [
+        "garbage",
+        "mci1.x.y",
+        f"mci1.{claims}.bad",
+        forged("admin"),
+        expired(svc),
+        unknown_key,
+    ]
 
 
 @pytest.mark.parametrize("service", SERVICES)

@@ -3,6 +3,7 @@ the request guard (body limits, NUL characters) and the documented error respons
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
@@ -26,7 +27,7 @@ from shared.allegro.errors import AllegroError
 from shared.allegro.tokens import AccountUnavailable
 from shared.logs import correlation_scope, get_logger
 from shared.messaging.dlq import DeadLetters, UnknownQueue
-from shared.security import Principal, require_role
+from shared.security import ROLE_RANK, Principal, require_role
 
 CORRELATION_HEADER = "x-correlation-id"
 Admin = Annotated[Principal, Depends(require_role("admin"))]
@@ -42,6 +43,8 @@ Int4Id = Annotated[int, Interval(ge=1, le=INT4_MAX)]
 Int8Id = Annotated[int, Interval(ge=1, le=INT8_MAX)]
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+# The largest JSON body the request guard reads whole to check it; beyond, bodies are streamed.
+MAX_BUFFERED_BYTES = 64 * 1024 * 1024
 
 
 class CorrelationMiddleware:
@@ -148,9 +151,10 @@ class RequestGuard:
     - A NUL character in the path or the query string, or in a JSON body's strings: 422
       (PostgreSQL cannot store NUL in text, so it would otherwise surface as a 500).
 
-    Routes in `route_limits` (path template -> bytes, e.g. file imports) are streamed to the
-    app; every other body is small, so it is read here (at most `max_body_bytes`), checked, and
-    handed on.
+    The limit is `max_body_bytes`, or the route's own in `route_limits` (path template ->
+    bytes: file imports, large selections). A JSON body within MAX_BUFFERED_BYTES is read here
+    whole, checked and handed on: its route would read it whole anyway. Any other body is
+    streamed to the app and counted.
     """
 
     def __init__(
@@ -161,16 +165,16 @@ class RequestGuard:
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
-        self._streamed = [
+        self._route_limits = [
             (compile_path(template)[0], limit) for template, limit in (route_limits or {}).items()
         ]
 
-    def _streamed_limit(self, scope: Scope) -> int | None:
+    def _limit(self, scope: Scope) -> int:
         path = scope.get("path", "")
-        for pattern, limit in self._streamed:
+        for pattern, limit in self._route_limits:
             if pattern.match(path):
                 return limit
-        return None
+        return self.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -183,14 +187,15 @@ class RequestGuard:
         if b"%00" in query or b"\x00" in query:
             await JSONResponse(nul_refusal("query"), 422)(scope, receive, send)
             return
-        streamed = self._streamed_limit(scope)
-        limit = streamed if streamed is not None else self.max_body_bytes
+        limit = self._limit(scope)
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) > limit:
             await self._too_large(scope, receive, send, limit)
             return
-        if streamed is not None:
+        content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        # FastAPI parses only a body declared as JSON; anything else reaches no JSON parser.
+        if not content_type.endswith(b"json") or limit > MAX_BUFFERED_BYTES:
             await self._stream(scope, receive, send, limit)
             return
         body = bytearray()
@@ -204,8 +209,7 @@ class RequestGuard:
                 return
             if not message.get("more_body", False):
                 break
-        content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-        if body.strip() and content_type.endswith(b"json"):
+        if body.strip():
             refusal = _json_refusal(bytes(body))
             if refusal is not None:
                 await JSONResponse(refusal, 422)(scope, receive, send)
@@ -373,16 +377,22 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def required_role(route: APIRoute) -> str | None:
-    """The minimum role a route's `require_role` dependency asks for (None: public route)."""
+    """The role a route's guard from shared.security asks for (None: a public route).
+
+    Read from the guard dependency's closure (`require_role(minimum)` and any other factory
+    there that closes over a role name), so the route itself says what it requires.
+    """
     pending = list(route.dependant.dependencies)
     while pending:
         dependency = pending.pop()
         pending.extend(dependency.dependencies)
         call = dependency.call
-        if call is not None and getattr(call, "__qualname__", "").startswith("require_role."):
-            minimum = inspect.getclosurevars(call).nonlocals.get("minimum")
-            if isinstance(minimum, str):
-                return minimum
+        if call is None or getattr(call, "__module__", "") != "shared.security":
+            continue
+        with contextlib.suppress(TypeError):
+            for value in inspect.getclosurevars(call).nonlocals.values():
+                if isinstance(value, str) and value in ROLE_RANK:
+                    return value
     return None
 
 

@@ -70,8 +70,8 @@ class ServiceDefinition:
     principal_resolver: Callable[[str], Awaitable[Principal]] | None = None
     # Long-running loops of the worker role besides the consumers (pollers, schedulers).
     background: Sequence[Callable[[ServiceRuntime], Coroutine[Any, Any, None]]] = ()
-    # Request bodies: at most max_body_bytes, read before anything else; routes named in
-    # body_limits (path template -> bytes, e.g. file imports) take more, streamed.
+    # Request bodies: at most max_body_bytes, refused (413) before anything reads them; routes
+    # in body_limits (path template -> bytes: file imports, large selections) take their own.
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     body_limits: Mapping[str, int] = field(default_factory=dict)
     # Which accounts exist, for `/accounts/{account_id}` routes (default: ask auth).

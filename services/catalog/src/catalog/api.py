@@ -41,8 +41,10 @@ def not_found(what: str, key: str) -> HTTPException:
 
 
 NOT_FOUND = error_responses(404)
-# Routes that ask Allegro as an account: unknown (404), without usable tokens (409), refused (502).
-ASKS_ALLEGRO = error_responses(404, 409, 502)
+# Routes of an account: unknown (404), or auth cannot be asked whether it exists (503).
+OF_ACCOUNT = error_responses(404, 503)
+# ... that also ask Allegro as the account: without usable tokens (409), refused (502).
+ASKS_ALLEGRO = error_responses(404, 409, 502, 503)
 
 
 # --- imports ---------------------------------------------------------------------------------
@@ -318,7 +320,7 @@ class SelectionBody(BaseModel):
         return Selection.from_dict(self.model_dump())
 
 
-@router.get("/accounts/{account_id}/selection", responses=NOT_FOUND)
+@router.get("/accounts/{account_id}/selection", responses=OF_ACCOUNT)
 async def get_selection(_: Viewer, account_id: KnownAccount, engine: EngineDep) -> dict[str, Any]:
     async with engine.connect() as conn:
         selection = (await repo.selections(conn, [account_id])).get(account_id)
@@ -331,7 +333,7 @@ async def get_selection(_: Viewer, account_id: KnownAccount, engine: EngineDep) 
     }
 
 
-@router.post("/accounts/{account_id}/selection/preview", responses=NOT_FOUND)
+@router.post("/accounts/{account_id}/selection/preview", responses=OF_ACCOUNT)
 async def preview_selection(
     _: Viewer,
     account_id: KnownAccount,
@@ -346,7 +348,7 @@ async def preview_selection(
     return {"account_id": account_id, "selection": body.selection().as_dict(), **result.as_dict()}
 
 
-@router.put("/accounts/{account_id}/selection", responses=NOT_FOUND)
+@router.put("/accounts/{account_id}/selection", responses=OF_ACCOUNT)
 async def save_selection(
     principal: Operator, account_id: KnownAccount, body: SelectionBody, engine: EngineDep
 ) -> dict[str, Any]:
@@ -359,6 +361,42 @@ async def save_selection(
     return {
         "account_id": account_id,
         "selection": body.selection().as_dict(),
+        "emitted_items": emitted,
+        "listed": listed,
+    }
+
+
+class SelectionPatch(BaseModel):
+    """A partial change: each part sent replaces that part; at least one part."""
+
+    include: RulesBody | None = None
+    exclude: RulesBody | None = None
+
+
+@router.patch("/accounts/{account_id}/selection", responses=OF_ACCOUNT)
+async def patch_selection(
+    principal: Operator, account_id: KnownAccount, body: SelectionPatch, engine: EngineDep
+) -> dict[str, Any]:
+    """Replace the include or the exclude part of the saved selection, keeping the other."""
+    changes = body.model_dump(exclude_none=True)
+    if not changes:
+        raise HTTPException(
+            422,
+            detail={
+                "code": "validation_failed",
+                "message": "send include, exclude or both",
+                "details": [{"field": "body", "reason": "nothing to change"}],
+            },
+        )
+    async with engine.begin() as conn:
+        current = (await repo.selections(conn, [account_id])).get(account_id) or Selection()
+        selection = Selection.from_dict({**current.as_dict(), **changes})
+        await repo.save_selection(conn, account_id, selection, principal.subject)
+        emitted = await resync(UnitOfWork(conn, "catalog"), account_ids=[account_id])
+        listed = len(await repo.listed_skus(conn, account_id))
+    return {
+        "account_id": account_id,
+        "selection": selection.as_dict(),
         "emitted_items": emitted,
         "listed": listed,
     }
@@ -409,7 +447,7 @@ async def delete_rule(rule_id: Int4Id, engine: EngineDep, _: Operator) -> dict[s
     return {"deleted": rule_id, "emitted_items": emitted}
 
 
-@router.get("/accounts/{account_id}/screened", responses=NOT_FOUND)
+@router.get("/accounts/{account_id}/screened", responses=OF_ACCOUNT)
 async def screened_products(
     _: Viewer,
     account_id: KnownAccount,
@@ -693,7 +731,7 @@ _COVERAGE = (
 @router.post(
     "/accounts/{account_id}/coverage",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=error_responses(404, 409),
+    responses=error_responses(404, 409, 503),
 )
 async def request_coverage(
     _: Operator, account_id: KnownAccount, deps: Deps, body: CoverageBody | None = None
@@ -727,7 +765,7 @@ async def get_coverage(report_id: uuid.UUID, engine: EngineDep, _: Viewer) -> di
     return coverage_view(row)
 
 
-@router.get("/accounts/{account_id}/coverage", responses=NOT_FOUND)
+@router.get("/accounts/{account_id}/coverage", responses=OF_ACCOUNT)
 async def latest_coverage(_: Viewer, account_id: KnownAccount, engine: EngineDep) -> dict[str, Any]:
     async with engine.connect() as conn:
         pg = await repo.raw(conn)

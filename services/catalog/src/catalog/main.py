@@ -10,7 +10,7 @@ from catalog.api import router
 from catalog.consumer import SUBSCRIPTIONS
 from catalog.deps import CatalogDefinition, CatalogDeps
 from catalog.settings import Settings
-from shared.accounts import AccountDirectory
+from shared.accounts import AccountDirectory, StaticAccounts
 from shared.allegro.client import TokenProvider
 from shared.service import ServiceDefinition, create_app
 
@@ -34,8 +34,13 @@ def build(
         title="mci catalog: supplier catalogue ingestion, selection, screening, category mapping",
         on_start=deps.start,
         deps=deps,
-        body_limits={"/imports": settings.import_max_bytes},
-        accounts=accounts,
+        body_limits={
+            "/imports": settings.import_max_bytes,
+            "/accounts/{account_id}/selection": settings.selection_max_bytes,
+            "/accounts/{account_id}/selection/preview": settings.selection_max_bytes,
+        },
+        accounts=accounts
+        or (None if settings.known_accounts is None else StaticAccounts(settings.known_accounts)),
     )
 
 

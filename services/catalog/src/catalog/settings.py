@@ -17,3 +17,8 @@ class Settings(ServiceSettings):
 
     # An import file is streamed, so it may be large; every other body is small (shared limit).
     import_max_bytes: int = 2 * 1024**3
+    # A selection may name up to 200,000 SKUs: more than the shared 1 MB JSON limit.
+    selection_max_bytes: int = 32 * 1024**2
+    # A fixed list of account ids instead of asking auth which accounts exist: for benchmarks
+    # and scripts that run this service without auth. Unset (the default): auth is asked.
+    known_accounts: list[str] | None = None

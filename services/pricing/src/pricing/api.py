@@ -31,9 +31,10 @@ from shared.security import Principal, require_role
 from shared.service import EngineDep
 from shared.uow import UnitOfWork
 
-# Every route is under an account: 404 `unknown_account` for one auth does not know.
+# Every route is under an account: 404 `unknown_account` for one auth does not know, 503 if
+# auth cannot be asked.
 router = APIRouter(
-    prefix="/accounts/{account_id}", tags=["pricing"], responses=error_responses(404, 409)
+    prefix="/accounts/{account_id}", tags=["pricing"], responses=error_responses(404, 409, 503)
 )
 Operator = Annotated[Principal, Depends(require_role("operator"))]
 Viewer = Annotated[Principal, Depends(require_role("viewer"))]
@@ -296,7 +297,7 @@ def calibration_router(access: AllegroAccess) -> APIRouter:
     calibration = APIRouter(
         prefix="/accounts/{account_id}",
         tags=["pricing"],
-        responses=error_responses(404, 409, 502),
+        responses=error_responses(404, 409, 502, 503),
     )
 
     @calibration.post("/fee-table/calibrate")

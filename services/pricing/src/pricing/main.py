@@ -11,7 +11,7 @@ from pricing.allegro import AllegroAccess
 from pricing.api import calibration_router, router
 from pricing.consumer import SUBSCRIPTIONS
 from pricing.settings import Settings
-from shared.accounts import AccountDirectory
+from shared.accounts import AccountDirectory, StaticAccounts
 from shared.allegro import TokenProvider
 from shared.service import ServiceDefinition, create_app
 
@@ -40,7 +40,8 @@ def build(
         subscriptions=SUBSCRIPTIONS,
         routers=[router, calibration_router(access)],
         title="mci pricing: pricing rules per marketplace and currency",
-        accounts=accounts,
+        accounts=accounts
+        or (None if settings.known_accounts is None else StaticAccounts(settings.known_accounts)),
     )
 
 

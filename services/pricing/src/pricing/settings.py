@@ -19,3 +19,6 @@ class Settings(ServiceSettings):
     # few messages per transaction keep commits (and so the relay's publishing) flowing while
     # the next messages are priced, instead of one long transaction per hundred messages.
     consumer_batch_size: int = 8
+    # A fixed list of account ids instead of asking auth which accounts exist: for benchmarks
+    # and scripts that run this service without auth. Unset (the default): auth is asked.
+    known_accounts: list[str] | None = None
