@@ -158,6 +158,10 @@ async def test_a_field_over_the_limit_nul_bytes_and_misplaced_quotes_are_row_err
     assert kept(parsed) == ["G-1", "G-2"]
     assert errors(parsed) == [(3, "field_too_long"), (4, "nul_byte"), (5, "bad_quote")]
     assert [v.sku for _, v in parsed if isinstance(v, RowError)] == ["B-1", "B-2", "B-3"]
+    # An escaped NUL in a CSV cell's JSON is no attribute object (validation refuses the row).
+    body = b'sku,attributes\nA-1,"{""k"": ""a\\u0000b""}"\nA-2,"{""k"": ""v""}"\n'
+    parsed = await collect(body, "csv")
+    assert [v["attributes"] for _, v in parsed] == ['{"k": "a\\u0000b"}', {"k": "v"}]
 
 
 async def test_cr_only_line_ends_and_a_bare_cr_inside_a_description() -> None:

@@ -249,7 +249,8 @@ def _split_attributes(value: str) -> dict[str, str] | str:
             parsed = orjson.loads(value)
         except orjson.JSONDecodeError:
             return value
-        return parsed if isinstance(parsed, dict) else value
+        # A "\u0000" in the JSON would be refused by PostgreSQL's jsonb, failing the chunk.
+        return parsed if isinstance(parsed, dict) and not _has_nul(parsed) else value
     out: dict[str, str] = {}
     for pair in value.split("|"):
         name, sep, val = pair.partition("=")
