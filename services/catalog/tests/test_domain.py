@@ -63,11 +63,13 @@ class TestValidation:
             ({"sku": ""}, "sku", "required"),
             ({"weight_kg": "-1"}, "weight_kg", "positive"),
             ({"weight_kg": "heavy"}, "weight_kg", "not a number"),
+            ({"weight_kg": "1e-999999999"}, "weight_kg", "decimal places"),
             ({"cost_amount": "0"}, "cost_amount", "positive"),
             ({"cost_currency": "ZZZ"}, "cost_currency", "ISO 4217"),
             ({"rrp_amount": "10", "rrp_currency": ""}, "rrp_currency", "required"),
             ({"stock": "2.5"}, "stock", "whole number"),
             ({"stock": "-3"}, "stock", "between"),
+            ({"stock": "1e999999999"}, "stock", "between"),  # never made an int
             ({"title": "x" * 501}, "title", "longer than"),
             ({"sku": "A B"}, "sku", "without spaces"),
             ({"images": ["ftp://x"]}, "images", "URL"),

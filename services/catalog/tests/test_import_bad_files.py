@@ -192,24 +192,52 @@ async def test_the_last_row_of_a_sku_wins_and_the_report_counts_the_superseded(
     assert kept["superseded"] == 4 and kept["status"] == "done"
 
 
-async def test_an_import_failing_midway_keeps_a_failed_report_of_what_was_applied(
+async def test_rows_the_database_refuses_are_row_errors_and_the_rest_is_applied(
     catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(ingest, "IMPORT_CHUNK", 10)
-    # The database refuses a row validation let through (a stand-in for any failure of ours
-    # while applying): the second chunk's transaction fails.
+    # A rule of the database that validation does not know: its refusals must cost one row
+    # each, not the chunk (nor the import).
     async with catalog.engine.begin() as conn:
         await conn.exec_driver_sql(
             "ALTER TABLE products ADD CONSTRAINT no_boom CHECK (title <> 'boom') NOT VALID"
         )
-    body = HEADER + b"".join(row(f"F-{n}", "boom" if n == 15 else "ok") for n in range(25))
+    body = HEADER + b"".join(row(f"R-{n}", "boom" if n in (4, 14) else "ok") for n in range(25))
     response = await catalog.import_bytes("csv", body)
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert (report["valid"], report["invalid"], report["applied"]) == (23, 2, 23)
+    assert [(e["line"], e["sku"], e["code"]) for e in report["errors"]] == [
+        (6, "R-4", "refused_by_database"),
+        (16, "R-14", "refused_by_database"),
+    ]
+    assert "no_boom" in report["errors"][0]["reason"]
+    assert await product_count(catalog) == 23
+
+
+async def test_an_import_failing_midway_keeps_a_failed_report_of_what_was_applied(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest, "IMPORT_CHUNK", 10)
+
+    async def database_lost_midway() -> AsyncIterator[bytes]:
+        yield HEADER + b"".join(row(f"F-{n}") for n in range(12))
+        # The first chunk (rows 2..11) is committed by now; the next one cannot be.
+        async with catalog.engine.begin() as conn:
+            await conn.exec_driver_sql("ALTER TABLE products RENAME TO products_gone")
+        yield b"".join(row(f"F-{n}") for n in range(12, 25))
+
+    response = await catalog.http.post(
+        "/imports", params={"format": "csv"}, content=database_lost_midway(), timeout=60
+    )
     assert response.status_code == 503, response.text
     error = response.json()["error"]
     assert error["code"] == "import_failed"
     [summary] = error["details"]
     assert summary["status"] == "failed" and summary["applied"] == 10
     assert summary["applied_through_line"] == 11
+    async with catalog.engine.begin() as conn:
+        await conn.exec_driver_sql("ALTER TABLE products_gone RENAME TO products")
     assert await product_count(catalog) == 10
     kept = (await catalog.http.get(f"/imports/{summary['import_id']}")).json()
     assert kept["status"] == "failed" and kept["applied"] == 10 and "line 11" in kept["error"]

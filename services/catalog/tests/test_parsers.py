@@ -131,6 +131,22 @@ async def test_an_unbalanced_quote_closed_by_a_later_stray_quote() -> None:
     assert parsed[4][1]["title"] == 'Monitor 15"'
 
 
+async def test_a_description_left_open_is_not_allowed_to_swallow_rows() -> None:
+    # The description opened on line 3 is "closed" on line 5 with the right column count;
+    # line 4 reads as a row of its own, so the record is not trusted.
+    body = HEADER + good(1) + b'B-1,T,"broken,3,PLN\n' + good(2) + b'B-2,T,end",7,PLN\n' + good(3)
+    parsed = await collect(body, "csv", 13)
+    assert kept(parsed) == ["G-1", "G-2", "B-2", "G-3"]
+    assert errors(parsed) == [(3, "unbalanced_quote")]
+    # A description that really spans lines (commas and all) is kept whole.
+    body = (
+        HEADER + b'D-1,T,"one, two\nFeatures: red, big, soft, warm, cheap\nseven",3,PLN\n' + good(1)
+    )
+    parsed = await collect(body, "csv")
+    assert kept(parsed) == ["D-1", "G-1"]
+    assert parsed[0][1]["description"] == "one, two\nFeatures: red, big, soft, warm, cheap\nseven"
+
+
 async def test_a_runaway_quoted_field_is_cut_and_reading_resumes() -> None:
     # 300 good rows after a quote that never closes: the record stops at MAX_RECORD_LINES and
     # the rows it swallowed are read again.
@@ -158,6 +174,10 @@ async def test_a_field_over_the_limit_nul_bytes_and_misplaced_quotes_are_row_err
     assert kept(parsed) == ["G-1", "G-2"]
     assert errors(parsed) == [(3, "field_too_long"), (4, "nul_byte"), (5, "bad_quote")]
     assert [v.sku for _, v in parsed if isinstance(v, RowError)] == ["B-1", "B-2", "B-3"]
+    # An escaped NUL in a CSV cell's JSON is no attribute object (validation refuses the row).
+    body = b'sku,attributes\nA-1,"{""k"": ""a\\u0000b""}"\nA-2,"{""k"": ""v""}"\n'
+    parsed = await collect(body, "csv")
+    assert [v["attributes"] for _, v in parsed] == ['{"k": "a\\u0000b"}', {"k": "v"}]
 
 
 async def test_cr_only_line_ends_and_a_bare_cr_inside_a_description() -> None:

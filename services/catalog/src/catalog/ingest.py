@@ -191,24 +191,37 @@ async def run_import(
     await _save(engine, report, by)
     source = f"import:{fmt}:{report.id}"
     pending: list[ProductRecord] = []
+    pending_lines: list[int] = []
     pending_bytes = 0
     bad: list[RowError] = []
     stored_errors = 0
     last_line = 0
 
+    def report_error(err: RowError) -> None:
+        err = bounded(err)
+        bad.append(err)
+        if len(report.errors) < RESPONSE_ERRORS:
+            report.errors.append(err.as_dict())
+
     async def flush() -> None:
-        nonlocal pending, bad, stored_errors, pending_bytes
+        nonlocal pending, pending_lines, bad, stored_errors, pending_bytes
+        applied, refused = await _apply_isolating(engine, pending, source, report.id)
+        for index, reason in refused:
+            report.valid -= 1
+            report.invalid += 1
+            report_error(
+                RowError(
+                    pending_lines[index], pending[index].sku, "line", reason, "refused_by_database"
+                )
+            )
         async with engine.begin() as conn:
-            uow = UnitOfWork(conn, "catalog")
-            applied = await apply_records(uow, pending, source) if pending else Applied()
             await repo.write_import_errors(conn, report.id, stored_errors, bad)
-            await repo.remember_import_skus(conn, report.id, [r.sku for r in pending])
         stored_errors += len(bad)
         report.changed += applied.changed
         report.emitted_items += applied.emitted
-        report.applied += len(pending)
+        report.applied += len(pending) - len(refused)
         report.applied_through_line = last_line
-        pending, bad, pending_bytes = [], [], 0
+        pending, pending_lines, bad, pending_bytes = [], [], [], 0
         await asyncio.sleep(0)
 
     try:
@@ -224,14 +237,12 @@ async def run_import(
                 if isinstance(result, ProductRecord):
                     report.valid += 1
                     pending.append(result)
+                    pending_lines.append(row.line)
                     pending_bytes += row.size
                 else:
                     report.invalid += 1
                     for err in result:
-                        err = bounded(err)
-                        bad.append(err)
-                        if len(report.errors) < RESPONSE_ERRORS:
-                            report.errors.append(err.as_dict())
+                        report_error(err)
                 # Bounded by rows and by bytes: 5,000 rows of long descriptions are a lot.
                 if (
                     len(pending) >= IMPORT_CHUNK
@@ -281,6 +292,52 @@ async def run_import(
         changed=report.changed,
     )
     return report
+
+
+def _refusal(exc: BaseException) -> str | None:
+    """The database's reason if `exc` is its refusal of the data (SQLSTATE class 22: data
+    exception, 23: integrity constraint), else None (an outage or a bug: not the row's fault)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        for candidate in (seen, getattr(seen, "orig", None)):
+            state = getattr(candidate, "sqlstate", None)
+            if isinstance(state, str) and state[:2] in ("22", "23"):
+                # The message only (the row's values are in the error's detail, not here).
+                return f"refused by the database: {str(candidate)[:200]}"
+        seen = seen.__cause__
+    return None
+
+
+async def _apply_isolating(
+    engine: AsyncEngine, records: list[ProductRecord], source: str, import_id: uuid.UUID
+) -> tuple[Applied, list[tuple[int, str]]]:
+    """Apply records in one transaction; if the database refuses the data, halve and retry so
+    only the refused rows are lost: (what was applied, [(index, reason)] of refused rows).
+
+    Halves keep the file's order, so repeated SKUs still end on their last row.
+    """
+    if not records:
+        return Applied(), []
+    try:
+        async with engine.begin() as conn:
+            applied = await apply_records(UnitOfWork(conn, "catalog"), records, source)
+            await repo.remember_import_skus(conn, import_id, [r.sku for r in records])
+        return applied, []
+    except Exception as exc:
+        reason = _refusal(exc)
+        if reason is None:
+            raise
+        if len(records) == 1:
+            return Applied(), [(0, reason)]
+    middle = len(records) // 2
+    first, refused_first = await _apply_isolating(engine, records[:middle], source, import_id)
+    second, refused_second = await _apply_isolating(engine, records[middle:], source, import_id)
+    total = Applied(
+        first.written + second.written,
+        first.changed + second.changed,
+        first.emitted + second.emitted,
+    )
+    return total, refused_first + [(i + middle, why) for i, why in refused_second]
 
 
 async def _distinct_skus(engine: AsyncEngine, import_id: uuid.UUID) -> int:

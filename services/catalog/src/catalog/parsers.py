@@ -249,7 +249,8 @@ def _split_attributes(value: str) -> dict[str, str] | str:
             parsed = orjson.loads(value)
         except orjson.JSONDecodeError:
             return value
-        return parsed if isinstance(parsed, dict) else value
+        # A "\u0000" in the JSON would be refused by PostgreSQL's jsonb, failing the chunk.
+        return parsed if isinstance(parsed, dict) and not _has_nul(parsed) else value
     out: dict[str, str] = {}
     for pair in value.split("|"):
         name, sep, val = pair.partition("=")
@@ -488,6 +489,20 @@ class CsvReader:
             cells = text.split(self.delimiter, 1)[:1] if self.sku_column == 0 else []
         return cells[self.sku_column] if len(cells) > self.sku_column else None
 
+    def reads_as_a_row(self, text: str) -> bool:
+        """A line that parses alone into the header's columns, with a SKU-like first key."""
+        assert self.header is not None
+        if text.count(self.delimiter) < len(self.header) - 1:
+            return False  # the common case, cheaply
+        try:
+            cells = next(csv.reader([text], delimiter=self.delimiter))
+        except (csv.Error, StopIteration):
+            return False
+        if len(cells) != len(self.header):
+            return False
+        sku = cells[self.sku_column].strip()
+        return 0 < len(sku) <= 64 and not any(c.isspace() or c == '"' for c in sku)
+
     def feed(self, lines: list[Line], final: bool = False) -> list[Row]:
         feed = self.feed_
         feed.queue.extend(self.decode(line) for line in lines)
@@ -581,6 +596,10 @@ class CsvReader:
                 self.header[i] not in MULTILINE_COLUMNS for i in spanning
             ):
                 self.untrusted(out, taken, "spans lines where it may not")
+                return
+            if any(self.reads_as_a_row(t.text) for t in taken[1:]):
+                # A description does not hold whole rows: a quote opened in it ran on.
+                self.untrusted(out, taken, "swallows lines that read as rows of their own")
                 return
             flaw = next((t.flaw for t in taken if t.flaw), None)
         self.records += 1

@@ -204,6 +204,10 @@ def validate_row(
         else:
             if weight <= 0 or weight > MAX_WEIGHT_KG:
                 error("weight_kg", f"must be positive and at most {MAX_WEIGHT_KG} kg")
+            elif int(weight.as_tuple().exponent) < -6:
+                # A milligram is precision enough; "1e-999999999" would overflow PostgreSQL's
+                # numeric and fail the import's whole chunk.
+                error("weight_kg", "more than 6 decimal places")
             else:
                 fields["weight_kg"] = weight
 
@@ -235,14 +239,14 @@ def validate_row(
             stock_value = _decimal(raw["stock"])
             if stock_value != stock_value.to_integral_value():
                 raise ValueError
-            stock = int(stock_value)
         except (InvalidOperation, ValueError, TypeError):
             error("stock", "not a whole number")
         else:
-            if stock < 0 or stock > MAX_STOCK:
+            # Compared as a Decimal first: int("1e999999999") would take minutes and gigabytes.
+            if stock_value < 0 or stock_value > MAX_STOCK:
                 error("stock", "must be between 0 and 10,000,000")
             else:
-                fields["stock"] = stock
+                fields["stock"] = int(stock_value)
     elif require_full and "stock" in raw:
         fields["stock"] = 0  # an empty stock cell in a full row: none in stock
 
