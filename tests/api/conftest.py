@@ -22,7 +22,7 @@ import uvicorn
 
 from shared.accounts import StaticAccounts
 from shared.allegro.tokens import StaticTokens
-from shared.security import issue_token
+from shared.security import issue_service_token, issue_token
 from shared.service import create_app
 from shared.testing.emulator import EmulatorHandle, start_emulator
 from shared.testing.fixtures import MakeDatabase
@@ -45,6 +45,10 @@ class Served:
 
     def token(self, role: str) -> str:
         return issue_token(self.secret, f"test-{role}", role)  # type: ignore[arg-type]
+
+    def service_headers(self, service: str = "offers") -> dict[str, str]:
+        """A service token of a platform service (the callers auth's internal routes list)."""
+        return {"Authorization": f"Bearer {issue_service_token(self.secret, service)}"}
 
     def headers(self, role: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(role)}"}

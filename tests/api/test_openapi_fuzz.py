@@ -33,7 +33,7 @@ CHECKS = [not_a_server_error, status_code_conformance, response_schema_conforman
 
 def credentials(svc: Served, path: str, admin_key: str) -> dict[str, str]:
     if path.startswith("/internal"):
-        return svc.headers("service")
+        return svc.service_headers()
     return {"Authorization": f"Bearer {admin_key}"}
 
 

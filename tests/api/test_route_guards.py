@@ -16,7 +16,7 @@ import httpx
 import orjson
 import pytest
 
-from shared.security import ROLE_RANK, issue_token
+from shared.security import ROLE_RANK, SERVICE_ROLE, issue_service_token, issue_token
 from tests.api.conftest import SERVICES, Served
 
 # Routes open to anyone, each with the reason.
@@ -92,7 +92,7 @@ async def test_every_route_refuses_anonymous_garbage_and_underprivileged_callers
                     if (service, method.upper(), template) not in PUBLIC:
                         problems.append(f"{route}: no role required and not listed as public")
                     continue
-                assert required in ROLE_RANK, f"{route}: unknown role {required}"
+                assert required in (*ROLE_RANK, SERVICE_ROLE), f"{route}: unknown role {required}"
                 documented = operation.get("responses", {})
                 for status in ("401", "403"):
                     if status not in documented:
@@ -103,9 +103,15 @@ async def test_every_route_refuses_anonymous_garbage_and_underprivileged_callers
                     (f"garbage {c[:12]}", {"Authorization": f"Bearer {c}"}, 401)
                     for c in garbage_credentials(svc)
                 ]
-                lower = under_privileged(required)
-                if lower is not None:
-                    attempts.append((lower, svc.headers(lower), 403))
+                if required == SERVICE_ROLE:
+                    # No operator role reaches an internal route, nor a service not listed.
+                    intruder = issue_service_token(svc.secret, "intruder")
+                    attempts.append(("admin", svc.headers("admin"), 403))
+                    attempts.append(("intruder", {"Authorization": f"Bearer {intruder}"}, 403))
+                else:
+                    lower = under_privileged(required)
+                    if lower is not None:
+                        attempts.append((lower, svc.headers(lower), 403))
                 for who, headers, expected in attempts:
                     response = await http.request(method.upper(), url, headers=headers)
                     body = response.json() if response.content else {}

@@ -3,8 +3,6 @@ the request guard (body limits, NUL characters) and the documented error respons
 
 from __future__ import annotations
 
-import contextlib
-import inspect
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Annotated, Any
@@ -27,7 +25,7 @@ from shared.allegro.errors import AllegroError
 from shared.allegro.tokens import AccountUnavailable
 from shared.logs import correlation_scope, get_logger
 from shared.messaging.dlq import DeadLetters, UnknownQueue
-from shared.security import ROLE_RANK, Principal, require_role
+from shared.security import Principal, require_role
 
 CORRELATION_HEADER = "x-correlation-id"
 Admin = Annotated[Principal, Depends(require_role("admin"))]
@@ -379,20 +377,16 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 def required_role(route: APIRoute) -> str | None:
     """The role a route's guard from shared.security asks for (None: a public route).
 
-    Read from the guard dependency's closure (`require_role(minimum)` and any other factory
-    there that closes over a role name), so the route itself says what it requires.
+    The guards (`require_role(minimum)`, `require_service(...)`) carry it as `required_role`,
+    so the route itself says what it requires: an operator role, or `service`.
     """
     pending = list(route.dependant.dependencies)
     while pending:
         dependency = pending.pop()
         pending.extend(dependency.dependencies)
-        call = dependency.call
-        if call is None or getattr(call, "__module__", "") != "shared.security":
-            continue
-        with contextlib.suppress(TypeError):
-            for value in inspect.getclosurevars(call).nonlocals.values():
-                if isinstance(value, str) and value in ROLE_RANK:
-                    return value
+        role = getattr(dependency.call, "required_role", None)
+        if isinstance(role, str):
+            return role
     return None
 
 

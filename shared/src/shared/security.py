@@ -36,6 +36,8 @@ OperatorRole = Literal["viewer", "operator", "admin"]
 # "service" is not an operator role: it is the role of a principal made from a service token.
 Role = Literal["viewer", "operator", "admin", "service"]
 ROLE_RANK: dict[str, int] = {"viewer": 1, "operator": 2, "admin": 3}
+# What an internal route requires: a service token (not an operator role, ranked apart).
+SERVICE_ROLE = "service"
 PREFIX = "mci1"
 SERVICE_PREFIX = "mcisvc1"
 SERVICE_TOKEN_MAX_TTL_SECONDS = 300
@@ -280,6 +282,7 @@ def require_role(minimum: OperatorRole) -> Callable[..., Awaitable[Principal]]:
             raise _forbidden(f"requires the {minimum} role")
         return principal
 
+    dependency.required_role = minimum  # type: ignore[attr-defined]
     return dependency
 
 
@@ -301,6 +304,8 @@ def require_service(allowed: Collection[str]) -> Callable[..., Awaitable[Princip
             raise _forbidden(f"the service {principal.subject!r} may not call this route")
         return principal
 
+    # What the OpenAPI names as the route's requirement (`x-required-role`).
+    dependency.required_role = SERVICE_ROLE  # type: ignore[attr-defined]
     return dependency
 
 
