@@ -161,6 +161,41 @@ async def test_a_relay_killed_between_commit_and_publish_delivers_after_restart(
     assert await outbox_pending(engine) == 0
 
 
+async def test_a_relay_killed_after_the_confirm_before_marking_has_one_effect_per_event(
+    engine: AsyncEngine, broker: Broker, ledger_db: str, amqp_url: str
+) -> None:
+    queue = await declare_queue(await broker.publish_channel(), ledger_queue())
+    async with unit_of_work(engine, "ledger") as uow:
+        await produce(uow, range(20))
+
+    crashing = LedgerProcess(
+        "relay", ledger_db, amqp_url, ["--crash-after-confirm", "--lanes", "1"]
+    )
+    await crashing.start()
+    assert await crashing.wait() == -9
+    assert await outbox_pending(engine) == 20, "the marks died with their transaction"
+    async with broker.publish_connection.channel() as channel:  # type: ignore[union-attr]
+        declared = await channel.declare_queue(queue.name, passive=True)
+        assert declared.declaration_result.message_count == 20, "yet the broker has them all"
+
+    # Published again after the restart: the consumer sees each twice, applies it once (in
+    # batches smaller than the 20, so the two copies meet in the inbox, not in one batch).
+    relay = await LedgerProcess("relay", ledger_db, amqp_url).start()
+    consumer = await LedgerProcess("consume", ledger_db, amqp_url, ["--batch-size", "5"]).start()
+    try:
+        await recorded(engine, 20)
+
+        async def all_published() -> bool:
+            return await outbox_pending(engine) == 0
+
+        await wait_until(all_published)
+        await asyncio.sleep(1)  # the second copies are consumed too: a double would show now
+    finally:
+        await relay.stop()
+        await consumer.stop()
+    assert await ledger_counts(engine) == (20, 20, 0)
+
+
 @pytest.mark.slow
 async def test_all_broker_connections_closed_mid_flow_lose_and_double_nothing(
     engine: AsyncEngine,
