@@ -292,3 +292,44 @@ async def test_a_handlers_own_failure_is_counted_and_dead_lettered_while_the_res
     assert await ledger_counts(engine) == (20, 20, 0)
     assert await failure_rows(engine) == 0, "dead-lettered: a replayed copy starts afresh"
     assert consumer.database_retries == {Failure.OUTAGE: 0, Failure.CONTENTION: 0}
+
+
+async def test_failures_below_the_limit_are_retried_and_a_success_clears_the_count(
+    engine: AsyncEngine, broker: Broker
+) -> None:
+    attempts = 0
+    counted: list[int] = []
+
+    async def handler(event: LedgerEntryRequested, uow: UnitOfWork) -> None:
+        nonlocal attempts
+        attempts += 1
+        # What the consumer has counted so far for this message, seen from inside the handler.
+        async with engine.connect() as conn:
+            counted.append(
+                int(await conn.scalar(sa.text("SELECT sum(failures) FROM message_failures")) or 0)
+            )
+        if attempts <= 2:
+            raise RuntimeError("not yet")
+        await uow.connection.execute(
+            sa.text("INSERT INTO ledger (message_id, seq, pid) VALUES (:m, :s, 0)"),
+            {"m": uow.incoming.id if uow.incoming else None, "s": event.seq},
+        )
+
+    consumer = Consumer(
+        ledger_queue(max_failures=3), {LedgerEntryRequested: handler}, engine, source="ledger"
+    )
+    await consumer.start(await broker.consume_channel(10))
+    try:
+        await publish_entries(engine, broker, range(1))
+
+        async def recorded() -> bool:
+            return (await ledger_counts(engine))[0] == 1
+
+        await wait_until(recorded)
+    finally:
+        await consumer.stop()
+    assert attempts == 3
+    assert counted == [0, 1, 2]
+    async with engine.connect() as conn:
+        assert await conn.scalar(sa.text("SELECT count(*) FROM message_failures")) == 0
+    assert await dlq_depth(broker) == 0
