@@ -372,7 +372,11 @@ async def test_ten_broker_connection_closes_during_a_database_outage_dead_letter
             for close in range(1, closes + 1):
                 await asyncio.to_thread(vhost_admin.close_all_connections, amqp_vhost)
                 # Redelivered to the reconnected consumer: the broker counted one more.
-                await wait_until(lambda: every_message_delivered(close), within=30)  # noqa: B023
+                try:
+                    await wait_until(lambda: every_message_delivered(close), within=60)  # noqa: B023
+                except AssertionError as exc:
+                    counts = sorted(consumer.delivery_counts.values())
+                    raise AssertionError(f"close {close}: delivery counts {counts}") from exc
             assert await ledger_counts(engine) == (0, 0, 0), "the database was down throughout"
 
             await database.restore()
@@ -385,8 +389,9 @@ async def test_ten_broker_connection_closes_during_a_database_outage_dead_letter
     assert consumer.database_retries[Failure.OUTAGE] > 0
     async with engine.connect() as conn:
         assert await conn.scalar(sa.text("SELECT count(*) FROM message_failures")) == 0
-    async with broker.publish_connection.channel() as channel:  # type: ignore[union-attr]
-        dlq = await channel.declare_queue(spec.dlq, passive=True)
+    # A fresh connection: the fixture's own was closed with the rest and may still be away.
+    async with await aio_pika.connect(amqp_url) as connection:
+        dlq = await (await connection.channel()).declare_queue(spec.dlq, passive=True)
         assert dlq.declaration_result.message_count == 0
 
 

@@ -229,8 +229,7 @@ class Consumer:
                 else:
                     await self._retry_later(delivery, failed, failures)
                 return
-            await self._ack(handled, "handled")
-            await self._ack(duplicate, "duplicate")
+            await self._ack_committed([delivery.message], handled, duplicate)
             return
 
     async def _commit_batch(
@@ -445,11 +444,6 @@ class Consumer:
                 )
         except Exception as exc:
             log.info("message_failures_not_cleared", queue=self.name, error=repr(exc))
-
-    async def _ack(self, deliveries: list[_Delivery], result: str) -> None:
-        for delivery in deliveries:
-            await self._settle(delivery.message.ack())
-        self._count(deliveries, result)
 
     async def _ack_committed(
         self,
