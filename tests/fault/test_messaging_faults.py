@@ -445,5 +445,14 @@ async def test_a_service_started_with_its_servers_down_is_not_ready_then_connect
             await rabbitmq.restore()
             await wait_until(ready, within=60)
             await recorded(engine, 20)
-    assert await ledger_counts(engine) == (20, 20, 0)
+
+            # And its database away mid-flow: the events wait in the outbox, then flow.
+            await database.cut()
+            await wait_until(not_ready, within=30)
+            async with unit_of_work(engine, "ledger") as uow:
+                await produce(uow, range(20, 30))
+            await database.restore()
+            await wait_until(ready, within=60)
+            await recorded(engine, 30)
+    assert await ledger_counts(engine) == (30, 30, 0)
     assert await outbox_pending(engine) == 0
