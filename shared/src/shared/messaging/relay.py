@@ -4,7 +4,10 @@ Claims a batch with `FOR UPDATE SKIP LOCKED` (several replicas never publish the
 once), publishes every row persistent and mandatory on a confirming channel, awaits the confirms
 together (one-by-one confirms are ~5x slower), and marks only the confirmed rows. A row whose
 publish failed or timed out stays pending and is retried: consumers deduplicate by message id.
-Wakes on the `outbox` NOTIFY that an insert fires, with a short poll as a fallback.
+Wakes on the `outbox` NOTIFY that an insert fires, with a short poll as a fallback. A nack (e.g.
+a full queue with `reject-publish` overflow) is a failed publish like any other. Every 10
+minutes it prunes published rows past retention, old inbox rows and stale failure counts, in
+batches.
 """
 
 from __future__ import annotations
