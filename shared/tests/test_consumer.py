@@ -16,7 +16,7 @@ from shared.logs import correlation_scope
 from shared.messaging.broker import Broker
 from shared.messaging.consumer import Consumer
 from shared.messaging.dlq import DeadLetters
-from shared.messaging.errors import Failure
+from shared.messaging.errors import Failure, database_failure, infrastructure_failure, sqlstate
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.topology import declare_queue
 from shared.testing.infra import wait_until
@@ -333,3 +333,34 @@ async def test_failures_below_the_limit_are_retried_and_a_success_clears_the_cou
     async with engine.connect() as conn:
         assert await conn.scalar(sa.text("SELECT count(*) FROM message_failures")) == 0
     assert await dlq_depth(broker) == 0
+
+
+async def test_errors_are_classified_by_where_they_come_from(engine: AsyncEngine) -> None:
+    async def raised(*statements: str) -> BaseException:
+        try:
+            async with engine.begin() as conn:
+                for statement in statements:
+                    await conn.execute(sa.text(statement))
+        except Exception as exc:
+            return exc
+        raise AssertionError("no error")
+
+    refused = ConnectionRefusedError(111, "refused")
+    assert database_failure(refused) is None, "a handler's own OSError is its failure"
+    assert infrastructure_failure(refused) is Failure.OUTAGE, "outside a handler: connecting"
+    assert database_failure(TimeoutError()) is None
+    assert infrastructure_failure(RuntimeError("a bug")) is None
+
+    duplicate = await raised(
+        "INSERT INTO cured (seq) VALUES (1)", "INSERT INTO cured (seq) VALUES (1)"
+    )
+    assert sqlstate(duplicate) == "23505"
+    assert database_failure(duplicate) is None, "a statement the server refused: the handler's"
+    timed_out = await raised("SET LOCAL statement_timeout = '10ms'", "SELECT pg_sleep(1)")
+    assert (sqlstate(timed_out), database_failure(timed_out)) == ("57014", Failure.CONTENTION)
+    read_only = await raised(
+        "SET LOCAL transaction_read_only = on", "INSERT INTO cured (seq) VALUES (2)"
+    )
+    assert (sqlstate(read_only), database_failure(read_only)) == ("25006", Failure.OUTAGE)
+    terminated = await raised("SELECT pg_terminate_backend(pg_backend_pid())")
+    assert database_failure(terminated) is Failure.OUTAGE
