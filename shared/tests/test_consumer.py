@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.events import Envelope
 from shared.logs import correlation_scope
 from shared.messaging.broker import Broker
-from shared.messaging.consumer import Consumer
+from shared.messaging.consumer import CONTENTION_RETRIES, Consumer
 from shared.messaging.dlq import DeadLetters
 from shared.messaging.errors import Failure, database_failure, infrastructure_failure, sqlstate
 from shared.messaging.relay import OutboxRelay
@@ -364,3 +364,35 @@ async def test_errors_are_classified_by_where_they_come_from(engine: AsyncEngine
     assert (sqlstate(read_only), database_failure(read_only)) == ("25006", Failure.OUTAGE)
     terminated = await raised("SELECT pg_terminate_backend(pg_backend_pid())")
     assert database_failure(terminated) is Failure.OUTAGE
+
+
+async def test_a_statement_that_always_times_out_is_counted_after_its_retries_and_dead_lettered(
+    engine: AsyncEngine, broker: Broker
+) -> None:
+    attempts = 0
+
+    async def handler(event: LedgerEntryRequested, uow: UnitOfWork) -> None:
+        nonlocal attempts
+        attempts += 1
+        await uow.connection.execute(sa.text("SET LOCAL statement_timeout = '10ms'"))
+        await uow.connection.execute(sa.text("SELECT pg_sleep(1)"))
+
+    spec = ledger_queue(max_failures=2)
+    consumer = Consumer(
+        spec, {LedgerEntryRequested: handler}, engine, source="ledger", max_backoff=0.01
+    )
+    await consumer.start(await broker.consume_channel(10))
+    try:
+        [stuck] = await publish_entries(engine, broker, range(1))
+
+        async def dead_lettered() -> bool:
+            return await dlq_depth(broker) == 1
+
+        await wait_until(dead_lettered)
+        assert broker.consume_connection is not None
+        [letter] = await DeadLetters(broker.consume_connection, [spec]).list(spec.name)
+    finally:
+        await consumer.stop()
+    # Each delivery: the first try and CONTENTION_RETRIES more in-process, then one failure.
+    assert attempts == 2 * (1 + CONTENTION_RETRIES)
+    assert (letter.message_id, letter.reason) == (str(stuck.id), "database_contention")

@@ -204,7 +204,7 @@ class Consumer:
         metrics.handler_duration.labels(self.name).observe(time.perf_counter() - started)
 
     async def _handle_alone(self, delivery: _Delivery) -> None:
-        backoff = 0.2
+        backoff = min(0.2, self.max_backoff)
         while True:
             try:
                 handled, duplicate = await self._with_db_retry([delivery])
@@ -306,7 +306,7 @@ class Consumer:
     async def _with_db_retry(
         self, deliveries: list[_Delivery]
     ) -> tuple[list[_Delivery], list[_Delivery]]:
-        backoff = 0.2
+        backoff = min(0.2, self.max_backoff)
         contention = 0
         while True:
             try:
