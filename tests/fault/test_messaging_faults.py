@@ -456,3 +456,53 @@ async def test_a_service_started_with_its_servers_down_is_not_ready_then_connect
             await recorded(engine, 30)
     assert await ledger_counts(engine) == (30, 30, 0)
     assert await outbox_pending(engine) == 0
+
+
+@pytest.mark.slow
+async def test_a_consumer_crash_looping_during_a_database_outage_dead_letters_nothing(
+    engine: AsyncEngine, broker: Broker, ledger_db: str, amqp_url: str
+) -> None:
+    """Ten consumer processes SIGKILLed while holding every message, the database down: each
+    kill spends a broker delivery, none a counted failure (max_failures 3)."""
+    total, kills = 20, 10
+    await declare_queue(await broker.publish_channel(), ledger_queue())
+    async with unit_of_work(engine, "ledger") as uow:
+        await produce(uow, range(total))
+    await publish_all(engine, broker)
+
+    async def queue_state() -> tuple[int, int]:
+        async with await aio_pika.connect(amqp_url) as connection:
+            queue = await (await connection.channel()).declare_queue(
+                ledger_queue().name, passive=True
+            )
+            result = queue.declaration_result
+            return result.message_count or 0, result.consumer_count or 0
+
+    async def held_by_one_consumer() -> bool:
+        return await queue_state() == (0, 1)
+
+    async def released() -> bool:
+        return await queue_state() == (total, 0)
+
+    async with TcpProxy.to_url(ledger_db, 5432) as database:
+        await database.cut()
+        for _ in range(kills):
+            consumer = await LedgerProcess(
+                "consume", database.url(ledger_db), amqp_url, ["--max-failures", "3"]
+            ).start()
+            await wait_until(held_by_one_consumer, within=30)
+            await consumer.stop()  # SIGKILL
+            await wait_until(released, within=30)
+        assert await ledger_counts(engine) == (0, 0, 0)
+        await database.restore()
+        consumer = await LedgerProcess(
+            "consume", database.url(ledger_db), amqp_url, ["--max-failures", "3"]
+        ).start()
+        try:
+            await recorded(engine, total)
+        finally:
+            await consumer.stop()
+    assert await ledger_counts(engine) == (total, total, 0)
+    async with await aio_pika.connect(amqp_url) as connection:
+        dlq = await (await connection.channel()).declare_queue(ledger_queue().dlq, passive=True)
+        assert dlq.declaration_result.message_count == 0
