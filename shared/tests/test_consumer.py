@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.events import Envelope
 from shared.logs import correlation_scope
 from shared.messaging.broker import Broker
-from shared.messaging.consumer import Consumer
+from shared.messaging.consumer import CONTENTION_RETRIES, Consumer
 from shared.messaging.dlq import DeadLetters
-from shared.messaging.errors import Failure
+from shared.messaging.errors import Failure, database_failure, infrastructure_failure, sqlstate
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.topology import declare_queue
 from shared.testing.infra import wait_until
@@ -292,3 +292,107 @@ async def test_a_handlers_own_failure_is_counted_and_dead_lettered_while_the_res
     assert await ledger_counts(engine) == (20, 20, 0)
     assert await failure_rows(engine) == 0, "dead-lettered: a replayed copy starts afresh"
     assert consumer.database_retries == {Failure.OUTAGE: 0, Failure.CONTENTION: 0}
+
+
+async def test_failures_below_the_limit_are_retried_and_a_success_clears_the_count(
+    engine: AsyncEngine, broker: Broker
+) -> None:
+    attempts = 0
+    counted: list[int] = []
+
+    async def handler(event: LedgerEntryRequested, uow: UnitOfWork) -> None:
+        nonlocal attempts
+        attempts += 1
+        # What the consumer has counted so far for this message, seen from inside the handler.
+        async with engine.connect() as conn:
+            counted.append(
+                int(await conn.scalar(sa.text("SELECT sum(failures) FROM message_failures")) or 0)
+            )
+        if attempts <= 2:
+            raise RuntimeError("not yet")
+        await uow.connection.execute(
+            sa.text("INSERT INTO ledger (message_id, seq, pid) VALUES (:m, :s, 0)"),
+            {"m": uow.incoming.id if uow.incoming else None, "s": event.seq},
+        )
+
+    consumer = Consumer(
+        ledger_queue(max_failures=3), {LedgerEntryRequested: handler}, engine, source="ledger"
+    )
+    await consumer.start(await broker.consume_channel(10))
+    try:
+        await publish_entries(engine, broker, range(1))
+
+        async def recorded() -> bool:
+            return (await ledger_counts(engine))[0] == 1
+
+        await wait_until(recorded)
+    finally:
+        await consumer.stop()
+    assert attempts == 3
+    assert counted == [0, 1, 2]
+    async with engine.connect() as conn:
+        assert await conn.scalar(sa.text("SELECT count(*) FROM message_failures")) == 0
+    assert await dlq_depth(broker) == 0
+
+
+async def test_errors_are_classified_by_where_they_come_from(engine: AsyncEngine) -> None:
+    async def raised(*statements: str) -> BaseException:
+        try:
+            async with engine.begin() as conn:
+                for statement in statements:
+                    await conn.execute(sa.text(statement))
+        except Exception as exc:
+            return exc
+        raise AssertionError("no error")
+
+    refused = ConnectionRefusedError(111, "refused")
+    assert database_failure(refused) is None, "a handler's own OSError is its failure"
+    assert infrastructure_failure(refused) is Failure.OUTAGE, "outside a handler: connecting"
+    assert database_failure(TimeoutError()) is None
+    assert infrastructure_failure(RuntimeError("a bug")) is None
+
+    duplicate = await raised(
+        "INSERT INTO cured (seq) VALUES (1)", "INSERT INTO cured (seq) VALUES (1)"
+    )
+    assert sqlstate(duplicate) == "23505"
+    assert database_failure(duplicate) is None, "a statement the server refused: the handler's"
+    timed_out = await raised("SET LOCAL statement_timeout = '10ms'", "SELECT pg_sleep(1)")
+    assert (sqlstate(timed_out), database_failure(timed_out)) == ("57014", Failure.CONTENTION)
+    read_only = await raised(
+        "SET LOCAL transaction_read_only = on", "INSERT INTO cured (seq) VALUES (2)"
+    )
+    assert (sqlstate(read_only), database_failure(read_only)) == ("25006", Failure.OUTAGE)
+    terminated = await raised("SELECT pg_terminate_backend(pg_backend_pid())")
+    assert database_failure(terminated) is Failure.OUTAGE
+
+
+async def test_a_statement_that_always_times_out_is_counted_after_its_retries_and_dead_lettered(
+    engine: AsyncEngine, broker: Broker
+) -> None:
+    attempts = 0
+
+    async def handler(event: LedgerEntryRequested, uow: UnitOfWork) -> None:
+        nonlocal attempts
+        attempts += 1
+        await uow.connection.execute(sa.text("SET LOCAL statement_timeout = '10ms'"))
+        await uow.connection.execute(sa.text("SELECT pg_sleep(1)"))
+
+    spec = ledger_queue(max_failures=2)
+    consumer = Consumer(
+        spec, {LedgerEntryRequested: handler}, engine, source="ledger", max_backoff=0.01
+    )
+    await consumer.start(await broker.consume_channel(10))
+    try:
+        [stuck] = await publish_entries(engine, broker, range(1))
+
+        async def dead_lettered() -> bool:
+            return await dlq_depth(broker) == 1
+
+        await wait_until(dead_lettered)
+        assert broker.consume_connection is not None
+        [letter] = await DeadLetters(broker.consume_connection, [spec]).list(spec.name)
+    finally:
+        await consumer.stop()
+    # Each delivery: the first try and CONTENTION_RETRIES more in-process, then one failure.
+    assert attempts == 2 * (1 + CONTENTION_RETRIES)
+    assert (letter.message_id, letter.reason) == (str(stuck.id), "database_contention")

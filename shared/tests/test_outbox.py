@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 
 import aio_pika
@@ -155,3 +156,95 @@ async def test_declaring_the_topology_twice_is_harmless(broker: Broker) -> None:
     assert first.name == second.name == spec.name
     await channel.queue_delete(spec.name)
     await channel.queue_delete(spec.dlq)
+
+
+async def test_events_the_broker_nacks_for_a_full_queue_stay_pending_and_go_out_later(
+    engine: AsyncEngine, broker: Broker
+) -> None:
+    # The production policy's overflow: a full queue refuses publishes with a nack.
+    spec = dataclasses.replace(
+        ledger_queue(), arguments={"x-max-length": 2, "x-overflow": "reject-publish"}
+    )
+    queue = await declare_queue(await broker.publish_channel(), spec)
+    async with unit_of_work(engine, "ledger") as uow:
+        emitted = await produce(uow, range(10))
+
+    # One row per batch, so the queue is full before the next publish (a quorum queue checks
+    # its length as it applies an enqueue, so a burst could all get in).
+    relay = OutboxRelay(engine, broker, batch_size=1)
+    claimed = 0
+    while await relay.publish_pending():  # a nacked row is held back: each is claimed once
+        claimed += 1
+    assert claimed == 10
+    first = [m.message_id for m in await drain(queue)]
+    assert 2 <= len(first) <= 3  # the limit, give or take the one a quorum queue lets in
+    assert await pending(engine) == 10 - len(first), "only confirmed rows are marked published"
+    async with engine.connect() as conn:
+        errors = (
+            await conn.execute(
+                sa.text("SELECT attempts, last_error FROM outbox WHERE published_at IS NULL")
+            )
+        ).all()
+    assert all(attempts == 1 and error for attempts, error in errors)
+
+    delivered = list(first)
+    while await pending(engine):  # the queue drains; a fresh relay holds nothing back
+        await OutboxRelay(engine, broker).publish_pending()
+        delivered += [m.message_id for m in await drain(queue)]
+    assert sorted(map(str, delivered)) == sorted(str(e.id) for e in emitted), "each once, none lost"
+
+
+async def test_pruning_200000_rows_in_batches_keeps_recent_and_pending_rows(
+    engine: AsyncEngine,
+) -> None:
+    async with engine.begin() as conn:
+        for published_at, count in (("now() - interval '30 days'", 200_000), ("now()", 100)):
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO outbox (id, routing_key, type, payload, created_at,"
+                    f" published_at) SELECT gen_random_uuid(), 'ledger.entry', 'T', '{{}}',"
+                    f" {published_at}, {published_at} FROM generate_series(1, {count})"
+                )
+            )
+        # Old but never published: the relay still owes these to the broker.
+        await conn.execute(
+            sa.text(
+                "INSERT INTO outbox (id, routing_key, type, payload, created_at)"
+                " SELECT gen_random_uuid(), 'ledger.entry', 'T', '{}',"
+                " now() - interval '30 days' FROM generate_series(1, 7)"
+            )
+        )
+        for processed_at, count in (("now() - interval '30 days'", 200_000), ("now()", 100)):
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO inbox (consumer, message_id, processed_at)"
+                    f" SELECT 'ledger.entries', gen_random_uuid(), {processed_at}"
+                    f" FROM generate_series(1, {count})"
+                )
+            )
+        await conn.execute(
+            sa.text(
+                "INSERT INTO message_failures (consumer, message_id, failures, last_failed_at)"
+                " VALUES ('ledger.entries', gen_random_uuid(), 1, now() - interval '30 days'),"
+                " ('ledger.entries', gen_random_uuid(), 1, now())"
+            )
+        )
+    relay = OutboxRelay(engine, None, prune_batch=30_000)  # type: ignore[arg-type]
+    deleted = await relay.prune()
+
+    assert deleted == {"outbox": 200_000, "inbox": 200_000, "message_failures": 1}
+    async with engine.connect() as conn:
+        kept = (
+            await conn.execute(
+                sa.text(
+                    "SELECT (SELECT count(*) FROM outbox WHERE published_at IS NOT NULL),"
+                    " (SELECT count(*) FROM outbox WHERE published_at IS NULL),"
+                    " (SELECT count(*) FROM inbox), (SELECT count(*) FROM message_failures)"
+                )
+            )
+        ).one()
+        indexed = await conn.scalar(
+            sa.text("SELECT count(*) FROM pg_indexes WHERE indexname = 'outbox_published_at'")
+        )
+    assert tuple(kept) == (100, 7, 100, 1)
+    assert indexed == 1

@@ -161,6 +161,41 @@ async def test_a_relay_killed_between_commit_and_publish_delivers_after_restart(
     assert await outbox_pending(engine) == 0
 
 
+async def test_a_relay_killed_after_the_confirm_before_marking_has_one_effect_per_event(
+    engine: AsyncEngine, broker: Broker, ledger_db: str, amqp_url: str
+) -> None:
+    queue = await declare_queue(await broker.publish_channel(), ledger_queue())
+    async with unit_of_work(engine, "ledger") as uow:
+        await produce(uow, range(20))
+
+    crashing = LedgerProcess(
+        "relay", ledger_db, amqp_url, ["--crash-after-confirm", "--lanes", "1"]
+    )
+    await crashing.start()
+    assert await crashing.wait() == -9
+    assert await outbox_pending(engine) == 20, "the marks died with their transaction"
+    async with broker.publish_connection.channel() as channel:  # type: ignore[union-attr]
+        declared = await channel.declare_queue(queue.name, passive=True)
+        assert declared.declaration_result.message_count == 20, "yet the broker has them all"
+
+    # Published again after the restart: the consumer sees each twice, applies it once (in
+    # batches smaller than the 20, so the two copies meet in the inbox, not in one batch).
+    relay = await LedgerProcess("relay", ledger_db, amqp_url).start()
+    consumer = await LedgerProcess("consume", ledger_db, amqp_url, ["--batch-size", "5"]).start()
+    try:
+        await recorded(engine, 20)
+
+        async def all_published() -> bool:
+            return await outbox_pending(engine) == 0
+
+        await wait_until(all_published)
+        await asyncio.sleep(1)  # the second copies are consumed too: a double would show now
+    finally:
+        await relay.stop()
+        await consumer.stop()
+    assert await ledger_counts(engine) == (20, 20, 0)
+
+
 @pytest.mark.slow
 async def test_all_broker_connections_closed_mid_flow_lose_and_double_nothing(
     engine: AsyncEngine,
@@ -337,7 +372,11 @@ async def test_ten_broker_connection_closes_during_a_database_outage_dead_letter
             for close in range(1, closes + 1):
                 await asyncio.to_thread(vhost_admin.close_all_connections, amqp_vhost)
                 # Redelivered to the reconnected consumer: the broker counted one more.
-                await wait_until(lambda: every_message_delivered(close), within=30)  # noqa: B023
+                try:
+                    await wait_until(lambda: every_message_delivered(close), within=60)  # noqa: B023
+                except AssertionError as exc:
+                    counts = sorted(consumer.delivery_counts.values())
+                    raise AssertionError(f"close {close}: delivery counts {counts}") from exc
             assert await ledger_counts(engine) == (0, 0, 0), "the database was down throughout"
 
             await database.restore()
@@ -350,8 +389,9 @@ async def test_ten_broker_connection_closes_during_a_database_outage_dead_letter
     assert consumer.database_retries[Failure.OUTAGE] > 0
     async with engine.connect() as conn:
         assert await conn.scalar(sa.text("SELECT count(*) FROM message_failures")) == 0
-    async with broker.publish_connection.channel() as channel:  # type: ignore[union-attr]
-        dlq = await channel.declare_queue(spec.dlq, passive=True)
+    # A fresh connection: the fixture's own was closed with the rest and may still be away.
+    async with await aio_pika.connect(amqp_url) as connection:
+        dlq = await (await connection.channel()).declare_queue(spec.dlq, passive=True)
         assert dlq.declaration_result.message_count == 0
 
 
@@ -405,5 +445,64 @@ async def test_a_service_started_with_its_servers_down_is_not_ready_then_connect
             await rabbitmq.restore()
             await wait_until(ready, within=60)
             await recorded(engine, 20)
-    assert await ledger_counts(engine) == (20, 20, 0)
+
+            # And its database away mid-flow: the events wait in the outbox, then flow.
+            await database.cut()
+            await wait_until(not_ready, within=30)
+            async with unit_of_work(engine, "ledger") as uow:
+                await produce(uow, range(20, 30))
+            await database.restore()
+            await wait_until(ready, within=60)
+            await recorded(engine, 30)
+    assert await ledger_counts(engine) == (30, 30, 0)
     assert await outbox_pending(engine) == 0
+
+
+@pytest.mark.slow
+async def test_a_consumer_crash_looping_during_a_database_outage_dead_letters_nothing(
+    engine: AsyncEngine, broker: Broker, ledger_db: str, amqp_url: str
+) -> None:
+    """Ten consumer processes SIGKILLed while holding every message, the database down: each
+    kill spends a broker delivery, none a counted failure (max_failures 3)."""
+    total, kills = 20, 10
+    await declare_queue(await broker.publish_channel(), ledger_queue())
+    async with unit_of_work(engine, "ledger") as uow:
+        await produce(uow, range(total))
+    await publish_all(engine, broker)
+
+    async def queue_state() -> tuple[int, int]:
+        async with await aio_pika.connect(amqp_url) as connection:
+            queue = await (await connection.channel()).declare_queue(
+                ledger_queue().name, passive=True
+            )
+            result = queue.declaration_result
+            return result.message_count or 0, result.consumer_count or 0
+
+    async def held_by_one_consumer() -> bool:
+        return await queue_state() == (0, 1)
+
+    async def released() -> bool:
+        return await queue_state() == (total, 0)
+
+    async with TcpProxy.to_url(ledger_db, 5432) as database:
+        await database.cut()
+        for _ in range(kills):
+            consumer = await LedgerProcess(
+                "consume", database.url(ledger_db), amqp_url, ["--max-failures", "3"]
+            ).start()
+            await wait_until(held_by_one_consumer, within=30)
+            await consumer.stop()  # SIGKILL
+            await wait_until(released, within=30)
+        assert await ledger_counts(engine) == (0, 0, 0)
+        await database.restore()
+        consumer = await LedgerProcess(
+            "consume", database.url(ledger_db), amqp_url, ["--max-failures", "3"]
+        ).start()
+        try:
+            await recorded(engine, total)
+        finally:
+            await consumer.stop()
+    assert await ledger_counts(engine) == (total, total, 0)
+    async with await aio_pika.connect(amqp_url) as connection:
+        dlq = await (await connection.channel()).declare_queue(ledger_queue().dlq, passive=True)
+        assert dlq.declaration_result.message_count == 0

@@ -146,9 +146,11 @@ class ServiceRuntime:
                 # same from here, so it is logged each time rather than ending the process.
                 log.warning("service_start_waiting", error=repr(exc)[:500], retry_in=backoff)
                 first_attempt.set()
-                if not self.broker.is_connected:
+                if not self.broker.is_connected and self.relay is None:
+                    # A half-made connection pair starts afresh. Once the relay holds channels,
+                    # the robust connections reconnect by themselves instead.
                     with contextlib.suppress(Exception):
-                        await self.broker.close()  # a half-made connection pair starts afresh
+                        await self.broker.close()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
         self.started = True
@@ -177,7 +179,11 @@ class ServiceRuntime:
                 batch_size=s.consumer_batch_size,
                 batch_wait=s.consumer_batch_wait_seconds,
             )
-            await consumer.start(await self.broker.consume_channel(s.consumer_prefetch))
+            try:
+                await consumer.start(await self.broker.consume_channel(s.consumer_prefetch))
+            except BaseException:
+                await consumer.stop()  # no stray worker; the next attempt makes a new one
+                raise
             self.consumers.append(consumer)
         self.tasks.append(asyncio.create_task(self._watch_dead_letters(), name="dlq-watch"))
         for loop in self.definition.background:

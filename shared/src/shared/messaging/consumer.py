@@ -204,7 +204,7 @@ class Consumer:
         metrics.handler_duration.labels(self.name).observe(time.perf_counter() - started)
 
     async def _handle_alone(self, delivery: _Delivery) -> None:
-        backoff = 0.2
+        backoff = min(0.2, self.max_backoff)
         while True:
             try:
                 handled, duplicate = await self._with_db_retry([delivery])
@@ -229,8 +229,7 @@ class Consumer:
                 else:
                     await self._retry_later(delivery, failed, failures)
                 return
-            await self._ack(handled, "handled")
-            await self._ack(duplicate, "duplicate")
+            await self._ack_committed([delivery.message], handled, duplicate)
             return
 
     async def _commit_batch(
@@ -307,7 +306,7 @@ class Consumer:
     async def _with_db_retry(
         self, deliveries: list[_Delivery]
     ) -> tuple[list[_Delivery], list[_Delivery]]:
-        backoff = 0.2
+        backoff = min(0.2, self.max_backoff)
         contention = 0
         while True:
             try:
@@ -445,11 +444,6 @@ class Consumer:
                 )
         except Exception as exc:
             log.info("message_failures_not_cleared", queue=self.name, error=repr(exc))
-
-    async def _ack(self, deliveries: list[_Delivery], result: str) -> None:
-        for delivery in deliveries:
-            await self._settle(delivery.message.ack())
-        self._count(deliveries, result)
 
     async def _ack_committed(
         self,

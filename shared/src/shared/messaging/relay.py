@@ -4,7 +4,10 @@ Claims a batch with `FOR UPDATE SKIP LOCKED` (several replicas never publish the
 once), publishes every row persistent and mandatory on a confirming channel, awaits the confirms
 together (one-by-one confirms are ~5x slower), and marks only the confirmed rows. A row whose
 publish failed or timed out stays pending and is retried: consumers deduplicate by message id.
-Wakes on the `outbox` NOTIFY that an insert fires, with a short poll as a fallback.
+Wakes on the `outbox` NOTIFY that an insert fires, with a short poll as a fallback. A nack (e.g.
+a full queue with `reject-publish` overflow) is a failed publish like any other. Every 10
+minutes it prunes published rows past retention, old inbox rows and stale failure counts, in
+batches.
 """
 
 from __future__ import annotations
@@ -39,8 +42,24 @@ _MARK_FAILED = sa.text(
     "UPDATE outbox SET attempts = attempts + 1, last_error = :error WHERE id = ANY(:ids)"
 )
 _BACKLOG = sa.text("SELECT count(*), min(created_at) FROM outbox WHERE published_at IS NULL")
-_PRUNE = sa.text("DELETE FROM outbox WHERE published_at < :before")
-_PRUNE_INBOX = sa.text("DELETE FROM inbox WHERE processed_at < :before")
+# Pruning deletes in batches, each its own short transaction: one DELETE of a week of history
+# would hold its locks and bloat WAL for as long as it runs. `published_at < x` implies NOT
+# NULL, so the partial index outbox_published_at serves it and pending rows are never touched.
+_PRUNE = {
+    "outbox": sa.text(
+        "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE published_at < :before"
+        " LIMIT :limit)"
+    ),
+    "inbox": sa.text(
+        "DELETE FROM inbox WHERE (consumer, message_id) IN (SELECT consumer, message_id"
+        " FROM inbox WHERE processed_at < :before LIMIT :limit)"
+    ),
+    "message_failures": sa.text(
+        "DELETE FROM message_failures WHERE (consumer, message_id) IN (SELECT consumer,"
+        " message_id FROM message_failures WHERE last_failed_at < :before LIMIT :limit)"
+    ),
+}
+PRUNE_INTERVAL = 600.0
 
 
 class OutboxRelay:
@@ -54,6 +73,7 @@ class OutboxRelay:
         publish_timeout: float = 10.0,
         retention: timedelta = timedelta(days=7),
         lanes: int = 2,
+        prune_batch: int = 5000,
     ) -> None:
         self.engine = engine
         self.broker = broker
@@ -62,6 +82,7 @@ class OutboxRelay:
         self.publish_timeout = publish_timeout
         self.retention = retention
         self.lanes = lanes
+        self.prune_batch = prune_batch
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
         self._last_metrics = 0.0
@@ -193,14 +214,35 @@ class OutboxRelay:
         if now - self._last_metrics >= 5.0:
             self._last_metrics = now
             await self.refresh_backlog_metrics()
-        if now - self._last_prune < 600.0:
+        if now - self._last_prune < PRUNE_INTERVAL:
             return
         self._last_prune = now
+        await self.prune()
+
+    async def prune(self) -> dict[str, int]:
+        """Delete history past retention, in batches; returns the rows deleted per table."""
         before = datetime.now(UTC) - self.retention
-        async with self.engine.begin() as conn:
-            await conn.execute(_PRUNE, {"before": before})
+        cutoffs = {
+            "outbox": before,
             # The inbox only needs to outlive any redelivery; twice the outbox retention is ample.
-            await conn.execute(_PRUNE_INBOX, {"before": before - self.retention})
+            "inbox": before - self.retention,
+            # A failure count this old belongs to a message long handled or dead-lettered.
+            "message_failures": before - self.retention,
+        }
+        deleted = dict.fromkeys(cutoffs, 0)
+        for table, cutoff in cutoffs.items():
+            while True:
+                async with self.engine.begin() as conn:
+                    result = await conn.execute(
+                        _PRUNE[table], {"before": cutoff, "limit": self.prune_batch}
+                    )
+                deleted[table] += result.rowcount
+                if result.rowcount < self.prune_batch:
+                    break
+                await asyncio.sleep(0)  # let the other lanes publish between batches
+        if any(deleted.values()):
+            log.info("outbox_inbox_pruned", **deleted)
+        return deleted
 
     async def _ensure_listener(self) -> None:
         if self._listener is not None and not self._listener.is_closed():
