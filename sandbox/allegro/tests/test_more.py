@@ -75,9 +75,26 @@ def test_offer_events_journal(api: Api, server: Server) -> None:
     server.emu.clock_offset = 25 * 3600  # only the last 24 hours are kept
     try:
         fresh = server.admin.post("/tokens", json={"login": api.login}).json()["access_token"]
-        assert api.with_token(fresh).get("/sale/offer-events").json()["offerEvents"] == []
+        later = api.with_token(fresh)
+        assert later.get("/sale/offer-events").json()["offerEvents"] == []
+        # An expired id is refused, not read as "from the oldest".
+        expired = later.call(
+            "GET", "/sale/offer-events", params={"from": events[0]["id"]}, validate="response"
+        )
+        assert expired.status_code == 400, expired.text
+        assert expired.json()["errors"][0]["path"] == "from"
     finally:
         server.emu.clock_offset = 0.0
+
+
+def test_unknown_offer_event_id_is_refused_not_replayed(api: Api, server: Server) -> None:
+    create_offer(api, server)
+    assert api.get("/sale/offer-events").json()["offerEvents"]
+    unknown = api.call(
+        "GET", "/sale/offer-events", params={"from": "b2ZmZXItZXZlbnQ6OTk5"}, validate="response"
+    )
+    assert unknown.status_code == 400, unknown.text
+    assert "offerEvents" not in unknown.json()
 
 
 def test_counters_by_operation_and_status(api: Api, server: Server) -> None:

@@ -34,6 +34,7 @@ router = APIRouter()
 
 DEFAULT_NAME = "default"
 MAX_STOCK = 99_999
+MAX_OFFSET = 9_999_999
 
 
 # --- helpers -----
@@ -806,7 +807,15 @@ async def search_offers(request: Request) -> Response:
     if q.get("sort") and q["sort"].lstrip("-") not in _SORT_KEYS:
         raise AllegroError(400, "VALIDATION_ERROR", f"Unknown sort {q['sort']}", path="sort")
     limit = query_int(request, "limit", 20, 1, 1000, status=400)
-    offset = query_int(request, "offset", 0, 0, 10**7, status=400)
+    # The spec: offset <= 9,999,999 and offset + limit <= 10,000,000.
+    offset = query_int(request, "offset", 0, 0, MAX_OFFSET, status=400)
+    if offset + limit > MAX_OFFSET + 1:
+        raise AllegroError(
+            400,
+            "VALIDATION_ERROR",
+            f"offset + limit must not exceed {MAX_OFFSET + 1}",
+            path="offset",
+        )
     ids = query_list(request, "offer.id")
     externals = query_list(request, "external.id")
     if len(externals) > 100:
