@@ -254,6 +254,7 @@ TEST_CONFIG = {
     "shipping_rates_limit": 250,
     "rate_limit_scale": 1.0,
     "client_block_seconds": 60.0,
+    "rate_limit_retry_after": False,
 }
 
 

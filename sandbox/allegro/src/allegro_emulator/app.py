@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import math
 import os
 from collections.abc import AsyncIterator
 
@@ -109,8 +110,13 @@ class AllegroMiddleware:
         if faults.forced_429 > 0:
             faults.forced_429 -= 1
             self.emu.limiter.rejected += 1
+            extra: list[tuple[bytes, bytes]] = []
+            if self.emu.config.rate_limit_retry_after:
+                # As if the Client ID were blocked: its block time, scaled.
+                block = self.emu.limiter.scaled(self.emu.config.client_block_seconds)
+                extra.append((b"retry-after", str(max(1, math.ceil(block))).encode()))
             err = too_many_requests()
-            await _send(send, 429, orjson.dumps({"errors": err.errors}))
+            await _send(send, 429, orjson.dumps({"errors": err.errors}), extra)
             return True
         if faults.timeout_share and rng.random() < faults.timeout_share:
             await asyncio.sleep(faults.timeout_seconds)
@@ -131,14 +137,12 @@ class AllegroMiddleware:
         counters[key] = counters.get(key, 0) + 1
 
 
-async def _send(send: Send, status: int, body: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", _MEDIA), (b"content-length", str(len(body)).encode())],
-        }
-    )
+async def _send(
+    send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    headers = [(b"content-type", _MEDIA), (b"content-length", str(len(body)).encode())]
+    headers += extra or []
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
