@@ -28,6 +28,7 @@ def test_offer_from_full_product_definition_creates_a_proposed_product(
                     "parameters": [
                         {"id": "225693", "values": ["5901234123457"]},
                         {"id": "248811", "values": ["Marka"]},
+                        {"id": "224017", "values": ["OGR-XL-1"]},  # required for 1521 products
                     ],
                     "images": ["https://a.allegroimg.com/original/new/1.jpg"],
                 }

@@ -19,7 +19,12 @@ from starlette.responses import Response
 from allegro_emulator import oauth, orders, pricing
 from allegro_emulator.errors import AllegroError
 from allegro_emulator.offers import fail_validation, listing_item
-from allegro_emulator.seed import DELIVERY_METHODS, allegro_presence, supplier_product
+from allegro_emulator.seed import (
+    DELIVERY_METHODS,
+    allegro_presence,
+    category_parameters,
+    supplier_product,
+)
 from allegro_emulator.state import Client, Emulator, Faults, Json, Seller, World, iso
 
 router = APIRouter()
@@ -513,3 +518,31 @@ async def late_validation(request: Request, offerId: str) -> Response:
             fail_validation(emu, user, offer)
             return _json({"offerId": offerId, "status": offer.data["publication"]["status"]})
     raise AllegroError(404, "NOT_FOUND", f"No offer {offerId}")
+
+
+@router.put("/categories/{categoryId}/parameters/{parameterId}")
+async def change_parameter(request: Request, categoryId: str, parameterId: str) -> Response:
+    """Allegro changes a parameter's requirement: `{"required": true}` now, or
+    `{"requirementPlanned": true}` (listed as REQUIREMENT_PLANNED by unfilled-parameters)."""
+    emu: Emulator = request.app.state.emulator
+    if parameterId not in {p["id"] for p in category_parameters(categoryId)}:
+        raise AllegroError(404, "NOT_FOUND", f"No parameter {parameterId} in {categoryId}")
+    body = await _body(request)
+    if "required" in body:
+        emu.world.parameter_required.setdefault(categoryId, {})[parameterId] = bool(
+            body["required"]
+        )
+    if "requirementPlanned" in body:
+        planned = emu.world.planned_requirements.setdefault(categoryId, set())
+        if body["requirementPlanned"]:
+            planned.add(parameterId)
+        else:
+            planned.discard(parameterId)
+    return _json(
+        {
+            "categoryId": categoryId,
+            "parameterId": parameterId,
+            "required": emu.world.parameter_required.get(categoryId, {}).get(parameterId),
+            "requirementPlanned": parameterId in emu.world.planned_requirements.get(categoryId, ()),
+        }
+    )

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from allegro_emulator import parameters
 from allegro_emulator.errors import AllegroError, not_found
 from allegro_emulator.seed import (
     CATEGORIES,
@@ -17,7 +18,6 @@ from allegro_emulator.seed import (
     PARAM_EAN,
     allegro_product,
     allegro_products_for_gtin,
-    category_parameters,
     category_path,
     row_for_product_id,
 )
@@ -101,18 +101,27 @@ async def category(request: Request, categoryId: str) -> Response:
 
 
 @router.get("/sale/categories/{categoryId}/parameters")
-async def parameters(request: Request, categoryId: str) -> Response:
-    caller(request)
+async def category_parameters(request: Request, categoryId: str) -> Response:
+    emu, _ = caller(request)
     _category_or_404(categoryId)
-    return respond({"parameters": category_parameters(categoryId) if categoryId in _LEAVES else []})
+    return respond({"parameters": parameters.definitions(emu, categoryId)})
+
+
+def _product_parameter(param: Json) -> Json:
+    """A `CategoryProductParameter`: `required` means required to create a product."""
+    item = {k: v for k, v in param.items() if k not in ("requiredForProduct", "options")}
+    item["required"] = param["requiredForProduct"]
+    return item
 
 
 @router.get("/sale/categories/{categoryId}/product-parameters")
 async def product_parameters(request: Request, categoryId: str) -> Response:
-    caller(request)
+    emu, _ = caller(request)
     _category_or_404(categoryId)
-    params = [p for p in category_parameters(categoryId) if p["options"]["describesProduct"]]
-    return respond({"parameters": params if categoryId in _LEAVES else []})
+    params = parameters.definitions(emu, categoryId)
+    return respond(
+        {"parameters": [_product_parameter(p) for p in params if p["options"]["describesProduct"]]}
+    )
 
 
 def _suggestion_node(category_id: str) -> Json:

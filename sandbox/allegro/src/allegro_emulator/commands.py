@@ -210,7 +210,7 @@ def _apply(emu: Emulator, user: Seller, kind: str, body: Json, offer: Offer, now
         else:
             if status in ("ACTIVE", "ACTIVATING"):
                 return
-            problems = activation_errors(offer)
+            problems = activation_errors(emu, offer)
             if problems:
                 raise TaskFailure(problems[0]["code"], problems[0]["message"], problems[0]["path"])
             activate(emu, user, offer)
