@@ -29,6 +29,19 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "emulator.json"
 MEDIA = "application/vnd.allegro.public.v1+json"
 TARGET = 1500.0
+PRODUCER = {
+    "name": f"bench-{uuid.uuid4().hex[:8]}",
+    "producerData": {
+        "tradeName": "Bench Producer",
+        "address": {
+            "countryCode": "PL",
+            "street": "ul. Testowa 1",
+            "postalCode": "00-001",
+            "city": "Warszawa",
+        },
+        "contact": {"email": "bench@example.com"},
+    },
+}
 
 
 def free_port() -> int:
@@ -219,11 +232,18 @@ def main() -> None:
 
         spec = CatalogueSpec()
         rows = (r for r in range(100_000) if allegro_presence(spec, r) == 1)
+        # Publication needs GPSR data: a responsible producer and safety information.
+        producer = api.post("/sale/responsible-producers", content=json.dumps(PRODUCER))
+        producer.raise_for_status()
+        safety = {
+            "responsibleProducer": {"type": "ID", "id": producer.json()["id"]},
+            "safetyInformation": {"type": "TEXT", "description": "Keep away from children."},
+        }
         offer_ids = []
         for _ in range(args.offers):
             body = {
                 "productSet": [
-                    {"product": {"id": ean_for_row(spec, next(rows)), "idType": "GTIN"}}
+                    {"product": {"id": ean_for_row(spec, next(rows)), "idType": "GTIN"}, **safety}
                 ],
                 "parameters": [{"id": "11323", "valuesIds": ["11323_1"]}],
                 "sellingMode": {"price": {"amount": "99.99", "currency": "PLN"}},

@@ -304,7 +304,12 @@ def api(server: Server, openapi: OpenAPI, matcher: PathMatcher) -> Api:
     login = f"seller-{time.monotonic_ns()}"
     assert server.admin.post("/sellers", json={"login": login}).status_code == 201
     token = server.admin.post("/tokens", json={"login": login}).json()["access_token"]
-    return Api(server.base_url, openapi, matcher, token, login)
+    seller = Api(server.base_url, openapi, matcher, token, login)
+    # Sellers have no GPSR data until they create it, as the platform will.
+    from .helpers import PRODUCER
+
+    assert seller.post("/sale/responsible-producers", PRODUCER).status_code == 201
+    return seller
 
 
 @pytest.fixture

@@ -20,12 +20,36 @@ def ean_with(server: Server, presence: int, skip: int = 0) -> str:
 
 _counter = iter(range(1, 10**9))
 
+# The responsible producer every `api` seller gets (conftest) and the GPSR data offers carry.
+PRODUCER = {
+    "name": "Producent testowy",
+    "producerData": {
+        "tradeName": "Fabryka Testowa sp. z o.o.",
+        "address": {
+            "countryCode": "PL",
+            "street": "ul. Fabryczna 1",
+            "postalCode": "60-001",
+            "city": "Poznań",
+        },
+        "contact": {"email": "gpsr@fabryka.example", "phoneNumber": "+48 600 000 000"},
+    },
+}
+SAFETY: dict[str, Any] = {
+    "responsibleProducer": {"type": "NAME", "name": PRODUCER["name"]},
+    "safetyInformation": {"type": "TEXT", "description": "Chronić przed dziećmi."},
+}
+
 
 def offer_body(
     server: Server, *, status: str = "ACTIVE", stock: int = 10, price: str = "99.99", **extra: Any
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "productSet": [{"product": {"id": ean_with(server, 1, next(_counter)), "idType": "GTIN"}}],
+        "productSet": [
+            {
+                "product": {"id": ean_with(server, 1, next(_counter)), "idType": "GTIN"},
+                **SAFETY,
+            }
+        ],
         "parameters": [{"id": "11323", "valuesIds": ["11323_1"]}],
         "sellingMode": {"price": {"amount": price, "currency": "PLN"}},
         "stock": {"available": stock, "unit": "UNIT"},

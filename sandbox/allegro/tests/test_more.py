@@ -12,7 +12,7 @@ from allegro_emulator.config import EmulatorConfig
 from allegro_emulator.state import Emulator
 
 from .conftest import Api, Server
-from .helpers import create_offer, offer_body
+from .helpers import SAFETY, create_offer, offer_body
 
 
 def test_offer_from_full_product_definition_creates_a_proposed_product(
@@ -31,7 +31,8 @@ def test_offer_from_full_product_definition_creates_a_proposed_product(
                         {"id": "224017", "values": ["OGR-XL-1"]},  # required for 1521 products
                     ],
                     "images": ["https://a.allegroimg.com/original/new/1.jpg"],
-                }
+                },
+                **SAFETY,
             }
         ],
     )

@@ -9,7 +9,7 @@ import pytest
 from allegro_emulator.seed import LEAF_CATEGORIES, allegro_products_for_gtin
 
 from .conftest import Api, Server
-from .helpers import create_offer, offer_body
+from .helpers import SAFETY, create_offer, offer_body
 
 
 def _params(api: Api, category: str) -> list[dict[str, Any]]:
@@ -166,7 +166,7 @@ def test_new_product_needs_its_required_for_product_parameters(api: Api, server:
         "images": ["https://a.allegroimg.com/original/new/2.jpg"],
         "parameters": [{"id": "225693", "values": ["5901234123471"]}],
     }
-    body = offer_body(server, productSet=[{"product": product}])
+    body = offer_body(server, productSet=[{"product": product, **SAFETY}])
     errors = api.call("POST", "/sale/product-offers", json_body=body, validate="response").json()[
         "errors"
     ]

@@ -8,6 +8,7 @@ import itertools
 import logging
 import math
 import os
+import re
 from collections.abc import AsyncIterator
 
 import orjson
@@ -21,6 +22,7 @@ from allegro_emulator import (
     after_sales,
     catalogue,
     commands,
+    gpsr,
     oauth,
     offer_events,
     offers,
@@ -178,6 +180,7 @@ def create_app(config: EmulatorConfig | None = None, emu: Emulator | None = None
         catalogue.router,
         shipping.router,
         after_sales.router,
+        gpsr.router,
         pricing.router,
     ):
         app.include_router(router, prefix=config.rest_prefix)
@@ -218,9 +221,13 @@ def _load(emu: Emulator) -> bool:
         return False
 
 
+# Resources whose error answers the spec gives as application/json (400/401 of offer events,
+# every error of the GPSR resources).
+_JSON_ERRORS = re.compile(r"/sale/(offer-events|responsible-producers|responsible-persons)(/|$)")
+
+
 def _error_media(request: Request) -> str:
-    # The spec gives the 400/401 of /sale/offer-events as application/json.
-    return "application/json" if request.url.path.endswith("/sale/offer-events") else MEDIA_TYPE
+    return "application/json" if _JSON_ERRORS.search(request.url.path) else MEDIA_TYPE
 
 
 async def _tick(emu: Emulator) -> None:

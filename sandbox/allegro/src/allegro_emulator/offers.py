@@ -18,7 +18,7 @@ from decimal import Decimal
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from allegro_emulator import catalogue, parameters
+from allegro_emulator import catalogue, gpsr, parameters
 from allegro_emulator.errors import AllegroError, error, not_found
 from allegro_emulator.marketplaces import (
     check_additional_marketplaces,
@@ -289,7 +289,8 @@ def activation_errors(emu: Emulator, offer: Offer) -> list[Json]:
                 path="sellingMode.price",
             )
         )
-    return errors + missing_parameter_errors(emu, data)
+    user = emu.world.sellers[offer.seller_id]
+    return errors + missing_parameter_errors(emu, data) + gpsr.safety_errors(user, data)
 
 
 def missing_parameter_errors(emu: Emulator, data: Json) -> list[Json]:
@@ -493,6 +494,9 @@ async def create_product_offer(request: Request) -> Response:
                     ],
                 },
                 "quantity": {"value": 1},
+                "responsibleProducer": None,
+                "responsiblePerson": None,
+                "marketedBeforeGPSRObligation": None,
             }
         ],
         "category": {"id": category_id},
@@ -535,6 +539,8 @@ async def create_product_offer(request: Request) -> Response:
     if body.get("taxSettings"):
         data["taxSettings"] = body["taxSettings"]
     resolve_settings(user, data, body)
+    given_set = body.get("productSet") or [{}]
+    gpsr.apply_product_safety(user, data["productSet"][0], given_set[0], body.get("parameters"))
     offer = Offer(data=data, seller_id=user.id, product_id=product["id"])
     duration = (body.get("publication") or {}).get("duration")
     if duration:
@@ -628,6 +634,12 @@ async def edit_product_offer(request: Request, offerId: str) -> Response:
         )
         markets[mp] = {**(markets.get(mp) or {}), "sellingMode": (entry or {}).get("sellingMode")}
     resolve_settings(user, candidate, body)
+    given_set = body.get("productSet")
+    if isinstance(given_set, list) and given_set and isinstance(given_set[0], dict):
+        # Only the product-safety fields of the product set can change here.
+        element = {**data["productSet"][0]}
+        candidate["productSet"] = [element, *data["productSet"][1:]]
+        gpsr.apply_product_safety(user, element, given_set[0], candidate.get("parameters"))
     requested = (body.get("publication") or {}).get("status")
     if (body.get("publication") or {}).get("duration"):
         candidate["publication"] = {

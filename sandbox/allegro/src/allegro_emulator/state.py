@@ -102,6 +102,8 @@ class Seller:
     return_policies: dict[str, Json] = field(default_factory=dict)
     implied_warranties: dict[str, Json] = field(default_factory=dict)
     warranties: dict[str, Json] = field(default_factory=dict)
+    responsible_producers: dict[str, Json] = field(default_factory=dict)  # GPSR
+    responsible_persons: dict[str, Json] = field(default_factory=dict)
     offers: dict[str, Offer] = field(default_factory=dict)
     offers_by_external: dict[str, set[str]] = field(default_factory=dict)
     operations: dict[str, Operation] = field(default_factory=dict)
