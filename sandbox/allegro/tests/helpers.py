@@ -61,8 +61,23 @@ def offer_body(
 
 
 def create_offer(api: Api, server: Server, **kw: Any) -> dict[str, Any]:
-    response = api.post("/sale/product-offers", offer_body(server, **kw))
-    assert response.status_code == 201, response.text
+    """Create an offer; when Allegro answers 202, follow the operation to the offer (303)."""
+    return settled(api, api.post("/sale/product-offers", offer_body(server, **kw)))
+
+
+def settled(api: Api, response: Any) -> dict[str, Any]:
+    """The offer a 201 carries, or the one a 202's operation leads to (202 ... then 303)."""
+    if response.status_code == 202:
+        operation = response.headers["location"].replace(api.base_url, "")
+        deadline = time.monotonic() + 10
+        while (polled := api.get(operation)).status_code == 202:
+            assert time.monotonic() < deadline, polled.text
+            time.sleep(0.05)
+        assert polled.status_code == 303
+        response = api.get(polled.headers["location"].replace(api.base_url, ""))
+        assert response.status_code == 200, response.text
+    else:
+        assert response.status_code == 201, response.text
     offer: dict[str, Any] = response.json()
     return offer
 

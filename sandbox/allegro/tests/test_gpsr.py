@@ -6,6 +6,8 @@ import copy
 import uuid
 from typing import Any
 
+import pytest
+
 from .conftest import Api, Server
 from .helpers import PRODUCER, SAFETY, offer_body, offer_ids, wait_command
 
@@ -30,6 +32,7 @@ def _producer(**changes: Any) -> dict[str, Any]:
     return producer
 
 
+@pytest.mark.usefixtures("allegro_defaults")
 def test_responsible_producers_are_created_listed_read_and_updated(api: Api, bare_api: Api) -> None:
     # Sellers have none until someone creates them (`api` sellers got one in conftest).
     assert bare_api.get("/sale/responsible-producers").json() == {

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from allegro_emulator.config import EmulatorConfig
 from allegro_emulator.state import Emulator
 
@@ -89,6 +91,7 @@ def test_offer_events_journal(api: Api, server: Server) -> None:
         server.emu.clock_offset = 0.0
 
 
+@pytest.mark.usefixtures("allegro_defaults")
 def test_unknown_offer_event_id_is_refused_not_replayed(api: Api, server: Server) -> None:
     create_offer(api, server)
     assert api.get("/sale/offer-events").json()["offerEvents"]

@@ -9,7 +9,7 @@ import pytest
 from allegro_emulator.seed import LEAF_CATEGORIES, allegro_products_for_gtin
 
 from .conftest import Api, Server
-from .helpers import SAFETY, create_offer, offer_body
+from .helpers import SAFETY, create_offer, offer_body, settled
 
 
 def _params(api: Api, category: str) -> list[dict[str, Any]]:
@@ -129,10 +129,7 @@ def test_a_valid_parameter_of_every_type_is_kept(api: Api, server: Server) -> No
 
 
 def create_offer_from(api: Api, body: dict[str, Any]) -> dict[str, Any]:
-    response = api.post("/sale/product-offers", body)
-    assert response.status_code == 201, response.text
-    offer: dict[str, Any] = response.json()
-    return offer
+    return settled(api, api.post("/sale/product-offers", body))
 
 
 def test_required_parameter_missing_stops_publication_not_a_draft(api: Api, server: Server) -> None:
@@ -144,6 +141,7 @@ def test_required_parameter_missing_stops_publication_not_a_draft(api: Api, serv
     assert draft["validation"]["errors"][0]["code"] == "MissingRequiredParameters"
 
 
+@pytest.mark.usefixtures("allegro_defaults")
 def test_required_if_follows_the_condition(api: Api, server: Server) -> None:
     used = [{"id": "11323", "valuesIds": ["11323_2"]}]
     body, _ = _body_and_category(server, parameters=used)

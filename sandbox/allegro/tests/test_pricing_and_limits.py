@@ -36,6 +36,7 @@ def _preview(
     return result
 
 
+@pytest.mark.usefixtures("allegro_defaults")
 def test_fee_preview_uses_the_table(api: Api) -> None:
     laptop = _preview(api, "2500.00")
     assert laptop["commissions"] == [
