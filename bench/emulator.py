@@ -1,4 +1,5 @@
-"""Throughput of the Allegro emulator: one uvicorn worker, rate limits off.
+"""Throughput of the Allegro emulator: one uvicorn worker, rate limits off, with the strict
+validation on (category parameters, GPSR; offers are created with a responsible producer).
 
 Starts `python -m allegro_emulator` in a subprocess, seeds a seller with offers through the
 admin API, then drives the offers and commands paths with a multi-process, keep-alive,
@@ -263,6 +264,8 @@ def main() -> None:
             "PUT /sale/offer-quantity-change-commands/{commandId} (10 offers)",
         ]
         for name in [s for s in scenarios if not args.only or args.only in s]:
+            # The machine may be shared: the 1-minute load average before each run goes in the note.
+            load = os.getloadavg()[0]
             rate, errors = measure(
                 port, name, token, offer_ids, args.seconds, args.workers, args.connections
             )
@@ -276,7 +279,8 @@ def main() -> None:
                     "ratio": round(rate / TARGET, 3),
                     "note": f"one uvicorn worker, rate limits off, {args.workers} load processes"
                     f" x {args.connections} keep-alive connections, {args.seconds:g} s,"
-                    f" {errors} error responses",
+                    f" {errors} error responses, load average {load:.2f} on"
+                    f" {os.cpu_count()} cores before the run",
                 }
             )
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
