@@ -194,3 +194,48 @@ def test_unknown_producer_reference_is_refused(api: Api, server: Server) -> None
     response = api.post("/sale/product-offers", body)
     assert response.status_code == 422
     assert response.json()["errors"][0]["path"] == "productSet[0].responsibleProducer"
+
+
+def test_modification_command_sets_product_safety(api: Api, server: Server) -> None:
+    draft = api.post("/sale/product-offers", _without_safety(server, status="INACTIVE")).json()
+    producer_id = api.get("/sale/responsible-producers").json()["responsibleProducers"][0]["id"]
+    command = str(uuid.uuid4())
+    safety = {"type": "TEXT", "description": "Nie dla dzieci poniżej 3 lat."}
+    body = {
+        "modification": {"responsibleProducer": {"id": producer_id}, "safetyInformation": safety},
+        "offerCriteria": offer_ids(draft["id"]),
+    }
+    assert api.put(f"/sale/offer-modification-commands/{command}", body).status_code == 201
+    report = wait_command(api, "/sale/offer-modification-commands", command, 1)
+    assert report["taskCount"]["success"] == 1
+    element = api.get(f"/sale/product-offers/{draft['id']}").json()["productSet"][0]
+    assert element["responsibleProducer"] == {"id": producer_id}
+    assert element["safetyInformation"] == safety
+    unknown = str(uuid.uuid4())
+    body["modification"] = {"responsibleProducer": {"id": str(uuid.uuid4())}}
+    api.put(f"/sale/offer-modification-commands/{unknown}", body)
+    assert wait_command(api, "/sale/offer-modification-commands", unknown, 1)["taskCount"] == {
+        "total": 1,
+        "success": 0,
+        "failed": 1,
+    }
+
+
+def test_a_live_offer_keeps_its_product_safety(api: Api, server: Server) -> None:
+    offer = api.post("/sale/product-offers", offer_body(server)).json()
+    path = f"/sale/product-offers/{offer['id']}"
+    abroad = _producer(name="Producent US")
+    abroad["producerData"]["address"]["countryCode"] = "US"
+    assert api.post("/sale/responsible-producers", abroad).status_code == 201
+    # A PATCH is validated against the whole offer: a non-EU producer needs a person.
+    moved = api.patch(
+        path, {"productSet": [{"responsibleProducer": {"type": "NAME", "name": "Producent US"}}]}
+    )
+    assert moved.status_code == 422
+    error = moved.json()["errors"][0]
+    assert (error["code"], error["path"]) == (
+        "PRODUCT_SAFETY_EMPTY",
+        "productSet[0].responsiblePerson",
+    )
+    kept = api.get(path).json()["productSet"][0]["responsibleProducer"]
+    assert kept == offer["productSet"][0]["responsibleProducer"]

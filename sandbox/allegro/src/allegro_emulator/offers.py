@@ -657,8 +657,8 @@ async def edit_product_offer(request: Request, offerId: str) -> Response:
         problems = activation_errors(emu, trial)
     elif status_now in ("ACTIVE", "ACTIVATING") and requested != "ENDED":
         # A PATCH is validated against the whole offer: a live one keeps its required
-        # parameters, even one that became required since it was published.
-        problems = missing_parameter_errors(emu, candidate)
+        # parameters (even one that became required since it was published) and its GPSR data.
+        problems = missing_parameter_errors(emu, candidate) + gpsr.safety_errors(user, candidate)
     if problems:
         raise AllegroError(422, problems[0]["code"], problems[0]["message"], errors=problems)
     stock_value = (candidate.get("stock") or {}).get("available")
