@@ -322,22 +322,16 @@ TEST_CONFIG = {
 }
 
 
-def _spec_paths() -> dict[str, Any]:
-    with spec_path().open() as handle:
-        paths: dict[str, Any] = yaml.load(handle, Loader=yaml.CSafeLoader)["paths"]
-    return paths
-
-
 class _Recorder:
     """Records (method, spec path, status) of every REST answer the emulator sends, however the
     test called it, for the coverage test (operations the spec does not have are left out)."""
 
-    def __init__(self, app: Any, matcher: PathMatcher) -> None:
+    def __init__(self, app: Any, paths: dict[str, Any]) -> None:
         self.app = app
-        self.matcher = matcher
+        self.matcher = PathMatcher(list(paths))
         self.operations = {
             (method.upper(), path)
-            for path, item in _spec_paths().items()
+            for path, item in paths.items()
             for method in item
             if method in ("get", "post", "put", "patch", "delete")
         }
@@ -367,10 +361,10 @@ class Server:
 
 
 @pytest.fixture(scope="session")
-def server() -> Iterator[Server]:
+def server(spec_dict: dict[str, Any]) -> Iterator[Server]:
     config = EmulatorConfig(port=_free_port(), **TEST_CONFIG)  # type: ignore[arg-type]
     emu = Emulator(config)
-    app = _Recorder(create_app(config, emu), PathMatcher(list(_spec_paths())))
+    app = _Recorder(create_app(config, emu), spec_dict["paths"])
     uv = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=config.port, log_level="warning")
     )
