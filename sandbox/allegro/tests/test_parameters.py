@@ -154,6 +154,22 @@ def test_required_if_follows_the_condition(api: Api, server: Server) -> None:
     create_offer(api, server)  # a new item needs no packaging condition
 
 
+def test_dependent_dictionary_values_need_their_value(api: Api, server: Server) -> None:
+    packaging = _first(_params(api, "4231"), id="248467")
+    assert packaging["options"]["dependsOnParameterId"] == "11323"
+    assert packaging["dictionary"][1]["dependsOnValueIds"] == ["11323_2"]
+    new_with_replacement = [
+        {"id": "11323", "valuesIds": ["11323_1"]},
+        {"id": "248467", "valuesIds": ["248467_2"]},  # "zastępcze": for used items only
+    ]
+    body, _ = _body_and_category(server, parameters=new_with_replacement)
+    error = _refused(api, body)
+    assert error["metadata"]["parameterId"] == "248467"
+    assert error["metadata"]["dictionaryValue"] == "248467_2"
+    body["parameters"][1] = {"id": "248467", "valuesIds": ["248467_1"]}  # combinable with any
+    create_offer_from(api, body)
+
+
 def test_new_product_needs_its_required_for_product_parameters(api: Api, server: Server) -> None:
     params = _params(api, "1521")
     required = [p["id"] for p in params if p["requiredForProduct"]]

@@ -273,8 +273,38 @@ def check_values(defs: list[Json], category_id: str, given: Any, prefix: str) ->
                 continue
             param = named[0]
         problems += _check_one(param, item, path)
+    if not problems:
+        problems = _dependency_errors(defs, given, prefix)
     if problems:
         raise AllegroError(422, problems[0]["code"], problems[0]["message"], errors=problems)
+
+
+def _dependency_errors(defs: list[Json], given: list[Json], prefix: str) -> list[Json]:
+    """A dictionary value with `dependsOnValueIds` needs one of them set on the parameter named
+    by `options.dependsOnParameterId`. No source names Allegro's code for this."""
+    filled = _filled(given, defs)
+    by_id = {p["id"]: p for p in defs}
+    problems = []
+    for index, item in enumerate(given):
+        param = by_id.get(str(item.get("id"))) if isinstance(item, dict) else None
+        other = param["options"].get("dependsOnParameterId") if param else None
+        if param is None or other is None:
+            continue
+        needs = {d["id"]: set(d["dependsOnValueIds"]) for d in param.get("dictionary") or []}
+        for value_id in filled.get(param["id"], set()):
+            wanted = needs.get(value_id)
+            if wanted and not wanted & filled.get(other, set()):
+                problems.append(
+                    _bad(
+                        "VALIDATION_ERROR",
+                        f"Value {value_id} of {param['name']} needs one of {sorted(wanted)}"
+                        f" in parameter {other}",
+                        f"{prefix}[{index}]",
+                        param,
+                        dictionaryValue=value_id,
+                    )
+                )
+    return problems
 
 
 def _filled(given: list[Json], defs: list[Json]) -> dict[str, set[str]]:

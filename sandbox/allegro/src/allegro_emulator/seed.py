@@ -356,8 +356,10 @@ def _parameter(
     restrictions: dict[str, Any] | None = None,
     values: list[str] | None = None,
     custom: bool = False,
+    depends_on: tuple[str, dict[int, list[str]]] | None = None,
 ) -> dict[str, Any]:
-    """One `CategoryParameter` (the subtype its `type` maps to)."""
+    """One `CategoryParameter` (the subtype its `type` maps to). `depends_on`: the parameter
+    whose values some dictionary values (by position, from 1) can only be combined with."""
     param: dict[str, Any] = {
         "id": pid,
         "name": name,
@@ -369,13 +371,14 @@ def _parameter(
             "describesProduct": describes,
             "customValuesEnabled": custom,
             "ambiguousValueId": None,
-            "dependsOnParameterId": None,
+            "dependsOnParameterId": depends_on[0] if depends_on else None,
         },
         "restrictions": restrictions or {},
     }
     if kind == "dictionary":
+        combined = depends_on[1] if depends_on else {}
         param["dictionary"] = [
-            {"id": f"{pid}_{n}", "value": v, "dependsOnValueIds": []}
+            {"id": f"{pid}_{n}", "value": v, "dependsOnValueIds": combined.get(n, [])}
             for n, v in enumerate(values or [], start=1)
         ]
     return param
@@ -424,6 +427,7 @@ def _base_parameters() -> list[dict[str, Any]]:
                 required=True,
                 restrictions={"multipleChoices": False},
                 values=["oryginalne", "zastępcze", "brak opakowania"],
+                depends_on=(PARAM_CONDITION, {2: [CONDITION_USED], 3: [CONDITION_USED]}),
             ),
             # Required, and shown, only when Stan is "Używany".
             "requiredIf": {
