@@ -242,6 +242,18 @@ def test_patch_is_checked_and_unfilled_parameters_lists_new_requirements(
         ]
         required = {"parameterType": "REQUIRED"}
         assert api.get("/sale/offers/unfilled-parameters", params=required).json()["offers"] == []
+        scheduled = api.get("/sale/category-parameters-scheduled-changes").json()
+        mine = [c for c in scheduled["scheduledChanges"] if c["category"]["id"] == category]
+        assert [(c["type"], c["parameter"]["id"]) for c in mine] == [("REQUIREMENT_CHANGE", pid)]
+        # Allegro's planned requirement applies from scheduledFor on (30 days by default).
+        server.emu.clock_offset = 31 * 86400
+        fresh = server.admin.post("/tokens", json={"login": api.login}).json()["access_token"]
+        later = api.with_token(fresh)
+        now_required = later.get("/sale/offers/unfilled-parameters", params=required).json()
+        assert [o["id"] for o in now_required["offers"]] == [offer["id"]]
+        assert _first(_params(later, category), id=pid)["required"] is True
+        server.emu.clock_offset = 0.0
+        api = later  # a new token pair replaces the seller's old one
         server.admin.put(change, json={"required": True})
         assert _first(_params(api, category), id=pid)["required"] is True
         listed = api.get("/sale/offers/unfilled-parameters", params={"offer.id": offer["id"]})
@@ -254,4 +266,5 @@ def test_patch_is_checked_and_unfilled_parameters_lists_new_requirements(
         assert api.patch(path, {"parameters": filled}).status_code == 200
         assert api.get("/sale/offers/unfilled-parameters").json()["offers"] == []
     finally:
+        server.emu.clock_offset = 0.0
         server.admin.put(change, json={"required": False, "requirementPlanned": False})

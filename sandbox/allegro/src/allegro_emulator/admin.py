@@ -523,7 +523,9 @@ async def late_validation(request: Request, offerId: str) -> Response:
 @router.put("/categories/{categoryId}/parameters/{parameterId}")
 async def change_parameter(request: Request, categoryId: str, parameterId: str) -> Response:
     """Allegro changes a parameter's requirement: `{"required": true}` now, or
-    `{"requirementPlanned": true}` (listed as REQUIREMENT_PLANNED by unfilled-parameters)."""
+    `{"requirementPlanned": true, "scheduledFor"?}` (a REQUIREMENT_CHANGE in
+    /sale/category-parameters-scheduled-changes, REQUIREMENT_PLANNED in unfilled-parameters
+    until `scheduledFor`, required from then on)."""
     emu: Emulator = request.app.state.emulator
     if parameterId not in {p["id"] for p in category_parameters(categoryId)}:
         raise AllegroError(404, "NOT_FOUND", f"No parameter {parameterId} in {categoryId}")
@@ -533,16 +535,22 @@ async def change_parameter(request: Request, categoryId: str, parameterId: str) 
             body["required"]
         )
     if "requirementPlanned" in body:
-        planned = emu.world.planned_requirements.setdefault(categoryId, set())
+        planned = emu.world.planned_requirements.setdefault(categoryId, {})
         if body["requirementPlanned"]:
-            planned.add(parameterId)
+            # Required from `scheduledFor` on (default: in 30 days, as Allegro announces ahead).
+            planned[parameterId] = {
+                "scheduledAt": iso(emu.now()),
+                "scheduledFor": body.get("scheduledFor") or iso(emu.now() + 30 * 86400),
+            }
         else:
-            planned.discard(parameterId)
+            planned.pop(parameterId, None)
     return _json(
         {
             "categoryId": categoryId,
             "parameterId": parameterId,
             "required": emu.world.parameter_required.get(categoryId, {}).get(parameterId),
-            "requirementPlanned": parameterId in emu.world.planned_requirements.get(categoryId, ()),
+            "requirementPlanned": emu.world.planned_requirements.get(categoryId, {}).get(
+                parameterId
+            ),
         }
     )

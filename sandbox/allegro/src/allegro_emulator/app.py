@@ -221,9 +221,12 @@ def _load(emu: Emulator) -> bool:
         return False
 
 
-# Resources whose error answers the spec gives as application/json (400/401 of offer events,
-# every error of the GPSR resources).
-_JSON_ERRORS = re.compile(r"/sale/(offer-events|responsible-producers|responsible-persons)(/|$)")
+# Resources whose error answers the spec gives as application/json (400/401 of offer events
+# and of scheduled parameter changes, every error of the GPSR resources).
+_JSON_ERRORS = re.compile(
+    r"/sale/(offer-events|category-parameters-scheduled-changes|responsible-producers"
+    r"|responsible-persons)(/|$)"
+)
 
 
 def _error_media(request: Request) -> str:

@@ -16,23 +16,46 @@ from typing import Any
 
 from allegro_emulator.errors import AllegroError, error
 from allegro_emulator.seed import category_parameters
-from allegro_emulator.state import Emulator, Json
+from allegro_emulator.state import Emulator, Json, parse_iso
 
 _INTEGER = re.compile(r"-?\d+")
 
 
 def definitions(emu: Emulator, category_id: str) -> list[Json]:
-    """The category's parameters, with the requirement changes made since the seed."""
+    """The category's parameters, with the requirement changes made since the seed (a planned
+    requirement applies from its `scheduledFor` on)."""
     base = category_parameters(category_id)
-    changes = emu.world.parameter_required.get(category_id)
+    changes = dict(emu.world.parameter_required.get(category_id) or {})
+    now = emu.now()
+    for pid, plan in (emu.world.planned_requirements.get(category_id) or {}).items():
+        if parse_iso(plan["scheduledFor"]) <= now:
+            changes[pid] = True
     if not changes:
         return base
     return [{**p, "required": changes[p["id"]]} if p["id"] in changes else p for p in base]
 
 
 def planned(emu: Emulator, category_id: str) -> set[str]:
-    """Parameters scheduled to become required in the category."""
-    return emu.world.planned_requirements.get(category_id, set())
+    """Parameters scheduled to become required in the category, not required yet."""
+    now = emu.now()
+    plans = emu.world.planned_requirements.get(category_id) or {}
+    return {pid for pid, plan in plans.items() if parse_iso(plan["scheduledFor"]) > now}
+
+
+def scheduled_changes(emu: Emulator) -> list[Json]:
+    """`RequirementChange`s of every category, oldest scheduled first."""
+    changes = [
+        {
+            "type": "REQUIREMENT_CHANGE",
+            "scheduledAt": plan["scheduledAt"],
+            "scheduledFor": plan["scheduledFor"],
+            "category": {"id": category_id},
+            "parameter": {"id": pid},
+        }
+        for category_id, plans in emu.world.planned_requirements.items()
+        for pid, plan in plans.items()
+    ]
+    return sorted(changes, key=lambda c: (c["scheduledAt"], c["category"]["id"]))
 
 
 def _meta(param: Json, **extra: str) -> dict[str, str]:

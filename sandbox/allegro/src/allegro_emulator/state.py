@@ -168,8 +168,9 @@ class World:
     next_event_id: int = 0
     # Category parameter requirements changed since the seed: category -> parameter -> required.
     parameter_required: dict[str, dict[str, bool]] = field(default_factory=dict)
-    # Parameters scheduled to become required: category -> parameter ids.
-    planned_requirements: dict[str, set[str]] = field(default_factory=dict)
+    # Parameters scheduled to become required: category -> parameter id ->
+    # {"scheduledAt", "scheduledFor"} (ISO times; required from scheduledFor on).
+    planned_requirements: dict[str, dict[str, Json]] = field(default_factory=dict)
 
 
 @dataclass
