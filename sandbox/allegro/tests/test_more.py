@@ -283,3 +283,22 @@ def test_unreadable_snapshot_starts_fresh(tmp_path: Path) -> None:
     emu = Emulator(EmulatorConfig(snapshot_path=str(broken)))
     create_app(emu.config, emu)
     assert emu.seller_by_login("demo-seller") is not None
+
+
+def test_snapshot_from_before_new_fields_loads_with_their_defaults(tmp_path: Path) -> None:
+    import pickle
+
+    from allegro_emulator.admin import seed_defaults
+
+    old = Emulator(EmulatorConfig())
+    seed_defaults(old)
+    # As an emulator without GPSR and parameter changes would have pickled it.
+    del old.world.__dict__["parameter_required"], old.world.__dict__["planned_requirements"]
+    for seller in old.world.sellers.values():
+        del seller.__dict__["responsible_producers"], seller.__dict__["responsible_persons"]
+    target = tmp_path / "old.pickle"
+    target.write_bytes(pickle.dumps(old.world))
+    restored = Emulator(EmulatorConfig(snapshot_path=str(target)))
+    assert restored.load_snapshot()
+    assert restored.world.planned_requirements == {}
+    assert all(s.responsible_producers == {} for s in restored.world.sellers.values())
