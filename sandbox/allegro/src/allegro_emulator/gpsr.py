@@ -24,37 +24,12 @@ from allegro_emulator.web import body_json, query_int, respond, seller
 router = APIRouter()
 
 # The spec's ResponsiblePersonAddress.countryCode enum: the EU member states.
-EU_COUNTRIES = frozenset(
-    {
-        "AT",
-        "BE",
-        "BG",
-        "HR",
-        "CY",
-        "CZ",
-        "DK",
-        "EE",
-        "FI",
-        "FR",
-        "GR",
-        "ES",
-        "IE",
-        "LT",
-        "LU",
-        "LV",
-        "MT",
-        "NL",
-        "DE",
-        "PL",
-        "PT",
-        "RO",
-        "SK",
-        "SI",
-        "SE",
-        "HU",
-        "IT",
-    }
-)
+# fmt: off
+EU_COUNTRIES = frozenset({
+    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "GR", "ES", "IE", "LT", "LU",
+    "LV", "MT", "NL", "DE", "PL", "PT", "RO", "SK", "SI", "SE", "HU", "IT",
+})
+# fmt: on
 # Condition values with which a product may be declared as marketed before 13 Dec 2024.
 _BEFORE_GPSR_CONDITIONS = frozenset({"11323_2"})  # Używany
 
