@@ -9,7 +9,8 @@ from pathlib import Path
 from allegro_emulator.web import required_scope
 
 from .conftest import OMITTED, SERVED, VALIDATED
-from .test_statuses import BODY_METHODS, served_operations
+from .possible_statuses import possible_statuses
+from .test_statuses import BODY_METHODS, MODULES, served_operations
 
 # What every operation can answer whatever its handler does (test_statuses.py sends them).
 GENERIC = {401, 406, 429, 500, 503, 504}
@@ -45,6 +46,15 @@ def test_every_served_answer_was_validated_against_the_spec(
             missing.append(f"{method} {path}: no success")
         wanted = GENERIC | ({415} if method in BODY_METHODS else set())
         missing += [f"{method} {path} {s}" for s in sorted(wanted - statuses)]
+    # Every status each route's source can answer (possible_statuses.py).
+    possible = possible_statuses([m.__name__.rsplit(".", 1)[-1] for m in MODULES])
+    assert set(possible) == served
+    missing += [
+        f"{method} {path} {s} (from the source)"
+        for (method, path), statuses in sorted(possible.items())
+        for s in sorted(statuses)
+        if (method, path, s) not in VALIDATED
+    ]
     assert not missing, "\n".join(missing)
 
 
