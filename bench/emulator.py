@@ -1,4 +1,5 @@
-"""Throughput of the Allegro emulator: one uvicorn worker, rate limits off.
+"""Throughput of the Allegro emulator: one uvicorn worker, rate limits off, with the strict
+validation on (category parameters, GPSR; offers are created with a responsible producer).
 
 Starts `python -m allegro_emulator` in a subprocess, seeds a seller with offers through the
 admin API, then drives the offers and commands paths with a multi-process, keep-alive,
@@ -29,6 +30,19 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "emulator.json"
 MEDIA = "application/vnd.allegro.public.v1+json"
 TARGET = 1500.0
+PRODUCER = {
+    "name": f"bench-{uuid.uuid4().hex[:8]}",
+    "producerData": {
+        "tradeName": "Bench Producer",
+        "address": {
+            "countryCode": "PL",
+            "street": "ul. Testowa 1",
+            "postalCode": "00-001",
+            "city": "Warszawa",
+        },
+        "contact": {"email": "bench@example.com"},
+    },
+}
 
 
 def free_port() -> int:
@@ -219,11 +233,18 @@ def main() -> None:
 
         spec = CatalogueSpec()
         rows = (r for r in range(100_000) if allegro_presence(spec, r) == 1)
+        # Publication needs GPSR data: a responsible producer and safety information.
+        producer = api.post("/sale/responsible-producers", content=json.dumps(PRODUCER))
+        producer.raise_for_status()
+        safety = {
+            "responsibleProducer": {"type": "ID", "id": producer.json()["id"]},
+            "safetyInformation": {"type": "TEXT", "description": "Keep away from children."},
+        }
         offer_ids = []
         for _ in range(args.offers):
             body = {
                 "productSet": [
-                    {"product": {"id": ean_for_row(spec, next(rows)), "idType": "GTIN"}}
+                    {"product": {"id": ean_for_row(spec, next(rows)), "idType": "GTIN"}, **safety}
                 ],
                 "parameters": [{"id": "11323", "valuesIds": ["11323_1"]}],
                 "sellingMode": {"price": {"amount": "99.99", "currency": "PLN"}},
@@ -243,6 +264,8 @@ def main() -> None:
             "PUT /sale/offer-quantity-change-commands/{commandId} (10 offers)",
         ]
         for name in [s for s in scenarios if not args.only or args.only in s]:
+            # The machine may be shared: the 1-minute load average before each run goes in the note.
+            load = os.getloadavg()[0]
             rate, errors = measure(
                 port, name, token, offer_ids, args.seconds, args.workers, args.connections
             )
@@ -256,7 +279,8 @@ def main() -> None:
                     "ratio": round(rate / TARGET, 3),
                     "note": f"one uvicorn worker, rate limits off, {args.workers} load processes"
                     f" x {args.connections} keep-alive connections, {args.seconds:g} s,"
-                    f" {errors} error responses",
+                    f" {errors} error responses, load average {load:.2f} on"
+                    f" {os.cpu_count()} cores before the run",
                 }
             )
         RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -89,8 +89,32 @@ async def test_a_finished_operation_is_followed_through_its_303_with_the_token(
         for row in emulator.admin("GET", "/catalogue/sample?n=200")["rows"]
         if row["allegroProducts"] == 1
     )
+    # Allegro publishes only with GPSR data: a responsible producer and safety information.
+    producer = await client.post(
+        "/sale/responsible-producers",
+        {
+            "name": "SKU-303 producer",
+            "producerData": {
+                "tradeName": "Producer sp. z o.o.",
+                "address": {
+                    "countryCode": "PL",
+                    "street": "ul. Testowa 1",
+                    "postalCode": "00-001",
+                    "city": "Warszawa",
+                },
+                "contact": {"email": "gpsr@producer.example"},
+            },
+        },
+        token=seller["token"],
+    )
     body = {
-        "productSet": [{"product": {"id": ean, "idType": "GTIN"}}],
+        "productSet": [
+            {
+                "product": {"id": ean, "idType": "GTIN"},
+                "responsibleProducer": {"type": "ID", "id": producer.json()["id"]},
+                "safetyInformation": {"type": "TEXT", "description": "Keep away from children."},
+            }
+        ],
         "parameters": [{"id": "11323", "valuesIds": ["11323_1"]}],
         "sellingMode": {"price": {"amount": "49.99", "currency": "PLN"}},
         "stock": {"available": 3, "unit": "UNIT"},

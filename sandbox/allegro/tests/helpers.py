@@ -20,12 +20,36 @@ def ean_with(server: Server, presence: int, skip: int = 0) -> str:
 
 _counter = iter(range(1, 10**9))
 
+# The responsible producer every `api` seller gets (conftest) and the GPSR data offers carry.
+PRODUCER = {
+    "name": "Producent testowy",
+    "producerData": {
+        "tradeName": "Fabryka Testowa sp. z o.o.",
+        "address": {
+            "countryCode": "PL",
+            "street": "ul. Fabryczna 1",
+            "postalCode": "60-001",
+            "city": "Poznań",
+        },
+        "contact": {"email": "gpsr@fabryka.example", "phoneNumber": "+48 600 000 000"},
+    },
+}
+SAFETY: dict[str, Any] = {
+    "responsibleProducer": {"type": "NAME", "name": PRODUCER["name"]},
+    "safetyInformation": {"type": "TEXT", "description": "Chronić przed dziećmi."},
+}
+
 
 def offer_body(
     server: Server, *, status: str = "ACTIVE", stock: int = 10, price: str = "99.99", **extra: Any
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "productSet": [{"product": {"id": ean_with(server, 1, next(_counter)), "idType": "GTIN"}}],
+        "productSet": [
+            {
+                "product": {"id": ean_with(server, 1, next(_counter)), "idType": "GTIN"},
+                **SAFETY,
+            }
+        ],
         "parameters": [{"id": "11323", "valuesIds": ["11323_1"]}],
         "sellingMode": {"price": {"amount": price, "currency": "PLN"}},
         "stock": {"available": stock, "unit": "UNIT"},
@@ -37,8 +61,23 @@ def offer_body(
 
 
 def create_offer(api: Api, server: Server, **kw: Any) -> dict[str, Any]:
-    response = api.post("/sale/product-offers", offer_body(server, **kw))
-    assert response.status_code == 201, response.text
+    """Create an offer; when Allegro answers 202, follow the operation to the offer (303)."""
+    return settled(api, api.post("/sale/product-offers", offer_body(server, **kw)))
+
+
+def settled(api: Api, response: Any) -> dict[str, Any]:
+    """The offer a 201 carries, or the one a 202's operation leads to (202 ... then 303)."""
+    if response.status_code == 202:
+        operation = response.headers["location"].replace(api.base_url, "")
+        deadline = time.monotonic() + 10
+        while (polled := api.get(operation)).status_code == 202:
+            assert time.monotonic() < deadline, polled.text
+            time.sleep(0.05)
+        assert polled.status_code == 303
+        response = api.get(polled.headers["location"].replace(api.base_url, ""))
+        assert response.status_code == 200, response.text
+    else:
+        assert response.status_code == 201, response.text
     offer: dict[str, Any] = response.json()
     return offer
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from allegro_emulator.seed import CatalogueSpec, ean_for_row
 
@@ -18,7 +19,7 @@ def test_me_answers_the_seller(api: Api) -> None:
 
 
 def test_wrong_accept_gives_406(api: Api) -> None:
-    response = api.get("/me", headers={"Accept": "application/json"}, validate=False)
+    response = api.get("/me", headers={"Accept": "application/json"}, validate="response")
     assert response.status_code == 406
     assert response.json()["errors"][0]["code"] == "NotAcceptableException"
 
@@ -60,6 +61,7 @@ def test_marketplaces_list_the_four(api: Api) -> None:
     }
 
 
+@pytest.mark.usefixtures("allegro_defaults")
 def test_category_tree_and_parameters(api: Api) -> None:
     roots = api.get("/sale/categories").json()["categories"]
     assert {c["name"] for c in roots} >= {"Dom i Ogród", "Elektronika", "Sport i turystyka"}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from .conftest import Api, Server
 from .helpers import create_offer, offer_ids, wait_command
 
@@ -13,6 +15,7 @@ PUBLICATION = "/sale/offer-publication-commands"
 MODIFICATION = "/sale/offer-modification-commands"
 
 
+@pytest.mark.usefixtures("allegro_defaults")
 def test_price_command_is_async_and_idempotent(api: Api, server: Server) -> None:
     a, b = create_offer(api, server), create_offer(api, server)
     command_id = str(uuid.uuid4())

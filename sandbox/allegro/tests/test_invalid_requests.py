@@ -13,6 +13,8 @@ from .helpers import create_offer, offer_body
 CASES: list[tuple[str, str, object, dict[str, str] | None, int]] = [
     ("GET", "/sale/offers", None, {"limit": "5000"}, 400),
     ("GET", "/sale/offers", None, {"sort": "name"}, 400),
+    ("GET", "/sale/offers", None, {"offset": "10000000"}, 400),
+    ("GET", "/sale/offers", None, {"offset": "9999990", "limit": "20"}, 400),
     ("GET", "/sale/offer-events", None, {"limit": "0"}, 400),
     ("GET", "/order/events", None, {"from": "not-a-number"}, 422),
     ("GET", "/order/checkout-forms", None, {"limit": "101"}, 422),
@@ -62,3 +64,38 @@ def test_invalid_offer_edits(api: Api, server: Server) -> None:
     unknown_rates = offer_body(server, delivery={"shippingRates": {"id": "nope"}})
     created = api.post("/sale/product-offers", unknown_rates)
     assert created.json()["errors"][0]["code"] == "ShippingRatesNotFoundException"
+
+
+def test_offers_offset_at_the_spec_maximum_is_served(api: Api) -> None:
+    response = api.get("/sale/offers", params={"offset": "9999999", "limit": "1"})
+    assert response.status_code == 200 and response.json()["offers"] == []
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "status"),
+    [("99.999", "PLN", 422), ("99.990", "PLN", 422), ("99.99", "PLN", 201), ("99", "PLN", 201)],
+)
+def test_prices_have_at_most_two_decimals(
+    api: Api, server: Server, amount: str, currency: str, status: int
+) -> None:
+    body = offer_body(server)
+    body["sellingMode"] = {"price": {"amount": amount, "currency": currency}}
+    response = api.call("POST", "/sale/product-offers", json_body=body, validate="response")
+    assert response.status_code == status, response.text
+    if status == 422:
+        assert response.json()["errors"][0]["code"] == "InvalidPricePrecision"
+
+
+def test_price_command_with_three_decimals_is_refused(api: Api, server: Server) -> None:
+    offer = create_offer(api, server)
+    command = {
+        "modification": {"type": "FIXED_PRICE", "price": {"amount": "10.001", "currency": "PLN"}},
+        "offerCriteria": [{"type": "CONTAINS_OFFERS", "offers": [{"id": offer["id"]}]}],
+    }
+    response = api.call(
+        "PUT",
+        f"/sale/offer-price-change-commands/{uuid.uuid4()}",
+        json_body=command,
+        validate="response",
+    )
+    assert response.status_code == 422, response.text

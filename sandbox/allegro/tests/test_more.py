@@ -8,11 +8,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from allegro_emulator.config import EmulatorConfig
 from allegro_emulator.state import Emulator
 
 from .conftest import Api, Server
-from .helpers import create_offer, offer_body
+from .helpers import SAFETY, create_offer, offer_body
 
 
 def test_offer_from_full_product_definition_creates_a_proposed_product(
@@ -28,9 +30,11 @@ def test_offer_from_full_product_definition_creates_a_proposed_product(
                     "parameters": [
                         {"id": "225693", "values": ["5901234123457"]},
                         {"id": "248811", "values": ["Marka"]},
+                        {"id": "224017", "values": ["OGR-XL-1"]},  # required for 1521 products
                     ],
                     "images": ["https://a.allegroimg.com/original/new/1.jpg"],
-                }
+                },
+                **SAFETY,
             }
         ],
     )
@@ -75,9 +79,27 @@ def test_offer_events_journal(api: Api, server: Server) -> None:
     server.emu.clock_offset = 25 * 3600  # only the last 24 hours are kept
     try:
         fresh = server.admin.post("/tokens", json={"login": api.login}).json()["access_token"]
-        assert api.with_token(fresh).get("/sale/offer-events").json()["offerEvents"] == []
+        later = api.with_token(fresh)
+        assert later.get("/sale/offer-events").json()["offerEvents"] == []
+        # An expired id is refused, not read as "from the oldest".
+        expired = later.call(
+            "GET", "/sale/offer-events", params={"from": events[0]["id"]}, validate="response"
+        )
+        assert expired.status_code == 400, expired.text
+        assert expired.json()["errors"][0]["path"] == "from"
     finally:
         server.emu.clock_offset = 0.0
+
+
+@pytest.mark.usefixtures("allegro_defaults")
+def test_unknown_offer_event_id_is_refused_not_replayed(api: Api, server: Server) -> None:
+    create_offer(api, server)
+    assert api.get("/sale/offer-events").json()["offerEvents"]
+    unknown = api.call(
+        "GET", "/sale/offer-events", params={"from": "b2ZmZXItZXZlbnQ6OTk5"}, validate="response"
+    )
+    assert unknown.status_code == 400, unknown.text
+    assert "offerEvents" not in unknown.json()
 
 
 def test_counters_by_operation_and_status(api: Api, server: Server) -> None:
@@ -261,3 +283,22 @@ def test_unreadable_snapshot_starts_fresh(tmp_path: Path) -> None:
     emu = Emulator(EmulatorConfig(snapshot_path=str(broken)))
     create_app(emu.config, emu)
     assert emu.seller_by_login("demo-seller") is not None
+
+
+def test_snapshot_from_before_new_fields_loads_with_their_defaults(tmp_path: Path) -> None:
+    import pickle
+
+    from allegro_emulator.admin import seed_defaults
+
+    old = Emulator(EmulatorConfig())
+    seed_defaults(old)
+    # As an emulator without GPSR and parameter changes would have pickled it.
+    del old.world.__dict__["parameter_required"], old.world.__dict__["planned_requirements"]
+    for seller in old.world.sellers.values():
+        del seller.__dict__["responsible_producers"], seller.__dict__["responsible_persons"]
+    target = tmp_path / "old.pickle"
+    target.write_bytes(pickle.dumps(old.world))
+    restored = Emulator(EmulatorConfig(snapshot_path=str(target)))
+    assert restored.load_snapshot()
+    assert restored.world.planned_requirements == {}
+    assert all(s.responsible_producers == {} for s in restored.world.sellers.values())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from .conftest import Api, Server
 from .helpers import create_offer, ean_with, offer_body
 
@@ -42,7 +44,7 @@ def test_product_matching_errors(api: Api, server: Server) -> None:
 def test_missing_stock_and_missing_condition(api: Api, server: Server) -> None:
     body = offer_body(server)
     del body["stock"]
-    assert api.post("/sale/product-offers", body, validate=False).status_code == 422
+    assert api.post("/sale/product-offers", body, validate="response").status_code == 422
     no_condition = api.post("/sale/product-offers", offer_body(server, parameters=[]))
     assert no_condition.status_code == 422
     assert no_condition.json()["errors"][0]["code"] == "MissingRequiredParameters"
@@ -80,6 +82,7 @@ def test_missing_defaults(bare_api: Api, server: Server) -> None:
     assert named.json()["errors"][0]["code"] == "ReturnPolicyNotFoundException"
 
 
+@pytest.mark.usefixtures("allegro_defaults")
 def test_async_creation_202_then_303(api: Api, server: Server) -> None:
     server.emu.config.update({"async_offer_share": 1.0, "operation_seconds": 1.0})
     response = api.post("/sale/product-offers", offer_body(server))
@@ -179,7 +182,7 @@ def test_image_upload_by_url_and_bytes(api: Api) -> None:
         "POST",
         "/sale/images",
         headers={"Content-Type": "image/png"},
-        validate=False,
+        validate="response",
         json_body=None,
     )
     assert raw.status_code == 422  # no bytes

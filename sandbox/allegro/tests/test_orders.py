@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from .conftest import Api, Server
 from .helpers import create_offer
 
@@ -135,11 +137,12 @@ def test_checkout_forms_fulfillment_revision_and_shipments(api: Api, server: Ser
         f"/order/checkout-forms/{form_id}/shipments", {"carrierId": "NOPE", "waybill": "1"}
     )
     assert bad.status_code == 400
-    assert api.get("/order/checkout-forms/not-a-uuid", validate=False).status_code == 422
+    assert api.get("/order/checkout-forms/not-a-uuid", validate="response").status_code == 422
     status_events = api.get("/order/events", params={"type": "FULFILLMENT_STATUS_CHANGED"}).json()
     assert len(status_events["events"]) == 1
 
 
+@pytest.mark.usefixtures("allegro_defaults")
 def test_buyer_cancellation_returns_stock(api: Api, server: Server) -> None:
     offer = create_offer(api, server, stock=5)
     form = _buy(server, offer["id"], quantity=2)

@@ -19,7 +19,12 @@ from starlette.responses import Response
 from allegro_emulator import oauth, orders, pricing
 from allegro_emulator.errors import AllegroError
 from allegro_emulator.offers import fail_validation, listing_item
-from allegro_emulator.seed import DELIVERY_METHODS, allegro_presence, supplier_product
+from allegro_emulator.seed import (
+    DELIVERY_METHODS,
+    allegro_presence,
+    category_parameters,
+    supplier_product,
+)
 from allegro_emulator.state import Client, Emulator, Faults, Json, Seller, World, iso
 
 router = APIRouter()
@@ -513,3 +518,39 @@ async def late_validation(request: Request, offerId: str) -> Response:
             fail_validation(emu, user, offer)
             return _json({"offerId": offerId, "status": offer.data["publication"]["status"]})
     raise AllegroError(404, "NOT_FOUND", f"No offer {offerId}")
+
+
+@router.put("/categories/{categoryId}/parameters/{parameterId}")
+async def change_parameter(request: Request, categoryId: str, parameterId: str) -> Response:
+    """Allegro changes a parameter's requirement: `{"required": true}` now, or
+    `{"requirementPlanned": true, "scheduledFor"?}` (a REQUIREMENT_CHANGE in
+    /sale/category-parameters-scheduled-changes, REQUIREMENT_PLANNED in unfilled-parameters
+    until `scheduledFor`, required from then on)."""
+    emu: Emulator = request.app.state.emulator
+    if parameterId not in {p["id"] for p in category_parameters(categoryId)}:
+        raise AllegroError(404, "NOT_FOUND", f"No parameter {parameterId} in {categoryId}")
+    body = await _body(request)
+    if "required" in body:
+        emu.world.parameter_required.setdefault(categoryId, {})[parameterId] = bool(
+            body["required"]
+        )
+    if "requirementPlanned" in body:
+        planned = emu.world.planned_requirements.setdefault(categoryId, {})
+        if body["requirementPlanned"]:
+            # Required from `scheduledFor` on (default: in 30 days, as Allegro announces ahead).
+            planned[parameterId] = {
+                "scheduledAt": iso(emu.now()),
+                "scheduledFor": body.get("scheduledFor") or iso(emu.now() + 30 * 86400),
+            }
+        else:
+            planned.pop(parameterId, None)
+    return _json(
+        {
+            "categoryId": categoryId,
+            "parameterId": parameterId,
+            "required": emu.world.parameter_required.get(categoryId, {}).get(parameterId),
+            "requirementPlanned": emu.world.planned_requirements.get(categoryId, {}).get(
+                parameterId
+            ),
+        }
+    )

@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import math
 import os
+import re
 from collections.abc import AsyncIterator
 
 import orjson
@@ -20,6 +22,7 @@ from allegro_emulator import (
     after_sales,
     catalogue,
     commands,
+    gpsr,
     oauth,
     offer_events,
     offers,
@@ -109,8 +112,13 @@ class AllegroMiddleware:
         if faults.forced_429 > 0:
             faults.forced_429 -= 1
             self.emu.limiter.rejected += 1
+            extra: list[tuple[bytes, bytes]] = []
+            if self.emu.config.rate_limit_retry_after:
+                # As if the Client ID were blocked: its block time, scaled.
+                block = self.emu.limiter.scaled(self.emu.config.client_block_seconds)
+                extra.append((b"retry-after", str(max(1, math.ceil(block))).encode()))
             err = too_many_requests()
-            await _send(send, 429, orjson.dumps({"errors": err.errors}))
+            await _send(send, 429, orjson.dumps({"errors": err.errors}), extra)
             return True
         if faults.timeout_share and rng.random() < faults.timeout_share:
             await asyncio.sleep(faults.timeout_seconds)
@@ -131,14 +139,12 @@ class AllegroMiddleware:
         counters[key] = counters.get(key, 0) + 1
 
 
-async def _send(send: Send, status: int, body: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", _MEDIA), (b"content-length", str(len(body)).encode())],
-        }
-    )
+async def _send(
+    send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    headers = [(b"content-type", _MEDIA), (b"content-length", str(len(body)).encode())]
+    headers += extra or []
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -174,6 +180,7 @@ def create_app(config: EmulatorConfig | None = None, emu: Emulator | None = None
         catalogue.router,
         shipping.router,
         after_sales.router,
+        gpsr.router,
         pricing.router,
     ):
         app.include_router(router, prefix=config.rest_prefix)
@@ -214,9 +221,16 @@ def _load(emu: Emulator) -> bool:
         return False
 
 
+# Resources whose error answers the spec gives as application/json (400/401 of offer events
+# and of scheduled parameter changes, every error of the GPSR resources).
+_JSON_ERRORS = re.compile(
+    r"/sale/(offer-events|category-parameters-scheduled-changes|responsible-producers"
+    r"|responsible-persons)(/|$)"
+)
+
+
 def _error_media(request: Request) -> str:
-    # The spec gives the 400/401 of /sale/offer-events as application/json.
-    return "application/json" if request.url.path.endswith("/sale/offer-events") else MEDIA_TYPE
+    return "application/json" if _JSON_ERRORS.search(request.url.path) else MEDIA_TYPE
 
 
 async def _tick(emu: Emulator) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from allegro_emulator import parameters
 from allegro_emulator.errors import AllegroError, not_found
 from allegro_emulator.seed import (
     CATEGORIES,
@@ -17,12 +18,11 @@ from allegro_emulator.seed import (
     PARAM_EAN,
     allegro_product,
     allegro_products_for_gtin,
-    category_parameters,
     category_path,
     row_for_product_id,
 )
-from allegro_emulator.state import Emulator, Json
-from allegro_emulator.web import caller, respond, seller
+from allegro_emulator.state import Emulator, Json, parse_iso
+from allegro_emulator.web import caller, query_int, respond, seller
 
 router = APIRouter()
 
@@ -101,18 +101,60 @@ async def category(request: Request, categoryId: str) -> Response:
 
 
 @router.get("/sale/categories/{categoryId}/parameters")
-async def parameters(request: Request, categoryId: str) -> Response:
-    caller(request)
+async def category_parameters(request: Request, categoryId: str) -> Response:
+    emu, _ = caller(request)
     _category_or_404(categoryId)
-    return respond({"parameters": category_parameters(categoryId) if categoryId in _LEAVES else []})
+    return respond({"parameters": parameters.definitions(emu, categoryId)})
+
+
+def _product_parameter(param: Json) -> Json:
+    """A `CategoryProductParameter`: `required` means required to create a product."""
+    item = {k: v for k, v in param.items() if k not in ("requiredForProduct", "options")}
+    item["required"] = param["requiredForProduct"]
+    return item
 
 
 @router.get("/sale/categories/{categoryId}/product-parameters")
 async def product_parameters(request: Request, categoryId: str) -> Response:
-    caller(request)
+    emu, _ = caller(request)
     _category_or_404(categoryId)
-    params = [p for p in category_parameters(categoryId) if p["options"]["describesProduct"]]
-    return respond({"parameters": params if categoryId in _LEAVES else []})
+    params = parameters.definitions(emu, categoryId)
+    return respond(
+        {"parameters": [_product_parameter(p) for p in params if p["options"]["describesProduct"]]}
+    )
+
+
+@router.get("/sale/category-parameters-scheduled-changes")
+async def scheduled_changes(request: Request) -> Response:
+    emu, _ = caller(request)
+    q = request.query_params
+    bounds: dict[str, float] = {}
+    for name in ("scheduledFor.gte", "scheduledFor.lte", "scheduledAt.gte", "scheduledAt.lte"):
+        if q.get(name):
+            try:
+                bounds[name] = parse_iso(q[name])
+            except ValueError:
+                raise AllegroError(
+                    400, "VALIDATION_ERROR", f"{name} must be an ISO date-time", path=name
+                ) from None
+    if any(t != "REQUIREMENT_CHANGE" for t in q.getlist("type")):
+        raise AllegroError(400, "VALIDATION_ERROR", "Unknown type", path="type")
+    limit = query_int(request, "limit", 100, 1, 1000, status=400)
+    offset = query_int(request, "offset", 0, 0, 2**31 - 1, status=400)
+    found = []
+    for change in parameters.scheduled_changes(emu):
+        times = {
+            "scheduledFor": parse_iso(change["scheduledFor"]),
+            "scheduledAt": parse_iso(change["scheduledAt"]),
+        }
+        if all(
+            times[name.split(".")[0]] >= value
+            if name.endswith("gte")
+            else times[name.split(".")[0]] <= value
+            for name, value in bounds.items()
+        ):
+            found.append(change)
+    return respond({"scheduledChanges": found[offset : offset + limit]})
 
 
 def _suggestion_node(category_id: str) -> Json:

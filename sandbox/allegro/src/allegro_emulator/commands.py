@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from allegro_emulator import gpsr
 from allegro_emulator.errors import AllegroError, error
 from allegro_emulator.marketplaces import check_price_format, schedule_qualification
 from allegro_emulator.offer_events import emit_offer_event
@@ -210,7 +211,7 @@ def _apply(emu: Emulator, user: Seller, kind: str, body: Json, offer: Offer, now
         else:
             if status in ("ACTIVE", "ACTIVATING"):
                 return
-            problems = activation_errors(offer)
+            problems = activation_errors(emu, offer)
             if problems:
                 raise TaskFailure(problems[0]["code"], problems[0]["message"], problems[0]["path"])
             activate(emu, user, offer)
@@ -232,6 +233,20 @@ def _apply(emu: Emulator, user: Seller, kind: str, body: Json, offer: Offer, now
         for key in ("location", "payments"):
             if key in changes:
                 candidate[key] = {**(data.get(key) or {}), **changes[key]}
+        safety: Json = {
+            k: changes[k]
+            for k in ("responsibleProducer", "responsiblePerson", "safetyInformation")
+            if k in changes
+        }
+        if safety:
+            element = {**data["productSet"][0]}
+            candidate["productSet"] = [element, *data["productSet"][1:]]
+            try:
+                gpsr.apply_product_safety(user, element, safety, data.get("parameters"))
+            except AllegroError as exc:
+                raise TaskFailure(
+                    exc.errors[0]["code"], exc.errors[0]["message"], exc.errors[0]["path"]
+                ) from None
         if "publication" in changes:
             candidate["publication"] = {
                 **data["publication"],

@@ -17,10 +17,12 @@ ENV_PREFIX = "ALLEGRO_EMULATOR_"
 
 @dataclass
 class RateLimit:
-    """`limit` requests (or offer changes) per `window_seconds`, before the scale factor."""
+    """`limit` requests (or offer changes) in any `window_seconds`, before the scale factor;
+    an excess blocks the key for `block_seconds` (None: the window, at most 60 s)."""
 
     limit: int
     window_seconds: float
+    block_seconds: float | None = None
 
 
 def default_rate_limits() -> dict[str, RateLimit]:
@@ -79,6 +81,9 @@ class EmulatorConfig:
     rate_limits_enabled: bool = True
     rate_limit_scale: float = 1.0
     client_block_seconds: float = 60.0
+    # Whether Allegro's 429 carries Retry-After is unconfirmed (allegro-api.md 12): off by
+    # default, so clients are tested without it, and with it when turned on.
+    rate_limit_retry_after: bool = False
     rate_limits: dict[str, RateLimit] = field(default_factory=default_rate_limits)
 
     # Orders.
@@ -116,8 +121,11 @@ class EmulatorConfig:
                 raise KeyError(key)
             if key == "rate_limits":
                 for name, spec in value.items():
+                    block = spec.get("block_seconds")
                     self.rate_limits[name] = RateLimit(
-                        int(spec["limit"]), float(spec["window_seconds"])
+                        int(spec["limit"]),
+                        float(spec["window_seconds"]),
+                        None if block is None else float(block),
                     )
             else:
                 setattr(self, key, value)

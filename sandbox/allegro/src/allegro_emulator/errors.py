@@ -93,11 +93,12 @@ def validation(message: str, path: str | None = None, status: int = 422) -> Alle
     return AllegroError(status, "VALIDATION_ERROR", message, path=path)
 
 
-def too_many_requests() -> AllegroError:
-    # The body observed in allegro/allegro-api#10696.
+def too_many_requests(retry_after: int | None = None) -> AllegroError:
+    # The body observed in allegro/allegro-api#10696; Retry-After only when configured.
     return AllegroError(
         429,
         "TooManyRequestsException",
         "An error occurred",
         user_message="Server is unable to respond to your query. Try again in a few minutes.",
+        headers=None if retry_after is None else {"Retry-After": str(retry_after)},
     )

@@ -51,8 +51,14 @@ def check_price_format(price: Any, marketplace: str, path: str) -> None:
             path=f"{path}.currency",
         )
     value = Decimal(str(price["amount"]))
-    if (currency == "CZK" and value != value.to_integral_value()) or (
-        currency == "HUF" and (value != value.to_integral_value() or int(value) % 5)
+    # Two decimals at most in every currency; CZK whole, HUF a multiple of 5 (allegro-fees.md).
+    # Decimals as written: "9.990" has three, as Allegro reads the string.
+    exponent = value.as_tuple().exponent
+    too_precise = isinstance(exponent, int) and exponent < -2
+    if (
+        too_precise
+        or (currency == "CZK" and value != value.to_integral_value())
+        or (currency == "HUF" and (value != value.to_integral_value() or int(value) % 5))
     ):
         raise AllegroError(
             422,

@@ -1,7 +1,7 @@
 """The offer-event journal: `GET /sale/offer-events` (allegro-api.md section 11).
 
 Only live (ACTIVE/ACTIVATING) offers produce events, except OFFER_ENDED; the last 24 hours are
-kept; `from` is exclusive.
+kept; `from` is exclusive, and an unknown or expired `from` is a 400.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import base64
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from allegro_emulator.errors import AllegroError
 from allegro_emulator.state import Emulator, Json, Offer, Seller, iso
 from allegro_emulator.web import query_int, query_list, respond, seller
 
@@ -57,7 +58,18 @@ async def offer_events(request: Request) -> Response:
     index = 0
     if start:
         # `from` is exclusive; ids sort in the order they were issued.
-        index = next((i + 1 for i in range(len(events) - 1, -1, -1) if events[i]["id"] == start), 0)
+        found = next((i for i in range(len(events) - 1, -1, -1) if events[i]["id"] == start), None)
+        if found is None or events[found]["occurredAt"] < horizon:
+            # An unknown or expired id is refused (the spec's 400), never read as "from the
+            # oldest": a client must notice that it lost events. No source names the code.
+            raise AllegroError(
+                400,
+                "VALIDATION_ERROR",
+                f"Unknown or expired event id: {start}",
+                path="from",
+                user_message="The event id is unknown or older than the last 24 hours.",
+            )
+        index = found + 1
     page = []
     for event in events[index:]:
         if event["occurredAt"] < horizon or (types and event["type"] not in types):

@@ -18,7 +18,7 @@ from decimal import Decimal
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from allegro_emulator import catalogue
+from allegro_emulator import catalogue, gpsr, parameters
 from allegro_emulator.errors import AllegroError, error, not_found
 from allegro_emulator.marketplaces import (
     check_additional_marketplaces,
@@ -26,7 +26,7 @@ from allegro_emulator.marketplaces import (
     schedule_qualification,
 )
 from allegro_emulator.offer_events import emit_offer_event
-from allegro_emulator.seed import MARKETPLACES, PARAM_CONDITION, PARAM_EAN
+from allegro_emulator.seed import MARKETPLACES, PARAM_EAN
 from allegro_emulator.state import Emulator, Json, Offer, Operation, Seller, iso
 from allegro_emulator.web import body_json, query_int, query_list, respond, seller
 
@@ -34,6 +34,7 @@ router = APIRouter()
 
 DEFAULT_NAME = "default"
 MAX_STOCK = 99_999
+MAX_OFFSET = 9_999_999
 
 
 # --- helpers -----
@@ -207,6 +208,14 @@ def _match_product(emu: Emulator, body: Json) -> Json:
             path="productSet[0].product.category.id",
             metadata={"categoryId": str(category)},
         )
+    # A new product: its parameters are checked against the category's product rules.
+    defs = parameters.definitions(emu, str(category))
+    params_path = "productSet[0].product.parameters"
+    parameters.check_values(defs, str(category), ref.get("parameters") or [], params_path)
+    absent = parameters.missing(defs, ref.get("parameters") or [], "requiredForProduct")
+    if absent:
+        problems = parameters.missing_errors(absent, params_path)
+        raise AllegroError(422, problems[0]["code"], problems[0]["message"], errors=problems)
     new_id = str(uuid.uuid4())
     product: Json = {
         "id": new_id,
@@ -254,7 +263,13 @@ def _single(found: list[Json], requested: str) -> Json:
     return found[0]
 
 
-def activation_errors(offer: Offer) -> list[Json]:
+def offer_parameters(data: Json) -> list[Json]:
+    """The offer's own parameters and its product's: both count towards `required`."""
+    product = ((data.get("productSet") or [{}])[0] or {}).get("product") or {}
+    return [*(data.get("parameters") or []), *(product.get("parameters") or [])]
+
+
+def activation_errors(emu: Emulator, offer: Offer) -> list[Json]:
     """What stops an offer from being published."""
     data = offer.data
     errors = []
@@ -274,16 +289,13 @@ def activation_errors(offer: Offer) -> list[Json]:
                 path="sellingMode.price",
             )
         )
-    if not any(str(p.get("id")) == PARAM_CONDITION for p in data.get("parameters", [])):
-        errors.append(
-            error(
-                "MissingRequiredParameters",
-                "Missing required parameters: Stan (11323)",
-                path="parameters",
-                metadata={"parameterId": PARAM_CONDITION},
-            )
-        )
-    return errors
+    user = emu.world.sellers[offer.seller_id]
+    return errors + missing_parameter_errors(emu, data) + gpsr.safety_errors(user, data)
+
+
+def missing_parameter_errors(emu: Emulator, data: Json) -> list[Json]:
+    defs = parameters.definitions(emu, data["category"]["id"])
+    return parameters.missing_errors(parameters.missing(defs, offer_parameters(data)), "parameters")
 
 
 # --- state transitions (also used by commands and orders) -----
@@ -459,6 +471,9 @@ async def create_product_offer(request: Request) -> Response:
                 "existingProductId": product["id"],
             },
         )
+    parameters.check_values(
+        parameters.definitions(emu, category_id), category_id, body.get("parameters"), "parameters"
+    )
     price = (body.get("sellingMode") or {}).get("price")
     if price is not None:
         check_price_format(price, user.base_marketplace, "sellingMode.price")
@@ -479,6 +494,9 @@ async def create_product_offer(request: Request) -> Response:
                     ],
                 },
                 "quantity": {"value": 1},
+                "responsibleProducer": None,
+                "responsiblePerson": None,
+                "marketedBeforeGPSRObligation": None,
             }
         ],
         "category": {"id": category_id},
@@ -521,12 +539,14 @@ async def create_product_offer(request: Request) -> Response:
     if body.get("taxSettings"):
         data["taxSettings"] = body["taxSettings"]
     resolve_settings(user, data, body)
+    given_set = body.get("productSet") or [{}]
+    gpsr.apply_product_safety(user, data["productSet"][0], given_set[0], body.get("parameters"))
     offer = Offer(data=data, seller_id=user.id, product_id=product["id"])
     duration = (body.get("publication") or {}).get("duration")
     if duration:
         data["publication"]["duration"] = duration
     wants_active = (body.get("publication") or {}).get("status") == "ACTIVE"
-    problems = activation_errors(offer)
+    problems = activation_errors(emu, offer)
     if wants_active and problems:
         raise AllegroError(422, problems[0]["code"], problems[0]["message"], errors=problems)
     data["validation"]["errors"] = [] if wants_active else problems
@@ -614,17 +634,33 @@ async def edit_product_offer(request: Request, offerId: str) -> Response:
         )
         markets[mp] = {**(markets.get(mp) or {}), "sellingMode": (entry or {}).get("sellingMode")}
     resolve_settings(user, candidate, body)
+    given_set = body.get("productSet")
+    if isinstance(given_set, list) and given_set and isinstance(given_set[0], dict):
+        # Only the product-safety fields of the product set can change here.
+        element = {**data["productSet"][0]}
+        candidate["productSet"] = [element, *data["productSet"][1:]]
+        gpsr.apply_product_safety(user, element, given_set[0], candidate.get("parameters"))
     requested = (body.get("publication") or {}).get("status")
     if (body.get("publication") or {}).get("duration"):
         candidate["publication"] = {
             **data["publication"],
             "duration": body["publication"]["duration"],
         }
+    if "parameters" in body:
+        category_id = candidate["category"]["id"]
+        defs = parameters.definitions(emu, category_id)
+        parameters.check_values(defs, category_id, body["parameters"], "parameters")
     trial = Offer(data=candidate, seller_id=user.id, product_id=offer.product_id)
-    if requested == "ACTIVE" and data["publication"]["status"] in ("INACTIVE", "ENDED"):
-        problems = activation_errors(trial)
-        if problems:
-            raise AllegroError(422, problems[0]["code"], problems[0]["message"], errors=problems)
+    status_now = data["publication"]["status"]
+    problems = []
+    if requested == "ACTIVE" and status_now in ("INACTIVE", "ENDED"):
+        problems = activation_errors(emu, trial)
+    elif status_now in ("ACTIVE", "ACTIVATING") and requested != "ENDED":
+        # A PATCH is validated against the whole offer: a live one keeps its required
+        # parameters (even one that became required since it was published) and its GPSR data.
+        problems = missing_parameter_errors(emu, candidate) + gpsr.safety_errors(user, candidate)
+    if problems:
+        raise AllegroError(422, problems[0]["code"], problems[0]["message"], errors=problems)
     stock_value = (candidate.get("stock") or {}).get("available")
     candidate["stock"] = {**(candidate.get("stock") or {}), "available": old_stock}
     offer.data = data = candidate
@@ -806,7 +842,15 @@ async def search_offers(request: Request) -> Response:
     if q.get("sort") and q["sort"].lstrip("-") not in _SORT_KEYS:
         raise AllegroError(400, "VALIDATION_ERROR", f"Unknown sort {q['sort']}", path="sort")
     limit = query_int(request, "limit", 20, 1, 1000, status=400)
-    offset = query_int(request, "offset", 0, 0, 10**7, status=400)
+    # The spec: offset <= 9,999,999 and offset + limit <= 10,000,000.
+    offset = query_int(request, "offset", 0, 0, MAX_OFFSET, status=400)
+    if offset + limit > MAX_OFFSET + 1:
+        raise AllegroError(
+            400,
+            "VALIDATION_ERROR",
+            f"offset + limit must not exceed {MAX_OFFSET + 1}",
+            path="offset",
+        )
     ids = query_list(request, "offer.id")
     externals = query_list(request, "external.id")
     if len(externals) > 100:
@@ -897,3 +941,52 @@ async def delete_offer(request: Request, offerId: str) -> Response:
     del user.offers[offerId]
     _index_external(user, offerId, (offer.data.get("external") or {}).get("id"), None)
     return Response(status_code=204)
+
+
+@router.get("/sale/offers/unfilled-parameters")
+async def unfilled_parameters(request: Request) -> Response:
+    """Offers lacking parameters that are required (or scheduled to be); drafts never
+    published are left out, as on Allegro (allegro/allegro-api#8115)."""
+    emu, user = seller(request)
+    emu.run_due()
+    kind = request.query_params.get("parameterType")
+    if kind not in (None, "REQUIRED", "REQUIREMENT_PLANNED"):
+        raise AllegroError(
+            400, "VALIDATION_ERROR", f"Unknown parameterType {kind}", path="parameterType"
+        )
+    limit = query_int(request, "limit", 100, 1, 1000, status=400)
+    offset = query_int(request, "offset", 0, 0, 2**31 - 1, status=400)
+    ids = set(query_list(request, "offer.id"))
+    found = []
+    for offer in user.offers.values():
+        data = offer.data
+        never_published = data["publication"]["status"] == "INACTIVE" and not data[
+            "publication"
+        ].get("startingAt")
+        if never_published or (ids and data["id"] not in ids):
+            continue
+        category_id = data["category"]["id"]
+        defs = parameters.definitions(emu, category_id)
+        given = offer_parameters(data)
+        unfilled: list[str] = []
+        if kind in (None, "REQUIRED"):
+            unfilled += [p["id"] for p in parameters.missing(defs, given)]
+        if kind in (None, "REQUIREMENT_PLANNED"):
+            soon = parameters.planned(emu, category_id)
+            unfilled += [
+                p["id"]
+                for p in parameters.missing(
+                    [{**p, "required": p["id"] in soon} for p in defs], given
+                )
+                if p["id"] not in unfilled
+            ]
+        if unfilled:
+            found.append(
+                {
+                    "id": data["id"],
+                    "parameters": [{"id": pid} for pid in unfilled],
+                    "category": {"id": category_id},
+                }
+            )
+    page = found[offset : offset + limit]
+    return respond({"offers": page, "count": len(page), "totalCount": len(found)})

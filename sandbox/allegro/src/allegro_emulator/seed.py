@@ -323,6 +323,7 @@ def allegro_product(spec: CatalogueSpec, row: int, variant: int = 0) -> dict[str
                 "unit": "kg",
                 "options": {"identifiesProduct": False, "isGTIN": False},
             },
+            *product_parameter_values(leaf, _rng(spec, row, "parameters")),
         ],
         "description": {
             "sections": [{"items": [{"type": "TEXT", "content": f"<p>{item['description']}</p>"}]}]
@@ -339,74 +340,251 @@ def allegro_products_for_gtin(spec: CatalogueSpec, ean: str) -> list[dict[str, A
     return [allegro_product(spec, row, v) for v in range(allegro_presence(spec, row))]
 
 
-def category_parameters(category_id: str) -> list[dict[str, Any]]:
-    """`CategoryParameterList.parameters` for a leaf: the same few parameters everywhere."""
+PARAM_PACKAGING = "248467"  # "Stan opakowania": offer-level, required only for a used item
+CONDITION_USED = "11323_2"
+
+
+def _parameter(
+    pid: str,
+    name: str,
+    kind: str,
+    *,
+    required: bool = False,
+    for_product: bool = False,
+    describes: bool = False,
+    unit: str | None = None,
+    restrictions: dict[str, Any] | None = None,
+    values: list[str] | None = None,
+    custom: bool = False,
+    depends_on: tuple[str, dict[int, list[str]]] | None = None,
+) -> dict[str, Any]:
+    """One `CategoryParameter` (the subtype its `type` maps to). `depends_on`: the parameter
+    whose values some dictionary values (by position, from 1) can only be combined with."""
+    param: dict[str, Any] = {
+        "id": pid,
+        "name": name,
+        "type": kind,
+        "required": required,
+        "requiredForProduct": for_product,
+        "unit": unit,
+        "options": {
+            "describesProduct": describes,
+            "customValuesEnabled": custom,
+            "ambiguousValueId": None,
+            "dependsOnParameterId": depends_on[0] if depends_on else None,
+        },
+        "restrictions": restrictions or {},
+    }
+    if kind == "dictionary":
+        combined = depends_on[1] if depends_on else {}
+        param["dictionary"] = [
+            {"id": f"{pid}_{n}", "value": v, "dependsOnValueIds": combined.get(n, [])}
+            for n, v in enumerate(values or [], start=1)
+        ]
+    return param
+
+
+def _base_parameters() -> list[dict[str, Any]]:
+    """Every leaf has these (ids as on Allegro where the sources give them)."""
     return [
+        _parameter(
+            PARAM_CONDITION,
+            "Stan",
+            "dictionary",
+            required=True,
+            restrictions={"multipleChoices": False},
+            values=["Nowy", "Używany"],
+        ),
+        _parameter(
+            PARAM_EAN,
+            "EAN (GTIN)",
+            "string",
+            for_product=True,
+            describes=True,
+            restrictions={"minLength": 8, "maxLength": 14, "allowedNumberOfValues": 1},
+        ),
+        _parameter(
+            PARAM_BRAND,
+            "Marka",
+            "string",
+            for_product=True,
+            describes=True,
+            restrictions={"minLength": 1, "maxLength": 50, "allowedNumberOfValues": 1},
+        ),
+        _parameter(
+            PARAM_WEIGHT,
+            "Waga produktu",
+            "float",
+            describes=True,
+            unit="kg",
+            restrictions={"min": 0.001, "max": 1000.0, "range": False, "precision": 3},
+        ),
         {
-            "id": PARAM_CONDITION,
-            "name": "Stan",
-            "type": "dictionary",
-            "required": True,
-            "requiredForProduct": False,
-            "unit": None,
-            "options": {
-                "describesProduct": False,
-                "customValuesEnabled": False,
-                "ambiguousValueId": None,
-                "dependsOnParameterId": None,
+            **_parameter(
+                PARAM_PACKAGING,
+                "Stan opakowania",
+                "dictionary",
+                required=True,
+                restrictions={"multipleChoices": False},
+                values=["oryginalne", "zastępcze", "brak opakowania"],
+                depends_on=(PARAM_CONDITION, {2: [CONDITION_USED], 3: [CONDITION_USED]}),
+            ),
+            # Required, and shown, only when Stan is "Używany".
+            "requiredIf": {
+                "parametersWithValue": [{"id": PARAM_CONDITION, "oneOfValueIds": [CONDITION_USED]}],
+                "parametersWithoutValue": [],
             },
-            "restrictions": {"multipleChoices": False},
-            "dictionary": [
-                {"id": CONDITION_NEW, "value": "Nowy", "dependsOnValueIds": []},
-                {"id": "11323_2", "value": "Używany", "dependsOnValueIds": []},
-            ],
-        },
-        {
-            "id": PARAM_EAN,
-            "name": "EAN (GTIN)",
-            "type": "string",
-            "required": False,
-            "requiredForProduct": True,
-            "unit": None,
-            "options": {
-                "describesProduct": True,
-                "customValuesEnabled": False,
-                "ambiguousValueId": None,
-                "dependsOnParameterId": None,
+            "displayedIf": {
+                "parametersWithValue": [{"id": PARAM_CONDITION, "oneOfValueIds": [CONDITION_USED]}]
             },
-            "restrictions": {"minLength": 8, "maxLength": 14, "allowedNumberOfValues": 1},
-        },
-        {
-            "id": PARAM_BRAND,
-            "name": "Marka",
-            "type": "string",
-            "required": False,
-            "requiredForProduct": True,
-            "unit": None,
-            "options": {
-                "describesProduct": True,
-                "customValuesEnabled": True,
-                "ambiguousValueId": None,
-                "dependsOnParameterId": None,
-            },
-            "restrictions": {"minLength": 1, "maxLength": 50, "allowedNumberOfValues": 1},
-        },
-        {
-            "id": PARAM_WEIGHT,
-            "name": "Waga produktu",
-            "type": "float",
-            "required": False,
-            "requiredForProduct": False,
-            "unit": "kg",
-            "options": {
-                "describesProduct": True,
-                "customValuesEnabled": False,
-                "ambiguousValueId": None,
-                "dependsOnParameterId": None,
-            },
-            "restrictions": {"min": 0.001, "max": 1000.0, "range": False, "precision": 3},
         },
     ]
+
+
+# The pool each leaf draws its own parameters from: (id, name, type, unit, restrictions,
+# dictionary values, describes the product).
+_PARAMETER_POOL: list[tuple[str, str, str, str | None, dict[str, Any], list[str], bool]] = [
+    (
+        "224017",
+        "Kod producenta",
+        "string",
+        None,
+        {"minLength": 1, "maxLength": 35, "allowedNumberOfValues": 1},
+        [],
+        True,
+    ),
+    (
+        "127448",
+        "Kolor",
+        "dictionary",
+        None,
+        {"multipleChoices": True},
+        [
+            "czarny",
+            "biały",
+            "szary",
+            "niebieski",
+            "czerwony",
+            "zielony",
+            "srebrny",
+            "wielokolorowy",
+        ],
+        True,
+    ),
+    (
+        "4388",
+        "Materiał",
+        "dictionary",
+        None,
+        {"multipleChoices": False},
+        ["tworzywo sztuczne", "metal", "drewno", "szkło", "tkanina", "inny"],
+        True,
+    ),
+    ("17450", "Moc", "integer", "W", {"min": 1, "max": 5000, "range": False}, [], True),
+    ("202717", "Pojemność", "integer", "ml", {"min": 1, "max": 100000, "range": False}, [], True),
+    (
+        "15862",
+        "Długość",
+        "float",
+        "cm",
+        {"min": 0.1, "max": 1000.0, "range": False, "precision": 1},
+        [],
+        True,
+    ),
+    (
+        "236042",
+        "Zakres regulacji",
+        "float",
+        "cm",
+        {"min": 0.0, "max": 500.0, "range": True, "precision": 1},
+        [],
+        True,
+    ),
+    (
+        "3306",
+        "Gwarancja producenta",
+        "integer",
+        "mies.",
+        {"min": 0, "max": 120, "range": False},
+        [],
+        False,
+    ),
+    (
+        "210886",
+        "Informacje dodatkowe",
+        "string",
+        None,
+        {"minLength": 3, "maxLength": 60, "allowedNumberOfValues": 3},
+        [],
+        False,
+    ),
+]
+
+
+def _leaf_parameters(category_id: str) -> list[dict[str, Any]]:
+    rng = random.Random(f"parameters:{category_id}")
+    drawn = sorted(rng.sample(range(len(_PARAMETER_POOL)), 4))
+    params = []
+    product_required = False
+    for index in drawn:
+        pid, name, kind, unit, restrictions, values, describes = _PARAMETER_POOL[index]
+        # The first product parameter drawn is required for new products in this leaf.
+        for_product = describes and not product_required and kind != "float"
+        product_required = product_required or for_product
+        params.append(
+            _parameter(
+                pid,
+                name,
+                kind,
+                for_product=for_product,
+                describes=describes,
+                unit=unit,
+                restrictions=dict(restrictions),
+                values=values,
+            )
+        )
+    return params
+
+
+_LEAF_PARAMETERS: dict[str, list[dict[str, Any]]] = {
+    leaf: _base_parameters() + _leaf_parameters(leaf) for leaf in LEAF_CATEGORIES
+}
+
+
+def category_parameters(category_id: str) -> list[dict[str, Any]]:
+    """`CategoryParameterList.parameters` of a leaf: the common ones (Stan, EAN, Marka, Waga,
+    Stan opakowania) and four drawn for the leaf from its id. Shared: do not modify."""
+    return _LEAF_PARAMETERS.get(category_id, [])
+
+
+def product_parameter_values(category_id: str, rng: random.Random) -> list[dict[str, Any]]:
+    """Valid values for a seeded product's leaf-specific product parameters."""
+    values = []
+    for param in _LEAF_PARAMETERS[category_id][5:]:
+        if not param["options"]["describesProduct"]:
+            continue
+        r = param["restrictions"]
+        entry: dict[str, Any] = {"id": param["id"], "name": param["name"]}
+        if param["type"] == "dictionary":
+            choice = rng.choice(param["dictionary"])
+            entry.update(valuesIds=[choice["id"]], values=[], valuesLabels=[choice["value"]])
+        elif r.get("range"):
+            low = round(rng.uniform(r["min"], r["max"] / 2), 1)
+            entry["rangeValue"] = {"from": f"{low:.1f}", "to": f"{low + 10:.1f}"}
+        elif param["type"] == "integer":
+            value = str(rng.randint(r["min"], min(r["max"], 2000)))
+            entry.update(values=[value], valuesLabels=[value])
+        elif param["type"] == "float":
+            value = f"{rng.uniform(r['min'], r['max'] / 10):.1f}"
+            entry.update(values=[value], valuesLabels=[value])
+        else:
+            value = f"MC-{rng.randint(10000, 99999)}"
+            entry.update(values=[value], valuesLabels=[value])
+        if param["unit"]:
+            entry["unit"] = param["unit"]
+        entry["options"] = {"identifiesProduct": False, "isGTIN": False}
+        values.append(entry)
+    return values
 
 
 # --- Marketplaces, delivery methods, carriers -----

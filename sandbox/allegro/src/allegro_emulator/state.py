@@ -14,7 +14,7 @@ import pickle
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -102,6 +102,8 @@ class Seller:
     return_policies: dict[str, Json] = field(default_factory=dict)
     implied_warranties: dict[str, Json] = field(default_factory=dict)
     warranties: dict[str, Json] = field(default_factory=dict)
+    responsible_producers: dict[str, Json] = field(default_factory=dict)  # GPSR
+    responsible_persons: dict[str, Json] = field(default_factory=dict)
     offers: dict[str, Offer] = field(default_factory=dict)
     offers_by_external: dict[str, set[str]] = field(default_factory=dict)
     operations: dict[str, Operation] = field(default_factory=dict)
@@ -164,6 +166,11 @@ class World:
     waybills: dict[str, set[str]] = field(default_factory=dict)  # waybill -> checkout form ids
     next_offer_id: int = 17_700_000_000
     next_event_id: int = 0
+    # Category parameter requirements changed since the seed: category -> parameter -> required.
+    parameter_required: dict[str, dict[str, bool]] = field(default_factory=dict)
+    # Parameters scheduled to become required: category -> parameter id ->
+    # {"scheduledAt", "scheduledFor"} (ISO times; required from scheduledFor on).
+    planned_requirements: dict[str, dict[str, Json]] = field(default_factory=dict)
 
 
 @dataclass
@@ -289,6 +296,9 @@ class Emulator:
             return False
         # The snapshot is our own file, written by save_snapshot above.
         self.world = pickle.loads(source.read_bytes())
+        # A snapshot from before a field was added lacks it: give it its default.
+        for obj in (self.world, *self.world.sellers.values()):
+            _fill_defaults(obj)
         self._settle_after_load()
         return True
 
@@ -307,3 +317,10 @@ class Emulator:
                         if task["status"] == "NEW":
                             task["status"] = "FAIL"
                             task["message"] = "The emulator restarted before the task ran"
+
+
+def _fill_defaults(obj: Any) -> None:
+    for f in fields(obj):
+        if f.name not in vars(obj):
+            value = f.default_factory() if f.default_factory is not MISSING else f.default
+            setattr(obj, f.name, value)

@@ -73,7 +73,14 @@ def required_scope(method: str, path: str) -> str | None:
     access = "read" if method == "GET" else "write"
     if path == "/me":
         return "allegro:api:profile:read"
-    if path.startswith(("/sale/shipping-rates", "/after-sales-service-conditions")):
+    if path.startswith(
+        (
+            "/sale/shipping-rates",
+            "/after-sales-service-conditions",
+            "/sale/responsible-producers",
+            "/sale/responsible-persons",
+        )
+    ):
         return f"allegro:api:sale:settings:{access}"
     if path.startswith("/order/carriers"):
         return None
