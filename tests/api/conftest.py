@@ -65,7 +65,11 @@ def serve(
 ) -> Served:
     main = importlib.import_module(f"{service}.main")
     settings_module = importlib.import_module(f"{service}.settings")
-    extra: dict[str, Any] = {"import_max_bytes": IMPORT_LIMIT} if service == "catalog" else {}
+    extra: dict[str, Any] = (
+        {"import_max_bytes": IMPORT_LIMIT, "max_body_bytes": JSON_LIMIT}
+        if service == "catalog"
+        else {}
+    )
     settings = settings_module.Settings(
         database_url=database_url,
         amqp_url=amqp_url,
@@ -81,8 +85,6 @@ def serve(
     elif service == "pricing":
         kwargs = {"allegro_tokens": StaticTokens({}), "accounts": StaticAccounts({KNOWN_ACCOUNT})}
     definition = main.build(settings, **kwargs)
-    if service == "catalog":
-        definition.max_body_bytes = JSON_LIMIT
     app = create_app(definition)
     port = _free_port()
     server = uvicorn.Server(

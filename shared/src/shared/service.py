@@ -26,7 +26,6 @@ from shared.accounts import AccountDirectory, AuthServiceAccounts
 from shared.db import create_engine, migrate
 from shared.events import Event
 from shared.http import (
-    DEFAULT_MAX_BODY_BYTES,
     CorrelationMiddleware,
     RequestGuard,
     dlq_router,
@@ -70,9 +69,8 @@ class ServiceDefinition:
     principal_resolver: Callable[[str], Awaitable[Principal]] | None = None
     # Long-running loops of the worker role besides the consumers (pollers, schedulers).
     background: Sequence[Callable[[ServiceRuntime], Coroutine[Any, Any, None]]] = ()
-    # Request bodies: at most max_body_bytes, refused (413) before anything reads them; routes
-    # in body_limits (path template -> bytes: file imports, large selections) take their own.
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    # Request bodies: at most settings.max_body_bytes, refused (413) before anything reads
+    # them; routes in body_limits (path template -> bytes: file imports, selections) take their own.
     body_limits: Mapping[str, int] = field(default_factory=dict)
     # Which accounts exist, for `/accounts/{account_id}` routes (default: ask auth).
     accounts: AccountDirectory | None = None
@@ -287,7 +285,7 @@ def create_app(definition: ServiceDefinition, role: Role = "all") -> FastAPI:
     )
     app.add_middleware(
         RequestGuard,
-        max_body_bytes=definition.max_body_bytes,
+        max_body_bytes=settings.max_body_bytes,
         route_limits=definition.body_limits,
     )
     app.add_middleware(CorrelationMiddleware)

@@ -117,7 +117,8 @@ class ServiceSettings(BaseSettings):
     consumer_prefetch: int = 256
     consumer_batch_size: int = 100
     consumer_batch_wait_seconds: float = 0.02
-    delivery_limit: int = 10
+    # JSON request bodies above this are refused (413) before anything reads them.
+    max_body_bytes: int = 1_048_576
 
     @model_validator(mode="after")
     def _derive_defaults(self) -> ServiceSettings:
