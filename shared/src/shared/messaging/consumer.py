@@ -51,6 +51,20 @@ log = get_logger(__name__)
 Handler = Callable[[Any, UnitOfWork], Awaitable[Any]]
 
 
+def persistent_copy(message: AbstractIncomingMessage, headers: dict[str, Any]) -> aio_pika.Message:
+    """The same message (body, ids, type, timestamp) with other headers, to publish again."""
+    return aio_pika.Message(
+        body=message.body,
+        message_id=message.message_id,
+        type=message.type,
+        correlation_id=message.correlation_id,
+        content_type=message.content_type,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        headers=headers,
+        timestamp=message.timestamp,
+    )
+
+
 @dataclass(frozen=True)
 class BatchHandler:
     """A handler that takes all the batch's events of its type at once, `[(envelope, event)]`.
@@ -408,18 +422,7 @@ class Consumer:
         try:
             exchange = await self.channel.get_exchange(DEAD_LETTER_EXCHANGE, ensure=False)
             await exchange.publish(
-                aio_pika.Message(
-                    body=message.body,
-                    message_id=message.message_id,
-                    type=message.type,
-                    correlation_id=message.correlation_id,
-                    content_type=message.content_type,
-                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                    headers=headers,
-                    timestamp=message.timestamp,
-                ),
-                routing_key=self.name,
-                timeout=10,
+                persistent_copy(message, headers), routing_key=self.name, timeout=10
             )
         except Exception as exc:  # not in the DLQ: leave it to the broker to redeliver
             log.warning("dead_letter_publish_failed", queue=self.name, error=repr(exc))

@@ -26,6 +26,7 @@ from shared.messaging.consumer import (
     FAILURES_HEADER,
     REASON_HEADER,
     ROUTING_KEY_HEADER,
+    persistent_copy,
 )
 from shared.messaging.topology import QueueSpec
 
@@ -199,16 +200,7 @@ def _republished(message: AbstractIncomingMessage) -> aio_pika.Message:
     ):
         headers.pop(key, None)
     headers["x-replayed"] = True
-    return aio_pika.Message(
-        body=message.body,
-        message_id=message.message_id,
-        type=message.type,
-        correlation_id=message.correlation_id,
-        content_type=message.content_type,
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        headers=headers,
-        timestamp=message.timestamp,
-    )
+    return persistent_copy(message, headers)
 
 
 class UnknownQueue(LookupError):
