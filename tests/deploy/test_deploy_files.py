@@ -396,7 +396,7 @@ def test_compose_app_services(compose: dict[str, Any], name: str) -> None:
     assert env["ALLEGRO_API_URL"].endswith("http://emulator:8400}")
     assert env["ALLEGRO_AUTH_URL"].endswith("http://emulator:8400}")
     assert "MCI_SERVICE_TOKEN_SECRET" in env
-    assert env["ENVIRONMENT"].startswith("${ENVIRONMENT:-development")
+    assert env["ENVIRONMENT"] == "development"
     depends = service["depends_on"]
     for infra in ("postgres", "rabbitmq"):
         assert depends[infra]["condition"] == "service_healthy"
@@ -430,7 +430,7 @@ def test_compose_registers_the_allegro_app_with_the_emulator_before_auth(
 def test_compose_auth_gets_its_secrets(compose: dict[str, Any]) -> None:
     env = env_of(compose["services"]["auth"])
     for key in (
-        "AUTH_TOKEN_ENCRYPTION_KEY",
+        "AUTH_TOKEN_ENCRYPTION_KEYS",
         "AUTH_BOOTSTRAP_ADMIN_KEY",
         "MCI_SERVICE_TOKEN_SECRET",
         "ALLEGRO_CLIENT_ID",
