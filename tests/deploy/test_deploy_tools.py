@@ -661,3 +661,72 @@ def test_network_policies_let_only_what_must_talk(
         assert not allows(docs, STRANGER_POD, emulator, 8400)
     else:
         assert "emulator" not in pod
+
+
+# ---------------------------------------------------------------------------------------------
+# Prometheus: promtool check and unit-test the alert rules
+
+PROMETHEUS = DEPLOY / "prometheus"
+# The issue's list: DLQ not empty, outbox age, 429s, token refresh failures, consumer down,
+# publication stalled, wallet too low; plus the broker's DLQ view and a service down.
+REQUIRED_ALERTS = {
+    "MciDeadLetterQueueNotEmpty",
+    "MciDeadLetterQueueNotEmptyBroker",
+    "MciOutboxStuck",
+    "MciAllegroRateLimited",
+    "MciTokenRefreshFailed",
+    "MciConsumerDown",
+    "MciPublicationStalled",
+    "MciSupplierWalletLow",
+    "MciServiceDown",
+}
+
+
+def alert_names(path: Path) -> list[str]:
+    rules = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return [r["alert"] for g in rules["groups"] for r in g["rules"] if "alert" in r]
+
+
+def test_promtool_check_rules() -> None:
+    result = run(tool("promtool"), "check", "rules", str(PROMETHEUS / "alerts.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    count = len(alert_names(PROMETHEUS / "alerts.yml"))
+    assert f"SUCCESS: {count} rules found" in result.stdout
+
+
+def test_promtool_check_config_with_its_rules() -> None:
+    result = run(tool("promtool"), "check", "config", "prometheus.yml", cwd=PROMETHEUS)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 1 rule files found" in result.stdout
+
+
+def test_every_required_alert_exists_and_fires_in_a_unit_test() -> None:
+    alerts = alert_names(PROMETHEUS / "alerts.yml")
+    assert set(alerts) == REQUIRED_ALERTS
+    cases = yaml.safe_load((PROMETHEUS / "alerts_test.yml").read_text(encoding="utf-8"))
+    fires: set[str] = set()
+    quiet: set[str] = set()
+    for test in cases["tests"]:
+        for case in test["alert_rule_test"]:
+            (fires if case["exp_alerts"] else quiet).add(case["alertname"])
+    assert fires == REQUIRED_ALERTS, "an alert with no case where it fires"
+    assert quiet == REQUIRED_ALERTS, "an alert with no case where it stays quiet"
+
+
+def test_promtool_test_rules() -> None:
+    result = run(tool("promtool"), "test", "rules", "alerts_test.yml", cwd=PROMETHEUS)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_promtool_test_rules_catches_a_broken_rule(tmp_path: Path) -> None:
+    """The unit tests have teeth: an outbox threshold of 10 minutes instead of 1 fails them."""
+    rules = (PROMETHEUS / "alerts.yml").read_text(encoding="utf-8")
+    broken = rules.replace("(mci_outbox_oldest_pending_age_seconds) > 60", "(...) > 600")
+    broken = broken.replace("(...)", "(mci_outbox_oldest_pending_age_seconds)")
+    assert broken != rules
+    (tmp_path / "alerts.yml").write_text(broken, encoding="utf-8")
+    shutil.copy(PROMETHEUS / "alerts_test.yml", tmp_path / "alerts_test.yml")
+    result = run(tool("promtool"), "test", "rules", "alerts_test.yml", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "MciOutboxStuck" in result.stdout + result.stderr
