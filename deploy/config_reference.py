@@ -47,6 +47,39 @@ DERIVED = {
 }
 
 
+# What a field does, for fields whose class has no comment above them (the comment wins).
+FIELD_DOCS = {
+    "environment": "`development`, `test` or `production`. Outside development a placeholder "
+    "secret stops the service at start, and /docs needs a viewer credential.",
+    "database_url": "This service's own database (`postgresql+asyncpg://...`).",
+    "amqp_url": "The RabbitMQ broker.",
+    "http_host": "Interface the HTTP server listens on (`0.0.0.0` in containers).",
+    "http_port": "Port of the HTTP server (API, /health, /metrics).",
+    "log_level": "Log level of the JSON logs.",
+    "log_json": "JSON log lines; unset: JSON unless stdout is a terminal.",
+    "run_migrations": "Migrate the database at start. Kubernetes sets `false`: its migrations "
+    "Job migrates before the pods need the schema.",
+    "allegro_auth_url": "Allegro's OAuth host.",
+    "allegro_client_id": "The Allegro app's Client ID (one app serves every seller).",
+    "auth_url": "Where this service reaches auth (API keys, tokens, accounts).",
+    "outbox_batch_size": "Outbox rows the relay claims and publishes per batch.",
+    "outbox_poll_interval_seconds": "How often the relay looks for rows when no NOTIFY came.",
+    "consumer_prefetch": "Unacknowledged deliveries per consumer channel.",
+    "consumer_batch_size": "Deliveries handled in one transaction.",
+    "consumer_batch_wait_seconds": "How long a consumer waits to fill a batch.",
+    "delivery_limit": "Read but not used: the queues' `x-delivery-limit` (100) comes from "
+    "shared/messaging/topology.py.",
+    "allegro_client_secret": "The Allegro app's Client Secret.",
+    "oauth_redirect_uri": "The redirect URI registered with the Allegro app; must match exactly.",
+    "refresh_ahead_seconds": "Refresh an account's access token this long before it expires.",
+    "authorization_attempt_seconds": "How long an OAuth authorization attempt stays open.",
+    "operator_token_ttl_seconds": "Lifetime of the signed operator tokens auth exchanges keys for.",
+    "poll_tick_seconds": "How often auth's background loop (refreshes, device flow) runs.",
+    "introspection_callers": "Which services may check operator credentials at auth.",
+    "account_directory_callers": "Which services may list accounts at auth.",
+}
+
+
 class RecordingEnviron(dict[str, str]):
     """An empty environment that remembers which names were looked up."""
 
@@ -116,7 +149,7 @@ def docs_of(cls: type[Any]) -> dict[str, str]:
     for klass in reversed(cls.__mro__):
         if isinstance(klass, type) and issubclass(klass, ServiceSettings):
             docs |= {name: text for name, text in field_comments(klass).items() if text}
-    return docs
+    return FIELD_DOCS | docs
 
 
 def default_of(name: str, info: FieldInfo) -> tuple[str, tuple[str, ...]]:
