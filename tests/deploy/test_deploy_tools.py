@@ -786,3 +786,18 @@ def test_operations_guide_covers_the_issue() -> None:
         "_ALLEGRO_CLIENT_SHARE",
     ):
         assert needle in guide, needle
+
+
+def test_alert_label_values_are_ones_the_code_emits() -> None:
+    """A rule on `result="acked"` when the consumer counts `handled` never matches: every
+    `result` value an alert names for the messaging counters is one shared/ emits."""
+    source = "\n".join(
+        path.read_text(encoding="utf-8")
+        for path in (ROOT / "shared/src/shared/messaging").glob("*.py")
+    )
+    rules = (PROMETHEUS / "alerts.yml").read_text(encoding="utf-8")
+    used = re.findall(r'mci_messages_(?:consumed|published)_total\{[^}]*result=~?"([^"]+)"', rules)
+    assert used
+    for values in used:
+        for value in values.split("|"):
+            assert f'"{value}"' in source, value

@@ -1,0 +1,312 @@
+"""A real Prometheus scrapes a running service and answers for its key series.
+
+The catalog service runs as its own process on a throw-away database and vhost; it imports a
+small catalogue (import rows, outbox, CatalogUpdated published), consumes one upstream batch
+(messages consumed, handler latency) and dead-letters one malformed message (DLQ depth). A
+Prometheus server (Debian's `prometheus`, from `make tools`) scrapes it every second with the
+platform's own alert rules loaded; the test asks its HTTP API for each series, and for the DLQ
+alert, which must be pending or firing on the real series.
+
+The Allegro series (calls, 429s, limiter waits) need an account connected through auth and are
+not covered here yet.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any
+
+import aio_pika
+import httpx
+import pytest
+import yaml
+
+from catalog.seedfiles import jsonl_lines, seed_products
+from shared.events import Envelope, Money, SupplierProduct, SupplierProductsChanged
+from shared.security import issue_token
+from shared.testing.fixtures import MakeDatabase
+from shared.testing.infra import wait_until
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
+ACCOUNT = "acc-live-prometheus"
+PRODUCTS = 40
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def prometheus_binary() -> str:
+    found = shutil.which("prometheus")
+    if found is None:
+        pytest.fail("prometheus is missing: run `make tools` (as root it installs it)")
+    return found
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def start_catalog(port: int, env: dict[str, str], log: IO[bytes]) -> subprocess.Popen[bytes]:
+    # Popen returns at once (the process runs on its own); only waiting on it would block.
+    return subprocess.Popen(
+        [sys.executable, "-m", "catalog", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+@pytest.fixture
+async def catalog(
+    make_database: MakeDatabase, amqp_url: str, tmp_path: Path
+) -> AsyncIterator[tuple[str, dict[str, str]]]:
+    database_url = await make_database("catalog_live_prometheus")
+    port = free_port()
+    env = {
+        **os.environ,
+        "ENVIRONMENT": "development",
+        "CATALOG_DATABASE_URL": database_url,
+        "CATALOG_AMQP_URL": amqp_url,
+        "CATALOG_LOG_LEVEL": "WARNING",
+        "CATALOG_OUTBOX_POLL_INTERVAL_SECONDS": "0.2",
+        "CATALOG_KNOWN_ACCOUNTS": f'["{ACCOUNT}"]',  # no auth to ask which accounts exist
+    }
+    log = (tmp_path / "catalog.log").open("wb")
+    process = start_catalog(port, env, log)
+    url = f"http://127.0.0.1:{port}"
+    secret = os.environ.get("MCI_SERVICE_TOKEN_SECRET", "changeme")
+    headers = {"Authorization": f"Bearer {issue_token(secret, 'live-test', 'admin', 3600)}"}
+    try:
+
+        async def ready() -> bool:
+            assert process.poll() is None, (tmp_path / "catalog.log").read_text()
+            async with httpx.AsyncClient(timeout=2) as http:
+                try:
+                    return (await http.get(f"{url}/health/ready")).status_code == 200
+                except httpx.HTTPError:
+                    return False
+
+        await wait_until(ready, within=90, interval=0.3)
+        yield url, headers
+    finally:
+        stop(process)
+        log.close()
+
+
+@pytest.fixture
+def prometheus(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A Prometheus server; the test writes its config (targets) before asking it to load."""
+    port = free_port()
+    config = tmp_path / "prometheus.yml"
+    config.write_text("global: {scrape_interval: 1s}\n", encoding="utf-8")
+    log = (tmp_path / "prometheus.log").open("wb")
+    process = subprocess.Popen(
+        [
+            prometheus_binary(),
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--web.enable-lifecycle",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield f"http://127.0.0.1:{port}", config
+    finally:
+        stop(process)
+        log.close()
+
+
+async def publish(amqp_url: str, body: bytes, message_id: str) -> None:
+    """Publish to mci.upstream as the upstream catalogue system would."""
+    connection = await aio_pika.connect_robust(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange("mci.upstream")
+        await exchange.publish(
+            aio_pika.Message(
+                body,
+                message_id=message_id,
+                type="SupplierProductsChanged",
+                content_type="application/json",
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
+            routing_key="supplier.products",
+        )
+
+
+def upstream_batch() -> Envelope:
+    product = SupplierProduct.model_validate(
+        {
+            "sku": "LIVE-1",
+            "updated_at": datetime(2026, 11, 20, 6, 0, tzinfo=UTC),
+            "ean": "5901234123457",
+            "title": "Sekator Fiskars Pro",
+            "category_path": "Home & Garden > Garden > Garden Tools",
+            "brand": "Fiskars",
+            "weight_kg": Decimal("0.4"),
+            "cost": Money(amount=Decimal("20.00"), currency="PLN"),
+            "rrp": Money(amount=Decimal("49.99"), currency="PLN"),
+            "stock": 5,
+        }
+    )
+    event = SupplierProductsChanged(products=[product])
+    envelope = Envelope(
+        type=event.event_type,
+        source="live-test",
+        correlation_id=str(uuid.uuid4()),
+        data=event.model_dump(mode="json"),
+    )
+    return envelope
+
+
+async def query(http: httpx.AsyncClient, base: str, promql: str) -> list[dict[str, Any]]:
+    response = await http.get(f"{base}/api/v1/query", params={"query": promql})
+    response.raise_for_status()
+    body = response.json()
+    assert body["status"] == "success", body
+    result: list[dict[str, Any]] = body["data"]["result"]
+    return result
+
+
+async def test_prometheus_scrapes_the_key_series_of_a_running_service(
+    catalog: tuple[str, dict[str, str]],
+    prometheus: tuple[str, Path],
+    amqp_url: str,
+) -> None:
+    url, headers = catalog
+    base, config = prometheus
+    port = url.rsplit(":", 1)[1]
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "rule_files": [str(ALERTS)],
+                "scrape_configs": [
+                    {
+                        "job_name": "mci",
+                        "static_configs": [
+                            {"targets": [f"127.0.0.1:{port}"], "labels": {"service": "catalog"}}
+                        ],
+                    }
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+
+    async with httpx.AsyncClient(timeout=10) as http:
+
+        async def prometheus_ready() -> bool:
+            try:
+                return (await http.get(f"{base}/-/ready")).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        await wait_until(prometheus_ready, within=60, interval=0.3)
+        (await http.post(f"{base}/-/reload")).raise_for_status()
+
+        # A queue bound to catalog.updated, as pricing's and offers' are: the relay publishes
+        # mandatory, and an event no queue takes is returned (and counted as such), not confirmed.
+        connection = await aio_pika.connect_robust(amqp_url)
+        channel = await connection.channel()
+        events = await channel.get_exchange("mci.events")
+        listener = await channel.declare_queue(f"live-test.{uuid.uuid4().hex[:8]}", exclusive=True)
+        await listener.bind(events, "catalog.updated")
+
+        # Work that makes every series move.
+        selection = await http.put(
+            f"{url}/accounts/{ACCOUNT}/selection",
+            headers=headers,
+            json={"include": {"categories": ["Home & Garden", "Sports & Outdoors", "Electronics"]}},
+        )
+        selection.raise_for_status()
+        body = b"".join(jsonl_lines(seed_products(1_000_000, 0, PRODUCTS)))
+        imported = await http.post(
+            f"{url}/imports", headers=headers, params={"format": "jsonl"}, content=body
+        )
+        imported.raise_for_status()
+        assert imported.json()["valid"] == PRODUCTS
+        batch = upstream_batch()
+        await publish(amqp_url, batch.model_dump_json().encode(), str(batch.id))
+        await publish(amqp_url, b"not an envelope", str(uuid.uuid4()))
+
+        async def dead_lettered() -> bool:
+            depths = await http.get(f"{url}/admin/dlq", headers=headers)
+            depths.raise_for_status()
+            return bool(depths.json().get("catalog.supplier-products"))
+
+        await wait_until(dead_lettered, within=60, interval=0.3)
+
+        expectations = {
+            'up{job="mci",service="catalog"} == 1': None,
+            'sum(mci_catalog_import_rows_total{format="jsonl",result="valid"})': PRODUCTS,
+            "sum(mci_messages_published_total"
+            '{routing_key="catalog.updated",result="confirmed"})': 1,
+            'sum(mci_messages_consumed_total{queue="catalog.supplier-products"})': 2,
+            'sum(mci_message_handler_duration_seconds_count{queue="catalog.supplier-products"})': 1,
+            # exactly the malformed one: the valid batch was handled
+            'mci_dlq_messages{queue="catalog.supplier-products",service="catalog"} == 1': None,
+            'mci_messages_consumed_total{queue="catalog.supplier-products",result="handled"}': 1,
+            'mci_outbox_pending_messages{service="catalog"}': None,
+            'mci_outbox_oldest_pending_age_seconds{service="catalog"}': None,
+        }
+
+        missing: dict[str, Any] = {}
+
+        async def every_series_there() -> bool:
+            missing.clear()
+            for promql, at_least in expectations.items():
+                result = await query(http, base, promql)
+                value = float(result[0]["value"][1]) if result else None
+                if value is None or (at_least is not None and value < at_least):
+                    missing[promql] = value
+            return not missing
+
+        try:
+            await wait_until(every_series_there, within=60, interval=0.5)
+        except AssertionError:
+            scraped = (await http.get(f"{url}/metrics")).text
+            mci = [line for line in scraped.splitlines() if line.startswith("mci_")]
+            pytest.fail(f"series missing or below expectation: {missing}; /metrics: {mci}")
+
+        # The platform's own rules are loaded, and the DLQ alert matches the real series.
+        rules = (await http.get(f"{base}/api/v1/rules")).json()["data"]["groups"]
+        loaded = {r["name"] for g in rules for r in g["rules"]}
+        assert "MciDeadLetterQueueNotEmpty" in loaded
+        assert len(loaded) == len(
+            [r for g in yaml.safe_load(ALERTS.read_text())["groups"] for r in g["rules"]]
+        )
+
+        async def dlq_alert() -> bool:
+            alerts = (await http.get(f"{base}/api/v1/alerts")).json()["data"]["alerts"]
+            return any(
+                a["labels"]["alertname"] == "MciDeadLetterQueueNotEmpty"
+                and a["labels"].get("queue") == "catalog.supplier-products"
+                and a["state"] in {"pending", "firing"}
+                for a in alerts
+            )
+
+        await wait_until(dlq_alert, within=30, interval=0.5)
+        await connection.close()
