@@ -22,7 +22,7 @@ fi
 if ((${#missing[@]})); then
     if [[ "$(id -u)" == 0 ]]; then
         echo "make tools: installing Debian packages: ${missing[*]}"
-        export DEBIAN_FRONTEND=noninteractive
+        export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1
         apt-get update -qq
         # No recommends: docker-compose would pull in a Docker engine, prometheus its exporters.
         apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -30,8 +30,7 @@ KUBERNETES_VERSION = "1.32.0"
 KEDA_CRD = Path(__file__).parent / "schemas" / "keda.sh_scaledobjects.yaml"
 APP_SERVICES = ("auth", "catalog", "pricing", "offers", "orders")
 
-# The tools, and what installs each one.
-DEBIAN_TOOLS = {"docker-compose": "make tools", "promtool": "make tools", "kubectl": "make tools"}
+# Python tools come from requirements.lock (make install); the others from make tools.
 PYTHON_TOOLS = ("hadolint", "kubernetes-validate", "check-jsonschema")
 
 
@@ -801,3 +800,34 @@ def test_alert_label_values_are_ones_the_code_emits() -> None:
     for values in used:
         for value in values.split("|"):
             assert f'"{value}"' in source, value
+
+
+# ---------------------------------------------------------------------------------------------
+# make tools (deploy/tools/install.sh)
+
+
+def test_make_tools_names_the_missing_packages_when_not_root(tmp_path: Path) -> None:
+    """Not root and nothing installed: no apt-get, exit 1, and the packages to install named."""
+    fake_id = tmp_path / "id"
+    fake_id.write_text("#!/bin/sh\necho 1000\n", encoding="utf-8")
+    fake_id.chmod(0o755)
+    result = subprocess.run(
+        ["/bin/bash", str(DEPLOY / "tools" / "install.sh")],
+        env={"PATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "missing Debian packages: docker-compose prometheus" in result.stderr
+    assert "apt-get install -y --no-install-recommends docker-compose prometheus" in result.stderr
+
+
+def test_make_tools_is_idempotent_when_everything_is_there() -> None:
+    for name in ("docker-compose", "promtool", "prometheus", "kubectl"):
+        tool(name)
+    result = run("/bin/bash", str(DEPLOY / "tools" / "install.sh"))
+    assert result.returncode == 0, result.stderr
+    assert "installing" not in result.stdout
+    assert "docker-compose 1.29" in result.stdout
