@@ -831,3 +831,16 @@ def test_make_tools_is_idempotent_when_everything_is_there() -> None:
     assert result.returncode == 0, result.stderr
     assert "installing" not in result.stdout
     assert "docker-compose 1.29" in result.stdout
+
+
+@pytest.mark.parametrize("config", ["prometheus.yml", "prometheus-k8s.yml"])
+def test_both_scrape_configs_collect_the_broker_series_the_alerts_use(config: str) -> None:
+    """MciConsumerDown and MciPublicationStalled read rabbitmq_detailed_queue_consumers and
+    _messages_ready: families queue_consumer_count and queue_coarse_metrics."""
+    rules = (PROMETHEUS / "alerts.yml").read_text(encoding="utf-8")
+    assert "rabbitmq_detailed_queue_consumers" in rules
+    assert "rabbitmq_detailed_queue_messages_ready" in rules
+    data = yaml.safe_load((PROMETHEUS / config).read_text(encoding="utf-8"))
+    (job,) = [j for j in data["scrape_configs"] if j["job_name"] == "rabbitmq"]
+    assert job["metrics_path"] == "/metrics/detailed"
+    assert set(job["params"]["family"]) == {"queue_coarse_metrics", "queue_consumer_count"}
