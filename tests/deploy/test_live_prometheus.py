@@ -7,8 +7,9 @@ Prometheus server (Debian's `prometheus`, from `make tools`) scrapes it every se
 platform's own alert rules loaded; the test asks its HTTP API for each series, and for the DLQ
 alert, which must be pending or firing on the real series.
 
-The Allegro series (calls, 429s, limiter waits) need an account connected through auth and are
-not covered here yet.
+A second case runs auth against the Allegro emulator and connects an account through OAuth, for
+the Allegro series (calls by endpoint class and status, limiter waits). A 429 is not provoked
+here; the promtool unit test covers that alert.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import yaml
 from catalog.seedfiles import jsonl_lines, seed_products
 from shared.events import Envelope, Money, SupplierProduct, SupplierProductsChanged
 from shared.security import issue_token
+from shared.testing.emulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, start_emulator
 from shared.testing.fixtures import MakeDatabase
 from shared.testing.infra import wait_until
 
@@ -66,10 +68,12 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def start_catalog(port: int, env: dict[str, str], log: IO[bytes]) -> subprocess.Popen[bytes]:
+def start_service(
+    name: str, port: int, env: dict[str, str], log: IO[bytes]
+) -> subprocess.Popen[bytes]:
     # Popen returns at once (the process runs on its own); only waiting on it would block.
     return subprocess.Popen(
-        [sys.executable, "-m", "catalog", "--port", str(port)],
+        [sys.executable, "-m", name, "--port", str(port)],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -92,7 +96,7 @@ async def catalog(
         "CATALOG_KNOWN_ACCOUNTS": f'["{ACCOUNT}"]',  # no auth to ask which accounts exist
     }
     log = (tmp_path / "catalog.log").open("wb")
-    process = start_catalog(port, env, log)
+    process = start_service("catalog", port, env, log)
     url = f"http://127.0.0.1:{port}"
     secret = os.environ.get("MCI_SERVICE_TOKEN_SECRET", "changeme")
     headers = {"Authorization": f"Bearer {issue_token(secret, 'live-test', 'admin', 3600)}"}
@@ -136,6 +140,60 @@ def prometheus(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     finally:
         stop(process)
         log.close()
+
+
+def scrape(config: Path, services: dict[str, str]) -> None:
+    """Point Prometheus at the running services (job mci, label service), alerts.yml loaded."""
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "rule_files": [str(ALERTS)],
+                "scrape_configs": [
+                    {
+                        "job_name": "mci",
+                        "static_configs": [
+                            {"targets": [url.removeprefix("http://")], "labels": {"service": name}}
+                            for name, url in services.items()
+                        ],
+                    }
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+
+
+async def prometheus_ready(http: httpx.AsyncClient, base: str) -> None:
+    async def ready() -> bool:
+        try:
+            return (await http.get(f"{base}/-/ready")).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    await wait_until(ready, within=60, interval=0.3)
+    (await http.post(f"{base}/-/reload")).raise_for_status()
+
+
+async def wait_for_series(
+    http: httpx.AsyncClient, base: str, expectations: dict[str, float | None]
+) -> None:
+    """Poll Prometheus until every query has a result (at least the given value)."""
+    missing: dict[str, float | None] = {}
+
+    async def every_series_there() -> bool:
+        missing.clear()
+        for promql, at_least in expectations.items():
+            result = await query(http, base, promql)
+            value = float(result[0]["value"][1]) if result else None
+            if value is None or (at_least is not None and value < at_least):
+                missing[promql] = value
+        return not missing
+
+    try:
+        await wait_until(every_series_there, within=60, interval=0.5)
+    except AssertionError:
+        pytest.fail(f"series missing or below expectation: {missing}")
 
 
 async def publish(amqp_url: str, body: bytes, message_id: str) -> None:
@@ -197,35 +255,9 @@ async def test_prometheus_scrapes_the_key_series_of_a_running_service(
 ) -> None:
     url, headers = catalog
     base, config = prometheus
-    port = url.rsplit(":", 1)[1]
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                "rule_files": [str(ALERTS)],
-                "scrape_configs": [
-                    {
-                        "job_name": "mci",
-                        "static_configs": [
-                            {"targets": [f"127.0.0.1:{port}"], "labels": {"service": "catalog"}}
-                        ],
-                    }
-                ],
-            }
-        ),
-        encoding="utf-8",
-    )
-
+    scrape(config, {"catalog": url})
     async with httpx.AsyncClient(timeout=10) as http:
-
-        async def prometheus_ready() -> bool:
-            try:
-                return (await http.get(f"{base}/-/ready")).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        await wait_until(prometheus_ready, within=60, interval=0.3)
-        (await http.post(f"{base}/-/reload")).raise_for_status()
+        await prometheus_ready(http, base)
 
         # A queue bound to catalog.updated, as pricing's and offers' are: the relay publishes
         # mandatory, and an event no queue takes is returned (and counted as such), not confirmed.
@@ -259,7 +291,7 @@ async def test_prometheus_scrapes_the_key_series_of_a_running_service(
 
         await wait_until(dead_lettered, within=60, interval=0.3)
 
-        expectations = {
+        expectations: dict[str, float | None] = {
             'up{job="mci",service="catalog"} == 1': None,
             'sum(mci_catalog_import_rows_total{format="jsonl",result="valid"})': PRODUCTS,
             "sum(mci_messages_published_total"
@@ -273,23 +305,7 @@ async def test_prometheus_scrapes_the_key_series_of_a_running_service(
             'mci_outbox_oldest_pending_age_seconds{service="catalog"}': None,
         }
 
-        missing: dict[str, Any] = {}
-
-        async def every_series_there() -> bool:
-            missing.clear()
-            for promql, at_least in expectations.items():
-                result = await query(http, base, promql)
-                value = float(result[0]["value"][1]) if result else None
-                if value is None or (at_least is not None and value < at_least):
-                    missing[promql] = value
-            return not missing
-
-        try:
-            await wait_until(every_series_there, within=60, interval=0.5)
-        except AssertionError:
-            scraped = (await http.get(f"{url}/metrics")).text
-            mci = [line for line in scraped.splitlines() if line.startswith("mci_")]
-            pytest.fail(f"series missing or below expectation: {missing}; /metrics: {mci}")
+        await wait_for_series(http, base, expectations)
 
         # The platform's own rules are loaded, and the DLQ alert matches the real series.
         rules = (await http.get(f"{base}/api/v1/rules")).json()["data"]["groups"]
@@ -310,3 +326,83 @@ async def test_prometheus_scrapes_the_key_series_of_a_running_service(
 
         await wait_until(dlq_alert, within=30, interval=0.5)
         await connection.close()
+
+
+async def test_prometheus_scrapes_the_allegro_series_of_auth(
+    make_database: MakeDatabase, amqp_url: str, prometheus: tuple[str, Path], tmp_path: Path
+) -> None:
+    """auth connects an account on the emulator through OAuth: token exchange and GET /me go
+    through the Allegro client, whose calls and limiter waits Prometheus then holds."""
+    emulator = start_emulator(catalogue_size=1_000)
+    seller = emulator.new_seller()
+    database_url = await make_database("auth_live_prometheus")
+    port = free_port()
+    env = {
+        **os.environ,
+        "ENVIRONMENT": "development",
+        "AUTH_DATABASE_URL": database_url,
+        "AUTH_AMQP_URL": amqp_url,
+        "AUTH_LOG_LEVEL": "WARNING",
+        "ALLEGRO_API_URL": emulator.url,
+        "ALLEGRO_AUTH_URL": emulator.url,
+        "ALLEGRO_CLIENT_ID": DEMO_CLIENT_ID,
+        "ALLEGRO_CLIENT_SECRET": DEMO_CLIENT_SECRET,
+    }
+    log = (tmp_path / "auth.log").open("wb")
+    process = start_service("auth", port, env, log)
+    url = f"http://127.0.0.1:{port}"
+    secret = os.environ.get("MCI_SERVICE_TOKEN_SECRET", "changeme")
+    headers = {"Authorization": f"Bearer {issue_token(secret, 'live-test', 'admin', 3600)}"}
+    base, config = prometheus
+    try:
+        async with httpx.AsyncClient(timeout=30, headers=headers) as http:
+
+            async def ready() -> bool:
+                assert process.poll() is None, (tmp_path / "auth.log").read_text()
+                try:
+                    return (await http.get(f"{url}/health/ready")).status_code == 200
+                except httpx.HTTPError:
+                    return False
+
+            await wait_until(ready, within=90, interval=0.3)
+            scrape(config, {"auth": url})
+            await prometheus_ready(http, base)
+
+            account = (await http.post(f"{url}/accounts", json={"alias": "live-shop"})).json()
+            start = await http.post(f"{url}/accounts/{account['id']}/connect/authorization-code")
+            start.raise_for_status()
+            query_params = dict(httpx.URL(start.json()["authorize_url"]).params)
+            approval = await http.post(
+                f"{emulator.url}/__admin/oauth/authorize",
+                json={
+                    "clientId": query_params["client_id"],
+                    "redirectUri": query_params["redirect_uri"],
+                    "login": seller["login"],
+                    "codeChallenge": query_params["code_challenge"],
+                    "codeChallengeMethod": "S256",
+                    "state": query_params["state"],
+                },
+            )
+            callback = httpx.URL(approval.raise_for_status().json()["redirectUrl"])
+            connected = await http.get(
+                f"{url}/accounts/oauth/callback", params=dict(callback.params)
+            )
+            connected.raise_for_status()
+            assert connected.json()["status"] == "connected", connected.json()
+
+            await wait_for_series(
+                http,
+                base,
+                {
+                    'up{job="mci",service="auth"} == 1': None,
+                    'sum(mci_allegro_requests_total{service="auth",endpoint_class="oauth"})': 1,
+                    'sum(mci_allegro_requests_total{service="auth",status="200"})': 2,
+                    'mci_allegro_limiter_wait_seconds_count{service="auth"}': 1,
+                    'mci_allegro_requests_in_flight{service="auth"} == 0': None,
+                    'sum(mci_messages_published_total{routing_key="account.connected"})': 1,
+                },
+            )
+    finally:
+        stop(process)
+        log.close()
+        emulator.server.should_exit = True
