@@ -844,3 +844,23 @@ def test_both_scrape_configs_collect_the_broker_series_the_alerts_use(config: st
     (job,) = [j for j in data["scrape_configs"] if j["job_name"] == "rabbitmq"]
     assert job["metrics_path"] == "/metrics/detailed"
     assert set(job["params"]["family"]) == {"queue_coarse_metrics", "queue_consumer_count"}
+
+
+def test_compose_postgres_creates_one_database_per_service(
+    resolved_compose: dict[str, Any],
+) -> None:
+    volumes = resolved_compose["services"]["postgres"]["volumes"]
+    mounts = {str(v).split(":")[1]: str(v).split(":")[0] for v in volumes}
+    script = Path(mounts["/docker-entrypoint-initdb.d/10-mci.sql"])
+    created = re.findall(r"^CREATE DATABASE (\w+);$", script.read_text(encoding="utf-8"), re.M)
+    assert created == [f"mci_{s}" for s in APP_SERVICES]
+
+
+def test_compose_rabbitmq_runs_the_management_and_prometheus_plugins(
+    resolved_compose: dict[str, Any],
+) -> None:
+    rabbitmq = resolved_compose["services"]["rabbitmq"]
+    mounts = {str(v).split(":")[1]: str(v).split(":")[0] for v in rabbitmq["volumes"]}
+    plugins = Path(mounts["/etc/rabbitmq/enabled_plugins"]).read_text(encoding="utf-8")
+    assert plugins.strip() == "[rabbitmq_management,rabbitmq_prometheus]."
+    assert 15692 in compose_ports(rabbitmq)
