@@ -74,6 +74,8 @@ COPY --from=builder /opt/venv /opt/venv
 COPY --from=builder /app /app
 COPY --chmod=0755 deploy/docker/entrypoint.sh /usr/local/bin/mci-entrypoint
 COPY --chmod=0644 deploy/docker/healthcheck.py /usr/local/lib/mci/healthcheck.py
+# The Kubernetes migrations Job: `python /usr/local/lib/mci/migrate.py` migrates and exits.
+COPY --chmod=0644 deploy/docker/migrate.py /usr/local/lib/mci/migrate.py
 
 WORKDIR /app
 USER 10001:10001

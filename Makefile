@@ -6,12 +6,13 @@ PY := $(VENV)/bin/python
 UV ?= uv
 SERVICES := auth catalog pricing offers orders
 
-.PHONY: help install lock lint format test test-fast test-fault run run-check emulator migrate bench \
+.PHONY: help install tools lock lint format test test-fast test-fault run run-check emulator migrate bench \
 	bench-messaging bench-emulator bench-catalog bench-pricing asyncapi clean
 
 help:
 	@echo "make run      - the whole platform end to end on the embedded default (emulator, demo data)"
-	@echo "make test     - ruff, mypy and every test (what .ci/run calls)"
+	@echo "make test     - ruff, mypy and every test (what .ci/run calls); runs make tools first"
+	@echo "make tools    - docker-compose, promtool (apt-get as root) and kubectl, for tests/deploy"
 	@echo "make emulator - the Allegro emulator alone, in the foreground"
 	@echo "make bench    - every benchmark; results in bench/results/"
 
@@ -22,6 +23,11 @@ $(PY): requirements.lock
 	@touch $(PY)
 
 install: $(PY)
+
+# The command-line tools tests/deploy runs on the deployment files: docker-compose and promtool
+# (Debian packages, installed with apt-get when run as root) and kubectl (checked). Idempotent.
+tools: $(PY)
+	bash deploy/tools/install.sh
 
 # Regenerate the hash-pinned lock from pyproject.toml files (uv.lock stays local: it records URLs).
 lock:
@@ -37,7 +43,7 @@ format: $(PY)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: lint
+test: tools lint
 	$(PY) -m pytest
 
 test-fast: $(PY)

@@ -26,6 +26,8 @@ CONFIGMAP = "mci-config"
 SECRET = "mci-secrets"
 IMAGE_REPOSITORY = "mci"
 IMAGE_TAG = "0.1.0"
+# Where the production overlay pulls images from: replace with your registry.
+PRODUCTION_REGISTRY = "registry.example.com"
 PART_OF = "mci"
 
 
@@ -36,19 +38,23 @@ class Service:
     queues: tuple[str, ...]
     secrets: tuple[str, ...]
     optional_secrets: tuple[str, ...] = ()
+    calls_allegro: bool = False  # egress to Allegro's HTTPS API (NetworkPolicy)
 
 
 COMMON_SECRETS = ("DATABASE_ADMIN_URL", "AMQP_URL", "MCI_SERVICE_TOKEN_SECRET")
 ALLEGRO_APP_SECRETS = ("ALLEGRO_CLIENT_ID", "ALLEGRO_CLIENT_SECRET")
+# offers and orders name the Client ID in their Allegro calls; only auth holds the secret.
+ALLEGRO_CLIENT_ID = ("ALLEGRO_CLIENT_ID",)
 
 SERVICES: tuple[Service, ...] = (
     Service(
         "auth",
         8001,
+        calls_allegro=True,
         queues=(),
         secrets=(
             *COMMON_SECRETS,
-            "AUTH_TOKEN_ENCRYPTION_KEY",
+            "AUTH_TOKEN_ENCRYPTION_KEYS",
             "AUTH_BOOTSTRAP_ADMIN_KEY",
             *ALLEGRO_APP_SECRETS,
         ),
@@ -65,14 +71,16 @@ SERVICES: tuple[Service, ...] = (
         8004,
         queues=("offers.catalog-updates", "offers.prices", "offers.accounts"),
         secrets=COMMON_SECRETS,
-        optional_secrets=ALLEGRO_APP_SECRETS,
+        optional_secrets=ALLEGRO_CLIENT_ID,
+        calls_allegro=True,
     ),
     Service(
         "orders",
         8005,
         queues=("orders.accounts", "orders.shipments"),
         secrets=COMMON_SECRETS,
-        optional_secrets=ALLEGRO_APP_SECRETS,
+        optional_secrets=ALLEGRO_CLIENT_ID,
+        calls_allegro=True,
     ),
 )
 EMULATOR_PORT = 8400
@@ -158,16 +166,23 @@ RESOURCES = {
 GRACE = {"api": 30, "worker": 90}
 
 
+def secret_envs(service: Service) -> list[dict[str, Any]]:
+    env = [secret_env(key) for key in service.secrets]
+    env += [secret_env(key, optional=True) for key in service.optional_secrets]
+    # A dedicated database for this service (managed Postgres / operator); optional.
+    env.append(secret_env(f"{service.name.upper()}_DATABASE_URL", optional=True))
+    return env
+
+
 def deployment(service: Service, role: str) -> dict[str, Any]:
     upper = service.name.upper()
     env: list[dict[str, Any]] = [
         {"name": f"{upper}_HTTP_HOST", "value": "0.0.0.0"},
         {"name": f"{upper}_HTTP_PORT", "value": str(service.port)},
+        # The migrations Job migrates; replicas starting together must not race Alembic.
+        {"name": f"{upper}_RUN_MIGRATIONS", "value": "false"},
+        *secret_envs(service),
     ]
-    env += [secret_env(key) for key in service.secrets]
-    env += [secret_env(key, optional=True) for key in service.optional_secrets]
-    # A dedicated database for this service (managed Postgres / operator); optional.
-    env.append(secret_env(f"{upper}_DATABASE_URL", optional=True))
     container: dict[str, Any] = {
         "name": service.name,
         "image": f"{IMAGE_REPOSITORY}/{service.name}:{IMAGE_TAG}",
@@ -263,13 +278,174 @@ def api_autoscaler(service: Service) -> dict[str, Any]:
     }
 
 
-def api_disruption_budget(service: Service) -> dict[str, Any]:
+def disruption_budget(service: Service, role: str) -> dict[str, Any]:
+    # api: at least one pod keeps serving (2+ replicas). worker: one pod at a time may go, so a
+    # single relay replica never blocks a node drain; unacked messages are redelivered anyway.
+    budget: dict[str, Any] = {"minAvailable": 1} if role == "api" else {"maxUnavailable": 1}
     return {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
-        "metadata": {"name": f"{service.name}-api", "labels": labels(service.name, "api")},
-        "spec": {"minAvailable": 1, "selector": {"matchLabels": selector(service.name, "api")}},
+        "metadata": {"name": f"{service.name}-{role}", "labels": labels(service.name, role)},
+        "spec": {**budget, "selector": {"matchLabels": selector(service.name, role)}},
     }
+
+
+MIGRATE_SCRIPT = "/usr/local/lib/mci/migrate.py"
+
+
+def migration_job(service: Service) -> dict[str, Any]:
+    """Create and migrate the service's database once per rollout, before the pods need it."""
+    name = f"{service.name}-migrate"
+    container: dict[str, Any] = {
+        "name": "migrate",
+        "image": f"{IMAGE_REPOSITORY}/{service.name}:{IMAGE_TAG}",
+        "imagePullPolicy": "IfNotPresent",
+        "args": ["python", MIGRATE_SCRIPT],
+        "envFrom": [{"configMapRef": {"name": CONFIGMAP}}],
+        # The same settings as the service: they choose the database and are validated alike.
+        "env": secret_envs(service),
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "256Mi"},
+            "limits": {"cpu": "1", "memory": "512Mi"},
+        },
+        "securityContext": container_security(),
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "labels": labels(service.name, "migrations")},
+        "spec": {
+            "backoffLimit": 6,
+            "activeDeadlineSeconds": 900,
+            # Deleted an hour after it finishes, so the next rollout can create it again (a
+            # Job's pod template cannot be changed in place).
+            "ttlSecondsAfterFinished": 3600,
+            "template": {
+                "metadata": {"labels": labels(service.name, "migrations")},
+                "spec": {
+                    "restartPolicy": "OnFailure",
+                    "securityContext": pod_security(),
+                    "containers": [container],
+                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+                },
+            },
+        },
+    }
+
+
+# Namespaces whose pods may reach the platform, by label on the namespace.
+ACCESS_LABEL = "mci/access"
+ACCESS_INGRESS = "ingress"  # the ingress controller and operator tooling: the APIs
+ACCESS_MONITORING = "monitoring"  # Prometheus: /metrics on every pod
+POSTGRES_PORT = 5432
+AMQP_PORT = 5672
+DNS_PORT = 53
+HTTPS_PORT = 443
+APP_COMPONENTS = ["api", "worker"]
+
+
+def network_policy(name: str, pod_selector: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": PART_OF}},
+        "spec": {"podSelector": pod_selector, **spec},
+    }
+
+
+def components_in(values: list[str], names: list[str] | None = None) -> dict[str, Any]:
+    expressions = [
+        {"key": "app.kubernetes.io/component", "operator": "In", "values": values},
+    ]
+    if names is not None:
+        expressions.append({"key": "app.kubernetes.io/name", "operator": "In", "values": names})
+    return {"matchExpressions": expressions}
+
+
+def tcp(port: int | str) -> dict[str, Any]:
+    return {"protocol": "TCP", "port": port}
+
+
+def namespace_with(access: str) -> dict[str, Any]:
+    return {"namespaceSelector": {"matchLabels": {ACCESS_LABEL: access}}}
+
+
+def network_policies() -> list[dict[str, Any]]:
+    """Deny everything, then allow only what must talk."""
+    auth_api = {"matchLabels": selector("auth", "api")}
+    allegro_callers = [s.name for s in SERVICES if s.calls_allegro]
+    return [
+        network_policy("default-deny", {}, policyTypes=["Ingress", "Egress"]),
+        network_policy(
+            "allow-dns",
+            {},
+            policyTypes=["Egress"],
+            egress=[
+                {
+                    "to": [
+                        {
+                            "namespaceSelector": {
+                                "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
+                            },
+                            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                        }
+                    ],
+                    "ports": [{"protocol": "UDP", "port": DNS_PORT}, tcp(DNS_PORT)],
+                }
+            ],
+        ),
+        # PostgreSQL and RabbitMQ may run anywhere (in the namespace, an operator's, managed):
+        # allowed by port, for the pods that use them.
+        network_policy(
+            "allow-datastores",
+            components_in(APP_COMPONENTS),
+            policyTypes=["Egress"],
+            egress=[{"ports": [tcp(POSTGRES_PORT), tcp(AMQP_PORT)]}],
+        ),
+        network_policy(
+            "allow-migrations-to-postgres",
+            {"matchLabels": {"app.kubernetes.io/component": "migrations"}},
+            policyTypes=["Egress"],
+            egress=[{"ports": [tcp(POSTGRES_PORT)]}],
+        ),
+        # Every service checks operator keys and asks for tokens and accounts at auth.
+        network_policy(
+            "allow-services-to-auth",
+            components_in(APP_COMPONENTS),
+            policyTypes=["Egress"],
+            egress=[{"to": [{"podSelector": auth_api}], "ports": [tcp("http")]}],
+        ),
+        network_policy(
+            "allow-auth-from-services",
+            auth_api,
+            policyTypes=["Ingress"],
+            ingress=[
+                {
+                    "from": [{"podSelector": components_in(APP_COMPONENTS)}],
+                    "ports": [tcp("http")],
+                }
+            ],
+        ),
+        network_policy(
+            "allow-allegro",
+            components_in(APP_COMPONENTS, allegro_callers),
+            policyTypes=["Egress"],
+            egress=[{"ports": [tcp(HTTPS_PORT)]}],
+        ),
+        network_policy(
+            "allow-api-from-ingress",
+            {"matchLabels": {"app.kubernetes.io/component": "api"}},
+            policyTypes=["Ingress"],
+            ingress=[{"from": [namespace_with(ACCESS_INGRESS)], "ports": [tcp("http")]}],
+        ),
+        network_policy(
+            "allow-metrics-from-monitoring",
+            {"matchLabels": {"app.kubernetes.io/part-of": PART_OF}},
+            policyTypes=["Ingress"],
+            ingress=[{"from": [namespace_with(ACCESS_MONITORING)], "ports": [tcp("http")]}],
+        ),
+    ]
 
 
 def worker_scaler(service: Service) -> dict[str, Any]:
@@ -309,9 +485,10 @@ def service_files(service: Service) -> dict[str, list[dict[str, Any]]]:
             deployment(service, "api"),
             api_service(service),
             api_autoscaler(service),
-            api_disruption_budget(service),
+            disruption_budget(service, "api"),
         ],
-        "worker.yaml": [deployment(service, "worker")],
+        "worker.yaml": [deployment(service, "worker"), disruption_budget(service, "worker")],
+        "migrate.yaml": [migration_job(service)],
     }
     if service.queues:
         files["scaledobject.yaml"] = [worker_scaler(service)]
@@ -331,7 +508,12 @@ def base_files() -> dict[str, list[dict[str, Any]]]:
     files: dict[str, list[dict[str, Any]]] = {
         "base/kustomization.yaml": [
             kustomization(
-                ["namespace.yaml", "configmap.yaml", *[s.name for s in SERVICES]],
+                [
+                    "namespace.yaml",
+                    "configmap.yaml",
+                    "networkpolicies.yaml",
+                    *[s.name for s in SERVICES],
+                ],
                 namespace=NAMESPACE,
             )
         ],
@@ -342,6 +524,7 @@ def base_files() -> dict[str, list[dict[str, Any]]]:
                 "metadata": {"name": NAMESPACE, "labels": {"app.kubernetes.io/part-of": PART_OF}},
             }
         ],
+        "base/networkpolicies.yaml": network_policies(),
         "base/configmap.yaml": [
             {
                 "apiVersion": "v1",
@@ -420,6 +603,32 @@ def emulator_files() -> dict[str, list[dict[str, Any]]]:
             ],
         },
     }
+    emulator_pods = {"matchLabels": selector(name, "emulator")}
+    allegro_callers = [s.name for s in SERVICES if s.calls_allegro]
+    policies = [
+        # The emulator stands in for Allegro: the services that call Allegro reach it, and
+        # operator tooling reaches its admin API through the ingress namespaces.
+        network_policy(
+            "allow-emulator-from-services",
+            emulator_pods,
+            policyTypes=["Ingress"],
+            ingress=[
+                {
+                    "from": [
+                        {"podSelector": components_in(APP_COMPONENTS, allegro_callers)},
+                        namespace_with(ACCESS_INGRESS),
+                    ],
+                    "ports": [tcp("http")],
+                }
+            ],
+        ),
+        network_policy(
+            "allow-services-to-emulator",
+            components_in(APP_COMPONENTS, allegro_callers),
+            policyTypes=["Egress"],
+            egress=[{"to": [{"podSelector": emulator_pods}], "ports": [tcp(EMULATOR_PORT)]}],
+        ),
+    ]
     url = f"http://{name}:{EMULATOR_PORT}"
     component = {
         "apiVersion": "kustomize.config.k8s.io/v1alpha1",
@@ -440,17 +649,19 @@ def emulator_files() -> dict[str, list[dict[str, Any]]]:
     }
     return {
         "components/emulator/kustomization.yaml": [component],
-        "components/emulator/emulator.yaml": [deployment_doc, service_doc],
+        "components/emulator/emulator.yaml": [deployment_doc, service_doc, *policies],
     }
 
 
 def overlay_files() -> dict[str, list[dict[str, Any]]]:
-    """An example overlay: base + emulator, development mode, placeholder secrets."""
+    """dev: base + emulator, development mode, generated placeholder secrets.
+    production: base only, Allegro production, secrets by reference to a Secret made out of band.
+    """
     secret_keys = sorted(
         {key for s in SERVICES for key in (*s.secrets, *s.optional_secrets)}
         - {"DATABASE_ADMIN_URL", "AMQP_URL"}
     )
-    overlay = {
+    dev = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
         "namespace": NAMESPACE,
@@ -483,7 +694,27 @@ def overlay_files() -> dict[str, list[dict[str, Any]]]:
             }
         ],
     }
-    return {"overlays/dev/kustomization.yaml": [overlay]}
+    production = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "namespace": NAMESPACE,
+        # No secretGenerator and no Secret: every secret is a secretKeyRef to `mci-secrets`,
+        # created in the cluster out of band (deploy/README.md). ENVIRONMENT stays production,
+        # so a placeholder in that Secret stops the service at start.
+        "resources": ["../../base"],
+        "images": [
+            {
+                "name": f"{IMAGE_REPOSITORY}/{s.name}",
+                "newName": f"{PRODUCTION_REGISTRY}/{IMAGE_REPOSITORY}/{s.name}",
+                "newTag": IMAGE_TAG,
+            }
+            for s in SERVICES
+        ],
+    }
+    return {
+        "overlays/dev/kustomization.yaml": [dev],
+        "overlays/production/kustomization.yaml": [production],
+    }
 
 
 def render() -> dict[str, str]:

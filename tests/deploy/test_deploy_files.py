@@ -10,7 +10,6 @@ import importlib.util
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -396,7 +395,7 @@ def test_compose_app_services(compose: dict[str, Any], name: str) -> None:
     assert env["ALLEGRO_API_URL"].endswith("http://emulator:8400}")
     assert env["ALLEGRO_AUTH_URL"].endswith("http://emulator:8400}")
     assert "MCI_SERVICE_TOKEN_SECRET" in env
-    assert env["ENVIRONMENT"].startswith("${ENVIRONMENT:-development")
+    assert env["ENVIRONMENT"] == "development"
     depends = service["depends_on"]
     for infra in ("postgres", "rabbitmq"):
         assert depends[infra]["condition"] == "service_healthy"
@@ -430,7 +429,7 @@ def test_compose_registers_the_allegro_app_with_the_emulator_before_auth(
 def test_compose_auth_gets_its_secrets(compose: dict[str, Any]) -> None:
     env = env_of(compose["services"]["auth"])
     for key in (
-        "AUTH_TOKEN_ENCRYPTION_KEY",
+        "AUTH_TOKEN_ENCRYPTION_KEYS",
         "AUTH_BOOTSTRAP_ADMIN_KEY",
         "MCI_SERVICE_TOKEN_SECRET",
         "ALLEGRO_CLIENT_ID",
@@ -774,7 +773,7 @@ def check_probes(
 
 SECRET_KEYS = {"DATABASE_ADMIN_URL", "AMQP_URL", "MCI_SERVICE_TOKEN_SECRET"}
 AUTH_SECRET_KEYS = {
-    "AUTH_TOKEN_ENCRYPTION_KEY",
+    "AUTH_TOKEN_ENCRYPTION_KEYS",
     "AUTH_BOOTSTRAP_ADMIN_KEY",
     "ALLEGRO_CLIENT_ID",
     "ALLEGRO_CLIENT_SECRET",
@@ -890,19 +889,7 @@ def test_k8s_manifests_are_rendered_from_the_current_script() -> None:
         )
 
 
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed")
-@pytest.mark.parametrize("target", ["base", "overlays/dev"])
-def test_k8s_kustomize_builds(target: str) -> None:
-    result = subprocess.run(
-        ["kubectl", "kustomize", str(K8S / target)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    kinds = [d["kind"] for d in yaml.safe_load_all(result.stdout) if d]
-    assert kinds.count("Deployment") == 2 * len(SERVICES) + (target != "base")
+# kubectl kustomize and kubernetes-validate on every overlay: test_deploy_tools.py
 
 
 # ---------------------------------------------------------------------------------------------

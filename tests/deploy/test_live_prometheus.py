@@ -1,0 +1,408 @@
+"""A real Prometheus scrapes a running service and answers for its key series.
+
+The catalog service runs as its own process on a throw-away database and vhost; it imports a
+small catalogue (import rows, outbox, CatalogUpdated published), consumes one upstream batch
+(messages consumed, handler latency) and dead-letters one malformed message (DLQ depth). A
+Prometheus server (Debian's `prometheus`, from `make tools`) scrapes it every second with the
+platform's own alert rules loaded; the test asks its HTTP API for each series, and for the DLQ
+alert, which must be pending or firing on the real series.
+
+A second case runs auth against the Allegro emulator and connects an account through OAuth, for
+the Allegro series (calls by endpoint class and status, limiter waits). A 429 is not provoked
+here; the promtool unit test covers that alert.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any
+
+import aio_pika
+import httpx
+import pytest
+import yaml
+
+from catalog.seedfiles import jsonl_lines, seed_products
+from shared.events import Envelope, Money, SupplierProduct, SupplierProductsChanged
+from shared.security import issue_token
+from shared.testing.emulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, start_emulator
+from shared.testing.fixtures import MakeDatabase
+from shared.testing.infra import wait_until
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
+ACCOUNT = "acc-live-prometheus"
+PRODUCTS = 40
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def prometheus_binary() -> str:
+    found = shutil.which("prometheus")
+    if found is None:
+        pytest.fail("prometheus is missing: run `make tools` (as root it installs it)")
+    return found
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def start_service(
+    name: str, port: int, env: dict[str, str], log: IO[bytes]
+) -> subprocess.Popen[bytes]:
+    # Popen returns at once (the process runs on its own); only waiting on it would block.
+    return subprocess.Popen(
+        [sys.executable, "-m", name, "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+@pytest.fixture
+async def catalog(
+    make_database: MakeDatabase, amqp_url: str, tmp_path: Path
+) -> AsyncIterator[tuple[str, dict[str, str]]]:
+    database_url = await make_database("catalog_live_prometheus")
+    port = free_port()
+    env = {
+        **os.environ,
+        "ENVIRONMENT": "development",
+        "CATALOG_DATABASE_URL": database_url,
+        "CATALOG_AMQP_URL": amqp_url,
+        "CATALOG_LOG_LEVEL": "WARNING",
+        "CATALOG_OUTBOX_POLL_INTERVAL_SECONDS": "0.2",
+        "CATALOG_KNOWN_ACCOUNTS": f'["{ACCOUNT}"]',  # no auth to ask which accounts exist
+    }
+    log = (tmp_path / "catalog.log").open("wb")
+    process = start_service("catalog", port, env, log)
+    url = f"http://127.0.0.1:{port}"
+    secret = os.environ.get("MCI_SERVICE_TOKEN_SECRET", "changeme")
+    headers = {"Authorization": f"Bearer {issue_token(secret, 'live-test', 'admin', 3600)}"}
+    try:
+
+        async def ready() -> bool:
+            assert process.poll() is None, (tmp_path / "catalog.log").read_text()
+            async with httpx.AsyncClient(timeout=2) as http:
+                try:
+                    return (await http.get(f"{url}/health/ready")).status_code == 200
+                except httpx.HTTPError:
+                    return False
+
+        await wait_until(ready, within=90, interval=0.3)
+        yield url, headers
+    finally:
+        stop(process)
+        log.close()
+
+
+@pytest.fixture
+def prometheus(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A Prometheus server; the test writes its config (targets) before asking it to load."""
+    port = free_port()
+    config = tmp_path / "prometheus.yml"
+    config.write_text("global: {scrape_interval: 1s}\n", encoding="utf-8")
+    log = (tmp_path / "prometheus.log").open("wb")
+    process = subprocess.Popen(
+        [
+            prometheus_binary(),
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--web.enable-lifecycle",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield f"http://127.0.0.1:{port}", config
+    finally:
+        stop(process)
+        log.close()
+
+
+def scrape(config: Path, services: dict[str, str]) -> None:
+    """Point Prometheus at the running services (job mci, label service), alerts.yml loaded."""
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "rule_files": [str(ALERTS)],
+                "scrape_configs": [
+                    {
+                        "job_name": "mci",
+                        "static_configs": [
+                            {"targets": [url.removeprefix("http://")], "labels": {"service": name}}
+                            for name, url in services.items()
+                        ],
+                    }
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+
+
+async def prometheus_ready(http: httpx.AsyncClient, base: str) -> None:
+    async def ready() -> bool:
+        try:
+            return (await http.get(f"{base}/-/ready")).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    await wait_until(ready, within=60, interval=0.3)
+    (await http.post(f"{base}/-/reload")).raise_for_status()
+
+
+async def wait_for_series(
+    http: httpx.AsyncClient, base: str, expectations: dict[str, float | None]
+) -> None:
+    """Poll Prometheus until every query has a result (at least the given value)."""
+    missing: dict[str, float | None] = {}
+
+    async def every_series_there() -> bool:
+        missing.clear()
+        for promql, at_least in expectations.items():
+            result = await query(http, base, promql)
+            value = float(result[0]["value"][1]) if result else None
+            if value is None or (at_least is not None and value < at_least):
+                missing[promql] = value
+        return not missing
+
+    try:
+        await wait_until(every_series_there, within=60, interval=0.5)
+    except AssertionError:
+        pytest.fail(f"series missing or below expectation: {missing}")
+
+
+async def publish(amqp_url: str, body: bytes, message_id: str) -> None:
+    """Publish to mci.upstream as the upstream catalogue system would."""
+    connection = await aio_pika.connect_robust(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange("mci.upstream")
+        await exchange.publish(
+            aio_pika.Message(
+                body,
+                message_id=message_id,
+                type="SupplierProductsChanged",
+                content_type="application/json",
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
+            routing_key="supplier.products",
+        )
+
+
+def upstream_batch() -> Envelope:
+    product = SupplierProduct.model_validate(
+        {
+            "sku": "LIVE-1",
+            "updated_at": datetime(2026, 11, 20, 6, 0, tzinfo=UTC),
+            "ean": "5901234123457",
+            "title": "Sekator Fiskars Pro",
+            "category_path": "Home & Garden > Garden > Garden Tools",
+            "brand": "Fiskars",
+            "weight_kg": Decimal("0.4"),
+            "cost": Money(amount=Decimal("20.00"), currency="PLN"),
+            "rrp": Money(amount=Decimal("49.99"), currency="PLN"),
+            "stock": 5,
+        }
+    )
+    event = SupplierProductsChanged(products=[product])
+    envelope = Envelope(
+        type=event.event_type,
+        source="live-test",
+        correlation_id=str(uuid.uuid4()),
+        data=event.model_dump(mode="json"),
+    )
+    return envelope
+
+
+async def query(http: httpx.AsyncClient, base: str, promql: str) -> list[dict[str, Any]]:
+    response = await http.get(f"{base}/api/v1/query", params={"query": promql})
+    response.raise_for_status()
+    body = response.json()
+    assert body["status"] == "success", body
+    result: list[dict[str, Any]] = body["data"]["result"]
+    return result
+
+
+async def test_prometheus_scrapes_the_key_series_of_a_running_service(
+    catalog: tuple[str, dict[str, str]],
+    prometheus: tuple[str, Path],
+    amqp_url: str,
+) -> None:
+    url, headers = catalog
+    base, config = prometheus
+    scrape(config, {"catalog": url})
+    async with httpx.AsyncClient(timeout=10) as http:
+        await prometheus_ready(http, base)
+
+        # A queue bound to catalog.updated, as pricing's and offers' are: the relay publishes
+        # mandatory, and an event no queue takes is returned (and counted as such), not confirmed.
+        connection = await aio_pika.connect_robust(amqp_url)
+        channel = await connection.channel()
+        events = await channel.get_exchange("mci.events")
+        listener = await channel.declare_queue(f"live-test.{uuid.uuid4().hex[:8]}", exclusive=True)
+        await listener.bind(events, "catalog.updated")
+
+        # Work that makes every series move.
+        selection = await http.put(
+            f"{url}/accounts/{ACCOUNT}/selection",
+            headers=headers,
+            json={"include": {"categories": ["Home & Garden", "Sports & Outdoors", "Electronics"]}},
+        )
+        selection.raise_for_status()
+        body = b"".join(jsonl_lines(seed_products(1_000_000, 0, PRODUCTS)))
+        imported = await http.post(
+            f"{url}/imports", headers=headers, params={"format": "jsonl"}, content=body
+        )
+        imported.raise_for_status()
+        assert imported.json()["valid"] == PRODUCTS
+        batch = upstream_batch()
+        await publish(amqp_url, batch.model_dump_json().encode(), str(batch.id))
+        await publish(amqp_url, b"not an envelope", str(uuid.uuid4()))
+
+        async def dead_lettered() -> bool:
+            depths = await http.get(f"{url}/admin/dlq", headers=headers)
+            depths.raise_for_status()
+            return bool(depths.json().get("catalog.supplier-products"))
+
+        await wait_until(dead_lettered, within=60, interval=0.3)
+
+        expectations: dict[str, float | None] = {
+            'up{job="mci",service="catalog"} == 1': None,
+            'sum(mci_catalog_import_rows_total{format="jsonl",result="valid"})': PRODUCTS,
+            "sum(mci_messages_published_total"
+            '{routing_key="catalog.updated",result="confirmed"})': 1,
+            'sum(mci_messages_consumed_total{queue="catalog.supplier-products"})': 2,
+            'sum(mci_message_handler_duration_seconds_count{queue="catalog.supplier-products"})': 1,
+            # exactly the malformed one: the valid batch was handled
+            'mci_dlq_messages{queue="catalog.supplier-products",service="catalog"} == 1': None,
+            'mci_messages_consumed_total{queue="catalog.supplier-products",result="handled"}': 1,
+            'mci_outbox_pending_messages{service="catalog"}': None,
+            'mci_outbox_oldest_pending_age_seconds{service="catalog"}': None,
+        }
+
+        await wait_for_series(http, base, expectations)
+
+        # The platform's own rules are loaded, and the DLQ alert matches the real series.
+        rules = (await http.get(f"{base}/api/v1/rules")).json()["data"]["groups"]
+        loaded = {r["name"] for g in rules for r in g["rules"]}
+        assert "MciDeadLetterQueueNotEmpty" in loaded
+        assert len(loaded) == len(
+            [r for g in yaml.safe_load(ALERTS.read_text())["groups"] for r in g["rules"]]
+        )
+
+        async def dlq_alert() -> bool:
+            alerts = (await http.get(f"{base}/api/v1/alerts")).json()["data"]["alerts"]
+            return any(
+                a["labels"]["alertname"] == "MciDeadLetterQueueNotEmpty"
+                and a["labels"].get("queue") == "catalog.supplier-products"
+                and a["state"] in {"pending", "firing"}
+                for a in alerts
+            )
+
+        await wait_until(dlq_alert, within=30, interval=0.5)
+        await connection.close()
+
+
+async def test_prometheus_scrapes_the_allegro_series_of_auth(
+    make_database: MakeDatabase, amqp_url: str, prometheus: tuple[str, Path], tmp_path: Path
+) -> None:
+    """auth connects an account on the emulator through OAuth: token exchange and GET /me go
+    through the Allegro client, whose calls and limiter waits Prometheus then holds."""
+    emulator = start_emulator(catalogue_size=1_000)
+    seller = emulator.new_seller()
+    database_url = await make_database("auth_live_prometheus")
+    port = free_port()
+    env = {
+        **os.environ,
+        "ENVIRONMENT": "development",
+        "AUTH_DATABASE_URL": database_url,
+        "AUTH_AMQP_URL": amqp_url,
+        "AUTH_LOG_LEVEL": "WARNING",
+        "ALLEGRO_API_URL": emulator.url,
+        "ALLEGRO_AUTH_URL": emulator.url,
+        "ALLEGRO_CLIENT_ID": DEMO_CLIENT_ID,
+        "ALLEGRO_CLIENT_SECRET": DEMO_CLIENT_SECRET,
+    }
+    log = (tmp_path / "auth.log").open("wb")
+    process = start_service("auth", port, env, log)
+    url = f"http://127.0.0.1:{port}"
+    secret = os.environ.get("MCI_SERVICE_TOKEN_SECRET", "changeme")
+    headers = {"Authorization": f"Bearer {issue_token(secret, 'live-test', 'admin', 3600)}"}
+    base, config = prometheus
+    try:
+        async with httpx.AsyncClient(timeout=30, headers=headers) as http:
+
+            async def ready() -> bool:
+                assert process.poll() is None, (tmp_path / "auth.log").read_text()
+                try:
+                    return (await http.get(f"{url}/health/ready")).status_code == 200
+                except httpx.HTTPError:
+                    return False
+
+            await wait_until(ready, within=90, interval=0.3)
+            scrape(config, {"auth": url})
+            await prometheus_ready(http, base)
+
+            account = (await http.post(f"{url}/accounts", json={"alias": "live-shop"})).json()
+            start = await http.post(f"{url}/accounts/{account['id']}/connect/authorization-code")
+            start.raise_for_status()
+            query_params = dict(httpx.URL(start.json()["authorize_url"]).params)
+            approval = await http.post(
+                f"{emulator.url}/__admin/oauth/authorize",
+                json={
+                    "clientId": query_params["client_id"],
+                    "redirectUri": query_params["redirect_uri"],
+                    "login": seller["login"],
+                    "codeChallenge": query_params["code_challenge"],
+                    "codeChallengeMethod": "S256",
+                    "state": query_params["state"],
+                },
+            )
+            callback = httpx.URL(approval.raise_for_status().json()["redirectUrl"])
+            connected = await http.get(
+                f"{url}/accounts/oauth/callback", params=dict(callback.params)
+            )
+            connected.raise_for_status()
+            assert connected.json()["status"] == "connected", connected.json()
+
+            await wait_for_series(
+                http,
+                base,
+                {
+                    'up{job="mci",service="auth"} == 1': None,
+                    'sum(mci_allegro_requests_total{service="auth",endpoint_class="oauth"})': 1,
+                    'sum(mci_allegro_requests_total{service="auth",status="200"})': 2,
+                    'mci_allegro_limiter_wait_seconds_count{service="auth"}': 1,
+                    'mci_allegro_requests_in_flight{service="auth"} == 0': None,
+                    'sum(mci_messages_published_total{routing_key="account.connected"})': 1,
+                },
+            )
+    finally:
+        stop(process)
+        log.close()
+        emulator.server.should_exit = True
