@@ -6,7 +6,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, ge
 
 messages_consumed = Counter(
     "mci_messages_consumed_total",
-    "Messages taken from a queue, by outcome (acked, duplicate, retried, dead_lettered).",
+    "Messages taken from a queue, by outcome (handled, duplicate, retried, dead_lettered).",
     ["queue", "result"],
 )
 messages_published = Counter(

@@ -49,7 +49,8 @@ class Settings(ServiceSettings):
     )
 
     # Comma-separated Fernet keys; the first encrypts, all decrypt (see auth/crypto.py).
-    # AUTH_TOKEN_ENCRYPTION_KEY (one key) is read too: the deploy manifests name it so.
+    # AUTH_TOKEN_ENCRYPTION_KEY (one key) is read too, for configurations written before the
+    # deploy files took the setting's own name.
     token_encryption_keys: SecretStr = Field(
         default=SecretStr("changeme"),
         validation_alias=AliasChoices("AUTH_TOKEN_ENCRYPTION_KEYS", "AUTH_TOKEN_ENCRYPTION_KEY"),
