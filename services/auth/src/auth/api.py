@@ -18,16 +18,14 @@ from auth.settings import Settings
 from shared.allegro import AllegroError
 from shared.http import error_responses
 from shared.security import (
+    Admin,
+    Operator,
     OperatorRole,
     Principal,
+    Viewer,
     issue_token,
-    require_role,
     require_service,
 )
-
-Viewer = Annotated[Principal, Depends(require_role("viewer"))]
-Operator = Annotated[Principal, Depends(require_role("operator"))]
-Admin = Annotated[Principal, Depends(require_role("admin"))]
 
 
 class NewAccount(BaseModel):

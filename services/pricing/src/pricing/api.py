@@ -11,7 +11,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Body, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -27,7 +27,7 @@ from shared.accounts import KnownAccount
 from shared.allegro import AllegroError
 from shared.allegro.tokens import AccountUnavailable
 from shared.http import error_responses
-from shared.security import Principal, require_role
+from shared.security import Operator, Viewer
 from shared.service import EngineDep
 from shared.uow import UnitOfWork
 
@@ -36,8 +36,6 @@ from shared.uow import UnitOfWork
 router = APIRouter(
     prefix="/accounts/{account_id}", tags=["pricing"], responses=error_responses(404, 409, 503)
 )
-Operator = Annotated[Principal, Depends(require_role("operator"))]
-Viewer = Annotated[Principal, Depends(require_role("viewer"))]
 T = TypeVar("T")
 
 
