@@ -20,13 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pricing import metrics
 from pricing import repository as repo
+from pricing.domain import commands as c
 from pricing.domain.engine import Outcome, PricingEngine
 from pricing.domain.errors import InvalidInput, Problem
-from pricing.domain.fees import FeeRule, FeeTable
+from pricing.domain.fees import FeeTable
 from pricing.domain.fx import FxRate, FxTable
 from pricing.domain.marketplaces import MARKETPLACES
 from pricing.domain.rules import Product, RuleSet
 from pricing.domain.runs import Move, RunStats, summarize, trips
+from shared.errors import Conflict, NotFound
 from shared.events import CatalogUpdated, Event, PriceComputed
 from shared.logs import get_logger
 from shared.messaging.consumer import Handler
@@ -39,14 +41,6 @@ EVENT_ITEMS = 250  # items per PriceComputed message
 BELOW_FLOOR_LIST = 200
 MARKETS = len(MARKETPLACES)
 SAVE_SLICE = 2_500  # price rows per INSERT of a big run
-
-
-class NotFound(LookupError):
-    pass
-
-
-class Conflict(RuntimeError):
-    pass
 
 
 class Priced:
@@ -327,7 +321,7 @@ async def handle_catalog_updated(event: CatalogUpdated, uow: UnitOfWork) -> None
 HANDLERS: dict[type[Event], Handler] = {CatalogUpdated: handle_catalog_updated}
 
 
-# --- operator commands -----------------------------------------------------------------------
+# --- operator commands: (command, uow), in the unit of work the service layer opened -----
 
 
 async def recompute(
@@ -338,10 +332,9 @@ async def recompute(
     return await run_pricing(uow, account, products, engine, version, kind=kind, by=by, force=force)
 
 
-async def save_rules(
-    uow: UnitOfWork, account: str, document: dict[str, Any], by: str
-) -> dict[str, Any]:
-    rules = RuleSet.parse(document)
+async def save_rules(command: c.SaveRules, uow: UnitOfWork) -> dict[str, Any]:
+    account, by = command.account_id, command.by
+    rules = RuleSet.parse(command.document)
     conn = uow.connection
     await repo.supersede_rule_holds(conn, account, by)
     version = await repo.add_rule_version(conn, account, rules, "pending", by)
@@ -359,7 +352,82 @@ async def save_rules(
     }
 
 
-async def current_rules(conn: AsyncConnection, account: str) -> dict[str, Any]:
+async def add_rule(command: c.AddRule, uow: UnitOfWork) -> dict[str, Any]:
+    _, rules = await repo.active_rules(uow.connection, command.account_id)
+    doc = rules.as_dict()
+    doc["rules"] = [*doc["rules"], command.rule]
+    return await save_rules(c.SaveRules(command.account_id, doc, command.by), uow)
+
+
+async def delete_rule(command: c.DeleteRule, uow: UnitOfWork) -> dict[str, Any]:
+    _, rules = await repo.active_rules(uow.connection, command.account_id)
+    doc = rules.as_dict()
+    kept = [r for r in doc["rules"] if r["id"] != command.rule_id]
+    if len(kept) == len(doc["rules"]):
+        raise NotFound(f"no rule {command.rule_id}")
+    doc["rules"] = kept
+    return await save_rules(c.SaveRules(command.account_id, doc, command.by), uow)
+
+
+async def set_fx_rates(command: c.SetFxRates, uow: UnitOfWork) -> dict[str, Any]:
+    problems: list[Problem] = []
+    for i, rate in enumerate(command.rates):
+        problems += rate.problems(f"rates.{i}")
+    if problems:
+        raise InvalidInput(problems)
+    await repo.save_fx_rates(uow.connection, command.account_id, command.rates)
+    run = await recompute(uow, command.account_id, "fx", command.by)
+    return {"saved": len(command.rates), "run": run.as_dict()}
+
+
+async def set_fee_table(command: c.SetFeeTable, uow: UnitOfWork) -> dict[str, Any]:
+    table = FeeTable.parse(command.document)
+    await repo.save_fee_table(uow.connection, command.account_id, table, command.by)
+    run = await recompute(uow, command.account_id, "fees", command.by)
+    return {"fee_table": table.as_dict(), "run": run.as_dict()}
+
+
+async def apply_fee_samples(command: c.ApplyFeeSamples, uow: UnitOfWork) -> dict[str, Any]:
+    """Merge fee-preview rows (by category id) into the account's table, save, recompute."""
+    account = command.account_id
+    table = await repo.fee_table(uow.connection, account)
+    by_key = {rule.key: rule for rule in table.rules}
+    for rule in command.sampled:
+        by_key[rule.key] = rule
+    merged = FeeTable(tuple(by_key.values()), table.marketplaces, table.currency, table.source)
+    await repo.save_fee_table(uow.connection, account, merged, command.by)
+    run = await recompute(uow, account, "fees", command.by)
+    return {"calibrated": [r.key for r in command.sampled], "run": run.as_dict()}
+
+
+async def decide(command: c.DecideHold, uow: UnitOfWork) -> dict[str, Any]:
+    account, hold_id, by = command.account_id, command.hold_id, command.by
+    conn = uow.connection
+    hold = await repo.hold_for_update(conn, account, hold_id)
+    if hold is None:
+        raise NotFound(f"no hold {hold_id}")
+    if hold.status != "pending":
+        raise Conflict(f"hold {hold_id} is {hold.status}")
+    await repo.decide_hold(conn, hold_id, "confirmed" if command.confirm else "rejected", by)
+    if not command.confirm:
+        if hold.kind == "rules" and hold.rule_version is not None:
+            await repo.set_rule_status(conn, account, hold.rule_version, "rejected")
+        return {"hold": str(hold_id), "status": "rejected"}
+    if hold.kind == "rules" and hold.rule_version is not None:
+        await repo.activate_rules(conn, account, hold.rule_version)
+    engine, version = await load_engine(conn, account)
+    products = await repo.listed_products(conn, account, skus=hold.skus)
+    run = await run_pricing(
+        uow, account, products, engine, version, kind="confirm", by=by, force=True
+    )
+    return {"hold": str(hold_id), "status": "confirmed", "run": run.as_dict()}
+
+
+# --- queries: (query, uow) on a unit of work that is rolled back -----------------------------
+
+
+async def current_rules(query: c.GetRules, uow: UnitOfWork) -> dict[str, Any]:
+    conn, account = uow.connection, query.account_id
     version, rules = await repo.active_rules(conn, account)
     pending = [v for v in await repo.rule_versions(conn, account, 10) if v.status == "pending"]
     return {
@@ -369,64 +437,40 @@ async def current_rules(conn: AsyncConnection, account: str) -> dict[str, Any]:
     }
 
 
-async def add_rule(uow: UnitOfWork, account: str, rule: dict[str, Any], by: str) -> dict[str, Any]:
-    _, rules = await repo.active_rules(uow.connection, account)
-    doc = rules.as_dict()
-    doc["rules"] = [*doc["rules"], rule]
-    return await save_rules(uow, account, doc, by)
+async def rule_versions(query: c.ListRuleVersions, uow: UnitOfWork) -> list[dict[str, Any]]:
+    return [
+        {
+            "version": v.version,
+            "status": v.status,
+            "created_by": v.created_by,
+            "created_at": v.created_at.isoformat(),
+            "rules": v.document,
+        }
+        for v in await repo.rule_versions(uow.connection, query.account_id)
+    ]
 
 
-async def delete_rule(uow: UnitOfWork, account: str, rule_id: str, by: str) -> dict[str, Any]:
-    _, rules = await repo.active_rules(uow.connection, account)
-    doc = rules.as_dict()
-    kept = [r for r in doc["rules"] if r["id"] != rule_id]
-    if len(kept) == len(doc["rules"]):
-        raise NotFound(f"no rule {rule_id}")
-    doc["rules"] = kept
-    return await save_rules(uow, account, doc, by)
+async def fx_rates(query: c.ListFxRates, uow: UnitOfWork) -> list[FxRate]:
+    table = await repo.fx_table(uow.connection, query.account_id)
+    return sorted(table.rates, key=lambda r: (r.base, r.quote))
 
 
-async def set_fx_rates(
-    uow: UnitOfWork, account: str, rates: Sequence[FxRate], by: str
-) -> dict[str, Any]:
-    problems: list[Problem] = []
-    for i, rate in enumerate(rates):
-        problems += rate.problems(f"rates.{i}")
-    if problems:
-        raise InvalidInput(problems)
-    await repo.save_fx_rates(uow.connection, account, rates)
-    run = await recompute(uow, account, "fx", by)
-    return {"saved": len(rates), "run": run.as_dict()}
+async def fee_table(query: c.GetFeeTable, uow: UnitOfWork) -> FeeTable:
+    return await repo.fee_table(uow.connection, query.account_id)
 
 
-async def set_fee_table(
-    uow: UnitOfWork, account: str, document: dict[str, Any], by: str
-) -> dict[str, Any]:
-    table = FeeTable.parse(document)
-    await repo.save_fee_table(uow.connection, account, table, by)
-    run = await recompute(uow, account, "fees", by)
-    return {"fee_table": table.as_dict(), "run": run.as_dict()}
+async def selection_categories(query: c.SelectionCategories, uow: UnitOfWork) -> list[str]:
+    return await repo.selection_categories(uow.connection, query.account_id, query.limit)
 
 
-async def apply_fee_samples(
-    uow: UnitOfWork, account: str, sampled: Sequence[FeeRule], by: str
-) -> dict[str, Any]:
-    """Merge fee-preview rows (by category id) into the account's table, save, recompute."""
-    table = await repo.fee_table(uow.connection, account)
-    by_key = {rule.key: rule for rule in table.rules}
-    for rule in sampled:
-        by_key[rule.key] = rule
-    merged = FeeTable(tuple(by_key.values()), table.marketplaces, table.currency, table.source)
-    await repo.save_fee_table(uow.connection, account, merged, by)
-    run = await recompute(uow, account, "fees", by)
-    return {"calibrated": [r.key for r in sampled], "run": run.as_dict()}
+async def holds(query: c.ListHolds, uow: UnitOfWork) -> list[dict[str, Any]]:
+    return [h.as_dict() for h in await repo.holds(uow.connection, query.account_id, query.status)]
 
 
-async def simulate(
-    conn: AsyncConnection, account: str, document: dict[str, Any], sample: int | None
-) -> dict[str, Any]:
+async def simulate(query: c.Simulate, uow: UnitOfWork) -> dict[str, Any]:
     """Apply a draft rule set to the selection (or a sample) without saving anything."""
-    rules = RuleSet.parse(document)
+    conn, account, sample = uow.connection, query.account_id, query.sample
+    rules = RuleSet.parse(query.rules)
     engine, _ = await load_engine(conn, account, rules)
     products = await repo.listed_products(conn, account, sample=sample)
     priced = await price_products(engine, products)
@@ -444,32 +488,9 @@ async def simulate(
     }
 
 
-async def decide(
-    uow: UnitOfWork, account: str, hold_id: uuid.UUID, confirm: bool, by: str
-) -> dict[str, Any]:
-    conn = uow.connection
-    hold = await repo.hold_for_update(conn, account, hold_id)
-    if hold is None:
-        raise NotFound(f"no hold {hold_id}")
-    if hold.status != "pending":
-        raise Conflict(f"hold {hold_id} is {hold.status}")
-    await repo.decide_hold(conn, hold_id, "confirmed" if confirm else "rejected", by)
-    if not confirm:
-        if hold.kind == "rules" and hold.rule_version is not None:
-            await repo.set_rule_status(conn, account, hold.rule_version, "rejected")
-        return {"hold": str(hold_id), "status": "rejected"}
-    if hold.kind == "rules" and hold.rule_version is not None:
-        await repo.activate_rules(conn, account, hold.rule_version)
-    engine, version = await load_engine(conn, account)
-    products = await repo.listed_products(conn, account, skus=hold.skus)
-    run = await run_pricing(
-        uow, account, products, engine, version, kind="confirm", by=by, force=True
-    )
-    return {"hold": str(hold_id), "status": "confirmed", "run": run.as_dict()}
-
-
-async def prices_of(conn: AsyncConnection, account: str, sku: str) -> dict[str, Any]:
-    row = await repo.explanation(conn, account, sku)
+async def prices_of(query: c.GetPrices, uow: UnitOfWork) -> dict[str, Any]:
+    account, sku = query.account_id, query.sku
+    row = await repo.explanation(uow.connection, account, sku)
     if row is None:
         raise NotFound(f"no price computed for {sku}")
     prices = orjson.loads(row.prices)
@@ -497,9 +518,13 @@ async def prices_of(conn: AsyncConnection, account: str, sku: str) -> dict[str, 
 _ENGINES: dict[uuid.UUID, PricingEngine] = {}
 
 
-async def explain(
-    conn: AsyncConnection, account: str, sku: str, marketplace_id: str
-) -> dict[str, Any]:
+async def explain(query: c.Explain, uow: UnitOfWork) -> dict[str, Any]:
+    conn, account, sku, marketplace_id = (
+        uow.connection,
+        query.account_id,
+        query.sku,
+        query.marketplace_id,
+    )
     row = await repo.explanation(conn, account, sku)
     if row is None:
         raise NotFound(f"no price computed for {sku}")

@@ -151,6 +151,10 @@ class AllegroClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    @property
+    def is_closed(self) -> bool:
+        return self._http.is_closed
+
     # --- REST ---------------------------------------------------------------------------------
 
     async def request(
