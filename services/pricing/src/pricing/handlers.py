@@ -28,6 +28,7 @@ from pricing.domain.fx import FxRate, FxTable
 from pricing.domain.marketplaces import MARKETPLACES
 from pricing.domain.rules import Product, RuleSet
 from pricing.domain.runs import Move, RunStats, summarize, trips
+from pricing.domain.trace import Trace
 from shared.errors import Conflict, NotFound
 from shared.events import CatalogUpdated, Event, PriceComputed
 from shared.logs import get_logger
@@ -150,7 +151,7 @@ def _summary(priced: Sequence[Priced]) -> tuple[dict[str, int], list[dict[str, A
             reason = outcome.reason or "unpriced"
             reasons[reason] = reasons.get(reason, 0) + 1
             if reason == "below_floor" and len(below) < BELOW_FLOOR_LIST:
-                detail = outcome.trace.get("d", "")
+                detail = outcome.trace.unpriced_detail or ""
                 below.append(
                     {
                         "sku": item.product.sku,
@@ -173,7 +174,7 @@ def _row(item: Priced) -> tuple[str, int, bytes, bytes, bytes]:
         item.product.revision,
         orjson.dumps(item.prices),
         orjson.dumps(item.unpriced),
-        orjson.dumps({mid: o.trace for mid, o in item.outcomes.items()}),
+        orjson.dumps({mid: o.trace.as_stored() for mid, o in item.outcomes.items()}),
     )
 
 
@@ -495,7 +496,7 @@ async def prices_of(query: c.GetPrices, uow: UnitOfWork) -> dict[str, Any]:
         raise NotFound(f"no price computed for {sku}")
     prices = orjson.loads(row.prices)
     unpriced = orjson.loads(row.unpriced)
-    traces = orjson.loads(row.explanation)
+    traces = {mid: Trace.from_stored(t) for mid, t in orjson.loads(row.explanation).items()}
     return {
         "account_id": account,
         "sku": sku,
@@ -507,8 +508,8 @@ async def prices_of(query: c.GetPrices, uow: UnitOfWork) -> dict[str, Any]:
                 "amount": prices.get(mid),
                 "currency": market.currency,
                 "reason": unpriced.get(mid),
-                "rule_id": traces.get(mid, {}).get("r"),
-                "floor": traces.get(mid, {}).get("f"),
+                "rule_id": traces[mid].rule_id if mid in traces else None,
+                "floor": traces[mid].floor if mid in traces else None,
             }
             for mid, market in MARKETPLACES.items()
         },
@@ -528,10 +529,10 @@ async def explain(query: c.Explain, uow: UnitOfWork) -> dict[str, Any]:
     row = await repo.explanation(conn, account, sku)
     if row is None:
         raise NotFound(f"no price computed for {sku}")
-    traces = orjson.loads(row.explanation)
-    trace = traces.get(marketplace_id)
-    if trace is None:
+    stored = orjson.loads(row.explanation).get(marketplace_id)
+    if stored is None:
         raise NotFound(f"{sku} has no explanation for {marketplace_id}")
+    trace = Trace.from_stored(stored)
     engine = _ENGINES.get(row.context_id)
     if engine is None:
         if len(_ENGINES) > 64:
@@ -547,8 +548,8 @@ async def explain(query: c.Explain, uow: UnitOfWork) -> dict[str, Any]:
         "currency": MARKETPLACES[marketplace_id].currency,
         "amount": prices.get(marketplace_id),
         "reason": unpriced.get(marketplace_id),
-        "rule_id": trace.get("r"),
-        "floor": trace.get("f"),
+        "rule_id": trace.rule_id,
+        "floor": trace.floor,
         "catalog_revision": row.catalog_revision,
         "rule_version": row.rule_version,
         "context_id": str(row.context_id),
