@@ -23,6 +23,7 @@ from pricing.domain.marketplaces import check_marketplace
 from pricing.domain.rules import RuleSet
 from shared.accounts import KnownAccount
 from shared.http import error_responses
+from shared.pagination import Page, PageQuery
 from shared.security import Operator, Viewer
 
 # Every route is under an account: 404 `unknown_account` for one auth does not know, 503 if
@@ -79,8 +80,11 @@ async def delete_rule(
 
 
 @router.get("/rules/versions")
-async def rule_versions(_: Viewer, account_id: KnownAccount, deps: Deps) -> list[dict[str, Any]]:
-    return await deps.units.read(handlers.rule_versions, c.ListRuleVersions(account_id))
+async def rule_versions(
+    _: Viewer, account_id: KnownAccount, page: PageQuery, deps: Deps
+) -> Page[dict[str, Any]]:
+    """Newest first."""
+    return await deps.units.read(handlers.rule_versions, c.ListRuleVersions(account_id, page))
 
 
 # --- simulation ------------------------------------------------------------------------------
@@ -127,9 +131,11 @@ def _rate_out(rate: FxRate) -> dict[str, Any]:
 
 
 @router.get("/fx-rates")
-async def list_rates(_: Viewer, account_id: KnownAccount, deps: Deps) -> list[dict[str, Any]]:
-    rates = await deps.units.read(handlers.fx_rates, c.ListFxRates(account_id))
-    return [_rate_out(r) for r in rates]
+async def list_rates(
+    _: Viewer, account_id: KnownAccount, page: PageQuery, deps: Deps
+) -> Page[dict[str, Any]]:
+    rates = await deps.units.read(handlers.fx_rates, c.ListFxRates(account_id, page))
+    return Page[dict[str, Any]](items=[_rate_out(r) for r in rates.items], next=rates.next)
 
 
 @router.put("/fx-rates")
@@ -271,9 +277,14 @@ async def explain(
 
 @router.get("/holds")
 async def list_holds(
-    _: Viewer, account_id: KnownAccount, deps: Deps, status: str | None = "pending"
-) -> list[dict[str, Any]]:
-    return await deps.units.read(handlers.holds, c.ListHolds(account_id, status or None))
+    _: Viewer,
+    account_id: KnownAccount,
+    page: PageQuery,
+    deps: Deps,
+    status: str | None = "pending",
+) -> Page[dict[str, Any]]:
+    """Newest first; `status=` (empty) lists every status."""
+    return await deps.units.read(handlers.holds, c.ListHolds(account_id, status or None, page))
 
 
 @router.post("/holds/{hold_id}/confirm")

@@ -29,10 +29,11 @@ from pricing.domain.marketplaces import MARKETPLACES
 from pricing.domain.rules import Product, RuleSet
 from pricing.domain.runs import Move, RunStats, summarize, trips
 from pricing.domain.trace import Trace
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict, Invalid, NotFound
 from shared.events import CatalogUpdated, Event, PriceComputed
 from shared.logs import get_logger
 from shared.messaging.consumer import Handler
+from shared.pagination import Page, page_of
 from shared.uow import UnitOfWork
 
 log = get_logger(__name__)
@@ -438,22 +439,41 @@ async def current_rules(query: c.GetRules, uow: UnitOfWork) -> dict[str, Any]:
     }
 
 
-async def rule_versions(query: c.ListRuleVersions, uow: UnitOfWork) -> list[dict[str, Any]]:
-    return [
-        {
-            "version": v.version,
-            "status": v.status,
-            "created_by": v.created_by,
-            "created_at": v.created_at.isoformat(),
-            "rules": v.document,
-        }
-        for v in await repo.rule_versions(uow.connection, query.account_id)
-    ]
+async def rule_versions(query: c.ListRuleVersions, uow: UnitOfWork) -> Page[dict[str, Any]]:
+    page = query.page
+    before = None if page.after is None else _cursor_number(page.after)
+    versions = await repo.rule_versions(uow.connection, query.account_id, page.fetch, before)
+    listed = page_of(versions, page, lambda v: str(v.version))
+    return Page[dict[str, Any]](
+        items=[
+            {
+                "version": v.version,
+                "status": v.status,
+                "created_by": v.created_by,
+                "created_at": v.created_at.isoformat(),
+                "rules": v.document,
+            }
+            for v in listed.items
+        ],
+        next=listed.next,
+    )
 
 
-async def fx_rates(query: c.ListFxRates, uow: UnitOfWork) -> list[FxRate]:
+async def fx_rates(query: c.ListFxRates, uow: UnitOfWork) -> Page[FxRate]:
+    # A handful of pairs per account: read whole, paged here by "BASE/QUOTE".
     table = await repo.fx_table(uow.connection, query.account_id)
-    return sorted(table.rates, key=lambda r: (r.base, r.quote))
+    page = query.page
+    rates = sorted(table.rates, key=lambda r: (r.base, r.quote))
+    rates = [r for r in rates if page.after is None or f"{r.base}/{r.quote}" > page.after]
+    return page_of(rates[: page.fetch], page, lambda r: f"{r.base}/{r.quote}")
+
+
+def _cursor_number(cursor: str) -> int:
+    if not cursor.isdigit() or len(cursor) > 9:
+        raise Invalid(
+            "not a cursor of this list", code="invalid_cursor", details=[{"field": "after"}]
+        )
+    return int(cursor)
 
 
 async def fee_table(query: c.GetFeeTable, uow: UnitOfWork) -> FeeTable:
@@ -464,8 +484,19 @@ async def selection_categories(query: c.SelectionCategories, uow: UnitOfWork) ->
     return await repo.selection_categories(uow.connection, query.account_id, query.limit)
 
 
-async def holds(query: c.ListHolds, uow: UnitOfWork) -> list[dict[str, Any]]:
-    return [h.as_dict() for h in await repo.holds(uow.connection, query.account_id, query.status)]
+async def holds(query: c.ListHolds, uow: UnitOfWork) -> Page[dict[str, Any]]:
+    page = query.page
+    try:
+        after = None if page.after is None else uuid.UUID(page.after)
+    except ValueError:
+        raise Invalid(
+            "not a cursor of this list", code="invalid_cursor", details=[{"field": "after"}]
+        ) from None
+    found = await repo.holds(
+        uow.connection, query.account_id, query.status, limit=page.fetch, after=after
+    )
+    listed = page_of(found, page, lambda h: str(h.id))
+    return Page[dict[str, Any]](items=[h.as_dict() for h in listed.items], next=listed.next)
 
 
 async def simulate(query: c.Simulate, uow: UnitOfWork) -> dict[str, Any]:

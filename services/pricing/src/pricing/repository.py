@@ -281,13 +281,17 @@ async def active_rules(conn: AsyncConnection, account: str) -> tuple[int | None,
     return row[0], RuleSet.parse(orjson.loads(row[1]))
 
 
-async def rule_versions(conn: AsyncConnection, account: str, limit: int = 50) -> list[StoredRules]:
+async def rule_versions(
+    conn: AsyncConnection, account: str, limit: int = 50, before: int | None = None
+) -> list[StoredRules]:
+    """Newest first; `before`: only versions older than it (the page cursor)."""
     rows = await conn.execute(
         sa.text(
             "SELECT version, status, document::text, created_by, created_at FROM rule_sets"
-            " WHERE account_id = :a ORDER BY version DESC LIMIT :n"
+            " WHERE account_id = :a AND (CAST(:before AS int) IS NULL OR version < :before)"
+            " ORDER BY version DESC LIMIT :n"
         ),
-        {"a": account, "n": limit},
+        {"a": account, "n": limit, "before": before},
     )
     return [StoredRules(v, s, orjson.loads(d), by, at) for v, s, d, by, at in rows]
 
@@ -465,13 +469,29 @@ async def create_hold(
     return hold_id
 
 
-async def holds(conn: AsyncConnection, account: str, status: str | None = None) -> list[Hold]:
+async def holds(
+    conn: AsyncConnection,
+    account: str,
+    status: str | None = None,
+    *,
+    limit: int = 200,
+    after: uuid.UUID | None = None,
+) -> list[Hold]:
+    """Newest first; `after`: only holds listed after that one (the page cursor)."""
     query = f"SELECT {_HOLD_COLUMNS} FROM holds WHERE account_id = :a"
-    params: dict[str, Any] = {"a": account}
+    params: dict[str, Any] = {"a": account, "n": limit}
     if status:
         query += " AND status = :s"
         params["s"] = status
-    rows = await conn.execute(sa.text(query + " ORDER BY created_at DESC LIMIT 200"), params)
+    if after is not None:
+        query += (
+            " AND (created_at, id) < (SELECT created_at, id FROM holds"
+            " WHERE account_id = :a AND id = :after)"
+        )
+        params["after"] = after
+    rows = await conn.execute(
+        sa.text(query + " ORDER BY created_at DESC, id DESC LIMIT :n"), params
+    )
     return [_hold(r) for r in rows]
 
 

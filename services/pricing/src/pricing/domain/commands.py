@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pricing.domain.fees import FeeRule
 from pricing.domain.fx import FxRate
+from shared.pagination import PageRequest
 
 # --- commands --------------------------------------------------------------------------------
 
@@ -75,6 +76,7 @@ class GetRules:
 @dataclass(frozen=True)
 class ListRuleVersions:
     account_id: str
+    page: PageRequest = field(default_factory=PageRequest)
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ class Simulate:
 @dataclass(frozen=True)
 class ListFxRates:
     account_id: str
+    page: PageRequest = field(default_factory=PageRequest)
 
 
 @dataclass(frozen=True)
@@ -117,3 +120,4 @@ class Explain:
 class ListHolds:
     account_id: str
     status: str | None
+    page: PageRequest = field(default_factory=PageRequest)
