@@ -20,8 +20,8 @@ import pytest
 import sqlalchemy as sa
 from aio_pika.abc import AbstractIncomingMessage
 
-from pricing import repository as repo
 from pricing.main import MIGRATIONS, build
+from pricing.repository import PricingRepository
 from pricing.settings import Settings
 from shared.accounts import StaticAccounts
 from shared.allegro.tokens import StaticTokens
@@ -704,11 +704,12 @@ async def test_an_older_rule_version_never_overwrites_a_newer_price_at_the_same_
     async def save(rule_version: int, revision: int, amount: str) -> None:
         async with engine.begin() as conn:
             row = ("S", revision, f'{{"allegro-sk": "{amount}"}}'.encode(), b"{}", b"{}")
-            await repo.save_prices(conn, account, rule_version, context, [row])
+            await PricingRepository(conn).save_prices(account, rule_version, context, [row])
 
     async def stored() -> str:
         async with engine.connect() as conn:
-            return (await repo.stored_prices(conn, account, ["S"]))["S"].prices["allegro-sk"]
+            stored = await PricingRepository(conn).stored_prices(account, ["S"])
+            return stored["S"].prices["allegro-sk"]
 
     try:
         await save(rule_version=2, revision=5, amount="10.00")

@@ -23,6 +23,7 @@ from shared.logs import causation_id_var, current_correlation_id
 
 M = TypeVar("M")
 R = TypeVar("R")
+Repository = TypeVar("Repository")
 
 # Rendered once: SQLAlchemy would otherwise recompile the statement for every batch.
 _INSERT_OUTBOX = sa.text(
@@ -74,6 +75,15 @@ class UnitOfWork:
         self.source = source
         self.incoming = incoming
         self.emitted: list[Envelope] = []
+        self._repositories: dict[object, object] = {}
+
+    def repository(self, kind: Callable[[AsyncConnection], Repository]) -> Repository:
+        """The service's repository on this transaction (one per kind); a fake unit of work
+        hands out in-memory fakes here, which is what lets handlers run without PostgreSQL."""
+        found = self._repositories.get(kind)
+        if found is None:
+            found = self._repositories[kind] = kind(self.connection)
+        return found  # type: ignore[return-value]  # keyed by its own factory
 
     async def emit(self, *events: Event) -> list[Envelope]:
         envelopes = [envelope_for(event, self.source) for event in events]
