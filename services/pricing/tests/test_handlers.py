@@ -72,7 +72,7 @@ class TestCatalogUpdated:
     ) -> None:
         account = priced_account(store)
 
-        await handlers.handle_catalog_updated(
+        await handlers.catalog_updated(
             CatalogUpdated(account_id=account, items=[item("A", "10.00"), item("B", "20.00")]),
             uow,
         )
@@ -86,13 +86,13 @@ class TestCatalogUpdated:
         self, store: FakePricingRepository, uow: FakeUnitOfWork
     ) -> None:
         account = priced_account(store)
-        await handlers.handle_catalog_updated(
+        await handlers.catalog_updated(
             CatalogUpdated(account_id=account, items=[item("A", "10.00", revision=2)]), uow
         )
         before = store.prices[(account, "A")]
         uow.events.clear()
 
-        await handlers.handle_catalog_updated(
+        await handlers.catalog_updated(
             CatalogUpdated(account_id=account, items=[item("A", "99.00", revision=1)]), uow
         )
 
@@ -103,11 +103,11 @@ class TestCatalogUpdated:
         self, store: FakePricingRepository, uow: FakeUnitOfWork
     ) -> None:
         account = priced_account(store)
-        await handlers.handle_catalog_updated(
+        await handlers.catalog_updated(
             CatalogUpdated(account_id=account, items=[item("A", "10.00")]), uow
         )
 
-        await handlers.handle_catalog_updated(
+        await handlers.catalog_updated(
             CatalogUpdated(account_id=account, items=[item("A", "10.00", 2, listed=False)]), uow
         )
 

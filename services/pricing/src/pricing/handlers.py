@@ -291,7 +291,7 @@ async def run_pricing(
 # --- messages --------------------------------------------------------------------------------
 
 
-async def handle_catalog_updated(event: CatalogUpdated, uow: UnitOfWork) -> None:
+async def catalog_updated(event: CatalogUpdated, uow: UnitOfWork) -> None:
     """Keep what pricing needs of the items, price the newer ones, emit what changed."""
     store = uow.repository(PricingRepository)
     latest: dict[str, Product] = {}
@@ -319,7 +319,7 @@ async def handle_catalog_updated(event: CatalogUpdated, uow: UnitOfWork) -> None
     )
 
 
-HANDLERS: dict[type[Event], Handler] = {CatalogUpdated: handle_catalog_updated}
+HANDLERS: dict[type[Event], Handler] = {CatalogUpdated: catalog_updated}
 
 
 # --- operator commands: (command, uow), in the unit of work the service layer opened -----
