@@ -10,11 +10,11 @@ import sqlalchemy as sa
 from fastapi import Depends, FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mci_testing.ledger import produce
 from shared.errors import Conflict, Invalid, NotFound, Unavailable
 from shared.http import install_error_handlers
 from shared.pagination import Page, PageQuery, PageRequest, page_of
 from shared.service import ServiceDefinition, ServiceRuntime, dependencies_of
-from shared.testing.ledger import produce
 from shared.uow import UnitOfWork, UnitsOfWork
 
 

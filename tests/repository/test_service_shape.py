@@ -37,8 +37,6 @@ PENDING: dict[tuple[str, str], str] = {
     # catalog/api.py runs ~30 SQL statements and builds UnitOfWork(conn, "catalog") itself:
     # move them to repository.py and handlers taking (command, uow), split api.py by resource.
     ("catalog", "routes_run_no_sql"): "catalog: SQL and transactions in routes",
-    # catalog/seedfiles.py imports the emulator's seed generator (the demo launcher should).
-    ("catalog", "no_emulator_import"): "catalog: seedfiles.py imports allegro_emulator",
     # SQL and transactions also in catalog/allegro.py (~22), handlers.py and ingest.py.
     ("catalog", "sql_only_in_repository"): "catalog: SQL outside repository.py",
     # auth/handlers.py opens its own transactions and holds 13 statements, one transaction
@@ -47,19 +45,15 @@ PENDING: dict[tuple[str, str], str] = {
     # across an Allegro call.
     ("auth", "sql_only_in_repository"): "auth: SQL and transactions in handlers.py",
 }
-# Runtime code outside services/ that still imports the emulator, with what remains.
-PENDING_EMULATOR_IMPORTS: dict[str, str] = {
-    # Test support still ships inside the runtime package: move shared/testing to its own
-    # workspace package (dev dependency), then drop these.
-    "shared/src/shared/testing/emulator.py": "test support inside the runtime package",
-}
-
 SQL_IN_ROUTES = re.compile(
     r"\bsa\.text\(|\btext\(|\.execute\(|\.exec_driver_sql\(|\.fetch(?:row|val)?\(|"
     r"\.scalars?\(|\.begin\(\)|\.connect\(\)|\bUnitOfWork\("
 )
-# Where the emulator may be imported besides sandbox/ and test directories.
-EMULATOR_ALLOWED = ("bench/", "deploy/local/devstack.py")
+# Where the emulator may be imported besides sandbox/ and test directories: test support
+# (the mci-testing package), benchmarks and the local demo launcher.
+EMULATOR_ALLOWED = ("testing/", "bench/", "deploy/local/devstack.py")
+# What the runtime library must never import: test tooling and the fake Allegro.
+NOT_AT_RUNTIME = ("allegro_emulator", "mci_testing", "pytest", "testcontainers")
 
 
 def service_dir(service: str) -> Path:
@@ -78,7 +72,12 @@ def route_modules(service: str) -> list[Path]:
 
 
 def imports_emulator(path: Path) -> bool:
+    return bool(imported_roots(path) & {"allegro_emulator"})
+
+
+def imported_roots(path: Path) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
+    roots: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
@@ -86,9 +85,8 @@ def imports_emulator(path: Path) -> bool:
             names = [node.module or ""]
         else:
             continue
-        if any(name.split(".")[0] == "allegro_emulator" for name in names):
-            return True
-    return False
+        roots.update(name.split(".")[0] for name in names)
+    return roots
 
 
 def missing_modules(service: str) -> list[str]:
@@ -157,12 +155,18 @@ def test_only_the_sandbox_tests_benchmarks_and_the_demo_launcher_import_an_emula
     for path in sorted(ROOT.rglob("*.py")):
         relative = path.relative_to(ROOT).as_posix()
         parts = relative.split("/")
-        if parts[0] in (".venv", "sandbox") or "tests" in parts or parts[0] == "conftest.py":
+        if parts[0].startswith(".") or parts[0] == "sandbox" or "tests" in parts:
             continue
-        if relative.startswith(EMULATOR_ALLOWED) or relative.startswith("services/"):
-            continue  # services are checked one by one above
+        if parts[0] == "conftest.py" or relative.startswith(EMULATOR_ALLOWED):
+            continue
         if imports_emulator(path):
             offenders.append(relative)
-    assert sorted(set(offenders) - set(PENDING_EMULATOR_IMPORTS)) == []
-    done = set(PENDING_EMULATOR_IMPORTS) - set(offenders)
-    assert not done, f"no longer import the emulator, remove from PENDING: {sorted(done)}"
+    assert offenders == []
+
+
+def test_the_runtime_library_imports_no_test_tooling() -> None:
+    offenders = {
+        path.relative_to(ROOT).as_posix(): sorted(imported_roots(path) & set(NOT_AT_RUNTIME))
+        for path in sorted((ROOT / "shared" / "src").rglob("*.py"))
+    }
+    assert {path: found for path, found in offenders.items() if found} == {}

@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from auth import handlers
 from auth.crypto import TokenCipher
 from auth.settings import Settings
+from mci_testing.infra import wait_until
 from shared.allegro import AllegroClient
 from shared.db import create_engine
-from shared.testing.infra import wait_until
 
 from .conftest import ADMIN_KEY, AuthUnderTest
 

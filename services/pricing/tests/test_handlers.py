@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import pytest
 
+from mci_testing.fake_uow import FakeUnitOfWork
 from pricing import handlers
 from pricing.domain import commands as c
 from pricing.domain.errors import InvalidInput
@@ -19,7 +20,6 @@ from pricing.domain.fx import FxRate
 from pricing.repository import PricingRepository
 from shared.errors import Conflict, NotFound
 from shared.events import CatalogItem, CatalogUpdated, Money, PriceComputed
-from shared.testing.fake_uow import FakeUnitOfWork
 
 from .fakes import FakePricingRepository
 

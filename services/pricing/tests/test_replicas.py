@@ -7,6 +7,8 @@ from contextlib import AsyncExitStack
 
 import sqlalchemy as sa
 
+from mci_testing.app import running_app
+from mci_testing.fixtures import MakeDatabase
 from pricing.deps import PricingDeps
 from pricing.main import MIGRATIONS, build
 from pricing.settings import Settings
@@ -15,8 +17,6 @@ from shared.allegro.limiter import Limit
 from shared.allegro.tokens import StaticTokens
 from shared.db import create_engine
 from shared.service import create_app
-from shared.testing.app import running_app
-from shared.testing.fixtures import MakeDatabase
 
 
 async def test_two_replicas_draw_from_one_budget_and_close_their_clients_at_stop(

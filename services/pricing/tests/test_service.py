@@ -20,6 +20,10 @@ import pytest
 import sqlalchemy as sa
 from aio_pika.abc import AbstractIncomingMessage
 
+from mci_testing.app import running_app
+from mci_testing.emulator import EmulatorHandle, start_emulator
+from mci_testing.fixtures import MakeDatabase
+from mci_testing.infra import wait_until
 from pricing.main import MIGRATIONS, build
 from pricing.repository import PricingRepository
 from pricing.settings import Settings
@@ -30,10 +34,6 @@ from shared.events import CatalogItem, CatalogUpdated, Envelope, Money, PriceCom
 from shared.messaging.topology import QueueSpec, declare_queue, events
 from shared.security import issue_token
 from shared.service import create_app
-from shared.testing.app import running_app
-from shared.testing.emulator import EmulatorHandle, start_emulator
-from shared.testing.fixtures import MakeDatabase
-from shared.testing.infra import wait_until
 
 
 @dataclass
