@@ -142,3 +142,28 @@ async def test_routes_reach_the_dependencies_and_get_503_until_they_are_built() 
     runtime.dependencies = Deps("pricing", [])
     assert (await get(app, "/name")).json() == "pricing"
     assert ServiceDefinition.__dataclass_fields__["dependencies"].default is None
+
+
+async def test_the_allegro_client_factory_shares_budgets_in_postgresql_and_closes_what_it_made(
+    engine: AsyncEngine,
+) -> None:
+    from shared.allegro.factory import allegro_client
+    from shared.allegro.limiter import PostgresBudgets
+    from shared.allegro.tokens import AuthServiceTokens, StaticTokens
+    from shared.settings import ServiceSettings
+
+    class Settings(ServiceSettings):
+        service_name = "ledger"
+
+    settings = Settings(database_url="postgresql+asyncpg://unused/x", amqp_url="amqp://unused")
+    made = allegro_client(settings, engine)
+    given = StaticTokens({})
+    handed = allegro_client(settings, engine, tokens=given)
+    own = allegro_client(settings, engine, tokens_from_auth=False)
+
+    assert isinstance(made.budgets, PostgresBudgets) and isinstance(own.budgets, PostgresBudgets)
+    assert isinstance(made.tokens, AuthServiceTokens) and own.tokens is None
+    for client in (made, handed, own):
+        await client.aclose()
+    assert made.tokens._http.is_closed  # the provider it made closes with it
+    assert handed.tokens is given and made.is_closed

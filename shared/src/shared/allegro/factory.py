@@ -24,12 +24,16 @@ def allegro_client(
 ) -> AllegroClient:
     """`tokens`: where account tokens come from; by default the auth service is asked (auth
     itself, which owns the tokens, passes `tokens_from_auth=False`)."""
-    if tokens is None and tokens_from_auth:
+    owns_tokens = tokens is None and tokens_from_auth
+    if owns_tokens:
         tokens = AuthServiceTokens(
             settings.auth_url,
             settings.service_token_secret.get_secret_value(),
             settings.service_name,
         )
     return AllegroClient(
-        settings.allegro_settings(), tokens=tokens, budgets=PostgresBudgets(engine)
+        settings.allegro_settings(),
+        tokens=tokens,
+        budgets=PostgresBudgets(engine),
+        owns_tokens=owns_tokens,
     )
