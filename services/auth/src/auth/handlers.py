@@ -48,6 +48,9 @@ DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 # A forced refresh within this long of the last one returns that one: another caller (maybe on
 # another replica) has just refreshed, and refreshing again would only burn a refresh token.
 RECENT_REFRESH = timedelta(seconds=30)
+# How long a claimed device flow is left to the replica that claimed it: longer than its calls
+# to Allegro take; if that replica dies meanwhile, another polls it after this.
+DEVICE_CLAIM_SECONDS = 60
 
 # auth consumes no queue: the registry is empty on purpose.
 HANDLERS: dict[type[Event], Handler] = {}
@@ -303,17 +306,27 @@ async def start_device_flow(auth: Auth, account_id: str) -> dict[str, Any]:
 
 
 async def poll_device_flows(auth: Auth) -> int:
-    """Ask Allegro about every pending device flow whose poll is due (any replica may run it)."""
+    """Ask Allegro about every pending device flow whose poll is due (any replica may run it).
+
+    No transaction is open while Allegro answers (up to 20 calls, each two for a connection):
+    the due attempts are claimed in one short transaction that moves their next poll past the
+    calls (other replicas skip them), Allegro is asked outside it, and each outcome is written
+    in its own short transaction, if the attempt is still pending then.
+    """
     async with auth.engine.begin() as conn:
-        due = await repo.due_device_attempts(conn)
-        for attempt in due:
-            await _poll_one(auth, conn, attempt)
+        due = await repo.claim_due_device_attempts(conn, DEVICE_CLAIM_SECONDS)
+    for attempt in due:
+        await _poll_one(auth, attempt)
     return len(due)
 
 
-async def _poll_one(auth: Auth, conn: AsyncConnection, attempt: dict[str, Any]) -> None:
+async def _poll_one(auth: Auth, attempt: dict[str, Any]) -> None:
     if attempt["expires_at"] < now():
-        await repo.finish_attempt(conn, attempt["id"], AttemptStatus.EXPIRED, "expired_token")
+        async with auth.engine.begin() as conn:
+            if await repo.pending_attempt_for_update(conn, attempt["id"]):
+                await repo.finish_attempt(
+                    conn, attempt["id"], AttemptStatus.EXPIRED, "expired_token"
+                )
         return
     try:
         body = await auth.allegro.oauth_token(
@@ -324,37 +337,64 @@ async def _poll_one(auth: Auth, conn: AsyncConnection, attempt: dict[str, Any]) 
             auth.client_secret,
         )
     except OAuthError as exc:
-        interval = int(attempt["poll_interval"] or 5)
-        if exc.error in ("authorization_pending", "slow_down"):
-            if exc.error == "slow_down":
-                interval += 5  # RFC 8628 section 3.5
-            await conn.execute(
-                sa.update(repo.attempts)
-                .where(repo.attempts.c.id == attempt["id"])
-                .values(poll_interval=interval, next_poll_at=now() + timedelta(seconds=interval))
-            )
-            return
-        outcome = {
-            "access_denied": AttemptStatus.DENIED,
-            "expired_token": AttemptStatus.EXPIRED,
-        }.get(exc.error, AttemptStatus.FAILED)
-        await repo.finish_attempt(conn, attempt["id"], outcome, exc.error)
+        async with auth.engine.begin() as conn:
+            if not await repo.pending_attempt_for_update(conn, attempt["id"]):
+                return
+            interval = int(attempt["poll_interval"] or 5)
+            if exc.error in ("authorization_pending", "slow_down"):
+                if exc.error == "slow_down":
+                    interval += 5  # RFC 8628 section 3.5
+                await repo.schedule_poll(conn, attempt["id"], interval)
+                return
+            outcome = {
+                "access_denied": AttemptStatus.DENIED,
+                "expired_token": AttemptStatus.EXPIRED,
+            }.get(exc.error, AttemptStatus.FAILED)
+            await repo.finish_attempt(conn, attempt["id"], outcome, exc.error)
         log.info("device_flow_finished", account_id=attempt["account_id"], outcome=outcome)
         return
-    await _connect(auth, conn, attempt, body)
+    pair, me, failure = await _identify(auth, body)
+    async with auth.engine.begin() as conn:
+        if not await repo.pending_attempt_for_update(conn, attempt["id"]):
+            return
+        if me is None:
+            await repo.finish_attempt(conn, attempt["id"], AttemptStatus.FAILED, failure)
+            return
+        await _link(auth, conn, attempt, pair, me)
 
 
 async def _connect(
     auth: Auth, conn: AsyncConnection, attempt: dict[str, Any], token_body: dict[str, Any]
 ) -> None:
     """Tokens in hand: read /me, check it is the right seller, store, announce."""
+    pair, me, failure = await _identify(auth, token_body)
+    if me is None:
+        await repo.finish_attempt(conn, attempt["id"], AttemptStatus.FAILED, failure)
+        return
+    await _link(auth, conn, attempt, pair, me)
+
+
+async def _identify(
+    auth: Auth, token_body: dict[str, Any]
+) -> tuple[TokenPair, dict[str, Any] | None, str | None]:
+    """The token pair and the Allegro user it belongs to (`/me`), or why it is unknown."""
     pair = TokenPair.from_oauth(token_body, now())
-    account_id = attempt["account_id"]
     try:
         me = await auth.allegro.get("/me", token=pair.access_token)
     except AllegroError as exc:
-        await repo.finish_attempt(conn, attempt["id"], AttemptStatus.FAILED, f"/me: {exc}")
-        return
+        return pair, None, f"/me: {exc}"
+    return pair, me, None
+
+
+async def _link(
+    auth: Auth,
+    conn: AsyncConnection,
+    attempt: dict[str, Any],
+    pair: TokenPair,
+    me: dict[str, Any],
+) -> None:
+    """Check it is the right seller, store the tokens, announce (no Allegro call here)."""
+    account_id = attempt["account_id"]
     account = await _locked_account(conn, account_id)
     user_id = str(me["id"])
     if account["allegro_user_id"] and account["allegro_user_id"] != user_id:

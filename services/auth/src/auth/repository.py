@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -198,6 +198,37 @@ async def due_device_attempts(conn: AsyncConnection, limit: int = 20) -> list[Ro
         .with_for_update(skip_locked=True)
     )
     return [dict(r) for r in rows.mappings()]
+
+
+async def claim_due_device_attempts(
+    conn: AsyncConnection, lease_seconds: float, limit: int = 20
+) -> list[Row]:
+    """Claim due device flows: their next poll moves `lease_seconds` ahead, so other replicas
+    skip them while this one asks Allegro (outside any transaction)."""
+    due = await due_device_attempts(conn, limit)
+    if due:
+        await conn.execute(
+            sa.update(attempts)
+            .where(attempts.c.id.in_([a["id"] for a in due]))
+            .values(next_poll_at=sa.func.now() + timedelta(seconds=lease_seconds))
+        )
+    return due
+
+
+async def pending_attempt_for_update(conn: AsyncConnection, attempt_id: uuid.UUID) -> bool:
+    """Lock the attempt; True while it is still pending (nothing else finished it meanwhile)."""
+    status = await conn.scalar(
+        sa.select(attempts.c.status).where(attempts.c.id == attempt_id).with_for_update()
+    )
+    return bool(status == AttemptStatus.PENDING)
+
+
+async def schedule_poll(conn: AsyncConnection, attempt_id: uuid.UUID, interval: int) -> None:
+    await conn.execute(
+        sa.update(attempts)
+        .where(attempts.c.id == attempt_id)
+        .values(poll_interval=interval, next_poll_at=sa.func.now() + timedelta(seconds=interval))
+    )
 
 
 async def finish_attempt(
