@@ -1,23 +1,16 @@
-"""Use cases of the auth service: connect Allegro accounts, keep their tokens fresh, API keys.
-
-Every use case takes `Auth`, the service's dependencies, built once in main.py.
-"""
+"""Accounts and their connection to Allegro: authorization code with PKCE, device flow."""
 
 from __future__ import annotations
 
-import asyncio
-import hmac
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from auth import repository as repo
-from auth.crypto import TokenCipher
 from auth.domain.model import (
     AccountStatus,
     AttemptStatus,
@@ -25,83 +18,31 @@ from auth.domain.model import (
     InvalidInput,
     TokenPair,
     code_challenge,
-    hash_secret,
-    needs_refresh,
-    new_api_key,
     new_code_verifier,
     new_state,
-    parse_api_key,
     validate_alias,
     validate_marketplace,
-    validate_role,
 )
-from auth.settings import Settings
-from shared.allegro import AllegroClient, AllegroError, OAuthError
-from shared.events import AccountConnected, AccountDisconnected, AccountRefreshFailed, Event
+from auth.handlers.common import (
+    AccountNotFound,
+    AllegroRefused,
+    Auth,
+    Conflict,
+    now,
+    unit_of_work_on,
+)
+from shared.allegro import AllegroError, OAuthError
+from shared.events import AccountConnected, AccountDisconnected
 from shared.logs import get_logger
-from shared.messaging.consumer import Handler
-from shared.security import Principal
-from shared.uow import UnitOfWork
 
 log = get_logger(__name__)
+
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
-# A forced refresh within this long of the last one returns that one: another caller (maybe on
-# another replica) has just refreshed, and refreshing again would only burn a refresh token.
-RECENT_REFRESH = timedelta(seconds=30)
 # How long a claimed device flow is left to the replica that claimed it: longer than its calls
 # to Allegro take; if that replica dies meanwhile, another polls it after this.
 DEVICE_CLAIM_SECONDS = 60
 
 # auth consumes no queue: the registry is empty on purpose.
-HANDLERS: dict[type[Event], Handler] = {}
-
-
-@dataclass
-class Auth:
-    engine: AsyncEngine
-    cipher: TokenCipher
-    allegro: AllegroClient
-    settings: Settings
-
-    @property
-    def client_secret(self) -> str:
-        return self.settings.allegro_client_secret.get_secret_value()
-
-
-class AccountNotFound(LookupError):
-    pass
-
-
-class AccountUnavailable(Exception):
-    """The account has no usable tokens; `status` says why (needs_connection, refresh_failed)."""
-
-    def __init__(self, status: str, reason: str | None) -> None:
-        super().__init__(reason or status)
-        self.status = status
-        self.reason = reason
-
-
-class Conflict(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class AllegroRefused(Exception):
-    """Allegro's OAuth server or API refused a step; `code` is Allegro's error."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _uow(conn: AsyncConnection) -> UnitOfWork:
-    return UnitOfWork(conn, "auth")
-
 
 # --- accounts -----------------------------------------------------------------------------------
 
@@ -152,7 +93,7 @@ async def reset_credentials(auth: Auth, account_id: str) -> dict[str, Any]:
             access_expires_at=None,
             connected_at=None,
         )
-        await _uow(conn).emit(_disconnected(account))
+        await unit_of_work_on(conn).emit(_disconnected(account))
         updated = await repo.get_account(conn, account_id)
     assert updated is not None
     return updated
@@ -162,7 +103,7 @@ async def delete_account(auth: Auth, account_id: str) -> None:
     async with auth.engine.begin() as conn:
         account = await _locked_account(conn, account_id)
         await conn.execute(sa.delete(repo.accounts).where(repo.accounts.c.id == account_id))
-        await _uow(conn).emit(_disconnected(account))
+        await unit_of_work_on(conn).emit(_disconnected(account))
 
 
 def _disconnected(account: dict[str, Any]) -> AccountDisconnected:
@@ -441,7 +382,7 @@ async def _link(
         connected_at=now(),
     )
     await repo.finish_attempt(conn, attempt["id"], AttemptStatus.COMPLETED)
-    await _uow(conn).emit(
+    await unit_of_work_on(conn).emit(
         AccountConnected(
             account_id=account_id,
             alias=account["alias"],
@@ -450,231 +391,3 @@ async def _link(
         )
     )
     log.info("account_connected", account_id=account_id, allegro_login=me.get("login"))
-
-
-# --- tokens --------------------------------------------------------------------------------------
-
-
-async def access_token(auth: Auth, account_id: str, *, force: bool = False) -> TokenPair:
-    """A valid access token, refreshed if it is near expiry (or if `force`).
-
-    Single flight across replicas: the refresh happens under the token row's lock, and the new
-    pair is committed before anyone gets it. Allegro's refresh tokens are single-use, so two
-    refreshers racing without the lock would lose the chain.
-    """
-    failure: AccountUnavailable | None = None
-    async with auth.engine.begin() as conn:
-        account = await repo.get_account(conn, account_id)
-        if account is None:
-            raise AccountNotFound(account_id)
-        row = await repo.tokens_for_update(conn, account_id)
-        if row is None or account["status"] != AccountStatus.CONNECTED:
-            raise AccountUnavailable(account["status"], account["status_reason"])
-        current = TokenPair(
-            access_token=auth.cipher.decrypt(row["access_token"]),
-            refresh_token=auth.cipher.decrypt(row["refresh_token"]),
-            access_expires_at=row["access_expires_at"],
-            scope=row["scope"],
-        )
-        moment = now()
-        ahead = timedelta(seconds=auth.settings.refresh_ahead_seconds)
-        just_refreshed = moment - row["refreshed_at"] < RECENT_REFRESH
-        if not needs_refresh(current.access_expires_at, moment, ahead) and (
-            not force or just_refreshed
-        ):
-            return current
-        try:
-            body = await auth.allegro.oauth_token(
-                {"grant_type": "refresh_token", "refresh_token": current.refresh_token},
-                auth.client_secret,
-            )
-        except OAuthError as exc:
-            if exc.error != "invalid_grant":
-                raise AllegroRefused(exc.error, exc.description) from exc
-            reason = f"Allegro refused the refresh token ({exc.error}): reconnect the account"
-            await repo.drop_tokens(conn, account_id)
-            await repo.update_account(
-                conn, account_id, status=AccountStatus.REFRESH_FAILED, status_reason=reason
-            )
-            await _uow(conn).emit(
-                AccountRefreshFailed(account_id=account_id, alias=account["alias"], reason=reason)
-            )
-            log.warning("account_refresh_failed", account_id=account_id, error=exc.error)
-            failure = AccountUnavailable(AccountStatus.REFRESH_FAILED, reason)
-        else:
-            fresh = TokenPair.from_oauth(body, moment)
-            await repo.store_tokens(
-                conn,
-                account_id,
-                access_token=auth.cipher.encrypt(fresh.access_token),
-                refresh_token=auth.cipher.encrypt(fresh.refresh_token),
-                access_expires_at=fresh.access_expires_at,
-                scope=fresh.scope,
-            )
-            log.info("account_tokens_refreshed", account_id=account_id)
-    if failure is not None:
-        raise failure  # after the commit: the refresh_failed status and its event are kept
-    return fresh
-
-
-async def refresh_expiring(auth: Auth) -> int:
-    before = now() + timedelta(seconds=auth.settings.refresh_ahead_seconds)
-    async with auth.engine.connect() as conn:
-        due = await repo.expiring_accounts(conn, before)
-    for account_id in due:
-        try:
-            await access_token(auth, account_id)
-        except (AccountUnavailable, AllegroRefused, AllegroError) as exc:
-            log.warning("proactive_refresh_failed", account_id=account_id, error=str(exc))
-    return len(due)
-
-
-async def rotate_encryption(auth: Auth) -> int:
-    """Re-encrypt every stored secret with the current (first) key."""
-    rotated = 0
-    async with auth.engine.begin() as conn:
-        rows = await conn.execute(sa.select(repo.account_tokens).with_for_update())
-        for row in rows.mappings().all():
-            await conn.execute(
-                sa.update(repo.account_tokens)
-                .where(repo.account_tokens.c.account_id == row["account_id"])
-                .values(
-                    access_token=auth.cipher.rotate(row["access_token"]),
-                    refresh_token=auth.cipher.rotate(row["refresh_token"]),
-                )
-            )
-            rotated += 1
-        pending = await conn.execute(
-            sa.select(repo.attempts).where(repo.attempts.c.status == AttemptStatus.PENDING)
-        )
-        for attempt in pending.mappings().all():
-            values = {
-                column: auth.cipher.rotate(attempt[column])
-                for column in ("code_verifier", "device_code")
-                if attempt[column]
-            }
-            if values:
-                await conn.execute(
-                    sa.update(repo.attempts)
-                    .where(repo.attempts.c.id == attempt["id"])
-                    .values(**values)
-                )
-    return rotated
-
-
-# --- operator API keys ---------------------------------------------------------------------------
-
-
-async def create_api_key(auth: Auth, name: str, role: str) -> dict[str, Any]:
-    if name.strip() == BOOTSTRAP_KEY_NAME:
-        # Keys of that name are revoked at start unless they are the configured bootstrap key.
-        raise InvalidInput("reserved_name", f"{BOOTSTRAP_KEY_NAME!r} is reserved", "name")
-    key = new_api_key()
-    async with auth.engine.begin() as conn:
-        await conn.execute(
-            sa.insert(repo.api_keys).values(
-                id=key.key_id,
-                name=name.strip() or "unnamed",
-                role=validate_role(role),
-                secret_hash=hash_secret(key.secret),
-            )
-        )
-    return {"id": key.key_id, "name": name, "role": role, "api_key": key.full}
-
-
-async def list_api_keys(auth: Auth) -> list[dict[str, Any]]:
-    async with auth.engine.connect() as conn:
-        rows = await conn.execute(
-            sa.select(
-                repo.api_keys.c.id,
-                repo.api_keys.c.name,
-                repo.api_keys.c.role,
-                repo.api_keys.c.created_at,
-                repo.api_keys.c.revoked_at,
-            ).order_by(repo.api_keys.c.created_at)
-        )
-        return [dict(r) for r in rows.mappings()]
-
-
-async def revoke_api_key(auth: Auth, key_id: str) -> None:
-    async with auth.engine.begin() as conn:
-        result = await conn.execute(
-            sa.update(repo.api_keys)
-            .where(repo.api_keys.c.id == key_id, repo.api_keys.c.revoked_at.is_(None))
-            .values(revoked_at=sa.func.now())
-        )
-    if result.rowcount == 0:
-        raise LookupError(key_id)
-
-
-async def resolve_api_key(auth: Auth, full: str) -> Principal | None:
-    parsed = parse_api_key(full)
-    if parsed is None:
-        return None
-    key_id, secret = parsed
-    async with auth.engine.connect() as conn:
-        row = (
-            (
-                await conn.execute(
-                    sa.select(repo.api_keys).where(
-                        repo.api_keys.c.id == key_id, repo.api_keys.c.revoked_at.is_(None)
-                    )
-                )
-            )
-            .mappings()
-            .first()
-        )
-    if row is None or not hmac.compare_digest(row["secret_hash"], hash_secret(secret)):
-        return None
-    return Principal(subject=f"api-key:{row['id']}:{row['name']}", role=row["role"], expires_at=0)
-
-
-BOOTSTRAP_KEY_NAME = "bootstrap"
-
-
-async def install_bootstrap_key(auth: Auth) -> None:
-    """Make the configured bootstrap key valid, and every other bootstrap key revoked.
-
-    So removing (or replacing) AUTH_BOOTSTRAP_ADMIN_KEY revokes the old key at the next start.
-    A revoked key (by an admin, or by its removal) stays revoked if configured again.
-    """
-    configured = auth.settings.bootstrap_admin_key
-    parsed = parse_api_key(configured.get_secret_value()) if configured else None
-    if configured is not None and parsed is None:
-        raise ValueError("AUTH_BOOTSTRAP_ADMIN_KEY must look like mcik_<id>_<secret>")
-    async with auth.engine.begin() as conn:
-        others = sa.update(repo.api_keys).where(
-            repo.api_keys.c.name == BOOTSTRAP_KEY_NAME, repo.api_keys.c.revoked_at.is_(None)
-        )
-        if parsed is not None:
-            others = others.where(repo.api_keys.c.id != parsed[0])
-        revoked = await conn.execute(others.values(revoked_at=sa.func.now()))
-        if revoked.rowcount:
-            log.info("bootstrap_keys_revoked", count=revoked.rowcount)
-        if parsed is None:
-            return
-        key_id, secret = parsed
-        await conn.execute(
-            sa.text(
-                "INSERT INTO api_keys (id, name, role, secret_hash) VALUES (:id, :name,"
-                " 'admin', :hash) ON CONFLICT (id) DO UPDATE SET secret_hash = EXCLUDED.secret_hash"
-                # An issued key that happens to have this id is never taken over.
-                " WHERE api_keys.name = :name"
-            ),
-            {"id": key_id, "name": BOOTSTRAP_KEY_NAME, "hash": hash_secret(secret)},
-        )
-
-
-async def background(auth: Auth) -> None:
-    """The worker's loop: poll device flows every tick, refresh tokens before they expire."""
-    last_refresh = 0.0
-    loop = asyncio.get_running_loop()
-    while True:
-        try:
-            await poll_device_flows(auth)
-            if loop.time() - last_refresh > 60:
-                last_refresh = loop.time()
-                await refresh_expiring(auth)
-        except Exception:
-            log.exception("auth_background_failed")
-        await asyncio.sleep(auth.settings.poll_tick_seconds)
