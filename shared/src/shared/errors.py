@@ -15,7 +15,8 @@ from typing import Any, ClassVar
 class DomainError(Exception):
     """A use case's outcome the caller must hear about; never a bug of ours."""
 
-    status: ClassVar[int] = 400
+    # A class's status; an instance may narrow it (a malformed OAuth callback is a 400).
+    status: int = 400
     default_code: ClassVar[str] = "bad_request"
 
     def __init__(

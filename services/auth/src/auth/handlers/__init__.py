@@ -18,6 +18,7 @@ from auth.handlers.common import (
     AllegroRefused,
     Auth,
     Conflict,
+    ConnectionFailed,
     now,
 )
 from auth.handlers.connections import (
@@ -47,6 +48,7 @@ __all__ = [
     "AllegroRefused",
     "Auth",
     "Conflict",
+    "ConnectionFailed",
     "access_token",
     "background",
     "complete_authorization_code",

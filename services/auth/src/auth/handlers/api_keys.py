@@ -18,6 +18,7 @@ from auth.domain.model import (
 from auth.handlers.common import (
     Auth,
 )
+from shared.errors import NotFound
 from shared.logs import get_logger
 from shared.security import Principal
 
@@ -65,7 +66,7 @@ async def revoke_api_key(auth: Auth, key_id: str) -> None:
             .values(revoked_at=sa.func.now())
         )
     if result.rowcount == 0:
-        raise LookupError(key_id)
+        raise NotFound("no such active API key", code="api_key_not_found")
 
 
 async def resolve_api_key(auth: Auth, full: str) -> Principal | None:

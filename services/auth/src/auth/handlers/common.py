@@ -10,7 +10,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from auth.crypto import TokenCipher
 from auth.settings import Settings
 from shared.allegro import AllegroClient
+from shared.errors import Conflict, DomainError, NotFound
 from shared.uow import UnitOfWork
+
+__all__ = [
+    "AccountNotFound",
+    "AccountUnavailable",
+    "AllegroRefused",
+    "Auth",
+    "Conflict",
+    "ConnectionFailed",
+    "now",
+    "unit_of_work_on",
+]
 
 
 @dataclass
@@ -25,31 +37,37 @@ class Auth:
         return self.settings.allegro_client_secret.get_secret_value()
 
 
-class AccountNotFound(LookupError):
-    pass
+class AccountNotFound(NotFound, LookupError):
+    def __init__(self, account_id: str) -> None:
+        super().__init__("no such account", code="unknown_account")
+        self.account_id = account_id
 
 
-class AccountUnavailable(Exception):
-    """The account has no usable tokens; `status` says why (needs_connection, refresh_failed)."""
+class AccountUnavailable(Conflict):
+    """The account has no usable tokens; the code says why (needs_connection, refresh_failed)."""
 
-    def __init__(self, status: str, reason: str | None) -> None:
-        super().__init__(reason or status)
-        self.status = status
+    def __init__(self, account_status: str, reason: str | None) -> None:
+        super().__init__(reason or account_status, code=account_status)
+        self.account_status = account_status
         self.reason = reason
 
 
-class Conflict(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+class ConnectionFailed(DomainError):
+    """The OAuth callback arrived but the account was not connected (the attempt says why)."""
+
+    status = 400
+    default_code = "connection_failed"
 
 
-class AllegroRefused(Exception):
-    """Allegro's OAuth server or API refused a step; `code` is Allegro's error."""
+class AllegroRefused(DomainError):
+    """Allegro's OAuth server or API refused a step done on the caller's behalf (502)."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+    status = 502
+    default_code = "allegro_refused"
+
+    def __init__(self, allegro_code: str, message: str) -> None:
+        super().__init__(f"Allegro refused: {allegro_code} {message}")
+        self.allegro_code = allegro_code
 
 
 def now() -> datetime:

@@ -59,7 +59,7 @@ async def create_account(auth: Auth, alias: str, base_marketplace: str) -> dict[
             await conn.execute(sa.insert(repo.accounts).values(**values))
             account = await repo.get_account(conn, values["id"])
     except IntegrityError:
-        raise Conflict("duplicate_alias", f"an account named {alias!r} exists") from None
+        raise Conflict(f"an account named {alias!r} exists", code="duplicate_alias") from None
     assert account is not None
     return account
 
