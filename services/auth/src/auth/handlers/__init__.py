@@ -14,11 +14,11 @@ from auth.handlers.api_keys import (
 )
 from auth.handlers.common import (
     AccountNotFound,
-    AccountUnavailable,
     AllegroRefused,
     Auth,
     Conflict,
     ConnectionFailed,
+    TokensUnavailable,
     now,
 )
 from auth.handlers.connections import (
@@ -44,11 +44,11 @@ __all__ = [
     "BOOTSTRAP_KEY_NAME",
     "HANDLERS",
     "AccountNotFound",
-    "AccountUnavailable",
     "AllegroRefused",
     "Auth",
     "Conflict",
     "ConnectionFailed",
+    "TokensUnavailable",
     "access_token",
     "background",
     "complete_authorization_code",

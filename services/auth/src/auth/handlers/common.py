@@ -15,11 +15,11 @@ from shared.uow import UnitOfWork
 
 __all__ = [
     "AccountNotFound",
-    "AccountUnavailable",
     "AllegroRefused",
     "Auth",
     "Conflict",
     "ConnectionFailed",
+    "TokensUnavailable",
     "now",
     "unit_of_work_on",
 ]
@@ -43,7 +43,7 @@ class AccountNotFound(NotFound, LookupError):
         self.account_id = account_id
 
 
-class AccountUnavailable(Conflict):
+class TokensUnavailable(Conflict):
     """The account has no usable tokens; the code says why (needs_connection, refresh_failed)."""
 
     def __init__(self, account_status: str, reason: str | None) -> None:

@@ -16,9 +16,9 @@ from auth.domain.model import (
 )
 from auth.handlers.common import (
     AccountNotFound,
-    AccountUnavailable,
     AllegroRefused,
     Auth,
+    TokensUnavailable,
     now,
     unit_of_work_on,
 )
@@ -42,14 +42,14 @@ async def access_token(auth: Auth, account_id: str, *, force: bool = False) -> T
     pair is committed before anyone gets it. Allegro's refresh tokens are single-use, so two
     refreshers racing without the lock would lose the chain.
     """
-    failure: AccountUnavailable | None = None
+    failure: TokensUnavailable | None = None
     async with auth.engine.begin() as conn:
         account = await repo.get_account(conn, account_id)
         if account is None:
             raise AccountNotFound(account_id)
         row = await repo.tokens_for_update(conn, account_id)
         if row is None or account["status"] != AccountStatus.CONNECTED:
-            raise AccountUnavailable(account["status"], account["status_reason"])
+            raise TokensUnavailable(account["status"], account["status_reason"])
         current = TokenPair(
             access_token=auth.cipher.decrypt(row["access_token"]),
             refresh_token=auth.cipher.decrypt(row["refresh_token"]),
@@ -80,7 +80,7 @@ async def access_token(auth: Auth, account_id: str, *, force: bool = False) -> T
                 AccountRefreshFailed(account_id=account_id, alias=account["alias"], reason=reason)
             )
             log.warning("account_refresh_failed", account_id=account_id, error=exc.error)
-            failure = AccountUnavailable(AccountStatus.REFRESH_FAILED, reason)
+            failure = TokensUnavailable(AccountStatus.REFRESH_FAILED, reason)
         else:
             fresh = TokenPair.from_oauth(body, moment)
             await repo.store_tokens(
@@ -104,7 +104,7 @@ async def refresh_expiring(auth: Auth) -> int:
     for account_id in due:
         try:
             await access_token(auth, account_id)
-        except (AccountUnavailable, AllegroRefused, AllegroError) as exc:
+        except (TokensUnavailable, AllegroRefused, AllegroError) as exc:
             log.warning("proactive_refresh_failed", account_id=account_id, error=str(exc))
     return len(due)
 
