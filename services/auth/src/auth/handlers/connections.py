@@ -6,7 +6,6 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -56,7 +55,7 @@ async def create_account(auth: Auth, alias: str, base_marketplace: str) -> dict[
     }
     try:
         async with auth.engine.begin() as conn:
-            await conn.execute(sa.insert(repo.accounts).values(**values))
+            await repo.insert_account(conn, **values)
             account = await repo.get_account(conn, values["id"])
     except IntegrityError:
         raise Conflict(f"an account named {alias!r} exists", code="duplicate_alias") from None
@@ -102,7 +101,7 @@ async def reset_credentials(auth: Auth, account_id: str) -> dict[str, Any]:
 async def delete_account(auth: Auth, account_id: str) -> None:
     async with auth.engine.begin() as conn:
         account = await _locked_account(conn, account_id)
-        await conn.execute(sa.delete(repo.accounts).where(repo.accounts.c.id == account_id))
+        await repo.delete_account(conn, account_id)
         await unit_of_work_on(conn).emit(_disconnected(account))
 
 
@@ -347,13 +346,7 @@ async def _link(
             f"{account['allegro_login']}; reset its credentials to link another",
         )
         return
-    other = (
-        await conn.execute(
-            sa.select(repo.accounts.c.alias).where(
-                repo.accounts.c.allegro_user_id == user_id, repo.accounts.c.id != account_id
-            )
-        )
-    ).scalar()
+    other = await repo.alias_linked_to(conn, user_id, besides=account_id)
     if other is not None:
         await repo.finish_attempt(
             conn,

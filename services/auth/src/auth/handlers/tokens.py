@@ -5,12 +5,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import sqlalchemy as sa
-
 from auth import repository as repo
 from auth.domain.model import (
     AccountStatus,
-    AttemptStatus,
     TokenPair,
     needs_refresh,
 )
@@ -113,30 +110,20 @@ async def rotate_encryption(auth: Auth) -> int:
     """Re-encrypt every stored secret with the current (first) key."""
     rotated = 0
     async with auth.engine.begin() as conn:
-        rows = await conn.execute(sa.select(repo.account_tokens).with_for_update())
-        for row in rows.mappings().all():
-            await conn.execute(
-                sa.update(repo.account_tokens)
-                .where(repo.account_tokens.c.account_id == row["account_id"])
-                .values(
-                    access_token=auth.cipher.rotate(row["access_token"]),
-                    refresh_token=auth.cipher.rotate(row["refresh_token"]),
-                )
+        for row in await repo.tokens_for_rotation(conn):
+            await repo.set_token_ciphertexts(
+                conn,
+                row["account_id"],
+                access_token=auth.cipher.rotate(row["access_token"]),
+                refresh_token=auth.cipher.rotate(row["refresh_token"]),
             )
             rotated += 1
-        pending = await conn.execute(
-            sa.select(repo.attempts).where(repo.attempts.c.status == AttemptStatus.PENDING)
-        )
-        for attempt in pending.mappings().all():
+        for attempt in await repo.pending_attempts(conn):
             values = {
                 column: auth.cipher.rotate(attempt[column])
                 for column in ("code_verifier", "device_code")
                 if attempt[column]
             }
             if values:
-                await conn.execute(
-                    sa.update(repo.attempts)
-                    .where(repo.attempts.c.id == attempt["id"])
-                    .values(**values)
-                )
+                await repo.set_attempt_secrets(conn, attempt["id"], **values)
     return rotated
