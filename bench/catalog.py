@@ -34,14 +34,14 @@ from typing import Any
 import aio_pika
 import httpx
 
+from mci_testing import infra
 from shared.events import CatalogUpdated
 from shared.security import issue_token
-from shared.testing import infra
 
 RESULTS = Path(__file__).parent / "results" / "catalog.json"
 # This script is bench/catalog.py: its folder on sys.path would hide the `catalog` package.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-seedfiles = importlib.import_module("catalog.seedfiles")
+seedfiles = importlib.import_module("mci_testing.seedfiles")
 SEED_SIZE = 1_000_000
 ROOTS = ["Home & Garden", "Sports & Outdoors", "Electronics"]
 ACCOUNT = "bench-shop"

@@ -23,13 +23,13 @@ from typing import Any
 import aio_pika
 import sqlalchemy as sa
 
+from mci_testing import infra
+from mci_testing.ledger import MIGRATIONS, ledger_queue, produce
+from mci_testing.ledger.processes import LedgerProcess
 from shared.db import create_engine, migrate
 from shared.logs import correlation_scope
 from shared.messaging.broker import Broker
 from shared.messaging.topology import QueueSpec, declare_queue, events
-from shared.testing import infra
-from shared.testing.ledger import MIGRATIONS, ledger_queue, produce
-from shared.testing.ledger.processes import LedgerProcess
 from shared.uow import unit_of_work
 
 RESULTS = Path(__file__).parent / "results" / "messaging.json"

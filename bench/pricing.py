@@ -29,10 +29,10 @@ import aio_pika
 import httpx
 import orjson
 
+from mci_testing import infra
 from shared.events import CatalogItem, CatalogUpdated, Envelope, Money
 from shared.messaging.topology import QueueSpec, declare_queue, events
 from shared.security import issue_token
-from shared.testing import infra
 
 RESULTS = Path(__file__).parent / "results" / "pricing.json"
 MARKETPLACES = 4

@@ -191,7 +191,7 @@ DEMO_RATES = {
 async def demo_catalogue_and_prices(http: httpx.AsyncClient, account_id: str) -> None:
     """Catalogue in, a selection for the shop, prices per marketplace, Allegro coverage."""
     catalog, pricing = COMPONENTS[2].url, COMPONENTS[3].url
-    seedfiles = importlib.import_module("catalog.seedfiles")
+    seedfiles = importlib.import_module("mci_testing.seedfiles")
     # The emulator's Allegro catalogue is generated from the same seed, so EANs match.
     body = b"".join(seedfiles.jsonl_lines(seedfiles.seed_products(1_000_000, 0, DEMO_PRODUCTS)))
     imported = (

@@ -1,3 +1,3 @@
-from shared.testing.ledger.fixtures import broker, engine, ledger_db
+from mci_testing.ledger.fixtures import broker, engine, ledger_db
 
 __all__ = ["broker", "engine", "ledger_db"]

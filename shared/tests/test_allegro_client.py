@@ -11,19 +11,19 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.allegro import AllegroClient, AllegroError, AllegroSettings, AllegroUnavailable
-from shared.allegro.client import endpoint_class
-from shared.allegro.errors import OAuthError, RateLimited
-from shared.allegro.limiter import Limit, MemoryBudgets, PostgresBudgets
-from shared.db import create_engine
-from shared.testing.emulator import (
+from mci_testing.emulator import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
     EmulatorHandle,
     start_emulator,
 )
-from shared.testing.fixtures import MakeDatabase
-from shared.testing.ledger import MIGRATIONS as LEDGER_MIGRATIONS
+from mci_testing.fixtures import MakeDatabase
+from mci_testing.ledger import MIGRATIONS as LEDGER_MIGRATIONS
+from shared.allegro import AllegroClient, AllegroError, AllegroSettings, AllegroUnavailable
+from shared.allegro.client import endpoint_class
+from shared.allegro.errors import OAuthError, RateLimited
+from shared.allegro.limiter import Limit, MemoryBudgets, PostgresBudgets
+from shared.db import create_engine
 
 
 @pytest.fixture(scope="module")

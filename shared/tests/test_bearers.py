@@ -14,6 +14,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from mci_testing.app import running_app
+from mci_testing.ledger import MIGRATIONS
 from shared.security import (
     SERVICE_PREFIX,
     InvalidToken,
@@ -27,8 +29,6 @@ from shared.security import (
 )
 from shared.service import ServiceDefinition, create_app
 from shared.settings import ServiceSettings
-from shared.testing.app import running_app
-from shared.testing.ledger import MIGRATIONS
 
 SECRET = "k" + "0123456789abcdef" * 3
 

@@ -11,6 +11,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mci_testing.infra import wait_until
+from mci_testing.ledger import HANDLERS, LedgerEntryRequested, ledger_queue, produce
+from mci_testing.ledger.processes import ledger_counts
 from shared.events import Envelope
 from shared.logs import correlation_scope
 from shared.messaging.broker import Broker
@@ -19,9 +22,6 @@ from shared.messaging.dlq import DeadLetters
 from shared.messaging.errors import Failure, database_failure, infrastructure_failure, sqlstate
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.topology import declare_queue
-from shared.testing.infra import wait_until
-from shared.testing.ledger import HANDLERS, LedgerEntryRequested, ledger_queue, produce
-from shared.testing.ledger.processes import ledger_counts
 from shared.uow import UnitOfWork, unit_of_work
 
 

@@ -12,12 +12,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mci_testing.infra import wait_until
+from mci_testing.ledger import ledger_queue, produce
 from shared.logs import correlation_scope
 from shared.messaging.broker import Broker
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.topology import QueueSpec, declare_queue, events
-from shared.testing.infra import wait_until
-from shared.testing.ledger import ledger_queue, produce
 from shared.uow import unit_of_work
 
 

@@ -20,12 +20,12 @@ import httpx
 import pytest
 import uvicorn
 
+from mci_testing.emulator import EmulatorHandle, start_emulator
+from mci_testing.fixtures import MakeDatabase
 from shared.accounts import StaticAccounts
 from shared.allegro.tokens import StaticTokens
 from shared.security import issue_service_token, issue_token
 from shared.service import create_app
-from shared.testing.emulator import EmulatorHandle, start_emulator
-from shared.testing.fixtures import MakeDatabase
 
 SERVICES = ["auth", "catalog", "pricing", "offers", "orders"]
 KNOWN_ACCOUNT = "known-shop"

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.testing.fixtures import MakeDatabase
+from mci_testing.fixtures import MakeDatabase
 
 BODY = 100 * 1024**2
 CHUNK = 1024**2

@@ -11,9 +11,9 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 
+from mci_testing.fixtures import MakeDatabase
 from shared.db import create_engine
 from shared.http import install_error_handlers
-from shared.testing.fixtures import MakeDatabase
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,11 @@ import sqlalchemy as sa
 from aio_pika.abc import AbstractIncomingMessage
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mci_testing.app import running_app
+from mci_testing.infra import VhostAdmin, wait_until
+from mci_testing.ledger import HANDLERS, MIGRATIONS, ledger_queue, produce
+from mci_testing.ledger.processes import LedgerProcess, ledger_counts
+from mci_testing.proxy import TcpProxy
 from shared.db import create_engine
 from shared.events import Envelope
 from shared.messaging.broker import Broker
@@ -26,11 +31,6 @@ from shared.messaging.topology import declare_queue
 from shared.security import issue_token
 from shared.service import ServiceDefinition, Subscription, create_app
 from shared.settings import ServiceSettings
-from shared.testing.app import running_app
-from shared.testing.infra import VhostAdmin, wait_until
-from shared.testing.ledger import HANDLERS, MIGRATIONS, ledger_queue, produce
-from shared.testing.ledger.processes import LedgerProcess, ledger_counts
-from shared.testing.proxy import TcpProxy
 from shared.uow import unit_of_work
 
 pytestmark = pytest.mark.fault

@@ -8,9 +8,9 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from mci_testing.fixtures import MakeDatabase
 from shared.db import create_engine
 from shared.service import create_app
-from shared.testing.fixtures import MakeDatabase
 
 SERVICES = ["auth", "catalog", "pricing", "offers", "orders"]
 

@@ -14,12 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from auth.main import MIGRATIONS, build
 from auth.settings import Settings
+from mci_testing.app import running_app
+from mci_testing.emulator import EmulatorHandle
+from mci_testing.fixtures import MakeDatabase
 from shared.db import create_engine
 from shared.security import issue_service_token
 from shared.service import create_app
-from shared.testing.app import running_app
-from shared.testing.emulator import EmulatorHandle
-from shared.testing.fixtures import MakeDatabase
 
 CALLBACK = "http://127.0.0.1:8001/accounts/oauth/callback"
 ADMIN_KEY = "mcik_b00t5trap_" + "s" * 40

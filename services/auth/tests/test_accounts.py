@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from auth import handlers
 from auth.crypto import TokenCipher
 from auth.settings import Settings
+from mci_testing.infra import wait_until
 from shared.allegro import AllegroClient
 from shared.db import create_engine
-from shared.testing.infra import wait_until
 
 from .conftest import ADMIN_KEY, AuthUnderTest
 
@@ -330,3 +330,50 @@ async def test_rotating_the_encryption_key_reencrypts_every_token(
         pass
     else:
         raise AssertionError("after rotation the old key alone must not read the tokens")
+
+
+async def test_no_row_stays_locked_while_a_device_poll_waits_for_allegro(
+    auth: AuthUnderTest, make_auth: Any
+) -> None:
+    seller = auth.emulator.new_seller()
+    account_id = await auth.new_account()
+    device = (await auth.http.post(f"/accounts/{account_id}/connect/device")).json()
+    # Allegro answering slowly: the service's worker will be inside a poll for seconds.
+    auth.emulator.admin("PUT", "/faults", {"latencyMs": 3000, "pathPrefix": "/auth/oauth/token"})
+    other = replica(make_auth()[0])
+    try:
+
+        async def claimed() -> bool:
+            async with auth.engine.connect() as conn:
+                ahead = await conn.scalar(
+                    sa.text(
+                        "SELECT next_poll_at - now() > interval '30 seconds'"
+                        " FROM connection_attempts WHERE account_id = :id"
+                    ),
+                    {"id": account_id},
+                )
+            return bool(ahead)
+
+        await wait_until(claimed, within=20, interval=0.05)
+        # The poll is waiting on Allegro now: its attempt and its account are not locked...
+        async with auth.engine.begin() as conn:
+            for table, column in (("connection_attempts", "account_id"), ("accounts", "id")):
+                await conn.execute(
+                    sa.text(f"SELECT 1 FROM {table} WHERE {column} = :id FOR UPDATE NOWAIT"),
+                    {"id": account_id},
+                )
+        # ...and another replica does not poll the claimed attempt a second time.
+        assert await handlers.poll_device_flows(other) == 0
+    finally:
+        auth.emulator.admin("DELETE", "/faults")
+        await other.allegro.aclose()
+        await other.engine.dispose()
+    auth.emulator.admin(
+        "POST", f"/oauth/device/{device['user_code']}/approve", {"login": seller["login"]}
+    )
+
+    async def connected() -> bool:
+        account = (await auth.http.get(f"/accounts/{account_id}")).json()
+        return bool(account["status"] == "connected")
+
+    await wait_until(connected, within=30)

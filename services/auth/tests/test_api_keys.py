@@ -6,12 +6,12 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from mci_testing.app import running_app
+from mci_testing.fixtures import MakeDatabase
+from mci_testing.ledger import MIGRATIONS as LEDGER_MIGRATIONS
 from shared.security import PrincipalResolver, verify_token
 from shared.service import ServiceDefinition, create_app
 from shared.settings import ServiceSettings
-from shared.testing.app import running_app
-from shared.testing.fixtures import MakeDatabase
-from shared.testing.ledger import MIGRATIONS as LEDGER_MIGRATIONS
 
 from .conftest import AuthUnderTest
 

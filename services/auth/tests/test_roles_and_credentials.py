@@ -15,8 +15,8 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr, ValidationError
 
 from auth.settings import DEVELOPMENT_BOOTSTRAP_KEY_ID, Settings
+from mci_testing.app import running_app
 from shared.security import issue_service_token, issue_token
-from shared.testing.app import running_app
 
 from .conftest import ADMIN_KEY, CALLBACK, AuthUnderTest
 

@@ -17,14 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from catalog.main import build
 from catalog.settings import Settings
+from mci_testing.app import running_app
+from mci_testing.emulator import EmulatorHandle
+from mci_testing.fixtures import MakeDatabase
 from shared.accounts import StaticAccounts
 from shared.allegro.tokens import StaticTokens
 from shared.db import create_engine
 from shared.security import issue_token
 from shared.service import create_app
-from shared.testing.app import running_app
-from shared.testing.emulator import EmulatorHandle
-from shared.testing.fixtures import MakeDatabase
 
 
 @dataclass

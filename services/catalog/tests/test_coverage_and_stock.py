@@ -13,12 +13,12 @@ from allegro_emulator.seed import CatalogueSpec, allegro_presence
 from catalog.allegro import Lookups, run_coverage, start_coverage
 from catalog.consumer import ORDERS
 from catalog.domain.selection import Selection
-from catalog.seedfiles import as_supplier_record, jsonl_lines, seed_products
+from mci_testing.emulator import EmulatorHandle
+from mci_testing.infra import wait_until
+from mci_testing.seedfiles import as_supplier_record, jsonl_lines, seed_products
 from shared.allegro import AllegroClient, AllegroSettings, AllegroUnavailable
 from shared.allegro.tokens import StaticTokens
 from shared.events import Money, OrderCancelled, OrderLine, OrderReceived
-from shared.testing.emulator import EmulatorHandle
-from shared.testing.infra import wait_until
 
 from .conftest import Catalog, publish
 

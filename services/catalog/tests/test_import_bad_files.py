@@ -19,9 +19,9 @@ import pytest
 from catalog import ingest
 from catalog.ingest import ImportFailed, run_import
 from catalog.parsers import MAX_FIELD_CHARS, MAX_LINE_BYTES
-from catalog.seedfiles import csv_lines, jsonl_lines, seed_products
+from mci_testing.fixtures import MakeDatabase
+from mci_testing.seedfiles import csv_lines, jsonl_lines, seed_products
 from shared.security import issue_token
-from shared.testing.fixtures import MakeDatabase
 
 from .conftest import Catalog
 

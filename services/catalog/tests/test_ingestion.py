@@ -12,9 +12,9 @@ import aio_pika
 import orjson
 
 from catalog.consumer import SUPPLIER_PRODUCTS
-from catalog.seedfiles import bigbuy_lines, csv_lines, jsonl_lines, seed_products
+from mci_testing.infra import wait_until
+from mci_testing.seedfiles import bigbuy_lines, csv_lines, jsonl_lines, seed_products
 from shared.events import CatalogUpdated, Money, SupplierProduct, SupplierProductsChanged
-from shared.testing.infra import wait_until
 
 from .conftest import Catalog, publish
 

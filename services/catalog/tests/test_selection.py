@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from catalog.seedfiles import as_supplier_record, jsonl_lines, seed_products
+from mci_testing.seedfiles import as_supplier_record, jsonl_lines, seed_products
 
 from .conftest import Catalog
 

@@ -598,3 +598,18 @@ def test_fees_no_price_can_recover_leave_the_product_unpriced_with_a_reason() ->
     out = PricingEngine(margin("40", promoted=True), greedy, FX).price(product(), "allegro-sk")
     assert out.amount is None and out.reason == "fees_unrecoverable"  # 0.6 x 1.75 > 1
     assert out.chain[-1]["step"] == "unpriced"
+
+
+def test_a_trace_stored_in_the_compact_form_reads_back_with_its_names() -> None:
+    from pricing.domain.trace import Trace
+
+    stored = {"w": "10.00", "cur": "EUR", "r": "all", "f": "55.00", "mn": True, "d": ""}
+    trace = Trace.from_stored(stored)
+    assert (trace.cost, trace.cost_currency, trace.rule_id, trace.floor) == (
+        "10.00",
+        "EUR",
+        "all",
+        "55.00",
+    )
+    assert trace.raised_to_minimum is True and trace.unpriced_detail == ""
+    assert trace.as_stored() == stored

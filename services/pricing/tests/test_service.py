@@ -20,8 +20,12 @@ import pytest
 import sqlalchemy as sa
 from aio_pika.abc import AbstractIncomingMessage
 
-from pricing import repository as repo
+from mci_testing.app import running_app
+from mci_testing.emulator import EmulatorHandle, start_emulator
+from mci_testing.fixtures import MakeDatabase
+from mci_testing.infra import wait_until
 from pricing.main import MIGRATIONS, build
+from pricing.repository import PricingRepository
 from pricing.settings import Settings
 from shared.accounts import StaticAccounts
 from shared.allegro.tokens import StaticTokens
@@ -30,10 +34,6 @@ from shared.events import CatalogItem, CatalogUpdated, Envelope, Money, PriceCom
 from shared.messaging.topology import QueueSpec, declare_queue, events
 from shared.security import issue_token
 from shared.service import create_app
-from shared.testing.app import running_app
-from shared.testing.emulator import EmulatorHandle, start_emulator
-from shared.testing.fixtures import MakeDatabase
-from shared.testing.infra import wait_until
 
 
 @dataclass
@@ -337,7 +337,7 @@ async def test_circuit_breaker_holds_a_big_move_until_confirmed(service: Service
     assert body["status"] == "pending" and body["run"]["status"] == "held"
     assert body["run"]["big_moves"] == 120
     hold_id = body["run"]["hold_id"]
-    holds = (await service.http.get(f"/accounts/{account}/holds")).json()
+    holds = (await service.http.get(f"/accounts/{account}/holds")).json()["items"]
     assert [h["id"] for h in holds] == [hold_id]
     assert holds[0]["kind"] == "rules" and holds[0]["stats"]["changed"] == 120
     # Nothing moved: the old rules still price, nothing was sent.
@@ -365,7 +365,7 @@ async def test_circuit_breaker_holds_a_big_move_until_confirmed(service: Service
         f"/accounts/{account}/holds/{second['run']['hold_id']}/reject"
     )
     assert rejected.status_code == 200
-    versions = (await service.http.get(f"/accounts/{account}/rules/versions")).json()
+    versions = (await service.http.get(f"/accounts/{account}/rules/versions")).json()["items"]
     assert versions[0]["status"] == "rejected"
     assert (await service.http.get(f"/accounts/{account}/rules")).json()["version"] == body[
         "version"
@@ -379,10 +379,10 @@ async def test_a_catalogue_batch_that_moves_too_much_is_held(service: Service) -
     await service.catalog(account, [item(f"S{i}", "100.00", revision=2) for i in range(25)])
 
     async def held() -> bool:
-        return bool((await service.http.get(f"/accounts/{account}/holds")).json())
+        return bool((await service.http.get(f"/accounts/{account}/holds")).json()["items"])
 
     await wait_until(held, within=20)
-    [hold] = (await service.http.get(f"/accounts/{account}/holds")).json()
+    [hold] = (await service.http.get(f"/accounts/{account}/holds")).json()["items"]
     assert hold["kind"] == "catalog" and hold["skus"] == 25
     assert len(service.probe.items(account)) == 25
     confirmed = await service.http.post(f"/accounts/{account}/holds/{hold['id']}/confirm")
@@ -519,7 +519,8 @@ async def test_fx_rates_unknown_currency_and_feed_import(service: Service) -> No
         (4, "unreadable_row"),
     ]
     rates = (await service.http.get(url)).json()
-    assert rates == [
+    assert rates["next"] is None
+    assert rates["items"] == [
         {
             "base": "EUR",
             "quote": "PLN",
@@ -703,11 +704,12 @@ async def test_an_older_rule_version_never_overwrites_a_newer_price_at_the_same_
     async def save(rule_version: int, revision: int, amount: str) -> None:
         async with engine.begin() as conn:
             row = ("S", revision, f'{{"allegro-sk": "{amount}"}}'.encode(), b"{}", b"{}")
-            await repo.save_prices(conn, account, rule_version, context, [row])
+            await PricingRepository(conn).save_prices(account, rule_version, context, [row])
 
     async def stored() -> str:
         async with engine.connect() as conn:
-            return (await repo.stored_prices(conn, account, ["S"]))["S"].prices["allegro-sk"]
+            stored = await PricingRepository(conn).stored_prices(account, ["S"])
+            return stored["S"].prices["allegro-sk"]
 
     try:
         await save(rule_version=2, revision=5, amount="10.00")
@@ -731,13 +733,50 @@ async def test_a_newer_rule_save_supersedes_a_held_one(service: Service) -> None
     nudged = {**MARGIN_40, "rules": [{**MARGIN_40["rules"][0], "percentage": "41"}]}
     applied = (await service.http.put(f"/accounts/{account}/rules", json=nudged)).json()
     assert applied["status"] == "active"
-    holds = (await service.http.get(f"/accounts/{account}/holds", params={"status": ""})).json()
+    holds = (await service.http.get(f"/accounts/{account}/holds", params={"status": ""})).json()[
+        "items"
+    ]
     assert [(h["id"], h["status"]) for h in holds] == [(held["run"]["hold_id"], "superseded")]
     late = await service.http.post(f"/accounts/{account}/holds/{held['run']['hold_id']}/confirm")
     assert late.status_code == 409
     versions = {
         v["version"]: v["status"]
-        for v in (await service.http.get(f"/accounts/{account}/rules/versions")).json()
+        for v in (await service.http.get(f"/accounts/{account}/rules/versions")).json()["items"]
     }
     assert versions[held["version"]] == "superseded"
     assert versions[applied["version"]] == "active"
+
+
+async def test_lists_page_by_cursor(service: Service) -> None:
+    account = await setup_account(service)
+    for percentage in ("41", "42"):
+        rules = {**MARGIN_40, "rules": [{**MARGIN_40["rules"][0], "percentage": percentage}]}
+        assert (await service.http.put(f"/accounts/{account}/rules", json=rules)).is_success
+    url = f"/accounts/{account}/rules/versions"
+    everything = (await service.http.get(url)).json()
+    assert everything["next"] is None and len(everything["items"]) == 3
+    paged: list[int] = []
+    params: dict[str, Any] = {"limit": 2}
+    while True:
+        page = (await service.http.get(url, params=params)).json()
+        paged += [v["version"] for v in page["items"]]
+        if page["next"] is None:
+            break
+        params["after"] = page["next"]
+    assert paged == [v["version"] for v in everything["items"]]
+    assert paged == sorted(paged, reverse=True)
+    assert await error_of(await service.http.get(url, params={"after": "x"})) == (
+        422,
+        "invalid_cursor",
+    )
+    holds = f"/accounts/{account}/holds"
+    assert await error_of(await service.http.get(holds, params={"after": "x"})) == (
+        422,
+        "invalid_cursor",
+    )
+    rates = (await service.http.get(f"/accounts/{account}/fx-rates", params={"limit": 2})).json()
+    assert len(rates["items"]) == 2 and rates["next"] == "EUR/HUF"
+    rest = (
+        await service.http.get(f"/accounts/{account}/fx-rates", params={"after": rates["next"]})
+    ).json()
+    assert [(r["base"], r["quote"]) for r in rest["items"]] == [("EUR", "PLN")]

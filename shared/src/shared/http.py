@@ -11,7 +11,7 @@ import asyncpg
 import orjson
 import sqlalchemy.exc
 from annotated_types import Interval
-from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Body, FastAPI, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -23,12 +23,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared import metrics
 from shared.allegro.errors import AllegroError
 from shared.allegro.tokens import AccountUnavailable
+from shared.errors import DomainError
 from shared.logs import correlation_scope, get_logger
 from shared.messaging.dlq import DeadLetters, UnknownQueue
-from shared.security import Principal, require_role
+from shared.security import Admin
 
 CORRELATION_HEADER = "x-correlation-id"
-Admin = Annotated[Principal, Depends(require_role("admin"))]
 log = get_logger(__name__)
 
 # PostgreSQL's integer columns: a path or query integer beyond them is a 422, not a DB error.
@@ -328,7 +328,17 @@ def install_error_handlers(app: FastAPI) -> None:
             status_code=502,
         )
 
+    async def on_domain_error(_: Request, exc: Exception) -> JSONResponse:
+        # The one mapping of the shared error family (shared.errors) to HTTP.
+        assert isinstance(exc, DomainError)
+        return JSONResponse(
+            error_body(exc.code, exc.message, exc.details),
+            status_code=exc.status,
+            headers=exc.headers or None,
+        )
+
     app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(DomainError, on_domain_error)
     app.add_exception_handler(AccountUnavailable, on_account_unavailable)
     app.add_exception_handler(AllegroError, on_allegro_error)
     # Starlette's own (404 for an unknown path, 405, FastAPI's 400 for an unreadable body) too.

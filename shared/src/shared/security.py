@@ -342,3 +342,9 @@ def protect_api_docs(app: FastAPI, environment: str) -> None:
             f'<script>SwaggerUIBundle({{spec: {spec}, dom_id: "#swagger-ui"}})</script>'
             "</body></html>"
         )
+
+
+# The role guards every route declares, defined once (a route takes `_: Viewer` etc.).
+Viewer = Annotated[Principal, Depends(require_role("viewer"))]
+Operator = Annotated[Principal, Depends(require_role("operator"))]
+Admin = Annotated[Principal, Depends(require_role("admin"))]

@@ -4,6 +4,11 @@ A service describes itself as a `ServiceDefinition` (settings, migrations, the q
 consumes with their handler registries, its routers); `create_app` turns that into a FastAPI
 app whose lifespan migrates the database, connects to the broker, and starts the outbox relay
 and the consumers. Roles split one image into api and worker Deployments.
+
+What routes and handlers use beyond the engine (units of work, the Allegro client, ...) is one
+frozen dependencies object per service: `ServiceDefinition.dependencies` builds it once the
+engine exists, the runtime closes it (`aclose`) at stop, and routes get it through
+`dependencies_of(TheServiceDeps)`.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol, TypeVar
 
 import sqlalchemy as sa
 import uvicorn
@@ -24,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.accounts import AccountDirectory, AuthServiceAccounts
 from shared.db import create_engine, migrate
+from shared.errors import Unavailable
 from shared.events import Event
 from shared.http import (
     CorrelationMiddleware,
@@ -46,6 +52,15 @@ Role = Literal["all", "api", "worker"]
 log = get_logger(__name__)
 
 
+class Dependencies(Protocol):
+    """A service's frozen dependencies object: built at start, closed at stop."""
+
+    async def aclose(self) -> None: ...
+
+
+D = TypeVar("D", bound=Dependencies)
+
+
 @dataclass
 class Subscription:
     """A queue this service consumes and the handler registry (event class -> handler)."""
@@ -64,6 +79,9 @@ class ServiceDefinition:
     # Called once the engine and broker exist (plain or async), e.g. to build the objects that
     # routes and handlers use; on_stop releases them.
     on_start: Callable[[ServiceRuntime], Awaitable[None] | None] | None = None
+    # Builds the service's dependencies object once the engine and broker exist (before
+    # on_start); the runtime closes it at stop. See `dependencies_of`.
+    dependencies: Callable[[ServiceRuntime], Awaitable[Dependencies]] | None = None
     on_stop: Callable[[ServiceRuntime], Awaitable[None] | None] | None = None
     # How bearer credentials become principals (default: signed tokens + API key introspection).
     principal_resolver: Callable[[str], Awaitable[Principal]] | None = None
@@ -84,6 +102,7 @@ class ServiceRuntime:
     broker: Broker | None = None
     relay: OutboxRelay | None = None
     consumers: list[Consumer] = field(default_factory=list)
+    dependencies: Dependencies | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     started: bool = False  # servers reached, workers running (start() may return before)
@@ -129,6 +148,9 @@ class ServiceRuntime:
                     migrated = True
                 if not self.broker.is_connected:
                     await self.broker.connect()
+                if self.dependencies is None and self.definition.dependencies is not None:
+                    assert self.engine is not None
+                    self.dependencies = await self.definition.dependencies(self)
                 if not on_start_done and self.definition.on_start is not None:
                     started = self.definition.on_start(self)
                     if inspect.isawaitable(started):
@@ -204,6 +226,8 @@ class ServiceRuntime:
             stopped = self.definition.on_stop(self)
             if inspect.isawaitable(stopped):
                 await stopped
+        if self.dependencies is not None:
+            await self.dependencies.aclose()
         if self.broker is not None:
             await self.broker.close()
         if self.engine is not None:
@@ -256,6 +280,19 @@ def service_engine(request: Request) -> AsyncEngine:
 
 
 EngineDep = Annotated[AsyncEngine, Depends(service_engine)]
+
+
+def dependencies_of(kind: type[D]) -> Callable[[Request], D]:
+    """FastAPI dependency: the service's dependencies object, typed as the service's own."""
+
+    def get(request: Request) -> D:
+        dependencies = service_runtime(request).dependencies
+        if not isinstance(dependencies, kind):
+            # Servers were down at boot and the start is still being retried.
+            raise Unavailable("the service is starting", code="service_starting")
+        return dependencies
+
+    return get
 
 
 def create_app(definition: ServiceDefinition, role: Role = "all") -> FastAPI:

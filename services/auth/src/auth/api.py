@@ -12,22 +12,18 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from auth import handlers
-from auth.domain.model import InvalidInput
 from auth.handlers import Auth
 from auth.settings import Settings
-from shared.allegro import AllegroError
 from shared.http import error_responses
 from shared.security import (
+    Admin,
+    Operator,
     OperatorRole,
     Principal,
+    Viewer,
     issue_token,
-    require_role,
     require_service,
 )
-
-Viewer = Annotated[Principal, Depends(require_role("viewer"))]
-Operator = Annotated[Principal, Depends(require_role("operator"))]
-Admin = Annotated[Principal, Depends(require_role("admin"))]
 
 
 class NewAccount(BaseModel):
@@ -48,11 +44,6 @@ class NewApiKey(BaseModel):
 
 class Introspection(BaseModel):
     api_key: str
-
-
-def error(status: int, code: str, message: str, field: str | None = None) -> HTTPException:
-    details = [{"field": field, "reason": message}] if field else []
-    return HTTPException(status, detail={"code": code, "message": message, "details": details})
 
 
 def public_account(account: dict[str, Any]) -> dict[str, Any]:
@@ -80,7 +71,7 @@ def public_account(account: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-# What `guarded` may answer for a route acting on one account.
+# What a route acting on one account may answer (shared.errors, through create_app's handler).
 ACCOUNT_ERRORS = error_responses(404, 409, 502)
 
 
@@ -94,28 +85,11 @@ def build_router(get_auth: Callable[[], Auth], settings: Settings) -> APIRouter:
         Principal, Depends(require_service(settings.account_directory_callers))
     ]
 
-    async def guarded(call: Any) -> Any:
-        try:
-            return await call
-        except handlers.AccountNotFound:
-            raise error(404, "unknown_account", "no such account") from None
-        except InvalidInput as exc:
-            status = 400 if exc.code in ("invalid_state", "expired_state") else 422
-            raise error(status, exc.code, str(exc), exc.field) from None
-        except handlers.Conflict as exc:
-            raise error(409, exc.code, str(exc)) from None
-        except handlers.AccountUnavailable as exc:
-            raise error(409, exc.status, exc.reason or exc.status) from None
-        except handlers.AllegroRefused as exc:
-            raise error(502, "allegro_refused", f"Allegro refused: {exc.code} {exc}") from None
-        except AllegroError as exc:
-            raise error(502, "allegro_error", str(exc)) from None
-
     # --- accounts ---------------------------------------------------------------------------
 
     @router.post("/accounts", status_code=201, tags=["accounts"], responses=error_responses(409))
     async def create_account(body: NewAccount, auth: AuthDep, _: Operator) -> dict[str, Any]:
-        account = await guarded(handlers.create_account(auth, body.alias, body.base_marketplace))
+        account = await handlers.create_account(auth, body.alias, body.base_marketplace)
         return public_account(account)
 
     @router.get("/accounts", tags=["accounts"])
@@ -136,16 +110,17 @@ def build_router(get_auth: Callable[[], Auth], settings: Settings) -> APIRouter:
         200 with the connected account, or 400 with why the connection failed (Allegro's
         OAuth error, or ours); the account's `connection` keeps the outcome either way.
         """
-        account = await guarded(handlers.complete_authorization_code(auth, state, code, error_))
+        account = await handlers.complete_authorization_code(auth, state, code, error_)
         if account["status"] != "connected" or account["connection"]["status"] != "completed":
             reason = account["connection"]["error"] or account["connection"]["status"]
+            # The attempt stores "<code>: <detail>" (or Allegro's error alone).
             code_ = reason.split(":")[0].strip()
-            raise error(400, code_, f"the account was not connected: {reason}")
+            raise handlers.ConnectionFailed(f"the account was not connected: {reason}", code=code_)
         return public_account(account)
 
     @router.get("/accounts/{account_id}", tags=["accounts"], responses=error_responses(404))
     async def get_account(account_id: str, auth: AuthDep, _: Viewer) -> dict[str, Any]:
-        return public_account(await guarded(handlers.get_account(auth, account_id)))
+        return public_account(await handlers.get_account(auth, account_id))
 
     @router.post(
         "/accounts/{account_id}/connect/authorization-code",
@@ -156,27 +131,25 @@ def build_router(get_auth: Callable[[], Auth], settings: Settings) -> APIRouter:
         account_id: str, auth: AuthDep, _: Operator, body: AuthorizationStart | None = None
     ) -> dict[str, Any]:
         redirect = body.redirect_uri if body else None
-        result: dict[str, Any] = await guarded(
-            handlers.start_authorization_code(auth, account_id, redirect)
-        )
+        result: dict[str, Any] = await handlers.start_authorization_code(auth, account_id, redirect)
         return result
 
     @router.post(
         "/accounts/{account_id}/connect/device", tags=["accounts"], responses=ACCOUNT_ERRORS
     )
     async def connect_by_device(account_id: str, auth: AuthDep, _: Operator) -> dict[str, Any]:
-        result: dict[str, Any] = await guarded(handlers.start_device_flow(auth, account_id))
+        result: dict[str, Any] = await handlers.start_device_flow(auth, account_id)
         return result
 
     @router.post("/accounts/{account_id}/reset", tags=["accounts"], responses=ACCOUNT_ERRORS)
     async def reset(account_id: str, auth: AuthDep, _: Operator) -> dict[str, Any]:
-        return public_account(await guarded(handlers.reset_credentials(auth, account_id)))
+        return public_account(await handlers.reset_credentials(auth, account_id))
 
     @router.delete(
         "/accounts/{account_id}", status_code=204, tags=["accounts"], responses=ACCOUNT_ERRORS
     )
     async def delete(account_id: str, auth: AuthDep, _: Admin) -> None:
-        await guarded(handlers.delete_account(auth, account_id))
+        await handlers.delete_account(auth, account_id)
 
     # --- internal: tokens for offers, orders, catalog ----------------------------------------
 
@@ -188,7 +161,7 @@ def build_router(get_auth: Callable[[], Auth], settings: Settings) -> APIRouter:
     async def internal_access_token(
         account_id: str, auth: AuthDep, _: TokenReader, force_refresh: bool = False
     ) -> dict[str, Any]:
-        pair = await guarded(handlers.access_token(auth, account_id, force=force_refresh))
+        pair = await handlers.access_token(auth, account_id, force=force_refresh)
         return {
             "access_token": pair.access_token,
             "expires_at": pair.access_expires_at,
@@ -202,14 +175,17 @@ def build_router(get_auth: Callable[[], Auth], settings: Settings) -> APIRouter:
         account_id: str, auth: AuthDep, _: DirectoryReader
     ) -> dict[str, str]:
         """Whether an account exists (and its status): other services' account directory."""
-        account = await guarded(handlers.get_account(auth, account_id))
+        account = await handlers.get_account(auth, account_id)
         return {"id": account["id"], "status": account["status"]}
 
     @router.post("/internal/api-keys/introspect", tags=["internal"])
     async def introspect(body: Introspection, auth: AuthDep, _: Introspector) -> dict[str, str]:
         principal = await handlers.resolve_api_key(auth, body.api_key)
         if principal is None:
-            raise error(401, "invalid_api_key", "unknown or revoked API key")
+            # An authentication answer, not a domain outcome.
+            raise HTTPException(
+                401, detail={"code": "invalid_api_key", "message": "unknown or revoked API key"}
+            )
         return {"subject": principal.subject, "role": principal.role}
 
     # --- operator API keys -------------------------------------------------------------------
@@ -217,7 +193,7 @@ def build_router(get_auth: Callable[[], Auth], settings: Settings) -> APIRouter:
     @router.post("/api-keys", status_code=201, tags=["api keys"], responses=error_responses(409))
     async def create_api_key(body: NewApiKey, auth: AuthDep, _: Admin) -> dict[str, Any]:
         """The key is shown once; only its hash is stored."""
-        result: dict[str, Any] = await guarded(handlers.create_api_key(auth, body.name, body.role))
+        result: dict[str, Any] = await handlers.create_api_key(auth, body.name, body.role)
         return result
 
     @router.get("/api-keys", tags=["api keys"])
@@ -228,10 +204,7 @@ def build_router(get_auth: Callable[[], Auth], settings: Settings) -> APIRouter:
         "/api-keys/{key_id}", status_code=204, tags=["api keys"], responses=error_responses(404)
     )
     async def revoke_api_key(key_id: str, auth: AuthDep, _: Admin) -> None:
-        try:
-            await handlers.revoke_api_key(auth, key_id)
-        except LookupError:
-            raise error(404, "api_key_not_found", "no such active API key") from None
+        await handlers.revoke_api_key(auth, key_id)
 
     @router.post("/auth/tokens", tags=["api keys"])
     async def exchange(request: Request, auth: AuthDep, who: Viewer) -> dict[str, Any]:

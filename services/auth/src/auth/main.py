@@ -12,8 +12,7 @@ from auth.consumer import SUBSCRIPTIONS
 from auth.crypto import TokenCipher
 from auth.handlers import Auth
 from auth.settings import Settings
-from shared.allegro import AllegroClient
-from shared.allegro.limiter import PostgresBudgets
+from shared.allegro.factory import allegro_client
 from shared.security import InvalidToken, Principal, is_signed_token, verify_token
 from shared.service import ServiceDefinition, ServiceRuntime, create_app
 
@@ -40,9 +39,8 @@ class AuthService:
                 self.settings.token_encryption_keys.get_secret_value(),
                 development=self.settings.environment == "development",
             ),
-            allegro=AllegroClient(
-                self.settings.allegro_settings(), budgets=PostgresBudgets(runtime.engine)
-            ),
+            # auth owns the tokens: its client asks no one for them.
+            allegro=allegro_client(self.settings, runtime.engine, tokens_from_auth=False),
             settings=self.settings,
         )
         await handlers.install_bootstrap_key(self._auth)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -200,6 +200,37 @@ async def due_device_attempts(conn: AsyncConnection, limit: int = 20) -> list[Ro
     return [dict(r) for r in rows.mappings()]
 
 
+async def claim_due_device_attempts(
+    conn: AsyncConnection, lease_seconds: float, limit: int = 20
+) -> list[Row]:
+    """Claim due device flows: their next poll moves `lease_seconds` ahead, so other replicas
+    skip them while this one asks Allegro (outside any transaction)."""
+    due = await due_device_attempts(conn, limit)
+    if due:
+        await conn.execute(
+            sa.update(attempts)
+            .where(attempts.c.id.in_([a["id"] for a in due]))
+            .values(next_poll_at=sa.func.now() + timedelta(seconds=lease_seconds))
+        )
+    return due
+
+
+async def pending_attempt_for_update(conn: AsyncConnection, attempt_id: uuid.UUID) -> bool:
+    """Lock the attempt; True while it is still pending (nothing else finished it meanwhile)."""
+    status = await conn.scalar(
+        sa.select(attempts.c.status).where(attempts.c.id == attempt_id).with_for_update()
+    )
+    return bool(status == AttemptStatus.PENDING)
+
+
+async def schedule_poll(conn: AsyncConnection, attempt_id: uuid.UUID, interval: int) -> None:
+    await conn.execute(
+        sa.update(attempts)
+        .where(attempts.c.id == attempt_id)
+        .values(poll_interval=interval, next_poll_at=sa.func.now() + timedelta(seconds=interval))
+    )
+
+
 async def finish_attempt(
     conn: AsyncConnection, attempt_id: uuid.UUID, status: AttemptStatus, error: str | None = None
 ) -> None:
@@ -218,3 +249,121 @@ async def expiring_accounts(conn: AsyncConnection, before: datetime) -> list[str
         )
     )
     return list(rows.scalars())
+
+
+# --- accounts (writes) ----------------------------------------------------------------------
+
+
+async def insert_account(conn: AsyncConnection, **values: Any) -> None:
+    await conn.execute(sa.insert(accounts).values(**values))
+
+
+async def delete_account(conn: AsyncConnection, account_id: str) -> None:
+    await conn.execute(sa.delete(accounts).where(accounts.c.id == account_id))
+
+
+async def alias_linked_to(conn: AsyncConnection, allegro_user_id: str, besides: str) -> str | None:
+    """The alias of another account already linked to this Allegro user, if any."""
+    alias = await conn.scalar(
+        sa.select(accounts.c.alias).where(
+            accounts.c.allegro_user_id == allegro_user_id, accounts.c.id != besides
+        )
+    )
+    return None if alias is None else str(alias)
+
+
+# --- secrets under key rotation -------------------------------------------------------------
+
+
+async def tokens_for_rotation(conn: AsyncConnection) -> list[Row]:
+    rows = await conn.execute(sa.select(account_tokens).with_for_update())
+    return [dict(r) for r in rows.mappings()]
+
+
+async def set_token_ciphertexts(
+    conn: AsyncConnection, account_id: str, access_token: str, refresh_token: str
+) -> None:
+    await conn.execute(
+        sa.update(account_tokens)
+        .where(account_tokens.c.account_id == account_id)
+        .values(access_token=access_token, refresh_token=refresh_token)
+    )
+
+
+async def pending_attempts(conn: AsyncConnection) -> list[Row]:
+    rows = await conn.execute(sa.select(attempts).where(attempts.c.status == AttemptStatus.PENDING))
+    return [dict(r) for r in rows.mappings()]
+
+
+async def set_attempt_secrets(conn: AsyncConnection, attempt_id: uuid.UUID, **values: str) -> None:
+    await conn.execute(sa.update(attempts).where(attempts.c.id == attempt_id).values(**values))
+
+
+# --- operator API keys ----------------------------------------------------------------------
+
+
+async def insert_api_key(
+    conn: AsyncConnection, key_id: str, name: str, role: str, secret_hash: str
+) -> None:
+    await conn.execute(
+        sa.insert(api_keys).values(id=key_id, name=name, role=role, secret_hash=secret_hash)
+    )
+
+
+async def list_api_keys(conn: AsyncConnection) -> list[Row]:
+    rows = await conn.execute(
+        sa.select(
+            api_keys.c.id,
+            api_keys.c.name,
+            api_keys.c.role,
+            api_keys.c.created_at,
+            api_keys.c.revoked_at,
+        ).order_by(api_keys.c.created_at)
+    )
+    return [dict(r) for r in rows.mappings()]
+
+
+async def revoke_api_key(conn: AsyncConnection, key_id: str) -> bool:
+    """True if an active key was revoked."""
+    result = await conn.execute(
+        sa.update(api_keys)
+        .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+        .values(revoked_at=sa.func.now())
+    )
+    return bool(result.rowcount)
+
+
+async def active_api_key(conn: AsyncConnection, key_id: str) -> Row | None:
+    row = (
+        (
+            await conn.execute(
+                sa.select(api_keys).where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return None if row is None else dict(row)
+
+
+async def revoke_keys_named(conn: AsyncConnection, name: str, keep: str | None) -> int:
+    """Revoke the active keys of this name, except `keep`; how many were revoked."""
+    query = sa.update(api_keys).where(api_keys.c.name == name, api_keys.c.revoked_at.is_(None))
+    if keep is not None:
+        query = query.where(api_keys.c.id != keep)
+    result = await conn.execute(query.values(revoked_at=sa.func.now()))
+    return int(result.rowcount)
+
+
+async def install_admin_key(
+    conn: AsyncConnection, key_id: str, name: str, secret_hash: str
+) -> None:
+    await conn.execute(
+        sa.text(
+            "INSERT INTO api_keys (id, name, role, secret_hash) VALUES (:id, :name,"
+            " 'admin', :hash) ON CONFLICT (id) DO UPDATE SET secret_hash = EXCLUDED.secret_hash"
+            # An issued key that happens to have this id is never taken over.
+            " WHERE api_keys.name = :name"
+        ),
+        {"id": key_id, "name": name, "hash": secret_hash},
+    )

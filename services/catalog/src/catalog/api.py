@@ -23,13 +23,11 @@ from catalog.sync import SCAN_CHUNK, load_context, preview, publish, resync
 from shared.accounts import KnownAccount, ensure_known
 from shared.allegro import AllegroError
 from shared.http import INT4_MAX, Int4Id, error_responses
-from shared.security import Principal, require_role
+from shared.security import Operator, Viewer
 from shared.service import EngineDep
 from shared.uow import UnitOfWork
 
 router = APIRouter(tags=["catalog"])
-Operator = Annotated[Principal, Depends(require_role("operator"))]
-Viewer = Annotated[Principal, Depends(require_role("viewer"))]
 Deps = Annotated[CatalogDeps, Depends(catalog_deps)]
 
 

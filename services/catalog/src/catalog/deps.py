@@ -13,8 +13,7 @@ from catalog.allegro import Lookups, claim_stale, run_coverage
 from catalog.settings import Settings
 from shared.allegro import AllegroClient
 from shared.allegro.client import TokenProvider
-from shared.allegro.limiter import PostgresBudgets
-from shared.allegro.tokens import AuthServiceTokens
+from shared.allegro.factory import allegro_client
 from shared.service import ServiceDefinition, ServiceRuntime, service_runtime
 
 
@@ -37,14 +36,7 @@ class CatalogDeps:
     def start(self, runtime: ServiceRuntime) -> None:
         self.runtime = runtime
         assert runtime.engine is not None
-        tokens = self.tokens or AuthServiceTokens(
-            self.settings.auth_url,
-            self.settings.service_token_secret.get_secret_value(),
-            "catalog",
-        )
-        self.client = AllegroClient(
-            self.settings.allegro_settings(), tokens=tokens, budgets=PostgresBudgets(runtime.engine)
-        )
+        self.client = allegro_client(self.settings, runtime.engine, tokens=self.tokens)
         self.lookups = Lookups(runtime.engine, self.client)
         runtime.tasks.append(asyncio.create_task(self._keep(), name="catalog-background"))
 
@@ -78,10 +70,7 @@ class CatalogDeps:
             for task in list(self.running.values()):
                 task.cancel()
             if self.client is not None:
-                await self.client.aclose()
-            tokens = self.client.tokens if self.client is not None else None
-            if isinstance(tokens, AuthServiceTokens):
-                await tokens.aclose()
+                await self.client.aclose()  # and the auth token provider it made
 
 
 @dataclass

@@ -15,33 +15,12 @@ from typing import Any
 
 from pricing.domain.engine import PREVIEW_LABEL
 from pricing.domain.fees import FeeRule
-from pricing.settings import Settings
-from shared.allegro import AllegroClient, AllegroError, TokenProvider
-from shared.allegro.tokens import AuthServiceTokens
+from shared.allegro import AllegroClient, AllegroError
 
 DEFAULT_SAMPLE_PRICES: tuple[Decimal, ...] = tuple(
     Decimal(p) for p in ("5", "20", "50", "80", "100", "300", "1000", "2000", "5000", "20000")
 )
 CONDITION_NEW = {"id": "11323", "valuesIds": ["11323_1"]}  # Stan: Nowy (allegro-fees.md 1.1 g)
-
-
-class AllegroAccess:
-    """The service's Allegro client, created on first use (tokens from the auth service)."""
-
-    def __init__(self, settings: Settings, tokens: TokenProvider | None = None) -> None:
-        self.settings = settings
-        self.tokens = tokens
-        self._client: AllegroClient | None = None
-
-    def client(self) -> AllegroClient:
-        if self._client is None:
-            tokens = self.tokens or AuthServiceTokens(
-                self.settings.auth_url,
-                self.settings.service_token_secret.get_secret_value(),
-                self.settings.service_name,
-            )
-            self._client = AllegroClient(self.settings.allegro_settings(), tokens=tokens)
-        return self._client
 
 
 def preview_body(category_id: str, price: Decimal, marketplace: str, currency: str) -> Any:

@@ -5,73 +5,32 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Body, Query, Request
 from pydantic import BaseModel, Field
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pricing import handlers
-from pricing import repository as repo
-from pricing.allegro import DEFAULT_SAMPLE_PRICES, AllegroAccess, sample_categories
+from pricing.allegro import DEFAULT_SAMPLE_PRICES, sample_categories
+from pricing.deps import Deps
+from pricing.domain import commands as c
 from pricing.domain.errors import InvalidInput, Problem
 from pricing.domain.fees import FeeTable
 from pricing.domain.fx import FxRate
 from pricing.domain.marketplaces import check_marketplace
 from pricing.domain.rules import RuleSet
 from shared.accounts import KnownAccount
-from shared.allegro import AllegroError
-from shared.allegro.tokens import AccountUnavailable
 from shared.http import error_responses
-from shared.security import Principal, require_role
-from shared.service import EngineDep
-from shared.uow import UnitOfWork
+from shared.pagination import Page, PageQuery
+from shared.security import Operator, Viewer
 
 # Every route is under an account: 404 `unknown_account` for one auth does not know, 503 if
 # auth cannot be asked.
 router = APIRouter(
     prefix="/accounts/{account_id}", tags=["pricing"], responses=error_responses(404, 409, 503)
 )
-Operator = Annotated[Principal, Depends(require_role("operator"))]
-Viewer = Annotated[Principal, Depends(require_role("viewer"))]
-T = TypeVar("T")
-
-
-def unprocessable(exc: InvalidInput) -> HTTPException:
-    return HTTPException(
-        422,
-        detail={
-            "code": exc.code,
-            "message": exc.message,
-            "details": [p.as_dict() for p in exc.problems],
-        },
-    )
-
-
-@asynccontextmanager
-async def translated_errors() -> AsyncIterator[None]:
-    try:
-        yield
-    except InvalidInput as exc:
-        raise unprocessable(exc) from None
-    except handlers.NotFound as exc:
-        raise HTTPException(404, detail={"code": "not_found", "message": str(exc)}) from None
-    except handlers.Conflict as exc:
-        raise HTTPException(409, detail={"code": "conflict", "message": str(exc)}) from None
-
-
-async def in_transaction(engine: EngineDep, use_case: Callable[[UnitOfWork], Awaitable[T]]) -> T:
-    async with translated_errors(), engine.begin() as conn:
-        return await use_case(UnitOfWork(conn, "pricing"))
-
-
-async def reading(engine: EngineDep, query: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-    async with translated_errors(), engine.connect() as conn:
-        return await query(conn)
 
 
 Document = Annotated[dict[str, Any], Body()]
@@ -81,67 +40,51 @@ def require_fields(document: dict[str, Any], *fields: str) -> None:
     """A PUT replaces the whole document: an empty or partial one must not reset it silently."""
     missing = [f for f in fields if f not in document]
     if missing:
-        raise unprocessable(
-            InvalidInput([Problem(f, "required", f"{f} is required") for f in missing])
-        )
+        raise InvalidInput([Problem(f, "required", f"{f} is required") for f in missing])
 
 
 # --- rules -----------------------------------------------------------------------------------
 
 
 @router.get("/rules")
-async def get_rules(_: Viewer, account_id: KnownAccount, engine: EngineDep) -> dict[str, Any]:
-    return await reading(engine, lambda conn: handlers.current_rules(conn, account_id))
+async def get_rules(_: Viewer, account_id: KnownAccount, deps: Deps) -> dict[str, Any]:
+    return await deps.units.read(handlers.current_rules, c.GetRules(account_id))
 
 
 @router.put("/rules")
 async def put_rules(
-    who: Operator, account_id: KnownAccount, document: Document, engine: EngineDep
+    who: Operator, account_id: KnownAccount, document: Document, deps: Deps
 ) -> dict[str, Any]:
     """Replace the rule set; recomputes the selection (or holds it: circuit breaker)."""
-    async with translated_errors():
-        RuleSet.parse(document)  # its problems first: they are the more specific ones
+    RuleSet.parse(document)  # its problems first: they are the more specific ones
     require_fields(document, "rules")
-    return await in_transaction(
-        engine, lambda uow: handlers.save_rules(uow, account_id, document, who.subject)
+    return await deps.units.handle(
+        handlers.save_rules, c.SaveRules(account_id, document, who.subject)
     )
 
 
 @router.post("/rules/items")
 async def add_rule(
-    who: Operator, account_id: KnownAccount, rule: Document, engine: EngineDep
+    who: Operator, account_id: KnownAccount, rule: Document, deps: Deps
 ) -> dict[str, Any]:
-    return await in_transaction(
-        engine, lambda uow: handlers.add_rule(uow, account_id, rule, who.subject)
-    )
+    return await deps.units.handle(handlers.add_rule, c.AddRule(account_id, rule, who.subject))
 
 
 @router.delete("/rules/items/{rule_id}")
 async def delete_rule(
-    who: Operator, account_id: KnownAccount, rule_id: str, engine: EngineDep
+    who: Operator, account_id: KnownAccount, rule_id: str, deps: Deps
 ) -> dict[str, Any]:
-    return await in_transaction(
-        engine, lambda uow: handlers.delete_rule(uow, account_id, rule_id, who.subject)
+    return await deps.units.handle(
+        handlers.delete_rule, c.DeleteRule(account_id, rule_id, who.subject)
     )
 
 
 @router.get("/rules/versions")
 async def rule_versions(
-    _: Viewer, account_id: KnownAccount, engine: EngineDep
-) -> list[dict[str, Any]]:
-    async def query(conn: AsyncConnection) -> list[dict[str, Any]]:
-        return [
-            {
-                "version": v.version,
-                "status": v.status,
-                "created_by": v.created_by,
-                "created_at": v.created_at.isoformat(),
-                "rules": v.document,
-            }
-            for v in await repo.rule_versions(conn, account_id)
-        ]
-
-    return await reading(engine, query)
+    _: Viewer, account_id: KnownAccount, page: PageQuery, deps: Deps
+) -> Page[dict[str, Any]]:
+    """Newest first."""
+    return await deps.units.read(handlers.rule_versions, c.ListRuleVersions(account_id, page))
 
 
 # --- simulation ------------------------------------------------------------------------------
@@ -154,11 +97,11 @@ class SimulationRequest(BaseModel):
 
 @router.post("/simulations")
 async def simulate(
-    _: Operator, account_id: KnownAccount, request: SimulationRequest, engine: EngineDep
+    _: Operator, account_id: KnownAccount, request: SimulationRequest, deps: Deps
 ) -> dict[str, Any]:
     """Apply a draft rule set to the selection (or a sample); nothing is saved or sent."""
-    return await reading(
-        engine, lambda conn: handlers.simulate(conn, account_id, request.rules, request.sample)
+    return await deps.units.read(
+        handlers.simulate, c.Simulate(account_id, request.rules, request.sample)
     )
 
 
@@ -189,23 +132,20 @@ def _rate_out(rate: FxRate) -> dict[str, Any]:
 
 @router.get("/fx-rates")
 async def list_rates(
-    _: Viewer, account_id: KnownAccount, engine: EngineDep
-) -> list[dict[str, Any]]:
-    async def query(conn: AsyncConnection) -> list[dict[str, Any]]:
-        table = await repo.fx_table(conn, account_id)
-        return [_rate_out(r) for r in sorted(table.rates, key=lambda r: (r.base, r.quote))]
-
-    return await reading(engine, query)
+    _: Viewer, account_id: KnownAccount, page: PageQuery, deps: Deps
+) -> Page[dict[str, Any]]:
+    rates = await deps.units.read(handlers.fx_rates, c.ListFxRates(account_id, page))
+    return Page[dict[str, Any]](items=[_rate_out(r) for r in rates.items], next=rates.next)
 
 
 @router.put("/fx-rates")
 async def set_rates(
-    who: Operator, account_id: KnownAccount, body: RatesIn, engine: EngineDep
+    who: Operator, account_id: KnownAccount, body: RatesIn, deps: Deps
 ) -> dict[str, Any]:
     """Set rates (1 base = rate quote, with source and date); recomputes the selection."""
     rates = [FxRate(r.base.upper(), r.quote.upper(), r.rate, r.source, r.as_of) for r in body.rates]
-    return await in_transaction(
-        engine, lambda uow: handlers.set_fx_rates(uow, account_id, rates, who.subject)
+    return await deps.units.handle(
+        handlers.set_fx_rates, c.SetFxRates(account_id, rates, who.subject)
     )
 
 
@@ -245,18 +185,16 @@ async def import_rates(
     who: Operator,
     account_id: KnownAccount,
     request: Request,
-    engine: EngineDep,
+    deps: Deps,
     source: Annotated[str, Query(min_length=1)] = "feed",
 ) -> dict[str, Any]:
     """Import a feed file (text/csv body); bad rows are reported, good rows are applied."""
     text = (await request.body()).decode("utf-8-sig", errors="replace")
     rates, errors = parse_feed(text, source)
     if not rates:
-        raise unprocessable(
-            InvalidInput([Problem("body", "no_valid_rates", f"{len(errors)} rows rejected")])
-        )
-    result = await in_transaction(
-        engine, lambda uow: handlers.set_fx_rates(uow, account_id, rates, who.subject)
+        raise InvalidInput([Problem("body", "no_valid_rates", f"{len(errors)} rows rejected")])
+    result = await deps.units.handle(
+        handlers.set_fx_rates, c.SetFxRates(account_id, rates, who.subject)
     )
     return {**result, "rejected": errors}
 
@@ -265,22 +203,19 @@ async def import_rates(
 
 
 @router.get("/fee-table")
-async def get_fee_table(_: Viewer, account_id: KnownAccount, engine: EngineDep) -> dict[str, Any]:
-    async def query(conn: AsyncConnection) -> dict[str, Any]:
-        return (await repo.fee_table(conn, account_id)).as_dict()
-
-    return await reading(engine, query)
+async def get_fee_table(_: Viewer, account_id: KnownAccount, deps: Deps) -> dict[str, Any]:
+    table = await deps.units.read(handlers.fee_table, c.GetFeeTable(account_id))
+    return table.as_dict()
 
 
 @router.put("/fee-table")
 async def put_fee_table(
-    who: Operator, account_id: KnownAccount, document: Document, engine: EngineDep
+    who: Operator, account_id: KnownAccount, document: Document, deps: Deps
 ) -> dict[str, Any]:
-    async with translated_errors():
-        FeeTable.parse(document)
+    FeeTable.parse(document)  # its problems first: they are the more specific ones
     require_fields(document, "rules")
-    return await in_transaction(
-        engine, lambda uow: handlers.set_fee_table(uow, account_id, document, who.subject)
+    return await deps.units.handle(
+        handlers.set_fee_table, c.SetFeeTable(account_id, document, who.subject)
     )
 
 
@@ -292,76 +227,49 @@ class CalibrationRequest(BaseModel):
     max_categories: int = Field(default=200, ge=1, le=2_000)
 
 
-def calibration_router(access: AllegroAccess) -> APIRouter:
-    """`POST /fee-table/calibrate`: sample Allegro's fee-preview per category of the selection."""
-    calibration = APIRouter(
-        prefix="/accounts/{account_id}",
-        tags=["pricing"],
-        responses=error_responses(404, 409, 502, 503),
+@router.post("/fee-table/calibrate", responses=error_responses(502))
+async def calibrate(
+    who: Operator, account_id: KnownAccount, body: CalibrationRequest, deps: Deps
+) -> dict[str, Any]:
+    """Ask fee-preview for each category's commission at sample prices (allegro-pl, PLN);
+    the samples become interpolated rows of the account's fee table; then recompute."""
+    prices = sorted(set(body.prices or DEFAULT_SAMPLE_PRICES))
+    if prices[0] <= 0:
+        raise InvalidInput([Problem("prices", "invalid_prices", "sample prices are > 0")])
+    categories = await deps.units.read(
+        handlers.selection_categories, c.SelectionCategories(account_id, body.max_categories)
     )
-
-    @calibration.post("/fee-table/calibrate")
-    async def calibrate(
-        who: Operator, account_id: KnownAccount, body: CalibrationRequest, engine: EngineDep
-    ) -> dict[str, Any]:
-        """Ask fee-preview for each category's commission at sample prices (allegro-pl, PLN);
-        the samples become interpolated rows of the account's fee table; then recompute."""
-        prices = sorted(set(body.prices or DEFAULT_SAMPLE_PRICES))
-        if prices[0] <= 0:
-            raise unprocessable(
-                InvalidInput([Problem("prices", "invalid_prices", "sample prices are > 0")])
-            )
-        categories = await reading(
-            engine, lambda conn: repo.selection_categories(conn, account_id, body.max_categories)
+    if not categories:
+        raise InvalidInput(
+            [Problem("account", "no_categories", "no listed item has an Allegro category")]
         )
-        if not categories:
-            raise unprocessable(
-                InvalidInput(
-                    [Problem("account", "no_categories", "no listed item has an Allegro category")]
-                )
-            )
-        try:
-            sampled, failed = await sample_categories(
-                access.client(), account_id, categories, prices
-            )
-        except AccountUnavailable as exc:
-            raise HTTPException(
-                409, detail={"code": "account_unavailable", "message": str(exc)}
-            ) from None
-        except AllegroError as exc:
-            raise HTTPException(
-                502, detail={"code": "allegro_unavailable", "message": str(exc)[:500]}
-            ) from None
-        result = await in_transaction(
-            engine, lambda uow: handlers.apply_fee_samples(uow, account_id, sampled, who.subject)
-        )
-        return {**result, "failed": failed}
-
-    return calibration
+    # Outside any transaction: no row waits on Allegro. An account without a usable token is
+    # a 409 `account_unavailable`, an Allegro failure a 502 (shared.http's handlers).
+    sampled, failed = await sample_categories(deps.allegro, account_id, categories, prices)
+    result = await deps.units.handle(
+        handlers.apply_fee_samples, c.ApplyFeeSamples(account_id, sampled, who.subject)
+    )
+    return {**result, "failed": failed}
 
 
 # --- explanation -----------------------------------------------------------------------------
 
 
 @router.get("/prices/{sku}")
-async def prices_of(
-    _: Viewer, account_id: KnownAccount, sku: str, engine: EngineDep
-) -> dict[str, Any]:
+async def prices_of(_: Viewer, account_id: KnownAccount, sku: str, deps: Deps) -> dict[str, Any]:
     """One SKU's stored prices (or unpriced reasons) on every marketplace."""
-    return await reading(engine, lambda conn: handlers.prices_of(conn, account_id, sku))
+    return await deps.units.read(handlers.prices_of, c.GetPrices(account_id, sku))
 
 
 @router.get("/prices/{sku}/{marketplace_id}")
 async def explain(
-    _: Viewer, account_id: KnownAccount, sku: str, marketplace_id: str, engine: EngineDep
+    _: Viewer, account_id: KnownAccount, sku: str, marketplace_id: str, deps: Deps
 ) -> dict[str, Any]:
     """The stored price of one SKU on one marketplace and the chain that produced it."""
     problems = check_marketplace(marketplace_id, "marketplace_id")
     if problems:
-        raise unprocessable(InvalidInput(problems))
-    return await reading(
-        engine, lambda conn: handlers.explain(conn, account_id, sku, marketplace_id)
-    )
+        raise InvalidInput(problems)
+    return await deps.units.read(handlers.explain, c.Explain(account_id, sku, marketplace_id))
 
 
 # --- circuit breaker -------------------------------------------------------------------------
@@ -369,27 +277,29 @@ async def explain(
 
 @router.get("/holds")
 async def list_holds(
-    _: Viewer, account_id: KnownAccount, engine: EngineDep, status: str | None = "pending"
-) -> list[dict[str, Any]]:
-    async def query(conn: AsyncConnection) -> list[dict[str, Any]]:
-        return [h.as_dict() for h in await repo.holds(conn, account_id, status or None)]
-
-    return await reading(engine, query)
+    _: Viewer,
+    account_id: KnownAccount,
+    page: PageQuery,
+    deps: Deps,
+    status: str | None = "pending",
+) -> Page[dict[str, Any]]:
+    """Newest first; `status=` (empty) lists every status."""
+    return await deps.units.read(handlers.holds, c.ListHolds(account_id, status or None, page))
 
 
 @router.post("/holds/{hold_id}/confirm")
 async def confirm_hold(
-    who: Operator, account_id: KnownAccount, hold_id: uuid.UUID, engine: EngineDep
+    who: Operator, account_id: KnownAccount, hold_id: uuid.UUID, deps: Deps
 ) -> dict[str, Any]:
-    return await in_transaction(
-        engine, lambda uow: handlers.decide(uow, account_id, hold_id, True, who.subject)
+    return await deps.units.handle(
+        handlers.decide, c.DecideHold(account_id, hold_id, True, who.subject)
     )
 
 
 @router.post("/holds/{hold_id}/reject")
 async def reject_hold(
-    who: Operator, account_id: KnownAccount, hold_id: uuid.UUID, engine: EngineDep
+    who: Operator, account_id: KnownAccount, hold_id: uuid.UUID, deps: Deps
 ) -> dict[str, Any]:
-    return await in_transaction(
-        engine, lambda uow: handlers.decide(uow, account_id, hold_id, False, who.subject)
+    return await deps.units.handle(
+        handlers.decide, c.DecideHold(account_id, hold_id, False, who.subject)
     )

@@ -16,20 +16,24 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pricing import metrics
 from pricing import repository as repo
+from pricing.domain import commands as c
 from pricing.domain.engine import Outcome, PricingEngine
 from pricing.domain.errors import InvalidInput, Problem
-from pricing.domain.fees import FeeRule, FeeTable
+from pricing.domain.fees import FeeTable
 from pricing.domain.fx import FxRate, FxTable
 from pricing.domain.marketplaces import MARKETPLACES
 from pricing.domain.rules import Product, RuleSet
 from pricing.domain.runs import Move, RunStats, summarize, trips
+from pricing.domain.trace import Trace
+from pricing.repository import PricingRepository
+from shared.errors import Conflict, Invalid, NotFound
 from shared.events import CatalogUpdated, Event, PriceComputed
 from shared.logs import get_logger
 from shared.messaging.consumer import Handler
+from shared.pagination import Page, page_of
 from shared.uow import UnitOfWork
 
 log = get_logger(__name__)
@@ -39,14 +43,6 @@ EVENT_ITEMS = 250  # items per PriceComputed message
 BELOW_FLOOR_LIST = 200
 MARKETS = len(MARKETPLACES)
 SAVE_SLICE = 2_500  # price rows per INSERT of a big run
-
-
-class NotFound(LookupError):
-    pass
-
-
-class Conflict(RuntimeError):
-    pass
 
 
 class Priced:
@@ -87,11 +83,11 @@ _ENGINE_CACHE: dict[tuple[str, int | None, str, str], PricingEngine] = {}
 
 
 async def load_engine(
-    conn: AsyncConnection, account: str, rules: RuleSet | None = None
+    store: PricingRepository, account: str, rules: RuleSet | None = None
 ) -> tuple[PricingEngine, int | None]:
     """The account's engine. The same stored context gives the same (warm) engine: a stream of
     CatalogUpdated messages does not re-parse the rules and fee table for every message."""
-    version, rules_doc, fees_doc, fx_doc = await repo.context_sources(conn, account)
+    version, rules_doc, fees_doc, fx_doc = await store.context_sources(account)
     key = (account, version, fees_doc or "", fx_doc or "")
     if rules is None:
         cached = _ENGINE_CACHE.get(key)
@@ -156,7 +152,7 @@ def _summary(priced: Sequence[Priced]) -> tuple[dict[str, int], list[dict[str, A
             reason = outcome.reason or "unpriced"
             reasons[reason] = reasons.get(reason, 0) + 1
             if reason == "below_floor" and len(below) < BELOW_FLOOR_LIST:
-                detail = outcome.trace.get("d", "")
+                detail = outcome.trace.unpriced_detail or ""
                 below.append(
                     {
                         "sku": item.product.sku,
@@ -179,7 +175,7 @@ def _row(item: Priced) -> tuple[str, int, bytes, bytes, bytes]:
         item.product.revision,
         orjson.dumps(item.prices),
         orjson.dumps(item.unpriced),
-        orjson.dumps({mid: o.trace for mid, o in item.outcomes.items()}),
+        orjson.dumps({mid: o.trace.as_stored() for mid, o in item.outcomes.items()}),
     )
 
 
@@ -235,11 +231,11 @@ async def run_pricing(
     def mark(phase: str) -> None:
         marks[phase] = round(time.perf_counter() - started, 4)
 
-    conn = uow.connection
+    store = uow.repository(PricingRepository)
     priced = await price_products(engine, products)
     mark("priced")
-    stored = await repo.stored_prices(
-        conn, account, None if len(products) > 5_000 else [p.sku for p in products]
+    stored = await store.stored_prices(
+        account, None if len(products) > 5_000 else [p.sku for p in products]
     )
     mark("loaded")
     stats = summarize(await _moves(priced, stored), engine.rules.breaker, len(priced) * MARKETS)
@@ -248,8 +244,7 @@ async def run_pricing(
     result = RunResult(kind, stats, unpriced=reasons, below_floor=below)
     if not force and trips(stats, engine.rules.breaker):
         result.held = True
-        result.hold_id = await repo.create_hold(
-            conn,
+        result.hold_id = await store.create_hold(
             account,
             kind,
             result.as_dict() | {"status": "held"},
@@ -262,14 +257,14 @@ async def run_pricing(
         metrics.run_duration.labels(kind).observe(time.perf_counter() - started)
         return result
     context_id, document = engine.snapshot()
-    await repo.save_context(conn, account, context_id, document)
+    await store.save_context(account, context_id, document)
     # Sorted by sku: concurrent writers lock rows in the same order (no deadlock); in slices,
     # yielding between them, so a whole-account run never holds the event loop for long.
     ordered = sorted(priced, key=lambda item: item.product.sku) if len(priced) > 1 else priced
     changed = []
     for start in range(0, len(ordered), SAVE_SLICE):
         part = ordered[start : start + SAVE_SLICE]
-        await repo.save_prices(conn, account, rule_version, context_id, [_row(i) for i in part])
+        await store.save_prices(account, rule_version, context_id, [_row(i) for i in part])
         for item in part:
             old = stored.get(item.product.sku)
             if old is None or old.prices != item.prices or old.unpriced != item.unpriced:
@@ -296,22 +291,22 @@ async def run_pricing(
 # --- messages --------------------------------------------------------------------------------
 
 
-async def handle_catalog_updated(event: CatalogUpdated, uow: UnitOfWork) -> None:
+async def catalog_updated(event: CatalogUpdated, uow: UnitOfWork) -> None:
     """Keep what pricing needs of the items, price the newer ones, emit what changed."""
-    conn = uow.connection
+    store = uow.repository(PricingRepository)
     latest: dict[str, Product] = {}
     for item in event.items:
         product = repo.item_product(item)
         held = latest.get(product.sku)
         if held is None or held.revision < product.revision:
             latest[product.sku] = product
-    applied = await repo.upsert_items(conn, event.account_id, list(latest.values()))
+    applied = await store.upsert_items(event.account_id, list(latest.values()))
     withdrawn = [s for s in applied if not latest[s].listed]
-    await repo.delete_prices(conn, event.account_id, withdrawn)
+    await store.delete_prices(event.account_id, withdrawn)
     fresh = [p for s, p in latest.items() if s in applied and p.listed]
     if not fresh:
         return
-    engine, version = await load_engine(conn, event.account_id)
+    engine, version = await load_engine(store, event.account_id)
     await run_pricing(
         uow,
         event.account_id,
@@ -324,34 +319,33 @@ async def handle_catalog_updated(event: CatalogUpdated, uow: UnitOfWork) -> None
     )
 
 
-HANDLERS: dict[type[Event], Handler] = {CatalogUpdated: handle_catalog_updated}
+HANDLERS: dict[type[Event], Handler] = {CatalogUpdated: catalog_updated}
 
 
-# --- operator commands -----------------------------------------------------------------------
+# --- operator commands: (command, uow), in the unit of work the service layer opened -----
 
 
 async def recompute(
     uow: UnitOfWork, account: str, kind: str, by: str, *, force: bool = False
 ) -> RunResult:
-    engine, version = await load_engine(uow.connection, account)
-    products = await repo.listed_products(uow.connection, account)
+    engine, version = await load_engine(uow.repository(PricingRepository), account)
+    products = await uow.repository(PricingRepository).listed_products(account)
     return await run_pricing(uow, account, products, engine, version, kind=kind, by=by, force=force)
 
 
-async def save_rules(
-    uow: UnitOfWork, account: str, document: dict[str, Any], by: str
-) -> dict[str, Any]:
-    rules = RuleSet.parse(document)
-    conn = uow.connection
-    await repo.supersede_rule_holds(conn, account, by)
-    version = await repo.add_rule_version(conn, account, rules, "pending", by)
-    engine, _ = await load_engine(conn, account, rules)
-    products = await repo.listed_products(conn, account)
+async def save_rules(command: c.SaveRules, uow: UnitOfWork) -> dict[str, Any]:
+    account, by = command.account_id, command.by
+    rules = RuleSet.parse(command.document)
+    store = uow.repository(PricingRepository)
+    await store.supersede_rule_holds(account, by)
+    version = await store.add_rule_version(account, rules, "pending", by)
+    engine, _ = await load_engine(store, account, rules)
+    products = await store.listed_products(account)
     result = await run_pricing(
         uow, account, products, engine, version, kind="rules", by=by, hold_rule_version=version
     )
     if not result.held:
-        await repo.activate_rules(conn, account, version)
+        await store.activate_rules(account, version)
     return {
         "version": version,
         "status": "pending" if result.held else "active",
@@ -359,9 +353,84 @@ async def save_rules(
     }
 
 
-async def current_rules(conn: AsyncConnection, account: str) -> dict[str, Any]:
-    version, rules = await repo.active_rules(conn, account)
-    pending = [v for v in await repo.rule_versions(conn, account, 10) if v.status == "pending"]
+async def add_rule(command: c.AddRule, uow: UnitOfWork) -> dict[str, Any]:
+    _, rules = await uow.repository(PricingRepository).active_rules(command.account_id)
+    doc = rules.as_dict()
+    doc["rules"] = [*doc["rules"], command.rule]
+    return await save_rules(c.SaveRules(command.account_id, doc, command.by), uow)
+
+
+async def delete_rule(command: c.DeleteRule, uow: UnitOfWork) -> dict[str, Any]:
+    _, rules = await uow.repository(PricingRepository).active_rules(command.account_id)
+    doc = rules.as_dict()
+    kept = [r for r in doc["rules"] if r["id"] != command.rule_id]
+    if len(kept) == len(doc["rules"]):
+        raise NotFound(f"no rule {command.rule_id}")
+    doc["rules"] = kept
+    return await save_rules(c.SaveRules(command.account_id, doc, command.by), uow)
+
+
+async def set_fx_rates(command: c.SetFxRates, uow: UnitOfWork) -> dict[str, Any]:
+    problems: list[Problem] = []
+    for i, rate in enumerate(command.rates):
+        problems += rate.problems(f"rates.{i}")
+    if problems:
+        raise InvalidInput(problems)
+    await uow.repository(PricingRepository).save_fx_rates(command.account_id, command.rates)
+    run = await recompute(uow, command.account_id, "fx", command.by)
+    return {"saved": len(command.rates), "run": run.as_dict()}
+
+
+async def set_fee_table(command: c.SetFeeTable, uow: UnitOfWork) -> dict[str, Any]:
+    table = FeeTable.parse(command.document)
+    await uow.repository(PricingRepository).save_fee_table(command.account_id, table, command.by)
+    run = await recompute(uow, command.account_id, "fees", command.by)
+    return {"fee_table": table.as_dict(), "run": run.as_dict()}
+
+
+async def apply_fee_samples(command: c.ApplyFeeSamples, uow: UnitOfWork) -> dict[str, Any]:
+    """Merge fee-preview rows (by category id) into the account's table, save, recompute."""
+    account = command.account_id
+    table = await uow.repository(PricingRepository).fee_table(account)
+    by_key = {rule.key: rule for rule in table.rules}
+    for rule in command.sampled:
+        by_key[rule.key] = rule
+    merged = FeeTable(tuple(by_key.values()), table.marketplaces, table.currency, table.source)
+    await uow.repository(PricingRepository).save_fee_table(account, merged, command.by)
+    run = await recompute(uow, account, "fees", command.by)
+    return {"calibrated": [r.key for r in command.sampled], "run": run.as_dict()}
+
+
+async def decide(command: c.DecideHold, uow: UnitOfWork) -> dict[str, Any]:
+    account, hold_id, by = command.account_id, command.hold_id, command.by
+    store = uow.repository(PricingRepository)
+    hold = await store.hold_for_update(account, hold_id)
+    if hold is None:
+        raise NotFound(f"no hold {hold_id}")
+    if hold.status != "pending":
+        raise Conflict(f"hold {hold_id} is {hold.status}")
+    await store.decide_hold(hold_id, "confirmed" if command.confirm else "rejected", by)
+    if not command.confirm:
+        if hold.kind == "rules" and hold.rule_version is not None:
+            await store.set_rule_status(account, hold.rule_version, "rejected")
+        return {"hold": str(hold_id), "status": "rejected"}
+    if hold.kind == "rules" and hold.rule_version is not None:
+        await store.activate_rules(account, hold.rule_version)
+    engine, version = await load_engine(store, account)
+    products = await store.listed_products(account, skus=hold.skus)
+    run = await run_pricing(
+        uow, account, products, engine, version, kind="confirm", by=by, force=True
+    )
+    return {"hold": str(hold_id), "status": "confirmed", "run": run.as_dict()}
+
+
+# --- queries: (query, uow) on a unit of work that is rolled back -----------------------------
+
+
+async def current_rules(query: c.GetRules, uow: UnitOfWork) -> dict[str, Any]:
+    store, account = uow.repository(PricingRepository), query.account_id
+    version, rules = await store.active_rules(account)
+    pending = [v for v in await store.rule_versions(account, 10) if v.status == "pending"]
     return {
         "version": version,
         "rules": rules.as_dict(),
@@ -369,69 +438,79 @@ async def current_rules(conn: AsyncConnection, account: str) -> dict[str, Any]:
     }
 
 
-async def add_rule(uow: UnitOfWork, account: str, rule: dict[str, Any], by: str) -> dict[str, Any]:
-    _, rules = await repo.active_rules(uow.connection, account)
-    doc = rules.as_dict()
-    doc["rules"] = [*doc["rules"], rule]
-    return await save_rules(uow, account, doc, by)
+async def rule_versions(query: c.ListRuleVersions, uow: UnitOfWork) -> Page[dict[str, Any]]:
+    page = query.page
+    before = None if page.after is None else _cursor_number(page.after)
+    versions = await uow.repository(PricingRepository).rule_versions(
+        query.account_id, page.fetch, before
+    )
+    listed = page_of(versions, page, lambda v: str(v.version))
+    return Page[dict[str, Any]](
+        items=[
+            {
+                "version": v.version,
+                "status": v.status,
+                "created_by": v.created_by,
+                "created_at": v.created_at.isoformat(),
+                "rules": v.document,
+            }
+            for v in listed.items
+        ],
+        next=listed.next,
+    )
 
 
-async def delete_rule(uow: UnitOfWork, account: str, rule_id: str, by: str) -> dict[str, Any]:
-    _, rules = await repo.active_rules(uow.connection, account)
-    doc = rules.as_dict()
-    kept = [r for r in doc["rules"] if r["id"] != rule_id]
-    if len(kept) == len(doc["rules"]):
-        raise NotFound(f"no rule {rule_id}")
-    doc["rules"] = kept
-    return await save_rules(uow, account, doc, by)
+async def fx_rates(query: c.ListFxRates, uow: UnitOfWork) -> Page[FxRate]:
+    # A handful of pairs per account: read whole, paged here by "BASE/QUOTE".
+    table = await uow.repository(PricingRepository).fx_table(query.account_id)
+    page = query.page
+    rates = sorted(table.rates, key=lambda r: (r.base, r.quote))
+    rates = [r for r in rates if page.after is None or f"{r.base}/{r.quote}" > page.after]
+    return page_of(rates[: page.fetch], page, lambda r: f"{r.base}/{r.quote}")
 
 
-async def set_fx_rates(
-    uow: UnitOfWork, account: str, rates: Sequence[FxRate], by: str
-) -> dict[str, Any]:
-    problems: list[Problem] = []
-    for i, rate in enumerate(rates):
-        problems += rate.problems(f"rates.{i}")
-    if problems:
-        raise InvalidInput(problems)
-    await repo.save_fx_rates(uow.connection, account, rates)
-    run = await recompute(uow, account, "fx", by)
-    return {"saved": len(rates), "run": run.as_dict()}
+def _cursor_number(cursor: str) -> int:
+    if not cursor.isdigit() or len(cursor) > 9:
+        raise Invalid(
+            "not a cursor of this list", code="invalid_cursor", details=[{"field": "after"}]
+        )
+    return int(cursor)
 
 
-async def set_fee_table(
-    uow: UnitOfWork, account: str, document: dict[str, Any], by: str
-) -> dict[str, Any]:
-    table = FeeTable.parse(document)
-    await repo.save_fee_table(uow.connection, account, table, by)
-    run = await recompute(uow, account, "fees", by)
-    return {"fee_table": table.as_dict(), "run": run.as_dict()}
+async def fee_table(query: c.GetFeeTable, uow: UnitOfWork) -> FeeTable:
+    return await uow.repository(PricingRepository).fee_table(query.account_id)
 
 
-async def apply_fee_samples(
-    uow: UnitOfWork, account: str, sampled: Sequence[FeeRule], by: str
-) -> dict[str, Any]:
-    """Merge fee-preview rows (by category id) into the account's table, save, recompute."""
-    table = await repo.fee_table(uow.connection, account)
-    by_key = {rule.key: rule for rule in table.rules}
-    for rule in sampled:
-        by_key[rule.key] = rule
-    merged = FeeTable(tuple(by_key.values()), table.marketplaces, table.currency, table.source)
-    await repo.save_fee_table(uow.connection, account, merged, by)
-    run = await recompute(uow, account, "fees", by)
-    return {"calibrated": [r.key for r in sampled], "run": run.as_dict()}
+async def selection_categories(query: c.SelectionCategories, uow: UnitOfWork) -> list[str]:
+    return await uow.repository(PricingRepository).selection_categories(
+        query.account_id, query.limit
+    )
 
 
-async def simulate(
-    conn: AsyncConnection, account: str, document: dict[str, Any], sample: int | None
-) -> dict[str, Any]:
+async def holds(query: c.ListHolds, uow: UnitOfWork) -> Page[dict[str, Any]]:
+    page = query.page
+    try:
+        after = None if page.after is None else uuid.UUID(page.after)
+    except ValueError:
+        raise Invalid(
+            "not a cursor of this list", code="invalid_cursor", details=[{"field": "after"}]
+        ) from None
+    found = await uow.repository(PricingRepository).holds(
+        query.account_id, query.status, limit=page.fetch, after=after
+    )
+    listed = page_of(found, page, lambda h: str(h.id))
+    return Page[dict[str, Any]](items=[h.as_dict() for h in listed.items], next=listed.next)
+
+
+async def simulate(query: c.Simulate, uow: UnitOfWork) -> dict[str, Any]:
     """Apply a draft rule set to the selection (or a sample) without saving anything."""
-    rules = RuleSet.parse(document)
-    engine, _ = await load_engine(conn, account, rules)
-    products = await repo.listed_products(conn, account, sample=sample)
+    store, account, sample = uow.repository(PricingRepository), query.account_id, query.sample
+    rules = RuleSet.parse(query.rules)
+    engine, _ = await load_engine(store, account, rules)
+    products = await store.listed_products(account, sample=sample)
     priced = await price_products(engine, products)
-    stored = await repo.stored_prices(
-        conn, account, None if sample is None else [p.sku for p in products]
+    stored = await store.stored_prices(
+        account, None if sample is None else [p.sku for p in products]
     )
     stats = summarize(await _moves(priced, stored), rules.breaker, len(priced) * MARKETS)
     reasons, below = _summary(priced)
@@ -444,37 +523,14 @@ async def simulate(
     }
 
 
-async def decide(
-    uow: UnitOfWork, account: str, hold_id: uuid.UUID, confirm: bool, by: str
-) -> dict[str, Any]:
-    conn = uow.connection
-    hold = await repo.hold_for_update(conn, account, hold_id)
-    if hold is None:
-        raise NotFound(f"no hold {hold_id}")
-    if hold.status != "pending":
-        raise Conflict(f"hold {hold_id} is {hold.status}")
-    await repo.decide_hold(conn, hold_id, "confirmed" if confirm else "rejected", by)
-    if not confirm:
-        if hold.kind == "rules" and hold.rule_version is not None:
-            await repo.set_rule_status(conn, account, hold.rule_version, "rejected")
-        return {"hold": str(hold_id), "status": "rejected"}
-    if hold.kind == "rules" and hold.rule_version is not None:
-        await repo.activate_rules(conn, account, hold.rule_version)
-    engine, version = await load_engine(conn, account)
-    products = await repo.listed_products(conn, account, skus=hold.skus)
-    run = await run_pricing(
-        uow, account, products, engine, version, kind="confirm", by=by, force=True
-    )
-    return {"hold": str(hold_id), "status": "confirmed", "run": run.as_dict()}
-
-
-async def prices_of(conn: AsyncConnection, account: str, sku: str) -> dict[str, Any]:
-    row = await repo.explanation(conn, account, sku)
+async def prices_of(query: c.GetPrices, uow: UnitOfWork) -> dict[str, Any]:
+    account, sku = query.account_id, query.sku
+    row = await uow.repository(PricingRepository).explanation(account, sku)
     if row is None:
         raise NotFound(f"no price computed for {sku}")
     prices = orjson.loads(row.prices)
     unpriced = orjson.loads(row.unpriced)
-    traces = orjson.loads(row.explanation)
+    traces = {mid: Trace.from_stored(t) for mid, t in orjson.loads(row.explanation).items()}
     return {
         "account_id": account,
         "sku": sku,
@@ -486,8 +542,8 @@ async def prices_of(conn: AsyncConnection, account: str, sku: str) -> dict[str, 
                 "amount": prices.get(mid),
                 "currency": market.currency,
                 "reason": unpriced.get(mid),
-                "rule_id": traces.get(mid, {}).get("r"),
-                "floor": traces.get(mid, {}).get("f"),
+                "rule_id": traces[mid].rule_id if mid in traces else None,
+                "floor": traces[mid].floor if mid in traces else None,
             }
             for mid, market in MARKETPLACES.items()
         },
@@ -497,21 +553,25 @@ async def prices_of(conn: AsyncConnection, account: str, sku: str) -> dict[str, 
 _ENGINES: dict[uuid.UUID, PricingEngine] = {}
 
 
-async def explain(
-    conn: AsyncConnection, account: str, sku: str, marketplace_id: str
-) -> dict[str, Any]:
-    row = await repo.explanation(conn, account, sku)
+async def explain(query: c.Explain, uow: UnitOfWork) -> dict[str, Any]:
+    store, account, sku, marketplace_id = (
+        uow.repository(PricingRepository),
+        query.account_id,
+        query.sku,
+        query.marketplace_id,
+    )
+    row = await store.explanation(account, sku)
     if row is None:
         raise NotFound(f"no price computed for {sku}")
-    traces = orjson.loads(row.explanation)
-    trace = traces.get(marketplace_id)
-    if trace is None:
+    stored = orjson.loads(row.explanation).get(marketplace_id)
+    if stored is None:
         raise NotFound(f"{sku} has no explanation for {marketplace_id}")
+    trace = Trace.from_stored(stored)
     engine = _ENGINES.get(row.context_id)
     if engine is None:
         if len(_ENGINES) > 64:
             _ENGINES.clear()
-        document = await repo.context_document(conn, row.context_id)
+        document = await store.context_document(row.context_id)
         engine = _ENGINES[row.context_id] = PricingEngine.from_snapshot(document)
     prices = orjson.loads(row.prices)
     unpriced = orjson.loads(row.unpriced)
@@ -522,8 +582,8 @@ async def explain(
         "currency": MARKETPLACES[marketplace_id].currency,
         "amount": prices.get(marketplace_id),
         "reason": unpriced.get(marketplace_id),
-        "rule_id": trace.get("r"),
-        "floor": trace.get("f"),
+        "rule_id": trace.rule_id,
+        "floor": trace.floor,
         "catalog_revision": row.catalog_revision,
         "rule_version": row.rule_version,
         "context_id": str(row.context_id),

@@ -7,13 +7,13 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from pricing.allegro import AllegroAccess
-from pricing.api import calibration_router, router
+from pricing.api import router
 from pricing.consumer import SUBSCRIPTIONS
+from pricing.deps import PricingDeps
 from pricing.settings import Settings
 from shared.accounts import AccountDirectory, StaticAccounts
 from shared.allegro import TokenProvider
-from shared.service import ServiceDefinition, create_app
+from shared.service import Dependencies, ServiceDefinition, ServiceRuntime, create_app
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -33,12 +33,16 @@ def build(
     `accounts`: which accounts exist (default: auth says)."""
     gc.set_threshold(*GC_THRESHOLD)
     settings = settings or Settings()
-    access = AllegroAccess(settings, allegro_tokens)
+
+    async def dependencies(runtime: ServiceRuntime) -> Dependencies:
+        return await PricingDeps.build(runtime, allegro_tokens)
+
     return ServiceDefinition(
         settings=settings,
         migrations_dir=MIGRATIONS,
         subscriptions=SUBSCRIPTIONS,
-        routers=[router, calibration_router(access)],
+        routers=[router],
+        dependencies=dependencies,
         title="mci pricing: pricing rules per marketplace and currency",
         accounts=accounts
         or (None if settings.known_accounts is None else StaticAccounts(settings.known_accounts)),

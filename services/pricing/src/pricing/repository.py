@@ -71,31 +71,6 @@ def item_product(item: CatalogItem) -> Product:
     )
 
 
-async def upsert_items(conn: AsyncConnection, account: str, items: Sequence[Product]) -> set[str]:
-    """Store catalogue items newer than the held revision; returns the skus that were applied."""
-    if not items:
-        return set()
-    items = sorted(items, key=lambda p: p.sku)  # one lock order for concurrent writers
-    result = await conn.execute(
-        _UPSERT_ITEMS,
-        {
-            "account": account,
-            "sku": [p.sku for p in items],
-            "revision": [p.revision for p in items],
-            "listed": [p.listed for p in items],
-            "cost": [p.cost for p in items],
-            "cost_currency": [p.cost_currency for p in items],
-            "rrp": [p.rrp for p in items],
-            "rrp_currency": [p.rrp_currency for p in items],
-            "brand": [p.brand for p in items],
-            "supplier_category": [p.supplier_category for p in items],
-            "allegro_category_id": [p.allegro_category_id for p in items],
-            "weight_kg": [p.weight_kg for p in items],
-        },
-    )
-    return set(result.scalars())
-
-
 def _product(row: Any) -> Product:
     return Product(
         sku=row.sku,
@@ -111,130 +86,11 @@ def _product(row: Any) -> Product:
     )
 
 
-async def listed_products(
-    conn: AsyncConnection,
-    account: str,
-    skus: Sequence[str] | None = None,
-    sample: int | None = None,
-) -> list[Product]:
-    """The account's selection (listed items), all of it, some skus, or a stable sample."""
-    query = f"SELECT {_PRODUCT_COLUMNS} FROM catalog_items WHERE account_id = :a AND listed"
-    params: dict[str, Any] = {"a": account}
-    if skus is not None:
-        query += " AND sku = ANY(CAST(:skus AS text[]))"
-        params["skus"] = list(skus)
-    if sample is not None:
-        query += " ORDER BY md5(sku) LIMIT :n"
-        params["n"] = sample
-    rows = await conn.execute(sa.text(query), params)
-    return [_product(r) for r in rows]
-
-
-async def selection_categories(conn: AsyncConnection, account: str, limit: int) -> list[str]:
-    """The Allegro categories of the account's selection, most used first."""
-    rows = await conn.execute(
-        sa.text(
-            "SELECT allegro_category_id FROM catalog_items WHERE account_id = :a AND listed"
-            " AND allegro_category_id IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT :n"
-        ),
-        {"a": account, "n": limit},
-    )
-    return list(rows.scalars())
-
-
 @dataclass(frozen=True)
 class StoredPrice:
     catalog_revision: int
     prices: dict[str, str]
     unpriced: dict[str, str]
-
-
-async def stored_prices(
-    conn: AsyncConnection, account: str, skus: Sequence[str] | None = None
-) -> dict[str, StoredPrice]:
-    query = (
-        "SELECT sku, catalog_revision, prices::text, unpriced::text FROM prices"
-        " WHERE account_id = :a"
-    )
-    params: dict[str, Any] = {"a": account}
-    if skus is not None:
-        query += " AND sku = ANY(CAST(:skus AS text[]))"
-        params["skus"] = list(skus)
-    rows = await conn.execute(sa.text(query), params)
-    return {
-        sku: StoredPrice(rev, orjson.loads(prices), orjson.loads(unpriced))
-        for sku, rev, prices, unpriced in rows
-    }
-
-
-async def save_context(
-    conn: AsyncConnection, account: str, context_id: uuid.UUID, document: dict[str, Any]
-) -> None:
-    await conn.execute(
-        sa.text(
-            "INSERT INTO contexts (id, account_id, document) VALUES (:id, :a, CAST(:d AS jsonb))"
-            " ON CONFLICT (id) DO NOTHING"
-        ),
-        {"id": context_id, "a": account, "d": orjson.dumps(document).decode()},
-    )
-
-
-async def context_document(conn: AsyncConnection, context_id: uuid.UUID) -> dict[str, Any]:
-    doc = await conn.scalar(
-        sa.text("SELECT document::text FROM contexts WHERE id = :id"), {"id": context_id}
-    )
-    result: dict[str, Any] = orjson.loads(doc)
-    return result
-
-
-async def save_prices(
-    conn: AsyncConnection,
-    account: str,
-    rule_version: int | None,
-    context_id: uuid.UUID,
-    rows: Sequence[tuple[str, int, bytes, bytes, bytes]],
-) -> None:
-    """rows: (sku, catalog revision, prices json, unpriced json, traces json)."""
-    if not rows:
-        return
-    await conn.execute(
-        _SAVE_PRICES,
-        {
-            "account": account,
-            "rule_version": rule_version,
-            "context_id": context_id,
-            "sku": [r[0] for r in rows],
-            "rev": [r[1] for r in rows],
-            "pr": [r[2].decode() for r in rows],
-            "un": [r[3].decode() for r in rows],
-            "ex": [r[4].decode() for r in rows],
-        },
-    )
-
-
-async def delete_prices(conn: AsyncConnection, account: str, skus: Sequence[str]) -> None:
-    if skus:
-        await conn.execute(
-            sa.text("DELETE FROM prices WHERE account_id = :a AND sku = ANY(CAST(:s AS text[]))"),
-            {"a": account, "s": list(skus)},
-        )
-
-
-async def explanation(conn: AsyncConnection, account: str, sku: str) -> Any:
-    return (
-        await conn.execute(
-            sa.text(
-                "SELECT sku, catalog_revision, prices::text AS prices, unpriced::text AS unpriced,"
-                " explanation::text AS explanation, rule_version, context_id, computed_at"
-                " FROM prices"
-                " WHERE account_id = :a AND sku = :s"
-            ),
-            {"a": account, "s": sku},
-        )
-    ).first()
-
-
-# --- rule sets -------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -256,143 +112,6 @@ _CONTEXT_SOURCES = sa.text(
     "   'source', source, 'as_of', as_of::text) ORDER BY base, quote)::text"
     "   FROM fx_rates WHERE account_id = :a)"
 )
-
-
-async def context_sources(
-    conn: AsyncConnection, account: str
-) -> tuple[int | None, str | None, str | None, str | None]:
-    """Active rule version and document, fee table, rates: raw, in one round trip."""
-    row = (await conn.execute(_CONTEXT_SOURCES, {"a": account})).one()
-    return row[0], row[1], row[2], row[3]
-
-
-async def active_rules(conn: AsyncConnection, account: str) -> tuple[int | None, RuleSet]:
-    row = (
-        await conn.execute(
-            sa.text(
-                "SELECT version, document::text FROM rule_sets WHERE account_id = :a"
-                " AND status = 'active' ORDER BY version DESC LIMIT 1"
-            ),
-            {"a": account},
-        )
-    ).first()
-    if row is None:
-        return None, RuleSet()
-    return row[0], RuleSet.parse(orjson.loads(row[1]))
-
-
-async def rule_versions(conn: AsyncConnection, account: str, limit: int = 50) -> list[StoredRules]:
-    rows = await conn.execute(
-        sa.text(
-            "SELECT version, status, document::text, created_by, created_at FROM rule_sets"
-            " WHERE account_id = :a ORDER BY version DESC LIMIT :n"
-        ),
-        {"a": account, "n": limit},
-    )
-    return [StoredRules(v, s, orjson.loads(d), by, at) for v, s, d, by, at in rows]
-
-
-async def add_rule_version(
-    conn: AsyncConnection, account: str, rules: RuleSet, status: str, by: str
-) -> int:
-    # Serialise writers of one account's rules (the version number is max + 1).
-    await conn.execute(
-        sa.text("SELECT pg_advisory_xact_lock(hashtext('pricing.rules:' || :a))"), {"a": account}
-    )
-    version = int(
-        await conn.scalar(
-            sa.text("SELECT coalesce(max(version), 0) + 1 FROM rule_sets WHERE account_id = :a"),
-            {"a": account},
-        )
-        or 1
-    )
-    await conn.execute(
-        sa.text(
-            "INSERT INTO rule_sets (account_id, version, document, status, created_by)"
-            " VALUES (:a, :v, CAST(:d AS jsonb), :s, :by)"
-        ),
-        {
-            "a": account,
-            "v": version,
-            "d": orjson.dumps(rules.as_dict()).decode(),
-            "s": status,
-            "by": by,
-        },
-    )
-    return version
-
-
-async def activate_rules(conn: AsyncConnection, account: str, version: int) -> None:
-    await conn.execute(
-        sa.text(
-            "UPDATE rule_sets SET status = CASE WHEN version = :v THEN 'active' ELSE 'superseded'"
-            " END WHERE account_id = :a AND (version = :v OR status = 'active')"
-        ),
-        {"a": account, "v": version},
-    )
-
-
-async def set_rule_status(conn: AsyncConnection, account: str, version: int, status: str) -> None:
-    await conn.execute(
-        sa.text("UPDATE rule_sets SET status = :s WHERE account_id = :a AND version = :v"),
-        {"a": account, "v": version, "s": status},
-    )
-
-
-# --- FX and fees -----------------------------------------------------------------------------
-
-
-async def fx_table(conn: AsyncConnection, account: str) -> FxTable:
-    rows = await conn.execute(
-        sa.text("SELECT base, quote, rate, source, as_of FROM fx_rates WHERE account_id = :a"),
-        {"a": account},
-    )
-    return FxTable([FxRate(b, q, r, s, d) for b, q, r, s, d in rows])
-
-
-async def save_fx_rates(conn: AsyncConnection, account: str, rates: Sequence[FxRate]) -> None:
-    if not rates:
-        return
-    await conn.execute(
-        sa.text(
-            "INSERT INTO fx_rates (account_id, base, quote, rate, source, as_of, updated_at)"
-            " SELECT :a, t.* , now() FROM unnest(CAST(:b AS text[]), CAST(:q AS text[]),"
-            " CAST(:r AS numeric[]), CAST(:s AS text[]), CAST(:d AS date[])) AS t"
-            " ON CONFLICT (account_id, base, quote) DO UPDATE SET rate = EXCLUDED.rate,"
-            " source = EXCLUDED.source, as_of = EXCLUDED.as_of, updated_at = now()"
-        ),
-        {
-            "a": account,
-            "b": [r.base for r in rates],
-            "q": [r.quote for r in rates],
-            "r": [r.rate for r in rates],
-            "s": [r.source for r in rates],
-            "d": [r.as_of for r in rates],
-        },
-    )
-
-
-async def fee_table(conn: AsyncConnection, account: str) -> FeeTable:
-    doc = await conn.scalar(
-        sa.text("SELECT document::text FROM fee_tables WHERE account_id = :a"), {"a": account}
-    )
-    if doc is None:
-        return FeeTable()
-    return FeeTable.parse(orjson.loads(doc))
-
-
-async def save_fee_table(conn: AsyncConnection, account: str, table: FeeTable, by: str) -> None:
-    await conn.execute(
-        sa.text(
-            "INSERT INTO fee_tables (account_id, document, updated_by) VALUES"
-            " (:a, CAST(:d AS jsonb), :by) ON CONFLICT (account_id) DO UPDATE SET"
-            " document = EXCLUDED.document, updated_by = EXCLUDED.updated_by, updated_at = now()"
-        ),
-        {"a": account, "d": orjson.dumps(table.as_dict()).decode(), "by": by},
-    )
-
-
-# --- holds -----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -437,78 +156,367 @@ def _hold(row: Any) -> Hold:
     return Hold(*values)
 
 
-async def create_hold(
-    conn: AsyncConnection,
-    account: str,
-    kind: str,
-    stats: dict[str, Any],
-    by: str,
-    rule_version: int | None = None,
-    skus: Sequence[str] | None = None,
-) -> uuid.UUID:
-    hold_id = uuid.uuid4()
-    await conn.execute(
-        sa.text(
-            "INSERT INTO holds (id, account_id, kind, status, rule_version, skus, stats,"
-            " created_by) VALUES (:id, :a, :k, 'pending', :v, :skus, CAST(:st AS jsonb), :by)"
-        ),
-        {
-            "id": hold_id,
-            "a": account,
-            "k": kind,
-            "v": rule_version,
-            "skus": None if skus is None else list(skus),
-            "st": orjson.dumps(stats).decode(),
-            "by": by,
-        },
-    )
-    return hold_id
+class PricingRepository:
+    """Every statement pricing runs, on the connection of one unit of work."""
 
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
 
-async def holds(conn: AsyncConnection, account: str, status: str | None = None) -> list[Hold]:
-    query = f"SELECT {_HOLD_COLUMNS} FROM holds WHERE account_id = :a"
-    params: dict[str, Any] = {"a": account}
-    if status:
-        query += " AND status = :s"
-        params["s"] = status
-    rows = await conn.execute(sa.text(query + " ORDER BY created_at DESC LIMIT 200"), params)
-    return [_hold(r) for r in rows]
-
-
-async def hold_for_update(conn: AsyncConnection, account: str, hold_id: uuid.UUID) -> Hold | None:
-    row = (
-        await conn.execute(
-            sa.text(
-                f"SELECT {_HOLD_COLUMNS} FROM holds WHERE account_id = :a AND id = :id FOR UPDATE"
-            ),
-            {"a": account, "id": hold_id},
+    async def upsert_items(self, account: str, items: Sequence[Product]) -> set[str]:
+        """Store catalogue items newer than the held revision; returns the skus applied."""
+        if not items:
+            return set()
+        items = sorted(items, key=lambda p: p.sku)  # one lock order for concurrent writers
+        result = await self.connection.execute(
+            _UPSERT_ITEMS,
+            {
+                "account": account,
+                "sku": [p.sku for p in items],
+                "revision": [p.revision for p in items],
+                "listed": [p.listed for p in items],
+                "cost": [p.cost for p in items],
+                "cost_currency": [p.cost_currency for p in items],
+                "rrp": [p.rrp for p in items],
+                "rrp_currency": [p.rrp_currency for p in items],
+                "brand": [p.brand for p in items],
+                "supplier_category": [p.supplier_category for p in items],
+                "allegro_category_id": [p.allegro_category_id for p in items],
+                "weight_kg": [p.weight_kg for p in items],
+            },
         )
-    ).first()
-    return None if row is None else _hold(row)
+        return set(result.scalars())
 
+    async def listed_products(
+        self,
+        account: str,
+        skus: Sequence[str] | None = None,
+        sample: int | None = None,
+    ) -> list[Product]:
+        """The account's selection (listed items), all of it, some skus, or a stable sample."""
+        query = f"SELECT {_PRODUCT_COLUMNS} FROM catalog_items WHERE account_id = :a AND listed"
+        params: dict[str, Any] = {"a": account}
+        if skus is not None:
+            query += " AND sku = ANY(CAST(:skus AS text[]))"
+            params["skus"] = list(skus)
+        if sample is not None:
+            query += " ORDER BY md5(sku) LIMIT :n"
+            params["n"] = sample
+        rows = await self.connection.execute(sa.text(query), params)
+        return [_product(r) for r in rows]
 
-async def decide_hold(conn: AsyncConnection, hold_id: uuid.UUID, status: str, by: str) -> None:
-    await conn.execute(
-        sa.text(
-            "UPDATE holds SET status = :s, decided_by = :by, decided_at = now() WHERE id = :id"
-        ),
-        {"id": hold_id, "s": status, "by": by},
-    )
+    async def selection_categories(self, account: str, limit: int) -> list[str]:
+        """The Allegro categories of the account's selection, most used first."""
+        rows = await self.connection.execute(
+            sa.text(
+                "SELECT allegro_category_id FROM catalog_items WHERE account_id = :a AND listed"
+                " AND allegro_category_id IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT :n"
+            ),
+            {"a": account, "n": limit},
+        )
+        return list(rows.scalars())
 
+    async def stored_prices(
+        self, account: str, skus: Sequence[str] | None = None
+    ) -> dict[str, StoredPrice]:
+        query = (
+            "SELECT sku, catalog_revision, prices::text, unpriced::text FROM prices"
+            " WHERE account_id = :a"
+        )
+        params: dict[str, Any] = {"a": account}
+        if skus is not None:
+            query += " AND sku = ANY(CAST(:skus AS text[]))"
+            params["skus"] = list(skus)
+        rows = await self.connection.execute(sa.text(query), params)
+        return {
+            sku: StoredPrice(rev, orjson.loads(prices), orjson.loads(unpriced))
+            for sku, rev, prices, unpriced in rows
+        }
 
-async def supersede_rule_holds(conn: AsyncConnection, account: str, by: str) -> None:
-    """A newer rule save makes older held rule versions moot."""
-    await conn.execute(
-        sa.text(
-            "UPDATE rule_sets SET status = 'superseded' WHERE account_id = :a"
-            " AND status = 'pending'"
-        ),
-        {"a": account},
-    )
-    await conn.execute(
-        sa.text(
-            "UPDATE holds SET status = 'superseded', decided_by = :by, decided_at = now()"
-            " WHERE account_id = :a AND kind = 'rules' AND status = 'pending'"
-        ),
-        {"a": account, "by": by},
-    )
+    async def save_context(
+        self, account: str, context_id: uuid.UUID, document: dict[str, Any]
+    ) -> None:
+        await self.connection.execute(
+            sa.text(
+                "INSERT INTO contexts (id, account_id, document)"
+                " VALUES (:id, :a, CAST(:d AS jsonb))"
+                " ON CONFLICT (id) DO NOTHING"
+            ),
+            {"id": context_id, "a": account, "d": orjson.dumps(document).decode()},
+        )
+
+    async def context_document(self, context_id: uuid.UUID) -> dict[str, Any]:
+        doc = await self.connection.scalar(
+            sa.text("SELECT document::text FROM contexts WHERE id = :id"), {"id": context_id}
+        )
+        result: dict[str, Any] = orjson.loads(doc)
+        return result
+
+    async def save_prices(
+        self,
+        account: str,
+        rule_version: int | None,
+        context_id: uuid.UUID,
+        rows: Sequence[tuple[str, int, bytes, bytes, bytes]],
+    ) -> None:
+        """rows: (sku, catalog revision, prices json, unpriced json, traces json)."""
+        if not rows:
+            return
+        await self.connection.execute(
+            _SAVE_PRICES,
+            {
+                "account": account,
+                "rule_version": rule_version,
+                "context_id": context_id,
+                "sku": [r[0] for r in rows],
+                "rev": [r[1] for r in rows],
+                "pr": [r[2].decode() for r in rows],
+                "un": [r[3].decode() for r in rows],
+                "ex": [r[4].decode() for r in rows],
+            },
+        )
+
+    async def delete_prices(self, account: str, skus: Sequence[str]) -> None:
+        if skus:
+            await self.connection.execute(
+                sa.text(
+                    "DELETE FROM prices WHERE account_id = :a AND sku = ANY(CAST(:s AS text[]))"
+                ),
+                {"a": account, "s": list(skus)},
+            )
+
+    async def explanation(self, account: str, sku: str) -> Any:
+        return (
+            await self.connection.execute(
+                sa.text(
+                    "SELECT sku, catalog_revision, prices::text AS prices,"
+                    " unpriced::text AS unpriced,"
+                    " explanation::text AS explanation, rule_version, context_id, computed_at"
+                    " FROM prices"
+                    " WHERE account_id = :a AND sku = :s"
+                ),
+                {"a": account, "s": sku},
+            )
+        ).first()
+
+    # --- rule sets -------------------------------------------------------------------------------
+
+    async def context_sources(
+        self, account: str
+    ) -> tuple[int | None, str | None, str | None, str | None]:
+        """Active rule version and document, fee table, rates: raw, in one round trip."""
+        row = (await self.connection.execute(_CONTEXT_SOURCES, {"a": account})).one()
+        return row[0], row[1], row[2], row[3]
+
+    async def active_rules(self, account: str) -> tuple[int | None, RuleSet]:
+        row = (
+            await self.connection.execute(
+                sa.text(
+                    "SELECT version, document::text FROM rule_sets WHERE account_id = :a"
+                    " AND status = 'active' ORDER BY version DESC LIMIT 1"
+                ),
+                {"a": account},
+            )
+        ).first()
+        if row is None:
+            return None, RuleSet()
+        return row[0], RuleSet.parse(orjson.loads(row[1]))
+
+    async def rule_versions(
+        self, account: str, limit: int = 50, before: int | None = None
+    ) -> list[StoredRules]:
+        """Newest first; `before`: only versions older than it (the page cursor)."""
+        rows = await self.connection.execute(
+            sa.text(
+                "SELECT version, status, document::text, created_by, created_at FROM rule_sets"
+                " WHERE account_id = :a AND (CAST(:before AS int) IS NULL OR version < :before)"
+                " ORDER BY version DESC LIMIT :n"
+            ),
+            {"a": account, "n": limit, "before": before},
+        )
+        return [StoredRules(v, s, orjson.loads(d), by, at) for v, s, d, by, at in rows]
+
+    async def add_rule_version(self, account: str, rules: RuleSet, status: str, by: str) -> int:
+        # Serialise writers of one account's rules (the version number is max + 1).
+        await self.connection.execute(
+            sa.text("SELECT pg_advisory_xact_lock(hashtext('pricing.rules:' || :a))"),
+            {"a": account},
+        )
+        version = int(
+            await self.connection.scalar(
+                sa.text(
+                    "SELECT coalesce(max(version), 0) + 1 FROM rule_sets WHERE account_id = :a"
+                ),
+                {"a": account},
+            )
+            or 1
+        )
+        await self.connection.execute(
+            sa.text(
+                "INSERT INTO rule_sets (account_id, version, document, status, created_by)"
+                " VALUES (:a, :v, CAST(:d AS jsonb), :s, :by)"
+            ),
+            {
+                "a": account,
+                "v": version,
+                "d": orjson.dumps(rules.as_dict()).decode(),
+                "s": status,
+                "by": by,
+            },
+        )
+        return version
+
+    async def activate_rules(self, account: str, version: int) -> None:
+        await self.connection.execute(
+            sa.text(
+                "UPDATE rule_sets SET status ="
+                " CASE WHEN version = :v THEN 'active' ELSE 'superseded'"
+                " END WHERE account_id = :a AND (version = :v OR status = 'active')"
+            ),
+            {"a": account, "v": version},
+        )
+
+    async def set_rule_status(self, account: str, version: int, status: str) -> None:
+        await self.connection.execute(
+            sa.text("UPDATE rule_sets SET status = :s WHERE account_id = :a AND version = :v"),
+            {"a": account, "v": version, "s": status},
+        )
+
+    # --- FX and fees -----------------------------------------------------------------------------
+
+    async def fx_table(self, account: str) -> FxTable:
+        rows = await self.connection.execute(
+            sa.text("SELECT base, quote, rate, source, as_of FROM fx_rates WHERE account_id = :a"),
+            {"a": account},
+        )
+        return FxTable([FxRate(b, q, r, s, d) for b, q, r, s, d in rows])
+
+    async def save_fx_rates(self, account: str, rates: Sequence[FxRate]) -> None:
+        if not rates:
+            return
+        await self.connection.execute(
+            sa.text(
+                "INSERT INTO fx_rates (account_id, base, quote, rate, source, as_of, updated_at)"
+                " SELECT :a, t.* , now() FROM unnest(CAST(:b AS text[]), CAST(:q AS text[]),"
+                " CAST(:r AS numeric[]), CAST(:s AS text[]), CAST(:d AS date[])) AS t"
+                " ON CONFLICT (account_id, base, quote) DO UPDATE SET rate = EXCLUDED.rate,"
+                " source = EXCLUDED.source, as_of = EXCLUDED.as_of, updated_at = now()"
+            ),
+            {
+                "a": account,
+                "b": [r.base for r in rates],
+                "q": [r.quote for r in rates],
+                "r": [r.rate for r in rates],
+                "s": [r.source for r in rates],
+                "d": [r.as_of for r in rates],
+            },
+        )
+
+    async def fee_table(self, account: str) -> FeeTable:
+        doc = await self.connection.scalar(
+            sa.text("SELECT document::text FROM fee_tables WHERE account_id = :a"), {"a": account}
+        )
+        if doc is None:
+            return FeeTable()
+        return FeeTable.parse(orjson.loads(doc))
+
+    async def save_fee_table(self, account: str, table: FeeTable, by: str) -> None:
+        await self.connection.execute(
+            sa.text(
+                "INSERT INTO fee_tables (account_id, document, updated_by) VALUES"
+                " (:a, CAST(:d AS jsonb), :by) ON CONFLICT (account_id) DO UPDATE SET"
+                " document = EXCLUDED.document, updated_by = EXCLUDED.updated_by,"
+                " updated_at = now()"
+            ),
+            {"a": account, "d": orjson.dumps(table.as_dict()).decode(), "by": by},
+        )
+
+    # --- holds -----------------------------------------------------------------------------------
+
+    async def create_hold(
+        self,
+        account: str,
+        kind: str,
+        stats: dict[str, Any],
+        by: str,
+        rule_version: int | None = None,
+        skus: Sequence[str] | None = None,
+    ) -> uuid.UUID:
+        hold_id = uuid.uuid4()
+        await self.connection.execute(
+            sa.text(
+                "INSERT INTO holds (id, account_id, kind, status, rule_version, skus, stats,"
+                " created_by) VALUES (:id, :a, :k, 'pending', :v, :skus, CAST(:st AS jsonb), :by)"
+            ),
+            {
+                "id": hold_id,
+                "a": account,
+                "k": kind,
+                "v": rule_version,
+                "skus": None if skus is None else list(skus),
+                "st": orjson.dumps(stats).decode(),
+                "by": by,
+            },
+        )
+        return hold_id
+
+    async def holds(
+        self,
+        account: str,
+        status: str | None = None,
+        *,
+        limit: int = 200,
+        after: uuid.UUID | None = None,
+    ) -> list[Hold]:
+        """Newest first; `after`: only holds listed after that one (the page cursor)."""
+        query = f"SELECT {_HOLD_COLUMNS} FROM holds WHERE account_id = :a"
+        params: dict[str, Any] = {"a": account, "n": limit}
+        if status:
+            query += " AND status = :s"
+            params["s"] = status
+        if after is not None:
+            query += (
+                " AND (created_at, id) < (SELECT created_at, id FROM holds"
+                " WHERE account_id = :a AND id = :after)"
+            )
+            params["after"] = after
+        rows = await self.connection.execute(
+            sa.text(query + " ORDER BY created_at DESC, id DESC LIMIT :n"), params
+        )
+        return [_hold(r) for r in rows]
+
+    async def hold_for_update(self, account: str, hold_id: uuid.UUID) -> Hold | None:
+        row = (
+            await self.connection.execute(
+                sa.text(
+                    f"SELECT {_HOLD_COLUMNS} FROM holds"
+                    " WHERE account_id = :a AND id = :id FOR UPDATE"
+                ),
+                {"a": account, "id": hold_id},
+            )
+        ).first()
+        return None if row is None else _hold(row)
+
+    async def decide_hold(self, hold_id: uuid.UUID, status: str, by: str) -> None:
+        await self.connection.execute(
+            sa.text(
+                "UPDATE holds SET status = :s, decided_by = :by, decided_at = now() WHERE id = :id"
+            ),
+            {"id": hold_id, "s": status, "by": by},
+        )
+
+    async def supersede_rule_holds(self, account: str, by: str) -> None:
+        """A newer rule save makes older held rule versions moot."""
+        await self.connection.execute(
+            sa.text(
+                "UPDATE rule_sets SET status = 'superseded' WHERE account_id = :a"
+                " AND status = 'pending'"
+            ),
+            {"a": account},
+        )
+        await self.connection.execute(
+            sa.text(
+                "UPDATE holds SET status = 'superseded', decided_by = :by, decided_at = now()"
+                " WHERE account_id = :a AND kind = 'rules' AND status = 'pending'"
+            ),
+            {"a": account, "by": by},
+        )

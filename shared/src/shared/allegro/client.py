@@ -139,9 +139,12 @@ class AllegroClient:
         tokens: TokenProvider | None = None,
         budgets: Budgets | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        owns_tokens: bool = False,
     ) -> None:
         self.settings = settings
         self.tokens = tokens
+        # A token provider made for this client (auth's, with its own HTTP pool) closes with it.
+        self.owns_tokens = owns_tokens
         self.budgets = budgets or MemoryBudgets()
         self._http = httpx.AsyncClient(
             timeout=settings.timeout_seconds, transport=transport, follow_redirects=False
@@ -150,6 +153,13 @@ class AllegroClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        closer = getattr(self.tokens, "aclose", None) if self.owns_tokens else None
+        if closer is not None:
+            await closer()
+
+    @property
+    def is_closed(self) -> bool:
+        return self._http.is_closed
 
     # --- REST ---------------------------------------------------------------------------------
 

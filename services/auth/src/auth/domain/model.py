@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from shared.errors import Invalid
+
 # Allegro's marketplaces a seller account can be based on, with their currency.
 MARKETPLACES: dict[str, str] = {
     "allegro-pl": "PLN",
@@ -41,11 +43,17 @@ class Flow(StrEnum):
     DEVICE = "device"
 
 
-class InvalidInput(ValueError):
+# An OAuth callback whose state is unknown or stale is a malformed request, not a bad field.
+BAD_REQUEST_CODES = frozenset({"invalid_state", "expired_state"})
+
+
+class InvalidInput(Invalid, ValueError):
     def __init__(self, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
+        details = [{"field": field, "reason": message}] if field else []
+        super().__init__(message, code=code, details=details)
         self.field = field
+        if code in BAD_REQUEST_CODES:
+            self.status = 400
 
 
 def validate_alias(alias: str) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from pricing.domain import explanation
 from pricing.domain.fees import FeeRule, FeeTable, MarketplaceFees
 from pricing.domain.fx import Conversion, FxRate, FxTable, MissingRate
 from pricing.domain.marketplaces import (
@@ -32,9 +33,9 @@ from pricing.domain.marketplaces import (
     cents,
     round_down,
     round_up,
-    unit_of,
 )
 from pricing.domain.rules import HUNDRED, Product, Rule, RuleSet
+from pricing.domain.trace import Trace
 
 TOLERANCE = Decimal("1e-9")
 PREVIEW_LABEL = "fee-preview "  # label of a fee row sampled from Allegro, then its time
@@ -44,9 +45,9 @@ PREVIEW_LABEL = "fee-preview "  # label of a fee row sampled from Allegro, then 
 class Outcome:
     """A price (or the reason there is none) and its compact trace.
 
-    The trace holds only the figures of this price (short keys, strings); `chain` expands it
-    into the labelled explanation with the rules, rates and fee table it was computed with.
-    Stored traces are expanded the same way from the snapshot of that context.
+    The trace holds only the figures of this price; `chain` expands it into the labelled
+    explanation with the rules, rates and fee table it was computed with. Stored traces are
+    expanded the same way from the snapshot of that context.
     """
 
     marketplace_id: str
@@ -55,7 +56,7 @@ class Outcome:
     reason: str | None = None  # why there is no price
     rule_id: str | None = None
     floor: Decimal | None = None
-    trace: dict[str, Any] = field(default_factory=dict)
+    trace: Trace = field(default_factory=Trace)
     engine: PricingEngine | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -128,7 +129,11 @@ class _Item:
     band: Decimal | None
     shipping_error: _Unpriced | None
     # The same on every marketplace: formatted once.
-    shared: dict[str, Any] = field(default_factory=dict)
+    cost: str = ""
+    currency: str = ""
+    shipping_included: str = ""
+    buyer_delivery: str | None = None
+    band_max_kg: str | None = None
     nets: dict[str, tuple[Decimal, str]] = field(default_factory=dict)  # rule id -> net
 
 
@@ -265,11 +270,6 @@ class PricingEngine:
             shipped, buyer_pays, band_kg = self._shipping(product, currency)
         except _Unpriced as exc:
             error = exc
-        shared: dict[str, Any] = {"w": str(product.cost), "cur": currency, "s": _s(shipped)}
-        if buyer_pays:
-            shared["bd"] = _s(buyer_pays)
-        if band_kg is not None:
-            shared["b"] = str(band_kg)
         return _Item(
             fee_rule=None if scaled is None else scaled[0],
             pieces=[] if scaled is None else scaled[1],
@@ -277,7 +277,11 @@ class PricingEngine:
             buyer_pays=buyer_pays,
             band=band_kg,
             shipping_error=error,
-            shared=shared,
+            cost=str(product.cost),
+            currency=currency,
+            shipping_included=_s(shipped),
+            buyer_delivery=_s(buyer_pays) if buyer_pays else None,
+            band_max_kg=None if band_kg is None else str(band_kg),
         )
 
     def price_all(self, product: Product) -> dict[str, Outcome]:
@@ -319,8 +323,8 @@ class PricingEngine:
         except _Unpriced as exc:
             out.amount = None
             out.reason = exc.reason
-            out.trace["u"] = exc.reason
-            out.trace["d"] = exc.detail
+            out.trace.unpriced_reason = exc.reason
+            out.trace.unpriced_detail = exc.detail
         return out
 
     # --- pricing, recording the trace -------------------------------------------------------
@@ -337,8 +341,8 @@ class PricingEngine:
         if product.cost is None or product.cost_currency is None:
             raise _Unpriced("missing_cost", "the catalogue item has no cost")
         cost, currency = product.cost, product.cost_currency
-        trace["w"] = str(cost)
-        trace["cur"] = currency
+        trace.cost = str(cost)
+        trace.cost_currency = currency
         ctx = self._market(marketplace_id, currency)
         if ctx.to_market is None:
             raise _Unpriced("missing_fx_rate", ctx.missing)
@@ -363,22 +367,22 @@ class PricingEngine:
         currency_out = ctx.market.currency
         floor = round_up(floor_price * ctx.to_market.factor, currency_out)
         out.floor = floor
-        trace["f"] = str(floor)
+        trace.floor = str(floor)
         if price < floor:
             raise _Unpriced("below_floor", f"{price} {currency_out} < floor {floor}")
         out.amount = price
 
-    def _fallback(self, product: Product, ctx: _Market, trace: dict[str, Any]) -> Decimal:
+    def _fallback(self, product: Product, ctx: _Market, trace: Trace) -> Decimal:
         if self.rules.fallback != "rrp":
             raise _Unpriced("no_rule", "no rule matches and the fallback is none")
         if product.rrp is None or product.rrp_currency is None:
             raise _Unpriced("missing_rrp", "no rule matches and the item has no RRP")
-        trace["fb"] = "rrp"
-        trace["rrp"] = str(product.rrp)
-        trace["rc"] = product.rrp_currency
+        trace.fallback = "rrp"
+        trace.rrp = str(product.rrp)
+        trace.rrp_currency = product.rrp_currency
         conv = self.conversion(product.rrp_currency, ctx.market.currency)
         amount = product.rrp * conv.factor
-        trace["fx"] = _s(amount)
+        trace.converted = _s(amount)
         return self._round(amount, ctx, trace)
 
     def _by_rule(
@@ -387,7 +391,7 @@ class PricingEngine:
         rule: Rule,
         ctx: _Market,
         item: _Item,
-        trace: dict[str, Any],
+        trace: Trace,
     ) -> Decimal:
         assert product.cost is not None and product.cost_currency is not None
         assert ctx.to_market is not None and item.fee_rule is not None
@@ -397,176 +401,90 @@ class PricingEngine:
                 rule.fixed_amount
                 * self.conversion(rule.fixed_currency, product.cost_currency).factor
             )
-            trace["fa"] = str(fixed)
-        trace["r"] = rule.id
+            trace.fixed_amount = str(fixed)
+        trace.rule_id = rule.id
         cached = item.nets.get(rule.id)
         if cached is None:
             net = apply_strategy(product.cost, rule.percentage, self.rules.strategy) + fixed
             cached = item.nets[rule.id] = (net, str(net))
         net = cached[0]
-        trace["n"] = cached[1]
+        trace.net = cached[1]
         gross = net * (ONE + ctx.vat)
-        trace["g"] = _s(gross)
+        trace.gross = _s(gross)
         solved = self._solve(gross + item.shipped, item, ctx)
-        trace["fr"] = item.fee_rule.key
-        trace["c"] = _s(solved.commission)
+        trace.fee_rule = item.fee_rule.key
+        trace.commission = _s(solved.commission)
         if solved.surcharge:
-            trace["ps"] = _s(solved.surcharge)
+            trace.promoted_surcharge = _s(solved.surcharge)
         if solved.listing_fee:
-            trace["lf"] = _s(solved.listing_fee)
+            trace.listing_fee = _s(solved.listing_fee)
         if solved.unit_fee:
-            trace["uf"] = _s(solved.unit_fee)
+            trace.unit_fee = _s(solved.unit_fee)
         if solved.extra:
-            trace["x"] = _s(solved.extra)
-        trace.update(item.shared)
-        trace["p"] = _s(solved.price)
+            trace.extra_share = _s(solved.extra)
+        trace.cost, trace.cost_currency = item.cost, item.currency
+        trace.shipping_included = item.shipping_included
+        trace.buyer_delivery = item.buyer_delivery
+        trace.band_max_kg = item.band_max_kg
+        trace.price_before_fx = _s(solved.price)
         amount = solved.price * ctx.to_market.factor
-        trace["fx"] = _s(amount)
+        trace.converted = _s(amount)
         return self._round(amount, ctx, trace)
 
-    def _round(self, amount: Decimal, ctx: _Market, trace: dict[str, Any]) -> Decimal:
+    def _round(self, amount: Decimal, ctx: _Market, trace: Trace) -> Decimal:
         market = ctx.market
         price = round_up(amount, market.currency, ctx.ending)
         if market.minimum_price is not None and price < market.minimum_price:
             price = round_up(market.minimum_price, market.currency, ctx.ending)
-            trace["mn"] = True
-        trace["a"] = str(price)
+            trace.raised_to_minimum = True
+        trace.rounded = str(price)
         return price
 
-    def _ceiling(
-        self, product: Product, ctx: _Market, price: Decimal, trace: dict[str, Any]
-    ) -> Decimal:
+    def _ceiling(self, product: Product, ctx: _Market, price: Decimal, trace: Trace) -> Decimal:
         factor = self.rules.ceiling_rrp_factor
         if factor is None or product.rrp is None or product.rrp_currency is None:
             return price
         market = ctx.market
         cap = product.rrp * factor * self.conversion(product.rrp_currency, market.currency).factor
-        trace["ce"] = _s(cap)
+        trace.ceiling = _s(cap)
         if price <= cap:
             return price
         capped = round_down(cap, market.currency, ctx.ending)
-        trace["ca"] = str(capped)
+        trace.capped = str(capped)
         return capped
 
-    # --- the explanation ---------------------------------------------------------------------
+    # --- what the explanation reads of the context ------------------------------------------
 
-    def _rule_by_id(self, rule_id: str) -> Rule | None:
+    def chain(self, marketplace_id: str, trace: Trace) -> list[dict[str, Any]]:
+        """The labelled explanation of a trace this engine's context produced."""
+        return explanation.chain(self, marketplace_id, trace)
+
+    def rule_by_id(self, rule_id: str) -> Rule | None:
         for rule in self.rules.rules:
             if rule.id == rule_id:
                 return rule
         default = self.rules.default_rule
         return default if default is not None and default.id == rule_id else None
 
-    def _fee_source(self, key: str) -> str:
+    def fee_source(self, key: str) -> str:
         """`preview@<when>` for a row sampled from Allegro's fee-preview, else the table's."""
         for rule in self.fees.rules:
             if rule.key == key and rule.points and rule.label.startswith(PREVIEW_LABEL):
                 return "preview@" + rule.label[len(PREVIEW_LABEL) :]
         return self.fees.source
 
-    def _describe_pair(self, source: str, target: str) -> dict[str, Any]:
+    def describe_pair(self, source: str, target: str) -> dict[str, Any]:
         try:
             return self.describe(self.fx.conversion(source, target))
         except MissingRate:
             return {"from": source, "to": target, "rate": None, "rates": []}
 
-    def chain(self, marketplace_id: str, trace: dict[str, Any]) -> list[dict[str, Any]]:
-        """cost -> rule -> strategy -> VAT -> commission -> shipping -> FX -> rounding ->
-        (ceiling) -> floor, labelled, from a trace this engine's context produced."""
-        market = MARKETPLACES[marketplace_id]
-        steps: list[dict[str, Any]] = []
-        get = trace.get
-        if "w" in trace:
-            steps.append({"step": "cost", "amount": trace["w"], "currency": trace["cur"]})
-        if get("fb") == "rrp":
-            steps.append({"step": "rule", "rule_id": None, "fallback": "rrp", "rrp": trace["rrp"]})
-            steps.append(
-                {
-                    "step": "fx",
-                    **self._describe_pair(trace["rc"], market.currency),
-                    "amount": trace["fx"],
-                }
-            )
-        elif "r" in trace:
-            rule = self._rule_by_id(trace["r"])
-            steps.append(
-                {
-                    "step": "rule",
-                    "rule_id": trace["r"],
-                    "scope": None if rule is None else rule.scope,
-                    "value": None if rule is None else rule.value,
-                    "percentage": None if rule is None else str(rule.percentage),
-                    "fixed_amount": get("fa", "0.00"),
-                    "marketplace": None if rule is None else rule.marketplace,
-                }
-            )
-            steps.append({"step": "strategy", "strategy": self.rules.strategy, "net": trace["n"]})
-            ctx = self._market(marketplace_id, trace["cur"])
-            steps.append({**ctx.vat_step, "gross": trace["g"]})
-            commission: dict[str, Any] = {
-                "step": "commission",
-                "fee_rule": trace["fr"],
-                "fee_source": self._fee_source(trace["fr"]),
-                "commission": trace["c"],
-            }
-            for key, name in (
-                ("ps", "promoted_surcharge"),
-                ("lf", "listing_fee"),
-                ("uf", "unit_fee"),
-                ("x", "extra_share"),
-                ("bd", "base_includes_buyer_delivery"),
-            ):
-                if key in trace:
-                    commission[name] = trace[key]
-            steps.append(commission)
-            steps.append(
-                {
-                    "step": "shipping",
-                    "free_delivery": self.rules.free_delivery,
-                    "band_max_kg": get("b"),
-                    "included": trace["s"],
-                    "price": trace["p"],
-                }
-            )
-            steps.append(
-                {
-                    "step": "fx",
-                    **self._describe_pair(trace["cur"], market.currency),
-                    "amount": trace["fx"],
-                }
-            )
-        if "a" in trace:
-            ending = self.rules.endings.get(market.currency)
-            rounding: dict[str, Any] = {
-                "step": "rounding",
-                "rule": f"up to {unit_of(market.currency)} {market.currency}",
-                "ending": None if ending is None else str(ending),
-            }
-            if get("mn"):
-                rounding["raised_to_minimum"] = str(market.minimum_price)
-            rounding["amount"] = trace["a"]
-            steps.append(rounding)
-        if "ce" in trace:
-            ceiling: dict[str, Any] = {
-                "step": "ceiling",
-                "ceiling": trace["ce"],
-                "applied": "ca" in trace,
-            }
-            if "ca" in trace:
-                ceiling["amount"] = trace["ca"]
-            steps.append(ceiling)
-        if "f" in trace:
-            steps.append(
-                {
-                    "step": "floor",
-                    "floor": trace["f"],
-                    "min_margin_pct": self._min_margin,
-                    "ok": get("u") != "below_floor",
-                }
-            )
-        if "u" in trace:
-            steps.append({"step": "unpriced", "reason": trace["u"], "detail": get("d", "")})
-        return steps
+    def vat_step(self, marketplace_id: str, cost_currency: str) -> dict[str, Any]:
+        return self._market(marketplace_id, cost_currency).vat_step
+
+    @property
+    def min_margin_pct(self) -> str:
+        return self._min_margin
 
     def _shipping(self, product: Product, currency: str) -> tuple[Decimal, Decimal, Decimal | None]:
         """(included in the price, paid by the buyer, band) in the cost currency."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from shared.errors import Invalid
 
 
 @dataclass(frozen=True)
@@ -15,19 +18,13 @@ class Problem:
         return {"field": self.field, "code": self.code, "reason": self.reason}
 
 
-@dataclass
-class InvalidInput(Exception):
+class InvalidInput(Invalid):
     """One or more problems; `code` is the first problem's code (the one a client branches on)."""
 
-    problems: list[Problem] = field(default_factory=list)
-
-    @property
-    def code(self) -> str:
-        return self.problems[0].code if self.problems else "invalid"
-
-    @property
-    def message(self) -> str:
-        return "; ".join(f"{p.field}: {p.reason}" for p in self.problems)
-
-    def __str__(self) -> str:
-        return self.message
+    def __init__(self, problems: Sequence[Problem] = ()) -> None:
+        self.problems = list(problems)
+        super().__init__(
+            "; ".join(f"{p.field}: {p.reason}" for p in self.problems),
+            code=self.problems[0].code if self.problems else None,
+            details=[p.as_dict() for p in self.problems],
+        )

@@ -1,4 +1,4 @@
-"""`python -m shared.testing.ledger consume|relay|produce`: the ledger pieces as processes.
+"""`python -m mci_testing.ledger consume|relay|produce`: the ledger pieces as processes.
 
 Fault switches (for the fault tests only):
 - consume --crash-after-commit SEQ: SIGKILL itself after the commit of SEQ, before its ack;
@@ -20,12 +20,12 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mci_testing.ledger import HANDLERS, ledger_queue, produce
 from shared.db import create_engine
 from shared.logs import configure_logging, correlation_scope, get_logger
 from shared.messaging.broker import Broker
 from shared.messaging.consumer import Consumer
 from shared.messaging.relay import OutboxRelay
-from shared.testing.ledger import HANDLERS, ledger_queue, produce
 from shared.uow import unit_of_work
 
 log = get_logger("ledger")
@@ -143,7 +143,7 @@ async def produce_entries(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m shared.testing.ledger")
+    parser = argparse.ArgumentParser(prog="python -m mci_testing.ledger")
     parser.add_argument("command", choices=["consume", "relay", "produce"])
     parser.add_argument("--db", required=True)
     parser.add_argument("--amqp", default="")

@@ -2,7 +2,7 @@
 
 Its one handler writes a ledger row per message, so a test can count effects: a lost message is
 a missing seq, a double effect is a seq twice. Run pieces of it as separate processes (so that
-they can be SIGKILLed) with `python -m shared.testing.ledger consume|relay|produce ...`.
+they can be SIGKILLed) with `python -m mci_testing.ledger consume|relay|produce ...`.
 """
 
 from __future__ import annotations

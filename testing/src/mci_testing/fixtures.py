@@ -12,9 +12,9 @@ from typing import Protocol
 
 import pytest
 
+from mci_testing import infra
+from mci_testing.emulator import allegro_emulator
 from shared.db import migrate
-from shared.testing import infra
-from shared.testing.emulator import allegro_emulator
 
 
 class MakeDatabase(Protocol):

@@ -11,10 +11,10 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mci_testing.fixtures import MakeDatabase
+from mci_testing.ledger import MIGRATIONS, ledger_queue
 from shared.db import create_engine
 from shared.messaging.broker import Broker
-from shared.testing.fixtures import MakeDatabase
-from shared.testing.ledger import MIGRATIONS, ledger_queue
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ class LedgerProcess:
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "shared.testing.ledger",
+            "mci_testing.ledger",
             self.command,
             "--db",
             self.db,

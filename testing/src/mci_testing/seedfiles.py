@@ -1,7 +1,6 @@
-"""The emulator's seeded supplier catalogue written in the import formats (tests, demos, bench).
-
-Needs the `allegro_emulator` package (a development dependency), imported lazily.
-"""
+"""The emulator's seeded supplier catalogue written in catalog's import formats (tests, the
+local demo, benchmarks). Test support, not catalog's runtime: the catalog service never
+imports the emulator."""
 
 from __future__ import annotations
 
@@ -12,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from allegro_emulator.seed import CatalogueSpec, supplier_catalogue
 from catalog.parsers import BIGBUY_COLUMNS
 
 BIGBUY_HEADER = BIGBUY_COLUMNS
@@ -37,8 +37,6 @@ OUR_HEADER = [
 def seed_products(
     size: int, start: int = 0, stop: int | None = None, seed: int = 42
 ) -> Iterator[Any]:
-    from allegro_emulator.seed import CatalogueSpec, supplier_catalogue
-
     return supplier_catalogue(CatalogueSpec(seed=seed, size=size), start, stop)
 
 

@@ -1,0 +1,169 @@
+"""The shared shape of a service: domain errors to HTTP, pagination, units of work, wiring."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from fastapi import Depends, FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mci_testing.ledger import produce
+from shared.errors import Conflict, Invalid, NotFound, Unavailable
+from shared.http import install_error_handlers
+from shared.pagination import Page, PageQuery, PageRequest, page_of
+from shared.service import ServiceDefinition, ServiceRuntime, dependencies_of
+from shared.uow import UnitOfWork, UnitsOfWork
+
+
+def app_raising(error: Exception) -> FastAPI:
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/x")
+    async def fail() -> None:
+        raise error
+
+    return app
+
+
+async def get(app: FastAPI, path: str) -> httpx.Response:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        return await client.get(path)
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "code"),
+    [
+        (NotFound("no rule r1"), 404, "not_found"),
+        (Conflict("hold is confirmed"), 409, "conflict"),
+        (
+            Invalid("bad", code="invalid_prices", details=[{"field": "prices"}]),
+            422,
+            "invalid_prices",
+        ),
+        (Unavailable("auth is down", headers={"Retry-After": "5"}), 503, "unavailable"),
+    ],
+)
+async def test_each_domain_error_has_its_status_in_the_one_error_shape(
+    error: Exception, status: int, code: str
+) -> None:
+    response = await get(app_raising(error), "/x")
+
+    assert response.status_code == status
+    body = response.json()["error"]
+    assert body["code"] == code
+    assert body["message"] == str(error)
+    assert isinstance(body["details"], list)
+    if status == 503:
+        assert response.headers["retry-after"] == "5"
+
+
+async def test_a_list_pages_by_cursor_until_next_is_null() -> None:
+    skus = [f"sku-{i:02}" for i in range(5)]
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/skus")
+    async def listing(page: PageQuery) -> Page[str]:
+        rows = [s for s in skus if page.after is None or s > page.after][: page.fetch]
+        return page_of(rows, page, lambda sku: sku)
+
+    seen: list[str] = []
+    after = ""
+    while True:
+        body = (await get(app, f"/skus?limit=2{after}")).json()
+        seen += body["items"]
+        if body["next"] is None:
+            break
+        after = f"&after={body['next']}"
+    assert seen == skus
+    assert (await get(app, "/skus?limit=0")).status_code == 422
+    assert (await get(app, "/skus?limit=1001")).status_code == 422
+    assert page_of([], PageRequest(limit=3), str) == Page[str](items=[], next=None)
+
+
+async def count_entries(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int(await conn.scalar(sa.text("SELECT count(*) FROM outbox")) or 0)
+
+
+async def test_a_unit_of_work_commits_state_and_outbox_together_and_rolls_back_by_default(
+    engine: AsyncEngine,
+) -> None:
+    units = UnitsOfWork(engine, "ledger")
+
+    async def emit_three(_: None, uow: UnitOfWork) -> int:
+        await produce(uow, range(3))
+        return len(uow.emitted)
+
+    async def emit_then_fail(_: None, uow: UnitOfWork) -> None:
+        await produce(uow, range(3))
+        raise Conflict("no")
+
+    async def emit_while_reading(_: None, uow: UnitOfWork) -> None:
+        await produce(uow, range(3))
+
+    assert await units.handle(emit_three, None) == 3
+    with pytest.raises(Conflict):
+        await units.handle(emit_then_fail, None)
+    await units.read(emit_while_reading, None)
+
+    assert await count_entries(engine) == 3
+
+
+@dataclass(frozen=True)
+class Deps:
+    name: str
+    closed: list[str]
+
+    async def aclose(self) -> None:
+        self.closed.append(self.name)
+
+
+async def test_routes_reach_the_dependencies_and_get_503_until_they_are_built() -> None:
+    app = FastAPI()
+    install_error_handlers(app)
+    runtime = ServiceRuntime.__new__(ServiceRuntime)  # only the dependencies slot is used here
+    runtime.dependencies = None
+    app.state.runtime = runtime
+
+    @app.get("/name")
+    async def name(deps: Deps = Depends(dependencies_of(Deps))) -> str:
+        return deps.name
+
+    starting = await get(app, "/name")
+    assert starting.status_code == 503
+    assert starting.json()["error"]["code"] == "service_starting"
+
+    runtime.dependencies = Deps("pricing", [])
+    assert (await get(app, "/name")).json() == "pricing"
+    assert ServiceDefinition.__dataclass_fields__["dependencies"].default is None
+
+
+async def test_the_allegro_client_factory_shares_budgets_in_postgresql_and_closes_what_it_made(
+    engine: AsyncEngine,
+) -> None:
+    from shared.allegro.factory import allegro_client
+    from shared.allegro.limiter import PostgresBudgets
+    from shared.allegro.tokens import AuthServiceTokens, StaticTokens
+    from shared.settings import ServiceSettings
+
+    class Settings(ServiceSettings):
+        service_name = "ledger"
+
+    settings = Settings(database_url="postgresql+asyncpg://unused/x", amqp_url="amqp://unused")
+    made = allegro_client(settings, engine)
+    given = StaticTokens({})
+    handed = allegro_client(settings, engine, tokens=given)
+    own = allegro_client(settings, engine, tokens_from_auth=False)
+
+    assert isinstance(made.budgets, PostgresBudgets) and isinstance(own.budgets, PostgresBudgets)
+    assert isinstance(made.tokens, AuthServiceTokens) and own.tokens is None
+    for client in (made, handed, own):
+        await client.aclose()
+    assert made.tokens._http.is_closed  # the provider it made closes with it
+    assert handed.tokens is given and made.is_closed
