@@ -451,7 +451,7 @@ def test_the_migration_job_script_migrates_a_database() -> None:
 
     import asyncpg
 
-    from shared.testing.infra import admin_database_url, with_database
+    from mci_testing.infra import admin_database_url, with_database
 
     name = f"mci_ops_migrate_{uuid.uuid4().hex[:8]}"
     admin_url = admin_database_url()

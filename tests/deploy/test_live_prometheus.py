@@ -31,12 +31,12 @@ import httpx
 import pytest
 import yaml
 
-from catalog.seedfiles import jsonl_lines, seed_products
+from mci_testing.emulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, start_emulator
+from mci_testing.fixtures import MakeDatabase
+from mci_testing.infra import wait_until
+from mci_testing.seedfiles import jsonl_lines, seed_products
 from shared.events import Envelope, Money, SupplierProduct, SupplierProductsChanged
 from shared.security import issue_token
-from shared.testing.emulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, start_emulator
-from shared.testing.fixtures import MakeDatabase
-from shared.testing.infra import wait_until
 
 pytestmark = pytest.mark.slow
 
