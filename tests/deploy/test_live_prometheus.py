@@ -176,7 +176,10 @@ async def prometheus_ready(http: httpx.AsyncClient, base: str) -> None:
 
 
 async def wait_for_series(
-    http: httpx.AsyncClient, base: str, expectations: dict[str, float | None]
+    http: httpx.AsyncClient,
+    base: str,
+    expectations: dict[str, float | None],
+    service_log: Path | None = None,
 ) -> None:
     """Poll Prometheus until every query has a result (at least the given value)."""
     missing: dict[str, float | None] = {}
@@ -191,9 +194,14 @@ async def wait_for_series(
         return not missing
 
     try:
-        await wait_until(every_series_there, within=60, interval=0.5)
+        # Generous: on a loaded 2-core machine a scrape plus the handling can take a while.
+        await wait_until(every_series_there, within=120, interval=0.5)
     except AssertionError:
-        pytest.fail(f"series missing or below expectation: {missing}")
+        tail = ""
+        if service_log is not None and service_log.exists():
+            lines = service_log.read_text(errors="replace").splitlines()
+            tail = "\n".join(line for line in lines if "outbox_publish_failed" not in line)[-4000:]
+        pytest.fail(f"series missing or below expectation: {missing}\nservice log:\n{tail}")
 
 
 async def publish(amqp_url: str, body: bytes, message_id: str) -> None:
@@ -252,6 +260,7 @@ async def test_prometheus_scrapes_the_key_series_of_a_running_service(
     catalog: tuple[str, dict[str, str]],
     prometheus: tuple[str, Path],
     amqp_url: str,
+    tmp_path: Path,
 ) -> None:
     url, headers = catalog
     base, config = prometheus
@@ -305,7 +314,7 @@ async def test_prometheus_scrapes_the_key_series_of_a_running_service(
             'mci_outbox_oldest_pending_age_seconds{service="catalog"}': None,
         }
 
-        await wait_for_series(http, base, expectations)
+        await wait_for_series(http, base, expectations, tmp_path / "catalog.log")
 
         # The platform's own rules are loaded, and the DLQ alert matches the real series.
         rules = (await http.get(f"{base}/api/v1/rules")).json()["data"]["groups"]
