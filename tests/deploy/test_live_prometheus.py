@@ -14,6 +14,7 @@ here; the promtool unit test covers that alert.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -175,6 +176,14 @@ async def prometheus_ready(http: httpx.AsyncClient, base: str) -> None:
     (await http.post(f"{base}/-/reload")).raise_for_status()
 
 
+def log_tail(path: Path) -> str:
+    """The end of a service's log, without the relay's retry noise."""
+    if not path.exists():
+        return ""
+    lines = path.read_text(errors="replace").splitlines()
+    return "\n".join(line for line in lines if "outbox_publish_failed" not in line)[-4000:]
+
+
 async def wait_for_series(
     http: httpx.AsyncClient,
     base: str,
@@ -197,10 +206,7 @@ async def wait_for_series(
         # Generous: on a loaded 2-core machine a scrape plus the handling can take a while.
         await wait_until(every_series_there, within=120, interval=0.5)
     except AssertionError:
-        tail = ""
-        if service_log is not None and service_log.exists():
-            lines = service_log.read_text(errors="replace").splitlines()
-            tail = "\n".join(line for line in lines if "outbox_publish_failed" not in line)[-4000:]
+        tail = "" if service_log is None else await asyncio.to_thread(log_tail, service_log)
         pytest.fail(f"series missing or below expectation: {missing}\nservice log:\n{tail}")
 
 
