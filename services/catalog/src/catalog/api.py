@@ -406,7 +406,7 @@ async def patch_selection(
 
 
 class RuleBody(BaseModel):
-    kind: Literal["category", "brand", "keyword"]
+    kind: Literal["category", "brand", "keyword", "exception"]
     pattern: str = Field(min_length=1, max_length=500)
     reason: str = Field(min_length=1, max_length=500)
 
