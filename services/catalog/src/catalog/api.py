@@ -17,6 +17,7 @@ from catalog.deps import CatalogDeps, catalog_deps
 from catalog.domain.items import decide
 from catalog.domain.selection import Selection, normalise_category
 from catalog.domain.stock import available_stock
+from catalog.domain.titles import ALLEGRO_TITLE_MAX
 from catalog.ingest import ImportFailed, run_import
 from catalog.parsers import FormatError
 from catalog.sync import SCAN_CHUNK, load_context, preview, publish, resync
@@ -204,7 +205,9 @@ async def import_errors(
 # --- products --------------------------------------------------------------------------------
 
 
-def product_view(product: Any, available: int | None = None) -> dict[str, Any]:
+def product_view(
+    product: Any, available: int | None = None, operator_title: str | None = None
+) -> dict[str, Any]:
     return {
         "sku": product.sku,
         "ean": product.ean,
@@ -225,6 +228,9 @@ def product_view(product: Any, available: int | None = None) -> dict[str, Any]:
         "attributes": product.attributes,
         "updated_at": product.updated_at.isoformat() if product.updated_at else None,
         "source": product.source,
+        "flags": product.flags,
+        "operator_title": operator_title,
+        "received": product.received,
     }
 
 
@@ -254,8 +260,11 @@ async def get_product(sku: str, engine: EngineDep, _: Viewer) -> dict[str, Any]:
             raise not_found("product", sku)
         reservations = (await repo.open_reservations(conn, [sku])).get(sku, [])
         lag = await repo.reservation_lag(conn)
+        titles = await repo.title_overrides(conn, [sku])
     view = product_view(
-        product, available_stock(product.stock, product.stock_at, reservations, lag)
+        product,
+        available_stock(product.stock, product.stock_at, reservations, lag),
+        titles.get(sku),
     )
     view["reservations"] = [
         {
@@ -266,6 +275,41 @@ async def get_product(sku: str, engine: EngineDep, _: Viewer) -> dict[str, Any]:
         for q, at in reservations
     ]
     return view
+
+
+class TitleBody(BaseModel):
+    title: str = Field(
+        min_length=1,
+        max_length=ALLEGRO_TITLE_MAX,
+        pattern=r"\S",
+        description="The offer title for this SKU (Allegro's limit: 75 characters)",
+    )
+
+
+@router.put("/products/{sku}/title", responses=NOT_FOUND)
+async def set_title(sku: str, body: TitleBody, engine: EngineDep, who: Operator) -> dict[str, Any]:
+    """The operator's title for a SKU: it replaces the supplier's (shortened or not) in every
+    account's items and in screening, until removed."""
+    title = " ".join(body.title.split())
+    async with engine.begin() as conn:
+        emitted = await _retitle(conn, sku, title, who.subject)
+    return {"sku": sku, "title": title, "emitted_items": emitted}
+
+
+@router.delete("/products/{sku}/title", responses=NOT_FOUND)
+async def remove_title(sku: str, engine: EngineDep, _: Operator) -> dict[str, Any]:
+    """Back to the supplier's title."""
+    async with engine.begin() as conn:
+        emitted = await _retitle(conn, sku, None, None)
+    return {"sku": sku, "title": None, "emitted_items": emitted}
+
+
+async def _retitle(conn: Any, sku: str, title: str | None, by: str | None) -> int:
+    product = (await repo.load_products(conn, [sku], lock=True)).get(sku)
+    if product is None:
+        raise not_found("product", sku)
+    await repo.set_title_override(conn, sku, title, by)
+    return await publish(UnitOfWork(conn, "catalog"), [product], await load_context(conn))
 
 
 class StockSettingsBody(BaseModel):

@@ -22,7 +22,7 @@ from catalog.domain.validation import RowError
 PRODUCT_COLUMNS = (
     "sku, ean, title, description, images::text AS images, category_path, brand, weight_kg,"
     " attributes::text AS attributes, cost_amount, cost_currency, rrp_amount, rrp_currency,"
-    " stock, content_at, price_at, stock_at, source, content_hash"
+    " stock, content_at, price_at, stock_at, source, content_hash, received::text AS received"
 )
 
 
@@ -53,6 +53,7 @@ def product_from_row(row: Any) -> Product:
         stock_at=row["stock_at"],
         source=row["source"],
         content_hash=row["content_hash"],
+        received=orjson.loads(row["received"]),
     )
 
 
@@ -110,18 +111,18 @@ async def write_products(conn: AsyncConnection, products: Iterable[Product]) -> 
         """
         INSERT INTO products (sku, ean, title, description, images, category_path, brand,
             weight_kg, attributes, cost_amount, cost_currency, rrp_amount, rrp_currency, stock,
-            content_at, price_at, stock_at, source, content_hash, received_at)
+            content_at, price_at, stock_at, source, content_hash, received_at, received)
         SELECT u.sku, u.ean, u.title, u.description, u.images::jsonb, u.category_path, u.brand,
             u.weight_kg, u.attributes::jsonb, u.cost_amount, u.cost_currency, u.rrp_amount,
             u.rrp_currency, u.stock, u.content_at, u.price_at, u.stock_at, u.source,
-            u.content_hash, $20
+            u.content_hash, $20, u.received::jsonb
         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
             $7::text[], $8::numeric[], $9::text[], $10::numeric[], $11::text[], $12::numeric[],
             $13::text[], $14::int[], $15::timestamptz[], $16::timestamptz[],
-            $17::timestamptz[], $18::text[], $19::text[])
+            $17::timestamptz[], $18::text[], $19::text[], $21::text[])
             AS u(sku, ean, title, description, images, category_path, brand, weight_kg,
                 attributes, cost_amount, cost_currency, rrp_amount, rrp_currency, stock,
-                content_at, price_at, stock_at, source, content_hash)
+                content_at, price_at, stock_at, source, content_hash, received)
         ON CONFLICT (sku) DO UPDATE SET ean = excluded.ean, title = excluded.title,
             description = excluded.description, images = excluded.images,
             category_path = excluded.category_path, brand = excluded.brand,
@@ -131,7 +132,7 @@ async def write_products(conn: AsyncConnection, products: Iterable[Product]) -> 
             stock = excluded.stock, content_at = excluded.content_at,
             price_at = excluded.price_at, stock_at = excluded.stock_at,
             source = excluded.source, content_hash = excluded.content_hash,
-            received_at = excluded.received_at
+            received_at = excluded.received_at, received = excluded.received
         -- Existing rows were merged under FOR UPDATE; this guards the race of two first
         -- inserts of one SKU: the older record must not overwrite the newer.
         WHERE (excluded.content_at >= products.content_at OR products.content_at IS NULL)
@@ -158,8 +159,35 @@ async def write_products(conn: AsyncConnection, products: Iterable[Product]) -> 
         [p.source for p in items],
         [p.content_hash for p in items],
         now,
+        [orjson.dumps(p.received).decode() for p in items],
     )
     return len(items)
+
+
+async def title_overrides(conn: AsyncConnection, skus: Sequence[str]) -> dict[str, str]:
+    pg = await raw(conn)
+    rows = await pg.fetch(
+        "SELECT sku, title FROM title_overrides WHERE sku = ANY($1::text[])", list(skus)
+    )
+    return {r["sku"]: r["title"] for r in rows}
+
+
+async def set_title_override(
+    conn: AsyncConnection, sku: str, title: str | None, by: str | None
+) -> None:
+    pg = await raw(conn)
+    if title is None:
+        await pg.execute("DELETE FROM title_overrides WHERE sku = $1", sku)
+        return
+    await pg.execute(
+        "INSERT INTO title_overrides (sku, title, updated_at, updated_by)"
+        " VALUES ($1, $2, now(), $3)"
+        " ON CONFLICT (sku) DO UPDATE SET title = excluded.title, updated_at = now(),"
+        " updated_by = excluded.updated_by",
+        sku,
+        title,
+        by,
+    )
 
 
 # --- selections and per-account state ---------------------------------------------------------

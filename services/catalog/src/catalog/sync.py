@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -79,6 +79,9 @@ async def publish(uow: UnitOfWork, products: Sequence[Product], ctx: Context) ->
         return 0
     conn = uow.connection
     skus = [p.sku for p in products]
+    titles = await repo.title_overrides(conn, skus)
+    if titles:  # the operator's title is the one listed, and the one screened
+        products = [replace(p, title=titles[p.sku]) if p.sku in titles else p for p in products]
     stock = await availability(conn, products)
     emitted = 0
     for account_id, selection in ctx.selections.items():
