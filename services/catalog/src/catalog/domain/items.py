@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from catalog.domain.description import allegro_sections
 from catalog.domain.model import Product
 from catalog.domain.screening import Blocked, Screen
 from catalog.domain.selection import Selection
@@ -53,6 +54,7 @@ def item_content(
         "ean": product.ean,
         "title": product.title,
         "description": product.description,
+        "description_sections": allegro_sections(product.description),
         "images": list(product.images),
         "supplier_category": product.category_path,
         "allegro_category_id": allegro_category_id,

@@ -13,6 +13,9 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import nh3
+
+from catalog.domain.description import sanitise_description
 from catalog.domain.ean import is_valid_gtin
 from catalog.domain.model import CATEGORY_SEPARATOR, ProductRecord
 from catalog.domain.selection import normalise_category
@@ -185,6 +188,12 @@ def validate_row(
         elif name == "title":
             fields[name] = shorten_title(text)
             received["title"] = text if fields[name] != text else None
+        elif name == "description":
+            fields[name] = sanitise_description(text)
+            # The source is kept for audit where markup was changed (plain text is only
+            # wrapped in paragraphs, and can be read back from them).
+            changed = nh3.is_html(text) and fields[name] != text
+            received["description"] = text if changed else None
         else:
             fields[name] = text
 
