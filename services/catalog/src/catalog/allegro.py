@@ -306,7 +306,7 @@ async def _run_coverage(engine: AsyncEngine, lookups: Lookups, report_id: uuid.U
             break
         to_look_up: list[tuple[str, str]] = []  # (ean, category)
         for product in page:
-            decision = decide(product, selection, ctx.screen)
+            decision = decide(product, selection, ctx.screen, ctx.names)
             if decision.reason == "not_selected":
                 continue
             category = product.category_path or ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import uuid
 from datetime import timedelta
 from typing import Annotated, Any, Literal
@@ -15,6 +16,7 @@ from catalog import repository as repo
 from catalog.allegro import start_coverage, suggest_categories
 from catalog.deps import CatalogDeps, catalog_deps
 from catalog.domain.items import decide
+from catalog.domain.names import read_list
 from catalog.domain.selection import Selection, normalise_category
 from catalog.domain.stock import available_stock
 from catalog.domain.titles import ALLEGRO_TITLE_MAX
@@ -261,11 +263,17 @@ async def get_product(sku: str, engine: EngineDep, _: Viewer) -> dict[str, Any]:
         reservations = (await repo.open_reservations(conn, [sku])).get(sku, [])
         lag = await repo.reservation_lag(conn)
         titles = await repo.title_overrides(conn, [sku])
+        names = await repo.names(conn)
     view = product_view(
         product,
         available_stock(product.stock, product.stock_at, reservations, lag),
         titles.get(sku),
     )
+    # The ids stay the product's; the names are shown beside them.
+    named = names.resolve(product)
+    view["supplier_category_name"] = named.category_path
+    view["brand_name"] = named.brand
+    view["flags"] = [*view["flags"], *names.flags(product)]
     view["reservations"] = [
         {
             "quantity": q,
@@ -310,6 +318,79 @@ async def _retitle(conn: Any, sku: str, title: str | None, by: str | None) -> in
         raise not_found("product", sku)
     await repo.set_title_override(conn, sku, title, by)
     return await publish(UnitOfWork(conn, "catalog"), [product], await load_context(conn))
+
+
+# --- BigBuy's reference lists --------------------------------------------------------------
+
+MAX_LIST_BYTES = 50 * 1024 * 1024  # manufacturers: a few thousand rows; taxonomies x languages
+
+
+async def _list_records(request: Request, fmt: str) -> list[dict[str, Any]]:
+    body = await request.body()
+    if len(body) > MAX_LIST_BYTES:
+        raise HTTPException(
+            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            detail={"code": "too_large", "message": f"at most {MAX_LIST_BYTES} bytes"},
+        )
+    try:
+        text = body.decode("utf-8-sig")
+        if fmt == "json":
+            data = orjson.loads(text)
+            records = data.get("data", data) if isinstance(data, dict) else data
+            if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+                raise ValueError("not a JSON array of objects")
+            return records
+        lines = text.splitlines()
+        delimiter = ";" if lines and lines[0].count(";") > lines[0].count(",") else ","
+        reader = csv.DictReader(lines, delimiter=delimiter)
+        if not reader.fieldnames or "id" not in reader.fieldnames:
+            raise ValueError("a CSV header with an id column is required")
+        return [{**row, "__line__": reader.line_num} for row in reader]
+    except (ValueError, UnicodeDecodeError, csv.Error) as exc:
+        raise HTTPException(
+            422,
+            detail={"code": "bad_file", "message": f"not a {fmt} list: {exc}"[:300]},
+        ) from exc
+
+
+ListFormat = Annotated[Literal["json", "csv"], Query(description="BigBuy's JSON (API) or CSV")]
+
+
+@router.put("/reference/taxonomies", responses=error_responses(413, 422))
+async def import_taxonomies(
+    request: Request,
+    engine: EngineDep,
+    _: Operator,
+    format: ListFormat = "json",
+    language: Annotated[str, Query(pattern="^[a-z]{2}$")] = "en",
+) -> dict[str, Any]:
+    """BigBuy's taxonomies (`{id, name, parentTaxonomy, isoCode}`; CSV: same columns, or
+    `parent`), in `language` unless a row has `isoCode`. Upserts (names merge per language),
+    then re-resolves every product: items whose names changed are sent again."""
+    rows, errors = read_list(await _list_records(request, format), taxonomies=True)
+    async with engine.begin() as conn:
+        stored = await repo.upsert_taxonomies(conn, rows, language)
+        emitted = await resync(UnitOfWork(conn, "catalog"))
+    return {"stored": stored, "errors": [e.as_dict() for e in errors], "emitted_items": emitted}
+
+
+@router.put("/reference/manufacturers", responses=error_responses(413, 422))
+async def import_manufacturers(
+    request: Request, engine: EngineDep, _: Operator, format: ListFormat = "json"
+) -> dict[str, Any]:
+    """BigBuy's manufacturers (`{id, name}`), JSON or CSV; then re-resolves every product."""
+    rows, errors = read_list(await _list_records(request, format), taxonomies=False)
+    async with engine.begin() as conn:
+        stored = await repo.upsert_manufacturers(conn, rows)
+        emitted = await resync(UnitOfWork(conn, "catalog"))
+    return {"stored": stored, "errors": [e.as_dict() for e in errors], "emitted_items": emitted}
+
+
+@router.get("/reference")
+async def reference_counts(engine: EngineDep, _: Viewer) -> dict[str, Any]:
+    async with engine.connect() as conn:
+        names = await repo.names(conn)
+    return {"taxonomies": len(names.taxonomies), "manufacturers": len(names.manufacturers)}
 
 
 class StockSettingsBody(BaseModel):
@@ -510,7 +591,7 @@ async def screened_products(
             if not page:
                 break
             for product in page:
-                decision = decide(product, selection, ctx.screen)
+                decision = decide(product, selection, ctx.screen, ctx.names)
                 if decision.blocked is None:
                     continue
                 total += 1

@@ -14,6 +14,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from catalog.domain.model import Product
+from catalog.domain.names import ListRow, Names
 from catalog.domain.screening import ScreeningRule
 from catalog.domain.selection import Selection
 from catalog.domain.stock import DEFAULT_LAG
@@ -188,6 +189,47 @@ async def set_title_override(
         title,
         by,
     )
+
+
+async def names(conn: AsyncConnection) -> Names:
+    pg = await raw(conn)
+    taxonomies = await pg.fetch("SELECT id, names::text AS names FROM supplier_taxonomies")
+    manufacturers = await pg.fetch("SELECT id, name FROM supplier_manufacturers")
+    return Names(
+        {r["id"]: orjson.loads(r["names"]) for r in taxonomies},
+        {r["id"]: r["name"] for r in manufacturers},
+    )
+
+
+async def upsert_taxonomies(conn: AsyncConnection, rows: Sequence[ListRow], language: str) -> int:
+    """Names merge per language (a Polish list keeps the English names); parents replace."""
+    pg = await raw(conn)
+    latest = {r.id: r for r in rows}  # the list's last row of an id wins
+    await pg.execute(
+        "INSERT INTO supplier_taxonomies (id, parent_id, names, updated_at)"
+        " SELECT u.id, u.parent, jsonb_build_object(u.lang, u.name), now()"
+        " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(id, parent, name, lang)"
+        " ON CONFLICT (id) DO UPDATE SET parent_id = excluded.parent_id,"
+        " names = supplier_taxonomies.names || excluded.names, updated_at = now()",
+        list(latest),
+        [r.parent for r in latest.values()],
+        [r.name for r in latest.values()],
+        [r.language or language for r in latest.values()],
+    )
+    return len(latest)
+
+
+async def upsert_manufacturers(conn: AsyncConnection, rows: Sequence[ListRow]) -> int:
+    pg = await raw(conn)
+    latest = {r.id: r.name for r in rows}
+    await pg.execute(
+        "INSERT INTO supplier_manufacturers (id, name, updated_at)"
+        " SELECT u.id, u.name, now() FROM unnest($1::text[], $2::text[]) AS u(id, name)"
+        " ON CONFLICT (id) DO UPDATE SET name = excluded.name, updated_at = now()",
+        list(latest),
+        list(latest.values()),
+    )
+    return len(latest)
 
 
 # --- selections and per-account state ---------------------------------------------------------

@@ -21,6 +21,7 @@ from catalog import metrics
 from catalog import repository as repo
 from catalog.domain.items import decide, item_content, item_hash
 from catalog.domain.model import Product
+from catalog.domain.names import Names
 from catalog.domain.screening import Screen
 from catalog.domain.selection import Selection
 from catalog.domain.stock import available_stock
@@ -38,6 +39,7 @@ class Context:
     screen: Screen
     mappings: dict[tuple[str, str], str]
     selections: dict[str, Selection]
+    names: Names = field(default_factory=Names)
 
     def __post_init__(self) -> None:
         self._by_category: dict[str, dict[str, str]] = {}
@@ -61,6 +63,7 @@ async def load_context(conn: AsyncConnection, account_ids: Sequence[str] | None 
         Screen(await repo.screening_rules(conn)),
         await repo.category_mappings(conn),
         await repo.selections(conn, account_ids),
+        await repo.names(conn),
     )
 
 
@@ -88,11 +91,11 @@ async def publish(uow: UnitOfWork, products: Sequence[Product], ctx: Context) ->
         held = await repo.account_states(conn, account_id, skus)
         out: list[tuple[str, bool, str | None, dict[str, Any] | None]] = []
         for product in products:
-            decision = decide(product, selection, ctx.screen)
+            decision = decide(product, selection, ctx.screen, ctx.names)
             state = held.get(product.sku)
             if decision.listed:
                 content = item_content(
-                    product,
+                    ctx.names.resolve(product),  # names sent on; the mapping is by the ids
                     ctx.category_for(product),
                     stock[product.sku],
                     ctx.overrides_for(product),
@@ -204,7 +207,7 @@ async def preview(
         if not page:
             break
         for product in page:
-            decision = decide(product, selection, ctx.screen)
+            decision = decide(product, selection, ctx.screen, ctx.names)
             was_listed = product.sku in listed_now
             seen_listed += was_listed
             if decision.reason != "not_selected":

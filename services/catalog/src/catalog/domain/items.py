@@ -10,6 +10,7 @@ import orjson
 
 from catalog.domain.description import allegro_sections
 from catalog.domain.model import Product
+from catalog.domain.names import NO_NAMES, Names
 from catalog.domain.screening import Blocked, Screen
 from catalog.domain.selection import Selection
 
@@ -26,10 +27,15 @@ LISTED = Decision(True)
 INCOMPLETE = Decision(False, "incomplete")
 
 
-def decide(product: Product, selection: Selection, screen: Screen) -> Decision:
-    if not selection.selects(product):
+def decide(
+    product: Product, selection: Selection, screen: Screen, names: Names = NO_NAMES
+) -> Decision:
+    """Listed or not. Selection and screening see the product with its supplier ids named
+    (`names`); a selection saved with the ids still selects it."""
+    named = names.resolve(product)
+    if not selection.selects(named) and (named is product or not selection.selects(product)):
         return NOT_SELECTED
-    blocked = screen.blocked(product)
+    blocked = screen.blocked(named)
     if blocked is not None:
         return Decision(False, "prohibited", blocked)
     if not product.title or product.cost_amount is None:
