@@ -20,7 +20,7 @@ ROWS = [
     "S-NOWEIGHT;Home;Dywan;Acme;1.234,56;1.999,00;21;5901234123457;0;2;2026-11-02 10:00:00;;NEW",
     "S-REFURB;Electronics;Laptop odnowiony;Acme;300,00;499,00;21;;2,1;1;2026-11-02 10:00:00;;"
     "REFURBISHED_B",
-    f"S-LONG;Home;{LONG};Acme;50,00;99,00;21;;7,5;3;2026-11-02 10:00:00;;NEW",
+    f"S-LONG;Home;{LONG};Acme;50,00;99,00;21;5901234123457;7,5;3;2026-11-02 10:00:00;https://i/2.jpg;NEW",
 ]
 BODY = ("\ufeff" + "\n".join([HEADER, *ROWS]) + "\n").encode()
 

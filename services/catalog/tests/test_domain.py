@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from catalog.domain.ean import ean13_check_digit, is_valid_ean13, is_valid_gtin
-from catalog.domain.items import decide, item_content, item_hash
+from catalog.domain.items import REASONS, WAIVABLE, decide, item_content, item_hash
 from catalog.domain.model import Product, ProductRecord, content_hash, merge
 from catalog.domain.screening import DEFAULT_RULES, Screen, ScreeningRule
 from catalog.domain.selection import Selection
@@ -261,6 +261,9 @@ def product(**over: object) -> Product:
         cost_amount=Decimal("10"),
         cost_currency="PLN",
         stock=4,
+        ean="5901234123457",
+        images=["https://img.example/1.jpg"],
+        weight_kg=Decimal("0.4"),
     )
     for k, v in over.items():
         setattr(base, k, v)
@@ -321,6 +324,50 @@ class TestScreening:
         assert not decision.listed and decision.reason == "prohibited"
         assert decide(product(cost_amount=None), sel, self.screen).reason == "incomplete"
         assert decide(product(), sel, self.screen).listed
+
+
+class TestListability:
+    """Listable means Allegro would take it: every blocking reason, at once."""
+
+    sel = Selection.from_dict({"include": {"brands": ["Fiskars"]}})
+    screen = Screen([ScreeningRule(1, "keyword", "kastet*", "weapons")])
+
+    def test_a_complete_mapped_product_is_listed(self) -> None:
+        assert decide(product(), self.sel, self.screen, mapped=True).listed
+
+    def test_every_reason_at_once(self) -> None:
+        bare = product(
+            title="Kastet stalowy", images=[], ean=None, weight_kg=None, cost_amount=None
+        )
+        decision = decide(bare, self.sel, self.screen, mapped=False, over_cap=True)
+        assert not decision.listed
+        assert decision.reasons == (
+            "prohibited",
+            "incomplete",
+            "no_image",
+            "no_ean",
+            "no_weight",
+            "no_category",
+            "over_cap",
+        )
+        assert all(REASONS[r] for r in decision.reasons)  # each has its plain words
+
+    def test_an_account_may_waive_what_allegro_lets_it(self) -> None:
+        unmapped = decide(product(ean=None), self.sel, self.screen, mapped=False)
+        assert unmapped.reasons == ("no_ean", "no_category")
+        waived = decide(
+            product(ean=None),
+            self.sel,
+            self.screen,
+            mapped=False,
+            waived=frozenset({"no_ean", "no_category"}),
+        )
+        assert waived.listed
+        # Screening is never waived.
+        prohibited = decide(
+            product(title="Kastet"), self.sel, self.screen, waived=WAIVABLE, mapped=True
+        )
+        assert prohibited.reasons == ("prohibited",)
 
 
 class TestStock:

@@ -13,8 +13,8 @@ from .conftest import Catalog
 
 HEADER = "ID;CATEGORY;NAME;BRAND;PVD;PVP_BIGBUY;EAN13;WEIGHT;STOCK;DATE_UPD;IMAGE1;CONDITION"
 ROWS = [
-    "K-1;2399,17088;Nóż myśliwski składany;4321;10,00;19,90;;0,3;5;2026-11-02 10:00:00;;NEW",
-    "K-2;2399,2403;Sekator ogrodowy;4321;8,00;15,90;;0,4;5;2026-11-02 10:00:00;;NEW",
+    "K-1;2399,17088;Nóż myśliwski składany;4321;10,00;19,90;5901234123457;0,3;5;2026-11-02 10:00:00;https://i/1.jpg;NEW",
+    "K-2;2399,2403;Sekator ogrodowy;4321;8,00;15,90;96385074;0,4;5;2026-11-02 10:00:00;https://i/2.jpg;NEW",
     "K-3;2399,99999;Lampka solarna;777;3,00;6,90;;0,1;5;2026-11-02 10:00:00;;NEW",
 ]
 BODY = ("\ufeff" + "\n".join([HEADER, *ROWS]) + "\n").encode()

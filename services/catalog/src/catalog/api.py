@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from catalog import repository as repo
 from catalog.allegro import start_coverage, suggest_categories
 from catalog.deps import CatalogDeps, catalog_deps
-from catalog.domain.items import decide
+from catalog.domain.items import REASONS, decide
 from catalog.domain.names import read_list
 from catalog.domain.selection import Selection, normalise_category
 from catalog.domain.stock import available_stock
@@ -458,6 +458,41 @@ async def get_selection(_: Viewer, account_id: KnownAccount, engine: EngineDep) 
     }
 
 
+class ListingBody(BaseModel):
+    not_blocking: list[Literal["no_image", "no_ean", "no_weight", "no_category"]] = Field(
+        default_factory=list,
+        max_length=4,
+        description="Reasons this account lists a product despite (screening never waives)",
+    )
+
+
+@router.get("/accounts/{account_id}/listing", responses=OF_ACCOUNT)
+async def get_listing(_: Viewer, account_id: KnownAccount, engine: EngineDep) -> dict[str, Any]:
+    """What blocks publication for this account: every reason, and those it waives."""
+    async with engine.connect() as conn:
+        waived = (await repo.waived_reasons(conn, [account_id])).get(account_id, frozenset())
+    return {
+        "account_id": account_id,
+        "reasons": REASONS,
+        "not_blocking": sorted(waived),
+    }
+
+
+@router.put("/accounts/{account_id}/listing", responses=OF_ACCOUNT)
+async def set_listing(
+    body: ListingBody, _: Operator, account_id: KnownAccount, engine: EngineDep
+) -> dict[str, Any]:
+    """Change what this account waives; its products are re-decided and re-sent at once."""
+    async with engine.begin() as conn:
+        await repo.set_waived_reasons(conn, account_id, list(body.not_blocking))
+        emitted = await resync(UnitOfWork(conn, "catalog"), account_ids=[account_id])
+    return {
+        "account_id": account_id,
+        "not_blocking": sorted(set(body.not_blocking)),
+        "emitted_items": emitted,
+    }
+
+
 @router.post("/accounts/{account_id}/selection/preview", responses=OF_ACCOUNT)
 async def preview_selection(
     _: Viewer,
@@ -607,6 +642,62 @@ async def screened_products(
                     )
             after = page[-1].sku
     return {"account_id": account_id, "total": total, "products": out}
+
+
+@router.get("/accounts/{account_id}/not-listable", responses=OF_ACCOUNT)
+async def not_listable_products(
+    _: Viewer,
+    account_id: KnownAccount,
+    engine: EngineDep,
+    after: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> dict[str, Any]:
+    """Selected products Allegro would not take, each with every reason at once (codes and
+    plain words), and the counts by reason over the whole selection."""
+    async with engine.connect() as conn:
+        ctx = await load_context(conn, [account_id])
+        selection = ctx.selections.get(account_id, Selection())
+        waived = ctx.waived.get(account_id, frozenset())
+        out: list[dict[str, Any]] = []
+        by_reason: dict[str, int] = {}
+        total = 0
+        cursor: str | None = None
+        while True:
+            page = await repo.product_page(conn, cursor, SCAN_CHUNK)
+            if not page:
+                break
+            for product in page:
+                decision = decide(
+                    product,
+                    selection,
+                    ctx.screen,
+                    ctx.names,
+                    mapped=ctx.is_mapped(product),
+                    waived=waived,
+                )
+                if not decision.reasons:
+                    continue
+                total += 1
+                for reason in decision.reasons:
+                    by_reason[reason] = by_reason.get(reason, 0) + 1
+                if len(out) < limit and (after is None or product.sku > after):
+                    out.append(
+                        {
+                            "sku": product.sku,
+                            "title": product.title,
+                            "reasons": list(decision.reasons),
+                            "in_words": [REASONS[r] for r in decision.reasons],
+                            "rule": None if decision.blocked is None else decision.blocked.__dict__,
+                        }
+                    )
+            cursor = page[-1].sku
+    return {
+        "account_id": account_id,
+        "total": total,
+        "by_reason": by_reason,
+        "products": out,
+        "next_after": out[-1]["sku"] if len(out) == limit else None,
+    }
 
 
 # --- category mapping ------------------------------------------------------------------------

@@ -232,6 +232,29 @@ async def upsert_manufacturers(conn: AsyncConnection, rows: Sequence[ListRow]) -
     return len(latest)
 
 
+async def waived_reasons(
+    conn: AsyncConnection, account_ids: Sequence[str] | None = None
+) -> dict[str, frozenset[str]]:
+    pg = await raw(conn)
+    rows = await pg.fetch(
+        "SELECT account_id, not_blocking::text AS reasons FROM account_listing"
+        " WHERE $1::text[] IS NULL OR account_id = ANY($1::text[])",
+        None if account_ids is None else list(account_ids),
+    )
+    return {r["account_id"]: frozenset(orjson.loads(r["reasons"])) for r in rows}
+
+
+async def set_waived_reasons(conn: AsyncConnection, account_id: str, reasons: list[str]) -> None:
+    pg = await raw(conn)
+    await pg.execute(
+        "INSERT INTO account_listing (account_id, not_blocking, updated_at)"
+        " VALUES ($1, $2::jsonb, now()) ON CONFLICT (account_id) DO UPDATE"
+        " SET not_blocking = excluded.not_blocking, updated_at = now()",
+        account_id,
+        orjson.dumps(sorted(set(reasons))).decode(),
+    )
+
+
 # --- selections and per-account state ---------------------------------------------------------
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from catalog import metrics
 from catalog import repository as repo
-from catalog.domain.items import decide, item_content, item_hash
+from catalog.domain.items import REASONS, decide, item_content, item_hash
 from catalog.domain.model import Product
 from catalog.domain.names import Names
 from catalog.domain.screening import Screen
@@ -40,6 +40,7 @@ class Context:
     mappings: dict[tuple[str, str], str]
     selections: dict[str, Selection]
     names: Names = field(default_factory=Names)
+    waived: dict[str, frozenset[str]] = field(default_factory=dict)  # per account
 
     def __post_init__(self) -> None:
         self._by_category: dict[str, dict[str, str]] = {}
@@ -53,6 +54,9 @@ class Context:
             return None
         return found.get("") or found.get("allegro-pl")
 
+    def is_mapped(self, product: Product) -> bool:
+        return self.category_for(product) is not None
+
     def overrides_for(self, product: Product) -> dict[str, str]:
         found = self._by_category.get(product.category_path or "", {})
         return {m: c for m, c in found.items() if m}
@@ -64,6 +68,7 @@ async def load_context(conn: AsyncConnection, account_ids: Sequence[str] | None 
         await repo.category_mappings(conn),
         await repo.selections(conn, account_ids),
         await repo.names(conn),
+        await repo.waived_reasons(conn, account_ids),
     )
 
 
@@ -88,10 +93,18 @@ async def publish(uow: UnitOfWork, products: Sequence[Product], ctx: Context) ->
     stock = await availability(conn, products)
     emitted = 0
     for account_id, selection in ctx.selections.items():
+        waived = ctx.waived.get(account_id, frozenset())
         held = await repo.account_states(conn, account_id, skus)
         out: list[tuple[str, bool, str | None, dict[str, Any] | None]] = []
         for product in products:
-            decision = decide(product, selection, ctx.screen, ctx.names)
+            decision = decide(
+                product,
+                selection,
+                ctx.screen,
+                ctx.names,
+                mapped=ctx.is_mapped(product),
+                waived=waived,
+            )
             state = held.get(product.sku)
             if decision.listed:
                 content = item_content(
@@ -183,6 +196,12 @@ class Preview:
                 "incomplete": self.excluded_reasons["incomplete"],
                 "unmapped": self.unmapped,
             },
+            # Every reason a selected product is not listable (one product counts under each).
+            "not_listable_by_reason": {
+                reason: self.excluded_reasons[reason]
+                for reason in REASONS
+                if self.excluded_reasons[reason]
+            },
             "blocked_by_rule": dict(self.blocked_by_rule),
             "by_category": dict(sorted(self.by_category.items())),
             "products": self.page,
@@ -198,6 +217,7 @@ async def preview(
 ) -> Preview:
     """What saving `selection` would do, without doing it."""
     ctx = await load_context(conn, [])
+    waived = (await repo.waived_reasons(conn, [account_id])).get(account_id, frozenset())
     listed_now = await repo.listed_skus(conn, account_id)
     result = Preview()
     after: str | None = None
@@ -207,14 +227,21 @@ async def preview(
         if not page:
             break
         for product in page:
-            decision = decide(product, selection, ctx.screen, ctx.names)
+            decision = decide(
+                product,
+                selection,
+                ctx.screen,
+                ctx.names,
+                mapped=ctx.is_mapped(product),
+                waived=waived,
+            )
             was_listed = product.sku in listed_now
             seen_listed += was_listed
             if decision.reason != "not_selected":
                 result.selected += 1
             if not decision.listed:
                 if decision.reason != "not_selected":
-                    result.excluded_reasons[decision.reason or ""] += 1
+                    result.excluded_reasons.update(decision.reasons)
                 if decision.blocked is not None:
                     result.blocked_by_rule[
                         f"{decision.blocked.kind}:{decision.blocked.pattern}"

@@ -1,0 +1,89 @@
+"""Listable means Allegro would take it, per account: every reason that blocks publication at
+once, in plain words, and counted by reason. On the real database and broker."""
+
+from __future__ import annotations
+
+import orjson
+
+from .conftest import Catalog
+
+CATEGORY = "Home & Garden > Garden > Garden Tools"
+
+
+def record(sku: str, **over: object) -> bytes:
+    base: dict[str, object] = {
+        "sku": sku,
+        "ean": "5901234123457",
+        "title": "Sekator Fiskars Pro",
+        "images": ["https://img.example/1.jpg"],
+        "category_path": CATEGORY,
+        "brand": "Fiskars",
+        "weight_kg": "0.4",
+        "cost": {"amount": "20", "currency": "PLN"},
+        "stock": 5,
+    }
+    return orjson.dumps(base | over) + b"\n"
+
+
+async def test_every_blocking_reason_at_once_and_counted(catalog: Catalog) -> None:
+    lines = [
+        record("OK-1"),
+        record("NO-IMG", images=[]),
+        record("NO-EAN", ean=""),
+        record("NO-WEIGHT", weight_kg="0"),
+        record("BARE", images=[], ean="", weight_kg=""),
+        record("KASTET", title="Kastet stalowy", images=[]),
+    ]
+    await catalog.import_bytes("jsonl", lines)
+    # This account lists only what Allegro would take: the mapping is required again.
+    policy = await catalog.http.put(f"/accounts/{catalog.account}/listing", json={})
+    assert policy.status_code == 200 and policy.json()["not_blocking"] == []
+    await catalog.save_selection({"brands": ["Fiskars"]})
+    assert not any(i["listed"] for i in (await catalog.latest()).values())  # nothing mapped
+
+    report = (await catalog.http.get(f"/accounts/{catalog.account}/not-listable")).json()
+    reasons = {p["sku"]: p["reasons"] for p in report["products"]}
+    assert reasons["OK-1"] == ["no_category"]
+    assert reasons["BARE"] == ["no_image", "no_ean", "no_weight", "no_category"]
+    assert reasons["KASTET"] == ["prohibited", "no_image", "no_category"]
+    bare = next(p for p in report["products"] if p["sku"] == "BARE")
+    assert bare["in_words"][0].startswith("no image")
+    assert report["by_reason"] == {
+        "no_category": 6,
+        "no_image": 3,
+        "no_ean": 2,
+        "no_weight": 2,
+        "prohibited": 1,
+    }
+
+    mapped = await catalog.http.put(
+        "/category-mappings", json={"supplier_category": CATEGORY, "allegro_category_id": "1521"}
+    )
+    assert mapped.status_code == 200, mapped.text
+    latest = await catalog.latest()
+    assert latest["OK-1"]["listed"] and latest["OK-1"]["allegro_category_id"] == "1521"
+    assert "NO-IMG" not in latest or not latest["NO-IMG"]["listed"]
+
+    preview = await catalog.http.post(
+        f"/accounts/{catalog.account}/selection/preview",
+        json={"include": {"brands": ["Fiskars"]}},
+    )
+    counts = preview.json()
+    assert counts["counts"]["to_list"] == 1
+    assert counts["not_listable_by_reason"] == {
+        "prohibited": 1,
+        "no_image": 3,
+        "no_ean": 2,
+        "no_weight": 2,
+    }
+
+    # An account may waive what Allegro lets it (never screening): NO-EAN is listed then.
+    waived = await catalog.http.put(
+        f"/accounts/{catalog.account}/listing", json={"not_blocking": ["no_ean"]}
+    )
+    assert waived.json()["emitted_items"] == 1
+    assert (await catalog.latest())["NO-EAN"]["listed"]
+    bad = await catalog.http.put(
+        f"/accounts/{catalog.account}/listing", json={"not_blocking": ["prohibited"]}
+    )
+    assert bad.status_code == 422 and "error" in bad.json()
