@@ -94,3 +94,29 @@ async def test_lists_resolve_names_for_screening_and_items(catalog: Catalog) -> 
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "bad_file"
     counts = (await catalog.http.get("/reference")).json()
     assert counts == {"taxonomies": 3, "manufacturers": 1}
+
+
+async def test_suggestions_search_allegro_for_the_name_not_the_id(catalog: Catalog) -> None:
+    row = "S-1;2399,2403;Qwerty Zxcvb;4321;8,00;15,90;;0,4;5;2026-11-02 10:00:00;;NEW"
+    await catalog.import_bytes("bigbuy", ("\ufeff" + HEADER + "\n" + row + "\n").encode())
+    path = "2399 > 2403"
+
+    async def suggest() -> list[str]:
+        response = await catalog.http.post(
+            f"/accounts/{catalog.account}/category-suggestions",
+            json={"supplier_category": path, "refresh": True},
+            timeout=60,
+        )
+        assert response.status_code == 200, response.text
+        return [s["allegro_category_id"] for s in response.json()["suggestions"]]
+
+    assert await suggest() == []  # "2403" is never sent to Allegro as a word
+    polish = [
+        {"id": 2399, "name": "Dom i ogród", "parentTaxonomy": 0},
+        {"id": 2403, "name": "Narzędzia ogrodowe", "parentTaxonomy": 2399},
+    ]
+    stored = await catalog.http.put(
+        "/reference/taxonomies", params={"language": "pl"}, content=orjson.dumps(polish)
+    )
+    assert stored.status_code == 200
+    assert "1521" in await suggest()  # Allegro's "Narzędzia ogrodowe", found by the name

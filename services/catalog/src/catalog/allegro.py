@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from catalog import repository as repo
 from catalog.domain.items import decide
+from catalog.domain.names import is_id
 from catalog.domain.selection import Selection
 from catalog.sync import load_context
 from shared.allegro import AllegroClient, AllegroError
@@ -181,6 +182,7 @@ async def suggest_categories(
             supplier_category,
             sample * 4,
         )
+        reference = await repo.names(conn)
     eans = [r["ean"] for r in rows if r["ean"]][:sample]
     titles = [r["title"] for r in rows if r["title"]]
     scores: Counter[str] = Counter()
@@ -190,8 +192,12 @@ async def suggest_categories(
         if info["category_id"]:
             scores[info["category_id"]] += 3
             sources.setdefault(info["category_id"], set()).add("catalogue-product-by-ean")
-    leaf_name = supplier_category.split(" > ")[-1]
-    for phrase in [leaf_name, *titles[:1]]:
+    # Allegro is asked for the category's name, never for BigBuy's id ("17088"): an id the
+    # taxonomies list does not know leaves only the title to search with.
+    named_path, _ = reference.path(supplier_category)
+    leaf_name = (named_path or supplier_category).split(" > ")[-1]
+    phrases = [p for p in (leaf_name, *titles[:1]) if p and not is_id(p)]
+    for phrase in phrases:
         try:
             nodes = await lookups.matching_categories(account_id, phrase)
         except AllegroError as exc:
