@@ -70,6 +70,7 @@ async def test_every_blocking_reason_at_once_and_counted(catalog: Catalog) -> No
     )
     counts = preview.json()
     assert counts["counts"]["to_list"] == 1
+    assert counts["cap"] == {"product_cap": 45_000, "to_list": 1, "over_cap": 0}  # the default
     assert counts["not_listable_by_reason"] == {
         "prohibited": 1,
         "no_image": 3,
@@ -87,3 +88,21 @@ async def test_every_blocking_reason_at_once_and_counted(catalog: Catalog) -> No
         f"/accounts/{catalog.account}/listing", json={"not_blocking": ["prohibited"]}
     )
     assert bad.status_code == 422 and "error" in bad.json()
+
+
+async def test_the_preview_shows_the_count_against_the_account_s_cap(catalog: Catalog) -> None:
+    await catalog.import_bytes("jsonl", [record(f"S-{i}") for i in range(5)])
+    capped = await catalog.http.put(
+        f"/accounts/{catalog.account}/listing",
+        json={"not_blocking": ["no_category"], "product_cap": 3},
+    )
+    assert capped.status_code == 200 and capped.json()["product_cap"] == 3
+    got = (await catalog.http.get(f"/accounts/{catalog.account}/listing")).json()
+    assert got["product_cap"] == 3 and got["not_blocking"] == ["no_category"]
+    preview = await catalog.http.post(
+        f"/accounts/{catalog.account}/selection/preview",
+        json={"include": {"brands": ["Fiskars"]}},
+    )
+    assert preview.json()["cap"] == {"product_cap": 3, "to_list": 5, "over_cap": 2}
+    zero = await catalog.http.put(f"/accounts/{catalog.account}/listing", json={"product_cap": 0})
+    assert zero.status_code == 422

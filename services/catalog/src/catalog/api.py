@@ -464,6 +464,9 @@ class ListingBody(BaseModel):
         max_length=4,
         description="Reasons this account lists a product despite (screening never waives)",
     )
+    product_cap: int | None = Field(
+        default=None, ge=1, le=10_000_000, description="Products this shop may offer (45,000)"
+    )
 
 
 @router.get("/accounts/{account_id}/listing", responses=OF_ACCOUNT)
@@ -471,10 +474,12 @@ async def get_listing(_: Viewer, account_id: KnownAccount, engine: EngineDep) ->
     """What blocks publication for this account: every reason, and those it waives."""
     async with engine.connect() as conn:
         waived = (await repo.waived_reasons(conn, [account_id])).get(account_id, frozenset())
+        cap = await repo.product_cap(conn, account_id)
     return {
         "account_id": account_id,
         "reasons": REASONS,
         "not_blocking": sorted(waived),
+        "product_cap": cap,
     }
 
 
@@ -484,11 +489,13 @@ async def set_listing(
 ) -> dict[str, Any]:
     """Change what this account waives; its products are re-decided and re-sent at once."""
     async with engine.begin() as conn:
-        await repo.set_waived_reasons(conn, account_id, list(body.not_blocking))
+        await repo.set_waived_reasons(conn, account_id, list(body.not_blocking), body.product_cap)
         emitted = await resync(UnitOfWork(conn, "catalog"), account_ids=[account_id])
+        cap = await repo.product_cap(conn, account_id)
     return {
         "account_id": account_id,
         "not_blocking": sorted(set(body.not_blocking)),
+        "product_cap": cap,
         "emitted_items": emitted,
     }
 

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from catalog.domain.items import DEFAULT_PRODUCT_CAP
 from catalog.domain.model import Product
 from catalog.domain.names import ListRow, Names
 from catalog.domain.screening import ScreeningRule
@@ -244,15 +245,27 @@ async def waived_reasons(
     return {r["account_id"]: frozenset(orjson.loads(r["reasons"])) for r in rows}
 
 
-async def set_waived_reasons(conn: AsyncConnection, account_id: str, reasons: list[str]) -> None:
+async def set_waived_reasons(
+    conn: AsyncConnection, account_id: str, reasons: list[str], product_cap: int | None = None
+) -> None:
     pg = await raw(conn)
     await pg.execute(
-        "INSERT INTO account_listing (account_id, not_blocking, updated_at)"
-        " VALUES ($1, $2::jsonb, now()) ON CONFLICT (account_id) DO UPDATE"
-        " SET not_blocking = excluded.not_blocking, updated_at = now()",
+        "INSERT INTO account_listing (account_id, not_blocking, product_cap, updated_at)"
+        " VALUES ($1, $2::jsonb, $3, now()) ON CONFLICT (account_id) DO UPDATE"
+        " SET not_blocking = excluded.not_blocking, product_cap = excluded.product_cap,"
+        " updated_at = now()",
         account_id,
         orjson.dumps(sorted(set(reasons))).decode(),
+        product_cap,
     )
+
+
+async def product_cap(conn: AsyncConnection, account_id: str) -> int:
+    pg = await raw(conn)
+    cap = await pg.fetchval(
+        "SELECT product_cap FROM account_listing WHERE account_id = $1", account_id
+    )
+    return DEFAULT_PRODUCT_CAP if cap is None else int(cap)
 
 
 # --- selections and per-account state ---------------------------------------------------------

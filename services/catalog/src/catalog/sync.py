@@ -181,6 +181,7 @@ class Preview:
     excluded_reasons: Counter[str] = field(default_factory=Counter)
     blocked_by_rule: Counter[str] = field(default_factory=Counter)
     unmapped: int = 0
+    product_cap: int = 0
     by_category: Counter[str] = field(default_factory=Counter)
     page: list[dict[str, Any]] = field(default_factory=list)
 
@@ -203,6 +204,12 @@ class Preview:
                 if self.excluded_reasons[reason]
             },
             "blocked_by_rule": dict(self.blocked_by_rule),
+            # The account's cap: how many of what would be listed are past it.
+            "cap": {
+                "product_cap": self.product_cap,
+                "to_list": self.to_list,
+                "over_cap": max(0, self.to_list - self.product_cap),
+            },
             "by_category": dict(sorted(self.by_category.items())),
             "products": self.page,
         }
@@ -219,7 +226,7 @@ async def preview(
     ctx = await load_context(conn, [])
     waived = (await repo.waived_reasons(conn, [account_id])).get(account_id, frozenset())
     listed_now = await repo.listed_skus(conn, account_id)
-    result = Preview()
+    result = Preview(product_cap=await repo.product_cap(conn, account_id))
     after: str | None = None
     seen_listed = 0
     while True:

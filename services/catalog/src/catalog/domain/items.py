@@ -38,6 +38,9 @@ class Decision:
 # products Allegro's catalogue lacks under its own parameters); screening and the cap are not.
 WAIVABLE = frozenset({"no_image", "no_ean", "no_weight", "no_category"})
 
+# Products one Allegro shop may offer (the seed's limit); per account, configurable.
+DEFAULT_PRODUCT_CAP = 45_000
+
 NOT_SELECTED = Decision(False, "not_selected")
 LISTED = Decision(True)
 
