@@ -106,3 +106,47 @@ async def test_the_preview_shows_the_count_against_the_account_s_cap(catalog: Ca
     assert preview.json()["cap"] == {"product_cap": 3, "to_list": 5, "over_cap": 2}
     zero = await catalog.http.put(f"/accounts/{catalog.account}/listing", json={"product_cap": 0})
     assert zero.status_code == 422
+
+
+async def test_products_past_the_cap_are_not_listed_chosen_by_the_account_s_order(
+    catalog: Catalog,
+) -> None:
+    # Margins (RRP - cost) 50, 40, 30, 20, 10; stock the other way round.
+    lines = [
+        record(f"S-{i}", rrp={"amount": str(70 - 10 * i), "currency": "PLN"}, stock=i + 1)
+        for i in range(5)
+    ]
+    await catalog.import_bytes("jsonl", lines)
+    listing = f"/accounts/{catalog.account}/listing"
+    policy = {"not_blocking": ["no_category"], "product_cap": 3, "cap_order": "margin"}
+    assert (await catalog.http.put(listing, json=policy)).status_code == 200
+    await catalog.save_selection({"brands": ["Fiskars"]})
+
+    async def listed() -> set[str]:
+        return {s for s, item in (await catalog.latest()).items() if item["listed"]}
+
+    assert await listed() == {"S-0", "S-1", "S-2"}  # the highest margins
+    report = (await catalog.http.get(f"/accounts/{catalog.account}/not-listable")).json()
+    assert {p["sku"]: p["reasons"] for p in report["products"]} == {
+        "S-3": ["over_cap"],
+        "S-4": ["over_cap"],
+    }
+    assert report["by_reason"] == {"over_cap": 2}
+
+    changed = await catalog.http.put(listing, json=policy | {"cap_order": "stock"})
+    assert changed.json()["cap_order"] == "stock" and changed.json()["emitted_items"] == 4
+    assert await listed() == {"S-2", "S-3", "S-4"}  # the most stock
+    priority = policy | {"cap_order": "priority", "priority": ["S-4", "S-0", "S-1"]}
+    await catalog.http.put(listing, json=priority)
+    assert await listed() == {"S-4", "S-0", "S-1"}
+
+    # A product leaving the selection frees its place for the next in order.
+    await catalog.save_selection({"brands": ["Fiskars"]}, exclude={"skus": ["S-0"]})
+    assert await listed() == {"S-4", "S-1", "S-2"}
+    # A new product of a higher rank takes the place of the lowest.
+    await catalog.http.put(listing, json=policy)
+    await catalog.import_bytes("jsonl", [record("S-9", rrp={"amount": "500", "currency": "PLN"})])
+    assert await listed() == {"S-9", "S-1", "S-2"}
+    # A larger cap lists them all again.
+    await catalog.http.put(listing, json=policy | {"product_cap": 10})
+    assert await listed() == {"S-9", "S-1", "S-2", "S-3", "S-4"}

@@ -467,6 +467,14 @@ class ListingBody(BaseModel):
     product_cap: int | None = Field(
         default=None, ge=1, le=10_000_000, description="Products this shop may offer (45,000)"
     )
+    cap_order: Literal["margin", "stock", "priority", "sku"] = Field(
+        default="margin",
+        description="Which products stay within the cap: highest margin (RRP - cost), most"
+        " stock, or the `priority` list's order; SKU breaks ties",
+    )
+    priority: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=200_000
+    )
 
 
 @router.get("/accounts/{account_id}/listing", responses=OF_ACCOUNT)
@@ -474,12 +482,14 @@ async def get_listing(_: Viewer, account_id: KnownAccount, engine: EngineDep) ->
     """What blocks publication for this account: every reason, and those it waives."""
     async with engine.connect() as conn:
         waived = (await repo.waived_reasons(conn, [account_id])).get(account_id, frozenset())
-        cap = await repo.product_cap(conn, account_id)
+        policy = await repo.cap_policy(conn, account_id)
     return {
         "account_id": account_id,
         "reasons": REASONS,
         "not_blocking": sorted(waived),
-        "product_cap": cap,
+        "product_cap": policy.cap,
+        "cap_order": policy.order,
+        "priority": list(policy.priority),
     }
 
 
@@ -489,13 +499,21 @@ async def set_listing(
 ) -> dict[str, Any]:
     """Change what this account waives; its products are re-decided and re-sent at once."""
     async with engine.begin() as conn:
-        await repo.set_waived_reasons(conn, account_id, list(body.not_blocking), body.product_cap)
+        await repo.set_waived_reasons(
+            conn,
+            account_id,
+            list(body.not_blocking),
+            body.product_cap,
+            body.cap_order,
+            body.priority,
+        )
         emitted = await resync(UnitOfWork(conn, "catalog"), account_ids=[account_id])
-        cap = await repo.product_cap(conn, account_id)
+        policy = await repo.cap_policy(conn, account_id)
     return {
         "account_id": account_id,
         "not_blocking": sorted(set(body.not_blocking)),
-        "product_cap": cap,
+        "product_cap": policy.cap,
+        "cap_order": policy.order,
         "emitted_items": emitted,
     }
 
@@ -673,6 +691,7 @@ async def not_listable_products(
             page = await repo.product_page(conn, cursor, SCAN_CHUNK)
             if not page:
                 break
+            capped = await repo.capped_skus(conn, account_id, [p.sku for p in page])
             for product in page:
                 decision = decide(
                     product,
@@ -681,6 +700,7 @@ async def not_listable_products(
                     ctx.names,
                     mapped=ctx.is_mapped(product),
                     waived=waived,
+                    over_cap=product.sku in capped,
                 )
                 if not decision.reasons:
                     continue

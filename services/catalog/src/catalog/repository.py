@@ -7,6 +7,7 @@ statement per row: a round trip per row would cap an import at a few thousand ro
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -246,26 +247,120 @@ async def waived_reasons(
 
 
 async def set_waived_reasons(
-    conn: AsyncConnection, account_id: str, reasons: list[str], product_cap: int | None = None
+    conn: AsyncConnection,
+    account_id: str,
+    reasons: list[str],
+    product_cap: int | None = None,
+    cap_order: str = "margin",
+    priority: Sequence[str] = (),
 ) -> None:
     pg = await raw(conn)
     await pg.execute(
-        "INSERT INTO account_listing (account_id, not_blocking, product_cap, updated_at)"
-        " VALUES ($1, $2::jsonb, $3, now()) ON CONFLICT (account_id) DO UPDATE"
-        " SET not_blocking = excluded.not_blocking, product_cap = excluded.product_cap,"
-        " updated_at = now()",
+        "INSERT INTO account_listing (account_id, not_blocking, product_cap, cap_order,"
+        " priority, updated_at) VALUES ($1, $2::jsonb, $3, $4, $5::jsonb, now())"
+        " ON CONFLICT (account_id) DO UPDATE SET not_blocking = excluded.not_blocking,"
+        " product_cap = excluded.product_cap, cap_order = excluded.cap_order,"
+        " priority = excluded.priority, updated_at = now()",
         account_id,
         orjson.dumps(sorted(set(reasons))).decode(),
         product_cap,
+        cap_order,
+        orjson.dumps(list(priority)).decode(),
+    )
+
+
+@dataclass(frozen=True)
+class CapPolicy:
+    cap: int = DEFAULT_PRODUCT_CAP
+    order: str = "margin"  # margin | stock | priority | sku
+    priority: tuple[str, ...] = ()
+
+
+async def cap_policy(conn: AsyncConnection, account_id: str) -> CapPolicy:
+    pg = await raw(conn)
+    row = await pg.fetchrow(
+        "SELECT product_cap, cap_order, priority::text AS priority FROM account_listing"
+        " WHERE account_id = $1",
+        account_id,
+    )
+    if row is None:
+        return CapPolicy()
+    return CapPolicy(
+        DEFAULT_PRODUCT_CAP if row["product_cap"] is None else row["product_cap"],
+        row["cap_order"],
+        tuple(orjson.loads(row["priority"])),
     )
 
 
 async def product_cap(conn: AsyncConnection, account_id: str) -> int:
+    return (await cap_policy(conn, account_id)).cap
+
+
+async def capped_skus(conn: AsyncConnection, account_id: str, skus: Sequence[str]) -> set[str]:
     pg = await raw(conn)
-    cap = await pg.fetchval(
-        "SELECT product_cap FROM account_listing WHERE account_id = $1", account_id
+    rows = await pg.fetch(
+        "SELECT sku FROM account_capped WHERE account_id = $1 AND sku = ANY($2::text[])",
+        account_id,
+        list(skus),
     )
-    return DEFAULT_PRODUCT_CAP if cap is None else int(cap)
+    return {r["sku"] for r in rows}
+
+
+async def set_capped(
+    conn: AsyncConnection, account_id: str, skus: Sequence[str], *, capped: bool
+) -> None:
+    if not skus:
+        return
+    pg = await raw(conn)
+    if capped:
+        await pg.execute(
+            "INSERT INTO account_capped (account_id, sku) SELECT $1, unnest($2::text[])"
+            " ON CONFLICT DO NOTHING",
+            account_id,
+            list(skus),
+        )
+    else:
+        await pg.execute(
+            "DELETE FROM account_capped WHERE account_id = $1 AND sku = ANY($2::text[])",
+            account_id,
+            list(skus),
+        )
+
+
+async def cap_counts(conn: AsyncConnection, account_id: str) -> tuple[int, int]:
+    pg = await raw(conn)
+    row = await pg.fetchrow(
+        "SELECT (SELECT count(*) FROM account_items WHERE account_id = $1 AND listed) AS listed,"
+        " (SELECT count(*) FROM account_capped WHERE account_id = $1) AS capped",
+        account_id,
+    )
+    return int(row["listed"]), int(row["capped"])
+
+
+# The cap's orders; SKU breaks every tie, so the same data always gives the same choice.
+_CAP_ORDER = {
+    "margin": "(p.rrp_amount - p.cost_amount) DESC NULLS LAST, p.sku",
+    "stock": "p.stock DESC NULLS LAST, p.sku",
+    "priority": "array_position($2::text[], p.sku) NULLS LAST, p.sku",
+    "sku": "p.sku",
+}
+
+
+async def cap_ranking(
+    conn: AsyncConnection, account_id: str, policy: CapPolicy
+) -> list[tuple[str, bool]]:
+    """The account's listed and capped products in the cap's order: (sku, listed now)."""
+    pg = await raw(conn)
+    by_priority = policy.order == "priority"
+    rows = await pg.fetch(
+        "SELECT c.sku, c.listed FROM ("
+        " SELECT sku, true AS listed FROM account_items WHERE account_id = $1 AND listed"
+        " UNION ALL SELECT sku, false FROM account_capped WHERE account_id = $1) c"
+        " JOIN products p ON p.sku = c.sku"
+        f" ORDER BY {_CAP_ORDER[policy.order]}",
+        *([account_id, list(policy.priority)] if by_priority else [account_id]),
+    )
+    return [(r["sku"], r["listed"]) for r in rows]
 
 
 # --- selections and per-account state ---------------------------------------------------------

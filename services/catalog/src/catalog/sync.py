@@ -81,8 +81,16 @@ async def availability(conn: AsyncConnection, products: Sequence[Product]) -> di
     }
 
 
-async def publish(uow: UnitOfWork, products: Sequence[Product], ctx: Context) -> int:
-    """Emit what changed for `products` in every account of `ctx`; returns the items emitted."""
+async def publish(
+    uow: UnitOfWork,
+    products: Sequence[Product],
+    ctx: Context,
+    *,
+    accounts: Sequence[str] | None = None,
+    enforce_cap: bool = True,
+) -> int:
+    """Emit what changed for `products` in every account of `ctx` (or `accounts`), then hold
+    each account to its product cap; returns the items emitted."""
     if not products or not ctx.selections:
         return 0
     conn = uow.connection
@@ -93,10 +101,15 @@ async def publish(uow: UnitOfWork, products: Sequence[Product], ctx: Context) ->
     stock = await availability(conn, products)
     emitted = 0
     for account_id, selection in ctx.selections.items():
+        if accounts is not None and account_id not in accounts:
+            continue
         waived = ctx.waived.get(account_id, frozenset())
         held = await repo.account_states(conn, account_id, skus)
+        capped = await repo.capped_skus(conn, account_id, skus)
+        uncap: list[str] = []
         out: list[tuple[str, bool, str | None, dict[str, Any] | None]] = []
         for product in products:
+            over_cap = product.sku in capped
             decision = decide(
                 product,
                 selection,
@@ -104,7 +117,10 @@ async def publish(uow: UnitOfWork, products: Sequence[Product], ctx: Context) ->
                 ctx.names,
                 mapped=ctx.is_mapped(product),
                 waived=waived,
+                over_cap=over_cap,
             )
+            if over_cap and decision.reasons != ("over_cap",):
+                uncap.append(product.sku)  # not listable anyway: it holds no place in the queue
             state = held.get(product.sku)
             if decision.listed:
                 content = item_content(
@@ -120,34 +136,68 @@ async def publish(uow: UnitOfWork, products: Sequence[Product], ctx: Context) ->
             elif state is not None and state[0]:
                 out.append((product.sku, False, None, None))
         await asyncio.sleep(0)  # a few thousand decisions per account: let others run
-        if not out:
-            continue
-        revisions = await repo.next_revisions(conn, len(out))
-        await repo.write_states(
-            conn,
-            account_id,
-            [
-                (sku, listed, digest, rev)
-                for (sku, listed, digest, _), rev in zip(out, revisions, strict=True)
-            ],
-        )
-        events = []
-        for start in range(0, len(out), BATCH_ITEMS):
-            items = [
-                CatalogItem(sku=sku, revision=rev, listed=listed, **(content or {}))
-                for (sku, listed, _, content), rev in zip(
-                    out[start : start + BATCH_ITEMS],
-                    revisions[start : start + BATCH_ITEMS],
-                    strict=True,
-                )
-            ]
-            events.append(CatalogUpdated(account_id=account_id, items=items))
-        await uow.emit(*events)
-        emitted += len(out)
-        withdrawn = sum(1 for _, listed, _, _ in out if not listed)
-        metrics.items_emitted.labels("false").inc(withdrawn)
-        metrics.items_emitted.labels("true").inc(len(out) - withdrawn)
+        await repo.set_capped(conn, account_id, uncap, capped=False)
+        emitted += await _emit(uow, account_id, out)
+        if enforce_cap:
+            emitted += await _hold_to_cap(uow, account_id, ctx)
     return emitted
+
+
+async def _emit(
+    uow: UnitOfWork, account_id: str, out: list[tuple[str, bool, str | None, dict[str, Any] | None]]
+) -> int:
+    if not out:
+        return 0
+    conn = uow.connection
+    revisions = await repo.next_revisions(conn, len(out))
+    await repo.write_states(
+        conn,
+        account_id,
+        [
+            (sku, listed, digest, rev)
+            for (sku, listed, digest, _), rev in zip(out, revisions, strict=True)
+        ],
+    )
+    events = []
+    for start in range(0, len(out), BATCH_ITEMS):
+        items = [
+            CatalogItem(sku=sku, revision=rev, listed=listed, **(content or {}))
+            for (sku, listed, _, content), rev in zip(
+                out[start : start + BATCH_ITEMS],
+                revisions[start : start + BATCH_ITEMS],
+                strict=True,
+            )
+        ]
+        events.append(CatalogUpdated(account_id=account_id, items=items))
+    await uow.emit(*events)
+    withdrawn = sum(1 for _, listed, _, _ in out if not listed)
+    metrics.items_emitted.labels("false").inc(withdrawn)
+    metrics.items_emitted.labels("true").inc(len(out) - withdrawn)
+    return len(out)
+
+
+async def _hold_to_cap(uow: UnitOfWork, account_id: str, ctx: Context) -> int:
+    """Keep the account's listed products to its cap, deterministically: the listed and the
+    capped products ranked by the account's order (margin, stock or a priority list; SKU
+    breaks ties), the first `cap` listed, the rest withdrawn with reason over_cap. Cheap when
+    nothing is capped and the count is within the cap (one count query)."""
+    conn = uow.connection
+    policy = await repo.cap_policy(conn, account_id)
+    listed, capped = await repo.cap_counts(conn, account_id)
+    if listed <= policy.cap and capped == 0:
+        return 0
+    ranked = await repo.cap_ranking(conn, account_id, policy)
+    within, beyond = ranked[: policy.cap], ranked[policy.cap :]
+    withdraw = [sku for sku, is_listed in beyond if is_listed]
+    admit = [sku for sku, is_listed in within if not is_listed]
+    if not withdraw and not admit:
+        return 0
+    await repo.set_capped(conn, account_id, withdraw, capped=True)
+    await repo.set_capped(conn, account_id, admit, capped=False)
+    products = await repo.load_products(conn, withdraw + admit)
+    return await publish(
+        uow, list(products.values()), ctx, accounts=[account_id], enforce_cap=False
+    )
 
 
 async def resync(
