@@ -191,6 +191,18 @@ async def main(args: argparse.Namespace) -> None:
             await service.call(
                 "PUT", f"/accounts/{ACCOUNT}/selection", json={"include": {"categories": ROOTS}}
             )
+            # The two 45,000-row files are 90,000 products for one account: a cap above that
+            # keeps both figures about import and emission, not about withdrawing past a cap.
+            await service.call("PUT", f"/accounts/{ACCOUNT}/listing", json={"product_cap": 100_000})
+            # Listable needs a category mapping: map every seed category to its Allegro leaf,
+            # so the selection lists them all through the full listability check.
+            seed = importlib.import_module("allegro_emulator.seed")
+            for leaf, path in seed.SUPPLIER_CATEGORIES.items():
+                await service.call(
+                    "PUT",
+                    "/category-mappings",
+                    json={"supplier_category": " > ".join(path), "allegro_category_id": leaf},
+                )
             for label, path, fmt in (("jsonl", jsonl, "jsonl"), ("csv", csv_small, "csv")):
                 before = counter.items
                 report, started = await timed_import(service, path, fmt)

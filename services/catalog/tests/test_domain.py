@@ -7,13 +7,20 @@ from decimal import Decimal
 
 import pytest
 
-from catalog.domain.ean import ean13_check_digit, is_valid_ean13
-from catalog.domain.items import decide, item_content, item_hash
+from catalog.domain.ean import ean13_check_digit, is_valid_ean13, is_valid_gtin
+from catalog.domain.items import REASONS, WAIVABLE, decide, item_content, item_hash
 from catalog.domain.model import Product, ProductRecord, content_hash, merge
 from catalog.domain.screening import DEFAULT_RULES, Screen, ScreeningRule
 from catalog.domain.selection import Selection
 from catalog.domain.stock import available_stock
-from catalog.domain.validation import RowError, normalise_ean, validate_row
+from catalog.domain.titles import ALLEGRO_TITLE_MAX, shorten_title
+from catalog.domain.validation import (
+    CONDITION_NEW,
+    CONDITION_USED,
+    RowError,
+    normalise_ean,
+    validate_row,
+)
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -47,6 +54,116 @@ class TestEan:
         assert normalise_ean("012345678905") == "0012345678905"  # UPC-A as GTIN-13
 
 
+class TestGtin:
+    @pytest.mark.parametrize(
+        "code",
+        [
+            "96385074",  # EAN-8
+            "036000291452",  # UPC-A
+            "5901234123457",  # EAN-13
+            "15901234123454",  # GTIN-14 (an outer case of 5901234123457)
+        ],
+    )
+    def test_every_gtin_length_with_a_good_check_digit_is_valid(self, code: str) -> None:
+        assert is_valid_gtin(code)
+        assert not is_valid_gtin(code[:-1] + str((int(code[-1]) + 1) % 10))
+
+    def test_other_lengths_and_non_digits_are_not(self) -> None:
+        assert not is_valid_gtin("1234567")
+        assert not is_valid_gtin("590123412345711")
+        assert not is_valid_gtin("5901234l23457")
+        assert not is_valid_gtin("５９０１２３４１２３４５７")  # full-width digits
+
+    def test_a_bad_check_digit_drops_the_ean_not_the_product(self) -> None:
+        record = validate_row(full_row(ean="5901234123458"), 2, T0)
+        assert isinstance(record, ProductRecord)
+        product = merge(None, record, "test").product
+        assert product.ean is None
+        assert product.received == {"ean": "5901234123458"}
+        assert "invalid_ean" in product.flags
+        # The next good EAN clears the flag; the record that carries no EAN leaves it.
+        fixed = validate_row(
+            {"sku": "SKU-1", "ean": "96385074"}, 3, T0 + timedelta(1), require_full=False
+        )
+        assert isinstance(fixed, ProductRecord)
+        product = merge(product, fixed, "test").product
+        assert product.ean == "96385074" and product.flags == []
+
+    def test_ean8_and_gtin14_are_kept_as_sent(self) -> None:
+        for code in ("96385074", "15901234123454"):
+            record = validate_row(full_row(ean=code), 2, T0)
+            assert isinstance(record, ProductRecord) and record.fields["ean"] == code
+
+
+class TestLenientFields:
+    @pytest.mark.parametrize("weight", ["0", "0,000", "", None])
+    def test_no_weight_keeps_the_product_flagged(self, weight: object) -> None:
+        record = validate_row(full_row(weight_kg=weight), 2, T0)
+        assert isinstance(record, ProductRecord)
+        product = merge(None, record, "test").product
+        assert product.weight_kg is None and product.flags == ["needs_weight"]
+
+    def test_zero_dates_are_empty(self) -> None:
+        record = validate_row(full_row(updated_at="0000-00-00 00:00:00"), 2, T0)
+        assert isinstance(record, ProductRecord)
+        assert record.updated_at == T0 and not record.explicit_time
+
+    @pytest.mark.parametrize(
+        ("text", "value"),
+        [
+            ("1.234,56", "1234.56"),
+            ("1,234.56", "1234.56"),
+            ("24,90", "24.90"),
+            ("2.345.678,9", "2345678.9"),
+            ("1.234", "1.234"),
+            ("1,234", "1.234"),
+            ("1.234.567", "1234567"),
+        ],
+    )
+    def test_thousands_separators(self, text: str, value: str) -> None:
+        record = validate_row(full_row(cost_amount=text), 2, T0)
+        assert isinstance(record, ProductRecord)
+        assert record.fields["cost_amount"] == Decimal(value)
+
+    @pytest.mark.parametrize(
+        ("condition", "allegro"),
+        [
+            ("NEW", CONDITION_NEW),
+            ("REFURBISHED_A", CONDITION_USED),
+            ("REFURBISHED_B", CONDITION_USED),
+        ],
+    )
+    def test_refurbished_is_sold_as_used_never_new(self, condition: str, allegro: str) -> None:
+        record = validate_row(full_row(attributes={"condition": condition}), 2, T0)
+        assert isinstance(record, ProductRecord)
+        assert record.fields["attributes"] == {"condition": condition, "11323": allegro}
+
+
+class TestTitles:
+    LONG = (
+        "Krzesło biurowe ergonomiczne z regulacją wysokości i podłokietnikami, siatkowe oparcie,"
+        " czarne"
+    )
+
+    def test_a_long_title_is_cut_at_a_word_boundary_and_flagged(self) -> None:
+        short = shorten_title(self.LONG)
+        assert len(short) <= ALLEGRO_TITLE_MAX
+        assert self.LONG.startswith(short)
+        assert short == "Krzesło biurowe ergonomiczne z regulacją wysokości i podłokietnikami"
+        record = validate_row(full_row(title=self.LONG), 2, T0)
+        assert isinstance(record, ProductRecord)
+        product = merge(None, record, "test").product
+        assert product.title == short
+        assert product.received == {"title": self.LONG}
+        assert product.flags == ["title_shortened"]
+
+    def test_short_titles_and_one_long_word(self) -> None:
+        assert shorten_title("Sekator  Fiskars ") == "Sekator Fiskars"
+        assert shorten_title("x" * 90) == "x" * 75  # no boundary: a hard cut
+        # Trailing separators go: no title ends in " -" or "(".
+        assert shorten_title("A" * 60 + " - " + "B" * 30) == "A" * 60
+
+
 class TestValidation:
     def test_a_good_row_becomes_a_record(self) -> None:
         record = validate_row(full_row(), 2, T0)
@@ -58,7 +175,6 @@ class TestValidation:
     @pytest.mark.parametrize(
         ("over", "field", "reason"),
         [
-            ({"ean": "5901234123458"}, "ean", "check digit"),
             ({"title": ""}, "title", "required"),
             ({"sku": ""}, "sku", "required"),
             ({"weight_kg": "-1"}, "weight_kg", "positive"),
@@ -84,9 +200,9 @@ class TestValidation:
         assert any(e.field == field and reason in e.reason and e.line == 7 for e in errors), errors
 
     def test_all_errors_of_a_row_are_reported(self) -> None:
-        errors = validate_row(full_row(ean="123", weight_kg="0"), 3, T0)
+        errors = validate_row(full_row(stock="x", weight_kg="-1"), 3, T0)
         assert isinstance(errors, list)
-        assert {e.field for e in errors} == {"ean", "weight_kg"}
+        assert {e.field for e in errors} == {"stock", "weight_kg"}
         assert all(isinstance(e, RowError) and e.sku == "SKU-1" for e in errors)
 
     def test_partial_records_need_only_a_sku(self) -> None:
@@ -145,6 +261,9 @@ def product(**over: object) -> Product:
         cost_amount=Decimal("10"),
         cost_currency="PLN",
         stock=4,
+        ean="5901234123457",
+        images=["https://img.example/1.jpg"],
+        weight_kg=Decimal("0.4"),
     )
     for k, v in over.items():
         setattr(base, k, v)
@@ -205,6 +324,50 @@ class TestScreening:
         assert not decision.listed and decision.reason == "prohibited"
         assert decide(product(cost_amount=None), sel, self.screen).reason == "incomplete"
         assert decide(product(), sel, self.screen).listed
+
+
+class TestListability:
+    """Listable means Allegro would take it: every blocking reason, at once."""
+
+    sel = Selection.from_dict({"include": {"brands": ["Fiskars"]}})
+    screen = Screen([ScreeningRule(1, "keyword", "kastet*", "weapons")])
+
+    def test_a_complete_mapped_product_is_listed(self) -> None:
+        assert decide(product(), self.sel, self.screen, mapped=True).listed
+
+    def test_every_reason_at_once(self) -> None:
+        bare = product(
+            title="Kastet stalowy", images=[], ean=None, weight_kg=None, cost_amount=None
+        )
+        decision = decide(bare, self.sel, self.screen, mapped=False, over_cap=True)
+        assert not decision.listed
+        assert decision.reasons == (
+            "prohibited",
+            "incomplete",
+            "no_image",
+            "no_ean",
+            "no_weight",
+            "no_category",
+            "over_cap",
+        )
+        assert all(REASONS[r] for r in decision.reasons)  # each has its plain words
+
+    def test_an_account_may_waive_what_allegro_lets_it(self) -> None:
+        unmapped = decide(product(ean=None), self.sel, self.screen, mapped=False)
+        assert unmapped.reasons == ("no_ean", "no_category")
+        waived = decide(
+            product(ean=None),
+            self.sel,
+            self.screen,
+            mapped=False,
+            waived=frozenset({"no_ean", "no_category"}),
+        )
+        assert waived.listed
+        # Screening is never waived.
+        prohibited = decide(
+            product(title="Kastet"), self.sel, self.screen, waived=WAIVABLE, mapped=True
+        )
+        assert prohibited.reasons == ("prohibited",)
 
 
 class TestStock:

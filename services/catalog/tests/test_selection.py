@@ -89,12 +89,15 @@ async def test_prohibited_products_are_screened_with_the_blocking_rule(catalog: 
         "sku": "BAD-1",
         "title": "E-papierosy Fiskars zestaw startowy",
     }
-    lines = [*jsonl_lines(iter(products)), orjson.dumps(cigarettes) + b"\n"]
+    # An exception phrase (seeded by migration 0006) keeps an allowed use of a blocked word.
+    stones = as_supplier_record(products[0]) | {"sku": "OK-1", "title": "Whisky stones, 9 pcs"}
+    lines = [*jsonl_lines(iter(products)), *(orjson.dumps(r) + b"\n" for r in (cigarettes, stones))]
     await catalog.import_bytes("jsonl", lines)
     roots = ["Home & Garden", "Sports & Outdoors", "Electronics"]
     saved = await catalog.save_selection({"categories": roots})
-    assert saved["emitted_items"] == 100
+    assert saved["emitted_items"] == 101
     assert "BAD-1" not in await catalog.latest()
+    assert (await catalog.latest())["OK-1"]["listed"]
     screened = (await catalog.http.get(f"/accounts/{catalog.account}/screened")).json()
     assert screened["total"] == 1
     assert screened["products"][0]["sku"] == "BAD-1"
@@ -112,7 +115,8 @@ async def test_prohibited_products_are_screened_with_the_blocking_rule(catalog: 
     latest = await catalog.latest()
     assert not any(latest[s]["listed"] for s in of_brand)
     rules = (await catalog.http.get("/screening/rules")).json()["rules"]
-    assert any(r["pattern"] == "alkohol*" for r in rules)  # the seeded defaults
+    assert any(r["pattern"] == "kastet*" for r in rules)  # the seeded defaults
+    assert any(r["kind"] == "exception" and r["pattern"] == "whisky stones" for r in rules)
     # Removing it lists them again.
     removed = await catalog.http.delete(f"/screening/rules/{rule.json()['id']}")
     assert removed.json()["emitted_items"] == len(of_brand)

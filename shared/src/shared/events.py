@@ -70,6 +70,22 @@ class Money(BaseModel):
 # --- catalog ---------------------------------------------------------------------------------
 
 
+class DescriptionItem(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    type: Literal["TEXT", "IMAGE"]
+    content: str | None = Field(
+        default=None, description="TEXT: HTML of Allegro's tags only (h1, h2, p, ul, ol, li, b)"
+    )
+    url: str | None = Field(default=None, description="IMAGE: the supplier's image URL")
+
+
+class DescriptionSection(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    items: list[DescriptionItem]
+
+
 class CatalogItem(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -78,7 +94,14 @@ class CatalogItem(BaseModel):
     listed: bool = Field(description="false: the product left the selection, withdraw it")
     ean: str | None = None
     title: str | None = None
-    description: str | None = None
+    description: str | None = Field(
+        default=None,
+        description="Sanitised HTML: Allegro's tags only, the description's images as <img src>",
+    )
+    description_sections: list[DescriptionSection] = Field(
+        default_factory=list,
+        description="The description in Allegro's format (description.sections)",
+    )
     images: list[str] = Field(default_factory=list)
     supplier_category: str | None = None
     allegro_category_id: str | None = None

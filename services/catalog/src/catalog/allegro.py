@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from catalog import repository as repo
 from catalog.domain.items import decide
+from catalog.domain.names import is_id
 from catalog.domain.selection import Selection
 from catalog.sync import load_context
 from shared.allegro import AllegroClient, AllegroError
@@ -39,6 +40,9 @@ COUNT_KEYS = (
     "prohibited",
     "incomplete",
     "unmapped",
+    "no_image",
+    "no_weight",
+    "listable",  # selected and nothing blocks it (after the account's waivers)
 )
 
 
@@ -178,6 +182,7 @@ async def suggest_categories(
             supplier_category,
             sample * 4,
         )
+        reference = await repo.names(conn)
     eans = [r["ean"] for r in rows if r["ean"]][:sample]
     titles = [r["title"] for r in rows if r["title"]]
     scores: Counter[str] = Counter()
@@ -187,8 +192,12 @@ async def suggest_categories(
         if info["category_id"]:
             scores[info["category_id"]] += 3
             sources.setdefault(info["category_id"], set()).add("catalogue-product-by-ean")
-    leaf_name = supplier_category.split(" > ")[-1]
-    for phrase in [leaf_name, *titles[:1]]:
+    # Allegro is asked for the category's name, never for BigBuy's id ("17088"): an id the
+    # taxonomies list does not know leaves only the title to search with.
+    named_path, _ = reference.path(supplier_category)
+    leaf_name = (named_path or supplier_category).split(" > ")[-1]
+    phrases = [p for p in (leaf_name, *titles[:1]) if p and not is_id(p)]
+    for phrase in phrases:
         try:
             nodes = await lookups.matching_categories(account_id, phrase)
         except AllegroError as exc:
@@ -291,9 +300,11 @@ async def _run_coverage(engine: AsyncEngine, lookups: Lookups, report_id: uuid.U
             report_id,
         )
         ctx = await load_context(conn, [])
+        waivers = await repo.waived_reasons(conn, [row["account_id"]]) if row else {}
     if row is None or row["status"] != "running":
         return
     account_id = row["account_id"]
+    waived = waivers.get(account_id, frozenset())
     selection = Selection.from_dict(orjson.loads(row["selection"]))
     counts: dict[str, int] = orjson.loads(row["counts"])
     by_category: dict[str, dict[str, int]] = orjson.loads(row["by_category"])
@@ -306,7 +317,10 @@ async def _run_coverage(engine: AsyncEngine, lookups: Lookups, report_id: uuid.U
             break
         to_look_up: list[tuple[str, str]] = []  # (ean, category)
         for product in page:
-            decision = decide(product, selection, ctx.screen)
+            mapped = ctx.is_mapped(product)
+            decision = decide(
+                product, selection, ctx.screen, ctx.names, mapped=mapped, waived=waived
+            )
             if decision.reason == "not_selected":
                 continue
             category = product.category_path or ""
@@ -317,18 +331,18 @@ async def _run_coverage(engine: AsyncEngine, lookups: Lookups, report_id: uuid.U
                 for target in (counts, bucket):
                     target["prohibited"] += 1
                 continue
-            flags = []
-            if decision.reason == "incomplete":
-                flags.append("incomplete")
-            if ctx.category_for(product) is None:
+            flags = [r for r in decision.reasons if r in ("incomplete", "no_image", "no_weight")]
+            if not mapped:
                 flags.append("unmapped")
+            if not decision.reasons:
+                flags.append("listable")
             if not product.ean:
                 flags += ["no_ean", "missing"]
             else:
                 to_look_up.append((product.ean, category))
             for flag in flags:
                 for target in (counts, bucket):
-                    target[flag] += 1
+                    target[flag] = target.get(flag, 0) + 1  # reports from before a new key
         found = await lookups.by_ean(account_id, (e for e, _ in to_look_up))
         for ean, category in to_look_up:
             matches = found[ean]["matches"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import uuid
 from datetime import timedelta
 from typing import Annotated, Any, Literal
@@ -14,9 +15,11 @@ from pydantic import BaseModel, Field
 from catalog import repository as repo
 from catalog.allegro import start_coverage, suggest_categories
 from catalog.deps import CatalogDeps, catalog_deps
-from catalog.domain.items import decide
+from catalog.domain.items import REASONS, decide
+from catalog.domain.names import read_list
 from catalog.domain.selection import Selection, normalise_category
 from catalog.domain.stock import available_stock
+from catalog.domain.titles import ALLEGRO_TITLE_MAX
 from catalog.ingest import ImportFailed, run_import
 from catalog.parsers import FormatError
 from catalog.sync import SCAN_CHUNK, load_context, preview, publish, resync
@@ -202,7 +205,9 @@ async def import_errors(
 # --- products --------------------------------------------------------------------------------
 
 
-def product_view(product: Any, available: int | None = None) -> dict[str, Any]:
+def product_view(
+    product: Any, available: int | None = None, operator_title: str | None = None
+) -> dict[str, Any]:
     return {
         "sku": product.sku,
         "ean": product.ean,
@@ -223,6 +228,9 @@ def product_view(product: Any, available: int | None = None) -> dict[str, Any]:
         "attributes": product.attributes,
         "updated_at": product.updated_at.isoformat() if product.updated_at else None,
         "source": product.source,
+        "flags": product.flags,
+        "operator_title": operator_title,
+        "received": product.received,
     }
 
 
@@ -252,9 +260,18 @@ async def get_product(sku: str, engine: EngineDep, _: Viewer) -> dict[str, Any]:
             raise not_found("product", sku)
         reservations = (await repo.open_reservations(conn, [sku])).get(sku, [])
         lag = await repo.reservation_lag(conn)
+        titles = await repo.title_overrides(conn, [sku])
+        names = await repo.names(conn)
     view = product_view(
-        product, available_stock(product.stock, product.stock_at, reservations, lag)
+        product,
+        available_stock(product.stock, product.stock_at, reservations, lag),
+        titles.get(sku),
     )
+    # The ids stay the product's; the names are shown beside them.
+    named = names.resolve(product)
+    view["supplier_category_name"] = named.category_path
+    view["brand_name"] = named.brand
+    view["flags"] = [*view["flags"], *names.flags(product)]
     view["reservations"] = [
         {
             "quantity": q,
@@ -264,6 +281,114 @@ async def get_product(sku: str, engine: EngineDep, _: Viewer) -> dict[str, Any]:
         for q, at in reservations
     ]
     return view
+
+
+class TitleBody(BaseModel):
+    title: str = Field(
+        min_length=1,
+        max_length=ALLEGRO_TITLE_MAX,
+        pattern=r"\S",
+        description="The offer title for this SKU (Allegro's limit: 75 characters)",
+    )
+
+
+@router.put("/products/{sku}/title", responses=NOT_FOUND)
+async def set_title(sku: str, body: TitleBody, engine: EngineDep, who: Operator) -> dict[str, Any]:
+    """The operator's title for a SKU: it replaces the supplier's (shortened or not) in every
+    account's items and in screening, until removed."""
+    title = " ".join(body.title.split())
+    async with engine.begin() as conn:
+        emitted = await _retitle(conn, sku, title, who.subject)
+    return {"sku": sku, "title": title, "emitted_items": emitted}
+
+
+@router.delete("/products/{sku}/title", responses=NOT_FOUND)
+async def remove_title(sku: str, engine: EngineDep, _: Operator) -> dict[str, Any]:
+    """Back to the supplier's title."""
+    async with engine.begin() as conn:
+        emitted = await _retitle(conn, sku, None, None)
+    return {"sku": sku, "title": None, "emitted_items": emitted}
+
+
+async def _retitle(conn: Any, sku: str, title: str | None, by: str | None) -> int:
+    product = (await repo.load_products(conn, [sku], lock=True)).get(sku)
+    if product is None:
+        raise not_found("product", sku)
+    await repo.set_title_override(conn, sku, title, by)
+    return await publish(UnitOfWork(conn, "catalog"), [product], await load_context(conn))
+
+
+# --- BigBuy's reference lists --------------------------------------------------------------
+
+MAX_LIST_BYTES = 50 * 1024 * 1024  # manufacturers: a few thousand rows; taxonomies x languages
+
+
+async def _list_records(request: Request, fmt: str) -> list[dict[str, Any]]:
+    body = await request.body()
+    if len(body) > MAX_LIST_BYTES:
+        raise HTTPException(
+            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            detail={"code": "too_large", "message": f"at most {MAX_LIST_BYTES} bytes"},
+        )
+    try:
+        text = body.decode("utf-8-sig")
+        if fmt == "json":
+            data = orjson.loads(text)
+            records = data.get("data", data) if isinstance(data, dict) else data
+            if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+                raise ValueError("not a JSON array of objects")
+            return records
+        lines = text.splitlines()
+        delimiter = ";" if lines and lines[0].count(";") > lines[0].count(",") else ","
+        reader = csv.DictReader(lines, delimiter=delimiter)
+        if not reader.fieldnames or "id" not in reader.fieldnames:
+            raise ValueError("a CSV header with an id column is required")
+        return [{**row, "__line__": reader.line_num} for row in reader]
+    except (ValueError, UnicodeDecodeError, csv.Error) as exc:
+        raise HTTPException(
+            422,
+            detail={"code": "bad_file", "message": f"not a {fmt} list: {exc}"[:300]},
+        ) from exc
+
+
+ListFormat = Annotated[Literal["json", "csv"], Query(description="BigBuy's JSON (API) or CSV")]
+
+
+@router.put("/reference/taxonomies", responses=error_responses(413, 422))
+async def import_taxonomies(
+    request: Request,
+    engine: EngineDep,
+    _: Operator,
+    format: ListFormat = "json",
+    language: Annotated[str, Query(pattern="^[a-z]{2}$")] = "en",
+) -> dict[str, Any]:
+    """BigBuy's taxonomies (`{id, name, parentTaxonomy, isoCode}`; CSV: same columns, or
+    `parent`), in `language` unless a row has `isoCode`. Upserts (names merge per language),
+    then re-resolves every product: items whose names changed are sent again."""
+    rows, errors = read_list(await _list_records(request, format), taxonomies=True)
+    async with engine.begin() as conn:
+        stored = await repo.upsert_taxonomies(conn, rows, language)
+        emitted = await resync(UnitOfWork(conn, "catalog"))
+    return {"stored": stored, "errors": [e.as_dict() for e in errors], "emitted_items": emitted}
+
+
+@router.put("/reference/manufacturers", responses=error_responses(413, 422))
+async def import_manufacturers(
+    request: Request, engine: EngineDep, _: Operator, format: ListFormat = "json"
+) -> dict[str, Any]:
+    """BigBuy's manufacturers (`{id, name}`), JSON or CSV; then re-resolves every product."""
+    rows, errors = read_list(await _list_records(request, format), taxonomies=False)
+    async with engine.begin() as conn:
+        stored = await repo.upsert_manufacturers(conn, rows)
+        emitted = await resync(UnitOfWork(conn, "catalog"))
+    return {"stored": stored, "errors": [e.as_dict() for e in errors], "emitted_items": emitted}
+
+
+@router.get("/reference")
+async def reference_counts(engine: EngineDep, _: Viewer) -> dict[str, Any]:
+    async with engine.connect() as conn:
+        names = await repo.names(conn)
+    return {"taxonomies": len(names.taxonomies), "manufacturers": len(names.manufacturers)}
 
 
 class StockSettingsBody(BaseModel):
@@ -328,6 +453,66 @@ async def get_selection(_: Viewer, account_id: KnownAccount, engine: EngineDep) 
         "selection": (selection or Selection()).as_dict(),
         "saved": selection is not None,
         "listed": listed,
+    }
+
+
+class ListingBody(BaseModel):
+    not_blocking: list[Literal["no_image", "no_ean", "no_weight", "no_category"]] = Field(
+        default_factory=list,
+        max_length=4,
+        description="Reasons this account lists a product despite (screening never waives)",
+    )
+    product_cap: int | None = Field(
+        default=None, ge=1, le=10_000_000, description="Products this shop may offer (45,000)"
+    )
+    cap_order: Literal["margin", "stock", "priority", "sku"] = Field(
+        default="margin",
+        description="Which products stay within the cap: highest margin (RRP - cost), most"
+        " stock, or the `priority` list's order; SKU breaks ties",
+    )
+    priority: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=200_000
+    )
+
+
+@router.get("/accounts/{account_id}/listing", responses=OF_ACCOUNT)
+async def get_listing(_: Viewer, account_id: KnownAccount, engine: EngineDep) -> dict[str, Any]:
+    """What blocks publication for this account: every reason, and those it waives."""
+    async with engine.connect() as conn:
+        waived = (await repo.waived_reasons(conn, [account_id])).get(account_id, frozenset())
+        policy = await repo.cap_policy(conn, account_id)
+    return {
+        "account_id": account_id,
+        "reasons": REASONS,
+        "not_blocking": sorted(waived),
+        "product_cap": policy.cap,
+        "cap_order": policy.order,
+        "priority": list(policy.priority),
+    }
+
+
+@router.put("/accounts/{account_id}/listing", responses=OF_ACCOUNT)
+async def set_listing(
+    body: ListingBody, _: Operator, account_id: KnownAccount, engine: EngineDep
+) -> dict[str, Any]:
+    """Change what this account waives; its products are re-decided and re-sent at once."""
+    async with engine.begin() as conn:
+        await repo.set_waived_reasons(
+            conn,
+            account_id,
+            list(body.not_blocking),
+            body.product_cap,
+            body.cap_order,
+            body.priority,
+        )
+        emitted = await resync(UnitOfWork(conn, "catalog"), account_ids=[account_id])
+        policy = await repo.cap_policy(conn, account_id)
+    return {
+        "account_id": account_id,
+        "not_blocking": sorted(set(body.not_blocking)),
+        "product_cap": policy.cap,
+        "cap_order": policy.order,
+        "emitted_items": emitted,
     }
 
 
@@ -404,7 +589,7 @@ async def patch_selection(
 
 
 class RuleBody(BaseModel):
-    kind: Literal["category", "brand", "keyword"]
+    kind: Literal["category", "brand", "keyword", "exception"]
     pattern: str = Field(min_length=1, max_length=500)
     reason: str = Field(min_length=1, max_length=500)
 
@@ -464,7 +649,7 @@ async def screened_products(
             if not page:
                 break
             for product in page:
-                decision = decide(product, selection, ctx.screen)
+                decision = decide(product, selection, ctx.screen, ctx.names)
                 if decision.blocked is None:
                     continue
                 total += 1
@@ -480,6 +665,64 @@ async def screened_products(
                     )
             after = page[-1].sku
     return {"account_id": account_id, "total": total, "products": out}
+
+
+@router.get("/accounts/{account_id}/not-listable", responses=OF_ACCOUNT)
+async def not_listable_products(
+    _: Viewer,
+    account_id: KnownAccount,
+    engine: EngineDep,
+    after: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> dict[str, Any]:
+    """Selected products Allegro would not take, each with every reason at once (codes and
+    plain words), and the counts by reason over the whole selection."""
+    async with engine.connect() as conn:
+        ctx = await load_context(conn, [account_id])
+        selection = ctx.selections.get(account_id, Selection())
+        waived = ctx.waived.get(account_id, frozenset())
+        out: list[dict[str, Any]] = []
+        by_reason: dict[str, int] = {}
+        total = 0
+        cursor: str | None = None
+        while True:
+            page = await repo.product_page(conn, cursor, SCAN_CHUNK)
+            if not page:
+                break
+            capped = await repo.capped_skus(conn, account_id, [p.sku for p in page])
+            for product in page:
+                decision = decide(
+                    product,
+                    selection,
+                    ctx.screen,
+                    ctx.names,
+                    mapped=ctx.is_mapped(product),
+                    waived=waived,
+                    over_cap=product.sku in capped,
+                )
+                if not decision.reasons:
+                    continue
+                total += 1
+                for reason in decision.reasons:
+                    by_reason[reason] = by_reason.get(reason, 0) + 1
+                if len(out) < limit and (after is None or product.sku > after):
+                    out.append(
+                        {
+                            "sku": product.sku,
+                            "title": product.title,
+                            "reasons": list(decision.reasons),
+                            "in_words": [REASONS[r] for r in decision.reasons],
+                            "rule": None if decision.blocked is None else decision.blocked.__dict__,
+                        }
+                    )
+            cursor = page[-1].sku
+    return {
+        "account_id": account_id,
+        "total": total,
+        "by_reason": by_reason,
+        "products": out,
+        "next_after": out[-1]["sku"] if len(out) == limit else None,
+    }
 
 
 # --- category mapping ------------------------------------------------------------------------

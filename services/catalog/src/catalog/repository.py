@@ -7,13 +7,16 @@ statement per row: a round trip per row would cap an import at a few thousand ro
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from catalog.domain.items import DEFAULT_PRODUCT_CAP
 from catalog.domain.model import Product
+from catalog.domain.names import ListRow, Names
 from catalog.domain.screening import ScreeningRule
 from catalog.domain.selection import Selection
 from catalog.domain.stock import DEFAULT_LAG
@@ -22,7 +25,7 @@ from catalog.domain.validation import RowError
 PRODUCT_COLUMNS = (
     "sku, ean, title, description, images::text AS images, category_path, brand, weight_kg,"
     " attributes::text AS attributes, cost_amount, cost_currency, rrp_amount, rrp_currency,"
-    " stock, content_at, price_at, stock_at, source, content_hash"
+    " stock, content_at, price_at, stock_at, source, content_hash, received::text AS received"
 )
 
 
@@ -53,6 +56,7 @@ def product_from_row(row: Any) -> Product:
         stock_at=row["stock_at"],
         source=row["source"],
         content_hash=row["content_hash"],
+        received=orjson.loads(row["received"]),
     )
 
 
@@ -110,18 +114,18 @@ async def write_products(conn: AsyncConnection, products: Iterable[Product]) -> 
         """
         INSERT INTO products (sku, ean, title, description, images, category_path, brand,
             weight_kg, attributes, cost_amount, cost_currency, rrp_amount, rrp_currency, stock,
-            content_at, price_at, stock_at, source, content_hash, received_at)
+            content_at, price_at, stock_at, source, content_hash, received_at, received)
         SELECT u.sku, u.ean, u.title, u.description, u.images::jsonb, u.category_path, u.brand,
             u.weight_kg, u.attributes::jsonb, u.cost_amount, u.cost_currency, u.rrp_amount,
             u.rrp_currency, u.stock, u.content_at, u.price_at, u.stock_at, u.source,
-            u.content_hash, $20
+            u.content_hash, $20, u.received::jsonb
         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
             $7::text[], $8::numeric[], $9::text[], $10::numeric[], $11::text[], $12::numeric[],
             $13::text[], $14::int[], $15::timestamptz[], $16::timestamptz[],
-            $17::timestamptz[], $18::text[], $19::text[])
+            $17::timestamptz[], $18::text[], $19::text[], $21::text[])
             AS u(sku, ean, title, description, images, category_path, brand, weight_kg,
                 attributes, cost_amount, cost_currency, rrp_amount, rrp_currency, stock,
-                content_at, price_at, stock_at, source, content_hash)
+                content_at, price_at, stock_at, source, content_hash, received)
         ON CONFLICT (sku) DO UPDATE SET ean = excluded.ean, title = excluded.title,
             description = excluded.description, images = excluded.images,
             category_path = excluded.category_path, brand = excluded.brand,
@@ -131,7 +135,7 @@ async def write_products(conn: AsyncConnection, products: Iterable[Product]) -> 
             stock = excluded.stock, content_at = excluded.content_at,
             price_at = excluded.price_at, stock_at = excluded.stock_at,
             source = excluded.source, content_hash = excluded.content_hash,
-            received_at = excluded.received_at
+            received_at = excluded.received_at, received = excluded.received
         -- Existing rows were merged under FOR UPDATE; this guards the race of two first
         -- inserts of one SKU: the older record must not overwrite the newer.
         WHERE (excluded.content_at >= products.content_at OR products.content_at IS NULL)
@@ -158,8 +162,205 @@ async def write_products(conn: AsyncConnection, products: Iterable[Product]) -> 
         [p.source for p in items],
         [p.content_hash for p in items],
         now,
+        [orjson.dumps(p.received).decode() for p in items],
     )
     return len(items)
+
+
+async def title_overrides(conn: AsyncConnection, skus: Sequence[str]) -> dict[str, str]:
+    pg = await raw(conn)
+    rows = await pg.fetch(
+        "SELECT sku, title FROM title_overrides WHERE sku = ANY($1::text[])", list(skus)
+    )
+    return {r["sku"]: r["title"] for r in rows}
+
+
+async def set_title_override(
+    conn: AsyncConnection, sku: str, title: str | None, by: str | None
+) -> None:
+    pg = await raw(conn)
+    if title is None:
+        await pg.execute("DELETE FROM title_overrides WHERE sku = $1", sku)
+        return
+    await pg.execute(
+        "INSERT INTO title_overrides (sku, title, updated_at, updated_by)"
+        " VALUES ($1, $2, now(), $3)"
+        " ON CONFLICT (sku) DO UPDATE SET title = excluded.title, updated_at = now(),"
+        " updated_by = excluded.updated_by",
+        sku,
+        title,
+        by,
+    )
+
+
+async def names(conn: AsyncConnection) -> Names:
+    pg = await raw(conn)
+    taxonomies = await pg.fetch("SELECT id, names::text AS names FROM supplier_taxonomies")
+    manufacturers = await pg.fetch("SELECT id, name FROM supplier_manufacturers")
+    return Names(
+        {r["id"]: orjson.loads(r["names"]) for r in taxonomies},
+        {r["id"]: r["name"] for r in manufacturers},
+    )
+
+
+async def upsert_taxonomies(conn: AsyncConnection, rows: Sequence[ListRow], language: str) -> int:
+    """Names merge per language (a Polish list keeps the English names); parents replace."""
+    pg = await raw(conn)
+    latest = {r.id: r for r in rows}  # the list's last row of an id wins
+    await pg.execute(
+        "INSERT INTO supplier_taxonomies (id, parent_id, names, updated_at)"
+        " SELECT u.id, u.parent, jsonb_build_object(u.lang, u.name), now()"
+        " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(id, parent, name, lang)"
+        " ON CONFLICT (id) DO UPDATE SET parent_id = excluded.parent_id,"
+        " names = supplier_taxonomies.names || excluded.names, updated_at = now()",
+        list(latest),
+        [r.parent for r in latest.values()],
+        [r.name for r in latest.values()],
+        [r.language or language for r in latest.values()],
+    )
+    return len(latest)
+
+
+async def upsert_manufacturers(conn: AsyncConnection, rows: Sequence[ListRow]) -> int:
+    pg = await raw(conn)
+    latest = {r.id: r.name for r in rows}
+    await pg.execute(
+        "INSERT INTO supplier_manufacturers (id, name, updated_at)"
+        " SELECT u.id, u.name, now() FROM unnest($1::text[], $2::text[]) AS u(id, name)"
+        " ON CONFLICT (id) DO UPDATE SET name = excluded.name, updated_at = now()",
+        list(latest),
+        list(latest.values()),
+    )
+    return len(latest)
+
+
+async def waived_reasons(
+    conn: AsyncConnection, account_ids: Sequence[str] | None = None
+) -> dict[str, frozenset[str]]:
+    pg = await raw(conn)
+    rows = await pg.fetch(
+        "SELECT account_id, not_blocking::text AS reasons FROM account_listing"
+        " WHERE $1::text[] IS NULL OR account_id = ANY($1::text[])",
+        None if account_ids is None else list(account_ids),
+    )
+    return {r["account_id"]: frozenset(orjson.loads(r["reasons"])) for r in rows}
+
+
+async def set_waived_reasons(
+    conn: AsyncConnection,
+    account_id: str,
+    reasons: list[str],
+    product_cap: int | None = None,
+    cap_order: str = "margin",
+    priority: Sequence[str] = (),
+) -> None:
+    pg = await raw(conn)
+    await pg.execute(
+        "INSERT INTO account_listing (account_id, not_blocking, product_cap, cap_order,"
+        " priority, updated_at) VALUES ($1, $2::jsonb, $3, $4, $5::jsonb, now())"
+        " ON CONFLICT (account_id) DO UPDATE SET not_blocking = excluded.not_blocking,"
+        " product_cap = excluded.product_cap, cap_order = excluded.cap_order,"
+        " priority = excluded.priority, updated_at = now()",
+        account_id,
+        orjson.dumps(sorted(set(reasons))).decode(),
+        product_cap,
+        cap_order,
+        orjson.dumps(list(priority)).decode(),
+    )
+
+
+@dataclass(frozen=True)
+class CapPolicy:
+    cap: int = DEFAULT_PRODUCT_CAP
+    order: str = "margin"  # margin | stock | priority | sku
+    priority: tuple[str, ...] = ()
+
+
+async def cap_policy(conn: AsyncConnection, account_id: str) -> CapPolicy:
+    pg = await raw(conn)
+    row = await pg.fetchrow(
+        "SELECT product_cap, cap_order, priority::text AS priority FROM account_listing"
+        " WHERE account_id = $1",
+        account_id,
+    )
+    if row is None:
+        return CapPolicy()
+    return CapPolicy(
+        DEFAULT_PRODUCT_CAP if row["product_cap"] is None else row["product_cap"],
+        row["cap_order"],
+        tuple(orjson.loads(row["priority"])),
+    )
+
+
+async def product_cap(conn: AsyncConnection, account_id: str) -> int:
+    return (await cap_policy(conn, account_id)).cap
+
+
+async def capped_skus(conn: AsyncConnection, account_id: str, skus: Sequence[str]) -> set[str]:
+    pg = await raw(conn)
+    rows = await pg.fetch(
+        "SELECT sku FROM account_capped WHERE account_id = $1 AND sku = ANY($2::text[])",
+        account_id,
+        list(skus),
+    )
+    return {r["sku"] for r in rows}
+
+
+async def set_capped(
+    conn: AsyncConnection, account_id: str, skus: Sequence[str], *, capped: bool
+) -> None:
+    if not skus:
+        return
+    pg = await raw(conn)
+    if capped:
+        await pg.execute(
+            "INSERT INTO account_capped (account_id, sku) SELECT $1, unnest($2::text[])"
+            " ON CONFLICT DO NOTHING",
+            account_id,
+            list(skus),
+        )
+    else:
+        await pg.execute(
+            "DELETE FROM account_capped WHERE account_id = $1 AND sku = ANY($2::text[])",
+            account_id,
+            list(skus),
+        )
+
+
+async def cap_counts(conn: AsyncConnection, account_id: str) -> tuple[int, int]:
+    pg = await raw(conn)
+    row = await pg.fetchrow(
+        "SELECT (SELECT count(*) FROM account_items WHERE account_id = $1 AND listed) AS listed,"
+        " (SELECT count(*) FROM account_capped WHERE account_id = $1) AS capped",
+        account_id,
+    )
+    return int(row["listed"]), int(row["capped"])
+
+
+# The cap's orders; SKU breaks every tie, so the same data always gives the same choice.
+_CAP_ORDER = {
+    "margin": "(p.rrp_amount - p.cost_amount) DESC NULLS LAST, p.sku",
+    "stock": "p.stock DESC NULLS LAST, p.sku",
+    "priority": "array_position($2::text[], p.sku) NULLS LAST, p.sku",
+    "sku": "p.sku",
+}
+
+
+async def cap_ranking(
+    conn: AsyncConnection, account_id: str, policy: CapPolicy
+) -> list[tuple[str, bool]]:
+    """The account's listed and capped products in the cap's order: (sku, listed now)."""
+    pg = await raw(conn)
+    by_priority = policy.order == "priority"
+    rows = await pg.fetch(
+        "SELECT c.sku, c.listed FROM ("
+        " SELECT sku, true AS listed FROM account_items WHERE account_id = $1 AND listed"
+        " UNION ALL SELECT sku, false FROM account_capped WHERE account_id = $1) c"
+        " JOIN products p ON p.sku = c.sku"
+        f" ORDER BY {_CAP_ORDER[policy.order]}",
+        *([account_id, list(policy.priority)] if by_priority else [account_id]),
+    )
+    return [(r["sku"], r["listed"]) for r in rows]
 
 
 # --- selections and per-account state ---------------------------------------------------------

@@ -12,15 +12,16 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from catalog import metrics
 from catalog import repository as repo
-from catalog.domain.items import decide, item_content, item_hash
+from catalog.domain.items import REASONS, decide, item_content, item_hash
 from catalog.domain.model import Product
+from catalog.domain.names import Names
 from catalog.domain.screening import Screen
 from catalog.domain.selection import Selection
 from catalog.domain.stock import available_stock
@@ -38,6 +39,8 @@ class Context:
     screen: Screen
     mappings: dict[tuple[str, str], str]
     selections: dict[str, Selection]
+    names: Names = field(default_factory=Names)
+    waived: dict[str, frozenset[str]] = field(default_factory=dict)  # per account
 
     def __post_init__(self) -> None:
         self._by_category: dict[str, dict[str, str]] = {}
@@ -51,6 +54,9 @@ class Context:
             return None
         return found.get("") or found.get("allegro-pl")
 
+    def is_mapped(self, product: Product) -> bool:
+        return self.category_for(product) is not None
+
     def overrides_for(self, product: Product) -> dict[str, str]:
         found = self._by_category.get(product.category_path or "", {})
         return {m: c for m, c in found.items() if m}
@@ -61,6 +67,8 @@ async def load_context(conn: AsyncConnection, account_ids: Sequence[str] | None 
         Screen(await repo.screening_rules(conn)),
         await repo.category_mappings(conn),
         await repo.selections(conn, account_ids),
+        await repo.names(conn),
+        await repo.waived_reasons(conn, account_ids),
     )
 
 
@@ -73,23 +81,50 @@ async def availability(conn: AsyncConnection, products: Sequence[Product]) -> di
     }
 
 
-async def publish(uow: UnitOfWork, products: Sequence[Product], ctx: Context) -> int:
-    """Emit what changed for `products` in every account of `ctx`; returns the items emitted."""
+async def publish(
+    uow: UnitOfWork,
+    products: Sequence[Product],
+    ctx: Context,
+    *,
+    accounts: Sequence[str] | None = None,
+    enforce_cap: bool = True,
+) -> int:
+    """Emit what changed for `products` in every account of `ctx` (or `accounts`), then hold
+    each account to its product cap; returns the items emitted."""
     if not products or not ctx.selections:
         return 0
     conn = uow.connection
     skus = [p.sku for p in products]
+    titles = await repo.title_overrides(conn, skus)
+    if titles:  # the operator's title is the one listed, and the one screened
+        products = [replace(p, title=titles[p.sku]) if p.sku in titles else p for p in products]
     stock = await availability(conn, products)
     emitted = 0
     for account_id, selection in ctx.selections.items():
+        if accounts is not None and account_id not in accounts:
+            continue
+        waived = ctx.waived.get(account_id, frozenset())
         held = await repo.account_states(conn, account_id, skus)
+        capped = await repo.capped_skus(conn, account_id, skus)
+        uncap: list[str] = []
         out: list[tuple[str, bool, str | None, dict[str, Any] | None]] = []
         for product in products:
-            decision = decide(product, selection, ctx.screen)
+            over_cap = product.sku in capped
+            decision = decide(
+                product,
+                selection,
+                ctx.screen,
+                ctx.names,
+                mapped=ctx.is_mapped(product),
+                waived=waived,
+                over_cap=over_cap,
+            )
+            if over_cap and decision.reasons != ("over_cap",):
+                uncap.append(product.sku)  # not listable anyway: it holds no place in the queue
             state = held.get(product.sku)
             if decision.listed:
                 content = item_content(
-                    product,
+                    ctx.names.resolve(product),  # names sent on; the mapping is by the ids
                     ctx.category_for(product),
                     stock[product.sku],
                     ctx.overrides_for(product),
@@ -101,34 +136,68 @@ async def publish(uow: UnitOfWork, products: Sequence[Product], ctx: Context) ->
             elif state is not None and state[0]:
                 out.append((product.sku, False, None, None))
         await asyncio.sleep(0)  # a few thousand decisions per account: let others run
-        if not out:
-            continue
-        revisions = await repo.next_revisions(conn, len(out))
-        await repo.write_states(
-            conn,
-            account_id,
-            [
-                (sku, listed, digest, rev)
-                for (sku, listed, digest, _), rev in zip(out, revisions, strict=True)
-            ],
-        )
-        events = []
-        for start in range(0, len(out), BATCH_ITEMS):
-            items = [
-                CatalogItem(sku=sku, revision=rev, listed=listed, **(content or {}))
-                for (sku, listed, _, content), rev in zip(
-                    out[start : start + BATCH_ITEMS],
-                    revisions[start : start + BATCH_ITEMS],
-                    strict=True,
-                )
-            ]
-            events.append(CatalogUpdated(account_id=account_id, items=items))
-        await uow.emit(*events)
-        emitted += len(out)
-        withdrawn = sum(1 for _, listed, _, _ in out if not listed)
-        metrics.items_emitted.labels("false").inc(withdrawn)
-        metrics.items_emitted.labels("true").inc(len(out) - withdrawn)
+        await repo.set_capped(conn, account_id, uncap, capped=False)
+        emitted += await _emit(uow, account_id, out)
+        if enforce_cap:
+            emitted += await _hold_to_cap(uow, account_id, ctx)
     return emitted
+
+
+async def _emit(
+    uow: UnitOfWork, account_id: str, out: list[tuple[str, bool, str | None, dict[str, Any] | None]]
+) -> int:
+    if not out:
+        return 0
+    conn = uow.connection
+    revisions = await repo.next_revisions(conn, len(out))
+    await repo.write_states(
+        conn,
+        account_id,
+        [
+            (sku, listed, digest, rev)
+            for (sku, listed, digest, _), rev in zip(out, revisions, strict=True)
+        ],
+    )
+    events = []
+    for start in range(0, len(out), BATCH_ITEMS):
+        items = [
+            CatalogItem(sku=sku, revision=rev, listed=listed, **(content or {}))
+            for (sku, listed, _, content), rev in zip(
+                out[start : start + BATCH_ITEMS],
+                revisions[start : start + BATCH_ITEMS],
+                strict=True,
+            )
+        ]
+        events.append(CatalogUpdated(account_id=account_id, items=items))
+    await uow.emit(*events)
+    withdrawn = sum(1 for _, listed, _, _ in out if not listed)
+    metrics.items_emitted.labels("false").inc(withdrawn)
+    metrics.items_emitted.labels("true").inc(len(out) - withdrawn)
+    return len(out)
+
+
+async def _hold_to_cap(uow: UnitOfWork, account_id: str, ctx: Context) -> int:
+    """Keep the account's listed products to its cap, deterministically: the listed and the
+    capped products ranked by the account's order (margin, stock or a priority list; SKU
+    breaks ties), the first `cap` listed, the rest withdrawn with reason over_cap. Cheap when
+    nothing is capped and the count is within the cap (one count query)."""
+    conn = uow.connection
+    policy = await repo.cap_policy(conn, account_id)
+    listed, capped = await repo.cap_counts(conn, account_id)
+    if listed <= policy.cap and capped == 0:
+        return 0
+    ranked = await repo.cap_ranking(conn, account_id, policy)
+    within, beyond = ranked[: policy.cap], ranked[policy.cap :]
+    withdraw = [sku for sku, is_listed in beyond if is_listed]
+    admit = [sku for sku, is_listed in within if not is_listed]
+    if not withdraw and not admit:
+        return 0
+    await repo.set_capped(conn, account_id, withdraw, capped=True)
+    await repo.set_capped(conn, account_id, admit, capped=False)
+    products = await repo.load_products(conn, withdraw + admit)
+    return await publish(
+        uow, list(products.values()), ctx, accounts=[account_id], enforce_cap=False
+    )
 
 
 async def resync(
@@ -162,6 +231,7 @@ class Preview:
     excluded_reasons: Counter[str] = field(default_factory=Counter)
     blocked_by_rule: Counter[str] = field(default_factory=Counter)
     unmapped: int = 0
+    product_cap: int = 0
     by_category: Counter[str] = field(default_factory=Counter)
     page: list[dict[str, Any]] = field(default_factory=list)
 
@@ -177,7 +247,19 @@ class Preview:
                 "incomplete": self.excluded_reasons["incomplete"],
                 "unmapped": self.unmapped,
             },
+            # Every reason a selected product is not listable (one product counts under each).
+            "not_listable_by_reason": {
+                reason: self.excluded_reasons[reason]
+                for reason in REASONS
+                if self.excluded_reasons[reason]
+            },
             "blocked_by_rule": dict(self.blocked_by_rule),
+            # The account's cap: how many of what would be listed are past it.
+            "cap": {
+                "product_cap": self.product_cap,
+                "to_list": self.to_list,
+                "over_cap": max(0, self.to_list - self.product_cap),
+            },
             "by_category": dict(sorted(self.by_category.items())),
             "products": self.page,
         }
@@ -192,8 +274,9 @@ async def preview(
 ) -> Preview:
     """What saving `selection` would do, without doing it."""
     ctx = await load_context(conn, [])
+    waived = (await repo.waived_reasons(conn, [account_id])).get(account_id, frozenset())
     listed_now = await repo.listed_skus(conn, account_id)
-    result = Preview()
+    result = Preview(product_cap=await repo.product_cap(conn, account_id))
     after: str | None = None
     seen_listed = 0
     while True:
@@ -201,14 +284,21 @@ async def preview(
         if not page:
             break
         for product in page:
-            decision = decide(product, selection, ctx.screen)
+            decision = decide(
+                product,
+                selection,
+                ctx.screen,
+                ctx.names,
+                mapped=ctx.is_mapped(product),
+                waived=waived,
+            )
             was_listed = product.sku in listed_now
             seen_listed += was_listed
             if decision.reason != "not_selected":
                 result.selected += 1
             if not decision.listed:
                 if decision.reason != "not_selected":
-                    result.excluded_reasons[decision.reason or ""] += 1
+                    result.excluded_reasons.update(decision.reasons)
                 if decision.blocked is not None:
                     result.blocked_by_rule[
                         f"{decision.blocked.kind}:{decision.blocked.pattern}"

@@ -8,31 +8,82 @@ from typing import Any
 
 import orjson
 
+from catalog.domain.description import allegro_sections
 from catalog.domain.model import Product
+from catalog.domain.names import NO_NAMES, Names
 from catalog.domain.screening import Blocked, Screen
 from catalog.domain.selection import Selection
+
+# Why a selected product cannot go to Allegro, in plain words (reports and previews).
+REASONS = {
+    "prohibited": "prohibited or restricted on Allegro (see the screening rule)",
+    "incomplete": "no title or no cost price",
+    "no_image": "no image: Allegro needs at least one photo",
+    "no_ean": "no EAN: no Allegro catalogue product to attach the offer to",
+    "no_weight": "no weight: no shipping price list can be chosen",
+    "no_category": "its supplier category is not mapped to an Allegro category",
+    "over_cap": "over the account's product cap",
+}
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
     listed: bool
-    reason: str | None = None  # not_selected | prohibited | incomplete
+    reason: str | None = None  # not_selected, or the first of `reasons`
     blocked: Blocked | None = None
+    reasons: tuple[str, ...] = ()  # every reason that blocks publication, at once
 
+
+# What an account may choose to list anyway (e.g. while mapping categories, or selling
+# products Allegro's catalogue lacks under its own parameters); screening and the cap are not.
+WAIVABLE = frozenset({"no_image", "no_ean", "no_weight", "no_category"})
+
+# Products one Allegro shop may offer (the seed's limit); per account, configurable.
+DEFAULT_PRODUCT_CAP = 45_000
 
 NOT_SELECTED = Decision(False, "not_selected")
 LISTED = Decision(True)
-INCOMPLETE = Decision(False, "incomplete")
 
 
-def decide(product: Product, selection: Selection, screen: Screen) -> Decision:
-    if not selection.selects(product):
-        return NOT_SELECTED
-    blocked = screen.blocked(product)
-    if blocked is not None:
-        return Decision(False, "prohibited", blocked)
+def blocking_reasons(product: Product, *, mapped: bool | None = None) -> list[str]:
+    """What Allegro would refuse (besides screening). `mapped` None: the mapping is not
+    known where this is asked, so it does not block."""
+    reasons = []
     if not product.title or product.cost_amount is None:
-        return INCOMPLETE
+        reasons.append("incomplete")
+    if not product.images:
+        reasons.append("no_image")
+    if not product.ean:
+        reasons.append("no_ean")
+    if not product.weight_kg:
+        reasons.append("no_weight")
+    if mapped is False:
+        reasons.append("no_category")
+    return reasons
+
+
+def decide(
+    product: Product,
+    selection: Selection,
+    screen: Screen,
+    names: Names = NO_NAMES,
+    *,
+    mapped: bool | None = None,
+    over_cap: bool = False,
+    waived: frozenset[str] = frozenset(),
+) -> Decision:
+    """Listed or not, with every reason it is not. Selection and screening see the product
+    with its supplier ids named (`names`); a selection saved with the ids still selects it."""
+    named = names.resolve(product)
+    if not selection.selects(named) and (named is product or not selection.selects(product)):
+        return NOT_SELECTED
+    blocked = screen.blocked(named)
+    reasons = ["prohibited"] if blocked is not None else []
+    reasons += [r for r in blocking_reasons(product, mapped=mapped) if r not in waived]
+    if over_cap:
+        reasons.append("over_cap")
+    if reasons:
+        return Decision(False, reasons[0], blocked, tuple(reasons))
     return LISTED
 
 
@@ -53,6 +104,7 @@ def item_content(
         "ean": product.ean,
         "title": product.title,
         "description": product.description,
+        "description_sections": allegro_sections(product.description),
         "images": list(product.images),
         "supplier_category": product.category_path,
         "allegro_category_id": allegro_category_id,

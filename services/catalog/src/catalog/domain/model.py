@@ -26,6 +26,7 @@ CONTENT_FIELDS = (
     "brand",
     "weight_kg",
     "attributes",
+    "received",
 )
 PRICE_FIELDS = ("cost_amount", "cost_currency", "rrp_amount", "rrp_currency")
 STOCK_FIELDS = ("stock",)
@@ -64,6 +65,9 @@ class Product:
     rrp_amount: Decimal | None = None
     rrp_currency: str | None = None
     stock: int | None = None
+    # A field's value as the supplier sent it, where we stored something else: a rejected
+    # `ean`, a shortened `title`, an HTML `description` before sanitising (audit, and flags).
+    received: dict[str, str] = field(default_factory=dict)
     content_at: datetime | None = None
     price_at: datetime | None = None
     stock_at: datetime | None = None
@@ -80,6 +84,18 @@ class Product:
         return max(times) if times else None
 
     @property
+    def flags(self) -> list[str]:
+        """What import noticed and let through: the product is kept, a person may act."""
+        out = []
+        if "ean" in self.received:
+            out.append("invalid_ean")
+        if "title" in self.received:
+            out.append("title_shortened")
+        if not self.weight_kg:
+            out.append("needs_weight")
+        return out
+
+    @property
     def root_category(self) -> str | None:
         return self.category_path.split(CATEGORY_SEPARATOR)[0] if self.category_path else None
 
@@ -94,7 +110,12 @@ def _canonical(value: Any) -> Any:
 
 def content_hash(product: Product) -> str:
     """A digest of everything a product says (not of when or from where it was said)."""
-    values = [_canonical(getattr(product, name)) for name in ALL_FIELDS]
+    # An empty `received` is left out, so hashes from before it existed still hold.
+    values = [
+        _canonical(getattr(product, name))
+        for name in ALL_FIELDS
+        if name != "received" or product.received
+    ]
     return hashlib.blake2b(orjson.dumps(values), digest_size=16).hexdigest()
 
 
@@ -130,6 +151,10 @@ def merge(
             continue
         for name in present:
             changes[name] = record.fields[name]
+        if "received" in changes:
+            # Per field: a record that carries a field settles that field's entry only.
+            merged_received = {**base.received, **changes["received"]}
+            changes["received"] = {k: v for k, v in merged_received.items() if v is not None}
         changes[f"{group}_at"] = record.updated_at
     if not changes:
         return Merge(base, False, False)

@@ -7,18 +7,23 @@ naming the field and the reason, so an import can report every bad row and apply
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from catalog.domain.ean import is_valid_ean13
+import nh3
+
+from catalog.domain.description import sanitise_description
+from catalog.domain.ean import is_valid_gtin
 from catalog.domain.model import CATEGORY_SEPARATOR, ProductRecord
 from catalog.domain.selection import normalise_category
+from catalog.domain.titles import shorten_title
 
 MAX_LENGTH = {
     "sku": 64,
-    "ean": 13,
+    "ean": 14,
     "title": 500,
     "description": 100_000,
     "category_path": 500,
@@ -55,6 +60,16 @@ CURRENCIES = frozenset(
     ]
 )
 FULL_REQUIRED = ("sku", "title", "cost_amount", "cost_currency")
+# Allegro's condition parameter (11323, "Stan"): "Nowy" and "Używany". A refurbished item is
+# sold as used (with its grade in the description), never as new.
+CONDITION_PARAMETER = "11323"
+CONDITION_NEW = "11323_1"
+CONDITION_USED = "11323_2"
+# `1.234,56` and `1,234.56`: thousands separators, told apart from a decimal point by the other
+# separator after them or by a second group (`1.234` alone is 1.234, `1.234.567` a million).
+_THOUSANDS_DOT = re.compile(r"[-+]?\d{1,3}((\.\d{3})+,\d+|(\.\d{3}){2,})")
+_THOUSANDS_COMMA = re.compile(r"[-+]?\d{1,3}((,\d{3})+\.\d+|(,\d{3}){2,})")
+_NO_DATE = "0000-00-00"  # MySQL's zero date, BigBuy's "never"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +103,14 @@ def _text(value: Any) -> str:
 def _decimal(value: Any) -> Decimal:
     if isinstance(value, float):
         value = repr(value)
-    result = Decimal(_text(value).replace(",", ".") if isinstance(value, str) else value)
+    if isinstance(value, str):
+        value = _text(value)
+        if _THOUSANDS_DOT.fullmatch(value):
+            value = value.replace(".", "")
+        elif _THOUSANDS_COMMA.fullmatch(value):
+            value = value.replace(",", "")
+        value = value.replace(",", ".")
+    result = Decimal(value)
     if not result.is_finite():
         raise InvalidOperation
     return result
@@ -101,6 +123,11 @@ def parse_time(value: Any) -> datetime:
         text = _text(value).replace("Z", "+00:00")
         parsed = datetime.fromisoformat(text)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def allegro_condition(supplier_condition: str) -> str:
+    """BigBuy's `NEW`, `REFURBISHED_A`/`_B`/`_C`, `USED`, ... as Allegro's condition value."""
+    return CONDITION_NEW if supplier_condition.strip().upper() == "NEW" else CONDITION_USED
 
 
 def normalise_ean(value: Any) -> str | None:
@@ -142,6 +169,7 @@ def validate_row(
     if len(sku) > MAX_LENGTH["sku"] or any(c.isspace() for c in sku):
         error("sku", f"must be at most {MAX_LENGTH['sku']} characters without spaces")
 
+    received: dict[str, str | None] = {}
     for name in ("title", "description", "brand", "category_path"):
         if name not in raw:
             continue
@@ -157,15 +185,30 @@ def validate_row(
             text = normalise_category(text)  # "A>B" and "A > B " are one category
         if len(text) > MAX_LENGTH[name]:
             error(name, f"longer than {MAX_LENGTH[name]} characters")
+        elif name == "title":
+            fields[name] = shorten_title(text)
+            received["title"] = text if fields[name] != text else None
+        elif name == "description":
+            fields[name] = sanitise_description(text)
+            # The source is kept for audit where markup was changed (plain text is only
+            # wrapped in paragraphs, and can be read back from them).
+            changed = nh3.is_html(text) and fields[name] != text
+            received["description"] = text if changed else None
         else:
             fields[name] = text
 
     if "ean" in raw:
         ean = normalise_ean(raw["ean"])
-        if ean is not None and not is_valid_ean13(ean):
-            error("ean", "not a valid EAN-13 (13 digits with a correct check digit)")
+        if ean is not None and not is_valid_gtin(ean):
+            # Allegro would refuse the code, not the product: drop the code, keep the product
+            # (flag invalid_ean), and keep what was sent.
+            fields["ean"] = None
+            received["ean"] = _text(raw["ean"])[:100]
         else:
             fields["ean"] = ean
+            received["ean"] = None
+    if received:
+        fields["received"] = received
 
     if "images" in raw:
         images = raw["images"]
@@ -192,17 +235,22 @@ def validate_row(
         elif len(attributes) > MAX_ATTRIBUTES:
             error("attributes", f"more than {MAX_ATTRIBUTES} attributes")
         else:
-            fields["attributes"] = {
-                _text(k): _text(v) for k, v in attributes.items() if not _blank(v)
-            }
+            kept = {_text(k): _text(v) for k, v in attributes.items() if not _blank(v)}
+            if "condition" in kept:
+                kept[CONDITION_PARAMETER] = allegro_condition(kept["condition"])
+            fields["attributes"] = kept
 
-    if "weight_kg" in raw and not _blank(raw["weight_kg"]):
+    if "weight_kg" in raw and _blank(raw["weight_kg"]) and require_full:
+        fields["weight_kg"] = None  # kept, flagged needs_weight
+    elif "weight_kg" in raw and not _blank(raw["weight_kg"]):
         try:
             weight = _decimal(raw["weight_kg"])
         except (InvalidOperation, ValueError, TypeError):
             error("weight_kg", "not a number")
         else:
-            if weight <= 0 or weight > MAX_WEIGHT_KG:
+            if weight == 0:
+                fields["weight_kg"] = None  # "no weight" in BigBuy's files: kept, needs_weight
+            elif weight < 0 or weight > MAX_WEIGHT_KG:
                 error("weight_kg", f"must be positive and at most {MAX_WEIGHT_KG} kg")
             elif int(weight.as_tuple().exponent) < -6:
                 # A milligram is precision enough; "1e-999999999" would overflow PostgreSQL's
@@ -252,7 +300,7 @@ def validate_row(
 
     updated_at = default_time
     explicit = False
-    if not _blank(raw.get("updated_at")):
+    if not _blank(raw.get("updated_at")) and not _text(raw["updated_at"]).startswith(_NO_DATE):
         try:
             updated_at = parse_time(raw["updated_at"])
             explicit = True
