@@ -31,7 +31,7 @@ def print_json(data: Any) -> None:
 def table(rows: Iterable[dict[str, Any]], columns: Sequence[str], title: str | None = None) -> None:
     grid = Table(title=title, show_lines=False)
     for column in columns:
-        grid.add_column(column)
+        grid.add_column(column, overflow="fold")
     count = 0
     for row in rows:
         grid.add_row(*(cell(row.get(c)) for c in columns))
@@ -46,7 +46,7 @@ def fields(data: dict[str, Any], title: str | None = None) -> None:
     """One object as a two-column table."""
     grid = Table(title=title, show_header=False)
     grid.add_column("field", style="bold")
-    grid.add_column("value")
+    grid.add_column("value", overflow="fold")
     for key, value in data.items():
         grid.add_row(key, cell(value))
     out.print(grid)
