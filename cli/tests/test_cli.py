@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import orjson
@@ -182,6 +183,20 @@ def test_selection_and_pricing(stack: Stack, account: str, tmp_path: Path) -> No
     table = stack.mci("catalog", "selection", "show", account)
     assert "2 products listed" in table.stdout and skus[0] in table.stdout
 
+    preview = stack.mci("catalog", "selection", "set", account, "--sku", skus[2], "--preview")
+    assert preview.code == 0, preview.stderr
+    assert "count.entering" in preview.stdout and skus[2] in preview.stdout
+    assert stack.mci("catalog", "selection", "show", account, "--json").json()["listed"] == 2
+
+    # No Allegro token for the account here: the report fails, and says why.
+    no_report = stack.mci("catalog", "coverage", account)
+    assert no_report.code == 1 and "404 not_found" in no_report.stderr
+    failed = stack.mci("catalog", "coverage", account, "--start")
+    assert failed.code == 1 and "failed: AccountUnavailable" in failed.stderr
+    assert "progress" in failed.stdout
+    latest = stack.mci("catalog", "coverage", account, "--json")
+    assert latest.code == 0 and latest.json()["status"] == "failed"
+
     rules = tmp_path / "rules.json"
     rules.write_text(json.dumps(RULES))
     put = stack.mci("pricing", "rules", "set", account, "--file", str(rules), "--json")
@@ -199,6 +214,25 @@ def test_selection_and_pricing(stack: Stack, account: str, tmp_path: Path) -> No
     bad.write_text(json.dumps({"rules": [{"scope": "nowhere", "value": "x", "percentage": "1"}]}))
     refused = stack.mci("pricing", "simulate", account, "--file", str(bad))
     assert refused.code == 1 and "422 unknown_scope" in refused.stderr
+
+    # pricing prices the selection from catalog's CatalogUpdated (outbox, broker, consumer).
+    deadline = time.monotonic() + 60
+    prices = stack.mci("pricing", "explain", account, skus[0], "--json")
+    while prices.code != 0 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        prices = stack.mci("pricing", "explain", account, skus[0], "--json")
+    assert prices.code == 0, prices.stderr
+    assert prices.json()["sku"] == skus[0]
+    assert prices.json()["marketplaces"]["allegro-pl"]["currency"] == "PLN"
+    every = stack.mci("pricing", "explain", account, skus[0])
+    assert "allegro-pl" in every.stdout and "PLN" in every.stdout
+    chain = stack.mci("pricing", "explain", account, skus[0], "--marketplace", "allegro-pl")
+    assert chain.code == 0, chain.stderr
+    assert "chain" in chain.stdout and "cost" in chain.stdout and "rule" in chain.stdout
+    chain_json = stack.mci(
+        "pricing", "explain", account, skus[0], "--marketplace", "allegro-pl", "--json"
+    ).json()
+    assert chain_json["chain"][0]["step"] == "cost"
 
     unpriced = stack.mci("pricing", "explain", account, "NO-SUCH-SKU")
     assert unpriced.code == 1 and "404" in unpriced.stderr

@@ -226,7 +226,13 @@ def selection_set(
             result = api.put(f"/accounts/{account}/selection", body)
 
     def human() -> None:
-        fields({k: v for k, v in result.items() if k not in ("selection", "items", "page")})
+        head = {k: v for k, v in result.items() if k not in ("selection", "counts", "products")}
+        counts = {f"count.{k}": v for k, v in (result.get("counts") or {}).items()}
+        fields({**head, **counts}, title="preview" if preview else "saved")
+        products = result.get("products")
+        if products:
+            columns = ["sku", "title", "brand", "supplier_category", "stock", "listed_now"]
+            table(products, columns, title="products (first page)")
 
     emit(result, as_json, human)
 
@@ -279,6 +285,8 @@ def coverage(
             table(rows, columns, title="by category")
 
     emit(report, as_json, human)
+    if start and report["status"] == "failed":
+        raise Failure(REFUSED, f"coverage report {report['report_id']} failed: {report['error']}")
 
 
 def read_json(path: Path) -> Any:
