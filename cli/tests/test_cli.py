@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
+import subprocess
 import time
 from pathlib import Path
 
@@ -12,7 +15,7 @@ import pytest
 from mci_testing.seedfiles import as_supplier_record, seed_products
 from mci_testing.served import free_port
 
-from .conftest import Stack
+from .conftest import MCI, Stack
 
 RULES = {
     "strategy": "margin",
@@ -285,3 +288,37 @@ def test_local_stack_key_file_is_the_fallback(stack: Stack, tmp_path: Path) -> N
     work.mkdir()
     listed = stack.mci("accounts", "list", env=stack.env(MCI_API_KEY=""), cwd=work)
     assert listed.code == 0, listed.stderr
+
+
+def test_import_shows_a_progress_bar_on_a_terminal(stack: Stack, tmp_path: Path) -> None:
+    """stderr on a pseudo-terminal: the upload's progress bar is drawn there, the report
+    still goes to stdout (and with stderr not a terminal, as above, no bar at all)."""
+    records = [as_supplier_record(p) for p in seed_products(200)]
+    file = tmp_path / "products.jsonl"
+    file.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+    leader, follower = pty.openpty()
+    env = stack.env(TERM="xterm-256color")
+    process = subprocess.Popen(
+        [str(MCI), "catalog", "import", str(file), "--format", "jsonl", "--json"],
+        env=env,
+        cwd=stack.home,
+        stdout=subprocess.PIPE,
+        stderr=follower,
+    )
+    os.close(follower)
+    terminal = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        terminal += chunk
+    os.close(leader)
+    stdout = process.stdout.read() if process.stdout else b""
+    assert process.wait(timeout=120) == 0
+    assert json.loads(stdout)["rows"] == 200
+    drawn = terminal.decode("utf-8", "replace")
+    assert "upload" in drawn
+    assert "kB" in drawn  # the bytes sent so far, of the file's size
