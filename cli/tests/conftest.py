@@ -19,7 +19,7 @@ import pytest
 
 from mci_testing.emulator import EmulatorHandle, start_emulator
 from mci_testing.fixtures import MakeDatabase
-from mci_testing.served import Served, serve
+from mci_testing.served import Served, free_port, serve
 from shared.allegro.tokens import StaticTokens
 
 # The console script `make install` put beside the interpreter running the tests.
@@ -41,6 +41,7 @@ class Stack:
     services: dict[str, Served]
     admin_key: str
     home: Path
+    closed: str  # a URL nothing listens on
 
     def env(self, **overrides: str) -> dict[str, str]:
         """A clean environment: the stack's URLs and key, a HOME without a config file."""
@@ -49,6 +50,8 @@ class Stack:
             "HOME": str(self.home),
             "COLUMNS": "200",
             "MCI_API_KEY": self.admin_key,
+            # Services not started here point at a closed port, never at a local `make run`.
+            **{f"MCI_{name.upper()}_URL": self.closed for name in ("offers", "orders")},
             **{f"MCI_{name.upper()}_URL": s.url for name, s in self.services.items()},
         }
         env.update(overrides)
@@ -106,7 +109,12 @@ async def stack(
         async with httpx.AsyncClient(base_url=auth.url, headers=auth.headers("admin")) as http:
             created = await http.post("/api-keys", json={"name": "cli tests", "role": "admin"})
         assert created.status_code == 201, created.text
-        yield Stack(running, created.json()["api_key"], tmp_path_factory.mktemp("home"))
+        yield Stack(
+            running,
+            created.json()["api_key"],
+            tmp_path_factory.mktemp("home"),
+            f"http://127.0.0.1:{free_port()}",
+        )
     finally:
         for handle in running.values():
             handle.server.should_exit = True

@@ -263,7 +263,9 @@ def test_dlq_list_show_replay(stack: Stack) -> None:
     assert wrong_service.code == 2
     # offers and orders are not running here: named, and exit 3, the others still listed.
     everywhere = stack.mci("dlq", "list")
-    assert everywhere.code == 3 and "cannot reach offers" in everywhere.stderr
+    assert everywhere.code == 3
+    assert f"cannot reach offers at {stack.closed}/admin/dlq" in everywhere.stderr
+    assert f"cannot reach orders at {stack.closed}/admin/dlq" in everywhere.stderr
     assert queue in everywhere.stdout
 
 
