@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import pty
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -324,3 +326,35 @@ def test_import_shows_a_progress_bar_on_a_terminal(stack: Stack, tmp_path: Path)
     drawn = terminal.decode("utf-8", "replace")
     assert "upload" in drawn
     assert "kB" in drawn  # the bytes sent so far, of the file's size
+
+
+class OddServer(http.server.BaseHTTPRequestHandler):
+    """Answers 200 with JSON of a shape mci does not expect (another version of auth)."""
+
+    def do_GET(self) -> None:
+        body = b'[{"unexpected": true}]'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+def test_an_unexpected_answer_is_one_line_not_a_traceback(stack: Stack) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), OddServer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        env = stack.env(MCI_AUTH_URL=f"http://127.0.0.1:{server.server_address[1]}")
+        odd = stack.mci("accounts", "status", env=env)
+        debug = stack.mci("accounts", "status", env={**env, "MCI_DEBUG": "1"})
+    finally:
+        server.shutdown()
+    assert odd.code == 1
+    assert odd.stderr.startswith("mci: unexpected error (KeyError: 'id')")
+    assert odd.stderr.count("\n") == 1
+    no_traceback(odd.stderr)
+    assert "Traceback" in debug.stderr  # asked for

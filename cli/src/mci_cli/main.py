@@ -6,6 +6,7 @@ Human tables by default, `--json` prints the raw JSON. Exit codes: 0 ok, 1 the s
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -14,7 +15,7 @@ import typer
 
 from mci_cli import accounts, catalog, dlq, keys, pricing
 from mci_cli.config import load
-from mci_cli.errors import UNREACHABLE, USAGE, Failure
+from mci_cli.errors import REFUSED, UNREACHABLE, USAGE, Failure
 from mci_cli.output import err, table
 from mci_cli.state import State
 
@@ -72,3 +73,13 @@ def run() -> None:
     except OSError as exc:
         err.print(f"mci: {exc}", markup=False, highlight=False)
         sys.exit(UNREACHABLE if isinstance(exc, ConnectionError) else USAGE)
+    except Exception as exc:
+        # An answer of a shape this mci does not know (another version?), or a bug of ours.
+        if os.environ.get("MCI_DEBUG"):
+            raise
+        err.print(
+            f"mci: unexpected error ({type(exc).__name__}: {exc}); MCI_DEBUG=1 shows where",
+            markup=False,
+            highlight=False,
+        )
+        sys.exit(REFUSED)
