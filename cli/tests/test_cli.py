@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from mci_testing.seedfiles import as_supplier_record, seed_products
+from mci_testing.seedfiles import as_supplier_record, csv_lines, seed_products
 from mci_testing.served import free_port
 
 from .conftest import MCI, Stack
@@ -80,6 +80,9 @@ def test_connect_prints_what_the_seller_must_do(stack: Stack, account: str) -> N
     assert human.code == 0, human.stderr
     assert "Open http" in human.stdout and "log in" in human.stdout
     shown = stack.mci("accounts", "show", account, "--json").json()
+    reset = stack.mci("accounts", "reset", account, "--json")
+    assert reset.code == 0, reset.stderr
+    assert reset.json()["status"] == "needs_connection"
     assert (shown["connection"]["flow"], shown["connection"]["status"]) == (
         "authorization_code",
         "pending",
@@ -358,3 +361,18 @@ def test_an_unexpected_answer_is_one_line_not_a_traceback(stack: Stack) -> None:
     assert odd.stderr.count("\n") == 1
     no_traceback(odd.stderr)
     assert "Traceback" in debug.stderr  # asked for
+
+
+def test_import_a_csv_in_another_encoding(stack: Stack, tmp_path: Path) -> None:
+    text = b"".join(csv_lines(seed_products(4, seed=7))).decode("utf-8")
+    assert any(ord(c) > 127 for c in text)  # Polish titles: the encoding matters
+    file = tmp_path / "products.csv"
+    file.write_bytes(text.encode("cp1250"))
+    sent = stack.mci("catalog", "import", str(file), "--format", "csv", "--encoding", "cp1250")
+    assert sent.code == 0, sent.stderr
+    as_json = stack.mci(
+        "catalog", "import", str(file), "--format", "csv", "--encoding", "cp1250", "--json"
+    ).json()
+    assert (as_json["encoding"], as_json["rows"], as_json["invalid"]) == ("cp1250", 4, 0)
+    wrong = stack.mci("catalog", "import", str(file), "--format", "csv", "--encoding", "utf-16")
+    assert wrong.code == 1 and "422 unsupported_encoding" in wrong.stderr
