@@ -1,0 +1,122 @@
+"""auth, catalog and pricing served over real HTTP on throw-away databases and the run's
+vhost, with the in-process Allegro emulator (mci_testing), and the installed `mci` run
+against them as a subprocess. catalog and pricing ask this auth which accounts exist and
+about operator API keys, as in production."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from mci_testing.emulator import EmulatorHandle, start_emulator
+from mci_testing.fixtures import MakeDatabase
+from mci_testing.served import Served, free_port, serve
+from shared.allegro.tokens import StaticTokens
+
+# The console script `make install` put beside the interpreter running the tests.
+MCI = Path(sys.executable).parent / "mci"
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+@dataclass
+class Stack:
+    services: dict[str, Served]
+    admin_key: str
+    home: Path
+    closed: str  # a URL nothing listens on
+
+    def env(self, **overrides: str) -> dict[str, str]:
+        """A clean environment: the stack's URLs and key, a HOME without a config file."""
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(self.home),
+            "COLUMNS": "200",
+            "MCI_API_KEY": self.admin_key,
+            # Services not started here point at a closed port, never at a local `make run`.
+            **{f"MCI_{name.upper()}_URL": self.closed for name in ("offers", "orders")},
+            **{f"MCI_{name.upper()}_URL": s.url for name, s in self.services.items()},
+        }
+        env.update(overrides)
+        return {k: v for k, v in env.items() if v != ""}
+
+    def mci(self, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> Result:
+        done = subprocess.run(
+            [str(MCI), *args],
+            env=env or self.env(),
+            cwd=cwd or self.home,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        return Result(done.returncode, done.stdout, done.stderr)
+
+
+@pytest.fixture(scope="session")
+def cli_emulator() -> Iterator[EmulatorHandle]:
+    handle = start_emulator(catalogue_size=50)
+    yield handle
+    handle.server.should_exit = True
+
+
+@pytest.fixture(scope="session")
+async def stack(
+    make_database: MakeDatabase,
+    amqp_url: str,
+    cli_emulator: EmulatorHandle,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Stack]:
+    assert MCI.exists(), f"{MCI} is not installed: make install"
+    running: dict[str, Served] = {}
+    try:
+        auth = running["auth"] = serve(
+            "auth", await make_database("cli_auth"), amqp_url, cli_emulator.url, None
+        )
+        running["catalog"] = serve(
+            "catalog",
+            await make_database("cli_catalog"),
+            amqp_url,
+            cli_emulator.url,
+            auth.url,
+            build={"tokens": StaticTokens({})},
+        )
+        running["pricing"] = serve(
+            "pricing",
+            await make_database("cli_pricing"),
+            amqp_url,
+            cli_emulator.url,
+            auth.url,
+            build={"allegro_tokens": StaticTokens({})},
+        )
+        async with httpx.AsyncClient(base_url=auth.url, headers=auth.headers("admin")) as http:
+            created = await http.post("/api-keys", json={"name": "cli tests", "role": "admin"})
+        assert created.status_code == 201, created.text
+        yield Stack(
+            running,
+            created.json()["api_key"],
+            tmp_path_factory.mktemp("home"),
+            f"http://127.0.0.1:{free_port()}",
+        )
+    finally:
+        for handle in running.values():
+            handle.server.should_exit = True
+        for handle in running.values():
+            handle.thread.join(timeout=30)
