@@ -192,10 +192,11 @@ class OfferEnded(Event):
 class OrderLine(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    sku: str | None
+    sku: str | None = Field(description="Our SKU: the offer's external id (None if it has none)")
     offer_id: str
     quantity: int
     unit_price: Money
+    line_item_id: str | None = Field(default=None, description="Allegro line item id")
 
 
 class OrderReceived(Event):
@@ -208,12 +209,20 @@ class OrderReceived(Event):
     account_id: str
     order_id: str = Field(description="Allegro checkout form id")
     marketplace_id: str
-    buyer: dict[str, Any]
-    delivery: dict[str, Any]
+    buyer: dict[str, Any] = Field(
+        description="id, login, email, firstName, lastName, phoneNumber, address (Allegro's)"
+    )
+    delivery: dict[str, Any] = Field(
+        description="address, method {id, name}, pickup_point (null unless a pickup point),"
+        " cost, smart"
+    )
     lines: list[OrderLine]
-    total: Money
+    total: Money = Field(description="summary.totalToPay")
     paid_at: datetime | None = None
-    revision: str
+    revision: str = Field(description="The checkout form revision this was built from")
+    invoice: dict[str, Any] | None = Field(
+        default=None, description="Allegro's invoice data, only when the buyer asked for one"
+    )
 
 
 class OrderCancelled(Event):
