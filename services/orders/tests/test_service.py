@@ -214,7 +214,10 @@ async def service(
         allegro_api_url=emulator.url,
         allegro_auth_url=emulator.url,
         order_poll_interval_seconds=0.2,
-        order_events_page_size=3,  # several pages per scenario: the cursor moves page by page
+        # Several pages per scenario: the cursor moves page by page.
+        order_events_page_size=3,
+        order_poll_backoff_seconds=0.2,
+        order_poll_backoff_max_seconds=0.5,
     )
     tokens = StaticTokens({})
     probe = Probe()
@@ -362,6 +365,35 @@ async def test_account_whose_tokens_fail_stops_and_resumes_after_reconnect(
     received = await service.probe.wait_for(account, "OrderReceived", 1)
     assert [r["order_id"] for r in received] == [form["id"]]
     assert (await service.import_status(account))["status"] == "connected"
+
+
+async def test_allegro_failing_before_the_store_moves_nothing(service: Service) -> None:
+    """Events read, checkout forms failing: the cursor stays, nothing is handed off; once
+    Allegro answers again the same events are imported, each order once."""
+    account, login = service.connect_seller()
+    form = service.buy(account)
+    service.emulator.admin(
+        "PUT",
+        "/faults",
+        {"errorShare": 1, "errorStatus": 500, "pathPrefix": "/order/checkout-forms"},
+    )
+    try:
+        await service.connected(account)
+
+        async def failed_twice() -> bool:
+            return (await service.import_status(account)).get("failures", 0) >= 2
+
+        await wait_until(failed_twice, within=60)
+        status = await service.import_status(account)
+        assert status["event_cursor"] is None and status["status"] == "connected"
+        assert "500" in status["last_error"]
+        assert service.probe.of(account, "OrderReceived") == []
+    finally:
+        service.emulator.admin("DELETE", "/faults")
+    received = await service.probe.wait_for(account, "OrderReceived", 1)
+    await service.cursor_caught_up(account, login)
+    assert [r["order_id"] for r in received] == [form["id"]]
+    assert (await service.import_status(account))["failures"] == 0
 
 
 async def test_cursor_and_orders_are_stored_together(service: Service) -> None:
