@@ -381,7 +381,7 @@ async def test_allegro_failing_before_the_store_moves_nothing(service: Service) 
         await service.connected(account)
 
         async def failed_twice() -> bool:
-            return (await service.import_status(account)).get("failures", 0) >= 2
+            return int((await service.import_status(account)).get("failures", 0)) >= 2
 
         await wait_until(failed_twice, within=60)
         status = await service.import_status(account)
