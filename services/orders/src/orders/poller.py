@@ -24,9 +24,14 @@ log = logging.getLogger(__name__)
 
 
 async def import_orders(runtime: ServiceRuntime) -> None:
-    """Poll every due account until the service stops."""
+    """Poll every due account until the service stops, `order_poll_concurrency` at a time."""
     deps = runtime.dependencies
     assert isinstance(deps, OrdersDeps)
+    loops = max(1, deps.settings.order_poll_concurrency)
+    await asyncio.gather(*(_poll_loop(runtime, deps) for _ in range(loops)))
+
+
+async def _poll_loop(runtime: ServiceRuntime, deps: OrdersDeps) -> None:
     interval = deps.settings.order_poll_interval_seconds
     while not runtime.stopping.is_set():
         try:

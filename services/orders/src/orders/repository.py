@@ -39,6 +39,11 @@ _CLAIM = sa.text(
     " last_polled_at = now()"
     " WHERE account_id = (SELECT account_id FROM accounts"
     "  WHERE status = 'connected' AND next_poll_at <= now()"
+    # An account (or the whole Client ID) Allegro blocked after a 429 waits out its block here
+    # instead of holding a poller in the client's limiter while other accounts are due.
+    "  AND NOT EXISTS (SELECT 1 FROM allegro_rate_budget b WHERE b.blocked_until > now()"
+    "   AND (starts_with(b.key, 'seller:' || accounts.account_id || ':')"
+    "    OR starts_with(b.key, 'client:')))"
     "  ORDER BY next_poll_at LIMIT 1 FOR UPDATE SKIP LOCKED)"
     " RETURNING account_id, event_cursor, failures"
 )

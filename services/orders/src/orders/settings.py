@@ -18,6 +18,8 @@ class Settings(ServiceSettings):
     # How often each connected account's order events are read when the last read was not a
     # full page (a full page is followed at once).
     order_poll_interval_seconds: float = 5.0
+    # Accounts one replica imports at once (each loop claims its own account).
+    order_poll_concurrency: int = 4
     # Events per `GET /order/events` (Allegro: 1..1000).
     order_events_page_size: int = 100
     # How long a replica holds an account it claimed before another may take it over (a crashed
