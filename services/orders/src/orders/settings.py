@@ -28,4 +28,5 @@ class Settings(ServiceSettings):
     # After Allegro refused for lack of budget (429) or was unavailable: wait this long, doubled
     # per consecutive failure, up to the maximum.
     order_poll_backoff_seconds: float = 10.0
+    # The longest wait between two polls of a failing account.
     order_poll_backoff_max_seconds: float = 300.0
