@@ -9,9 +9,14 @@ a probe queue on order.*; every test uses its own emulator seller and account.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import socket
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aio_pika
@@ -24,6 +29,7 @@ from mci_testing.app import running_app
 from mci_testing.emulator import EmulatorHandle, start_emulator
 from mci_testing.fixtures import MakeDatabase
 from mci_testing.infra import wait_until
+from orders import handlers
 from orders.main import MIGRATIONS, build
 from orders.settings import Settings
 from shared.allegro.tokens import StaticTokens
@@ -39,6 +45,7 @@ from shared.events import (
 from shared.messaging.topology import QueueSpec, declare_queue, events
 from shared.security import issue_token
 from shared.service import create_app
+from shared.uow import UnitsOfWork
 
 PRODUCER = {
     "name": "Producent testowy",
@@ -192,6 +199,12 @@ def create_offer(emulator: EmulatorHandle, token: str) -> str:
         response = api.post("/sale/product-offers", json=body)
         assert response.status_code == 201, response.text
         return str(response.json()["id"])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -414,3 +427,79 @@ async def test_cursor_and_orders_are_stored_together(service: Service) -> None:
     finally:
         await engine.dispose()
     assert received == rows > 0
+
+
+async def test_a_worker_killed_mid_import_loses_and_doubles_nothing(
+    make_database: MakeDatabase, amqp_url: str, emulator: EmulatorHandle, service: Service
+) -> None:
+    """One worker process on its own database, SIGKILLed whenever its cursor has moved, then
+    restarted, until it has read the whole journal: every paid checkout form is stored and has
+    exactly one OrderReceived in the outbox (a duplicated READY_FOR_PROCESSING included)."""
+    database_url = await make_database("orders_crash", MIGRATIONS)
+    account, login = service.connect_seller()
+    token = service.tokens.tokens[account]
+    forms = [service.buy(account, duplicate=i % 2 == 0) for i in range(5)]
+    latest = last_event(emulator, login)
+    engine = create_engine(database_url)
+    units = UnitsOfWork(engine, "orders")
+    await units.handle(
+        handlers.account_connected,
+        AccountConnected(
+            account_id=account, alias=account, base_marketplace="allegro-pl", allegro_user_id="1"
+        ),
+    )
+
+    async def cursor() -> str | None:
+        async with engine.connect() as conn:
+            value = await conn.scalar(
+                sa.text("SELECT event_cursor FROM accounts WHERE account_id = :a"), {"a": account}
+            )
+        return None if value is None else str(value)
+
+    env = {
+        **os.environ,
+        "ORDERS_DATABASE_URL": database_url,
+        "ORDERS_AMQP_URL": amqp_url,
+        "ORDERS_RUN_MIGRATIONS": "false",
+        "ORDERS_ALLEGRO_API_URL": emulator.url,
+        "ORDERS_ALLEGRO_AUTH_URL": emulator.url,
+        "ORDERS_ORDER_EVENTS_PAGE_SIZE": "4",
+        "ORDERS_ORDER_POLL_INTERVAL_SECONDS": "0.2",
+        "ORDERS_ORDER_POLL_LEASE_SECONDS": "1",  # a killed worker's claim expires quickly
+    }
+    script = str(Path(__file__).with_name("crash_worker.py"))
+    kills = 0
+    try:
+        while (seen := await cursor()) != latest:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, script, str(free_port()), f"{account}={token}", env=env
+            )
+
+            async def moved(before: str | None = seen) -> bool:
+                return await cursor() != before
+
+            await wait_until(moved, within=60)
+            process.send_signal(signal.SIGKILL)
+            assert await process.wait() == -signal.SIGKILL
+            kills += 1
+        async with engine.connect() as conn:
+            handed_off = (
+                (
+                    await conn.execute(
+                        sa.text(
+                            "SELECT payload->'data'->>'order_id' FROM outbox"
+                            " WHERE type = 'OrderReceived'"
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            stored = await conn.scalar(
+                sa.text("SELECT count(*) FROM checkout_forms WHERE received_at IS NOT NULL")
+            )
+    finally:
+        await engine.dispose()
+    assert kills >= 2
+    assert sorted(handed_off) == sorted(f["id"] for f in forms)
+    assert stored == len(forms)
