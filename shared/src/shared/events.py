@@ -215,10 +215,60 @@ class OfferEnded(Event):
 class OrderLine(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    sku: str | None
+    sku: str | None = Field(description="Our SKU: the offer's external id (None if it has none)")
     offer_id: str
     quantity: int
     unit_price: Money
+    line_item_id: str | None = Field(default=None, description="Allegro line item id")
+
+
+_ORDER_RECEIVED_EXAMPLE: dict[str, Any] = {
+    "account_id": "acct-1",
+    "order_id": "29d1c4b2-7c1f-4b57-9b8e-1f0a5a0c3d11",
+    "marketplace_id": "allegro-pl",
+    "buyer": {
+        "id": "90000001",
+        "login": "kupujacy1",
+        "email": "buyer1@allegromail.pl",
+        "firstName": "Jan",
+        "lastName": "Kowalski",
+        "phoneNumber": "+48600100200",
+        "address": {
+            "street": "Ogrodowa 1",
+            "city": "Warszawa",
+            "postCode": "00-001",
+            "countryCode": "PL",
+        },
+    },
+    "delivery": {
+        "address": {
+            "firstName": "Jan",
+            "lastName": "Kowalski",
+            "street": "Ogrodowa 1",
+            "city": "Warszawa",
+            "zipCode": "00-001",
+            "countryCode": "PL",
+            "phoneNumber": "+48600100200",
+        },
+        "method": {"id": "7203cb90-864c-4cab-b0a6-6a9b5d9f1d9b", "name": "Allegro Kurier DPD"},
+        "pickup_point": None,
+        "cost": {"amount": "0.00", "currency": "PLN"},
+        "smart": False,
+    },
+    "lines": [
+        {
+            "sku": "SKU-1001",
+            "offer_id": "17700000001",
+            "quantity": 2,
+            "unit_price": {"amount": "49.90", "currency": "PLN"},
+            "line_item_id": "5a1e2b9c-0d7e-4f3a-8c6b-2e9d1f4a7b30",
+        }
+    ],
+    "total": {"amount": "99.80", "currency": "PLN"},
+    "paid_at": "2026-12-01T10:15:00Z",
+    "revision": "a1b2c3d4",
+    "invoice": None,
+}
 
 
 class OrderReceived(Event):
@@ -227,16 +277,25 @@ class OrderReceived(Event):
     consumers = ("fulfilment (external)", "catalog")
     routing_key = "order.received"
     summary = "A paid order (Allegro checkout form) is ready for fulfilment."
+    model_config = ConfigDict(json_schema_extra={"examples": [_ORDER_RECEIVED_EXAMPLE]})
 
     account_id: str
     order_id: str = Field(description="Allegro checkout form id")
     marketplace_id: str
-    buyer: dict[str, Any]
-    delivery: dict[str, Any]
+    buyer: dict[str, Any] = Field(
+        description="id, login, email, firstName, lastName, phoneNumber, address (Allegro's)"
+    )
+    delivery: dict[str, Any] = Field(
+        description="address, method {id, name}, pickup_point (null unless a pickup point),"
+        " cost, smart"
+    )
     lines: list[OrderLine]
-    total: Money
+    total: Money = Field(description="summary.totalToPay")
     paid_at: datetime | None = None
-    revision: str
+    revision: str = Field(description="The checkout form revision this was built from")
+    invoice: dict[str, Any] | None = Field(
+        default=None, description="Allegro's invoice data, only when the buyer asked for one"
+    )
 
 
 class OrderCancelled(Event):

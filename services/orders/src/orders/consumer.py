@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+from orders.handlers import ACCOUNT_HANDLERS
+from shared.messaging.topology import QueueSpec, events
 from shared.service import Subscription
 
-SUBSCRIPTIONS: list[Subscription] = []
+# Fixed name and binding: deploy/ relies on them. Which accounts to poll, and when to stop.
+ACCOUNTS = QueueSpec(
+    "orders.accounts",
+    events("account.connected", "account.disconnected", "account.refresh-failed"),
+)
+
+SUBSCRIPTIONS: list[Subscription] = [Subscription(ACCOUNTS, ACCOUNT_HANDLERS)]

@@ -14,3 +14,19 @@ class Settings(ServiceSettings):
     default_http_port: ClassVar[int] = 8005
 
     model_config = SettingsConfigDict(env_prefix="ORDERS_", extra="ignore", env_ignore_empty=True)
+
+    # How often each connected account's order events are read when the last read was not a
+    # full page (a full page is followed at once).
+    order_poll_interval_seconds: float = 5.0
+    # Accounts one replica imports at once (each loop claims its own account).
+    order_poll_concurrency: int = 4
+    # Events per `GET /order/events` (Allegro: 1..1000).
+    order_events_page_size: int = 100
+    # How long a replica holds an account it claimed before another may take it over (a crashed
+    # replica's claim expires); the cursor is advanced only from the position it was read at.
+    order_poll_lease_seconds: float = 120.0
+    # After Allegro refused for lack of budget (429) or was unavailable: wait this long, doubled
+    # per consecutive failure, up to the maximum.
+    order_poll_backoff_seconds: float = 10.0
+    # The longest wait between two polls of a failing account.
+    order_poll_backoff_max_seconds: float = 300.0

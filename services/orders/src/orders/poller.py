@@ -1,0 +1,116 @@
+"""The order import loop (a background loop of the worker role).
+
+Per connected account: claim it (a short transaction, `FOR UPDATE SKIP LOCKED` plus a lease,
+so two replicas never import one account at once), read a page of `/order/events` from its
+cursor, GET each distinct checkout form named - outside any transaction -, then store the forms,
+their hand-off events (outbox) and the new cursor in one transaction (`store_order_events`).
+A crash anywhere before that commit re-reads the same page; after it, nothing is read twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from orders import handlers
+from orders.deps import OrdersDeps
+from orders.domain import commands as c
+from shared.allegro.errors import AllegroError, AllegroUnavailable, RateLimited
+from shared.allegro.tokens import AccountUnavailable
+from shared.service import ServiceRuntime
+
+log = logging.getLogger(__name__)
+
+
+async def import_orders(runtime: ServiceRuntime) -> None:
+    """Poll every due account until the service stops, `order_poll_concurrency` at a time."""
+    deps = runtime.dependencies
+    assert isinstance(deps, OrdersDeps)
+    loops = max(1, deps.settings.order_poll_concurrency)
+    await asyncio.gather(*(_poll_loop(runtime, deps) for _ in range(loops)))
+
+
+async def _poll_loop(runtime: ServiceRuntime, deps: OrdersDeps) -> None:
+    interval = deps.settings.order_poll_interval_seconds
+    while not runtime.stopping.is_set():
+        try:
+            worked = await poll_once(deps)
+        except Exception:  # a database hiccup must not end the loop
+            log.exception("order import round failed")
+            worked = False
+        if not worked:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(runtime.stopping.wait(), timeout=min(interval, 1.0))
+
+
+async def poll_once(deps: OrdersDeps) -> bool:
+    """Import one page for one due account; False when no account was due."""
+    settings = deps.settings
+    claimed = await deps.units.handle(
+        handlers.claim_due_account, c.ClaimDueAccount(settings.order_poll_lease_seconds)
+    )
+    if claimed is None:
+        return False
+    account = claimed.account_id
+    try:
+        full = await import_page(deps, claimed)
+    except AccountUnavailable as exc:
+        await deps.units.handle(handlers.tokens_failed, c.TokensFailed(account, str(exc)))
+        return True
+    except handlers.StaleCursor:
+        log.warning("account %s: another replica stored this page first", account)
+        return True
+    except (RateLimited, AllegroUnavailable) as exc:
+        backoff = min(
+            settings.order_poll_backoff_seconds * 2**claimed.failures,
+            settings.order_poll_backoff_max_seconds,
+        )
+        await deps.units.handle(handlers.poll_failed, c.PollFailed(account, str(exc), backoff))
+        return True
+    except AllegroError as exc:
+        if exc.status in (401, 403):
+            await deps.units.handle(
+                handlers.tokens_failed, c.TokensFailed(account, f"Allegro refused: {exc}")
+            )
+            return True
+        backoff = settings.order_poll_backoff_max_seconds
+        await deps.units.handle(handlers.poll_failed, c.PollFailed(account, str(exc), backoff))
+        return True
+    next_in = 0.0 if full else settings.order_poll_interval_seconds
+    await deps.units.handle(handlers.poll_succeeded, c.PollSucceeded(account, next_in))
+    return True
+
+
+async def import_page(deps: OrdersDeps, claimed: c.ClaimedAccount) -> bool:
+    """One page of events stored with its forms; True when the page was full (more follow)."""
+    limit = deps.settings.order_events_page_size
+    params: dict[str, str | int] = {"limit": limit}
+    if claimed.event_cursor is not None:
+        params["from"] = claimed.event_cursor
+    body = await deps.allegro.get("/order/events", account_id=claimed.account_id, params=params)
+    events = body.get("events") or []
+    if not events:
+        return False
+    by_form: dict[str, list[str]] = {}
+    last_event: dict[str, str] = {}
+    for event in events:
+        form_id = str(event["order"]["checkoutForm"]["id"])
+        by_form.setdefault(form_id, []).append(str(event["type"]))
+        last_event[form_id] = str(event["id"])
+    forms = []
+    for form_id, types in by_form.items():
+        try:
+            form = await deps.allegro.get(
+                f"/order/checkout-forms/{form_id}", account_id=claimed.account_id
+            )
+        except AllegroError as exc:
+            if exc.status != 404:
+                raise
+            form = None  # replaced by a combined payment: its new form is in the journal
+        forms.append(c.FetchedForm(form_id, form, tuple(types), last_event[form_id]))
+    await deps.units.handle(
+        handlers.store_order_events,
+        c.StoreOrderEvents(claimed.account_id, claimed.event_cursor, str(events[-1]["id"]), forms),
+    )
+    return len(events) >= limit

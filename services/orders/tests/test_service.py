@@ -1,0 +1,505 @@
+"""The orders service on real PostgreSQL and RabbitMQ, importing from the Allegro emulator over
+HTTP: accounts come from auth's account events; paid checkout forms become `OrderReceived`
+exactly once, cancellations `OrderCancelled`; the cursor is stored with the orders.
+
+One running service per module (two worker replicas on one database for the replica test),
+a probe queue on order.*; every test uses its own emulator seller and account.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import httpx
+import pytest
+import sqlalchemy as sa
+from aio_pika.abc import AbstractIncomingMessage
+
+from mci_testing.app import running_app
+from mci_testing.emulator import EmulatorHandle, start_emulator
+from mci_testing.fixtures import MakeDatabase
+from mci_testing.infra import wait_until
+from orders import handlers
+from orders.main import MIGRATIONS, build
+from orders.settings import Settings
+from shared.allegro.tokens import StaticTokens
+from shared.db import create_engine
+from shared.events import (
+    AccountConnected,
+    AccountRefreshFailed,
+    Envelope,
+    Event,
+    OrderCancelled,
+    OrderReceived,
+)
+from shared.messaging.topology import QueueSpec, declare_queue, events
+from shared.security import issue_token
+from shared.service import create_app
+from shared.uow import UnitsOfWork
+
+PRODUCER = {
+    "name": "Producent testowy",
+    "producerData": {
+        "tradeName": "Fabryka Testowa sp. z o.o.",
+        "address": {
+            "countryCode": "PL",
+            "street": "ul. Fabryczna 1",
+            "postalCode": "60-001",
+            "city": "Poznań",
+        },
+        "contact": {"email": "gpsr@fabryka.example", "phoneNumber": "+48 600 000 000"},
+    },
+}
+
+
+@dataclass
+class Probe:
+    """Every order event the service publishes, checked against the contract."""
+
+    received: list[Envelope] = field(default_factory=list)
+
+    async def on_message(self, message: AbstractIncomingMessage) -> None:
+        async with message.process():
+            envelope = Envelope.model_validate_json(message.body)
+            kind: dict[str, type[Event]] = {
+                "OrderReceived": OrderReceived,
+                "OrderCancelled": OrderCancelled,
+            }
+            kind[envelope.type].model_validate(envelope.data)
+            self.received.append(envelope)
+
+    def of(self, account: str, kind: str) -> list[dict[str, Any]]:
+        return [e.data for e in self.received if e.type == kind and e.data["account_id"] == account]
+
+    async def wait_for(self, account: str, kind: str, count: int) -> list[dict[str, Any]]:
+        async def enough() -> bool:
+            return len(self.of(account, kind)) >= count
+
+        await wait_until(enough, within=30)
+        return self.of(account, kind)
+
+
+@dataclass
+class Service:
+    http: httpx.AsyncClient
+    probe: Probe
+    exchange: aio_pika.abc.AbstractExchange
+    tokens: StaticTokens
+    emulator: EmulatorHandle
+    database_url: str
+    offers: dict[str, str] = field(default_factory=dict)  # account -> an active offer id
+
+    async def publish(self, event: Event) -> None:
+        envelope = Envelope(
+            type=event.event_type,
+            source="auth",
+            correlation_id=str(uuid.uuid4()),
+            data=event.model_dump(mode="json"),
+        )
+        await self.exchange.publish(
+            aio_pika.Message(
+                envelope.model_dump_json().encode(),
+                message_id=str(envelope.id),
+                type=envelope.type,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
+            routing_key=event.routing_key,
+        )
+
+    def connect_seller(self) -> tuple[str, str]:
+        """A new emulator seller with one active offer; (account id, login). Not yet announced."""
+        login = self.emulator.new_seller()["login"]
+        token = self.emulator.token_for(login)["access_token"]
+        account = f"acct-{uuid.uuid4().hex[:8]}"
+        self.tokens.tokens[account] = token
+        self.offers[account] = create_offer(self.emulator, token)
+        return account, login
+
+    async def connected(self, account: str) -> None:
+        await self.publish(
+            AccountConnected(
+                account_id=account,
+                alias=account,
+                base_marketplace="allegro-pl",
+                allegro_user_id="1",
+            )
+        )
+
+    def buy(self, account: str, **options: Any) -> dict[str, Any]:
+        form: dict[str, Any] = self.emulator.admin(
+            "POST", "/orders", {"offerId": self.offers[account], **options}
+        )
+        return form
+
+    async def import_status(self, account: str) -> dict[str, Any]:
+        rows = (await self.http.get("/import/accounts", params={"limit": 1000})).json()["items"]
+        found: dict[str, Any] = next((r for r in rows if r["account_id"] == account), {})
+        return found
+
+    async def cursor_caught_up(self, account: str, login: str) -> None:
+        """Wait until the stored cursor is the seller's last order event."""
+        latest = last_event(self.emulator, login)
+
+        async def caught_up() -> bool:
+            status = await self.import_status(account)
+            return status.get("event_cursor") == latest
+
+        await wait_until(caught_up, within=30)
+
+
+def last_event(emulator: EmulatorHandle, login: str) -> str:
+    """The seller's latest order event id, as Allegro's event stats say."""
+    token = emulator.token_for(login)["access_token"]
+    response = httpx.get(
+        f"{emulator.url}/order/event-stats",
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/vnd.allegro.public.v1+json",
+        },
+        timeout=30,
+    )
+    response.raise_for_status()
+    return str(response.json()["latestEvent"]["id"])
+
+
+def create_offer(emulator: EmulatorHandle, token: str) -> str:
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Accept": "application/vnd.allegro.public.v1+json",
+        "Content-Type": "application/vnd.allegro.public.v1+json",
+    }
+    with httpx.Client(base_url=emulator.url, headers=headers, timeout=30) as api:
+        assert api.post("/sale/responsible-producers", json=PRODUCER).status_code == 201
+        rows = emulator.admin("GET", "/catalogue/sample?n=200")["rows"]
+        ean = next(r["ean"] for r in rows if r["allegroProducts"] == 1)
+        body = {
+            "productSet": [
+                {
+                    "product": {"id": ean, "idType": "GTIN"},
+                    "responsibleProducer": {"type": "NAME", "name": PRODUCER["name"]},
+                    "safetyInformation": {"type": "TEXT", "description": "Chronić przed dziećmi."},
+                }
+            ],
+            "parameters": [{"id": "11323", "valuesIds": ["11323_1"]}],
+            "sellingMode": {"price": {"amount": "49.90", "currency": "PLN"}},
+            "stock": {"available": 50, "unit": "UNIT"},
+            "publication": {"status": "ACTIVE"},
+            "external": {"id": f"SKU-{uuid.uuid4().hex[:8]}"},
+        }
+        response = api.post("/sale/product-offers", json=body)
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[EmulatorHandle]:
+    handle = start_emulator(catalogue_size=500, async_offer_share=0, duplicate_event_share=0)
+    yield handle
+    handle.server.should_exit = True
+
+
+@pytest.fixture(scope="module")
+async def service(
+    make_database: MakeDatabase, amqp_url: str, emulator: EmulatorHandle
+) -> AsyncIterator[Service]:
+    database_url = await make_database("orders", MIGRATIONS)
+    settings = Settings(
+        database_url=database_url,
+        amqp_url=amqp_url,
+        run_migrations=False,
+        outbox_poll_interval_seconds=0.2,
+        allegro_api_url=emulator.url,
+        allegro_auth_url=emulator.url,
+        order_poll_interval_seconds=0.2,
+        # Several pages per scenario: the cursor moves page by page.
+        order_events_page_size=3,
+        order_poll_backoff_seconds=0.2,
+        order_poll_backoff_max_seconds=0.5,
+    )
+    tokens = StaticTokens({})
+    probe = Probe()
+    connection = await aio_pika.connect_robust(amqp_url)
+    channel = await connection.channel()
+    queue = await declare_queue(
+        channel,
+        QueueSpec(
+            f"test.orders.{uuid.uuid4().hex[:6]}", events("order.received", "order.cancelled")
+        ),
+    )
+    await queue.consume(probe.on_message)
+    publish_channel = await connection.channel(publisher_confirms=True)
+    exchange = await publish_channel.get_exchange("mci.events")
+    token = issue_token(settings.service_token_secret.get_secret_value(), "ops", "operator")
+    # Two replicas of the service (API + worker) on one database: every import is raced.
+    first = create_app(build(settings, allegro_tokens=tokens))
+    second = create_app(build(settings, allegro_tokens=tokens))
+    async with running_app(first) as http, running_app(second):
+        http.headers["Authorization"] = f"Bearer {token}"
+        yield Service(http, probe, exchange, tokens, emulator, database_url)
+    await queue.delete(if_unused=False, if_empty=False)
+    await connection.close()
+    await asyncio.sleep(0)
+
+
+async def test_paid_orders_are_received_once_and_the_cursor_is_stored(service: Service) -> None:
+    account, login = service.connect_seller()
+    forms = [service.buy(account, duplicate=True) for _ in range(2)] + [service.buy(account)]
+    await service.connected(account)
+    await service.cursor_caught_up(account, login)
+    received = await service.probe.wait_for(account, "OrderReceived", 3)
+    # READY_FOR_PROCESSING came twice for two of them, and two replicas poll: one each.
+    assert sorted(r["order_id"] for r in received) == sorted(f["id"] for f in forms)
+    first = next(r for r in received if r["order_id"] == forms[0]["id"])
+    line = forms[0]["lineItems"][0]
+    assert first["lines"] == [
+        {
+            "sku": line["offer"]["external"]["id"],
+            "offer_id": service.offers[account],
+            "quantity": 1,
+            "unit_price": {"amount": "49.90", "currency": "PLN"},
+            "line_item_id": line["id"],
+        }
+    ]
+    assert first["marketplace_id"] == "allegro-pl"
+    assert first["total"] == {"amount": "49.90", "currency": "PLN"}
+    assert first["delivery"]["address"]["city"] == "Warszawa"
+    assert first["delivery"]["method"]["name"] == "Allegro Kurier DPD"
+    assert first["buyer"]["login"] == forms[0]["buyer"]["login"]
+    # The operator sees them, page by page.
+    page = (await service.http.get("/orders", params={"account_id": account, "limit": 2})).json()
+    assert len(page["items"]) == 2 and page["next"]
+    rest = await service.http.get(
+        "/orders", params={"account_id": account, "limit": 2, "after": page["next"]}
+    )
+    ids = {o["id"] for o in page["items"] + rest.json()["items"]}
+    assert ids == {f["id"] for f in forms}
+    detail = (await service.http.get(f"/orders/{forms[0]['id']}")).json()
+    assert detail["status"] == "READY_FOR_PROCESSING" and detail["received_at"]
+    assert detail["revision"] == forms[0]["revision"]
+    assert (await service.http.get(f"/orders/{uuid.uuid4()}")).status_code == 404
+    # A new event after the stored cursor is imported; nothing before it again.
+    later = service.buy(account)
+    received = await service.probe.wait_for(account, "OrderReceived", 4)
+    await service.cursor_caught_up(account, login)
+    assert sorted(r["order_id"] for r in received) == sorted(
+        [f["id"] for f in forms] + [later["id"]]
+    )
+
+
+async def test_filled_in_after_ready_for_processing_does_not_regress(service: Service) -> None:
+    account, login = service.connect_seller()
+    await service.connected(account)
+    form = service.buy(account, filledInLate=True)  # BOUGHT, READY_FOR_PROCESSING, FILLED_IN
+    await service.probe.wait_for(account, "OrderReceived", 1)
+    await service.cursor_caught_up(account, login)
+    detail = (await service.http.get(f"/orders/{form['id']}")).json()
+    assert detail["status"] == "READY_FOR_PROCESSING"
+    assert detail["revision"] == form["revision"]
+    assert len(service.probe.of(account, "OrderReceived")) == 1
+
+
+async def test_cancellation_before_and_after_payment(service: Service) -> None:
+    account, login = service.connect_seller()
+    unpaid = service.buy(account, paid=False)
+    paid = service.buy(account)
+    service.emulator.admin("POST", f"/orders/{unpaid['id']}/cancel")
+    await service.connected(account)
+    await service.probe.wait_for(account, "OrderReceived", 1)
+    service.emulator.admin("POST", f"/orders/{paid['id']}/cancel")
+    cancelled = await service.probe.wait_for(account, "OrderCancelled", 2)
+    await service.cursor_caught_up(account, login)
+    assert sorted(c["order_id"] for c in cancelled) == sorted([unpaid["id"], paid["id"]])
+    # The buyer's event names the reason; a form read before its event was reached says only
+    # that it is cancelled.
+    assert {c["reason"] for c in cancelled} <= {"BUYER_CANCELLED", "CANCELLED"}
+    assert [r["order_id"] for r in service.probe.of(account, "OrderReceived")] == [paid["id"]]
+    assert (await service.http.get(f"/orders/{paid['id']}")).json()["status"] == "CANCELLED"
+
+
+async def test_combined_payment_is_received_once(service: Service) -> None:
+    account, login = service.connect_seller()
+    await service.connected(account)
+    first = service.buy(account, paid=False)
+    second = service.buy(account, paid=False)
+    await service.cursor_caught_up(account, login)  # both unpaid forms stored
+    merged = service.emulator.admin(
+        "POST", "/orders/pay-together", {"checkoutFormIds": [first["id"], second["id"]]}
+    )
+    received = await service.probe.wait_for(account, "OrderReceived", 1)
+    await service.cursor_caught_up(account, login)
+    assert [r["order_id"] for r in received] == [merged["id"]]
+    assert sorted(li["line_item_id"] for li in received[0]["lines"]) == sorted(
+        [first["lineItems"][0]["id"], second["lineItems"][0]["id"]]
+    )
+    for replaced in (first, second):
+        stored = (await service.http.get(f"/orders/{replaced['id']}")).json()
+        assert stored["superseded_by"] == merged["id"] and stored["received_at"] is None
+
+
+async def test_account_whose_tokens_fail_stops_and_resumes_after_reconnect(
+    service: Service,
+) -> None:
+    account, _ = service.connect_seller()
+    token = service.tokens.tokens.pop(account)  # auth has no usable token for it
+    form = service.buy(account)
+    await service.connected(account)
+
+    async def stopped() -> bool:
+        return (await service.import_status(account)).get("status") == "tokens_failed"
+
+    await wait_until(stopped, within=30)
+    status = await service.import_status(account)
+    assert status["status_reason"] and status["event_cursor"] is None
+    await service.publish(AccountRefreshFailed(account_id=account, alias=account, reason="revoked"))
+
+    async def refresh_failed() -> bool:
+        return (await service.import_status(account)).get("status") == "refresh_failed"
+
+    await wait_until(refresh_failed, within=30)
+    assert service.probe.of(account, "OrderReceived") == []
+    service.tokens.tokens[account] = token  # the operator reconnected it
+    await service.connected(account)
+    received = await service.probe.wait_for(account, "OrderReceived", 1)
+    assert [r["order_id"] for r in received] == [form["id"]]
+    assert (await service.import_status(account))["status"] == "connected"
+
+
+async def test_allegro_failing_before_the_store_moves_nothing(service: Service) -> None:
+    """Events read, checkout forms failing: the cursor stays, nothing is handed off; once
+    Allegro answers again the same events are imported, each order once."""
+    account, login = service.connect_seller()
+    form = service.buy(account)
+    service.emulator.admin(
+        "PUT",
+        "/faults",
+        {"errorShare": 1, "errorStatus": 500, "pathPrefix": "/order/checkout-forms"},
+    )
+    try:
+        await service.connected(account)
+
+        async def failed_twice() -> bool:
+            return int((await service.import_status(account)).get("failures", 0)) >= 2
+
+        await wait_until(failed_twice, within=60)
+        status = await service.import_status(account)
+        assert status["event_cursor"] is None and status["status"] == "connected"
+        assert "500" in status["last_error"]
+        assert service.probe.of(account, "OrderReceived") == []
+    finally:
+        service.emulator.admin("DELETE", "/faults")
+    received = await service.probe.wait_for(account, "OrderReceived", 1)
+    await service.cursor_caught_up(account, login)
+    assert [r["order_id"] for r in received] == [form["id"]]
+    assert (await service.import_status(account))["failures"] == 0
+
+
+async def test_cursor_and_orders_are_stored_together(service: Service) -> None:
+    """Every stored paid form has its one outbox row: nothing handed off without being stored."""
+    engine = create_engine(service.database_url)
+    try:
+        async with engine.connect() as conn:
+            received = (
+                await conn.execute(
+                    sa.text("SELECT count(*) FROM checkout_forms WHERE received_at IS NOT NULL")
+                )
+            ).scalar_one()
+            rows = (
+                await conn.execute(
+                    sa.text("SELECT count(*) FROM outbox WHERE type = 'OrderReceived'")
+                )
+            ).scalar_one()
+    finally:
+        await engine.dispose()
+    assert received == rows > 0
+
+
+async def test_a_worker_killed_mid_import_loses_and_doubles_nothing(
+    make_database: MakeDatabase, amqp_url: str, emulator: EmulatorHandle, service: Service
+) -> None:
+    """One worker process on its own database, SIGKILLed whenever its cursor has moved, then
+    restarted, until it has read the whole journal: every paid checkout form is stored and has
+    exactly one OrderReceived in the outbox (a duplicated READY_FOR_PROCESSING included)."""
+    database_url = await make_database("orders_crash", MIGRATIONS)
+    account, login = service.connect_seller()
+    token = service.tokens.tokens[account]
+    forms = [service.buy(account, duplicate=i % 2 == 0) for i in range(5)]
+    latest = last_event(emulator, login)
+    engine = create_engine(database_url)
+    units = UnitsOfWork(engine, "orders")
+    await units.handle(
+        handlers.account_connected,
+        AccountConnected(
+            account_id=account, alias=account, base_marketplace="allegro-pl", allegro_user_id="1"
+        ),
+    )
+
+    async def cursor() -> str | None:
+        async with engine.connect() as conn:
+            value = await conn.scalar(
+                sa.text("SELECT event_cursor FROM accounts WHERE account_id = :a"), {"a": account}
+            )
+        return None if value is None else str(value)
+
+    env = {
+        **os.environ,
+        "ORDERS_DATABASE_URL": database_url,
+        "ORDERS_AMQP_URL": amqp_url,
+        "ORDERS_RUN_MIGRATIONS": "false",
+        "ORDERS_ALLEGRO_API_URL": emulator.url,
+        "ORDERS_ALLEGRO_AUTH_URL": emulator.url,
+        "ORDERS_ORDER_EVENTS_PAGE_SIZE": "4",
+        "ORDERS_ORDER_POLL_INTERVAL_SECONDS": "0.2",
+        "ORDERS_ORDER_POLL_LEASE_SECONDS": "1",  # a killed worker's claim expires quickly
+    }
+    script = str(Path(__file__).with_name("crash_worker.py"))
+    kills = 0
+    try:
+        while (seen := await cursor()) != latest:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, script, str(free_port()), f"{account}={token}", env=env
+            )
+
+            async def moved(before: str | None = seen) -> bool:
+                return await cursor() != before
+
+            await wait_until(moved, within=60)
+            process.send_signal(signal.SIGKILL)
+            assert await process.wait() == -signal.SIGKILL
+            kills += 1
+        async with engine.connect() as conn:
+            handed_off = (
+                (
+                    await conn.execute(
+                        sa.text(
+                            "SELECT payload->'data'->>'order_id' FROM outbox"
+                            " WHERE type = 'OrderReceived'"
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            stored = await conn.scalar(
+                sa.text("SELECT count(*) FROM checkout_forms WHERE received_at IS NOT NULL")
+            )
+    finally:
+        await engine.dispose()
+    assert kills >= 2
+    assert sorted(handed_off) == sorted(f["id"] for f in forms)
+    assert stored == len(forms)
