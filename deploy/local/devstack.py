@@ -211,6 +211,22 @@ async def demo_catalogue_and_prices(http: httpx.AsyncClient, account_id: str) ->
         json={"include": {"categories": DEMO_CATEGORIES}},
     )
     print(f"selected for demo-shop: {selection.raise_for_status().json()}")
+    # A product is listable only once its category is mapped to an Allegro category: take
+    # Allegro's best suggestion for each (as an operator would after reviewing them).
+    suggested = await http.post(
+        f"{catalog}/accounts/{account_id}/category-suggestions/unmapped", json={"limit": 50}
+    )
+    categories = [
+        found["supplier_category"]
+        for found in suggested.raise_for_status().json()["categories"]
+        if found.get("suggestions")
+    ]
+    accepted = await http.post(
+        f"{catalog}/category-mappings/accept-suggestions",
+        json={"supplier_categories": categories},
+    )
+    mapped = accepted.raise_for_status().json()["accepted"]
+    print(f"mapped {len(mapped)} supplier categories to Allegro's (best suggestion each)")
     page = (await http.get(f"{catalog}/products", params={"limit": 5})).json()
     sku = page["products"][-1]["sku"]
     deadline = time.monotonic() + 60
