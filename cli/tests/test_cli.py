@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 
@@ -32,6 +33,14 @@ def account(stack: Stack) -> str:
     added = stack.mci("accounts", "add", "cli-shop", "--json")
     assert added.code == 0, added.stderr
     account_id: str = added.json()["id"]
+    # No Allegro to map categories against here: the shop waives the mapping, so its selected
+    # products are listed (and priced) without one.
+    waived = httpx.put(
+        f"{stack.services['catalog'].url}/accounts/{account_id}/listing",
+        headers={"Authorization": f"Bearer {stack.admin_key}"},
+        json={"not_blocking": ["no_category"]},
+    )
+    assert waived.status_code == 200, waived.text
     return account_id
 
 

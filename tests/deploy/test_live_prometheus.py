@@ -34,7 +34,7 @@ import yaml
 
 from mci_testing.emulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, start_emulator
 from mci_testing.fixtures import MakeDatabase
-from mci_testing.infra import wait_until
+from mci_testing.infra import VhostAdmin, base_amqp_url, wait_until, with_vhost
 from mci_testing.seedfiles import jsonl_lines, seed_products
 from shared.events import Envelope, Money, SupplierProduct, SupplierProductsChanged
 from shared.security import issue_token
@@ -82,8 +82,20 @@ def start_service(
 
 
 @pytest.fixture
+def live_amqp_url(vhost_admin: VhostAdmin, amqp_vhost: str) -> Iterator[str]:
+    """A vhost of this test's own: other tests' in-process services consume the run's vhost,
+    and a competing consumer there would take the messages meant for the service under test."""
+    vhost = f"{amqp_vhost}-live-{uuid.uuid4().hex[:6]}"
+    vhost_admin.create(vhost)
+    try:
+        yield with_vhost(base_amqp_url(), vhost)
+    finally:
+        vhost_admin.delete(vhost)
+
+
+@pytest.fixture
 async def catalog(
-    make_database: MakeDatabase, amqp_url: str, tmp_path: Path
+    make_database: MakeDatabase, live_amqp_url: str, tmp_path: Path
 ) -> AsyncIterator[tuple[str, dict[str, str]]]:
     database_url = await make_database("catalog_live_prometheus")
     port = free_port()
@@ -91,7 +103,7 @@ async def catalog(
         **os.environ,
         "ENVIRONMENT": "development",
         "CATALOG_DATABASE_URL": database_url,
-        "CATALOG_AMQP_URL": amqp_url,
+        "CATALOG_AMQP_URL": live_amqp_url,
         "CATALOG_LOG_LEVEL": "WARNING",
         "CATALOG_OUTBOX_POLL_INTERVAL_SECONDS": "0.2",
         "CATALOG_KNOWN_ACCOUNTS": f'["{ACCOUNT}"]',  # no auth to ask which accounts exist
@@ -265,7 +277,7 @@ async def query(http: httpx.AsyncClient, base: str, promql: str) -> list[dict[st
 async def test_prometheus_scrapes_the_key_series_of_a_running_service(
     catalog: tuple[str, dict[str, str]],
     prometheus: tuple[str, Path],
-    amqp_url: str,
+    live_amqp_url: str,
     tmp_path: Path,
 ) -> None:
     url, headers = catalog
@@ -276,13 +288,20 @@ async def test_prometheus_scrapes_the_key_series_of_a_running_service(
 
         # A queue bound to catalog.updated, as pricing's and offers' are: the relay publishes
         # mandatory, and an event no queue takes is returned (and counted as such), not confirmed.
-        connection = await aio_pika.connect_robust(amqp_url)
+        connection = await aio_pika.connect_robust(live_amqp_url)
         channel = await connection.channel()
         events = await channel.get_exchange("mci.events")
         listener = await channel.declare_queue(f"live-test.{uuid.uuid4().hex[:8]}", exclusive=True)
         await listener.bind(events, "catalog.updated")
 
-        # Work that makes every series move.
+        # Work that makes every series move. No Allegro here to map categories: the account
+        # waives the mapping so its products are listed (and CatalogUpdated goes out).
+        waived = await http.put(
+            f"{url}/accounts/{ACCOUNT}/listing",
+            headers=headers,
+            json={"not_blocking": ["no_category"]},
+        )
+        waived.raise_for_status()
         selection = await http.put(
             f"{url}/accounts/{ACCOUNT}/selection",
             headers=headers,
@@ -296,8 +315,8 @@ async def test_prometheus_scrapes_the_key_series_of_a_running_service(
         imported.raise_for_status()
         assert imported.json()["valid"] == PRODUCTS
         batch = upstream_batch()
-        await publish(amqp_url, batch.model_dump_json().encode(), str(batch.id))
-        await publish(amqp_url, b"not an envelope", str(uuid.uuid4()))
+        await publish(live_amqp_url, batch.model_dump_json().encode(), str(batch.id))
+        await publish(live_amqp_url, b"not an envelope", str(uuid.uuid4()))
 
         async def dead_lettered() -> bool:
             depths = await http.get(f"{url}/admin/dlq", headers=headers)
@@ -344,7 +363,10 @@ async def test_prometheus_scrapes_the_key_series_of_a_running_service(
 
 
 async def test_prometheus_scrapes_the_allegro_series_of_auth(
-    make_database: MakeDatabase, amqp_url: str, prometheus: tuple[str, Path], tmp_path: Path
+    make_database: MakeDatabase,
+    live_amqp_url: str,
+    prometheus: tuple[str, Path],
+    tmp_path: Path,
 ) -> None:
     """auth connects an account on the emulator through OAuth: token exchange and GET /me go
     through the Allegro client, whose calls and limiter waits Prometheus then holds."""
@@ -356,7 +378,7 @@ async def test_prometheus_scrapes_the_allegro_series_of_auth(
         **os.environ,
         "ENVIRONMENT": "development",
         "AUTH_DATABASE_URL": database_url,
-        "AUTH_AMQP_URL": amqp_url,
+        "AUTH_AMQP_URL": live_amqp_url,
         "AUTH_LOG_LEVEL": "WARNING",
         "ALLEGRO_API_URL": emulator.url,
         "ALLEGRO_AUTH_URL": emulator.url,

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from orders import handlers
 from orders.deps import Deps
 from orders.domain import commands as c
+from shared.http import error_responses
 from shared.pagination import Page, PageQuery
 from shared.security import Viewer
 
@@ -29,7 +30,7 @@ async def list_orders(
     )
 
 
-@router.get("/orders/{checkout_form_id}")
+@router.get("/orders/{checkout_form_id}", responses=error_responses(404))
 async def get_order(who: Viewer, deps: Deps, checkout_form_id: str) -> dict[str, Any]:
     """One checkout form as last stored, with its hand-off state."""
     return await deps.units.read(handlers.checkout_form, c.GetCheckoutForm(checkout_form_id))
