@@ -112,9 +112,9 @@ def build_router(get_auth: Callable[[], Auth], settings: Settings) -> APIRouter:
         """
         account = await handlers.complete_authorization_code(auth, state, code, error_)
         if account["status"] != "connected" or account["connection"]["status"] != "completed":
-            reason = account["connection"]["error"] or account["connection"]["status"]
-            # The attempt stores "<code>: <detail>" (or Allegro's error alone).
-            code_ = reason.split(":")[0].strip()
+            connection = account["connection"]
+            reason = connection["error"] or connection["status"]
+            code_ = connection["error_code"] or connection["status"]
             raise handlers.ConnectionFailed(f"the account was not connected: {reason}", code=code_)
         return public_account(account)
 

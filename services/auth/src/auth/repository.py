@@ -59,6 +59,7 @@ attempts = sa.Table(
     sa.Column("next_poll_at", TS),
     sa.Column("expires_at", TS),
     sa.Column("error", sa.Text),
+    sa.Column("error_code", sa.Text),
     sa.Column("created_at", TS),
     sa.Column("finished_at", TS),
 )
@@ -232,12 +233,18 @@ async def schedule_poll(conn: AsyncConnection, attempt_id: uuid.UUID, interval: 
 
 
 async def finish_attempt(
-    conn: AsyncConnection, attempt_id: uuid.UUID, status: AttemptStatus, error: str | None = None
+    conn: AsyncConnection,
+    attempt_id: uuid.UUID,
+    status: AttemptStatus,
+    error: str | None = None,
+    *,
+    code: str | None = None,
 ) -> None:
+    """`error` is for people; `code` is the stable reason the callback answers with."""
     await conn.execute(
         sa.update(attempts)
         .where(attempts.c.id == attempt_id)
-        .values(status=status, error=error, finished_at=sa.func.now())
+        .values(status=status, error=error, error_code=code, finished_at=sa.func.now())
     )
 
 

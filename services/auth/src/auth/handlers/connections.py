@@ -40,6 +40,9 @@ DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 # How long a claimed device flow is left to the replica that claimed it: longer than its calls
 # to Allegro take; if that replica dies meanwhile, another polls it after this.
 DEVICE_CLAIM_SECONDS = 60
+# The code of an attempt whose tokens came but /me failed (the callback has answered it since
+# before codes had their own column, when it was the message's prefix).
+ME_FAILED = "/me"
 
 # auth consumes no queue: the registry is empty on purpose.
 
@@ -179,7 +182,8 @@ async def complete_authorization_code(
             raise InvalidInput("expired_state", "this connection attempt expired", "state")
         if error or not code:
             status = AttemptStatus.DENIED if error == "access_denied" else AttemptStatus.FAILED
-            await repo.finish_attempt(conn, attempt["id"], status, error or "no code")
+            reason = error or "no code"
+            await repo.finish_attempt(conn, attempt["id"], status, reason, code=reason)
             return await _account_or_fail(conn, attempt["account_id"])
         verifier = auth.cipher.decrypt(attempt["code_verifier"])
         try:
@@ -193,7 +197,9 @@ async def complete_authorization_code(
                 auth.client_secret,
             )
         except OAuthError as exc:
-            await repo.finish_attempt(conn, attempt["id"], AttemptStatus.FAILED, exc.error)
+            await repo.finish_attempt(
+                conn, attempt["id"], AttemptStatus.FAILED, exc.error, code=exc.error
+            )
             return await _account_or_fail(conn, attempt["account_id"])
         await _connect(auth, conn, attempt, body)
         return await _account_or_fail(conn, attempt["account_id"])
@@ -265,7 +271,11 @@ async def _poll_one(auth: Auth, attempt: dict[str, Any]) -> None:
         async with auth.engine.begin() as conn:
             if await repo.pending_attempt_for_update(conn, attempt["id"]):
                 await repo.finish_attempt(
-                    conn, attempt["id"], AttemptStatus.EXPIRED, "expired_token"
+                    conn,
+                    attempt["id"],
+                    AttemptStatus.EXPIRED,
+                    "expired_token",
+                    code="expired_token",
                 )
         return
     try:
@@ -290,7 +300,7 @@ async def _poll_one(auth: Auth, attempt: dict[str, Any]) -> None:
                 "access_denied": AttemptStatus.DENIED,
                 "expired_token": AttemptStatus.EXPIRED,
             }.get(exc.error, AttemptStatus.FAILED)
-            await repo.finish_attempt(conn, attempt["id"], outcome, exc.error)
+            await repo.finish_attempt(conn, attempt["id"], outcome, exc.error, code=exc.error)
         log.info("device_flow_finished", account_id=attempt["account_id"], outcome=outcome)
         return
     pair, me, failure = await _identify(auth, body)
@@ -298,7 +308,9 @@ async def _poll_one(auth: Auth, attempt: dict[str, Any]) -> None:
         if not await repo.pending_attempt_for_update(conn, attempt["id"]):
             return
         if me is None:
-            await repo.finish_attempt(conn, attempt["id"], AttemptStatus.FAILED, failure)
+            await repo.finish_attempt(
+                conn, attempt["id"], AttemptStatus.FAILED, failure, code=ME_FAILED
+            )
             return
         await _link(auth, conn, attempt, pair, me)
 
@@ -309,7 +321,9 @@ async def _connect(
     """Tokens in hand: read /me, check it is the right seller, store, announce."""
     pair, me, failure = await _identify(auth, token_body)
     if me is None:
-        await repo.finish_attempt(conn, attempt["id"], AttemptStatus.FAILED, failure)
+        await repo.finish_attempt(
+            conn, attempt["id"], AttemptStatus.FAILED, failure, code=ME_FAILED
+        )
         return
     await _link(auth, conn, attempt, pair, me)
 
@@ -344,6 +358,7 @@ async def _link(
             AttemptStatus.FAILED,
             f"account_user_mismatch: this account is linked to Allegro user "
             f"{account['allegro_login']}; reset its credentials to link another",
+            code="account_user_mismatch",
         )
         return
     other = await repo.alias_linked_to(conn, user_id, besides=account_id)
@@ -353,6 +368,7 @@ async def _link(
             attempt["id"],
             AttemptStatus.FAILED,
             f"allegro_user_already_connected: Allegro user {me.get('login')} is account {other}",
+            code="allegro_user_already_connected",
         )
         return
     await repo.store_tokens(
