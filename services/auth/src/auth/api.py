@@ -15,6 +15,7 @@ from auth import handlers
 from auth.handlers import Auth
 from auth.settings import Settings
 from shared.http import error_responses
+from shared.pagination import Page, PageQuery
 from shared.security import (
     Admin,
     Operator,
@@ -92,9 +93,12 @@ def build_router(get_auth: Callable[[], Auth], settings: Settings) -> APIRouter:
         account = await handlers.create_account(auth, body.alias, body.base_marketplace)
         return public_account(account)
 
-    @router.get("/accounts", tags=["accounts"])
-    async def list_accounts(auth: AuthDep, _: Viewer) -> list[dict[str, Any]]:
-        return [public_account(a) for a in await handlers.list_accounts(auth)]
+    @router.get("/accounts", tags=["accounts"], responses=error_responses(422))
+    async def list_accounts(auth: AuthDep, _: Viewer, page: PageQuery) -> Page[dict[str, Any]]:
+        listed = await handlers.list_accounts(auth, page)
+        return Page[dict[str, Any]](
+            items=[public_account(a) for a in listed.items], next=listed.next
+        )
 
     @router.get(
         "/accounts/oauth/callback", tags=["accounts"], responses=error_responses(400, 404, 409, 502)
@@ -196,9 +200,9 @@ def build_router(get_auth: Callable[[], Auth], settings: Settings) -> APIRouter:
         result: dict[str, Any] = await handlers.create_api_key(auth, body.name, body.role)
         return result
 
-    @router.get("/api-keys", tags=["api keys"])
-    async def list_api_keys(auth: AuthDep, _: Admin) -> list[dict[str, Any]]:
-        return await handlers.list_api_keys(auth)
+    @router.get("/api-keys", tags=["api keys"], responses=error_responses(422))
+    async def list_api_keys(auth: AuthDep, _: Admin, page: PageQuery) -> Page[dict[str, Any]]:
+        return await handlers.list_api_keys(auth, page)
 
     @router.delete(
         "/api-keys/{key_id}", status_code=204, tags=["api keys"], responses=error_responses(404)

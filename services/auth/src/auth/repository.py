@@ -85,8 +85,12 @@ async def get_account(conn: AsyncConnection, account_id: str, *, lock: bool = Fa
     return dict(row) if row else None
 
 
-async def list_accounts(conn: AsyncConnection) -> list[Row]:
-    rows = await conn.execute(sa.select(accounts).order_by(accounts.c.alias))
+async def list_accounts(conn: AsyncConnection, limit: int, after: str | None) -> list[Row]:
+    """Up to `limit` accounts by alias (unique), after the alias `after`."""
+    query = sa.select(accounts).order_by(accounts.c.alias).limit(limit)
+    if after is not None:
+        query = query.where(accounts.c.alias > after)
+    rows = await conn.execute(query)
     return [dict(r) for r in rows.mappings()]
 
 
@@ -317,16 +321,24 @@ async def insert_api_key(
     )
 
 
-async def list_api_keys(conn: AsyncConnection) -> list[Row]:
-    rows = await conn.execute(
+async def list_api_keys(
+    conn: AsyncConnection, limit: int, after: tuple[datetime, str] | None
+) -> list[Row]:
+    """Up to `limit` keys by (created_at, id), after that pair (the id breaks ties)."""
+    query = (
         sa.select(
             api_keys.c.id,
             api_keys.c.name,
             api_keys.c.role,
             api_keys.c.created_at,
             api_keys.c.revoked_at,
-        ).order_by(api_keys.c.created_at)
+        )
+        .order_by(api_keys.c.created_at, api_keys.c.id)
+        .limit(limit)
     )
+    if after is not None:
+        query = query.where(sa.tuple_(api_keys.c.created_at, api_keys.c.id) > sa.tuple_(*after))
+    rows = await conn.execute(query)
     return [dict(r) for r in rows.mappings()]
 
 

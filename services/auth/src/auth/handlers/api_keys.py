@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from datetime import datetime
 from typing import Any
 
 from auth import repository as repo
@@ -16,8 +17,9 @@ from auth.domain.model import (
 from auth.handlers.common import (
     Auth,
 )
-from shared.errors import NotFound
+from shared.errors import Invalid, NotFound
 from shared.logs import get_logger
+from shared.pagination import Page, PageRequest, page_of
 from shared.security import Principal
 
 log = get_logger(__name__)
@@ -41,9 +43,25 @@ async def create_api_key(auth: Auth, name: str, role: str) -> dict[str, Any]:
     return {"id": key.key_id, "name": name, "role": role, "api_key": key.full}
 
 
-async def list_api_keys(auth: Auth) -> list[dict[str, Any]]:
+async def list_api_keys(auth: Auth, page: PageRequest) -> Page[dict[str, Any]]:
+    after = None if page.after is None else _key_cursor(page.after)
     async with auth.engine.connect() as conn:
-        return await repo.list_api_keys(conn)
+        found = await repo.list_api_keys(conn, page.fetch, after)
+    return page_of(found, page, lambda k: f"{k['created_at'].isoformat()}|{k['id']}")
+
+
+def _key_cursor(cursor: str) -> tuple[datetime, str]:
+    """The (created_at, id) a key list's cursor names: keys are listed in creation order."""
+    created, sep, key_id = cursor.rpartition("|")
+    try:
+        moment = datetime.fromisoformat(created)
+    except ValueError:
+        moment = None
+    if not sep or not key_id or moment is None or moment.tzinfo is None:
+        raise Invalid(
+            "not a cursor of this list", code="invalid_cursor", details=[{"field": "after"}]
+        )
+    return moment, key_id
 
 
 async def revoke_api_key(auth: Auth, key_id: str) -> None:

@@ -33,6 +33,7 @@ from auth.handlers.common import (
 from shared.allegro import AllegroError, OAuthError
 from shared.events import AccountConnected, AccountDisconnected
 from shared.logs import get_logger
+from shared.pagination import Page, PageRequest, page_of
 
 log = get_logger(__name__)
 
@@ -75,9 +76,11 @@ async def get_account(auth: Auth, account_id: str) -> dict[str, Any]:
     return account
 
 
-async def list_accounts(auth: Auth) -> list[dict[str, Any]]:
+async def list_accounts(auth: Auth, page: PageRequest) -> Page[dict[str, Any]]:
+    # Aliases are unique: the last one listed is the cursor.
     async with auth.engine.connect() as conn:
-        return await repo.list_accounts(conn)
+        found = await repo.list_accounts(conn, page.fetch, page.after)
+    return page_of(found, page, lambda a: str(a["alias"]))
 
 
 async def reset_credentials(auth: Auth, account_id: str) -> dict[str, Any]:
