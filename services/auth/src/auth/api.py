@@ -4,7 +4,6 @@ No `from __future__ import annotations` here: FastAPI resolves the locally defin
 dependency aliases at import time.
 """
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, cast
 
@@ -12,7 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from auth import handlers
-from auth.handlers import Auth
+from auth.deps import Deps
 from auth.settings import Settings
 from shared.http import error_responses
 from shared.pagination import Page, PageQuery
@@ -76,9 +75,8 @@ def public_account(account: dict[str, Any]) -> dict[str, Any]:
 ACCOUNT_ERRORS = error_responses(404, 409, 502)
 
 
-def build_router(get_auth: Callable[[], Auth], settings: Settings) -> APIRouter:
+def build_router(settings: Settings) -> APIRouter:
     router = APIRouter()
-    AuthDep = Annotated[Auth, Depends(get_auth)]
     # Internal routes take service tokens only, each from its own list of calling services.
     TokenReader = Annotated[Principal, Depends(require_service(settings.access_token_callers))]
     Introspector = Annotated[Principal, Depends(require_service(settings.introspection_callers))]
@@ -89,12 +87,12 @@ def build_router(get_auth: Callable[[], Auth], settings: Settings) -> APIRouter:
     # --- accounts ---------------------------------------------------------------------------
 
     @router.post("/accounts", status_code=201, tags=["accounts"], responses=error_responses(409))
-    async def create_account(body: NewAccount, auth: AuthDep, _: Operator) -> dict[str, Any]:
+    async def create_account(body: NewAccount, auth: Deps, _: Operator) -> dict[str, Any]:
         account = await handlers.create_account(auth, body.alias, body.base_marketplace)
         return public_account(account)
 
     @router.get("/accounts", tags=["accounts"], responses=error_responses(422))
-    async def list_accounts(auth: AuthDep, _: Viewer, page: PageQuery) -> Page[dict[str, Any]]:
+    async def list_accounts(auth: Deps, _: Viewer, page: PageQuery) -> Page[dict[str, Any]]:
         listed = await handlers.list_accounts(auth, page)
         return Page[dict[str, Any]](
             items=[public_account(a) for a in listed.items], next=listed.next
@@ -104,7 +102,7 @@ def build_router(get_auth: Callable[[], Auth], settings: Settings) -> APIRouter:
         "/accounts/oauth/callback", tags=["accounts"], responses=error_responses(400, 404, 409, 502)
     )
     async def oauth_callback(
-        auth: AuthDep,
+        auth: Deps,
         state: Annotated[str, Query(min_length=1)],
         code: str | None = None,
         error_: Annotated[str | None, Query(alias="error")] = None,
@@ -123,7 +121,7 @@ def build_router(get_auth: Callable[[], Auth], settings: Settings) -> APIRouter:
         return public_account(account)
 
     @router.get("/accounts/{account_id}", tags=["accounts"], responses=error_responses(404))
-    async def get_account(account_id: str, auth: AuthDep, _: Viewer) -> dict[str, Any]:
+    async def get_account(account_id: str, auth: Deps, _: Viewer) -> dict[str, Any]:
         return public_account(await handlers.get_account(auth, account_id))
 
     @router.post(
@@ -132,7 +130,7 @@ def build_router(get_auth: Callable[[], Auth], settings: Settings) -> APIRouter:
         responses=ACCOUNT_ERRORS,
     )
     async def connect_by_login(
-        account_id: str, auth: AuthDep, _: Operator, body: AuthorizationStart | None = None
+        account_id: str, auth: Deps, _: Operator, body: AuthorizationStart | None = None
     ) -> dict[str, Any]:
         redirect = body.redirect_uri if body else None
         result: dict[str, Any] = await handlers.start_authorization_code(auth, account_id, redirect)
@@ -141,18 +139,18 @@ def build_router(get_auth: Callable[[], Auth], settings: Settings) -> APIRouter:
     @router.post(
         "/accounts/{account_id}/connect/device", tags=["accounts"], responses=ACCOUNT_ERRORS
     )
-    async def connect_by_device(account_id: str, auth: AuthDep, _: Operator) -> dict[str, Any]:
+    async def connect_by_device(account_id: str, auth: Deps, _: Operator) -> dict[str, Any]:
         result: dict[str, Any] = await handlers.start_device_flow(auth, account_id)
         return result
 
     @router.post("/accounts/{account_id}/reset", tags=["accounts"], responses=ACCOUNT_ERRORS)
-    async def reset(account_id: str, auth: AuthDep, _: Operator) -> dict[str, Any]:
+    async def reset(account_id: str, auth: Deps, _: Operator) -> dict[str, Any]:
         return public_account(await handlers.reset_credentials(auth, account_id))
 
     @router.delete(
         "/accounts/{account_id}", status_code=204, tags=["accounts"], responses=ACCOUNT_ERRORS
     )
-    async def delete(account_id: str, auth: AuthDep, _: Admin) -> None:
+    async def delete(account_id: str, auth: Deps, _: Admin) -> None:
         await handlers.delete_account(auth, account_id)
 
     # --- internal: tokens for offers, orders, catalog ----------------------------------------
@@ -163,7 +161,7 @@ def build_router(get_auth: Callable[[], Auth], settings: Settings) -> APIRouter:
         responses=ACCOUNT_ERRORS,
     )
     async def internal_access_token(
-        account_id: str, auth: AuthDep, _: TokenReader, force_refresh: bool = False
+        account_id: str, auth: Deps, _: TokenReader, force_refresh: bool = False
     ) -> dict[str, Any]:
         pair = await handlers.access_token(auth, account_id, force=force_refresh)
         return {
@@ -175,15 +173,13 @@ def build_router(get_auth: Callable[[], Auth], settings: Settings) -> APIRouter:
     @router.get(
         "/internal/accounts/{account_id}", tags=["internal"], responses=error_responses(404)
     )
-    async def internal_account(
-        account_id: str, auth: AuthDep, _: DirectoryReader
-    ) -> dict[str, str]:
+    async def internal_account(account_id: str, auth: Deps, _: DirectoryReader) -> dict[str, str]:
         """Whether an account exists (and its status): other services' account directory."""
         account = await handlers.get_account(auth, account_id)
         return {"id": account["id"], "status": account["status"]}
 
     @router.post("/internal/api-keys/introspect", tags=["internal"])
-    async def introspect(body: Introspection, auth: AuthDep, _: Introspector) -> dict[str, str]:
+    async def introspect(body: Introspection, auth: Deps, _: Introspector) -> dict[str, str]:
         principal = await handlers.resolve_api_key(auth, body.api_key)
         if principal is None:
             # An authentication answer, not a domain outcome.
@@ -195,23 +191,23 @@ def build_router(get_auth: Callable[[], Auth], settings: Settings) -> APIRouter:
     # --- operator API keys -------------------------------------------------------------------
 
     @router.post("/api-keys", status_code=201, tags=["api keys"], responses=error_responses(409))
-    async def create_api_key(body: NewApiKey, auth: AuthDep, _: Admin) -> dict[str, Any]:
+    async def create_api_key(body: NewApiKey, auth: Deps, _: Admin) -> dict[str, Any]:
         """The key is shown once; only its hash is stored."""
         result: dict[str, Any] = await handlers.create_api_key(auth, body.name, body.role)
         return result
 
     @router.get("/api-keys", tags=["api keys"], responses=error_responses(422))
-    async def list_api_keys(auth: AuthDep, _: Admin, page: PageQuery) -> Page[dict[str, Any]]:
+    async def list_api_keys(auth: Deps, _: Admin, page: PageQuery) -> Page[dict[str, Any]]:
         return await handlers.list_api_keys(auth, page)
 
     @router.delete(
         "/api-keys/{key_id}", status_code=204, tags=["api keys"], responses=error_responses(404)
     )
-    async def revoke_api_key(key_id: str, auth: AuthDep, _: Admin) -> None:
+    async def revoke_api_key(key_id: str, auth: Deps, _: Admin) -> None:
         await handlers.revoke_api_key(auth, key_id)
 
     @router.post("/auth/tokens", tags=["api keys"])
-    async def exchange(request: Request, auth: AuthDep, who: Viewer) -> dict[str, Any]:
+    async def exchange(request: Request, auth: Deps, who: Viewer) -> dict[str, Any]:
         """A short-lived signed token for the caller's API key: verified by services locally."""
         ttl = auth.settings.operator_token_ttl_seconds
         secret = auth.settings.service_token_secret.get_secret_value()
@@ -221,7 +217,7 @@ def build_router(get_auth: Callable[[], Auth], settings: Settings) -> APIRouter:
         return {"token": token, "role": who.role, "expires_at": expires}
 
     @router.post("/admin/token-keys/rotate", tags=["api keys"])
-    async def rotate(auth: AuthDep, _: Admin) -> dict[str, int]:
+    async def rotate(auth: Deps, _: Admin) -> dict[str, int]:
         """Re-encrypt stored tokens with the first key of AUTH_TOKEN_ENCRYPTION_KEYS."""
         return {"rotated": await handlers.rotate_encryption(auth)}
 

@@ -32,7 +32,7 @@ async def create_api_key(auth: Auth, name: str, role: str) -> dict[str, Any]:
         # Keys of that name are revoked at start unless they are the configured bootstrap key.
         raise InvalidInput("reserved_name", f"{BOOTSTRAP_KEY_NAME!r} is reserved", "name")
     key = new_api_key()
-    async with auth.engine.begin() as conn:
+    async with auth.units.engine.begin() as conn:
         await repo.insert_api_key(
             conn,
             key.key_id,
@@ -45,7 +45,7 @@ async def create_api_key(auth: Auth, name: str, role: str) -> dict[str, Any]:
 
 async def list_api_keys(auth: Auth, page: PageRequest) -> Page[dict[str, Any]]:
     after = None if page.after is None else _key_cursor(page.after)
-    async with auth.engine.connect() as conn:
+    async with auth.units.engine.connect() as conn:
         found = await repo.list_api_keys(conn, page.fetch, after)
     return page_of(found, page, lambda k: f"{k['created_at'].isoformat()}|{k['id']}")
 
@@ -65,7 +65,7 @@ def _key_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 async def revoke_api_key(auth: Auth, key_id: str) -> None:
-    async with auth.engine.begin() as conn:
+    async with auth.units.engine.begin() as conn:
         revoked = await repo.revoke_api_key(conn, key_id)
     if not revoked:
         raise NotFound("no such active API key", code="api_key_not_found")
@@ -76,7 +76,7 @@ async def resolve_api_key(auth: Auth, full: str) -> Principal | None:
     if parsed is None:
         return None
     key_id, secret = parsed
-    async with auth.engine.connect() as conn:
+    async with auth.units.engine.connect() as conn:
         row = await repo.active_api_key(conn, key_id)
     if row is None or not hmac.compare_digest(row["secret_hash"], hash_secret(secret)):
         return None
@@ -96,7 +96,7 @@ async def install_bootstrap_key(auth: Auth) -> None:
     parsed = parse_api_key(configured.get_secret_value()) if configured else None
     if configured is not None and parsed is None:
         raise ValueError("AUTH_BOOTSTRAP_ADMIN_KEY must look like mcik_<id>_<secret>")
-    async with auth.engine.begin() as conn:
+    async with auth.units.engine.begin() as conn:
         revoked = await repo.revoke_keys_named(
             conn, BOOTSTRAP_KEY_NAME, keep=None if parsed is None else parsed[0]
         )

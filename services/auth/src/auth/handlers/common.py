@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from auth.crypto import TokenCipher
-from auth.settings import Settings
-from shared.allegro import AllegroClient
+from auth.deps import AuthDeps as Auth
 from shared.errors import Conflict, DomainError, NotFound
 from shared.uow import UnitOfWork
 
@@ -23,18 +20,6 @@ __all__ = [
     "now",
     "unit_of_work_on",
 ]
-
-
-@dataclass
-class Auth:
-    engine: AsyncEngine
-    cipher: TokenCipher
-    allegro: AllegroClient
-    settings: Settings
-
-    @property
-    def client_secret(self) -> str:
-        return self.settings.allegro_client_secret.get_secret_value()
 
 
 class AccountNotFound(NotFound, LookupError):

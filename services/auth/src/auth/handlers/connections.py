@@ -58,7 +58,7 @@ async def create_account(auth: Auth, alias: str, base_marketplace: str) -> dict[
         "status": AccountStatus.NEEDS_CONNECTION,
     }
     try:
-        async with auth.engine.begin() as conn:
+        async with auth.units.engine.begin() as conn:
             await repo.insert_account(conn, **values)
             account = await repo.get_account(conn, values["id"])
     except IntegrityError:
@@ -68,7 +68,7 @@ async def create_account(auth: Auth, alias: str, base_marketplace: str) -> dict[
 
 
 async def get_account(auth: Auth, account_id: str) -> dict[str, Any]:
-    async with auth.engine.connect() as conn:
+    async with auth.units.engine.connect() as conn:
         account = await repo.get_account(conn, account_id)
         if account is None:
             raise AccountNotFound(account_id)
@@ -78,14 +78,14 @@ async def get_account(auth: Auth, account_id: str) -> dict[str, Any]:
 
 async def list_accounts(auth: Auth, page: PageRequest) -> Page[dict[str, Any]]:
     # Aliases are unique: the last one listed is the cursor.
-    async with auth.engine.connect() as conn:
+    async with auth.units.engine.connect() as conn:
         found = await repo.list_accounts(conn, page.fetch, page.after)
     return page_of(found, page, lambda a: str(a["alias"]))
 
 
 async def reset_credentials(auth: Auth, account_id: str) -> dict[str, Any]:
     """Forget the tokens and the linked Allegro user: the account needs a new connection."""
-    async with auth.engine.begin() as conn:
+    async with auth.units.engine.begin() as conn:
         account = await _locked_account(conn, account_id)
         await repo.drop_tokens(conn, account_id)
         await repo.update_account(
@@ -105,7 +105,7 @@ async def reset_credentials(auth: Auth, account_id: str) -> dict[str, Any]:
 
 
 async def delete_account(auth: Auth, account_id: str) -> None:
-    async with auth.engine.begin() as conn:
+    async with auth.units.engine.begin() as conn:
         account = await _locked_account(conn, account_id)
         await repo.delete_account(conn, account_id)
         await unit_of_work_on(conn).emit(_disconnected(account))
@@ -144,7 +144,7 @@ async def start_authorization_code(
         )
     verifier, state = new_code_verifier(), new_state()
     expires_at = now() + timedelta(seconds=auth.settings.authorization_attempt_seconds)
-    async with auth.engine.begin() as conn:
+    async with auth.units.engine.begin() as conn:
         await _locked_account(conn, account_id)
         await repo.add_attempt(
             conn,
@@ -172,7 +172,7 @@ async def complete_authorization_code(
     auth: Auth, state: str, code: str | None, error: str | None = None
 ) -> dict[str, Any]:
     """Allegro's redirect back: exchange the code, read /me, store the tokens."""
-    async with auth.engine.begin() as conn:
+    async with auth.units.engine.begin() as conn:
         attempt = await repo.attempt_by_state(conn, state)
         if attempt is None or attempt["flow"] != Flow.AUTHORIZATION_CODE:
             raise InvalidInput(
@@ -220,7 +220,7 @@ async def _account_or_fail(conn: AsyncConnection, account_id: str) -> dict[str, 
 
 
 async def start_device_flow(auth: Auth, account_id: str) -> dict[str, Any]:
-    async with auth.engine.connect() as conn:
+    async with auth.units.engine.connect() as conn:
         if await repo.get_account(conn, account_id) is None:
             raise AccountNotFound(account_id)
     try:
@@ -231,7 +231,7 @@ async def start_device_flow(auth: Auth, account_id: str) -> dict[str, Any]:
         raise AllegroRefused(exc.error, exc.description) from exc
     interval = int(body.get("interval", 5))
     started = now()
-    async with auth.engine.begin() as conn:
+    async with auth.units.engine.begin() as conn:
         await _locked_account(conn, account_id)
         await repo.add_attempt(
             conn,
@@ -262,7 +262,7 @@ async def poll_device_flows(auth: Auth) -> int:
     calls (other replicas skip them), Allegro is asked outside it, and each outcome is written
     in its own short transaction, if the attempt is still pending then.
     """
-    async with auth.engine.begin() as conn:
+    async with auth.units.engine.begin() as conn:
         due = await repo.claim_due_device_attempts(conn, DEVICE_CLAIM_SECONDS)
     for attempt in due:
         await _poll_one(auth, attempt)
@@ -271,7 +271,7 @@ async def poll_device_flows(auth: Auth) -> int:
 
 async def _poll_one(auth: Auth, attempt: dict[str, Any]) -> None:
     if attempt["expires_at"] < now():
-        async with auth.engine.begin() as conn:
+        async with auth.units.engine.begin() as conn:
             if await repo.pending_attempt_for_update(conn, attempt["id"]):
                 await repo.finish_attempt(
                     conn,
@@ -290,7 +290,7 @@ async def _poll_one(auth: Auth, attempt: dict[str, Any]) -> None:
             auth.client_secret,
         )
     except OAuthError as exc:
-        async with auth.engine.begin() as conn:
+        async with auth.units.engine.begin() as conn:
             if not await repo.pending_attempt_for_update(conn, attempt["id"]):
                 return
             interval = int(attempt["poll_interval"] or 5)
@@ -307,7 +307,7 @@ async def _poll_one(auth: Auth, attempt: dict[str, Any]) -> None:
         log.info("device_flow_finished", account_id=attempt["account_id"], outcome=outcome)
         return
     pair, me, failure = await _identify(auth, body)
-    async with auth.engine.begin() as conn:
+    async with auth.units.engine.begin() as conn:
         if not await repo.pending_attempt_for_update(conn, attempt["id"]):
             return
         if me is None:

@@ -40,7 +40,7 @@ async def access_token(auth: Auth, account_id: str, *, force: bool = False) -> T
     refreshers racing without the lock would lose the chain.
     """
     failure: TokensUnavailable | None = None
-    async with auth.engine.begin() as conn:
+    async with auth.units.engine.begin() as conn:
         account = await repo.get_account(conn, account_id)
         if account is None:
             raise AccountNotFound(account_id)
@@ -96,7 +96,7 @@ async def access_token(auth: Auth, account_id: str, *, force: bool = False) -> T
 
 async def refresh_expiring(auth: Auth) -> int:
     before = now() + timedelta(seconds=auth.settings.refresh_ahead_seconds)
-    async with auth.engine.connect() as conn:
+    async with auth.units.engine.connect() as conn:
         due = await repo.expiring_accounts(conn, before)
     for account_id in due:
         try:
@@ -109,7 +109,7 @@ async def refresh_expiring(auth: Auth) -> int:
 async def rotate_encryption(auth: Auth) -> int:
     """Re-encrypt every stored secret with the current (first) key."""
     rotated = 0
-    async with auth.engine.begin() as conn:
+    async with auth.units.engine.begin() as conn:
         for row in await repo.tokens_for_rotation(conn):
             await repo.set_token_ciphertexts(
                 conn,
