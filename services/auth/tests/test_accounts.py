@@ -190,8 +190,8 @@ async def test_two_replicas_refreshing_at_once_never_lose_the_chain(
     assert (await auth.token(account_id)).status_code == 200
 
 
-def replica(settings: Settings) -> handlers.Auth:
-    return handlers.Auth(
+def replica(settings: Settings) -> handlers.AuthDeps:
+    return handlers.AuthDeps(
         units=UnitsOfWork(create_engine(settings.database_url), "auth"),
         cipher=TokenCipher(settings.token_encryption_keys.get_secret_value(), development=False),
         allegro=AllegroClient(settings.allegro_settings()),

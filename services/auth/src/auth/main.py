@@ -10,6 +10,7 @@ from auth import handlers
 from auth.api import build_router
 from auth.consumer import SUBSCRIPTIONS
 from auth.deps import AuthDeps
+from auth.domain import commands as c
 from auth.settings import Settings
 from shared.security import InvalidToken, Principal, is_signed_token, verify_token
 from shared.service import Dependencies, ServiceDefinition, ServiceRuntime, create_app
@@ -35,7 +36,8 @@ class AuthService:
 
     async def start(self, runtime: ServiceRuntime) -> None:
         self._runtime = runtime
-        await handlers.install_bootstrap_key(self.get())
+        deps = self.get()
+        await deps.units.handle(handlers.install_bootstrap_key, handlers.bootstrap_key_of(deps))
 
     async def background(self, runtime: ServiceRuntime) -> None:
         await handlers.background(self.get())
@@ -43,7 +45,9 @@ class AuthService:
     async def resolve(self, credential: str) -> Principal:
         """auth checks API keys against its own table (other services ask it over HTTP)."""
         if credential.startswith("mcik_"):
-            principal = await handlers.resolve_api_key(self.get(), credential)
+            principal = await self.get().units.read(
+                handlers.resolve_api_key, c.ResolveApiKey(credential)
+            )
             if principal is None:
                 raise InvalidToken("unknown or revoked API key")
             return principal

@@ -1,24 +1,18 @@
-"""The auth service's dependencies and the errors its use cases raise."""
+"""The errors auth's use cases raise, and the clock they read."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from auth.deps import AuthDeps as Auth
 from shared.errors import Conflict, DomainError, NotFound
-from shared.uow import UnitOfWork
 
 __all__ = [
     "AccountNotFound",
     "AllegroRefused",
-    "Auth",
     "Conflict",
     "ConnectionFailed",
     "TokensUnavailable",
     "now",
-    "unit_of_work_on",
 ]
 
 
@@ -57,8 +51,3 @@ class AllegroRefused(DomainError):
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-def unit_of_work_on(conn: AsyncConnection) -> UnitOfWork:
-    """The outbox of a transaction a use case opened itself (auth does not use UnitsOfWork yet)."""
-    return UnitOfWork(conn, "auth")
