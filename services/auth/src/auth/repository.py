@@ -186,6 +186,13 @@ class AuthRepository:
             "SELECT * FROM connection_attempts WHERE state = :state FOR UPDATE", {"state": state}
         )
 
+    async def consume_state(self, attempt_id: uuid.UUID) -> None:
+        """The attempt's state has served its one callback: no other callback finds it."""
+        await self.connection.execute(
+            sa.text("UPDATE connection_attempts SET state = NULL WHERE id = :id"),
+            {"id": attempt_id},
+        )
+
     async def latest_attempt(self, account_id: str) -> Row | None:
         return await self._one(
             "SELECT * FROM connection_attempts WHERE account_id = :id"

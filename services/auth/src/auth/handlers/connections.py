@@ -264,6 +264,9 @@ async def open_callback(command: c.OpenCallback, uow: UnitOfWork) -> dict[str, A
         reason = command.error or "no code"
         await repository.finish_attempt(attempt["id"], status, reason, code=reason)
         return {"attempt": None, "account_id": attempt["account_id"]}
+    # The code is exchanged after this unit commits, without the row's lock: consuming the
+    # state now is what keeps a second callback with it (a double request) from exchanging too.
+    await repository.consume_state(attempt["id"])
     return {"attempt": attempt, "account_id": attempt["account_id"]}
 
 
