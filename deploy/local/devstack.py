@@ -127,7 +127,7 @@ async def demo() -> None:
             print(f"  {component.name:<8} {component.url}  ready: {ready['checks']}")
 
         print("connecting the demo shop (seller demo-seller on the emulator) through OAuth:")
-        accounts = (await http.get(f"{auth}/accounts")).json()
+        accounts = (await http.get(f"{auth}/accounts", params={"limit": 1000})).json()["items"]
         account = next((a for a in accounts if a["alias"] == "demo-shop"), None)
         if account is None:
             account = (

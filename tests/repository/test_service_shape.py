@@ -39,12 +39,6 @@ PENDING: dict[tuple[str, str], str] = {
     ("catalog", "routes_run_no_sql"): "catalog: SQL and transactions in routes",
     # SQL and transactions also in catalog/allegro.py (~22), handlers.py and ingest.py.
     ("catalog", "sql_only_in_repository"): "catalog: SQL outside repository.py",
-    # auth's statements are all in repository.py now, but in Core tables (convert to sa.text,
-    # docs/service-anatomy.md), and its handlers open their own transactions
-    # (engine.begin/connect): make them (command, uow) behind UnitsOfWork. The
-    # authorization-code callback and the token refresh still call Allegro inside their
-    # transaction - the refresh on purpose (single flight under the token row's lock).
-    ("auth", "sql_only_in_repository"): "auth: handlers open their own transactions",
 }
 SQL_IN_ROUTES = re.compile(
     r"\bsa\.text\(|\btext\(|\.execute\(|\.exec_driver_sql\(|\.fetch(?:row|val)?\(|"

@@ -14,6 +14,7 @@ from auth.settings import Settings
 from mci_testing.infra import wait_until
 from shared.allegro import AllegroClient
 from shared.db import create_engine
+from shared.uow import UnitsOfWork
 
 from .conftest import ADMIN_KEY, AuthUnderTest
 
@@ -161,7 +162,7 @@ async def test_two_replicas_refreshing_at_once_never_lose_the_chain(
     # Two replicas: each its own engine (connection pool) and Allegro client.
     replicas = [replica(make_auth()[0]) for _ in range(2)]
     for r in replicas:  # warm pools: the race must not be decided by who connects first
-        async with r.engine.connect() as conn:
+        async with r.units.engine.connect() as conn:
             await conn.execute(sa.text("SELECT 1"))
     # A slow token endpoint makes the two refreshes overlap for certain.
     auth.emulator.admin("PUT", "/faults", {"latencyMs": 300, "pathPrefix": "/auth/oauth/token"})
@@ -177,7 +178,7 @@ async def test_two_replicas_refreshing_at_once_never_lose_the_chain(
         auth.emulator.admin("DELETE", "/faults")
         for r in replicas:
             await r.allegro.aclose()
-            await r.engine.dispose()
+            await r.units.engine.dispose()
     account = (await auth.http.get(f"/accounts/{account_id}")).json()
     assert account["status"] == "connected"
     async with auth.engine.connect() as conn:
@@ -189,10 +190,9 @@ async def test_two_replicas_refreshing_at_once_never_lose_the_chain(
     assert (await auth.token(account_id)).status_code == 200
 
 
-def replica(settings: Settings) -> handlers.Auth:
-    engine = create_engine(settings.database_url)
-    return handlers.Auth(
-        engine=engine,
+def replica(settings: Settings) -> handlers.AuthDeps:
+    return handlers.AuthDeps(
+        units=UnitsOfWork(create_engine(settings.database_url), "auth"),
         cipher=TokenCipher(settings.token_encryption_keys.get_secret_value(), development=False),
         allegro=AllegroClient(settings.allegro_settings()),
         settings=settings,
@@ -317,7 +317,7 @@ async def test_rotating_the_encryption_key_reencrypts_every_token(
         assert await handlers.rotate_encryption(rotated) >= 1
     finally:
         await rotated.allegro.aclose()
-        await rotated.engine.dispose()
+        await rotated.units.engine.dispose()
     async with auth.engine.connect() as conn:
         stored = await conn.scalar(
             sa.text("SELECT access_token FROM account_tokens WHERE account_id = :id"),
@@ -367,7 +367,7 @@ async def test_no_row_stays_locked_while_a_device_poll_waits_for_allegro(
     finally:
         auth.emulator.admin("DELETE", "/faults")
         await other.allegro.aclose()
-        await other.engine.dispose()
+        await other.units.engine.dispose()
     auth.emulator.admin(
         "POST", f"/oauth/device/{device['user_code']}/approve", {"login": seller["login"]}
     )

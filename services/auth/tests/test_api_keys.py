@@ -117,3 +117,29 @@ async def test_other_services_get_tokens_from_auth_and_stop_when_it_refuses(
             await tokens.access_token(account_id)
     finally:
         await tokens.aclose()
+
+
+async def test_key_and_account_lists_page_with_the_shared_contract(auth: AuthUnderTest) -> None:
+    made = [
+        (await auth.http.post("/api-keys", json={"name": f"p{i}", "role": "viewer"})).json()["id"]
+        for i in range(3)
+    ]
+    for alias in ("page-a", "page-b", "page-c"):
+        await auth.new_account(alias)
+    for route, key in (("/api-keys", "id"), ("/accounts", "alias")):
+        seen: list[str] = []
+        after: str | None = None
+        while True:
+            params = {"limit": "2"} | ({} if after is None else {"after": after})
+            page = (await auth.http.get(route, params=params)).json()
+            assert len(page["items"]) <= 2
+            seen += [item[key] for item in page["items"]]
+            after = page["next"]
+            if after is None:
+                break
+        assert len(seen) == len(set(seen)), "no item on two pages"
+        expected = made if key == "id" else ["page-a", "page-b", "page-c"]
+        assert [s for s in seen if s in expected] == expected
+    bad = await auth.http.get("/api-keys", params={"after": "not-a-cursor"})
+    assert bad.status_code == 422
+    assert bad.json()["error"]["code"] == "invalid_cursor"

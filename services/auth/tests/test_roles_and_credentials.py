@@ -222,9 +222,9 @@ async def test_the_bootstrap_key_lives_only_while_it_is_configured(
         assert gone.status_code == 401
         listed = await http.get("/api-keys", headers=real_admin)
         assert listed.status_code == 200
-        assert [k["revoked_at"] is not None for k in listed.json() if k["name"] == "bootstrap"] == [
-            True
-        ]
+        assert [
+            k["revoked_at"] is not None for k in listed.json()["items"] if k["name"] == "bootstrap"
+        ] == [True]
 
     # A revoked key stays revoked even if configured again: a new key is needed.
     async with running_app(make_auth(bootstrap_admin_key=SecretStr(first))[1]) as http:

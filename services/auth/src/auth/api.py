@@ -4,7 +4,6 @@ No `from __future__ import annotations` here: FastAPI resolves the locally defin
 dependency aliases at import time.
 """
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, cast
 
@@ -12,9 +11,11 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from auth import handlers
-from auth.handlers import Auth
+from auth.deps import Deps
+from auth.domain import commands as c
 from auth.settings import Settings
 from shared.http import error_responses
+from shared.pagination import Page, PageQuery
 from shared.security import (
     Admin,
     Operator,
@@ -75,9 +76,8 @@ def public_account(account: dict[str, Any]) -> dict[str, Any]:
 ACCOUNT_ERRORS = error_responses(404, 409, 502)
 
 
-def build_router(get_auth: Callable[[], Auth], settings: Settings) -> APIRouter:
+def build_router(settings: Settings) -> APIRouter:
     router = APIRouter()
-    AuthDep = Annotated[Auth, Depends(get_auth)]
     # Internal routes take service tokens only, each from its own list of calling services.
     TokenReader = Annotated[Principal, Depends(require_service(settings.access_token_callers))]
     Introspector = Annotated[Principal, Depends(require_service(settings.introspection_callers))]
@@ -88,19 +88,24 @@ def build_router(get_auth: Callable[[], Auth], settings: Settings) -> APIRouter:
     # --- accounts ---------------------------------------------------------------------------
 
     @router.post("/accounts", status_code=201, tags=["accounts"], responses=error_responses(409))
-    async def create_account(body: NewAccount, auth: AuthDep, _: Operator) -> dict[str, Any]:
-        account = await handlers.create_account(auth, body.alias, body.base_marketplace)
+    async def create_account(body: NewAccount, deps: Deps, _: Operator) -> dict[str, Any]:
+        account = await deps.units.handle(
+            handlers.create_account, c.CreateAccount(body.alias, body.base_marketplace)
+        )
         return public_account(account)
 
-    @router.get("/accounts", tags=["accounts"])
-    async def list_accounts(auth: AuthDep, _: Viewer) -> list[dict[str, Any]]:
-        return [public_account(a) for a in await handlers.list_accounts(auth)]
+    @router.get("/accounts", tags=["accounts"], responses=error_responses(422))
+    async def list_accounts(deps: Deps, _: Viewer, page: PageQuery) -> Page[dict[str, Any]]:
+        listed = await deps.units.read(handlers.list_accounts, c.ListAccounts(page))
+        return Page[dict[str, Any]](
+            items=[public_account(a) for a in listed.items], next=listed.next
+        )
 
     @router.get(
         "/accounts/oauth/callback", tags=["accounts"], responses=error_responses(400, 404, 409, 502)
     )
     async def oauth_callback(
-        auth: AuthDep,
+        deps: Deps,
         state: Annotated[str, Query(min_length=1)],
         code: str | None = None,
         error_: Annotated[str | None, Query(alias="error")] = None,
@@ -110,17 +115,17 @@ def build_router(get_auth: Callable[[], Auth], settings: Settings) -> APIRouter:
         200 with the connected account, or 400 with why the connection failed (Allegro's
         OAuth error, or ours); the account's `connection` keeps the outcome either way.
         """
-        account = await handlers.complete_authorization_code(auth, state, code, error_)
+        account = await handlers.complete_authorization_code(deps, state, code, error_)
         if account["status"] != "connected" or account["connection"]["status"] != "completed":
-            reason = account["connection"]["error"] or account["connection"]["status"]
-            # The attempt stores "<code>: <detail>" (or Allegro's error alone).
-            code_ = reason.split(":")[0].strip()
+            connection = account["connection"]
+            reason = connection["error"] or connection["status"]
+            code_ = connection["error_code"] or connection["status"]
             raise handlers.ConnectionFailed(f"the account was not connected: {reason}", code=code_)
         return public_account(account)
 
     @router.get("/accounts/{account_id}", tags=["accounts"], responses=error_responses(404))
-    async def get_account(account_id: str, auth: AuthDep, _: Viewer) -> dict[str, Any]:
-        return public_account(await handlers.get_account(auth, account_id))
+    async def get_account(account_id: str, deps: Deps, _: Viewer) -> dict[str, Any]:
+        return public_account(await deps.units.read(handlers.get_account, c.GetAccount(account_id)))
 
     @router.post(
         "/accounts/{account_id}/connect/authorization-code",
@@ -128,28 +133,31 @@ def build_router(get_auth: Callable[[], Auth], settings: Settings) -> APIRouter:
         responses=ACCOUNT_ERRORS,
     )
     async def connect_by_login(
-        account_id: str, auth: AuthDep, _: Operator, body: AuthorizationStart | None = None
+        account_id: str, deps: Deps, _: Operator, body: AuthorizationStart | None = None
     ) -> dict[str, Any]:
         redirect = body.redirect_uri if body else None
-        result: dict[str, Any] = await handlers.start_authorization_code(auth, account_id, redirect)
+        result: dict[str, Any] = await handlers.start_authorization_code(deps, account_id, redirect)
         return result
 
     @router.post(
         "/accounts/{account_id}/connect/device", tags=["accounts"], responses=ACCOUNT_ERRORS
     )
-    async def connect_by_device(account_id: str, auth: AuthDep, _: Operator) -> dict[str, Any]:
-        result: dict[str, Any] = await handlers.start_device_flow(auth, account_id)
+    async def connect_by_device(account_id: str, deps: Deps, _: Operator) -> dict[str, Any]:
+        result: dict[str, Any] = await handlers.start_device_flow(deps, account_id)
         return result
 
     @router.post("/accounts/{account_id}/reset", tags=["accounts"], responses=ACCOUNT_ERRORS)
-    async def reset(account_id: str, auth: AuthDep, _: Operator) -> dict[str, Any]:
-        return public_account(await handlers.reset_credentials(auth, account_id))
+    async def reset(account_id: str, deps: Deps, _: Operator) -> dict[str, Any]:
+        account = await deps.units.handle(
+            handlers.reset_credentials, c.ResetCredentials(account_id)
+        )
+        return public_account(account)
 
     @router.delete(
         "/accounts/{account_id}", status_code=204, tags=["accounts"], responses=ACCOUNT_ERRORS
     )
-    async def delete(account_id: str, auth: AuthDep, _: Admin) -> None:
-        await handlers.delete_account(auth, account_id)
+    async def delete(account_id: str, deps: Deps, _: Admin) -> None:
+        await deps.units.handle(handlers.delete_account, c.DeleteAccount(account_id))
 
     # --- internal: tokens for offers, orders, catalog ----------------------------------------
 
@@ -159,9 +167,9 @@ def build_router(get_auth: Callable[[], Auth], settings: Settings) -> APIRouter:
         responses=ACCOUNT_ERRORS,
     )
     async def internal_access_token(
-        account_id: str, auth: AuthDep, _: TokenReader, force_refresh: bool = False
+        account_id: str, deps: Deps, _: TokenReader, force_refresh: bool = False
     ) -> dict[str, Any]:
-        pair = await handlers.access_token(auth, account_id, force=force_refresh)
+        pair = await handlers.access_token(deps, account_id, force=force_refresh)
         return {
             "access_token": pair.access_token,
             "expires_at": pair.access_expires_at,
@@ -171,16 +179,14 @@ def build_router(get_auth: Callable[[], Auth], settings: Settings) -> APIRouter:
     @router.get(
         "/internal/accounts/{account_id}", tags=["internal"], responses=error_responses(404)
     )
-    async def internal_account(
-        account_id: str, auth: AuthDep, _: DirectoryReader
-    ) -> dict[str, str]:
+    async def internal_account(account_id: str, deps: Deps, _: DirectoryReader) -> dict[str, str]:
         """Whether an account exists (and its status): other services' account directory."""
-        account = await handlers.get_account(auth, account_id)
+        account = await deps.units.read(handlers.get_account, c.GetAccount(account_id))
         return {"id": account["id"], "status": account["status"]}
 
     @router.post("/internal/api-keys/introspect", tags=["internal"])
-    async def introspect(body: Introspection, auth: AuthDep, _: Introspector) -> dict[str, str]:
-        principal = await handlers.resolve_api_key(auth, body.api_key)
+    async def introspect(body: Introspection, deps: Deps, _: Introspector) -> dict[str, str]:
+        principal = await deps.units.read(handlers.resolve_api_key, c.ResolveApiKey(body.api_key))
         if principal is None:
             # An authentication answer, not a domain outcome.
             raise HTTPException(
@@ -191,34 +197,35 @@ def build_router(get_auth: Callable[[], Auth], settings: Settings) -> APIRouter:
     # --- operator API keys -------------------------------------------------------------------
 
     @router.post("/api-keys", status_code=201, tags=["api keys"], responses=error_responses(409))
-    async def create_api_key(body: NewApiKey, auth: AuthDep, _: Admin) -> dict[str, Any]:
+    async def create_api_key(body: NewApiKey, deps: Deps, _: Admin) -> dict[str, Any]:
         """The key is shown once; only its hash is stored."""
-        result: dict[str, Any] = await handlers.create_api_key(auth, body.name, body.role)
-        return result
+        return await deps.units.handle(
+            handlers.create_api_key, c.CreateApiKey(body.name, body.role)
+        )
 
-    @router.get("/api-keys", tags=["api keys"])
-    async def list_api_keys(auth: AuthDep, _: Admin) -> list[dict[str, Any]]:
-        return await handlers.list_api_keys(auth)
+    @router.get("/api-keys", tags=["api keys"], responses=error_responses(422))
+    async def list_api_keys(deps: Deps, _: Admin, page: PageQuery) -> Page[dict[str, Any]]:
+        return await deps.units.read(handlers.list_api_keys, c.ListApiKeys(page))
 
     @router.delete(
         "/api-keys/{key_id}", status_code=204, tags=["api keys"], responses=error_responses(404)
     )
-    async def revoke_api_key(key_id: str, auth: AuthDep, _: Admin) -> None:
-        await handlers.revoke_api_key(auth, key_id)
+    async def revoke_api_key(key_id: str, deps: Deps, _: Admin) -> None:
+        await deps.units.handle(handlers.revoke_api_key, c.RevokeApiKey(key_id))
 
     @router.post("/auth/tokens", tags=["api keys"])
-    async def exchange(request: Request, auth: AuthDep, who: Viewer) -> dict[str, Any]:
+    async def exchange(request: Request, deps: Deps, who: Viewer) -> dict[str, Any]:
         """A short-lived signed token for the caller's API key: verified by services locally."""
-        ttl = auth.settings.operator_token_ttl_seconds
-        secret = auth.settings.service_token_secret.get_secret_value()
+        ttl = deps.settings.operator_token_ttl_seconds
+        secret = deps.settings.service_token_secret.get_secret_value()
         # Viewer (require_role) admits operator credentials only, never a service token.
         token = issue_token(secret, who.subject, cast(OperatorRole, who.role), ttl)
         expires = datetime.fromtimestamp(datetime.now(UTC).timestamp() + ttl, UTC)
         return {"token": token, "role": who.role, "expires_at": expires}
 
     @router.post("/admin/token-keys/rotate", tags=["api keys"])
-    async def rotate(auth: AuthDep, _: Admin) -> dict[str, int]:
+    async def rotate(deps: Deps, _: Admin) -> dict[str, int]:
         """Re-encrypt stored tokens with the first key of AUTH_TOKEN_ENCRYPTION_KEYS."""
-        return {"rotated": await handlers.rotate_encryption(auth)}
+        return {"rotated": await handlers.rotate_encryption(deps)}
 
     return router

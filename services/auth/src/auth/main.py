@@ -9,45 +9,35 @@ from fastapi import FastAPI
 from auth import handlers
 from auth.api import build_router
 from auth.consumer import SUBSCRIPTIONS
-from auth.crypto import TokenCipher
-from auth.handlers import Auth
+from auth.deps import AuthDeps
+from auth.domain import commands as c
 from auth.settings import Settings
-from shared.allegro.factory import allegro_client
 from shared.security import InvalidToken, Principal, is_signed_token, verify_token
-from shared.service import ServiceDefinition, ServiceRuntime, create_app
+from shared.service import Dependencies, ServiceDefinition, ServiceRuntime, create_app
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 
 class AuthService:
-    """Holds the use cases' dependencies once the runtime has its engine."""
+    """What the runtime calls beyond routes: start (bootstrap key), the worker, credentials."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._auth: Auth | None = None
+        self._runtime: ServiceRuntime | None = None
 
-    def get(self) -> Auth:
-        if self._auth is None:
+    def get(self) -> AuthDeps:
+        deps = None if self._runtime is None else self._runtime.dependencies
+        if not isinstance(deps, AuthDeps):
             raise RuntimeError("the auth service has not started")
-        return self._auth
+        return deps
+
+    async def dependencies(self, runtime: ServiceRuntime) -> Dependencies:
+        return await AuthDeps.build(runtime, self.settings)
 
     async def start(self, runtime: ServiceRuntime) -> None:
-        assert runtime.engine is not None
-        self._auth = Auth(
-            engine=runtime.engine,
-            cipher=TokenCipher(
-                self.settings.token_encryption_keys.get_secret_value(),
-                development=self.settings.environment == "development",
-            ),
-            # auth owns the tokens: its client asks no one for them.
-            allegro=allegro_client(self.settings, runtime.engine, tokens_from_auth=False),
-            settings=self.settings,
-        )
-        await handlers.install_bootstrap_key(self._auth)
-
-    async def stop(self, runtime: ServiceRuntime) -> None:
-        if self._auth is not None:
-            await self._auth.allegro.aclose()
+        self._runtime = runtime
+        deps = self.get()
+        await deps.units.handle(handlers.install_bootstrap_key, handlers.bootstrap_key_of(deps))
 
     async def background(self, runtime: ServiceRuntime) -> None:
         await handlers.background(self.get())
@@ -55,7 +45,9 @@ class AuthService:
     async def resolve(self, credential: str) -> Principal:
         """auth checks API keys against its own table (other services ask it over HTTP)."""
         if credential.startswith("mcik_"):
-            principal = await handlers.resolve_api_key(self.get(), credential)
+            principal = await self.get().units.read(
+                handlers.resolve_api_key, c.ResolveApiKey(credential)
+            )
             if principal is None:
                 raise InvalidToken("unknown or revoked API key")
             return principal
@@ -66,18 +58,17 @@ class AuthService:
 
 def build(settings: Settings | None = None) -> ServiceDefinition:
     service = AuthService(settings or Settings())
-    definition = ServiceDefinition(
+    return ServiceDefinition(
         settings=service.settings,
         migrations_dir=MIGRATIONS,
         subscriptions=SUBSCRIPTIONS,
-        routers=[build_router(service.get, service.settings)],
+        routers=[build_router(service.settings)],
+        dependencies=service.dependencies,
         title="mci auth: Allegro account connections (OAuth) and operator API keys",
         on_start=service.start,
-        on_stop=service.stop,
         background=[service.background],
         principal_resolver=service.resolve,
     )
-    return definition
 
 
 def app() -> FastAPI:

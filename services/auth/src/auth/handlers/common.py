@@ -1,40 +1,19 @@
-"""The auth service's dependencies and the errors its use cases raise."""
+"""The errors auth's use cases raise, and the clock they read."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
-from auth.crypto import TokenCipher
-from auth.settings import Settings
-from shared.allegro import AllegroClient
 from shared.errors import Conflict, DomainError, NotFound
-from shared.uow import UnitOfWork
 
 __all__ = [
     "AccountNotFound",
     "AllegroRefused",
-    "Auth",
     "Conflict",
     "ConnectionFailed",
     "TokensUnavailable",
     "now",
-    "unit_of_work_on",
 ]
-
-
-@dataclass
-class Auth:
-    engine: AsyncEngine
-    cipher: TokenCipher
-    allegro: AllegroClient
-    settings: Settings
-
-    @property
-    def client_secret(self) -> str:
-        return self.settings.allegro_client_secret.get_secret_value()
 
 
 class AccountNotFound(NotFound, LookupError):
@@ -72,8 +51,3 @@ class AllegroRefused(DomainError):
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-def unit_of_work_on(conn: AsyncConnection) -> UnitOfWork:
-    """The outbox of a transaction a use case opened itself (auth does not use UnitsOfWork yet)."""
-    return UnitOfWork(conn, "auth")
