@@ -344,7 +344,7 @@ class OddServer(http.server.BaseHTTPRequestHandler):
     """Answers 200 with JSON of a shape mci does not expect (another version of auth)."""
 
     def do_GET(self) -> None:
-        body = b'[{"unexpected": true}]'
+        body = b'{"items": [{"unexpected": true}], "next": null}'
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))

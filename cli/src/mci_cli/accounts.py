@@ -32,7 +32,7 @@ def _flat(account: dict[str, Any]) -> dict[str, Any]:
 def list_accounts(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Every account."""
     with state(ctx).api("auth") as api:
-        accounts = api.get("/accounts")
+        accounts = api.get_all("/accounts")
     emit(accounts, as_json, lambda: table(accounts, COLUMNS))
 
 
@@ -40,7 +40,7 @@ def list_accounts(ctx: typer.Context, as_json: JsonFlag = False) -> None:
 def status(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Every account's connection: status, why, token expiry, the last connection attempt."""
     with state(ctx).api("auth") as api:
-        accounts = api.get("/accounts")
+        accounts = api.get_all("/accounts")
     rows = [
         {
             "id": a["id"],

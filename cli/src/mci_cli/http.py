@@ -91,6 +91,17 @@ class Api:
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params=params)
 
+    def get_all(self, path: str, **params: Any) -> list[Any]:
+        """Every item of a paged list (`items` and `next`, the services' one contract)."""
+        items: list[Any] = []
+        after: str | None = None
+        while True:
+            page = self.get(path, **params, limit=1000, **({"after": after} if after else {}))
+            items.extend(page["items"])
+            after = page.get("next")
+            if not after:
+                return items
+
     def post(self, path: str, body: Any = None, **params: Any) -> Any:
         return self.request("POST", path, json=body, params=params)
 

@@ -42,7 +42,7 @@ def create(
 def list_keys(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Every key (no secrets)."""
     with state(ctx).api("auth") as api:
-        found = api.get("/api-keys")
+        found = api.get_all("/api-keys")
     columns = list(found[0].keys()) if found else ["id", "name", "role"]
     emit(found, as_json, lambda: table(found, columns))
 
