@@ -12,26 +12,12 @@ from typing import Any
 import orjson
 
 from allegro_emulator.seed import CatalogueSpec, supplier_catalogue
-from catalog.parsers import BIGBUY_COLUMNS
+from catalog.parsers import BIGBUY_COLUMNS, OUR_CSV_COLUMNS
 
 BIGBUY_HEADER = BIGBUY_COLUMNS
 
-OUR_HEADER = [
-    "sku",
-    "ean",
-    "title",
-    "description",
-    "images",
-    "category_path",
-    "brand",
-    "weight_kg",
-    "cost_amount",
-    "cost_currency",
-    "rrp_amount",
-    "rrp_currency",
-    "stock",
-    "attributes",
-]
+# Our CSV columns as the parser reads them; the seed carries no update times.
+OUR_HEADER = [column for column in OUR_CSV_COLUMNS if column != "updated_at"]
 
 
 def seed_products(
