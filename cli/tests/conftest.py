@@ -19,7 +19,8 @@ import pytest
 
 from mci_testing.emulator import EmulatorHandle, start_emulator
 from mci_testing.fixtures import MakeDatabase
-from mci_testing.served import Served, free_port, serve
+from mci_testing.infra import free_port
+from mci_testing.served import Served, serve
 from shared.allegro.tokens import StaticTokens
 
 # The console script `make install` put beside the interpreter running the tests.

@@ -15,8 +15,8 @@ import httpx
 import orjson
 import pytest
 
+from mci_testing.infra import free_port
 from mci_testing.seedfiles import as_supplier_record, csv_lines, seed_products
-from mci_testing.served import free_port
 
 from .conftest import MCI, Stack
 

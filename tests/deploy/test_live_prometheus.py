@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import uuid
@@ -34,7 +33,7 @@ import yaml
 
 from mci_testing.emulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, start_emulator
 from mci_testing.fixtures import MakeDatabase
-from mci_testing.infra import VhostAdmin, base_amqp_url, wait_until, with_vhost
+from mci_testing.infra import VhostAdmin, base_amqp_url, free_port, wait_until, with_vhost
 from mci_testing.seedfiles import jsonl_lines, seed_products
 from shared.events import Envelope, Money, SupplierProduct, SupplierProductsChanged
 from shared.security import issue_token
@@ -45,12 +44,6 @@ ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
 ACCOUNT = "acc-live-prometheus"
 PRODUCTS = 40
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def prometheus_binary() -> str:

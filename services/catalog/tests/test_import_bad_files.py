@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sys
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -20,6 +19,7 @@ from catalog import ingest
 from catalog.ingest import ImportFailed, run_import
 from catalog.parsers import MAX_FIELD_CHARS, MAX_LINE_BYTES
 from mci_testing.fixtures import MakeDatabase
+from mci_testing.infra import free_port
 from mci_testing.seedfiles import csv_lines, jsonl_lines, seed_products
 from shared.security import issue_token
 
@@ -267,12 +267,6 @@ def _peak_rss_mb(pid: int) -> float:
     raise AssertionError("no VmHWM in /proc/<pid>/status")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def _pieces(parts: list[bytes | tuple[bytes, int]]) -> AsyncIterator[bytes]:
     """The body in 256 KB pieces; (piece, n) repeats a piece n times (never built whole)."""
     for part in parts:
@@ -289,7 +283,7 @@ async def test_peak_memory_of_the_service_stays_bounded_on_huge_lines(
 ) -> None:
     database_url = await make_database("catalog")
     secret = "rss-test-secret-" + os.urandom(8).hex()
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "CATALOG_DATABASE_URL": database_url,

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -29,7 +28,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from mci_testing.app import running_app
 from mci_testing.emulator import EmulatorHandle, start_emulator
 from mci_testing.fixtures import MakeDatabase
-from mci_testing.infra import wait_until
+from mci_testing.infra import free_port, wait_until
 from orders import handlers
 from orders.main import MIGRATIONS, build
 from orders.settings import Settings
@@ -200,12 +199,6 @@ def create_offer(emulator: EmulatorHandle, token: str) -> str:
         response = api.post("/sale/product-offers", json=body)
         assert response.status_code == 201, response.text
         return str(response.json()["id"])
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ Tests isolate themselves by creating their own sellers (unique logins) through t
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 import uuid
@@ -16,6 +15,8 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+
+from mci_testing.infra import free_port
 
 DEMO_CLIENT_ID = "demo-client"
 DEMO_CLIENT_SECRET = "demo-secret"
@@ -41,17 +42,11 @@ class EmulatorHandle:
         return result
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def start_emulator(**overrides: Any) -> EmulatorHandle:
     from allegro_emulator.app import create_app
     from allegro_emulator.config import EmulatorConfig
 
-    port = _free_port()
+    port = free_port()
     config = EmulatorConfig.from_env({}, host="127.0.0.1", port=port, **overrides)
     server = uvicorn.Server(
         uvicorn.Config(create_app(config), host="127.0.0.1", port=port, log_level="warning")

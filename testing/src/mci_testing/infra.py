@@ -217,6 +217,13 @@ class VhostAdmin:
             self._ctl("close_all_connections", "-p", vhost, reason)
 
 
+def free_port() -> int:
+    """A local TCP port free at the time of asking (for a server a test starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 async def wait_until(
     predicate: Callable[[], Awaitable[bool]], within: float = 30.0, interval: float = 0.1
 ) -> None:

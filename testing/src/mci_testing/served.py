@@ -5,7 +5,6 @@ and the CLI's tests, which run the installed `mci` against them."""
 from __future__ import annotations
 
 import importlib
-import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from typing import Any
 
 import uvicorn
 
+from mci_testing.infra import free_port
 from shared.security import issue_service_token, issue_token
 from shared.service import create_app
 
@@ -38,12 +38,6 @@ class Served:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=30)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def serve(
