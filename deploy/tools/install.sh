@@ -5,6 +5,7 @@
 #   promtool       (Debian package prometheus)             checks and unit-tests the alert rules
 #   prometheus     (Debian package prometheus)             the live scrape test
 #   kubectl >= 1.27 (kustomize built in)                   renders deploy/k8s overlays
+#   rabbitmq_prometheus (a plugin of a local RabbitMQ)     the broker's series in the live test
 #
 # hadolint, kubernetes-validate and check-jsonschema are Python packages in requirements.lock,
 # installed into .venv by `make install`.
@@ -38,6 +39,20 @@ if ! command -v kubectl >/dev/null 2>&1; then
     echo "  Debian's kubernetes-client is 1.20 (no kustomize v5); install kubectl from the" >&2
     echo "  Kubernetes project's packages, then run make tools again." >&2
     exit 1
+fi
+
+# The live Prometheus test scrapes the broker's own exporter, as deploy/prometheus does in
+# compose (whose RabbitMQ image has the plugin on). A broker run elsewhere (Docker) is left alone.
+if command -v rabbitmq-plugins >/dev/null 2>&1 \
+    && ! rabbitmq-plugins list -e -m 2>/dev/null | grep -qx rabbitmq_prometheus; then
+    if [[ "$(id -u)" == 0 ]]; then
+        echo "make tools: enabling the rabbitmq_prometheus plugin of the local RabbitMQ"
+        rabbitmq-plugins enable rabbitmq_prometheus >/dev/null
+    else
+        echo "make tools: the local RabbitMQ lacks its Prometheus exporter;" \
+            "as root: rabbitmq-plugins enable rabbitmq_prometheus" >&2
+        exit 1
+    fi
 fi
 
 echo "make tools: docker-compose $(docker-compose version --short)," \

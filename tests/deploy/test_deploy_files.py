@@ -675,7 +675,7 @@ def test_grafana_provisioning_and_dashboard() -> None:
         "mci_allegro_requests_total",
         "mci_allegro_rate_limited_total",
         "mci_allegro_limiter_wait_seconds",
-        "http_requests_total",
+        "mci_http_requests_total",
     ):
         assert metric in exprs, metric
     assert "histogram_quantile(0.95" in exprs

@@ -1,26 +1,30 @@
-"""A real Prometheus scrapes a running service and answers for its key series.
+"""A real Prometheus scrapes the running services and the broker, and answers for their series.
 
-The catalog service runs as its own process on a throw-away database and vhost; it imports a
-small catalogue (import rows, outbox, CatalogUpdated published), consumes one upstream batch
-(messages consumed, handler latency) and dead-letters one malformed message (DLQ depth). A
-Prometheus server (Debian's `prometheus`, from `make tools`) scrapes it every second with the
-platform's own alert rules loaded; the test asks its HTTP API for each series, and for the DLQ
-alert, which must be pending or firing on the real series.
-
-A second case runs auth against the Allegro emulator and connects an account through OAuth, for
-the Allegro series (calls by endpoint class and status, limiter waits). A 429 is not provoked
-here; the promtool unit test covers that alert.
+catalog and auth run as their own processes on throw-away databases and a vhost of their own.
+catalog imports a small catalogue (import rows, outbox, CatalogUpdated published), consumes one
+upstream batch (messages consumed, handler latency) and dead-letters one malformed message (DLQ
+depth); auth connects an account on the Allegro emulator through OAuth (Allegro calls by
+endpoint class and status, limiter waits). A Prometheus server (Debian's `prometheus`, from
+`make tools`) scrapes both every second, and RabbitMQ's own exporter (the rabbitmq_prometheus
+plugin, which `make tools` enables on a local broker) for the queue depths, with the platform's
+alert rules loaded. The test asks its HTTP API for each series and for the DLQ alert, which must
+be pending or firing on the real series; then every query of the Grafana dashboard must parse
+and name only series this Prometheus really holds, so no panel watches a metric that does not
+exist. A 429 is not provoked here; the promtool unit test covers that alert.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -31,7 +35,12 @@ import httpx
 import pytest
 import yaml
 
-from mci_testing.emulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, start_emulator
+from mci_testing.emulator import (
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    EmulatorHandle,
+    start_emulator,
+)
 from mci_testing.fixtures import MakeDatabase
 from mci_testing.infra import VhostAdmin, base_amqp_url, free_port, wait_until, with_vhost
 from mci_testing.seedfiles import jsonl_lines, seed_products
@@ -42,6 +51,9 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
+DASHBOARDS = ROOT / "deploy" / "grafana" / "dashboards"
+# RabbitMQ's exporter on a local broker (rabbitmq_prometheus plugin); compose's image has it.
+RABBITMQ_METRICS = os.environ.get("MCI_RABBITMQ_METRICS_ADDRESS", "127.0.0.1:15692")
 ACCOUNT = "acc-live-prometheus"
 PRODUCTS = 40
 
@@ -75,41 +87,39 @@ def start_service(
 
 
 @pytest.fixture
-def live_amqp_url(vhost_admin: VhostAdmin, amqp_vhost: str) -> Iterator[str]:
+def live_vhost(vhost_admin: VhostAdmin, amqp_vhost: str) -> Iterator[str]:
     """A vhost of this test's own: other tests' in-process services consume the run's vhost,
     and a competing consumer there would take the messages meant for the service under test."""
     vhost = f"{amqp_vhost}-live-{uuid.uuid4().hex[:6]}"
     vhost_admin.create(vhost)
     try:
-        yield with_vhost(base_amqp_url(), vhost)
+        yield vhost
     finally:
         vhost_admin.delete(vhost)
 
 
 @pytest.fixture
-async def catalog(
-    make_database: MakeDatabase, live_amqp_url: str, tmp_path: Path
-) -> AsyncIterator[tuple[str, dict[str, str]]]:
-    database_url = await make_database("catalog_live_prometheus")
-    port = free_port()
-    env = {
-        **os.environ,
-        "ENVIRONMENT": "development",
-        "CATALOG_DATABASE_URL": database_url,
-        "CATALOG_AMQP_URL": live_amqp_url,
-        "CATALOG_LOG_LEVEL": "WARNING",
-        "CATALOG_OUTBOX_POLL_INTERVAL_SECONDS": "0.2",
-        "CATALOG_KNOWN_ACCOUNTS": f'["{ACCOUNT}"]',  # no auth to ask which accounts exist
-    }
-    log = (tmp_path / "catalog.log").open("wb")
-    process = start_service("catalog", port, env, log)
-    url = f"http://127.0.0.1:{port}"
+def live_amqp_url(live_vhost: str) -> str:
+    return with_vhost(base_amqp_url(), live_vhost)
+
+
+def admin_headers() -> dict[str, str]:
     secret = os.environ.get("MCI_SERVICE_TOKEN_SECRET", "changeme")
-    headers = {"Authorization": f"Bearer {issue_token(secret, 'live-test', 'admin', 3600)}"}
+    return {"Authorization": f"Bearer {issue_token(secret, 'live-test', 'admin', 3600)}"}
+
+
+@asynccontextmanager
+async def running(name: str, env: dict[str, str], tmp_path: Path) -> AsyncIterator[str]:
+    """`python -m <name>` on a free port until ready; its log in tmp_path/<name>.log."""
+    port = free_port()
+    log_path = tmp_path / f"{name}.log"
+    log = log_path.open("wb")
+    process = start_service(name, port, {**os.environ, "ENVIRONMENT": "development", **env}, log)
+    url = f"http://127.0.0.1:{port}"
     try:
 
         async def ready() -> bool:
-            assert process.poll() is None, (tmp_path / "catalog.log").read_text()
+            assert process.poll() is None, log_path.read_text()
             async with httpx.AsyncClient(timeout=2) as http:
                 try:
                     return (await http.get(f"{url}/health/ready")).status_code == 200
@@ -117,10 +127,46 @@ async def catalog(
                     return False
 
         await wait_until(ready, within=90, interval=0.3)
-        yield url, headers
+        yield url
     finally:
         stop(process)
         log.close()
+
+
+@pytest.fixture
+async def catalog(
+    make_database: MakeDatabase, live_amqp_url: str, tmp_path: Path
+) -> AsyncIterator[str]:
+    env = {
+        "CATALOG_DATABASE_URL": await make_database("catalog_live_prometheus"),
+        "CATALOG_AMQP_URL": live_amqp_url,
+        "CATALOG_LOG_LEVEL": "WARNING",
+        "CATALOG_OUTBOX_POLL_INTERVAL_SECONDS": "0.2",
+        "CATALOG_KNOWN_ACCOUNTS": f'["{ACCOUNT}"]',  # no auth to ask which accounts exist
+    }
+    async with running("catalog", env, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+async def auth(
+    make_database: MakeDatabase, live_amqp_url: str, tmp_path: Path
+) -> AsyncIterator[tuple[str, EmulatorHandle]]:
+    emulator = start_emulator(catalogue_size=1_000)
+    env = {
+        "AUTH_DATABASE_URL": await make_database("auth_live_prometheus"),
+        "AUTH_AMQP_URL": live_amqp_url,
+        "AUTH_LOG_LEVEL": "WARNING",
+        "ALLEGRO_API_URL": emulator.url,
+        "ALLEGRO_AUTH_URL": emulator.url,
+        "ALLEGRO_CLIENT_ID": DEMO_CLIENT_ID,
+        "ALLEGRO_CLIENT_SECRET": DEMO_CLIENT_SECRET,
+    }
+    try:
+        async with running("auth", env, tmp_path) as url:
+            yield url, emulator
+    finally:
+        emulator.server.should_exit = True
 
 
 @pytest.fixture
@@ -148,8 +194,10 @@ def prometheus(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         log.close()
 
 
-def scrape(config: Path, services: dict[str, str]) -> None:
-    """Point Prometheus at the running services (job mci, label service), alerts.yml loaded."""
+def scrape(config: Path, services: dict[str, str], vhost: str) -> None:
+    """Point Prometheus at the running services (job mci, label service) and at RabbitMQ's
+    exporter for the queues of `vhost` (job rabbitmq, as deploy/prometheus/prometheus.yml has
+    it), with alerts.yml loaded."""
     config.write_text(
         yaml.safe_dump(
             {
@@ -162,12 +210,34 @@ def scrape(config: Path, services: dict[str, str]) -> None:
                             {"targets": [url.removeprefix("http://")], "labels": {"service": name}}
                             for name, url in services.items()
                         ],
-                    }
+                    },
+                    {
+                        "job_name": "rabbitmq",
+                        "metrics_path": "/metrics/detailed",
+                        "params": {
+                            "vhost": [vhost],
+                            "family": ["queue_coarse_metrics", "queue_consumer_count"],
+                        },
+                        "static_configs": [
+                            {"targets": [RABBITMQ_METRICS], "labels": {"service": "rabbitmq"}}
+                        ],
+                    },
                 ],
             }
         ),
         encoding="utf-8",
     )
+
+
+def rabbitmq_exporter_reachable() -> None:
+    try:
+        httpx.get(f"http://{RABBITMQ_METRICS}/metrics", timeout=5).raise_for_status()
+    except httpx.HTTPError as exc:
+        pytest.fail(
+            f"RabbitMQ's Prometheus exporter is not answering on {RABBITMQ_METRICS} ({exc!r}):"
+            " run `make tools` (as root it enables the rabbitmq_prometheus plugin), or set"
+            " MCI_RABBITMQ_METRICS_ADDRESS"
+        )
 
 
 async def prometheus_ready(http: httpx.AsyncClient, base: str) -> None:
@@ -267,59 +337,128 @@ async def query(http: httpx.AsyncClient, base: str, promql: str) -> list[dict[st
     return result
 
 
-async def test_prometheus_scrapes_the_key_series_of_a_running_service(
-    catalog: tuple[str, dict[str, str]],
+async def catalog_work(http: httpx.AsyncClient, url: str, amqp_url: str) -> None:
+    """Work that moves catalog's series: an import, a CatalogUpdated, an upstream batch handled
+    and a malformed message dead-lettered."""
+    # A queue bound to catalog.updated, as pricing's and offers' are: the relay publishes
+    # mandatory, and an event no queue takes is returned (and counted as such), not confirmed.
+    connection = await aio_pika.connect_robust(amqp_url)
+    channel = await connection.channel()
+    events = await channel.get_exchange("mci.events")
+    listener = await channel.declare_queue(f"live-test.{uuid.uuid4().hex[:8]}", durable=True)
+    await listener.bind(events, "catalog.updated")
+    await connection.close()
+
+    # No Allegro here to map categories: the account waives the mapping so its products are
+    # listed (and CatalogUpdated goes out).
+    waived = await http.put(
+        f"{url}/accounts/{ACCOUNT}/listing", json={"not_blocking": ["no_category"]}
+    )
+    waived.raise_for_status()
+    selection = await http.put(
+        f"{url}/accounts/{ACCOUNT}/selection",
+        json={"include": {"categories": ["Home & Garden", "Sports & Outdoors", "Electronics"]}},
+    )
+    selection.raise_for_status()
+    body = b"".join(jsonl_lines(seed_products(1_000_000, 0, PRODUCTS)))
+    imported = await http.post(f"{url}/imports", params={"format": "jsonl"}, content=body)
+    imported.raise_for_status()
+    assert imported.json()["valid"] == PRODUCTS
+    batch = upstream_batch()
+    await publish(amqp_url, batch.model_dump_json().encode(), str(batch.id))
+    await publish(amqp_url, b"not an envelope", str(uuid.uuid4()))
+
+    async def dead_lettered() -> bool:
+        depths = await http.get(f"{url}/admin/dlq")
+        depths.raise_for_status()
+        return bool(depths.json().get("catalog.supplier-products"))
+
+    await wait_until(dead_lettered, within=60, interval=0.3)
+    assert (await http.get(f"{url}/no-such-page/LIVE-1")).status_code == 404
+
+
+async def connect_account(http: httpx.AsyncClient, url: str, emulator: EmulatorHandle) -> None:
+    """auth connects a shop through OAuth on the emulator: the token exchange and GET /me go
+    through the Allegro client."""
+    seller = emulator.new_seller()
+    account = (await http.post(f"{url}/accounts", json={"alias": "live-shop"})).json()
+    start = await http.post(f"{url}/accounts/{account['id']}/connect/authorization-code")
+    start.raise_for_status()
+    query_params = dict(httpx.URL(start.json()["authorize_url"]).params)
+    approval = await http.post(
+        f"{emulator.url}/__admin/oauth/authorize",
+        json={
+            "clientId": query_params["client_id"],
+            "redirectUri": query_params["redirect_uri"],
+            "login": seller["login"],
+            "codeChallenge": query_params["code_challenge"],
+            "codeChallengeMethod": "S256",
+            "state": query_params["state"],
+        },
+    )
+    callback = httpx.URL(approval.raise_for_status().json()["redirectUrl"])
+    connected = await http.get(f"{url}/accounts/oauth/callback", params=dict(callback.params))
+    connected.raise_for_status()
+    assert connected.json()["status"] == "connected", connected.json()
+
+
+def dashboard_queries() -> dict[str, str]:
+    """Every panel query of the provisioned dashboards, Grafana's variables filled in as a
+    dashboard showing all services would: `panel title (dashboard)` -> PromQL."""
+    queries: dict[str, str] = {}
+    for path in sorted(DASHBOARDS.glob("*.json")):
+        dashboard = json.loads(path.read_text(encoding="utf-8"))
+        for panel in dashboard["panels"]:
+            for number, target in enumerate(panel.get("targets", [])):
+                expr = str(target["expr"])
+                for variable, value in (("$__rate_interval", "1m"), ("$service", ".*")):
+                    expr = expr.replace(variable, value)
+                queries[f"{panel['title']} #{number} ({path.name})"] = expr
+    return queries
+
+
+METRIC_NAME = re.compile(r"\b([a-z_:][a-z0-9_:]*)\s*(?:\{|\[|\)|$)")
+PROMQL_WORDS = frozenset(
+    {"sum", "max", "min", "avg", "count", "rate", "irate", "increase", "histogram_quantile"}
+    | {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless"}
+)
+
+
+def metric_names(expr: str) -> set[str]:
+    """The series a PromQL expression reads (label matchers and functions left out)."""
+    without_matchers = re.sub(r"\{[^}]*\}", "{}", expr)
+    without_groupings = re.sub(r"\b(?:by|without)\s*\([^)]*\)", "", without_matchers)
+    return {name for name in METRIC_NAME.findall(without_groupings) if name not in PROMQL_WORDS}
+
+
+def test_metric_names_reads_the_series_of_a_query() -> None:
+    assert metric_names(
+        "histogram_quantile(0.95, sum by (queue, le) "
+        '(rate(mci_message_handler_duration_seconds_bucket{service=~".*"}[1m])))'
+    ) == {"mci_message_handler_duration_seconds_bucket"}
+    assert metric_names('up{job=~"mci|allegro-emulator"}') == {"up"}
+    assert metric_names("sum(rate(a_total[1m])) / sum(rate(b_count[1m]))") == {"a_total", "b_count"}
+
+
+async def test_prometheus_scrapes_the_key_series_of_the_running_platform(
+    catalog: str,
+    auth: tuple[str, EmulatorHandle],
     prometheus: tuple[str, Path],
+    live_vhost: str,
     live_amqp_url: str,
-    tmp_path: Path,
 ) -> None:
-    url, headers = catalog
+    auth_url, emulator = auth
     base, config = prometheus
-    scrape(config, {"catalog": url})
-    async with httpx.AsyncClient(timeout=10) as http:
+    rabbitmq_exporter_reachable()
+    scrape(config, {"catalog": catalog, "auth": auth_url}, live_vhost)
+    async with httpx.AsyncClient(timeout=30, headers=admin_headers()) as http:
         await prometheus_ready(http, base)
-
-        # A queue bound to catalog.updated, as pricing's and offers' are: the relay publishes
-        # mandatory, and an event no queue takes is returned (and counted as such), not confirmed.
-        connection = await aio_pika.connect_robust(live_amqp_url)
-        channel = await connection.channel()
-        events = await channel.get_exchange("mci.events")
-        listener = await channel.declare_queue(f"live-test.{uuid.uuid4().hex[:8]}", exclusive=True)
-        await listener.bind(events, "catalog.updated")
-
-        # Work that makes every series move. No Allegro here to map categories: the account
-        # waives the mapping so its products are listed (and CatalogUpdated goes out).
-        waived = await http.put(
-            f"{url}/accounts/{ACCOUNT}/listing",
-            headers=headers,
-            json={"not_blocking": ["no_category"]},
-        )
-        waived.raise_for_status()
-        selection = await http.put(
-            f"{url}/accounts/{ACCOUNT}/selection",
-            headers=headers,
-            json={"include": {"categories": ["Home & Garden", "Sports & Outdoors", "Electronics"]}},
-        )
-        selection.raise_for_status()
-        body = b"".join(jsonl_lines(seed_products(1_000_000, 0, PRODUCTS)))
-        imported = await http.post(
-            f"{url}/imports", headers=headers, params={"format": "jsonl"}, content=body
-        )
-        imported.raise_for_status()
-        assert imported.json()["valid"] == PRODUCTS
-        batch = upstream_batch()
-        await publish(live_amqp_url, batch.model_dump_json().encode(), str(batch.id))
-        await publish(live_amqp_url, b"not an envelope", str(uuid.uuid4()))
-
-        async def dead_lettered() -> bool:
-            depths = await http.get(f"{url}/admin/dlq", headers=headers)
-            depths.raise_for_status()
-            return bool(depths.json().get("catalog.supplier-products"))
-
-        await wait_until(dead_lettered, within=60, interval=0.3)
+        await catalog_work(http, catalog, live_amqp_url)
+        await connect_account(http, auth_url, emulator)
 
         expectations: dict[str, float | None] = {
             'up{job="mci",service="catalog"} == 1': None,
+            'up{job="mci",service="auth"} == 1': None,
             'sum(mci_catalog_import_rows_total{format="jsonl",result="valid"})': PRODUCTS,
             "sum(mci_messages_published_total"
             '{routing_key="catalog.updated",result="confirmed"})': 1,
@@ -329,10 +468,24 @@ async def test_prometheus_scrapes_the_key_series_of_a_running_service(
             'mci_dlq_messages{queue="catalog.supplier-products",service="catalog"} == 1': None,
             'mci_messages_consumed_total{queue="catalog.supplier-products",result="handled"}': 1,
             'mci_outbox_pending_messages{service="catalog"}': None,
+            # by route template: no series per account, and none per unknown path
+            'mci_http_requests_total{service="catalog",method="PUT",'
+            'route="/accounts/{account_id}/selection",status="200"}': 1,
+            'mci_http_requests_total{service="catalog",route="unmatched",status="404"}': 1,
+            'count(mci_http_requests_total{route=~".*LIVE-1.*|.*acc-live.*"}) or vector(0)'
+            " == 0": None,
             'mci_outbox_oldest_pending_age_seconds{service="catalog"}': None,
+            # the broker's own view of the same dead letter, and of the consumers
+            'rabbitmq_detailed_queue_messages{queue="catalog.supplier-products.dlq"} == 1': None,
+            'rabbitmq_detailed_queue_consumers{queue="catalog.supplier-products"}': 1,
+            'sum(mci_allegro_requests_total{service="auth",endpoint_class="oauth"})': 1,
+            'sum(mci_allegro_requests_total{service="auth",status="200"})': 2,
+            'mci_allegro_limiter_wait_seconds_count{service="auth"}': 1,
+            'mci_allegro_requests_in_flight{service="auth"} == 0': None,
+            'mci_allegro_rate_limited_total{service="auth",scope="client"} == 0': None,
+            'sum(mci_messages_published_total{routing_key="account.connected"})': 1,
         }
-
-        await wait_for_series(http, base, expectations, tmp_path / "catalog.log")
+        await wait_for_series(http, base, expectations)
 
         # The platform's own rules are loaded, and the DLQ alert matches the real series.
         rules = (await http.get(f"{base}/api/v1/rules")).json()["data"]["groups"]
@@ -352,87 +505,16 @@ async def test_prometheus_scrapes_the_key_series_of_a_running_service(
             )
 
         await wait_until(dlq_alert, within=30, interval=0.5)
-        await connection.close()
 
-
-async def test_prometheus_scrapes_the_allegro_series_of_auth(
-    make_database: MakeDatabase,
-    live_amqp_url: str,
-    prometheus: tuple[str, Path],
-    tmp_path: Path,
-) -> None:
-    """auth connects an account on the emulator through OAuth: token exchange and GET /me go
-    through the Allegro client, whose calls and limiter waits Prometheus then holds."""
-    emulator = start_emulator(catalogue_size=1_000)
-    seller = emulator.new_seller()
-    database_url = await make_database("auth_live_prometheus")
-    port = free_port()
-    env = {
-        **os.environ,
-        "ENVIRONMENT": "development",
-        "AUTH_DATABASE_URL": database_url,
-        "AUTH_AMQP_URL": live_amqp_url,
-        "AUTH_LOG_LEVEL": "WARNING",
-        "ALLEGRO_API_URL": emulator.url,
-        "ALLEGRO_AUTH_URL": emulator.url,
-        "ALLEGRO_CLIENT_ID": DEMO_CLIENT_ID,
-        "ALLEGRO_CLIENT_SECRET": DEMO_CLIENT_SECRET,
-    }
-    log = (tmp_path / "auth.log").open("wb")
-    process = start_service("auth", port, env, log)
-    url = f"http://127.0.0.1:{port}"
-    secret = os.environ.get("MCI_SERVICE_TOKEN_SECRET", "changeme")
-    headers = {"Authorization": f"Bearer {issue_token(secret, 'live-test', 'admin', 3600)}"}
-    base, config = prometheus
-    try:
-        async with httpx.AsyncClient(timeout=30, headers=headers) as http:
-
-            async def ready() -> bool:
-                assert process.poll() is None, (tmp_path / "auth.log").read_text()
-                try:
-                    return (await http.get(f"{url}/health/ready")).status_code == 200
-                except httpx.HTTPError:
-                    return False
-
-            await wait_until(ready, within=90, interval=0.3)
-            scrape(config, {"auth": url})
-            await prometheus_ready(http, base)
-
-            account = (await http.post(f"{url}/accounts", json={"alias": "live-shop"})).json()
-            start = await http.post(f"{url}/accounts/{account['id']}/connect/authorization-code")
-            start.raise_for_status()
-            query_params = dict(httpx.URL(start.json()["authorize_url"]).params)
-            approval = await http.post(
-                f"{emulator.url}/__admin/oauth/authorize",
-                json={
-                    "clientId": query_params["client_id"],
-                    "redirectUri": query_params["redirect_uri"],
-                    "login": seller["login"],
-                    "codeChallenge": query_params["code_challenge"],
-                    "codeChallengeMethod": "S256",
-                    "state": query_params["state"],
-                },
-            )
-            callback = httpx.URL(approval.raise_for_status().json()["redirectUrl"])
-            connected = await http.get(
-                f"{url}/accounts/oauth/callback", params=dict(callback.params)
-            )
-            connected.raise_for_status()
-            assert connected.json()["status"] == "connected", connected.json()
-
-            await wait_for_series(
-                http,
-                base,
-                {
-                    'up{job="mci",service="auth"} == 1': None,
-                    'sum(mci_allegro_requests_total{service="auth",endpoint_class="oauth"})': 1,
-                    'sum(mci_allegro_requests_total{service="auth",status="200"})': 2,
-                    'mci_allegro_limiter_wait_seconds_count{service="auth"}': 1,
-                    'mci_allegro_requests_in_flight{service="auth"} == 0': None,
-                    'sum(mci_messages_published_total{routing_key="account.connected"})': 1,
-                },
-            )
-    finally:
-        stop(process)
-        log.close()
-        emulator.server.should_exit = True
+        # Every dashboard query parses and reads only series this Prometheus holds.
+        seen = set((await http.get(f"{base}/api/v1/label/__name__/values")).json()["data"])
+        queries = dashboard_queries()
+        assert queries, "no dashboard panel found"
+        unknown: dict[str, set[str]] = {}
+        for panel, expr in queries.items():
+            await query(http, base, expr)  # a query Prometheus cannot parse fails here
+            names = metric_names(expr)
+            assert names, f"{panel}: no series found in {expr!r}"
+            if names - seen:
+                unknown[panel] = names - seen
+        assert not unknown, f"dashboard panels on series Prometheus never saw: {unknown}"

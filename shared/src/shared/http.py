@@ -3,6 +3,7 @@ the request guard (body limits, NUL characters) and the documented error respons
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Annotated, Any
@@ -67,6 +68,37 @@ class CorrelationMiddleware:
                 await send(message)
 
             await self.app(scope, receive, send_with_id)
+
+
+class RequestMetrics:
+    """Counts and times every answered request by its route template; a path no route matched
+    is counted as `unmatched`, so scanners cannot mint new series."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the client gets if the app raises before answering
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            method = scope["method"]
+            metrics.http_requests.labels(method, route, str(status)).inc()
+            metrics.http_request_duration.labels(method, route).observe(
+                time.perf_counter() - started
+            )
 
 
 def error_body(

@@ -27,6 +27,18 @@ outbox_oldest_age = Gauge(
     "mci_outbox_oldest_pending_age_seconds", "Age of the oldest outbox row not yet published."
 )
 dlq_depth = Gauge("mci_dlq_messages", "Messages waiting in a dead-letter queue.", ["queue"])
+# By route template (`/accounts/{account_id}/offers`), never by raw path: no per-SKU series.
+http_requests = Counter(
+    "mci_http_requests_total",
+    "HTTP requests answered, by method, route template and status.",
+    ["method", "route", "status"],
+)
+http_request_duration = Histogram(
+    "mci_http_request_duration_seconds",
+    "Time to answer an HTTP request, by method and route template.",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
 
 
 def render() -> tuple[bytes, str]:

@@ -34,6 +34,7 @@ from shared.events import Event
 from shared.http import (
     CorrelationMiddleware,
     RequestGuard,
+    RequestMetrics,
     dlq_router,
     document_errors,
     health_router,
@@ -326,6 +327,7 @@ def create_app(definition: ServiceDefinition, role: Role = "all") -> FastAPI:
         route_limits=definition.body_limits,
     )
     app.add_middleware(CorrelationMiddleware)
+    app.add_middleware(RequestMetrics)
     install_error_handlers(app)
     app.include_router(health_router(runtime.readiness))
     app.include_router(dlq_router(runtime.dead_letters))

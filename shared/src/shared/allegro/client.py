@@ -47,6 +47,9 @@ requests_total = Counter(
 rate_limited_total = Counter(
     "mci_allegro_rate_limited_total", "429 answers from Allegro, by budget scope.", ["scope"]
 )
+# Both scopes exist from the start at 0, so rate() and the 429 alert see the first one.
+for _scope in ("seller", "client"):
+    rate_limited_total.labels(_scope)
 limiter_wait = Histogram(
     "mci_allegro_limiter_wait_seconds",
     "Time a call waited for its rate budget.",
