@@ -1,0 +1,83 @@
+"""The deployment and operations guides: the configuration reference is generated from the settings
+classes and kept current, and the guides keep the sections operators rely on."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import pytest
+
+from mci_testing.deploy import (
+    APP_SERVICES,
+    DEPLOY,
+    ROOT,
+    TOPOLOGY,
+)
+
+
+def test_readme_covers_compose_k8s_policies_and_secret_rotation() -> None:
+    readme = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    for needle in (
+        "docker compose up --build -d",
+        "--profile monitoring",
+        "kubectl apply -k",
+        "## RabbitMQ topology and policies",
+        "which wins",
+        "## Rotating secrets",
+        "rollout restart",
+    ):
+        assert needle in readme, needle
+    for queue in TOPOLOGY:
+        assert f"`{queue}`" in readme, queue
+
+
+def test_operations_guide_config_reference_is_current(config_reference: ModuleType) -> None:
+    guide = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    assert config_reference.updated(guide) == guide, "run python deploy/config_reference.py"
+
+
+@pytest.mark.parametrize("service", APP_SERVICES)
+def test_config_reference_names_every_setting(config_reference: ModuleType, service: str) -> None:
+    """Each field of the service's settings class is in the reference, under the name the service
+    reads, with its unprefixed fallback where it has one."""
+    text = config_reference.render()
+    for variable in config_reference.variables(service):
+        generic = f"`<SERVICE>_{variable.field.upper()}`"
+        assert generic in text or all(f"`{n}`" in text for n in variable.names), variable
+        for fallback in variable.fallbacks:
+            assert f"`{fallback}`" in text, (variable.field, fallback)
+
+
+def test_config_reference_finds_fallbacks_by_running_the_defaults(
+    config_reference: ModuleType,
+) -> None:
+    by_field = {v.field: v for v in config_reference.variables("auth")}
+    assert by_field["environment"].fallbacks == ("ENVIRONMENT",)
+    assert by_field["service_token_secret"].fallbacks == ("MCI_SERVICE_TOKEN_SECRET",)
+    assert by_field["allegro_client_secret"].fallbacks == ("ALLEGRO_CLIENT_SECRET",)
+    assert by_field["token_encryption_keys"].names[0] == "AUTH_TOKEN_ENCRYPTION_KEYS"
+    assert by_field["token_encryption_keys"].secret
+    assert by_field["http_host"].fallbacks == ()
+
+
+def test_operations_guide_covers_the_issue() -> None:
+    guide = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    for needle in (
+        "## Scaling out",
+        "SKIP LOCKED",
+        "Competing consumers",
+        "RabbitMQ cluster",
+        "KEDA",
+        "## Backup and restore",
+        "pg_dump",
+        "pg_restore",
+        "## Replaying the dead-letter queue",
+        "/admin/dlq/catalog.orders/replay",
+        "AUTH_TOKEN_ENCRYPTION_KEYS",
+        "/admin/token-keys/rotate",
+        "MCI_SERVICE_TOKEN_SECRET",
+        "apps.developer.allegro.pl.allegrosandbox.pl",
+        "AUTH_OAUTH_REDIRECT_URI",
+        "_ALLEGRO_CLIENT_SHARE",
+    ):
+        assert needle in guide, needle
