@@ -7,7 +7,7 @@ UV ?= uv
 SERVICES := auth catalog pricing offers orders
 
 .PHONY: help install tools lock lint format test test-fast test-fault run run-check emulator migrate bench \
-	bench-messaging bench-emulator bench-catalog bench-pricing asyncapi clean
+	bench-messaging bench-emulator bench-catalog bench-pricing bench-summary asyncapi clean
 
 help:
 	@echo "make run      - the whole platform end to end on the embedded default (emulator, demo data)"
@@ -69,6 +69,10 @@ emulator: $(PY)
 	$(PY) -m allegro_emulator
 
 bench: bench-messaging bench-emulator bench-catalog bench-pricing
+	$(MAKE) bench-summary
+
+bench-summary: $(PY)
+	$(PY) bench/summary.py
 
 bench-messaging: $(PY)
 	$(PY) bench/messaging.py
