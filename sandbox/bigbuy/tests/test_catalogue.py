@@ -60,7 +60,7 @@ def test_every_list_pages_from_zero_and_ends_with_a_short_page(bb: httpx.Client,
 def test_lists_come_in_different_orders_so_clients_join_on_id(bb: httpx.Client) -> None:
     first_pages = {}
     for name in PRODUCT_LISTS:
-        params = {"page": 0, "pageSize": 100, "isoCode": "en"}
+        params: dict[str, str | int] = {"page": 0, "pageSize": 100, "isoCode": "en"}
         first_pages[name] = [r["id"] for r in bb.get(f"/catalog/{name}.json", params=params).json()]
     orders = {tuple(ids) for ids in first_pages.values()}
     assert len(orders) == len(PRODUCT_LISTS)
