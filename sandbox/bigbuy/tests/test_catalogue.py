@@ -210,3 +210,23 @@ def test_the_same_seed_gives_the_same_catalogue() -> None:
     other = seed.CatalogueSpec(seed=8, size=3_000, in_stock_share=0.4)
     assert [seed.product(SPEC, r) for r in range(50)] == [seed.product(again, r) for r in range(50)]
     assert seed.product(SPEC, 3)["sku"] != seed.product(other, 3)["sku"]
+
+
+def test_new_products_are_the_newest_ids_added_in_the_last_week(bb: httpx.Client) -> None:
+    newest = bb.get("/catalog/new-products.json?page=0&pageSize=1000").json()
+    rows = seed.new_rows(SPEC)
+    assert sorted(p["id"] for p in newest) == [seed.PRODUCT_ID_BASE + r for r in rows]
+    assert [p["id"] for p in newest] != sorted(p["id"] for p in newest)  # its own order
+    everything = bb.get("/catalog/products.json?pageSize=3000").json()
+    newest_date = max(p["dateAdd"] for p in everything)
+    cutoff = min(p["dateAdd"] for p in newest)
+    older = [p for p in everything if p["id"] not in {n["id"] for n in newest}]
+    assert all(p["dateAdd"] < cutoff for p in older)
+    assert newest_date[:10] >= cutoff[:10]
+
+
+def test_product_information_in_all_languages(bb: httpx.Client) -> None:
+    pid = seed.PRODUCT_ID_BASE + 11
+    records = bb.get(f"/catalog/productinformationalllanguages/{pid}.json").json()
+    assert [r["isoCode"] for r in records] == ["es", "en", "pl", "cs", "sk", "hu"]
+    assert len({r["name"] for r in records}) >= 3  # es, en and pl texts differ

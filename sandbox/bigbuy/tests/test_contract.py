@@ -147,6 +147,7 @@ def conforms(value: Any, shape: Any, where: str = "$") -> None:
 
 LISTS = [
     ("/catalog/products.json?pageSize=3000", PRODUCT),
+    ("/catalog/new-products.json?pageSize=3000", PRODUCT),
     ("/catalog/productsinformation.json?isoCode=pl&pageSize=3000", INFORMATION),
     ("/catalog/productsimages.json?pageSize=3000", IMAGES),
     ("/catalog/productsstockbyhandlingdays.json?pageSize=3000", STOCK),
@@ -163,6 +164,10 @@ LISTS = [
     ("/catalog/attributegroups.json?isoCode=pl", ATTRIBUTE_GROUP),
     ("/catalog/languages.json", LANGUAGE),
     ("/shipping/carriers.json", CARRIER),
+    (
+        "/shipping/lowest-shipping-costs-by-country/CZ.json",
+        {"reference": STR, "cost": OPT_STR, "carrierId": STR, "carrierName": STR},
+    ),
 ]
 
 
@@ -179,6 +184,8 @@ def test_single_items_have_the_recorded_fields(bb: httpx.Client) -> None:
     pid = seed.PRODUCT_ID_BASE + 5  # a parent with variations
     conforms(bb.get(f"/catalog/product/{pid}.json").json(), PRODUCT)
     conforms(bb.get(f"/catalog/productinformation/{pid}.json?isoCode=es").json(), [INFORMATION])
+    all_languages = bb.get(f"/catalog/productinformationalllanguages/{pid}.json").json()
+    conforms(all_languages, [INFORMATION])
     conforms(bb.get(f"/catalog/productimages/{pid}.json").json(), IMAGES)
     conforms(bb.get(f"/catalog/productstockbyhandlingdays/{pid}.json").json(), STOCK)
     variations = bb.get(f"/catalog/productvariations/{pid}.json").json()
@@ -205,6 +212,15 @@ def test_order_answers_have_the_recorded_fields(bb: httpx.Client, server: Server
     conforms(bb.get("/user/purse.json").json(), STR)
     server.admin("POST", "/clock", {"advanceSeconds": 2 * 86_400})
     conforms(bb.get(f"/tracking/order/{order_id}.json").json(), TRACKING)
+    note = {
+        "reference": STR,
+        "order": STR,
+        "status": STR,
+        "carrier": STR,
+        "numberOfPackages": (int,),
+        "products": [{"reference": STR, "quantity": (int,)}],
+    }
+    conforms(bb.get(f"/order/delivery-notes/{order_id}.json").json(), [note])
     track = {"track": {"orders": [{"id": int(order_id)}]}}
     conforms(bb.post("/tracking/orders.json", json=track).json(), [TRACKING])
     conforms(bb.get("/tracking/carriers.json").json(), [{"id": STR, "name": STR}])

@@ -113,6 +113,8 @@ def test_endpoint_keys() -> None:
     assert endpoint_key("/order/reference/ALG-x.json") == "order/reference/{}"
     assert endpoint_key("/order/55500001.json") == "order/{}"
     assert endpoint_key("/order/check/multishipping.json") == "order/check/multishipping"
+    lowest = "shipping/lowest-shipping-costs-by-country/{}"
+    assert endpoint_key("/shipping/lowest-shipping-costs-by-country/PL.json") == lowest
 
 
 def test_soft_error_200_with_an_error_body(bb: httpx.Client, server: Server) -> None:

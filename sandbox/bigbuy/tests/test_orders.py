@@ -279,3 +279,26 @@ def test_carriers_and_a_shipping_quote(bb: httpx.Client, server: Server) -> None
     conflict = bb.post("/shipping/orders.json", json=mixed)
     assert conflict.status_code == 409
     assert len(conflict.json()["error_detail"]["warehouses"]) == 2
+
+
+def test_delivery_notes_once_shipped(bb: httpx.Client, server: Server) -> None:
+    reference = stocked(server, simple_rows(1)[0])
+    created = bb.post("/order/create.json", json=order_body([(reference, 2)]))
+    order_id = created.headers["Location"].rsplit("/", 1)[1]
+    assert bb.get(f"/order/delivery-notes/{order_id}.json").json() == []
+    server.admin("POST", "/clock", {"advanceSeconds": 86_401})
+    [note] = bb.get(f"/order/delivery-notes/{order_id}.json").json()
+    assert note["order"] == order_id and note["numberOfPackages"] == 1
+    assert note["products"] == [{"reference": reference, "quantity": 2}]
+
+
+def test_lowest_shipping_cost_of_every_sku(bb: httpx.Client) -> None:
+    costs = bb.get("/shipping/lowest-shipping-costs-by-country/PL.json").json()
+    references = {c["reference"] for c in costs}
+    assert sku(simple_rows(1)[0]) in references
+    parent = next(r for r in range(SPEC.size) if seed.variation_count(r))
+    assert sku(parent) not in references and seed.variation_sku(SPEC, parent, 0) in references
+    assert all(c["cost"] is None or isinstance(c["cost"], str) for c in costs)
+    assert any(c["cost"] is None for c in costs)  # inactive products
+    assert min(Decimal(c["cost"]) for c in costs if c["cost"]) == Decimal("8.58")
+    assert bb.get("/shipping/lowest-shipping-costs-by-country/US.json").json() == []

@@ -40,6 +40,7 @@ SALT = {
     "variations": 8,
     "productstaxonomies": 9,
     "manufacturers": 10,
+    "new-products": 11,
 }
 
 
@@ -134,6 +135,18 @@ def _variation_list(
 @router.get("/products.json")
 async def products(request: Request) -> Response:
     return _product_list(request, "products", lambda emu, row: emu.product(row))
+
+
+@router.get("/new-products.json")
+async def new_products(request: Request) -> Response:
+    """Products added in the catalogue's last 7 days, in the products' shape."""
+    emu = emulator(request)
+    page, size = page_window(request)
+    rows = seed.new_rows(emu.spec)
+    outer = _taxonomy_filter(request, emu)
+    keep = None if outer is None else (lambda index: outer(rows[index]))
+    indices = _positions(len(rows), SALT["new-products"], page, size, keep)
+    return json_response([emu.product(rows[i]) for i in indices])
 
 
 @router.get("/productsinformation.json")
@@ -306,6 +319,13 @@ async def product_information(request: Request, product_id: int) -> Response:
     emu = emulator(request)
     iso = iso_code(request, emu)
     return json_response([seed.information(emu.spec, _product_row(emu, product_id), iso)])
+
+
+@router.get("/productinformationalllanguages/{product_id:int}.json")
+async def product_information_all_languages(request: Request, product_id: int) -> Response:
+    emu = emulator(request)
+    row = _product_row(emu, product_id)
+    return json_response([seed.information(emu.spec, row, iso) for iso in emu.config.languages])
 
 
 @router.get("/productinformationbysku/{sku}.json")

@@ -484,6 +484,27 @@ async def order_statuses(request: Request) -> Response:
     return json_response([{"id": sid, "name": name} for sid, name in ORDER_STATUSES])
 
 
+@router.get("/order/delivery-notes/{order_id:int}.json")
+async def delivery_notes(request: Request, order_id: int) -> Response:
+    """One delivery note per shipped order (none before)."""
+    emu = emulator(request)
+    order = _order(emu, order_id)
+    status = emu.order_status(order)
+    if status not in SHIPPED:
+        return json_response([])
+    note = {
+        "reference": f"DN{order.id}",
+        "order": order.id,
+        "status": status,
+        "carrier": order.carrier["name"],
+        "numberOfPackages": 1,
+        "products": [
+            {"reference": p["reference"], "quantity": p["quantity"]} for p in order.products
+        ],
+    }
+    return json_response([note])
+
+
 @router.get("/order/reference/{reference}.json")
 async def order_by_reference(request: Request, reference: str) -> Response:
     emu = emulator(request)
@@ -571,6 +592,33 @@ async def shipping_quote(request: Request) -> Response:
         if country in c.countries
     ]
     return json_response({"shippingOptions": options})
+
+
+@router.get("/shipping/lowest-shipping-costs-by-country/{iso}.json")
+async def lowest_shipping_costs(request: Request, iso: str) -> Response:
+    """The cheapest single-unit cost of every orderable SKU to one country (`cost` a string;
+    null for an inactive product)."""
+    emu = emulator(request)
+    serving = [c for c in CARRIERS if iso.upper() in c.countries]
+    if not serving:
+        return json_response([])
+    spec = emu.spec
+    rows = []
+    for row in range(spec.size):
+        active = emu.product(row)["active"]
+        count = seed.variation_count(row)
+        for item in [Item(row, k) for k in range(count)] if count else [Item(row, None)]:
+            weight = _weight(emu, [Line("", 1, item)])
+            carrier = min(serving, key=lambda c: shipping_cost(weight, c))
+            rows.append(
+                {
+                    "reference": emu.sku(item),
+                    "cost": f"{shipping_cost(weight, carrier):.2f}" if active else None,
+                    "carrierId": carrier.id,
+                    "carrierName": carrier.name,
+                }
+            )
+    return json_response(rows)
 
 
 # --- tracking -------------------------------------------------------------------------------

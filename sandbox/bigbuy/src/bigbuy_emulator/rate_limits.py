@@ -44,8 +44,13 @@ RULES: list[tuple[re.Pattern[str], Limit]] = [
     (re.compile(r"^catalog/(manufacturers|productstaxonomies)$"), Limit(5, HOUR)),
     (re.compile(r"^catalog/new-products$"), Limit(2, HOUR)),
     (re.compile(r"^catalog/"), Limit(1, 5.0)),  # any single item
+    (re.compile(r"^shipping/lowest-shipping-costs-by-country/"), Limit(36, 6 * HOUR)),
     (re.compile(r"^(order|shipping|tracking|user)/"), Limit(1, 1.0)),
 ]
+
+
+# Segments followed by a non-numeric variable (an order reference, a SKU, a country code).
+_BEFORE_VARIABLE = ("reference", "productinformationbysku", "lowest-shipping-costs-by-country")
 
 
 def endpoint_key(path: str) -> str:
@@ -54,10 +59,8 @@ def endpoint_key(path: str) -> str:
     parts = path.split("/")
     key: list[str] = []
     for i, part in enumerate(parts):
-        # Ids are numeric; an order reference or SKU follows a literal `reference`/`bysku`.
-        variable = any(ch.isdigit() for ch in part) or (
-            i > 0 and parts[i - 1] in ("reference", "productinformationbysku")
-        )
+        # Ids are numeric; other variables follow a known literal segment.
+        variable = any(ch.isdigit() for ch in part) or (i > 0 and parts[i - 1] in _BEFORE_VARIABLE)
         key.append("{}" if variable and i > 0 else part)
     return "/".join(key)
 

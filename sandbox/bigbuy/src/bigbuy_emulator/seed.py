@@ -447,7 +447,7 @@ def product(spec: CatalogueSpec, row: int) -> Json:
     retail = _money(wholesale * rng.uniform(1.6, 2.6))
     in_shops = _money(retail * rng.uniform(1.33, 2.24))
     added = _added(spec, row)
-    updated = added + _unit(spec.seed, row, 21) * 200 * 86_400
+    updated = min(added + _unit(spec.seed, row, 21) * 200 * 86_400, CATALOGUE_DAY)
     variations = variation_count(row)
     condition = "REFURBISHED_B" if _mix(spec.seed, row, 5) % 100 < 4 else "NEW"
     return {
@@ -539,7 +539,18 @@ def information(spec: CatalogueSpec, row: int, iso: str) -> Json:
     }
 
 
+# The seeded catalogue's "today": the newest products were added in the 7 days before it.
+CATALOGUE_DAY = 5 * 365 * 86_400 + 7 * 86_400
+
+
+def new_rows(spec: CatalogueSpec) -> range:
+    """The newest ids (about 1 %): what `new-products` lists."""
+    return range(spec.size - max(1, spec.size // 100) if spec.size else 0, spec.size)
+
+
 def _added(spec: CatalogueSpec, row: int) -> float:
+    if row in new_rows(spec):
+        return CATALOGUE_DAY - _unit(spec.seed, row, 20) * 7 * 86_400
     return _unit(spec.seed, row, 20) * 5 * 365 * 86_400
 
 
