@@ -234,10 +234,16 @@ def test_mixed_warehouses_need_multishipping(bb: httpx.Client, server: Server) -
     first = stocked(server, simple_rows(1)[0])
     second = stocked(server, simple_rows(2)[0])
     body = order_body([(first, 1), (second, 1)])
+    # The split is asked for before carriers and payment are looked at.
+    server.admin("PUT", "/wallet", {"balance": "0"})
     single = bb.post("/order/check.json", json=body)
     assert single.status_code == 409
     warehouses = single.json()["error_detail"]["warehouses"]
     assert warehouses == [{"id": 1, "references": [first]}, {"id": 2, "references": [second]}]
+    assert bb.post("/order/create.json", json=body).json()["error_detail"] == {
+        "warehouses": warehouses
+    }
+    server.admin("PUT", "/wallet", {"balance": "5000"})
     checked = bb.post("/order/check/multishipping.json", json=body).json()
     assert [o["warehouse"] for o in checked["orders"]] == [1, 2] and checked["errors"] == []
     assert checked["orders"][0]["productReferences"] == [first]

@@ -275,10 +275,14 @@ def _carrier(wanted: list[Json], country: str, weight: Decimal) -> Carrier:
     return min(usable, key=lambda c: shipping_cost(weight, c))
 
 
-def _groups(emu: Emulator, order: Json, lines: list[Line]) -> list[Group]:
+def _groups(emu: Emulator, order: Json, lines: list[Line], *, split: bool) -> list[Group]:
+    """The basket per warehouse; without `split` (the single-order routes) a basket from two
+    warehouses is a 409 naming them, before carriers and payment are looked at."""
     by_warehouse: dict[int, list[Line]] = {}
     for line in lines:
         by_warehouse.setdefault(emu.warehouse(line.item), []).append(line)
+    if not split and len(by_warehouse) > 1:
+        raise _warehouse_conflict(by_warehouse)
     country = order["shippingAddress"]["country"].strip()
     groups = []
     for warehouse, group_lines in sorted(by_warehouse.items()):
@@ -303,15 +307,15 @@ def _groups(emu: Emulator, order: Json, lines: list[Line]) -> list[Group]:
     return groups
 
 
-def _warehouse_conflict(groups: list[Group]) -> BigBuyError:
+def _warehouse_conflict(by_warehouse: dict[int, list[Line]]) -> BigBuyError:
     return error(
         409,
         "This cart contains products from different warehouses. "
         "Please split it by warehouse (multishipping).",
         error_detail={
             "warehouses": [
-                {"id": g.warehouse, "references": [line.reference for line in g.lines]}
-                for g in groups
+                {"id": warehouse, "references": [line.reference for line in lines]}
+                for warehouse, lines in sorted(by_warehouse.items())
             ]
         },
     )
@@ -346,7 +350,9 @@ def _payment(emu: Emulator, order: Json, groups: list[Group]) -> None:
         )
 
 
-def _evaluate(emu: Emulator, body: Any, *, create: bool) -> tuple[Json, list[Group]]:
+def _evaluate(
+    emu: Emulator, body: Any, *, create: bool, split: bool = False
+) -> tuple[Json, list[Group]]:
     order = _validate(body, create=create)
     if create:
         existing = emu.world.orders_by_reference.get(order["internalReference"].strip())
@@ -354,7 +360,7 @@ def _evaluate(emu: Emulator, body: Any, *, create: bool) -> tuple[Json, list[Gro
             raise order_error("ER008", "The order already exists.", {"orderId": existing[0]})
     _postcode(order)
     lines = _lines(emu, order)
-    groups = _groups(emu, order, lines)
+    groups = _groups(emu, order, lines, split=split)
     _payment(emu, order, groups)
     return order, groups
 
@@ -426,8 +432,6 @@ def order_json(emu: Emulator, order: Order) -> Json:
 async def check(request: Request) -> Response:
     emu = emulator(request)
     _, groups = _evaluate(emu, await json_body(request), create=False)
-    if len(groups) > 1:
-        raise _warehouse_conflict(groups)
     return json_response(groups[0].totals(emu.config.vat_rate))
 
 
@@ -435,8 +439,6 @@ async def check(request: Request) -> Response:
 async def create(request: Request) -> Response:
     emu = emulator(request)
     order, groups = _evaluate(emu, await json_body(request), create=True)
-    if len(groups) > 1:
-        raise _warehouse_conflict(groups)
     placed = _place(emu, order, groups[0])
     prefix = emu.config.rest_prefix
     return Response(b"", 201, headers={"Location": f"{prefix}/order/{placed.id}"})
@@ -445,7 +447,7 @@ async def create(request: Request) -> Response:
 @router.post("/order/check/multishipping.json")
 async def check_multishipping(request: Request) -> Response:
     emu = emulator(request)
-    _, groups = _evaluate(emu, await json_body(request), create=False)
+    _, groups = _evaluate(emu, await json_body(request), create=False, split=True)
     vat = emu.config.vat_rate
     orders = [
         {
@@ -461,7 +463,7 @@ async def check_multishipping(request: Request) -> Response:
 @router.post("/order/create/multishipping.json")
 async def create_multishipping(request: Request) -> Response:
     emu = emulator(request)
-    order, groups = _evaluate(emu, await json_body(request), create=True)
+    order, groups = _evaluate(emu, await json_body(request), create=True, split=True)
     prefix = emu.config.rest_prefix
     placed = []
     for g in groups:
