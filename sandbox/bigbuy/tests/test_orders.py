@@ -308,3 +308,29 @@ def test_lowest_shipping_cost_of_every_sku(bb: httpx.Client) -> None:
     assert any(c["cost"] is None for c in costs)  # inactive products
     assert min(Decimal(c["cost"]) for c in costs if c["cost"]) == Decimal("8.58")
     assert bb.get("/shipping/lowest-shipping-costs-by-country/US.json").json() == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/order/check.json",
+        "/order/create.json",
+        "/order/check/multishipping.json",
+        "/order/create/multishipping.json",
+        "/shipping/orders.json",
+        "/tracking/orders.json",
+    ],
+)
+def test_malformed_bodies_are_400_never_500(bb: httpx.Client, path: str) -> None:
+    for body in (
+        b"",
+        b"{",
+        b"[]",
+        b'{"order": []}',
+        b'{"order": {"products": "x"}}',
+        b'{"order": {"products": [{"reference": 5, "quantity": "a"}], "carriers": [1]}}',
+        b'{"track": {"orders": "x"}}',
+    ):
+        answer = bb.post(path, content=body)
+        assert answer.status_code == 400, (body, answer.text)
+        assert answer.json()["code"] == 400

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -20,7 +21,16 @@ from bigbuy_emulator.errors import (
     order_error,
     validation_error,
 )
-from bigbuy_emulator.state import SHIPPED, Emulator, Item, Json, Order, bigbuy_date, cents
+from bigbuy_emulator.state import (
+    ORDER_STATUSES,
+    SHIPPED,
+    Emulator,
+    Item,
+    Json,
+    Order,
+    bigbuy_date,
+    cents,
+)
 from bigbuy_emulator.web import emulator, json_body, json_response
 
 router = APIRouter()
@@ -231,8 +241,6 @@ def _lines(emu: Emulator, order: Json) -> list[Line]:
 
 
 def _dumps(value: Any) -> str:
-    import orjson
-
     return orjson.dumps(value).decode()
 
 
@@ -481,8 +489,6 @@ async def create_multishipping(request: Request) -> Response:
 
 @router.get("/order/orderstatuses.json")
 async def order_statuses(request: Request) -> Response:
-    from bigbuy_emulator.state import ORDER_STATUSES
-
     return json_response([{"id": sid, "name": name} for sid, name in ORDER_STATUSES])
 
 
@@ -565,7 +571,10 @@ async def shipping_quote(request: Request) -> Response:
         item = emu.item_by_sku(reference)
         if item is None:
             raise bad_request(f"Product {reference} not found")
-        lines.append(Line(reference, int(entry.get("quantity") or 1), item))
+        quantity = entry.get("quantity", 1) if isinstance(entry, dict) else None
+        if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
+            raise validation_error({"order.products.quantity": "This value should be 1 or more."})
+        lines.append(Line(reference, quantity, item))
     warehouses: dict[int, list[str]] = {}
     for line in lines:
         warehouses.setdefault(emu.warehouse(line.item), []).append(line.reference)
