@@ -403,7 +403,9 @@ def _place(emu: Emulator, order: Json, group: Group) -> Order:
             "name": group.carrier.name,
             "price": float(group.shipping),
         },
-        shipping_address={k: str(v) for k, v in order["shippingAddress"].items()},
+        shipping_address={
+            k: "" if v is None else str(v) for k, v in order["shippingAddress"].items()
+        },
         products=products,
         warehouse=group.warehouse,
         total_products=group.products_total,
