@@ -162,3 +162,13 @@ def test_forced_answer_on_any_path(bb: httpx.Client, server: Server) -> None:
     server.admin("POST", "/errors", {"path": "", "status": 503}, status=201)
     server.admin("DELETE", "/errors")
     assert bb.get("/user/purse.json").status_code == 200
+
+
+def test_sandbox_mode_has_no_catalogue_and_no_carriers(bb: httpx.Client, server: Server) -> None:
+    server.admin("PUT", "/config", {"sandbox_mode": True})
+    for name in ("products", "productsinformation", "productsvariations", "new-products"):
+        assert bb.get(f"/catalog/{name}.json?isoCode=en&pageSize=1").status_code == 400
+    assert bb.get("/shipping/carriers.json").json() == []
+    assert bb.get("/order/reference/unknown.json").status_code == 500
+    server.admin("PUT", "/config", {"sandbox_mode": False})
+    assert bb.get("/catalog/products.json?pageSize=1").status_code == 200

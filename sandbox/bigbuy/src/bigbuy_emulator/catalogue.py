@@ -108,8 +108,14 @@ def _positions(
             return
 
 
+def _no_sandbox_catalogue(emu: Emulator) -> None:
+    if emu.config.sandbox_mode:
+        raise bad_request("The catalogue is not available")
+
+
 def _product_list(request: Request, name: str, build: Callable[[Emulator, int], Json]) -> Response:
     emu = emulator(request)
+    _no_sandbox_catalogue(emu)
     page, size = page_window(request)
     keep = _taxonomy_filter(request, emu)
     rows = _positions(emu.spec.size, SALT[name], page, size, keep)
@@ -120,6 +126,7 @@ def _variation_list(
     request: Request, name: str, build: Callable[[Emulator, int, int], Json]
 ) -> Response:
     emu = emulator(request)
+    _no_sandbox_catalogue(emu)
     page, size = page_window(request)
     parent_keep = _taxonomy_filter(request, emu)
     keep = None
@@ -141,6 +148,7 @@ async def products(request: Request) -> Response:
 async def new_products(request: Request) -> Response:
     """Products added in the catalogue's last 7 days, in the products' shape."""
     emu = emulator(request)
+    _no_sandbox_catalogue(emu)
     page, size = page_window(request)
     rows = seed.new_rows(emu.spec)
     outer = _taxonomy_filter(request, emu)

@@ -46,6 +46,10 @@ class EmulatorConfig(BaseSettings):
     quirk_swapped_fields_share: float = Field(default=0.0, ge=0, le=1)
     random_seed: int = 1
 
+    # Behave like BigBuy's own sandbox as measured: product lists answer 400 (no catalogue),
+    # no carriers, an unknown order reference is a 500 instead of a 404.
+    sandbox_mode: bool = False
+
     # Orders.
     wallet_balance: str = "5000.00"  # EUR, the moneybox orders are paid from
     minimum_purchase: str = "0.00"  # ER007 below this (products, ex-VAT); 0 = none

@@ -520,6 +520,8 @@ async def order_by_reference(request: Request, reference: str) -> Response:
     emu = emulator(request)
     ids = emu.world.orders_by_reference.get(reference)
     if not ids:
+        if emu.config.sandbox_mode:
+            raise error(500, "Internal Server Error")
         raise not_found(f"No order found with refOrder: {reference}")
     order = emu.world.orders[ids[0]]
     # Both fields are strings here, unlike GET order/{id}.
@@ -542,6 +544,8 @@ async def get_order(request: Request, order_id: int) -> Response:
 # --- shipping -------------------------------------------------------------------------------
 @router.get("/shipping/carriers.json")
 async def carriers(request: Request) -> Response:
+    if emulator(request).config.sandbox_mode:
+        return json_response([])
     return json_response(
         [
             {
