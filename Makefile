@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 UV ?= uv
 SERVICES := auth catalog pricing offers orders
 
-.PHONY: help install tools lock lint format test test-fast test-fault run run-check emulator emulator-bigbuy migrate bench \
+.PHONY: help install tools lock lint format test test-fast test-fault run run-check emulator migrate bench \
 	bench-messaging bench-emulator bench-catalog bench-pricing asyncapi clean
 
 help:
@@ -69,6 +69,8 @@ run-check: $(PY)
 emulator: $(PY)
 	$(PY) -m allegro_emulator
 
+# The BigBuy API emulator (sandbox/bigbuy), port 8410 unless BIGBUY_EMULATOR_PORT says otherwise.
+.PHONY: emulator-bigbuy
 emulator-bigbuy: $(PY)
 	$(PY) -m bigbuy_emulator
 
