@@ -14,6 +14,7 @@ help:
 	@echo "make test     - ruff, mypy and every test (what .ci/run calls); runs make tools first"
 	@echo "make tools    - docker-compose, promtool (apt-get as root) and kubectl, for tests/deploy"
 	@echo "make emulator - the Allegro emulator alone, in the foreground"
+	@echo "make emulator-bigbuy - the BigBuy API emulator alone, in the foreground (port 8410)"
 	@echo "make bench    - every benchmark; results in bench/results/"
 
 $(PY): requirements.lock
@@ -67,6 +68,11 @@ run-check: $(PY)
 
 emulator: $(PY)
 	$(PY) -m allegro_emulator
+
+# The BigBuy API emulator (sandbox/bigbuy), port 8410 unless BIGBUY_EMULATOR_PORT says otherwise.
+.PHONY: emulator-bigbuy
+emulator-bigbuy: $(PY)
+	$(PY) -m bigbuy_emulator
 
 bench: bench-messaging bench-emulator bench-catalog bench-pricing
 	$(MAKE) bench-summary
