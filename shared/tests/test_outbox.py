@@ -170,8 +170,9 @@ async def test_events_the_broker_nacks_for_a_full_queue_stay_pending_and_go_out_
         emitted = await produce(uow, range(10))
 
     # One row per batch, so the queue is full before the next publish (a quorum queue checks
-    # its length as it applies an enqueue, so a burst could all get in).
-    relay = OutboxRelay(engine, broker, batch_size=1)
+    # its length as it applies an enqueue, so a burst could all get in). A long backoff, so no
+    # nacked row comes due again while the others are tried, however slow the machine.
+    relay = OutboxRelay(engine, broker, batch_size=1, retry_base=600)
     claimed = 0
     while await relay.publish_pending():  # a nacked row is held back: each is claimed once
         claimed += 1

@@ -74,6 +74,7 @@ class OutboxRelay:
         retention: timedelta = timedelta(days=7),
         lanes: int = 2,
         prune_batch: int = 5000,
+        retry_base: float = 0.5,
     ) -> None:
         self.engine = engine
         self.broker = broker
@@ -83,6 +84,8 @@ class OutboxRelay:
         self.retention = retention
         self.lanes = lanes
         self.prune_batch = prune_batch
+        # A failed row waits retry_base * 2**attempts seconds (at most 60) before its next try.
+        self.retry_base = retry_base
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
         self._last_metrics = 0.0
@@ -161,7 +164,7 @@ class OutboxRelay:
         now = time.monotonic()
         delay = 0.0
         for row, _ in failed:
-            delay = min(60.0, 0.5 * 2 ** min(row["attempts"], 7))
+            delay = min(60.0, self.retry_base * 2 ** min(row["attempts"], 7))
             self._held[row["id"]] = now + delay
         return delay
 
