@@ -3,6 +3,9 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# The venv's python is a symlink to the system's: make would read (and touch) that file's date,
+# which every other venv on the machine shares. A stamp of our own says when we last synced.
+INSTALLED := $(VENV)/.installed
 UV ?= uv
 SERVICES := auth catalog pricing offers orders
 
@@ -17,17 +20,17 @@ help:
 	@echo "make emulator-bigbuy - the BigBuy API emulator alone, in the foreground (port 8410)"
 	@echo "make bench    - every benchmark; results in bench/results/"
 
-$(PY): requirements.lock
+$(INSTALLED): requirements.lock
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv
 	$(UV) venv --quiet --allow-existing $(VENV)
 	$(UV) pip sync --quiet --python $(PY) requirements.lock
-	@touch $(PY)
+	@touch $(INSTALLED)
 
-install: $(PY)
+install: $(INSTALLED)
 
 # The command-line tools tests/deploy runs on the deployment files: docker-compose and promtool
 # (Debian packages, installed with apt-get when run as root) and kubectl (checked). Idempotent.
-tools: $(PY)
+tools: $(INSTALLED)
 	bash deploy/tools/install.sh
 
 # Regenerate the hash-pinned lock from pyproject.toml files (uv.lock stays local: it records URLs).
@@ -35,61 +38,61 @@ lock:
 	$(UV) lock
 	$(UV) export --quiet --format requirements-txt --no-emit-project --all-groups -o requirements.lock
 
-lint: $(PY)
+lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 
-format: $(PY)
+format: $(INSTALLED)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
 test: tools lint
 	$(PY) -m pytest
 
-test-fast: $(PY)
+test-fast: $(INSTALLED)
 	$(PY) -m pytest -m "not fault and not slow"
 
-test-fault: $(PY)
+test-fault: $(INSTALLED)
 	$(PY) -m pytest -m fault
 
-asyncapi: $(PY)
+asyncapi: $(INSTALLED)
 	$(PY) -m shared.asyncapi > docs/asyncapi.yaml
 
-migrate: $(PY)
+migrate: $(INSTALLED)
 	$(PY) deploy/local/devstack.py migrate
 
-run: $(PY)
+run: $(INSTALLED)
 	$(PY) deploy/local/devstack.py run
 
 # Start everything, run the demo, stop: a quick proof that `make run` works.
-run-check: $(PY)
+run-check: $(INSTALLED)
 	$(PY) deploy/local/devstack.py check
 
-emulator: $(PY)
+emulator: $(INSTALLED)
 	$(PY) -m allegro_emulator
 
 # The BigBuy API emulator (sandbox/bigbuy), port 8410 unless BIGBUY_EMULATOR_PORT says otherwise.
 .PHONY: emulator-bigbuy
-emulator-bigbuy: $(PY)
+emulator-bigbuy: $(INSTALLED)
 	$(PY) -m bigbuy_emulator
 
 bench: bench-messaging bench-emulator bench-catalog bench-pricing
 	$(MAKE) bench-summary
 
-bench-summary: $(PY)
+bench-summary: $(INSTALLED)
 	$(PY) bench/summary.py
 
-bench-messaging: $(PY)
+bench-messaging: $(INSTALLED)
 	$(PY) bench/messaging.py
 
-bench-emulator: $(PY)
+bench-emulator: $(INSTALLED)
 	$(PY) bench/emulator.py
 
-bench-pricing: $(PY)
+bench-pricing: $(INSTALLED)
 	$(PY) bench/pricing.py
 
-bench-catalog: $(PY)
+bench-catalog: $(INSTALLED)
 	$(PY) bench/catalog.py
 
 clean:
