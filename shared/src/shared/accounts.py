@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from urllib.parse import quote
 from typing import Annotated, Protocol
+from urllib.parse import quote
 
 import httpx
 from fastapi import Depends, HTTPException, Path, Request
