@@ -482,11 +482,34 @@ async def test_a_list_whose_row_was_lost_is_found_by_name(service: Service) -> N
     assert len(service.lists_on_allegro(seller)) == before + 3
 
 
-async def test_apply_without_a_configuration_is_a_conflict(service: Service) -> None:
+async def test_apply_without_a_configuration_or_during_another_is_a_conflict(
+    service: Service,
+) -> None:
     seller = service.seller()
     response = await service.http.post(f"/accounts/{seller.account}/shipping/apply")
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "shipping_not_configured"
+    m = await methods_of(service, seller.account)
+    assert (await service.put(seller.account, document(m, ["1"]))).status_code == 200
+    before = len(service.lists_on_allegro(seller))
+    # Another replica's apply holds the account.
+    engine = create_engine(service.database_url)
+    hold = sa.text(
+        "UPDATE shipping_configurations SET apply_claimed_until = now() + make_interval(secs => :s)"
+        " WHERE account_id = :a"
+    )
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(hold, {"a": seller.account, "s": 600})
+        busy = await service.http.post(f"/accounts/{seller.account}/shipping/apply")
+        assert busy.status_code == 409 and busy.json()["error"]["code"] == "apply_in_progress"
+        assert len(service.lists_on_allegro(seller)) == before
+        # Its hold ran out (it crashed): the account is free again.
+        async with engine.begin() as conn:
+            await conn.execute(hold, {"a": seller.account, "s": -1})
+    finally:
+        await engine.dispose()
+    assert (await service.apply(seller.account))["created"] == 2
 
 
 # --- what offers ask ---------------------------------------------------------------------------
