@@ -599,3 +599,31 @@ async def test_readiness_says_what_is_missing_and_how_to_fix_it(service: Service
     repaired = await service.apply(seller.account)
     assert repaired["found"] == 1 and repaired["created"] == 0
     assert await service.readiness(seller.account) == []
+
+
+async def test_malformed_documents_are_422_not_500(service: Service) -> None:
+    seller = service.seller()
+    m = await methods_of(service, seller.account)
+    good = document(m, ["1"])
+    bad_amount = document(m, ["1"])
+    bad_amount["bands"][0]["prices"][m.pl_courier]["amount"] = "NaN"
+    huge = document(m, ["1"])
+    huge["bands"][0]["max_kg"] = "1e400"
+    for doc in (
+        bad_amount,
+        huge,
+        {**good, "typo": 1},
+        {k: v for k, v in good.items() if k != "bands"},
+        {**good, "bands": [{**good["bands"][0], "max_quantity_per_package": 0}]},
+    ):
+        response = await service.put(seller.account, doc)
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["code"] == "validation_failed"
+    odd = await service.http.get(
+        f"/accounts/{seller.account}/shipping/price-list", params={"weight_kg": "heavy"}
+    )
+    assert odd.status_code == 422
+    negative = await service.price_list(seller.account, weight_kg="-1")
+    assert negative["id"] is None and negative["reason"]
+    unknown = await service.price_list(seller.account, weight_kg="1", marketplace="allegro-de")
+    assert unknown["id"] is None and unknown["reason"]
