@@ -627,3 +627,25 @@ async def test_malformed_documents_are_422_not_500(service: Service) -> None:
     assert negative["id"] is None and negative["reason"]
     unknown = await service.price_list(seller.account, weight_kg="1", marketplace="allegro-de")
     assert unknown["id"] is None and unknown["reason"]
+
+
+async def test_an_allegro_failure_is_a_502_and_frees_the_account(service: Service) -> None:
+    seller = service.seller()
+    m = await methods_of(service, seller.account)
+    assert (await service.put(seller.account, document(m, ["1"]))).status_code == 200
+    before = len(service.lists_on_allegro(seller))
+    service.emulator.admin(
+        "PUT",
+        "/faults",
+        {"errorShare": 1, "errorStatus": 500, "pathPrefix": "/sale/shipping-rates"},
+    )
+    try:
+        failed = await service.http.post(f"/accounts/{seller.account}/shipping/apply")
+    finally:
+        service.emulator.admin("DELETE", "/faults")
+    assert failed.status_code == 502 and failed.json()["error"]["code"] == "allegro_error"
+    assert len(service.lists_on_allegro(seller)) == before
+    assert await service.readiness(seller.account) == ["shipping_not_applied"]
+    # Not held by the failed apply: the next one runs.
+    assert (await service.apply(seller.account))["created"] == 2
+    assert await service.readiness(seller.account) == []
