@@ -18,6 +18,7 @@ from offers.domain.shipping import (
     choose_slot,
     count_lists,
     fingerprint,
+    free_delivery_body,
     free_delivery_rule,
     list_name,
     package_weight,
@@ -186,3 +187,21 @@ def test_a_list_body_has_the_sets_methods_and_the_bands_weight() -> None:
 def test_the_document_round_trips() -> None:
     c = config(free_delivery={})
     assert ShippingConfiguration.from_document(c.as_document()) == c
+
+
+def test_a_free_delivery_threshold_is_sent_only_when_it_differs() -> None:
+    current = {
+        "joinPolicy": {"strategy": "MIN"},
+        "freeDelivery": {"amount": "199.00", "currency": "PLN"},
+    }
+    same = Money(Decimal("199"), "PLN")
+    assert free_delivery_body("allegro-pl", same, current) is None
+    assert free_delivery_body("allegro-pl", None, {"joinPolicy": {"strategy": "MIN"}}) is None
+    higher = free_delivery_body("allegro-pl", Money(Decimal("249"), "PLN"), current)
+    assert higher == {
+        "marketplace": {"id": "allegro-pl"},
+        "joinPolicy": {"strategy": "MIN"},
+        "freeDelivery": {"amount": "249.00", "currency": "PLN"},
+    }
+    cleared = free_delivery_body("allegro-pl", None, current)
+    assert cleared is not None and "freeDelivery" not in cleared

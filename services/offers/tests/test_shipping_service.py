@@ -320,7 +320,7 @@ async def test_an_invalid_configuration_is_refused_with_its_code(
     assert stored.json()["error"]["code"] == "shipping_not_configured"
 
 
-async def test_free_delivery_on_pl_lists_alone_is_accepted(service: Service) -> None:
+async def test_free_delivery_on_pl_lists_alone_is_accepted_and_applied(service: Service) -> None:
     seller = service.seller()
     m = await methods_of(service, seller.account)
     doc = document(
@@ -337,6 +337,39 @@ async def test_free_delivery_on_pl_lists_alone_is_accepted(service: Service) -> 
     wrong = {**doc, "free_delivery": {"allegro-pl": money("199.00", "EUR")}}
     refused = await service.put(seller.account, wrong)
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "wrong_currency"
+
+    # Applied to Allegro's delivery settings of allegro-pl; the seller's own join policy and
+    # abroad threshold stay as they were.
+    with seller.allegro(service.emulator) as api:
+        own = {
+            "marketplace": {"id": "allegro-pl"},
+            "abroadFreeDelivery": money("500.00"),
+            "joinPolicy": {"strategy": "SUM"},
+        }
+        assert api.put("/sale/delivery-settings", json=own).status_code == 200
+
+    def settings_on_allegro() -> dict[str, Any]:
+        with seller.allegro(service.emulator) as api:
+            found = api.get("/sale/delivery-settings", params={"marketplace.id": "allegro-pl"})
+        found.raise_for_status()
+        body: dict[str, Any] = found.json()
+        return body
+
+    applied = await service.apply(seller.account)
+    assert applied["free_delivery"] == [{"marketplace": "allegro-pl", "action": "set"}]
+    on_allegro = settings_on_allegro()
+    assert on_allegro["freeDelivery"] == money("199.00")
+    assert on_allegro["joinPolicy"] == {"strategy": "SUM"}
+    assert on_allegro["abroadFreeDelivery"] == money("500.00")
+    again = await service.apply(seller.account)
+    assert again["free_delivery"] == [{"marketplace": "allegro-pl", "action": "unchanged"}]
+    # No threshold any more: cleared on Allegro, the rest kept.
+    assert (await service.put(seller.account, {**doc, "free_delivery": {}})).status_code == 200
+    cleared = await service.apply(seller.account)
+    assert cleared["free_delivery"] == [{"marketplace": "allegro-pl", "action": "cleared"}]
+    on_allegro = settings_on_allegro()
+    assert "freeDelivery" not in on_allegro and on_allegro["joinPolicy"] == {"strategy": "SUM"}
+    assert (await service.apply(seller.account))["free_delivery"] == []
 
 
 async def test_a_family_past_allegros_250_lists_is_refused(service: Service) -> None:

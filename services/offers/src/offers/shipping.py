@@ -34,6 +34,7 @@ from offers.domain.shipping import (
     choose_slot,
     count_lists,
     fingerprint,
+    free_delivery_body,
     rates_body,
     slots,
     validate,
@@ -248,14 +249,37 @@ async def apply(
                     "action": action,
                 }
             )
+        previously = (state.stored.applied_document or {}).get("free_delivery") or {}
+        free = await apply_free_delivery(allegro, account, config, previously)
         await units.handle(finish_apply, FinishApply(account, config, state.stored.version))
     finally:
         await units.handle(release_apply, ReleaseApply(account))
     counts = {a: sum(1 for o in outcome if o["action"] == a) for a in _ACTIONS}
-    return {"version": state.stored.version, "lists": outcome, **counts}
+    return {"version": state.stored.version, "lists": outcome, **counts, "free_delivery": free}
 
 
 _ACTIONS = ("created", "updated", "found", "unchanged")
+
+
+async def apply_free_delivery(
+    allegro: AllegroClient,
+    account: str,
+    config: ShippingConfiguration,
+    previously: Collection[str],
+) -> list[dict[str, Any]]:
+    """Each marketplace's free-delivery threshold onto Allegro's delivery settings: those the
+    configuration names, and those a previous apply set (cleared when no longer named)."""
+    outcome = []
+    for marketplace in sorted(set(config.free_delivery) | set(previously)):
+        params = {"marketplace.id": marketplace}
+        current = await allegro.get("/sale/delivery-settings", account_id=account, params=params)
+        wanted = config.free_delivery.get(marketplace)
+        body = free_delivery_body(marketplace, wanted, current)
+        if body is not None:
+            await allegro.put("/sale/delivery-settings", body, account_id=account)
+        action = "unchanged" if body is None else ("set" if wanted is not None else "cleared")
+        outcome.append({"marketplace": marketplace, "action": action})
+    return outcome
 
 
 async def delivery_method_page(

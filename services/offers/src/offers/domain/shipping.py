@@ -579,6 +579,33 @@ def fingerprint(body: Mapping[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
+def free_delivery_body(
+    marketplace: str, wanted: Money | None, current: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """The `PUT /sale/delivery-settings` body that makes the marketplace's free-delivery
+    threshold (`freeDelivery`) `wanted` (None: no threshold), keeping what is not ours (the join
+    policy, the abroad threshold); None when Allegro already has it."""
+    have = current.get("freeDelivery")
+    if have is None and wanted is None:
+        return None
+    if (
+        have is not None
+        and wanted is not None
+        and have.get("currency") == wanted.currency
+        and _decimal_or_none(have.get("amount")) == wanted.amount
+    ):
+        return None
+    body: dict[str, Any] = {
+        "marketplace": {"id": marketplace},
+        "joinPolicy": current["joinPolicy"],
+    }
+    if current.get("abroadFreeDelivery") is not None:
+        body["abroadFreeDelivery"] = current["abroadFreeDelivery"]
+    if wanted is not None:
+        body["freeDelivery"] = wanted.as_dict()
+    return body
+
+
 # --- choosing a list for an offer ---------------------------------------------------------------
 
 
