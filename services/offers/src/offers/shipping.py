@@ -205,41 +205,29 @@ async def apply(
         over = count.problem()
         if over is not None:
             raise Conflict(over.reason, code=over.code, details=[over.as_dict()])
+        wanted = slots(config)
         on_allegro = {e.id for e in existing}
-        recorded = _recorded_ids(state)
+        # Lists other slots of this family keep: never adopted by name for another slot.
         taken = {
-            list_id
-            for slot, list_id in recorded.items()
-            if list_id in on_allegro and slot in set(slots(config))
+            row.allegro_id
+            for slot, row in state.lists.items()
+            if row.allegro_id in on_allegro and slot in wanted
         }
         by_name: dict[str, str] = {}
         for e in existing:
             by_name.setdefault(e.name, e.id)
-        outcome: list[dict[str, Any]] = []
-        for slot in slots(config):
+        outcome = []
+        for slot in wanted:
             body = rates_body(config, slot, methods)
-            sent = fingerprint(body)
             row = state.lists.get(slot)
-            list_id = row.allegro_id if row is not None and row.allegro_id in on_allegro else None
-            action = "updated"
-            if list_id is None:
-                found = by_name.get(body["name"])
-                if found is not None and found not in taken:
-                    list_id, action = found, "found"
-            if list_id is None:
-                response = await allegro.post("/sale/shipping-rates", body, account_id=account)
-                list_id, action = str(response.json()["id"]), "created"
-            elif action == "updated" and row is not None and row.fingerprint == sent:
-                action = "unchanged"
-            else:
-                await allegro.put(
-                    f"/sale/shipping-rates/{list_id}", {**body, "id": list_id}, account_id=account
-                )
+            known = row.allegro_id if row is not None and row.allegro_id in on_allegro else None
+            found = by_name.get(body["name"]) if known is None else None
+            if found is not None and found in taken:
+                found = None
+            list_id, action = await _sync_list(
+                units, allegro, account, slot, body, known or found, row, found is not None
+            )
             taken.add(list_id)
-            if action != "unchanged":
-                await units.handle(
-                    record_list, RecordList(account, slot, list_id, body["name"], sent)
-                )
             outcome.append(
                 {
                     "band": slot.band,
@@ -259,6 +247,32 @@ async def apply(
 
 
 _ACTIONS = ("created", "updated", "found", "unchanged")
+
+
+async def _sync_list(
+    units: UnitsOfWork,
+    allegro: AllegroClient,
+    account: str,
+    slot: ListSlot,
+    body: dict[str, Any],
+    list_id: str | None,
+    row: StoredList | None,
+    found_by_name: bool,
+) -> tuple[str, str]:
+    """One slot's list on Allegro: created, updated in place, or left as it is; its id recorded
+    in its own transaction as soon as Allegro has answered. (id, action)"""
+    sent = fingerprint(body)
+    if list_id is None:
+        response = await allegro.post("/sale/shipping-rates", body, account_id=account)
+        list_id, action = str(response.json()["id"]), "created"
+    elif not found_by_name and row is not None and row.fingerprint == sent:
+        return list_id, "unchanged"
+    else:
+        path = f"/sale/shipping-rates/{list_id}"
+        await allegro.put(path, {**body, "id": list_id}, account_id=account)
+        action = "found" if found_by_name else "updated"
+    await units.handle(record_list, RecordList(account, slot, list_id, body["name"], sent))
+    return list_id, action
 
 
 async def apply_free_delivery(
