@@ -20,6 +20,8 @@ async def test_auth_says_which_accounts_exist(served: dict[str, Served]) -> None
     directory = AuthServiceAccounts(auth.url, auth.secret, "catalog")
     assert await directory.exists(account_id)
     assert not await directory.exists(f"ghost-{uuid.uuid4().hex[:6]}")
+    # Any characters a path may carry: an unknown account, not a failure.
+    assert not await directory.exists("ghost\x1a/me?x=1#top")
     # Known answers are kept: the account is known without asking again.
     directory.auth_url = "http://127.0.0.1:9"
     assert await directory.exists(account_id)

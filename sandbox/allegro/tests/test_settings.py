@@ -120,3 +120,58 @@ def test_after_sales_conditions(bare_api: Api) -> None:
     read = bare_api.get(f"/after-sales-service-conditions/warranties/{gid}")
     assert read.status_code == 200 and read.json()["type"] == "SELLER"
     assert bare_api.get("/after-sales-service-conditions/warranties/nope").status_code == 404
+
+
+def test_delivery_settings_per_marketplace_in_its_currency(api: Api) -> None:
+    """Free-delivery thresholds and the join policy, per marketplace: a seller who never saved
+    them reads no threshold; the marketplace defaults to the seller's base one."""
+    first = api.get("/sale/delivery-settings", params={"marketplace.id": "allegro-cz"})
+    assert first.status_code == 200 and "freeDelivery" not in first.json()
+    saved = api.put(
+        "/sale/delivery-settings",
+        {
+            "marketplace": {"id": "allegro-cz"},
+            "freeDelivery": {"amount": "2000.00", "currency": "CZK"},
+            "joinPolicy": {"strategy": "SUM"},
+        },
+    )
+    assert saved.status_code == 200
+    read = api.get("/sale/delivery-settings", params={"marketplace.id": "allegro-cz"}).json()
+    assert read["freeDelivery"] == {"amount": "2000.00", "currency": "CZK"}
+    assert read["joinPolicy"] == {"strategy": "SUM"} and "abroadFreeDelivery" not in read
+    assert "freeDelivery" not in api.get("/sale/delivery-settings").json()  # allegro-pl
+    # Left out, a threshold is no longer set.
+    api.put(
+        "/sale/delivery-settings",
+        {"marketplace": {"id": "allegro-cz"}, "joinPolicy": {"strategy": "SUM"}},
+    )
+    read = api.get("/sale/delivery-settings", params={"marketplace.id": "allegro-cz"}).json()
+    assert "freeDelivery" not in read
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {
+            "marketplace": {"id": "allegro-pl"},
+            "freeDelivery": {"amount": "99.00", "currency": "EUR"},
+            "joinPolicy": {"strategy": "MAX"},
+        },
+        {
+            "marketplace": {"id": "allegro-pl"},
+            "freeDelivery": {"amount": "-1", "currency": "PLN"},
+            "joinPolicy": {"strategy": "MAX"},
+        },
+        {"marketplace": {"id": "allegro-pl"}, "joinPolicy": {"strategy": "ALL"}},
+        {"marketplace": {"id": "allegro-business-cz"}, "joinPolicy": {"strategy": "MAX"}},
+        {"marketplace": {"id": "allegro-pl"}},
+    ],
+)
+def test_delivery_settings_refuse_what_the_spec_names(api: Api, body: dict[str, object]) -> None:
+    refused = api.put("/sale/delivery-settings", body, validate="response")
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["code"] == "VALIDATION_ERROR"
+    unknown = api.get(
+        "/sale/delivery-settings", params={"marketplace.id": "allegro-de"}, validate="response"
+    )
+    assert unknown.status_code == 422

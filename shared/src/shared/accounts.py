@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from typing import Annotated, Protocol
+from urllib.parse import quote
 
 import httpx
 from fastapi import Depends, HTTPException, Path, Request
@@ -56,7 +57,8 @@ class AuthServiceAccounts:
         try:
             async with httpx.AsyncClient(timeout=10, transport=self._transport) as http:
                 response = await http.get(
-                    f"{self.auth_url}/internal/accounts/{account_id}",
+                    # Quoted: an id with "/", "?" or control characters names no other route.
+                    f"{self.auth_url}/internal/accounts/{quote(account_id, safe='')}",
                     headers={"Authorization": f"Bearer {token}"},
                 )
         except httpx.HTTPError as exc:

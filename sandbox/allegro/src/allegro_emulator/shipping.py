@@ -1,7 +1,8 @@
-"""Delivery methods and shipping rates (price lists) (allegro-api.md section 7).
+"""Delivery methods, shipping rates (price lists) and delivery settings (allegro-api.md section 7).
 
 At most `shipping_rates_limit` (250) sets per account and there is no DELETE: Allegro keeps them.
 A set's delivery methods decide on which additional marketplaces an offer can be shown.
+Delivery settings (free-delivery thresholds, join policy) are per marketplace, in its currency.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 
+import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -204,4 +206,96 @@ async def update_shipping_rates(request: Request, id: str) -> Response:
     _validate(body)
     stored = _stored(emu, body, id)
     user.shipping_rates[id] = stored
+    return respond(stored)
+
+
+# --- delivery settings (`/sale/delivery-settings`) ---------------------------------------------
+
+_JOIN_STRATEGIES = ("MIN", "MAX", "SUM")
+# Not stated by the spec: what a seller who never saved settings reads. MAX, no thresholds.
+_DEFAULT_JOIN_POLICY = "MAX"
+_AMOUNT = re.compile(r"^\d{1,13}(\.\d{1,2})?$")
+
+
+def _settings_marketplace(user: Seller, marketplace: object, where: str) -> str:
+    """The marketplace the settings are for: given, or the seller's base (the spec's default);
+    an unsupported one (allegro-business-* included) is a 422, as the spec says."""
+    chosen = user.base_marketplace if marketplace in (None, "") else marketplace
+    if not isinstance(chosen, str) or chosen not in MARKETPLACES:
+        raise AllegroError(
+            422, "VALIDATION_ERROR", f"Marketplace {chosen} is not supported", path=where
+        )
+    return chosen
+
+
+def _settings_of(emu: Emulator, user: Seller, marketplace: str) -> Json:
+    stored = user.delivery_settings.get(marketplace)
+    if stored is None:
+        return {
+            "marketplace": {"id": marketplace},
+            "joinPolicy": {"strategy": _DEFAULT_JOIN_POLICY},
+            "updatedAt": iso(emu.now()),
+        }
+    return stored
+
+
+@router.get("/sale/delivery-settings")
+async def get_delivery_settings(request: Request) -> Response:
+    emu, user = seller(request)
+    marketplace = _settings_marketplace(
+        user, request.query_params.get("marketplace.id"), "marketplace.id"
+    )
+    return respond(_settings_of(emu, user, marketplace))
+
+
+def _threshold(body: Json, key: str, currency: str) -> Json | None:
+    raw = body.get(key)
+    if raw is None:
+        return None
+    amount = raw.get("amount") if isinstance(raw, dict) else None
+    if not isinstance(amount, str) or not _AMOUNT.match(amount):
+        raise AllegroError(422, "VALIDATION_ERROR", "Wrong amount", path=f"{key}.amount")
+    if raw.get("currency") != currency:
+        raise AllegroError(
+            422,
+            "VALIDATION_ERROR",
+            f"Wrong currency: the marketplace's is {currency}",
+            path=f"{key}.currency",
+        )
+    return {"amount": amount, "currency": currency}
+
+
+@router.put("/sale/delivery-settings")
+async def put_delivery_settings(request: Request) -> Response:
+    emu, user = seller(request)
+    # The spec answers a body it cannot take with 422 here (no 400 is documented).
+    try:
+        body = orjson.loads(await request.body() or b"null")
+    except orjson.JSONDecodeError:
+        body = None
+    if not isinstance(body, dict):
+        raise AllegroError(422, "VALIDATION_ERROR", "The request body must be a JSON object")
+    given = body.get("marketplace")
+    marketplace = _settings_marketplace(
+        user, given.get("id") if isinstance(given, dict) else given, "marketplace.id"
+    )
+    join = body.get("joinPolicy")
+    strategy = join.get("strategy") if isinstance(join, dict) else None
+    if strategy not in _JOIN_STRATEGIES:
+        raise AllegroError(
+            422,
+            "VALIDATION_ERROR",
+            f"Wrong join policy strategy: one of {', '.join(_JOIN_STRATEGIES)}",
+            path="joinPolicy.strategy",
+        )
+    currency = MARKETPLACES[marketplace]["currency"]
+    stored: Json = {"marketplace": {"id": marketplace}}
+    # A threshold left out is not set (the spec: "do not set this value").
+    for key in ("freeDelivery", "abroadFreeDelivery"):
+        threshold = _threshold(body, key, currency)
+        if threshold is not None:
+            stored[key] = threshold
+    stored["joinPolicy"] = {"strategy": strategy}
+    stored["updatedAt"] = iso(emu.now())
+    user.delivery_settings[marketplace] = stored
     return respond(stored)

@@ -99,6 +99,7 @@ class Seller:
     company_name: str
     base_marketplace: str = "allegro-pl"
     shipping_rates: dict[str, Json] = field(default_factory=dict)
+    delivery_settings: dict[str, Json] = field(default_factory=dict)  # per marketplace
     return_policies: dict[str, Json] = field(default_factory=dict)
     implied_warranties: dict[str, Json] = field(default_factory=dict)
     warranties: dict[str, Json] = field(default_factory=dict)

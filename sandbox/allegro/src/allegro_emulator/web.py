@@ -76,6 +76,7 @@ def required_scope(method: str, path: str) -> str | None:
     if path.startswith(
         (
             "/sale/shipping-rates",
+            "/sale/delivery-settings",
             "/after-sales-service-conditions",
             "/sale/responsible-producers",
             "/sale/responsible-persons",
