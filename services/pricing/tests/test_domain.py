@@ -415,12 +415,21 @@ def test_zero_margin_prices_exactly_at_break_even() -> None:
 
 
 def test_ceiling_caps_at_rrp_and_a_ceiling_below_the_floor_unprices() -> None:
-    rs = margin("100", ceiling={"rrp_factor": "1"})
+    """The RRP is ex-VAT by default: the ceiling is 40 EUR x 1.23 = 49.20 EUR on allegro-sk,
+    and 20 EUR at margin 120 % (44.00 x 1.23 = 54.12 EUR) is capped there. Taken with VAT
+    (`rrp.includes_vat`), the ceiling is the RRP itself, 40.00. An RRP of 19 EUR (23.37 with VAT)
+    is under the break-even 20 x 1.23 = 24.60: not published."""
+    rs = margin("120", ceiling={"rrp_factor": "1"})
     engine = PricingEngine(rs, NO_FEES, FX)
     capped = engine.price(product("20", rrp=D("40"), rrp_currency="EUR"), "allegro-sk")
-    assert capped.amount == D("40.00")
+    assert capped.amount == D("49.20")
     assert any(s["step"] == "ceiling" and s["applied"] for s in capped.chain)
-    low = engine.price(product("20", rrp=D("21"), rrp_currency="EUR"), "allegro-sk")
+    gross = margin("120", ceiling={"rrp_factor": "1"}, rrp={"includes_vat": True})
+    with_vat = PricingEngine(gross, NO_FEES, FX).price(
+        product("20", rrp=D("40"), rrp_currency="EUR"), "allegro-sk"
+    )
+    assert with_vat.amount == D("40.00")
+    low = engine.price(product("20", rrp=D("19"), rrp_currency="EUR"), "allegro-sk")
     assert low.amount is None and low.reason == "below_floor"
 
 

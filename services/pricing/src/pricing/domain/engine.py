@@ -519,7 +519,9 @@ class PricingEngine:
         if factor is None or product.rrp is None or product.rrp_currency is None:
             return price
         market = ctx.market
-        cap = product.rrp * factor * self.conversion(product.rrp_currency, market.currency).factor
+        # The RRP as a consumer price (with VAT unless it includes it already), like the fallback.
+        rrp = product.rrp if self.rules.rrp_includes_vat else product.rrp * (ONE + ctx.vat)
+        cap = rrp * factor * self.conversion(product.rrp_currency, market.currency).factor
         trace.ceiling = _s(cap)
         if price <= cap:
             return price
