@@ -919,3 +919,28 @@ async def test_the_calibration_check_reports_each_group_and_flags_disagreements(
     stranger = new_account()  # no token: Allegro's tree cannot be read for it
     refused = await service.http.post(f"/accounts/{stranger}/fee-table/calibration-check", json={})
     assert await error_of(refused) == (409, "account_unavailable")
+
+
+async def test_a_marketplaces_own_category_is_stored_resolved_and_priced(service: Service) -> None:
+    """allegro_category_ids overrides the category on allegro-sk: a helmet (3921, under
+    Sport i turystyka, 11 %) there, a garden tool (1521, Dom i Ogród, 10 %) elsewhere.
+
+    allegro-sk: 20 EUR x 1.4 x 1.23 = 34.44 EUR / 0.89 = 38.6966 -> 38.70 EUR.
+    allegro-pl: 34.44 / 0.90 x 4.30 = 164.55 PLN.
+    """
+    account = await connected_account(service)
+    odd = item("ODD", "20.00", category_id="1521").model_copy(
+        update={"allegro_category_ids": {"allegro-sk": "3921"}}
+    )
+    await service.catalog(account, [odd])
+
+    async def repriced() -> bool:
+        items = [i for i in service.probe.items(account) if i["sku"] == "ODD"]
+        return bool(items) and items[-1]["prices"]["allegro-sk"]["amount"] == "38.70"
+
+    await wait_until(repriced, within=30)
+    assert await price_of(service, account, "ODD") == "164.55"
+    sk = (await service.http.get(f"/accounts/{account}/prices/ODD/allegro-sk")).json()
+    step = next(s for s in sk["chain"] if s["step"] == "commission")
+    assert (step["fee_rule"], step["allegro_category_id"]) == ("3919", "3921")
+    assert [c["id"] for c in step["category_chain"]] == ["3919", "3920", "3921"]
