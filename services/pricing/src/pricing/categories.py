@@ -27,7 +27,7 @@ from shared.service import ServiceRuntime
 log = get_logger(__name__)
 
 MAX_DEPTH = 32  # far deeper than Allegro's tree: a cycle in bad data cannot loop forever
-BATCH = 200  # categories per round
+BATCH = 1_000  # categories per round (unknown ones first, then the longest expired)
 ACCOUNT_BACKOFF_SECONDS = 60.0  # an account without a usable token is not asked again before
 
 # account -> monotonic time before which it is not asked (no token, or Allegro refused it).

@@ -74,7 +74,7 @@ _TO_RESOLVE = sa.text(
     " SELECT u.leaf, u.accounts FROM used u LEFT JOIN state s ON s.leaf = u.leaf"
     " WHERE s.leaf IS NULL OR (s.found AND NOT s.rooted)"
     " OR s.oldest < now() - make_interval(secs => :ttl)"
-    " ORDER BY u.leaf LIMIT :n"
+    " ORDER BY s.oldest NULLS FIRST, u.leaf LIMIT :n"
 )
 # A listed item in one of the categories :c (its main category or a marketplace's override).
 _IN_CATEGORIES = (
