@@ -944,3 +944,27 @@ async def test_a_marketplaces_own_category_is_stored_resolved_and_priced(service
     step = next(s for s in sk["chain"] if s["step"] == "commission")
     assert (step["fee_rule"], step["allegro_category_id"]) == ("3919", "3921")
     assert [c["id"] for c in step["category_chain"]] == ["3919", "3920", "3921"]
+
+
+async def test_one_accounts_token_resolves_a_category_for_every_account(service: Service) -> None:
+    """Allegro has one category tree: an account without a token (it is skipped) gets its
+    products repriced once another account's token has read the chain of their category
+    (1523 Grille i akcesoria < Ogród < Dom i Ogród: 10 %, 164.55 PLN as in test_domain)."""
+    without = await setup_account(service, MARGIN_40)
+    fees = {"rules": [{"key": "default", "rate": "0.17"}, {"key": "5", "rate": "0.10"}]}
+    put = await service.http.put(f"/accounts/{without}/fee-table", json=fees)
+    assert put.status_code == 200, put.text
+    await service.catalog(without, [item("GRILL", "20.00", category_id="1523")])
+    await service.probe.wait_for(without, 1)
+    # Nobody could read 1523's chain yet: the assumed (highest) commission, 17 %.
+    assert await price_of(service, without, "GRILL") == "178.43"
+    with_token = await connected_account(service)
+    await service.catalog(with_token, [item("GRILL", "20.00", category_id="1523")])
+
+    async def both_repriced() -> bool:
+        return (
+            await price_of(service, without, "GRILL") == "164.55"
+            and await price_of(service, with_token, "GRILL") == "164.55"
+        )
+
+    await wait_until(both_repriced, within=30)

@@ -14,6 +14,8 @@ import contextlib
 import time
 from urllib.parse import quote
 
+import httpx
+
 from pricing import handlers
 from pricing.deps import PricingDeps
 from pricing.domain import commands as c
@@ -90,7 +92,8 @@ async def resolve_once(deps: PricingDeps, ttl_seconds: float) -> int:
                 continue
             try:
                 rows += await read_chain(deps.allegro, account, leaf, known)
-            except AccountUnavailable:
+            except (AccountUnavailable, httpx.HTTPError):
+                # No usable token (or auth could not be asked): another account may have one.
                 _resting[account] = now + ACCOUNT_BACKOFF_SECONDS
                 continue
             except (RateLimited, AllegroUnavailable) as exc:
