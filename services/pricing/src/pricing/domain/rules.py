@@ -248,9 +248,6 @@ class RuleSet:
             return self.default_rule
         return None
 
-    def shipping_band(self, weight_kg: Decimal | None) -> ShippingBand | None:
-        return self.shipping_for("").band(weight_kg)
-
     def shipping_for(self, marketplace_id: str) -> Shipping:
         """One marketplace's shipping: its own settings where set, else the common ones."""
         own = self.shipping_markets.get(marketplace_id) or MarketShipping()
