@@ -543,6 +543,8 @@ async def test_fee_table_defaults_update_and_validation(service: Service) -> Non
     assert (laptops["rate"], laptops["threshold"], laptops["fixed_above"]) == ("0.03", "2000", "60")
     assert table["marketplaces"]["allegro-pl"]["listing_threshold"] == "10000"
     assert table["marketplaces"]["allegro-hu"]["extra_rate"] == "0.045"
+    # Unmapped products pay the highest rate of the table: "Other"'s 17 %, the top minimum.
+    assert (table["assumed"]["rate"], table["assumed"]["minimum"]) == ("0.17", "1.00")
     bad = await service.http.put(url, json={"rules": [{"key": "x", "rate": "-0.1"}]})
     assert await error_of(bad) == (422, "invalid_rate")
     unknown = await service.http.put(url, json={"marketplaces": {"allegro-xx": {}}})

@@ -206,7 +206,8 @@ async def import_rates(
 @router.get("/fee-table")
 async def get_fee_table(_: Viewer, account_id: KnownAccount, deps: Deps) -> dict[str, Any]:
     table = await deps.units.read(handlers.fee_table, c.GetFeeTable(account_id))
-    return table.as_dict()
+    # What a product without a usable Allegro category pays (derived: not part of a PUT).
+    return {**table.as_dict(), "assumed": table.assumed.as_dict()}
 
 
 @router.put("/fee-table")
