@@ -286,10 +286,9 @@ async def calibration_check(
 
 
 @router.post("/fee-table/categories/refresh")
-async def refresh_categories(who: Operator, account_id: KnownAccount, deps: Deps) -> dict[str, Any]:
+async def refresh_categories(_: Operator, account_id: KnownAccount, deps: Deps) -> dict[str, Any]:
     """Read the Allegro category chains of the account's products again (the worker does it
     within `category_poll_seconds` and reprices what changed group)."""
-    del who  # an operator action; nothing is recorded per operator
     return await deps.units.handle(handlers.expire_categories, c.ExpireCategories(account_id))
 
 
