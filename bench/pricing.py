@@ -5,7 +5,9 @@ vhost, with FX rates and a rule set (scoped rules, free delivery, .99 endings) s
 API. The clock starts when the first CatalogUpdated (250 items each) is published on mci.events
 and stops when the last PriceComputed item has been received from a queue bound to
 `price.computed`. A second figure times a saved rule change that recomputes the whole selection.
-Writes bench/results/pricing.json.
+The products are mapped to Allegro categories (the emulator's tree, whose chains are stored in
+pricing's category cache before the run, as its worker would have read them): every price goes
+through the commission group of its Allegro category. Writes bench/results/pricing.json.
 """
 
 from __future__ import annotations
@@ -28,8 +30,12 @@ from typing import Any
 import aio_pika
 import httpx
 import orjson
+import sqlalchemy as sa
 
+from allegro_emulator.seed import CATEGORIES as ALLEGRO_TREE
+from allegro_emulator.seed import SUPPLIER_CATEGORIES
 from mci_testing import infra
+from shared.db import create_engine
 from shared.events import CatalogItem, CatalogUpdated, Envelope, Money
 from shared.messaging.topology import QueueSpec, declare_queue, events
 from shared.security import issue_token
@@ -49,6 +55,8 @@ CATEGORIES = [
     "Electronics > TV & Audio > Televisions",
     "Electronics > TV & Audio > Headphones",
 ]
+# Supplier path -> the Allegro leaf it is mapped to (what catalog's category mapping sends).
+ALLEGRO_LEAF = {" > ".join(path): leaf for leaf, path in SUPPLIER_CATEGORIES.items()}
 BRANDS = ["Gardena", "Fiskars", "Tefal", "Kross", "Coleman", "Samsung", "Lenovo", "Sony", "LG"]
 RULES: dict[str, Any] = {
     "strategy": "margin",
@@ -80,6 +88,7 @@ def catalogue(count: int, seed: int = 7) -> list[CatalogItem]:
     items = []
     for n in range(count):
         cost = Decimal(rng.randint(150, 150_000)) / 100
+        category = rng.choice(CATEGORIES)
         items.append(
             CatalogItem(
                 sku=f"SKU-{n:06d}",
@@ -87,7 +96,8 @@ def catalogue(count: int, seed: int = 7) -> list[CatalogItem]:
                 listed=True,
                 ean=f"590{n:010d}",
                 title=f"Product {n}",
-                supplier_category=rng.choice(CATEGORIES),
+                supplier_category=category,
+                allegro_category_id=ALLEGRO_LEAF[category],
                 brand=rng.choice(BRANDS),
                 weight_kg=Decimal(rng.randint(5, 2500)) / 100,
                 cost=Money(amount=cost, currency="EUR"),
@@ -136,6 +146,28 @@ async def start_service(
     raise RuntimeError("the pricing service did not become ready")
 
 
+async def store_category_tree(db: str) -> None:
+    """Allegro's tree in pricing's cache (its `allegro_categories` table, migrated by the
+    service at start), as its worker would have read it: no Allegro runs here. This script's
+    name shadows the pricing package, so the rows are written here rather than through it."""
+    parents = {parent for _, _, parent, _ in ALLEGRO_TREE if parent}
+    engine = create_engine(db)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                sa.text(
+                    "INSERT INTO allegro_categories (id, parent_id, name, leaf)"
+                    " VALUES (:id, :parent, :name, :leaf)"
+                ),
+                [
+                    {"id": cid, "parent": parent, "name": name, "leaf": cid not in parents}
+                    for cid, name, parent, _ in ALLEGRO_TREE
+                ],
+            )
+    finally:
+        await engine.dispose()
+
+
 class Sink:
     """Counts PriceComputed items (and distinct skus) as they arrive."""
 
@@ -177,6 +209,7 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         connection: aio_pika.abc.AbstractRobustConnection | None = None
         try:
             process, base = await start_service(db, amqp, secret, args.service_log_level)
+            await store_category_tree(db)
             token = issue_token(secret, "bench", "operator", ttl_seconds=3600)
             connection = await aio_pika.connect_robust(amqp)
             channel = await connection.channel()

@@ -255,6 +255,11 @@ def test_selection_and_pricing(stack: Stack, account: str, tmp_path: Path) -> No
     assert unpriced.code == 1 and "404" in unpriced.stderr
     wrong_market = stack.mci("pricing", "explain", account, skus[0], "--marketplace", "ebay-de")
     assert wrong_market.code == 1 and "422" in wrong_market.stderr
+    # The fee check reads Allegro as the account: this stack's pricing holds no token for it.
+    check = stack.mci("pricing", "fee-check", account, "--price", "100")
+    assert check.code == 1 and "409 account_unavailable" in check.stderr
+    zero = stack.mci("pricing", "fee-check", account, "--price", "0")
+    assert zero.code == 1 and "422 invalid_prices" in zero.stderr
 
 
 def test_dlq_list_show_replay(stack: Stack) -> None:

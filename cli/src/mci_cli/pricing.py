@@ -1,4 +1,4 @@
-"""`mci pricing`: rule sets, price explanations and simulations (pricing)."""
+"""`mci pricing`: rule sets, price explanations, simulations and the fee check (pricing)."""
 
 from __future__ import annotations
 
@@ -149,3 +149,38 @@ def simulate(
             table(result["largest"], columns, title="largest moves")
 
     emit(result, as_json, human)
+
+
+@app.command("fee-check")
+def fee_check(
+    ctx: typer.Context,
+    account: Annotated[str, typer.Argument(metavar="ACCOUNT")],
+    price: Annotated[
+        list[str] | None,
+        typer.Option("--price", help="A sample price in PLN (repeatable; default 100 and 2500)"),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Compare each commission group of the account's fee table with Allegro's fee-preview."""
+    body: dict[str, Any] = {"prices": price} if price else {}
+    with state(ctx).api("pricing") as api:
+        report = api.post(f"/accounts/{account}/fee-table/calibration-check", body)
+
+    def human() -> None:
+        rows = [
+            {
+                "group": g["group"],
+                "label": g["label"],
+                "status": g["status"],
+                "sample": g["sample_category_id"],
+                "ours / allegro": ", ".join(
+                    f"{s['price']}: {s['ours']} / {s['allegro']}" for s in g["samples"]
+                ),
+            }
+            for g in report["groups"]
+        ]
+        table(rows, ["group", "label", "status", "sample", "ours / allegro"], title="fee groups")
+        disagree = report["summary"]["disagree"]
+        out.print("groups that disagree: " + (", ".join(disagree) if disagree else "none"))
+
+    emit(report, as_json, human)

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from pricing.domain.categories import CategoryRow
 from pricing.domain.rules import Product, RuleSet
 from pricing.repository import Hold, StoredPrice, StoredRules
 
@@ -26,6 +27,7 @@ class FakePricingRepository:
         self.fees: dict[str, str] = {}
         self.fx: dict[str, list[dict[str, str]]] = {}
         self.holds: dict[uuid.UUID, Hold] = {}
+        self.categories: dict[str, CategoryRow] = {}
 
     async def upsert_items(self, account: str, items: Sequence[Product]) -> set[str]:
         applied = set()
@@ -43,11 +45,47 @@ class FakePricingRepository:
     async def listed_products(
         self, account: str, skus: Sequence[str] | None = None, sample: int | None = None
     ) -> list[Product]:
+        return await self.attach_chains(
+            [
+                p
+                for (a, sku), p in sorted(self.items.items())
+                if a == account and p.listed and (skus is None or sku in skus)
+            ][:sample]
+        )
+
+    async def attach_chains(self, products: list[Product]) -> list[Product]:
+        chains = await self.category_chains(sorted({c for p in products for c in p.category_ids}))
+        for product in products:
+            object.__setattr__(product, "chains", chains)
+        return products
+
+    async def category_chains(self, ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        out: dict[str, tuple[str, ...]] = {}
+        for leaf in ids:
+            chain: list[str] = []
+            row = self.categories.get(leaf)
+            while row is not None and row.found:
+                chain.append(row.id)
+                if row.parent_id is None:
+                    out[leaf] = tuple(chain)
+                    break
+                row = self.categories.get(row.parent_id)
+        return out
+
+    async def save_categories(self, rows: Sequence[CategoryRow]) -> None:
+        self.categories.update({r.id: r for r in rows})
+
+    async def accounts_using(self, categories: Sequence[str]) -> list[str]:
+        return sorted(
+            {a for (a, _), p in self.items.items() if p.listed and p.category_ids & set(categories)}
+        )
+
+    async def products_in_categories(self, account: str, categories: Sequence[str]) -> list[str]:
         return [
-            p
+            sku
             for (a, sku), p in sorted(self.items.items())
-            if a == account and p.listed and (skus is None or sku in skus)
-        ][:sample]
+            if a == account and p.listed and p.category_ids & set(categories)
+        ]
 
     async def context_sources(
         self, account: str

@@ -7,15 +7,24 @@ from datetime import date
 from decimal import Decimal as D
 from typing import Any
 
+import orjson
 import pytest
 
+from pricing.domain.categories import GroupCheck, samples_from_selection
 from pricing.domain.engine import PricingEngine, apply_strategy
 from pricing.domain.errors import InvalidInput
-from pricing.domain.fees import DEFAULT_MARKETPLACE_FEES, FeeRule, FeeTable, MarketplaceFees
+from pricing.domain.fees import (
+    DEFAULT_MARKETPLACE_FEES,
+    FeeRule,
+    FeeTable,
+    MarketplaceFees,
+    category_path,
+)
 from pricing.domain.fx import FxRate, FxTable
 from pricing.domain.marketplaces import MARKETPLACE_IDS, round_down, round_up
 from pricing.domain.rules import Breaker, Product, RuleSet
 from pricing.domain.runs import Move, summarize, trips
+from pricing.domain.trace import Trace
 
 DAY = date(2026, 11, 26)
 FX = FxTable(
@@ -232,10 +241,23 @@ def test_price_band_is_judged_on_the_cost() -> None:
 
 
 def test_fallback_rrp_and_default_rule() -> None:
+    """BigBuy's RRP is taken ex-VAT by default: 30 EUR x 1.23 (PL VAT) = 36.90 EUR x 4.30 =
+    158.67 PLN; with `rrp.includes_vat` it is a consumer price as it is: 30 x 4.30 = 129.00."""
     prod = product("10", sku="o", rrp=D("30"), rrp_currency="EUR")
     rrp = PricingEngine(rules(), NO_FEES, FX).price(prod, "allegro-pl")
-    assert rrp.amount == D("129.00") and rrp.rule_id is None
-    assert any(s.get("fallback") == "rrp" for s in rrp.chain)
+    assert rrp.amount == D("158.67") and rrp.rule_id is None
+    rule_step = next(s for s in rrp.chain if s.get("fallback") == "rrp")
+    assert rule_step["rrp_includes_vat"] is False
+    vat = next(s for s in rrp.chain if s["step"] == "vat")
+    assert (vat["rate_pct"], vat["gross"]) == ("23", "36.90")
+    gross = PricingEngine(rules(rrp={"includes_vat": True}), NO_FEES, FX).price(prod, "allegro-pl")
+    assert gross.amount == D("129.00")
+    assert not any(s["step"] == "vat" for s in gross.chain)
+    hu = PricingEngine(rules(), NO_FEES, FX).price(prod, "allegro-hu")
+    assert hu.amount == D("14860")  # 30 x 1.27 x 390 = 14,859.0 HUF, up to a multiple of 5
+    with pytest.raises(InvalidInput) as bad:
+        rules(rrp={"includes_vat": "yes"})
+    assert bad.value.code == "not_a_boolean"
     default = rules(fallback="default_rule", default_rule={"percentage": "50"})
     out = PricingEngine(default, NO_FEES, FX).price(prod, "allegro-sk")
     assert out.rule_id == "default:" and out.amount == D("18.45")  # 15.00 x 1.23
@@ -260,18 +282,23 @@ def test_fixed_amount_is_added_to_the_net_price() -> None:
 # --- fees, shipping, FX ----------------------------------------------------------------------
 
 
-def commission_step(out: Any) -> dict[str, str]:
+ELECTRONICS = "42540aec-367a-4e5e-b411-17c09b08e41f"
+LAPTOPS = ("4231", "4230", ELECTRONICS)  # Laptopy < Komputery < Elektronika
+GARDEN_TOOLS = ("1521", "1520", "5")  # Narzędzia ogrodowe < Ogród < Dom i Ogród
+
+
+def commission_step(out: Any) -> dict[str, Any]:
     return dict(next(s for s in out.chain if s["step"] == "commission"))
 
 
 def test_commission_is_recovered_so_the_seller_nets_the_gross() -> None:
     table = FeeTable()
     engine = PricingEngine(margin("20"), table, FX)
-    prod = product("1500", "PLN", supplier_category="Electronics > Computers > Laptops")
+    prod = product("1500", "PLN", allegro_category_id="4231", chains={"4231": LAPTOPS})
     out = engine.price(prod, "allegro-pl")
     assert out.amount is not None
-    fee = table.rule_for(None, prod.path)
-    assert fee.key == "Electronics > Computers > Laptops"
+    fee, matched = table.resolve("4231", LAPTOPS)
+    assert (fee.key, matched) == ("4231", "category")
     gross = D("1800.00") * D("1.23")
     assert out.amount > D(2000)  # above the laptop tier threshold
     assert out.amount - fee.commission(out.amount) >= gross
@@ -388,12 +415,21 @@ def test_zero_margin_prices_exactly_at_break_even() -> None:
 
 
 def test_ceiling_caps_at_rrp_and_a_ceiling_below_the_floor_unprices() -> None:
-    rs = margin("100", ceiling={"rrp_factor": "1"})
+    """The RRP is ex-VAT by default: the ceiling is 40 EUR x 1.23 = 49.20 EUR on allegro-sk,
+    and 20 EUR at margin 120 % (44.00 x 1.23 = 54.12 EUR) is capped there. Taken with VAT
+    (`rrp.includes_vat`), the ceiling is the RRP itself, 40.00. An RRP of 19 EUR (23.37 with VAT)
+    is under the break-even 20 x 1.23 = 24.60: not published."""
+    rs = margin("120", ceiling={"rrp_factor": "1"})
     engine = PricingEngine(rs, NO_FEES, FX)
     capped = engine.price(product("20", rrp=D("40"), rrp_currency="EUR"), "allegro-sk")
-    assert capped.amount == D("40.00")
+    assert capped.amount == D("49.20")
     assert any(s["step"] == "ceiling" and s["applied"] for s in capped.chain)
-    low = engine.price(product("20", rrp=D("21"), rrp_currency="EUR"), "allegro-sk")
+    gross = margin("120", ceiling={"rrp_factor": "1"}, rrp={"includes_vat": True})
+    with_vat = PricingEngine(gross, NO_FEES, FX).price(
+        product("20", rrp=D("40"), rrp_currency="EUR"), "allegro-sk"
+    )
+    assert with_vat.amount == D("40.00")
+    low = engine.price(product("20", rrp=D("19"), rrp_currency="EUR"), "allegro-sk")
     assert low.amount is None and low.reason == "below_floor"
 
 
@@ -584,7 +620,7 @@ def test_sampled_commissions_interpolate_and_the_solver_recovers_them() -> None:
         gross = D(cost) * D("1.23")
         assert D(0) <= out.amount - sampled.commission(out.amount) - gross < D("0.02")
     parsed = FeeTable.parse(table.as_dict())
-    assert parsed.rule_for("4231", ()).points == sampled.points
+    assert parsed.resolve("4231", None)[0].points == sampled.points
     with pytest.raises(InvalidInput) as err:
         FeeTable.parse({"rules": [{"key": "x", "points": [["10", "1"], ["5", "2"]]}]})
     assert err.value.code == "invalid_points"
@@ -613,3 +649,313 @@ def test_a_trace_stored_in_the_compact_form_reads_back_with_its_names() -> None:
     )
     assert trace.raised_to_minimum is True and trace.unpriced_detail == ""
     assert trace.as_stored() == stored
+
+
+# --- issue 11: commission from the Allegro category ------------------------------------------
+
+
+def mapped(cost: str, category: str | None, chain: tuple[str, ...] | None, **kw: Any) -> Product:
+    chains = {category: chain} if category and chain else {}
+    return product(cost, allegro_category_id=category, chains=chains, **kw)
+
+
+def test_a_home_and_garden_product_pays_its_groups_rate_not_other() -> None:
+    """Narzędzia ogrodowe (1521) < Ogród (1520) < Dom i Ogród (5): the "5" row, 10 %.
+
+    20 EUR, margin 40 % -> 28.00 EUR net, + 23 % PL VAT = 34.44 EUR gross.
+    Home & Garden: P = 34.44 / (1 - 0.10) = 38.2667 EUR x 4.30 = 164.5467 -> 164.55 PLN.
+    At Other's 17 %: 34.44 / 0.83 = 41.4940 EUR x 4.30 = 178.4241 -> 178.43 PLN.
+    """
+    engine = PricingEngine(margin("40"), FeeTable(), FX)
+    home = engine.price(mapped("20", "1521", GARDEN_TOOLS), "allegro-pl")
+    assert home.amount == D("164.55")
+    step = commission_step(home)
+    assert (step["fee_rule"], step["matched_by"], step["assumed_fee"]) == (
+        "5",
+        "allegro_group",
+        False,
+    )
+    assert step["fee_group"] == "Dom i Ogród (Home & Garden)"
+    assert step["category_chain"] == ["5", "1520", "1521"]
+    assert step["allegro_category_id"] == "1521"
+    # Unmapped: the table's highest rate, marked as assumed.
+    unmapped = engine.price(mapped("20", None, None), "allegro-pl")
+    assert unmapped.amount == D("178.43")
+    step = commission_step(unmapped)
+    assert (step["fee_rule"], step["matched_by"], step["assumed_fee"]) == (
+        "assumed",
+        "assumed",
+        True,
+    )
+
+
+def test_a_sports_product_by_hand() -> None:
+    """Kaski rowerowe (3921) < Rowery i akcesoria (3920) < Sport i turystyka (3919): 11 %.
+
+    50 EUR, margin 25 % -> 62.50 EUR net; + 23 % PL VAT = 76.875 EUR gross.
+    P = 76.875 / (1 - 0.11) = 86.37640 EUR; x 4.30 = 371.41854 -> 371.42 PLN.
+    The commission 0.11 x 86.37640 = 9.50140 EUR: 76.875 + 9.5014 = 86.3764, the gross is kept.
+    On allegro-cz (21 % VAT, 25.0 CZK/EUR, + the 5 CZK unit fee = 0.20 EUR):
+    62.50 x 1.21 = 75.625; P = (75.625 + 0.20) / 0.89 = 85.19663 EUR x 25 = 2129.92 -> 2130 CZK.
+    """
+    helmet = mapped("50", "3921", ("3921", "3920", "3919"))
+    engine = PricingEngine(margin("25"), FeeTable(), FX)
+    pl = engine.price(helmet, "allegro-pl")
+    assert pl.amount == D("371.42")
+    assert commission_step(pl)["commission"] == "9.50"
+    assert engine.price(helmet, "allegro-cz").amount == D("2130")
+
+
+def test_a_mapped_category_whose_chain_is_unknown_is_assumed_and_one_without_a_group_is_other() -> (
+    None
+):
+    table = FeeTable()
+    assert table.resolve("1521", None) == (table.assumed, "assumed")
+    assert table.resolve("9999", ("9999", "77")) == (table.default_rule, "other")
+    assert table.resolve("4231", LAPTOPS)[0].key == "4231"
+    assert table.resolve("4242", ("4242", "4240", ELECTRONICS))[0].key == "4240"
+    # Elektronika itself has no row: a category straight under it pays Other.
+    assert table.resolve("4299", ("4299", ELECTRONICS))[1] == "other"
+
+
+def test_the_assumed_row_charges_at_least_any_row_of_the_table() -> None:
+    table = FeeTable.parse(
+        {
+            "rules": [
+                {"key": "default", "rate": "0.10"},
+                {"key": "5", "rate": "0.08", "minimum": "2"},
+                {
+                    "key": "7",
+                    "rate": "0.12",
+                    "threshold": "50",
+                    "fixed_above": "6",
+                    "rate_above": "0.15",
+                },
+            ]
+        }
+    )
+    assumed = table.assumed
+    assert (assumed.rate, assumed.minimum) == (D("0.15"), D("2"))
+    for base in (D("1"), D("10"), D("50"), D("80"), D("1000")):
+        assert all(assumed.commission(base) >= r.commission(base) for r in table.rules)
+
+
+def test_an_operators_supplier_category_row_wins_over_the_allegro_group() -> None:
+    """An operator's explicit row (supplier path) beats the default group; a row keyed by the
+    mapped category itself (an operator's or a fee-preview sample) beats both."""
+    table = FeeTable.parse(
+        {
+            "rules": [
+                {"key": "default", "rate": "0.17"},
+                {"key": "5", "rate": "0.10"},
+                {"key": "Home & Garden > Garden", "rate": "0.07"},
+                {"key": "1521", "rate": "0.05"},
+                {"key": "2609", "scope": "supplier_category", "rate": "0.06"},
+            ]
+        }
+    )
+    garden = category_path("Home & Garden > Garden > Garden Tools")
+    rule, matched = table.resolve("1522", ("1522", "1520", "5"), garden)
+    assert (rule.key, matched) == ("Home & Garden > Garden", "supplier_category")
+    rule, matched = table.resolve("1521", GARDEN_TOOLS, garden)
+    assert (rule.key, matched) == ("1521", "category")
+    # Unmapped but named by the operator: the operator's row, not the assumed one.
+    assert table.resolve(None, None, garden)[1] == "supplier_category"
+    # A BigBuy numeric category id is a supplier row only when the row says so.
+    assert table.resolve(None, None, ("2609",))[0].key == "2609"
+    assert FeeRule("2609").kind == "allegro_category"
+    with pytest.raises(InvalidInput) as bad:
+        FeeTable.parse({"rules": [{"key": "x", "scope": "brand", "rate": "0.1"}]})
+    assert bad.value.code == "unknown_scope"
+
+
+def test_a_marketplaces_own_category_prices_that_marketplace() -> None:
+    """allegro_category_ids overrides the category on one marketplace: a phone mapped to
+    Smartfony (4.5 %) on allegro-pl and, say, to an accessories category on allegro-sk."""
+    smartphones = ("4227", "4226", ELECTRONICS)
+    chargers = ("4228", "4226", ELECTRONICS)
+    phone = product(
+        "100",
+        allegro_category_id="4227",
+        allegro_category_ids={"allegro-sk": "4228"},
+        chains={"4227": smartphones, "4228": chargers},
+    )
+    outs = PricingEngine(margin("0"), FeeTable(), FX).price_all(phone)
+    assert commission_step(outs["allegro-pl"])["fee_rule"] == "4227"
+    assert commission_step(outs["allegro-sk"])["fee_rule"] == "4228"
+    assert commission_step(outs["allegro-cz"])["fee_rule"] == "4227"
+
+
+def test_a_stored_trace_names_its_group_and_chain_after_a_round_trip() -> None:
+    engine = PricingEngine(margin("40"), FeeTable(), FX)
+    out = engine.price(mapped("20", "1521", GARDEN_TOOLS), "allegro-pl")
+    stored = Trace.from_stored(orjson.loads(orjson.dumps(out.trace.as_stored())))
+    again = PricingEngine.from_snapshot(engine.snapshot()[1]).chain("allegro-pl", stored)
+    assert again == out.chain
+
+
+# --- issue 11: exact decimals, one rounding at the end ----------------------------------------
+
+
+def test_a_fixed_profit_in_pln_is_added_in_pln_after_conversion() -> None:
+    """20 EUR x 4.30 = 86.00 PLN + 10 PLN profit = 96.00 PLN x 1.23 = 118.08 PLN.
+
+    Rounding the converted 10 PLN to 2.33 EUR first gave (20 + 2.33) x 1.23 x 4.30 = 118.11.
+    """
+    rs = margin("0")
+    rs = rules(
+        rules=[
+            {
+                "scope": "price_band",
+                "band": {"min": "0"},
+                "percentage": "0",
+                "fixed_amount": {"amount": "10", "currency": "PLN"},
+            }
+        ]
+    )
+    out = PricingEngine(rs, NO_FEES, FX).price(product("20"), "allegro-pl")
+    assert out.amount == D("118.08")
+    rule = next(s for s in out.chain if s["step"] == "rule")
+    assert rule["fixed_amount"] == "2.33"  # shown to the cent, computed exact
+
+
+def test_a_capped_commission_does_not_round_up_a_grosz_from_fx_noise() -> None:
+    """8 %, at most 100 PLN (the Automotive shape). 1,000 EUR, margin 10 % -> 1,100 EUR net,
+    x 1.23 = 1,353.00 EUR = 5,817.90 PLN; the capped commission adds exactly 100 PLN:
+    5,917.90 PLN. The cap converted to EUR (100 / 4.30) and back left 5,917.900...01, which
+    rounding up turned into 5,917.91."""
+    table = FeeTable(
+        rules=(FeeRule("default", "capped", D("0.08"), cap=D("100")),),
+        marketplaces={m: MarketplaceFees(promoted_share=D(0)) for m in MARKETPLACE_IDS},
+    )
+    # Mapped to a category without a group row: "Other", the capped row (unmapped, the assumed
+    # row would be 8 % uncapped).
+    car_part = mapped("1000", "77", ("77",))
+    out = PricingEngine(margin("10"), table, FX).price(car_part, "allegro-pl")
+    assert out.amount == D("5917.90")
+    assert commission_step(out)["commission"] == "23.26"  # 100 PLN in EUR, shown to the cent
+    assert out.floor == D("5389.00")  # 1,000 x 1.23 x 4.30 + 100: the same one rounding
+
+
+# --- issue 11: shipping per marketplace, free delivery from an amount -----------------------
+
+
+def test_a_marketplaces_own_bands_are_in_its_currency() -> None:
+    """allegro-cz with its own band (99 CZK up to 1 kg) and free delivery; the others keep the
+    common settings (no free delivery).
+
+    20 EUR, margin 40 % + 23 % (origin) = 34.44 EUR; + 99 CZK / 25.0 = 3.96 EUR = 38.40 EUR
+    x 25.0 = 960 CZK. allegro-pl: 34.44 x 4.30 = 148.092 -> 148.10 PLN (the buyer pays delivery).
+    """
+    rs = margin(
+        "40",
+        vat_regime="origin",
+        shipping={
+            "free_delivery": False,
+            "bands": [],
+            "marketplaces": {
+                "allegro-cz": {
+                    "free_delivery": True,
+                    "bands": [{"max_weight_kg": "1", "cost": {"amount": "99", "currency": "CZK"}}],
+                }
+            },
+        },
+    )
+    engine = PricingEngine(rs, NO_FEES, FX)
+    light = product(weight_kg=D("0.5"))
+    cz = engine.price(light, "allegro-cz")
+    assert cz.amount == D("960")
+    shipping = next(s for s in cz.chain if s["step"] == "shipping")
+    assert (shipping["bands"], shipping["free_delivery"], shipping["included"]) == (
+        "allegro-cz",
+        True,
+        "3.96",
+    )
+    assert engine.price(light, "allegro-pl").amount == D("148.10")
+    heavy = engine.price(product(weight_kg=D("3")), "allegro-cz")
+    assert heavy.reason == "no_shipping_band" and "allegro-cz" in (
+        heavy.trace.unpriced_detail or ""
+    )
+    with pytest.raises(InvalidInput) as bad:
+        margin(
+            "40",
+            shipping={
+                "marketplaces": {
+                    "allegro-hu": {
+                        "bands": [
+                            {"max_weight_kg": "1", "cost": {"amount": "3", "currency": "EUR"}}
+                        ]
+                    }
+                }
+            },
+        )
+    assert bad.value.code == "band_currency_mismatch"
+
+
+def test_free_delivery_from_an_amount_per_marketplace() -> None:
+    """allegro-pl: a 15 PLN band up to 5 kg, free delivery from 100 PLN; flat 10 % commission
+    on the price plus the delivery the buyer pays.
+
+    40 PLN cost -> 49.20 gross; the buyer pays: P = 49.20 + 0.1 (P + 15) -> P = 50.70 / 0.9 =
+    56.333 -> 56.34 PLN, under 100: delivery stays the buyer's.
+    80 PLN cost -> 98.40 gross; the buyer paying would give (98.40 + 1.50) / 0.9 = 111.00 >= 100,
+    so delivery is free and in the price: P = (98.40 + 15) / 0.9 = 126.00 PLN.
+    """
+    rs = rules(
+        rules=[{"scope": "brand", "value": "X", "percentage": "0"}],
+        shipping={
+            "free_delivery": False,
+            "bands": [],
+            "marketplaces": {
+                "allegro-pl": {
+                    "bands": [{"max_weight_kg": "5", "cost": {"amount": "15", "currency": "PLN"}}],
+                    "free_delivery_from": "100",
+                }
+            },
+        },
+    )
+    table = FeeTable(
+        rules=(FeeRule("default", rate=D("0.10")),),
+        marketplaces={m: MarketplaceFees(promoted_share=D(0)) for m in MARKETPLACE_IDS},
+    )
+    engine = PricingEngine(rs, table, FX)
+    cheap = engine.price(product("40", "PLN", brand="X", weight_kg=D("1")), "allegro-pl")
+    dear = engine.price(product("80", "PLN", brand="X", weight_kg=D("1")), "allegro-pl")
+    assert cheap.amount == D("56.34")
+    assert dear.amount == D("126.00")
+    cheap_step = next(s for s in cheap.chain if s["step"] == "shipping")
+    dear_step = next(s for s in dear.chain if s["step"] == "shipping")
+    assert (cheap_step["free_delivery"], cheap_step["included"]) == (False, "0.00")
+    assert commission_step(cheap)["base_includes_buyer_delivery"] == "15.00"
+    assert (dear_step["free_delivery"], dear_step["included"], dear_step["free_delivery_from"]) == (
+        True,
+        "15.00",
+        "100",
+    )
+    assert RuleSet.parse(rs.as_dict()) == rs
+
+
+# --- the calibration check's comparison ------------------------------------------------------
+
+
+def test_the_check_compares_our_row_with_allegros_commission_rounded_up() -> None:
+    laptops = FeeTable().by_id("4231")
+    assert laptops is not None
+    check = GroupCheck(laptops, "4231", "selection")
+    check.add(D("100"), D("3.00"))  # 3 %
+    check.add(D("2500"), D("67.50"))  # 60 + 1.5 % x 500
+    assert check.status == "agrees"
+    check.add(D("1000"), D("45.00"))
+    assert check.status == "disagrees"
+    assert check.as_dict()["samples"][-1] == {
+        "price": "1000",
+        "ours": "30.00",
+        "allegro": "45.00",
+        "agrees": False,
+    }
+    table = FeeTable()
+    plan = samples_from_selection(table, ["1521", "4231", "1522"], {"1521": GARDEN_TOOLS})
+    by_group = {s.rule.key: s for s in plan}
+    assert by_group["5"].category_id == "1521" and by_group["5"].source == "selection"
+    assert by_group["4231"].category_id is None  # its chain is not known yet
+    assert list(by_group)[-1] == "default"

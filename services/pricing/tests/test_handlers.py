@@ -15,6 +15,7 @@ import pytest
 from mci_testing.fake_uow import FakeUnitOfWork
 from pricing import handlers
 from pricing.domain import commands as c
+from pricing.domain.categories import CategoryRow
 from pricing.domain.errors import InvalidInput
 from pricing.domain.fx import FxRate
 from pricing.repository import PricingRepository
@@ -45,11 +46,14 @@ def uow(store: FakePricingRepository) -> FakeUnitOfWork:
     return FakeUnitOfWork({PricingRepository: store}, source="pricing")
 
 
-def item(sku: str, cost: str, revision: int = 1, *, listed: bool = True) -> CatalogItem:
+def item(
+    sku: str, cost: str, revision: int = 1, *, listed: bool = True, category: str | None = None
+) -> CatalogItem:
     return CatalogItem(
         sku=sku,
         revision=revision,
         listed=listed,
+        allegro_category_id=category,
         brand="Acme",
         supplier_category="Home & Garden > Kitchen",
         cost=Money(amount=Decimal(cost), currency="EUR"),
@@ -112,6 +116,53 @@ class TestCatalogUpdated:
         )
 
         assert (account, "A") not in store.prices
+
+
+class TestAllegroCategories:
+    """A mapped product is priced with the assumed (highest) commission until its category's
+    chain is read from Allegro, then repriced with its group's (164.55 PLN, not 178.43: the
+    test_domain case of a garden tool)."""
+
+    async def test_a_product_is_repriced_once_its_chain_is_known(
+        self, store: FakePricingRepository, uow: FakeUnitOfWork
+    ) -> None:
+        account = priced_account(store)
+        await handlers.catalog_updated(
+            CatalogUpdated(account_id=account, items=[item("RAKE", "20.00", category="1521")]),
+            uow,
+        )
+        assert store.prices[(account, "RAKE")].prices["allegro-pl"] == "178.43"
+        uow.events.clear()
+        rows = [
+            CategoryRow("1521", "1520", "Narzędzia ogrodowe", True),
+            CategoryRow("1520", "5", "Ogród", False),
+            CategoryRow("5", None, "Dom i Ogród", False),
+        ]
+
+        accounts = await handlers.save_categories(c.SaveCategories(rows, ["1521"]), uow)
+        assert accounts == [account]
+        run = await handlers.reprice_categories(c.RepriceCategories(account, ["1521"]), uow)
+
+        assert run["kind"] == "categories" and run["changed_products"] == 1
+        assert store.prices[(account, "RAKE")].prices["allegro-pl"] == "164.55"
+        [event] = uow.events
+        assert isinstance(event, PriceComputed)
+        assert event.model_dump()["items"][0]["prices"]["allegro-pl"]["amount"] == "164.55"
+
+    async def test_a_category_allegro_does_not_know_stays_assumed(
+        self, store: FakePricingRepository, uow: FakeUnitOfWork
+    ) -> None:
+        account = priced_account(store)
+        await handlers.catalog_updated(
+            CatalogUpdated(account_id=account, items=[item("X", "20.00", category="404404")]),
+            uow,
+        )
+        uow.events.clear()
+        gone = [CategoryRow("404404", None, None, False, found=False)]
+        await handlers.save_categories(c.SaveCategories(gone, ["404404"]), uow)
+        run = await handlers.reprice_categories(c.RepriceCategories(account, ["404404"]), uow)
+        assert run["changed_products"] == 0 and uow.events == []
+        assert store.prices[(account, "X")].prices["allegro-pl"] == "178.43"
 
 
 class TestHolds:

@@ -167,6 +167,7 @@ async def service(
         outbox_poll_interval_seconds=0.2,
         allegro_api_url=emulator.url,
         allegro_auth_url=emulator.url,
+        category_poll_seconds=0.2,
     )
     allegro_tokens = StaticTokens({})
     app = create_app(build(settings, allegro_tokens=allegro_tokens, accounts=ACCOUNTS))
@@ -538,19 +539,25 @@ async def test_fee_table_defaults_update_and_validation(service: Service) -> Non
     url = f"/accounts/{account}/fee-table"
     table = (await service.http.get(url)).json()
     assert table["source"] == "table:default" and table["currency"] == "PLN"
-    laptops = next(r for r in table["rules"] if r["key"].endswith("Laptops"))
+    laptops = next(r for r in table["rules"] if r["key"] == "4231")
     assert (laptops["rate"], laptops["threshold"], laptops["fixed_above"]) == ("0.03", "2000", "60")
     assert table["marketplaces"]["allegro-pl"]["listing_threshold"] == "10000"
     assert table["marketplaces"]["allegro-hu"]["extra_rate"] == "0.045"
+    # Unmapped products pay the highest rate of the table: "Other"'s 17 %, the top minimum.
+    assert (table["assumed"]["rate"], table["assumed"]["minimum"]) == ("0.17", "1.00")
     bad = await service.http.put(url, json={"rules": [{"key": "x", "rate": "-0.1"}]})
     assert await error_of(bad) == (422, "invalid_rate")
     unknown = await service.http.put(url, json={"marketplaces": {"allegro-xx": {}}})
     assert await error_of(unknown) == (422, "unknown_marketplace")
-    table["rules"].append({"key": "4231", "label": "laptops by id", "rate": "0.02"})
+    table["rules"].append({"key": "1521", "label": "garden tools by id", "rate": "0.02"})
     saved = await service.http.put(url, json=table)
     assert saved.status_code == 200, saved.text
     keys = [r["key"] for r in (await service.http.get(url)).json()["rules"]]
-    assert "4231" in keys
+    assert "1521" in keys
+    twice = await service.http.put(url, json=table)
+    assert twice.status_code == 200
+    table["rules"].append({"key": "1521", "rate": "0.03"})
+    assert await error_of(await service.http.put(url, json=table)) == (422, "duplicate_key")
 
 
 async def test_roles_are_enforced(service: Service) -> None:
@@ -780,3 +787,186 @@ async def test_lists_page_by_cursor(service: Service) -> None:
         await service.http.get(f"/accounts/{account}/fx-rates", params={"after": rates["next"]})
     ).json()
     assert [(r["base"], r["quote"]) for r in rest["items"]] == [("EUR", "PLN")]
+
+
+# --- commission from the Allegro category (issue 11) -----------------------------------------
+
+
+async def connected_account(svc: Service) -> str:
+    """An account with the test rates, margin 40 % (PL VAT everywhere), the default fee table
+    and an Allegro token (the emulator's) for reading categories and fee-preview."""
+    account = new_account()
+    assert (await svc.http.put(f"/accounts/{account}/fx-rates", json=RATES)).status_code == 200
+    response = await svc.http.put(f"/accounts/{account}/rules", json=MARGIN_40)
+    assert response.status_code == 200, response.text
+    seller = svc.emulator.new_seller()
+    svc.allegro_tokens.tokens[account] = svc.emulator.token_for(seller["login"])["access_token"]
+    return account
+
+
+async def price_of(svc: Service, account: str, sku: str) -> str | None:
+    items = [i for i in svc.probe.items(account) if i["sku"] == sku]
+    return items[-1]["prices"]["allegro-pl"]["amount"] if items else None
+
+
+async def test_the_commission_follows_the_allegro_category_chain(service: Service) -> None:
+    """A garden tool mapped to Allegro's 1521 (Narzędzia ogrodowe < Ogród < Dom i Ogród) pays
+    Home & Garden's 10 % once the worker has read the chain from Allegro: 164.55 PLN (see
+    test_domain: 34.44 EUR / 0.90 x 4.30); the unmapped one pays the assumed 17 %: 178.43."""
+    account = await connected_account(service)
+    await service.catalog(
+        account, [item("RAKE", "20.00", category_id="1521"), item("LOOSE", "20.00")]
+    )
+
+    async def repriced() -> bool:
+        return await price_of(service, account, "RAKE") == "164.55"
+
+    await wait_until(repriced, within=30)
+    assert await price_of(service, account, "LOOSE") == "178.43"
+    explained = (await service.http.get(f"/accounts/{account}/prices/RAKE/allegro-pl")).json()
+    step = next(s for s in explained["chain"] if s["step"] == "commission")
+    assert step["fee_rule"] == "5" and step["matched_by"] == "allegro_group"
+    assert step["assumed_fee"] is False and step["fee_source"] == "table:default"
+    assert step["category_chain"] == [
+        {"id": "5", "name": "Dom i Ogród"},
+        {"id": "1520", "name": "Ogród"},
+        {"id": "1521", "name": "Narzędzia ogrodowe"},
+    ]
+    loose = (await service.http.get(f"/accounts/{account}/prices/LOOSE/allegro-pl")).json()
+    step = next(s for s in loose["chain"] if s["step"] == "commission")
+    assert step["assumed_fee"] is True and step["allegro_category_id"] is None
+    # The chains are cached: an operator can have them read again.
+    refreshed = await service.http.post(f"/accounts/{account}/fee-table/categories/refresh")
+    assert refreshed.status_code == 200 and refreshed.json()["expired"] == 3
+    async with create_engine(service.database_url).connect() as db:
+
+        async def read_again() -> bool:
+            stale = await db.scalar(
+                sa.text(
+                    "SELECT count(*) FROM allegro_categories"
+                    " WHERE id IN ('1521', '1520', '5') AND fetched_at = '-infinity'"
+                )
+            )
+            await db.rollback()
+            return bool(stale == 0)
+
+        await wait_until(read_again, within=30)
+
+
+async def test_the_calibration_check_reports_each_group_and_flags_disagreements(
+    service: Service,
+) -> None:
+    account = await connected_account(service)
+    await service.catalog(account, [item("RAKE", "20.00", category_id="1521")])
+
+    async def repriced() -> bool:
+        return await price_of(service, account, "RAKE") == "164.55"
+
+    await wait_until(repriced, within=30)
+    url = f"/accounts/{account}/fee-table/calibration-check"
+    response = await service.http.post(url, json={})
+    assert response.status_code == 200, response.text
+    report = response.json()
+    groups = {g["group"]: g for g in report["groups"]}
+    home = groups["5"]
+    assert (home["status"], home["sample_category_id"], home["sample_from"]) == (
+        "agrees",
+        "1521",
+        "selection",
+    )
+    assert home["samples"] == [
+        {"price": "100", "ours": "10.00", "allegro": "10.00", "agrees": True},
+        {"price": "2500", "ours": "250.00", "allegro": "250.00", "agrees": True},
+    ]
+    # No product in the group: a leaf found down Allegro's tree stands for it.
+    sports = groups["3919"]
+    assert (sports["status"], sports["sample_category_id"], sports["sample_from"]) == (
+        "agrees",
+        "3921",
+        "allegro_tree",
+    )
+    laptops = groups["4231"]
+    assert laptops["status"] == "agrees"
+    assert laptops["samples"][1] == {  # 60 + 1.5 % x 500
+        "price": "2500",
+        "ours": "67.50",
+        "allegro": "67.50",
+        "agrees": True,
+    }
+    # Phones: every leaf under 4226 has a deeper row, so nothing stands for the group itself.
+    assert groups["4226"]["status"] == "no_sample"
+    assert report["summary"]["disagree"] == []
+    assert report["summary"]["agree"] == 10
+
+    # The operator's table now disagrees with Allegro on Home & Garden, and names a category
+    # Allegro does not have.
+    table = (await service.http.get(f"/accounts/{account}/fee-table")).json()
+    for row in table["rules"]:
+        if row["key"] == "5":
+            row["rate"] = "0.12"
+    table["rules"].append({"key": "987654", "label": "a typo", "rate": "0.05"})
+    assert (await service.http.put(f"/accounts/{account}/fee-table", json=table)).status_code == 200
+    report = (await service.http.post(url, json={"prices": ["100"]})).json()
+    groups = {g["group"]: g for g in report["groups"]}
+    assert groups["5"]["status"] == "disagrees"
+    assert groups["5"]["samples"] == [
+        {"price": "100", "ours": "12.00", "allegro": "10.00", "agrees": False}
+    ]
+    assert groups["987654"]["status"] == "unknown_category"
+    assert report["summary"]["disagree"] == ["5"]
+    assert "987654" in report["summary"]["not_checked"]
+
+    bad = await service.http.post(url, json={"prices": ["0"]})
+    assert await error_of(bad) == (422, "invalid_prices")
+    stranger = new_account()  # no token: Allegro's tree cannot be read for it
+    refused = await service.http.post(f"/accounts/{stranger}/fee-table/calibration-check", json={})
+    assert await error_of(refused) == (409, "account_unavailable")
+
+
+async def test_a_marketplaces_own_category_is_stored_resolved_and_priced(service: Service) -> None:
+    """allegro_category_ids overrides the category on allegro-sk: a helmet (3921, under
+    Sport i turystyka, 11 %) there, a garden tool (1521, Dom i Ogród, 10 %) elsewhere.
+
+    allegro-sk: 20 EUR x 1.4 x 1.23 = 34.44 EUR / 0.89 = 38.6966 -> 38.70 EUR.
+    allegro-pl: 34.44 / 0.90 x 4.30 = 164.55 PLN.
+    """
+    account = await connected_account(service)
+    odd = item("ODD", "20.00", category_id="1521").model_copy(
+        update={"allegro_category_ids": {"allegro-sk": "3921"}}
+    )
+    await service.catalog(account, [odd])
+
+    async def repriced() -> bool:
+        items = [i for i in service.probe.items(account) if i["sku"] == "ODD"]
+        return bool(items) and items[-1]["prices"]["allegro-sk"]["amount"] == "38.70"
+
+    await wait_until(repriced, within=30)
+    assert await price_of(service, account, "ODD") == "164.55"
+    sk = (await service.http.get(f"/accounts/{account}/prices/ODD/allegro-sk")).json()
+    step = next(s for s in sk["chain"] if s["step"] == "commission")
+    assert (step["fee_rule"], step["allegro_category_id"]) == ("3919", "3921")
+    assert [c["id"] for c in step["category_chain"]] == ["3919", "3920", "3921"]
+
+
+async def test_one_accounts_token_resolves_a_category_for_every_account(service: Service) -> None:
+    """Allegro has one category tree: an account without a token (it is skipped) gets its
+    products repriced once another account's token has read the chain of their category
+    (1523 Grille i akcesoria < Ogród < Dom i Ogród: 10 %, 164.55 PLN as in test_domain)."""
+    without = await setup_account(service, MARGIN_40)
+    fees = {"rules": [{"key": "default", "rate": "0.17"}, {"key": "5", "rate": "0.10"}]}
+    put = await service.http.put(f"/accounts/{without}/fee-table", json=fees)
+    assert put.status_code == 200, put.text
+    await service.catalog(without, [item("GRILL", "20.00", category_id="1523")])
+    await service.probe.wait_for(without, 1)
+    # Nobody could read 1523's chain yet: the assumed (highest) commission, 17 %.
+    assert await price_of(service, without, "GRILL") == "178.43"
+    with_token = await connected_account(service)
+    await service.catalog(with_token, [item("GRILL", "20.00", category_id="1523")])
+
+    async def both_repriced() -> bool:
+        return (
+            await price_of(service, without, "GRILL") == "164.55"
+            and await price_of(service, with_token, "GRILL") == "164.55"
+        )
+
+    await wait_until(both_repriced, within=30)

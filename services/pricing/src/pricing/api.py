@@ -13,9 +13,10 @@ from fastapi import APIRouter, Body, Query, Request
 from pydantic import BaseModel, Field
 
 from pricing import handlers
-from pricing.allegro import DEFAULT_SAMPLE_PRICES, sample_categories
+from pricing.allegro import CHECK_PRICES, DEFAULT_SAMPLE_PRICES, check_groups, sample_categories
 from pricing.deps import Deps
 from pricing.domain import commands as c
+from pricing.domain.categories import summary
 from pricing.domain.errors import InvalidInput, Problem
 from pricing.domain.fees import FeeTable
 from pricing.domain.fx import FxRate
@@ -205,7 +206,8 @@ async def import_rates(
 @router.get("/fee-table")
 async def get_fee_table(_: Viewer, account_id: KnownAccount, deps: Deps) -> dict[str, Any]:
     table = await deps.units.read(handlers.fee_table, c.GetFeeTable(account_id))
-    return table.as_dict()
+    # What a product without a usable Allegro category pays (derived: not part of a PUT).
+    return {**table.as_dict(), "assumed": table.assumed.as_dict()}
 
 
 @router.put("/fee-table")
@@ -250,6 +252,44 @@ async def calibrate(
         handlers.apply_fee_samples, c.ApplyFeeSamples(account_id, sampled, who.subject)
     )
     return {**result, "failed": failed}
+
+
+class CheckRequest(BaseModel):
+    prices: list[Decimal] | None = Field(default=None, min_length=1, max_length=10)
+
+
+@router.post("/fee-table/calibration-check", responses=error_responses(502))
+async def calibration_check(
+    _: Operator, account_id: KnownAccount, body: CheckRequest, deps: Deps
+) -> dict[str, Any]:
+    """Compare each commission group of the account's table with Allegro's fee-preview for
+    one sample category (the selection's most used one in the group, else one found in
+    Allegro's tree) at sample prices (default 100 and 2,500 PLN, allegro-pl). Reports every
+    group, flags the ones that disagree; changes nothing."""
+    prices = sorted(set(body.prices or CHECK_PRICES))
+    if prices[0] <= 0:
+        raise InvalidInput([Problem("prices", "invalid_prices", "sample prices are > 0")])
+    table, plan = await deps.units.read(handlers.calibration_plan, c.CalibrationPlan(account_id))
+    if table.currency != "PLN":
+        raise InvalidInput(
+            [Problem("currency", "unsupported_currency", "the check compares PLN tables")]
+        )
+    # Outside any transaction: no row waits on Allegro.
+    checks = await check_groups(deps.allegro, account_id, table, plan, prices)
+    return {
+        "marketplace_id": "allegro-pl",
+        "currency": "PLN",
+        "fee_source": table.source,
+        "groups": [check.as_dict() for check in checks],
+        "summary": summary(checks),
+    }
+
+
+@router.post("/fee-table/categories/refresh")
+async def refresh_categories(_: Operator, account_id: KnownAccount, deps: Deps) -> dict[str, Any]:
+    """Read the Allegro category chains of the account's products again (the worker does it
+    within `category_poll_seconds` and reprices what changed group)."""
+    return await deps.units.handle(handlers.expire_categories, c.ExpireCategories(account_id))
 
 
 # --- explanation -----------------------------------------------------------------------------

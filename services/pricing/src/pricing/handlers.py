@@ -20,6 +20,7 @@ import orjson
 from pricing import metrics
 from pricing import repository as repo
 from pricing.domain import commands as c
+from pricing.domain.categories import CategoryRow, GroupSample, samples_from_selection
 from pricing.domain.engine import Outcome, PricingEngine
 from pricing.domain.errors import InvalidInput, Problem
 from pricing.domain.fees import FeeTable
@@ -306,6 +307,7 @@ async def catalog_updated(event: CatalogUpdated, uow: UnitOfWork) -> None:
     fresh = [p for s, p in latest.items() if s in applied and p.listed]
     if not fresh:
         return
+    await store.attach_chains(fresh)
     engine, version = await load_engine(store, event.account_id)
     await run_pricing(
         uow,
@@ -401,6 +403,41 @@ async def apply_fee_samples(command: c.ApplyFeeSamples, uow: UnitOfWork) -> dict
     return {"calibrated": [r.key for r in command.sampled], "run": run.as_dict()}
 
 
+async def save_categories(command: c.SaveCategories, uow: UnitOfWork) -> list[str]:
+    """Store what was read of Allegro's tree; the accounts whose products it reprices."""
+    store = uow.repository(PricingRepository)
+    await store.save_categories(command.rows)
+    return await store.accounts_using(command.resolved)
+
+
+async def reprice_categories(command: c.RepriceCategories, uow: UnitOfWork) -> dict[str, Any]:
+    """Reprice an account's products of categories whose chain (so commission group) is now
+    known or changed; only changed prices are emitted, a big move is held as any run."""
+    store, account = uow.repository(PricingRepository), command.account_id
+    skus = await store.products_in_categories(account, command.categories)
+    products = await store.listed_products(account, skus=skus)
+    if not products:
+        return {"products": 0}
+    engine, version = await load_engine(store, account)
+    run = await run_pricing(
+        uow,
+        account,
+        products,
+        engine,
+        version,
+        kind="categories",
+        by="allegro-categories",
+        hold_skus=True,
+    )
+    return run.as_dict()
+
+
+async def expire_categories(command: c.ExpireCategories, uow: UnitOfWork) -> dict[str, Any]:
+    store = uow.repository(PricingRepository)
+    expired = await store.expire_categories(command.account_id)
+    return {"expired": expired}
+
+
 async def decide(command: c.DecideHold, uow: UnitOfWork) -> dict[str, Any]:
     account, hold_id, by = command.account_id, command.hold_id, command.by
     store = uow.repository(PricingRepository)
@@ -479,6 +516,30 @@ def _cursor_number(cursor: str) -> int:
 
 async def fee_table(query: c.GetFeeTable, uow: UnitOfWork) -> FeeTable:
     return await uow.repository(PricingRepository).fee_table(query.account_id)
+
+
+async def categories_to_resolve(
+    query: c.CategoriesToResolve, uow: UnitOfWork
+) -> list[tuple[str, list[str]]]:
+    return await uow.repository(PricingRepository).categories_to_resolve(
+        query.ttl_seconds, query.limit
+    )
+
+
+async def fresh_categories(query: c.FreshCategories, uow: UnitOfWork) -> dict[str, CategoryRow]:
+    return await uow.repository(PricingRepository).fresh_categories(query.ttl_seconds)
+
+
+async def calibration_plan(
+    query: c.CalibrationPlan, uow: UnitOfWork
+) -> tuple[FeeTable, list[GroupSample]]:
+    """The account's table and, per commission group, a category of its selection that the
+    group prices (the check reads Allegro's tree for the groups left without one)."""
+    store = uow.repository(PricingRepository)
+    table = await store.fee_table(query.account_id)
+    used = await store.selection_categories(query.account_id, query.max_categories)
+    chains = await store.category_chains(used) if used else {}
+    return table, samples_from_selection(table, used, chains)
 
 
 async def selection_categories(query: c.SelectionCategories, uow: UnitOfWork) -> list[str]:
@@ -575,6 +636,14 @@ async def explain(query: c.Explain, uow: UnitOfWork) -> dict[str, Any]:
         engine = _ENGINES[row.context_id] = PricingEngine.from_snapshot(document)
     prices = orjson.loads(row.prices)
     unpriced = orjson.loads(row.unpriced)
+    chain = engine.chain(marketplace_id, trace)
+    for step in chain:
+        if step["step"] == "commission" and step.get("category_chain"):
+            # The chain's names as Allegro last gave them (ids are what was priced with).
+            names = await store.category_names(step["category_chain"])
+            step["category_chain"] = [
+                {"id": cid, "name": names.get(cid)} for cid in step["category_chain"]
+            ]
     return {
         "account_id": account,
         "sku": sku,
@@ -588,5 +657,5 @@ async def explain(query: c.Explain, uow: UnitOfWork) -> dict[str, Any]:
         "rule_version": row.rule_version,
         "context_id": str(row.context_id),
         "computed_at": row.computed_at.isoformat(),
-        "chain": engine.chain(marketplace_id, trace),
+        "chain": chain,
     }

@@ -8,6 +8,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from pricing.api import router
+from pricing.categories import resolve_categories
 from pricing.consumer import SUBSCRIPTIONS
 from pricing.deps import PricingDeps
 from pricing.settings import Settings
@@ -43,6 +44,7 @@ def build(
         subscriptions=SUBSCRIPTIONS,
         routers=[router],
         dependencies=dependencies,
+        background=[resolve_categories],
         title="mci pricing: pricing rules per marketplace and currency",
         accounts=accounts
         or (None if settings.known_accounts is None else StaticAccounts(settings.known_accounts)),

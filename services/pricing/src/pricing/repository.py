@@ -11,6 +11,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from pricing.domain.categories import CategoryRow
 from pricing.domain.fees import FeeTable
 from pricing.domain.fx import FxRate, FxTable
 from pricing.domain.rules import Product, RuleSet
@@ -18,23 +19,76 @@ from shared.events import CatalogItem
 
 _UPSERT_ITEMS = sa.text(
     "INSERT INTO catalog_items AS c (account_id, sku, revision, listed, cost, cost_currency,"
-    " rrp, rrp_currency, brand, supplier_category, allegro_category_id, weight_kg, updated_at)"
-    " SELECT :account, t.* , now() FROM unnest(CAST(:sku AS text[]), CAST(:revision AS bigint[]),"
+    " rrp, rrp_currency, brand, supplier_category, allegro_category_id, weight_kg,"
+    " allegro_category_ids, updated_at)"
+    " SELECT :account, t.sku, t.revision, t.listed, t.cost, t.cost_currency, t.rrp,"
+    " t.rrp_currency, t.brand, t.supplier_category, t.allegro_category_id, t.weight_kg,"
+    " CAST(t.overrides AS jsonb), now()"
+    " FROM unnest(CAST(:sku AS text[]), CAST(:revision AS bigint[]),"
     " CAST(:listed AS boolean[]), CAST(:cost AS numeric[]), CAST(:cost_currency AS text[]),"
     " CAST(:rrp AS numeric[]), CAST(:rrp_currency AS text[]), CAST(:brand AS text[]),"
     " CAST(:supplier_category AS text[]), CAST(:allegro_category_id AS text[]),"
-    " CAST(:weight_kg AS numeric[])) AS t"
+    " CAST(:weight_kg AS numeric[]), CAST(:overrides AS text[]))"
+    " AS t(sku, revision, listed, cost, cost_currency, rrp, rrp_currency, brand,"
+    " supplier_category, allegro_category_id, weight_kg, overrides)"
     " ON CONFLICT (account_id, sku) DO UPDATE SET revision = EXCLUDED.revision,"
     " listed = EXCLUDED.listed, cost = EXCLUDED.cost, cost_currency = EXCLUDED.cost_currency,"
     " rrp = EXCLUDED.rrp, rrp_currency = EXCLUDED.rrp_currency, brand = EXCLUDED.brand,"
     " supplier_category = EXCLUDED.supplier_category,"
     " allegro_category_id = EXCLUDED.allegro_category_id, weight_kg = EXCLUDED.weight_kg,"
+    " allegro_category_ids = EXCLUDED.allegro_category_ids,"
     " updated_at = now() WHERE c.revision < EXCLUDED.revision"
     " RETURNING sku"
 )
 _PRODUCT_COLUMNS = (
     "sku, revision, cost, cost_currency, rrp, rrp_currency, brand, supplier_category,"
-    " allegro_category_id, weight_kg"
+    " allegro_category_id, weight_kg, allegro_category_ids::text AS overrides"
+)
+# The parent chain of each category asked for, leaf first, as far as the cache knows it.
+_CHAINS = sa.text(
+    "WITH RECURSIVE walk(leaf, id, parent_id, found, depth) AS ("
+    " SELECT c.id, c.id, c.parent_id, c.found, 0 FROM allegro_categories c"
+    " WHERE c.id = ANY(CAST(:ids AS text[]))"
+    " UNION ALL SELECT w.leaf, c.id, c.parent_id, c.found, w.depth + 1"
+    " FROM walk w JOIN allegro_categories c ON c.id = w.parent_id WHERE w.depth < 32)"
+    " SELECT leaf, array_agg(id ORDER BY depth), bool_and(found),"
+    " bool_or(parent_id IS NULL) FROM walk GROUP BY leaf"
+)
+# Categories used by listed items whose chain is unknown, broken or expired, with the accounts
+# using them (any of their tokens can read Allegro's tree: it is the same for all).
+_TO_RESOLVE = sa.text(
+    "WITH RECURSIVE used AS ("
+    " SELECT cat AS leaf, array_agg(DISTINCT account_id ORDER BY account_id) AS accounts FROM ("
+    "  SELECT account_id, allegro_category_id AS cat FROM catalog_items"
+    "  WHERE listed AND allegro_category_id IS NOT NULL"
+    "  UNION ALL SELECT account_id, e.value FROM catalog_items,"
+    "  jsonb_each_text(allegro_category_ids) AS e"
+    "  WHERE listed AND allegro_category_ids IS NOT NULL) u GROUP BY cat),"
+    " walk(leaf, id, parent_id, found, fetched_at, depth) AS ("
+    " SELECT u.leaf, c.id, c.parent_id, c.found, c.fetched_at, 0"
+    " FROM used u JOIN allegro_categories c ON c.id = u.leaf"
+    " UNION ALL SELECT w.leaf, c.id, c.parent_id, c.found, c.fetched_at, w.depth + 1"
+    " FROM walk w JOIN allegro_categories c ON c.id = w.parent_id WHERE w.depth < 32),"
+    " state AS (SELECT leaf, bool_or(parent_id IS NULL) AS rooted, bool_and(found) AS found,"
+    " min(fetched_at) AS oldest FROM walk GROUP BY leaf)"
+    " SELECT u.leaf, u.accounts FROM used u LEFT JOIN state s ON s.leaf = u.leaf"
+    " WHERE s.leaf IS NULL OR (s.found AND NOT s.rooted)"
+    " OR s.oldest < now() - make_interval(secs => :ttl)"
+    " ORDER BY s.oldest NULLS FIRST, u.leaf LIMIT :n"
+)
+# A listed item in one of the categories :c (its main category or a marketplace's override).
+_IN_CATEGORIES = (
+    " AND (allegro_category_id = ANY(CAST(:c AS text[]))"
+    " OR (allegro_category_ids IS NOT NULL AND EXISTS (SELECT 1 FROM"
+    " jsonb_each_text(allegro_category_ids) e WHERE e.value = ANY(CAST(:c AS text[])))))"
+)
+_SAVE_CATEGORIES = sa.text(
+    "INSERT INTO allegro_categories (id, parent_id, name, leaf, found, fetched_at)"
+    " SELECT t.id, t.parent_id, t.name, t.leaf, t.found, now()"
+    " FROM unnest(CAST(:id AS text[]), CAST(:parent_id AS text[]), CAST(:name AS text[]),"
+    " CAST(:leaf AS boolean[]), CAST(:found AS boolean[])) AS t(id, parent_id, name, leaf, found)"
+    " ON CONFLICT (id) DO UPDATE SET parent_id = EXCLUDED.parent_id, name = EXCLUDED.name,"
+    " leaf = EXCLUDED.leaf, found = EXCLUDED.found, fetched_at = now()"
 )
 _SAVE_PRICES = sa.text(
     "INSERT INTO prices AS p (account_id, sku, catalog_revision, prices, unpriced, explanation,"
@@ -68,6 +122,7 @@ def item_product(item: CatalogItem) -> Product:
         allegro_category_id=item.allegro_category_id,
         weight_kg=item.weight_kg,
         listed=item.listed,
+        allegro_category_ids={str(m): c for m, c in item.allegro_category_ids.items()},
     )
 
 
@@ -83,6 +138,7 @@ def _product(row: Any) -> Product:
         supplier_category=row.supplier_category,
         allegro_category_id=row.allegro_category_id,
         weight_kg=row.weight_kg,
+        allegro_category_ids=orjson.loads(row.overrides) if row.overrides else {},
     )
 
 
@@ -182,6 +238,12 @@ class PricingRepository:
                 "supplier_category": [p.supplier_category for p in items],
                 "allegro_category_id": [p.allegro_category_id for p in items],
                 "weight_kg": [p.weight_kg for p in items],
+                "overrides": [
+                    orjson.dumps(p.allegro_category_ids).decode()
+                    if p.allegro_category_ids
+                    else None
+                    for p in items
+                ],
             },
         )
         return set(result.scalars())
@@ -202,7 +264,108 @@ class PricingRepository:
             query += " ORDER BY md5(sku) LIMIT :n"
             params["n"] = sample
         rows = await self.connection.execute(sa.text(query), params)
-        return [_product(r) for r in rows]
+        return await self.attach_chains([_product(r) for r in rows])
+
+    # --- Allegro's category tree -------------------------------------------------------------
+
+    async def attach_chains(self, products: list[Product]) -> list[Product]:
+        """Give the products the known parent chains of their Allegro categories (one mapping
+        shared by all of them: a chain is the same for every product of a category)."""
+        ids = sorted({c for p in products for c in p.category_ids})
+        chains = await self.category_chains(ids) if ids else {}
+        for product in products:
+            object.__setattr__(product, "chains", chains)
+        return products
+
+    async def category_chains(self, ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        """leaf -> chain (leaf first, root last) for each category whose chain is complete."""
+        rows = await self.connection.execute(_CHAINS, {"ids": list(ids)})
+        return {leaf: tuple(chain) for leaf, chain, found, rooted in rows if found and rooted}
+
+    async def categories_to_resolve(
+        self, ttl_seconds: float, limit: int
+    ) -> list[tuple[str, list[str]]]:
+        """(category, accounts using it) whose chain is unknown, broken or expired."""
+        rows = await self.connection.execute(_TO_RESOLVE, {"ttl": ttl_seconds, "n": limit})
+        return [(leaf, list(accounts)) for leaf, accounts in rows]
+
+    async def fresh_categories(self, ttl_seconds: float) -> dict[str, CategoryRow]:
+        """The cached categories read less than `ttl_seconds` ago (the tree is small)."""
+        rows = await self.connection.execute(
+            sa.text(
+                "SELECT id, parent_id, name, leaf, found FROM allegro_categories"
+                " WHERE fetched_at >= now() - make_interval(secs => :ttl)"
+            ),
+            {"ttl": ttl_seconds},
+        )
+        return {r.id: CategoryRow(r.id, r.parent_id, r.name, r.leaf, r.found) for r in rows}
+
+    async def save_categories(self, rows: Sequence[CategoryRow]) -> None:
+        if not rows:
+            return
+        rows = sorted({r.id: r for r in rows}.values(), key=lambda r: r.id)  # lock order
+        await self.connection.execute(
+            _SAVE_CATEGORIES,
+            {
+                "id": [r.id for r in rows],
+                "parent_id": [r.parent_id for r in rows],
+                "name": [r.name for r in rows],
+                "leaf": [r.leaf for r in rows],
+                "found": [r.found for r in rows],
+            },
+        )
+
+    async def expire_categories(self, account: str) -> int:
+        """Mark the cached chains of an account's categories as expired: the worker reads them
+        again and reprices what moved."""
+        result = await self.connection.execute(
+            sa.text(
+                "WITH RECURSIVE used AS (SELECT DISTINCT allegro_category_id AS id"
+                " FROM catalog_items WHERE account_id = :a AND listed"
+                " AND allegro_category_id IS NOT NULL"
+                " UNION SELECT DISTINCT e.value FROM catalog_items,"
+                " jsonb_each_text(allegro_category_ids) e WHERE account_id = :a AND listed"
+                " AND allegro_category_ids IS NOT NULL),"
+                " walk(id, parent_id, depth) AS (SELECT c.id, c.parent_id, 0"
+                " FROM allegro_categories c JOIN used u ON u.id = c.id"
+                " UNION ALL SELECT c.id, c.parent_id, w.depth + 1 FROM walk w"
+                " JOIN allegro_categories c ON c.id = w.parent_id WHERE w.depth < 32)"
+                " UPDATE allegro_categories SET fetched_at = '-infinity'"
+                " WHERE id IN (SELECT id FROM walk)"
+            ),
+            {"a": account},
+        )
+        return int(result.rowcount or 0)
+
+    async def category_names(self, ids: Sequence[str]) -> dict[str, str]:
+        rows = await self.connection.execute(
+            sa.text(
+                "SELECT id, name FROM allegro_categories"
+                " WHERE id = ANY(CAST(:ids AS text[])) AND name IS NOT NULL"
+            ),
+            {"ids": list(ids)},
+        )
+        return {r.id: r.name for r in rows}
+
+    async def accounts_using(self, categories: Sequence[str]) -> list[str]:
+        rows = await self.connection.execute(
+            sa.text(
+                "SELECT DISTINCT account_id FROM catalog_items WHERE listed"
+                + _IN_CATEGORIES
+                + " ORDER BY 1"
+            ),
+            {"c": list(categories)},
+        )
+        return list(rows.scalars())
+
+    async def products_in_categories(self, account: str, categories: Sequence[str]) -> list[str]:
+        rows = await self.connection.execute(
+            sa.text(
+                "SELECT sku FROM catalog_items WHERE account_id = :a AND listed" + _IN_CATEGORIES
+            ),
+            {"a": account, "c": list(categories)},
+        )
+        return list(rows.scalars())
 
     async def selection_categories(self, account: str, limit: int) -> list[str]:
         """The Allegro categories of the account's selection, most used first."""

@@ -22,3 +22,9 @@ class Settings(ServiceSettings):
     # A fixed list of account ids instead of asking auth which accounts exist: for benchmarks
     # and scripts that run this service without auth. Unset (the default): auth is asked.
     known_accounts: list[str] | None = None
+    # How long a category read from Allegro's tree (GET /sale/categories/{id}) is trusted before
+    # it is read again: categories move rarely, and a move only changes a commission group.
+    category_ttl_hours: float = 168.0
+    # How often the worker looks for mapped categories whose parent chain is unknown or expired
+    # (their products are priced with the highest commission until it is known).
+    category_poll_seconds: float = 10.0

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pricing.domain.categories import CategoryRow
 from pricing.domain.fees import FeeRule
 from pricing.domain.fx import FxRate
 from shared.pagination import PageRequest
@@ -58,6 +59,27 @@ class ApplyFeeSamples:
 
 
 @dataclass(frozen=True)
+class SaveCategories:
+    """Categories read from Allegro's tree; `resolved`: the categories whose chain they complete."""
+
+    rows: Sequence[CategoryRow]
+    resolved: Sequence[str]
+
+
+@dataclass(frozen=True)
+class RepriceCategories:
+    account_id: str
+    categories: Sequence[str]
+
+
+@dataclass(frozen=True)
+class ExpireCategories:
+    """Read the chains of an account's categories again (Allegro moved or renamed some)."""
+
+    account_id: str
+
+
+@dataclass(frozen=True)
 class DecideHold:
     account_id: str
     hold_id: uuid.UUID
@@ -101,6 +123,23 @@ class GetFeeTable:
 class SelectionCategories:
     account_id: str
     limit: int
+
+
+@dataclass(frozen=True)
+class CategoriesToResolve:
+    ttl_seconds: float
+    limit: int
+
+
+@dataclass(frozen=True)
+class FreshCategories:
+    ttl_seconds: float
+
+
+@dataclass(frozen=True)
+class CalibrationPlan:
+    account_id: str
+    max_categories: int = 500
 
 
 @dataclass(frozen=True)

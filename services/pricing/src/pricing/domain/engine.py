@@ -15,7 +15,7 @@ import contextlib
 import hashlib
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -34,10 +34,11 @@ from pricing.domain.marketplaces import (
     round_down,
     round_up,
 )
-from pricing.domain.rules import HUNDRED, Product, Rule, RuleSet
+from pricing.domain.rules import HUNDRED, Product, Rule, RuleSet, Shipping
 from pricing.domain.trace import Trace
 
 TOLERANCE = Decimal("1e-9")
+SNAP = Decimal("1e-9")  # far below any currency's step, far above 28-digit noise
 PREVIEW_LABEL = "fee-preview "  # label of a fee row sampled from Allegro, then its time
 
 
@@ -69,14 +70,20 @@ class Outcome:
         return self.engine.chain(self.marketplace_id, self.trace)
 
 
-def apply_strategy(cost: Decimal, percentage: Decimal, strategy: str) -> Decimal:
-    """BigBuy's formulas: margin = cost x (1 + P); profit = cost / (1 - P). Half-up cents."""
+def exact_strategy(cost: Decimal, percentage: Decimal, strategy: str) -> Decimal:
+    """BigBuy's formulas: margin = cost x (1 + P); profit = cost / (1 - P). Unrounded: the
+    chain rounds once, at the end."""
     share = percentage / HUNDRED
     if strategy == "profit":
         if share >= ONE:
             raise ValueError("a profit percentage must be below 100")
-        return cents(cost / (ONE - share))
-    return cents(cost * (ONE + share))
+        return cost / (ONE - share)
+    return cost * (ONE + share)
+
+
+def apply_strategy(cost: Decimal, percentage: Decimal, strategy: str) -> Decimal:
+    """The net as BigBuy shows it: half-up to the cent (28.00, 33.33)."""
+    return cents(exact_strategy(cost, percentage, strategy))
 
 
 def _s(value: Decimal) -> str:
@@ -120,21 +127,35 @@ class _Market:
 
 @dataclass
 class _Item:
-    """What one product needs, computed once for all marketplaces."""
+    """What one product needs on the marketplaces that share its Allegro category."""
 
     fee_rule: FeeRule | None  # scaled into the cost currency
     pieces: list[tuple[Decimal, Decimal]]
-    shipped: Decimal
-    buyer_pays: Decimal
-    band: Decimal | None
-    shipping_error: _Unpriced | None
+    match: str
+    leaf: str | None
+    chain: str | None  # root first, ">"-joined
     # The same on every marketplace: formatted once.
     cost: str = ""
     currency: str = ""
-    shipping_included: str = ""
-    buyer_delivery: str | None = None
-    band_max_kg: str | None = None
-    nets: dict[str, tuple[Decimal, str]] = field(default_factory=dict)  # rule id -> net
+    # rule id -> (net, net shown, fixed amount shown)
+    nets: dict[str, tuple[Decimal, str, str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Delivery:
+    """Delivery on one marketplace, in the cost currency: what the price includes (free
+    delivery) or what the buyer pays (in the commission base)."""
+
+    shipped: Decimal
+    buyer_pays: Decimal
+    band: Decimal | None
+    free: bool
+
+
+def snap(amount: Decimal) -> Decimal:
+    """Drop the noise a non-terminating rate leaves in the 28th digit (10 / 4.30 x 4.30 =
+    9.999...9) before the one rounding of a price: rounding *up* would turn it into a grosz."""
+    return amount.quantize(SNAP)
 
 
 class PricingEngine:
@@ -144,10 +165,13 @@ class PricingEngine:
         self.rules = rules
         self.fees = fees
         self.fx = fx
-        self._fee_rules: dict[tuple[str | None, str | None], FeeRule] = {}
+        self._fee_rules: dict[
+            tuple[str | None, tuple[str, ...] | None, str | None], tuple[FeeRule, str]
+        ] = {}
         self._scaled: dict[tuple[str, str], tuple[FeeRule, list[tuple[Decimal, Decimal]]]] = {}
         self._describe: dict[tuple[str, str], dict[str, Any]] = {}
         self._markets: dict[tuple[str, str], _Market] = {}
+        self._shipping = {mid: rules.shipping_for(mid) for mid in MARKETPLACES}
         self._min_margin = str(rules.floor_min_margin_pct)
         self._snapshot: tuple[uuid.UUID, dict[str, Any]] | None = None
 
@@ -172,13 +196,15 @@ class PricingEngine:
             FxTable([FxRate.from_dict(r) for r in document["fx"]]),
         )
 
-    def fee_rule(self, product: Product) -> FeeRule:
-        key = (product.allegro_category_id, product.supplier_category)
-        rule = self._fee_rules.get(key)
-        if rule is None:
-            rule = self.fees.rule_for(product.allegro_category_id, product.path)
-            self._fee_rules[key] = rule
-        return rule
+    def fee_rule(self, product: Product, leaf: str | None = None) -> tuple[FeeRule, str]:
+        """The fee row of `product` in Allegro category `leaf`, and how it was found."""
+        leaf = leaf if leaf is not None else product.allegro_category_id
+        chain = product.chains.get(leaf) if leaf else None
+        key = (leaf, chain, product.supplier_category)
+        found = self._fee_rules.get(key)
+        if found is None:
+            found = self._fee_rules[key] = self.fees.resolve(leaf, chain, product.path)
+        return found
 
     def describe(self, conv: Conversion) -> dict[str, Any]:
         key = (conv.source_currency, conv.target_currency)
@@ -247,52 +273,47 @@ class PricingEngine:
                 scale = self.fx.conversion(self.fees.currency, currency).factor
             except MissingRate:
                 return None
-            scaled = FeeRule(
-                rule.key,
-                rule.label,
-                rule.rate,
-                None if rule.threshold is None else rule.threshold * scale,
-                rule.fixed_above * scale,
-                rule.rate_above,
-                None if rule.cap is None else rule.cap * scale,
-                rule.minimum * scale,
-                tuple((p * scale, f * scale) for p, f in rule.points),
+            scaled = replace(
+                rule,
+                threshold=None if rule.threshold is None else rule.threshold * scale,
+                fixed_above=rule.fixed_above * scale,
+                cap=None if rule.cap is None else rule.cap * scale,
+                minimum=rule.minimum * scale,
+                points=tuple((p * scale, f * scale) for p, f in rule.points),
             )
             cached = self._scaled[key] = (scaled, scaled.linear_pieces(ONE))
         return cached
 
-    def _item(self, product: Product, currency: str) -> _Item:
-        scaled = self._scaled_rule(self.fee_rule(product), currency)
-        error: _Unpriced | None = None
-        shipped = buyer_pays = ZERO
-        band_kg: Decimal | None = None
-        try:
-            shipped, buyer_pays, band_kg = self._shipping(product, currency)
-        except _Unpriced as exc:
-            error = exc
+    def _item(self, product: Product, currency: str, leaf: str | None) -> _Item:
+        rule, match = self.fee_rule(product, leaf)
+        scaled = self._scaled_rule(rule, currency)
+        chain = product.chains.get(leaf) if leaf else None
         return _Item(
             fee_rule=None if scaled is None else scaled[0],
             pieces=[] if scaled is None else scaled[1],
-            shipped=shipped,
-            buyer_pays=buyer_pays,
-            band=band_kg,
-            shipping_error=error,
+            match=match,
+            leaf=leaf,
+            chain=None if chain is None else ">".join(reversed(chain)),
             cost=str(product.cost),
             currency=currency,
-            shipping_included=_s(shipped),
-            buyer_delivery=_s(buyer_pays) if buyer_pays else None,
-            band_max_kg=None if band_kg is None else str(band_kg),
         )
 
     def price_all(self, product: Product) -> dict[str, Outcome]:
-        item = None
+        items: dict[str | None, _Item] = {}
         resolved: list[Rule | None] | None = None
         if product.cost_currency is not None:
-            item = self._item(product, product.cost_currency)
+            leaf = product.allegro_category_id
+            items[leaf] = self._item(product, product.cost_currency, leaf)
+            for other in product.allegro_category_ids.values():
+                if other not in items:
+                    items[other] = self._item(product, product.cost_currency, other)
             if not self.rules.per_marketplace:
                 # One resolution serves every marketplace when no rule names one.
                 resolved = [self.rules.resolve(product, "", self._cost_in(product))]
-        return {mid: self.price(product, mid, item, resolved) for mid in MARKETPLACES}
+        return {
+            mid: self.price(product, mid, items.get(product.category_on(mid)), resolved)
+            for mid in MARKETPLACES
+        }
 
     def _cost_in(self, product: Product) -> Callable[[str], Decimal | None]:
         cost, currency = product.cost, product.cost_currency
@@ -347,32 +368,69 @@ class PricingEngine:
         if ctx.to_market is None:
             raise _Unpriced("missing_fx_rate", ctx.missing)
         if item is None:
-            item = self._item(product, currency)
+            item = self._item(product, currency, product.category_on(marketplace_id))
         if item.fee_rule is None:
             raise _Unpriced("missing_fx_rate", f"no rate {self.fees.currency}->{currency}")
-        if item.shipping_error is not None:
-            raise item.shipping_error
+        plan = self._shipping[marketplace_id]
+        band_cost, band_kg = self._band(product, currency, plan)
+        if plan.own_bands:
+            trace.own_bands = True
         if resolved is not None:
             rule = resolved[0]
         else:
             rule = self.rules.resolve(product, marketplace_id, self._cost_in(product))
-        net_floor = cost * (ONE + self.rules.floor_min_margin_pct / HUNDRED)
-        floor_price = self._solve_price(net_floor * (ONE + ctx.vat) + item.shipped, item, ctx)
-        if rule is None:
-            price = self._fallback(product, ctx, trace)
+        paid = _Delivery(ZERO, band_cost or ZERO, band_kg, False)
+        free = _Delivery(band_cost or ZERO, ZERO, band_kg, True)
+        if plan.free_delivery:
+            delivery = free
+        elif plan.free_from is None:
+            delivery = paid
         else:
-            price = self._by_rule(product, rule, ctx, item, trace)
+            # Free from an amount: the buyer pays delivery below it. Judged on the price with
+            # the buyer paying delivery: above it, delivery is free and goes into the price,
+            # which only raises it, so the decision stays true.
+            amount = self._amount(product, rule, ctx, item, trace, paid)
+            delivery = free if snap(amount) >= plan.free_from else paid
+            trace.free_delivery = delivery.free
+        if delivery.free and band_cost is None:
+            where = "" if not plan.own_bands else f" of {marketplace_id}"
+            raise _Unpriced(
+                "no_shipping_band",
+                f"free delivery needs a weight band{where} (weight {product.weight_kg} kg)",
+            )
+        net_floor = cost * (ONE + self.rules.floor_min_margin_pct / HUNDRED)
+        floor_price = self._solve_price(
+            net_floor * (ONE + ctx.vat) + delivery.shipped, item, ctx, delivery
+        )
+        price = self._round(self._amount(product, rule, ctx, item, trace, delivery), ctx, trace)
+        if rule is not None:
             out.rule_id = rule.id
         price = self._ceiling(product, ctx, price, trace)
         currency_out = ctx.market.currency
-        floor = round_up(floor_price * ctx.to_market.factor, currency_out)
+        floor = round_up(snap(floor_price * ctx.to_market.factor), currency_out)
         out.floor = floor
         trace.floor = str(floor)
         if price < floor:
             raise _Unpriced("below_floor", f"{price} {currency_out} < floor {floor}")
         out.amount = price
 
-    def _fallback(self, product: Product, ctx: _Market, trace: Trace) -> Decimal:
+    def _amount(
+        self,
+        product: Product,
+        rule: Rule | None,
+        ctx: _Market,
+        item: _Item,
+        trace: Trace,
+        delivery: _Delivery,
+    ) -> Decimal:
+        """The price in the marketplace's currency before its one rounding."""
+        if rule is None:
+            return self._fallback(product, ctx, trace, item, delivery)
+        return self._by_rule(product, rule, ctx, item, trace, delivery)
+
+    def _fallback(
+        self, product: Product, ctx: _Market, trace: Trace, item: _Item, delivery: _Delivery
+    ) -> Decimal:
         if self.rules.fallback != "rrp":
             raise _Unpriced("no_rule", "no rule matches and the fallback is none")
         if product.rrp is None or product.rrp_currency is None:
@@ -380,10 +438,29 @@ class PricingEngine:
         trace.fallback = "rrp"
         trace.rrp = str(product.rrp)
         trace.rrp_currency = product.rrp_currency
+        self._fee_trace(item, trace)
+        self._delivery_trace(delivery, trace)
+        rrp = product.rrp
+        if not self.rules.rrp_includes_vat:
+            rrp = rrp * (ONE + ctx.vat)
+            trace.rrp_with_vat = _s(rrp)
         conv = self.conversion(product.rrp_currency, ctx.market.currency)
-        amount = product.rrp * conv.factor
+        amount = rrp * conv.factor
         trace.converted = _s(amount)
-        return self._round(amount, ctx, trace)
+        return amount
+
+    def _fee_trace(self, item: _Item, trace: Trace) -> None:
+        assert item.fee_rule is not None
+        trace.fee_rule = item.fee_rule.key
+        trace.fee_match = item.match
+        trace.allegro_category = item.leaf
+        trace.category_chain = item.chain
+
+    @staticmethod
+    def _delivery_trace(delivery: _Delivery, trace: Trace) -> None:
+        trace.shipping_included = _s(delivery.shipped)
+        trace.buyer_delivery = _s(delivery.buyer_pays) if delivery.buyer_pays else None
+        trace.band_max_kg = None if delivery.band is None else str(delivery.band)
 
     def _by_rule(
         self,
@@ -392,48 +469,45 @@ class PricingEngine:
         ctx: _Market,
         item: _Item,
         trace: Trace,
+        delivery: _Delivery,
     ) -> Decimal:
         assert product.cost is not None and product.cost_currency is not None
         assert ctx.to_market is not None and item.fee_rule is not None
-        fixed = ZERO
-        if rule.fixed_amount:
-            fixed = cents(
-                rule.fixed_amount
-                * self.conversion(rule.fixed_currency, product.cost_currency).factor
-            )
-            trace.fixed_amount = str(fixed)
         trace.rule_id = rule.id
         cached = item.nets.get(rule.id)
         if cached is None:
-            net = apply_strategy(product.cost, rule.percentage, self.rules.strategy) + fixed
-            cached = item.nets[rule.id] = (net, str(net))
+            # Exact: the strategy's net plus the fixed amount, converted, unrounded (a fixed
+            # 10 PLN stays 10 PLN after conversion back); shown to the cent.
+            fixed = ZERO
+            if rule.fixed_amount:
+                fixed = (
+                    rule.fixed_amount
+                    * self.conversion(rule.fixed_currency, product.cost_currency).factor
+                )
+            net = exact_strategy(product.cost, rule.percentage, self.rules.strategy) + fixed
+            cached = item.nets[rule.id] = (net, _s(net), _s(fixed) if rule.fixed_amount else "")
         net = cached[0]
         trace.net = cached[1]
+        trace.fixed_amount = cached[2] or None
         gross = net * (ONE + ctx.vat)
         trace.gross = _s(gross)
-        solved = self._solve(gross + item.shipped, item, ctx)
-        trace.fee_rule = item.fee_rule.key
+        solved = self._solve(gross + delivery.shipped, item, ctx, delivery)
+        self._fee_trace(item, trace)
         trace.commission = _s(solved.commission)
-        if solved.surcharge:
-            trace.promoted_surcharge = _s(solved.surcharge)
-        if solved.listing_fee:
-            trace.listing_fee = _s(solved.listing_fee)
-        if solved.unit_fee:
-            trace.unit_fee = _s(solved.unit_fee)
-        if solved.extra:
-            trace.extra_share = _s(solved.extra)
+        trace.promoted_surcharge = _s(solved.surcharge) if solved.surcharge else None
+        trace.listing_fee = _s(solved.listing_fee) if solved.listing_fee else None
+        trace.unit_fee = _s(solved.unit_fee) if solved.unit_fee else None
+        trace.extra_share = _s(solved.extra) if solved.extra else None
         trace.cost, trace.cost_currency = item.cost, item.currency
-        trace.shipping_included = item.shipping_included
-        trace.buyer_delivery = item.buyer_delivery
-        trace.band_max_kg = item.band_max_kg
+        self._delivery_trace(delivery, trace)
         trace.price_before_fx = _s(solved.price)
         amount = solved.price * ctx.to_market.factor
         trace.converted = _s(amount)
-        return self._round(amount, ctx, trace)
+        return amount
 
     def _round(self, amount: Decimal, ctx: _Market, trace: Trace) -> Decimal:
         market = ctx.market
-        price = round_up(amount, market.currency, ctx.ending)
+        price = round_up(snap(amount), market.currency, ctx.ending)
         if market.minimum_price is not None and price < market.minimum_price:
             price = round_up(market.minimum_price, market.currency, ctx.ending)
             trace.raised_to_minimum = True
@@ -445,11 +519,13 @@ class PricingEngine:
         if factor is None or product.rrp is None or product.rrp_currency is None:
             return price
         market = ctx.market
-        cap = product.rrp * factor * self.conversion(product.rrp_currency, market.currency).factor
+        # The RRP as a consumer price (with VAT unless it includes it already), like the fallback.
+        rrp = product.rrp if self.rules.rrp_includes_vat else product.rrp * (ONE + ctx.vat)
+        cap = rrp * factor * self.conversion(product.rrp_currency, market.currency).factor
         trace.ceiling = _s(cap)
         if price <= cap:
             return price
-        capped = round_down(cap, market.currency, ctx.ending)
+        capped = round_down(snap(cap), market.currency, ctx.ending)
         trace.capped = str(capped)
         return capped
 
@@ -465,6 +541,14 @@ class PricingEngine:
                 return rule
         default = self.rules.default_rule
         return default if default is not None and default.id == rule_id else None
+
+    def fee_label(self, key: str) -> str:
+        if key == "assumed":
+            return self.fees.assumed.label
+        for rule in self.fees.rules:
+            if rule.key == key:
+                return rule.label
+        return ""
 
     def fee_source(self, key: str) -> str:
         """`preview@<when>` for a row sampled from Allegro's fee-preview, else the table's."""
@@ -486,24 +570,22 @@ class PricingEngine:
     def min_margin_pct(self) -> str:
         return self._min_margin
 
-    def _shipping(self, product: Product, currency: str) -> tuple[Decimal, Decimal, Decimal | None]:
-        """(included in the price, paid by the buyer, band) in the cost currency."""
-        band = self.rules.shipping_band(product.weight_kg)
+    def _band(
+        self, product: Product, currency: str, plan: Shipping
+    ) -> tuple[Decimal | None, Decimal | None]:
+        """The product's weight-band cost on a marketplace, in the cost currency (None: no
+        band fits), and the band's weight."""
+        band = plan.band(product.weight_kg)
         if band is None:
-            if self.rules.free_delivery:
-                raise _Unpriced(
-                    "no_shipping_band",
-                    f"free delivery needs a weight band (weight {product.weight_kg} kg)",
-                )
-            return ZERO, ZERO, None
+            return None, None
         cost = band.cost
         if band.currency != currency:
             cost = cost * self.conversion(band.currency, currency).factor
-        if self.rules.free_delivery:
-            return cost, ZERO, band.max_weight_kg
-        return ZERO, cost, band.max_weight_kg
+        return cost, band.max_weight_kg
 
-    def _solve_price(self, base: Decimal, item: _Item, ctx: _Market) -> Decimal:
+    def _solve_price(
+        self, base: Decimal, item: _Item, ctx: _Market, delivery: _Delivery
+    ) -> Decimal:
         """The price only (the floor): the common case inline, the rest through _solve.
 
         Common case: the plain rate applies (no tier, minimum, cap or listing fee in play).
@@ -511,23 +593,23 @@ class PricingEngine:
         rule = item.fee_rule
         assert rule is not None
         if rule.points:
-            return self._solve(base, item, ctx).price
-        k, e, delivery = ctx.k, ctx.mfees.extra_rate, item.buyer_pays
+            return self._solve(base, item, ctx, delivery).price
+        k, e, paid = ctx.k, ctx.mfees.extra_rate, delivery.buyer_pays
         denominator = ONE - e - k * rule.rate
         if denominator <= 0:
-            return self._solve(base, item, ctx).price
-        price = (base + ctx.unit_fee + k * rule.rate * delivery) / denominator
-        commission = rule.rate * (price + delivery)
+            return self._solve(base, item, ctx, delivery).price
+        price = (base + ctx.unit_fee + k * rule.rate * paid) / denominator
+        commission = rule.rate * (price + paid)
         if (
-            (rule.threshold is None or price + delivery <= rule.threshold)
+            (rule.threshold is None or price + paid <= rule.threshold)
             and commission >= rule.minimum
             and (rule.cap is None or commission <= rule.cap)
             and (ctx.listing_threshold is None or price <= ctx.listing_threshold)
         ):
             return price
-        return self._solve(base, item, ctx).price
+        return self._solve(base, item, ctx, delivery).price
 
-    def _solve(self, base: Decimal, item: _Item, ctx: _Market) -> Solved:
+    def _solve(self, base: Decimal, item: _Item, ctx: _Market, delivery: _Delivery) -> Solved:
         """The price P with P = base + k x commission(P + delivery) + fees + extra x P.
 
         commission() is piecewise linear and P - k c(P) - e P increases strictly, so the root
@@ -536,10 +618,11 @@ class PricingEngine:
         assert item.fee_rule is not None
         k, e = ctx.k, ctx.mfees.extra_rate
         listing = ZERO
-        price, commission = self._root(base + ctx.unit_fee, item, k, e)
+        paid = delivery.buyer_pays
+        price, commission = self._root(base + ctx.unit_fee, item, k, e, paid)
         if ctx.listing_threshold is not None and price > ctx.listing_threshold:
             listing = ctx.listing_fee
-            price, commission = self._root(base + ctx.unit_fee + listing, item, k, e)
+            price, commission = self._root(base + ctx.unit_fee + listing, item, k, e, paid)
         return Solved(
             price=price,
             commission=commission,
@@ -550,10 +633,11 @@ class PricingEngine:
         )
 
     @staticmethod
-    def _root(base: Decimal, item: _Item, k: Decimal, e: Decimal) -> tuple[Decimal, Decimal]:
+    def _root(
+        base: Decimal, item: _Item, k: Decimal, e: Decimal, delivery: Decimal
+    ) -> tuple[Decimal, Decimal]:
         fee_rule = item.fee_rule
         assert fee_rule is not None
-        delivery = item.buyer_pays
         for a, b in item.pieces:
             denominator = ONE - e - k * b
             if denominator <= 0:

@@ -23,7 +23,18 @@ def chain(engine: PricingEngine, marketplace_id: str, trace: Trace) -> list[dict
         steps.append({"step": "cost", "amount": trace.cost, "currency": trace.cost_currency})
     if trace.fallback == "rrp":
         assert trace.rrp_currency is not None
-        steps.append({"step": "rule", "rule_id": None, "fallback": "rrp", "rrp": trace.rrp})
+        steps.append(
+            {
+                "step": "rule",
+                "rule_id": None,
+                "fallback": "rrp",
+                "rrp": trace.rrp,
+                "rrp_includes_vat": rules.rrp_includes_vat,
+            }
+        )
+        if trace.rrp_with_vat is not None:
+            vat = engine.vat_step(marketplace_id, trace.rrp_currency)
+            steps.append({**vat, "gross": trace.rrp_with_vat})
         steps.append(
             {
                 "step": "fx",
@@ -49,8 +60,7 @@ def chain(engine: PricingEngine, marketplace_id: str, trace: Trace) -> list[dict
         steps.append({**engine.vat_step(marketplace_id, trace.cost_currency), "gross": trace.gross})
         commission: dict[str, Any] = {
             "step": "commission",
-            "fee_rule": trace.fee_rule,
-            "fee_source": engine.fee_source(trace.fee_rule),
+            **fee_group(engine, trace),
             "commission": trace.commission,
         }
         for name, value in (
@@ -63,15 +73,20 @@ def chain(engine: PricingEngine, marketplace_id: str, trace: Trace) -> list[dict
             if value is not None:
                 commission[name] = value
         steps.append(commission)
-        steps.append(
-            {
-                "step": "shipping",
-                "free_delivery": rules.free_delivery,
-                "band_max_kg": trace.band_max_kg,
-                "included": trace.shipping_included,
-                "price": trace.price_before_fx,
-            }
-        )
+        plan = rules.shipping_for(marketplace_id)
+        shipping: dict[str, Any] = {
+            "step": "shipping",
+            "free_delivery": plan.free_delivery
+            if trace.free_delivery is None
+            else trace.free_delivery,
+            "bands": marketplace_id if trace.own_bands else "common",
+            "band_max_kg": trace.band_max_kg,
+            "included": trace.shipping_included,
+            "price": trace.price_before_fx,
+        }
+        if plan.free_from is not None:
+            shipping["free_delivery_from"] = str(plan.free_from)
+        steps.append(shipping)
         steps.append(
             {
                 "step": "fx",
@@ -117,3 +132,19 @@ def chain(engine: PricingEngine, marketplace_id: str, trace: Trace) -> list[dict
             }
         )
     return steps
+
+
+def fee_group(engine: PricingEngine, trace: Trace) -> dict[str, Any]:
+    """Which commission row priced this, why, and through which Allegro categories."""
+    key = trace.fee_rule or "assumed"
+    out: dict[str, Any] = {
+        "fee_rule": key,
+        "fee_group": engine.fee_label(key),
+        "fee_source": engine.fee_source(key),
+        # Stored before the category chain existed: those traces name only their row.
+        "matched_by": trace.fee_match,
+        "allegro_category_id": trace.allegro_category,
+        "category_chain": None if trace.category_chain is None else trace.category_chain.split(">"),
+        "assumed_fee": trace.fee_match == "assumed",
+    }
+    return out

@@ -2,6 +2,12 @@
 the promoted-offer surcharge, a per-unit fee, an extra share of the price (HU retail tax slot)
 and the listing fee above a price threshold (allegro-fees.md sections 1 and 7).
 
+Allegro charges by *its* category, so a row is found through the product's mapped Allegro
+category and that category's parent chain (`FeeTable.resolve`): the leaf's own row, then an
+operator's supplier-category row, then the deepest group row on the chain, then "Other". A
+product without a usable Allegro category pays the table's highest rate (`assumed`), so nothing
+goes out under its true floor by accident.
+
 All table amounts are gross, in the table's currency (PLN by default). The commission base is
 the price plus the delivery cost the buyer pays (allegro-fees.md 1.1(d)).
 """
@@ -9,13 +15,20 @@ the price plus the delivery cost the buyer pays (allegro-fees.md 1.1(d)).
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from pricing.domain.errors import InvalidInput, Problem
 from pricing.domain.marketplaces import ZERO, check_currency, check_marketplace
+
+# Allegro's category ids are opaque strings, in practice digits or UUIDs (allegro-api.md 3).
+_ALLEGRO_ID = re.compile(r"^(\d+|[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})$")
+Scope = Literal["default", "allegro_category", "supplier_category"]
+# How a product's row was found (the explanation's `matched_by`).
+Match = Literal["category", "supplier_category", "allegro_group", "other", "assumed"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +48,17 @@ class FeeRule:
     # Sampled commissions (price, fee) in ascending price, e.g. from Allegro's fee-preview: the
     # commission is the line through the two neighbouring samples (the end segments extended).
     points: tuple[tuple[Decimal, Decimal], ...] = ()
+    # What `key` names; "" infers it: "default", an Allegro id (digits or a UUID), else a
+    # supplier path. BigBuy's own category ids are digits too: such a row says its scope.
+    scope: str = ""
+
+    @property
+    def kind(self) -> Scope:
+        if self.key == "default":
+            return "default"
+        if self.scope in ("allegro_category", "supplier_category"):
+            return self.scope  # type: ignore[return-value]
+        return "allegro_category" if _ALLEGRO_ID.match(self.key.strip()) else "supplier_category"
 
     def commission(self, base: Decimal, scale: Decimal = Decimal(1)) -> Decimal:
         """The commission on `base`; table amounts are multiplied by `scale` (currency)."""
@@ -98,6 +122,14 @@ class FeeRule:
             out.append(Problem(f"{where}.cap", "invalid_cap", "the cap is below the minimum"))
         if not self.key.strip():
             out.append(Problem(f"{where}.key", "missing_key", "a fee row names its category"))
+        if self.scope not in ("", "allegro_category", "supplier_category"):
+            out.append(
+                Problem(
+                    f"{where}.scope",
+                    "unknown_scope",
+                    "a fee row's scope is allegro_category or supplier_category",
+                )
+            )
         if self.points:
             prices = [p for p, _ in self.points]
             if len(prices) < 2 or any(b <= a for a, b in itertools.pairwise(prices)):
@@ -127,6 +159,7 @@ class FeeRule:
             "cap": None if self.cap is None else str(self.cap),
             "minimum": str(self.minimum),
             **({"points": [[str(p), str(f)] for p, f in self.points]} if self.points else {}),
+            **({"scope": self.scope} if self.scope else {}),
         }
 
 
@@ -156,47 +189,43 @@ def _d(text: str) -> Decimal:
     return Decimal(text)
 
 
-# Seeded from allegro-fees.md section 7 (2022 schedule): a starting point the operator edits.
+# Seeded from allegro-fees.md section 7 (2022 schedule), keyed by Allegro category id: a group
+# row covers its whole subtree (the deepest row on a category's parent chain wins). The ids are
+# those of the category tree the platform is developed against (the emulator's, whose
+# departments carry Allegro's own ids: 5, 3919, 42540aec-...); the calibration check
+# (POST /fee-table/calibration-check) reports a group whose id or rate Allegro does not confirm.
+# Departments without a row here (Automotive, Fashion, Beauty, ...) pay "Other" until an
+# operator adds their row: the highest rate, so never under-recovered.
+
+
+def _accessories(key: str, name: str) -> FeeRule:
+    """Accessories: 12 % up to 50 PLN, then 6 + 8 % of the part above (min 0.50)."""
+    label = f"{name}: accessories, 12 % up to 50 then 6 + 8 %"
+    return FeeRule(key, label, _d("0.12"), _d("50"), _d("6"), _d("0.08"), minimum=_d("0.50"))
+
+
 DEFAULT_RULES: tuple[FeeRule, ...] = (
-    FeeRule("default", "Other (Pozostałe), anything not matched", _d("0.17")),
-    FeeRule("Home & Garden", "Home & Garden", _d("0.10"), minimum=_d("0.50")),
-    FeeRule("Sports & Outdoors", "Sports & Travel", _d("0.11"), minimum=_d("0.50")),
-    FeeRule("Electronics", "RTV & AGD", _d("0.09"), minimum=_d("0.50")),
-    FeeRule("Electronics > Mobile Phones", "Phones", _d("0.06"), minimum=_d("1.00")),
+    FeeRule("default", "Other (Pozostałe): a category without a group row", _d("0.17")),
+    FeeRule("5", "Dom i Ogród (Home & Garden)", _d("0.10"), minimum=_d("0.50")),
+    FeeRule("3919", "Sport i turystyka (Sports & Travel)", _d("0.11"), minimum=_d("0.50")),
+    FeeRule("4226", "Telefony i akcesoria (Phones)", _d("0.06"), minimum=_d("1.00")),
+    FeeRule("4227", "Smartfony (Smartphones)", _d("0.045"), minimum=_d("1.00")),
+    _accessories("4228", "Ładowarki"),
+    _accessories("4229", "Etui"),
+    FeeRule("4230", "Komputery (Computers)", _d("0.095"), minimum=_d("1.00")),
     FeeRule(
-        "Electronics > Mobile Phones > Smartphones", "Smartphones", _d("0.045"), minimum=_d("1")
-    ),
-    FeeRule("Electronics > Computers", "Computers", _d("0.095"), minimum=_d("1.00")),
-    FeeRule(
-        "Electronics > Computers > Laptops",
-        "Laptops: 3 % up to 2,000 then 60 + 1.5 %",
+        "4231",
+        "Laptopy: 3 % up to 2,000 then 60 + 1.5 %",
         _d("0.03"),
         _d("2000"),
         _d("60"),
         _d("0.015"),
         minimum=_d("1.00"),
     ),
-    FeeRule("Electronics > Computers > Monitors", "Monitors", _d("0.04"), minimum=_d("1.00")),
-    FeeRule("Electronics > TV & Audio > Televisions", "TVs", _d("0.03"), minimum=_d("1.00")),
-    FeeRule(
-        "Accessories",
-        "Accessories: 12 % up to 50 then 6 + 8 %",
-        _d("0.12"),
-        _d("50"),
-        _d("6"),
-        _d("0.08"),
-        minimum=_d("0.50"),
-    ),
-    FeeRule(
-        "Fashion",
-        "Fashion: 13 % up to 80 then 10.40 + 8 %",
-        _d("0.13"),
-        _d("80"),
-        _d("10.40"),
-        _d("0.08"),
-        minimum=_d("0.50"),
-    ),
-    FeeRule("Automotive", "Automotive, max 100", _d("0.08"), cap=_d("100"), minimum=_d("1.00")),
+    FeeRule("4232", "Monitory (Monitors)", _d("0.04"), minimum=_d("1.00")),
+    _accessories("4233", "Myszki"),
+    FeeRule("4240", "RTV i AGD (audio, video, appliances)", _d("0.09"), minimum=_d("0.50")),
+    FeeRule("4241", "Telewizory (TVs)", _d("0.03"), minimum=_d("1.00")),
 )
 DEFAULT_MARKETPLACE_FEES: dict[str, MarketplaceFees] = {
     "allegro-pl": MarketplaceFees(listing_fee=_d("1.00"), listing_threshold=_d("10000")),
@@ -219,6 +248,19 @@ def category_path(text: str | None) -> tuple[str, ...]:
     return _path(text) if text else ()
 
 
+def highest(rules: tuple[FeeRule, ...]) -> FeeRule:
+    """A row charging at least what any formula row of `rules` charges on any base: the highest
+    rate (a continuous tier never charges more than its higher rate) and the highest minimum,
+    no cap. Sampled rows are left out: their samples are not a formula to bound."""
+    formulas = [r for r in rules if not r.points] or [FeeRule("default", rate=_d("0.17"))]
+    return FeeRule(
+        "assumed",
+        "highest rate of the table: no usable Allegro category",
+        max(max(r.rate, r.rate_above) for r in formulas),
+        minimum=max(r.minimum for r in formulas),
+    )
+
+
 @dataclass(frozen=True)
 class FeeTable:
     rules: tuple[FeeRule, ...] = DEFAULT_RULES
@@ -231,14 +273,15 @@ class FeeTable:
     _by_path: dict[tuple[str, ...], FeeRule] = field(
         default_factory=dict, compare=False, repr=False
     )
+    _assumed: list[FeeRule] = field(default_factory=list, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         for rule in self.rules:
-            if rule.key == "default":
-                continue
-            path = category_path(rule.key)
-            self._by_id[rule.key] = rule
-            self._by_path.setdefault(path, rule)
+            if rule.kind == "allegro_category":
+                self._by_id.setdefault(rule.key.strip(), rule)
+            elif rule.kind == "supplier_category":
+                self._by_path.setdefault(category_path(rule.key), rule)
+        self._assumed.append(highest(self.rules))
 
     @property
     def default_rule(self) -> FeeRule:
@@ -247,18 +290,46 @@ class FeeTable:
                 return rule
         return FeeRule("default", "Other", _d("0.17"))
 
+    @property
+    def assumed(self) -> FeeRule:
+        return self._assumed[0]
+
+    def by_id(self, category_id: str) -> FeeRule | None:
+        return self._by_id.get(category_id)
+
     def for_marketplace(self, marketplace_id: str) -> MarketplaceFees:
         return self.marketplaces.get(marketplace_id, MarketplaceFees())
 
-    def rule_for(self, allegro_category_id: str | None, path: tuple[str, ...]) -> FeeRule:
-        """Exact Allegro category id first, then the deepest supplier-category prefix."""
-        if allegro_category_id and allegro_category_id in self._by_id:
-            return self._by_id[allegro_category_id]
+    def resolve(
+        self,
+        allegro_category_id: str | None,
+        chain: tuple[str, ...] | None,
+        path: tuple[str, ...] = (),
+    ) -> tuple[FeeRule, Match]:
+        """The row that prices a product, and how it was found.
+
+        1. the mapped Allegro category's own row (an operator's or a fee-preview sample);
+        2. an operator's supplier-category row (deepest prefix): explicit rules win;
+        3. the deepest group row on the Allegro parent chain (`chain`: leaf first, root last);
+        4. "Other" (`default`) when the chain is known and has no group row;
+        5. `assumed` (the highest rate) when the product has no Allegro category, or its chain
+           is not known (yet): never under the true floor by accident.
+        """
+        if allegro_category_id:
+            rule = self._by_id.get(allegro_category_id)
+            if rule is not None:
+                return rule, "category"
         for depth in range(len(path), 0, -1):
             rule = self._by_path.get(path[:depth])
             if rule is not None:
-                return rule
-        return self.default_rule
+                return rule, "supplier_category"
+        if not allegro_category_id or not chain:
+            return self.assumed, "assumed"
+        for category_id in chain[1:]:
+            rule = self._by_id.get(category_id)
+            if rule is not None:
+                return rule, "allegro_group"
+        return self.default_rule, "other"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -302,6 +373,7 @@ class FeeTable:
                     points=tuple(
                         (Decimal(str(p)), Decimal(str(f))) for p, f in raw.get("points") or ()
                     ),
+                    scope=str(raw.get("scope") or ""),
                 )
             except (KeyError, ArithmeticError, TypeError, ValueError) as exc:
                 problems.append(Problem(where, "invalid_fee_rule", f"unreadable: {exc!r}"))

@@ -76,6 +76,44 @@ class ShippingBand:
         }
 
 
+@dataclass(frozen=True)
+class Shipping:
+    """How one marketplace's delivery is priced: weight bands (in the marketplace's currency
+    when they are its own), free delivery always, or free from an order amount."""
+
+    bands: tuple[ShippingBand, ...]
+    free_delivery: bool
+    free_from: Decimal | None = None  # in the marketplace's currency; None: no threshold
+    own_bands: bool = False  # False: the common bands, converted
+
+    def band(self, weight_kg: Decimal | None) -> ShippingBand | None:
+        if weight_kg is None:
+            return None
+        for band in self.bands:
+            if weight_kg <= band.max_weight_kg:
+                return band
+        return None
+
+
+@dataclass(frozen=True)
+class MarketShipping:
+    """An operator's per-marketplace shipping settings; None keeps the common setting."""
+
+    bands: tuple[ShippingBand, ...] | None = None
+    free_delivery: bool | None = None
+    free_from: Decimal | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.bands is not None:
+            out["bands"] = [b.as_dict() for b in self.bands]
+        if self.free_delivery is not None:
+            out["free_delivery"] = self.free_delivery
+        if self.free_from is not None:
+            out["free_delivery_from"] = str(self.free_from)
+        return out
+
+
 DEFAULT_BANDS: tuple[ShippingBand, ...] = (
     ShippingBand(Decimal("1"), Decimal("11.99")),
     ShippingBand(Decimal("5"), Decimal("14.99")),
@@ -119,6 +157,21 @@ class Product:
     weight_kg: Decimal | None = None
     listed: bool = True
     path: tuple[str, ...] = field(default=(), compare=False)
+    # Per-marketplace overrides of allegro_category_id (CatalogItem.allegro_category_ids).
+    allegro_category_ids: dict[str, str] = field(default_factory=dict, compare=False)
+    # The Allegro parent chain (leaf first, root last) of each category above that is known;
+    # a category missing here is priced with the assumed (highest) commission.
+    chains: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
+
+    def category_on(self, marketplace_id: str) -> str | None:
+        return self.allegro_category_ids.get(marketplace_id) or self.allegro_category_id
+
+    @property
+    def category_ids(self) -> set[str]:
+        out = set(self.allegro_category_ids.values())
+        if self.allegro_category_id:
+            out.add(self.allegro_category_id)
+        return out
 
     def __post_init__(self) -> None:
         if self.supplier_category and not self.path:
@@ -136,6 +189,11 @@ class RuleSet:
     promoted: bool = False
     free_delivery: bool = False
     shipping_bands: tuple[ShippingBand, ...] = DEFAULT_BANDS
+    shipping_markets: dict[str, MarketShipping] = field(default_factory=dict)
+    # Whether BigBuy's RRP includes VAT. Default False: BigBuy's prices are ex-VAT (its
+    # wholesale price measurably is; its retailPrice most likely too), so the fallback adds the
+    # destination VAT to it. True takes the RRP as a consumer price as it is.
+    rrp_includes_vat: bool = False
     vat_regime: Literal["destination", "origin"] = "destination"
     endings: dict[str, Decimal] = field(default_factory=dict)  # currency -> ending
     breaker: Breaker = field(default_factory=Breaker)
@@ -190,13 +248,15 @@ class RuleSet:
             return self.default_rule
         return None
 
-    def shipping_band(self, weight_kg: Decimal | None) -> ShippingBand | None:
-        if weight_kg is None:
-            return None
-        for band in self.shipping_bands:
-            if weight_kg <= band.max_weight_kg:
-                return band
-        return None
+    def shipping_for(self, marketplace_id: str) -> Shipping:
+        """One marketplace's shipping: its own settings where set, else the common ones."""
+        own = self.shipping_markets.get(marketplace_id) or MarketShipping()
+        return Shipping(
+            bands=self.shipping_bands if own.bands is None else own.bands,
+            free_delivery=self.free_delivery if own.free_delivery is None else own.free_delivery,
+            free_from=own.free_from,
+            own_bands=own.bands is not None,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -212,7 +272,13 @@ class RuleSet:
             "shipping": {
                 "free_delivery": self.free_delivery,
                 "bands": [b.as_dict() for b in self.shipping_bands],
+                **(
+                    {"marketplaces": {m: s.as_dict() for m, s in self.shipping_markets.items()}}
+                    if self.shipping_markets
+                    else {}
+                ),
             },
+            "rrp": {"includes_vat": self.rrp_includes_vat},
             "vat_regime": self.vat_regime,
             "rounding": {c: {"ending": str(e)} for c, e in self.endings.items()},
             "circuit_breaker": self.breaker.as_dict(),
@@ -311,6 +377,12 @@ class _Parser:
             self.fail("ceiling.rrp_factor", "invalid_ceiling", "the RRP factor must be > 0")
         shipping = doc.get("shipping") or {}
         bands = self.bands(shipping.get("bands"))
+        markets = self.market_shipping(shipping.get("marketplaces") or {})
+        rrp = doc.get("rrp") or {}
+        includes_vat = rrp.get("includes_vat", False)
+        if not isinstance(includes_vat, bool):
+            self.fail("rrp.includes_vat", "not_a_boolean", "includes_vat is true or false")
+            includes_vat = False
         vat_regime = doc.get("vat_regime", "destination")
         if vat_regime not in ("destination", "origin"):
             self.fail("vat_regime", "unknown_vat_regime", "destination (OSS) or origin")
@@ -340,6 +412,8 @@ class _Parser:
             promoted=bool(doc.get("promoted", False)),
             free_delivery=bool(shipping.get("free_delivery", False)),
             shipping_bands=bands,
+            shipping_markets=markets,
+            rrp_includes_vat=includes_vat,
             vat_regime=vat_regime,
             endings=endings,
             breaker=breaker,
@@ -423,17 +497,49 @@ class _Parser:
                 if (a.band_min or ZERO) < b_hi and (b.band_min or ZERO) < a_hi:
                     self.fail("rules", "overlapping_bands", f"bands {a.id} and {b.id} overlap")
 
-    def bands(self, raw: Any) -> tuple[ShippingBand, ...]:
+    def market_shipping(self, raw: dict[str, Any]) -> dict[str, MarketShipping]:
+        out: dict[str, MarketShipping] = {}
+        for mid, spec in raw.items():
+            where = f"shipping.marketplaces.{mid}"
+            problems = check_marketplace(mid, where)
+            if problems:
+                self.problems += problems
+                continue
+            spec = spec or {}
+            currency = MARKETPLACES[mid].currency
+            bands = None
+            if spec.get("bands") is not None:
+                bands = self.bands(spec["bands"], f"{where}.bands", currency)
+            free = spec.get("free_delivery")
+            if free is not None and not isinstance(free, bool):
+                self.fail(f"{where}.free_delivery", "not_a_boolean", "true or false")
+                free = None
+            free_from = self.dec(spec.get("free_delivery_from"), f"{where}.free_delivery_from")
+            if free_from is not None and free_from < 0:
+                self.fail(f"{where}.free_delivery_from", "negative_amount", "must be >= 0")
+            out[mid] = MarketShipping(bands, free, free_from)
+        return out
+
+    def bands(
+        self, raw: Any, at: str = "shipping.bands", currency_of_market: str | None = None
+    ) -> tuple[ShippingBand, ...]:
         if raw is None:
             return DEFAULT_BANDS
         out: list[ShippingBand] = []
         for i, band in enumerate(raw):
-            where = f"shipping.bands.{i}"
+            where = f"{at}.{i}"
             weight = self.dec(band.get("max_weight_kg"), f"{where}.max_weight_kg")
             cost_raw = band.get("cost") or {}
             cost = self.dec(cost_raw.get("amount"), f"{where}.cost.amount")
-            currency = str(cost_raw.get("currency", "PLN"))
+            currency = str(cost_raw.get("currency", currency_of_market or "PLN"))
             self.problems += check_currency(currency, f"{where}.cost.currency")
+            if currency_of_market is not None and currency != currency_of_market:
+                self.fail(
+                    f"{where}.cost.currency",
+                    "band_currency_mismatch",
+                    f"a marketplace's bands are in its currency ({currency_of_market})",
+                )
+                continue
             if weight is None or weight <= 0:
                 self.fail(f"{where}.max_weight_kg", "invalid_band", "a weight band is > 0 kg")
                 continue

@@ -26,10 +26,14 @@ class Trace:
     fallback: str | None = None  # "rrp" when no rule matched
     rrp: str | None = None
     rrp_currency: str | None = None
+    rrp_with_vat: str | None = None  # the RRP plus VAT, when it is taken as ex-VAT
     # strategy, VAT and fees, in the cost currency
     net: str | None = None
     gross: str | None = None
     fee_rule: str | None = None
+    fee_match: str | None = None  # how the row was found (fees.Match); "assumed": no category
+    allegro_category: str | None = None  # the mapped Allegro category priced with
+    category_chain: str | None = None  # its parent chain, root first, ids joined by ">"
     commission: str | None = None
     promoted_surcharge: str | None = None
     listing_fee: str | None = None
@@ -39,6 +43,8 @@ class Trace:
     shipping_included: str | None = None
     buyer_delivery: str | None = None  # in the commission base, paid by the buyer
     band_max_kg: str | None = None
+    free_delivery: bool | None = None  # set when a free-delivery threshold decided it
+    own_bands: bool | None = None  # the marketplace's own bands (else the common ones)
     price_before_fx: str | None = None
     # FX, rounding, ceiling and floor, in the marketplace currency
     converted: str | None = None
@@ -73,9 +79,13 @@ STORED_KEYS: dict[str, str] = {
     "fallback": "fb",
     "rrp": "rrp",
     "rrp_currency": "rc",
+    "rrp_with_vat": "rv",
     "net": "n",
     "gross": "g",
     "fee_rule": "fr",
+    "fee_match": "fm",
+    "allegro_category": "ac",
+    "category_chain": "cc",
     "commission": "c",
     "promoted_surcharge": "ps",
     "listing_fee": "lf",
@@ -84,6 +94,8 @@ STORED_KEYS: dict[str, str] = {
     "shipping_included": "s",
     "buyer_delivery": "bd",
     "band_max_kg": "b",
+    "free_delivery": "fd",
+    "own_bands": "ob",
     "price_before_fx": "p",
     "converted": "fx",
     "raised_to_minimum": "mn",
