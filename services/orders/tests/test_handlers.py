@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +21,7 @@ class FakeOrdersRepository:
     cursor: str | None = None
     forms: dict[str, StoredForm] | None = None
     lines: dict[str, str] | None = None  # line item id -> checkout form id
+    history: list[tuple[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.forms = {}
@@ -41,7 +42,7 @@ class FakeOrdersRepository:
         account_id: str,
         form: dict[str, Any],
         status: str,
-        last_event_id: str,
+        last_event_id: str | None,
         duplicate_of: str | None,
     ) -> None:
         assert self.forms is not None
@@ -88,6 +89,9 @@ class FakeOrdersRepository:
         assert self.lines is not None
         for i in line_item_ids:
             self.lines[i] = checkout_form_id
+
+    async def add_history(self, checkout_form_id: str, kind: str, detail: dict[str, Any]) -> None:
+        self.history.append((checkout_form_id, kind))
 
 
 def form(form_id: str, status: str, revision: str, *line_ids: str) -> dict[str, Any]:

@@ -6,11 +6,17 @@ import base64
 from datetime import datetime
 from typing import Any
 
-from orders.domain import checkout
+from orders.domain import checkout, fulfillment
 from orders.domain import commands as c
 from orders.repository import OrdersRepository
 from shared.errors import Conflict, Invalid, NotFound
-from shared.events import AccountConnected, AccountDisconnected, AccountRefreshFailed, Event
+from shared.events import (
+    AccountConnected,
+    AccountDisconnected,
+    AccountRefreshFailed,
+    Event,
+    SupplierShipmentSent,
+)
 from shared.messaging.consumer import Handler
 from shared.pagination import Page, page_of
 from shared.uow import UnitOfWork
@@ -64,42 +70,77 @@ async def store_order_events(command: c.StoreOrderEvents, uow: UnitOfWork) -> di
         raise StaleCursor(f"account {command.account_id}: the order-event cursor moved")
     received = cancelled = 0
     for fetched in command.forms:
-        form = fetched.form
-        if form is None:
+        if fetched.form is None:
             continue  # gone upstream: replaced by a combined payment, which names its own form
-        form_id = fetched.checkout_form_id
-        status = checkout.effective_status(form, fetched.event_types)
-        stored = await repo.checkout_form_for_update(form_id)
-        if stored is not None and checkout.regresses(stored.status, status):
-            continue  # an older state read late (FILLED_IN after READY_FOR_PROCESSING)
-        line_ids = [str(item["id"]) for item in form.get("lineItems") or []]
-        owners = [o for o in await repo.line_item_owners(line_ids) if o.checkout_form_id != form_id]
-        handed_off = sorted({o.checkout_form_id for o in owners if o.received})
-        duplicate_of = handed_off[0] if handed_off else None
-        await repo.save_checkout_form(
-            command.account_id, form, status, fetched.last_event_id, duplicate_of
+        got, lost = await _store_form(
+            uow, command.account_id, fetched.form, fetched.event_types, fetched.last_event_id
         )
-        if duplicate_of is None:
-            replaced = sorted({o.checkout_form_id for o in owners})
-            if replaced:
-                await repo.mark_superseded(replaced, form_id)
-            await repo.own_line_items(command.account_id, form_id, line_ids)
-        first_time = stored is None or stored.received_at is None
-        already_duplicate = stored is not None and stored.duplicate_of is not None
-        if (
-            status == checkout.PAID
-            and first_time
-            and duplicate_of is None
-            and not already_duplicate
-        ):
-            await uow.emit(checkout.order_received(command.account_id, form))
-            await repo.mark_received(form_id)
-            received += 1
-        if status == checkout.CANCELLED and (stored is None or stored.cancelled_at is None):
-            reason = checkout.cancellation_reason(fetched.event_types)
-            await uow.emit(checkout.order_cancelled(command.account_id, form_id, reason))
-            await repo.mark_cancelled(form_id)
-            cancelled += 1
+        received += got
+        cancelled += lost
+    return {"received": received, "cancelled": cancelled}
+
+
+async def _store_form(
+    uow: UnitOfWork,
+    account_id: str,
+    form: dict[str, Any],
+    event_types: tuple[str, ...],
+    last_event_id: str | None,
+) -> tuple[int, int]:
+    """Store one checkout form as read; (1 if handed off now, 1 if cancelled now)."""
+    repo = uow.repository(OrdersRepository)
+    form_id = str(form["id"])
+    status = checkout.effective_status(form, event_types)
+    stored = await repo.checkout_form_for_update(form_id)
+    if stored is not None and checkout.regresses(stored.status, status):
+        return 0, 0  # an older state read late (FILLED_IN after READY_FOR_PROCESSING)
+    line_ids = [str(item["id"]) for item in form.get("lineItems") or []]
+    owners = [o for o in await repo.line_item_owners(line_ids) if o.checkout_form_id != form_id]
+    handed_off = sorted({o.checkout_form_id for o in owners if o.received})
+    duplicate_of = handed_off[0] if handed_off else None
+    await repo.save_checkout_form(account_id, form, status, last_event_id, duplicate_of)
+    if stored is None or stored.status != status or stored.revision != form.get("revision"):
+        await repo.add_history(
+            form_id,
+            "imported",
+            {
+                "status": status,
+                "revision": form.get("revision"),
+                "fulfillment_status": (form.get("fulfillment") or {}).get("status"),
+                "events": list(event_types),
+                "event_id": last_event_id,
+            },
+        )
+    if duplicate_of is None:
+        replaced = sorted({o.checkout_form_id for o in owners})
+        if replaced:
+            await repo.mark_superseded(replaced, form_id)
+        await repo.own_line_items(account_id, form_id, line_ids)
+    first_time = stored is None or stored.received_at is None
+    already_duplicate = stored is not None and stored.duplicate_of is not None
+    received = cancelled = 0
+    if status == checkout.PAID and first_time and duplicate_of is None and not already_duplicate:
+        await uow.emit(checkout.order_received(account_id, form))
+        await repo.mark_received(form_id)
+        await repo.add_history(form_id, "received", {"revision": form.get("revision")})
+        received = 1
+    if status == checkout.CANCELLED and (stored is None or stored.cancelled_at is None):
+        reason = checkout.cancellation_reason(event_types)
+        await uow.emit(checkout.order_cancelled(account_id, form_id, reason))
+        await repo.mark_cancelled(form_id)
+        await repo.add_history(form_id, "cancelled", {"reason": reason})
+        cancelled = 1
+    return received, cancelled
+
+
+async def store_checkout_form(command: c.StoreCheckoutForm, uow: UnitOfWork) -> dict[str, int]:
+    """A form read on its own (re-import, re-read after a stale revision): the same rules as
+    the journal's, the cursor untouched."""
+    received, cancelled = await _store_form(uow, command.account_id, command.form, (), None)
+    if command.reason == "reimported":
+        await uow.repository(OrdersRepository).add_history(
+            str(command.form["id"]), "reimported", {"revision": command.form.get("revision")}
+        )
     return {"received": received, "cancelled": cancelled}
 
 
@@ -119,6 +160,165 @@ async def tokens_failed(command: c.TokensFailed, uow: UnitOfWork) -> None:
     await uow.repository(OrdersRepository).set_account_status(
         command.account_id, "tokens_failed", command.reason
     )
+
+
+async def retry_import(command: c.RetryImport, uow: UnitOfWork) -> dict[str, Any]:
+    repo = uow.repository(OrdersRepository)
+    account = await repo.account(command.account_id)
+    if account is None:
+        raise NotFound(f"orders knows no account {command.account_id}", code="unknown_account")
+    if account["status"] == "disconnected":
+        raise Conflict(
+            f"account {command.account_id} is disconnected: connect it again in auth",
+            code="account_disconnected",
+        )
+    await repo.poll_now(command.account_id)
+    return {
+        "account_id": command.account_id,
+        "status": "connected",
+        "retried_by": command.requested_by,
+    }
+
+
+# --- tracking back (orders/writeback.py calls Allegro between these steps) ---------------------
+
+
+class InvalidShipment(Invalid):
+    """A shipment message that can never be written back as it is: dead-lettered with this."""
+
+    default_code = "invalid_shipment"
+
+
+async def supplier_shipment_sent(event: SupplierShipmentSent, uow: UnitOfWork) -> dict[str, Any]:
+    """Record the shipment to write back (waybill, then SENT); the same waybill again for the
+    same checkout form is a no-op. A message naming an order we never imported, or another
+    account's, or a bad waybill, raises: it is dead-lettered with the reason."""
+    repo = uow.repository(OrdersRepository)
+    try:
+        waybill = fulfillment.check_waybill(event.tracking_number)
+        line_items = fulfillment.line_item_ids(event.lines)
+        if not event.carrier_id.strip():
+            raise fulfillment.BadShipment("the carrier is empty")
+    except fulfillment.BadShipment as exc:
+        raise InvalidShipment(f"shipment for {event.order_id}: {exc}") from None
+    stored = await repo.checkout_form(event.order_id)
+    if stored is None or stored["account_id"] != event.account_id:
+        raise InvalidShipment(
+            f"shipment for {event.order_id}: account {event.account_id} has no such imported"
+            " checkout form"
+        )
+    known = {str(item["id"]) for item in stored["form"].get("lineItems") or []}
+    unknown = [li for li in line_items if li not in known]
+    if unknown:
+        raise InvalidShipment(
+            f"shipment for {event.order_id}: line item {unknown[0]} is not in the order"
+        )
+    write_back = await repo.add_shipment(
+        event.account_id, event.order_id, waybill, event.carrier_id, line_items, "fulfilment"
+    )
+    if write_back is None:
+        return {"duplicate": True}  # this waybill was sent for this form before
+    await repo.add_history(
+        event.order_id,
+        "shipment_requested",
+        {"write_back": write_back, "waybill": waybill, "carrier": event.carrier_id},
+    )
+    return {"write_back": write_back}
+
+
+async def request_fulfillment_status(
+    command: c.RequestFulfillmentStatus, uow: UnitOfWork
+) -> dict[str, Any]:
+    try:
+        status = fulfillment.check_status(command.status)
+    except fulfillment.BadShipment as exc:
+        raise Invalid(
+            str(exc),
+            code="invalid_status",
+            details=[{"field": "status", "reason": "not_settable", "type": "invalid_status"}],
+        ) from None
+    repo = uow.repository(OrdersRepository)
+    stored = await repo.checkout_form(command.checkout_form_id)
+    if stored is None:
+        raise NotFound(f"no checkout form {command.checkout_form_id}")
+    write_back = await repo.add_status_change(
+        stored["account_id"], command.checkout_form_id, status, command.requested_by
+    )
+    await repo.add_history(
+        command.checkout_form_id,
+        "status_requested",
+        {"write_back": write_back, "status": status, "by": command.requested_by},
+    )
+    found = await repo.write_back(write_back)
+    assert found is not None
+    return found
+
+
+async def claim_write_back(command: c.ClaimWriteBack, uow: UnitOfWork) -> c.ClaimedWriteBack | None:
+    return await uow.repository(OrdersRepository).claim_write_back(command.lease_seconds)
+
+
+async def shipment_added(command: c.ShipmentAdded, uow: UnitOfWork) -> None:
+    repo = uow.repository(OrdersRepository)
+    await repo.shipment_added(
+        command.write_back_id, command.shipment_id, command.carrier_id, command.carrier_name
+    )
+    await repo.add_history(
+        command.checkout_form_id,
+        "shipment_added",
+        {
+            "write_back": command.write_back_id,
+            "shipment_id": command.shipment_id,
+            "carrier_id": command.carrier_id,
+            "carrier_name": command.carrier_name,
+        },
+    )
+
+
+async def write_back_done(command: c.WriteBackDone, uow: UnitOfWork) -> None:
+    repo = uow.repository(OrdersRepository)
+    await repo.write_back_done(command.write_back_id)
+    await repo.add_history(
+        command.checkout_form_id,
+        "fulfillment_set",
+        {
+            "write_back": command.write_back_id,
+            "status": command.fulfillment_status,
+            "revision_retries": command.revision_retries,
+        },
+    )
+
+
+async def write_back_failed(command: c.WriteBackFailed, uow: UnitOfWork) -> None:
+    repo = uow.repository(OrdersRepository)
+    await repo.write_back_failed(command.write_back_id, command.error, command.retry_in_seconds)
+    if command.retry_in_seconds is None:
+        await repo.add_history(
+            command.checkout_form_id,
+            "write_back_failed",
+            {"write_back": command.write_back_id, "error": command.error},
+        )
+
+
+async def retry_write_back(command: c.RetryWriteBack, uow: UnitOfWork) -> dict[str, Any]:
+    repo = uow.repository(OrdersRepository)
+    found = await repo.write_back(command.write_back_id)
+    if found is None:
+        raise NotFound(f"no write-back {command.write_back_id}")
+    if found["state"] != "failed":
+        raise Conflict(
+            f"write-back {command.write_back_id} is {found['state']}, not failed",
+            code="not_failed",
+        )
+    await repo.retry_write_back(command.write_back_id)
+    await repo.add_history(
+        found["checkout_form_id"],
+        "write_back_retried",
+        {"write_back": command.write_back_id, "by": command.requested_by},
+    )
+    retried = await repo.write_back(command.write_back_id)
+    assert retried is not None
+    return retried
 
 
 # --- queries ---------------------------------------------------------------------------------
@@ -145,6 +345,9 @@ def _summary(row: dict[str, Any]) -> dict[str, Any]:
         "revision": row["revision"],
         "fulfillment_status": row["fulfillment_status"],
         "marketplace_id": row["marketplace_id"],
+        "buyer_login": row["buyer_login"],
+        "skus": row["skus"],
+        "bought_at": row["bought_at"],
         "received_at": row["received_at"],
         "cancelled_at": row["cancelled_at"],
         "superseded_by": row["superseded_by"],
@@ -156,9 +359,7 @@ def _summary(row: dict[str, Any]) -> dict[str, Any]:
 
 async def checkout_forms(query: c.ListCheckoutForms, uow: UnitOfWork) -> Page[dict[str, Any]]:
     after = None if query.page.after is None else _decode(query.page.after)
-    rows = await uow.repository(OrdersRepository).checkout_forms(
-        query.account_id, query.status, after, query.page.fetch
-    )
+    rows = await uow.repository(OrdersRepository).checkout_forms(query, after, query.page.fetch)
     page = page_of(rows, query.page, lambda r: _encode(r["created_at"], r["id"]))
     return Page[dict[str, Any]](
         items=[{**_summary(r), "total": r["total"]} for r in page.items], next=page.next
@@ -166,10 +367,33 @@ async def checkout_forms(query: c.ListCheckoutForms, uow: UnitOfWork) -> Page[di
 
 
 async def checkout_form(query: c.GetCheckoutForm, uow: UnitOfWork) -> dict[str, Any]:
-    row = await uow.repository(OrdersRepository).checkout_form(query.checkout_form_id)
+    repo = uow.repository(OrdersRepository)
+    row = await repo.checkout_form(query.checkout_form_id)
     if row is None:
         raise NotFound(f"no checkout form {query.checkout_form_id}")
-    return {**_summary(row), "last_event_id": row["last_event_id"], "form": row["form"]}
+    return {
+        **_summary(row),
+        "last_event_id": row["last_event_id"],
+        "form": row["form"],
+        "history": await repo.history(query.checkout_form_id),
+        "write_backs": await repo.write_backs(None, query.checkout_form_id, None, 1000),
+    }
+
+
+async def write_backs(query: c.ListWriteBacks, uow: UnitOfWork) -> Page[dict[str, Any]]:
+    try:
+        after = None if query.page.after is None else int(query.page.after)
+    except ValueError:
+        raise Invalid("the cursor cannot be read", code="invalid_cursor") from None
+    rows = await uow.repository(OrdersRepository).write_backs(
+        query.state, query.checkout_form_id, after, query.page.fetch
+    )
+    return page_of(rows, query.page, lambda r: str(r["id"]))
+
+
+async def failed_imports(query: c.ListFailedImports, uow: UnitOfWork) -> Page[dict[str, Any]]:
+    rows = await uow.repository(OrdersRepository).failed_imports(query.page.after, query.page.fetch)
+    return page_of(rows, query.page, lambda r: str(r["account_id"]))
 
 
 async def accounts(query: c.ListAccounts, uow: UnitOfWork) -> Page[dict[str, Any]]:
@@ -183,4 +407,5 @@ ACCOUNT_HANDLERS: dict[type[Event], Handler] = {
     AccountRefreshFailed: account_refresh_failed,
     AccountDisconnected: account_disconnected,
 }
-HANDLERS: dict[type[Event], Handler] = ACCOUNT_HANDLERS
+SHIPMENT_HANDLERS: dict[type[Event], Handler] = {SupplierShipmentSent: supplier_shipment_sent}
+HANDLERS: dict[type[Event], Handler] = {**ACCOUNT_HANDLERS, **SHIPMENT_HANDLERS}

@@ -18,6 +18,7 @@ from orders.deps import OrdersDeps
 from orders.domain import commands as c
 from shared.allegro.errors import AllegroError, AllegroUnavailable, RateLimited
 from shared.allegro.tokens import AccountUnavailable
+from shared.errors import NotFound
 from shared.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
@@ -114,3 +115,21 @@ async def import_page(deps: OrdersDeps, claimed: c.ClaimedAccount) -> bool:
         c.StoreOrderEvents(claimed.account_id, claimed.event_cursor, str(events[-1]["id"]), forms),
     )
     return len(events) >= limit
+
+
+async def reimport(deps: OrdersDeps, checkout_form_id: str, account_id: str) -> dict[str, int]:
+    """Read one checkout form from Allegro again and store it by the import's rules (it is
+    handed off if paid and not yet handed off; it never regresses); the cursor stays."""
+    try:
+        form = await deps.allegro.get(
+            f"/order/checkout-forms/{checkout_form_id}", account_id=account_id
+        )
+    except AllegroError as exc:
+        if exc.status in (404, 422):  # gone (a combined payment), or not a checkout form id
+            raise NotFound(
+                f"Allegro has no checkout form {checkout_form_id} for account {account_id}"
+            ) from exc
+        raise
+    return await deps.units.handle(
+        handlers.store_checkout_form, c.StoreCheckoutForm(account_id, form, "reimported")
+    )

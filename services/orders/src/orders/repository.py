@@ -12,7 +12,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from orders.domain.commands import ClaimedAccount
+from orders.domain.commands import ClaimedAccount, ClaimedWriteBack, ListCheckoutForms
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,58 @@ _CLAIM = sa.text(
     "    OR starts_with(b.key, 'client:')))"
     "  ORDER BY next_poll_at LIMIT 1 FOR UPDATE SKIP LOCKED)"
     " RETURNING account_id, event_cursor, failures"
+)
+
+_SAVE_FORM = sa.text(
+    "INSERT INTO checkout_forms (id, account_id, status, revision, fulfillment_status,"
+    " marketplace_id, form, duplicate_of, last_event_id, buyer_login, bought_at, skus)"
+    " VALUES (:id, :a, :s, :rev, :fs, :m, CAST(:form AS jsonb), :dup, :ev, :login, :bought,"
+    "  CAST(:skus AS text[]))"
+    " ON CONFLICT (id) DO UPDATE SET status = :s, revision = :rev,"
+    " fulfillment_status = :fs, marketplace_id = :m, form = CAST(:form AS jsonb),"
+    " duplicate_of = COALESCE(checkout_forms.duplicate_of, :dup),"
+    " last_event_id = COALESCE(CAST(:ev AS text), checkout_forms.last_event_id),"
+    " buyer_login = :login, bought_at = :bought, skus = CAST(:skus AS text[]), updated_at = now()"
+)
+
+_SEARCH_FORMS = sa.text(
+    "SELECT id, account_id, status, revision, fulfillment_status, marketplace_id, buyer_login,"
+    " skus, bought_at, received_at, cancelled_at, superseded_by, duplicate_of, created_at,"
+    " updated_at, form->'summary'->'totalToPay' AS total FROM checkout_forms"
+    " WHERE (CAST(:a AS text) IS NULL OR account_id = :a)"
+    " AND (CAST(:s AS text) IS NULL OR status = :s)"
+    " AND (CAST(:m AS text) IS NULL OR marketplace_id = :m)"
+    " AND (CAST(:login AS text) IS NULL OR buyer_login = :login)"
+    " AND (CAST(:sku AS text) IS NULL OR skus @> ARRAY[CAST(:sku AS text)])"
+    " AND (CAST(:from AS timestamptz) IS NULL OR bought_at >= :from)"
+    " AND (CAST(:to AS timestamptz) IS NULL OR bought_at < :to)"
+    " AND (CAST(:at AS timestamptz) IS NULL"
+    "  OR (created_at, id) < (CAST(:at AS timestamptz), :aid))"
+    " ORDER BY created_at DESC, id DESC LIMIT :n"
+)
+
+_WRITE_BACK_COLUMNS = (
+    "id, account_id, checkout_form_id, kind, fulfillment_status, waybill, carrier, carrier_id,"
+    " carrier_name, line_items, shipment_id, state, requested_by, attempts, last_error,"
+    " next_attempt_at, created_at, updated_at, done_at"
+)
+
+# The oldest due write-back of a connected account, for `lease` seconds. Write-backs of one
+# checkout form go one at a time, in the order they were asked for (PROCESSING before SENT).
+_CLAIM_WRITE_BACK = sa.text(
+    "UPDATE write_backs w SET next_attempt_at = now() + make_interval(secs => :lease),"
+    " attempts = w.attempts + 1, updated_at = now()"
+    " WHERE w.id = (SELECT c.id FROM write_backs c JOIN accounts a USING (account_id)"
+    "  WHERE c.state = 'pending' AND c.next_attempt_at <= now() AND a.status = 'connected'"
+    "  AND NOT EXISTS (SELECT 1 FROM write_backs e WHERE e.checkout_form_id = c.checkout_form_id"
+    "   AND e.state = 'pending' AND e.id < c.id)"
+    "  AND NOT EXISTS (SELECT 1 FROM allegro_rate_budget b WHERE b.blocked_until > now()"
+    "   AND (starts_with(b.key, 'seller:' || c.account_id || ':')"
+    "    OR starts_with(b.key, 'client:')))"
+    "  ORDER BY c.next_attempt_at LIMIT 1 FOR UPDATE OF c SKIP LOCKED)"
+    " RETURNING w.id, w.account_id, w.checkout_form_id, w.kind, w.fulfillment_status,"
+    " w.waybill, w.carrier, w.line_items, w.shipment_id, w.attempts,"
+    " (SELECT f.revision FROM checkout_forms f WHERE f.id = w.checkout_form_id) AS revision"
 )
 
 _FORM_COLUMNS = (
@@ -127,19 +179,20 @@ class OrdersRepository:
         account_id: str,
         form: dict[str, Any],
         status: str,
-        last_event_id: str,
+        last_event_id: str | None,
         duplicate_of: str | None,
     ) -> None:
+        """Insert or overwrite the stored form; `last_event_id` None keeps the stored one (a
+        form read on its own, not from the journal)."""
+        items = form.get("lineItems") or []
+        skus = [
+            str(sku)
+            for item in items
+            if (sku := ((item.get("offer") or {}).get("external") or {}).get("id"))
+        ]
+        bought = items[0].get("boughtAt") if items else None
         await self.connection.execute(
-            sa.text(
-                "INSERT INTO checkout_forms (id, account_id, status, revision, fulfillment_status,"
-                " marketplace_id, form, duplicate_of, last_event_id)"
-                " VALUES (:id, :a, :s, :rev, :fs, :m, CAST(:form AS jsonb), :dup, :ev)"
-                " ON CONFLICT (id) DO UPDATE SET status = :s, revision = :rev,"
-                " fulfillment_status = :fs, marketplace_id = :m, form = CAST(:form AS jsonb),"
-                " duplicate_of = COALESCE(checkout_forms.duplicate_of, :dup),"
-                " last_event_id = :ev, updated_at = now()"
-            ),
+            _SAVE_FORM,
             {
                 "id": str(form["id"]),
                 "a": account_id,
@@ -150,6 +203,9 @@ class OrdersRepository:
                 "form": orjson.dumps(form).decode(),
                 "dup": duplicate_of,
                 "ev": last_event_id,
+                "login": (form.get("buyer") or {}).get("login"),
+                "bought": None if bought is None else datetime.fromisoformat(bought),
+                "skus": skus,
             },
         )
 
@@ -200,26 +256,21 @@ class OrdersRepository:
 
     async def checkout_forms(
         self,
-        account_id: str | None,
-        status: str | None,
+        query: ListCheckoutForms,
         after: tuple[str, str] | None,
         fetch: int,
     ) -> list[dict[str, Any]]:
         """Newest first; the cursor is (created_at, id) of the last row seen."""
         rows = await self.connection.execute(
-            sa.text(
-                "SELECT id, account_id, status, revision, fulfillment_status, marketplace_id,"
-                " received_at, cancelled_at, superseded_by, duplicate_of, created_at, updated_at,"
-                " form->'summary'->'totalToPay' AS total FROM checkout_forms"
-                " WHERE (CAST(:a AS text) IS NULL OR account_id = :a)"
-                " AND (CAST(:s AS text) IS NULL OR status = :s)"
-                " AND (CAST(:at AS timestamptz) IS NULL"
-                "  OR (created_at, id) < (CAST(:at AS timestamptz), :aid))"
-                " ORDER BY created_at DESC, id DESC LIMIT :n"
-            ),
+            _SEARCH_FORMS,
             {
-                "a": account_id,
-                "s": status,
+                "a": query.account_id,
+                "s": query.status,
+                "m": query.marketplace_id,
+                "login": query.buyer_login,
+                "sku": query.sku,
+                "from": query.bought_from,
+                "to": query.bought_to,
                 "at": None if after is None else datetime.fromisoformat(after[0]),
                 "aid": None if after is None else after[1],
                 "n": fetch,
@@ -232,10 +283,204 @@ class OrdersRepository:
             await self.connection.execute(
                 sa.text(
                     "SELECT id, account_id, status, revision, fulfillment_status, marketplace_id,"
-                    " received_at, cancelled_at, superseded_by, duplicate_of, last_event_id,"
-                    " created_at, updated_at, form FROM checkout_forms WHERE id = :id"
+                    " buyer_login, skus, bought_at, received_at, cancelled_at, superseded_by,"
+                    " duplicate_of, last_event_id, created_at, updated_at, form"
+                    " FROM checkout_forms WHERE id = :id"
                 ),
                 {"id": checkout_form_id},
             )
         ).first()
         return None if row is None else dict(row._mapping)
+
+    # --- history --------------------------------------------------------------------------------
+
+    async def add_history(self, checkout_form_id: str, kind: str, detail: dict[str, Any]) -> None:
+        await self.connection.execute(
+            sa.text(
+                "INSERT INTO order_history (checkout_form_id, kind, detail)"
+                " VALUES (:f, :k, CAST(:d AS jsonb))"
+            ),
+            {"f": checkout_form_id, "k": kind, "d": orjson.dumps(detail).decode()},
+        )
+
+    async def history(self, checkout_form_id: str) -> list[dict[str, Any]]:
+        rows = await self.connection.execute(
+            sa.text(
+                "SELECT at, kind, detail FROM order_history WHERE checkout_form_id = :f ORDER BY id"
+            ),
+            {"f": checkout_form_id},
+        )
+        return [dict(r._mapping) for r in rows]
+
+    # --- import failures --------------------------------------------------------------------------
+
+    async def failed_imports(self, after: str | None, fetch: int) -> list[dict[str, Any]]:
+        """Accounts not importing: tokens or refresh failed, or failing pages (back-off)."""
+        rows = await self.connection.execute(
+            sa.text(
+                "SELECT account_id, status, status_reason, event_cursor, next_poll_at,"
+                " last_polled_at, failures, last_error FROM accounts"
+                " WHERE (status IN ('tokens_failed', 'refresh_failed') OR failures > 0)"
+                " AND (CAST(:after AS text) IS NULL OR account_id > :after)"
+                " ORDER BY account_id LIMIT :n"
+            ),
+            {"after": after, "n": fetch},
+        )
+        return [dict(r._mapping) for r in rows]
+
+    async def account(self, account_id: str) -> dict[str, Any] | None:
+        row = (
+            await self.connection.execute(
+                sa.text(
+                    "SELECT account_id, status, status_reason, event_cursor, next_poll_at,"
+                    " last_polled_at, failures, last_error FROM accounts"
+                    " WHERE account_id = :a FOR UPDATE"
+                ),
+                {"a": account_id},
+            )
+        ).first()
+        return None if row is None else dict(row._mapping)
+
+    async def poll_now(self, account_id: str) -> None:
+        """Due at once, failures forgotten; a token failure is tried again too."""
+        await self.connection.execute(
+            sa.text(
+                "UPDATE accounts SET status = 'connected', status_reason = '', failures = 0,"
+                " last_error = NULL, next_poll_at = now(), updated_at = now()"
+                " WHERE account_id = :a"
+            ),
+            {"a": account_id},
+        )
+
+    # --- write-backs ------------------------------------------------------------------------------
+
+    async def add_shipment(
+        self,
+        account_id: str,
+        checkout_form_id: str,
+        waybill: str,
+        carrier: str,
+        line_items: Sequence[str],
+        requested_by: str,
+    ) -> int | None:
+        """The shipment to write back; None if this waybill is known for the form already."""
+        row = (
+            await self.connection.execute(
+                sa.text(
+                    "INSERT INTO write_backs (account_id, checkout_form_id, kind,"
+                    " fulfillment_status, waybill, carrier, line_items, requested_by)"
+                    " VALUES (:a, :f, 'shipment', 'SENT', :w, :c, CAST(:li AS jsonb), :by)"
+                    " ON CONFLICT (checkout_form_id, waybill) WHERE kind = 'shipment'"
+                    " DO NOTHING RETURNING id"
+                ),
+                {
+                    "a": account_id,
+                    "f": checkout_form_id,
+                    "w": waybill,
+                    "c": carrier,
+                    "li": orjson.dumps(list(line_items)).decode(),
+                    "by": requested_by,
+                },
+            )
+        ).first()
+        return None if row is None else int(row[0])
+
+    async def add_status_change(
+        self, account_id: str, checkout_form_id: str, status: str, requested_by: str
+    ) -> int:
+        row = (
+            await self.connection.execute(
+                sa.text(
+                    "INSERT INTO write_backs (account_id, checkout_form_id, kind,"
+                    " fulfillment_status, requested_by)"
+                    " VALUES (:a, :f, 'fulfillment_status', :s, :by) RETURNING id"
+                ),
+                {"a": account_id, "f": checkout_form_id, "s": status, "by": requested_by},
+            )
+        ).one()
+        return int(row[0])
+
+    async def claim_write_back(self, lease_seconds: float) -> ClaimedWriteBack | None:
+        row = (await self.connection.execute(_CLAIM_WRITE_BACK, {"lease": lease_seconds})).first()
+        if row is None:
+            return None
+        return ClaimedWriteBack(
+            id=int(row.id),
+            account_id=row.account_id,
+            checkout_form_id=row.checkout_form_id,
+            kind=row.kind,
+            fulfillment_status=row.fulfillment_status,
+            waybill=row.waybill,
+            carrier=row.carrier,
+            line_items=[str(i) for i in row.line_items or []],
+            shipment_id=row.shipment_id,
+            attempts=int(row.attempts),
+            revision=row.revision,
+        )
+
+    async def shipment_added(
+        self, write_back_id: int, shipment_id: str, carrier_id: str, carrier_name: str | None
+    ) -> None:
+        await self.connection.execute(
+            sa.text(
+                "UPDATE write_backs SET shipment_id = :s, carrier_id = :c, carrier_name = :n,"
+                " updated_at = now() WHERE id = :id"
+            ),
+            {"id": write_back_id, "s": shipment_id, "c": carrier_id, "n": carrier_name},
+        )
+
+    async def write_back_done(self, write_back_id: int) -> None:
+        await self.connection.execute(
+            sa.text(
+                "UPDATE write_backs SET state = 'done', last_error = NULL, done_at = now(),"
+                " updated_at = now() WHERE id = :id"
+            ),
+            {"id": write_back_id},
+        )
+
+    async def write_back_failed(
+        self, write_back_id: int, error: str, retry_in_seconds: float | None
+    ) -> None:
+        await self.connection.execute(
+            sa.text(
+                "UPDATE write_backs SET last_error = :e, updated_at = now(),"
+                " state = CASE WHEN CAST(:retry AS float8) IS NULL THEN 'failed' ELSE state END,"
+                " next_attempt_at = now() + make_interval(secs => COALESCE(:retry, 0))"
+                " WHERE id = :id"
+            ),
+            {"id": write_back_id, "e": error[:2000], "retry": retry_in_seconds},
+        )
+
+    async def write_back(self, write_back_id: int) -> dict[str, Any] | None:
+        row = (
+            await self.connection.execute(
+                sa.text(f"SELECT {_WRITE_BACK_COLUMNS} FROM write_backs WHERE id = :id FOR UPDATE"),
+                {"id": write_back_id},
+            )
+        ).first()
+        return None if row is None else dict(row._mapping)
+
+    async def retry_write_back(self, write_back_id: int) -> None:
+        await self.connection.execute(
+            sa.text(
+                "UPDATE write_backs SET state = 'pending', attempts = 0, next_attempt_at = now(),"
+                " updated_at = now() WHERE id = :id"
+            ),
+            {"id": write_back_id},
+        )
+
+    async def write_backs(
+        self, state: str | None, checkout_form_id: str | None, after: int | None, fetch: int
+    ) -> list[dict[str, Any]]:
+        """Newest first; the cursor is the last id seen."""
+        rows = await self.connection.execute(
+            sa.text(
+                f"SELECT {_WRITE_BACK_COLUMNS} FROM write_backs"
+                " WHERE (CAST(:s AS text) IS NULL OR state = :s)"
+                " AND (CAST(:f AS text) IS NULL OR checkout_form_id = :f)"
+                " AND (CAST(:after AS bigint) IS NULL OR id < :after)"
+                " ORDER BY id DESC LIMIT :n"
+            ),
+            {"s": state, "f": checkout_form_id, "after": after, "n": fetch},
+        )
+        return [dict(r._mapping) for r in rows]

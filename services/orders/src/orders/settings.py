@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -30,3 +31,20 @@ class Settings(ServiceSettings):
     order_poll_backoff_seconds: float = 10.0
     # The longest wait between two polls of a failing account.
     order_poll_backoff_max_seconds: float = 300.0
+    # Tracking back. Carrier names the fulfilment system uses -> Allegro carrier ids (GET
+    # /order/carriers), JSON, case-insensitive keys, added to the built-in ones (DPD, InPost,
+    # Poczta Polska, ...); a carrier not mapped is sent as OTHER with its own name.
+    carrier_ids: dict[str, str] = Field(default_factory=dict)
+    # Shipments and fulfillment statuses one replica writes back to Allegro at once.
+    write_back_concurrency: int = 2
+    # How long a replica holds a write-back it claimed before another may take it over.
+    write_back_lease_seconds: float = 60.0
+    # After Allegro refused for lack of budget, was unavailable or the token failed: wait this
+    # long, doubled per attempt, up to the maximum; after `write_back_max_attempts` the
+    # write-back is failed and waits for an operator's retry.
+    write_back_backoff_seconds: float = 5.0
+    write_back_backoff_max_seconds: float = 300.0
+    write_back_max_attempts: int = 10
+    # Re-reads of a checkout form after Allegro answered 409 (stale revision) to a fulfillment
+    # status change, before the write-back is failed.
+    fulfillment_revision_retries: int = 3
