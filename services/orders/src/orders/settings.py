@@ -31,19 +31,21 @@ class Settings(ServiceSettings):
     order_poll_backoff_seconds: float = 10.0
     # The longest wait between two polls of a failing account.
     order_poll_backoff_max_seconds: float = 300.0
-    # Tracking back. Carrier names the fulfilment system uses -> Allegro carrier ids (GET
-    # /order/carriers), JSON, case-insensitive keys, added to the built-in ones (DPD, InPost,
-    # Poczta Polska, ...); a carrier not mapped is sent as OTHER with its own name.
+    # Carrier names the fulfilment system uses -> Allegro carrier ids (GET /order/carriers),
+    # JSON, case-insensitive keys, added to the built-in ones (DPD, InPost, Poczta Polska, ...);
+    # a carrier not mapped is sent as OTHER with its own name.
     carrier_ids: dict[str, str] = Field(default_factory=dict)
     # Shipments and fulfillment statuses one replica writes back to Allegro at once.
     write_back_concurrency: int = 2
     # How long a replica holds a write-back it claimed before another may take it over.
     write_back_lease_seconds: float = 60.0
-    # After Allegro refused for lack of budget, was unavailable or the token failed: wait this
-    # long, doubled per attempt, up to the maximum; after `write_back_max_attempts` the
-    # write-back is failed and waits for an operator's retry.
+    # After Allegro refused a write-back for lack of budget (429), was unavailable or the token
+    # failed: wait this long, doubled per attempt, up to the maximum.
     write_back_backoff_seconds: float = 5.0
+    # The longest wait between two attempts of a write-back.
     write_back_backoff_max_seconds: float = 300.0
+    # Attempts of a write-back failing for such passing reasons before it is failed and waits
+    # for an operator's retry (Allegro's 400, 404, 409, 422 fail it at once).
     write_back_max_attempts: int = 10
     # Re-reads of a checkout form after Allegro answered 409 (stale revision) to a fulfillment
     # status change, before the write-back is failed.
