@@ -7,7 +7,7 @@ UV ?= uv
 SERVICES := auth catalog pricing offers orders
 
 .PHONY: help install tools lock lint format test test-fast test-fault run run-check emulator migrate bench \
-	bench-messaging bench-emulator bench-catalog bench-pricing asyncapi clean
+	bench-messaging bench-emulator bench-catalog bench-pricing bench-orders asyncapi clean
 
 help:
 	@echo "make run      - the whole platform end to end on the embedded default (emulator, demo data)"
@@ -68,7 +68,7 @@ run-check: $(PY)
 emulator: $(PY)
 	$(PY) -m allegro_emulator
 
-bench: bench-messaging bench-emulator bench-catalog bench-pricing
+bench: bench-messaging bench-emulator bench-catalog bench-pricing bench-orders
 
 bench-messaging: $(PY)
 	$(PY) bench/messaging.py
@@ -81,6 +81,9 @@ bench-pricing: $(PY)
 
 bench-catalog: $(PY)
 	$(PY) bench/catalog.py
+
+bench-orders: $(PY)
+	$(PY) bench/orders.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

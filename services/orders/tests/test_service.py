@@ -309,6 +309,8 @@ async def service(
         order_poll_interval_seconds=0.2,
         # Several pages per scenario: the cursor moves page by page.
         order_events_page_size=3,
+        # Pages naming two forms or more read them through the list, the others one by one.
+        order_forms_listed_from=2,
         order_poll_backoff_seconds=0.2,
         order_poll_backoff_max_seconds=0.5,
     )

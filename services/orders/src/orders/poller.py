@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from orders import handlers
 from orders.deps import OrdersDeps
@@ -22,6 +24,7 @@ from shared.errors import NotFound
 from shared.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
+LIST_LIMIT = 100  # GET /order/checkout-forms: limit 1..100
 
 
 async def import_orders(runtime: ServiceRuntime) -> None:
@@ -99,22 +102,79 @@ async def import_page(deps: OrdersDeps, claimed: c.ClaimedAccount) -> bool:
         form_id = str(event["order"]["checkoutForm"]["id"])
         by_form.setdefault(form_id, []).append(str(event["type"]))
         last_event[form_id] = str(event["id"])
-    forms = []
-    for form_id, types in by_form.items():
-        try:
-            form = await deps.allegro.get(
-                f"/order/checkout-forms/{form_id}", account_id=claimed.account_id
-            )
-        except AllegroError as exc:
-            if exc.status != 404:
-                raise
-            form = None  # replaced by a combined payment: its new form is in the journal
-        forms.append(c.FetchedForm(form_id, form, tuple(types), last_event[form_id]))
+    read = await read_forms(deps, claimed.account_id, list(by_form), events)
+    forms = [
+        c.FetchedForm(form_id, read.get(form_id), tuple(types), last_event[form_id])
+        for form_id, types in by_form.items()
+    ]
     await deps.units.handle(
         handlers.store_order_events,
         c.StoreOrderEvents(claimed.account_id, claimed.event_cursor, str(events[-1]["id"]), forms),
     )
     return len(events) >= limit
+
+
+async def read_forms(
+    deps: OrdersDeps, account_id: str, form_ids: list[str], events: list[dict[str, Any]]
+) -> dict[str, dict[str, Any] | None]:
+    """The checkout forms a page of events names, as Allegro has them now (None: gone).
+
+    Many forms are read through the list (`GET /order/checkout-forms`, 100 a call, updated
+    since the page's first event less a margin, oldest change first) instead of one GET each:
+    at 100 orders/s one GET per form would spend most of the Client ID's 9,000 calls/min.
+    Any form the list did not show (changed before the margin, or shifted between two list
+    pages by a concurrent change) is then read on its own, so the result is the same.
+    """
+    settings = deps.settings
+    found: dict[str, dict[str, Any] | None] = {}
+    wanted = set(form_ids)
+    if len(wanted) >= settings.order_forms_listed_from:
+        since = min(_parse_time(str(e.get("occurredAt") or "")) for e in events)
+        since -= timedelta(seconds=settings.order_forms_list_margin_seconds)
+        offset = 0
+        # A form changed long after its event (while catching up on an old journal) could be
+        # far down the list: after a few pages more, the rest are read one by one.
+        calls = len(wanted) // LIST_LIMIT + 3
+        while wanted - found.keys() and calls > 0:
+            calls -= 1
+            body = await deps.allegro.get(
+                "/order/checkout-forms",
+                account_id=account_id,
+                params={
+                    "updatedAt.gte": since.isoformat(timespec="milliseconds").replace(
+                        "+00:00", "Z"
+                    ),
+                    "sort": "updatedAt",
+                    "limit": LIST_LIMIT,
+                    "offset": offset,
+                },
+            )
+            listed = body.get("checkoutForms") or []
+            for form in listed:
+                if str(form.get("id")) in wanted:
+                    found[str(form["id"])] = form
+            if len(listed) < LIST_LIMIT:
+                break
+            offset += LIST_LIMIT
+    for form_id in form_ids:
+        if form_id in found:
+            continue
+        try:
+            found[form_id] = await deps.allegro.get(
+                f"/order/checkout-forms/{form_id}", account_id=account_id
+            )
+        except AllegroError as exc:
+            if exc.status != 404:
+                raise
+            found[form_id] = None  # replaced by a combined payment: its new form is in the journal
+    return found
+
+
+def _parse_time(value: str) -> datetime:
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:  # no usable time: list from the oldest event Allegro keeps
+        return datetime.now(UTC) - timedelta(days=60)
 
 
 async def reimport(deps: OrdersDeps, checkout_form_id: str, account_id: str) -> dict[str, int]:

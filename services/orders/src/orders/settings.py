@@ -23,6 +23,12 @@ class Settings(ServiceSettings):
     order_poll_concurrency: int = 4
     # Events per `GET /order/events` (Allegro: 1..1000).
     order_events_page_size: int = 100
+    # A page naming at least this many checkout forms reads them through the list (100 a call)
+    # instead of one GET each.
+    order_forms_listed_from: int = 5
+    # The list is read from the page's first event less this margin (a form's last change may
+    # precede its event); forms it misses are read one by one.
+    order_forms_list_margin_seconds: float = 2.0
     # How long a replica holds an account it claimed before another may take it over (a crashed
     # replica's claim expires); the cursor is advanced only from the position it was read at.
     order_poll_lease_seconds: float = 120.0
