@@ -62,6 +62,10 @@ def serve(port: int, pairs: list[str]) -> None:
     """The orders service (API and worker) with fixed Allegro tokens; settings from ORDERS_*."""
     import uvicorn
 
+    # Run as a script, this file's folder comes first on the path and its name hides the
+    # orders package.
+    here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
     from orders.main import build
     from shared.allegro.tokens import StaticTokens
     from shared.service import create_app

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from orders.domain import checkout, fulfillment
 from orders.domain import commands as c
-from orders.repository import OrdersRepository
+from orders.repository import FormToSave, OrdersRepository, StoredForm
 from shared.errors import Conflict, Invalid, NotFound
 from shared.events import (
     AccountConnected,
@@ -68,80 +69,115 @@ async def store_order_events(command: c.StoreOrderEvents, uow: UnitOfWork) -> di
         command.account_id, command.cursor_before, command.cursor_after
     ):
         raise StaleCursor(f"account {command.account_id}: the order-event cursor moved")
-    received = cancelled = 0
-    for fetched in command.forms:
-        if fetched.form is None:
-            continue  # gone upstream: replaced by a combined payment, which names its own form
-        got, lost = await _store_form(
-            uow, command.account_id, fetched.form, fetched.event_types, fetched.last_event_id
-        )
-        received += got
-        cancelled += lost
-    return {"received": received, "cancelled": cancelled}
+    items = [(f.form, f.event_types, f.last_event_id) for f in command.forms if f.form]
+    # (A form that is gone upstream was replaced by a combined payment, which names its own.)
+    return await _store_forms(uow, command.account_id, items)
 
 
-async def _store_form(
+async def _store_forms(
     uow: UnitOfWork,
     account_id: str,
-    form: dict[str, Any],
-    event_types: tuple[str, ...],
-    last_event_id: str | None,
-) -> tuple[int, int]:
-    """Store one checkout form as read; (1 if handed off now, 1 if cancelled now)."""
+    items: Sequence[tuple[dict[str, Any], tuple[str, ...], str | None]],
+) -> dict[str, int]:
+    """Store checkout forms as read, in order, with a handful of set-based statements: the
+    rules run here, on what the page's rows say and what earlier forms of the page changed."""
     repo = uow.repository(OrdersRepository)
-    form_id = str(form["id"])
-    status = checkout.effective_status(form, event_types)
-    stored = await repo.checkout_form_for_update(form_id)
-    if stored is not None and checkout.regresses(stored.status, status):
-        return 0, 0  # an older state read late (FILLED_IN after READY_FOR_PROCESSING)
-    line_ids = [str(item["id"]) for item in form.get("lineItems") or []]
-    owners = [o for o in await repo.line_item_owners(line_ids) if o.checkout_form_id != form_id]
-    handed_off = sorted({o.checkout_form_id for o in owners if o.received})
-    duplicate_of = handed_off[0] if handed_off else None
-    await repo.save_checkout_form(account_id, form, status, last_event_id, duplicate_of)
-    if stored is None or stored.status != status or stored.revision != form.get("revision"):
-        await repo.add_history(
-            form_id,
-            "imported",
-            {
-                "status": status,
-                "revision": form.get("revision"),
-                "fulfillment_status": (form.get("fulfillment") or {}).get("status"),
-                "events": list(event_types),
-                "event_id": last_event_id,
-            },
+    ids = [str(form["id"]) for form, _, _ in items]
+    state = await repo.checkout_forms_for_update(ids)
+    line_ids = [str(li["id"]) for form, _, _ in items for li in form.get("lineItems") or []]
+    owners = await repo.line_item_owners(line_ids)
+    owner = {o.line_item_id: o.checkout_form_id for o in owners}
+    handed = {o.checkout_form_id for o in owners if o.received}
+    now = datetime.now(UTC)
+    saves: list[FormToSave] = []
+    history: list[tuple[str, str, dict[str, Any]]] = []
+    superseded: list[tuple[list[str], str]] = []
+    owned: dict[str, str] = {}
+    emitted: list[Event] = []
+    received: list[str] = []
+    cancelled: list[str] = []
+    for form, event_types, last_event_id in items:
+        form_id = str(form["id"])
+        status = checkout.effective_status(form, event_types)
+        stored = state.get(form_id)
+        if stored is not None and checkout.regresses(stored.status, status):
+            continue  # an older state read late (FILLED_IN after READY_FOR_PROCESSING)
+        lines = [str(li["id"]) for li in form.get("lineItems") or []]
+        others = {owner[li] for li in lines if li in owner and owner[li] != form_id}
+        handed_off = sorted(others & handed)
+        duplicate_of = handed_off[0] if handed_off else None
+        saves.append(FormToSave(form, status, last_event_id, duplicate_of))
+        revision = str(form.get("revision") or "")
+        if stored is None or stored.status != status or stored.revision != revision:
+            history.append(
+                (
+                    form_id,
+                    "imported",
+                    {
+                        "status": status,
+                        "revision": revision,
+                        "fulfillment_status": (form.get("fulfillment") or {}).get("status"),
+                        "events": list(event_types),
+                        "event_id": last_event_id,
+                    },
+                )
+            )
+        if duplicate_of is None:
+            if others:
+                superseded.append((sorted(others), form_id))
+            for li in lines:
+                owner[li] = owned[li] = form_id
+        first_time = stored is None or stored.received_at is None
+        already_duplicate = stored is not None and stored.duplicate_of is not None
+        received_now = (
+            status == checkout.PAID
+            and first_time
+            and duplicate_of is None
+            and not already_duplicate
         )
-    if duplicate_of is None:
-        replaced = sorted({o.checkout_form_id for o in owners})
-        if replaced:
-            await repo.mark_superseded(replaced, form_id)
-        await repo.own_line_items(account_id, form_id, line_ids)
-    first_time = stored is None or stored.received_at is None
-    already_duplicate = stored is not None and stored.duplicate_of is not None
-    received = cancelled = 0
-    if status == checkout.PAID and first_time and duplicate_of is None and not already_duplicate:
-        await uow.emit(checkout.order_received(account_id, form))
-        await repo.mark_received(form_id)
-        await repo.add_history(form_id, "received", {"revision": form.get("revision")})
-        received = 1
-    if status == checkout.CANCELLED and (stored is None or stored.cancelled_at is None):
-        reason = checkout.cancellation_reason(event_types)
-        await uow.emit(checkout.order_cancelled(account_id, form_id, reason))
-        await repo.mark_cancelled(form_id)
-        await repo.add_history(form_id, "cancelled", {"reason": reason})
-        cancelled = 1
-    return received, cancelled
+        if received_now:
+            emitted.append(checkout.order_received(account_id, form))
+            received.append(form_id)
+            handed.add(form_id)
+            history.append((form_id, "received", {"revision": revision}))
+        cancelled_now = status == checkout.CANCELLED and (
+            stored is None or stored.cancelled_at is None
+        )
+        if cancelled_now:
+            reason = checkout.cancellation_reason(event_types)
+            emitted.append(checkout.order_cancelled(account_id, form_id, reason))
+            cancelled.append(form_id)
+            history.append((form_id, "cancelled", {"reason": reason}))
+        state[form_id] = StoredForm(
+            form_id,
+            account_id,
+            status,
+            revision,
+            now if received_now else (stored.received_at if stored else None),
+            now if cancelled_now else (stored.cancelled_at if stored else None),
+            stored.superseded_by if stored else None,
+            (stored.duplicate_of if stored else None) or duplicate_of,
+        )
+    await repo.save_checkout_forms(account_id, saves)
+    for replaced, by in superseded:
+        await repo.mark_superseded(replaced, by)
+    await repo.own_line_items(account_id, owned)
+    await repo.mark_received(received)
+    await repo.mark_cancelled(cancelled)
+    await repo.add_history_rows(history)
+    await uow.emit(*emitted)
+    return {"received": len(received), "cancelled": len(cancelled)}
 
 
 async def store_checkout_form(command: c.StoreCheckoutForm, uow: UnitOfWork) -> dict[str, int]:
     """A form read on its own (re-import, re-read after a stale revision): the same rules as
     the journal's, the cursor untouched."""
-    received, cancelled = await _store_form(uow, command.account_id, command.form, (), None)
+    result = await _store_forms(uow, command.account_id, [(command.form, (), None)])
     if command.reason == "reimported":
         await uow.repository(OrdersRepository).add_history(
             str(command.form["id"]), "reimported", {"revision": command.form.get("revision")}
         )
-    return {"received": received, "cancelled": cancelled}
+    return result
 
 
 async def poll_succeeded(command: c.PollSucceeded, uow: UnitOfWork) -> None:

@@ -3,7 +3,7 @@ connection of the unit of work it is given (see docs/service-anatomy.md)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,6 +28,14 @@ class StoredForm:
 
 
 @dataclass(frozen=True)
+class FormToSave:
+    form: dict[str, Any]
+    status: str
+    last_event_id: str | None
+    duplicate_of: str | None
+
+
+@dataclass(frozen=True)
 class LineItemOwner:
     line_item_id: str
     checkout_form_id: str
@@ -48,16 +56,22 @@ _CLAIM = sa.text(
     " RETURNING account_id, event_cursor, failures"
 )
 
-_SAVE_FORM = sa.text(
+# Many forms in one statement, from a JSON array of rows.
+_SAVE_FORMS = sa.text(
     "INSERT INTO checkout_forms (id, account_id, status, revision, fulfillment_status,"
     " marketplace_id, form, duplicate_of, last_event_id, buyer_login, bought_at, skus)"
-    " VALUES (:id, :a, :s, :rev, :fs, :m, CAST(:form AS jsonb), :dup, :ev, :login, :bought,"
-    "  CAST(:skus AS text[]))"
-    " ON CONFLICT (id) DO UPDATE SET status = :s, revision = :rev,"
-    " fulfillment_status = :fs, marketplace_id = :m, form = CAST(:form AS jsonb),"
-    " duplicate_of = COALESCE(checkout_forms.duplicate_of, :dup),"
-    " last_event_id = COALESCE(CAST(:ev AS text), checkout_forms.last_event_id),"
-    " buyer_login = :login, bought_at = :bought, skus = CAST(:skus AS text[]), updated_at = now()"
+    " SELECT x.id, :a, x.status, x.revision, x.fs, x.m, x.form, x.dup, x.ev, x.login,"
+    "  x.bought, ARRAY(SELECT jsonb_array_elements_text(x.skus))"
+    " FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS x(id text, status text, revision text,"
+    "  fs text, m text, form jsonb, dup text, ev text, login text, bought timestamptz,"
+    "  skus jsonb)"
+    " ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, revision = EXCLUDED.revision,"
+    " fulfillment_status = EXCLUDED.fulfillment_status,"
+    " marketplace_id = EXCLUDED.marketplace_id, form = EXCLUDED.form,"
+    " duplicate_of = COALESCE(checkout_forms.duplicate_of, EXCLUDED.duplicate_of),"
+    " last_event_id = COALESCE(EXCLUDED.last_event_id, checkout_forms.last_event_id),"
+    " buyer_login = EXCLUDED.buyer_login, bought_at = EXCLUDED.bought_at,"
+    " skus = EXCLUDED.skus, updated_at = now()"
 )
 
 _SEARCH_FORMS = sa.text(
@@ -165,61 +179,67 @@ class OrdersRepository:
 
     # --- checkout forms -----------------------------------------------------------------------
 
-    async def checkout_form_for_update(self, checkout_form_id: str) -> StoredForm | None:
-        row = (
-            await self.connection.execute(
-                sa.text(f"SELECT {_FORM_COLUMNS} FROM checkout_forms WHERE id = :id FOR UPDATE"),
-                {"id": checkout_form_id},
+    async def checkout_forms_for_update(self, ids: Sequence[str]) -> dict[str, StoredForm]:
+        rows = await self.connection.execute(
+            sa.text(
+                f"SELECT {_FORM_COLUMNS} FROM checkout_forms"
+                " WHERE id = ANY(CAST(:ids AS text[])) ORDER BY id FOR UPDATE"
+            ),
+            {"ids": list(ids)},
+        )
+        return {r[0]: StoredForm(*r) for r in rows}
+
+    async def save_checkout_forms(self, account_id: str, forms: Sequence[FormToSave]) -> None:
+        """Insert or overwrite the stored forms; a `last_event_id` None keeps the stored one
+        (a form read on its own, not from the journal)."""
+        if not forms:
+            return
+        rows = []
+        for save in forms:
+            form = save.form
+            items = form.get("lineItems") or []
+            rows.append(
+                {
+                    "id": str(form["id"]),
+                    "status": save.status,
+                    "revision": str(form.get("revision") or ""),
+                    "fs": (form.get("fulfillment") or {}).get("status"),
+                    "m": (form.get("marketplace") or {}).get("id"),
+                    "form": form,
+                    "dup": save.duplicate_of,
+                    "ev": save.last_event_id,
+                    "login": (form.get("buyer") or {}).get("login"),
+                    "bought": items[0].get("boughtAt") if items else None,
+                    "skus": [
+                        str(sku)
+                        for item in items
+                        if (sku := ((item.get("offer") or {}).get("external") or {}).get("id"))
+                    ],
+                }
             )
-        ).first()
-        return None if row is None else StoredForm(*row)
-
-    async def save_checkout_form(
-        self,
-        account_id: str,
-        form: dict[str, Any],
-        status: str,
-        last_event_id: str | None,
-        duplicate_of: str | None,
-    ) -> None:
-        """Insert or overwrite the stored form; `last_event_id` None keeps the stored one (a
-        form read on its own, not from the journal)."""
-        items = form.get("lineItems") or []
-        skus = [
-            str(sku)
-            for item in items
-            if (sku := ((item.get("offer") or {}).get("external") or {}).get("id"))
-        ]
-        bought = items[0].get("boughtAt") if items else None
         await self.connection.execute(
-            _SAVE_FORM,
-            {
-                "id": str(form["id"]),
-                "a": account_id,
-                "s": status,
-                "rev": str(form.get("revision") or ""),
-                "fs": (form.get("fulfillment") or {}).get("status"),
-                "m": (form.get("marketplace") or {}).get("id"),
-                "form": orjson.dumps(form).decode(),
-                "dup": duplicate_of,
-                "ev": last_event_id,
-                "login": (form.get("buyer") or {}).get("login"),
-                "bought": None if bought is None else datetime.fromisoformat(bought),
-                "skus": skus,
-            },
+            _SAVE_FORMS, {"a": account_id, "rows": orjson.dumps(rows).decode()}
         )
 
-    async def mark_received(self, checkout_form_id: str) -> None:
-        await self.connection.execute(
-            sa.text("UPDATE checkout_forms SET received_at = now() WHERE id = :id"),
-            {"id": checkout_form_id},
-        )
+    async def mark_received(self, checkout_form_ids: Sequence[str]) -> None:
+        if checkout_form_ids:
+            await self.connection.execute(
+                sa.text(
+                    "UPDATE checkout_forms SET received_at = now()"
+                    " WHERE id = ANY(CAST(:ids AS text[]))"
+                ),
+                {"ids": list(checkout_form_ids)},
+            )
 
-    async def mark_cancelled(self, checkout_form_id: str) -> None:
-        await self.connection.execute(
-            sa.text("UPDATE checkout_forms SET cancelled_at = now() WHERE id = :id"),
-            {"id": checkout_form_id},
-        )
+    async def mark_cancelled(self, checkout_form_ids: Sequence[str]) -> None:
+        if checkout_form_ids:
+            await self.connection.execute(
+                sa.text(
+                    "UPDATE checkout_forms SET cancelled_at = now()"
+                    " WHERE id = ANY(CAST(:ids AS text[]))"
+                ),
+                {"ids": list(checkout_form_ids)},
+            )
 
     async def mark_superseded(self, checkout_form_ids: Sequence[str], by: str) -> None:
         await self.connection.execute(
@@ -241,17 +261,18 @@ class OrdersRepository:
         )
         return [LineItemOwner(r[0], r[1], bool(r[2])) for r in rows]
 
-    async def own_line_items(
-        self, account_id: str, checkout_form_id: str, line_item_ids: Sequence[str]
-    ) -> None:
-        """The line items belong to this form now (a combined payment takes them over)."""
+    async def own_line_items(self, account_id: str, owners: Mapping[str, str]) -> None:
+        """Line item id -> the form it belongs to now (a combined payment takes them over)."""
+        if not owners:
+            return
         await self.connection.execute(
             sa.text(
                 "INSERT INTO line_items (id, account_id, checkout_form_id)"
-                " SELECT unnest(CAST(:ids AS text[])), :a, :f"
+                " SELECT i, :a, f"
+                " FROM unnest(CAST(:ids AS text[]), CAST(:forms AS text[])) AS x(i, f)"
                 " ON CONFLICT (id) DO UPDATE SET checkout_form_id = EXCLUDED.checkout_form_id"
             ),
-            {"ids": list(line_item_ids), "a": account_id, "f": checkout_form_id},
+            {"ids": list(owners), "forms": list(owners.values()), "a": account_id},
         )
 
     async def checkout_forms(
@@ -293,6 +314,19 @@ class OrdersRepository:
         return None if row is None else dict(row._mapping)
 
     # --- history --------------------------------------------------------------------------------
+
+    async def add_history_rows(self, rows: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
+        """(checkout form id, kind, detail) rows, in order."""
+        if rows:
+            await self.connection.execute(
+                sa.text(
+                    "INSERT INTO order_history (checkout_form_id, kind, detail)"
+                    " SELECT r->>'f', r->>'k', r->'d'"
+                    " FROM jsonb_array_elements(CAST(:rows AS jsonb)) WITH ORDINALITY AS x(r, n)"
+                    " ORDER BY n"
+                ),
+                {"rows": orjson.dumps([{"f": f, "k": k, "d": d} for f, k, d in rows]).decode()},
+            )
 
     async def add_history(self, checkout_form_id: str, kind: str, detail: dict[str, Any]) -> None:
         await self.connection.execute(
