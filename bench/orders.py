@@ -262,10 +262,11 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     }
     calls_total = sum(calls.values())
     offered = len(placed) / (stopped - started)
+    page_size = os.environ.get("ORDERS_ORDER_EVENTS_PAGE_SIZE", "300 (the default)")
     note = (
         f"{len(placed)} orders placed by the emulator's buyer simulator at {offered:.0f}/s"
         f" across {ACCOUNTS} accounts for {args.seconds:.0f} s; the service in its own process"
-        f" (poll interval {args.poll_interval} s, pages of 100 events, forms read through the"
+        f" (poll interval {args.poll_interval} s, pages of {page_size} events, forms read through the"
         f" list); load average before: {load_before}"
     )
     return [
