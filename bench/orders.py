@@ -266,8 +266,8 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     note = (
         f"{len(placed)} orders placed by the emulator's buyer simulator at {offered:.0f}/s"
         f" across {ACCOUNTS} accounts for {args.seconds:.0f} s; the service in its own process"
-        f" (poll interval {args.poll_interval} s, pages of {page_size} events, forms read through the"
-        f" list); load average before: {load_before}"
+        f" (poll interval {args.poll_interval} s, pages of {page_size} events, forms read"
+        f" through the list); load average before: {load_before}"
     )
     return [
         {
