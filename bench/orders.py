@@ -240,6 +240,8 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             drained = time.time()
             counters = (await admin.get("/counters")).json()
             await admin.aclose()
+            service.terminate()  # before its database and vhost go
+            await service.wait()
     finally:
         if connection is not None:
             await connection.close()
@@ -262,7 +264,7 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     }
     calls_total = sum(calls.values())
     offered = len(placed) / (stopped - started)
-    page_size = os.environ.get("ORDERS_ORDER_EVENTS_PAGE_SIZE", "300 (the default)")
+    page_size = os.environ.get("ORDERS_ORDER_EVENTS_PAGE_SIZE", "1000 (the default)")
     note = (
         f"{len(placed)} orders placed by the emulator's buyer simulator at {offered:.0f}/s"
         f" across {ACCOUNTS} accounts for {args.seconds:.0f} s; the service in its own process"

@@ -131,31 +131,23 @@ async def read_forms(
     if len(wanted) >= settings.order_forms_listed_from:
         since = min(_parse_time(str(e.get("occurredAt") or "")) for e in events)
         since -= timedelta(seconds=settings.order_forms_list_margin_seconds)
-        offset = 0
         # A form changed long after its event (while catching up on an old journal) could be
         # far down the list: after a few pages more, the rest are read one by one.
         calls = len(wanted) // LIST_LIMIT + 3
-        while wanted - found.keys() and calls > 0:
-            calls -= 1
-            body = await deps.allegro.get(
-                "/order/checkout-forms",
-                account_id=account_id,
-                params={
-                    "updatedAt.gte": since.isoformat(timespec="milliseconds").replace(
-                        "+00:00", "Z"
-                    ),
-                    "sort": "updatedAt",
-                    "limit": LIST_LIMIT,
-                    "offset": offset,
-                },
+        # The pages the wanted forms (and the margin's) should fill are read at once.
+        offsets = list(range(0, (len(wanted) // LIST_LIMIT + 1) * LIST_LIMIT, LIST_LIMIT))
+        after = since.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        while offsets and wanted - found.keys() and calls > 0:
+            calls -= len(offsets)
+            bodies = await asyncio.gather(
+                *(_list_forms(deps, account_id, after, offset) for offset in offsets)
             )
-            listed = body.get("checkoutForms") or []
-            for form in listed:
-                if str(form.get("id")) in wanted:
-                    found[str(form["id"])] = form
-            if len(listed) < LIST_LIMIT:
-                break
-            offset += LIST_LIMIT
+            for body in bodies:
+                for form in body:
+                    if str(form.get("id")) in wanted:
+                        found[str(form["id"])] = form
+            full = len(bodies[-1]) == LIST_LIMIT
+            offsets = [offsets[-1] + LIST_LIMIT] if full else []
     for form_id in form_ids:
         if form_id in found:
             continue
@@ -168,6 +160,18 @@ async def read_forms(
                 raise
             found[form_id] = None  # replaced by a combined payment: its new form is in the journal
     return found
+
+
+async def _list_forms(
+    deps: OrdersDeps, account_id: str, since: str, offset: int
+) -> list[dict[str, Any]]:
+    body = await deps.allegro.get(
+        "/order/checkout-forms",
+        account_id=account_id,
+        params={"updatedAt.gte": since, "sort": "updatedAt", "limit": LIST_LIMIT, "offset": offset},
+    )
+    listed: list[dict[str, Any]] = body.get("checkoutForms") or []
+    return listed
 
 
 def _parse_time(value: str) -> datetime:

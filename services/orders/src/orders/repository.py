@@ -158,7 +158,11 @@ class OrdersRepository:
     ) -> None:
         await self.connection.execute(
             sa.text(
-                "UPDATE accounts SET next_poll_at = now() + make_interval(secs => :n),"
+                # A success counts the interval from the poll's start (its claim), so an account
+                # is read every interval however long the reading took; a failure waits from now.
+                "UPDATE accounts SET next_poll_at = CASE WHEN :failed"
+                "  THEN now() + make_interval(secs => :n)"
+                "  ELSE GREATEST(now(), last_polled_at + make_interval(secs => :n)) END,"
                 " failures = CASE WHEN :failed THEN failures + 1 ELSE 0 END, last_error = :e"
                 " WHERE account_id = :a"
             ),

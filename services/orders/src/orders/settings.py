@@ -16,21 +16,21 @@ class Settings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="ORDERS_", extra="ignore", env_ignore_empty=True)
 
-    # How often each connected account's order events are read when the last read was not a
-    # full page (a full page is followed at once).
+    # How often each connected account's order events are read, counted from the start of the
+    # last read, when that read was not a full page (a full page is followed at once).
     order_poll_interval_seconds: float = 5.0
     # Accounts one replica imports at once (each loop claims its own account).
     order_poll_concurrency: int = 4
-    # Events per `GET /order/events` (Allegro: 1..1000). 300 events name about 100 checkout
-    # forms (3 events per order), which one list call reads: measured with bench/orders.py,
-    # pages of 100 kept an account at 120 orders/s behind by ~2 s more than pages of 300.
-    order_events_page_size: int = 300
+    # Events per `GET /order/events` (Allegro: 1..1000). The most: a page names up to ~330
+    # checkout forms (3 events per order), read through the list 100 a call; bench/orders.py
+    # at 120 orders/s kept up with pages of 1000 and fell behind with pages of 100 or 300.
+    order_events_page_size: int = 1000
     # A page naming at least this many checkout forms reads them through the list (100 a call)
     # instead of one GET each.
     order_forms_listed_from: int = 5
     # The list is read from the page's first event less this margin (a form's last change may
     # precede its event); forms it misses are read one by one.
-    order_forms_list_margin_seconds: float = 2.0
+    order_forms_list_margin_seconds: float = 1.0
     # How long a replica holds an account it claimed before another may take it over (a crashed
     # replica's claim expires); the cursor is advanced only from the position it was read at.
     order_poll_lease_seconds: float = 120.0
