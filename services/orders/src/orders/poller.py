@@ -25,6 +25,9 @@ from shared.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
 LIST_LIMIT = 100  # GET /order/checkout-forms: limit 1..100
+# How long a loop that found no account due waits before it looks again: an account falls due
+# at most this long before it is read (the claim is one indexed statement).
+IDLE = 0.25
 
 
 async def import_orders(runtime: ServiceRuntime) -> None:
@@ -45,7 +48,7 @@ async def _poll_loop(runtime: ServiceRuntime, deps: OrdersDeps) -> None:
             worked = False
         if not worked:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(runtime.stopping.wait(), timeout=min(interval, 1.0))
+                await asyncio.wait_for(runtime.stopping.wait(), timeout=min(interval, IDLE))
 
 
 async def poll_once(deps: OrdersDeps) -> bool:
