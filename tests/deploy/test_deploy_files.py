@@ -45,7 +45,10 @@ TOPOLOGY: dict[str, list[tuple[str, str]]] = {
     "offers.prices": [("mci.events", "price.computed")],
     "offers.accounts": [("mci.events", key) for key in ACCOUNT_EVENTS],
     "orders.accounts": [("mci.events", key) for key in ACCOUNT_EVENTS],
-    "orders.shipments": [("mci.upstream", "supplier.shipment")],
+    "orders.shipments": [
+        ("mci.upstream", "supplier.shipment"),
+        ("mci.upstream", "supplier.fulfillment"),
+    ],
 }
 DELIVERY_LIMIT = 100  # the broker's backstop; the consumer counts handler failures itself
 # DLQs are classic durable queues, as shared/messaging/topology.py declares them (RabbitMQ 3.10

@@ -46,6 +46,7 @@ from shared.events import (
     Event,
     OrderCancelled,
     OrderReceived,
+    SupplierFulfillmentChanged,
     SupplierShipmentSent,
 )
 from shared.messaging.topology import QueueSpec, declare_queue, events
@@ -873,3 +874,39 @@ async def test_an_account_whose_refresh_token_was_revoked_stops_and_resumes(
     received = await service.probe.wait_for(account, "OrderReceived", 2)
     await service.cursor_caught_up(account, login)
     assert [r["order_id"] for r in received] == [before["id"], after["id"]]
+
+
+async def test_a_status_change_from_fulfilment_goes_back_and_a_bad_one_is_dead_lettered(
+    service: Service,
+) -> None:
+    account, form = await service.paid_order()
+    bad = SupplierFulfillmentChanged(account_id=account, order_id=form["id"], status="RETURNED")
+    bad_envelope = Envelope(
+        type=bad.event_type,
+        source="fulfilment",
+        correlation_id=str(uuid.uuid4()),
+        data=bad.model_dump(mode="json"),
+    )
+    await service.publish_envelope(bad_envelope, "supplier.fulfillment")
+    for status in ("PROCESSING", "READY_FOR_SHIPMENT"):
+        await service.publish(
+            SupplierFulfillmentChanged(account_id=account, order_id=form["id"], status=status)
+        )
+    done = await service.write_backs_settled(form["id"], 2)
+    assert [(w["fulfillment_status"], w["state"]) for w in reversed(done)] == [
+        ("PROCESSING", "done"),
+        ("READY_FOR_SHIPMENT", "done"),
+    ]
+    assert service.on_allegro(account, form["id"])[0]["fulfillment"]["status"] == (
+        "READY_FOR_SHIPMENT"
+    )
+    admin = {"Authorization": f"Bearer {service.admin_token}"}
+
+    async def dead_lettered() -> bool:
+        answer = await service.http.get("/admin/dlq/orders.shipments", headers=admin)
+        return any(d["message_id"] == str(bad_envelope.id) for d in answer.json())
+
+    await wait_until(dead_lettered, within=30)
+    letters = (await service.http.get("/admin/dlq/orders.shipments", headers=admin)).json()
+    (letter,) = [d for d in letters if d["message_id"] == str(bad_envelope.id)]
+    assert "'RETURNED' cannot be set" in letter["error"]

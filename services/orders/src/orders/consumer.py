@@ -11,11 +11,13 @@ ACCOUNTS = QueueSpec(
     "orders.accounts",
     events("account.connected", "account.disconnected", "account.refresh-failed"),
 )
-# The fulfilment system's shipments (waybills to write back). Its handler only checks and
-# records (Allegro is called later, by the write-back loop), and database outages are retried
-# without counting: a failure is the message's own and would repeat, so it is dead-lettered at
-# the first one, with the reason, instead of being tried four more times.
-SHIPMENTS = QueueSpec("orders.shipments", upstream("supplier.shipment"), max_failures=1)
+# The fulfilment system's shipments (waybills to write back) and status changes. Its handlers
+# only check and record (Allegro is called later, by the write-back loop), and database
+# outages are retried without counting: a failure is the message's own and would repeat, so
+# it is dead-lettered at the first one, with the reason, instead of tried four more times.
+SHIPMENTS = QueueSpec(
+    "orders.shipments", upstream("supplier.shipment", "supplier.fulfillment"), max_failures=1
+)
 
 SUBSCRIPTIONS: list[Subscription] = [
     Subscription(ACCOUNTS, ACCOUNT_HANDLERS),

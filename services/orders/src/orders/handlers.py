@@ -16,6 +16,7 @@ from shared.events import (
     AccountDisconnected,
     AccountRefreshFailed,
     Event,
+    SupplierFulfillmentChanged,
     SupplierShipmentSent,
 )
 from shared.messaging.consumer import Handler
@@ -220,7 +221,8 @@ async def retry_import(command: c.RetryImport, uow: UnitOfWork) -> dict[str, Any
 
 
 class InvalidShipment(Invalid):
-    """A shipment message that can never be written back as it is: dead-lettered with this."""
+    """A fulfilment message (shipment, status change) that can never be written back as it
+    is: dead-lettered with this."""
 
     default_code = "invalid_shipment"
 
@@ -258,6 +260,33 @@ async def supplier_shipment_sent(event: SupplierShipmentSent, uow: UnitOfWork) -
         event.order_id,
         "shipment_requested",
         {"write_back": write_back, "waybill": waybill, "carrier": event.carrier_id},
+    )
+    return {"write_back": write_back}
+
+
+async def supplier_fulfillment_changed(
+    event: SupplierFulfillmentChanged, uow: UnitOfWork
+) -> dict[str, Any]:
+    """The fulfilment system's status change, written back like an operator's; a status
+    Allegro does not let a seller set, or an order we never imported, is dead-lettered."""
+    try:
+        status = fulfillment.check_status(event.status)
+    except fulfillment.BadShipment as exc:
+        raise InvalidShipment(f"status change of {event.order_id}: {exc}") from None
+    repo = uow.repository(OrdersRepository)
+    stored = await repo.checkout_form(event.order_id)
+    if stored is None or stored["account_id"] != event.account_id:
+        raise InvalidShipment(
+            f"status change of {event.order_id}: account {event.account_id} has no such"
+            " imported checkout form"
+        )
+    write_back = await repo.add_status_change(
+        event.account_id, event.order_id, status, "fulfilment"
+    )
+    await repo.add_history(
+        event.order_id,
+        "status_requested",
+        {"write_back": write_back, "status": status, "by": "fulfilment"},
     )
     return {"write_back": write_back}
 
@@ -443,5 +472,8 @@ ACCOUNT_HANDLERS: dict[type[Event], Handler] = {
     AccountRefreshFailed: account_refresh_failed,
     AccountDisconnected: account_disconnected,
 }
-SHIPMENT_HANDLERS: dict[type[Event], Handler] = {SupplierShipmentSent: supplier_shipment_sent}
+SHIPMENT_HANDLERS: dict[type[Event], Handler] = {
+    SupplierShipmentSent: supplier_shipment_sent,
+    SupplierFulfillmentChanged: supplier_fulfillment_changed,
+}
 HANDLERS: dict[type[Event], Handler] = {**ACCOUNT_HANDLERS, **SHIPMENT_HANDLERS}
