@@ -41,6 +41,7 @@ from shared.allegro.tokens import AccountUnavailable, StaticTokens
 from shared.db import create_engine
 from shared.events import (
     AccountConnected,
+    AccountDisconnected,
     AccountRefreshFailed,
     Envelope,
     Event,
@@ -910,3 +911,48 @@ async def test_a_status_change_from_fulfilment_goes_back_and_a_bad_one_is_dead_l
     letters = (await service.http.get("/admin/dlq/orders.shipments", headers=admin)).json()
     (letter,) = [d for d in letters if d["message_id"] == str(bad_envelope.id)]
     assert "'RETURNED' cannot be set" in letter["error"]
+
+
+async def test_a_shipment_allegro_took_before_a_crash_is_not_added_twice(
+    service: Service,
+) -> None:
+    """An attempt whose POST reached Allegro died before recording it (its claim counted, the
+    waybill on Allegro): the next attempt finds the waybill in Allegro's list, adds nothing."""
+    account, form = await service.paid_order()
+    await service.publish(
+        AccountDisconnected(account_id=account, alias=account, base_marketplace="allegro-pl")
+    )
+
+    async def disconnected() -> bool:
+        return (await service.import_status(account)).get("status") == "disconnected"
+
+    await wait_until(disconnected, within=30)  # its write-backs wait for the account
+    await service.publish_envelope(
+        shipment_envelope(account, form["id"], tracking_number="CRASH-1"), "supplier.shipment"
+    )
+
+    async def recorded() -> bool:
+        return len(await service.write_backs(form["id"])) == 1
+
+    await wait_until(recorded, within=30)
+    with service.seller_api(account) as api:  # what the attempt that died had done
+        taken = api.post(
+            f"/order/checkout-forms/{form['id']}/shipments",
+            json={"carrierId": "DPD", "waybill": "CRASH-1"},
+        )
+        assert taken.status_code == 201
+    engine = create_engine(service.database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.text("UPDATE write_backs SET attempts = 1 WHERE checkout_form_id = :f"),
+                {"f": form["id"]},
+            )
+    finally:
+        await engine.dispose()
+    await service.connected(account)
+    (done,) = await service.write_backs_settled(form["id"], 1)
+    assert done["state"] == "done" and done["shipment_id"] == taken.json()["id"]
+    upstream, shipments = service.on_allegro(account, form["id"])
+    assert [s["waybill"] for s in shipments] == ["CRASH-1"]
+    assert upstream["fulfillment"]["status"] == "SENT"
