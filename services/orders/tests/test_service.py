@@ -956,3 +956,17 @@ async def test_a_shipment_allegro_took_before_a_crash_is_not_added_twice(
     upstream, shipments = service.on_allegro(account, form["id"])
     assert [s["waybill"] for s in shipments] == ["CRASH-1"]
     assert upstream["fulfillment"]["status"] == "SENT"
+
+
+async def test_metrics_count_hand_offs_write_backs_and_the_import_lag(service: Service) -> None:
+    text = (await service.http.get("/metrics")).text
+    values = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("mci_orders_")
+    }
+    assert values['mci_orders_handed_off_total{event="OrderReceived"}'] > 0
+    assert values['mci_orders_handed_off_total{event="OrderCancelled"}'] > 0
+    assert values['mci_orders_write_backs_total{kind="shipment",outcome="done"}'] > 0
+    assert values['mci_orders_write_backs_total{kind="fulfillment_status",outcome="failed"}'] > 0
+    assert values["mci_orders_import_lag_seconds_count"] > 0

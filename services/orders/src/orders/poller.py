@@ -15,7 +15,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from orders import handlers
+from orders import handlers, metrics
 from orders.deps import OrdersDeps
 from orders.domain import commands as c
 from shared.allegro.errors import AllegroError, AllegroUnavailable, RateLimited
@@ -110,10 +110,14 @@ async def import_page(deps: OrdersDeps, claimed: c.ClaimedAccount) -> bool:
         c.FetchedForm(form_id, read.get(form_id), tuple(types), last_event[form_id])
         for form_id, types in by_form.items()
     ]
-    await deps.units.handle(
+    stored = await deps.units.handle(
         handlers.store_order_events,
         c.StoreOrderEvents(claimed.account_id, claimed.event_cursor, str(events[-1]["id"]), forms),
     )
+    metrics.orders_handed_off.labels("OrderReceived").inc(stored["received"])
+    metrics.orders_handed_off.labels("OrderCancelled").inc(stored["cancelled"])
+    last_at = _parse_time(str(events[-1].get("occurredAt") or ""))
+    metrics.import_lag.observe(max(0.0, (datetime.now(UTC) - last_at).total_seconds()))
     return len(events) >= limit
 
 

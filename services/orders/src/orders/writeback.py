@@ -21,7 +21,7 @@ import contextlib
 import logging
 from typing import Any
 
-from orders import handlers
+from orders import handlers, metrics
 from orders.deps import OrdersDeps
 from orders.domain import checkout, fulfillment
 from orders.domain import commands as c
@@ -79,6 +79,7 @@ async def write_back_once(deps: OrdersDeps) -> bool:
     retry_in: float | None
     try:
         await _write(deps, claimed)
+        metrics.write_backs.labels(claimed.kind, "done").inc()
         return True
     except AccountUnavailable as exc:
         # No token: the account stops (import and write-backs) until auth reconnects it.
@@ -110,6 +111,7 @@ async def write_back_once(deps: OrdersDeps) -> bool:
         handlers.write_back_failed,
         c.WriteBackFailed(claimed.id, claimed.checkout_form_id, error, retry_in),
     )
+    metrics.write_backs.labels(claimed.kind, "failed" if retry_in is None else "retry").inc()
     return True
 
 
