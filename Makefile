@@ -10,7 +10,7 @@ UV ?= uv
 SERVICES := auth catalog pricing offers orders
 
 .PHONY: help install tools lock lint format test test-fast test-fault run run-check emulator migrate bench \
-	bench-messaging bench-emulator bench-catalog bench-pricing bench-summary asyncapi clean
+	bench-messaging bench-emulator bench-catalog bench-pricing bench-orders bench-summary asyncapi clean
 
 help:
 	@echo "make run      - the whole platform end to end on the embedded default (emulator, demo data)"
@@ -77,7 +77,7 @@ emulator: $(INSTALLED)
 emulator-bigbuy: $(INSTALLED)
 	$(PY) -m bigbuy_emulator
 
-bench: bench-messaging bench-emulator bench-catalog bench-pricing
+bench: bench-messaging bench-emulator bench-catalog bench-pricing bench-orders
 	$(MAKE) bench-summary
 
 bench-summary: $(INSTALLED)
@@ -94,6 +94,9 @@ bench-pricing: $(INSTALLED)
 
 bench-catalog: $(INSTALLED)
 	$(PY) bench/catalog.py
+
+bench-orders: $(INSTALLED)
+	$(PY) bench/orders.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,10 @@ class Stack:
     admin_key: str
     home: Path
     closed: str  # a URL nothing listens on
+    # An emulator seller's account orders can read (its token given to orders), and one paid
+    # order of it that orders has not imported.
+    orders_account: str = ""
+    order_id: str = ""
 
     def env(self, **overrides: str) -> dict[str, str]:
         """A clean environment: the stack's URLs and key, a HOME without a config file."""
@@ -52,7 +57,7 @@ class Stack:
             "COLUMNS": "200",
             "MCI_API_KEY": self.admin_key,
             # Services not started here point at a closed port, never at a local `make run`.
-            **{f"MCI_{name.upper()}_URL": self.closed for name in ("offers", "orders")},
+            **{f"MCI_{name.upper()}_URL": self.closed for name in ("offers",)},
             **{f"MCI_{name.upper()}_URL": s.url for name, s in self.services.items()},
         }
         env.update(overrides)
@@ -69,6 +74,64 @@ class Stack:
             check=False,
         )
         return Result(done.returncode, done.stdout, done.stderr)
+
+
+def offer_of(emulator: EmulatorHandle, token: str) -> str:
+    """An active offer of the token's seller (GPSR data, a catalogue product, stock)."""
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Accept": "application/vnd.allegro.public.v1+json",
+        "Content-Type": "application/vnd.allegro.public.v1+json",
+    }
+    producer = {
+        "name": "Producent testowy",
+        "producerData": {
+            "tradeName": "Fabryka Testowa sp. z o.o.",
+            "address": {
+                "countryCode": "PL",
+                "street": "ul. Fabryczna 1",
+                "postalCode": "60-001",
+                "city": "Poznań",
+            },
+            "contact": {"email": "gpsr@fabryka.example", "phoneNumber": "+48 600 000 000"},
+        },
+    }
+    rows = emulator.admin("GET", "/catalogue/sample?n=50")["rows"]
+    ean = next(r["ean"] for r in rows if r["allegroProducts"] == 1)
+    with httpx.Client(base_url=emulator.url, headers=headers, timeout=30) as api:
+        api.post("/sale/responsible-producers", json=producer).raise_for_status()
+        created = api.post(
+            "/sale/product-offers",
+            json={
+                "productSet": [
+                    {
+                        "product": {"id": ean, "idType": "GTIN"},
+                        "responsibleProducer": {"type": "NAME", "name": producer["name"]},
+                        "safetyInformation": {"type": "TEXT", "description": "Chronić."},
+                    }
+                ],
+                "parameters": [{"id": "11323", "valuesIds": ["11323_1"]}],
+                "sellingMode": {"price": {"amount": "49.90", "currency": "PLN"}},
+                "stock": {"available": 5, "unit": "UNIT"},
+                "publication": {"status": "ACTIVE"},
+                "external": {"id": "CLI-SKU-1"},
+            },
+        )
+        created.raise_for_status()
+        return str(created.json()["id"])
+
+
+def paid_order(emulator: EmulatorHandle, offer_id: str) -> dict[str, Any]:
+    """A buyer buys and pays; the offer may still be in Allegro's asynchronous processing."""
+    for _ in range(100):
+        try:
+            form: dict[str, Any] = emulator.admin("POST", "/orders", {"offerId": offer_id})
+            return form
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code != 422:  # 422: not active yet
+                raise
+        time.sleep(0.1)
+    raise AssertionError(f"offer {offer_id} never became active")
 
 
 @pytest.fixture(scope="session")
@@ -107,6 +170,17 @@ async def stack(
             auth.url,
             build={"allegro_tokens": StaticTokens({})},
         )
+        seller = cli_emulator.new_seller()["login"]
+        token = cli_emulator.token_for(seller)["access_token"]
+        order = paid_order(cli_emulator, offer_of(cli_emulator, token))
+        running["orders"] = serve(
+            "orders",
+            await make_database("cli_orders"),
+            amqp_url,
+            cli_emulator.url,
+            auth.url,
+            build={"allegro_tokens": StaticTokens({"cli-orders-shop": token})},
+        )
         async with httpx.AsyncClient(base_url=auth.url, headers=auth.headers("admin")) as http:
             created = await http.post("/api-keys", json={"name": "cli tests", "role": "admin"})
         assert created.status_code == 201, created.text
@@ -115,6 +189,8 @@ async def stack(
             created.json()["api_key"],
             tmp_path_factory.mktemp("home"),
             f"http://127.0.0.1:{free_port()}",
+            "cli-orders-shop",
+            str(order["id"]),
         )
     finally:
         for handle in running.values():

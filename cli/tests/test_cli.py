@@ -280,12 +280,11 @@ def test_dlq_list_show_replay(stack: Stack) -> None:
     assert unknown.code == 1 and "404 unknown_queue" in unknown.stderr
     wrong_service = stack.mci("dlq", "show", "billing", queue)
     assert wrong_service.code == 2
-    # offers and orders are not running here: named, and exit 3, the others still listed.
+    # offers is not running here: named, and exit 3, the others still listed.
     everywhere = stack.mci("dlq", "list")
     assert everywhere.code == 3
     assert f"cannot reach offers at {stack.closed}/admin/dlq" in everywhere.stderr
-    assert f"cannot reach orders at {stack.closed}/admin/dlq" in everywhere.stderr
-    assert queue in everywhere.stdout
+    assert queue in everywhere.stdout and "orders.shipments" in everywhere.stdout
 
 
 def test_config_file_and_no_secret_printed(stack: Stack, tmp_path: Path) -> None:
@@ -390,3 +389,31 @@ def test_import_a_csv_in_another_encoding(stack: Stack, tmp_path: Path) -> None:
     assert (as_json["encoding"], as_json["rows"], as_json["invalid"]) == ("cp1250", 4, 0)
     wrong = stack.mci("catalog", "import", str(file), "--format", "csv", "--encoding", "utf-16")
     assert wrong.code == 1 and "422 unsupported_encoding" in wrong.stderr
+
+
+def test_orders_reimport_list_show_status_and_write_backs(stack: Stack) -> None:
+    order, account = stack.order_id, stack.orders_account
+    assert stack.mci("orders", "list", "--json").json()["items"] == []
+    missing = stack.mci("orders", "show", order)
+    assert missing.code == 1 and "not_found" in missing.stderr
+    # Never imported: re-imported from Allegro (the emulator) by id and account.
+    imported = stack.mci("orders", "reimport", order, "--account", account, "--json")
+    assert imported.code == 0, imported.stderr
+    assert imported.json()["received"] == 1
+    listed = stack.mci("orders", "list", "--account", account, "--sku", "CLI-SKU-1")
+    assert listed.code == 0 and order in listed.stdout and "READY_FOR_PROCESSING" in listed.stdout
+    assert stack.mci("orders", "list", "--sku", "NOPE", "--json").json()["items"] == []
+    shown = stack.mci("orders", "show", order)
+    assert shown.code == 0 and "imported" in shown.stdout and "reimported" in shown.stdout
+    set_status = stack.mci("orders", "set-status", order, "PROCESSING", "--json")
+    assert set_status.code == 0 and set_status.json()["state"] == "pending"
+    refused = stack.mci("orders", "set-status", order, "RETURNED")
+    assert refused.code == 1 and "validation_failed" in refused.stderr
+    # The account is not connected in orders (no AccountConnected here): it waits, pending.
+    pending = stack.mci("orders", "write-backs", "--order", order, "--json").json()["items"]
+    assert [(w["fulfillment_status"], w["state"]) for w in pending] == [("PROCESSING", "pending")]
+    not_failed = stack.mci("orders", "retry", str(pending[0]["id"]))
+    assert not_failed.code == 1 and "not_failed" in not_failed.stderr
+    assert stack.mci("orders", "failures", "--json").json() == []
+    unknown = stack.mci("orders", "retry-import", "nobody")
+    assert unknown.code == 1 and "unknown_account" in unknown.stderr

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,7 +12,7 @@ import pytest
 from mci_testing.fake_uow import FakeUnitOfWork
 from orders import handlers
 from orders.domain import commands as c
-from orders.repository import LineItemOwner, OrdersRepository, StoredForm
+from orders.repository import FormToSave, LineItemOwner, OrdersRepository, StoredForm
 from shared.events import OrderCancelled, OrderReceived
 
 
@@ -21,6 +21,7 @@ class FakeOrdersRepository:
     cursor: str | None = None
     forms: dict[str, StoredForm] | None = None
     lines: dict[str, str] | None = None  # line item id -> checkout form id
+    history: list[tuple[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.forms = {}
@@ -32,42 +33,35 @@ class FakeOrdersRepository:
         self.cursor = after
         return True
 
-    async def checkout_form_for_update(self, checkout_form_id: str) -> StoredForm | None:
+    async def checkout_forms_for_update(self, ids: Sequence[str]) -> dict[str, StoredForm]:
         assert self.forms is not None
-        return self.forms.get(checkout_form_id)
+        return {i: self.forms[i] for i in ids if i in self.forms}
 
-    async def save_checkout_form(
-        self,
-        account_id: str,
-        form: dict[str, Any],
-        status: str,
-        last_event_id: str,
-        duplicate_of: str | None,
-    ) -> None:
+    async def save_checkout_forms(self, account_id: str, forms: Sequence[FormToSave]) -> None:
         assert self.forms is not None
-        old = self.forms.get(form["id"])
-        self.forms[form["id"]] = StoredForm(
-            form["id"],
-            account_id,
-            status,
-            form["revision"],
-            old.received_at if old else None,
-            old.cancelled_at if old else None,
-            old.superseded_by if old else None,
-            (old.duplicate_of if old else None) or duplicate_of,
-        )
+        for save in forms:
+            form = save.form
+            old = self.forms.get(form["id"])
+            self.forms[form["id"]] = StoredForm(
+                form["id"],
+                account_id,
+                save.status,
+                form["revision"],
+                old.received_at if old else None,
+                old.cancelled_at if old else None,
+                old.superseded_by if old else None,
+                (old.duplicate_of if old else None) or save.duplicate_of,
+            )
 
-    async def mark_received(self, checkout_form_id: str) -> None:
+    async def mark_received(self, checkout_form_ids: Sequence[str]) -> None:
         assert self.forms is not None
-        self.forms[checkout_form_id] = replace(
-            self.forms[checkout_form_id], received_at=datetime.now(UTC)
-        )
+        for form_id in checkout_form_ids:
+            self.forms[form_id] = replace(self.forms[form_id], received_at=datetime.now(UTC))
 
-    async def mark_cancelled(self, checkout_form_id: str) -> None:
+    async def mark_cancelled(self, checkout_form_ids: Sequence[str]) -> None:
         assert self.forms is not None
-        self.forms[checkout_form_id] = replace(
-            self.forms[checkout_form_id], cancelled_at=datetime.now(UTC)
-        )
+        for form_id in checkout_form_ids:
+            self.forms[form_id] = replace(self.forms[form_id], cancelled_at=datetime.now(UTC))
 
     async def mark_superseded(self, checkout_form_ids: Sequence[str], by: str) -> None:
         assert self.forms is not None
@@ -82,12 +76,12 @@ class FakeOrdersRepository:
             if i in self.lines
         ]
 
-    async def own_line_items(
-        self, account_id: str, checkout_form_id: str, line_item_ids: Sequence[str]
-    ) -> None:
+    async def own_line_items(self, account_id: str, owners: Mapping[str, str]) -> None:
         assert self.lines is not None
-        for i in line_item_ids:
-            self.lines[i] = checkout_form_id
+        self.lines.update(owners)
+
+    async def add_history_rows(self, rows: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
+        self.history.extend((form_id, kind) for form_id, kind, _ in rows)
 
 
 def form(form_id: str, status: str, revision: str, *line_ids: str) -> dict[str, Any]:
@@ -179,6 +173,21 @@ class TestStoreOrderEvents:
         assert importer.repo.forms is not None
         assert importer.repo.forms["f1"].superseded_by == "f3"
         assert importer.repo.forms["f2"].superseded_by == "f3"
+
+    async def test_a_combined_payment_in_the_same_page_as_its_forms(self) -> None:
+        """One page: two unpaid forms, then the form paying both (set-based store, in order)."""
+        importer = Importer()
+        await importer.page(
+            fetched(form("f1", "FILLED_IN", "r1", "l1")),
+            fetched(form("f2", "FILLED_IN", "r1", "l2")),
+            fetched(form("f3", "READY_FOR_PROCESSING", "r1", "l1", "l2")),
+            fetched(form("f4", "READY_FOR_PROCESSING", "r1", "l1")),  # repeats a handed-off item
+        )
+        assert importer.received() == ["f3"]
+        assert importer.repo.forms is not None and importer.repo.lines is not None
+        assert importer.repo.forms["f1"].superseded_by == "f3"
+        assert importer.repo.forms["f4"].duplicate_of == "f3"
+        assert importer.repo.lines == {"l1": "f3", "l2": "f3"}
 
     async def test_line_items_already_handed_off_are_never_received_again(self) -> None:
         importer = Importer()

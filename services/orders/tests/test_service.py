@@ -26,21 +26,29 @@ import sqlalchemy as sa
 from aio_pika.abc import AbstractIncomingMessage
 
 from mci_testing.app import running_app
-from mci_testing.emulator import EmulatorHandle, start_emulator
+from mci_testing.emulator import (
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    EmulatorHandle,
+    start_emulator,
+)
 from mci_testing.fixtures import MakeDatabase
 from mci_testing.infra import free_port, wait_until
 from orders import handlers
 from orders.main import MIGRATIONS, build
 from orders.settings import Settings
-from shared.allegro.tokens import StaticTokens
+from shared.allegro.tokens import AccountUnavailable, StaticTokens
 from shared.db import create_engine
 from shared.events import (
     AccountConnected,
+    AccountDisconnected,
     AccountRefreshFailed,
     Envelope,
     Event,
     OrderCancelled,
     OrderReceived,
+    SupplierFulfillmentChanged,
+    SupplierShipmentSent,
 )
 from shared.messaging.topology import QueueSpec, declare_queue, events
 from shared.security import issue_token
@@ -89,14 +97,43 @@ class Probe:
         return self.of(account, kind)
 
 
+class SellerTokens(StaticTokens):
+    """Tokens as auth keeps them: a fixed access token per account, and for accounts given a
+    refresh token, a refresh at Allegro's OAuth (the emulator's) when Allegro answers 401. A
+    refused refresh leaves the account without a usable token, as auth's 409 does."""
+
+    def __init__(self, emulator: EmulatorHandle) -> None:
+        super().__init__({})
+        self.emulator = emulator
+        self.refresh: dict[str, str] = {}
+
+    async def token_rejected(self, account_id: str) -> None:
+        refresh = self.refresh.pop(account_id, None)
+        if refresh is None:
+            return
+        async with httpx.AsyncClient(timeout=30) as http:
+            answer = await http.post(
+                f"{self.emulator.url}/auth/oauth/token",
+                data={"grant_type": "refresh_token", "refresh_token": refresh},
+                auth=(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET),
+            )
+        if answer.status_code != 200:
+            self.tokens.pop(account_id, None)
+            raise AccountUnavailable(account_id, "refresh_failed", answer.json()["error"])
+        self.tokens[account_id] = answer.json()["access_token"]
+        self.refresh[account_id] = answer.json()["refresh_token"]
+
+
 @dataclass
 class Service:
     http: httpx.AsyncClient
     probe: Probe
     exchange: aio_pika.abc.AbstractExchange
-    tokens: StaticTokens
+    tokens: SellerTokens
     emulator: EmulatorHandle
     database_url: str
+    upstream: aio_pika.abc.AbstractExchange
+    admin_token: str
     offers: dict[str, str] = field(default_factory=dict)  # account -> an active offer id
 
     async def publish(self, event: Event) -> None:
@@ -106,15 +143,66 @@ class Service:
             correlation_id=str(uuid.uuid4()),
             data=event.model_dump(mode="json"),
         )
-        await self.exchange.publish(
+        await self.publish_envelope(envelope, event.routing_key)
+
+    async def publish_envelope(self, envelope: Envelope, routing_key: str) -> None:
+        exchange = self.upstream if routing_key.startswith("supplier.") else self.exchange
+        await exchange.publish(
             aio_pika.Message(
                 envelope.model_dump_json().encode(),
                 message_id=str(envelope.id),
                 type=envelope.type,
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             ),
-            routing_key=event.routing_key,
+            routing_key=routing_key,
         )
+
+    def seller_api(self, account: str) -> httpx.Client:
+        """Allegro's REST API as the account's seller (what the seller does in Allegro)."""
+        return httpx.Client(
+            base_url=self.emulator.url,
+            headers={
+                "Authorization": f"Bearer {self.tokens.tokens[account]}",
+                "Accept": "application/vnd.allegro.public.v1+json",
+                "Content-Type": "application/vnd.allegro.public.v1+json",
+            },
+            timeout=30,
+        )
+
+    def on_allegro(self, account: str, form_id: str) -> tuple[dict[str, Any], list[Any]]:
+        """The checkout form and its shipments as Allegro has them now."""
+        with self.seller_api(account) as api:
+            form = api.get(f"/order/checkout-forms/{form_id}").json()
+            shipments = api.get(f"/order/checkout-forms/{form_id}/shipments").json()
+        return form, shipments["shipments"]
+
+    async def write_backs(self, form_id: str) -> list[dict[str, Any]]:
+        answer = await self.http.get("/write-backs", params={"checkout_form_id": form_id})
+        items: list[dict[str, Any]] = answer.json()["items"]
+        return items
+
+    async def write_backs_settled(self, form_id: str, count: int) -> list[dict[str, Any]]:
+        """Wait until `count` write-backs of the form exist and none is pending."""
+
+        async def settled() -> bool:
+            found = await self.write_backs(form_id)
+            return len(found) >= count and all(w["state"] != "pending" for w in found)
+
+        await wait_until(settled, within=30)
+        return await self.write_backs(form_id)
+
+    async def paid_order(self) -> tuple[str, dict[str, Any]]:
+        account, _, form = await self.paid_order_of_seller()
+        return account, form
+
+    async def paid_order_of_seller(self) -> tuple[str, str, dict[str, Any]]:
+        """A connected account with one paid checkout form, imported and handed off."""
+        account, login = self.connect_seller()
+        await self.connected(account)
+        form = self.buy(account)
+        await self.probe.wait_for(account, "OrderReceived", 1)
+        await self.cursor_caught_up(account, login)
+        return account, login, form
 
     def connect_seller(self) -> tuple[str, str]:
         """A new emulator seller with one active offer; (account id, login). Not yet announced."""
@@ -223,10 +311,12 @@ async def service(
         order_poll_interval_seconds=0.2,
         # Several pages per scenario: the cursor moves page by page.
         order_events_page_size=3,
+        # Pages naming two forms or more read them through the list, the others one by one.
+        order_forms_listed_from=2,
         order_poll_backoff_seconds=0.2,
         order_poll_backoff_max_seconds=0.5,
     )
-    tokens = StaticTokens({})
+    tokens = SellerTokens(emulator)
     probe = Probe()
     connection = await aio_pika.connect_robust(amqp_url)
     channel = await connection.channel()
@@ -239,13 +329,24 @@ async def service(
     await queue.consume(probe.on_message)
     publish_channel = await connection.channel(publisher_confirms=True)
     exchange = await publish_channel.get_exchange("mci.events")
-    token = issue_token(settings.service_token_secret.get_secret_value(), "ops", "operator")
+    upstream = await publish_channel.get_exchange("mci.upstream")
+    secret = settings.service_token_secret.get_secret_value()
+    token = issue_token(secret, "ops", "operator")
     # Two replicas of the service (API + worker) on one database: every import is raced.
     first = create_app(build(settings, allegro_tokens=tokens))
     second = create_app(build(settings, allegro_tokens=tokens))
     async with running_app(first) as http, running_app(second):
         http.headers["Authorization"] = f"Bearer {token}"
-        yield Service(http, probe, exchange, tokens, emulator, database_url)
+        yield Service(
+            http,
+            probe,
+            exchange,
+            tokens,
+            emulator,
+            database_url,
+            upstream,
+            issue_token(secret, "ops-admin", "admin"),
+        )
     await queue.delete(if_unused=False, if_empty=False)
     await connection.close()
     await asyncio.sleep(0)
@@ -498,3 +599,389 @@ async def test_a_worker_killed_mid_import_loses_and_doubles_nothing(
     assert kills >= 2
     assert sorted(handed_off) == sorted(f["id"] for f in forms)
     assert stored == len(forms)
+
+
+# --- tracking back -------------------------------------------------------------------------------
+
+
+def shipment_envelope(account: str, form_id: str, **fields: Any) -> Envelope:
+    event = SupplierShipmentSent(
+        account_id=account,
+        order_id=form_id,
+        **{"carrier_id": "DPD", "tracking_number": "0000123456789", **fields},
+    )
+    return Envelope(
+        type=event.event_type,
+        source="fulfilment",
+        correlation_id=str(uuid.uuid4()),
+        data=event.model_dump(mode="json"),
+    )
+
+
+async def test_a_shipment_goes_to_allegro_once_and_the_order_is_sent(service: Service) -> None:
+    account, form = await service.paid_order()
+    envelope = shipment_envelope(account, form["id"], carrier_id="dpd")
+    await service.publish_envelope(envelope, "supplier.shipment")
+    await service.publish_envelope(envelope, "supplier.shipment")  # delivered twice
+    # The fulfilment system sends the same waybill again, as a new message.
+    await service.publish_envelope(
+        shipment_envelope(account, form["id"], carrier_id="DPD"), "supplier.shipment"
+    )
+    (done,) = await service.write_backs_settled(form["id"], 1)
+    assert done["state"] == "done" and done["carrier_id"] == "DPD" and done["shipment_id"]
+    upstream, shipments = service.on_allegro(account, form["id"])
+    assert [(s["carrierId"], s["waybill"]) for s in shipments] == [("DPD", "0000123456789")]
+    assert upstream["fulfillment"]["status"] == "SENT"
+
+    # Allegro's journal says the status changed; the import stores it.
+    async def stored_sent() -> bool:
+        found = (await service.http.get(f"/orders/{form['id']}")).json()
+        return bool(found["fulfillment_status"] == "SENT")
+
+    await wait_until(stored_sent, within=30)
+    detail = (await service.http.get(f"/orders/{form['id']}")).json()
+    kinds = [h["kind"] for h in detail["history"]]
+    assert kinds.count("shipment_requested") == 1 and kinds.count("shipment_added") == 1
+    assert "fulfillment_set" in kinds and kinds.index("received") < kinds.index("shipment_added")
+    assert len(await service.write_backs(form["id"])) == 1
+
+
+async def test_a_shipment_with_an_unknown_carrier_goes_as_other_with_its_name(
+    service: Service,
+) -> None:
+    account, form = await service.paid_order()
+    line = form["lineItems"][0]["id"]
+    await service.publish(
+        SupplierShipmentSent(
+            account_id=account,
+            order_id=form["id"],
+            carrier_id="Kurier Zbyszek",
+            tracking_number="ZB-77",
+            lines=[{"line_item_id": line, "quantity": 1}],
+        )
+    )
+    (done,) = await service.write_backs_settled(form["id"], 1)
+    assert (done["state"], done["carrier_id"], done["carrier_name"]) == (
+        "done",
+        "OTHER",
+        "Kurier Zbyszek",
+    )
+    upstream, shipments = service.on_allegro(account, form["id"])
+    assert [(s["carrierId"], s["carrierName"], s["lineItems"]) for s in shipments] == [
+        ("OTHER", "Kurier Zbyszek", [{"id": line}])
+    ]
+    assert upstream["fulfillment"]["status"] == "SENT"
+
+
+async def test_a_stale_revision_is_read_again_and_the_status_set(service: Service) -> None:
+    """The seller adds a waybill in Allegro itself: the form's revision changes without an
+    event, so the stored revision is stale; the status change meets 409, re-reads, succeeds."""
+    account, form = await service.paid_order()
+    stored = (await service.http.get(f"/orders/{form['id']}")).json()
+    with service.seller_api(account) as api:
+        added = api.post(
+            f"/order/checkout-forms/{form['id']}/shipments",
+            json={"carrierId": "INPOST", "waybill": "SELLER-1"},
+        )
+        assert added.status_code == 201
+    upstream, _ = service.on_allegro(account, form["id"])
+    assert upstream["revision"] != stored["revision"]  # what we hold is stale now
+    answer = await service.http.put(
+        f"/orders/{form['id']}/fulfillment", json={"status": "READY_FOR_SHIPMENT"}
+    )
+    assert answer.status_code == 202 and answer.json()["state"] == "pending"
+    (done,) = await service.write_backs_settled(form["id"], 1)
+    assert done["state"] == "done", done["last_error"]
+    upstream, _ = service.on_allegro(account, form["id"])
+    assert upstream["fulfillment"]["status"] == "READY_FOR_SHIPMENT"
+    detail = (await service.http.get(f"/orders/{form['id']}")).json()
+    (set_event,) = [h for h in detail["history"] if h["kind"] == "fulfillment_set"]
+    assert set_event["detail"]["revision_retries"] == 1  # one 409, then the fresh revision
+    assert detail["revision"] != stored["revision"]  # the re-read form was stored
+
+
+async def test_a_bad_shipment_message_is_dead_lettered_with_its_reason_while_the_rest_flow(
+    service: Service,
+) -> None:
+    account, form = await service.paid_order()
+    bad = shipment_envelope(account, form["id"], tracking_number="X" * 65)
+    unknown = shipment_envelope(account, str(uuid.uuid4()))
+    good = shipment_envelope(account, form["id"], tracking_number="GOOD-1")
+    for envelope in (bad, unknown, good):
+        await service.publish_envelope(envelope, "supplier.shipment")
+    (done,) = await service.write_backs_settled(form["id"], 1)
+    assert done["state"] == "done" and done["waybill"] == "GOOD-1"
+    admin = {"Authorization": f"Bearer {service.admin_token}"}
+
+    async def dead_lettered() -> list[dict[str, Any]]:
+        answer = await service.http.get("/admin/dlq/orders.shipments", headers=admin)
+        wanted = {str(bad.id), str(unknown.id)}
+        return [d for d in answer.json() if d["message_id"] in wanted]
+
+    async def both() -> bool:
+        return len(await dead_lettered()) == 2
+
+    await wait_until(both, within=30)
+    letters = {d["message_id"]: d for d in await dead_lettered()}
+    assert letters[str(bad.id)]["reason"] == "handler_failed"
+    assert "tracking number must have 1 to 64 characters" in letters[str(bad.id)]["error"]
+    assert "no such imported checkout form" in letters[str(unknown.id)]["error"]
+
+
+async def test_a_failed_write_back_shows_its_reason_and_is_retried(service: Service) -> None:
+    account, form = await service.paid_order()
+    service.emulator.admin(
+        "PUT",
+        "/faults",
+        {
+            "errorShare": 1,
+            "errorStatus": 422,
+            "pathPrefix": f"/order/checkout-forms/{form['id']}/f",
+        },
+    )
+    try:
+        answer = await service.http.put(
+            f"/orders/{form['id']}/fulfillment", json={"status": "PROCESSING"}
+        )
+        (failed,) = await service.write_backs_settled(form["id"], 1)
+    finally:
+        service.emulator.admin("DELETE", "/faults")
+    assert failed["state"] == "failed" and "Allegro 422" in failed["last_error"]
+    listed = (await service.http.get("/write-backs", params={"state": "failed"})).json()
+    assert failed["id"] in [w["id"] for w in listed["items"]]
+    retried = await service.http.post(f"/write-backs/{answer.json()['id']}/retry")
+    assert retried.status_code == 200 and retried.json()["state"] == "pending"
+    (done,) = await service.write_backs_settled(form["id"], 1)
+    assert done["state"] == "done"
+    assert service.on_allegro(account, form["id"])[0]["fulfillment"]["status"] == "PROCESSING"
+    again = await service.http.post(f"/write-backs/{answer.json()['id']}/retry")
+    assert again.status_code == 409 and again.json()["error"]["code"] == "not_failed"
+    bad = await service.http.put(f"/orders/{form['id']}/fulfillment", json={"status": "RETURNED"})
+    assert bad.status_code == 422
+
+
+# --- operator endpoints ---------------------------------------------------------------------------
+
+
+async def test_orders_are_searched_by_buyer_sku_marketplace_status_and_date(
+    service: Service,
+) -> None:
+    account, login = service.connect_seller()
+    await service.connected(account)
+    forms = [service.buy(account) for _ in range(3)]
+    await service.probe.wait_for(account, "OrderReceived", 3)
+    await service.cursor_caught_up(account, login)
+    first = forms[0]
+    sku = first["lineItems"][0]["offer"]["external"]["id"]
+
+    async def search(**params: Any) -> set[str]:
+        answer = await service.http.get("/orders", params={"account_id": account, **params})
+        assert answer.status_code == 200, answer.text
+        return {o["id"] for o in answer.json()["items"]}
+
+    every = {f["id"] for f in forms}
+    assert await search(buyer_login=first["buyer"]["login"]) == {first["id"]}
+    assert await search(sku=sku) == every  # one offer: one SKU
+    assert await search(sku="NO-SUCH-SKU") == set()
+    assert await search(marketplace_id="allegro-pl", status="READY_FOR_PROCESSING") == every
+    assert await search(status="CANCELLED") == set()
+    bought = first["lineItems"][0]["boughtAt"]
+    assert first["id"] in await search(bought_from=bought)
+    assert first["id"] not in await search(bought_to=bought)
+    assert (
+        await search(bought_from="2000-01-01T00:00:00Z", bought_to="2000-01-02T00:00:00Z") == set()
+    )
+    bad = await service.http.get("/orders", params={"after": "not a cursor"})
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_cursor"
+    assert (await service.http.get("/orders", params={"status": "NOPE"})).status_code == 422
+
+
+async def test_an_order_is_reimported_and_its_history_shown(service: Service) -> None:
+    account, login, form = await service.paid_order_of_seller()
+    service.emulator.admin("POST", f"/orders/{form['id']}/cancel")  # the journal says so too
+    answer = await service.http.post(f"/orders/{form['id']}/reimport")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["order"]["status"] == "CANCELLED"
+    kinds = [h["kind"] for h in answer.json()["order"]["history"]]
+    assert kinds[:2] == ["imported", "received"] and "reimported" in kinds
+    # The import reads the cancellation later: still one OrderCancelled.
+    await service.cursor_caught_up(account, login)
+    cancelled = await service.probe.wait_for(account, "OrderCancelled", 1)
+    assert [c["order_id"] for c in cancelled] == [form["id"]]
+    missing = await service.http.post(f"/orders/{uuid.uuid4()}/reimport")
+    assert missing.status_code == 404
+    unknown = await service.http.post(
+        f"/orders/{uuid.uuid4()}/reimport", params={"account_id": account}
+    )
+    assert unknown.status_code == 404
+
+
+async def test_failed_imports_are_listed_with_their_reason_and_retried(service: Service) -> None:
+    account, _ = service.connect_seller()
+    token = service.tokens.tokens.pop(account)
+    form = service.buy(account)
+    await service.connected(account)
+
+    async def listed() -> bool:
+        rows = (await service.http.get("/import/failures", params={"limit": 1000})).json()
+        return any(r["account_id"] == account for r in rows["items"])
+
+    await wait_until(listed, within=30)
+    rows = (await service.http.get("/import/failures", params={"limit": 1000})).json()["items"]
+    row = next(r for r in rows if r["account_id"] == account)
+    assert row["status"] == "tokens_failed" and account in row["status_reason"]
+    service.tokens.tokens[account] = token
+    retried = await service.http.post(f"/import/accounts/{account}/retry")
+    assert retried.status_code == 200
+    received = await service.probe.wait_for(account, "OrderReceived", 1)
+    assert [r["order_id"] for r in received] == [form["id"]]
+    assert (await service.http.post("/import/accounts/nobody/retry")).status_code == 404
+
+
+async def test_an_account_whose_refresh_token_was_revoked_stops_and_resumes(
+    service: Service,
+) -> None:
+    """Allegro revokes the seller's tokens: the import's call gets 401, the refresh is refused
+    (invalid_grant), the account stops with the reason; auth's AccountRefreshFailed marks it;
+    after a reconnect it resumes from its cursor, each order once."""
+    account, login = service.connect_seller()
+    pair = service.emulator.token_for(login)
+    service.tokens.tokens[account] = pair["access_token"]
+    service.tokens.refresh[account] = pair["refresh_token"]
+    await service.connected(account)
+    before = service.buy(account)
+    await service.probe.wait_for(account, "OrderReceived", 1)
+    await service.cursor_caught_up(account, login)
+    service.emulator.admin("POST", "/oauth/revoke", {"login": login})
+    after = service.buy(account)
+
+    async def stopped() -> bool:
+        return (await service.import_status(account)).get("status") == "tokens_failed"
+
+    await wait_until(stopped, within=30)
+    status = await service.import_status(account)
+    assert "invalid_grant" in status["status_reason"]
+    await service.publish(
+        AccountRefreshFailed(account_id=account, alias=account, reason="invalid_grant")
+    )
+
+    async def refresh_failed() -> bool:
+        return (await service.import_status(account)).get("status") == "refresh_failed"
+
+    await wait_until(refresh_failed, within=30)
+    assert [r["order_id"] for r in service.probe.of(account, "OrderReceived")] == [before["id"]]
+    service.tokens.tokens[account] = service.emulator.token_for(login)["access_token"]
+    await service.connected(account)  # the operator linked the account again
+    received = await service.probe.wait_for(account, "OrderReceived", 2)
+    await service.cursor_caught_up(account, login)
+    assert [r["order_id"] for r in received] == [before["id"], after["id"]]
+
+
+async def test_a_status_change_from_fulfilment_goes_back_and_a_bad_one_is_dead_lettered(
+    service: Service,
+) -> None:
+    account, form = await service.paid_order()
+    bad = SupplierFulfillmentChanged(account_id=account, order_id=form["id"], status="RETURNED")
+    bad_envelope = Envelope(
+        type=bad.event_type,
+        source="fulfilment",
+        correlation_id=str(uuid.uuid4()),
+        data=bad.model_dump(mode="json"),
+    )
+    await service.publish_envelope(bad_envelope, "supplier.fulfillment")
+    for status in ("PROCESSING", "READY_FOR_SHIPMENT"):
+        await service.publish(
+            SupplierFulfillmentChanged(account_id=account, order_id=form["id"], status=status)
+        )
+    done = await service.write_backs_settled(form["id"], 2)
+    assert [(w["fulfillment_status"], w["state"]) for w in reversed(done)] == [
+        ("PROCESSING", "done"),
+        ("READY_FOR_SHIPMENT", "done"),
+    ]
+    assert service.on_allegro(account, form["id"])[0]["fulfillment"]["status"] == (
+        "READY_FOR_SHIPMENT"
+    )
+    admin = {"Authorization": f"Bearer {service.admin_token}"}
+
+    async def dead_lettered() -> bool:
+        answer = await service.http.get("/admin/dlq/orders.shipments", headers=admin)
+        return any(d["message_id"] == str(bad_envelope.id) for d in answer.json())
+
+    await wait_until(dead_lettered, within=30)
+    letters = (await service.http.get("/admin/dlq/orders.shipments", headers=admin)).json()
+    (letter,) = [d for d in letters if d["message_id"] == str(bad_envelope.id)]
+    assert "'RETURNED' cannot be set" in letter["error"]
+
+
+async def test_a_shipment_allegro_took_before_a_crash_is_not_added_twice(
+    service: Service,
+) -> None:
+    """An attempt whose POST reached Allegro died before recording it (its claim counted, the
+    waybill on Allegro): the next attempt finds the waybill in Allegro's list, adds nothing."""
+    account, form = await service.paid_order()
+    await service.publish(
+        AccountDisconnected(account_id=account, alias=account, base_marketplace="allegro-pl")
+    )
+
+    async def disconnected() -> bool:
+        return (await service.import_status(account)).get("status") == "disconnected"
+
+    await wait_until(disconnected, within=30)  # its write-backs wait for the account
+    await service.publish_envelope(
+        shipment_envelope(account, form["id"], tracking_number="CRASH-1"), "supplier.shipment"
+    )
+
+    async def recorded() -> bool:
+        return len(await service.write_backs(form["id"])) == 1
+
+    await wait_until(recorded, within=30)
+    with service.seller_api(account) as api:  # what the attempt that died had done
+        taken = api.post(
+            f"/order/checkout-forms/{form['id']}/shipments",
+            json={"carrierId": "DPD", "waybill": "CRASH-1"},
+        )
+        assert taken.status_code == 201
+    engine = create_engine(service.database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.text("UPDATE write_backs SET attempts = 1 WHERE checkout_form_id = :f"),
+                {"f": form["id"]},
+            )
+    finally:
+        await engine.dispose()
+    await service.connected(account)
+    (done,) = await service.write_backs_settled(form["id"], 1)
+    assert done["state"] == "done" and done["shipment_id"] == taken.json()["id"]
+    upstream, shipments = service.on_allegro(account, form["id"])
+    assert [s["waybill"] for s in shipments] == ["CRASH-1"]
+    assert upstream["fulfillment"]["status"] == "SENT"
+
+
+async def test_metrics_count_hand_offs_write_backs_and_the_import_lag(service: Service) -> None:
+    async def metrics() -> dict[str, float]:
+        text = (await service.http.get("/metrics")).text
+        return {
+            line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("mci_orders_")
+        }
+
+    received = 'mci_orders_handed_off_total{event="OrderReceived"}'
+    cancelled = 'mci_orders_handed_off_total{event="OrderCancelled"}'
+    shipped = 'mci_orders_write_backs_total{kind="shipment",outcome="done"}'
+    lag = "mci_orders_import_lag_seconds_count"
+    before = await metrics()
+    account, form = await service.paid_order()
+    await service.publish_envelope(shipment_envelope(account, form["id"]), "supplier.shipment")
+    await service.write_backs_settled(form["id"], 1)
+    service.emulator.admin("POST", f"/orders/{form['id']}/cancel")
+    await service.probe.wait_for(account, "OrderCancelled", 1)
+
+    async def all_counted() -> bool:  # the counters move just after the commit
+        after = await metrics()
+        return all(
+            after.get(name, 0) > before.get(name, 0) for name in (received, cancelled, shipped, lag)
+        )
+
+    await wait_until(all_counted, within=10)

@@ -399,10 +399,33 @@ class SupplierShipmentSent(Event):
     summary = "The fulfilment system shipped (part of) an order: carrier and tracking number."
 
     account_id: str
-    order_id: str
-    carrier_id: str
-    tracking_number: str
-    lines: list[dict[str, Any]] = Field(default_factory=list)
+    order_id: str = Field(description="Allegro checkout form id (OrderReceived.order_id)")
+    carrier_id: str = Field(
+        description="The carrier as the fulfilment system names it (DPD, InPost, Poczta Polska,"
+        " ...) or Allegro's carrier id; an unknown one goes to Allegro as OTHER with this name"
+    )
+    tracking_number: str = Field(description="The waybill: 1 to 64 characters")
+    lines: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="The shipped line items as {line_item_id} (OrderLine.line_item_id);"
+        " empty: the whole order",
+    )
+
+
+class SupplierFulfillmentChanged(Event):
+    event_type = "SupplierFulfillmentChanged"
+    producer = "fulfilment system (external)"
+    consumers = ("orders",)
+    routing_key = "supplier.fulfillment"
+    exchange = UPSTREAM_EXCHANGE
+    summary = "The fulfilment system moved an order on: its fulfillment status for Allegro."
+
+    account_id: str
+    order_id: str = Field(description="Allegro checkout form id (OrderReceived.order_id)")
+    status: str = Field(
+        description="NEW, PROCESSING, READY_FOR_SHIPMENT, READY_FOR_PICKUP, SENT, PICKED_UP,"
+        " CANCELLED or SUSPENDED (Allegro's settable fulfillment statuses)"
+    )
 
 
 ALL_EVENTS: tuple[type[Event], ...] = (
@@ -418,5 +441,6 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     AccountRefreshFailed,
     SupplierProductsChanged,
     SupplierShipmentSent,
+    SupplierFulfillmentChanged,
 )
 EVENTS_BY_TYPE: dict[str, type[Event]] = {cls.event_type: cls for cls in ALL_EVENTS}

@@ -47,7 +47,10 @@ TOPOLOGY: dict[str, list[tuple[str, str]]] = {
     "offers.prices": [("mci.events", "price.computed")],
     "offers.accounts": [("mci.events", key) for key in ACCOUNT_EVENTS],
     "orders.accounts": [("mci.events", key) for key in ACCOUNT_EVENTS],
-    "orders.shipments": [("mci.upstream", "supplier.shipment")],
+    "orders.shipments": [
+        ("mci.upstream", "supplier.shipment"),
+        ("mci.upstream", "supplier.fulfillment"),
+    ],
 }
 
 

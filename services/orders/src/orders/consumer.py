@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from orders.handlers import ACCOUNT_HANDLERS
-from shared.messaging.topology import QueueSpec, events
+from orders.handlers import ACCOUNT_HANDLERS, SHIPMENT_HANDLERS
+from shared.messaging.topology import QueueSpec, events, upstream
 from shared.service import Subscription
 
-# Fixed name and binding: deploy/ relies on them. Which accounts to poll, and when to stop.
+# Fixed names and bindings: deploy/ relies on them. Which accounts to poll, and when to stop.
 ACCOUNTS = QueueSpec(
     "orders.accounts",
     events("account.connected", "account.disconnected", "account.refresh-failed"),
 )
+# The fulfilment system's shipments (waybills to write back) and status changes. Its handlers
+# only check and record (Allegro is called later, by the write-back loop), and database
+# outages are retried without counting: a failure is the message's own and would repeat, so
+# it is dead-lettered at the first one, with the reason, instead of tried four more times.
+SHIPMENTS = QueueSpec(
+    "orders.shipments", upstream("supplier.shipment", "supplier.fulfillment"), max_failures=1
+)
 
-SUBSCRIPTIONS: list[Subscription] = [Subscription(ACCOUNTS, ACCOUNT_HANDLERS)]
+SUBSCRIPTIONS: list[Subscription] = [
+    Subscription(ACCOUNTS, ACCOUNT_HANDLERS),
+    Subscription(SHIPMENTS, SHIPMENT_HANDLERS),
+]

@@ -11,6 +11,7 @@ from orders.consumer import SUBSCRIPTIONS
 from orders.deps import OrdersDeps
 from orders.poller import import_orders
 from orders.settings import Settings
+from orders.writeback import write_back
 from shared.allegro import TokenProvider
 from shared.service import Dependencies, ServiceDefinition, ServiceRuntime, create_app
 
@@ -31,7 +32,7 @@ def build(
         subscriptions=SUBSCRIPTIONS,
         routers=[router],
         dependencies=dependencies,
-        background=[import_orders],
+        background=[import_orders, write_back],
         title="mci orders: order import, fulfilment hand-off, tracking back to Allegro",
     )
 
