@@ -321,6 +321,7 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             "value": missing + probe.duplicates,
             "unit": "orders",
             "target": 0,
+            "better": "lower",
             "note": f"{missing} placed orders without OrderReceived {args.drain:.0f} s after the"
             f" buyers stopped (all in {drained - stopped:.1f} s), {probe.duplicates} received"
             " twice (the emulator duplicates 5% of READY_FOR_PROCESSING events)",
