@@ -237,7 +237,7 @@ def chunked(total: int, size: int = 16 * 1024) -> bytes:
 
 
 async def imports_count(catalog: Served) -> int:
-    return len((await call(catalog, "GET", "/imports")).json()["imports"])
+    return len((await call(catalog, "GET", "/imports")).json()["items"])
 
 
 async def test_a_declared_body_beyond_the_limit_is_refused_before_anything_reads_it(

@@ -27,13 +27,13 @@ async def test_preview_then_save_emits_entering_and_leaving(catalog: Catalog) ->
     }
     body = {"include": {"categories": ["Home & Garden"]}, "exclude": {}}
     response = await catalog.http.post(
-        f"/accounts/{catalog.account}/selection/preview", json=body, params={"page_size": 10}
+        f"/accounts/{catalog.account}/selection/preview", json=body, params={"limit": 10}
     )
     preview = response.json()
     assert preview["counts"]["to_list"] == len(home) == preview["counts"]["entering"]
     assert preview["counts"]["leaving"] == 0 and preview["counts"]["unmapped"] == len(home)
-    assert len(preview["products"]) == 10
-    assert all(p["sku"] in home for p in preview["products"])
+    assert len(preview["items"]) == 10 and preview["next"] == preview["items"][-1]["sku"]
+    assert all(p["sku"] in home for p in preview["items"])
     assert sum(preview["by_category"].values()) == len(home)
     assert await catalog.events() == []  # a preview changes nothing
 
@@ -100,8 +100,8 @@ async def test_prohibited_products_are_screened_with_the_blocking_rule(catalog: 
     assert (await catalog.latest())["OK-1"]["listed"]
     screened = (await catalog.http.get(f"/accounts/{catalog.account}/screened")).json()
     assert screened["total"] == 1
-    assert screened["products"][0]["sku"] == "BAD-1"
-    assert "e-cigarettes" in screened["products"][0]["rule"]["reason"]
+    assert screened["items"][0]["sku"] == "BAD-1"
+    assert "e-cigarettes" in screened["items"][0]["rule"]["reason"]
 
     # A new rule withdraws what is already listed, with listed=false.
     brand = products[1]["brand"]
@@ -224,13 +224,11 @@ async def test_preview_pages_through_the_products(catalog: Catalog) -> None:
     await catalog.import_bytes("jsonl", jsonl_lines(iter(products)))
     body = {"include": {"categories": ["Electronics"]}}
     url = f"/accounts/{catalog.account}/selection/preview"
-    first = (await catalog.http.post(url, json=body, params={"page_size": 10})).json()
+    first = (await catalog.http.post(url, json=body, params={"limit": 10})).json()
     second = (
-        await catalog.http.post(
-            url, json=body, params={"page_size": 10, "after": first["products"][-1]["sku"]}
-        )
+        await catalog.http.post(url, json=body, params={"limit": 10, "after": first["next"]})
     ).json()
-    skus = [p["sku"] for p in first["products"] + second["products"]]
+    skus = [p["sku"] for p in first["items"] + second["items"]]
     expected = sorted(p["sku"] for p in products if p["category"][0] == "Electronics")[:20]
     assert skus == expected
     assert first["counts"] == second["counts"]

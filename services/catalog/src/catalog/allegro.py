@@ -12,19 +12,24 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from catalog import repository as repo
 from catalog.domain.items import decide
+from catalog.domain.model import Product
 from catalog.domain.names import is_id
 from catalog.domain.selection import Selection
-from catalog.sync import load_context
+from catalog.repository import (
+    AccountRepository,
+    CoverageRepository,
+    ProductRepository,
+    RuleRepository,
+)
+from catalog.sync import Context, load_context
 from shared.allegro import AllegroClient, AllegroError
 from shared.logs import get_logger
+from shared.uow import UnitOfWork, UnitsOfWork
 
 log = get_logger(__name__)
 LOOKUP_TTL = timedelta(days=7)
@@ -47,10 +52,13 @@ COUNT_KEYS = (
 
 
 class Lookups:
-    """Allegro catalogue products by EAN, cached in `ean_lookups`."""
+    """Allegro catalogue products by EAN, cached in `ean_lookups`.
 
-    def __init__(self, engine: AsyncEngine, client: AllegroClient) -> None:
-        self.engine = engine
+    Allegro is asked outside any unit of work: the cache is read in one and written in the next.
+    """
+
+    def __init__(self, units: UnitsOfWork, client: AllegroClient) -> None:
+        self.units = units
         self.client = client
         self._warm: set[str] = set()
         self._matching_lock = asyncio.Lock()
@@ -77,22 +85,7 @@ class Lookups:
         wanted = sorted(set(eans))
         if not wanted:
             return {}
-        async with self.engine.connect() as conn:
-            pg = await repo.raw(conn)
-            rows = await pg.fetch(
-                "SELECT ean, matches, product_ids::text AS ids, category_id FROM ean_lookups"
-                " WHERE ean = ANY($1::text[]) AND checked_at > $2",
-                wanted,
-                datetime.now(UTC) - LOOKUP_TTL,
-            )
-        found = {
-            r["ean"]: {
-                "matches": r["matches"],
-                "product_ids": orjson.loads(r["ids"]),
-                "category_id": r["category_id"],
-            }
-            for r in rows
-        }
+        found = await self.units.read(_cached_lookups, wanted)
         missing = [e for e in wanted if e not in found]
         new: dict[str, dict[str, Any]] = {}
         if missing and account_id not in self._warm:
@@ -111,21 +104,7 @@ class Lookups:
             else:
                 new[ean] = answer
         if new:
-            async with self.engine.begin() as conn:
-                pg = await repo.raw(conn)
-                await pg.execute(
-                    "INSERT INTO ean_lookups (ean, matches, product_ids, category_id, checked_at)"
-                    " SELECT u.ean, u.matches, u.ids::jsonb, u.category_id, now()"
-                    " FROM unnest($1::text[], $2::int[], $3::text[], $4::text[])"
-                    " AS u(ean, matches, ids, category_id)"
-                    " ON CONFLICT (ean) DO UPDATE SET matches = excluded.matches,"
-                    " product_ids = excluded.product_ids, category_id = excluded.category_id,"
-                    " checked_at = excluded.checked_at",
-                    list(new),
-                    [v["matches"] for v in new.values()],
-                    [orjson.dumps(v["product_ids"]).decode() for v in new.values()],
-                    [v["category_id"] for v in new.values()],
-                )
+            await self.units.handle(_save_lookups, new)
         if failure is not None:
             raise failure  # what was learnt before is kept: a resumed report asks it no more
         return found | new
@@ -144,11 +123,52 @@ class Lookups:
         }
 
 
+async def _cached_lookups(eans: list[str], uow: UnitOfWork) -> dict[str, dict[str, Any]]:
+    return await uow.repository(CoverageRepository).lookups(eans, datetime.now(UTC) - LOOKUP_TTL)
+
+
+async def _save_lookups(found: dict[str, dict[str, Any]], uow: UnitOfWork) -> None:
+    await uow.repository(CoverageRepository).save_lookups(found)
+
+
 # --- category suggestions ----------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Sample:
+    """What suggestions start from: the cached answer, or a sample of the category."""
+
+    cached: tuple[list[dict[str, Any]], datetime] | None
+    eans: list[str]
+    titles: list[str]
+    named_path: str | None
+
+
+async def _sample(query: tuple[str, bool, int], uow: UnitOfWork) -> _Sample:
+    category, refresh, sample = query
+    rules = uow.repository(RuleRepository)
+    if not refresh:
+        cached = await rules.cached_suggestions(category)
+        if cached is not None:
+            return _Sample(cached, [], [], None)
+    rows = await uow.repository(ProductRepository).category_sample(category, sample * 4)
+    named_path, _ = (await rules.names()).path(category)
+    return _Sample(
+        None,
+        [ean for ean, _ in rows if ean][:sample],
+        [title for _, title in rows if title],
+        named_path,
+    )
+
+
+async def _save_suggestions(
+    found: tuple[str, list[dict[str, Any]], datetime], uow: UnitOfWork
+) -> None:
+    await uow.repository(RuleRepository).save_suggestions(*found)
+
+
 async def suggest_categories(
-    engine: AsyncEngine,
+    units: UnitsOfWork,
     lookups: Lookups,
     account_id: str,
     supplier_category: str,
@@ -162,41 +182,26 @@ async def suggest_categories(
     category's products (strong), and /sale/matching-categories for the category's name and a
     sample title (weak).
     """
-    async with engine.connect() as conn:
-        pg = await repo.raw(conn)
-        if not refresh:
-            cached = await pg.fetchrow(
-                "SELECT suggestions::text AS s, computed_at FROM category_suggestions"
-                " WHERE supplier_category = $1",
-                supplier_category,
-            )
-            if cached is not None:
-                return {
-                    "supplier_category": supplier_category,
-                    "suggestions": orjson.loads(cached["s"]),
-                    "computed_at": cached["computed_at"].isoformat(),
-                    "cached": True,
-                }
-        rows = await pg.fetch(
-            "SELECT ean, title FROM products WHERE category_path = $1 ORDER BY sku LIMIT $2",
-            supplier_category,
-            sample * 4,
-        )
-        reference = await repo.names(conn)
-    eans = [r["ean"] for r in rows if r["ean"]][:sample]
-    titles = [r["title"] for r in rows if r["title"]]
+    found = await units.read(_sample, (supplier_category, refresh, sample))
+    if found.cached is not None:
+        suggestions, computed_at = found.cached
+        return {
+            "supplier_category": supplier_category,
+            "suggestions": suggestions,
+            "computed_at": computed_at.isoformat(),
+            "cached": True,
+        }
     scores: Counter[str] = Counter()
     sources: dict[str, set[str]] = {}
     names: dict[str, str] = {}
-    for info in (await lookups.by_ean(account_id, eans)).values():
+    for info in (await lookups.by_ean(account_id, found.eans)).values():
         if info["category_id"]:
             scores[info["category_id"]] += 3
             sources.setdefault(info["category_id"], set()).add("catalogue-product-by-ean")
     # Allegro is asked for the category's name, never for BigBuy's id ("17088"): an id the
     # taxonomies list does not know leaves only the title to search with.
-    named_path, _ = reference.path(supplier_category)
-    leaf_name = (named_path or supplier_category).split(" > ")[-1]
-    phrases = [p for p in (leaf_name, *titles[:1]) if p and not is_id(p)]
+    leaf_name = (found.named_path or supplier_category).split(" > ")[-1]
+    phrases = [p for p in (leaf_name, *found.titles[:1]) if p and not is_id(p)]
     for phrase in phrases:
         try:
             nodes = await lookups.matching_categories(account_id, phrase)
@@ -217,16 +222,7 @@ async def suggest_categories(
         for cid, score in scores.most_common(5)
     ]
     computed_at = datetime.now(UTC)
-    async with engine.begin() as conn:
-        pg = await repo.raw(conn)
-        await pg.execute(
-            "INSERT INTO category_suggestions (supplier_category, suggestions, computed_at)"
-            " VALUES ($1, $2::jsonb, $3) ON CONFLICT (supplier_category) DO UPDATE"
-            " SET suggestions = excluded.suggestions, computed_at = excluded.computed_at",
-            supplier_category,
-            orjson.dumps(suggestions).decode(),
-            computed_at,
-        )
+    await units.handle(_save_suggestions, (supplier_category, suggestions, computed_at))
     return {
         "supplier_category": supplier_category,
         "suggestions": suggestions,
@@ -242,77 +238,99 @@ def _zero() -> dict[str, int]:
     return dict.fromkeys(COUNT_KEYS, 0)
 
 
-async def start_coverage(engine: AsyncEngine, account_id: str, selection: Selection) -> uuid.UUID:
+async def _start(query: tuple[uuid.UUID, str, Selection], uow: UnitOfWork) -> None:
+    report_id, account_id, selection = query
+    total = await uow.repository(ProductRepository).count()
+    await uow.repository(CoverageRepository).start(
+        report_id, account_id, selection.as_dict(), total, _zero()
+    )
+
+
+async def start_coverage(units: UnitsOfWork, account_id: str, selection: Selection) -> uuid.UUID:
     report_id = uuid.uuid4()
-    async with engine.begin() as conn:
-        pg = await repo.raw(conn)
-        total = await pg.fetchval("SELECT count(*) FROM products")
-        await pg.execute(
-            "INSERT INTO coverage_reports (id, account_id, status, selection, total, processed,"
-            " counts, by_category, started_at, updated_at)"
-            " VALUES ($1, $2, 'running', $3::jsonb, $4, 0, $5::jsonb, '{}'::jsonb, now(), now())",
-            report_id,
-            account_id,
-            orjson.dumps(selection.as_dict()).decode(),
-            total,
-            orjson.dumps(_zero()).decode(),
-        )
+    await units.handle(_start, (report_id, account_id, selection))
     return report_id
 
 
-async def claim_stale(engine: AsyncEngine) -> list[uuid.UUID]:
+async def _claim_stale(before: datetime, uow: UnitOfWork) -> list[uuid.UUID]:
+    return await uow.repository(CoverageRepository).claim_stale(before)
+
+
+async def claim_stale(units: UnitsOfWork) -> list[uuid.UUID]:
     """Running reports whose worker stopped reporting progress (it died): take them over."""
-    async with engine.begin() as conn:
-        pg = await repo.raw(conn)
-        rows = await pg.fetch(
-            "UPDATE coverage_reports SET updated_at = now()"
-            " WHERE status = 'running' AND updated_at < $1 RETURNING id",
-            datetime.now(UTC) - STALE_AFTER,
-        )
-    return [r["id"] for r in rows]
+    return await units.handle(_claim_stale, datetime.now(UTC) - STALE_AFTER)
 
 
-async def run_coverage(engine: AsyncEngine, lookups: Lookups, report_id: uuid.UUID) -> None:
+async def _fail(failure: tuple[uuid.UUID, str], uow: UnitOfWork) -> None:
+    await uow.repository(CoverageRepository).fail(*failure)
+
+
+async def run_coverage(units: UnitsOfWork, lookups: Lookups, report_id: uuid.UUID) -> None:
     """Compute (or resume) a coverage report; progress is committed after every chunk."""
     try:
-        await _run_coverage(engine, lookups, report_id)
+        await _run_coverage(units, lookups, report_id)
     except asyncio.CancelledError:
         raise
     except Exception as exc:
         log.exception("coverage_failed", report_id=str(report_id))
-        async with engine.begin() as conn:
-            pg = await repo.raw(conn)
-            await pg.execute(
-                "UPDATE coverage_reports SET status = 'failed', error = $2, updated_at = now()"
-                " WHERE id = $1",
-                report_id,
-                repr(exc)[:2000],
-            )
+        await units.handle(_fail, (report_id, repr(exc)[:2000]))
 
 
-async def _run_coverage(engine: AsyncEngine, lookups: Lookups, report_id: uuid.UUID) -> None:
-    async with engine.connect() as conn:
-        pg = await repo.raw(conn)
-        row = await pg.fetchrow(
-            "SELECT account_id, status, selection::text AS selection, last_sku, processed,"
-            " counts::text AS counts, by_category::text AS by_category"
-            " FROM coverage_reports WHERE id = $1",
-            report_id,
-        )
-        ctx = await load_context(conn, [])
-        waivers = await repo.waived_reasons(conn, [row["account_id"]]) if row else {}
+@dataclass(frozen=True)
+class _Resumed:
+    progress: dict[str, Any] | None
+    ctx: Context
+    waived: frozenset[str]
+
+
+async def _resume_point(report_id: uuid.UUID, uow: UnitOfWork) -> _Resumed:
+    progress = await uow.repository(CoverageRepository).progress(report_id)
+    ctx = await load_context(uow, [])
+    waived: frozenset[str] = frozenset()
+    if progress is not None:
+        account_id = progress["account_id"]
+        waivers = await uow.repository(AccountRepository).waived_reasons([account_id])
+        waived = waivers.get(account_id, frozenset())
+    return _Resumed(progress, ctx, waived)
+
+
+async def _product_chunk(after: str | None, uow: UnitOfWork) -> list[Product]:
+    return await uow.repository(ProductRepository).page(after, COVERAGE_CHUNK)
+
+
+@dataclass(frozen=True)
+class _Advance:
+    report_id: uuid.UUID
+    processed: int
+    last_sku: str | None
+    counts: dict[str, int]
+    by_category: dict[str, dict[str, int]]
+
+
+async def _advance(step: _Advance, uow: UnitOfWork) -> None:
+    await uow.repository(CoverageRepository).advance(
+        step.report_id, step.processed, step.last_sku, step.counts, step.by_category
+    )
+
+
+async def _finish(report_id: uuid.UUID, uow: UnitOfWork) -> None:
+    await uow.repository(CoverageRepository).finish(report_id)
+
+
+async def _run_coverage(units: UnitsOfWork, lookups: Lookups, report_id: uuid.UUID) -> None:
+    resumed = await units.read(_resume_point, report_id)
+    row = resumed.progress
     if row is None or row["status"] != "running":
         return
+    ctx, waived = resumed.ctx, resumed.waived
     account_id = row["account_id"]
-    waived = waivers.get(account_id, frozenset())
-    selection = Selection.from_dict(orjson.loads(row["selection"]))
-    counts: dict[str, int] = orjson.loads(row["counts"])
-    by_category: dict[str, dict[str, int]] = orjson.loads(row["by_category"])
+    selection = Selection.from_dict(row["selection"])
+    counts: dict[str, int] = row["counts"]
+    by_category: dict[str, dict[str, int]] = row["by_category"]
     after: str | None = row["last_sku"]
     processed: int = row["processed"]
     while True:
-        async with engine.connect() as conn:
-            page = await repo.product_page(conn, after, COVERAGE_CHUNK)
+        page = await units.read(_product_chunk, after)
         if not page:
             break
         to_look_up: list[tuple[str, str]] = []  # (ean, category)
@@ -351,22 +369,6 @@ async def _run_coverage(engine: AsyncEngine, lookups: Lookups, report_id: uuid.U
                 target[flag] += 1
         processed += len(page)
         after = page[-1].sku
-        async with engine.begin() as conn:
-            pg = await repo.raw(conn)
-            await pg.execute(
-                "UPDATE coverage_reports SET processed = $2, last_sku = $3, counts = $4::jsonb,"
-                " by_category = $5::jsonb, updated_at = now() WHERE id = $1 AND status = 'running'",
-                report_id,
-                processed,
-                after,
-                orjson.dumps(counts).decode(),
-                orjson.dumps(by_category).decode(),
-            )
-    async with engine.begin() as conn:
-        pg = await repo.raw(conn)
-        await pg.execute(
-            "UPDATE coverage_reports SET status = 'done', processed = total,"
-            " finished_at = now(), updated_at = now() WHERE id = $1",
-            report_id,
-        )
+        await units.handle(_advance, _Advance(report_id, processed, after, counts, by_category))
+    await units.handle(_finish, report_id)
     log.info("coverage_done", report_id=str(report_id), account_id=account_id, counts=counts)
