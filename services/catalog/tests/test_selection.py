@@ -114,7 +114,9 @@ async def test_prohibited_products_are_screened_with_the_blocking_rule(catalog: 
     assert rule.json()["emitted_items"] == len(of_brand)
     latest = await catalog.latest()
     assert not any(latest[s]["listed"] for s in of_brand)
-    rules = (await catalog.http.get("/screening/rules")).json()["rules"]
+    listed = (await catalog.http.get("/screening/rules", params={"limit": 1000})).json()
+    rules = listed["items"]
+    assert listed["next"] is None  # every rule is on this page
     assert any(r["pattern"] == "kastet*" for r in rules)  # the seeded defaults
     assert any(r["kind"] == "exception" and r["pattern"] == "whisky stones" for r in rules)
     # Removing it lists them again.
@@ -169,7 +171,7 @@ async def test_category_mapping_suggestions_and_manual_mapping(catalog: Catalog)
     new_items = (await catalog.items())[before:]
     assert {i["sku"] for i in new_items} == in_tools
     assert all(i["allegro_category_id"] == "1521" for i in new_items)
-    mappings = (await catalog.http.get("/category-mappings")).json()["mappings"]
+    mappings = (await catalog.http.get("/category-mappings")).json()["items"]
     assert mappings[0]["supplier_category"] == tools and mappings[0]["source"] == "manual"
     unmapped = (await catalog.http.get("/category-mappings/unmapped")).json()["categories"]
     assert tools not in {c["category_path"] for c in unmapped}
@@ -212,7 +214,7 @@ async def test_a_mapping_can_be_checked_with_allegro(catalog: Catalog) -> None:
         assert response.status_code == 422, response.text
         error = response.json()["error"]
         assert error["code"] == "not_a_leaf_category" and problem in error["message"]
-    assert (await catalog.http.get("/category-mappings")).json()["mappings"] == []
+    assert (await catalog.http.get("/category-mappings")).json()["items"] == []
     ok = await catalog.http.put(
         "/category-mappings", json=body | {"allegro_category_id": "1541"}, params=params
     )
@@ -265,5 +267,5 @@ async def test_suggestions_for_unmapped_categories_can_be_accepted(catalog: Cata
     assert result["emitted_items"] == len(sports)
     latest = await catalog.latest()
     assert all(latest[sku]["allegro_category_id"] == cid for sku, cid in sports.items())
-    mappings = (await catalog.http.get("/category-mappings")).json()["mappings"]
+    mappings = (await catalog.http.get("/category-mappings")).json()["items"]
     assert {m["source"] for m in mappings} == {"suggested"}

@@ -14,6 +14,7 @@ from catalog.domain import commands as c
 from catalog.domain.selection import normalise_category
 from catalog.handlers import mappings as handlers
 from shared.accounts import KnownAccount, ensure_known
+from shared.pagination import Page, PageQuery
 from shared.security import Operator, Viewer
 
 router = APIRouter()
@@ -26,8 +27,9 @@ class MappingBody(BaseModel):
 
 
 @router.get("/category-mappings")
-async def list_mappings(deps: Deps, _: Viewer) -> dict[str, Any]:
-    return await deps.units.read(handlers.list_mappings, c.ListMappings())
+async def list_mappings(deps: Deps, _: Viewer, page: PageQuery) -> Page[dict[str, Any]]:
+    """Mappings by supplier category, then marketplace."""
+    return await deps.units.read(handlers.list_mappings, c.ListMappings(page))
 
 
 @router.put("/category-mappings", responses=ASKS_ALLEGRO)

@@ -13,7 +13,7 @@ from catalog.domain import commands as c
 from catalog.handlers import screening as handlers
 from shared.accounts import KnownAccount
 from shared.http import Int4Id
-from shared.pagination import PageQuery
+from shared.pagination import Page, PageQuery
 from shared.security import Operator, Viewer
 
 router = APIRouter()
@@ -26,8 +26,9 @@ class RuleBody(BaseModel):
 
 
 @router.get("/screening/rules")
-async def list_rules(deps: Deps, _: Viewer) -> dict[str, Any]:
-    return await deps.units.read(handlers.list_rules, c.ListScreeningRules())
+async def list_rules(deps: Deps, _: Viewer, page: PageQuery) -> Page[dict[str, Any]]:
+    """The rules in the order they were added (`next`: the last rule's id)."""
+    return await deps.units.read(handlers.list_rules, c.ListScreeningRules(page))
 
 
 @router.post("/screening/rules", status_code=status.HTTP_201_CREATED)

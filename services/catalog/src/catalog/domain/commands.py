@@ -135,7 +135,7 @@ class SetListing:
 
 @dataclass(frozen=True)
 class ListScreeningRules:
-    pass
+    page: PageRequest
 
 
 @dataclass(frozen=True)
@@ -167,7 +167,7 @@ class ListNotListable:
 
 @dataclass(frozen=True)
 class ListMappings:
-    pass
+    page: PageRequest
 
 
 @dataclass(frozen=True)

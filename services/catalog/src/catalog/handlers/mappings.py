@@ -11,12 +11,30 @@ from catalog.repository import RuleRepository
 from catalog.sync import resync
 from shared.allegro import AllegroClient, AllegroError
 from shared.errors import Invalid, NotFound
+from shared.pagination import Page, page_of
 from shared.uow import UnitOfWork, UnitsOfWork
 
 
-async def list_mappings(_: c.ListMappings, uow: UnitOfWork) -> dict[str, Any]:
-    found = await uow.repository(RuleRepository).mapping_list()
-    return {"mappings": [{**m, "updated_at": m["updated_at"].isoformat()} for m in found]}
+def _mapping_cursor(mapping: dict[str, Any]) -> str:
+    # The marketplace first: its values hold no "/", so the rest is the category, whatever it holds.
+    return f"{mapping['marketplace']}/{mapping['supplier_category']}"
+
+
+async def list_mappings(query: c.ListMappings, uow: UnitOfWork) -> Page[dict[str, Any]]:
+    """Mappings by supplier category, then marketplace; the cursor is `<marketplace>/<category>`."""
+    after = ("", "")
+    if query.page.after is not None:
+        marketplace, slash, category = query.page.after.partition("/")
+        if not slash:
+            raise Invalid(
+                "not a cursor of this list", code="invalid_cursor", details=[{"field": "after"}]
+            )
+        after = (category, marketplace)
+    found = await uow.repository(RuleRepository).mapping_page(after, query.page.fetch)
+    page = page_of(found, query.page, _mapping_cursor)
+    return Page[dict[str, Any]](
+        items=[{**m, "updated_at": m["updated_at"].isoformat()} for m in page.items], next=page.next
+    )
 
 
 async def check_leaf(allegro: AllegroClient, account_id: str, category_id: str) -> str:

@@ -10,14 +10,23 @@ from catalog.domain.model import Product
 from catalog.domain.selection import Selection
 from catalog.repository import AccountRepository, ProductRepository, RuleRepository
 from catalog.sync import SCAN_CHUNK, load_context, resync
-from shared.errors import NotFound
-from shared.pagination import PageRequest
+from shared.errors import Invalid, NotFound
+from shared.pagination import Page, PageRequest, page_of
 from shared.uow import UnitOfWork
 
 
-async def list_rules(_: c.ListScreeningRules, uow: UnitOfWork) -> dict[str, Any]:
-    rules = await uow.repository(RuleRepository).screening_rules()
-    return {"rules": [r.__dict__ for r in rules]}
+async def list_rules(query: c.ListScreeningRules, uow: UnitOfWork) -> Page[dict[str, Any]]:
+    """The rules in the order they were added; the cursor is the last rule's id."""
+    after = query.page.after
+    if after is not None and not (after.isdigit() and len(after) <= 9):
+        raise Invalid(
+            "not a cursor of this list", code="invalid_cursor", details=[{"field": "after"}]
+        )
+    rules = await uow.repository(RuleRepository).screening_rule_page(
+        -1 if after is None else int(after), query.page.fetch
+    )
+    page = page_of(rules, query.page, lambda r: str(r.id))
+    return Page[dict[str, Any]](items=[r.__dict__ for r in page.items], next=page.next)
 
 
 async def add_rule(command: c.AddScreeningRule, uow: UnitOfWork) -> dict[str, Any]:

@@ -15,6 +15,10 @@ from catalog.domain.screening import ScreeningRule
 from catalog.repository.base import Repository
 
 _SCREENING_RULES = sa.text("SELECT id, kind, pattern, reason FROM screening_rules ORDER BY id")
+_RULE_PAGE = sa.text(
+    "SELECT id, kind, pattern, reason FROM screening_rules WHERE id > :after ORDER BY id"
+    " LIMIT :limit"
+)
 _ADD_RULE = sa.text(
     "INSERT INTO screening_rules (kind, pattern, reason) VALUES (:kind, :pattern, :reason)"
     " ON CONFLICT (kind, pattern) DO UPDATE SET reason = excluded.reason RETURNING id"
@@ -23,9 +27,11 @@ _DELETE_RULE = sa.text("DELETE FROM screening_rules WHERE id = :id RETURNING id"
 _MAPPINGS = sa.text(
     "SELECT supplier_category, marketplace, allegro_category_id FROM category_mappings"
 )
-_MAPPING_LIST = sa.text(
+_MAPPING_PAGE = sa.text(
     "SELECT supplier_category, marketplace, allegro_category_id, source, updated_at"
-    " FROM category_mappings ORDER BY supplier_category, marketplace"
+    " FROM category_mappings"
+    " WHERE (supplier_category, marketplace) > (:category, :marketplace)"
+    " ORDER BY supplier_category, marketplace LIMIT :limit"
 )
 _MAP = sa.text(
     "INSERT INTO category_mappings (supplier_category, marketplace, allegro_category_id,"
@@ -84,6 +90,10 @@ class RuleRepository(Repository):
         rows = await self._rows(_SCREENING_RULES)
         return [ScreeningRule(r["id"], r["kind"], r["pattern"], r["reason"]) for r in rows]
 
+    async def screening_rule_page(self, after: int, limit: int) -> list[ScreeningRule]:
+        rows = await self._rows(_RULE_PAGE, {"after": after, "limit": limit})
+        return [ScreeningRule(r["id"], r["kind"], r["pattern"], r["reason"]) for r in rows]
+
     async def add_screening_rule(self, kind: str, pattern: str, reason: str) -> int:
         return int(
             await self._value(_ADD_RULE, {"kind": kind, "pattern": pattern, "reason": reason})
@@ -98,8 +108,12 @@ class RuleRepository(Repository):
         rows = await self._rows(_MAPPINGS)
         return {(r["supplier_category"], r["marketplace"]): r["allegro_category_id"] for r in rows}
 
-    async def mapping_list(self) -> list[dict[str, Any]]:
-        return [dict(r) for r in await self._rows(_MAPPING_LIST)]
+    async def mapping_page(self, after: tuple[str, str], limit: int) -> list[dict[str, Any]]:
+        """Mappings in (supplier category, marketplace) order, after `after`."""
+        rows = await self._rows(
+            _MAPPING_PAGE, {"category": after[0], "marketplace": after[1], "limit": limit}
+        )
+        return [dict(r) for r in rows]
 
     async def map_categories(
         self, mapped: dict[str, str], *, marketplace: str = "", source: str
