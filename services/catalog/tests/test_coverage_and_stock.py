@@ -10,9 +10,10 @@ from typing import Any
 import orjson
 
 from allegro_emulator.seed import CatalogueSpec, allegro_presence
-from catalog.allegro import Lookups, run_coverage, start_coverage
+from catalog.allegro import Lookups
 from catalog.consumer import ORDERS
 from catalog.domain.selection import Selection
+from catalog.handlers.coverage import run_coverage, start_coverage
 from mci_testing.emulator import EmulatorHandle
 from mci_testing.infra import wait_until
 from mci_testing.seedfiles import as_supplier_record, jsonl_lines, seed_products

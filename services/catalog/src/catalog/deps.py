@@ -10,7 +10,8 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from catalog.allegro import Lookups, claim_stale, run_coverage
+from catalog.allegro import Lookups
+from catalog.handlers.coverage import claim_stale, run_coverage
 from shared.allegro import AllegroClient, TokenProvider
 from shared.allegro.factory import allegro_client
 from shared.logs import get_logger

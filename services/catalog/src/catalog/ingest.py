@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from catalog import metrics, parsers
+from catalog.domain import commands as c
 from catalog.domain.model import Product, ProductRecord, merge
 from catalog.domain.validation import RowError, validate_row
 from catalog.repository import ImportRepository, ProductRepository
@@ -123,8 +124,8 @@ class ImportFailed(Exception):
         self.upload = upload  # the body could not be read (vs. a failure on our side)
 
 
-async def _save_report(row: dict[str, Any], uow: UnitOfWork) -> None:
-    await uow.repository(ImportRepository).save_report(row)
+async def _save_report(command: c.SaveImportReport, uow: UnitOfWork) -> None:
+    await uow.repository(ImportRepository).save_report(command.report)
 
 
 async def _save(units: UnitsOfWork, report: ImportReport, by: str) -> None:
@@ -133,7 +134,7 @@ async def _save(units: UnitsOfWork, report: ImportReport, by: str) -> None:
     params["started_at"], params["finished_at"] = report.started_at, report.finished_at
     for name in ("import_id", "unchanged"):
         del params[name]
-    await units.handle(_save_report, {**params, "created_by": by})
+    await units.handle(_save_report, c.SaveImportReport({**params, "created_by": by}))
 
 
 def bounded(error: RowError) -> RowError:
@@ -199,7 +200,7 @@ async def run_import(
                     pending_lines[index], pending[index].sku, "line", reason, "refused_by_database"
                 )
             )
-        await units.handle(_write_errors, (report.id, stored_errors, bad))
+        await units.handle(_write_errors, c.WriteImportErrors(report.id, stored_errors, bad))
         stored_errors += len(bad)
         report.changed += applied.changed
         report.emitted_items += applied.emitted
@@ -292,14 +293,7 @@ def _refusal(exc: BaseException) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class _Chunk:
-    records: list[ProductRecord]
-    source: str
-    import_id: uuid.UUID
-
-
-async def _apply_chunk(chunk: _Chunk, uow: UnitOfWork) -> Applied:
+async def _apply_chunk(chunk: c.ApplyChunk, uow: UnitOfWork) -> Applied:
     applied = await apply_records(uow, chunk.records, chunk.source)
     await uow.repository(ImportRepository).remember_skus(
         chunk.import_id, [r.sku for r in chunk.records]
@@ -318,7 +312,7 @@ async def _apply_isolating(
     if not records:
         return Applied(), []
     try:
-        return await units.handle(_apply_chunk, _Chunk(records, source, import_id)), []
+        return await units.handle(_apply_chunk, c.ApplyChunk(records, source, import_id)), []
     except Exception as exc:
         reason = _refusal(exc)
         if reason is None:
@@ -336,24 +330,26 @@ async def _apply_isolating(
     return total, refused_first + [(i + middle, why) for i, why in refused_second]
 
 
-async def _write_errors(errors: tuple[uuid.UUID, int, list[RowError]], uow: UnitOfWork) -> None:
-    await uow.repository(ImportRepository).write_errors(*errors)
+async def _write_errors(command: c.WriteImportErrors, uow: UnitOfWork) -> None:
+    await uow.repository(ImportRepository).write_errors(
+        command.import_id, command.first_seq, command.errors
+    )
 
 
-async def _count_skus(import_id: uuid.UUID, uow: UnitOfWork) -> int:
-    return await uow.repository(ImportRepository).count_skus(import_id)
+async def _count_skus(query: c.CountImportSkus, uow: UnitOfWork) -> int:
+    return await uow.repository(ImportRepository).count_skus(query.import_id)
 
 
-async def _drop_skus(import_id: uuid.UUID, uow: UnitOfWork) -> None:
-    await uow.repository(ImportRepository).forget_skus(import_id)
+async def _drop_skus(command: c.ForgetImportSkus, uow: UnitOfWork) -> None:
+    await uow.repository(ImportRepository).forget_skus(command.import_id)
 
 
 async def _distinct_skus(units: UnitsOfWork, import_id: uuid.UUID) -> int:
-    return await units.read(_count_skus, import_id)
+    return await units.read(_count_skus, c.CountImportSkus(import_id))
 
 
 async def _forget_skus(units: UnitsOfWork, import_id: uuid.UUID) -> None:
-    await units.handle(_drop_skus, import_id)
+    await units.handle(_drop_skus, c.ForgetImportSkus(import_id))
 
 
 async def _finish_failed(units: UnitsOfWork, report: ImportReport, by: str) -> None:

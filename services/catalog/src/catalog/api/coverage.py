@@ -8,7 +8,6 @@ from typing import Any
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
-from catalog.allegro import start_coverage
 from catalog.api.common import NOT_FOUND, OF_ACCOUNT
 from catalog.api.selection import SelectionBody
 from catalog.deps import Deps
@@ -40,7 +39,7 @@ async def request_coverage(
     selection = await deps.units.read(
         handlers.selection_to_assess, c.StartCoverage(account_id, given)
     )
-    report_id = await start_coverage(deps.units, account_id, selection)
+    report_id = await handlers.start_coverage(deps.units, account_id, selection)
     deps.coverage.run(report_id)
     return {"report_id": str(report_id), "status": "running"}
 

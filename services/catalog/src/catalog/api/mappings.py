@@ -7,7 +7,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from catalog.allegro import suggest_categories
 from catalog.api.common import ASKS_ALLEGRO, NOT_FOUND
 from catalog.deps import Deps
 from catalog.domain import commands as c
@@ -86,7 +85,7 @@ async def category_suggestions(
     _: Operator, account_id: KnownAccount, body: SuggestBody, deps: Deps
 ) -> dict[str, Any]:
     """Allegro categories for a supplier category, asked as `account_id` (cached)."""
-    return await suggest_categories(
+    return await handlers.suggest_categories(
         deps.units,
         deps.lookups,
         account_id,

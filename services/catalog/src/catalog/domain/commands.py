@@ -6,11 +6,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from catalog.domain.model import ProductRecord
 from catalog.domain.names import ListRow
 from catalog.domain.selection import Selection
+from catalog.domain.validation import RowError
 from shared.pagination import PageRequest
 
 # --- products --------------------------------------------------------------------------------
@@ -214,4 +216,105 @@ class LatestCoverage:
 
 @dataclass(frozen=True)
 class ResumeCoverage:
+    report_id: uuid.UUID
+
+
+# --- steps of work spanning several units of work -----------------------------------------
+# An import commits chunk by chunk; suggestions and coverage ask Allegro between their units.
+
+
+@dataclass(frozen=True)
+class SaveImportReport:
+    report: dict[str, Any]  # the columns of `imports` by name
+
+
+@dataclass(frozen=True)
+class ApplyChunk:
+    records: Sequence[ProductRecord]
+    source: str
+    import_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class WriteImportErrors:
+    import_id: uuid.UUID
+    first_seq: int
+    errors: Sequence[RowError]
+
+
+@dataclass(frozen=True)
+class CountImportSkus:
+    import_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class ForgetImportSkus:
+    import_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class CachedLookups:
+    eans: Sequence[str]
+    since: datetime
+
+
+@dataclass(frozen=True)
+class SaveLookups:
+    found: dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class SampleCategory:
+    supplier_category: str
+    refresh: bool
+    sample: int
+
+
+@dataclass(frozen=True)
+class SaveSuggestions:
+    supplier_category: str
+    suggestions: list[dict[str, Any]]
+    computed_at: datetime
+
+
+@dataclass(frozen=True)
+class CreateCoverage:
+    report_id: uuid.UUID
+    account_id: str
+    selection: Selection
+
+
+@dataclass(frozen=True)
+class ClaimStaleCoverage:
+    before: datetime
+
+
+@dataclass(frozen=True)
+class FailCoverage:
+    report_id: uuid.UUID
+    error: str
+
+
+@dataclass(frozen=True)
+class CoverageResumePoint:
+    report_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class ScanProducts:
+    after: str | None
+    limit: int
+
+
+@dataclass(frozen=True)
+class AdvanceCoverage:
+    report_id: uuid.UUID
+    processed: int
+    last_sku: str | None
+    counts: dict[str, int]
+    by_category: dict[str, dict[str, int]]
+
+
+@dataclass(frozen=True)
+class FinishCoverage:
     report_id: uuid.UUID

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from catalog.allegro import Lookups, suggest_categories
+from catalog.allegro import Lookups
 from catalog.domain import commands as c
-from catalog.repository import RuleRepository
+from catalog.domain.names import is_id
+from catalog.repository import ProductRepository, RuleRepository
 from catalog.sync import resync
 from shared.allegro import AllegroClient, AllegroError
 from shared.errors import Invalid, NotFound
+from shared.logs import get_logger
 from shared.pagination import Page, page_of
 from shared.uow import UnitOfWork, UnitsOfWork
+
+log = get_logger(__name__)
 
 
 def _mapping_cursor(mapping: dict[str, Any]) -> str:
@@ -101,6 +108,108 @@ async def accept_suggestions(command: c.AcceptSuggestions, uow: UnitOfWork) -> d
         "accepted": accepted,
         "without_suggestion": [name for name in categories if name not in accepted],
         "emitted_items": emitted,
+    }
+
+
+# --- suggestions: asked of Allegro between two units of work ------------------------------
+
+
+@dataclass(frozen=True)
+class _Sample:
+    """What suggestions start from: the cached answer, or a sample of the category."""
+
+    cached: tuple[list[dict[str, Any]], datetime] | None
+    eans: list[str]
+    titles: list[str]
+    named_path: str | None
+
+
+async def _sample(query: c.SampleCategory, uow: UnitOfWork) -> _Sample:
+    category, sample = query.supplier_category, query.sample
+    rules = uow.repository(RuleRepository)
+    if not query.refresh:
+        cached = await rules.cached_suggestions(category)
+        if cached is not None:
+            return _Sample(cached, [], [], None)
+    rows = await uow.repository(ProductRepository).category_sample(category, sample * 4)
+    named_path, _ = (await rules.names()).path(category)
+    return _Sample(
+        None,
+        [ean for ean, _ in rows if ean][:sample],
+        [title for _, title in rows if title],
+        named_path,
+    )
+
+
+async def _save_suggestions(command: c.SaveSuggestions, uow: UnitOfWork) -> None:
+    await uow.repository(RuleRepository).save_suggestions(
+        command.supplier_category, command.suggestions, command.computed_at
+    )
+
+
+async def suggest_categories(
+    units: UnitsOfWork,
+    lookups: Lookups,
+    account_id: str,
+    supplier_category: str,
+    *,
+    refresh: bool = False,
+    sample: int = 5,
+) -> dict[str, Any]:
+    """Allegro leaf categories for a supplier category, best first, cached per category.
+
+    Two sources: the category of the catalogue products found by the EANs of a sample of the
+    category's products (strong), and /sale/matching-categories for the category's name and a
+    sample title (weak).
+    """
+    found = await units.read(_sample, c.SampleCategory(supplier_category, refresh, sample))
+    if found.cached is not None:
+        suggestions, computed_at = found.cached
+        return {
+            "supplier_category": supplier_category,
+            "suggestions": suggestions,
+            "computed_at": computed_at.isoformat(),
+            "cached": True,
+        }
+    scores: Counter[str] = Counter()
+    sources: dict[str, set[str]] = {}
+    names: dict[str, str] = {}
+    for info in (await lookups.by_ean(account_id, found.eans)).values():
+        if info["category_id"]:
+            scores[info["category_id"]] += 3
+            sources.setdefault(info["category_id"], set()).add("catalogue-product-by-ean")
+    # Allegro is asked for the category's name, never for BigBuy's id ("17088"): an id the
+    # taxonomies list does not know leaves only the title to search with.
+    leaf_name = (found.named_path or supplier_category).split(" > ")[-1]
+    phrases = [p for p in (leaf_name, *found.titles[:1]) if p and not is_id(p)]
+    for phrase in phrases:
+        try:
+            nodes = await lookups.matching_categories(account_id, phrase)
+        except AllegroError as exc:
+            log.warning("matching_categories_failed", error=str(exc), phrase=phrase)
+            continue
+        for rank, node in enumerate(nodes):
+            scores[node["id"]] += max(1, 2 - rank)
+            names[node["id"]] = node.get("name", "")
+            sources.setdefault(node["id"], set()).add("matching-categories")
+    suggestions = [
+        {
+            "allegro_category_id": cid,
+            "name": names.get(cid),
+            "score": score,
+            "sources": sorted(sources[cid]),
+        }
+        for cid, score in scores.most_common(5)
+    ]
+    computed_at = datetime.now(UTC)
+    await units.handle(
+        _save_suggestions, c.SaveSuggestions(supplier_category, suggestions, computed_at)
+    )
+    return {
+        "supplier_category": supplier_category,
+        "suggestions": suggestions,
+        "computed_at": computed_at.isoformat(),
+        "cached": False,
     }
 
 
