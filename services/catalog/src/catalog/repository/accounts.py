@@ -182,14 +182,14 @@ class AccountRepository(Repository):
     async def states(
         self, account_id: str, skus: Sequence[str]
     ) -> dict[str, tuple[bool, str | None]]:
-        rows = await self._rows(_STATES, {"account": account_id, "skus": list(skus)})
+        rows = await self._bulk_rows(_STATES, {"account": account_id, "skus": list(skus)})
         return {r["sku"]: (r["listed"], r["item_hash"]) for r in rows}
 
     async def listed_skus(self, account_id: str) -> set[str]:
-        return {r["sku"] for r in await self._rows(_LISTED, {"account": account_id})}
+        return {r["sku"] for r in await self._bulk_rows(_LISTED, {"account": account_id})}
 
     async def next_revisions(self, count: int) -> list[int]:
-        return [r["r"] for r in await self._rows(_NEXT_REVISIONS, {"count": count})]
+        return [r["r"] for r in await self._bulk_rows(_NEXT_REVISIONS, {"count": count})]
 
     async def write_states(
         self, account_id: str, states: Sequence[tuple[str, bool, str | None, int]]

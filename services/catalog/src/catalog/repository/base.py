@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import RowMapping
+from sqlalchemy.engine import Dialect, RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+@functools.cache
+def _positional(statement: sa.TextClause, dialect: Dialect) -> tuple[str, tuple[str, ...]]:
+    """The statement as the driver takes it (`$1`, ...), and the parameter names in order."""
+    compiled = statement.compile(dialect=dialect)
+    return compiled.string, tuple(compiled.positiontup or ())
 
 
 class Repository:
@@ -23,6 +31,16 @@ class Repository:
         self, statement: sa.TextClause, params: Mapping[str, Any] | None = None
     ) -> RowMapping | None:
         return (await self.connection.execute(statement, params or {})).mappings().first()
+
+    async def _bulk_rows(self, statement: sa.TextClause, params: Mapping[str, Any]) -> list[Any]:
+        """The same statement and transaction, its rows as the driver returns them: for the
+        reads of thousands of rows per chunk (an import, a resync), where SQLAlchemy's row
+        layer costs ~6 µs a row, about a second of a 45,000-row import."""
+        sql, names = _positional(statement, self.connection.dialect)
+        driver = (await self.connection.get_raw_connection()).driver_connection
+        assert driver is not None  # an open unit of work's connection
+        rows: list[Any] = await driver.fetch(sql, *(params[name] for name in names))
+        return rows
 
     async def _value(
         self, statement: sa.TextClause, params: Mapping[str, Any] | None = None

@@ -118,7 +118,9 @@ class ProductRepository(Repository):
     async def load(self, skus: Sequence[str], *, lock: bool = False) -> dict[str, Product]:
         if not skus:
             return {}
-        rows = await self._rows(_LOCK_PRODUCTS if lock else _LOAD_PRODUCTS, {"skus": list(skus)})
+        rows = await self._bulk_rows(
+            _LOCK_PRODUCTS if lock else _LOAD_PRODUCTS, {"skus": list(skus)}
+        )
         return {row["sku"]: product_from_row(row) for row in rows}
 
     async def page(
@@ -134,7 +136,7 @@ class ProductRepository(Repository):
         `share_lock`: hold the rows until commit, so that what is emitted from them cannot be
         overtaken by a concurrent change (which waits, then emits a later revision).
         """
-        rows = await self._rows(
+        rows = await self._bulk_rows(
             _SHARED_PRODUCT_PAGE if share_lock else _PRODUCT_PAGE,
             {
                 "after": after or "",
