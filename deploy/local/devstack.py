@@ -228,7 +228,7 @@ async def demo_catalogue_and_prices(http: httpx.AsyncClient, account_id: str) ->
     mapped = accepted.raise_for_status().json()["accepted"]
     print(f"mapped {len(mapped)} supplier categories to Allegro's (best suggestion each)")
     page = (await http.get(f"{catalog}/products", params={"limit": 5})).json()
-    sku = page["products"][-1]["sku"]
+    sku = page["items"][-1]["sku"]
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         explained = await http.get(f"{prices}/prices/{sku}/allegro-pl")

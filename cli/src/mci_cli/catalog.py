@@ -63,13 +63,13 @@ def _stream(path: Path, progress: Progress | None) -> Iterator[bytes]:
 
 
 def _all_errors(api: Api, import_id: str) -> Iterator[dict[str, Any]]:
-    after = -1
+    params: dict[str, Any] = {"limit": 1000}
     while True:
-        page = api.get(f"/imports/{import_id}/errors", after=after, limit=10_000)
-        yield from page["errors"]
-        if page.get("next_after") is None:
+        page = api.get(f"/imports/{import_id}/errors", **params)
+        yield from page["items"]
+        if page.get("next") is None:
             return
-        after = page["next_after"]
+        params["after"] = page["next"]
 
 
 @app.command("import")
@@ -151,7 +151,7 @@ def imports(
     with state(ctx).api("catalog") as api:
         found = api.get("/imports", limit=limit)
     columns = ["id", "format", "status", "rows", "valid", "invalid", "changed", "started_at"]
-    emit(found, as_json, lambda: table(found["imports"], columns))
+    emit(found, as_json, lambda: table(found["items"], columns))
 
 
 def _selection_rows(selection: dict[str, Any]) -> list[dict[str, Any]]:

@@ -10,15 +10,17 @@ from typing import Any
 import orjson
 
 from allegro_emulator.seed import CatalogueSpec, allegro_presence
-from catalog.allegro import Lookups, run_coverage, start_coverage
+from catalog.allegro import Lookups
 from catalog.consumer import ORDERS
 from catalog.domain.selection import Selection
+from catalog.handlers.coverage import run_coverage, start_coverage
 from mci_testing.emulator import EmulatorHandle
 from mci_testing.infra import wait_until
 from mci_testing.seedfiles import as_supplier_record, jsonl_lines, seed_products
 from shared.allegro import AllegroClient, AllegroSettings, AllegroUnavailable
 from shared.allegro.tokens import StaticTokens
 from shared.events import Money, OrderCancelled, OrderLine, OrderReceived
+from shared.uow import UnitsOfWork
 
 from .conftest import Catalog, publish
 
@@ -195,10 +197,11 @@ async def test_a_failed_coverage_report_resumes_where_it_stopped(
         tokens=StaticTokens({catalog.account: seller["token"]}),
     )
     try:
-        flaky = FlakyLookups(catalog.engine, client, budget=100)
+        units = UnitsOfWork(catalog.engine, "catalog")
+        flaky = FlakyLookups(units, client, budget=100)
         selection = Selection.from_dict({"include": {"categories": ["Electronics"]}})
-        report_id = await start_coverage(catalog.engine, catalog.account, selection)
-        await run_coverage(catalog.engine, flaky, report_id)
+        report_id = await start_coverage(units, catalog.account, selection)
+        await run_coverage(units, flaky, report_id)
     finally:
         await client.aclose()
     failed = (await catalog.http.get(f"/coverage/{report_id}")).json()

@@ -22,6 +22,7 @@ from mci_testing.fixtures import MakeDatabase
 from mci_testing.infra import free_port
 from mci_testing.seedfiles import csv_lines, jsonl_lines, seed_products
 from shared.security import issue_token
+from shared.uow import UnitsOfWork
 
 from .conftest import Catalog
 
@@ -74,7 +75,7 @@ async def test_every_bad_csv_row_is_reported_and_every_good_row_kept(catalog: Ca
     assert await catalog.scalar("SELECT count(*) FROM products WHERE sku LIKE 'B-%'") == 0
     # The answer quotes no more than a prefix of the 1 MB values.
     assert len(response.content) < 20_000
-    stored = (await catalog.http.get(f"/imports/{report['import_id']}/errors")).json()["errors"]
+    stored = (await catalog.http.get(f"/imports/{report['import_id']}/errors")).json()["items"]
     assert [(e["line"], e["code"]) for e in stored] == [
         (e["line"], e["code"]) for e in report["errors"]
     ]
@@ -152,7 +153,7 @@ async def test_whole_file_problems_are_4xx_with_a_clear_code(catalog: Catalog) -
     await refused("csv", HEADER + row("C-1"), 422, "unsupported_encoding", encoding="utf-16")
     assert await product_count(catalog) == 0
     # The refused files that started are kept as failed reports.
-    reports = (await catalog.http.get("/imports")).json()["imports"]
+    reports = (await catalog.http.get("/imports")).json()["items"]
     assert reports and all(r["status"] == "failed" and r["error"] for r in reports)
     # A JSON Lines file declared as such is read.
     response = await catalog.http.post(
@@ -248,7 +249,7 @@ async def test_an_import_failing_midway_keeps_a_failed_report_of_what_was_applie
         raise ConnectionResetError("the client went away")
 
     with pytest.raises(ImportFailed) as caught:
-        await run_import(catalog.engine, cut_off(), "csv")
+        await run_import(UnitsOfWork(catalog.engine, "catalog"), cut_off(), "csv")
     report = caught.value.report
     assert caught.value.upload and report.status == "failed" and report.applied == 20
     assert await catalog.scalar("SELECT count(*) FROM products WHERE sku LIKE 'U-%'") == 20

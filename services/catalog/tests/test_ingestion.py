@@ -149,7 +149,7 @@ async def test_jsonl_import_reports_bad_rows_and_applies_the_rest(catalog: Catal
     flagged = (await catalog.http.get(f"/products/{bad_ean['sku']}")).json()
     assert flagged["ean"] is None and flagged["flags"] == ["invalid_ean"]
     assert flagged["received"] == {"ean": bad_ean["ean"]}
-    stored = (await catalog.http.get(f"/imports/{report['import_id']}/errors")).json()["errors"]
+    stored = (await catalog.http.get(f"/imports/{report['import_id']}/errors")).json()["items"]
     assert {(e["line"], e["field"]) for e in stored} == errors
     kept = (await catalog.http.get(f"/imports/{report['import_id']}")).json()
     assert kept["status"] == "done" and kept["invalid"] == 3 and kept["valid"] == 48
@@ -239,9 +239,9 @@ async def test_rejected_upstream_records_are_reported_and_the_rest_applied(
     await wait_until(reported, within=20)
     report = (await catalog.http.get(f"/imports/{message_id}")).json()
     assert report["format"] == "upstream" and report["valid"] == 1 and report["invalid"] == 1
-    errors = (await catalog.http.get(f"/imports/{message_id}/errors")).json()["errors"]
+    errors = (await catalog.http.get(f"/imports/{message_id}/errors")).json()["items"]
     assert [(e["line"], e["sku"], e["field"]) for e in errors] == [(2, "UP-BAD", "stock")]
     assert (await catalog.http.get("/products/UP-OK")).status_code == 200
     assert (await catalog.http.get("/products/UP-BAD")).status_code == 404
     listed = (await catalog.http.get("/imports", params={"format": "upstream"})).json()
-    assert [r["id"] for r in listed["imports"]] == [str(message_id)]
+    assert [r["id"] for r in listed["items"]] == [str(message_id)]

@@ -42,11 +42,11 @@ async def test_every_blocking_reason_at_once_and_counted(catalog: Catalog) -> No
     assert not any(i["listed"] for i in (await catalog.latest()).values())  # nothing mapped
 
     report = (await catalog.http.get(f"/accounts/{catalog.account}/not-listable")).json()
-    reasons = {p["sku"]: p["reasons"] for p in report["products"]}
+    reasons = {p["sku"]: p["reasons"] for p in report["items"]}
     assert reasons["OK-1"] == ["no_category"]
     assert reasons["BARE"] == ["no_image", "no_ean", "no_weight", "no_category"]
     assert reasons["KASTET"] == ["prohibited", "no_image", "no_category"]
-    bare = next(p for p in report["products"] if p["sku"] == "BARE")
+    bare = next(p for p in report["items"] if p["sku"] == "BARE")
     assert bare["in_words"][0].startswith("no image")
     assert report["by_reason"] == {
         "no_category": 6,
@@ -127,7 +127,7 @@ async def test_products_past_the_cap_are_not_listed_chosen_by_the_account_s_orde
 
     assert await listed() == {"S-0", "S-1", "S-2"}  # the highest margins
     report = (await catalog.http.get(f"/accounts/{catalog.account}/not-listable")).json()
-    assert {p["sku"]: p["reasons"] for p in report["products"]} == {
+    assert {p["sku"]: p["reasons"] for p in report["items"]} == {
         "S-3": ["over_cap"],
         "S-4": ["over_cap"],
     }

@@ -27,13 +27,13 @@ async def test_preview_then_save_emits_entering_and_leaving(catalog: Catalog) ->
     }
     body = {"include": {"categories": ["Home & Garden"]}, "exclude": {}}
     response = await catalog.http.post(
-        f"/accounts/{catalog.account}/selection/preview", json=body, params={"page_size": 10}
+        f"/accounts/{catalog.account}/selection/preview", json=body, params={"limit": 10}
     )
     preview = response.json()
     assert preview["counts"]["to_list"] == len(home) == preview["counts"]["entering"]
     assert preview["counts"]["leaving"] == 0 and preview["counts"]["unmapped"] == len(home)
-    assert len(preview["products"]) == 10
-    assert all(p["sku"] in home for p in preview["products"])
+    assert len(preview["items"]) == 10 and preview["next"] == preview["items"][-1]["sku"]
+    assert all(p["sku"] in home for p in preview["items"])
     assert sum(preview["by_category"].values()) == len(home)
     assert await catalog.events() == []  # a preview changes nothing
 
@@ -100,8 +100,8 @@ async def test_prohibited_products_are_screened_with_the_blocking_rule(catalog: 
     assert (await catalog.latest())["OK-1"]["listed"]
     screened = (await catalog.http.get(f"/accounts/{catalog.account}/screened")).json()
     assert screened["total"] == 1
-    assert screened["products"][0]["sku"] == "BAD-1"
-    assert "e-cigarettes" in screened["products"][0]["rule"]["reason"]
+    assert screened["items"][0]["sku"] == "BAD-1"
+    assert "e-cigarettes" in screened["items"][0]["rule"]["reason"]
 
     # A new rule withdraws what is already listed, with listed=false.
     brand = products[1]["brand"]
@@ -114,7 +114,9 @@ async def test_prohibited_products_are_screened_with_the_blocking_rule(catalog: 
     assert rule.json()["emitted_items"] == len(of_brand)
     latest = await catalog.latest()
     assert not any(latest[s]["listed"] for s in of_brand)
-    rules = (await catalog.http.get("/screening/rules")).json()["rules"]
+    listed = (await catalog.http.get("/screening/rules", params={"limit": 1000})).json()
+    rules = listed["items"]
+    assert listed["next"] is None  # every rule is on this page
     assert any(r["pattern"] == "kastet*" for r in rules)  # the seeded defaults
     assert any(r["kind"] == "exception" and r["pattern"] == "whisky stones" for r in rules)
     # Removing it lists them again.
@@ -169,7 +171,7 @@ async def test_category_mapping_suggestions_and_manual_mapping(catalog: Catalog)
     new_items = (await catalog.items())[before:]
     assert {i["sku"] for i in new_items} == in_tools
     assert all(i["allegro_category_id"] == "1521" for i in new_items)
-    mappings = (await catalog.http.get("/category-mappings")).json()["mappings"]
+    mappings = (await catalog.http.get("/category-mappings")).json()["items"]
     assert mappings[0]["supplier_category"] == tools and mappings[0]["source"] == "manual"
     unmapped = (await catalog.http.get("/category-mappings/unmapped")).json()["categories"]
     assert tools not in {c["category_path"] for c in unmapped}
@@ -212,7 +214,7 @@ async def test_a_mapping_can_be_checked_with_allegro(catalog: Catalog) -> None:
         assert response.status_code == 422, response.text
         error = response.json()["error"]
         assert error["code"] == "not_a_leaf_category" and problem in error["message"]
-    assert (await catalog.http.get("/category-mappings")).json()["mappings"] == []
+    assert (await catalog.http.get("/category-mappings")).json()["items"] == []
     ok = await catalog.http.put(
         "/category-mappings", json=body | {"allegro_category_id": "1541"}, params=params
     )
@@ -224,13 +226,11 @@ async def test_preview_pages_through_the_products(catalog: Catalog) -> None:
     await catalog.import_bytes("jsonl", jsonl_lines(iter(products)))
     body = {"include": {"categories": ["Electronics"]}}
     url = f"/accounts/{catalog.account}/selection/preview"
-    first = (await catalog.http.post(url, json=body, params={"page_size": 10})).json()
+    first = (await catalog.http.post(url, json=body, params={"limit": 10})).json()
     second = (
-        await catalog.http.post(
-            url, json=body, params={"page_size": 10, "after": first["products"][-1]["sku"]}
-        )
+        await catalog.http.post(url, json=body, params={"limit": 10, "after": first["next"]})
     ).json()
-    skus = [p["sku"] for p in first["products"] + second["products"]]
+    skus = [p["sku"] for p in first["items"] + second["items"]]
     expected = sorted(p["sku"] for p in products if p["category"][0] == "Electronics")[:20]
     assert skus == expected
     assert first["counts"] == second["counts"]
@@ -267,5 +267,5 @@ async def test_suggestions_for_unmapped_categories_can_be_accepted(catalog: Cata
     assert result["emitted_items"] == len(sports)
     latest = await catalog.latest()
     assert all(latest[sku]["allegro_category_id"] == cid for sku, cid in sports.items())
-    mappings = (await catalog.http.get("/category-mappings")).json()["mappings"]
+    mappings = (await catalog.http.get("/category-mappings")).json()["items"]
     assert {m["source"] for m in mappings} == {"suggested"}

@@ -77,12 +77,11 @@ class ServiceDefinition:
     subscriptions: Sequence[Subscription] = ()
     routers: Sequence[APIRouter] = ()
     title: str = ""
-    # Called once the engine and broker exist (plain or async), e.g. to build the objects that
-    # routes and handlers use; on_stop releases them.
-    on_start: Callable[[ServiceRuntime], Awaitable[None] | None] | None = None
-    # Builds the service's dependencies object once the engine and broker exist (before
-    # on_start); the runtime closes it at stop. See `dependencies_of`.
+    # Builds the service's dependencies object once the engine and broker exist (with whatever
+    # must hold before anything is served, e.g. auth's bootstrap key); retried with the rest of
+    # the start until it succeeds; the runtime closes it at stop. See `dependencies_of`.
     dependencies: Callable[[ServiceRuntime], Awaitable[Dependencies]] | None = None
+    # Called at stop (plain or async), after the workers and before the dependencies close.
     on_stop: Callable[[ServiceRuntime], Awaitable[None] | None] | None = None
     # How bearer credentials become principals (default: signed tokens + API key introspection).
     principal_resolver: Callable[[str], Awaitable[Principal]] | None = None
@@ -121,7 +120,7 @@ class ServiceRuntime:
         """Start; with PostgreSQL or RabbitMQ down, keep trying in the background.
 
         The engine exists at once (it connects lazily). Migrations, the broker connections,
-        `on_start` and the workers are brought up by `_bring_up`, retried with backoff until
+        the dependencies and the workers are brought up by `_bring_up`, retried with backoff until
         both servers answer; meanwhile `/health/ready` answers 503. The first attempt is awaited,
         so with both servers up the service is fully running when this returns.
         """
@@ -141,7 +140,6 @@ class ServiceRuntime:
         assert self.broker is not None
         backoff = 0.5
         migrated = not s.run_migrations
-        on_start_done = False
         while True:
             try:
                 if not migrated:
@@ -152,11 +150,6 @@ class ServiceRuntime:
                 if self.dependencies is None and self.definition.dependencies is not None:
                     assert self.engine is not None
                     self.dependencies = await self.definition.dependencies(self)
-                if not on_start_done and self.definition.on_start is not None:
-                    started = self.definition.on_start(self)
-                    if inspect.isawaitable(started):
-                        await started
-                on_start_done = True
                 if self.runs_worker:
                     await self._start_workers()
                 break

@@ -19,7 +19,8 @@ MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 
 class AuthService:
-    """What the runtime calls beyond routes: start (bootstrap key), the worker, credentials."""
+    """What the runtime calls beyond routes: the dependencies (and the bootstrap key), the
+    worker, credentials."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -32,12 +33,16 @@ class AuthService:
         return deps
 
     async def dependencies(self, runtime: ServiceRuntime) -> Dependencies:
-        return await AuthDeps.build(runtime, self.settings)
-
-    async def start(self, runtime: ServiceRuntime) -> None:
+        """Build the dependencies, then install the configured bootstrap key with them: the
+        runtime serves nothing (and retries the whole step) until both are done."""
         self._runtime = runtime
-        deps = self.get()
-        await deps.units.handle(handlers.install_bootstrap_key, handlers.bootstrap_key_of(deps))
+        deps = await AuthDeps.build(runtime, self.settings)
+        try:
+            await deps.units.handle(handlers.install_bootstrap_key, handlers.bootstrap_key_of(deps))
+        except BaseException:
+            await deps.aclose()  # the retry builds them afresh
+            raise
+        return deps
 
     async def background(self, runtime: ServiceRuntime) -> None:
         await handlers.background(self.get())
@@ -65,7 +70,6 @@ def build(settings: Settings | None = None) -> ServiceDefinition:
         routers=[build_router(service.settings)],
         dependencies=service.dependencies,
         title="mci auth: Allegro account connections (OAuth) and operator API keys",
-        on_start=service.start,
         background=[service.background],
         principal_resolver=service.resolve,
     )

@@ -13,16 +13,14 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from catalog import metrics, parsers
-from catalog import repository as repo
+from catalog.domain import commands as c
 from catalog.domain.model import Product, ProductRecord, merge
 from catalog.domain.validation import RowError, validate_row
+from catalog.repository import ImportRepository, ProductRepository
 from catalog.sync import load_context, publish
 from shared.logs import get_logger
-from shared.uow import UnitOfWork
+from shared.uow import UnitOfWork, UnitsOfWork
 
 log = get_logger(__name__)
 IMPORT_CHUNK = 5000
@@ -38,9 +36,9 @@ class Applied:
 
 
 async def apply_records(uow: UnitOfWork, records: Sequence[ProductRecord], source: str) -> Applied:
-    conn = uow.connection
+    products = uow.repository(ProductRepository)
     skus = sorted({r.sku for r in records})
-    current: dict[str, Product] = await repo.load_products(conn, skus, lock=True)
+    current: dict[str, Product] = await products.load(skus, lock=True)
     loaded = {sku: p.content_hash for sku, p in current.items()}
     to_write: dict[str, Product] = {}
     changed: dict[str, Product] = {}
@@ -61,10 +59,10 @@ async def apply_records(uow: UnitOfWork, records: Sequence[ProductRecord], sourc
     for sku in [s for s in changed if s in loaded]:
         if changed[sku].content_hash == loaded[sku]:
             del changed[sku]
-    await repo.write_products(conn, to_write.values())
+    await products.write(to_write.values())
     emitted = 0
     if changed:
-        emitted = await publish(uow, list(changed.values()), await load_context(conn))
+        emitted = await publish(uow, list(changed.values()), await load_context(uow))
     metrics.products_changed.labels(source.split(":")[0]).inc(len(changed))
     return Applied(len(to_write), len(changed), emitted)
 
@@ -126,29 +124,17 @@ class ImportFailed(Exception):
         self.upload = upload  # the body could not be read (vs. a failure on our side)
 
 
-_SAVE_REPORT = sa.text(
-    "INSERT INTO imports (id, format, encoding, status, started_at, finished_at, rows, valid,"
-    " changed, invalid, superseded, applied, applied_through_line, emitted_items, created_by,"
-    " error) VALUES (:id, :format, :encoding, :status, :started_at, :finished_at, :rows,"
-    " :valid, :changed, :invalid, :superseded, :applied, :applied_through_line,"
-    " :emitted_items, :created_by, :error)"
-    " ON CONFLICT (id) DO UPDATE SET status = excluded.status,"
-    " finished_at = excluded.finished_at, rows = excluded.rows, valid = excluded.valid,"
-    " changed = excluded.changed, invalid = excluded.invalid,"
-    " superseded = excluded.superseded, applied = excluded.applied,"
-    " applied_through_line = excluded.applied_through_line,"
-    " emitted_items = excluded.emitted_items, error = excluded.error"
-)
+async def _save_report(command: c.SaveImportReport, uow: UnitOfWork) -> None:
+    await uow.repository(ImportRepository).save_report(command.report)
 
 
-async def _save(engine: AsyncEngine, report: ImportReport, by: str) -> None:
+async def _save(units: UnitsOfWork, report: ImportReport, by: str) -> None:
     params = report.summary()
     params["id"] = report.id
     params["started_at"], params["finished_at"] = report.started_at, report.finished_at
     for name in ("import_id", "unchanged"):
         del params[name]
-    async with engine.begin() as conn:
-        await conn.execute(_SAVE_REPORT, {**params, "created_by": by})
+    await units.handle(_save_report, c.SaveImportReport({**params, "created_by": by}))
 
 
 def bounded(error: RowError) -> RowError:
@@ -173,7 +159,7 @@ async def _guarded(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
 
 
 async def run_import(
-    engine: AsyncEngine,
+    units: UnitsOfWork,
     chunks: AsyncIterator[bytes],
     fmt: parsers.Format,
     *,
@@ -188,7 +174,7 @@ async def run_import(
     """
     codec = parsers.resolve_encoding(encoding)
     report = ImportReport(uuid.uuid4(), fmt, codec)
-    await _save(engine, report, by)
+    await _save(units, report, by)
     source = f"import:{fmt}:{report.id}"
     pending: list[ProductRecord] = []
     pending_lines: list[int] = []
@@ -205,7 +191,7 @@ async def run_import(
 
     async def flush() -> None:
         nonlocal pending, pending_lines, bad, stored_errors, pending_bytes
-        applied, refused = await _apply_isolating(engine, pending, source, report.id)
+        applied, refused = await _apply_isolating(units, pending, source, report.id)
         for index, reason in refused:
             report.valid -= 1
             report.invalid += 1
@@ -214,8 +200,7 @@ async def run_import(
                     pending_lines[index], pending[index].sku, "line", reason, "refused_by_database"
                 )
             )
-        async with engine.begin() as conn:
-            await repo.write_import_errors(conn, report.id, stored_errors, bad)
+        await units.handle(_write_errors, c.WriteImportErrors(report.id, stored_errors, bad))
         stored_errors += len(bad)
         report.changed += applied.changed
         report.emitted_items += applied.emitted
@@ -251,12 +236,12 @@ async def run_import(
                 ):
                     await flush()
         await flush()
-        report.superseded = report.valid - await _distinct_skus(engine, report.id)
+        report.superseded = report.valid - await _distinct_skus(units, report.id)
     except parsers.FormatError as exc:
         report.status, report.error = "failed", str(exc)
         report.finished_at = datetime.now(UTC)
-        await _save(engine, report, by)
-        await _forget_skus(engine, report.id)
+        await _save(units, report, by)
+        await _forget_skus(units, report.id)
         raise
     except (Exception, asyncio.CancelledError) as exc:
         upload = isinstance(exc, _BodyError)
@@ -270,7 +255,7 @@ async def run_import(
         report.finished_at = datetime.now(UTC)
         log.warning("catalog_import_failed", import_id=str(report.id), error=report.error)
         try:
-            await asyncio.shield(_finish_failed(engine, report, by))
+            await asyncio.shield(_finish_failed(units, report, by))
         except Exception:
             log.exception("catalog_import_report_not_saved", import_id=str(report.id))
         if isinstance(exc, asyncio.CancelledError):
@@ -280,8 +265,8 @@ async def run_import(
     metrics.import_rows.labels(fmt, "invalid").inc(report.invalid)
     report.status = "done"
     report.finished_at = datetime.now(UTC)
-    await _save(engine, report, by)
-    await _forget_skus(engine, report.id)
+    await _save(units, report, by)
+    await _forget_skus(units, report.id)
     log.info(
         "catalog_import_done",
         import_id=str(report.id),
@@ -308,8 +293,16 @@ def _refusal(exc: BaseException) -> str | None:
     return None
 
 
+async def _apply_chunk(chunk: c.ApplyChunk, uow: UnitOfWork) -> Applied:
+    applied = await apply_records(uow, chunk.records, chunk.source)
+    await uow.repository(ImportRepository).remember_skus(
+        chunk.import_id, [r.sku for r in chunk.records]
+    )
+    return applied
+
+
 async def _apply_isolating(
-    engine: AsyncEngine, records: list[ProductRecord], source: str, import_id: uuid.UUID
+    units: UnitsOfWork, records: list[ProductRecord], source: str, import_id: uuid.UUID
 ) -> tuple[Applied, list[tuple[int, str]]]:
     """Apply records in one transaction; if the database refuses the data, halve and retry so
     only the refused rows are lost: (what was applied, [(index, reason)] of refused rows).
@@ -319,10 +312,7 @@ async def _apply_isolating(
     if not records:
         return Applied(), []
     try:
-        async with engine.begin() as conn:
-            applied = await apply_records(UnitOfWork(conn, "catalog"), records, source)
-            await repo.remember_import_skus(conn, import_id, [r.sku for r in records])
-        return applied, []
+        return await units.handle(_apply_chunk, c.ApplyChunk(records, source, import_id)), []
     except Exception as exc:
         reason = _refusal(exc)
         if reason is None:
@@ -330,8 +320,8 @@ async def _apply_isolating(
         if len(records) == 1:
             return Applied(), [(0, reason)]
     middle = len(records) // 2
-    first, refused_first = await _apply_isolating(engine, records[:middle], source, import_id)
-    second, refused_second = await _apply_isolating(engine, records[middle:], source, import_id)
+    first, refused_first = await _apply_isolating(units, records[:middle], source, import_id)
+    second, refused_second = await _apply_isolating(units, records[middle:], source, import_id)
     total = Applied(
         first.written + second.written,
         first.changed + second.changed,
@@ -340,17 +330,29 @@ async def _apply_isolating(
     return total, refused_first + [(i + middle, why) for i, why in refused_second]
 
 
-async def _distinct_skus(engine: AsyncEngine, import_id: uuid.UUID) -> int:
-    async with engine.connect() as conn:
-        return int(await repo.count_import_skus(conn, import_id))
+async def _write_errors(command: c.WriteImportErrors, uow: UnitOfWork) -> None:
+    await uow.repository(ImportRepository).write_errors(
+        command.import_id, command.first_seq, command.errors
+    )
 
 
-async def _forget_skus(engine: AsyncEngine, import_id: uuid.UUID) -> None:
-    async with engine.begin() as conn:
-        await repo.forget_import_skus(conn, import_id)
+async def _count_skus(query: c.CountImportSkus, uow: UnitOfWork) -> int:
+    return await uow.repository(ImportRepository).count_skus(query.import_id)
 
 
-async def _finish_failed(engine: AsyncEngine, report: ImportReport, by: str) -> None:
-    report.superseded = report.applied - await _distinct_skus(engine, report.id)
-    await _save(engine, report, by)
-    await _forget_skus(engine, report.id)
+async def _drop_skus(command: c.ForgetImportSkus, uow: UnitOfWork) -> None:
+    await uow.repository(ImportRepository).forget_skus(command.import_id)
+
+
+async def _distinct_skus(units: UnitsOfWork, import_id: uuid.UUID) -> int:
+    return await units.read(_count_skus, c.CountImportSkus(import_id))
+
+
+async def _forget_skus(units: UnitsOfWork, import_id: uuid.UUID) -> None:
+    await units.handle(_drop_skus, c.ForgetImportSkus(import_id))
+
+
+async def _finish_failed(units: UnitsOfWork, report: ImportReport, by: str) -> None:
+    report.superseded = report.applied - await _distinct_skus(units, report.id)
+    await _save(units, report, by)
+    await _forget_skus(units, report.id)

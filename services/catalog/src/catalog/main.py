@@ -8,11 +8,11 @@ from fastapi import FastAPI
 
 from catalog.api import router
 from catalog.consumer import SUBSCRIPTIONS
-from catalog.deps import CatalogDefinition, CatalogDeps
+from catalog.deps import CatalogDeps, resume_stale_coverage
 from catalog.settings import Settings
 from shared.accounts import AccountDirectory, StaticAccounts
-from shared.allegro.client import TokenProvider
-from shared.service import ServiceDefinition, create_app
+from shared.allegro import TokenProvider
+from shared.service import Dependencies, ServiceDefinition, ServiceRuntime, create_app
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -23,17 +23,21 @@ def build(
     tokens: TokenProvider | None = None,
     accounts: AccountDirectory | None = None,
 ) -> ServiceDefinition:
-    """`accounts`: which accounts exist (default: auth says)."""
+    """`tokens`: where Allegro access tokens come from (default: the auth service);
+    `accounts`: which accounts exist (default: auth says)."""
     settings = settings or Settings()
-    deps = CatalogDeps(settings, tokens)
-    return CatalogDefinition(
+
+    async def dependencies(runtime: ServiceRuntime) -> Dependencies:
+        return await CatalogDeps.build(runtime, tokens)
+
+    return ServiceDefinition(
         settings=settings,
         migrations_dir=MIGRATIONS,
         subscriptions=SUBSCRIPTIONS,
         routers=[router],
+        dependencies=dependencies,
+        background=[resume_stale_coverage],
         title="mci catalog: supplier catalogue ingestion, selection, screening, category mapping",
-        on_start=deps.start,
-        deps=deps,
         body_limits={
             "/imports": settings.import_max_bytes,
             "/accounts/{account_id}/selection": settings.selection_max_bytes,

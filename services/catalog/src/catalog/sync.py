@@ -15,17 +15,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from catalog import metrics
-from catalog import repository as repo
 from catalog.domain.items import REASONS, decide, item_content, item_hash
 from catalog.domain.model import Product
 from catalog.domain.names import Names
 from catalog.domain.screening import Screen
 from catalog.domain.selection import Selection
 from catalog.domain.stock import available_stock
+from catalog.repository import (
+    AccountRepository,
+    ProductRepository,
+    RuleRepository,
+    StockRepository,
+)
 from shared.events import CatalogItem, CatalogUpdated
+from shared.pagination import PageRequest
 from shared.uow import UnitOfWork
 
 BATCH_ITEMS = 250
@@ -62,19 +66,22 @@ class Context:
         return {m: c for m, c in found.items() if m}
 
 
-async def load_context(conn: AsyncConnection, account_ids: Sequence[str] | None = None) -> Context:
+async def load_context(uow: UnitOfWork, account_ids: Sequence[str] | None = None) -> Context:
+    rules = uow.repository(RuleRepository)
+    accounts = uow.repository(AccountRepository)
     return Context(
-        Screen(await repo.screening_rules(conn)),
-        await repo.category_mappings(conn),
-        await repo.selections(conn, account_ids),
-        await repo.names(conn),
-        await repo.waived_reasons(conn, account_ids),
+        Screen(await rules.screening_rules()),
+        await rules.category_mappings(),
+        await accounts.selections(account_ids),
+        await rules.names(),
+        await accounts.waived_reasons(account_ids),
     )
 
 
-async def availability(conn: AsyncConnection, products: Sequence[Product]) -> dict[str, int | None]:
-    reservations = await repo.open_reservations(conn, [p.sku for p in products])
-    lag = await repo.reservation_lag(conn)
+async def availability(uow: UnitOfWork, products: Sequence[Product]) -> dict[str, int | None]:
+    stock = uow.repository(StockRepository)
+    reservations = await stock.open_reservations([p.sku for p in products])
+    lag = await stock.reservation_lag()
     return {
         p.sku: available_stock(p.stock, p.stock_at, reservations.get(p.sku, ()), lag)
         for p in products
@@ -93,19 +100,19 @@ async def publish(
     each account to its product cap; returns the items emitted."""
     if not products or not ctx.selections:
         return 0
-    conn = uow.connection
+    accounts_repo = uow.repository(AccountRepository)
     skus = [p.sku for p in products]
-    titles = await repo.title_overrides(conn, skus)
+    titles = await uow.repository(ProductRepository).title_overrides(skus)
     if titles:  # the operator's title is the one listed, and the one screened
         products = [replace(p, title=titles[p.sku]) if p.sku in titles else p for p in products]
-    stock = await availability(conn, products)
+    stock = await availability(uow, products)
     emitted = 0
     for account_id, selection in ctx.selections.items():
         if accounts is not None and account_id not in accounts:
             continue
         waived = ctx.waived.get(account_id, frozenset())
-        held = await repo.account_states(conn, account_id, skus)
-        capped = await repo.capped_skus(conn, account_id, skus)
+        held = await accounts_repo.states(account_id, skus)
+        capped = await accounts_repo.capped_skus(account_id, skus)
         uncap: list[str] = []
         out: list[tuple[str, bool, str | None, dict[str, Any] | None]] = []
         for product in products:
@@ -136,7 +143,7 @@ async def publish(
             elif state is not None and state[0]:
                 out.append((product.sku, False, None, None))
         await asyncio.sleep(0)  # a few thousand decisions per account: let others run
-        await repo.set_capped(conn, account_id, uncap, capped=False)
+        await accounts_repo.set_capped(account_id, uncap, capped=False)
         emitted += await _emit(uow, account_id, out)
         if enforce_cap:
             emitted += await _hold_to_cap(uow, account_id, ctx)
@@ -148,10 +155,9 @@ async def _emit(
 ) -> int:
     if not out:
         return 0
-    conn = uow.connection
-    revisions = await repo.next_revisions(conn, len(out))
-    await repo.write_states(
-        conn,
+    accounts = uow.repository(AccountRepository)
+    revisions = await accounts.next_revisions(len(out))
+    await accounts.write_states(
         account_id,
         [
             (sku, listed, digest, rev)
@@ -181,20 +187,20 @@ async def _hold_to_cap(uow: UnitOfWork, account_id: str, ctx: Context) -> int:
     capped products ranked by the account's order (margin, stock or a priority list; SKU
     breaks ties), the first `cap` listed, the rest withdrawn with reason over_cap. Cheap when
     nothing is capped and the count is within the cap (one count query)."""
-    conn = uow.connection
-    policy = await repo.cap_policy(conn, account_id)
-    listed, capped = await repo.cap_counts(conn, account_id)
+    accounts = uow.repository(AccountRepository)
+    policy = await accounts.cap_policy(account_id)
+    listed, capped = await accounts.cap_counts(account_id)
     if listed <= policy.cap and capped == 0:
         return 0
-    ranked = await repo.cap_ranking(conn, account_id, policy)
+    ranked = await accounts.cap_ranking(account_id, policy)
     within, beyond = ranked[: policy.cap], ranked[policy.cap :]
     withdraw = [sku for sku, is_listed in beyond if is_listed]
     admit = [sku for sku, is_listed in within if not is_listed]
     if not withdraw and not admit:
         return 0
-    await repo.set_capped(conn, account_id, withdraw, capped=True)
-    await repo.set_capped(conn, account_id, admit, capped=False)
-    products = await repo.load_products(conn, withdraw + admit)
+    await accounts.set_capped(account_id, withdraw, capped=True)
+    await accounts.set_capped(account_id, admit, capped=False)
+    products = await uow.repository(ProductRepository).load(withdraw + admit)
     return await publish(
         uow, list(products.values()), ctx, accounts=[account_id], enforce_cap=False
     )
@@ -207,13 +213,14 @@ async def resync(
     category: str | None = None,
 ) -> int:
     """Re-decide every product (or a category subtree's) for the accounts; emit differences."""
-    ctx = await load_context(uow.connection, account_ids)
+    ctx = await load_context(uow, account_ids)
     if not ctx.selections:
         return 0
     emitted = 0
     after: str | None = None
+    products = uow.repository(ProductRepository)
     while True:
-        page = await repo.product_page(uow.connection, after, SCAN_CHUNK, category, share_lock=True)
+        page = await products.page(after, SCAN_CHUNK, category, share_lock=True)
         if not page:
             return emitted
         emitted += await publish(uow, page, ctx)
@@ -234,6 +241,7 @@ class Preview:
     product_cap: int = 0
     by_category: Counter[str] = field(default_factory=Counter)
     page: list[dict[str, Any]] = field(default_factory=list)
+    more: bool = False  # the page's listable products do not end the list
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -261,26 +269,27 @@ class Preview:
                 "over_cap": max(0, self.to_list - self.product_cap),
             },
             "by_category": dict(sorted(self.by_category.items())),
-            "products": self.page,
+            # A page of the products it would list (shared.pagination's shape).
+            "items": self.page,
+            "next": self.page[-1]["sku"] if self.more and self.page else None,
         }
 
 
 async def preview(
-    conn: AsyncConnection,
-    account_id: str,
-    selection: Selection,
-    page_size: int = 50,
-    page_after: str | None = None,
+    uow: UnitOfWork, account_id: str, selection: Selection, wanted: PageRequest
 ) -> Preview:
-    """What saving `selection` would do, without doing it."""
-    ctx = await load_context(conn, [])
-    waived = (await repo.waived_reasons(conn, [account_id])).get(account_id, frozenset())
-    listed_now = await repo.listed_skus(conn, account_id)
-    result = Preview(product_cap=await repo.product_cap(conn, account_id))
+    """What saving `selection` would do, without doing it; `wanted`: the page of products it
+    would list (in SKU order) that the answer shows."""
+    ctx = await load_context(uow, [])
+    accounts = uow.repository(AccountRepository)
+    waived = (await accounts.waived_reasons([account_id])).get(account_id, frozenset())
+    listed_now = await accounts.listed_skus(account_id)
+    result = Preview(product_cap=(await accounts.cap_policy(account_id)).cap)
     after: str | None = None
     seen_listed = 0
+    products = uow.repository(ProductRepository)
     while True:
-        page = await repo.product_page(conn, after, SCAN_CHUNK)
+        page = await products.page(after, SCAN_CHUNK)
         if not page:
             break
         for product in page:
@@ -315,18 +324,22 @@ async def preview(
                 result.staying += 1
             else:
                 result.entering += 1
-            if len(result.page) < page_size and (page_after is None or product.sku > page_after):
-                result.page.append(
-                    {
-                        "sku": product.sku,
-                        "title": product.title,
-                        "brand": product.brand,
-                        "supplier_category": product.category_path,
-                        "allegro_category_id": category,
-                        "stock": product.stock,
-                        "listed_now": was_listed,
-                    }
-                )
+            if wanted.after is not None and product.sku <= wanted.after:
+                continue
+            if len(result.page) == wanted.limit:
+                result.more = True
+                continue
+            result.page.append(
+                {
+                    "sku": product.sku,
+                    "title": product.title,
+                    "brand": product.brand,
+                    "supplier_category": product.category_path,
+                    "allegro_category_id": category,
+                    "stock": product.stock,
+                    "listed_now": was_listed,
+                }
+            )
         after = page[-1].sku
         await asyncio.sleep(0)
     return result

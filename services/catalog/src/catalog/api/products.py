@@ -1,0 +1,56 @@
+"""Products and the operator's title of a product."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from catalog.api.common import NOT_FOUND
+from catalog.deps import Deps
+from catalog.domain import commands as c
+from catalog.domain.selection import normalise_category
+from catalog.domain.titles import ALLEGRO_TITLE_MAX
+from catalog.handlers import products as handlers
+from shared.pagination import Page, PageQuery
+from shared.security import Operator, Viewer
+
+router = APIRouter()
+
+
+@router.get("/products")
+async def list_products(
+    deps: Deps, _: Viewer, page: PageQuery, category: str | None = None
+) -> Page[dict[str, Any]]:
+    """Products in SKU order (`next`: the last SKU of the page); `category`: its subtree."""
+    query = c.ListProducts(page, normalise_category(category) if category else None)
+    return await deps.units.read(handlers.list_products, query)
+
+
+@router.get("/products/{sku}", responses=NOT_FOUND)
+async def get_product(sku: str, deps: Deps, _: Viewer) -> dict[str, Any]:
+    return await deps.units.read(handlers.get_product, c.GetProduct(sku))
+
+
+class TitleBody(BaseModel):
+    title: str = Field(
+        min_length=1,
+        max_length=ALLEGRO_TITLE_MAX,
+        pattern=r"\S",
+        description="The offer title for this SKU (Allegro's limit: 75 characters)",
+    )
+
+
+@router.put("/products/{sku}/title", responses=NOT_FOUND)
+async def set_title(sku: str, body: TitleBody, deps: Deps, who: Operator) -> dict[str, Any]:
+    """The operator's title for a SKU: it replaces the supplier's (shortened or not) in every
+    account's items and in screening, until removed."""
+    title = " ".join(body.title.split())
+    return await deps.units.handle(handlers.set_title, c.SetTitle(sku, title, who.subject))
+
+
+@router.delete("/products/{sku}/title", responses=NOT_FOUND)
+async def remove_title(sku: str, deps: Deps, _: Operator) -> dict[str, Any]:
+    """Back to the supplier's title."""
+    return await deps.units.handle(handlers.set_title, c.SetTitle(sku, None, None))
