@@ -8,19 +8,38 @@ from fastapi import FastAPI
 
 from offers.api import router
 from offers.consumer import SUBSCRIPTIONS
+from offers.deps import OffersDeps
+from offers.publisher import publish_offers
 from offers.settings import Settings
-from shared.service import ServiceDefinition, create_app
+from shared.accounts import AccountDirectory, StaticAccounts
+from shared.allegro import TokenProvider
+from shared.service import Dependencies, ServiceDefinition, ServiceRuntime, create_app
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 
-def build(settings: Settings | None = None) -> ServiceDefinition:
+def build(
+    settings: Settings | None = None,
+    allegro_tokens: TokenProvider | None = None,
+    accounts: AccountDirectory | None = None,
+) -> ServiceDefinition:
+    """`allegro_tokens`: where Allegro access tokens come from (default: the auth service);
+    `accounts`: which accounts exist (default: auth says)."""
+    settings = settings or Settings()
+
+    async def dependencies(runtime: ServiceRuntime) -> Dependencies:
+        return await OffersDeps.build(runtime, allegro_tokens)
+
     return ServiceDefinition(
-        settings=settings or Settings(),
+        settings=settings,
         migrations_dir=MIGRATIONS,
         subscriptions=SUBSCRIPTIONS,
         routers=[router],
+        dependencies=dependencies,
+        background=[publish_offers],
         title="mci offers: the publication pipeline: offers on Allegro, price and stock sync",
+        accounts=accounts
+        or (None if settings.known_accounts is None else StaticAccounts(settings.known_accounts)),
     )
 
 
