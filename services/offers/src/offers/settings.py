@@ -25,9 +25,11 @@ class Settings(ServiceSettings):
     # How often the worker looks for due offers and readiness checks when it found none.
     publish_poll_interval_seconds: float = 1.0
     # Attempts of one step (Allegro unavailable, 429, 409 on a concurrent edit) before the
-    # offer is failed; each waits the backoff, doubled per attempt, up to the maximum.
+    # offer is failed.
     publish_max_attempts: int = 8
+    # The wait before a step is tried again, doubled per attempt.
     publish_backoff_seconds: float = 5.0
+    # The longest wait between two attempts of one step.
     publish_backoff_max_seconds: float = 300.0
     # After an offer went live, read it back once this much later: late validation can turn it
     # into a draft, and the additional marketplaces' qualification settles.
