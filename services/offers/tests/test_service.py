@@ -456,7 +456,7 @@ async def test_products_missing_or_ambiguous_are_not_listable_with_allegros_code
         )
         assert allegro_code in [e["code"] for e in offer["reason"]["allegro_errors"]]
         [failed] = await service.probe.wait_for(sku, "OfferFailed")
-        assert failed["reason"]["code"] == code
+        assert failed["reason"]["code"] == code and failed["state"] == "not_listable"
         assert service.on_allegro(seller, sku) == []
     page = (
         await service.http.get(
@@ -618,7 +618,7 @@ async def test_late_validation_makes_the_offer_inactive_with_allegros_errors(
         "ConstraintViolationException.OfferValidation"
     ]
     [failed] = await service.probe.wait_for(sku, "OfferFailed")
-    assert failed["offer_id"] == offer["offer_id"]
+    assert failed["offer_id"] == offer["offer_id"] and failed["state"] == "inactive"
 
 
 async def test_pause_dry_run_and_resume(service: Service) -> None:

@@ -339,6 +339,7 @@ async def store_outcome(outcome: c.Outcome, uow: UnitOfWork) -> bool:
                     sku=row["sku"],
                     offer_id=row["offer_id"],
                     reason=_failure(row, outcome.reason),
+                    state=outcome.state,
                 )
             )
         elif outcome.state == states.ENDED and row["offer_id"]:
