@@ -2,8 +2,8 @@
 own database and the run's vhost, for the API-wide tests: route guards, bad requests, fuzzing.
 The services ask this auth about operator API keys, as in production.
 
-catalog, pricing and offers know one account (`KNOWN_ACCOUNT`); auth, which they would otherwise ask,
-is not theirs here. Allegro is the session's emulator.
+catalog, pricing and offers know one account (`KNOWN_ACCOUNT`); auth, which they would
+otherwise ask, is not theirs here. Allegro is the session's emulator.
 """
 
 from __future__ import annotations
