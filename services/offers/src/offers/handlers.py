@@ -351,8 +351,10 @@ async def store_outcome(outcome: c.Outcome, uow: UnitOfWork) -> bool:
                     reason=_failure(row, outcome.reason),
                 )
             )
-    if row["state"] in (states.ACTIVE, states.ENDED) and row["work"] in (None, states.VERIFY):
-        # What changed while the write was under way (withdrawn, sold out, restocked).
+    settled = row["state"] in (states.ACTIVE, states.ENDED) and row["work"] in (None, states.VERIFY)
+    refused = row["state"] in states.RETRYABLE and not row["listed"]
+    if settled or refused:
+        # What changed while the step was under way (withdrawn, sold out, restocked).
         await _reconsider(repo, account, row, "changed while publishing")
     return True
 

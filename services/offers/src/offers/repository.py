@@ -401,8 +401,8 @@ class OffersRepository:
         """Checks passed: the offer is `creating` before anything is sent, so a crash after
         Allegro's answer leaves a create to finish (looked up by external id first)."""
         held = await self.held_offer(account_id, sku, claimed_until)
-        if held is None:
-            return False
+        if held is None or held["state"] not in (states.CHECKING, states.CREATING):
+            return False  # taken over, or withdrawn while it was being checked
         if held["state"] != states.CREATING:
             await self.connection.execute(
                 sa.text(
