@@ -627,16 +627,24 @@ async def test_pause_dry_run_and_resume(service: Service) -> None:
     assert paused.json()["paused"] is True
     good = await service.send(seller.account, service.row())
     unpriced = await service.send(seller.account, service.row(), priced=False)
+    absent = await service.send(seller.account, service.row(presence=0))
     await service.wait_state(seller.account, good, "checking")
+    await service.wait_state(seller.account, absent, "checking")
     await asyncio.sleep(1)  # the worker runs; a paused account gets nothing sent
     assert (await service.offer(seller.account, good))["state"] == "checking"
     assert service.on_allegro(seller, good) == []
-    plan = (await service.http.post(f"/accounts/{seller.account}/publication/dry-run")).json()
-    assert plan["would"]["create"]["skus"] == [good]
+    dry_run = f"/accounts/{seller.account}/publication/dry-run"
+    plan = (await service.http.post(dry_run)).json()
+    assert sorted(plan["would"]["create"]["skus"]) == sorted([good, absent])
     assert plan["failing_checks"] == [{"sku": unpriced, "waiting_for": ["price"]}]
-    assert service.on_allegro(seller, good) == []
+    plan = (await service.http.post(dry_run, params={"check_products": "true"})).json()
+    assert plan["would"]["create"]["skus"] == [good]
+    [failing] = [f for f in plan["failing_checks"] if f["sku"] == absent]
+    assert [p["code"] for p in failing["problems"]] == ["product_missing"]
+    assert service.on_allegro(seller, good) == [] and service.on_allegro(seller, absent) == []
     await service.http.post(f"/accounts/{seller.account}/publication/resume")
     await service.wait_state(seller.account, good, "active")
+    await service.wait_state(seller.account, absent, "not_listable")
     assert (await service.offer(seller.account, unpriced))["state"] == "waiting"
 
 

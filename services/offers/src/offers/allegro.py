@@ -92,6 +92,16 @@ async def category_parameters(
     return list(body.get("parameters") or [])
 
 
+async def products_by_gtin(
+    client: AllegroClient, account_id: str, gtin: str
+) -> list[dict[str, Any]]:
+    """Allegro's catalogue products carrying the EAN (none: 200 with an empty list)."""
+    body = await client.get(
+        "/sale/products", account_id=account_id, params={"phrase": gtin, "mode": "GTIN"}
+    )
+    return list(body.get("products") or [])
+
+
 async def offers_by_external_id(
     client: AllegroClient, account_id: str, sku: str
 ) -> list[dict[str, Any]]:

@@ -127,10 +127,13 @@ async def dry_run(
     account_id: KnownAccount,
     deps: Deps,
     limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
+    check_products: Annotated[
+        bool, Query(description="Look each offer to create up in Allegro's catalogue by EAN")
+    ] = False,
 ) -> dict[str, Any]:
     """What would be created, updated, ended or reactivated now, and which checks would fail;
     nothing is written to Allegro."""
-    return await publisher.dry_run(deps, account_id, limit)
+    return await publisher.dry_run(deps, account_id, limit, check_products)
 
 
 @router.post("/publication/pause")

@@ -513,9 +513,22 @@ async def check_one_account(deps: OffersDeps) -> bool:
 # --- dry run -----------------------------------------------------------------------------------
 
 
-async def dry_run(deps: OffersDeps, account_id: str, limit: int) -> dict[str, Any]:
+async def _catalogue_problem(deps: OffersDeps, account_id: str, ean: str) -> listing.Problem | None:
+    products = await allegro.products_by_gtin(deps.allegro, account_id, ean)
+    if not products:
+        return listing.Problem("product_missing", f"no Allegro product has the EAN {ean}")
+    if len(products) > 1:
+        ids = ", ".join(str(p.get("id")) for p in products)
+        return listing.Problem("product_ambiguous", f"EAN {ean} matches products {ids}")
+    return None
+
+
+async def dry_run(
+    deps: OffersDeps, account_id: str, limit: int, check_products: bool = False
+) -> dict[str, Any]:
     """What a publication would do now, and which checks would fail; nothing is written to
-    Allegro (category parameters are read, and cached)."""
+    Allegro (category parameters are read, and cached; with `check_products`, each offer to
+    create is looked up in Allegro's product catalogue by EAN)."""
     plan = await deps.units.read(handlers.publication_plan, c.PlanPublication(account_id, limit))
     found_account = plan["account"] or {}
     readiness_items = [
@@ -564,8 +577,12 @@ async def dry_run(deps: OffersDeps, account_id: str, limit: int) -> dict[str, An
             row["unpriced"],
             {**found_account, "readiness": handlers.READY},
         )
-        if draft.problems:
-            failing.append({"sku": row["sku"], "problems": [p.as_dict() for p in draft.problems]})
+        problems = list(draft.problems)
+        if not problems and check_products:
+            found = await _catalogue_problem(deps, account_id, str(row["content"]["ean"]))
+            problems += [found] if found else []
+        if problems:
+            failing.append({"sku": row["sku"], "problems": [p.as_dict() for p in problems]})
         else:
             actions["create"].append(row["sku"])
     return {
