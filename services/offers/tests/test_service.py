@@ -439,6 +439,42 @@ async def test_offer_is_published_on_pl_cz_and_sk(service: Service) -> None:
     assert len(service.on_allegro(seller, sku)) == 1
 
 
+async def test_offers_to_create_are_looked_up_together_by_external_id(service: Service) -> None:
+    seller = await service.ready_seller()
+    rows = [service.row() for _ in range(6)]
+    skus = [f"SKU-{uuid.uuid4().hex[:10]}" for _ in rows]
+    lookups = service.count("GET", "/sale/offers", 200)
+    await service.publish(
+        CatalogUpdated(
+            account_id=seller.account,
+            items=[
+                CatalogItem(
+                    sku=sku,
+                    revision=1,
+                    listed=True,
+                    ean=row["ean"],
+                    title=row["name"],
+                    allegro_category_id=row["allegro_category_id"],
+                    stock=2,
+                )
+                for sku, row in zip(skus, rows, strict=True)
+            ],
+        )
+    )
+    await service.publish(
+        PriceComputed(
+            account_id=seller.account,
+            items=[PricedItem(sku=s, catalog_revision=1, prices=PRICES) for s in skus],
+        )
+    )
+    for sku in skus:
+        await service.wait_state(seller.account, sku, "active")
+        assert len(service.on_allegro(seller, sku)) == 1
+    # Six creates, each looked up first: in one call per claimed batch, not one per offer
+    # (two replicas may split the batch).
+    assert service.count("GET", "/sale/offers", 200) - lookups <= 2
+
+
 async def test_products_missing_or_ambiguous_are_not_listable_with_allegros_codes(
     service: Service,
 ) -> None:

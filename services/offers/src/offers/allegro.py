@@ -18,6 +18,8 @@ from shared.allegro import AllegroClient
 DEFAULT_NAME = "default"
 # Seconds to wait before polling an operation when Allegro gives no Retry-after.
 DEFAULT_RETRY_AFTER = 5.0
+# `GET /sale/offers` takes up to 100 `external.id` values.
+EXTERNAL_IDS_PER_CALL = 100
 
 
 @dataclass(frozen=True)
@@ -102,12 +104,13 @@ async def products_by_gtin(
     return list(body.get("products") or [])
 
 
-async def offers_by_external_id(
-    client: AllegroClient, account_id: str, sku: str
+async def offers_by_external_ids(
+    client: AllegroClient, account_id: str, skus: list[str]
 ) -> list[dict[str, Any]]:
-    """The account's offers whose `external.id` is the SKU (any publication status)."""
+    """The account's offers whose `external.id` is one of the SKUs (any publication status;
+    at most `EXTERNAL_IDS_PER_CALL` SKUs a call)."""
     body = await client.get(
-        "/sale/offers", account_id=account_id, params={"external.id": sku, "limit": 10}
+        "/sale/offers", account_id=account_id, params={"external.id": skus, "limit": 1000}
     )
     return list(body.get("offers") or [])
 

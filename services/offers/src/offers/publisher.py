@@ -58,8 +58,10 @@ async def publish_offers(runtime: ServiceRuntime) -> None:
                 if free
                 else []
             )
+            found = await look_up(deps, claimed)
             for offer in claimed:
-                task = asyncio.create_task(_step_in_slot(deps, slots, offer))
+                known = found.get((offer.account_id, offer.sku))
+                task = asyncio.create_task(_step_in_slot(deps, slots, offer, known))
                 running.add(task)
                 task.add_done_callback(running.discard)
             worked = worked or bool(claimed)
@@ -72,10 +74,15 @@ async def publish_offers(runtime: ServiceRuntime) -> None:
         task.cancel()
 
 
-async def _step_in_slot(deps: OffersDeps, slots: asyncio.Semaphore, offer: c.ClaimedOffer) -> None:
+async def _step_in_slot(
+    deps: OffersDeps,
+    slots: asyncio.Semaphore,
+    offer: c.ClaimedOffer,
+    on_allegro: list[dict[str, Any]] | None,
+) -> None:
     async with slots:
         try:
-            await run_step(deps, offer)
+            await run_step(deps, offer, on_allegro)
         except Exception:
             # The claim runs out and the step is taken up again; nothing was stored.
             log.exception("offer %s/%s: %s failed", offer.account_id, offer.sku, offer.work)
@@ -98,9 +105,38 @@ def _errors(exc: AllegroError) -> list[dict[str, Any]]:
     return [e.as_dict() for e in exc.errors]
 
 
-async def run_step(deps: OffersDeps, offer: c.ClaimedOffer) -> None:
+async def look_up(
+    deps: OffersDeps, claimed: list[c.ClaimedOffer]
+) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """The offers to create, looked up on Allegro by external id 100 SKUs per call (instead of
+    one call each); an account whose look-up fails is looked up offer by offer."""
+    by_account: dict[str, list[str]] = {}
+    for offer in claimed:
+        if offer.work in (states.CHECK, states.CREATE):
+            by_account.setdefault(offer.account_id, []).append(offer.sku)
+    found: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for account_id, skus in by_account.items():
+        for start in range(0, len(skus), allegro.EXTERNAL_IDS_PER_CALL):
+            chunk = skus[start : start + allegro.EXTERNAL_IDS_PER_CALL]
+            try:
+                offers = await allegro.offers_by_external_ids(deps.allegro, account_id, chunk)
+            except (AllegroError, AccountUnavailable) as exc:
+                log.info("account %s: batched look-up failed: %s", account_id, exc)
+                continue
+            for sku in chunk:
+                found[(account_id, sku)] = [
+                    o for o in offers if (o.get("external") or {}).get("id") == sku
+                ]
+    return found
+
+
+async def run_step(
+    deps: OffersDeps, offer: c.ClaimedOffer, on_allegro: list[dict[str, Any]] | None = None
+) -> None:
+    """One step of one offer; `on_allegro`: the offers found by its external id this round
+    (None: not looked up yet)."""
     try:
-        outcome = await _step(deps, offer)
+        outcome = await _step(deps, offer, on_allegro)
     except AccountUnavailable as exc:
         await deps.units.handle(
             handlers.account_not_connected, c.AccountNotConnected(offer.account_id, str(exc))
@@ -154,9 +190,11 @@ def _refused(deps: OffersDeps, offer: c.ClaimedOffer, exc: AllegroError) -> c.Ou
     )
 
 
-async def _step(deps: OffersDeps, offer: c.ClaimedOffer) -> c.Outcome | None:
+async def _step(
+    deps: OffersDeps, offer: c.ClaimedOffer, on_allegro: list[dict[str, Any]] | None
+) -> c.Outcome | None:
     if offer.work in (states.CHECK, states.CREATE):
-        return await check_and_create(deps, offer)
+        return await check_and_create(deps, offer, on_allegro)
     if offer.work == states.POLL:
         return await poll(deps, offer)
     if offer.work == states.VERIFY:
@@ -280,7 +318,9 @@ async def _shipping_rates_query(
     return await handlers.shipping_rates_for(uow, *query)
 
 
-async def check_and_create(deps: OffersDeps, offer: c.ClaimedOffer) -> c.Outcome | None:
+async def check_and_create(
+    deps: OffersDeps, offer: c.ClaimedOffer, on_allegro: list[dict[str, Any]] | None = None
+) -> c.Outcome | None:
     held = offer.account_id, offer.sku, offer.claimed_until
     found_account = await deps.units.read(handlers.account_settings, c.GetAccount(offer.account_id))
     draft, rates = await draft_for(
@@ -311,7 +351,10 @@ async def check_and_create(deps: OffersDeps, offer: c.ClaimedOffer) -> c.Outcome
     if not await deps.units.handle(handlers.begin_create, offer):
         return None  # the claim ran out: another replica has the offer
     # Before any create: is the SKU on Allegro already (a create whose answer we lost)?
-    existing = await allegro.offers_by_external_id(deps.allegro, offer.account_id, offer.sku)
+    # Looked up after this offer's claim began, so after any earlier attempt's create.
+    existing = on_allegro
+    if existing is None:
+        existing = await allegro.offers_by_external_ids(deps.allegro, offer.account_id, [offer.sku])
     if existing:
         data = await allegro.product_offer(deps.allegro, offer.account_id, str(existing[0]["id"]))
         return _from_offer(deps, offer, data, "found on Allegro by external id")
