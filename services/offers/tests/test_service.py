@@ -39,6 +39,8 @@ from shared.accounts import StaticAccounts
 from shared.allegro.tokens import StaticTokens
 from shared.db import create_engine
 from shared.events import (
+    AccountConnected,
+    AccountRefreshFailed,
     CatalogItem,
     CatalogUpdated,
     Envelope,
@@ -400,6 +402,48 @@ async def test_each_readiness_item_missing_holds_publication(service: Service) -
     assert producer["created"] and producer["name"] == PRODUCER["name"]
     await service.wait_state(seller.account, sku, "active")
     assert len(service.on_allegro(seller, sku)) == 1
+
+
+async def test_account_events_check_readiness_and_stop_publication(service: Service) -> None:
+    seller = service.seller()
+    await service.publish(
+        AccountConnected(
+            account_id=seller.account,
+            alias=seller.account,
+            base_marketplace="allegro-pl",
+            allegro_user_id="1",
+        )
+    )
+
+    async def checked() -> bool:
+        found = (await service.http.get(f"/accounts/{seller.account}/readiness")).json()
+        return found.get("checked_at") is not None
+
+    await wait_until(checked, within=30)  # the worker checked it without being asked
+    found = (await service.http.get(f"/accounts/{seller.account}/readiness")).json()
+    assert missing(found) == {"responsible_producer", "safety_information"}
+    found = await service.readiness(
+        seller.account,
+        create_missing=True,
+        responsible_producer=PRODUCER,
+        safety_information=SAFETY,
+    )
+    assert found["readiness"] == "ready"
+    await service.publish(
+        AccountRefreshFailed(account_id=seller.account, alias=seller.account, reason="revoked")
+    )
+
+    async def stopped() -> bool:
+        found = (await service.http.get(f"/accounts/{seller.account}/readiness")).json()
+        return found["readiness"] == "not_ready"
+
+    await wait_until(stopped, within=30)
+    found = (await service.http.get(f"/accounts/{seller.account}/readiness")).json()
+    assert missing(found) == {"allegro_connection"}
+    sku = await service.send(seller.account, service.row())
+    offer = await service.wait_state(seller.account, sku, "waiting")
+    assert [w["item"] for w in offer["waiting_for"]] == ["readiness"]
+    assert service.on_allegro(seller, sku) == []
 
 
 async def test_offer_is_published_on_pl_cz_and_sk(service: Service) -> None:
