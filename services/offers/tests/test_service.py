@@ -435,7 +435,7 @@ async def test_account_events_check_readiness_and_stop_publication(service: Serv
 
     async def stopped() -> bool:
         found = (await service.http.get(f"/accounts/{seller.account}/readiness")).json()
-        return found["readiness"] == "not_ready"
+        return bool(found["readiness"] == "not_ready")
 
     await wait_until(stopped, within=30)
     found = (await service.http.get(f"/accounts/{seller.account}/readiness")).json()
