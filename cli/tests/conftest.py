@@ -52,7 +52,7 @@ class Stack:
             "COLUMNS": "200",
             "MCI_API_KEY": self.admin_key,
             # Services not started here point at a closed port, never at a local `make run`.
-            **{f"MCI_{name.upper()}_URL": self.closed for name in ("offers", "orders")},
+            **{f"MCI_{name.upper()}_URL": self.closed for name in ("orders",)},
             **{f"MCI_{name.upper()}_URL": s.url for name, s in self.services.items()},
         }
         env.update(overrides)
@@ -102,6 +102,14 @@ async def stack(
         running["pricing"] = serve(
             "pricing",
             await make_database("cli_pricing"),
+            amqp_url,
+            cli_emulator.url,
+            auth.url,
+            build={"allegro_tokens": StaticTokens({})},
+        )
+        running["offers"] = serve(
+            "offers",
+            await make_database("cli_offers"),
             amqp_url,
             cli_emulator.url,
             auth.url,
