@@ -1,7 +1,7 @@
-"""auth, catalog and pricing served over real HTTP on throw-away databases and the run's
-vhost, with the in-process Allegro emulator (mci_testing), and the installed `mci` run
-against them as a subprocess. catalog and pricing ask this auth which accounts exist and
-about operator API keys, as in production."""
+"""auth, catalog, pricing and offers served over real HTTP on throw-away databases and the
+run's vhost, with the in-process Allegro emulator (mci_testing), and the installed `mci` run
+against them as a subprocess. catalog, pricing and offers ask this auth which accounts exist
+and about operator API keys, as in production."""
 
 from __future__ import annotations
 

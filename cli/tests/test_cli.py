@@ -1,4 +1,5 @@
-"""The installed `mci` against running auth, catalog and pricing: tables, --json, exit codes."""
+"""The installed `mci` against running auth, catalog, pricing and offers: tables, --json,
+exit codes."""
 
 from __future__ import annotations
 
