@@ -105,3 +105,56 @@ def test_the_responsible_producer_created_is_a_valid_request(spec: dict[str, Any
         },
     }
     validate(spec, request_schema(spec, "/sale/responsible-producers", "post"), producer)
+
+
+def properties(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """A schema's properties, `$ref`s followed and `allOf` parts merged."""
+    while "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+    found = dict(schema.get("properties") or {})
+    for part in schema.get("allOf") or []:
+        found.update(properties(spec, part))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "status", "keys"),
+    [
+        ("/after-sales-service-conditions/return-policies", "get", "200", ["returnPolicies"]),
+        (
+            "/after-sales-service-conditions/implied-warranties",
+            "get",
+            "200",
+            ["impliedWarranties"],
+        ),
+        ("/sale/shipping-rates", "get", "200", ["shippingRates"]),
+        ("/sale/responsible-producers", "get", "200", ["responsibleProducers"]),
+        ("/sale/categories/{categoryId}/parameters", "get", "200", ["parameters"]),
+        ("/sale/products", "get", "200", ["products"]),
+        ("/sale/offers", "get", "200", ["offers"]),
+        (
+            "/sale/product-offers",
+            "post",
+            "201",
+            ["id", "publication", "additionalMarketplaces", "validation"],
+        ),
+        ("/sale/product-offers/{offerId}", "get", "200", ["id", "publication", "validation"]),
+    ],
+)
+def test_the_fields_read_from_allegros_answers_are_in_the_spec(
+    spec: dict[str, Any], path: str, method: str, status: str, keys: list[str]
+) -> None:
+    schema = spec["paths"][path][method]["responses"][status]["content"][MEDIA]["schema"]
+    found = properties(spec, schema)
+    assert [k for k in keys if k not in found] == []
+
+
+def test_an_accepted_create_gives_its_operation_and_when_to_ask(spec: dict[str, Any]) -> None:
+    headers = spec["paths"]["/sale/product-offers"]["post"]["responses"]["202"]["headers"]
+    assert {"Location", "Retry-after"} <= set(headers)
+    assert (
+        "303"
+        in spec["paths"]["/sale/product-offers/{offerId}/operations/{operationId}"]["get"][
+            "responses"
+        ]
+    )
