@@ -519,6 +519,25 @@ async def test_offers_to_create_are_looked_up_together_by_external_id(service: S
     assert service.count("GET", "/sale/offers", 200) - lookups <= 2
 
 
+async def test_a_marketplace_without_a_usable_price_is_left_out_and_said_why(
+    service: Service,
+) -> None:
+    seller = await service.ready_seller()
+    prices = {
+        "allegro-pl": PRICES["allegro-pl"],
+        "allegro-cz": Money(amount=Decimal("290.50"), currency="CZK"),  # CZK is whole crowns
+    }
+    sku = await service.send(seller.account, service.row(), prices=prices)
+    offer = await service.wait_state(seller.account, sku, "active")
+    assert offer["not_sent"] == {
+        "allegro-cz": "290.50 CZK has the wrong precision",
+        "allegro-sk": "no price from pricing",
+    }
+    assert set(offer["sent"]["prices"]) == {"allegro-pl"}
+    [on_allegro] = service.on_allegro(seller, sku)
+    assert on_allegro["additionalMarketplaces"]["allegro-cz"]["sellingMode"] is None
+
+
 async def test_products_missing_or_ambiguous_are_not_listable_with_allegros_codes(
     service: Service,
 ) -> None:

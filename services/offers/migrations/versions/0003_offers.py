@@ -77,6 +77,8 @@ def upgrade() -> None:
         sa.Column("sent_prices", JSONB),
         sa.Column("sent_stock", sa.Integer),
         sa.Column("shipping_rates_id", sa.Text),
+        # Enabled marketplaces left out of the offer, with why (no price, wrong currency).
+        sa.Column("not_sent", JSONB, nullable=False, server_default="{}"),
         # The worker's next write or read for this offer: check | create | poll | verify | end |
         # activate; NULL when nothing is due. One claim at a time (lease), so one write in flight.
         sa.Column("work", sa.Text),

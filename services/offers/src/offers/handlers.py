@@ -453,6 +453,7 @@ async def offer(query: c.GetOffer, uow: UnitOfWork) -> dict[str, Any]:
             "stock": row["sent_stock"],
             "shipping_rates_id": row["shipping_rates_id"],
         },
+        "not_sent": row["not_sent"],
         "attempts": row["attempts"],
         "history": await repo.transitions(query.account_id, query.sku),
     }

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from decimal import Decimal
 from typing import Any
@@ -380,9 +381,11 @@ async def check_and_create(
             offer_id=str(answer.offer["id"]) if answer.offer.get("id") else None,
             operation_url=answer.operation_url,
             sent=sent,
+            not_sent=draft.skipped_marketplaces,
             reset_attempts=True,
         )
-    return _from_offer(deps, offer, answer.offer, f"created ({answer.status})", sent)
+    created = _from_offer(deps, offer, answer.offer, f"created ({answer.status})", sent)
+    return dataclasses.replace(created, not_sent=draft.skipped_marketplaces)
 
 
 async def poll(deps: OffersDeps, offer: c.ClaimedOffer) -> c.Outcome:

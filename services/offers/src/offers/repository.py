@@ -22,6 +22,7 @@ _OFFER_COLUMNS = (
     "account_id, sku, state, waiting_for, reason, offer_id, allegro_status, marketplaces,"
     " listed, content, catalog_revision, stock, prices, unpriced, price_revision,"
     " sent_catalog_revision, sent_price_revision, sent_prices, sent_stock, shipping_rates_id,"
+    " not_sent,"
     " work, due_at, claimed_until, attempts, operation_url, created_at, updated_at"
 )
 
@@ -447,6 +448,7 @@ class OffersRepository:
                 " sent_prices = COALESCE(CAST(:sent_prices AS jsonb), sent_prices),"
                 " sent_stock = COALESCE(CAST(:sent_stock AS integer), sent_stock),"
                 " shipping_rates_id = COALESCE(CAST(:rates AS text), shipping_rates_id),"
+                " not_sent = COALESCE(CAST(:not_sent AS jsonb), not_sent),"
                 " updated_at = now() WHERE account_id = :a AND sku = :sku"
             ),
             {
@@ -466,6 +468,7 @@ class OffersRepository:
                 "sent_prices": _json((outcome.sent or {}).get("prices")),
                 "sent_stock": (outcome.sent or {}).get("stock"),
                 "rates": (outcome.sent or {}).get("shipping_rates_id"),
+                "not_sent": _json(outcome.not_sent),
             },
         )
         if outcome.state is not None and outcome.state != held["state"]:

@@ -57,6 +57,7 @@ class Outcome:
     marketplaces: dict[str, Any] | None = None
     operation_url: str | None = None
     sent: dict[str, Any] | None = None
+    not_sent: dict[str, str] | None = None
     reset_attempts: bool = False
 
 
