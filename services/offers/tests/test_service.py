@@ -683,7 +683,7 @@ async def test_a_concurrent_edit_is_retried_after_409(service: Service) -> None:
     offer = await service.wait_state(seller.account, sku, "active")
     conflicts = service.count("PATCH", "/sale/product-offers/{offerId}", 409)
     # Someone edits the offer on Allegro; its processing is still running when we end it.
-    service.emulator.admin("PUT", "/config", {"async_offer_share": 1, "operation_seconds": 2})
+    service.emulator.admin("PUT", "/config", {"async_offer_share": 1, "operation_seconds": 4})
     try:
         with seller.allegro(service.emulator) as api:
             response = api.patch(
