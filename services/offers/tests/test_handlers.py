@@ -124,10 +124,11 @@ class FakeOffersRepository:
         items: list[dict[str, Any]],
         ids: dict[str, str | None],
         recheck_in_seconds: float | None,
-    ) -> str:
+        started_at: Any = None,
+    ) -> tuple[str, bool]:
         before = str(self.accounts[account_id]["readiness"])
         self.accounts[account_id]["readiness"] = readiness
-        return before
+        return before, True
 
     async def readiness_gained(self, account_id: str) -> int:
         moved = 0

@@ -446,6 +446,37 @@ async def test_account_events_check_readiness_and_stop_publication(service: Serv
     assert service.on_allegro(seller, sku) == []
 
 
+async def test_a_readiness_check_never_overwrites_one_that_began_later(
+    service: Service,
+) -> None:
+    """A replica's check and an operator's race: the one that began later is the account's
+    readiness, whichever finishes last."""
+    account = f"acct-{uuid.uuid4().hex[:8]}"
+    engine = create_engine(service.database_url)
+    units = UnitsOfWork(engine, "offers")
+    try:
+        earlier = await units.handle(
+            handlers.begin_readiness_check, c.BeginReadinessCheck(account, 60)
+        )
+        later = await units.handle(
+            handlers.begin_readiness_check, c.BeginReadinessCheck(account, 60)
+        )
+        ok = [{"item": "return_policy", "status": "ok", "id": "rp"}]
+        missing_policy = [{"item": "return_policy", "status": "missing", "fix": "create it"}]
+        stored = await units.handle(
+            handlers.readiness_found,
+            c.ReadinessFound(account, ok, {"return_policy": "rp"}, 300, later.started_at),
+        )
+        assert stored["readiness"] == "ready"
+        stale = await units.handle(
+            handlers.readiness_found,
+            c.ReadinessFound(account, missing_policy, {}, 300, earlier.started_at),
+        )
+        assert stale["readiness"] == "ready" and stale["items"] == ok
+    finally:
+        await engine.dispose()
+
+
 async def test_offer_is_published_on_pl_cz_and_sk(service: Service) -> None:
     seller = await service.ready_seller()
     sku = await service.send(seller.account, service.row())
@@ -473,6 +504,8 @@ async def test_offer_is_published_on_pl_cz_and_sk(service: Service) -> None:
     assert progress["by_state"]["active"] == 1 and progress["to_do"] == 0
     assert progress["by_marketplace"]["allegro-pl"] == {"ACTIVE": 1}
     assert progress["rate_per_minute"] > 0 and progress["budget_per_minute"] > 0
+    metrics = (await service.http.get("/metrics")).text
+    assert 'mci_offers_steps_total{state="active",step="check"}' in metrics
     listed = (
         await service.http.get(f"/accounts/{seller.account}/offers", params={"state": "active"})
     ).json()

@@ -37,6 +37,9 @@ def upgrade() -> None:
         sa.Column("producer_data", JSONB),
         sa.Column("safety_information", sa.Text),
         sa.Column("checked_at", TZ),
+        # When the stored result's check began: a check that began earlier (a replica's, racing
+        # an operator's) never overwrites it.
+        sa.Column("check_started_at", TZ),
         sa.Column("check_due_at", TZ, server_default=sa.func.now()),
         sa.Column("check_claimed_until", TZ),
         # The account's base marketplace (prices there go in sellingMode) and the marketplaces

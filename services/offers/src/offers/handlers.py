@@ -151,7 +151,7 @@ async def account_not_connected(command: c.AccountNotConnected, uow: UnitOfWork)
         "message": f"no usable Allegro token: {command.reason}"[:500],
         "fix": "reconnect the account in auth; its readiness is checked again then",
     }
-    before = await repo.save_readiness(command.account_id, NOT_READY, [item], {}, None)
+    before, _ = await repo.save_readiness(command.account_id, NOT_READY, [item], {}, None)
     if before == READY:
         await repo.readiness_lost(command.account_id)
 
@@ -159,22 +159,37 @@ async def account_not_connected(command: c.AccountNotConnected, uow: UnitOfWork)
 # --- readiness -------------------------------------------------------------------------------
 
 
-async def claim_readiness_check(command: c.ClaimReadinessCheck, uow: UnitOfWork) -> str | None:
-    return await uow.repository(OffersRepository).claim_readiness_check(command.lease_seconds)
+async def claim_readiness_check(
+    command: c.ClaimReadinessCheck, uow: UnitOfWork
+) -> c.ReadinessClaim | None:
+    found = await uow.repository(OffersRepository).claim_readiness_check(command.lease_seconds)
+    return None if found is None else c.ReadinessClaim(*found)
+
+
+async def begin_readiness_check(
+    command: c.BeginReadinessCheck, uow: UnitOfWork
+) -> c.ReadinessClaim:
+    repo = uow.repository(OffersRepository)
+    await repo.ensure_account(command.account_id)
+    started = await repo.begin_readiness_check(command.account_id, command.lease_seconds)
+    return c.ReadinessClaim(command.account_id, started)
 
 
 async def readiness_found(command: c.ReadinessFound, uow: UnitOfWork) -> dict[str, Any]:
     """Store a check; offers waiting for the account go on when it became ready."""
     repo = uow.repository(OffersRepository)
     ready = all(i["status"] == "ok" for i in command.items)
-    before = await repo.save_readiness(
+    before, stored = await repo.save_readiness(
         command.account_id,
         READY if ready else NOT_READY,
         command.items,
         command.ids,
         None if ready else command.recheck_in_seconds,
+        command.started_at,
     )
-    if ready and before != READY:
+    if not stored:
+        pass  # a check that began later is stored: it is the account's readiness
+    elif ready and before != READY:
         await repo.readiness_gained(command.account_id)
     elif not ready and before == READY:
         await repo.readiness_lost(command.account_id)

@@ -21,7 +21,7 @@ import logging
 from decimal import Decimal
 from typing import Any
 
-from offers import allegro, handlers
+from offers import allegro, handlers, metrics
 from offers.deps import OffersDeps
 from offers.domain import commands as c
 from offers.domain import listing, states
@@ -152,6 +152,7 @@ async def run_step(
             )
     if outcome is None:
         return
+    metrics.steps.labels(offer.work, outcome.state or "unchanged").inc()
     if not await deps.units.handle(handlers.store_outcome, outcome):
         log.warning(
             "offer %s/%s: the claim ran out before its outcome", offer.account_id, offer.sku
@@ -487,10 +488,18 @@ def _item(name: str, found: dict[str, Any] | None, created: bool = False) -> dic
 
 
 async def check_readiness(
-    deps: OffersDeps, account_id: str, create_missing: bool = False
+    deps: OffersDeps,
+    account_id: str,
+    create_missing: bool = False,
+    claim: c.ReadinessClaim | None = None,
 ) -> dict[str, Any]:
     """Check the account on Allegro, record the ids found, create what is missing where the
-    operator allows it; the result is stored and returned."""
+    operator allows it; the result is stored (unless a later check's is) and returned."""
+    if claim is None:
+        claim = await deps.units.handle(
+            handlers.begin_readiness_check,
+            c.BeginReadinessCheck(account_id, deps.settings.publish_lease_seconds),
+        )
     client = deps.allegro
     settings = await deps.units.read(handlers.account_settings, c.GetAccount(account_id))
     try:
@@ -538,21 +547,22 @@ async def check_readiness(
             items,
             {k: (str(v["id"]) if v and v.get("id") else None) for k, v in found.items()},
             deps.settings.readiness_recheck_seconds,
+            claim.started_at,
         ),
     )
 
 
 async def check_one_account(deps: OffersDeps) -> bool:
     """One due readiness check (a new or reconnected account, or a not-ready one's recheck)."""
-    account_id = await deps.units.handle(
+    claim = await deps.units.handle(
         handlers.claim_readiness_check, c.ClaimReadinessCheck(deps.settings.publish_lease_seconds)
     )
-    if account_id is None:
+    if claim is None:
         return False
     try:
-        await check_readiness(deps, account_id)
+        await check_readiness(deps, claim.account_id, claim=claim)
     except AllegroError as exc:
-        log.warning("account %s: readiness check failed: %s", account_id, exc)
+        log.warning("account %s: readiness check failed: %s", claim.account_id, exc)
     return True
 
 

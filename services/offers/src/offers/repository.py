@@ -87,8 +87,18 @@ class OffersRepository:
             {"a": account_id},
         )
 
-    async def claim_readiness_check(self, lease_seconds: float) -> str | None:
-        return (
+    async def begin_readiness_check(self, account_id: str, lease_seconds: float) -> Any:
+        """An operator's check: held like a claim, so the worker does not start one meanwhile."""
+        return await self.connection.scalar(
+            sa.text(
+                "UPDATE publication_accounts SET check_claimed_until ="
+                " now() + make_interval(secs => :lease) WHERE account_id = :a RETURNING now()"
+            ),
+            {"a": account_id, "lease": lease_seconds},
+        )
+
+    async def claim_readiness_check(self, lease_seconds: float) -> tuple[str, Any] | None:
+        row = (
             await self.connection.execute(
                 sa.text(
                     "UPDATE publication_accounts SET check_claimed_until ="
@@ -97,11 +107,12 @@ class OffersRepository:
                     "  WHERE check_due_at <= now()"
                     "  AND (check_claimed_until IS NULL OR check_claimed_until < now())"
                     "  ORDER BY check_due_at LIMIT 1 FOR UPDATE SKIP LOCKED)"
-                    " RETURNING account_id"
+                    " RETURNING account_id, now()"
                 ),
                 {"lease": lease_seconds},
             )
-        ).scalar()
+        ).first()
+        return None if row is None else (str(row[0]), row[1])
 
     async def save_readiness(
         self,
@@ -110,12 +121,23 @@ class OffersRepository:
         items: list[dict[str, Any]],
         ids: dict[str, str | None],
         recheck_in_seconds: float | None,
-    ) -> str:
-        """Store a check's result; returns the readiness it had before."""
-        before = await self.connection.scalar(
-            sa.text("SELECT readiness FROM publication_accounts WHERE account_id = :a FOR UPDATE"),
-            {"a": account_id},
-        )
+        started_at: Any = None,
+    ) -> tuple[str, bool]:
+        """Store a check's result unless a check that began later is stored already; returns
+        the readiness it had before and whether this result was stored."""
+        held = (
+            await self.connection.execute(
+                sa.text(
+                    "SELECT readiness, check_started_at >"
+                    " COALESCE(CAST(:started AS timestamptz), now())"
+                    " FROM publication_accounts WHERE account_id = :a FOR UPDATE"
+                ),
+                {"a": account_id, "started": started_at},
+            )
+        ).first()
+        before = str(held[0]) if held is not None else "unknown"
+        if held is not None and held[1]:
+            return before, False
         await self.connection.execute(
             sa.text(
                 "UPDATE publication_accounts SET readiness = :r,"
@@ -126,6 +148,7 @@ class OffersRepository:
                 " responsible_producer_id ="
                 "  COALESCE(CAST(:producer AS text), responsible_producer_id),"
                 " checked_at = now(), check_claimed_until = NULL, updated_at = now(),"
+                " check_started_at = COALESCE(CAST(:started AS timestamptz), now()),"
                 " check_due_at = CASE WHEN CAST(:recheck AS float8) IS NULL THEN NULL"
                 "  ELSE now() + make_interval(secs => CAST(:recheck AS float8)) END"
                 " WHERE account_id = :a"
@@ -139,9 +162,10 @@ class OffersRepository:
                 "sr": ids.get("shipping_rates"),
                 "producer": ids.get("responsible_producer"),
                 "recheck": recheck_in_seconds,
+                "started": started_at,
             },
         )
-        return str(before or "unknown")
+        return before, True
 
     async def save_readiness_input(
         self,

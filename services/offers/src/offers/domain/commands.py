@@ -67,13 +67,29 @@ class ClaimReadinessCheck:
 
 
 @dataclass(frozen=True)
+class ReadinessClaim:
+    """A readiness check begun: its account and when it began (the database's clock)."""
+
+    account_id: str
+    started_at: Any
+
+
+@dataclass(frozen=True)
+class BeginReadinessCheck:
+    account_id: str
+    lease_seconds: float
+
+
+@dataclass(frozen=True)
 class ReadinessFound:
-    """A readiness check's result: the items, and the ids recorded for each found one."""
+    """A readiness check's result: the items, and the ids recorded for each found one; stored
+    only if no check that began later was stored first."""
 
     account_id: str
     items: list[dict[str, Any]]
     ids: dict[str, str | None]
     recheck_in_seconds: float
+    started_at: Any = None
 
 
 @dataclass(frozen=True)
