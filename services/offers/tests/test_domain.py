@@ -3,6 +3,7 @@ category's definitions, prices per marketplace, and what Allegro's refusals mean
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 from typing import Any
 
@@ -170,6 +171,18 @@ class TestBody:
         assert body["publication"] == {"status": "ACTIVE"}
         assert body["category"] == {"id": "1521"}
         assert body["description"] == {"sections": ITEM["description_sections"]}
+
+    def test_a_cz_based_account_prices_in_czk_and_never_lists_pl_as_additional(self) -> None:
+        account = dataclasses.replace(ACCOUNT, base_marketplace="allegro-cz")
+        draft = listing.product_offer_body(
+            "SKU-1", ITEM, 4, PRICES, {}, account, "rates-1", DEFINITIONS
+        )
+        assert draft.body is not None
+        assert draft.body["sellingMode"]["price"] == {"amount": "290", "currency": "CZK"}
+        assert list(draft.body["additionalMarketplaces"]) == ["allegro-sk"]
+        assert draft.skipped_marketplaces == {
+            "allegro-pl": "not an additional marketplace of an account based on allegro-cz"
+        }
 
     def test_every_problem_is_reported_at_once(self) -> None:
         item = {**ITEM, "ean": None, "title": "short", "attributes": {"Stan": "zepsuty"}}

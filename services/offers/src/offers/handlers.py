@@ -133,7 +133,8 @@ async def price_computed(event: PriceComputed, uow: UnitOfWork) -> None:
 async def account_connected(event: AccountConnected, uow: UnitOfWork) -> None:
     repo = uow.repository(OffersRepository)
     await repo.ensure_account(event.account_id)
-    await repo.request_readiness_check(event.account_id)
+    # Its base marketplace is where prices go in `sellingMode`; the others are additional.
+    await repo.request_readiness_check(event.account_id, event.base_marketplace)
 
 
 async def account_lost(event: AccountDisconnected | AccountRefreshFailed, uow: UnitOfWork) -> None:

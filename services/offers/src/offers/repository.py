@@ -78,13 +78,16 @@ class OffersRepository:
         ).first()
         return None if row is None else dict(row._mapping)
 
-    async def request_readiness_check(self, account_id: str) -> None:
+    async def request_readiness_check(
+        self, account_id: str, base_marketplace: str | None = None
+    ) -> None:
         await self.connection.execute(
             sa.text(
-                "UPDATE publication_accounts SET check_due_at = now(), updated_at = now()"
+                "UPDATE publication_accounts SET check_due_at = now(), updated_at = now(),"
+                " base_marketplace = COALESCE(CAST(:base AS text), base_marketplace)"
                 " WHERE account_id = :a"
             ),
-            {"a": account_id},
+            {"a": account_id, "base": base_marketplace},
         )
 
     async def begin_readiness_check(self, account_id: str, lease_seconds: float) -> Any:

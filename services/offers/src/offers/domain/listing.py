@@ -21,6 +21,8 @@ from offers.domain import states
 CONDITION = "11323"  # Stan
 CONDITION_NEW = "11323_1"  # Nowy: the supplier sells new goods
 CURRENCIES = {"allegro-pl": "PLN", "allegro-cz": "CZK", "allegro-sk": "EUR", "allegro-hu": "HUF"}
+# The marketplaces an offer can be sold on besides its base one (`additionalMarketplaces`).
+ADDITIONAL = ("allegro-cz", "allegro-sk", "allegro-hu")
 NAME_LENGTH = (12, 75)
 
 
@@ -235,6 +237,11 @@ def product_offer_body(
     problems += parameter_problems
     sent, skipped = marketplace_prices(prices, unpriced, account.marketplaces)
     base = sent.pop(account.base_marketplace, None)
+    for marketplace in [m for m in sent if m not in ADDITIONAL]:
+        del sent[marketplace]
+        skipped[marketplace] = (
+            f"not an additional marketplace of an account based on {account.base_marketplace}"
+        )
     if base is None:
         problems.append(
             Problem(
