@@ -223,12 +223,15 @@ def _from_offer(
         "allegro_status": status or None,
         "marketplaces": marketplaces,
         "sent": sent,
-        "reset_attempts": True,
+        # Read-backs count on: an offer whose qualification never settles is read a bounded
+        # number of times.
+        "reset_attempts": offer.work != states.VERIFY,
     }
     held = offer.account_id, offer.sku, offer.claimed_until
+    enough = offer.attempts >= deps.settings.publish_max_attempts
     if status == "ACTIVE":
         unsettled = any(m.get("state") in UNSETTLED for m in marketplaces.values())
-        verified = offer.work == states.VERIFY and not unsettled
+        verified = offer.work == states.VERIFY and (not unsettled or enough)
         return c.Outcome(
             *held,
             states.ACTIVE,
@@ -242,7 +245,7 @@ def _from_offer(
             *held,
             None,
             cause,
-            work=states.VERIFY,
+            work=None if offer.work == states.VERIFY and enough else states.VERIFY,
             due_in_seconds=allegro.DEFAULT_RETRY_AFTER,
             **common,
         )
