@@ -82,11 +82,13 @@ class FakeOffersRepository:
         revision: int,
         listed: bool,
         stock: int,
-    ) -> None:
+    ) -> dict[str, Any] | None:
+        made = (account_id, sku) not in self.offers
         row = self.offers.setdefault((account_id, sku), self._new(account_id, sku))
         row.update(listed=listed, catalog_revision=revision, stock=stock)
         if content is not None:
             row["content"] = content
+        return {**row, "state": None} if made else dict(row)
 
     async def save_prices(
         self,
@@ -95,9 +97,11 @@ class FakeOffersRepository:
         prices: dict[str, Any],
         unpriced: dict[str, str],
         revision: int,
-    ) -> None:
+    ) -> dict[str, Any] | None:
+        made = (account_id, sku) not in self.offers
         row = self.offers.setdefault((account_id, sku), self._new(account_id, sku))
         row.update(prices=prices, unpriced=unpriced, price_revision=revision)
+        return {**row, "state": None} if made else dict(row)
 
     async def move(
         self,

@@ -249,6 +249,14 @@ class Service:
             raise AssertionError(f"{sku} never reached {wanted}: {seen}") from None
         return await self.offer(account, sku)
 
+    async def waits_only_for(self, account: str, sku: str, *items: str) -> None:
+        async def waiting() -> bool:
+            offer = await self.offer(account, sku)
+            found = [w["item"] for w in offer.get("waiting_for") or []]
+            return offer.get("state") == "waiting" and found == list(items)
+
+        await wait_until(waiting, within=30)
+
     def on_allegro(self, seller: Seller, sku: str) -> list[dict[str, Any]]:
         """The seller's offers whose external id is the SKU, as the emulator holds them."""
         state = self.emulator.admin("GET", f"/state?login={seller.login}")
@@ -342,8 +350,7 @@ async def test_each_readiness_item_missing_holds_publication(service: Service) -
     }
     assert all(i["fix"] for i in found["items"] if i["status"] != "ok")
     sku = await service.send(seller.account, service.row())
-    waiting = await service.wait_state(seller.account, sku, "waiting")
-    assert [w["item"] for w in waiting["waiting_for"]] == ["readiness"]
+    await service.waits_only_for(seller.account, sku, "readiness")  # content and price are in
 
     with seller.allegro(service.emulator) as api:
         api.post(
@@ -441,8 +448,7 @@ async def test_account_events_check_readiness_and_stop_publication(service: Serv
     found = (await service.http.get(f"/accounts/{seller.account}/readiness")).json()
     assert missing(found) == {"allegro_connection"}
     sku = await service.send(seller.account, service.row())
-    offer = await service.wait_state(seller.account, sku, "waiting")
-    assert [w["item"] for w in offer["waiting_for"]] == ["readiness"]
+    await service.waits_only_for(seller.account, sku, "readiness")
     assert service.on_allegro(seller, sku) == []
 
 

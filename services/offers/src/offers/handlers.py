@@ -94,12 +94,11 @@ async def catalog_updated(event: CatalogUpdated, uow: UnitOfWork) -> None:
             continue
         content = item.model_dump(mode="json") if item.listed else None
         stock = max(0, item.stock or 0) if item.listed else int((row or {}).get("stock") or 0)
-        await repo.save_content(
+        fresh = await repo.save_content(
             event.account_id, item.sku, content, item.revision, item.listed, stock
         )
-        fresh = (await repo.offers_for_update(event.account_id, [item.sku]))[item.sku]
-        if row is None:
-            fresh = {**fresh, "state": None}
+        if fresh is None:
+            continue
         cause = f"catalogue revision {item.revision}" + ("" if item.listed else " (withdrawn)")
         await _reconsider(repo, account, fresh, cause)
 
@@ -118,10 +117,11 @@ async def price_computed(event: PriceComputed, uow: UnitOfWork) -> None:
             str(mp): m.model_dump(mode="json") for mp, m in item.prices.items()
         }
         unpriced = {str(mp): why for mp, why in item.unpriced.items()}
-        await repo.save_prices(event.account_id, item.sku, prices, unpriced, item.catalog_revision)
-        fresh = (await repo.offers_for_update(event.account_id, [item.sku]))[item.sku]
-        if row is None:
-            fresh = {**fresh, "state": None}
+        fresh = await repo.save_prices(
+            event.account_id, item.sku, prices, unpriced, item.catalog_revision
+        )
+        if fresh is None:
+            continue
         await _reconsider(
             repo, account, fresh, f"prices for catalogue revision {item.catalog_revision}"
         )

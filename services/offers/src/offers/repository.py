@@ -295,14 +295,18 @@ class OffersRepository:
         revision: int,
         listed: bool,
         stock: int,
-    ) -> None:
-        await self.connection.execute(
+    ) -> dict[str, Any] | None:
+        """The offer as stored now (`state` None if this made it; None if a newer revision is
+        held)."""
+        return await self._saved(
             sa.text(
                 "INSERT INTO offers (account_id, sku, state, listed, content, catalog_revision,"
                 " stock) VALUES (:a, :sku, 'waiting', :listed, CAST(:content AS jsonb), :rev,"
                 " :stock) ON CONFLICT (account_id, sku) DO UPDATE SET listed = :listed,"
                 " content = COALESCE(CAST(:content AS jsonb), offers.content),"
                 " catalog_revision = :rev, stock = :stock, updated_at = now()"
+                " WHERE offers.catalog_revision < :rev"  # a racing older revision changes nothing
+                f" RETURNING {_OFFER_COLUMNS}, xmax = 0 AS inserted"
             ),
             {
                 "a": account_id,
@@ -321,13 +325,17 @@ class OffersRepository:
         prices: dict[str, Any],
         unpriced: dict[str, str],
         revision: int,
-    ) -> None:
-        await self.connection.execute(
+    ) -> dict[str, Any] | None:
+        """The offer as stored now (`state` None if this made it; None if a newer revision is
+        held)."""
+        return await self._saved(
             sa.text(
                 "INSERT INTO offers (account_id, sku, state, prices, unpriced, price_revision)"
                 " VALUES (:a, :sku, 'waiting', CAST(:p AS jsonb), CAST(:u AS jsonb), :rev)"
                 " ON CONFLICT (account_id, sku) DO UPDATE SET prices = CAST(:p AS jsonb),"
                 " unpriced = CAST(:u AS jsonb), price_revision = :rev, updated_at = now()"
+                " WHERE offers.price_revision <= :rev"
+                f" RETURNING {_OFFER_COLUMNS}, xmax = 0 AS inserted"
             ),
             {
                 "a": account_id,
@@ -337,6 +345,17 @@ class OffersRepository:
                 "rev": revision,
             },
         )
+
+    async def _saved(
+        self, statement: sa.TextClause, values: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        found = (await self.connection.execute(statement, values)).first()
+        if found is None:
+            return None  # a newer revision is held
+        row = dict(found._mapping)
+        if row.pop("inserted"):
+            row["state"] = None
+        return row
 
     async def move(
         self,
