@@ -1,7 +1,7 @@
-"""auth, catalog and pricing served over real HTTP on throw-away databases and the run's
-vhost, with the in-process Allegro emulator (mci_testing), and the installed `mci` run
-against them as a subprocess. catalog and pricing ask this auth which accounts exist and
-about operator API keys, as in production."""
+"""auth, catalog, pricing and offers served over real HTTP on throw-away databases and the
+run's vhost, with the in-process Allegro emulator (mci_testing), and the installed `mci` run
+against them as a subprocess. catalog, pricing and offers ask this auth which accounts exist
+and about operator API keys, as in production."""
 
 from __future__ import annotations
 
@@ -56,8 +56,6 @@ class Stack:
             "HOME": str(self.home),
             "COLUMNS": "200",
             "MCI_API_KEY": self.admin_key,
-            # Services not started here point at a closed port, never at a local `make run`.
-            **{f"MCI_{name.upper()}_URL": self.closed for name in ("offers",)},
             **{f"MCI_{name.upper()}_URL": s.url for name, s in self.services.items()},
         }
         env.update(overrides)
@@ -165,6 +163,14 @@ async def stack(
         running["pricing"] = serve(
             "pricing",
             await make_database("cli_pricing"),
+            amqp_url,
+            cli_emulator.url,
+            auth.url,
+            build={"allegro_tokens": StaticTokens({})},
+        )
+        running["offers"] = serve(
+            "offers",
+            await make_database("cli_offers"),
             amqp_url,
             cli_emulator.url,
             auth.url,

@@ -2,8 +2,8 @@
 own database and the run's vhost, for the API-wide tests: route guards, bad requests, fuzzing.
 The services ask this auth about operator API keys, as in production.
 
-catalog and pricing know one account (`KNOWN_ACCOUNT`); auth, which they would otherwise ask,
-is not theirs here. Allegro is the session's emulator.
+catalog, pricing and offers know one account (`KNOWN_ACCOUNT`); auth, which they would
+otherwise ask, is not theirs here. Allegro is the session's emulator.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def serve(
     kwargs: dict[str, Any] = {}
     if service == "catalog":
         kwargs = {"tokens": StaticTokens({}), "accounts": StaticAccounts({KNOWN_ACCOUNT})}
-    elif service == "pricing":
+    elif service in ("pricing", "offers"):
         kwargs = {"allegro_tokens": StaticTokens({}), "accounts": StaticAccounts({KNOWN_ACCOUNT})}
     return served_service(
         service, database_url, amqp_url, emulator_url, auth_url, settings=extra, build=kwargs

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from mci_cli import accounts, catalog, dlq, keys, orders, pricing
+from mci_cli import accounts, catalog, dlq, keys, offers, orders, pricing
 from mci_cli.config import load
 from mci_cli.errors import REFUSED, UNREACHABLE, USAGE, Failure
 from mci_cli.output import err, table
@@ -21,8 +21,8 @@ from mci_cli.state import State
 
 app = typer.Typer(
     name="mci",
-    help="Operate mci: Allegro accounts, the supplier catalogue, pricing, orders, dead letters,"
-    " API keys.",
+    help="Operate mci: Allegro accounts, the supplier catalogue, pricing, offers, orders,"
+    " dead letters, API keys.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -30,6 +30,7 @@ app = typer.Typer(
 app.add_typer(accounts.app, name="accounts")
 app.add_typer(catalog.app, name="catalog")
 app.add_typer(pricing.app, name="pricing")
+app.add_typer(offers.app, name="offers")
 app.add_typer(orders.app, name="orders")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(keys.app, name="keys")

@@ -194,6 +194,12 @@ class OfferFailed(Event):
     sku: str
     offer_id: str | None = None
     reason: FailureReason
+    state: Literal["not_listable", "failed", "inactive"] = Field(
+        default="failed",
+        description="not_listable: the product or its data keep it off Allegro until they"
+        " change or it is retried; failed: Allegro refused or did not answer; inactive: the"
+        " offer exists but Allegro turned it into a draft (late validation)",
+    )
 
 
 class OfferEnded(Event):

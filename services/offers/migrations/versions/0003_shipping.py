@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql
 from shared.migrations import create_allegro_budget_table
 
 revision = "0003_shipping"
-down_revision = "0002"
+down_revision = "0003_offers"
 branch_labels = None
 depends_on = None
 

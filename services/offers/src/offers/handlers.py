@@ -2,8 +2,524 @@
 
 from __future__ import annotations
 
-from shared.events import Event
+from decimal import Decimal
+from typing import Any
+
+from offers import shipping
+from offers.domain import commands as c
+from offers.domain import states
+from offers.domain.listing import Account
+from offers.repository import OffersRepository
+from offers.shipping_repository import ShippingRepository
+from shared.errors import Invalid, NotFound
+from shared.events import (
+    AccountConnected,
+    AccountDisconnected,
+    AccountRefreshFailed,
+    CatalogUpdated,
+    Event,
+    FailureReason,
+    Money,
+    OfferEnded,
+    OfferFailed,
+    OfferPublished,
+    PriceComputed,
+)
 from shared.messaging.consumer import Handler
+from shared.pagination import Page, page_of
+from shared.uow import UnitOfWork
+
+READY = "ready"
+NOT_READY = "not_ready"
+
+
+# --- what the platform wants: catalogue and prices ---------------------------------------------
+
+
+def wanted(row: dict[str, Any], account: dict[str, Any] | None) -> states.Wanted:
+    base = (account or {}).get("base_marketplace") or "allegro-pl"
+    return states.Wanted(
+        state=row["state"],
+        offer_id=row["offer_id"],
+        listed=bool(row["listed"]),
+        has_content=row["content"] is not None,
+        has_base_price=base in (row["prices"] or {}),
+        stock=int(row["stock"] or 0),
+        account_ready=(account or {}).get("readiness") == READY,
+    )
+
+
+async def _reconsider(
+    repo: OffersRepository, account: dict[str, Any] | None, row: dict[str, Any], cause: str
+) -> None:
+    step = states.next_step(wanted(row, account), cause)
+    if step is None:
+        return
+    if step.state is None:
+        if step.work is not None and row["work"] != step.work:
+            await repo.move(
+                row["account_id"],
+                row["sku"],
+                row["state"],
+                None,
+                cause,
+                waiting_for=row["waiting_for"] or (),
+                work=step.work,
+            )
+        return
+    unchanged = step.state == row["state"] and tuple(row["waiting_for"] or ()) == step.waiting_for
+    if unchanged and row["work"] == step.work:
+        return
+    await repo.move(
+        row["account_id"],
+        row["sku"],
+        row["state"],
+        step.state,
+        step.cause,
+        waiting_for=step.waiting_for,
+        work=step.work,
+        reason=step.reason,
+    )
+
+
+async def catalog_updated(event: CatalogUpdated, uow: UnitOfWork) -> None:
+    """Apply each item only if its revision is newer than the one held."""
+    repo = uow.repository(OffersRepository)
+    await repo.ensure_account(event.account_id)
+    account = await repo.account(event.account_id)
+    held = await repo.offers_for_update(event.account_id, [i.sku for i in event.items])
+    for item in event.items:
+        row = held.get(item.sku)
+        if row is None and not item.listed:
+            continue  # never offered: nothing to withdraw
+        if row is not None and item.revision <= row["catalog_revision"]:
+            continue
+        content = item.model_dump(mode="json") if item.listed else None
+        stock = max(0, item.stock or 0) if item.listed else int((row or {}).get("stock") or 0)
+        fresh = await repo.save_content(
+            event.account_id, item.sku, content, item.revision, item.listed, stock
+        )
+        if fresh is None:
+            continue
+        cause = f"catalogue revision {item.revision}" + ("" if item.listed else " (withdrawn)")
+        await _reconsider(repo, account, fresh, cause)
+
+
+async def price_computed(event: PriceComputed, uow: UnitOfWork) -> None:
+    """Prices apply when computed from the held catalogue revision or a newer one."""
+    repo = uow.repository(OffersRepository)
+    await repo.ensure_account(event.account_id)
+    account = await repo.account(event.account_id)
+    held = await repo.offers_for_update(event.account_id, [i.sku for i in event.items])
+    for item in event.items:
+        row = held.get(item.sku)
+        if row is not None and item.catalog_revision < row["price_revision"]:
+            continue
+        prices: dict[str, Any] = {
+            str(mp): m.model_dump(mode="json") for mp, m in item.prices.items()
+        }
+        unpriced = {str(mp): why for mp, why in item.unpriced.items()}
+        fresh = await repo.save_prices(
+            event.account_id, item.sku, prices, unpriced, item.catalog_revision
+        )
+        if fresh is None:
+            continue
+        await _reconsider(
+            repo, account, fresh, f"prices for catalogue revision {item.catalog_revision}"
+        )
+
+
+# --- account events (auth) -------------------------------------------------------------------
+
+
+async def account_connected(event: AccountConnected, uow: UnitOfWork) -> None:
+    repo = uow.repository(OffersRepository)
+    await repo.ensure_account(event.account_id)
+    # Its base marketplace is where prices go in `sellingMode`; the others are additional.
+    await repo.request_readiness_check(event.account_id, event.base_marketplace)
+
+
+async def account_lost(event: AccountDisconnected | AccountRefreshFailed, uow: UnitOfWork) -> None:
+    reason = getattr(event, "reason", "credentials removed")
+    await account_not_connected(c.AccountNotConnected(event.account_id, str(reason)), uow)
+
+
+async def account_not_connected(command: c.AccountNotConnected, uow: UnitOfWork) -> None:
+    """Nothing is sent for an account without a usable token; re-checked when reconnected."""
+    repo = uow.repository(OffersRepository)
+    await repo.ensure_account(command.account_id)
+    item = {
+        "item": "allegro_connection",
+        "status": "missing",
+        "message": f"no usable Allegro token: {command.reason}"[:500],
+        "fix": "reconnect the account in auth; its readiness is checked again then",
+    }
+    before, _ = await repo.save_readiness(command.account_id, NOT_READY, [item], {}, None)
+    if before == READY:
+        await repo.readiness_lost(command.account_id)
+
+
+# --- readiness -------------------------------------------------------------------------------
+
+
+async def claim_readiness_check(
+    command: c.ClaimReadinessCheck, uow: UnitOfWork
+) -> c.ReadinessClaim | None:
+    found = await uow.repository(OffersRepository).claim_readiness_check(command.lease_seconds)
+    return None if found is None else c.ReadinessClaim(*found)
+
+
+async def begin_readiness_check(
+    command: c.BeginReadinessCheck, uow: UnitOfWork
+) -> c.ReadinessClaim:
+    repo = uow.repository(OffersRepository)
+    await repo.ensure_account(command.account_id)
+    started = await repo.begin_readiness_check(command.account_id, command.lease_seconds)
+    return c.ReadinessClaim(command.account_id, started)
+
+
+async def readiness_found(command: c.ReadinessFound, uow: UnitOfWork) -> dict[str, Any]:
+    """Store a check; offers waiting for the account go on when it became ready."""
+    repo = uow.repository(OffersRepository)
+    ready = all(i["status"] == "ok" for i in command.items)
+    before, stored = await repo.save_readiness(
+        command.account_id,
+        READY if ready else NOT_READY,
+        command.items,
+        command.ids,
+        None if ready else command.recheck_in_seconds,
+        command.started_at,
+    )
+    if not stored:
+        pass  # a check that began later is stored: it is the account's readiness
+    elif ready and before != READY:
+        await repo.readiness_gained(command.account_id)
+    elif not ready and before == READY:
+        await repo.readiness_lost(command.account_id)
+    return await readiness(c.GetAccount(command.account_id), uow)
+
+
+async def save_readiness_input(command: c.SaveReadinessInput, uow: UnitOfWork) -> None:
+    repo = uow.repository(OffersRepository)
+    await repo.ensure_account(command.account_id)
+    await repo.save_readiness_input(
+        command.account_id, command.producer_data, command.safety_information, command.marketplaces
+    )
+
+
+async def account_settings(query: c.GetAccount, uow: UnitOfWork) -> dict[str, Any]:
+    repo = uow.repository(OffersRepository)
+    await repo.ensure_account(query.account_id)
+    found = await repo.account(query.account_id)
+    assert found is not None
+    return found
+
+
+async def readiness(query: c.GetAccount, uow: UnitOfWork) -> dict[str, Any]:
+    found = await uow.repository(OffersRepository).account(query.account_id)
+    if found is None:
+        return {
+            "account_id": query.account_id,
+            "readiness": "unknown",
+            "items": [],
+            "checked_at": None,
+            "paused": False,
+        }
+    return {
+        "account_id": query.account_id,
+        "readiness": found["readiness"],
+        "items": found["readiness_items"],
+        "ids": {
+            "return_policy": found["return_policy_id"],
+            "implied_warranty": found["implied_warranty_id"],
+            "shipping_rates": found["shipping_rates_id"],
+            "responsible_producer": found["responsible_producer_id"],
+        },
+        "base_marketplace": found["base_marketplace"],
+        "marketplaces": found["marketplaces"],
+        "checked_at": found["checked_at"],
+        "paused": found["paused"],
+    }
+
+
+def publishing_account(found: dict[str, Any]) -> Account | None:
+    """The recorded settings offers are built with; None until the account is ready."""
+    ids = (
+        found.get("return_policy_id"),
+        found.get("implied_warranty_id"),
+        found.get("responsible_producer_id"),
+        found.get("safety_information"),
+    )
+    if found.get("readiness") != READY or not all(ids):
+        return None
+    return Account(
+        return_policy_id=str(found["return_policy_id"]),
+        implied_warranty_id=str(found["implied_warranty_id"]),
+        responsible_producer_id=str(found["responsible_producer_id"]),
+        safety_information=str(found["safety_information"]),
+        base_marketplace=str(found["base_marketplace"]),
+        marketplaces=tuple(found["marketplaces"]),
+    )
+
+
+async def shipping_rates_for(
+    uow: UnitOfWork, account_id: str, weight_kg: Decimal | None, marketplaces: tuple[str, ...]
+) -> shipping.PriceListChoice:
+    """The one place an offer's shipping price list is chosen: the list of its weight band when
+    the account has a shipping configuration (`shipping.py`); otherwise the account's list
+    named "default" (the seed's rule). A configured account's product without a band (no
+    weight, heavier than the last band) gets no list, and the reason."""
+    if await uow.repository(ShippingRepository).configuration(account_id) is not None:
+        return await shipping.price_list_choice(uow, account_id, weight_kg, marketplaces)
+    found = await uow.repository(OffersRepository).account(account_id)
+    default = None if found is None else found["shipping_rates_id"]
+    return shipping.PriceListChoice(default, None if default else "no shipping price list")
+
+
+async def set_paused(command: c.SetPaused, uow: UnitOfWork) -> dict[str, Any]:
+    repo = uow.repository(OffersRepository)
+    await repo.ensure_account(command.account_id)
+    await repo.set_paused(command.account_id, command.paused, command.by)
+    return await readiness(c.GetAccount(command.account_id), uow)
+
+
+# --- category parameters ---------------------------------------------------------------------
+
+
+async def cached_category_parameters(
+    query: c.GetCategoryParameters, uow: UnitOfWork
+) -> list[dict[str, Any]] | None:
+    return await uow.repository(OffersRepository).category_parameters(
+        query.category_id, query.max_age_seconds
+    )
+
+
+async def save_category_parameters(command: c.SaveCategoryParameters, uow: UnitOfWork) -> None:
+    await uow.repository(OffersRepository).save_category_parameters(
+        command.category_id, command.parameters
+    )
+
+
+# --- the worker's steps (offers/publisher.py calls Allegro between them) -----------------------
+
+
+async def claim_offers(command: c.ClaimOffers, uow: UnitOfWork) -> list[c.ClaimedOffer]:
+    return await uow.repository(OffersRepository).claim_offers(command.limit, command.lease_seconds)
+
+
+async def begin_create(command: c.ClaimedOffer, uow: UnitOfWork) -> bool:
+    return await uow.repository(OffersRepository).begin_create(
+        command.account_id, command.sku, command.claimed_until
+    )
+
+
+def _failure(row: dict[str, Any], reason: dict[str, Any] | None) -> FailureReason:
+    reason = reason or states.reason("allegro_rejected")
+    return FailureReason(
+        code=str(reason["code"]),
+        message=str(reason["message"]),
+        allegro_errors=list(reason.get("allegro_errors") or []),
+    )
+
+
+def _published(row: dict[str, Any], account: dict[str, Any] | None) -> OfferPublished:
+    base = (account or {}).get("base_marketplace") or "allegro-pl"
+    price = (row["sent_prices"] or row["prices"] or {}).get(base)
+    return OfferPublished(
+        account_id=row["account_id"],
+        sku=row["sku"],
+        offer_id=str(row["offer_id"]),
+        marketplaces={
+            mp: str((entry or {}).get("state")) for mp, entry in (row["marketplaces"] or {}).items()
+        },
+        price=None
+        if price is None
+        else Money(amount=Decimal(str(price["amount"])), currency=price["currency"]),
+        stock=int(row["sent_stock"] if row["sent_stock"] is not None else row["stock"] or 0),
+        status=str(row["allegro_status"] or "ACTIVE"),
+    )
+
+
+async def store_outcome(outcome: c.Outcome, uow: UnitOfWork) -> bool:
+    """Store a step's outcome and its event, if the claim still holds (False otherwise: the
+    lease ran out and another replica took the offer over)."""
+    repo = uow.repository(OffersRepository)
+    held = await repo.held_offer(outcome.account_id, outcome.sku, outcome.claimed_until)
+    if held is None:
+        return False
+    await repo.store_outcome(outcome, held)
+    row = await repo.offer(outcome.account_id, outcome.sku)
+    assert row is not None
+    account = await repo.account(outcome.account_id)
+    changed = outcome.state is not None and outcome.state != held["state"]
+    if changed or (outcome.state == states.ACTIVE and held["work"] == states.ACTIVATE):
+        if outcome.state == states.ACTIVE:
+            await uow.emit(_published(row, account))
+        elif outcome.state in (states.NOT_LISTABLE, states.FAILED, states.INACTIVE):
+            await uow.emit(
+                OfferFailed(
+                    account_id=row["account_id"],
+                    sku=row["sku"],
+                    offer_id=row["offer_id"],
+                    reason=_failure(row, outcome.reason),
+                    state=outcome.state,
+                )
+            )
+        elif outcome.state == states.ENDED and row["offer_id"]:
+            await uow.emit(
+                OfferEnded(
+                    account_id=row["account_id"],
+                    sku=row["sku"],
+                    offer_id=row["offer_id"],
+                    reason=_failure(row, outcome.reason),
+                )
+            )
+    settled = row["state"] in (states.ACTIVE, states.ENDED) and row["work"] in (None, states.VERIFY)
+    refused = row["state"] in states.RETRYABLE and not row["listed"]
+    if settled or refused:
+        # What changed while the step was under way (withdrawn, sold out, restocked).
+        await _reconsider(repo, account, row, "changed while publishing")
+    return True
+
+
+# --- operator commands -------------------------------------------------------------------------
+
+
+async def retry_offers(command: c.RetryOffers, uow: UnitOfWork) -> dict[str, Any]:
+    """Failed and not-listable offers are checked again; one already on Allegro is re-read."""
+    bad = [s for s in command.states if s not in states.RETRYABLE]
+    if bad:
+        raise Invalid(
+            f"only {', '.join(states.RETRYABLE)} offers can be retried",
+            code="invalid_state",
+            details=[{"field": "states", "reason": f"{s} cannot be retried"} for s in bad],
+        )
+    repo = uow.repository(OffersRepository)
+    account = await repo.account(command.account_id)
+    rows = await repo.offers_in_states(command.account_id, command.states, command.skus)
+    cause = f"retried by {command.by}"
+    for row in rows:
+        if row["offer_id"]:
+            # Already on Allegro: read it again, Allegro's state decides.
+            await repo.move(
+                command.account_id, row["sku"], row["state"], None, cause, work=states.VERIFY
+            )
+            continue
+        step = states.next_step(wanted({**row, "state": states.WAITING}, account), cause)
+        if step is not None and step.state is not None:
+            await repo.move(
+                command.account_id,
+                row["sku"],
+                row["state"],
+                step.state,
+                cause,
+                waiting_for=step.waiting_for,
+                work=step.work,
+                reason=step.reason,
+            )
+    return {"retried": len(rows), "skus": [r["sku"] for r in rows]}
+
+
+# --- queries -----------------------------------------------------------------------------------
+
+
+def _summary(row: dict[str, Any]) -> dict[str, Any]:
+    reason = row.get("reason")
+    return {
+        "sku": row["sku"],
+        "state": row["state"],
+        "waiting_for": [
+            {"item": w, "message": states.WAITING_WORDS.get(w, w)} for w in row["waiting_for"] or []
+        ],
+        "reason": reason,
+        "offer_id": row["offer_id"],
+        "allegro_status": row["allegro_status"],
+        "marketplaces": row["marketplaces"],
+        "stock": row["stock"],
+        "next_step": row["work"],
+        "next_step_at": row["due_at"],
+        "updated_at": row["updated_at"],
+    }
+
+
+async def offers(query: c.ListOffers, uow: UnitOfWork) -> Page[dict[str, Any]]:
+    if query.state is not None and query.state not in states.STATES:
+        raise Invalid(
+            f"unknown state {query.state}",
+            code="invalid_state",
+            details=[{"field": "state", "reason": f"one of {', '.join(states.STATES)}"}],
+        )
+    rows = await uow.repository(OffersRepository).offers(
+        query.account_id, query.state, query.page.after, query.page.fetch
+    )
+    page = page_of(rows, query.page, lambda r: str(r["sku"]))
+    return Page[dict[str, Any]](items=[_summary(r) for r in page.items], next=page.next)
+
+
+async def offer(query: c.GetOffer, uow: UnitOfWork) -> dict[str, Any]:
+    repo = uow.repository(OffersRepository)
+    row = await repo.offer(query.account_id, query.sku)
+    if row is None:
+        raise NotFound(f"no offer for {query.sku} in account {query.account_id}")
+    return {
+        **_summary(row),
+        "account_id": row["account_id"],
+        "listed": row["listed"],
+        "catalog_revision": row["catalog_revision"],
+        "price_revision": row["price_revision"],
+        "prices": row["prices"],
+        "unpriced": row["unpriced"],
+        "sent": {
+            "catalog_revision": row["sent_catalog_revision"],
+            "price_revision": row["sent_price_revision"],
+            "prices": row["sent_prices"],
+            "stock": row["sent_stock"],
+            "shipping_rates_id": row["shipping_rates_id"],
+        },
+        "not_sent": row["not_sent"],
+        "attempts": row["attempts"],
+        "history": await repo.transitions(query.account_id, query.sku),
+    }
+
+
+async def progress(query: c.GetProgress, uow: UnitOfWork) -> dict[str, Any]:
+    repo = uow.repository(OffersRepository)
+    counts = await repo.counts_by_state(query.account_id)
+    published = await repo.published_since(query.account_id, query.window_seconds)
+    per_minute = published * 60.0 / query.window_seconds
+    to_do = sum(counts.get(s, 0) for s in states.TO_DO)
+    account = await repo.account(query.account_id)
+    return {
+        "account_id": query.account_id,
+        "readiness": (account or {}).get("readiness", "unknown"),
+        "paused": bool((account or {}).get("paused")),
+        "by_state": {s: counts.get(s, 0) for s in states.STATES},
+        "by_marketplace": await repo.counts_by_marketplace(query.account_id),
+        "to_do": to_do,
+        "rate_per_minute": round(per_minute, 2),
+        "budget_per_minute": round(query.budget_per_minute, 2),
+        "eta_seconds_at_current_rate": None if per_minute <= 0 else round(to_do / per_minute * 60),
+        "eta_seconds_at_budget": round(to_do / query.budget_per_minute * 60)
+        if query.budget_per_minute > 0
+        else None,
+    }
+
+
+async def publication_plan(query: c.PlanPublication, uow: UnitOfWork) -> dict[str, Any]:
+    """The offers a dry run judges, and the account they are built with."""
+    repo = uow.repository(OffersRepository)
+    return {
+        "account": await repo.account(query.account_id),
+        "offers": await repo.plan(query.account_id, query.limit),
+    }
+
 
 # Event class -> handler, per queue this service consumes (see consumer.py).
-HANDLERS: dict[type[Event], Handler] = {}
+CATALOG_HANDLERS: dict[type[Event], Handler] = {CatalogUpdated: catalog_updated}
+PRICE_HANDLERS: dict[type[Event], Handler] = {PriceComputed: price_computed}
+ACCOUNT_HANDLERS: dict[type[Event], Handler] = {
+    AccountConnected: account_connected,
+    AccountDisconnected: account_lost,
+    AccountRefreshFailed: account_lost,
+}
+HANDLERS: dict[type[Event], Handler] = {**CATALOG_HANDLERS, **PRICE_HANDLERS, **ACCOUNT_HANDLERS}

@@ -2,40 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from offers.api import router
 from offers.consumer import SUBSCRIPTIONS
+from offers.deps import OffersDeps
+from offers.publisher import publish_offers
 from offers.settings import Settings
 from offers.shipping_api import shipping_router
-from shared.accounts import AccountDirectory
-from shared.allegro import AllegroClient, TokenProvider
-from shared.allegro.factory import allegro_client
+from shared.accounts import AccountDirectory, StaticAccounts
+from shared.allegro import TokenProvider
 from shared.service import Dependencies, ServiceDefinition, ServiceRuntime, create_app
-from shared.uow import UnitsOfWork
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
-
-
-@dataclass(frozen=True)
-class OffersDeps:
-    units: UnitsOfWork
-    allegro: AllegroClient  # shipping lists; budgets shared by replicas (PostgreSQL)
-
-    @classmethod
-    async def build(cls, runtime: ServiceRuntime, tokens: TokenProvider | None) -> OffersDeps:
-        assert runtime.engine is not None
-        settings = runtime.settings
-        return cls(
-            units=UnitsOfWork(runtime.engine, settings.service_name),
-            allegro=allegro_client(settings, runtime.engine, tokens=tokens),
-        )
-
-    async def aclose(self) -> None:
-        await self.allegro.aclose()
 
 
 def build(
@@ -45,18 +26,21 @@ def build(
 ) -> ServiceDefinition:
     """`allegro_tokens`: where Allegro access tokens come from (default: the auth service);
     `accounts`: which accounts exist (default: auth says)."""
+    settings = settings or Settings()
 
     async def dependencies(runtime: ServiceRuntime) -> Dependencies:
         return await OffersDeps.build(runtime, allegro_tokens)
 
     return ServiceDefinition(
-        settings=settings or Settings(),
+        settings=settings,
         migrations_dir=MIGRATIONS,
         subscriptions=SUBSCRIPTIONS,
         routers=[router, shipping_router],
         dependencies=dependencies,
-        accounts=accounts,
+        background=[publish_offers],
         title="mci offers: the publication pipeline: offers on Allegro, price and stock sync",
+        accounts=accounts
+        or (None if settings.known_accounts is None else StaticAccounts(settings.known_accounts)),
     )
 
 

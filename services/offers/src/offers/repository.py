@@ -1,4 +1,631 @@
 """SQL of the offers service: every statement it runs, `sa.text` with named parameters, on the
-connection of the unit of work it is given (see docs/service-anatomy.md). Nothing yet."""
+connection of the unit of work it is given (see docs/service-anatomy.md)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from offers.domain import states
+from offers.domain.commands import ClaimedOffer, Outcome
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+_OFFER_COLUMNS = (
+    "account_id, sku, state, waiting_for, reason, offer_id, allegro_status, marketplaces,"
+    " listed, content, catalog_revision, stock, prices, unpriced, price_revision,"
+    " sent_catalog_revision, sent_price_revision, sent_prices, sent_stock, shipping_rates_id,"
+    " not_sent,"
+    " work, due_at, claimed_until, attempts, operation_url, created_at, updated_at"
+)
+
+# Offers whose step is due, of ready accounts that are not paused, and not held by another
+# claim; an account (or the whole Client ID) Allegro blocked after a 429 waits out its block
+# here instead of holding workers in the client's limiter.
+_CLAIM = sa.text(
+    "UPDATE offers o SET claimed_until = now() + make_interval(secs => :lease),"
+    " attempts = o.attempts + 1"
+    " FROM (SELECT f.account_id, f.sku FROM offers f"
+    "  JOIN publication_accounts a ON a.account_id = f.account_id"
+    "  WHERE f.work IS NOT NULL AND f.due_at <= now()"
+    "  AND (f.claimed_until IS NULL OR f.claimed_until < now())"
+    "  AND a.readiness = 'ready' AND NOT a.paused"
+    "  AND NOT EXISTS (SELECT 1 FROM allegro_rate_budget b WHERE b.blocked_until > now()"
+    "   AND (starts_with(b.key, 'seller:' || f.account_id || ':')"
+    "    OR starts_with(b.key, 'client:')))"
+    "  ORDER BY f.due_at LIMIT :n FOR UPDATE OF f SKIP LOCKED) due"
+    " WHERE o.account_id = due.account_id AND o.sku = due.sku"
+    " RETURNING o.account_id, o.sku, o.state, o.work, o.offer_id, o.operation_url,"
+    " o.attempts, o.claimed_until, o.listed, o.stock, o.content, o.catalog_revision,"
+    " o.prices, o.unpriced, o.price_revision"
+)
+
+_TRANSITION = sa.text(
+    "INSERT INTO offer_transitions (account_id, sku, from_state, to_state, cause, reason)"
+    " VALUES (:a, :sku, :from_state, :to_state, :cause, CAST(:reason AS jsonb))"
+)
+
+
+class OffersRepository:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+
+    # --- accounts -----------------------------------------------------------------------------
+
+    async def ensure_account(self, account_id: str) -> None:
+        """An account is known from its first event on; its readiness is checked at once."""
+        await self.connection.execute(
+            sa.text(
+                "INSERT INTO publication_accounts (account_id) VALUES (:a)"
+                " ON CONFLICT (account_id) DO NOTHING"
+            ),
+            {"a": account_id},
+        )
+
+    async def account(self, account_id: str) -> dict[str, Any] | None:
+        row = (
+            await self.connection.execute(
+                sa.text("SELECT * FROM publication_accounts WHERE account_id = :a"),
+                {"a": account_id},
+            )
+        ).first()
+        return None if row is None else dict(row._mapping)
+
+    async def request_readiness_check(
+        self, account_id: str, base_marketplace: str | None = None
+    ) -> None:
+        await self.connection.execute(
+            sa.text(
+                "UPDATE publication_accounts SET check_due_at = now(), updated_at = now(),"
+                " base_marketplace = COALESCE(CAST(:base AS text), base_marketplace)"
+                " WHERE account_id = :a"
+            ),
+            {"a": account_id, "base": base_marketplace},
+        )
+
+    async def begin_readiness_check(self, account_id: str, lease_seconds: float) -> Any:
+        """An operator's check: held like a claim, so the worker does not start one meanwhile."""
+        return await self.connection.scalar(
+            sa.text(
+                "UPDATE publication_accounts SET check_claimed_until ="
+                " now() + make_interval(secs => :lease) WHERE account_id = :a RETURNING now()"
+            ),
+            {"a": account_id, "lease": lease_seconds},
+        )
+
+    async def claim_readiness_check(self, lease_seconds: float) -> tuple[str, Any] | None:
+        row = (
+            await self.connection.execute(
+                sa.text(
+                    "UPDATE publication_accounts SET check_claimed_until ="
+                    " now() + make_interval(secs => :lease)"
+                    " WHERE account_id = (SELECT account_id FROM publication_accounts"
+                    "  WHERE check_due_at <= now()"
+                    "  AND (check_claimed_until IS NULL OR check_claimed_until < now())"
+                    "  ORDER BY check_due_at LIMIT 1 FOR UPDATE SKIP LOCKED)"
+                    " RETURNING account_id, now()"
+                ),
+                {"lease": lease_seconds},
+            )
+        ).first()
+        return None if row is None else (str(row[0]), row[1])
+
+    async def save_readiness(
+        self,
+        account_id: str,
+        readiness: str,
+        items: list[dict[str, Any]],
+        ids: dict[str, str | None],
+        recheck_in_seconds: float | None,
+        started_at: Any = None,
+    ) -> tuple[str, bool]:
+        """Store a check's result unless a check that began later is stored already; returns
+        the readiness it had before and whether this result was stored."""
+        held = (
+            await self.connection.execute(
+                sa.text(
+                    "SELECT readiness, check_started_at >"
+                    " COALESCE(CAST(:started AS timestamptz), now())"
+                    " FROM publication_accounts WHERE account_id = :a FOR UPDATE"
+                ),
+                {"a": account_id, "started": started_at},
+            )
+        ).first()
+        before = str(held[0]) if held is not None else "unknown"
+        if held is not None and held[1]:
+            return before, False
+        await self.connection.execute(
+            sa.text(
+                "UPDATE publication_accounts SET readiness = :r,"
+                " readiness_items = CAST(:items AS jsonb),"
+                " return_policy_id = COALESCE(CAST(:rp AS text), return_policy_id),"
+                " implied_warranty_id = COALESCE(CAST(:iw AS text), implied_warranty_id),"
+                " shipping_rates_id = COALESCE(CAST(:sr AS text), shipping_rates_id),"
+                " responsible_producer_id ="
+                "  COALESCE(CAST(:producer AS text), responsible_producer_id),"
+                " checked_at = now(), check_claimed_until = NULL, updated_at = now(),"
+                " check_started_at = COALESCE(CAST(:started AS timestamptz), now()),"
+                " check_due_at = CASE WHEN CAST(:recheck AS float8) IS NULL THEN NULL"
+                "  ELSE now() + make_interval(secs => CAST(:recheck AS float8)) END"
+                " WHERE account_id = :a"
+            ),
+            {
+                "a": account_id,
+                "r": readiness,
+                "items": _json(items),
+                "rp": ids.get("return_policy"),
+                "iw": ids.get("implied_warranty"),
+                "sr": ids.get("shipping_rates"),
+                "producer": ids.get("responsible_producer"),
+                "recheck": recheck_in_seconds,
+                "started": started_at,
+            },
+        )
+        return before, True
+
+    async def save_readiness_input(
+        self,
+        account_id: str,
+        producer_data: dict[str, Any] | None,
+        safety_information: str | None,
+        marketplaces: Sequence[str] | None,
+    ) -> None:
+        await self.connection.execute(
+            sa.text(
+                "UPDATE publication_accounts SET"
+                " producer_data = COALESCE(CAST(:producer AS jsonb), producer_data),"
+                " safety_information = COALESCE(CAST(:safety AS text), safety_information),"
+                " marketplaces = COALESCE(CAST(:mps AS text[]), marketplaces), updated_at = now()"
+                " WHERE account_id = :a"
+            ),
+            {
+                "a": account_id,
+                "producer": _json(producer_data),
+                "safety": safety_information,
+                "mps": None if marketplaces is None else list(marketplaces),
+            },
+        )
+
+    async def set_paused(self, account_id: str, paused: bool, by: str) -> None:
+        await self.connection.execute(
+            sa.text(
+                "UPDATE publication_accounts SET paused = :p, paused_by = :by, updated_at = now()"
+                " WHERE account_id = :a"
+            ),
+            {"a": account_id, "p": paused, "by": by},
+        )
+
+    async def readiness_gained(self, account_id: str) -> int:
+        """Offers waiting only for the account's readiness are checked now; others stop
+        waiting for it."""
+        moved = await self.connection.execute(
+            sa.text(
+                "WITH moved AS (UPDATE offers SET state = 'checking', waiting_for = '{}',"
+                "  work = 'check', due_at = now(), updated_at = now()"
+                "  WHERE account_id = :a AND state = 'waiting'"
+                "  AND waiting_for = ARRAY['readiness']::text[] RETURNING sku)"
+                " INSERT INTO offer_transitions (account_id, sku, from_state, to_state, cause)"
+                " SELECT :a, sku, 'waiting', 'checking', 'account ready' FROM moved"
+            ),
+            {"a": account_id},
+        )
+        await self.connection.execute(
+            sa.text(
+                "UPDATE offers SET waiting_for = array_remove(waiting_for, 'readiness')"
+                " WHERE account_id = :a AND state = 'waiting'"
+            ),
+            {"a": account_id},
+        )
+        return int(moved.rowcount or 0)
+
+    async def readiness_lost(self, account_id: str) -> None:
+        """Offers not yet sent wait for the account again."""
+        await self.connection.execute(
+            sa.text(
+                "WITH moved AS (UPDATE offers SET state = 'waiting',"
+                "  waiting_for = ARRAY['readiness']::text[], work = NULL, due_at = NULL,"
+                "  updated_at = now()"
+                "  WHERE account_id = :a AND state = 'checking' RETURNING sku)"
+                " INSERT INTO offer_transitions (account_id, sku, from_state, to_state, cause)"
+                " SELECT :a, sku, 'checking', 'waiting', 'account not ready' FROM moved"
+            ),
+            {"a": account_id},
+        )
+        await self.connection.execute(
+            sa.text(
+                "UPDATE offers SET waiting_for = array_append(waiting_for, 'readiness')"
+                " WHERE account_id = :a AND state = 'waiting'"
+                " AND NOT 'readiness' = ANY(waiting_for)"
+            ),
+            {"a": account_id},
+        )
+
+    # --- category parameters ------------------------------------------------------------------
+
+    async def category_parameters(
+        self, category_id: str, max_age_seconds: float
+    ) -> list[dict[str, Any]] | None:
+        found = await self.connection.scalar(
+            sa.text(
+                "SELECT parameters FROM category_parameters WHERE category_id = :c"
+                " AND fetched_at > now() - make_interval(secs => :age)"
+            ),
+            {"c": category_id, "age": max_age_seconds},
+        )
+        return None if found is None else list(found)
+
+    async def save_category_parameters(
+        self, category_id: str, parameters: list[dict[str, Any]]
+    ) -> None:
+        await self.connection.execute(
+            sa.text(
+                "INSERT INTO category_parameters (category_id, parameters)"
+                " VALUES (:c, CAST(:p AS jsonb)) ON CONFLICT (category_id) DO UPDATE"
+                " SET parameters = EXCLUDED.parameters, fetched_at = now()"
+            ),
+            {"c": category_id, "p": _json(parameters)},
+        )
+
+    # --- offers: what is wanted -----------------------------------------------------------------
+
+    async def offers_for_update(
+        self, account_id: str, skus: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        rows = await self.connection.execute(
+            sa.text(
+                f"SELECT {_OFFER_COLUMNS} FROM offers WHERE account_id = :a"
+                " AND sku = ANY(CAST(:s AS text[])) ORDER BY sku FOR UPDATE"
+            ),
+            {"a": account_id, "s": sorted(set(skus))},
+        )
+        return {r.sku: dict(r._mapping) for r in rows}
+
+    async def save_content(
+        self,
+        account_id: str,
+        sku: str,
+        content: dict[str, Any] | None,
+        revision: int,
+        listed: bool,
+        stock: int,
+    ) -> dict[str, Any] | None:
+        """The offer as stored now (`state` None if this made it; None if a newer revision is
+        held)."""
+        return await self._saved(
+            sa.text(
+                "INSERT INTO offers (account_id, sku, state, listed, content, catalog_revision,"
+                " stock) VALUES (:a, :sku, 'waiting', :listed, CAST(:content AS jsonb), :rev,"
+                " :stock) ON CONFLICT (account_id, sku) DO UPDATE SET listed = :listed,"
+                " content = COALESCE(CAST(:content AS jsonb), offers.content),"
+                " catalog_revision = :rev, stock = :stock, updated_at = now()"
+                " WHERE offers.catalog_revision < :rev"  # a racing older revision changes nothing
+                f" RETURNING {_OFFER_COLUMNS}, xmax = 0 AS inserted"
+            ),
+            {
+                "a": account_id,
+                "sku": sku,
+                "listed": listed,
+                "content": _json(content),
+                "rev": revision,
+                "stock": stock,
+            },
+        )
+
+    async def save_prices(
+        self,
+        account_id: str,
+        sku: str,
+        prices: dict[str, Any],
+        unpriced: dict[str, str],
+        revision: int,
+    ) -> dict[str, Any] | None:
+        """The offer as stored now (`state` None if this made it; None if a newer revision is
+        held)."""
+        return await self._saved(
+            sa.text(
+                "INSERT INTO offers (account_id, sku, state, prices, unpriced, price_revision)"
+                " VALUES (:a, :sku, 'waiting', CAST(:p AS jsonb), CAST(:u AS jsonb), :rev)"
+                " ON CONFLICT (account_id, sku) DO UPDATE SET prices = CAST(:p AS jsonb),"
+                " unpriced = CAST(:u AS jsonb), price_revision = :rev, updated_at = now()"
+                " WHERE offers.price_revision <= :rev"
+                f" RETURNING {_OFFER_COLUMNS}, xmax = 0 AS inserted"
+            ),
+            {
+                "a": account_id,
+                "sku": sku,
+                "p": _json(prices),
+                "u": _json(unpriced),
+                "rev": revision,
+            },
+        )
+
+    async def _saved(
+        self, statement: sa.TextClause, values: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        found = (await self.connection.execute(statement, values)).first()
+        if found is None:
+            return None  # a newer revision is held
+        row = dict(found._mapping)
+        if row.pop("inserted"):
+            row["state"] = None
+        return row
+
+    async def move(
+        self,
+        account_id: str,
+        sku: str,
+        from_state: str | None,
+        to_state: str | None,
+        cause: str,
+        *,
+        waiting_for: Sequence[str] = (),
+        work: str | None = None,
+        reason: dict[str, Any] | None = None,
+    ) -> None:
+        """Set the offer's state (recorded as a transition when it changes) and its next step."""
+        state = to_state or from_state or states.WAITING
+        await self.connection.execute(
+            sa.text(
+                "UPDATE offers SET state = :state, waiting_for = CAST(:waiting AS text[]),"
+                " work = CAST(:work AS text),"
+                " due_at = CASE WHEN CAST(:work AS text) IS NULL THEN NULL ELSE now() END,"
+                " attempts = CASE WHEN CAST(:work AS text) IS NULL THEN attempts ELSE 0 END,"
+                " reason = CASE WHEN CAST(:changed AS boolean) THEN CAST(:reason AS jsonb)"
+                " ELSE reason END,"
+                " updated_at = now() WHERE account_id = :a AND sku = :sku"
+            ),
+            {
+                "a": account_id,
+                "sku": sku,
+                "state": state,
+                "waiting": list(waiting_for),
+                "work": work,
+                "changed": to_state is not None and to_state != from_state,
+                "reason": _json(reason),
+            },
+        )
+        if to_state is not None and to_state != from_state:
+            await self.connection.execute(
+                _TRANSITION,
+                {
+                    "a": account_id,
+                    "sku": sku,
+                    "from_state": from_state,
+                    "to_state": to_state,
+                    "cause": cause,
+                    "reason": _json(reason),
+                },
+            )
+
+    # --- offers: the worker ---------------------------------------------------------------------
+
+    async def claim_offers(self, limit: int, lease_seconds: float) -> list[ClaimedOffer]:
+        rows = await self.connection.execute(_CLAIM, {"n": limit, "lease": lease_seconds})
+        return [
+            ClaimedOffer(
+                account_id=r.account_id,
+                sku=r.sku,
+                state=r.state,
+                work=r.work,
+                offer_id=r.offer_id,
+                operation_url=r.operation_url,
+                attempts=r.attempts,
+                claimed_until=r.claimed_until,
+                listed=r.listed,
+                stock=r.stock,
+                content=r.content,
+                catalog_revision=r.catalog_revision,
+                prices=dict(r.prices or {}),
+                unpriced=dict(r.unpriced or {}),
+                price_revision=r.price_revision,
+            )
+            for r in rows
+        ]
+
+    async def held_offer(
+        self, account_id: str, sku: str, claimed_until: Any
+    ) -> dict[str, Any] | None:
+        """The offer, locked, if this claim still holds it."""
+        row = (
+            await self.connection.execute(
+                sa.text(
+                    f"SELECT {_OFFER_COLUMNS} FROM offers WHERE account_id = :a AND sku = :sku"
+                    " AND claimed_until = :held FOR UPDATE"
+                ),
+                {"a": account_id, "sku": sku, "held": claimed_until},
+            )
+        ).first()
+        return None if row is None else dict(row._mapping)
+
+    async def begin_create(self, account_id: str, sku: str, claimed_until: Any) -> bool:
+        """Checks passed: the offer is `creating` before anything is sent, so a crash after
+        Allegro's answer leaves a create to finish (looked up by external id first)."""
+        held = await self.held_offer(account_id, sku, claimed_until)
+        if held is None or held["state"] not in (states.CHECKING, states.CREATING):
+            return False  # taken over, or withdrawn while it was being checked
+        if held["state"] != states.CREATING:
+            await self.connection.execute(
+                sa.text(
+                    "UPDATE offers SET state = 'creating', work = 'create', reason = NULL,"
+                    " updated_at = now() WHERE account_id = :a AND sku = :sku"
+                ),
+                {"a": account_id, "sku": sku},
+            )
+            await self.connection.execute(
+                _TRANSITION,
+                {
+                    "a": account_id,
+                    "sku": sku,
+                    "from_state": held["state"],
+                    "to_state": states.CREATING,
+                    "cause": "checks passed",
+                    "reason": None,
+                },
+            )
+        return True
+
+    async def store_outcome(self, outcome: Outcome, held: dict[str, Any]) -> None:
+        await self.connection.execute(
+            sa.text(
+                "UPDATE offers SET state = COALESCE(CAST(:state AS text), state),"
+                " work = CAST(:work AS text),"
+                " due_at = CASE WHEN CAST(:work AS text) IS NULL THEN NULL"
+                "  ELSE now() + make_interval(secs => CAST(:due AS float8)) END,"
+                " claimed_until = NULL,"
+                " attempts = CASE WHEN CAST(:reset AS boolean) THEN 0 ELSE attempts END,"
+                " reason = CASE WHEN CAST(:state AS text) IS NULL THEN reason"
+                "  ELSE CAST(:reason AS jsonb) END,"
+                " waiting_for = CASE WHEN CAST(:state AS text) IS NULL THEN waiting_for"
+                "  ELSE '{}' END,"
+                " offer_id = COALESCE(CAST(:offer_id AS text), offer_id),"
+                " allegro_status = COALESCE(CAST(:status AS text), allegro_status),"
+                " marketplaces = COALESCE(CAST(:mps AS jsonb), marketplaces),"
+                " operation_url = CAST(:operation AS text),"
+                " sent_catalog_revision ="
+                "  COALESCE(CAST(:sent_cat AS bigint), sent_catalog_revision),"
+                " sent_price_revision = COALESCE(CAST(:sent_price AS bigint), sent_price_revision),"
+                " sent_prices = COALESCE(CAST(:sent_prices AS jsonb), sent_prices),"
+                " sent_stock = COALESCE(CAST(:sent_stock AS integer), sent_stock),"
+                " shipping_rates_id = COALESCE(CAST(:rates AS text), shipping_rates_id),"
+                " not_sent = COALESCE(CAST(:not_sent AS jsonb), not_sent),"
+                " updated_at = now() WHERE account_id = :a AND sku = :sku"
+            ),
+            {
+                "a": outcome.account_id,
+                "sku": outcome.sku,
+                "state": outcome.state,
+                "work": outcome.work,
+                "due": outcome.due_in_seconds,
+                "reset": outcome.reset_attempts,
+                "reason": _json(outcome.reason),
+                "offer_id": outcome.offer_id,
+                "status": outcome.allegro_status,
+                "mps": _json(outcome.marketplaces),
+                "operation": outcome.operation_url,
+                "sent_cat": (outcome.sent or {}).get("catalog_revision"),
+                "sent_price": (outcome.sent or {}).get("price_revision"),
+                "sent_prices": _json((outcome.sent or {}).get("prices")),
+                "sent_stock": (outcome.sent or {}).get("stock"),
+                "rates": (outcome.sent or {}).get("shipping_rates_id"),
+                "not_sent": _json(outcome.not_sent),
+            },
+        )
+        if outcome.state is not None and outcome.state != held["state"]:
+            await self.connection.execute(
+                _TRANSITION,
+                {
+                    "a": outcome.account_id,
+                    "sku": outcome.sku,
+                    "from_state": held["state"],
+                    "to_state": outcome.state,
+                    "cause": outcome.cause,
+                    "reason": _json(outcome.reason),
+                },
+            )
+
+    async def offer(self, account_id: str, sku: str) -> dict[str, Any] | None:
+        row = (
+            await self.connection.execute(
+                sa.text(
+                    f"SELECT {_OFFER_COLUMNS} FROM offers WHERE account_id = :a AND sku = :sku"
+                ),
+                {"a": account_id, "sku": sku},
+            )
+        ).first()
+        return None if row is None else dict(row._mapping)
+
+    # --- queries --------------------------------------------------------------------------------
+
+    async def offers(
+        self, account_id: str, state: str | None, after: str | None, fetch: int
+    ) -> list[dict[str, Any]]:
+        rows = await self.connection.execute(
+            sa.text(
+                "SELECT account_id, sku, state, waiting_for, reason, offer_id, allegro_status,"
+                " marketplaces, stock, work, due_at, updated_at FROM offers"
+                " WHERE account_id = :a AND (CAST(:s AS text) IS NULL OR state = :s)"
+                " AND (CAST(:after AS text) IS NULL OR sku > :after)"
+                " ORDER BY sku LIMIT :n"
+            ),
+            {"a": account_id, "s": state, "after": after, "n": fetch},
+        )
+        return [dict(r._mapping) for r in rows]
+
+    async def transitions(self, account_id: str, sku: str) -> list[dict[str, Any]]:
+        rows = await self.connection.execute(
+            sa.text(
+                "SELECT from_state, to_state, cause, reason, at FROM offer_transitions"
+                " WHERE account_id = :a AND sku = :sku ORDER BY id"
+            ),
+            {"a": account_id, "sku": sku},
+        )
+        return [dict(r._mapping) for r in rows]
+
+    async def counts_by_state(self, account_id: str) -> dict[str, int]:
+        rows = await self.connection.execute(
+            sa.text("SELECT state, count(*) FROM offers WHERE account_id = :a GROUP BY state"),
+            {"a": account_id},
+        )
+        return {r[0]: int(r[1]) for r in rows}
+
+    async def counts_by_marketplace(self, account_id: str) -> dict[str, dict[str, int]]:
+        rows = await self.connection.execute(
+            sa.text(
+                "SELECT m.key, COALESCE(m.value->>'state', 'unknown'), count(*)"
+                " FROM offers o, jsonb_each(o.marketplaces) m"
+                " WHERE o.account_id = :a AND o.state IN ('active', 'inactive')"
+                " GROUP BY 1, 2"
+            ),
+            {"a": account_id},
+        )
+        found: dict[str, dict[str, int]] = {}
+        for marketplace, state, count in rows:
+            found.setdefault(marketplace, {})[state] = int(count)
+        return found
+
+    async def published_since(self, account_id: str, seconds: float) -> int:
+        return int(
+            await self.connection.scalar(
+                sa.text(
+                    "SELECT count(*) FROM offer_transitions WHERE account_id = :a"
+                    " AND to_state = 'active' AND at > now() - make_interval(secs => :s)"
+                ),
+                {"a": account_id, "s": seconds},
+            )
+            or 0
+        )
+
+    async def offers_in_states(
+        self, account_id: str, in_states: Sequence[str], skus: Sequence[str] | None
+    ) -> list[dict[str, Any]]:
+        rows = await self.connection.execute(
+            sa.text(
+                f"SELECT {_OFFER_COLUMNS} FROM offers WHERE account_id = :a"
+                " AND state = ANY(CAST(:states AS text[]))"
+                " AND (CAST(:skus AS text[]) IS NULL OR sku = ANY(CAST(:skus AS text[])))"
+                " ORDER BY sku FOR UPDATE"
+            ),
+            {
+                "a": account_id,
+                "states": list(in_states),
+                "skus": None if skus is None else list(skus),
+            },
+        )
+        return [dict(r._mapping) for r in rows]
+
+    async def plan(self, account_id: str, limit: int) -> list[dict[str, Any]]:
+        rows = await self.connection.execute(
+            sa.text(
+                f"SELECT {_OFFER_COLUMNS} FROM offers WHERE account_id = :a"
+                " AND state NOT IN ('creating') ORDER BY sku LIMIT :n"
+            ),
+            {"a": account_id, "n": limit},
+        )
+        return [dict(r._mapping) for r in rows]

@@ -15,6 +15,32 @@ class Settings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="OFFERS_", extra="ignore", env_ignore_empty=True)
 
+    # Offers one replica works on at once (each a claim with a lease: one write per offer).
+    publish_concurrency: int = 8
+    # Offers claimed per round; a round waits for none of them to start the next claim.
+    publish_batch_size: int = 16
+    # How long a replica holds an offer it claimed before another may take it over (a crashed
+    # replica's claim expires; a create is then finished after a look-up by external id).
+    publish_lease_seconds: float = 120.0
+    # How often the worker looks for due offers and readiness checks when it found none.
+    publish_poll_interval_seconds: float = 1.0
+    # Attempts of one step (Allegro unavailable, 429, 409 on a concurrent edit) before the
+    # offer is failed.
+    publish_max_attempts: int = 8
+    # The wait before a step is tried again, doubled per attempt.
+    publish_backoff_seconds: float = 5.0
+    # The longest wait between two attempts of one step.
+    publish_backoff_max_seconds: float = 300.0
+    # After an offer went live, read it back once this much later: late validation can turn it
+    # into a draft, and the additional marketplaces' qualification settles.
+    verify_after_seconds: float = 60.0
+    # A not-ready account is checked again this often (and at once on request).
+    readiness_recheck_seconds: float = 300.0
+    # Category parameter definitions are read from Allegro again when older than this.
+    category_parameters_max_age_seconds: float = 86_400.0
+    # A fixed list of account ids instead of asking auth which accounts exist: for benchmarks
+    # and scripts that run this service without auth. Unset (the default): auth is asked.
+    known_accounts: list[str] | None = None
     # Allegro's limit of shipping price lists per account (they cannot be deleted): a shipping
     # configuration whose lists would take the account past it is refused.
     shipping_rates_limit: int = 250

@@ -339,6 +339,9 @@ class PriceListChoice:
 
     list_id: str | None
     reason: str | None = None
+    # True when the product itself has no list (no weight, above the last band), False when
+    # the account has none yet (not configured, not applied): not listable vs not ready.
+    per_product: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.list_id, "reason": self.reason}
@@ -360,7 +363,7 @@ async def price_list_choice(
     config = ShippingConfiguration.from_document(stored.applied_document)
     choice = choose_slot(config, weight_kg, marketplaces)
     if choice.slot is None:
-        return PriceListChoice(None, choice.reason)
+        return PriceListChoice(None, choice.reason, per_product=True)
     found = await repository.price_list(account_id, choice.slot.band, choice.slot.destination_set)
     if found is None:
         return PriceListChoice(None, "the band's price list is not recorded: apply again")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any, Protocol, runtime_checkable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from offers import shipping
+from offers.deps import Deps
 from offers.domain.shipping import (
     ALLEGRO_LIST_LIMIT,
     ChoosePriceList,
@@ -20,13 +21,11 @@ from offers.domain.shipping import (
 )
 from offers.settings import Settings
 from shared.accounts import KnownAccount
-from shared.allegro import AllegroClient
-from shared.errors import NotFound, Unavailable
+from shared.errors import NotFound
 from shared.http import error_responses
 from shared.pagination import Page, PageQuery
 from shared.security import Operator, Viewer
-from shared.service import Dependencies, service_runtime
-from shared.uow import UnitsOfWork
+from shared.service import service_runtime
 
 shipping_router = APIRouter(
     prefix="/accounts/{account_id}/shipping",
@@ -35,28 +34,11 @@ shipping_router = APIRouter(
 )
 
 
-@runtime_checkable
-class ShippingDeps(Dependencies, Protocol):
-    """What these routes need of the service's dependencies object."""
-
-    units: UnitsOfWork
-    allegro: AllegroClient
-
-
-def shipping_deps(request: Request) -> ShippingDeps:
-    dependencies = service_runtime(request).dependencies
-    if not isinstance(dependencies, ShippingDeps):
-        # Servers were down at boot and the start is still being retried.
-        raise Unavailable("the service is starting", code="service_starting")
-    return dependencies
-
-
 def shipping_settings(request: Request) -> Settings:
     settings = service_runtime(request).settings
     return settings if isinstance(settings, Settings) else Settings()
 
 
-Deps = Annotated[ShippingDeps, Depends(shipping_deps)]
 Config = Annotated[Settings, Depends(shipping_settings)]
 
 # Bounded so that Decimal arithmetic stays exact (28 digits) whatever a client sends.

@@ -1,0 +1,38 @@
+"""What the offers service's routes, handlers and worker use beyond their messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends
+
+from offers.settings import Settings
+from shared.allegro import AllegroClient, TokenProvider
+from shared.allegro.factory import allegro_client
+from shared.service import ServiceRuntime, dependencies_of
+from shared.uow import UnitsOfWork
+
+
+@dataclass(frozen=True)
+class OffersDeps:
+    units: UnitsOfWork
+    allegro: AllegroClient  # every offer write and read; budgets shared by replicas
+    settings: Settings
+
+    @classmethod
+    async def build(cls, runtime: ServiceRuntime, tokens: TokenProvider | None) -> OffersDeps:
+        assert runtime.engine is not None
+        settings = runtime.settings
+        assert isinstance(settings, Settings)
+        return cls(
+            units=UnitsOfWork(runtime.engine, settings.service_name),
+            allegro=allegro_client(settings, runtime.engine, tokens=tokens),
+            settings=settings,
+        )
+
+    async def aclose(self) -> None:
+        await self.allegro.aclose()
+
+
+Deps = Annotated[OffersDeps, Depends(dependencies_of(OffersDeps))]

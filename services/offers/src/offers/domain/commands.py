@@ -1,0 +1,173 @@
+"""Typed commands and queries of the offers service (frozen dataclasses, no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.pagination import PageRequest
+
+# --- the worker's steps (offers/publisher.py calls Allegro between them) ----------------------
+
+
+@dataclass(frozen=True)
+class ClaimOffers:
+    """Take up to `limit` offers whose next step is due, for `lease_seconds`."""
+
+    limit: int
+    lease_seconds: float
+
+
+@dataclass(frozen=True)
+class ClaimedOffer:
+    account_id: str
+    sku: str
+    state: str
+    work: str
+    offer_id: str | None
+    operation_url: str | None
+    attempts: int
+    claimed_until: Any  # the claim's token: the outcome is stored only while it holds
+    listed: bool
+    stock: int
+    content: dict[str, Any] | None
+    catalog_revision: int
+    prices: dict[str, Any]
+    unpriced: dict[str, str]
+    price_revision: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a worker step ended with, stored if the claim still holds.
+
+    `state` None keeps the state; `work` None means nothing more is due; `sent` records what
+    Allegro now holds (revisions, prices, stock, shipping list)."""
+
+    account_id: str
+    sku: str
+    claimed_until: Any
+    state: str | None
+    cause: str
+    work: str | None = None
+    due_in_seconds: float = 0.0
+    reason: dict[str, Any] | None = None
+    offer_id: str | None = None
+    allegro_status: str | None = None
+    marketplaces: dict[str, Any] | None = None
+    operation_url: str | None = None
+    sent: dict[str, Any] | None = None
+    not_sent: dict[str, str] | None = None
+    reset_attempts: bool = False
+
+
+@dataclass(frozen=True)
+class ClaimReadinessCheck:
+    lease_seconds: float
+
+
+@dataclass(frozen=True)
+class ReadinessClaim:
+    """A readiness check begun: its account and when it began (the database's clock)."""
+
+    account_id: str
+    started_at: Any
+
+
+@dataclass(frozen=True)
+class BeginReadinessCheck:
+    account_id: str
+    lease_seconds: float
+
+
+@dataclass(frozen=True)
+class ReadinessFound:
+    """A readiness check's result: the items, and the ids recorded for each found one; stored
+    only if no check that began later was stored first."""
+
+    account_id: str
+    items: list[dict[str, Any]]
+    ids: dict[str, str | None]
+    recheck_in_seconds: float
+    started_at: Any = None
+
+
+@dataclass(frozen=True)
+class AccountNotConnected:
+    """No usable token: publication stops until the account is connected and re-checked."""
+
+    account_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class GetAccount:
+    account_id: str
+
+
+@dataclass(frozen=True)
+class SaveReadinessInput:
+    """What the operator gives for GPSR before a re-check (None keeps the stored value)."""
+
+    account_id: str
+    producer_data: dict[str, Any] | None
+    safety_information: str | None
+    marketplaces: list[str] | None
+
+
+@dataclass(frozen=True)
+class SaveCategoryParameters:
+    category_id: str
+    parameters: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class GetCategoryParameters:
+    category_id: str
+    max_age_seconds: float
+
+
+# --- operator commands and queries ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SetPaused:
+    account_id: str
+    paused: bool
+    by: str
+
+
+@dataclass(frozen=True)
+class RetryOffers:
+    account_id: str
+    states: tuple[str, ...]
+    skus: tuple[str, ...] | None
+    by: str
+
+
+@dataclass(frozen=True)
+class ListOffers:
+    account_id: str
+    page: PageRequest = field(default_factory=PageRequest)
+    state: str | None = None
+
+
+@dataclass(frozen=True)
+class GetOffer:
+    account_id: str
+    sku: str
+
+
+@dataclass(frozen=True)
+class GetProgress:
+    account_id: str
+    window_seconds: float
+    budget_per_minute: float
+
+
+@dataclass(frozen=True)
+class PlanPublication:
+    """The offers a dry run looks at (read only)."""
+
+    account_id: str
+    limit: int

@@ -1,0 +1,657 @@
+"""The publication worker (a background loop of the worker role), the readiness check and the
+dry run: the parts of the offers service that call Allegro.
+
+Each round claims a few due offers (a short transaction, `FOR UPDATE SKIP LOCKED` plus a
+lease, so replicas never work on one offer at once and each offer has at most one write in
+flight), calls Allegro outside any transaction, and stores the outcome with its event
+(outbox) in one transaction, only while the claim still holds.
+
+A create is crash-safe: the offer is `creating` (committed) before `POST /sale/product-offers`,
+and every create first looks the SKU up on Allegro by `external.id`; so a worker killed between
+Allegro's answer and our commit leaves a create that the next claim finds on Allegro and adopts
+instead of creating it twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from decimal import Decimal
+from typing import Any
+
+from offers import allegro, handlers, metrics, shipping
+from offers.deps import OffersDeps
+from offers.domain import commands as c
+from offers.domain import listing, states
+from shared.allegro.errors import AllegroError, AllegroUnavailable, RateLimited
+from shared.allegro.tokens import AccountUnavailable
+from shared.service import ServiceRuntime
+from shared.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+# Marketplace states that settle later: the offer is read again until they do.
+UNSETTLED = ("PENDING", "IN_PROGRESS")
+
+
+async def publish_offers(runtime: ServiceRuntime) -> None:
+    """Work on due offers and readiness checks until the service stops."""
+    deps = runtime.dependencies
+    assert isinstance(deps, OffersDeps)
+    interval = deps.settings.publish_poll_interval_seconds
+    slots = asyncio.Semaphore(max(1, deps.settings.publish_concurrency))
+    running: set[asyncio.Task[None]] = set()
+    while not runtime.stopping.is_set():
+        worked = False
+        try:
+            worked = await check_one_account(deps)
+            free = max(0, deps.settings.publish_concurrency - len(running))
+            claimed = (
+                await deps.units.handle(
+                    handlers.claim_offers,
+                    c.ClaimOffers(
+                        min(free, deps.settings.publish_batch_size),
+                        deps.settings.publish_lease_seconds,
+                    ),
+                )
+                if free
+                else []
+            )
+            found = await look_up(deps, claimed)
+            for offer in claimed:
+                known = found.get((offer.account_id, offer.sku))
+                task = asyncio.create_task(_step_in_slot(deps, slots, offer, known))
+                running.add(task)
+                task.add_done_callback(running.discard)
+            worked = worked or bool(claimed)
+        except Exception:  # a database hiccup must not end the loop
+            log.exception("publication round failed")
+        if not worked or len(running) >= deps.settings.publish_concurrency:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(runtime.stopping.wait(), timeout=interval)
+    for task in list(running):
+        task.cancel()
+
+
+async def _step_in_slot(
+    deps: OffersDeps,
+    slots: asyncio.Semaphore,
+    offer: c.ClaimedOffer,
+    on_allegro: list[dict[str, Any]] | None,
+) -> None:
+    async with slots:
+        try:
+            await run_step(deps, offer, on_allegro)
+        except Exception:
+            # The claim runs out and the step is taken up again; nothing was stored.
+            log.exception("offer %s/%s: %s failed", offer.account_id, offer.sku, offer.work)
+
+
+# --- one step of one offer ----------------------------------------------------------------------
+
+
+def _backoff(deps: OffersDeps, attempts: int) -> float:
+    settings = deps.settings
+    return float(
+        min(
+            settings.publish_backoff_seconds * 2 ** max(0, attempts - 1),
+            settings.publish_backoff_max_seconds,
+        )
+    )
+
+
+def _errors(exc: AllegroError) -> list[dict[str, Any]]:
+    return [e.as_dict() for e in exc.errors]
+
+
+async def look_up(
+    deps: OffersDeps, claimed: list[c.ClaimedOffer]
+) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """The offers to create, looked up on Allegro by external id 100 SKUs per call (instead of
+    one call each); an account whose look-up fails is looked up offer by offer."""
+    by_account: dict[str, list[str]] = {}
+    for offer in claimed:
+        if offer.work in (states.CHECK, states.CREATE):
+            by_account.setdefault(offer.account_id, []).append(offer.sku)
+    found: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for account_id, skus in by_account.items():
+        for start in range(0, len(skus), allegro.EXTERNAL_IDS_PER_CALL):
+            chunk = skus[start : start + allegro.EXTERNAL_IDS_PER_CALL]
+            try:
+                offers = await allegro.offers_by_external_ids(deps.allegro, account_id, chunk)
+            except (AllegroError, AccountUnavailable) as exc:
+                log.info("account %s: batched look-up failed: %s", account_id, exc)
+                continue
+            for sku in chunk:
+                found[(account_id, sku)] = [
+                    o for o in offers if (o.get("external") or {}).get("id") == sku
+                ]
+    return found
+
+
+async def run_step(
+    deps: OffersDeps, offer: c.ClaimedOffer, on_allegro: list[dict[str, Any]] | None = None
+) -> None:
+    """One step of one offer; `on_allegro`: the offers found by its external id this round
+    (None: not looked up yet)."""
+    try:
+        outcome = await _step(deps, offer, on_allegro)
+    except AccountUnavailable as exc:
+        await deps.units.handle(
+            handlers.account_not_connected, c.AccountNotConnected(offer.account_id, str(exc))
+        )
+        outcome = _again(offer, "no usable Allegro token", deps.settings.readiness_recheck_seconds)
+    except AllegroError as exc:
+        outcome = _refused(deps, offer, exc)
+        if exc.status in (401, 403):
+            await deps.units.handle(
+                handlers.account_not_connected,
+                c.AccountNotConnected(offer.account_id, f"Allegro refused: {exc}"),
+            )
+    if outcome is None:
+        return
+    metrics.steps.labels(offer.work, outcome.state or "unchanged").inc()
+    if not await deps.units.handle(handlers.store_outcome, outcome):
+        log.warning(
+            "offer %s/%s: the claim ran out before its outcome", offer.account_id, offer.sku
+        )
+
+
+def _again(offer: c.ClaimedOffer, cause: str, seconds: float) -> c.Outcome:
+    """The same step later (state and claim released)."""
+    return c.Outcome(
+        offer.account_id,
+        offer.sku,
+        offer.claimed_until,
+        None,
+        cause,
+        work=offer.work,
+        due_in_seconds=seconds,
+        operation_url=offer.operation_url,
+    )
+
+
+def _refused(deps: OffersDeps, offer: c.ClaimedOffer, exc: AllegroError) -> c.Outcome:
+    transient = isinstance(exc, RateLimited | AllegroUnavailable) or exc.status in (409, 401, 403)
+    if transient and offer.attempts < deps.settings.publish_max_attempts:
+        # 409: a previous edit of the offer is still being processed; 429 and 5xx: later.
+        return _again(offer, f"Allegro: {exc}"[:300], _backoff(deps, offer.attempts))
+    if offer.work in (states.CHECK, states.CREATE) and not transient:
+        state, code = listing.classify(exc.status, exc.codes)
+    else:
+        state, code = states.FAILED, "allegro_unavailable" if transient else "allegro_rejected"
+    return c.Outcome(
+        offer.account_id,
+        offer.sku,
+        offer.claimed_until,
+        state,
+        f"Allegro answered {exc.status}",
+        reason=states.reason(code, _errors(exc), detail=str(exc)[:300]),
+    )
+
+
+async def _step(
+    deps: OffersDeps, offer: c.ClaimedOffer, on_allegro: list[dict[str, Any]] | None
+) -> c.Outcome | None:
+    if offer.work in (states.CHECK, states.CREATE):
+        return await check_and_create(deps, offer, on_allegro)
+    if offer.work == states.POLL:
+        return await poll(deps, offer)
+    if offer.work == states.VERIFY:
+        return await verify(deps, offer)
+    if offer.work == states.END:
+        return await end(deps, offer)
+    if offer.work == states.ACTIVATE:
+        return await activate(deps, offer)
+    return c.Outcome(offer.account_id, offer.sku, offer.claimed_until, None, "unknown step")
+
+
+def _from_offer(
+    deps: OffersDeps,
+    offer: c.ClaimedOffer,
+    data: dict[str, Any],
+    cause: str,
+    sent: dict[str, Any] | None = None,
+) -> c.Outcome:
+    """The offer as Allegro holds it, as our state."""
+    status = str((data.get("publication") or {}).get("status") or "")
+    marketplaces = listing.marketplace_states(data)
+    common: dict[str, Any] = {
+        "offer_id": str(data["id"]) if data.get("id") else None,
+        "allegro_status": status or None,
+        "marketplaces": marketplaces,
+        "sent": sent,
+        # Read-backs count on: an offer whose qualification never settles is read a bounded
+        # number of times.
+        "reset_attempts": offer.work != states.VERIFY,
+    }
+    held = offer.account_id, offer.sku, offer.claimed_until
+    enough = offer.attempts >= deps.settings.publish_max_attempts
+    if status == "ACTIVE":
+        unsettled = any(m.get("state") in UNSETTLED for m in marketplaces.values())
+        verified = offer.work == states.VERIFY and (not unsettled or enough)
+        return c.Outcome(
+            *held,
+            states.ACTIVE,
+            cause,
+            work=None if verified else states.VERIFY,
+            due_in_seconds=deps.settings.verify_after_seconds,
+            **common,
+        )
+    if status == "ACTIVATING":
+        return c.Outcome(
+            *held,
+            None,
+            cause,
+            work=None if offer.work == states.VERIFY and enough else states.VERIFY,
+            due_in_seconds=allegro.DEFAULT_RETRY_AFTER,
+            **common,
+        )
+    if status == "ENDED":
+        ended_by = (data.get("publication") or {}).get("endedBy")
+        code = "stock_out" if ended_by == "EMPTY_STOCK" else "ended_on_allegro"
+        ours = offer.work == states.END or (offer.work == states.POLL and ended_by == "USER")
+        if ours and (not offer.listed or offer.stock <= 0):
+            code = "unselected" if not offer.listed else "stock_out"
+        return c.Outcome(
+            *held,
+            states.ENDED,
+            cause,
+            reason=states.reason(code, detail=f"endedBy {ended_by}" if ended_by else ""),
+            **common,
+        )
+    errors = list((data.get("validation") or {}).get("errors") or [])
+    code = "late_validation" if offer.work in (states.VERIFY, states.POLL) else "allegro_rejected"
+    return c.Outcome(
+        *held,
+        states.INACTIVE,
+        cause,
+        reason=states.reason(code, errors),
+        **common,
+    )
+
+
+async def _definitions(deps: OffersDeps, account_id: str, category_id: str) -> list[dict[str, Any]]:
+    cached = await deps.units.read(
+        handlers.cached_category_parameters,
+        c.GetCategoryParameters(category_id, deps.settings.category_parameters_max_age_seconds),
+    )
+    if cached is not None:
+        return cached
+    found = await allegro.category_parameters(deps.allegro, account_id, category_id)
+    await deps.units.handle(
+        handlers.save_category_parameters, c.SaveCategoryParameters(category_id, found)
+    )
+    return found
+
+
+async def draft_for(
+    deps: OffersDeps,
+    account_id: str,
+    sku: str,
+    content: dict[str, Any] | None,
+    stock: int,
+    prices: dict[str, Any],
+    unpriced: dict[str, str],
+    found_account: dict[str, Any],
+) -> tuple[listing.Draft, str | None]:
+    """Every check of an offer and the body it would be created with (reads Allegro only)."""
+    account = handlers.publishing_account(found_account)
+    if account is None or content is None:
+        what = "the account is not ready" if account is None else "no catalogue content"
+        return listing.Draft(None, [listing.Problem("not_ready", what)]), None
+    category = content.get("allegro_category_id")
+    definitions = await _definitions(deps, account_id, str(category)) if category else []
+    weight = content.get("weight_kg")
+    choice = await deps.units.read(
+        _shipping_rates_query,
+        (account_id, None if weight is None else Decimal(str(weight)), account.marketplaces),
+    )
+    rates = choice.list_id
+    if rates is None:
+        code = "no_shipping_band" if choice.per_product else "not_ready"
+        why = choice.reason or "no shipping price list"
+        return listing.Draft(None, [listing.Problem(code, why)]), None
+    draft = listing.product_offer_body(
+        sku, content, stock, prices, unpriced, account, rates, definitions
+    )
+    return draft, rates
+
+
+async def _shipping_rates_query(
+    query: tuple[str, Decimal | None, tuple[str, ...]], uow: UnitOfWork
+) -> shipping.PriceListChoice:
+    return await handlers.shipping_rates_for(uow, *query)
+
+
+async def check_and_create(
+    deps: OffersDeps, offer: c.ClaimedOffer, on_allegro: list[dict[str, Any]] | None = None
+) -> c.Outcome | None:
+    held = offer.account_id, offer.sku, offer.claimed_until
+    found_account = await deps.units.read(handlers.account_settings, c.GetAccount(offer.account_id))
+    draft, rates = await draft_for(
+        deps,
+        offer.account_id,
+        offer.sku,
+        offer.content,
+        offer.stock,
+        offer.prices,
+        offer.unpriced,
+        found_account,
+    )
+    if draft.body is None:
+        first = draft.problems[0]
+        if first.code == "not_ready":
+            return _again(offer, first.detail, deps.settings.readiness_recheck_seconds)
+        detail = "; ".join(p.detail for p in draft.problems)
+        return c.Outcome(
+            *held,
+            states.NOT_LISTABLE,
+            "checks failed",
+            reason={
+                **states.reason(first.code, detail=detail),
+                "problems": [p.as_dict() for p in draft.problems],
+            },
+            reset_attempts=True,
+        )
+    if not await deps.units.handle(handlers.begin_create, offer):
+        return None  # the claim ran out: another replica has the offer
+    # Before any create: is the SKU on Allegro already (a create whose answer we lost)?
+    # Looked up after this offer's claim began, so after any earlier attempt's create.
+    existing = on_allegro
+    if existing is None:
+        existing = await allegro.offers_by_external_ids(deps.allegro, offer.account_id, [offer.sku])
+    if existing:
+        data = await allegro.product_offer(deps.allegro, offer.account_id, str(existing[0]["id"]))
+        return _from_offer(deps, offer, data, "found on Allegro by external id")
+    answer = await allegro.create_product_offer(deps.allegro, offer.account_id, draft.body)
+    additional = draft.body.get("additionalMarketplaces") or {}
+    sent = {
+        "catalog_revision": offer.catalog_revision,
+        "price_revision": offer.price_revision,
+        "prices": {
+            str(found_account["base_marketplace"]): draft.body["sellingMode"]["price"],
+            **{mp: entry["sellingMode"]["price"] for mp, entry in additional.items()},
+        },
+        "stock": offer.stock,
+        "shipping_rates_id": rates,
+    }
+    if answer.status == 202:
+        return c.Outcome(
+            *held,
+            None,
+            "Allegro accepted the create (202)",
+            work=states.POLL,
+            due_in_seconds=answer.retry_after,
+            offer_id=str(answer.offer["id"]) if answer.offer.get("id") else None,
+            operation_url=answer.operation_url,
+            sent=sent,
+            not_sent=draft.skipped_marketplaces,
+            reset_attempts=True,
+        )
+    created = _from_offer(deps, offer, answer.offer, f"created ({answer.status})", sent)
+    return dataclasses.replace(created, not_sent=draft.skipped_marketplaces)
+
+
+async def poll(deps: OffersDeps, offer: c.ClaimedOffer) -> c.Outcome:
+    if not offer.operation_url:
+        return c.Outcome(
+            offer.account_id,
+            offer.sku,
+            offer.claimed_until,
+            None,
+            "nothing to poll",
+            work=states.VERIFY,
+        )
+    answer = await allegro.operation(deps.allegro, offer.account_id, offer.operation_url)
+    if answer.status == 202:
+        return _again(offer, "operation running", answer.retry_after)
+    return _from_offer(deps, offer, answer.offer, "operation completed")
+
+
+async def verify(deps: OffersDeps, offer: c.ClaimedOffer) -> c.Outcome:
+    assert offer.offer_id is not None
+    data = await allegro.product_offer(deps.allegro, offer.account_id, offer.offer_id)
+    return _from_offer(deps, offer, data, "read back from Allegro")
+
+
+async def end(deps: OffersDeps, offer: c.ClaimedOffer) -> c.Outcome:
+    held = offer.account_id, offer.sku, offer.claimed_until
+    if offer.listed and offer.stock > 0:
+        return c.Outcome(*held, None, "restocked before it was ended")
+    assert offer.offer_id is not None
+    answer = await allegro.edit_product_offer(
+        deps.allegro, offer.account_id, offer.offer_id, {"publication": {"status": "ENDED"}}
+    )
+    return _written(deps, offer, answer, "ended")
+
+
+async def activate(deps: OffersDeps, offer: c.ClaimedOffer) -> c.Outcome:
+    held = offer.account_id, offer.sku, offer.claimed_until
+    if not offer.listed or offer.stock <= 0:
+        return c.Outcome(*held, None, "no longer to be reactivated")
+    assert offer.offer_id is not None
+    # Raising the stock does not bring an ended offer back: it is activated with it.
+    body = {
+        "publication": {"status": "ACTIVE"},
+        "stock": {"available": offer.stock, "unit": "UNIT"},
+    }
+    answer = await allegro.edit_product_offer(deps.allegro, offer.account_id, offer.offer_id, body)
+    return _written(deps, offer, answer, "reactivated (restock)", {"stock": offer.stock})
+
+
+def _written(
+    deps: OffersDeps,
+    offer: c.ClaimedOffer,
+    answer: allegro.Answer,
+    cause: str,
+    sent: dict[str, Any] | None = None,
+) -> c.Outcome:
+    if answer.status == 202:
+        return c.Outcome(
+            offer.account_id,
+            offer.sku,
+            offer.claimed_until,
+            None,
+            f"{cause}: accepted (202)",
+            work=states.POLL,
+            due_in_seconds=answer.retry_after,
+            operation_url=answer.operation_url,
+            sent=sent,
+            reset_attempts=True,
+        )
+    return _from_offer(deps, offer, answer.offer, cause, sent)
+
+
+# --- readiness ---------------------------------------------------------------------------------
+
+FIXES = {
+    "return_policy": 'create a return policy named "default" in the account\'s Allegro'
+    " settings (after-sales conditions)",
+    "implied_warranty": 'create an implied warranty named "default" in the account\'s Allegro'
+    " settings (after-sales conditions)",
+    "shipping_rates": 'create a shipping price list named "default" on Allegro',
+    "responsible_producer": "give the supplier's producer data (`responsible_producer`: name,"
+    " producerData) in POST /accounts/{account_id}/readiness with create_missing=true, or"
+    ' create a responsible producer named "default" on Allegro',
+    "safety_information": "give the product safety text (`safety_information`) in"
+    " POST /accounts/{account_id}/readiness",
+}
+
+
+def _item(name: str, found: dict[str, Any] | None, created: bool = False) -> dict[str, Any]:
+    if found is None:
+        return {"item": name, "status": "missing", "id": None, "fix": FIXES[name]}
+    return {
+        "item": name,
+        "status": "ok",
+        "id": str(found.get("id")) if found.get("id") else None,
+        "name": found.get("name"),
+        **({"created": True} if created else {}),
+    }
+
+
+async def check_readiness(
+    deps: OffersDeps,
+    account_id: str,
+    create_missing: bool = False,
+    claim: c.ReadinessClaim | None = None,
+) -> dict[str, Any]:
+    """Check the account on Allegro, record the ids found, create what is missing where the
+    operator allows it; the result is stored (unless a later check's is) and returned."""
+    if claim is None:
+        claim = await deps.units.handle(
+            handlers.begin_readiness_check,
+            c.BeginReadinessCheck(account_id, deps.settings.publish_lease_seconds),
+        )
+    client = deps.allegro
+    settings = await deps.units.read(handlers.account_settings, c.GetAccount(account_id))
+    try:
+        policies, warranties, rates, producers = await asyncio.gather(
+            allegro.return_policies(client, account_id),
+            allegro.implied_warranties(client, account_id),
+            allegro.shipping_rates(client, account_id),
+            allegro.responsible_producers(client, account_id),
+        )
+    except AccountUnavailable as exc:
+        await deps.units.handle(
+            handlers.account_not_connected, c.AccountNotConnected(account_id, str(exc))
+        )
+        return await deps.units.read(handlers.readiness, c.GetAccount(account_id))
+    producer_data = settings.get("producer_data") or None
+    producer_name = str((producer_data or {}).get("name") or allegro.DEFAULT_NAME)
+    producer = allegro.default_of(producers, producer_name)
+    created = False
+    if producer is None and create_missing and producer_data:
+        producer = await allegro.create_responsible_producer(client, account_id, producer_data)
+        created = True
+    found = {
+        "return_policy": allegro.default_of(policies),
+        "implied_warranty": allegro.default_of(warranties),
+        "shipping_rates": allegro.default_of(rates),
+        "responsible_producer": producer,
+    }
+    items = [
+        _item(name, value, created and name == "responsible_producer")
+        for name, value in found.items()
+    ]
+    safety = settings.get("safety_information")
+    items.append(
+        {"item": "safety_information", "status": "ok"}
+        if safety
+        else {"item": "safety_information", "status": "missing", "fix": FIXES["safety_information"]}
+    )
+    for item in items:
+        if "fix" in item:
+            item["fix"] = str(item["fix"]).replace("{account_id}", account_id)
+    return await deps.units.handle(
+        handlers.readiness_found,
+        c.ReadinessFound(
+            account_id,
+            items,
+            {k: (str(v["id"]) if v and v.get("id") else None) for k, v in found.items()},
+            deps.settings.readiness_recheck_seconds,
+            claim.started_at,
+        ),
+    )
+
+
+async def check_one_account(deps: OffersDeps) -> bool:
+    """One due readiness check (a new or reconnected account, or a not-ready one's recheck)."""
+    claim = await deps.units.handle(
+        handlers.claim_readiness_check, c.ClaimReadinessCheck(deps.settings.publish_lease_seconds)
+    )
+    if claim is None:
+        return False
+    try:
+        await check_readiness(deps, claim.account_id, claim=claim)
+    except AllegroError as exc:
+        log.warning("account %s: readiness check failed: %s", claim.account_id, exc)
+    return True
+
+
+# --- dry run -----------------------------------------------------------------------------------
+
+
+async def _catalogue_problem(deps: OffersDeps, account_id: str, ean: str) -> listing.Problem | None:
+    products = await allegro.products_by_gtin(deps.allegro, account_id, ean)
+    if not products:
+        return listing.Problem("product_missing", f"no Allegro product has the EAN {ean}")
+    if len(products) > 1:
+        ids = ", ".join(str(p.get("id")) for p in products)
+        return listing.Problem("product_ambiguous", f"EAN {ean} matches products {ids}")
+    return None
+
+
+async def dry_run(
+    deps: OffersDeps, account_id: str, limit: int, check_products: bool = False
+) -> dict[str, Any]:
+    """What a publication would do now, and which checks would fail; nothing is written to
+    Allegro (category parameters are read, and cached; with `check_products`, each offer to
+    create is looked up in Allegro's product catalogue by EAN)."""
+    plan = await deps.units.read(handlers.publication_plan, c.PlanPublication(account_id, limit))
+    found_account = plan["account"] or {}
+    readiness_items = [
+        i for i in found_account.get("readiness_items") or [] if i.get("status") != "ok"
+    ]
+    actions: dict[str, list[str]] = {"create": [], "update": [], "end": [], "activate": []}
+    failing: list[dict[str, Any]] = []
+    for row in plan["offers"]:
+        wanted = handlers.wanted(row, found_account)
+        live = row["state"] in (states.ACTIVE, states.INACTIVE) and row["offer_id"]
+        if live:
+            if not row["listed"] or (row["stock"] <= 0 and row["state"] == states.ACTIVE):
+                actions["end"].append(row["sku"])
+            elif (
+                (row["sent_catalog_revision"] or 0) < row["catalog_revision"]
+                or (row["sent_price_revision"] or 0) < row["price_revision"]
+                or row["sent_stock"] != row["stock"]
+            ):
+                actions["update"].append(row["sku"])
+            continue
+        if row["state"] == states.ENDED and row["offer_id"]:
+            if row["listed"] and row["stock"] > 0:
+                actions["activate"].append(row["sku"])
+            continue
+        if not row["listed"]:
+            continue
+        waiting = [
+            w
+            for w, lacking in (
+                (states.FOR_CONTENT, not wanted.has_content),
+                (states.FOR_PRICE, not wanted.has_base_price),
+                (states.FOR_STOCK, wanted.stock <= 0),
+            )
+            if lacking
+        ]
+        if waiting:
+            failing.append({"sku": row["sku"], "waiting_for": waiting})
+            continue
+        draft, _ = await draft_for(
+            deps,
+            account_id,
+            row["sku"],
+            row["content"],
+            row["stock"],
+            row["prices"],
+            row["unpriced"],
+            {**found_account, "readiness": handlers.READY},
+        )
+        problems = list(draft.problems)
+        if not problems and check_products:
+            found = await _catalogue_problem(deps, account_id, str(row["content"]["ean"]))
+            problems += [found] if found else []
+        if problems:
+            failing.append({"sku": row["sku"], "problems": [p.as_dict() for p in problems]})
+        else:
+            actions["create"].append(row["sku"])
+    return {
+        "account_id": account_id,
+        "readiness": found_account.get("readiness", "unknown"),
+        "readiness_missing": readiness_items,
+        "would": {k: {"count": len(v), "skus": v} for k, v in actions.items()},
+        "failing_checks": failing,
+        "examined": len(plan["offers"]),
+    }

@@ -1,0 +1,236 @@
+"""The pure model: the state machine's next steps, the offer body, parameter checks against a
+category's definitions, prices per marketplace, and what Allegro's refusals mean."""
+
+from __future__ import annotations
+
+import dataclasses
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from offers.domain import listing, states
+from offers.domain.listing import classify, marketplace_prices, price_text
+
+from .samples import ACCOUNT, BRAND, CONDITION, DEFINITIONS, ITEM, PRICES, WARRANTY
+
+
+def wanted(**changes: Any) -> states.Wanted:
+    values: dict[str, Any] = {
+        "state": states.WAITING,
+        "offer_id": None,
+        "listed": True,
+        "has_content": True,
+        "has_base_price": True,
+        "stock": 3,
+        "account_ready": True,
+    }
+    return states.Wanted(**{**values, **changes})
+
+
+class TestNextStep:
+    def test_an_offer_with_everything_is_checked(self) -> None:
+        step = states.next_step(wanted(), "catalogue")
+        assert step == states.Step(states.CHECKING, "catalogue", work=states.CHECK)
+
+    def test_it_waits_for_every_missing_input_at_once(self) -> None:
+        step = states.next_step(
+            wanted(has_content=False, has_base_price=False, stock=0, account_ready=False), "x"
+        )
+        assert step is not None and step.state == states.WAITING and step.work is None
+        assert step.waiting_for == ("content", "price", "stock", "readiness")
+
+    def test_a_live_offer_is_ended_when_withdrawn_or_sold_out(self) -> None:
+        withdrawn = states.next_step(wanted(state=states.ACTIVE, offer_id="1", listed=False), "x")
+        assert withdrawn is not None and withdrawn.work == states.END
+        assert withdrawn.state is None
+        sold_out = states.next_step(wanted(state=states.ACTIVE, offer_id="1", stock=0), "x")
+        assert sold_out is not None and sold_out.work == states.END
+        assert states.next_step(wanted(state=states.ACTIVE, offer_id="1"), "x") is None
+
+    def test_an_offer_never_sent_ends_without_a_write(self) -> None:
+        step = states.next_step(wanted(state=states.NOT_LISTABLE, listed=False), "x")
+        assert step is not None and step.state == states.ENDED and step.work is None
+
+    def test_a_restock_reactivates_an_ended_offer(self) -> None:
+        step = states.next_step(wanted(state=states.ENDED, offer_id="1", stock=2), "x")
+        assert step is not None and step.work == states.ACTIVATE
+        assert states.next_step(wanted(state=states.ENDED, offer_id="1", stock=0), "x") is None
+
+    def test_a_create_under_way_is_left_to_its_outcome(self) -> None:
+        assert states.next_step(wanted(state=states.CREATING, listed=False), "x") is None
+        assert states.next_step(wanted(state=states.CREATING, stock=0), "x") is None
+
+    def test_a_not_listable_offer_is_checked_again_on_new_data(self) -> None:
+        step = states.next_step(wanted(state=states.NOT_LISTABLE), "catalogue revision 2")
+        assert step is not None and step.state == states.CHECKING
+
+
+class TestParameters:
+    def test_condition_new_is_filled_and_conditional_requirements_hold(self) -> None:
+        found, problems = listing.offer_parameters(DEFINITIONS, {})
+        assert found == [{"id": "11323", "valuesIds": ["11323_1"]}]
+        assert problems == []  # Stan opakowania is required only for a used item
+
+    def test_a_used_item_needs_its_packaging(self) -> None:
+        _, problems = listing.offer_parameters(DEFINITIONS, {"Stan": "Używany"})
+        assert [(p.code, p.parameter_id) for p in problems] == [("parameter_missing", "248467")]
+
+    def test_attributes_fill_parameters_by_name_or_id(self) -> None:
+        found, problems = listing.offer_parameters(
+            DEFINITIONS, {"stan opakowania": "Oryginalne", "500": "24"}
+        )
+        assert problems == []
+        assert {"id": "248467", "valuesIds": ["248467_1"]} in found
+        assert {"id": "500", "values": ["24"]} in found
+
+    @pytest.mark.parametrize(
+        ("attributes", "parameter"),
+        [
+            ({"Stan opakowania": "gwiazda"}, "248467"),
+            ({"Gwarancja producenta": "dwa lata"}, "500"),
+            ({"Gwarancja producenta": "500"}, "500"),  # above the category's max
+            ({"Gwarancja producenta": "1.5"}, "500"),  # not an integer
+        ],
+    )
+    def test_values_the_category_refuses_are_problems(
+        self, attributes: dict[str, str], parameter: str
+    ) -> None:
+        _, problems = listing.offer_parameters(DEFINITIONS, attributes)
+        assert [(p.code, p.parameter_id) for p in problems] == [("parameter_invalid", parameter)]
+
+    def test_a_required_offer_parameter_without_value_is_missing(self) -> None:
+        required = {**WARRANTY, "required": True}
+        _, problems = listing.offer_parameters([CONDITION, required], {})
+        assert [p.detail for p in problems] == ["Gwarancja producenta (500) is required"]
+
+    def test_product_parameters_are_left_to_the_catalogue_product(self) -> None:
+        found, problems = listing.offer_parameters([BRAND], {})
+        assert found == [] and problems == []
+
+
+class TestPrices:
+    @pytest.mark.parametrize(
+        ("amount", "currency", "text"),
+        [
+            ("49.9", "PLN", "49.90"),
+            ("49.999", "PLN", None),
+            ("290.00", "CZK", "290"),
+            ("290.50", "CZK", None),
+            ("1995", "HUF", "1995"),
+            ("1993", "HUF", None),
+            ("11.9", "EUR", "11.90"),
+            ("0", "PLN", None),
+        ],
+    )
+    def test_each_currency_has_its_precision(
+        self, amount: str, currency: str, text: str | None
+    ) -> None:
+        assert price_text(Decimal(amount), currency) == text
+
+    def test_a_marketplace_without_a_usable_price_is_left_out_with_why(self) -> None:
+        sent, skipped = marketplace_prices(
+            {**PRICES, "allegro-sk": {"amount": "11.9", "currency": "PLN"}},
+            {"allegro-hu": "no fx rate"},
+            ["allegro-pl", "allegro-cz", "allegro-sk", "allegro-hu"],
+        )
+        assert sent == {
+            "allegro-pl": {"amount": "49.90", "currency": "PLN"},
+            "allegro-cz": {"amount": "290", "currency": "CZK"},
+        }
+        assert skipped["allegro-hu"] == "no fx rate"
+        assert "allegro-sk takes EUR" in skipped["allegro-sk"]
+
+
+class TestBody:
+    def test_the_offer_links_the_product_by_ean_with_every_setting(self) -> None:
+        draft = listing.product_offer_body(
+            "SKU-1", ITEM, 4, PRICES, {}, ACCOUNT, "rates-1", DEFINITIONS
+        )
+        assert draft.problems == [] and draft.body is not None
+        body = draft.body
+        assert body["productSet"] == [
+            {
+                "product": {"id": "5901234123457", "idType": "GTIN"},
+                "responsibleProducer": {"type": "ID", "id": "prod-1"},
+                "safetyInformation": {"type": "TEXT", "description": "Keep away from children."},
+            }
+        ]
+        assert body["external"] == {"id": "SKU-1"}
+        assert body["sellingMode"]["price"] == {"amount": "49.90", "currency": "PLN"}
+        assert body["additionalMarketplaces"] == {
+            "allegro-cz": {"sellingMode": {"price": {"amount": "290", "currency": "CZK"}}},
+            "allegro-sk": {"sellingMode": {"price": {"amount": "11.90", "currency": "EUR"}}},
+        }
+        assert body["delivery"] == {"shippingRates": {"id": "rates-1"}}
+        assert body["afterSalesServices"] == {
+            "returnPolicy": {"id": "rp-1"},
+            "impliedWarranty": {"id": "iw-1"},
+        }
+        assert body["stock"] == {"available": 4, "unit": "UNIT"}
+        assert body["publication"] == {"status": "ACTIVE"}
+        assert body["category"] == {"id": "1521"}
+        assert body["description"] == {"sections": ITEM["description_sections"]}
+
+    def test_a_cz_based_account_prices_in_czk_and_never_lists_pl_as_additional(self) -> None:
+        account = dataclasses.replace(ACCOUNT, base_marketplace="allegro-cz")
+        draft = listing.product_offer_body(
+            "SKU-1", ITEM, 4, PRICES, {}, account, "rates-1", DEFINITIONS
+        )
+        assert draft.body is not None
+        assert draft.body["sellingMode"]["price"] == {"amount": "290", "currency": "CZK"}
+        assert list(draft.body["additionalMarketplaces"]) == ["allegro-sk"]
+        assert draft.skipped_marketplaces == {
+            "allegro-pl": "not an additional marketplace of an account based on allegro-cz"
+        }
+
+    def test_every_problem_is_reported_at_once(self) -> None:
+        item = {**ITEM, "ean": None, "title": "short", "attributes": {"Stan": "zepsuty"}}
+        draft = listing.product_offer_body(
+            "SKU-1", item, 4, {"allegro-cz": PRICES["allegro-cz"]}, {}, ACCOUNT, "r", DEFINITIONS
+        )
+        assert draft.body is None
+        assert [p.code for p in draft.problems] == [
+            "no_ean",
+            "title_length",
+            "parameter_invalid",
+            "price_invalid",
+        ]
+
+
+@pytest.mark.parametrize(
+    ("codes", "outcome"),
+    [
+        (["ProductNotFoundException"], (states.NOT_LISTABLE, "product_missing")),
+        (["MultipleProductsFoundException"], (states.NOT_LISTABLE, "product_ambiguous")),
+        (
+            ["VALIDATION_ERROR", "MissingRequiredParameters"],
+            (states.NOT_LISTABLE, "parameter_missing"),
+        ),
+        (["PRODUCT_SAFETY_EMPTY"], (states.NOT_LISTABLE, "product_safety")),
+        (["VALIDATION_ERROR"], (states.FAILED, "allegro_rejected")),
+    ],
+)
+def test_allegros_refusals_are_classified(codes: list[str], outcome: tuple[str, str]) -> None:
+    assert classify(422, codes) == outcome
+
+
+def test_marketplace_states_as_allegro_reports_them() -> None:
+    offer = {
+        "publication": {"status": "ACTIVE", "marketplaces": {"base": {"id": "allegro-pl"}}},
+        "additionalMarketplaces": {
+            "allegro-cz": {"publication": {"state": "APPROVED", "refusalReasons": []}},
+            "allegro-sk": {
+                "publication": {
+                    "state": "REFUSED",
+                    "refusalReasons": [{"code": "VQR001_CURRENCY_NOT_AVAILABLE"}],
+                }
+            },
+            "allegro-hu": {"sellingMode": None},
+        },
+    }
+    assert listing.marketplace_states(offer) == {
+        "allegro-pl": {"state": "ACTIVE"},
+        "allegro-cz": {"state": "APPROVED", "refusal_reasons": []},
+        "allegro-sk": {"state": "REFUSED", "refusal_reasons": ["VQR001_CURRENCY_NOT_AVAILABLE"]},
+    }

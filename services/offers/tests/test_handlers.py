@@ -1,0 +1,358 @@
+"""Handlers on a fake unit of work: what the catalogue and prices do to an offer's state, only
+newer revisions applied, readiness releasing waiting offers, and the events an outcome emits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from mci_testing.fake_uow import FakeUnitOfWork
+from offers import handlers
+from offers.domain import commands as c
+from offers.domain import states
+from offers.repository import OffersRepository
+from shared.events import (
+    CatalogItem,
+    CatalogUpdated,
+    Money,
+    OfferEnded,
+    OfferFailed,
+    OfferPublished,
+    PriceComputed,
+    PricedItem,
+)
+
+ACCOUNT = "acct-1"
+CLAIM = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+class FakeOffersRepository:
+    def __init__(self, readiness: str = "ready") -> None:
+        self.accounts: dict[str, dict[str, Any]] = {}
+        self.readiness = readiness
+        self.offers: dict[tuple[str, str], dict[str, Any]] = {}
+        self.transitions: list[tuple[str, str | None, str, str]] = []
+
+    async def ensure_account(self, account_id: str) -> None:
+        self.accounts.setdefault(
+            account_id,
+            {"readiness": self.readiness, "base_marketplace": "allegro-pl", "paused": False},
+        )
+
+    async def account(self, account_id: str) -> dict[str, Any] | None:
+        return self.accounts.get(account_id)
+
+    def _new(self, account_id: str, sku: str) -> dict[str, Any]:
+        return {
+            "account_id": account_id,
+            "sku": sku,
+            "state": states.WAITING,
+            "waiting_for": [],
+            "reason": None,
+            "offer_id": None,
+            "allegro_status": None,
+            "marketplaces": {},
+            "listed": False,
+            "content": None,
+            "catalog_revision": 0,
+            "stock": 0,
+            "prices": {},
+            "unpriced": {},
+            "price_revision": 0,
+            "sent_prices": None,
+            "sent_stock": None,
+            "work": None,
+            "claimed_until": None,
+        }
+
+    async def offers_for_update(
+        self, account_id: str, skus: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        return {
+            s: dict(self.offers[(account_id, s)]) for s in skus if (account_id, s) in self.offers
+        }
+
+    async def save_content(
+        self,
+        account_id: str,
+        sku: str,
+        content: dict[str, Any] | None,
+        revision: int,
+        listed: bool,
+        stock: int,
+    ) -> dict[str, Any] | None:
+        made = (account_id, sku) not in self.offers
+        row = self.offers.setdefault((account_id, sku), self._new(account_id, sku))
+        row.update(listed=listed, catalog_revision=revision, stock=stock)
+        if content is not None:
+            row["content"] = content
+        return {**row, "state": None} if made else dict(row)
+
+    async def save_prices(
+        self,
+        account_id: str,
+        sku: str,
+        prices: dict[str, Any],
+        unpriced: dict[str, str],
+        revision: int,
+    ) -> dict[str, Any] | None:
+        made = (account_id, sku) not in self.offers
+        row = self.offers.setdefault((account_id, sku), self._new(account_id, sku))
+        row.update(prices=prices, unpriced=unpriced, price_revision=revision)
+        return {**row, "state": None} if made else dict(row)
+
+    async def move(
+        self,
+        account_id: str,
+        sku: str,
+        from_state: str | None,
+        to_state: str | None,
+        cause: str,
+        *,
+        waiting_for: Sequence[str] = (),
+        work: str | None = None,
+        reason: dict[str, Any] | None = None,
+    ) -> None:
+        row = self.offers[(account_id, sku)]
+        row.update(state=to_state or from_state, waiting_for=list(waiting_for), work=work)
+        if to_state is not None and to_state != from_state:
+            row["reason"] = reason
+            self.transitions.append((sku, from_state, to_state, cause))
+
+    async def save_readiness(
+        self,
+        account_id: str,
+        readiness: str,
+        items: list[dict[str, Any]],
+        ids: dict[str, str | None],
+        recheck_in_seconds: float | None,
+        started_at: Any = None,
+    ) -> tuple[str, bool]:
+        before = str(self.accounts[account_id]["readiness"])
+        self.accounts[account_id]["readiness"] = readiness
+        return before, True
+
+    async def readiness_gained(self, account_id: str) -> int:
+        moved = 0
+        for (account, _), row in self.offers.items():
+            waiting = row["state"] == states.WAITING and row["waiting_for"] == ["readiness"]
+            if account == account_id and waiting:
+                row.update(state=states.CHECKING, waiting_for=[], work=states.CHECK)
+                moved += 1
+        return moved
+
+    async def readiness_lost(self, account_id: str) -> None:
+        return None
+
+    async def held_offer(
+        self, account_id: str, sku: str, claimed_until: Any
+    ) -> dict[str, Any] | None:
+        row = self.offers.get((account_id, sku))
+        return dict(row) if row and row["claimed_until"] == claimed_until else None
+
+    async def store_outcome(self, outcome: c.Outcome, held: dict[str, Any]) -> None:
+        row = self.offers[(outcome.account_id, outcome.sku)]
+        row.update(work=outcome.work, claimed_until=None)
+        if outcome.state is not None:
+            row.update(state=outcome.state, reason=outcome.reason)
+            if outcome.state != held["state"]:
+                self.transitions.append((outcome.sku, held["state"], outcome.state, outcome.cause))
+        for key in ("offer_id", "allegro_status", "marketplaces"):
+            if getattr(outcome, key) is not None:
+                row[key] = getattr(outcome, key)
+        if outcome.sent:
+            row.update(sent_prices=outcome.sent.get("prices"), sent_stock=outcome.sent.get("stock"))
+
+    async def offer(self, account_id: str, sku: str) -> dict[str, Any] | None:
+        row = self.offers.get((account_id, sku))
+        return None if row is None else dict(row)
+
+
+def unit(repo: FakeOffersRepository) -> FakeUnitOfWork:
+    return FakeUnitOfWork({OffersRepository: repo})
+
+
+def catalog(sku: str, revision: int, *, listed: bool = True, stock: int = 3) -> CatalogUpdated:
+    return CatalogUpdated(
+        account_id=ACCOUNT,
+        items=[
+            CatalogItem(
+                sku=sku,
+                revision=revision,
+                listed=listed,
+                ean="5901234123457",
+                title="Czajnik elektryczny Acme",
+                allegro_category_id="1521",
+                stock=stock,
+            )
+        ],
+    )
+
+
+def prices(sku: str, revision: int, amount: str = "49.90") -> PriceComputed:
+    return PriceComputed(
+        account_id=ACCOUNT,
+        items=[
+            PricedItem(
+                sku=sku,
+                catalog_revision=revision,
+                prices={"allegro-pl": Money(amount=Decimal(amount), currency="PLN")},
+            )
+        ],
+    )
+
+
+class TestCatalogAndPrices:
+    async def test_content_then_price_makes_the_offer_checked(self) -> None:
+        repo = FakeOffersRepository()
+        await handlers.catalog_updated(catalog("A", 1), unit(repo))
+        row = repo.offers[(ACCOUNT, "A")]
+        assert row["state"] == states.WAITING and row["waiting_for"] == ["price"]
+        await handlers.price_computed(prices("A", 1), unit(repo))
+        assert row["state"] == states.CHECKING and row["work"] == states.CHECK
+        assert [t[1:3] for t in repo.transitions] == [(None, "waiting"), ("waiting", "checking")]
+
+    async def test_older_revisions_change_nothing(self) -> None:
+        repo = FakeOffersRepository()
+        await handlers.catalog_updated(catalog("A", 5, stock=9), unit(repo))
+        await handlers.catalog_updated(catalog("A", 4, stock=1), unit(repo))
+        await handlers.price_computed(prices("A", 5, "10.00"), unit(repo))
+        await handlers.price_computed(prices("A", 3, "99.00"), unit(repo))
+        row = repo.offers[(ACCOUNT, "A")]
+        assert row["stock"] == 9 and row["catalog_revision"] == 5
+        assert row["prices"]["allegro-pl"]["amount"] == "10.00"
+
+    async def test_a_withdrawn_product_never_sent_is_ended_without_a_write(self) -> None:
+        repo = FakeOffersRepository()
+        await handlers.catalog_updated(catalog("A", 1), unit(repo))
+        await handlers.catalog_updated(catalog("A", 2, listed=False), unit(repo))
+        row = repo.offers[(ACCOUNT, "A")]
+        assert row["state"] == states.ENDED and row["work"] is None
+        assert row["reason"]["code"] == "unselected"
+
+    async def test_an_unknown_product_leaving_the_selection_is_ignored(self) -> None:
+        repo = FakeOffersRepository()
+        await handlers.catalog_updated(catalog("A", 1, listed=False), unit(repo))
+        assert repo.offers == {}
+
+    async def test_a_live_offer_sold_out_is_ended_on_allegro(self) -> None:
+        repo = FakeOffersRepository()
+        await handlers.catalog_updated(catalog("A", 1), unit(repo))
+        repo.offers[(ACCOUNT, "A")].update(state=states.ACTIVE, offer_id="77")
+        await handlers.catalog_updated(catalog("A", 2, stock=0), unit(repo))
+        row = repo.offers[(ACCOUNT, "A")]
+        assert row["state"] == states.ACTIVE and row["work"] == states.END
+
+
+class TestReadiness:
+    async def test_offers_wait_for_a_not_ready_account_and_go_on_when_it_is(self) -> None:
+        repo = FakeOffersRepository(readiness="not_ready")
+        await handlers.catalog_updated(catalog("A", 1), unit(repo))
+        await handlers.price_computed(prices("A", 1), unit(repo))
+        row = repo.offers[(ACCOUNT, "A")]
+        assert row["waiting_for"] == ["readiness"]
+        items = [{"item": "return_policy", "status": "ok", "id": "rp"}]
+        uow = unit(repo)
+        # readiness() reads the account back: give the fake what the query needs.
+        repo.accounts[ACCOUNT].update(
+            readiness_items=items,
+            return_policy_id="rp",
+            implied_warranty_id=None,
+            shipping_rates_id=None,
+            responsible_producer_id=None,
+            marketplaces=["allegro-pl"],
+            checked_at=None,
+        )
+        found = await handlers.readiness_found(
+            c.ReadinessFound(ACCOUNT, items, {"return_policy": "rp"}, 300), uow
+        )
+        assert found["readiness"] == "ready"
+        assert row["state"] == states.CHECKING and row["work"] == states.CHECK
+
+
+class TestOutcomes:
+    async def _claimed(self, repo: FakeOffersRepository, state: str) -> None:
+        await handlers.catalog_updated(catalog("A", 1), unit(repo))
+        await handlers.price_computed(prices("A", 1), unit(repo))
+        repo.offers[(ACCOUNT, "A")].update(state=state, claimed_until=CLAIM)
+
+    async def test_published_emits_offer_published(self) -> None:
+        repo = FakeOffersRepository()
+        await self._claimed(repo, states.CREATING)
+        uow = unit(repo)
+        stored = await handlers.store_outcome(
+            c.Outcome(
+                ACCOUNT,
+                "A",
+                CLAIM,
+                states.ACTIVE,
+                "created (201)",
+                offer_id="77",
+                allegro_status="ACTIVE",
+                marketplaces={"allegro-pl": {"state": "ACTIVE"}},
+                sent={"prices": {"allegro-pl": {"amount": "49.90", "currency": "PLN"}}, "stock": 3},
+            ),
+            uow,
+        )
+        assert stored
+        [event] = uow.events
+        assert isinstance(event, OfferPublished)
+        assert event.offer_id == "77" and event.stock == 3
+        assert event.price == Money(amount=Decimal("49.90"), currency="PLN")
+
+    async def test_not_listable_emits_offer_failed_with_allegros_errors(self) -> None:
+        repo = FakeOffersRepository()
+        await self._claimed(repo, states.CREATING)
+        uow = unit(repo)
+        reason = states.reason("product_missing", [{"code": "ProductNotFoundException"}])
+        await handlers.store_outcome(
+            c.Outcome(ACCOUNT, "A", CLAIM, states.NOT_LISTABLE, "refused", reason=reason), uow
+        )
+        [event] = uow.events
+        assert isinstance(event, OfferFailed) and event.state == "not_listable"
+        assert event.reason.allegro_errors == [{"code": "ProductNotFoundException"}]
+
+    async def test_ended_emits_offer_ended(self) -> None:
+        repo = FakeOffersRepository()
+        await self._claimed(repo, states.ACTIVE)
+        repo.offers[(ACCOUNT, "A")].update(offer_id="77", listed=False)
+        uow = unit(repo)
+        await handlers.store_outcome(
+            c.Outcome(
+                ACCOUNT, "A", CLAIM, states.ENDED, "ended", reason=states.reason("unselected")
+            ),
+            uow,
+        )
+        [event] = uow.events
+        assert isinstance(event, OfferEnded) and event.reason.code == "unselected"
+
+    async def test_an_outcome_after_the_claim_ran_out_is_dropped(self) -> None:
+        repo = FakeOffersRepository()
+        await self._claimed(repo, states.CREATING)
+        uow = unit(repo)
+        other = datetime(2026, 12, 2, tzinfo=UTC)
+        assert not await handlers.store_outcome(
+            c.Outcome(ACCOUNT, "A", other, states.ACTIVE, "late", offer_id="1"), uow
+        )
+        assert uow.events == [] and repo.offers[(ACCOUNT, "A")]["state"] == states.CREATING
+
+    async def test_a_withdrawal_during_the_create_ends_the_new_offer(self) -> None:
+        repo = FakeOffersRepository()
+        await self._claimed(repo, states.CREATING)
+        repo.offers[(ACCOUNT, "A")]["listed"] = False  # arrived while the create was under way
+        await handlers.store_outcome(
+            c.Outcome(
+                ACCOUNT,
+                "A",
+                CLAIM,
+                states.ACTIVE,
+                "created",
+                offer_id="77",
+                allegro_status="ACTIVE",
+                work=states.VERIFY,
+            ),
+            unit(repo),
+        )
+        assert repo.offers[(ACCOUNT, "A")]["work"] == states.END
