@@ -522,6 +522,82 @@ async def test_offer_is_published_on_pl_cz_and_sk(service: Service) -> None:
     assert len(service.on_allegro(seller, sku)) == 1
 
 
+SHIPPING_CURRENCY = {"PL": "PLN", "CZ": "CZK", "SK": "EUR", "HU": "HUF"}
+SHIPPING_PRICE = {"PL": "9.99", "CZ": "120.00", "SK": "5.50", "HU": "1990.00"}
+
+
+async def shipping_by_weight(service: Service, account: str, bands: list[str]) -> None:
+    """A weight-band shipping configuration, applied: a prepaid method to each of PL, CZ, SK
+    and HU; lists for PL alone and for the four countries."""
+    methods: dict[str, dict[str, Any]] = {}
+    after = None
+    while True:
+        page = (
+            await service.http.get(
+                f"/accounts/{account}/shipping/delivery-methods",
+                params={"limit": 100, **({"after": after} if after else {})},
+            )
+        ).json()
+        methods.update({str(m["id"]): m for m in page["items"]})
+        if not (after := page["next"]):
+            break
+    chosen = {
+        country: next(
+            i
+            for i, m in methods.items()
+            if m["destination_country"] == country and m["payment_policy"] == "IN_ADVANCE"
+        )
+        for country in SHIPPING_CURRENCY
+    }
+    document = {
+        "delivery_methods": list(chosen.values()),
+        "bands": [
+            {
+                "max_kg": max_kg,
+                "prices": {
+                    method: {"amount": SHIPPING_PRICE[c], "currency": SHIPPING_CURRENCY[c]}
+                    for c, method in chosen.items()
+                },
+            }
+            for max_kg in bands
+        ],
+        "handling_time": "PT24H",
+        "destination_sets": ["PL", "PL-CZ-SK-HU"],
+        "free_delivery": {},
+    }
+    configured = await service.http.put(f"/accounts/{account}/shipping", json=document)
+    assert configured.status_code == 200, configured.text
+    applied = await service.http.post(f"/accounts/{account}/shipping/apply")
+    assert applied.status_code == 200, applied.text
+
+
+async def test_an_offer_gets_the_shipping_list_of_its_weight_band(service: Service) -> None:
+    """With a shipping configuration, each offer points at its weight band's list (not the
+    account's "default" one), and a product heavier than the last band is not listable."""
+    seller = await service.ready_seller()
+    await shipping_by_weight(service, seller.account, ["1", "5"])
+    skus: dict[str, str] = {}
+    for weight in ("0.5", "3", "40"):
+        row = {**service.row(), "weight_kg": weight}
+        skus[weight] = await service.send(seller.account, row)
+    default_list = (await service.readiness(seller.account))["ids"]["shipping_rates"]
+    lists = {}
+    for weight in ("0.5", "3"):
+        await service.wait_state(seller.account, skus[weight], "active")
+        choice = await service.http.get(
+            f"/accounts/{seller.account}/shipping/price-list",
+            params={"weight_kg": weight, "marketplace": ["allegro-pl", "allegro-cz", "allegro-sk"]},
+        )
+        lists[weight] = choice.json()["id"]
+        [on_allegro] = service.on_allegro(seller, skus[weight])
+        assert on_allegro["delivery"]["shippingRates"]["id"] == lists[weight]
+    assert len({lists["0.5"], lists["3"], default_list}) == 3
+    heavy = await service.wait_state(seller.account, skus["40"], "not_listable")
+    assert heavy["reason"]["code"] == "no_shipping_band"
+    assert "weight" in heavy["reason"]["message"]
+    assert service.on_allegro(seller, skus["40"]) == []
+
+
 async def test_offers_to_create_are_looked_up_together_by_external_id(service: Service) -> None:
     seller = await service.ready_seller()
     rows = [service.row() for _ in range(6)]

@@ -51,6 +51,8 @@ REASONS: dict[str, str] = {
     "product_safety": "Allegro refused the product safety (GPSR) data",
     "no_ean": "the product has no EAN, so it cannot be linked to Allegro's catalogue",
     "no_category": "the product has no Allegro category",
+    "no_shipping_band": "no shipping price list fits the product's weight: give it a weight, or"
+    " add a band that covers it to the account's shipping configuration",
     "title_length": "the title must have 12 to 75 characters",
     "price_invalid": "the price does not fit the marketplace's currency or precision",
     "allegro_rejected": "Allegro refused the offer",
