@@ -318,6 +318,41 @@
   async function renderShops(container) {
     const line = resultLine();
     const connectPanel = h("div", { id: "connect-panel" });
+    const body = h("div", { id: "shops" });
+    // The table is drawn again after each action; the result line and the panel stay.
+    const renderAgain = () => shopsTable(body, line, connectPanel, renderAgain);
+    container.append(body, line, connectPanel);
+    await renderAgain();
+    if (can("operator")) {
+      const alias = h("input", { id: "new-alias", placeholder: "shop-pl-1" });
+      const base = h("select", { id: "new-marketplace" }, MARKETPLACES.map((m) => h("option", {}, m)));
+      container.append(
+        h(
+          "section",
+          {},
+          h("h2", {}, "Add a shop"),
+          h("label", { for: "new-alias" }, "Name"),
+          alias,
+          h("label", { for: "new-marketplace" }, "Base marketplace"),
+          base,
+          h("button", {
+            type: "button",
+            onclick: () =>
+              act(line, async () => {
+                const made = await post("auth", "/accounts", { alias: alias.value.trim(), base_marketplace: base.value });
+                await renderAgain();
+                return `Shop ${made.alias} added (id ${made.id}): connect it at Allegro.`;
+              }),
+          }, "Add shop"),
+        ),
+      );
+    }
+    container.append(
+      h("p", { class: "muted" }, "Pausing and resuming a shop's publication come with the offers service."),
+    );
+  }
+
+  async function shopsTable(body, line, connectPanel, renderAgain) {
     await loadAccounts();
     const imports = await getAll("orders", "/import/accounts").catch(() => []);
     const caps = {};
@@ -395,43 +430,9 @@
         ];
       },
     );
-    const renderAgain = async () => {
-      const fresh = h("div", { id: "page-shops" });
-      container.replaceWith(fresh);
-      await renderShops(fresh);
-    };
-    const alias = h("input", { id: "new-alias", placeholder: "shop-pl-1" });
-    const base = h("select", { id: "new-marketplace" }, MARKETPLACES.map((m) => h("option", {}, m)));
-    container.append(
+    body.replaceChildren(
       state.accounts.length ? rows : h("p", {}, "No shop yet."),
-      h("p", {}, h("button", { type: "button", onclick: renderAgain }, "Refresh")),
-      line,
-      connectPanel,
-    );
-    if (can("operator")) {
-      container.append(
-        h(
-          "section",
-          {},
-          h("h2", {}, "Add a shop"),
-          h("label", { for: "new-alias" }, "Name"),
-          alias,
-          h("label", { for: "new-marketplace" }, "Base marketplace"),
-          base,
-          h("button", {
-            type: "button",
-            onclick: () =>
-              act(line, async () => {
-                const made = await post("auth", "/accounts", { alias: alias.value.trim(), base_marketplace: base.value });
-                await renderAgain();
-                return `Shop ${made.alias} added (id ${made.id}): connect it at Allegro.`;
-              }),
-          }, "Add shop"),
-        ),
-      );
-    }
-    container.append(
-      h("p", { class: "muted" }, "Pausing and resuming a shop's publication come with the offers service."),
+      h("p", {}, h("button", { type: "button", onclick: () => act(line, async () => { await renderAgain(); return "Shops refreshed."; }) }, "Refresh")),
     );
   }
 
@@ -473,17 +474,25 @@
   // --- Catalogue (catalog) --------------------------------------------------------------------
 
   async function renderCatalogue(container) {
-    container.append(await importsSection());
-    if (needShop(container)) return;
-    container.append(
-      await selectionSection(),
-      await notListableSection(),
-      await mappingSection(),
-      await coverageSection(),
-    );
+    // What an import changes (unmapped categories, what is not listable) is drawn again after it.
+    const rest = h("div");
+    const drawRest = async () => {
+      if (!shop()) {
+        rest.replaceChildren(h("p", { class: "result error" }, "Add a shop first (Shops page)."));
+        return;
+      }
+      rest.replaceChildren(
+        await selectionSection(),
+        await notListableSection(),
+        await mappingSection(),
+        await coverageSection(),
+      );
+    };
+    container.append(await importsSection(drawRest), rest);
+    await drawRest();
   }
 
-  async function importsSection() {
+  async function importsSection(afterImport) {
     const section = h("section", { id: "imports" }, h("h2", {}, "Imports"));
     const line = resultLine();
     const errorsBox = h("div", { id: "import-errors" });
@@ -508,7 +517,8 @@
                 body: file.files[0],
               });
               await refresh();
-              showErrors(report.import_id);
+              await showErrors(report.import_id);
+              await afterImport();
               return `Imported ${file.files[0].name}: ${report.valid} valid rows, ${report.invalid} rejected (${report.status}).`;
             }),
         }, "Import"),
