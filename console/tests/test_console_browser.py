@@ -13,7 +13,7 @@ from typing import Any
 import aio_pika
 import httpx
 import orjson
-from playwright.async_api import Page, expect
+from playwright.async_api import FilePayload, Page, expect
 
 from mci_testing.infra import wait_until
 from shared.events import AccountDisconnected, Envelope
@@ -133,9 +133,12 @@ async def test_catalogue_import_errors_selection_and_a_not_listable_reason(
     await log_in(page, stack, "operator")
     await choose_shop(page, shop["alias"])
     await page.goto(f"{stack.console}/#/catalogue")
-    await page.locator("#import-file").set_input_files(
-        files=[{"name": "drills.jsonl", "mimeType": "application/octet-stream", "buffer": body}]
-    )
+    upload: FilePayload = {
+        "name": "drills.jsonl",
+        "mimeType": "application/octet-stream",
+        "buffer": body,
+    }
+    await page.locator("#import-file").set_input_files(files=[upload])
     await page.get_by_label("Format").select_option("jsonl")
     await page.get_by_role("button", name="Import", exact=True).click()
     imports = page.locator("#imports")
@@ -290,7 +293,7 @@ async def test_a_dead_letter_is_inspected_and_replayed(
     page: Page, stack: Stack, amqp_url: str
 ) -> None:
     account = f"dlq-{uuid.uuid4().hex[:8]}"
-    event = AccountDisconnected(account_id=account, alias=account)
+    event = AccountDisconnected(account_id=account, alias=account, base_marketplace="allegro-pl")
     envelope = Envelope(
         type=event.event_type,
         source="auth",
