@@ -240,17 +240,29 @@ async def test_a_price_is_explained_and_a_rule_change_simulated(page: Page, stac
     assert "cost" in steps and "fx" in steps
 
     rules = page.get_by_label("Rule set (JSON)")
-    await rules.fill('{"strategy": "margin", "rules": [], "default_rule": {"percentage": "80"}}')
+    await rules.fill(
+        '{"strategy": "margin", "rules": [{"scope": "brand", "value": "Makita",'
+        ' "percentage": "80"}]}'
+    )
     await page.get_by_role("button", name="Simulate").click()
     section = page.locator("#rules-section")
-    await expect(section.locator(".result")).to_contain_text("Simulated on 1 products")
+    await expect(section.locator(".result")).to_have_text(
+        "Simulated on 1 products: 4 of 4 prices would change;"
+        " the circuit breaker would let it through. Nothing was saved."
+    )
     await expect(page.locator("#simulation")).to_be_visible()
     await rules.fill(
         '{"strategy": "margin", "rules": [{"scope": "brand", "value": "Makita",'
         ' "percentage": "-5"}]}'
     )
     await page.get_by_role("button", name="Save rules").click()
-    await expect(section.get_by_role("alert")).to_contain_text("negative_percentage")
+    await expect(section.get_by_role("alert")).to_have_text(
+        "pricing refused: rules.0.percentage: a percentage must be >= 0 [422 negative_percentage]"
+    )
+    # Nothing was saved: the price and its rule version are those of before.
+    async with stack.http("pricing") as pricing:
+        after = await pricing.get(f"/accounts/{account}/prices/{names['good']}/allegro-pl")
+    assert after.json()["amount"] == expected["amount"]
     await screenshot(page, "pricing")
 
 
@@ -278,6 +290,10 @@ async def test_an_order_placed_at_allegro_is_listed_and_opened(page: Page, stack
     await expect(detail.get_by_role("heading", name=f"Order {form['id']}")).to_be_visible()
     buyer = form["buyer"]["login"]
     await expect(detail.get_by_role("row").filter(has_text="Buyer")).to_contain_text(buyer)
+    line = form["lineItems"][0]
+    await expect(detail.get_by_role("row").filter(has_text=line["offer"]["name"])).to_contain_text(
+        f"{line['price']['amount']} {line['price']['currency']}"
+    )
     await expect(
         detail.get_by_role("row").filter(has_text="Handed to fulfilment")
     ).not_to_contain_text("not yet")

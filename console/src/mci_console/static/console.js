@@ -77,7 +77,8 @@
     }
 
     words() {
-      const more = this.details.length ? ` (${this.details.join("; ")})` : "";
+      const extra = this.details.filter((d) => !this.message.includes(d));
+      const more = extra.length ? ` (${extra.join("; ")})` : "";
       if (this.code === "service_unreachable") return `The ${this.service} service cannot be reached.`;
       if (this.status === 0) return `The console cannot be reached: ${this.message}`;
       if (this.status === 401) return `Your API key was refused (${this.message}): log in again.`;
@@ -828,7 +829,7 @@
     }
     const markets = Object.entries(prices.marketplaces);
     section.append(
-      h("p", { class: "muted" }, `Rule version ${prices.rule_version}, computed ${when(prices.computed_at)}.`),
+      h("p", { class: "muted" }, `Rule version ${prices.rule_version ?? "none (the default pricing)"}, computed ${when(prices.computed_at)}.`),
       table(["Marketplace", "Price", "Not priced because", ""], markets, ([mid, m]) => [
         mid,
         m.amount ? `${m.amount} ${m.currency}` : "-",
@@ -883,11 +884,14 @@
         action("Simulate", "operator", () => act(line, async () => {
           const result = await post("pricing", `${base}/simulations`, { rules: draft() });
           outcome.replaceChildren(simulationView(result));
-          return `Simulated on ${result.products} products: ${result.would_trip_circuit_breaker ? "the circuit breaker WOULD hold this change" : "the circuit breaker would let it through"}.`;
+          const breaker = result.would_trip_circuit_breaker ? "the circuit breaker WOULD hold this change" : "the circuit breaker would let it through";
+          return `Simulated on ${result.products} products: ${result.changed} of ${result.considered} prices would change; ${breaker}. Nothing was saved.`;
         })),
         action("Save rules", "operator", () => act(line, async () => {
           const saved = await put("pricing", `${base}/rules`, draft());
-          return `Rules saved: ${JSON.stringify(saved)}`;
+          return saved.status === "pending"
+            ? `Rules saved as version ${saved.version}, held by the circuit breaker: confirm or reject it under Holds.`
+            : `Rules saved as version ${saved.version} and applied.`;
         })),
         line,
         outcome,
@@ -1053,6 +1057,10 @@
       container.append(section);
       try {
         const depths = await get(service, "/admin/dlq");
+        if (!Object.keys(depths).length) {
+          section.append(h("p", {}, "This service consumes no queue."));
+          continue;
+        }
         section.append(
           table(["Queue", "Dead letters", ""], Object.entries(depths), ([queue, depth]) => [
             queue,
