@@ -184,6 +184,13 @@ async def test_catalogue_import_errors_selection_and_a_not_listable_reason(
     await group.get_by_role("link", name=names["no_ean"]).click()
     product = page.locator("#product")
     await expect(product.get_by_role("row", name="EAN none", exact=True)).to_be_visible()
+    await expect(page.locator("#listability li")).to_have_text(
+        [
+            "no EAN: no Allegro catalogue product to attach the offer to. How to fix: Add the EAN"
+            " in the supplier's data; without one Allegro has no catalogue product to attach the"
+            " offer to."
+        ]
+    )
     await expect(product).to_contain_text(f"No price computed for {names['no_ean']}")
     await screenshot(page, "product")
 

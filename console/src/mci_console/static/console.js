@@ -759,7 +759,7 @@
         const sku = input.value.trim();
         const product = await get("catalog", `/products/${encodeURIComponent(sku)}`);
         body.replaceChildren(productView(product));
-        if (shop()) body.append(await pricesView(sku));
+        if (shop()) body.append(await listabilityView(product.sku), await pricesView(sku));
         return `Found ${product.sku}.`;
       });
     container.append(
@@ -812,6 +812,25 @@
         line,
       );
     }
+    return section;
+  }
+
+  // Why this product cannot be listed in the shop: catalog's not-listable list read from just
+  // before the SKU (its `after` is exclusive and ordered by SKU), one entry.
+  async function listabilityView(sku) {
+    const section = h("section", { id: "listability" }, h("h2", {}, `In ${shopName(shop())}`));
+    const last = sku.codePointAt(sku.length - 1);
+    const before = sku.slice(0, -1) + String.fromCodePoint(Math.max(last - 1, 0)) + "\u{10FFFF}";
+    const found = await get("catalog", `/accounts/${encodeURIComponent(shop())}/not-listable`, { after: before, limit: 1 });
+    const entry = found.products.find((p) => p.sku === sku);
+    if (!entry) {
+      section.append(h("p", {}, "Nothing blocks its listing here (when the selection includes it)."));
+      return section;
+    }
+    section.append(
+      h("p", {}, "Not listable here:"),
+      h("ul", {}, entry.reasons.map((reason, i) => h("li", { dataset: { reason } }, `${entry.in_words[i]}. How to fix: ${FIXES[reason] || "see the product's data."}`))),
+    );
     return section;
   }
 
