@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from playwright.async_api import BrowserContext, Page, async_playwright
+from playwright.async_api import BrowserContext, Page, async_playwright, expect
 
 from mci_console.app import create_app
 from mci_console.settings import ConsoleSettings
@@ -274,7 +274,10 @@ async def browser(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Bro
             accept_downloads=True,
             viewport={"width": 1400, "height": 1000},
         )
+        # Upper bounds of waiting on a shared, busy machine (a page that is right sooner
+        # passes sooner); the device flow waits for auth's next poll of Allegro (5 s).
         context.set_default_timeout(30_000)
+        expect.set_options(timeout=30_000)
         yield context
         await context.close()
 

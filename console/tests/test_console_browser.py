@@ -125,6 +125,30 @@ async def test_a_shop_is_added_and_connected_through_oauth_at_the_emulator(
     await screenshot(page, "shops")
 
 
+async def test_a_shop_is_connected_with_a_code_the_seller_types_at_allegro(
+    page: Page, stack: Stack
+) -> None:
+    """The device flow: the page shows the code and Allegro's link, then watches the shop."""
+    shop = await stack.new_shop("device")
+    login = stack.emulator.new_seller()["login"]
+    await log_in(page, stack, "operator")
+    row = page.get_by_role("row").filter(has_text=shop["alias"])
+    await row.get_by_role("button", name="Connect with a code").click()
+    panel = page.locator("#connect-panel")
+    code = await panel.locator("strong").inner_text()
+    async with page.context.expect_page() as opened:
+        await panel.get_by_role("link").click()
+    allegro = await opened.value
+    # The seller, at Allegro's (the emulator's) page, with the code already filled in.
+    await expect(allegro.locator("input[name=code]")).to_have_value(code)
+    await allegro.locator("select[name=login]").select_option(login)
+    await allegro.get_by_role("button", name="Pozwól").click()
+    await allegro.close()
+    await expect(page.locator(".result").first).to_have_text(
+        f"{shop['alias']} is connected as Allegro seller {login}."
+    )
+
+
 async def test_catalogue_import_errors_selection_and_a_not_listable_reason(
     page: Page, stack: Stack, tmp_path: Path
 ) -> None:
