@@ -4,11 +4,10 @@ forwards, what it keeps, what it refuses), against a recording stand-in for the 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 
 from mci_console.app import create_app
 from mci_console.settings import ConsoleSettings
@@ -72,16 +71,22 @@ def recorder() -> Recorder:
 
 
 @pytest.fixture
-def client(recorder: Recorder) -> Iterator[TestClient]:
+async def client(recorder: Recorder) -> AsyncIterator[httpx.AsyncClient]:
+    """The console app in process (its lifespan run), its services the recorder."""
     app = create_app(SETTINGS, transport=httpx.MockTransport(recorder))
-    with TestClient(app) as test_client:
-        yield test_client
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://console.test"
+        ) as http,
+    ):
+        yield http
 
 
-def test_forwards_method_path_query_body_and_the_bearer_only(
-    client: TestClient, recorder: Recorder
+async def test_forwards_method_path_query_body_and_the_bearer_only(
+    client: httpx.AsyncClient, recorder: Recorder
 ) -> None:
-    answer = client.post(
+    answer = await client.post(
         "/api/catalog/imports?format=jsonl&currency=EUR",
         content=b'{"sku": "A"}\n',
         headers={
@@ -107,8 +112,8 @@ def test_forwards_method_path_query_body_and_the_bearer_only(
     assert "x-forwarded-for" not in sent.headers
 
 
-def test_a_get_is_sent_without_a_body(client: TestClient, recorder: Recorder) -> None:
-    assert client.get("/api/orders/orders", params={"limit": "5"}).status_code == 200
+async def test_a_get_is_sent_without_a_body(client: httpx.AsyncClient, recorder: Recorder) -> None:
+    assert (await client.get("/api/orders/orders", params={"limit": "5"})).status_code == 200
     sent = recorder.requests[0]
     assert str(sent.url) == "http://orders.test/orders?limit=5"
     assert "authorization" not in sent.headers  # none came: the service will say 401
@@ -116,32 +121,34 @@ def test_a_get_is_sent_without_a_body(client: TestClient, recorder: Recorder) ->
     assert recorder.bodies[0] == b""
 
 
-def test_the_service_answer_passes_through_unchanged(
-    client: TestClient, recorder: Recorder
+async def test_the_service_answer_passes_through_unchanged(
+    client: httpx.AsyncClient, recorder: Recorder
 ) -> None:
-    answer = client.delete("/api/auth/forbidden", headers={"Authorization": "Bearer mcik_v_s"})
+    answer = await client.delete(
+        "/api/auth/forbidden", headers={"Authorization": "Bearer mcik_v_s"}
+    )
     assert answer.status_code == 403
     assert answer.json()["error"]["code"] == "forbidden"
     assert answer.headers["www-authenticate"] == "Bearer"
     assert recorder.requests[0].method == "DELETE"
 
 
-def test_refuses_unknown_services_and_internal_routes_without_calling_anything(
-    client: TestClient, recorder: Recorder
+async def test_refuses_unknown_services_and_internal_routes_without_calling_anything(
+    client: httpx.AsyncClient, recorder: Recorder
 ) -> None:
-    unknown = client.get("/api/billing/things")
+    unknown = await client.get("/api/billing/things")
     assert unknown.status_code == 404
     assert unknown.json()["error"]["code"] == "unknown_service"
-    internal = client.get("/api/auth/internal/accounts/a/access-token")
+    internal = await client.get("/api/auth/internal/accounts/a/access-token")
     assert internal.status_code == 404
     assert internal.json()["error"]["code"] == "not_proxied"
     assert recorder.requests == []
 
 
-def test_a_service_that_cannot_be_reached_is_a_502_in_the_error_shape(
-    client: TestClient,
+async def test_a_service_that_cannot_be_reached_is_a_502_in_the_error_shape(
+    client: httpx.AsyncClient,
 ) -> None:
-    answer = client.get("/api/offers/admin/dlq", headers={"Authorization": "Bearer k"})
+    answer = await client.get("/api/offers/admin/dlq", headers={"Authorization": "Bearer k"})
     assert answer.status_code == 502
     error = answer.json()["error"]
     assert error["code"] == "service_unreachable"
@@ -149,28 +156,28 @@ def test_a_service_that_cannot_be_reached_is_a_502_in_the_error_shape(
     assert error["details"] == [{"service": "offers"}]
 
 
-def test_pages_config_and_security_headers(client: TestClient) -> None:
-    index = client.get("/")
+async def test_pages_config_and_security_headers(client: httpx.AsyncClient) -> None:
+    index = await client.get("/")
     assert index.status_code == 200
     assert '<script src="/static/console.js"' in index.text
     csp = index.headers["content-security-policy"]
     assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
     assert index.headers["referrer-policy"] == "no-referrer"
-    assert client.get("/oauth/callback?code=c&state=s").text == index.text
-    assert "function renderCallback" in client.get("/static/console.js").text
-    config = client.get("/config.json").json()
+    assert (await client.get("/oauth/callback?code=c&state=s")).text == index.text
+    assert "function renderCallback" in (await client.get("/static/console.js")).text
+    config = (await client.get("/config.json")).json()
     assert config == {
         "services": ["auth", "catalog", "pricing", "offers", "orders"],
         "oauth_redirect_uri": "http://console.test/oauth/callback",
     }
-    assert json.loads(client.get("/health").text) == {"status": "ok"}
+    assert json.loads((await client.get("/health")).text) == {"status": "ok"}
 
 
-def test_logs_name_no_query_string_and_no_header(
-    client: TestClient, caplog: pytest.LogCaptureFixture
+async def test_logs_name_no_query_string_and_no_header(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level("INFO", logger="mci_console")
-    client.get(
+    await client.get(
         "/api/auth/accounts/oauth/callback?state=STATE123&code=CODE456",
         headers={"Authorization": "Bearer mcik_secret_value"},
     )
