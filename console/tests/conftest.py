@@ -208,13 +208,14 @@ async def stack(
                 "oauth_redirect_uri": callback,
             },
         )
+        # catalog asks auth for the shops' Allegro tokens (coverage reports), as in production.
         running["catalog"] = serve(
             "catalog",
             await make_database("console_catalog"),
             amqp_url,
             emulator,
             auth.url,
-            build={"tokens": StaticTokens({})},
+            settings={"allegro_client_id": CLIENT_ID},
         )
         running["pricing"] = serve(
             "pricing",

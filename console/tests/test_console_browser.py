@@ -219,6 +219,41 @@ async def test_catalogue_import_errors_selection_and_a_not_listable_reason(
     await screenshot(page, "product")
 
 
+async def test_a_coverage_report_is_followed_to_its_end(page: Page, stack: Stack) -> None:
+    """catalog asks Allegro (the emulator) about each EAN as the shop; the page follows the
+    report's progress until it is done and says the counts in words."""
+    shop = await stack.connected_shop("coverage")
+    body, names = catalogue(uuid.uuid4().hex[:8])
+    async with stack.http("catalog") as catalog:
+        imported = await catalog.post("/imports", params={"format": "jsonl"}, content=body)
+        assert imported.status_code == 200, imported.text
+        saved = await catalog.put(
+            f"/accounts/{shop['id']}/selection",
+            json={"include": {"skus": [names["good"], names["no_ean"]]}},
+        )
+        assert saved.is_success, saved.text
+    await log_in(page, stack, "operator")
+    await choose_shop(page, shop["alias"])
+    await page.goto(f"{stack.console}/#/catalogue")
+    coverage = page.locator("#coverage")
+    await expect(coverage).to_contain_text("No coverage report yet.")
+    await coverage.get_by_role("button", name="Check coverage now").click()
+    await expect(coverage.locator(".result")).to_contain_text(": done.")
+    bar = coverage.get_by_label("coverage progress")
+    await expect(bar).to_have_attribute("value", "2")
+    await expect(bar).to_have_attribute("max", "2")
+    rows = await coverage.locator("tbody tr").all()
+    counts = {}
+    for row in rows:
+        label, value = await row.locator("td").all_inner_texts()
+        counts[label] = value
+    # Neither EAN is in Allegro's catalogue: one is made up, the other product has none.
+    assert counts["selected"] == "2"
+    assert counts["not in Allegro's catalogue"] == "2"
+    assert counts["without an EAN"] == "1"
+    assert counts["found in Allegro's catalogue (one product)"] == "0"
+
+
 async def test_a_price_is_explained_and_a_rule_change_simulated(page: Page, stack: Stack) -> None:
     shop = await stack.new_shop("pricing")
     account = shop["id"]

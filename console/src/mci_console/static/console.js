@@ -25,6 +25,21 @@
     over_cap: "Raise the shop's product cap, or narrow the selection.",
   };
 
+  // A coverage report's counts (catalog's keys) in words.
+  const COVERAGE_WORDS = {
+    selected: "selected",
+    matched: "found in Allegro's catalogue (one product)",
+    missing: "not in Allegro's catalogue",
+    ambiguous: "several Allegro products for the EAN",
+    no_ean: "without an EAN",
+    prohibited: "prohibited",
+    incomplete: "incomplete (no title or cost)",
+    unmapped: "category not mapped",
+    no_image: "without an image",
+    no_weight: "without a weight",
+    listable: "listable",
+  };
+
   // --- small helpers --------------------------------------------------------------------------
 
   function h(tag, attrs, ...children) {
@@ -715,7 +730,7 @@
         h("p", {}, `Report ${report.report_id}: ${report.status}, started ${when(report.started_at)}. `,
           h("progress", { max: p.total || 1, value: p.processed, "aria-label": "coverage progress" }),
           ` ${p.processed} of ${p.total}`),
-        h("pre", {}, JSON.stringify(report.counts, null, 2)),
+        table(["Of the selection", "Products"], Object.entries(report.counts), ([k, n]) => [COVERAGE_WORDS[k] || k, n]),
         report.error ? h("p", { class: "result error" }, report.error) : null,
       );
     };
