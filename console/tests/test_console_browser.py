@@ -122,7 +122,36 @@ async def test_a_shop_is_added_and_connected_through_oauth_at_the_emulator(
     await expect(row.locator("[data-status]")).to_have_text("Connected")
     await expect(row).to_contain_text(login)
     await expect(row).to_contain_text("45000")  # catalog's default product cap
+    # An operator acts on shops, but deleting one and the dead letters are an admin's.
+    await expect(row.get_by_role("button", name="Reconnect at Allegro")).to_be_visible()
+    await expect(page.get_by_role("button", name="Delete")).to_have_count(0)
+    await expect(page.get_by_role("link", name="Dead letters")).to_have_count(0)
     await screenshot(page, "shops")
+
+
+async def test_a_shop_whose_token_allegro_refuses_is_shown_failing(
+    page: Page, stack: Stack
+) -> None:
+    shop = await stack.connected_shop("revoked")
+    async with stack.http("orders", "viewer") as orders:
+
+        async def polled() -> bool:
+            rows = (await orders.get("/import/accounts", params={"limit": 1000})).json()["items"]
+            return any(r["account_id"] == shop["id"] and r["last_polled_at"] for r in rows)
+
+        await wait_until(polled, within=60, interval=0.3)
+        # The seller withdraws the app's access at Allegro.
+        stack.emulator.admin("POST", "/oauth/revoke", {"login": shop["login"]})
+
+        async def failing() -> bool:
+            rows = (await orders.get("/import/accounts", params={"limit": 1000})).json()["items"]
+            return any(r["account_id"] == shop["id"] and r["status"] != "connected" for r in rows)
+
+        await wait_until(failing, within=60, interval=0.3)
+    await log_in(page, stack, "viewer")
+    row = page.get_by_role("row").filter(has_text=shop["alias"])
+    await expect(row.locator("[data-status]")).to_contain_text("Token failing: ")
+    await expect(row.locator("[data-status]")).to_have_class("status-problem")
 
 
 async def test_a_shop_is_connected_with_a_code_the_seller_types_at_allegro(
