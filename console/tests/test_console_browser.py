@@ -461,6 +461,25 @@ async def test_a_dead_letter_is_inspected_and_replayed(
         await wait_until(handled, within=30, interval=0.3)
 
 
+async def test_an_admin_makes_a_key_that_then_logs_in_with_its_role(
+    page: Page, stack: Stack
+) -> None:
+    name = f"night shift {uuid.uuid4().hex[:6]}"
+    await log_in(page, stack, "admin")
+    await page.get_by_role("link", name="API keys").click()
+    await page.get_by_label("Name").fill(name)
+    await page.get_by_label("Role").select_option("viewer")
+    await page.get_by_role("button", name="Create key").click()
+    await expect(page.get_by_role("status")).to_have_text(f"Key {name} (viewer) created.")
+    key = await page.locator("#new-key code").inner_text()
+    assert key.startswith("mcik_")
+    await page.get_by_role("button", name="Log out").click()
+    await page.get_by_label("API key").fill(key)
+    await page.get_by_role("button", name="Log in").click()
+    await expect(page.get_by_text("role: viewer")).to_be_visible()
+    await expect(page.get_by_role("link", name="API keys")).to_have_count(0)
+
+
 async def test_the_proxy_answers_for_the_running_services(stack: Stack) -> None:
     async with httpx.AsyncClient(base_url=stack.console, timeout=30) as http:
         depths = await http.get(

@@ -454,6 +454,10 @@
 
   function watchConnection(accountId, line) {
     const timer = setInterval(async () => {
+      if (!document.body.contains(line)) {
+        clearInterval(timer); // the operator went to another page
+        return;
+      }
       try {
         const account = await get("auth", `/accounts/${encodeURIComponent(accountId)}`);
         const attempt = account.connection;
