@@ -358,7 +358,25 @@ async def test_a_price_is_explained_and_a_rule_change_simulated(page: Page, stac
     async with stack.http("pricing") as pricing:
         after = await pricing.get(f"/accounts/{account}/prices/{names['good']}/allegro-pl")
     assert after.json()["amount"] == expected["amount"]
+
+    # A change the circuit breaker holds (every price moves), then confirmed in its list.
+    await rules.fill(
+        '{"strategy": "margin", "rules": [{"scope": "brand", "value": "Makita",'
+        ' "percentage": "80"}], "circuit_breaker": {"max_share": "0", "max_change_pct": "1",'
+        ' "min_items": 1}}'
+    )
+    await page.get_by_role("button", name="Save rules").click()
+    await expect(section.locator(".result")).to_contain_text("held by the circuit breaker")
+    holds = page.locator("#holds")
+    held = holds.get_by_role("row").filter(has_text="prices would move")
+    await expect(held).to_contain_text("4 of 4 prices would move by more than the limit")
     await screenshot(page, "pricing")
+    await held.get_by_role("button", name="Confirm").click()
+    await expect(holds.locator(".result")).to_contain_text("confirmed: the change is applied")
+    await expect(holds).to_contain_text("Nothing held.")
+    async with stack.http("pricing") as pricing:
+        changed = await pricing.get(f"/accounts/{account}/prices/{names['good']}/allegro-pl")
+    assert changed.json()["amount"] != expected["amount"]
 
 
 async def test_an_order_placed_at_allegro_is_listed_and_opened(page: Page, stack: Stack) -> None:

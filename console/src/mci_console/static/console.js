@@ -904,6 +904,7 @@
     if (needShop(container)) return;
     const base = `/accounts/${encodeURIComponent(shop())}`;
     const current = await get("pricing", `${base}/rules`);
+    const holds = holdsSection(base);
     const line = resultLine();
     const outcome = h("div", { id: "simulation" });
     const editor = h("textarea", { id: "rules", rows: 18, "aria-label": "Rule set (JSON)" }, JSON.stringify(current.rules, null, 2));
@@ -927,6 +928,7 @@
         })),
         action("Save rules", "operator", () => act(line, async () => {
           const saved = await put("pricing", `${base}/rules`, draft());
+          await holds.redraw();
           return saved.status === "pending"
             ? `Rules saved as version ${saved.version}, held by the circuit breaker: confirm or reject it under Holds.`
             : `Rules saved as version ${saved.version} and applied.`;
@@ -950,9 +952,10 @@
         explainLine,
         explained,
       ),
-      await holdsSection(base),
+      holds,
       await ratesSection(base),
     );
+    await holds.redraw();
   }
 
   function simulationView(result) {
@@ -970,24 +973,37 @@
     );
   }
 
-  async function holdsSection(base) {
-    const section = h("section", { id: "holds" }, h("h2", {}, "Holds (circuit breaker)"));
-    const holds = (await get("pricing", `${base}/holds`)).items;
+  // The circuit breaker's pending holds; the result line stays when the list is drawn again.
+  function holdsSection(base) {
     const line = resultLine();
-    section.append(
-      holds.length
-        ? table(["Hold", "What", "Created", ""], holds, (hold) => [
-            hold.id,
-            JSON.stringify(hold.summary || hold.kind || hold),
-            when(hold.created_at),
-            h("span", {},
-              action("Confirm", "operator", () => act(line, async () => { await post("pricing", `${base}/holds/${hold.id}/confirm`); return `Hold ${hold.id} confirmed.`; })),
-              action("Reject", "operator", () => act(line, async () => { await post("pricing", `${base}/holds/${hold.id}/reject`); return `Hold ${hold.id} rejected.`; })),
-            ),
-          ])
-        : h("p", {}, "Nothing held."),
-      line,
-    );
+    const list = h("div");
+    const section = h("section", { id: "holds" }, h("h2", {}, "Holds (circuit breaker)"), list, line);
+    const decide = (hold, verdict) =>
+      act(line, async () => {
+        await post("pricing", `${base}/holds/${hold.id}/${verdict}`);
+        await section.redraw();
+        return `Hold ${hold.id} ${verdict === "confirm" ? "confirmed: the change is applied" : "rejected: nothing changes"}.`;
+      });
+    const what = (hold) => {
+      const stats = hold.stats || {};
+      const change = hold.kind === "rules" ? `rule version ${hold.rule_version}` : `${hold.kind} change`;
+      return `${change} by ${hold.created_by || "?"}: ${stats.big_moves ?? "?"} of ${stats.considered ?? "?"} prices would move by more than the limit`;
+    };
+    section.redraw = async () => {
+      const holds = (await get("pricing", `${base}/holds`)).items;
+      list.replaceChildren(
+        holds.length
+          ? table(["Held", "Since", ""], holds, (hold) => [
+              what(hold),
+              when(hold.created_at),
+              h("span", {},
+                action("Confirm", "operator", () => decide(hold, "confirm")),
+                action("Reject", "operator", () => decide(hold, "reject")),
+              ),
+            ])
+          : h("p", {}, "Nothing held."),
+      );
+    };
     return section;
   }
 
