@@ -218,8 +218,8 @@ async def test_catalogue_import_errors_selection_and_a_not_listable_reason(
     await page.get_by_label("include categories").fill(names["category"])
     selection = page.locator("#selection")
     await selection.get_by_role("button", name="Preview").click()
-    await expect(selection.locator(".result")).to_contain_text(
-        "Preview: 1 of 2 selected products would be listed (cap 45000)"
+    await expect(selection.locator(".result")).to_have_text(
+        "Preview: 1 of 2 selected products can be listed, within the cap (45000)."
     )
     await expect(page.locator("#selection-preview")).to_contain_text("no ean")
     await selection.get_by_role("button", name="Save selection").click()
@@ -246,6 +246,21 @@ async def test_catalogue_import_errors_selection_and_a_not_listable_reason(
     )
     await expect(product).to_contain_text(f"No price computed for {names['no_ean']}")
     await screenshot(page, "product")
+
+    # The shop lists products without an EAN too, under a cap of one: the preview says so.
+    await page.get_by_role("link", name="Catalogue").click()
+    await page.get_by_label("Product cap").fill("1")
+    await page.get_by_label("no ean").check()
+    listing = page.locator("#listing")
+    await listing.get_by_role("button", name="Save listing settings").click()
+    await expect(listing.locator(".result")).to_contain_text(
+        "Listing settings saved: cap 1, kept by margin, listed despite no ean;"
+    )
+    selection = page.locator("#selection")
+    await selection.get_by_role("button", name="Preview").click()
+    await expect(selection.locator(".result")).to_have_text(
+        "Preview: 2 of 2 selected products can be listed; the cap (1) leaves 1 of them out."
+    )
 
 
 async def test_a_coverage_report_is_followed_to_its_end(page: Page, stack: Stack) -> None:

@@ -503,6 +503,7 @@
       }
       rest.replaceChildren(
         await selectionSection(),
+        await listingSection(),
         await notListableSection(),
         await mappingSection(),
         await coverageSection(),
@@ -647,7 +648,10 @@
               ]),
               reasonsList(result.not_listable_by_reason),
             );
-            return `Preview: ${c.to_list} of ${c.selected} selected products would be listed (cap ${cap.product_cap}${cap.over_cap ? `, ${cap.over_cap} over it` : ""}).`;
+            const within = cap.over_cap
+              ? `; the cap (${cap.product_cap}) leaves ${cap.over_cap} of them out`
+              : `, within the cap (${cap.product_cap})`;
+            return `Preview: ${c.to_list} of ${c.selected} selected products can be listed${within}.`;
           }),
       }, "Preview"),
       action("Save selection", "operator", () =>
@@ -658,6 +662,41 @@
       ),
       line,
       preview,
+    );
+    return section;
+  }
+
+  // What the shop may list: its product cap, which products stay within it, and the reasons
+  // it lists despite (screening and the cap are never waived).
+  async function listingSection() {
+    const id = encodeURIComponent(shop());
+    const listing = await get("catalog", `/accounts/${id}/listing`);
+    const section = h("section", { id: "listing" }, h("h2", {}, "Listing settings"));
+    const cap = h("input", { id: "product-cap", type: "number", min: 1, value: listing.product_cap });
+    const order = h("select", { id: "cap-order" },
+      ["margin", "stock", "priority", "sku"].map((o) => h("option", { selected: o === listing.cap_order }, o)));
+    const waivable = ["no_image", "no_ean", "no_weight", "no_category"];
+    const boxes = waivable.map((reason) =>
+      h("input", { type: "checkbox", id: `waive-${reason}`, value: reason, checked: listing.not_blocking.includes(reason) }));
+    const line = resultLine();
+    section.append(
+      h("label", { for: "product-cap" }, "Product cap"), cap,
+      h("label", { for: "cap-order" }, "Within the cap, keep first by"), order,
+      h("p", {}, "List even with:", boxes.map((box) =>
+        h("label", { for: box.id }, box, ` ${box.value.replace(/_/g, " ")}`))),
+      action("Save listing settings", "operator", () =>
+        act(line, async () => {
+          const saved = await put("catalog", `/accounts/${id}/listing`, {
+            product_cap: Number(cap.value),
+            cap_order: order.value,
+            not_blocking: boxes.filter((b) => b.checked).map((b) => b.value),
+            priority: listing.priority,
+          });
+          const waived = saved.not_blocking.map((r) => r.replace(/_/g, " ")).join(", ") || "nothing";
+          return `Listing settings saved: cap ${saved.product_cap}, kept by ${saved.cap_order}, listed despite ${waived}; ${saved.emitted_items} products sent on.`;
+        }),
+      ),
+      line,
     );
     return section;
   }
