@@ -283,9 +283,11 @@ async def test_a_coverage_report_is_followed_to_its_end(page: Page, stack: Stack
     await expect(coverage).to_contain_text("No coverage report yet.")
     await coverage.get_by_role("button", name="Check coverage now").click()
     await expect(coverage.locator(".result")).to_contain_text(": done.")
+    # The report walks the whole catalogue (other tests' products too): the bar is full.
     bar = coverage.get_by_label("coverage progress")
-    await expect(bar).to_have_attribute("value", "2")
-    await expect(bar).to_have_attribute("max", "2")
+    total = await bar.get_attribute("max")
+    assert total is not None and int(total) >= 2
+    await expect(bar).to_have_attribute("value", total)
     rows = await coverage.locator("tbody tr").all()
     counts = {}
     for row in rows:
