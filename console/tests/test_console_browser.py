@@ -13,7 +13,7 @@ from typing import Any
 import aio_pika
 import httpx
 import orjson
-from playwright.async_api import FilePayload, Page, expect
+from playwright.async_api import FilePayload, Locator, Page, expect
 
 from mci_testing.infra import wait_until
 from shared.events import AccountDisconnected, Envelope
@@ -435,10 +435,8 @@ async def test_an_order_placed_at_allegro_is_listed_and_opened(page: Page, stack
     await expect(page.get_by_role("alert")).to_contain_text("orders refused")
 
 
-async def test_a_dead_letter_is_inspected_and_replayed(
-    page: Page, stack: Stack, amqp_url: str
-) -> None:
-    account = f"dlq-{uuid.uuid4().hex[:8]}"
+async def dead_letter(amqp_url: str, account: str) -> str:
+    """A message the orders consumer gave up on, as it leaves it in the DLQ; its id."""
     event = AccountDisconnected(account_id=account, alias=account, base_marketplace="allegro-pl")
     envelope = Envelope(
         type=event.event_type,
@@ -446,7 +444,6 @@ async def test_a_dead_letter_is_inspected_and_replayed(
         correlation_id=str(uuid.uuid4()),
         data=event.model_dump(mode="json"),
     )
-    # A message the orders consumer gave up on, as it leaves it in the DLQ.
     connection = await aio_pika.connect(amqp_url)
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
@@ -465,37 +462,65 @@ async def test_a_dead_letter_is_inspected_and_replayed(
             ),
             routing_key="orders.accounts.dlq",
         )
+    return str(envelope.id)
+
+
+async def test_a_dead_letter_is_inspected_and_replayed_another_purged(
+    page: Page, stack: Stack, amqp_url: str
+) -> None:
+    replayed, purged = f"dlq-{uuid.uuid4().hex[:8]}", f"dlq-{uuid.uuid4().hex[:8]}"
+    replayed_id = await dead_letter(amqp_url, replayed)
+    purged_id = await dead_letter(amqp_url, purged)
 
     await log_in(page, stack, "admin")
     await page.get_by_role("link", name="Dead letters").click()
-    orders = page.locator("section[data-service=orders]")
-    depth = orders.get_by_role("row").filter(has_text="orders.accounts").locator("td").nth(1)
-    await expect(depth).to_have_text("1")
+
+    def depth() -> Locator:
+        orders = page.locator("section[data-service=orders]")
+        return orders.get_by_role("row").filter(has_text="orders.accounts").locator("td").nth(1)
+
+    await expect(depth()).to_have_text("2")
     await expect(page.locator("section[data-service=offers]")).to_contain_text(
         "The offers service cannot be reached."
     )
-    await orders.get_by_role("button", name="Show orders.accounts").click()
-    letter = page.locator("#dead-letters").get_by_role("row").filter(has_text=str(envelope.id))
+    show = page.get_by_role("button", name="Show orders.accounts")
+    await show.click()
+    letters = page.locator("#dead-letters")
+    letter = letters.get_by_role("row").filter(has_text=replayed_id)
     await expect(letter).to_contain_text("handler_failed")
     await expect(letter).to_contain_text("the database said no")
     await letter.get_by_role("button", name="Inspect").click()
-    await expect(page.locator("#dead-letter-body")).to_contain_text(account)
+    await expect(page.locator("#dead-letter-body")).to_contain_text(replayed)
     await screenshot(page, "dead-letters")
     await letter.get_by_role("button", name="Replay").click()
     await expect(page.locator("#dead-letter-result")).to_have_text(
         "Replayed 1 message from orders orders.accounts."
     )
-    orders = page.locator("section[data-service=orders]")
-    depth = orders.get_by_role("row").filter(has_text="orders.accounts").locator("td").nth(1)
-    await expect(depth).to_have_text("0")
-    # The replayed message was handled: orders now knows the account, disconnected.
+    await expect(depth()).to_have_text("1")
+
+    page.once("dialog", lambda dialog: dialog.accept())  # "Drop this message ... for good?"
+    await show.click()
+    await (
+        letters.get_by_role("row")
+        .filter(has_text=purged_id)
+        .get_by_role("button", name="Purge")
+        .click()
+    )
+    await expect(page.locator("#dead-letter-result")).to_have_text(
+        "Purged 1 message from orders orders.accounts."
+    )
+    await expect(depth()).to_have_text("0")
+    # The replayed message was handled: orders now knows that account, disconnected; the
+    # purged one is gone for good.
     async with stack.http("orders", "viewer") as http:
 
         async def handled() -> bool:
             rows = (await http.get("/import/accounts", params={"limit": 1000})).json()["items"]
-            return any(r["account_id"] == account and r["status"] == "disconnected" for r in rows)
+            return any(r["account_id"] == replayed and r["status"] == "disconnected" for r in rows)
 
         await wait_until(handled, within=30, interval=0.3)
+        rows = (await http.get("/import/accounts", params={"limit": 1000})).json()["items"]
+        assert purged not in {r["account_id"] for r in rows}
 
 
 async def test_an_admin_makes_a_key_that_then_logs_in_with_its_role(
