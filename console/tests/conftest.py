@@ -27,7 +27,7 @@ from mci_console.app import create_app
 from mci_console.settings import ConsoleSettings
 from mci_testing.emulator import EmulatorHandle, start_emulator
 from mci_testing.fixtures import MakeDatabase
-from mci_testing.infra import free_port
+from mci_testing.infra import VhostAdmin, base_amqp_url, free_port, with_vhost
 from mci_testing.served import Served, serve
 from shared.allegro.tokens import StaticTokens
 
@@ -68,6 +68,7 @@ class Stack:
     console: str
     keys: dict[str, str]  # role -> a real API key of that role
     closed: str  # a URL nothing listens on (offers)
+    amqp_url: str  # the services' broker vhost
     shops: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def url(self, service: str) -> str:
@@ -181,9 +182,22 @@ def console_emulator() -> Iterator[EmulatorHandle]:
 
 
 @pytest.fixture(scope="session")
+def console_amqp_url(vhost_admin: VhostAdmin, amqp_vhost: str) -> Iterator[str]:
+    """A vhost of the console tests' own: other tests' in-process services (the CLI's, the
+    API-wide ones) consume the run's vhost and would take the messages meant for these."""
+    vhost = f"{amqp_vhost}-console"
+    vhost_admin.create(vhost)
+    try:
+        yield with_vhost(base_amqp_url(), vhost)
+    finally:
+        vhost_admin.delete(vhost)
+
+
+@pytest.fixture(scope="session")
 async def stack(
-    make_database: MakeDatabase, amqp_url: str, console_emulator: EmulatorHandle
+    make_database: MakeDatabase, console_amqp_url: str, console_emulator: EmulatorHandle
 ) -> AsyncIterator[Stack]:
+    amqp_url = console_amqp_url
     console_port = free_port()
     console_url = f"http://127.0.0.1:{console_port}"
     callback = f"{console_url}/oauth/callback"
@@ -250,7 +264,7 @@ async def stack(
             oauth_redirect_uri=callback,
         )
         server, _ = serve_console(settings)
-        yield Stack(running, console_emulator, console_url, keys, closed)
+        yield Stack(running, console_emulator, console_url, keys, closed, amqp_url)
     finally:
         if server is not None:
             server.should_exit = True

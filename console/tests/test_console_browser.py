@@ -466,11 +466,11 @@ async def dead_letter(amqp_url: str, account: str) -> str:
 
 
 async def test_a_dead_letter_is_inspected_and_replayed_another_purged(
-    page: Page, stack: Stack, amqp_url: str
+    page: Page, stack: Stack
 ) -> None:
     replayed, purged = f"dlq-{uuid.uuid4().hex[:8]}", f"dlq-{uuid.uuid4().hex[:8]}"
-    replayed_id = await dead_letter(amqp_url, replayed)
-    purged_id = await dead_letter(amqp_url, purged)
+    replayed_id = await dead_letter(stack.amqp_url, replayed)
+    purged_id = await dead_letter(stack.amqp_url, purged)
 
     await log_in(page, stack, "admin")
     await page.get_by_role("link", name="Dead letters").click()
