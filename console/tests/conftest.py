@@ -274,12 +274,21 @@ async def stack(
             handle.thread.join(timeout=30)
 
 
+def chromium_executable(search_path: str | None = None) -> str:
+    """Debian's chromium on PATH; the test fails naming `make tools` without it."""
+    found = shutil.which("chromium", path=search_path)
+    if found is None:
+        pytest.fail(
+            "chromium is not installed: run `make tools` (it installs Debian's chromium package)",
+            pytrace=False,
+        )
+    return found
+
+
 @pytest.fixture(scope="session")
 async def browser(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[BrowserContext]:
     """Debian's chromium, headless, on a fresh profile; never a downloaded browser."""
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.fail("chromium is not installed: run `make tools` (Debian's chromium package)")
+    chromium = chromium_executable()
     async with async_playwright() as playwright:
         context = await playwright.chromium.launch_persistent_context(
             str(tmp_path_factory.mktemp("chromium-profile")),

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from mci_console.app import create_app
 from mci_console.settings import ConsoleSettings
+
+from .conftest import chromium_executable
 
 SETTINGS = ConsoleSettings(
     auth_url="http://auth.test",
@@ -185,3 +188,8 @@ async def test_logs_name_no_query_string_and_no_header(
     assert "/api/auth/accounts/oauth/callback" in logged
     for secret in ("STATE123", "CODE456", "mcik_secret_value"):
         assert secret not in logged
+
+
+def test_a_missing_browser_fails_the_browser_tests_naming_make_tools(tmp_path: Path) -> None:
+    with pytest.raises(pytest.fail.Exception, match=r"run `make tools`"):
+        chromium_executable(search_path=str(tmp_path))
