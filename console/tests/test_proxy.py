@@ -162,12 +162,12 @@ async def test_a_service_that_cannot_be_reached_is_a_502_in_the_error_shape(
 async def test_pages_config_and_security_headers(client: httpx.AsyncClient) -> None:
     index = await client.get("/")
     assert index.status_code == 200
-    assert '<script src="/static/console.js"' in index.text
+    assert '<script type="module" src="/static/main.js"' in index.text
     csp = index.headers["content-security-policy"]
     assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
     assert index.headers["referrer-policy"] == "no-referrer"
     assert (await client.get("/oauth/callback?code=c&state=s")).text == index.text
-    assert "function renderCallback" in (await client.get("/static/console.js")).text
+    assert "function renderCallback" in (await client.get("/static/shops.js")).text
     config = (await client.get("/config.json")).json()
     assert config == {
         "services": ["auth", "catalog", "pricing", "offers", "orders"],
