@@ -245,6 +245,14 @@ async def test_catalogue_import_errors_selection_and_a_not_listable_reason(
         ]
     )
     await expect(product).to_contain_text(f"No price computed for {names['no_ean']}")
+    await page.get_by_label("Offer title").fill("  Makita   cordless drill 18 V ")
+    await page.get_by_role("button", name="Set title").click()
+    await expect(product.locator(".result")).to_contain_text(
+        'Title set to "Makita cordless drill 18 V";'
+    )
+    async with stack.http("catalog", "viewer") as catalog:
+        stored = (await catalog.get(f"/products/{names['no_ean']}")).json()
+    assert stored["operator_title"] == "Makita cordless drill 18 V"
     await screenshot(page, "product")
 
     # The shop lists products without an EAN too, under a cap of one: the preview says so.
