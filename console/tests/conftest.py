@@ -300,8 +300,8 @@ async def browser(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Bro
         )
         # Upper bounds of waiting on a shared, busy machine (a page that is right sooner
         # passes sooner); the device flow waits for auth's next poll of Allegro (5 s).
-        context.set_default_timeout(30_000)
-        expect.set_options(timeout=30_000)
+        context.set_default_timeout(60_000)
+        expect.set_options(timeout=60_000)
         yield context
         await context.close()
 

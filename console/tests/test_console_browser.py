@@ -173,8 +173,10 @@ async def test_a_shop_is_connected_with_a_code_the_seller_types_at_allegro(
     await allegro.locator("select[name=login]").select_option(login)
     await allegro.get_by_role("button", name="Pozwól").click()
     await allegro.close()
+    # auth asks Allegro every `interval` seconds (5, plus 5 at each slow_down Allegro answers,
+    # more likely on a loaded machine): a longer bound than the other waits.
     await expect(page.locator(".result").first).to_have_text(
-        f"{shop['alias']} is connected as Allegro seller {login}."
+        f"{shop['alias']} is connected as Allegro seller {login}.", timeout=120_000
     )
 
 

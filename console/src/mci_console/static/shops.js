@@ -1,6 +1,6 @@
 // Shops: auth's accounts, their connection to Allegro (both OAuth flows) and the callback.
 
-import { MARKETPLACES, view, state, h, table, can, shop, when, call, get, post, getAll, resultLine, act, action, loadAccounts } from "./lib.js";
+import { ApiError, MARKETPLACES, view, state, h, table, can, shop, when, call, get, post, getAll, resultLine, act, action, loadAccounts } from "./lib.js";
 
 // --- Shops (auth; cap from catalog; import state from orders) -------------------------------
 
@@ -159,7 +159,8 @@ export function watchConnection(accountId, line) {
             : `${account.alias} was not connected: ${attempt.error || attempt.status}.`;
       }
     } catch (exc) {
-      clearInterval(timer);
+      // A refusal ends the watch; a service briefly unavailable does not.
+      if (exc instanceof ApiError && [401, 403, 404].includes(exc.status)) clearInterval(timer);
     }
   }, 3000);
 }
