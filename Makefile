@@ -9,15 +9,16 @@ INSTALLED := $(VENV)/.installed
 UV ?= uv
 SERVICES := auth catalog pricing offers orders
 
-.PHONY: help install tools lock lint format test test-fast test-fault run run-check emulator migrate bench \
+.PHONY: help install tools lock lint format test test-fast test-fault run run-check emulator console migrate bench \
 	bench-messaging bench-emulator bench-catalog bench-pricing bench-orders bench-summary asyncapi clean
 
 help:
 	@echo "make run      - the whole platform end to end on the embedded default (emulator, demo data)"
 	@echo "make test     - ruff, mypy and every test (what .ci/run calls); runs make tools first"
-	@echo "make tools    - docker-compose, promtool (apt-get as root) and kubectl, for tests/deploy"
+	@echo "make tools    - docker-compose, promtool, chromium (apt-get as root) and kubectl, for the tests"
 	@echo "make emulator - the Allegro emulator alone, in the foreground"
 	@echo "make emulator-bigbuy - the BigBuy API emulator alone, in the foreground (port 8410)"
+	@echo "make console  - the operator console on http://127.0.0.1:8009 (over a running stack)"
 	@echo "make bench    - every benchmark; results in bench/results/"
 
 $(INSTALLED): requirements.lock
@@ -76,6 +77,10 @@ emulator: $(INSTALLED)
 .PHONY: emulator-bigbuy
 emulator-bigbuy: $(INSTALLED)
 	$(PY) -m bigbuy_emulator
+
+# The operator console (console/README.md) over the services of a running `make run`.
+console: $(INSTALLED)
+	$(PY) -m mci_console
 
 bench: bench-messaging bench-emulator bench-catalog bench-pricing bench-orders
 	$(MAKE) bench-summary

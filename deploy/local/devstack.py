@@ -50,6 +50,8 @@ COMPONENTS = [
     Component("offers", "offers", 8004, "/health/ready"),
     Component("orders", "orders", 8005, "/health/ready"),
 ]
+# The operator console (console/README.md): started after the services, not one of them.
+CONSOLE = Component("console", "mci_console", 8009, "/health")
 
 
 def development_admin_key() -> str:
@@ -165,6 +167,7 @@ async def demo() -> None:
         )
         await demo_catalogue_and_prices(http, account["id"])
         print(f"  operator API key for this local stack: {admin['Authorization'][7:]}")
+        print(f"  operator console: {CONSOLE.url} (log in with that key)")
 
 
 DEMO_PRODUCTS = 500
@@ -262,6 +265,10 @@ async def run(keep_running: bool) -> int:
             processes.append((component, process))
             await wait_ready(component, process)
             print(f"started {component.name} on {component.url}", flush=True)
+        console = await start(CONSOLE, env)
+        processes.append((CONSOLE, console))
+        await wait_ready(CONSOLE, console)
+        print(f"started the operator console on {CONSOLE.url}", flush=True)
         print("the platform is up:")
         await demo()
         if keep_running:

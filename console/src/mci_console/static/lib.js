@@ -1,0 +1,213 @@
+// What every page shares: the DOM builder, the API client (the console's proxy with the
+// operator's key), result lines, roles and the selected shop.
+
+export const KEY = "mci.apiKey";
+export const ROLE = "mci.role";
+export const SHOP = "mci.shop";
+export const RANK = { viewer: 1, operator: 2, admin: 3 };
+export const MARKETPLACES = ["allegro-pl", "allegro-cz", "allegro-sk", "allegro-hu"];
+export const view = document.getElementById("view");
+export const state = { config: { services: [], oauth_redirect_uri: null }, accounts: [] };
+
+// Why a product is not listable, and what the operator can do about it. The service gives
+// the reason's words (`in_words`); the fix is the console's advice.
+export const FIXES = {
+  prohibited: "Allegro does not allow it: leave it out, or remove the screening rule if it is wrong.",
+  incomplete: "Give the product a title and a cost price in the supplier's file, then import it again.",
+  no_image: "Add at least one photo in the supplier's data, or let this shop list without photos (listing settings).",
+  no_ean: "Add the EAN in the supplier's data; without one Allegro has no catalogue product to attach the offer to.",
+  no_weight: "Add the weight in the supplier's data so a shipping price list can be chosen.",
+  no_category: "Map its supplier category to an Allegro category (Category mapping, below).",
+  over_cap: "Raise the shop's product cap, or narrow the selection.",
+};
+
+// A coverage report's counts (catalog's keys) in words.
+export const COVERAGE_WORDS = {
+  selected: "selected",
+  matched: "found in Allegro's catalogue (one product)",
+  missing: "not in Allegro's catalogue",
+  ambiguous: "several Allegro products for the EAN",
+  no_ean: "without an EAN",
+  prohibited: "prohibited",
+  incomplete: "incomplete (no title or cost)",
+  unmapped: "category not mapped",
+  no_image: "without an image",
+  no_weight: "without a weight",
+  listable: "listable",
+};
+
+// --- small helpers --------------------------------------------------------------------------
+
+export function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name.startsWith("on")) el.addEventListener(name.slice(2), value);
+    else if (name === "dataset") Object.assign(el.dataset, value);
+    else if (value === true) el.setAttribute(name, "");
+    else el.setAttribute(name, String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+export function table(columns, rows, cells) {
+  return h(
+    "table",
+    {},
+    h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c)))),
+    h("tbody", {}, rows.map((row) => h("tr", {}, cells(row).map((c) => h("td", {}, c))))),
+  );
+}
+
+export const apiKey = () => sessionStorage.getItem(KEY);
+export const role = () => sessionStorage.getItem(ROLE) || "viewer";
+export const can = (minimum) => (RANK[role()] || 0) >= RANK[minimum];
+export const shop = () => sessionStorage.getItem(SHOP) || "";
+export const when = (iso) => (iso ? new Date(iso).toLocaleString() : "-");
+export const money = (m) => (m ? `${m.amount} ${m.currency}` : "-");
+export const lines = (text) => text.split("\n").map((s) => s.trim()).filter(Boolean);
+
+export function shopName(id) {
+  const found = state.accounts.find((a) => a.id === id);
+  return found ? found.alias : id;
+}
+
+// --- the API --------------------------------------------------------------------------------
+
+export class ApiError extends Error {
+  constructor(service, status, code, message, details) {
+    super(message);
+    this.service = service;
+    this.status = status;
+    this.code = code;
+    this.details = details || [];
+  }
+
+  words() {
+    const extra = this.details.filter((d) => !this.message.includes(d));
+    const more = extra.length ? ` (${extra.join("; ")})` : "";
+    if (this.code === "service_unreachable") return `The ${this.service} service cannot be reached.`;
+    if (this.status === 0) return `The console cannot be reached: ${this.message}`;
+    if (this.status === 401) return `Your API key was refused (${this.message}): log in again.`;
+    if (this.status === 403) return `Not allowed for your role (${role()}): ${this.message}.`;
+    return `${this.service} refused: ${this.message}${more} [${this.status} ${this.code}]`;
+  }
+}
+
+export function detailWords(details) {
+  if (!Array.isArray(details)) return [];
+  return details
+    .filter((d) => d && typeof d === "object" && (d.field || d.reason))
+    .map((d) => [d.field, d.reason || d.code].filter(Boolean).join(": "));
+}
+
+export async function call(service, method, path, options = {}) {
+  const url = new URL(`/api/${service}${path}`, location.origin);
+  for (const [name, value] of Object.entries(options.params || {})) {
+    if (value !== undefined && value !== null && value !== "") url.searchParams.set(name, value);
+  }
+  const headers = { Accept: "application/json" };
+  if (options.auth !== false && apiKey()) headers.Authorization = `Bearer ${apiKey()}`;
+  let body;
+  if (options.json !== undefined) {
+    headers["Content-Type"] = "application/json";
+    body = JSON.stringify(options.json);
+  } else if (options.body !== undefined) {
+    headers["Content-Type"] = options.contentType || "application/octet-stream";
+    body = options.body;
+  }
+  let response;
+  try {
+    response = await fetch(url, { method, headers, body });
+  } catch (exc) {
+    throw new ApiError(service, 0, "network", exc.message);
+  }
+  const text = await response.text();
+  let data = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = text;
+    }
+  }
+  if (!response.ok) {
+    const e = data && typeof data === "object" ? data.error : null;
+    if (e && typeof e === "object") {
+      throw new ApiError(service, response.status, e.code, e.message || e.code, detailWords(e.details));
+    }
+    throw new ApiError(service, response.status, `http_${response.status}`, String(data || response.statusText));
+  }
+  return data;
+}
+
+export const get = (service, path, params) => call(service, "GET", path, { params });
+export const post = (service, path, json, params) => call(service, "POST", path, { json, params });
+export const put = (service, path, json) => call(service, "PUT", path, { json });
+
+export async function getAll(service, path, params) {
+  const items = [];
+  let after = null;
+  for (;;) {
+    const page = await get(service, path, { ...params, limit: 1000, after });
+    items.push(...page.items);
+    if (!page.next) return items;
+    after = page.next;
+  }
+}
+
+// A line that says what an action did, or why it failed, in words.
+export function resultLine() {
+  return h("div", { class: "result", hidden: true });
+}
+
+export async function act(line, work) {
+  line.hidden = false;
+  line.className = "result busy";
+  line.setAttribute("role", "status");
+  line.textContent = "Working…";
+  try {
+    const said = await work();
+    line.className = "result ok";
+    line.textContent = said;
+    return true;
+  } catch (exc) {
+    line.className = "result error";
+    line.setAttribute("role", "alert");
+    line.textContent = exc instanceof ApiError ? exc.words() : `Failed: ${exc.message}`;
+    return false;
+  }
+}
+
+// An action button: hidden when the key's role may not act (the service refuses anyway).
+export function action(label, minimum, onclick, attrs = {}) {
+  if (!can(minimum)) return null;
+  return h("button", { type: "button", onclick, ...attrs }, label);
+}
+
+export function needShop(container) {
+  if (shop()) return false;
+  container.append(h("p", { class: "result error" }, "Add a shop first (Shops page)."));
+  return true;
+}
+
+export async function loadAccounts() {
+  state.accounts = await getAll("auth", "/accounts");
+  const select = document.getElementById("shop");
+  if (!state.accounts.some((a) => a.id === shop())) {
+    if (state.accounts.length) sessionStorage.setItem(SHOP, state.accounts[0].id);
+    else sessionStorage.removeItem(SHOP);
+  }
+  select.replaceChildren(
+    ...state.accounts.map((a) => h("option", { value: a.id, selected: a.id === shop() }, a.alias)),
+  );
+}
+
+
+// The page router, set by main.js: a page draws itself again through it.
+export const hooks = { route: () => {} };
+export const rerender = () => hooks.route();

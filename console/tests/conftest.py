@@ -1,0 +1,330 @@
+"""The console against the real services: auth, catalog, pricing and orders served over HTTP
+on throw-away databases and the run's vhost (mci_testing.served, as the CLI's and the API-wide
+tests do), the Allegro emulator over HTTP, the console in front of them, and Debian's chromium
+driven by Playwright (no browser download: `make tools` installs the package).
+
+offers is not started: the console points at a closed port for it, as a down service.
+Screenshots of the main pages go to console/screenshots/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from playwright.async_api import BrowserContext, Page, async_playwright, expect
+
+from mci_console.app import create_app
+from mci_console.settings import ConsoleSettings
+from mci_testing.emulator import EmulatorHandle, start_emulator
+from mci_testing.fixtures import MakeDatabase
+from mci_testing.infra import VhostAdmin, base_amqp_url, free_port, with_vhost
+from mci_testing.served import Served, serve
+from shared.allegro.tokens import StaticTokens
+
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "screenshots"
+# The Allegro app the console's tests register with the emulator: its redirect URI is the
+# console's own callback page.
+CLIENT_ID = "console-tests"
+CLIENT_SECRET = "console-tests-client-secret-0123456789abcdef"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PRODUCER = {
+    "name": "Producent testowy",
+    "producerData": {
+        "tradeName": "Fabryka Testowa sp. z o.o.",
+        "address": {
+            "countryCode": "PL",
+            "street": "ul. Fabryczna 1",
+            "postalCode": "60-001",
+            "city": "Poznań",
+        },
+        "contact": {"email": "gpsr@fabryka.example", "phoneNumber": "+48 600 000 000"},
+    },
+}
+
+
+@dataclass
+class Stack:
+    services: dict[str, Served]
+    emulator: EmulatorHandle
+    console: str
+    keys: dict[str, str]  # role -> a real API key of that role
+    closed: str  # a URL nothing listens on (offers)
+    amqp_url: str  # the services' broker vhost
+    shops: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def url(self, service: str) -> str:
+        return self.services[service].url
+
+    def http(self, service: str, role: str = "admin") -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self.url(service),
+            headers={"Authorization": f"Bearer {self.keys[role]}"},
+            timeout=60,
+        )
+
+    async def new_shop(self, label: str) -> dict[str, Any]:
+        """A shop auth knows (not connected to Allegro)."""
+        async with self.http("auth") as auth:
+            made = await auth.post("/accounts", json={"alias": f"{label}-{uuid.uuid4().hex[:6]}"})
+        assert made.status_code == 201, made.text
+        account: dict[str, Any] = made.json()
+        return account
+
+    async def connected_shop(self, label: str) -> dict[str, Any]:
+        """A shop connected through OAuth to a new emulator seller, approved headlessly."""
+        login = self.emulator.new_seller()["login"]
+        alias = f"{label}-{uuid.uuid4().hex[:6]}"
+        async with self.http("auth") as auth:
+            account = (await auth.post("/accounts", json={"alias": alias})).json()
+            started = await auth.post(f"/accounts/{account['id']}/connect/authorization-code")
+            query = dict(httpx.URL(started.json()["authorize_url"]).params)
+            approval = self.emulator.admin(
+                "POST",
+                "/oauth/authorize",
+                {
+                    "clientId": query["client_id"],
+                    "redirectUri": query["redirect_uri"],
+                    "login": login,
+                    "codeChallenge": query["code_challenge"],
+                    "codeChallengeMethod": "S256",
+                    "state": query["state"],
+                },
+            )
+            callback = httpx.URL(approval["redirectUrl"])
+            done = await auth.get("/accounts/oauth/callback", params=dict(callback.params))
+        assert done.status_code == 200, done.text
+        return {**done.json(), "login": login}
+
+    def active_offer(self, login: str) -> str:
+        """An active offer of the seller on the emulator (what a buyer can buy)."""
+        token = self.emulator.token_for(login)["access_token"]
+        media = "application/vnd.allegro.public.v1+json"
+        headers = {"Authorization": f"Bearer {token}", "Accept": media, "Content-Type": media}
+        with httpx.Client(base_url=self.emulator.url, headers=headers, timeout=30) as api:
+            assert api.post("/sale/responsible-producers", json=PRODUCER).status_code == 201
+            rows = self.emulator.admin("GET", "/catalogue/sample?n=50")["rows"]
+            ean = next(r["ean"] for r in rows if r["allegroProducts"] == 1)
+            made = api.post(
+                "/sale/product-offers",
+                json={
+                    "productSet": [
+                        {
+                            "product": {"id": ean, "idType": "GTIN"},
+                            "responsibleProducer": {"type": "NAME", "name": PRODUCER["name"]},
+                            "safetyInformation": {"type": "TEXT", "description": "Chronić."},
+                        }
+                    ],
+                    "parameters": [{"id": "11323", "valuesIds": ["11323_1"]}],
+                    "sellingMode": {"price": {"amount": "49.90", "currency": "PLN"}},
+                    "stock": {"available": 50, "unit": "UNIT"},
+                    "publication": {"status": "ACTIVE"},
+                    "external": {"id": f"SKU-{uuid.uuid4().hex[:8]}"},
+                },
+            )
+            assert made.status_code in (201, 202), made.text
+            offer_id: str = made.json()["id"]
+
+            def active() -> bool:
+                offer = api.get(f"/sale/product-offers/{offer_id}").json()
+                return bool(offer.get("publication", {}).get("status") == "ACTIVE")
+
+            deadline = time.monotonic() + 30
+            while not active():
+                assert time.monotonic() < deadline, f"offer {offer_id} never became active"
+                time.sleep(0.2)
+        return offer_id
+
+
+def serve_console(settings: ConsoleSettings) -> tuple[uvicorn.Server, threading.Thread]:
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings),
+            host=settings.http_host,
+            port=settings.http_port,
+            log_config=None,
+            access_log=False,
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True, name="console")
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the console did not start")
+        time.sleep(0.05)
+    return server, thread
+
+
+@pytest.fixture(scope="session")
+def console_emulator() -> Iterator[EmulatorHandle]:
+    handle = start_emulator(catalogue_size=50)
+    yield handle
+    handle.server.should_exit = True
+
+
+@pytest.fixture(scope="session")
+def console_amqp_url(vhost_admin: VhostAdmin, amqp_vhost: str) -> Iterator[str]:
+    """A vhost of the console tests' own: other tests' in-process services (the CLI's, the
+    API-wide ones) consume the run's vhost and would take the messages meant for these."""
+    vhost = f"{amqp_vhost}-console"
+    vhost_admin.create(vhost)
+    try:
+        yield with_vhost(base_amqp_url(), vhost)
+    finally:
+        vhost_admin.delete(vhost)
+
+
+@pytest.fixture(scope="session")
+async def stack(
+    make_database: MakeDatabase, console_amqp_url: str, console_emulator: EmulatorHandle
+) -> AsyncIterator[Stack]:
+    amqp_url = console_amqp_url
+    console_port = free_port()
+    console_url = f"http://127.0.0.1:{console_port}"
+    callback = f"{console_url}/oauth/callback"
+    console_emulator.admin(
+        "POST",
+        "/clients",
+        {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET, "redirectUris": [callback]},
+    )
+    running: dict[str, Served] = {}
+    server: uvicorn.Server | None = None
+    try:
+        emulator = console_emulator.url
+        auth = running["auth"] = serve(
+            "auth",
+            await make_database("console_auth"),
+            amqp_url,
+            emulator,
+            None,
+            settings={
+                "allegro_client_id": CLIENT_ID,
+                "allegro_client_secret": CLIENT_SECRET,
+                "oauth_redirect_uri": callback,
+            },
+        )
+        # catalog asks auth for the shops' Allegro tokens (coverage reports), as in production.
+        running["catalog"] = serve(
+            "catalog",
+            await make_database("console_catalog"),
+            amqp_url,
+            emulator,
+            auth.url,
+            settings={"allegro_client_id": CLIENT_ID},
+        )
+        running["pricing"] = serve(
+            "pricing",
+            await make_database("console_pricing"),
+            amqp_url,
+            emulator,
+            auth.url,
+            build={"allegro_tokens": StaticTokens({})},
+        )
+        running["orders"] = serve(
+            "orders",
+            await make_database("console_orders"),
+            amqp_url,
+            emulator,
+            auth.url,
+            settings={"allegro_client_id": CLIENT_ID, "order_poll_interval_seconds": 0.5},
+        )
+        keys: dict[str, str] = {}
+        async with httpx.AsyncClient(base_url=auth.url, headers=auth.headers("admin")) as http:
+            for role in ("viewer", "operator", "admin"):
+                made = await http.post("/api-keys", json={"name": f"console {role}", "role": role})
+                assert made.status_code == 201, made.text
+                keys[role] = made.json()["api_key"]
+        closed = f"http://127.0.0.1:{free_port()}"
+        settings = ConsoleSettings(
+            http_port=console_port,
+            auth_url=auth.url,
+            catalog_url=running["catalog"].url,
+            pricing_url=running["pricing"].url,
+            orders_url=running["orders"].url,
+            offers_url=closed,
+            oauth_redirect_uri=callback,
+        )
+        server, _ = serve_console(settings)
+        yield Stack(running, console_emulator, console_url, keys, closed, amqp_url)
+    finally:
+        if server is not None:
+            server.should_exit = True
+        for handle in running.values():
+            handle.server.should_exit = True
+        for handle in running.values():
+            handle.thread.join(timeout=30)
+
+
+def chromium_executable(search_path: str | None = None) -> str:
+    """Debian's chromium on PATH; the test fails naming `make tools` without it."""
+    found = shutil.which("chromium", path=search_path)
+    if found is None:
+        pytest.fail(
+            "chromium is not installed: run `make tools` (it installs Debian's chromium package)",
+            pytrace=False,
+        )
+    return found
+
+
+@pytest.fixture(scope="session")
+async def browser(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[BrowserContext]:
+    """Debian's chromium, headless, on a fresh profile; never a downloaded browser."""
+    chromium = chromium_executable()
+    async with async_playwright() as playwright:
+        context = await playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=chromium,
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            accept_downloads=True,
+            viewport={"width": 1400, "height": 1000},
+        )
+        # Upper bounds of waiting on a shared, busy machine (a page that is right sooner
+        # passes sooner); the device flow waits for auth's next poll of Allegro (5 s).
+        context.set_default_timeout(60_000)
+        expect.set_options(timeout=60_000)
+        yield context
+        await context.close()
+
+
+@pytest.fixture
+async def page(browser: BrowserContext) -> AsyncIterator[Page]:
+    """A new tab: its own sessionStorage, so no key carries over from another test."""
+    tab = await browser.new_page()
+    yield tab
+    await tab.close()
+
+
+async def log_in(page: Page, stack: Stack, role: str) -> None:
+    await page.goto(stack.console)
+    await page.get_by_label("API key").fill(stack.keys[role])
+    await page.get_by_role("button", name="Log in").click()
+    await page.get_by_text(f"role: {role}").wait_for()
+
+
+async def choose_shop(page: Page, alias: str) -> None:
+    await page.locator("#shop").select_option(label=alias)
+
+
+async def screenshot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
