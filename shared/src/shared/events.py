@@ -403,6 +403,10 @@ class SupplierShipmentSent(Event):
     carrier_id: str
     tracking_number: str
     lines: list[dict[str, Any]] = Field(default_factory=list)
+    carrier_name: str | None = Field(
+        default=None,
+        description="The carrier's own name (Allegro needs it when carrier_id is OTHER)",
+    )
 
 
 ALL_EVENTS: tuple[type[Event], ...] = (
