@@ -281,7 +281,7 @@ async def order_outcome(command: c.OrderOutcome, uow: UnitOfWork) -> None:
     order = await repo.get(command.order_id, lock=True)
     if order is None:
         raise NotFound(f"no supplier order {command.order_id}")
-    state = command.state
+    state = command.state or order["state"]
     values = dict(command.values)
     if state == o.SENT and order["cancel_requested"]:
         state = o.CANCEL_MANUAL

@@ -70,12 +70,13 @@ async def send_step(deps: BigBuyDeps) -> bool:
     try:
         outcome = await send(deps, order)
     except (Throttled, BigBuyError) as exc:
-        # Unknown outcome or BigBuy unavailable: stay in the same state, try again later (a
-        # `sending` order is looked up first).
+        # Unknown outcome or BigBuy unavailable: the state stays as committed (`sending` once
+        # the create may have gone out), tried again later (a `sending` order is looked up
+        # first).
         log.warning("order %s: %s", order["order_id"], exc)
         outcome = c.OrderOutcome(
             order["order_id"],
-            order["state"],
+            None,
             {
                 "due_at": deps.clock.now() + settings.order_retry_seconds,
                 "error_code": getattr(exc, "code", "throttled"),

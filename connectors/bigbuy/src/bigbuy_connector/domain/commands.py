@@ -149,7 +149,7 @@ class OrderOutcome:
     upstream with it (out of stock)."""
 
     order_id: str
-    state: str
+    state: str | None  # None: stays as it is (a `sending` order stays `sending`)
     values: dict[str, Any] = field(default_factory=dict)
     stock_corrections: dict[str, int] = field(default_factory=dict)
     now: float = 0.0
