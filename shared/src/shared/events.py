@@ -274,7 +274,7 @@ _ORDER_RECEIVED_EXAMPLE: dict[str, Any] = {
 class OrderReceived(Event):
     event_type = "OrderReceived"
     producer = "orders"
-    consumers = ("fulfilment (external)", "catalog")
+    consumers = ("fulfilment (external)", "catalog", "bigbuy")
     routing_key = "order.received"
     summary = "A paid order (Allegro checkout form) is ready for fulfilment."
     model_config = ConfigDict(json_schema_extra={"examples": [_ORDER_RECEIVED_EXAMPLE]})
@@ -301,7 +301,7 @@ class OrderReceived(Event):
 class OrderCancelled(Event):
     event_type = "OrderCancelled"
     producer = "orders"
-    consumers = ("fulfilment (external)", "catalog")
+    consumers = ("fulfilment (external)", "catalog", "bigbuy")
     routing_key = "order.cancelled"
     summary = "An order was cancelled on Allegro before it was fulfilled."
 

@@ -48,6 +48,7 @@ TOPOLOGY: dict[str, list[tuple[str, str]]] = {
     "offers.accounts": [("mci.events", key) for key in ACCOUNT_EVENTS],
     "orders.accounts": [("mci.events", key) for key in ACCOUNT_EVENTS],
     "orders.shipments": [("mci.upstream", "supplier.shipment")],
+    "bigbuy.orders": [("mci.events", "order.received"), ("mci.events", "order.cancelled")],
 }
 
 

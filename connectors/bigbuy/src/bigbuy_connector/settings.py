@@ -9,6 +9,10 @@ from pydantic_settings import SettingsConfigDict
 from shared.settings import ServiceSettings
 
 
+# The emulator's default key: refused outside development like any placeholder.
+EMULATOR_KEY = "bigbuy-emulator-key"
+
+
 class Settings(ServiceSettings):
     """The BigBuy connector's settings; environment variables prefixed `BIGBUY_`."""
 
@@ -20,7 +24,7 @@ class Settings(ServiceSettings):
     # BigBuy's REST root (production https://api.bigbuy.eu/rest); the emulator by default.
     api_url: str = "http://127.0.0.1:8410/rest"
     # The key from BigBuy's control panel (sent as a bearer token; never logged).
-    api_key: SecretStr = SecretStr("bigbuy-emulator-key")
+    api_key: SecretStr = SecretStr(EMULATOR_KEY)
     # Seconds one BigBuy call may take (a 10,000-product page takes ~20 s in production).
     request_timeout_seconds: float = 120.0
     # Added to `X-RateLimit-Reset` before the next call: the header is whole seconds and our
@@ -89,3 +93,8 @@ class Settings(ServiceSettings):
     )
 
     generated_secrets: ClassVar[frozenset[str]] = frozenset({"service_token_secret"})
+
+    def secret_problem(self, name: str, value: str) -> str | None:
+        if name == "api_key" and value == EMULATOR_KEY:
+            return "is the BigBuy emulator's development key"
+        return super().secret_problem(name, value)
