@@ -8,7 +8,6 @@ from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
 
-
 # The emulator's default key: refused outside development like any placeholder.
 EMULATOR_KEY = "bigbuy-emulator-key"
 
