@@ -117,7 +117,8 @@ class Variable:
 
 
 def settings_class(service: str) -> type[ServiceSettings]:
-    cls: type[ServiceSettings] = importlib.import_module(f"{PACKAGES.get(service, service)}.settings").Settings
+    module = importlib.import_module(f"{PACKAGES.get(service, service)}.settings")
+    cls: type[ServiceSettings] = module.Settings
     assert issubclass(cls, ServiceSettings)
     return cls
 
@@ -221,9 +222,9 @@ def render() -> str:
         START,
         "",
         "Every service reads the fields below with its own prefix (`AUTH_`, `CATALOG_`,",
-        "`PRICING_`, `OFFERS_`, `ORDERS_`, `BIGBUY_`). Where a field has an unprefixed fallback, one",
-        "variable",
-        "configures every service and the prefixed one overrides it for one service. Secrets",
+        "`PRICING_`, `OFFERS_`, `ORDERS_`, `BIGBUY_`). Where a field has an unprefixed fallback,",
+        "one variable configures every service and the prefixed one overrides it for one",
+        "service. Secrets",
         "(`SecretStr`) are refused at start outside `ENVIRONMENT=development` while they hold a",
         "placeholder.",
         "",
