@@ -34,14 +34,15 @@ async def database(make_database: MakeDatabase) -> str:
 
 
 def settings_for(emulator: BigBuyEmulatorHandle, database: str, **values: Any) -> Settings:
-    return Settings(
-        database_url=database,
-        api_url=emulator.rest_url,
-        api_key=emulator.key,
-        environment="test",
-        service_token_secret="t" * 8 + "0123456789abcdefghijklmnopqrstuvwxyz",
+    fields: dict[str, Any] = {
+        "database_url": database,
+        "api_url": emulator.rest_url,
+        "api_key": emulator.key,
+        "environment": "test",
+        "service_token_secret": "Zq8vN3xR7tK1mW5pL9cB2hF6jD4gS0yA",
         **values,
-    )
+    }
+    return Settings(**fields)
 
 
 @pytest.fixture
