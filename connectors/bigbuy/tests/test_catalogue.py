@@ -238,3 +238,32 @@ async def test_soft_errors_are_errors_and_the_refresh_still_completes(
     products = await scalar(database, "SELECT count(*) FROM products")
     assert len(sent) == products > 200  # every SKU, the variations' too
     assert rejected(emulator) == 0
+
+
+async def test_gpsr_data_is_read_one_product_at_a_time_and_sent_upstream(
+    emulator: BigBuyEmulatorHandle, make_deps: MakeDeps, database: str
+) -> None:
+    emulator.reset(catalogue_size=60)
+    deps = make_deps(page_size=100, gpsr_enabled=True)
+    await run_steps(deps, runs_done(database))
+    in_stock = await scalar(
+        database,
+        "SELECT count(DISTINCT product_id) FROM products WHERE (record->>'stock')::int > 0",
+    )
+
+    async def all_read() -> bool:
+        return bool(await scalar(database, "SELECT count(*) FROM compliance") >= in_stock)
+
+    await run_steps(deps, all_read)
+    with_data = await scalar(database, "SELECT count(*) FROM compliance WHERE data IS NOT NULL")
+    assert 0 < with_data <= in_stock
+    sent = [
+        p
+        for event in await outbox(database, "supplier.products")
+        for p in event["products"]
+        if "gpsr_name" in (p.get("attributes") or {})
+    ]
+    assert sent and all(p["attributes"]["gpsr_address"] for p in sent)
+    assert rejected(emulator) == 0
+    calls = emulator.counters()["requests"]["catalog/productcompliance/{}"]
+    assert sum(calls.values()) == in_stock  # each product once, 404s included
