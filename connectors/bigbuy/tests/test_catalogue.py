@@ -118,6 +118,13 @@ async def test_full_refresh_joins_every_list_into_records(
         assert len(record["images"]) == len(images[product["id"]])
         assert record["attributes"]["bigbuy_id"] == str(product["id"])
 
+    (lists,) = await outbox(database, "supplier.reference-lists")
+    assert lists["language"] == "pl"
+    assert {t["id"]: t["name"] for t in lists["taxonomies"]} == {
+        i: t["name"] for i, t in taxonomies.items()
+    }
+    assert {m["id"]: m["name"] for m in lists["manufacturers"]} == brands
+
     variation = variations[0]
     record = sent[variation["sku"]][0]
     assert record["attributes"]["parent_sku"] == products[variation["product"]]["sku"]
@@ -157,6 +164,7 @@ async def test_only_changes_are_sent_and_stock_refreshes_between_full_ones(
     before = len(await outbox(database, "supplier.products"))
     await run_steps(deps, runs_done(database, 2, "full"), max_steps=5_000)
     assert len(await outbox(database, "supplier.products")) == before
+    assert len(await outbox(database, "supplier.reference-lists")) == 1  # unchanged: not again
     assert rejected(emulator) == 0
 
 

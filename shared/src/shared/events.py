@@ -409,6 +409,24 @@ class SupplierShipmentSent(Event):
     )
 
 
+class SupplierReferenceListsChanged(Event):
+    event_type = "SupplierReferenceListsChanged"
+    producer = "bigbuy"
+    consumers = ("catalog",)
+    routing_key = "supplier.reference-lists"
+    exchange = UPSTREAM_EXCHANGE
+    summary = (
+        "The supplier's taxonomies and manufacturers lists changed (whole lists, in the shape"
+        " catalog's PUT /reference/taxonomies and /reference/manufacturers take)."
+    )
+
+    language: str = Field(description="ISO 639-1 code of the taxonomy names")
+    taxonomies: list[dict[str, Any]] = Field(
+        description="{id, name, parentTaxonomy (0 at a root)}, the whole list"
+    )
+    manufacturers: list[dict[str, Any]] = Field(description="{id, name}, the whole list")
+
+
 ALL_EVENTS: tuple[type[Event], ...] = (
     CatalogUpdated,
     PriceComputed,
@@ -422,5 +440,6 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     AccountRefreshFailed,
     SupplierProductsChanged,
     SupplierShipmentSent,
+    SupplierReferenceListsChanged,
 )
 EVENTS_BY_TYPE: dict[str, type[Event]] = {cls.event_type: cls for cls in ALL_EVENTS}

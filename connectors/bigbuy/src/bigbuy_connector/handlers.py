@@ -7,9 +7,12 @@ and write the connector's database and emit upstream events through the outbox.
 from __future__ import annotations
 
 import base64
+import hashlib
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+
+import orjson
 
 from bigbuy_connector.domain import catalogue as cat
 from bigbuy_connector.domain import commands as c
@@ -22,6 +25,7 @@ from shared.events import (
     OrderReceived,
     SupplierProduct,
     SupplierProductsChanged,
+    SupplierReferenceListsChanged,
     SupplierShipmentSent,
 )
 from shared.messaging.consumer import Handler
@@ -132,6 +136,7 @@ async def finish_run(command: c.FinishRun, uow: UnitOfWork) -> dict[str, int]:
     changed: list[dict[str, Any]] = []
     to_save: list[dict[str, Any]] = []
     if run["kind"] == "full":
+        await _emit_reference_lists(uow, lists, command.language)
         compliance = await repo.compliance()
         for built in cat.build_full(lists, compliance, command.max_handling_days):
             before = stored.get(built.sku)
@@ -163,6 +168,23 @@ async def finish_run(command: c.FinishRun, uow: UnitOfWork) -> dict[str, int]:
     await _emit_products(uow, changed, updated_at, command.products_per_event)
     await repo.finish_run(command.run_id, command.now, len(changed))
     return {"emitted": len(changed), "saved": len(to_save)}
+
+
+async def _emit_reference_lists(
+    uow: UnitOfWork, lists: dict[str, list[dict[str, Any]]], language: str
+) -> None:
+    """The taxonomies and manufacturers lists, whole, when either changed since last sent."""
+    repo = uow.repository(CatalogueRepository)
+    taxonomies, manufacturers = cat.reference_lists(lists)
+    digest = hashlib.sha256(orjson.dumps([language, taxonomies, manufacturers])).hexdigest()
+    if await repo.reference_digest("taxonomies+manufacturers") == digest:
+        return
+    await uow.emit(
+        SupplierReferenceListsChanged(
+            language=language, taxonomies=taxonomies, manufacturers=manufacturers
+        )
+    )
+    await repo.save_reference_digest("taxonomies+manufacturers", digest)
 
 
 async def _emit_products(

@@ -273,6 +273,22 @@ class CatalogueRepository:
             },
         )
 
+    async def reference_digest(self, name: str) -> str | None:
+        row = await self.connection.execute(
+            sa.text("SELECT digest FROM reference_lists WHERE name = :n"), {"n": name}
+        )
+        value = row.scalar_one_or_none()
+        return None if value is None else str(value)
+
+    async def save_reference_digest(self, name: str, digest: str) -> None:
+        await self.connection.execute(
+            sa.text(
+                "INSERT INTO reference_lists (name, digest) VALUES (:n, :d)"
+                " ON CONFLICT (name) DO UPDATE SET digest = :d, updated_at = now()"
+            ),
+            {"n": name, "d": digest},
+        )
+
     async def compliance(self) -> dict[int, Any]:
         rows = await self.connection.execute(
             sa.text("SELECT product_id, data::text AS data FROM compliance")

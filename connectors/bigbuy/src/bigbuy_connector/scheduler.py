@@ -79,7 +79,13 @@ async def step(deps: BigBuyDeps, holder: str = HOLDER) -> float:
     if not run.pending:
         result = await units.handle(
             handlers.finish_run,
-            c.FinishRun(run.run_id, now, settings.max_handling_days, settings.products_per_event),
+            c.FinishRun(
+                run.run_id,
+                now,
+                settings.max_handling_days,
+                settings.products_per_event,
+                settings.language,
+            ),
         )
         log.info("refresh %s (%s) done: %s", run.run_id, run.kind, result)
         return 0.0

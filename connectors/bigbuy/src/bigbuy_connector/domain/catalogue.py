@@ -323,6 +323,33 @@ def _variation_pairs(
     return pairs
 
 
+def reference_lists(
+    lists: Mapping[str, list[dict[str, Any]]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The taxonomies and manufacturers in the shape catalog's reference lists take, by id."""
+    taxonomies: list[dict[str, Any]] = sorted(
+        (
+            {
+                "id": _int(t.get("id")),
+                "name": str(t.get("name") or ""),
+                "parentTaxonomy": _int(t.get("parentTaxonomy")),
+            }
+            for t in lists.get("taxonomies", [])
+            if _int(t.get("id"))
+        ),
+        key=lambda t: int(t["id"]),
+    )
+    manufacturers: list[dict[str, Any]] = sorted(
+        (
+            {"id": _int(m.get("id")), "name": str(m.get("name") or "")}
+            for m in lists.get("manufacturers", [])
+            if _int(m.get("id"))
+        ),
+        key=lambda m: int(m["id"]),
+    )
+    return taxonomies, manufacturers
+
+
 def _days(days: int | None) -> str:
     return "" if days is None else str(days)
 

@@ -103,6 +103,7 @@ class FinishRun:
     now: float
     max_handling_days: int
     products_per_event: int
+    language: str = "en"
 
 
 @dataclass(frozen=True)
