@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 
 from bigbuy_connector import scheduler
 from bigbuy_connector.deps import BigBuyDeps
@@ -133,6 +134,7 @@ async def test_full_refresh_joins_every_list_into_records(
     assert rejected(emulator) == 0
 
 
+@pytest.mark.slow
 async def test_only_changes_are_sent_and_stock_refreshes_between_full_ones(
     emulator: BigBuyEmulatorHandle, make_deps: MakeDeps, database: str
 ) -> None:
@@ -182,6 +184,7 @@ async def _first_count(
     return out
 
 
+@pytest.mark.slow
 async def test_limits_are_never_exceeded_over_a_simulated_day(
     emulator: BigBuyEmulatorHandle, make_deps: MakeDeps, database: str
 ) -> None:
@@ -248,6 +251,7 @@ async def test_soft_errors_are_errors_and_the_refresh_still_completes(
     assert rejected(emulator) == 0
 
 
+@pytest.mark.slow
 async def test_gpsr_data_is_read_one_product_at_a_time_and_sent_upstream(
     emulator: BigBuyEmulatorHandle, make_deps: MakeDeps, database: str
 ) -> None:

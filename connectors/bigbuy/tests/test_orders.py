@@ -334,3 +334,8 @@ async def test_cancelled_before_sending_is_never_sent_and_after_says_so(
     )
     order = await state_of(deps, late)
     assert (order["state"], order["error_code"]) == (o.CANCEL_MANUAL, "no_cancel_endpoint")
+    # The operator cancels it in BigBuy's panel; the status read settles it.
+    emulator.admin("PUT", f"/orders/{order['bigbuy_order_id']}/status", {"status": "Cancelled"})
+    await sender.tracking_step(deps, sender.LoopState(), force=True)
+    order = await state_of(deps, late)
+    assert (order["state"], order["bigbuy_status"]) == (o.CANCELLED, "Cancelled")

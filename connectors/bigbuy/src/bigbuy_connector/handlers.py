@@ -394,9 +394,15 @@ async def shipped(command: c.Shipped, uow: UnitOfWork) -> bool:
 
 
 async def status_seen(command: c.StatusSeen, uow: UnitOfWork) -> None:
-    await uow.repository(OrderRepository).update(
-        command.order_id, bigbuy_status=command.bigbuy_status
-    )
+    """BigBuy's status of an order; one the operator cancelled there is settled."""
+    repo = uow.repository(OrderRepository)
+    order = await repo.get(command.order_id, lock=True)
+    if order is None:
+        return
+    values: dict[str, Any] = {"bigbuy_status": command.bigbuy_status}
+    if order["state"] == o.CANCEL_MANUAL and command.bigbuy_status in o.BIGBUY_CANCELLED:
+        values.update(state=o.CANCELLED, error_code=None, error=None)
+    await repo.update(command.order_id, **values)
 
 
 # --- orders: operator ------------------------------------------------------------------------

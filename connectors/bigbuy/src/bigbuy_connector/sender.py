@@ -259,6 +259,16 @@ async def tracking_step(deps: BigBuyDeps, state: LoopState, *, force: bool = Fal
         log.warning("tracking unreadable: %s", exc)
         return False
     found = 0
+    # Orders cancelled on Allegro after BigBuy took them: has the operator cancelled them there?
+    for manual in [s for s in sent if s["state"] == o.CANCEL_MANUAL][:5]:
+        try:
+            read = await deps.client.get(f"order/{manual['bigbuy_order_id']}.json", max_wait=2)
+        except (BigBuyError, Throttled):
+            break
+        if isinstance(read, dict) and read.get("status"):
+            await deps.units.handle(
+                handlers.status_seen, c.StatusSeen(manual["order_id"], str(read["status"]))
+            )
     for entry in answer.body or []:
         order = by_bigbuy.get(str(entry.get("id")))
         trackings = entry.get("trackings") or []

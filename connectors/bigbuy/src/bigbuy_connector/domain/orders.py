@@ -53,6 +53,9 @@ RESENDABLE = (
 # Not yet at BigBuy: a cancellation simply stops them.
 NOT_SENT = (NEW, *RESENDABLE)
 
+# BigBuy's statuses of an order that will not ship (names as `order/orderstatuses` gives them).
+BIGBUY_CANCELLED = ("Cancelled", "Refunded")
+
 # BigBuy's order error -> our state.
 ERROR_STATES: dict[str, str] = {
     "ER001": UNKNOWN_PRODUCT,
