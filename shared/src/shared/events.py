@@ -280,7 +280,7 @@ _ORDER_RECEIVED_EXAMPLE: dict[str, Any] = {
 class OrderReceived(Event):
     event_type = "OrderReceived"
     producer = "orders"
-    consumers = ("fulfilment (external)", "catalog")
+    consumers = ("fulfilment (external)", "catalog", "bigbuy")
     routing_key = "order.received"
     summary = "A paid order (Allegro checkout form) is ready for fulfilment."
     model_config = ConfigDict(json_schema_extra={"examples": [_ORDER_RECEIVED_EXAMPLE]})
@@ -307,7 +307,7 @@ class OrderReceived(Event):
 class OrderCancelled(Event):
     event_type = "OrderCancelled"
     producer = "orders"
-    consumers = ("fulfilment (external)", "catalog")
+    consumers = ("fulfilment (external)", "catalog", "bigbuy")
     routing_key = "order.cancelled"
     summary = "An order was cancelled on Allegro before it was fulfilled."
 
@@ -416,6 +416,10 @@ class SupplierShipmentSent(Event):
         description="The shipped line items as {line_item_id} (OrderLine.line_item_id);"
         " empty: the whole order",
     )
+    carrier_name: str | None = Field(
+        default=None,
+        description="The carrier's own name (Allegro needs it when carrier_id is OTHER)",
+    )
 
 
 class SupplierFulfillmentChanged(Event):
@@ -434,6 +438,24 @@ class SupplierFulfillmentChanged(Event):
     )
 
 
+class SupplierReferenceListsChanged(Event):
+    event_type = "SupplierReferenceListsChanged"
+    producer = "bigbuy"
+    consumers = ("catalog",)
+    routing_key = "supplier.reference-lists"
+    exchange = UPSTREAM_EXCHANGE
+    summary = (
+        "The supplier's taxonomies and manufacturers lists changed (whole lists, in the shape"
+        " catalog's PUT /reference/taxonomies and /reference/manufacturers take)."
+    )
+
+    language: str = Field(description="ISO 639-1 code of the taxonomy names")
+    taxonomies: list[dict[str, Any]] = Field(
+        description="{id, name, parentTaxonomy (0 at a root)}, the whole list"
+    )
+    manufacturers: list[dict[str, Any]] = Field(description="{id, name}, the whole list")
+
+
 ALL_EVENTS: tuple[type[Event], ...] = (
     CatalogUpdated,
     PriceComputed,
@@ -448,5 +470,6 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     SupplierProductsChanged,
     SupplierShipmentSent,
     SupplierFulfillmentChanged,
+    SupplierReferenceListsChanged,
 )
 EVENTS_BY_TYPE: dict[str, type[Event]] = {cls.event_type: cls for cls in ALL_EVENTS}

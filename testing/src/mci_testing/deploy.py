@@ -51,6 +51,7 @@ TOPOLOGY: dict[str, list[tuple[str, str]]] = {
         ("mci.upstream", "supplier.shipment"),
         ("mci.upstream", "supplier.fulfillment"),
     ],
+    "bigbuy.orders": [("mci.events", "order.received"), ("mci.events", "order.cancelled")],
 }
 
 

@@ -13,6 +13,7 @@ from typing import Protocol
 import pytest
 
 from mci_testing import infra
+from mci_testing.bigbuy import bigbuy_emulator
 from mci_testing.emulator import allegro_emulator
 from shared.db import migrate
 
@@ -92,7 +93,7 @@ def amqp_url(amqp_vhost: str) -> str:
     return infra.with_vhost(infra.base_amqp_url(), amqp_vhost)
 
 
-__all__ = ["MakeDatabase", "allegro_emulator"]
+__all__ = ["MakeDatabase", "allegro_emulator", "bigbuy_emulator"]
 
 
 def pytest_configure(config: pytest.Config) -> None:

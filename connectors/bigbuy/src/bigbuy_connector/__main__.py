@@ -1,0 +1,4 @@
+from bigbuy_connector.main import build
+from shared.service import run
+
+run(build)
