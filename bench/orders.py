@@ -36,6 +36,7 @@ import orjson
 import sqlalchemy as sa
 
 from mci_testing import infra
+from mci_testing.emulator import RESPONSIBLE_PRODUCER
 from shared.db import create_engine
 from shared.events import AccountConnected, Envelope
 from shared.messaging.topology import QueueSpec, declare_queue, events
@@ -45,19 +46,6 @@ RESULTS = ROOT / "bench" / "results" / "orders.json"
 MEDIA = "application/vnd.allegro.public.v1+json"
 ACCOUNTS = 3
 TARGET_RATE = 100.0
-PRODUCER = {
-    "name": "Producent testowy",
-    "producerData": {
-        "tradeName": "Fabryka Testowa sp. z o.o.",
-        "address": {
-            "countryCode": "PL",
-            "street": "ul. Fabryczna 1",
-            "postalCode": "60-001",
-            "city": "Poznań",
-        },
-        "contact": {"email": "gpsr@fabryka.example", "phoneNumber": "+48 600 000 000"},
-    },
-}
 
 
 def serve(port: int, pairs: list[str]) -> None:
@@ -97,13 +85,16 @@ def seller_with_offers(admin: httpx.Client, base: str, offers: int) -> tuple[str
     rows = admin.get("/catalogue/sample", params={"n": 500}).json()["rows"]
     eans = [r["ean"] for r in rows if r["allegroProducts"] == 1]
     with httpx.Client(base_url=base, headers=headers, timeout=30) as api:
-        api.post("/sale/responsible-producers", json=PRODUCER).raise_for_status()
+        api.post("/sale/responsible-producers", json=RESPONSIBLE_PRODUCER).raise_for_status()
         for n in range(offers):
             body = {
                 "productSet": [
                     {
                         "product": {"id": eans[n], "idType": "GTIN"},
-                        "responsibleProducer": {"type": "NAME", "name": PRODUCER["name"]},
+                        "responsibleProducer": {
+                            "type": "NAME",
+                            "name": RESPONSIBLE_PRODUCER["name"],
+                        },
                         "safetyInformation": {"type": "TEXT", "description": "Chronić."},
                     }
                 ],

@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,64 +73,6 @@ class Stack:
         return Result(done.returncode, done.stdout, done.stderr)
 
 
-def offer_of(emulator: EmulatorHandle, token: str) -> str:
-    """An active offer of the token's seller (GPSR data, a catalogue product, stock)."""
-    headers = {
-        "Authorization": f"Bearer {token}",
-        "Accept": "application/vnd.allegro.public.v1+json",
-        "Content-Type": "application/vnd.allegro.public.v1+json",
-    }
-    producer = {
-        "name": "Producent testowy",
-        "producerData": {
-            "tradeName": "Fabryka Testowa sp. z o.o.",
-            "address": {
-                "countryCode": "PL",
-                "street": "ul. Fabryczna 1",
-                "postalCode": "60-001",
-                "city": "Poznań",
-            },
-            "contact": {"email": "gpsr@fabryka.example", "phoneNumber": "+48 600 000 000"},
-        },
-    }
-    rows = emulator.admin("GET", "/catalogue/sample?n=50")["rows"]
-    ean = next(r["ean"] for r in rows if r["allegroProducts"] == 1)
-    with httpx.Client(base_url=emulator.url, headers=headers, timeout=30) as api:
-        api.post("/sale/responsible-producers", json=producer).raise_for_status()
-        created = api.post(
-            "/sale/product-offers",
-            json={
-                "productSet": [
-                    {
-                        "product": {"id": ean, "idType": "GTIN"},
-                        "responsibleProducer": {"type": "NAME", "name": producer["name"]},
-                        "safetyInformation": {"type": "TEXT", "description": "Chronić."},
-                    }
-                ],
-                "parameters": [{"id": "11323", "valuesIds": ["11323_1"]}],
-                "sellingMode": {"price": {"amount": "49.90", "currency": "PLN"}},
-                "stock": {"available": 5, "unit": "UNIT"},
-                "publication": {"status": "ACTIVE"},
-                "external": {"id": "CLI-SKU-1"},
-            },
-        )
-        created.raise_for_status()
-        return str(created.json()["id"])
-
-
-def paid_order(emulator: EmulatorHandle, offer_id: str) -> dict[str, Any]:
-    """A buyer buys and pays; the offer may still be in Allegro's asynchronous processing."""
-    for _ in range(100):
-        try:
-            form: dict[str, Any] = emulator.admin("POST", "/orders", {"offerId": offer_id})
-            return form
-        except httpx.HTTPStatusError as exc:
-            if exc.response.status_code != 422:  # 422: not active yet
-                raise
-        time.sleep(0.1)
-    raise AssertionError(f"offer {offer_id} never became active")
-
-
 @pytest.fixture(scope="session")
 def cli_emulator() -> Iterator[EmulatorHandle]:
     handle = start_emulator(catalogue_size=50)
@@ -177,8 +118,8 @@ async def stack(
             build={"allegro_tokens": StaticTokens({})},
         )
         seller = cli_emulator.new_seller()["login"]
+        order = cli_emulator.paid_order(cli_emulator.active_offer(seller, sku="CLI-SKU-1"))
         token = cli_emulator.token_for(seller)["access_token"]
-        order = paid_order(cli_emulator, offer_of(cli_emulator, token))
         running["orders"] = serve(
             "orders",
             await make_database("cli_orders"),

@@ -46,19 +46,6 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-PRODUCER = {
-    "name": "Producent testowy",
-    "producerData": {
-        "tradeName": "Fabryka Testowa sp. z o.o.",
-        "address": {
-            "countryCode": "PL",
-            "street": "ul. Fabryczna 1",
-            "postalCode": "60-001",
-            "city": "Poznań",
-        },
-        "contact": {"email": "gpsr@fabryka.example", "phoneNumber": "+48 600 000 000"},
-    },
-}
 
 
 @dataclass
@@ -116,42 +103,7 @@ class Stack:
 
     def active_offer(self, login: str) -> str:
         """An active offer of the seller on the emulator (what a buyer can buy)."""
-        token = self.emulator.token_for(login)["access_token"]
-        media = "application/vnd.allegro.public.v1+json"
-        headers = {"Authorization": f"Bearer {token}", "Accept": media, "Content-Type": media}
-        with httpx.Client(base_url=self.emulator.url, headers=headers, timeout=30) as api:
-            assert api.post("/sale/responsible-producers", json=PRODUCER).status_code == 201
-            rows = self.emulator.admin("GET", "/catalogue/sample?n=50")["rows"]
-            ean = next(r["ean"] for r in rows if r["allegroProducts"] == 1)
-            made = api.post(
-                "/sale/product-offers",
-                json={
-                    "productSet": [
-                        {
-                            "product": {"id": ean, "idType": "GTIN"},
-                            "responsibleProducer": {"type": "NAME", "name": PRODUCER["name"]},
-                            "safetyInformation": {"type": "TEXT", "description": "Chronić."},
-                        }
-                    ],
-                    "parameters": [{"id": "11323", "valuesIds": ["11323_1"]}],
-                    "sellingMode": {"price": {"amount": "49.90", "currency": "PLN"}},
-                    "stock": {"available": 50, "unit": "UNIT"},
-                    "publication": {"status": "ACTIVE"},
-                    "external": {"id": f"SKU-{uuid.uuid4().hex[:8]}"},
-                },
-            )
-            assert made.status_code in (201, 202), made.text
-            offer_id: str = made.json()["id"]
-
-            def active() -> bool:
-                offer = api.get(f"/sale/product-offers/{offer_id}").json()
-                return bool(offer.get("publication", {}).get("status") == "ACTIVE")
-
-            deadline = time.monotonic() + 30
-            while not active():
-                assert time.monotonic() < deadline, f"offer {offer_id} never became active"
-                time.sleep(0.2)
-        return offer_id
+        return self.emulator.active_offer(login, stock=50)
 
 
 def serve_console(settings: ConsoleSettings) -> tuple[uvicorn.Server, threading.Thread]:

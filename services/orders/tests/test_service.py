@@ -29,6 +29,7 @@ from mci_testing.app import running_app
 from mci_testing.emulator import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
+    RESPONSIBLE_PRODUCER,
     EmulatorHandle,
     start_emulator,
 )
@@ -54,20 +55,6 @@ from shared.messaging.topology import QueueSpec, declare_queue, events
 from shared.security import issue_token
 from shared.service import create_app
 from shared.uow import UnitsOfWork
-
-PRODUCER = {
-    "name": "Producent testowy",
-    "producerData": {
-        "tradeName": "Fabryka Testowa sp. z o.o.",
-        "address": {
-            "countryCode": "PL",
-            "street": "ul. Fabryczna 1",
-            "postalCode": "60-001",
-            "city": "Poznań",
-        },
-        "contact": {"email": "gpsr@fabryka.example", "phoneNumber": "+48 600 000 000"},
-    },
-}
 
 
 @dataclass
@@ -267,14 +254,14 @@ def create_offer(emulator: EmulatorHandle, token: str) -> str:
         "Content-Type": "application/vnd.allegro.public.v1+json",
     }
     with httpx.Client(base_url=emulator.url, headers=headers, timeout=30) as api:
-        assert api.post("/sale/responsible-producers", json=PRODUCER).status_code == 201
+        assert api.post("/sale/responsible-producers", json=RESPONSIBLE_PRODUCER).status_code == 201
         rows = emulator.admin("GET", "/catalogue/sample?n=200")["rows"]
         ean = next(r["ean"] for r in rows if r["allegroProducts"] == 1)
         body = {
             "productSet": [
                 {
                     "product": {"id": ean, "idType": "GTIN"},
-                    "responsibleProducer": {"type": "NAME", "name": PRODUCER["name"]},
+                    "responsibleProducer": {"type": "NAME", "name": RESPONSIBLE_PRODUCER["name"]},
                     "safetyInformation": {"type": "TEXT", "description": "Chronić przed dziećmi."},
                 }
             ],

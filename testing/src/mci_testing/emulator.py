@@ -20,6 +20,21 @@ from mci_testing.infra import free_port
 
 DEMO_CLIENT_ID = "demo-client"
 DEMO_CLIENT_SECRET = "demo-secret"
+MEDIA_TYPE = "application/vnd.allegro.public.v1+json"
+# The responsible producer (GPSR) that test sellers register and test offers name.
+RESPONSIBLE_PRODUCER: dict[str, Any] = {
+    "name": "Producent testowy",
+    "producerData": {
+        "tradeName": "Fabryka Testowa sp. z o.o.",
+        "address": {
+            "countryCode": "PL",
+            "street": "ul. Fabryczna 1",
+            "postalCode": "60-001",
+            "city": "Poznań",
+        },
+        "contact": {"email": "gpsr@fabryka.example", "phoneNumber": "+48 600 000 000"},
+    },
+}
 
 
 @dataclass
@@ -40,6 +55,63 @@ class EmulatorHandle:
     def token_for(self, login: str) -> dict[str, Any]:
         result: dict[str, Any] = self.admin("POST", "/tokens", {"login": login})
         return result
+
+    def active_offer(
+        self, login: str, *, sku: str | None = None, stock: int = 5, price: str = "49.90"
+    ) -> str:
+        """An ACTIVE offer of a new seller `login`, linked to a catalogue product only one EAN
+        matches (what a buyer can buy), its responsible producer registered first. Made through
+        Allegro's API, as a seller would, not by the platform."""
+        token = self.token_for(login)["access_token"]
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Accept": MEDIA_TYPE,
+            "Content-Type": MEDIA_TYPE,
+        }
+        rows = self.admin("GET", "/catalogue/sample?n=50")["rows"]
+        ean = next(r["ean"] for r in rows if r["allegroProducts"] == 1)
+        with httpx.Client(base_url=self.url, headers=headers, timeout=30) as api:
+            api.post("/sale/responsible-producers", json=RESPONSIBLE_PRODUCER).raise_for_status()
+            made = api.post(
+                "/sale/product-offers",
+                json={
+                    "productSet": [
+                        {
+                            "product": {"id": ean, "idType": "GTIN"},
+                            "responsibleProducer": {
+                                "type": "NAME",
+                                "name": RESPONSIBLE_PRODUCER["name"],
+                            },
+                            "safetyInformation": {"type": "TEXT", "description": "Chronić."},
+                        }
+                    ],
+                    "parameters": [{"id": "11323", "valuesIds": ["11323_1"]}],
+                    "sellingMode": {"price": {"amount": price, "currency": "PLN"}},
+                    "stock": {"available": stock, "unit": "UNIT"},
+                    "publication": {"status": "ACTIVE"},
+                    "external": {"id": sku or f"SKU-{uuid.uuid4().hex[:8]}"},
+                },
+            )
+            made.raise_for_status()
+            offer_id = str(made.json()["id"])
+            deadline = time.monotonic() + 30
+            # A 202 is still being processed: wait until Allegro shows it ACTIVE.
+            while (
+                api.get(f"/sale/product-offers/{offer_id}")
+                .json()
+                .get("publication", {})
+                .get("status")
+                != "ACTIVE"
+            ):
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"offer {offer_id} never became active")
+                time.sleep(0.1)
+        return offer_id
+
+    def paid_order(self, offer_id: str) -> dict[str, Any]:
+        """A buyer buys the offer and pays: the checkout form."""
+        form: dict[str, Any] = self.admin("POST", "/orders", {"offerId": offer_id})
+        return form
 
 
 def start_emulator(**overrides: Any) -> EmulatorHandle:

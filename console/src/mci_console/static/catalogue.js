@@ -64,15 +64,15 @@ export async function importsSection(afterImport) {
     const page = await get("catalog", `/imports/${importId}/errors`, { limit: 100 });
     errorsBox.replaceChildren(
       h("h3", {}, `Rejected rows of import ${importId}`),
-      page.errors.length
-        ? table(["Line", "SKU", "Field", "Why"], page.errors, (e) => [e.line, e.sku || "-", e.field || "-", `${e.reason} (${e.code})`])
+      page.items.length
+        ? table(["Line", "SKU", "Field", "Why"], page.items, (e) => [e.line, e.sku || "-", e.field || "-", `${e.reason} (${e.code})`])
         : h("p", {}, "No row was rejected."),
-      page.next_after !== null ? h("p", { class: "muted" }, "The first 100 are shown; the download has them all.") : null,
+      page.next !== null ? h("p", { class: "muted" }, "The first 100 are shown; the download has them all.") : null,
     );
   }
 
   async function refresh() {
-    const imports = (await get("catalog", "/imports", { limit: 20 })).imports;
+    const imports = (await get("catalog", "/imports", { limit: 20 })).items;
     list.replaceChildren(
       imports.length
         ? table(["Started", "Format", "Status", "Rows", "Valid", "Rejected", ""], imports, (i) => [
@@ -100,12 +100,13 @@ export async function importsSection(afterImport) {
 
 export async function downloadErrors(importId) {
   const rows = [["line", "sku", "field", "code", "reason"]];
-  let after = -1;
+  let after = null;
   for (;;) {
-    const page = await get("catalog", `/imports/${importId}/errors`, { after, limit: 10000 });
-    for (const e of page.errors) rows.push([e.line, e.sku, e.field, e.code, e.reason]);
-    if (page.next_after === null || page.next_after === undefined) break;
-    after = page.next_after;
+    const params = after === null ? { limit: 1000 } : { after, limit: 1000 };
+    const page = await get("catalog", `/imports/${importId}/errors`, params);
+    for (const e of page.items) rows.push([e.line, e.sku, e.field, e.code, e.reason]);
+    if (page.next === null || page.next === undefined) break;
+    after = page.next;
   }
   const cell = (v) => {
     const s = v === null || v === undefined ? "" : String(v);
@@ -151,7 +152,7 @@ export async function selectionSection() {
       type: "button",
       onclick: () =>
         act(line, async () => {
-          const result = await post("catalog", `/accounts/${id}/selection/preview`, draft(), { page_size: 0 });
+          const result = await post("catalog", `/accounts/${id}/selection/preview`, draft(), { limit: 1 });
           const c = result.counts;
           const cap = result.cap;
           preview.replaceChildren(
@@ -228,7 +229,7 @@ export async function notListableSection() {
     return section;
   }
   for (const [reason, count] of Object.entries(found.by_reason).sort((a, b) => b[1] - a[1])) {
-    const products = found.products.filter((p) => p.reasons.includes(reason));
+    const products = found.items.filter((p) => p.reasons.includes(reason));
     const words = products.length ? products[0].in_words[products[0].reasons.indexOf(reason)] : reason;
     section.append(
       h(

@@ -77,7 +77,7 @@ export async function listabilityView(sku) {
   const last = sku.codePointAt(sku.length - 1);
   const before = sku.slice(0, -1) + String.fromCodePoint(Math.max(last - 1, 0)) + "\u{10FFFF}";
   const found = await get("catalog", `/accounts/${encodeURIComponent(shop())}/not-listable`, { after: before, limit: 1 });
-  const entry = found.products.find((p) => p.sku === sku);
+  const entry = found.items.find((p) => p.sku === sku);
   if (!entry) {
     section.append(h("p", {}, "Nothing blocks its listing here (when the selection includes it)."));
     return section;
