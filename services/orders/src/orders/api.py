@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict
 
 from orders import handlers, poller
@@ -31,6 +31,11 @@ SettableStatus = Literal[
 ]
 WriteBackState = Literal["pending", "done", "failed"]
 Text = Annotated[str | None, Query(min_length=1, max_length=200)]
+# What goes into an Allegro URL and auth's: a checkout form id (a UUID) or an account id, so
+# letters, digits and - . _ : only; anything else is a 422, never a broken request to Allegro.
+IDENTIFIER = r"^[A-Za-z0-9._:-]{1,128}$"
+CheckoutFormId = Annotated[str, Path(pattern=IDENTIFIER)]
+AccountIdQuery = Annotated[str | None, Query(pattern=IDENTIFIER)]
 
 
 class FulfillmentIn(BaseModel):
@@ -71,7 +76,7 @@ async def get_order(who: Viewer, deps: Deps, checkout_form_id: str) -> dict[str,
 
 @router.post("/orders/{checkout_form_id}/reimport", responses=error_responses(404, 409, 502))
 async def reimport_order(
-    who: Operator, deps: Deps, checkout_form_id: str, account_id: Text = None
+    who: Operator, deps: Deps, checkout_form_id: CheckoutFormId, account_id: AccountIdQuery = None
 ) -> dict[str, Any]:
     """Read the checkout form from Allegro again and store it (handed off if paid and not yet
     handed off). `account_id` is needed only for a form never imported."""
