@@ -62,7 +62,11 @@ SERVICES: tuple[Service, ...] = (
     Service(
         "catalog",
         8002,
-        queues=("catalog.supplier-products", "catalog.orders"),
+        queues=(
+            "catalog.supplier-products",
+            "catalog.supplier-reference-lists",
+            "catalog.orders",
+        ),
         secrets=COMMON_SECRETS,
     ),
     Service("pricing", 8003, queues=("pricing.catalog-updates",), secrets=COMMON_SECRETS),

@@ -41,6 +41,7 @@ ACCOUNT_EVENTS = ["account.connected", "account.disconnected", "account.refresh-
 
 TOPOLOGY: dict[str, list[tuple[str, str]]] = {
     "catalog.supplier-products": [("mci.upstream", "supplier.products")],
+    "catalog.supplier-reference-lists": [("mci.upstream", "supplier.reference-lists")],
     "catalog.orders": [("mci.events", "order.received"), ("mci.events", "order.cancelled")],
     "pricing.catalog-updates": [("mci.events", "catalog.updated")],
     "offers.catalog-updates": [("mci.events", "catalog.updated")],

@@ -228,6 +228,28 @@ async def resync(
         await asyncio.sleep(0)
 
 
+async def resync_named(
+    uow: UnitOfWork, taxonomies: Sequence[str], manufacturers: Sequence[str]
+) -> int:
+    """Re-decide the products that name one of these taxonomy or manufacturer ids (their
+    resolved names, screening and listability may have changed); emit differences."""
+    if not taxonomies and not manufacturers:
+        return 0
+    ctx = await load_context(uow)
+    if not ctx.selections:
+        return 0
+    emitted = 0
+    after: str | None = None
+    products = uow.repository(ProductRepository)
+    while True:
+        page = await products.naming_page(taxonomies, manufacturers, after, SCAN_CHUNK)
+        if not page:
+            return emitted
+        emitted += await publish(uow, page, ctx)
+        after = page[-1].sku
+        await asyncio.sleep(0)
+
+
 @dataclass
 class Preview:
     selected: int = 0

@@ -59,9 +59,11 @@ async def import_taxonomies(
 ) -> dict[str, Any]:
     """BigBuy's taxonomies (`{id, name, parentTaxonomy, isoCode}`; CSV: same columns, or
     `parent`), in `language` unless a row has `isoCode`. Upserts (names merge per language),
-    then re-resolves every product: items whose names changed are sent again."""
+    then re-resolves the products naming a new or changed id: items whose names changed are
+    sent again."""
     rows, errors = read_list(await _list_records(request, format), taxonomies=True)
-    saved = await deps.units.handle(handlers.save_taxonomies, c.SaveTaxonomies(rows, language))
+    command = c.SaveReferenceLists(rows, (), language)
+    saved = await deps.units.handle(handlers.save_reference_lists, command)
     return {**saved, "errors": [e.as_dict() for e in errors]}
 
 
@@ -69,9 +71,11 @@ async def import_taxonomies(
 async def import_manufacturers(
     request: Request, deps: Deps, _: Operator, format: ListFormat = "json"
 ) -> dict[str, Any]:
-    """BigBuy's manufacturers (`{id, name}`), JSON or CSV; then re-resolves every product."""
+    """BigBuy's manufacturers (`{id, name}`), JSON or CSV; then re-resolves the products
+    naming a new or renamed one."""
     rows, errors = read_list(await _list_records(request, format), taxonomies=False)
-    saved = await deps.units.handle(handlers.save_manufacturers, c.SaveManufacturers(rows))
+    command = c.SaveReferenceLists((), rows, "en")
+    saved = await deps.units.handle(handlers.save_reference_lists, command)
     return {**saved, "errors": [e.as_dict() for e in errors]}
 
 

@@ -62,14 +62,13 @@ class ListImportErrors:
 
 
 @dataclass(frozen=True)
-class SaveTaxonomies:
-    rows: Sequence[ListRow]
+class SaveReferenceLists:
+    """BigBuy's taxonomies (names in `language` unless a row says) and manufacturers; either
+    may be empty (the operator sends one list at a time, the connector both)."""
+
+    taxonomies: Sequence[ListRow]
+    manufacturers: Sequence[ListRow]
     language: str
-
-
-@dataclass(frozen=True)
-class SaveManufacturers:
-    rows: Sequence[ListRow]
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ silently taken for a name.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from catalog.domain.model import CATEGORY_SEPARATOR, Product
@@ -114,7 +115,7 @@ def _cell(value: object) -> str:
 
 
 def read_list(
-    records: list[dict[str, object]], *, taxonomies: bool
+    records: Sequence[Mapping[str, object]], *, taxonomies: bool
 ) -> tuple[list[ListRow], list[ListError]]:
     """Rows of BigBuy's `taxonomies` (`{id, name, parentTaxonomy, isoCode}`) or
     `manufacturers` (`{id, name}`) list, from its JSON or a CSV with the same column names

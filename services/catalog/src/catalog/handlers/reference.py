@@ -5,21 +5,51 @@ from __future__ import annotations
 from typing import Any
 
 from catalog.domain import commands as c
+from catalog.domain.names import read_list
 from catalog.repository import ProductRepository, RuleRepository, StockRepository
-from catalog.sync import load_context, publish, resync
+from catalog.sync import load_context, publish, resync_named
+from shared.events import SupplierReferenceListsChanged
+from shared.logs import get_logger
 from shared.uow import UnitOfWork
 
-
-async def save_taxonomies(command: c.SaveTaxonomies, uow: UnitOfWork) -> dict[str, Any]:
-    """Upsert (names merge per language), then re-resolve every product: items whose names
-    changed are sent again."""
-    stored = await uow.repository(RuleRepository).upsert_taxonomies(command.rows, command.language)
-    return {"stored": stored, "emitted_items": await resync(uow)}
+log = get_logger(__name__)
 
 
-async def save_manufacturers(command: c.SaveManufacturers, uow: UnitOfWork) -> dict[str, Any]:
-    stored = await uow.repository(RuleRepository).upsert_manufacturers(command.rows)
-    return {"stored": stored, "emitted_items": await resync(uow)}
+async def save_reference_lists(command: c.SaveReferenceLists, uow: UnitOfWork) -> dict[str, Any]:
+    """Upsert both lists (taxonomy names merge per language), then re-resolve the products
+    that name a new or changed id: their items are sent again where the names (and so
+    screening and listability) changed. Ids missing from a list are kept: a product still
+    carrying one is better named by its last known name than by a number."""
+    rules = uow.repository(RuleRepository)
+    taxonomies = await rules.upsert_taxonomies(command.taxonomies, command.language)
+    manufacturers = await rules.upsert_manufacturers(command.manufacturers)
+    return {
+        "stored": len({r.id for r in command.taxonomies} | {r.id for r in command.manufacturers}),
+        "changed": len(taxonomies) + len(manufacturers),
+        "emitted_items": await resync_named(uow, taxonomies, manufacturers),
+    }
+
+
+async def supplier_reference_lists_changed(
+    event: SupplierReferenceListsChanged, uow: UnitOfWork
+) -> None:
+    """The BigBuy connector's whole lists, after a full refresh that changed them: the same
+    use case as the operator's PUT /reference/*. A bad row is skipped and logged, the rest
+    applies (a list of thousands is not refused for one row)."""
+    taxonomies, bad_taxonomies = read_list(event.taxonomies, taxonomies=True)
+    manufacturers, bad_manufacturers = read_list(event.manufacturers, taxonomies=False)
+    for name, errors in (("taxonomies", bad_taxonomies), ("manufacturers", bad_manufacturers)):
+        if errors:
+            log.warning(
+                "supplier_reference_rows_rejected",
+                list=name,
+                rejected=len(errors),
+                first=[e.as_dict() for e in errors[:5]],
+            )
+    saved = await save_reference_lists(
+        c.SaveReferenceLists(taxonomies, manufacturers, event.language.lower()), uow
+    )
+    log.info("supplier_reference_lists_applied", **saved)
 
 
 async def count_reference(_: c.CountReference, uow: UnitOfWork) -> dict[str, Any]:

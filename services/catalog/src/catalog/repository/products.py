@@ -30,6 +30,12 @@ _PAGE = (
     " OR category_path LIKE :prefix) ORDER BY sku LIMIT :limit"
 )
 _PRODUCT_PAGE = sa.text(_PAGE)
+# Products naming one of the given taxonomy ids (anywhere in the path) or manufacturer ids.
+_NAMING_PAGE = sa.text(
+    f"SELECT {PRODUCT_COLUMNS} FROM products WHERE sku > :after"
+    " AND (string_to_array(category_path, ' > ') && CAST(:taxonomies AS text[])"
+    " OR brand = ANY(CAST(:manufacturers AS text[]))) ORDER BY sku LIMIT :limit FOR SHARE"
+)
 _SHARED_PRODUCT_PAGE = sa.text(_PAGE + " FOR SHARE")
 # Rendered once: an import runs it for every chunk of 5,000 rows.
 _WRITE_PRODUCTS = sa.text(
@@ -143,6 +149,26 @@ class ProductRepository(Repository):
                 "limit": limit,
                 "category": category,
                 "prefix": None if category is None else _like_prefix(category),
+            },
+        )
+        return [product_from_row(r) for r in rows]
+
+    async def naming_page(
+        self,
+        taxonomies: Sequence[str],
+        manufacturers: Sequence[str],
+        after: str | None,
+        limit: int,
+    ) -> list[Product]:
+        """Products whose category path holds one of `taxonomies` or whose brand is one of
+        `manufacturers` (ids), in SKU order after `after`, held (FOR SHARE) until commit."""
+        rows = await self._bulk_rows(
+            _NAMING_PAGE,
+            {
+                "after": after or "",
+                "limit": limit,
+                "taxonomies": list(taxonomies),
+                "manufacturers": list(manufacturers),
             },
         )
         return [product_from_row(r) for r in rows]

@@ -68,18 +68,25 @@ _SAVE_SUGGESTIONS = sa.text(
 )
 _TAXONOMIES = sa.text("SELECT id, names::text AS names FROM supplier_taxonomies")
 _MANUFACTURERS = sa.text("SELECT id, name FROM supplier_manufacturers")
+# One row per id (its names of this list grouped into one object), so that a list naming an
+# id in several languages is one upsert; RETURNING gives only the ids whose names or parent
+# changed (an unchanged row is not updated), so that only their products are re-resolved.
 _UPSERT_TAXONOMIES = sa.text(
     "INSERT INTO supplier_taxonomies (id, parent_id, names, updated_at)"
-    " SELECT u.id, u.parent, jsonb_build_object(u.lang, u.name), now()"
+    " SELECT u.id, max(u.parent), jsonb_object_agg(u.lang, u.name), now()"
     " FROM unnest(CAST(:ids AS text[]), CAST(:parents AS text[]), CAST(:names AS text[]),"
-    " CAST(:languages AS text[])) AS u(id, parent, name, lang)"
+    " CAST(:languages AS text[])) AS u(id, parent, name, lang) GROUP BY u.id"
     " ON CONFLICT (id) DO UPDATE SET parent_id = excluded.parent_id,"
     " names = supplier_taxonomies.names || excluded.names, updated_at = now()"
+    " WHERE supplier_taxonomies.parent_id IS DISTINCT FROM excluded.parent_id"
+    " OR supplier_taxonomies.names || excluded.names <> supplier_taxonomies.names"
+    " RETURNING id"
 )
 _UPSERT_MANUFACTURERS = sa.text(
     "INSERT INTO supplier_manufacturers (id, name, updated_at)"
     " SELECT u.id, u.name, now() FROM unnest(CAST(:ids AS text[]), CAST(:names AS text[]))"
     " AS u(id, name) ON CONFLICT (id) DO UPDATE SET name = excluded.name, updated_at = now()"
+    " WHERE supplier_manufacturers.name <> excluded.name RETURNING id"
 )
 
 
@@ -171,23 +178,29 @@ class RuleRepository(Repository):
             {r["id"]: r["name"] for r in manufacturers},
         )
 
-    async def upsert_taxonomies(self, rows: Sequence[ListRow], language: str) -> int:
-        """Names merge per language (a Polish list keeps the English names); parents replace."""
-        latest = {r.id: r for r in rows}  # the list's last row of an id wins
-        await self._run(
+    async def upsert_taxonomies(self, rows: Sequence[ListRow], language: str) -> list[str]:
+        """Names merge per language (a Polish list keeps the English names); parents replace.
+        Returns the ids that are new or changed."""
+        latest = {(r.id, r.language or language): r for r in rows}  # a list's last row wins
+        if not latest:
+            return []
+        found = await self._rows(
             _UPSERT_TAXONOMIES,
             {
-                "ids": list(latest),
+                "ids": [r.id for r in latest.values()],
                 "parents": [r.parent for r in latest.values()],
                 "names": [r.name for r in latest.values()],
-                "languages": [r.language or language for r in latest.values()],
+                "languages": [lang for _, lang in latest],
             },
         )
-        return len(latest)
+        return [r["id"] for r in found]
 
-    async def upsert_manufacturers(self, rows: Sequence[ListRow]) -> int:
+    async def upsert_manufacturers(self, rows: Sequence[ListRow]) -> list[str]:
+        """Returns the ids that are new or renamed."""
         latest = {r.id: r.name for r in rows}
-        await self._run(
+        if not latest:
+            return []
+        found = await self._rows(
             _UPSERT_MANUFACTURERS, {"ids": list(latest), "names": list(latest.values())}
         )
-        return len(latest)
+        return [r["id"] for r in found]
