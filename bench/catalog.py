@@ -193,7 +193,12 @@ async def main(args: argparse.Namespace) -> None:
             )
             # The two 45,000-row files are 90,000 products for one account: a cap above that
             # keeps both figures about import and emission, not about withdrawing past a cap.
-            await service.call("PUT", f"/accounts/{ACCOUNT}/listing", json={"product_cap": 100_000})
+            # The seed carries no GPSR data: the shop lists under its own responsible producer.
+            await service.call(
+                "PUT",
+                f"/accounts/{ACCOUNT}/listing",
+                json={"product_cap": 100_000, "not_blocking": ["missing_gpsr"]},
+            )
             # Listable needs a category mapping: map every seed category to its Allegro leaf,
             # so the selection lists them all through the full listability check.
             seed = importlib.import_module("allegro_emulator.seed")

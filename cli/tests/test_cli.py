@@ -34,12 +34,12 @@ def account(stack: Stack) -> str:
     added = stack.mci("accounts", "add", "cli-shop", "--json")
     assert added.code == 0, added.stderr
     account_id: str = added.json()["id"]
-    # No Allegro to map categories against here: the shop waives the mapping, so its selected
-    # products are listed (and priced) without one.
+    # No Allegro to map categories against here: the shop waives the mapping (and the GPSR
+    # data its test products lack), so its selected products are listed (and priced).
     waived = httpx.put(
         f"{stack.services['catalog'].url}/accounts/{account_id}/listing",
         headers={"Authorization": f"Bearer {stack.admin_key}"},
-        json={"not_blocking": ["no_category"]},
+        json={"not_blocking": ["no_category", "missing_gpsr"]},
     )
     assert waived.status_code == 200, waived.text
     return account_id

@@ -48,6 +48,12 @@ def catalogue(tag: str) -> tuple[bytes, dict[str, str]]:
             "cost": {"amount": "40.00", "currency": "EUR"},
             "rrp": {"amount": "99.00", "currency": "EUR"},
             "stock": 12,
+            # The responsible producer's data Allegro requires (GPSR).
+            "attributes": {
+                "gpsr_name": "Makita Corporation",
+                "gpsr_address": "3-11-8 Sumiyoshi-cho, Anjo, Aichi 446-8502, Japan",
+                "gpsr_contact": "product.safety@makita.example",
+            },
         }
 
     first12 = f"590{int(uuid.uuid4().hex[:9], 16) % 10**9:09d}"

@@ -209,6 +209,12 @@ async def demo_catalogue_and_prices(http: httpx.AsyncClient, account_id: str) ->
     prices = f"{pricing}/accounts/{account_id}"
     (await http.put(f"{prices}/fx-rates", json=DEMO_RATES)).raise_for_status()
     (await http.put(f"{prices}/rules", json=DEMO_RULES)).raise_for_status()
+    # The seed carries no GPSR data (BigBuy's product compliance): the demo shop lists under
+    # its own responsible producer, so its products are not held back for it.
+    waived = await http.put(
+        f"{catalog}/accounts/{account_id}/listing", json={"not_blocking": ["missing_gpsr"]}
+    )
+    waived.raise_for_status()
     selection = await http.put(
         f"{catalog}/accounts/{account_id}/selection",
         json={"include": {"categories": DEMO_CATEGORIES}},

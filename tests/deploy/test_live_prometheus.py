@@ -349,10 +349,11 @@ async def catalog_work(http: httpx.AsyncClient, url: str, amqp_url: str) -> None
     await listener.bind(events, "catalog.updated")
     await connection.close()
 
-    # No Allegro here to map categories: the account waives the mapping so its products are
-    # listed (and CatalogUpdated goes out).
+    # No Allegro here to map categories: the account waives the mapping (and the GPSR data the
+    # test products lack) so its products are listed (and CatalogUpdated goes out).
     waived = await http.put(
-        f"{url}/accounts/{ACCOUNT}/listing", json={"not_blocking": ["no_category"]}
+        f"{url}/accounts/{ACCOUNT}/listing",
+        json={"not_blocking": ["no_category", "missing_gpsr"]},
     )
     waived.raise_for_status()
     selection = await http.put(

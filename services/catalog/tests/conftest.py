@@ -117,11 +117,12 @@ async def catalog(
     async with running_app(app) as http:
         token = issue_token(settings.service_token_secret.get_secret_value(), "op", "operator")
         http.headers["Authorization"] = f"Bearer {token}"
-        # Most tests are about other things than category mapping: their accounts list unmapped
-        # products (test_listability.py puts the mapping requirement back).
+        # Most tests are about other things than category mapping and GPSR data: their accounts
+        # list unmapped products and products without GPSR data (test_listability.py and
+        # test_gpsr.py put the requirements back).
         for shop in (account, "other-shop"):
             waiver = await http.put(
-                f"/accounts/{shop}/listing", json={"not_blocking": ["no_category"]}
+                f"/accounts/{shop}/listing", json={"not_blocking": ["no_category", "missing_gpsr"]}
             )
             assert waiver.status_code == 200, waiver.text
         yield Catalog(http, engine, account, settings)

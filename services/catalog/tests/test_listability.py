@@ -21,6 +21,12 @@ def record(sku: str, **over: object) -> bytes:
         "weight_kg": "0.4",
         "cost": {"amount": "20", "currency": "PLN"},
         "stock": 5,
+        # The responsible producer's data (GPSR), as the BigBuy connector sends it.
+        "attributes": {
+            "gpsr_name": "Fiskars Finland Oy Ab",
+            "gpsr_address": "Hämeenkatu 7, 10900 Hanko, Finland",
+            "gpsr_contact": "product.safety@fiskars.com",
+        },
     }
     return orjson.dumps(base | over) + b"\n"
 
@@ -33,6 +39,7 @@ async def test_every_blocking_reason_at_once_and_counted(catalog: Catalog) -> No
         record("NO-WEIGHT", weight_kg="0"),
         record("BARE", images=[], ean="", weight_kg=""),
         record("KASTET", title="Kastet stalowy", images=[]),
+        record("NO-GPSR", attributes={"condition": "NEW"}),
     ]
     await catalog.import_bytes("jsonl", lines)
     # This account lists only what Allegro would take: the mapping is required again.
@@ -46,13 +53,15 @@ async def test_every_blocking_reason_at_once_and_counted(catalog: Catalog) -> No
     assert reasons["OK-1"] == ["no_category"]
     assert reasons["BARE"] == ["no_image", "no_ean", "no_weight", "no_category"]
     assert reasons["KASTET"] == ["prohibited", "no_image", "no_category"]
+    assert reasons["NO-GPSR"] == ["missing_gpsr", "no_category"]
     bare = next(p for p in report["items"] if p["sku"] == "BARE")
     assert bare["in_words"][0].startswith("no image")
     assert report["by_reason"] == {
-        "no_category": 6,
+        "no_category": 7,
         "no_image": 3,
         "no_ean": 2,
         "no_weight": 2,
+        "missing_gpsr": 1,
         "prohibited": 1,
     }
 
@@ -76,6 +85,7 @@ async def test_every_blocking_reason_at_once_and_counted(catalog: Catalog) -> No
         "no_image": 3,
         "no_ean": 2,
         "no_weight": 2,
+        "missing_gpsr": 1,
     }
 
     # An account may waive what Allegro lets it (never screening): NO-EAN is listed then.

@@ -188,7 +188,7 @@ export async function listingSection() {
   const cap = h("input", { id: "product-cap", type: "number", min: 1, value: listing.product_cap });
   const order = h("select", { id: "cap-order" },
     ["margin", "stock", "priority", "sku"].map((o) => h("option", { selected: o === listing.cap_order }, o)));
-  const waivable = ["no_image", "no_ean", "no_weight", "no_category"];
+  const waivable = ["no_image", "no_ean", "no_weight", "missing_gpsr", "no_category"];
   const boxes = waivable.map((reason) =>
     h("input", { type: "checkbox", id: `waive-${reason}`, value: reason, checked: listing.not_blocking.includes(reason) }));
   const line = resultLine();

@@ -17,6 +17,7 @@ export const FIXES = {
   no_image: "Add at least one photo in the supplier's data, or let this shop list without photos (listing settings).",
   no_ean: "Add the EAN in the supplier's data; without one Allegro has no catalogue product to attach the offer to.",
   no_weight: "Add the weight in the supplier's data so a shipping price list can be chosen.",
+  missing_gpsr: "Wait for the BigBuy connector to read the product's compliance data, or add the manufacturer's name, postal address and contact (gpsr_name, gpsr_address, gpsr_contact attributes) in the supplier's data; a shop that lists under its own responsible producer may list despite it (listing settings).",
   no_category: "Map its supplier category to an Allegro category (Category mapping, below).",
   over_cap: "Raise the shop's product cap, or narrow the selection.",
 };
@@ -33,6 +34,7 @@ export const COVERAGE_WORDS = {
   unmapped: "category not mapped",
   no_image: "without an image",
   no_weight: "without a weight",
+  missing_gpsr: "without GPSR data (manufacturer's name, address, contact)",
   listable: "listable",
 };
 

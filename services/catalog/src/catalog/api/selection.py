@@ -40,9 +40,11 @@ async def get_selection(_: Viewer, account_id: KnownAccount, deps: Deps) -> dict
 
 
 class ListingBody(BaseModel):
-    not_blocking: list[Literal["no_image", "no_ean", "no_weight", "no_category"]] = Field(
+    not_blocking: list[
+        Literal["no_image", "no_ean", "no_weight", "missing_gpsr", "no_category"]
+    ] = Field(
         default_factory=list,
-        max_length=4,
+        max_length=5,
         description="Reasons this account lists a product despite (screening never waives)",
     )
     product_cap: int | None = Field(

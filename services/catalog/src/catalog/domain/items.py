@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from catalog.domain.description import allegro_sections
+from catalog.domain.gpsr import missing_gpsr
 from catalog.domain.model import Product
 from catalog.domain.names import NO_NAMES, Names
 from catalog.domain.screening import Blocked, Screen
@@ -21,6 +22,11 @@ REASONS = {
     "no_image": "no image: Allegro needs at least one photo",
     "no_ean": "no EAN: no Allegro catalogue product to attach the offer to",
     "no_weight": "no weight: no shipping price list can be chosen",
+    "missing_gpsr": "no GPSR data (the manufacturer's name, postal address and contact), which"
+    " Allegro requires on every offer of a new product: wait for the BigBuy connector to read"
+    " the product's compliance data, send it as the gpsr_name, gpsr_address and gpsr_contact"
+    " attributes, or let this shop list it under its own responsible producer (listing"
+    " settings)",
     "no_category": "its supplier category is not mapped to an Allegro category",
     "over_cap": "over the account's product cap",
 }
@@ -34,9 +40,10 @@ class Decision:
     reasons: tuple[str, ...] = ()  # every reason that blocks publication, at once
 
 
-# What an account may choose to list anyway (e.g. while mapping categories, or selling
-# products Allegro's catalogue lacks under its own parameters); screening and the cap are not.
-WAIVABLE = frozenset({"no_image", "no_ean", "no_weight", "no_category"})
+# What an account may choose to list anyway (e.g. while mapping categories, selling products
+# Allegro's catalogue lacks under its own parameters, or under the account's own responsible
+# producer for GPSR); screening and the cap are not.
+WAIVABLE = frozenset({"no_image", "no_ean", "no_weight", "missing_gpsr", "no_category"})
 
 # Products one Allegro shop may offer (the seed's limit); per account, configurable.
 DEFAULT_PRODUCT_CAP = 45_000
@@ -57,6 +64,8 @@ def blocking_reasons(product: Product, *, mapped: bool | None = None) -> list[st
         reasons.append("no_ean")
     if not product.weight_kg:
         reasons.append("no_weight")
+    if missing_gpsr(product):
+        reasons.append("missing_gpsr")
     if mapped is False:
         reasons.append("no_category")
     return reasons

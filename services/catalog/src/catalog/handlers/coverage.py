@@ -13,6 +13,7 @@ import orjson
 
 from catalog.allegro import Lookups
 from catalog.domain import commands as c
+from catalog.domain.gpsr import missing_gpsr
 from catalog.domain.items import decide
 from catalog.domain.model import Product
 from catalog.domain.selection import Selection
@@ -40,6 +41,7 @@ COUNT_KEYS = (
     "unmapped",
     "no_image",
     "no_weight",
+    "missing_gpsr",  # the product lacks GPSR data Allegro requires (waived or not)
     "listable",  # selected and nothing blocks it (after the account's waivers)
 )
 
@@ -212,6 +214,8 @@ async def _run_coverage(units: UnitsOfWork, lookups: Lookups, report_id: uuid.UU
                 flags.append("unmapped")
             if not decision.reasons:
                 flags.append("listable")
+            if missing_gpsr(product):
+                flags.append("missing_gpsr")
             if not product.ean:
                 flags += ["no_ean", "missing"]
             else:

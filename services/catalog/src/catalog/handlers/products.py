@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from catalog.domain import commands as c
+from catalog.domain.gpsr import gpsr_of, missing_gpsr
 from catalog.domain.model import Product
 from catalog.domain.stock import available_stock
 from catalog.repository import ProductRepository, RuleRepository, StockRepository
@@ -35,6 +36,9 @@ def product_view(
         "stock": product.stock,
         "available_stock": available,
         "attributes": product.attributes,
+        # The responsible producer's data Allegro asks for (GPSR), and what it lacks.
+        "gpsr": gpsr_of(product),
+        "gpsr_missing": missing_gpsr(product),
         "updated_at": product.updated_at.isoformat() if product.updated_at else None,
         "source": product.source,
         "flags": product.flags,
