@@ -129,6 +129,10 @@ async def test_full_refresh_joins_every_list_into_records(
     variation = variations[0]
     record = sent[variation["sku"]][0]
     assert record["attributes"]["parent_sku"] == products[variation["product"]]["sku"]
+    # The group, for catalog: the parent and the values that tell the variation apart.
+    assert record["parent_sku"] == products[variation["product"]]["sku"]
+    assert record["variation"] and all(record["variation"].values())
+    assert record["title"].endswith(", ".join(record["variation"].values()))
     assert Decimal(record["cost"]["amount"]) == Decimal(str(variation["wholesalePrice"]))
     assert record["title"].startswith(names[variation["product"]] + " - ")
     assert rejected(emulator) == 0

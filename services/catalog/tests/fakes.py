@@ -48,6 +48,10 @@ class FakeProducts:
     async def title_overrides(self, skus: Sequence[str]) -> dict[str, str]:
         return {s: self.titles[s] for s in skus if s in self.titles}
 
+    async def variations_of(self, parent_sku: str, limit: int) -> list[Product]:
+        skus = sorted(s for s, p in self.products.items() if p.parent_sku == parent_sku)
+        return [self.products[s] for s in skus[:limit]]
+
 
 class FakeAccounts:
     def __init__(self) -> None:

@@ -264,6 +264,11 @@ def product(**over: object) -> Product:
         ean="5901234123457",
         images=["https://img.example/1.jpg"],
         weight_kg=Decimal("0.4"),
+        attributes={
+            "gpsr_name": "Fiskars Finland Oy Ab",
+            "gpsr_address": "Hämeenkatu 7, 10900 Hanko, Finland",
+            "gpsr_contact": "product.safety@fiskars.com",
+        },
     )
     for k, v in over.items():
         setattr(base, k, v)
@@ -337,7 +342,12 @@ class TestListability:
 
     def test_every_reason_at_once(self) -> None:
         bare = product(
-            title="Kastet stalowy", images=[], ean=None, weight_kg=None, cost_amount=None
+            title="Kastet stalowy",
+            images=[],
+            ean=None,
+            weight_kg=None,
+            cost_amount=None,
+            attributes={},
         )
         decision = decide(bare, self.sel, self.screen, mapped=False, over_cap=True)
         assert not decision.listed
@@ -347,6 +357,7 @@ class TestListability:
             "no_image",
             "no_ean",
             "no_weight",
+            "missing_gpsr",
             "no_category",
             "over_cap",
         )

@@ -40,6 +40,7 @@ def product(sku: str, stock: int | None = 5) -> Product:
         weight_kg=Decimal("0.4"),
         stock=stock,
         stock_at=T0,
+        attributes={"gpsr_name": "Acme", "gpsr_address": "1 Main St", "gpsr_contact": "a@b.eu"},
     )
 
 

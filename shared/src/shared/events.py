@@ -116,6 +116,16 @@ class CatalogItem(BaseModel):
     rrp: Money | None = None
     stock: int | None = None
     attributes: dict[str, str] = Field(default_factory=dict)
+    parent_sku: str | None = Field(
+        default=None,
+        description="For a variation: the parent SKU its siblings share (one Allegro variant"
+        " set); each variation is an item of its own, with its own SKU and EAN",
+    )
+    variation: dict[str, str] = Field(
+        default_factory=dict,
+        description="For a variation: its attribute values, group name to value (for Allegro's"
+        " parameters of the variant set)",
+    )
 
 
 class CatalogUpdated(Event):
@@ -383,6 +393,16 @@ class SupplierProduct(BaseModel):
     rrp: Money | None = None
     stock: int | None = None
     attributes: dict[str, str] | None = None
+    parent_sku: str | None = Field(
+        default=None,
+        description="For a variation: its parent's SKU (a product with variations, not sold by"
+        " itself); the parent's content is shared by its variations",
+    )
+    variation: dict[str, str] | None = Field(
+        default=None,
+        description="For a variation: the attribute values that tell it from its siblings,"
+        ' group name to value ({"Size": "M"})',
+    )
 
 
 class SupplierProductsChanged(Event):

@@ -77,6 +77,8 @@ OUR_CSV_COLUMNS = (
     "rrp_currency",
     "stock",
     "attributes",
+    "parent_sku",
+    "variation",
     "updated_at",
 )
 BIGBUY_COLUMNS = [
@@ -262,8 +264,9 @@ def _split_attributes(value: str) -> dict[str, str] | str:
 
 def our_csv_row(cells: dict[str, str]) -> dict[str, Any]:
     row: dict[str, Any] = {k: v for k, v in cells.items() if k in OUR_CSV_COLUMNS}
-    if "attributes" in row:
-        row["attributes"] = _split_attributes(row["attributes"])
+    for name in ("attributes", "variation"):
+        if name in row:
+            row[name] = _split_attributes(row[name])
     return row
 
 
@@ -274,11 +277,12 @@ def bigbuy_row(cells: dict[str, str], currency: str) -> dict[str, Any]:
     comma-separated path of BigBuy category ids; an empty or "0" EAN13 is a missing EAN.
     """
     category = [c.strip() for c in cells.get("CATEGORY", "").split(",") if c.strip()]
-    attributes = {}
+    variation = {}
     for n in ("1", "2"):
         name, value = cells.get(f"ATTRIBUTE{n}", "").strip(), cells.get(f"VALUE{n}", "").strip()
         if name and value:
-            attributes[name] = value
+            variation[name] = value
+    attributes = dict(variation)
     for column, name in (("IVA", "vat_rate"), ("CONDITION", "condition"), ("INTRASTAT", "hs_code")):
         if cells.get(column, "").strip():
             attributes[name] = cells[column].strip()
@@ -298,8 +302,20 @@ def bigbuy_row(cells: dict[str, str], currency: str) -> dict[str, Any]:
         "rrp_currency": currency,
         "stock": cells.get("STOCK", ""),
         "attributes": attributes,
+        **variation_of(cells.get("ID", "").strip(), variation),
         "updated_at": date.replace(" ", "T") if date else "",
     }
+
+
+def variation_of(sku: str, variation: dict[str, str]) -> dict[str, Any]:
+    """A row with attribute values is one variation of a product with attributes; the file has
+    no parent column, but BigBuy names a variation `<parent SKU>-<value>` (`Z7000002-M`), so
+    the parent is the SKU before its first `-`. A row without values is a product of its own
+    (or says nothing about a group)."""
+    parent, dash, suffix = sku.partition("-")
+    if not variation or not dash or not parent or not suffix:
+        return {"parent_sku": "", "variation": {}}
+    return {"parent_sku": parent, "variation": variation}
 
 
 def jsonl_row(value: Any) -> dict[str, Any] | str:

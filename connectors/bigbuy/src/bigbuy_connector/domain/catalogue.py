@@ -66,6 +66,8 @@ FIELDS = (
     "rrp",
     "stock",
     "attributes",
+    "parent_sku",
+    "variation",
 )
 
 
@@ -249,6 +251,9 @@ def build_full(
                 "cost": money(variation.get("wholesalePrice")),
                 "rrp": money(variation.get("retailPrice")),
                 "stock": units if active else 0,
+                # The group: catalog keeps the relation and the values (Allegro parameters).
+                "parent_sku": str(product["sku"]),
+                "variation": dict(pairs),
                 "attributes": _clean(
                     {
                         **base_attrs,

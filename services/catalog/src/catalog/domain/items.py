@@ -109,7 +109,7 @@ def item_content(
     per_marketplace: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The CatalogItem fields except sku, revision and listed (JSON-ready)."""
-    return {
+    content = {
         "ean": product.ean,
         "title": product.title,
         "description": product.description,
@@ -125,6 +125,10 @@ def item_content(
         "stock": stock,
         "attributes": dict(product.attributes),
     }
+    if product.parent_sku:  # only for variations: other items' hashes stay as they were
+        content["parent_sku"] = product.parent_sku
+        content["variation"] = dict(product.variation)
+    return content
 
 
 def item_hash(content: dict[str, Any]) -> str:

@@ -26,6 +26,8 @@ CONTENT_FIELDS = (
     "brand",
     "weight_kg",
     "attributes",
+    "parent_sku",
+    "variation",
     "received",
 )
 PRICE_FIELDS = ("cost_amount", "cost_currency", "rrp_amount", "rrp_currency")
@@ -60,6 +62,10 @@ class Product:
     brand: str | None = None
     weight_kg: Decimal | None = None
     attributes: dict[str, str] = field(default_factory=dict)
+    # A variation (BigBuy: a product with attributes): its parent's SKU, which is not sold by
+    # itself, and the attribute values that tell it from its siblings ({"Rozmiar": "M"}).
+    parent_sku: str | None = None
+    variation: dict[str, str] = field(default_factory=dict)
     cost_amount: Decimal | None = None
     cost_currency: str | None = None
     rrp_amount: Decimal | None = None
@@ -108,13 +114,16 @@ def _canonical(value: Any) -> Any:
     return value
 
 
+_LATER_FIELDS = frozenset({"received", "parent_sku", "variation"})
+
+
 def content_hash(product: Product) -> str:
     """A digest of everything a product says (not of when or from where it was said)."""
-    # An empty `received` is left out, so hashes from before it existed still hold.
+    # Fields added later are left out while empty, so hashes from before them still hold.
     values = [
         _canonical(getattr(product, name))
         for name in ALL_FIELDS
-        if name != "received" or product.received
+        if name not in _LATER_FIELDS or getattr(product, name)
     ]
     return hashlib.blake2b(orjson.dumps(values), digest_size=16).hexdigest()
 

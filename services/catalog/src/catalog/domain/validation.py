@@ -33,6 +33,7 @@ MAX_LENGTH = {
 }
 MAX_IMAGES = 16
 MAX_ATTRIBUTES = 100
+MAX_VARIATION_ATTRIBUTES = 10  # BigBuy's variations differ by one or two (size, colour)
 MAX_STOCK = 10_000_000
 MAX_WEIGHT_KG = Decimal("2000")
 MAX_PRICE = Decimal("10000000")
@@ -239,6 +240,33 @@ def validate_row(
             if "condition" in kept:
                 kept[CONDITION_PARAMETER] = allegro_condition(kept["condition"])
             fields["attributes"] = kept
+
+    if require_full and "parent_sku" in raw and _blank(raw["parent_sku"]):
+        fields["parent_sku"] = None  # a full row without a parent: a product of its own
+    if require_full and "variation" in raw and _blank(raw["variation"]):
+        fields["variation"] = {}
+    if "parent_sku" in raw and not _blank(raw["parent_sku"]):
+        parent = _text(raw["parent_sku"])
+        if len(parent) > MAX_LENGTH["sku"] or any(c.isspace() for c in parent):
+            error("parent_sku", f"must be at most {MAX_LENGTH['sku']} characters without spaces")
+        elif parent == sku:
+            error("parent_sku", "a product cannot be a variation of itself")
+        else:
+            fields["parent_sku"] = parent
+    if "variation" in raw and not _blank(raw["variation"]):
+        variation = raw["variation"]
+        if not isinstance(variation, dict) or len(variation) > MAX_VARIATION_ATTRIBUTES:
+            error(
+                "variation",
+                f"must be an object of at most {MAX_VARIATION_ATTRIBUTES} attribute names"
+                " to values",
+            )
+        else:
+            fields["variation"] = {
+                _text(k): _text(v) for k, v in variation.items() if not _blank(v)
+            }
+    if require_full and fields.get("variation") and not fields.get("parent_sku"):
+        error("parent_sku", "required with variation: the parent the values tell apart")
 
     if "weight_kg" in raw and _blank(raw["weight_kg"]) and require_full:
         fields["weight_kg"] = None  # kept, flagged needs_weight

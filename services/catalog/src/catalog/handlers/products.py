@@ -44,6 +44,46 @@ def product_view(
         "flags": product.flags,
         "operator_title": operator_title,
         "received": product.received,
+        "parent_sku": product.parent_sku,
+        "variation": product.variation,
+    }
+
+
+# A parent's variations shown at most (BigBuy's largest groups are a few dozen sizes/colours).
+GROUP_LIMIT = 500
+
+
+def _variation_view(product: Product) -> dict[str, Any]:
+    return {
+        "sku": product.sku,
+        "ean": product.ean,
+        "variation": product.variation,
+        "title": product.title,
+        "cost": None
+        if product.cost_amount is None
+        else {"amount": str(product.cost_amount), "currency": product.cost_currency},
+        "stock": product.stock,
+    }
+
+
+def group_view(parent_sku: str, variations: list[Product]) -> dict[str, Any]:
+    """A parent and its variations: the content they share (the first variation's, in SKU
+    order: BigBuy gives every variation its parent's), the attribute groups they vary by, and
+    each variation with its own SKU, EAN, values, price and stock."""
+    shared = variations[0]
+    axes: list[str] = []
+    for variation in variations:
+        axes += [name for name in variation.variation if name not in axes]
+    return {
+        "parent_sku": parent_sku,
+        "varies_by": axes,
+        "shared": {
+            "description": shared.description,
+            "images": shared.images,
+            "supplier_category": shared.category_path,
+            "brand": shared.brand,
+        },
+        "variations": [_variation_view(v) for v in variations],
     }
 
 
@@ -58,9 +98,14 @@ async def list_products(query: c.ListProducts, uow: UnitOfWork) -> Page[dict[str
 
 async def get_product(query: c.GetProduct, uow: UnitOfWork) -> dict[str, Any]:
     sku = query.sku
-    product = (await uow.repository(ProductRepository).load([sku])).get(sku)
+    products = uow.repository(ProductRepository)
+    product = (await products.load([sku])).get(sku)
     if product is None:
-        raise NotFound(f"product {sku} not found")
+        # A parent with variations is not sold by itself: its SKU shows the group.
+        variations = await products.variations_of(sku, GROUP_LIMIT)
+        if not variations:
+            raise NotFound(f"product {sku} not found")
+        return {"sku": sku, "kind": "parent", "group": group_view(sku, variations)}
     stock = uow.repository(StockRepository)
     reservations = (await stock.open_reservations([sku])).get(sku, [])
     lag = await stock.reservation_lag()
@@ -76,6 +121,10 @@ async def get_product(query: c.GetProduct, uow: UnitOfWork) -> dict[str, Any]:
     view["supplier_category_name"] = named.category_path
     view["brand_name"] = named.brand
     view["flags"] = [*view["flags"], *names.flags(product)]
+    view["kind"] = "variation" if product.parent_sku else "product"
+    parent = product.parent_sku or sku  # a product row may also head a group
+    siblings = await products.variations_of(parent, GROUP_LIMIT)
+    view["group"] = group_view(parent, siblings) if siblings else None
     view["reservations"] = [
         {
             "quantity": q,

@@ -19,7 +19,8 @@ from catalog.repository.base import Repository
 PRODUCT_COLUMNS = (
     "sku, ean, title, description, images::text AS images, category_path, brand, weight_kg,"
     " attributes::text AS attributes, cost_amount, cost_currency, rrp_amount, rrp_currency,"
-    " stock, content_at, price_at, stock_at, source, content_hash, received::text AS received"
+    " stock, content_at, price_at, stock_at, source, content_hash, received::text AS received,"
+    " parent_sku, variation::text AS variation"
 )
 _LOAD = f"SELECT {PRODUCT_COLUMNS} FROM products WHERE sku = ANY(CAST(:skus AS text[]))"
 _LOAD_PRODUCTS = sa.text(_LOAD)
@@ -42,11 +43,13 @@ _WRITE_PRODUCTS = sa.text(
     """
     INSERT INTO products (sku, ean, title, description, images, category_path, brand,
         weight_kg, attributes, cost_amount, cost_currency, rrp_amount, rrp_currency, stock,
-        content_at, price_at, stock_at, source, content_hash, received_at, received)
+        content_at, price_at, stock_at, source, content_hash, received_at, received,
+        parent_sku, variation)
     SELECT u.sku, u.ean, u.title, u.description, CAST(u.images AS jsonb), u.category_path,
         u.brand, u.weight_kg, CAST(u.attributes AS jsonb), u.cost_amount, u.cost_currency,
         u.rrp_amount, u.rrp_currency, u.stock, u.content_at, u.price_at, u.stock_at, u.source,
-        u.content_hash, :received_at, CAST(u.received AS jsonb)
+        u.content_hash, :received_at, CAST(u.received AS jsonb), u.parent_sku,
+        CAST(u.variation AS json)
     FROM unnest(CAST(:sku AS text[]), CAST(:ean AS text[]), CAST(:title AS text[]),
         CAST(:description AS text[]), CAST(:images AS text[]), CAST(:category_path AS text[]),
         CAST(:brand AS text[]), CAST(:weight_kg AS numeric[]), CAST(:attributes AS text[]),
@@ -54,10 +57,12 @@ _WRITE_PRODUCTS = sa.text(
         CAST(:rrp_amount AS numeric[]), CAST(:rrp_currency AS text[]), CAST(:stock AS int[]),
         CAST(:content_at AS timestamptz[]), CAST(:price_at AS timestamptz[]),
         CAST(:stock_at AS timestamptz[]), CAST(:source AS text[]),
-        CAST(:content_hash AS text[]), CAST(:received AS text[]))
+        CAST(:content_hash AS text[]), CAST(:received AS text[]),
+        CAST(:parent_sku AS text[]), CAST(:variation AS text[]))
         AS u(sku, ean, title, description, images, category_path, brand, weight_kg,
             attributes, cost_amount, cost_currency, rrp_amount, rrp_currency, stock,
-            content_at, price_at, stock_at, source, content_hash, received)
+            content_at, price_at, stock_at, source, content_hash, received, parent_sku,
+            variation)
     ON CONFLICT (sku) DO UPDATE SET ean = excluded.ean, title = excluded.title,
         description = excluded.description, images = excluded.images,
         category_path = excluded.category_path, brand = excluded.brand,
@@ -67,7 +72,8 @@ _WRITE_PRODUCTS = sa.text(
         stock = excluded.stock, content_at = excluded.content_at,
         price_at = excluded.price_at, stock_at = excluded.stock_at,
         source = excluded.source, content_hash = excluded.content_hash,
-        received_at = excluded.received_at, received = excluded.received
+        received_at = excluded.received_at, received = excluded.received,
+        parent_sku = excluded.parent_sku, variation = excluded.variation
     -- Existing rows were merged under FOR UPDATE; this guards the race of two first
     -- inserts of one SKU: the older record must not overwrite the newer.
     WHERE (excluded.content_at >= products.content_at OR products.content_at IS NULL)
@@ -89,6 +95,9 @@ _CATEGORY_SAMPLE = sa.text(
     "SELECT ean, title FROM products WHERE category_path = :category ORDER BY sku LIMIT :limit"
 )
 _COUNT = sa.text("SELECT count(*) FROM products")
+_VARIATIONS = sa.text(
+    f"SELECT {PRODUCT_COLUMNS} FROM products WHERE parent_sku = :parent ORDER BY sku LIMIT :limit"
+)
 
 
 def product_from_row(row: Any) -> Product:
@@ -113,6 +122,8 @@ def product_from_row(row: Any) -> Product:
         source=row["source"],
         content_hash=row["content_hash"],
         received=orjson.loads(row["received"]),
+        parent_sku=row["parent_sku"],
+        variation=orjson.loads(row["variation"]),
     )
 
 
@@ -173,6 +184,11 @@ class ProductRepository(Repository):
         )
         return [product_from_row(r) for r in rows]
 
+    async def variations_of(self, parent_sku: str, limit: int) -> list[Product]:
+        """The variations grouped under `parent_sku`, in SKU order."""
+        rows = await self._bulk_rows(_VARIATIONS, {"parent": parent_sku, "limit": limit})
+        return [product_from_row(r) for r in rows]
+
     async def count(self) -> int:
         return int(await self._value(_COUNT))
 
@@ -204,6 +220,8 @@ class ProductRepository(Repository):
                 "content_hash": [p.content_hash for p in items],
                 "received_at": datetime.now(UTC),
                 "received": [orjson.dumps(p.received).decode() for p in items],
+                "parent_sku": [p.parent_sku for p in items],
+                "variation": [orjson.dumps(p.variation).decode() for p in items],
             },
         )
         return len(items)
