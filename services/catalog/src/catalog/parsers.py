@@ -77,10 +77,10 @@ OUR_CSV_COLUMNS = (
     "rrp_currency",
     "stock",
     "attributes",
-    "parent_sku",
-    "variation",
     "updated_at",
 )
+# Columns a file may add for a variation (the seed and most files have none).
+OUR_CSV_VARIATION_COLUMNS = ("parent_sku", "variation")
 BIGBUY_COLUMNS = [
     "ID",
     "CATEGORY",
@@ -263,7 +263,9 @@ def _split_attributes(value: str) -> dict[str, str] | str:
 
 
 def our_csv_row(cells: dict[str, str]) -> dict[str, Any]:
-    row: dict[str, Any] = {k: v for k, v in cells.items() if k in OUR_CSV_COLUMNS}
+    row: dict[str, Any] = {
+        k: v for k, v in cells.items() if k in OUR_CSV_COLUMNS or k in OUR_CSV_VARIATION_COLUMNS
+    }
     for name in ("attributes", "variation"):
         if name in row:
             row[name] = _split_attributes(row[name])
