@@ -13,10 +13,10 @@ import pytest
 import yaml
 
 from mci_testing.deploy import (
+    BACKENDS,
     DEPLOY,
     EMULATOR_PORT,
     ROOT,
-    SERVICES,
     run,
     tool,
 )
@@ -41,9 +41,11 @@ def scrape_targets(prometheus: dict[str, Any]) -> dict[str, tuple[str, str]]:
 
 def test_prometheus_scrapes_every_service_and_the_emulator(prometheus: dict[str, Any]) -> None:
     targets = scrape_targets(prometheus)
-    for name, port in [*SERVICES.items(), ("emulator", EMULATOR_PORT)]:
+    for name, port in [*BACKENDS.items(), ("emulator", EMULATOR_PORT)]:
         assert f"{name}:{port}" in targets, name
         assert targets[f"{name}:{port}"][1] == "/metrics"
+    # MciServiceDown watches job "mci": every service and the connector are in it.
+    assert {targets[f"{name}:{port}"][0] for name, port in BACKENDS.items()} == {"mci"}
 
 
 def test_prometheus_loads_the_alert_rules(prometheus: dict[str, Any]) -> None:
