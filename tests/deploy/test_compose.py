@@ -345,3 +345,17 @@ def test_compose_rabbitmq_runs_the_management_and_prometheus_plugins(
     plugins = Path(mounts["/etc/rabbitmq/enabled_plugins"]).read_text(encoding="utf-8")
     assert plugins.strip() == "[rabbitmq_management,rabbitmq_prometheus]."
     assert 15692 in compose_ports(rabbitmq)
+
+
+def test_compose_every_service_reaches_auth_and_auth_accepts_them(
+    resolved_compose: dict[str, Any],
+) -> None:
+    """Operator API keys are checked at auth: each service must find auth by its compose name
+    (127.0.0.1, the default, is the service's own container) and be a caller auth accepts."""
+    services = resolved_compose["services"]
+    for name in BACKENDS:
+        env = services[name]["environment"]
+        url = env.get(f"{name.upper()}_AUTH_URL", env.get("MCI_AUTH_URL"))
+        assert url == f"http://auth:{BACKENDS['auth']}", name
+    callers = services["auth"]["environment"]["AUTH_INTROSPECTION_CALLERS"].split(",")
+    assert set(callers) == set(BACKENDS) - {"auth"}
