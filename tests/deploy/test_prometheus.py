@@ -67,7 +67,8 @@ PROMETHEUS = DEPLOY / "prometheus"
 
 
 # The list: DLQ not empty, outbox age, 429s, token refresh failures, consumer down,
-# publication stalled, wallet too low; plus the broker's DLQ view and a service down.
+# publication stalled, wallet too low (its balance, and orders BigBuy already refused for it);
+# plus the broker's DLQ view and a service down.
 REQUIRED_ALERTS = {
     "MciDeadLetterQueueNotEmpty",
     "MciDeadLetterQueueNotEmptyBroker",
@@ -77,6 +78,7 @@ REQUIRED_ALERTS = {
     "MciConsumerDown",
     "MciPublicationStalled",
     "MciSupplierWalletLow",
+    "MciSupplierOrdersWaitingForWallet",
     "MciServiceDown",
 }
 
