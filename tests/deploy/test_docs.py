@@ -79,5 +79,12 @@ def test_operations_guide_covers_the_issue() -> None:
         "apps.developer.allegro.pl.allegrosandbox.pl",
         "AUTH_OAUTH_REDIRECT_URI",
         "_ALLEGRO_CLIENT_SHARE",
+        "## Connecting to BigBuy's production API",
+        "https://api.bigbuy.eu/rest",
+        "user/auth/status.json",
+        "BIGBUY_API_KEY",
+        "mci_bigbuy",
+        "/admin/dlq/bigbuy.orders/replay",
+        "MciSupplierOrdersWaitingForWallet",
     ):
         assert needle in guide, needle
