@@ -1,10 +1,11 @@
 """A real Prometheus scrapes the running services and the broker, and answers for their series.
 
-catalog, auth and the BigBuy connector run as their own processes on throw-away databases and a
-vhost of their own. catalog imports a small catalogue (import rows, outbox, CatalogUpdated
+catalog, auth, orders and the BigBuy connector run as their own processes on throw-away databases
+and a vhost of their own. catalog imports a small catalogue (import rows, outbox, CatalogUpdated
 published), consumes one upstream batch (messages consumed, handler latency) and dead-letters one
 malformed message (DLQ depth); auth connects an account on the Allegro emulator through OAuth
-(Allegro calls by endpoint class and status, limiter waits); the BigBuy connector, on the BigBuy
+(Allegro calls by endpoint class and status, limiter waits); orders imports that seller's paid
+order from the emulator with auth's token (orders imported); the BigBuy connector, on the BigBuy
 emulator with an almost empty wallet, takes an Allegro order that BigBuy refuses for lack of funds
 (supplier orders by state, orders waiting for the wallet, the wallet's balance). A Prometheus
 server (Debian's `prometheus`, from `make tools`) scrapes them every second, and RabbitMQ's own
@@ -13,7 +14,7 @@ queue depths, with the platform's alert rules loaded. The test asks its HTTP API
 and for the DLQ and wallet alerts, which must be pending or firing on the real series; then every
 query of the Grafana dashboard must parse and name only series this Prometheus really holds, so
 no panel watches a metric that does not exist. A 429 is not provoked here; the promtool unit test
-covers that alert. offers and orders are not started here (see deploy/README.md).
+covers that alert. offers is not started here (see deploy/README.md).
 """
 
 from __future__ import annotations
@@ -182,6 +183,30 @@ async def auth(
             yield url, emulator
     finally:
         emulator.server.should_exit = True
+
+
+@pytest.fixture
+async def orders(
+    make_database: MakeDatabase,
+    live_amqp_url: str,
+    tmp_path: Path,
+    auth: tuple[str, EmulatorHandle],
+) -> AsyncIterator[str]:
+    """orders imports the connected seller's paid orders from the Allegro emulator, asking auth
+    for the seller's token, as in production."""
+    auth_url, emulator = auth
+    env = {
+        "ORDERS_DATABASE_URL": await make_database("orders_live_prometheus"),
+        "ORDERS_AMQP_URL": live_amqp_url,
+        "ORDERS_LOG_LEVEL": "WARNING",
+        "ORDERS_AUTH_URL": auth_url,
+        "ALLEGRO_API_URL": emulator.url,
+        "ALLEGRO_AUTH_URL": emulator.url,
+        "ALLEGRO_CLIENT_ID": DEMO_CLIENT_ID,
+        "ORDERS_ORDER_POLL_INTERVAL_SECONDS": "0.5",
+    }
+    async with running("orders", env, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture
@@ -426,9 +451,9 @@ async def catalog_work(http: httpx.AsyncClient, url: str, amqp_url: str) -> None
     assert (await http.get(f"{url}/no-such-page/LIVE-1")).status_code == 404
 
 
-async def connect_account(http: httpx.AsyncClient, url: str, emulator: EmulatorHandle) -> None:
+async def connect_account(http: httpx.AsyncClient, url: str, emulator: EmulatorHandle) -> str:
     """auth connects a shop through OAuth on the emulator: the token exchange and GET /me go
-    through the Allegro client."""
+    through the Allegro client. Returns the seller's login."""
     seller = emulator.new_seller()
     account = (await http.post(f"{url}/accounts", json={"alias": "live-shop"})).json()
     start = await http.post(f"{url}/accounts/{account['id']}/connect/authorization-code")
@@ -449,6 +474,14 @@ async def connect_account(http: httpx.AsyncClient, url: str, emulator: EmulatorH
     connected = await http.get(f"{url}/accounts/oauth/callback", params=dict(callback.params))
     connected.raise_for_status()
     assert connected.json()["status"] == "connected", connected.json()
+    return str(seller["login"])
+
+
+async def buyer_pays(emulator: EmulatorHandle, login: str) -> None:
+    """A buyer buys and pays an offer of the connected seller: orders imports the checkout
+    form (orders imported)."""
+    offer_id = await asyncio.to_thread(emulator.active_offer, login)
+    await asyncio.to_thread(emulator.paid_order, offer_id)
 
 
 def sellable_sku(emulator: BigBuyEmulatorHandle) -> str:
@@ -552,6 +585,7 @@ def test_metric_names_reads_the_series_of_a_query() -> None:
 async def test_prometheus_scrapes_the_key_series_of_the_running_platform(
     catalog: str,
     auth: tuple[str, EmulatorHandle],
+    orders: str,
     bigbuy: tuple[str, BigBuyEmulatorHandle],
     prometheus: tuple[str, Path],
     live_vhost: str,
@@ -561,11 +595,13 @@ async def test_prometheus_scrapes_the_key_series_of_the_running_platform(
     bigbuy_url, bigbuy_emulator = bigbuy
     base, config = prometheus
     rabbitmq_exporter_reachable()
-    scrape(config, {"catalog": catalog, "auth": auth_url, "bigbuy": bigbuy_url}, live_vhost)
+    services = {"catalog": catalog, "auth": auth_url, "orders": orders, "bigbuy": bigbuy_url}
+    scrape(config, services, live_vhost)
     async with httpx.AsyncClient(timeout=30, headers=admin_headers()) as http:
         await prometheus_ready(http, base)
         await catalog_work(http, catalog, live_amqp_url)
-        await connect_account(http, auth_url, emulator)
+        login = await connect_account(http, auth_url, emulator)
+        await buyer_pays(emulator, login)
         await bigbuy_work(bigbuy_url, live_amqp_url, bigbuy_emulator)
 
         expectations: dict[str, float | None] = {
@@ -596,6 +632,10 @@ async def test_prometheus_scrapes_the_key_series_of_the_running_platform(
             'mci_allegro_requests_in_flight{service="auth"} == 0': None,
             'mci_allegro_rate_limited_total{service="auth",scope="client"} == 0': None,
             'sum(mci_messages_published_total{routing_key="account.connected"})': 1,
+            # orders imported: the paid checkout form handed off as OrderReceived
+            'up{job="mci",service="orders"} == 1': None,
+            'sum(mci_orders_handed_off_total{service="orders",event="OrderReceived"})': 1,
+            'mci_orders_import_lag_seconds_count{service="orders"}': 1,
             # supplier orders: the Allegro order consumed, sent to BigBuy's check, refused for
             # lack of funds and held; the wallet's balance as the connector read it
             'up{job="mci",service="bigbuy"} == 1': None,
