@@ -305,7 +305,7 @@ def test_compose_runs_what_make_run_runs(
     assert "AUTH_BOOTSTRAP_ADMIN_KEY" in services["auth"]["environment"]
 
 
-@pytest.mark.parametrize("name", BACKENDS)
+@pytest.mark.parametrize("name", [*BACKENDS, "console"])
 def test_compose_sets_only_variables_the_service_reads(
     resolved_compose: dict[str, Any], config_reference: ModuleType, name: str
 ) -> None:

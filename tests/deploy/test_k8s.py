@@ -475,8 +475,6 @@ def test_k8s_sets_only_variables_the_service_reads(
 ) -> None:
     docs = rendered[overlay]
     (config,) = by_kind(docs, "ConfigMap")
-    console = load_module(ROOT / "console/src/mci_console/settings.py", "console_settings")
-    console_reads = {f"CONSOLE_{f.upper()}" for f in console.ConsoleSettings.model_fields}
     for name, pod in pod_specs(docs):
         (container,) = pod["containers"]
         service = container["image"].rsplit("/", 1)[1].split(":")[0]
@@ -485,8 +483,7 @@ def test_k8s_sets_only_variables_the_service_reads(
         env = {e["name"] for e in container.get("env", [])}
         if {"configMapRef": {"name": "mci-config"}} in container.get("envFrom", []):
             env |= set(config["data"])
-        reads = console_reads if service == "console" else config_reference.env_names(service)
-        unknown = env - reads
+        unknown = env - config_reference.env_names(service)
         assert not unknown, f"{name} sets {sorted(unknown)}, which {service} does not read"
 
 
