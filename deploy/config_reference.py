@@ -122,9 +122,8 @@ class Variable:
 
 def settings_class(service: str) -> type[BaseSettings]:
     if service == CONSOLE:
-        console: type[BaseSettings] = getattr(
-            importlib.import_module("mci_console.settings"), "ConsoleSettings"
-        )
+        module = importlib.import_module("mci_console.settings")
+        console: type[BaseSettings] = module.ConsoleSettings
         return console
     module = importlib.import_module(f"{PACKAGES.get(service, service)}.settings")
     cls: type[ServiceSettings] = module.Settings
