@@ -647,6 +647,24 @@ async def test_prometheus_scrapes_the_key_series_of_the_running_platform(
         }
         await wait_for_series(http, base, expectations)
 
+        # What each running process really exposes, its children included, passes promtool's
+        # naming lint (the definitions of every service: test_prometheus.py).
+        promtool = shutil.which("promtool")
+        if promtool is None:
+            pytest.fail("promtool is missing: run `make tools` (as root it installs it)")
+        for name, url in services.items():
+            exposition = (await http.get(f"{url}/metrics")).text
+            lint = await asyncio.to_thread(
+                subprocess.run,
+                [promtool, "check", "metrics"],
+                input=exposition,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert lint.returncode == 0, (name, lint.stdout + lint.stderr)
+
         # The platform's own rules are loaded, and the DLQ alert matches the real series.
         rules = (await http.get(f"{base}/api/v1/rules")).json()["data"]["groups"]
         loaded = {r["name"] for g in rules for r in g["rules"]}
