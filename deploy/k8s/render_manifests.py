@@ -158,10 +158,6 @@ def probes(live: str = "/health/live", ready: str = "/health/ready") -> dict[str
     }
 
 
-# The emulator has no /health/* routes yet; its admin config endpoint answers once it serves.
-EMULATOR_PROBE_PATH = "/__admin/config"
-
-
 def container_security() -> dict[str, Any]:
     return {
         "allowPrivilegeEscalation": False,
@@ -695,7 +691,7 @@ def emulator_files() -> dict[str, list[dict[str, Any]]]:
         "args": ["--host", "0.0.0.0", "--port", str(EMULATOR_PORT)],
         "ports": [{"name": "http", "containerPort": EMULATOR_PORT, "protocol": "TCP"}],
         "env": [{"name": "ALLEGRO_EMULATOR_PORT", "value": str(EMULATOR_PORT)}],
-        **probes(live=EMULATOR_PROBE_PATH, ready=EMULATOR_PROBE_PATH),
+        **probes(),
         "resources": {
             "requests": {"cpu": "250m", "memory": "512Mi"},
             "limits": {"cpu": "2", "memory": "2Gi"},

@@ -231,8 +231,7 @@ def test_k8s_emulator_component(manifests: dict[str, list[dict[str, Any]]]) -> N
     deployment = find(docs, "Deployment", "emulator")
     container = container_of(deployment)
     assert container["args"] == ["--host", "0.0.0.0", "--port", str(EMULATOR_PORT)]
-    # No /health/* routes in the emulator (yet): its admin config endpoint stands in.
-    check_probes(container, EMULATOR_PORT, live="/__admin/config", ready="/__admin/config")
+    check_probes(container, EMULATOR_PORT)
     service = find(docs, "Service", "emulator")
     assert service["spec"]["ports"][0]["port"] == EMULATOR_PORT
     patches = " ".join(p["patch"] for p in component["patches"])
