@@ -3,10 +3,12 @@
 #
 #   docker build --build-arg SERVICE=catalog -t mci/catalog .
 #
-# SERVICE: auth | catalog | pricing | offers | orders | emulator (the Allegro emulator).
+# SERVICE: auth | catalog | pricing | offers | orders | bigbuy (the BigBuy connector) | console
+#          | emulator (the Allegro emulator) | bigbuy-emulator.
 # An image holds only the third-party packages its own workspace members need (filtered from the
 # hash-pinned requirements.lock), plus those members: `shared` + `services/$SERVICE`, or
-# `sandbox/allegro` for the emulator. No dev tools, no other service's code.
+# `connectors/bigbuy`, or `sandbox/allegro`, `sandbox/bigbuy`, `console` alone. No dev tools, no
+# other service's code.
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
@@ -28,7 +30,7 @@ RUN python -m pip install "uv==${UV_VERSION}"
 COPY requirements.lock /build/requirements.lock
 COPY deploy/docker/mci_image.py /build/mci_image.py
 RUN test -n "${SERVICE}" \
-        || { echo "build with --build-arg SERVICE=auth|catalog|pricing|offers|orders|emulator" >&2; exit 1; } \
+        || { echo "build with --build-arg SERVICE=auth|catalog|...; see deploy/docker/mci_image.py" >&2; exit 1; } \
     && python /build/mci_image.py requirements "${SERVICE}" /build/requirements.lock \
         > /build/requirements.txt \
     && uv venv --python /usr/local/bin/python3.11 /opt/venv \
@@ -42,6 +44,8 @@ RUN test -n "${SERVICE}" \
 COPY shared/ /src/shared/
 COPY services/ /src/services/
 COPY sandbox/ /src/sandbox/
+COPY connectors/ /src/connectors/
+COPY console/ /src/console/
 # $args is split on purpose: one `-e <path>` per workspace member (paths have no spaces).
 # hadolint ignore=SC2086
 RUN set -eu; \
@@ -84,6 +88,6 @@ USER 10001:10001
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "/usr/local/lib/mci/healthcheck.py"]
 
-# No arguments: `python -m $SERVICE --role all` (emulator: --host 0.0.0.0 --port 8400).
+# No arguments: `python -m $SERVICE --role all` (emulators, console: --host 0.0.0.0 --port P).
 # Options (`--role api`) are passed to the service; any other command runs as given.
 ENTRYPOINT ["/usr/local/bin/mci-entrypoint"]

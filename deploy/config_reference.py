@@ -3,7 +3,8 @@
     python deploy/config_reference.py           # rewrite the reference section of the guide
     python deploy/config_reference.py --check   # exit 1 if the committed section is stale
 
-Every variable comes from the services' pydantic-settings classes (`<service>.settings.Settings`):
+Every variable comes from the services' pydantic-settings classes (`<service>.settings.Settings`,
+and the operator console's `mci_console.settings.ConsoleSettings`):
 the prefixed name of each field (or its own aliases), its type and default, the comment written
 above the field, and the unprefixed variables its default reads (found by running the default
 factory against a recording environment, so nothing is listed by hand). tests/deploy checks that
@@ -29,6 +30,7 @@ from unittest import mock
 from pydantic import AliasChoices, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
+from pydantic_settings import BaseSettings
 
 from shared.settings import ServiceSettings
 
@@ -39,6 +41,8 @@ END = "<!-- config-reference:end -->"
 SERVICES = ("auth", "catalog", "pricing", "offers", "orders", "bigbuy")
 # A service whose package is not named after it (the BigBuy connector).
 PACKAGES = {"bigbuy": "bigbuy_connector"}
+# The operator console: settings of their own (no database, no broker), not a ServiceSettings.
+CONSOLE = "console"
 # Read by shared/ outside any field: where each service's own database is created.
 DATABASE_ADMIN_URL = "DATABASE_ADMIN_URL"
 
@@ -116,7 +120,11 @@ class Variable:
     doc: str
 
 
-def settings_class(service: str) -> type[ServiceSettings]:
+def settings_class(service: str) -> type[BaseSettings]:
+    if service == CONSOLE:
+        module = importlib.import_module("mci_console.settings")
+        console: type[BaseSettings] = module.ConsoleSettings
+        return console
     module = importlib.import_module(f"{PACKAGES.get(service, service)}.settings")
     cls: type[ServiceSettings] = module.Settings
     assert issubclass(cls, ServiceSettings)
@@ -148,6 +156,8 @@ def field_comments(cls: type[Any]) -> dict[str, str]:
 
 
 def docs_of(cls: type[Any]) -> dict[str, str]:
+    if not issubclass(cls, ServiceSettings):
+        return {name: text for name, text in field_comments(cls).items() if text}
     docs: dict[str, str] = {}
     for klass in reversed(cls.__mro__):
         if isinstance(klass, type) and issubclass(klass, ServiceSettings):
@@ -167,6 +177,8 @@ def default_of(name: str, info: FieldInfo) -> tuple[str, tuple[str, ...]]:
         text = DERIVED[name]
     elif value is None:
         text = "unset"
+    elif value == "":
+        text = "empty"
     elif isinstance(value, list):
         text = f"`{','.join(map(str, value))}`" if value else "empty"
     else:
@@ -204,8 +216,8 @@ def variables(service: str) -> list[Variable]:
 
 
 def env_names(service: str) -> set[str]:
-    """Every environment variable the service reads."""
-    names = {DATABASE_ADMIN_URL}
+    """Every environment variable the service (or the console) reads."""
+    names = set() if service == CONSOLE else {DATABASE_ADMIN_URL}
     for variable in variables(service):
         names |= {*variable.names, *variable.fallbacks}
     return names
@@ -268,6 +280,19 @@ def render() -> str:
             out.append(
                 f"| {variable} | {fallback} | {cell(type_text)} | {cell(v.default)} | {cell(doc)} |"
             )
+    out += [
+        "",
+        f"### {CONSOLE}",
+        "",
+        "The operator console (`python -m mci_console`): no database, broker or secret of its own;",
+        "the operator's API key comes with each request and is passed on.",
+        "",
+        "| variable | type | default | what |",
+        "| --- | --- | --- | --- |",
+    ]
+    for v in variables(CONSOLE):
+        variable = " or ".join(f"`{n}`" for n in v.names)
+        out.append(f"| {variable} | {cell(v.type)} | {cell(v.default)} | {cell(v.doc)} |")
     out += ["", END]
     return "\n".join(out)
 

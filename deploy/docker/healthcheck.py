@@ -1,7 +1,8 @@
 """Docker HEALTHCHECK: GET /health/live on this container's own HTTP port (stdlib only).
 
-The port is `<SERVICE>_HTTP_PORT` (`ALLEGRO_EMULATOR_PORT` for the emulator) when set, else the
-platform's default for MCI_SERVICE. Exit status 0 = healthy, 1 = unhealthy.
+The port is `<SERVICE>_HTTP_PORT` (`ALLEGRO_EMULATOR_PORT`, `BIGBUY_EMULATOR_PORT` for the
+emulators) when set, else the platform's default for MCI_SERVICE. Exit status 0 = healthy,
+1 = unhealthy. The console, which has no /health/live, answers on /health.
 
 The emulator has no /health/live yet, so for it the check falls back to its admin config
 endpoint (`GET /__admin/config`), which answers as soon as the app serves requests.
@@ -20,14 +21,18 @@ DEFAULT_PORTS = {
     "pricing": 8003,
     "offers": 8004,
     "orders": 8005,
+    "bigbuy": 8006,
+    "console": 8009,
     "emulator": 8400,
+    "bigbuy-emulator": 8410,
 }
+PORT_VARIABLES = {"emulator": "ALLEGRO_EMULATOR_PORT", "bigbuy-emulator": "BIGBUY_EMULATOR_PORT"}
 PATH = "/health/live"
-FALLBACK_PATHS = {"emulator": ("/__admin/config",)}
+FALLBACK_PATHS = {"emulator": ("/__admin/config",), "console": ("/health",)}
 
 
 def port_for(service: str, environ: dict[str, str]) -> int:
-    variable = "ALLEGRO_EMULATOR_PORT" if service == "emulator" else f"{service.upper()}_HTTP_PORT"
+    variable = PORT_VARIABLES.get(service, f"{service.upper()}_HTTP_PORT")
     override = environ.get(variable)
     if override:
         return int(override)

@@ -6,7 +6,8 @@ Used by the Dockerfile (stdlib only, runs on python:3.11-slim before anything is
     python mci_image.py paths SERVICE                           # workspace dirs to install
 
 `requirements` keeps from the hash-pinned lock only what SERVICE needs at run time: the
-transitive dependencies of its own distribution (plus mci-shared for the five services),
+transitive dependencies of its own distribution (plus mci-shared for the services and the
+BigBuy connector),
 found by following the lock's `# via` annotations. Dev tools (pytest, mypy, ruff,
 testcontainers, ...) and the other services' dependencies are left out. Editable
 workspace lines (`-e ./path`) are left out too: the Dockerfile installs the service's own
@@ -50,12 +51,35 @@ TARGETS: dict[str, Target] = {
             ("orders", 8005),
         )
     },
+    # The BigBuy connector: a service like the five (database, broker, api and worker roles).
+    "bigbuy": Target(
+        name="bigbuy",
+        distributions=("mci-shared", "mci-bigbuy-connector"),
+        paths=("shared", "connectors/bigbuy"),
+        module="bigbuy_connector",
+        port=8006,
+    ),
     "emulator": Target(
         name="emulator",
         distributions=("allegro-emulator",),
         paths=("sandbox/allegro",),
         module="allegro_emulator",
         port=8400,
+    ),
+    "bigbuy-emulator": Target(
+        name="bigbuy-emulator",
+        distributions=("bigbuy-emulator",),
+        paths=("sandbox/bigbuy",),
+        module="bigbuy_emulator",
+        port=8410,
+    ),
+    # The operator console: stateless pages and a proxy to the services' APIs.
+    "console": Target(
+        name="console",
+        distributions=("mci-console",),
+        paths=("console",),
+        module="mci_console",
+        port=8009,
     ),
 }
 

@@ -15,13 +15,22 @@ import importlib
 import os
 import sys
 
-SERVICES = ("auth", "catalog", "pricing", "offers", "orders")
+# Service (MCI_SERVICE) -> its package; the BigBuy connector has a database like the services.
+MODULES = {
+    "auth": "auth",
+    "catalog": "catalog",
+    "pricing": "pricing",
+    "offers": "offers",
+    "orders": "orders",
+    "bigbuy": "bigbuy_connector",
+}
+SERVICES = tuple(MODULES)
 
 
 async def migrate_service(service: str) -> str:
     from shared.db import migrate
 
-    definition = importlib.import_module(f"{service}.main").build()
+    definition = importlib.import_module(f"{MODULES[service]}.main").build()
     await migrate(definition.migrations_dir, definition.settings.database_url)
     return str(definition.settings.database_name)
 

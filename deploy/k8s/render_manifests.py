@@ -4,7 +4,8 @@
     python deploy/k8s/render_manifests.py --check   # exit 1 if a committed file is stale
 
 The YAML is committed (kustomize reads it, reviewers diff it); this script keeps the five
-services' api/worker Deployments, Services, autoscalers and the emulator component consistent.
+services' and the BigBuy connector's api/worker Deployments, Services, autoscalers, the console and
+the two emulator components consistent.
 Edit here, re-run, commit both. tests/deploy checks that the committed files are current.
 """
 
@@ -39,6 +40,9 @@ class Service:
     secrets: tuple[str, ...]
     optional_secrets: tuple[str, ...] = ()
     calls_allegro: bool = False  # egress to Allegro's HTTPS API (NetworkPolicy)
+    calls_bigbuy: bool = False  # egress to BigBuy's HTTPS API (NetworkPolicy)
+    # Plain settings of this service alone (the ConfigMap holds what every service reads).
+    env: tuple[tuple[str, str], ...] = ()
 
 
 COMMON_SECRETS = ("DATABASE_ADMIN_URL", "AMQP_URL", "MCI_SERVICE_TOKEN_SECRET")
@@ -46,12 +50,17 @@ ALLEGRO_APP_SECRETS = ("ALLEGRO_CLIENT_ID", "ALLEGRO_CLIENT_SECRET")
 # offers and orders name the Client ID in their Allegro calls; only auth holds the secret.
 ALLEGRO_CLIENT_ID = ("ALLEGRO_CLIENT_ID",)
 
+# Who may ask auth to check an operator's API key: every service and the connector (auth's default
+# lists the four services only).
+INTROSPECTION_CALLERS = "catalog,pricing,offers,orders,bigbuy"
+
 SERVICES: tuple[Service, ...] = (
     Service(
         "auth",
         8001,
         calls_allegro=True,
         queues=(),
+        env=(("AUTH_INTROSPECTION_CALLERS", INTROSPECTION_CALLERS),),
         secrets=(
             *COMMON_SECRETS,
             "AUTH_TOKEN_ENCRYPTION_KEYS",
@@ -86,8 +95,27 @@ SERVICES: tuple[Service, ...] = (
         optional_secrets=ALLEGRO_CLIENT_ID,
         calls_allegro=True,
     ),
+    # The BigBuy connector: a service in all but name (its database, the broker, both roles).
+    Service(
+        "bigbuy",
+        8006,
+        queues=("bigbuy.orders",),
+        secrets=(*COMMON_SECRETS, "BIGBUY_API_KEY"),
+        calls_bigbuy=True,
+        env=(("BIGBUY_API_URL", "https://api.bigbuy.eu/rest"),),
+    ),
 )
 EMULATOR_PORT = 8400
+BIGBUY_EMULATOR_PORT = 8410
+BIGBUY_EMULATOR = "bigbuy-emulator"
+# The key the emulator accepts (it refuses any other); development only.
+BIGBUY_EMULATOR_KEY = "bigbuy-emulator-key"
+# Dev overlay secrets other than the placeholder: the BigBuy emulator accepts its own key only.
+DEV_SECRETS = {"BIGBUY_API_KEY": BIGBUY_EMULATOR_KEY}
+CONSOLE = "console"
+CONSOLE_PORT = 8009
+# The services the console proxies to (mci_console.settings.SERVICES).
+CONSOLE_PROXIES = ("auth", "catalog", "pricing", "offers", "orders")
 
 # Backlog per worker replica that KEDA aims for (rabbitmq scaler, mode QueueLength).
 QUEUE_LENGTH_TARGET = "200"
@@ -132,10 +160,6 @@ def probes(live: str = "/health/live", ready: str = "/health/ready") -> dict[str
         "livenessProbe": http_probe(live, period=10, failures=3),
         "readinessProbe": http_probe(ready, period=10, failures=3, timeout=5),
     }
-
-
-# The emulator has no /health/* routes yet; its admin config endpoint answers once it serves.
-EMULATOR_PROBE_PATH = "/__admin/config"
 
 
 def container_security() -> dict[str, Any]:
@@ -185,6 +209,7 @@ def deployment(service: Service, role: str) -> dict[str, Any]:
         {"name": f"{upper}_HTTP_PORT", "value": str(service.port)},
         # The migrations Job migrates; replicas starting together must not race Alembic.
         {"name": f"{upper}_RUN_MIGRATIONS", "value": "false"},
+        *({"name": key, "value": value} for key, value in service.env),
         *secret_envs(service),
     ]
     container: dict[str, Any] = {
@@ -379,6 +404,9 @@ def network_policies() -> list[dict[str, Any]]:
     """Deny everything, then allow only what must talk."""
     auth_api = {"matchLabels": selector("auth", "api")}
     allegro_callers = [s.name for s in SERVICES if s.calls_allegro]
+    bigbuy_callers = [s.name for s in SERVICES if s.calls_bigbuy]
+    console_pods = {"matchLabels": selector(CONSOLE, CONSOLE)}
+    console_targets = [s.name for s in SERVICES if s.name in CONSOLE_PROXIES]
     return [
         network_policy("default-deny", {}, policyTypes=["Ingress", "Egress"]),
         network_policy(
@@ -436,6 +464,37 @@ def network_policies() -> list[dict[str, Any]]:
             components_in(APP_COMPONENTS, allegro_callers),
             policyTypes=["Egress"],
             egress=[{"ports": [tcp(HTTPS_PORT)]}],
+        ),
+        # BigBuy's API is HTTPS on the internet like Allegro's: by port, for the connector only.
+        network_policy(
+            "allow-bigbuy",
+            components_in(APP_COMPONENTS, bigbuy_callers),
+            policyTypes=["Egress"],
+            egress=[{"ports": [tcp(HTTPS_PORT)]}],
+        ),
+        # The console proxies the operator's requests to the five services' APIs, nothing else.
+        network_policy(
+            "allow-console-to-services",
+            console_pods,
+            policyTypes=["Egress"],
+            egress=[
+                {
+                    "to": [{"podSelector": components_in(["api"], console_targets)}],
+                    "ports": [tcp("http")],
+                }
+            ],
+        ),
+        network_policy(
+            "allow-services-from-console",
+            components_in(["api"], console_targets),
+            policyTypes=["Ingress"],
+            ingress=[{"from": [{"podSelector": console_pods}], "ports": [tcp("http")]}],
+        ),
+        network_policy(
+            "allow-console-from-ingress",
+            console_pods,
+            policyTypes=["Ingress"],
+            ingress=[{"from": [namespace_with(ACCESS_INGRESS)], "ports": [tcp("http")]}],
         ),
         network_policy(
             "allow-api-from-ingress",
@@ -499,6 +558,79 @@ def service_files(service: Service) -> dict[str, list[dict[str, Any]]]:
     return files
 
 
+def console_files() -> dict[str, list[dict[str, Any]]]:
+    """The operator console: stateless, no secret, no database; it reaches the services' APIs."""
+    ports = {s.name: s.port for s in SERVICES}
+    container: dict[str, Any] = {
+        "name": CONSOLE,
+        "image": f"{IMAGE_REPOSITORY}/{CONSOLE}:{IMAGE_TAG}",
+        "imagePullPolicy": "IfNotPresent",
+        "ports": [{"name": "http", "containerPort": CONSOLE_PORT, "protocol": "TCP"}],
+        "env": [
+            {"name": "CONSOLE_HTTP_HOST", "value": "0.0.0.0"},
+            {"name": "CONSOLE_HTTP_PORT", "value": str(CONSOLE_PORT)},
+            *(
+                {"name": f"CONSOLE_{name.upper()}_URL", "value": f"http://{name}:{ports[name]}"}
+                for name in CONSOLE_PROXIES
+            ),
+        ],
+        # One route, /health: the process serves (it keeps no connection to check).
+        **probes(live="/health", ready="/health"),
+        "resources": {
+            "requests": {"cpu": "50m", "memory": "128Mi"},
+            "limits": {"cpu": "500m", "memory": "256Mi"},
+        },
+        "securityContext": container_security(),
+        "lifecycle": {"preStop": {"exec": {"command": ["sleep", "5"]}}},
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    deployment_doc = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": CONSOLE, "labels": labels(CONSOLE, CONSOLE)},
+        "spec": {
+            "replicas": 2,
+            "revisionHistoryLimit": 5,
+            "selector": {"matchLabels": selector(CONSOLE, CONSOLE)},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+            },
+            "template": {
+                "metadata": {"labels": labels(CONSOLE, CONSOLE)},
+                "spec": {
+                    "terminationGracePeriodSeconds": 30,
+                    "securityContext": pod_security(),
+                    "containers": [container],
+                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+                },
+            },
+        },
+    }
+    service_doc = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": CONSOLE, "labels": labels(CONSOLE, CONSOLE)},
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector(CONSOLE, CONSOLE),
+            "ports": [
+                {"name": "http", "port": CONSOLE_PORT, "targetPort": "http", "protocol": "TCP"}
+            ],
+        },
+    }
+    budget = {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": CONSOLE, "labels": labels(CONSOLE, CONSOLE)},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": selector(CONSOLE, CONSOLE)}},
+    }
+    return {
+        "base/console/console.yaml": [deployment_doc, service_doc, budget],
+        "base/console/kustomization.yaml": [kustomization(["console.yaml"])],
+    }
+
+
 def kustomization(resources: list[str], **extra: Any) -> dict[str, Any]:
     return {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
@@ -517,6 +649,7 @@ def base_files() -> dict[str, list[dict[str, Any]]]:
                     "configmap.yaml",
                     "networkpolicies.yaml",
                     *[s.name for s in SERVICES],
+                    CONSOLE,
                 ],
                 namespace=NAMESPACE,
             )
@@ -539,6 +672,8 @@ def base_files() -> dict[str, list[dict[str, Any]]]:
                     # Allegro production. The emulator component points these at the emulator.
                     "ALLEGRO_API_URL": "https://api.allegro.pl",
                     "ALLEGRO_AUTH_URL": "https://allegro.pl",
+                    # Where every service checks operator keys and reads accounts: auth's Service.
+                    "MCI_AUTH_URL": "http://auth:8001",
                 },
             }
         ],
@@ -548,7 +683,7 @@ def base_files() -> dict[str, list[dict[str, Any]]]:
         for filename, docs in per_service.items():
             files[f"base/{service.name}/{filename}"] = docs
         files[f"base/{service.name}/kustomization.yaml"] = [kustomization(sorted(per_service))]
-    return files
+    return files | console_files()
 
 
 def emulator_files() -> dict[str, list[dict[str, Any]]]:
@@ -560,7 +695,7 @@ def emulator_files() -> dict[str, list[dict[str, Any]]]:
         "args": ["--host", "0.0.0.0", "--port", str(EMULATOR_PORT)],
         "ports": [{"name": "http", "containerPort": EMULATOR_PORT, "protocol": "TCP"}],
         "env": [{"name": "ALLEGRO_EMULATOR_PORT", "value": str(EMULATOR_PORT)}],
-        **probes(live=EMULATOR_PROBE_PATH, ready=EMULATOR_PROBE_PATH),
+        **probes(),
         "resources": {
             "requests": {"cpu": "250m", "memory": "512Mi"},
             "limits": {"cpu": "2", "memory": "2Gi"},
@@ -657,6 +792,129 @@ def emulator_files() -> dict[str, list[dict[str, Any]]]:
     }
 
 
+def bigbuy_emulator_files() -> dict[str, list[dict[str, Any]]]:
+    """BigBuy's API, emulated, for the dev overlay: the connector's BIGBUY_API_URL points at it."""
+    name = BIGBUY_EMULATOR
+    container: dict[str, Any] = {
+        "name": name,
+        "image": f"{IMAGE_REPOSITORY}/{name}:{IMAGE_TAG}",
+        "imagePullPolicy": "IfNotPresent",
+        "args": ["--host", "0.0.0.0", "--port", str(BIGBUY_EMULATOR_PORT)],
+        "ports": [{"name": "http", "containerPort": BIGBUY_EMULATOR_PORT, "protocol": "TCP"}],
+        "env": [{"name": "BIGBUY_EMULATOR_PORT", "value": str(BIGBUY_EMULATOR_PORT)}],
+        **probes(),
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "256Mi"},
+            "limits": {"cpu": "1", "memory": "1Gi"},
+        },
+        "securityContext": container_security(),
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    deployment_doc = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": labels(name, "emulator")},
+        "spec": {
+            # Stateful and in memory: exactly one replica. No /metrics: not scraped.
+            "replicas": 1,
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": selector(name, "emulator")},
+            "template": {
+                "metadata": {"labels": labels(name, "emulator")},
+                "spec": {
+                    "terminationGracePeriodSeconds": 15,
+                    "securityContext": pod_security(),
+                    "containers": [container],
+                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+                },
+            },
+        },
+    }
+    service_doc = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "labels": labels(name, "emulator")},
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector(name, "emulator"),
+            "ports": [
+                {
+                    "name": "http",
+                    "port": BIGBUY_EMULATOR_PORT,
+                    "targetPort": "http",
+                    "protocol": "TCP",
+                }
+            ],
+        },
+    }
+    emulator_pods = {"matchLabels": selector(name, "emulator")}
+    callers = [s.name for s in SERVICES if s.calls_bigbuy]
+    policies = [
+        network_policy(
+            "allow-bigbuy-emulator-from-connector",
+            emulator_pods,
+            policyTypes=["Ingress"],
+            ingress=[
+                {
+                    "from": [
+                        {"podSelector": components_in(APP_COMPONENTS, callers)},
+                        namespace_with(ACCESS_INGRESS),
+                    ],
+                    "ports": [tcp("http")],
+                }
+            ],
+        ),
+        network_policy(
+            "allow-connector-to-bigbuy-emulator",
+            components_in(APP_COMPONENTS, callers),
+            policyTypes=["Egress"],
+            egress=[{"to": [{"podSelector": emulator_pods}], "ports": [tcp(BIGBUY_EMULATOR_PORT)]}],
+        ),
+    ]
+    url = f"http://{name}:{BIGBUY_EMULATOR_PORT}/rest"
+    # A strategic-merge patch merges `env` by name: only BIGBUY_API_URL changes.
+    patches = [
+        {
+            "target": {
+                "kind": "Deployment",
+                "labelSelector": f"app.kubernetes.io/name={service.name}",
+            },
+            "patch": yaml.safe_dump(
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "metadata": {"name": service.name},
+                    "spec": {
+                        "template": {
+                            "spec": {
+                                "containers": [
+                                    {
+                                        "name": service.name,
+                                        "env": [{"name": "BIGBUY_API_URL", "value": url}],
+                                    }
+                                ]
+                            }
+                        }
+                    },
+                },
+                sort_keys=False,
+            ),
+        }
+        for service in SERVICES
+        if service.calls_bigbuy
+    ]
+    component = {
+        "apiVersion": "kustomize.config.k8s.io/v1alpha1",
+        "kind": "Component",
+        "resources": ["bigbuy-emulator.yaml"],
+        "patches": patches,
+    }
+    return {
+        "components/bigbuy-emulator/kustomization.yaml": [component],
+        "components/bigbuy-emulator/bigbuy-emulator.yaml": [deployment_doc, service_doc, *policies],
+    }
+
+
 def overlay_files() -> dict[str, list[dict[str, Any]]]:
     """dev: base + emulator, development mode, generated placeholder secrets.
     production: base only, Allegro production, secrets by reference to a Secret made out of band.
@@ -670,10 +928,10 @@ def overlay_files() -> dict[str, list[dict[str, Any]]]:
         "kind": "Kustomization",
         "namespace": NAMESPACE,
         "resources": ["../../base"],
-        "components": ["../../components/emulator"],
+        "components": ["../../components/emulator", "../../components/bigbuy-emulator"],
         "images": [
             {"name": f"{IMAGE_REPOSITORY}/{s}", "newTag": "dev"}
-            for s in [*(x.name for x in SERVICES), "emulator"]
+            for s in [*(x.name for x in SERVICES), CONSOLE, "emulator", BIGBUY_EMULATOR]
         ],
         "patches": [
             {
@@ -692,13 +950,13 @@ def overlay_files() -> dict[str, list[dict[str, Any]]]:
                 "literals": [
                     "DATABASE_ADMIN_URL=postgresql://postgres:postgres@postgres:5432/postgres",
                     "AMQP_URL=amqp://mci:mci@rabbitmq:5672/",
-                    *(f"{key}=changeme" for key in secret_keys),
+                    *(f"{key}={DEV_SECRETS.get(key, 'changeme')}" for key in secret_keys),
                 ],
                 "options": {"disableNameSuffixHash": True},
             }
         ],
     }
-    production = {
+    production: dict[str, Any] = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
         "namespace": NAMESPACE,
@@ -708,11 +966,11 @@ def overlay_files() -> dict[str, list[dict[str, Any]]]:
         "resources": ["../../base"],
         "images": [
             {
-                "name": f"{IMAGE_REPOSITORY}/{s.name}",
-                "newName": f"{PRODUCTION_REGISTRY}/{IMAGE_REPOSITORY}/{s.name}",
+                "name": f"{IMAGE_REPOSITORY}/{s}",
+                "newName": f"{PRODUCTION_REGISTRY}/{IMAGE_REPOSITORY}/{s}",
                 "newTag": IMAGE_TAG,
             }
-            for s in SERVICES
+            for s in [*(x.name for x in SERVICES), CONSOLE]
         ],
     }
     return {
@@ -722,7 +980,7 @@ def overlay_files() -> dict[str, list[dict[str, Any]]]:
 
 
 def render() -> dict[str, str]:
-    files = {**base_files(), **emulator_files(), **overlay_files()}
+    files = {**base_files(), **emulator_files(), **bigbuy_emulator_files(), **overlay_files()}
     return {
         path: HEADER + "---\n".join(yaml.safe_dump(doc, sort_keys=False, width=100) for doc in docs)
         for path, docs in sorted(files.items())

@@ -7,3 +7,4 @@ CREATE DATABASE mci_catalog;
 CREATE DATABASE mci_pricing;
 CREATE DATABASE mci_offers;
 CREATE DATABASE mci_orders;
+CREATE DATABASE mci_bigbuy;

@@ -12,18 +12,25 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
 from mci_testing.deploy import (
-    APP_SERVICES,
+    BACKENDS,
+    BIGBUY_EMULATOR_PORT,
+    CONSOLE_PORT,
     DEPLOY,
     EMULATOR_PORT,
     ROOT,
     SERVICES,
+    load_module,
     run,
     tool,
 )
+
+# Compose services built from the one Dockerfile that are not one of BACKENDS.
+PEERS = {"emulator": EMULATOR_PORT, "bigbuy-emulator": BIGBUY_EMULATOR_PORT}
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +62,8 @@ def test_compose_has_infra_emulator_and_every_service(compose: dict[str, Any]) -
     services = compose["services"]
     assert services["postgres"]["image"] == "postgres:16"
     assert services["rabbitmq"]["image"] == "rabbitmq:3.13-management"
-    assert {*SERVICES, "emulator", "postgres", "rabbitmq"} <= set(services)
+    expected = {*BACKENDS, *PEERS, "console", "postgres", "rabbitmq"}
+    assert expected <= set(services)
 
 
 def test_compose_infra_healthchecks(compose: dict[str, Any]) -> None:
@@ -82,7 +90,7 @@ def test_compose_rabbitmq_loads_the_definitions(compose: dict[str, Any]) -> None
     assert Path(users_target).name < Path(sources["./deploy/rabbitmq/definitions.json"]).name
 
 
-@pytest.mark.parametrize("name", [*SERVICES, "emulator"])
+@pytest.mark.parametrize("name", [*BACKENDS, *PEERS, "console"])
 def test_compose_app_services(compose: dict[str, Any], name: str) -> None:
     service = compose["services"][name]
     assert service["build"]["context"] == "."
@@ -90,11 +98,20 @@ def test_compose_app_services(compose: dict[str, Any], name: str) -> None:
     health = service["healthcheck"]
     assert health["test"][0] in {"CMD", "CMD-SHELL"}
     assert "healthcheck.py" in " ".join(health["test"])
-    port = SERVICES.get(name, EMULATOR_PORT)
+    port = {**BACKENDS, **PEERS, "console": CONSOLE_PORT}[name]
     assert published(service) == [("127.0.0.1", str(port), port)]
     env = env_of(service)
-    if name == "emulator":
-        assert env["ALLEGRO_EMULATOR_PORT"] == str(port)
+    if name in PEERS:
+        variable = "ALLEGRO_EMULATOR_PORT" if name == "emulator" else "BIGBUY_EMULATOR_PORT"
+        assert env[variable] == str(port)
+        return
+    if name == "console":
+        assert env["CONSOLE_HTTP_PORT"] == str(port)
+        assert env["CONSOLE_HTTP_HOST"] == "0.0.0.0"
+        # The console reaches every service by its compose name, after each is healthy.
+        for other, other_port in SERVICES.items():
+            assert env[f"CONSOLE_{other.upper()}_URL"] == f"http://{other}:{other_port}"
+            assert service["depends_on"][other]["condition"] == "service_healthy"
         return
     assert service["command"] == ["--role", "all"]
     upper = name.upper()
@@ -105,6 +122,11 @@ def test_compose_app_services(compose: dict[str, Any], name: str) -> None:
     assert "@rabbitmq:5672" in env["AMQP_URL"]
     assert env["ALLEGRO_API_URL"].endswith("http://emulator:8400}")
     assert env["ALLEGRO_AUTH_URL"].endswith("http://emulator:8400}")
+    if name == "bigbuy":
+        assert env["BIGBUY_API_URL"].endswith(
+            f"http://bigbuy-emulator:{BIGBUY_EMULATOR_PORT}/rest}}"
+        )
+        assert service["depends_on"]["bigbuy-emulator"]["condition"] == "service_healthy"
     assert "MCI_SERVICE_TOKEN_SECRET" in env
     assert env["ENVIRONMENT"] == "development"
     depends = service["depends_on"]
@@ -203,8 +225,8 @@ def test_docker_compose_lists_every_service_with_the_monitoring_profile() -> Non
     )
     assert result.returncode == 0, result.stderr
     services = set(result.stdout.split())
-    expected = {"postgres", "rabbitmq", "emulator", "emulator-setup", "prometheus", "grafana"}
-    assert services == {*APP_SERVICES, *expected}
+    expected = {"postgres", "rabbitmq", "emulator-setup", "prometheus", "grafana", "console"}
+    assert services == {*BACKENDS, *PEERS, *expected}
 
 
 @pytest.fixture(scope="module")
@@ -228,44 +250,62 @@ def compose_ports(service: dict[str, Any]) -> dict[int, int]:
     return ports
 
 
+@pytest.fixture(scope="module")
+def image_modules() -> dict[str, str]:
+    """Image target (the compose build arg SERVICE) -> the Python module the image runs."""
+    mci_image = load_module(DEPLOY / "docker" / "mci_image.py", "mci_image_for_compose")
+    return {name: target.module for name, target in mci_image.TARGETS.items()}
+
+
 def test_compose_runs_what_make_run_runs(
     resolved_compose: dict[str, Any],
     devstack: ModuleType,
+    image_modules: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """compose and `make run` (deploy/local/devstack.py) start the same components on the same
-    ports with the same settings, so what works locally works in compose."""
+    """compose and `make run` (deploy/local/devstack.py) start the same components (matched by
+    the Python module each runs) on the same ports with the same settings, so what works locally
+    works in compose. The component list is read from devstack itself: when `make run` gains a
+    component (the BigBuy emulator and connector), compose must already run it."""
     services = resolved_compose["services"]
-    for component in devstack.COMPONENTS:
-        service = services[component.name]
+    by_module = {
+        image_modules[service["build"]["args"]["SERVICE"]]: name
+        for name, service in services.items()
+        if "build" in service and name != "emulator-setup"
+    }
+    local = [*devstack.COMPONENTS, devstack.CONSOLE]
+    for component in local:
+        assert component.module in by_module, f"compose does not run {component.module}"
+        service = services[by_module[component.module]]
         assert compose_ports(service) == {component.port: component.port}, component.name
-        env = service["environment"]
-        if component.name == "emulator":
-            assert env["ALLEGRO_EMULATOR_PORT"] == str(component.port)
-            continue
-        assert env[f"{component.name.upper()}_HTTP_PORT"] == str(component.port)
-    app_services = {
-        name for name, service in services.items() if "build" in service and "command" in service
-    } - {"emulator-setup"}
-    assert app_services == {c.name for c in devstack.COMPONENTS} - {"emulator"}
+    # Everything compose builds, make run starts; except the BigBuy pair, until devstack has it.
+    local_modules = {c.module for c in local}
+    bigbuy_pair = {"bigbuy_connector", "bigbuy_emulator"}
+    if not bigbuy_pair & local_modules:
+        local_modules |= bigbuy_pair
+    assert set(by_module) == local_modules
 
     # The settings `make run` gives every service, read from devstack itself.
     for name in list(os.environ):
         monkeypatch.delenv(name)
     monkeypatch.setattr(devstack, "development_admin_key", lambda: "mcik_devstack_x")
-    local = devstack.environment()
+    local_env = devstack.environment()
     emulator_port = devstack.EMULATOR_PORT
-    for name in APP_SERVICES:
+    for name in BACKENDS:
         env = services[name]["environment"]
-        assert env["ENVIRONMENT"] == local["ENVIRONMENT"] == "development", name
+        assert env["ENVIRONMENT"] == local_env["ENVIRONMENT"] == "development", name
         for key in ("ALLEGRO_API_URL", "ALLEGRO_AUTH_URL"):
-            assert local[key] == f"http://127.0.0.1:{emulator_port}"
+            assert local_env[key] == f"http://127.0.0.1:{emulator_port}"
             assert env[key] == f"http://emulator:{emulator_port}", (name, key)
-    assert "AUTH_BOOTSTRAP_ADMIN_KEY" in local
+    if "BIGBUY_API_URL" in local_env:
+        local_url = httpx.URL(local_env["BIGBUY_API_URL"])
+        compose_url = httpx.URL(services["bigbuy"]["environment"]["BIGBUY_API_URL"])
+        assert (local_url.port, local_url.path) == (compose_url.port, compose_url.path)
+    assert "AUTH_BOOTSTRAP_ADMIN_KEY" in local_env
     assert "AUTH_BOOTSTRAP_ADMIN_KEY" in services["auth"]["environment"]
 
 
-@pytest.mark.parametrize("name", APP_SERVICES)
+@pytest.mark.parametrize("name", [*BACKENDS, "console"])
 def test_compose_sets_only_variables_the_service_reads(
     resolved_compose: dict[str, Any], config_reference: ModuleType, name: str
 ) -> None:
@@ -281,7 +321,7 @@ def test_compose_secrets_are_development_placeholders_only(
     resolved_compose: dict[str, Any],
 ) -> None:
     """Every service runs as development, the only mode that accepts the defaults."""
-    for name in APP_SERVICES:
+    for name in BACKENDS:
         assert resolved_compose["services"][name]["environment"]["ENVIRONMENT"] == "development"
     auth = resolved_compose["services"]["auth"]["environment"]
     assert "AUTH_TOKEN_ENCRYPTION_KEYS" in auth
@@ -294,7 +334,7 @@ def test_compose_postgres_creates_one_database_per_service(
     mounts = {str(v).split(":")[1]: str(v).split(":")[0] for v in volumes}
     script = Path(mounts["/docker-entrypoint-initdb.d/10-mci.sql"])
     created = re.findall(r"^CREATE DATABASE (\w+);$", script.read_text(encoding="utf-8"), re.M)
-    assert created == [f"mci_{s}" for s in APP_SERVICES]
+    assert created == [f"mci_{s}" for s in BACKENDS]
 
 
 def test_compose_rabbitmq_runs_the_management_and_prometheus_plugins(
@@ -305,3 +345,17 @@ def test_compose_rabbitmq_runs_the_management_and_prometheus_plugins(
     plugins = Path(mounts["/etc/rabbitmq/enabled_plugins"]).read_text(encoding="utf-8")
     assert plugins.strip() == "[rabbitmq_management,rabbitmq_prometheus]."
     assert 15692 in compose_ports(rabbitmq)
+
+
+def test_compose_every_service_reaches_auth_and_auth_accepts_them(
+    resolved_compose: dict[str, Any],
+) -> None:
+    """Operator API keys are checked at auth: each service must find auth by its compose name
+    (127.0.0.1, the default, is the service's own container) and be a caller auth accepts."""
+    services = resolved_compose["services"]
+    for name in BACKENDS:
+        env = services[name]["environment"]
+        url = env.get(f"{name.upper()}_AUTH_URL", env.get("MCI_AUTH_URL"))
+        assert url == f"http://auth:{BACKENDS['auth']}", name
+    callers = services["auth"]["environment"]["AUTH_INTROSPECTION_CALLERS"].split(",")
+    assert set(callers) == set(BACKENDS) - {"auth"}

@@ -48,6 +48,16 @@ def test_config_reference_names_every_setting(config_reference: ModuleType, serv
             assert f"`{fallback}`" in text, (variable.field, fallback)
 
 
+def test_config_reference_names_every_console_setting(config_reference: ModuleType) -> None:
+    """The console's settings are in the reference too, under the names it reads."""
+    text = config_reference.render()
+    names = config_reference.env_names("console")
+    assert "CONSOLE_HTTP_PORT" in names and "CONSOLE_ORDERS_URL" in names
+    assert "DATABASE_ADMIN_URL" not in names
+    for name in names:
+        assert f"`{name}`" in text, name
+
+
 def test_config_reference_finds_fallbacks_by_running_the_defaults(
     config_reference: ModuleType,
 ) -> None:
@@ -79,5 +89,12 @@ def test_operations_guide_covers_the_issue() -> None:
         "apps.developer.allegro.pl.allegrosandbox.pl",
         "AUTH_OAUTH_REDIRECT_URI",
         "_ALLEGRO_CLIENT_SHARE",
+        "## Connecting to BigBuy's production API",
+        "https://api.bigbuy.eu/rest",
+        "user/auth/status.json",
+        "BIGBUY_API_KEY",
+        "mci_bigbuy",
+        "/admin/dlq/bigbuy.orders/replay",
+        "MciSupplierOrdersWaitingForWallet",
     ):
         assert needle in guide, needle

@@ -39,6 +39,11 @@ def test_grafana_provisioning_and_dashboard() -> None:
         "mci_allegro_rate_limited_total",
         "mci_allegro_limiter_wait_seconds",
         "mci_http_requests_total",
+        "mci_catalog_import_rows_total",
+        "mci_orders_handed_off_total",
+        "mci_supplier_orders_total",
+        "mci_supplier_wallet_balance",
+        "mci_supplier_orders_waiting_wallet",
     ):
         assert metric in exprs, metric
     assert "histogram_quantile(0.95" in exprs

@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 
 from mci_testing.deploy import (
+    BACKENDS,
+    BIGBUY_EMULATOR_PORT,
     DEPLOY,
     REGISTRY_SETTINGS,
     ROOT,
@@ -93,13 +95,21 @@ def test_dockerfile_runs_as_non_root_with_a_liveness_healthcheck(dockerfile: str
 def test_dockerignore_keeps_the_context_small() -> None:
     lines = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
     assert "**" in lines, "allow-list style"
-    for needed in ("!requirements.lock", "!shared/", "!services/", "!sandbox/", "!deploy/docker/"):
+    for needed in (
+        "!requirements.lock",
+        "!shared/",
+        "!services/",
+        "!sandbox/",
+        "!connectors/",
+        "!console/",
+        "!deploy/docker/",
+    ):
         assert needed in lines
     assert "**/tests" in lines
     assert "**/.venv" in lines
 
 
-@pytest.mark.parametrize("service", [*SERVICES, "emulator"])
+@pytest.mark.parametrize("service", [*BACKENDS, "emulator", "bigbuy-emulator", "console"])
 def test_image_requirements_hold_only_runtime_dependencies(
     mci_image: ModuleType, service: str
 ) -> None:
@@ -113,7 +123,8 @@ def test_image_requirements_hold_only_runtime_dependencies(
     for dev_tool in ("pytest", "mypy", "ruff", "testcontainers", "openapi-core", "psutil"):
         assert dev_tool not in names
     assert {"fastapi", "uvicorn", "pydantic"} <= names
-    if service == "emulator":
+    if service not in BACKENDS:
+        # The emulators and the console hold no database and no broker connection.
         assert "aio-pika" not in names
         assert "sqlalchemy" not in names
     else:
@@ -133,6 +144,16 @@ def test_image_paths_install_only_the_service_and_shared(mci_image: ModuleType) 
         assert (ROOT / f"services/{service}/pyproject.toml").exists()
     assert mci_image.TARGETS["emulator"].paths == ("sandbox/allegro",)
     assert mci_image.TARGETS["emulator"].module == "allegro_emulator"
+    bigbuy = mci_image.TARGETS["bigbuy"]
+    assert bigbuy.paths == ("shared", "connectors/bigbuy")
+    assert (bigbuy.module, bigbuy.port) == ("bigbuy_connector", BACKENDS["bigbuy"])
+    emulator = mci_image.TARGETS["bigbuy-emulator"]
+    assert (emulator.paths, emulator.port) == (("sandbox/bigbuy",), BIGBUY_EMULATOR_PORT)
+    console = mci_image.TARGETS["console"]
+    assert (console.paths, console.module, console.port) == (("console",), "mci_console", 8009)
+    for target in mci_image.TARGETS.values():
+        for path in target.paths:
+            assert (ROOT / path / "pyproject.toml").exists(), path
     with pytest.raises(SystemExit):
         mci_image.get_target("nonsense")
 
@@ -172,6 +193,23 @@ def test_entrypoint_starts_the_service_module(tmp_path: Path) -> None:
         "0.0.0.0",
         "--port",
         "8400",
+    ]
+    assert run_entrypoint(tmp_path, "bigbuy")[:4] == ["-m", "bigbuy_connector", "--role", "all"]
+    assert run_entrypoint(tmp_path, "bigbuy-emulator")[:6] == [
+        "-m",
+        "bigbuy_emulator",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "8410",
+    ]
+    assert run_entrypoint(tmp_path, "console")[:6] == [
+        "-m",
+        "mci_console",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "8009",
     ]
 
 
@@ -223,6 +261,28 @@ def test_healthcheck_falls_back_for_the_emulator_only(
         [sys.executable, script], env=env, check=False, timeout=10, capture_output=True
     )
     assert service.returncode == 1, "a service must answer on /health/live itself"
+    assert seen == ["/health/live"]
+
+
+def test_healthcheck_finds_the_console_and_the_bigbuy_emulator(
+    live_server: tuple[int, list[str], set[str]],
+) -> None:
+    """The console answers on /health only; the BigBuy emulator on /health/live, on the port
+    BIGBUY_EMULATOR_PORT names."""
+    port, seen, ok_paths = live_server
+    script = str(DEPLOY / "docker" / "healthcheck.py")
+    ok_paths.clear()
+    ok_paths.add("/health")
+    env = {**os.environ, "MCI_SERVICE": "console", "CONSOLE_HTTP_PORT": str(port)}
+    console = subprocess.run([sys.executable, script], env=env, check=False, timeout=10)
+    assert console.returncode == 0
+    assert seen[-1] == "/health"
+    ok_paths.clear()
+    ok_paths.add("/health/live")
+    seen.clear()
+    env = {**os.environ, "MCI_SERVICE": "bigbuy-emulator", "BIGBUY_EMULATOR_PORT": str(port)}
+    emulator = subprocess.run([sys.executable, script], env=env, check=False, timeout=10)
+    assert emulator.returncode == 0
     assert seen == ["/health/live"]
 
 

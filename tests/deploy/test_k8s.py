@@ -4,6 +4,7 @@ conventions: probes, secrets by reference, disruption budgets, migration jobs, n
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -17,7 +18,9 @@ import pytest
 import yaml
 
 from mci_testing.deploy import (
-    APP_SERVICES,
+    BACKENDS,
+    BIGBUY_EMULATOR_PORT,
+    CONSOLE_PORT,
     DEPLOY,
     EMULATOR_PORT,
     K8S,
@@ -73,11 +76,12 @@ def test_k8s_base_kustomization_lists_namespace_config_and_services(
     base = manifests["base/kustomization.yaml"][0]
     assert base["kind"] == "Kustomization"
     assert base["namespace"] == "mci"
-    assert {"namespace.yaml", "configmap.yaml", *SERVICES} <= set(base["resources"])
+    parts = {*BACKENDS, "console"}
+    assert {"namespace.yaml", "configmap.yaml", *parts} <= set(base["resources"])
     namespace = manifests["base/namespace.yaml"][0]
     assert namespace["kind"] == "Namespace"
     assert namespace["metadata"]["name"] == base["namespace"]
-    for name in SERVICES:
+    for name in parts:
         listed = manifests[f"base/{name}/kustomization.yaml"][0]["resources"]
         for filename in listed:
             assert (K8S / "base" / name / filename).is_file()
@@ -115,6 +119,16 @@ def check_probes(
 SECRET_KEYS = {"DATABASE_ADMIN_URL", "AMQP_URL", "MCI_SERVICE_TOKEN_SECRET"}
 
 
+# Addresses without credentials, set as plain values: BigBuy's public API root (the connector)
+# and the services' in-cluster addresses (the console).
+PUBLIC_URLS = {"BIGBUY_API_URL", *(f"CONSOLE_{s.upper()}_URL" for s in SERVICES)}
+
+
+def secretish(name: str) -> bool:
+    words = ("SECRET", "_KEY", "PASSWORD", "_URL")
+    return name not in PUBLIC_URLS and any(word in name for word in words)
+
+
 AUTH_SECRET_KEYS = {
     "AUTH_TOKEN_ENCRYPTION_KEYS",
     "AUTH_BOOTSTRAP_ADMIN_KEY",
@@ -123,14 +137,14 @@ AUTH_SECRET_KEYS = {
 }
 
 
-@pytest.mark.parametrize("name", list(SERVICES))
+@pytest.mark.parametrize("name", list(BACKENDS))
 @pytest.mark.parametrize("role", ["api", "worker"])
 def test_k8s_service_deployments(
     manifests: dict[str, list[dict[str, Any]]], name: str, role: str
 ) -> None:
     docs = service_docs(manifests, name)
     deployment = find(docs, "Deployment", f"{name}-{role}")
-    port = SERVICES[name]
+    port = BACKENDS[name]
     container = container_of(deployment)
     assert container["image"].split(":")[0].endswith(f"/{name}")
     assert container["args"] == ["--role", role]
@@ -142,11 +156,14 @@ def test_k8s_service_deployments(
     assert env[f"{upper}_HTTP_HOST"]["value"] == "0.0.0.0"
     assert {"configMapRef": {"name": "mci-config"}} in container["envFrom"]
     wanted = SECRET_KEYS | (AUTH_SECRET_KEYS if name == "auth" else set())
+    if name == "bigbuy":
+        wanted |= {"BIGBUY_API_KEY"}
+        assert env["BIGBUY_API_URL"]["value"] == "https://api.bigbuy.eu/rest"
     for key in wanted:
         ref = env[key]["valueFrom"]["secretKeyRef"]
         assert ref == {"name": "mci-secrets", "key": key}, key
     for key, entry in env.items():
-        if any(word in key for word in ("SECRET", "_KEY", "PASSWORD", "_URL")):
+        if secretish(key):
             assert "value" not in entry, f"{key} must come from a Secret"
     resources = container["resources"]
     assert resources["requests"]["cpu"]
@@ -161,7 +178,7 @@ def test_k8s_service_deployments(
     assert template_labels["app.kubernetes.io/component"] == role
 
 
-@pytest.mark.parametrize("name", list(SERVICES))
+@pytest.mark.parametrize("name", list(BACKENDS))
 def test_k8s_service_targets_the_api_pods(
     manifests: dict[str, list[dict[str, Any]]], name: str
 ) -> None:
@@ -173,14 +190,14 @@ def test_k8s_service_targets_the_api_pods(
     assert selector
     assert all(labels.get(k) == v for k, v in selector.items())
     assert selector["app.kubernetes.io/component"] == "api"
-    assert service["spec"]["ports"][0]["port"] == SERVICES[name]
+    assert service["spec"]["ports"][0]["port"] == BACKENDS[name]
     container = container_of(api)
     target = service["spec"]["ports"][0]["targetPort"]
-    assert target in {"http", SERVICES[name]}
-    assert probe_port(container, {"httpGet": {"port": target}}) == SERVICES[name]
+    assert target in {"http", BACKENDS[name]}
+    assert probe_port(container, {"httpGet": {"port": target}}) == BACKENDS[name]
 
 
-@pytest.mark.parametrize("name", list(SERVICES))
+@pytest.mark.parametrize("name", list(BACKENDS))
 def test_k8s_keda_scales_the_worker_on_its_queues(
     manifests: dict[str, list[dict[str, Any]]], name: str
 ) -> None:
@@ -214,13 +231,60 @@ def test_k8s_emulator_component(manifests: dict[str, list[dict[str, Any]]]) -> N
     deployment = find(docs, "Deployment", "emulator")
     container = container_of(deployment)
     assert container["args"] == ["--host", "0.0.0.0", "--port", str(EMULATOR_PORT)]
-    # No /health/* routes in the emulator (yet): its admin config endpoint stands in.
-    check_probes(container, EMULATOR_PORT, live="/__admin/config", ready="/__admin/config")
+    check_probes(container, EMULATOR_PORT)
     service = find(docs, "Service", "emulator")
     assert service["spec"]["ports"][0]["port"] == EMULATOR_PORT
     patches = " ".join(p["patch"] for p in component["patches"])
     assert f"http://emulator:{EMULATOR_PORT}" in patches
     assert "emulator" not in " ".join(manifests["base/kustomization.yaml"][0]["resources"])
+
+
+def test_k8s_bigbuy_emulator_component(
+    manifests: dict[str, list[dict[str, Any]]], rendered: dict[str, list[dict[str, Any]]]
+) -> None:
+    component = manifests["components/bigbuy-emulator/kustomization.yaml"][0]
+    assert component["kind"] == "Component"
+    folder = "components/bigbuy-emulator"
+    docs = [d for f in component["resources"] for d in manifests[f"{folder}/{f}"]]
+    deployment = find(docs, "Deployment", "bigbuy-emulator")
+    container = container_of(deployment)
+    assert container["args"] == ["--host", "0.0.0.0", "--port", str(BIGBUY_EMULATOR_PORT)]
+    check_probes(container, BIGBUY_EMULATOR_PORT)
+    assert deployment["spec"]["replicas"] == 1, "its state is in memory"
+    service = find(docs, "Service", "bigbuy-emulator")
+    assert service["spec"]["ports"][0]["port"] == BIGBUY_EMULATOR_PORT
+    # Rendered: dev's connector calls the emulator with the key the emulator accepts;
+    # production's calls BigBuy with the key from the Secret.
+    url = f"http://bigbuy-emulator:{BIGBUY_EMULATOR_PORT}/rest"
+    for overlay, expected in (("dev", url), ("production", "https://api.bigbuy.eu/rest")):
+        for role in ("api", "worker"):
+            env = container_of(find(rendered[overlay], "Deployment", f"bigbuy-{role}"))["env"]
+            values = {e["name"]: e.get("value") for e in env}
+            assert values["BIGBUY_API_URL"] == expected, (overlay, role)
+    (secret,) = by_kind(rendered["dev"], "Secret")
+    key = base64.b64decode(secret["data"]["BIGBUY_API_KEY"]).decode()
+    emulator_key = load_module(ROOT / "sandbox/bigbuy/src/bigbuy_emulator/config.py", "bb_config")
+    assert key == emulator_key.EmulatorConfig().api_key.get_secret_value()
+    assert "bigbuy-emulator" not in " ".join(manifests["base/kustomization.yaml"][0]["resources"])
+
+
+def test_k8s_console(manifests: dict[str, list[dict[str, Any]]]) -> None:
+    """The console: two replicas behind a budget, probes on its one health route, and the
+    services' in-cluster addresses for every service it proxies to."""
+    docs = manifests["base/console/console.yaml"]
+    deployment = find(docs, "Deployment", "console")
+    container = container_of(deployment)
+    check_probes(container, CONSOLE_PORT, live="/health", ready="/health")
+    assert deployment["spec"]["replicas"] >= 2
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["CONSOLE_HTTP_PORT"] == str(CONSOLE_PORT)
+    assert env["CONSOLE_HTTP_HOST"] == "0.0.0.0"
+    settings = load_module(ROOT / "console/src/mci_console/settings.py", "console_settings")
+    for name in settings.SERVICES:
+        assert env[f"CONSOLE_{name.upper()}_URL"] == f"http://{name}:{SERVICES[name]}"
+    assert "envFrom" not in container, "the console needs no database, broker or secret"
+    assert find(docs, "Service", "console")["spec"]["ports"][0]["port"] == CONSOLE_PORT
+    assert find(docs, "PodDisruptionBudget", "console")["spec"]["minAvailable"] == 1
 
 
 def test_k8s_manifests_are_rendered_from_the_current_script() -> None:
@@ -334,9 +398,9 @@ def test_scaled_objects_match_kedas_crd(
     rendered: dict[str, list[dict[str, Any]]], keda_schema: Path, overlay: str, tmp_path: Path
 ) -> None:
     scaled = [d for d in rendered[overlay] if (d["apiVersion"], d["kind"]) in KEDA_KINDS]
-    # One per worker that consumes a queue: every service but auth.
+    # One per worker that consumes a queue: every service but auth, and the connector.
     assert sorted(d["metadata"]["name"] for d in scaled) == [
-        f"{s}-worker" for s in sorted(APP_SERVICES) if s != "auth"
+        f"{s}-worker" for s in sorted(BACKENDS) if s != "auth"
     ]
     outcome = check_scaled_objects(keda_schema, scaled, tmp_path)
     assert outcome.startswith("ok"), outcome
@@ -386,8 +450,7 @@ def test_production_takes_every_secret_by_reference(
             assert "emulator" not in container["image"], name
             assert container["image"].startswith("registry.example.com/mci/"), name
             for entry in container.get("env", []):
-                secretish = any(w in entry["name"] for w in ("SECRET", "_KEY", "PASSWORD", "_URL"))
-                if secretish:
+                if secretish(entry["name"]):
                     assert "value" not in entry, f"{name}: {entry['name']} must be a reference"
                     assert entry["valueFrom"]["secretKeyRef"]["name"] == "mci-secrets"
                     refs += 1
@@ -414,9 +477,11 @@ def test_k8s_sets_only_variables_the_service_reads(
     for name, pod in pod_specs(docs):
         (container,) = pod["containers"]
         service = container["image"].rsplit("/", 1)[1].split(":")[0]
-        if service == "emulator":
+        if service in {"emulator", "bigbuy-emulator"}:
             continue
-        env = {e["name"] for e in container.get("env", [])} | set(config["data"])
+        env = {e["name"] for e in container.get("env", [])}
+        if {"configMapRef": {"name": "mci-config"}} in container.get("envFrom", []):
+            env |= set(config["data"])
         unknown = env - config_reference.env_names(service)
         assert not unknown, f"{name} sets {sorted(unknown)}, which {service} does not read"
 
@@ -429,9 +494,11 @@ def test_every_deployment_has_a_disruption_budget_and_every_service_a_migration_
     budgets = [d["spec"]["selector"]["matchLabels"] for d in by_kind(docs, "PodDisruptionBudget")]
     for deployment in by_kind(docs, "Deployment"):
         labels = deployment["spec"]["template"]["metadata"]["labels"]
-        if labels["app.kubernetes.io/name"] == "emulator":
+        if labels["app.kubernetes.io/component"] == "emulator":
             continue  # one in-memory replica: nothing to keep available
         assert any(all(labels.get(k) == v for k, v in b.items()) for b in budgets), deployment
+        if labels["app.kubernetes.io/component"] == "console":
+            continue  # no database
         env = {
             e["name"]: e.get("value")
             for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
@@ -439,14 +506,22 @@ def test_every_deployment_has_a_disruption_budget_and_every_service_a_migration_
         service = labels["app.kubernetes.io/name"]
         assert env[f"{service.upper()}_RUN_MIGRATIONS"] == "false"
     jobs = {d["metadata"]["name"]: d for d in by_kind(docs, "Job")}
-    assert sorted(jobs) == sorted(f"{s}-migrate" for s in APP_SERVICES)
+    assert sorted(jobs) == sorted(f"{s}-migrate" for s in BACKENDS)
     for name, job in jobs.items():
         (container,) = job["spec"]["template"]["spec"]["containers"]
         assert container["args"] == ["python", "/usr/local/lib/mci/migrate.py"], name
 
 
-def test_the_migration_job_script_migrates_a_database() -> None:
-    """What the Job runs, on the real PostgreSQL: a fresh database ends at Alembic's head."""
+MIGRATIONS = {
+    "catalog": ROOT / "services/catalog/migrations/versions",
+    "bigbuy": ROOT / "connectors/bigbuy/migrations/versions",
+}
+
+
+@pytest.mark.parametrize("service", sorted(MIGRATIONS))
+def test_the_migration_job_script_migrates_a_database(service: str) -> None:
+    """What the Job runs, on the real PostgreSQL: a fresh database ends at Alembic's head (the
+    connector's package is not named after it: bigbuy -> bigbuy_connector)."""
     import asyncio
     import uuid
 
@@ -454,12 +529,12 @@ def test_the_migration_job_script_migrates_a_database() -> None:
 
     from mci_testing.infra import admin_database_url, with_database
 
-    name = f"mci_ops_migrate_{uuid.uuid4().hex[:8]}"
+    name = f"mci_ops_migrate_{service}_{uuid.uuid4().hex[:8]}"
     admin_url = admin_database_url()
     url = with_database(admin_url, name)
-    env = {**os.environ, "CATALOG_DATABASE_URL": url, "ENVIRONMENT": "development"}
+    env = {**os.environ, f"{service.upper()}_DATABASE_URL": url, "ENVIRONMENT": "development"}
     result = subprocess.run(
-        [sys.executable, str(DEPLOY / "docker" / "migrate.py"), "catalog"],
+        [sys.executable, str(DEPLOY / "docker" / "migrate.py"), service],
         env=env,
         capture_output=True,
         text=True,
@@ -482,8 +557,8 @@ def test_the_migration_job_script_migrates_a_database() -> None:
 
     version = asyncio.run(version_and_drop())
     assert result.returncode == 0, result.stderr
-    assert f"catalog: database {name} migrated to head" in result.stdout
-    heads = sorted((ROOT / "services/catalog/migrations/versions").glob("*.py"))
+    assert f"{service}: database {name} migrated to head" in result.stdout
+    heads = sorted(MIGRATIONS[service].glob("*.py"))
     assert version is not None
     assert any(version in path.read_text(encoding="utf-8") for path in heads)
 
@@ -621,22 +696,32 @@ MONITORING_POD = Endpoint({"app": "prometheus"}, namespace={"mci/access": "monit
 STRANGER_POD = Endpoint({"app": "something"}, namespace={"kubernetes.io/metadata.name": "other"})
 
 
+def service_of(pod_name: str) -> str:
+    """catalog-api -> catalog; bigbuy-emulator and console are their own."""
+    service, _, role = pod_name.rpartition("-")
+    return service if role in {"api", "worker", "migrate"} else pod_name
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_network_policies_let_only_what_must_talk(
     rendered: dict[str, list[dict[str, Any]]], overlay: str
 ) -> None:
     docs = rendered[overlay]
     pod = pods(docs)
-    apps = [p for name, p in pod.items() if not name.endswith("-migrate") and name != "emulator"]
+    emulators = {"emulator", "bigbuy-emulator"}
+    peers = emulators | {"console"}
+    apps = [p for name, p in pod.items() if not name.endswith("-migrate") and name not in peers]
     calls_allegro = {"auth", "offers", "orders"}
-    port = {"auth": 8001, "catalog": 8002, "pricing": 8003, "offers": 8004, "orders": 8005}
+    calls_bigbuy = {"bigbuy"}
+    port = BACKENDS
 
     # Everything resolves names; the apps and the migrations reach PostgreSQL and RabbitMQ.
     for name, endpoint in pod.items():
         assert allows(docs, endpoint, DNS_POD, 53, "UDP"), name
         assert not allows(docs, endpoint, OUTSIDE, 6379), name
     for name, endpoint in pod.items():
-        if name == "emulator":
+        if name in peers:
+            assert not allows(docs, endpoint, OUTSIDE, 5432), name
             continue
         assert allows(docs, endpoint, OUTSIDE, 5432), name
         # The migrations need the database only.
@@ -645,13 +730,24 @@ def test_network_policies_let_only_what_must_talk(
     for endpoint in apps:
         assert allows(docs, endpoint, pod["auth-api"], 8001)
         assert not allows(docs, endpoint, pod["pricing-api"], 8003)
+        assert not allows(docs, endpoint, pod["bigbuy-api"], 8006)
         assert not allows(docs, endpoint, pod["auth-worker"], 8001)
     assert not allows(docs, pod["catalog-migrate"], pod["auth-api"], 8001)
-    # Only the services that call Allegro reach HTTPS outside.
+    # Only the services that call Allegro, and the connector that calls BigBuy, reach HTTPS
+    # outside.
     for name, endpoint in pod.items():
-        service = name.rsplit("-", 1)[0]
-        calls = service in calls_allegro and not name.endswith("-migrate")
+        service = service_of(name)
+        calls = service in calls_allegro | calls_bigbuy and not name.endswith("-migrate")
         assert allows(docs, endpoint, OUTSIDE, 443) == calls, name
+    # The console reaches the APIs of the services it proxies to, and nothing else of ours.
+    console = pod["console"]
+    for service in SERVICES:
+        assert allows(docs, console, pod[f"{service}-api"], port[service]), service
+        assert not allows(docs, console, pod[f"{service}-worker"], port[service]), service
+    assert not allows(docs, console, pod["bigbuy-api"], 8006)
+    assert allows(docs, INGRESS_POD, console, CONSOLE_PORT)
+    assert not allows(docs, STRANGER_POD, console, CONSOLE_PORT)
+    assert not allows(docs, pod["catalog-api"], console, CONSOLE_PORT)
     # From outside the namespace: the ingress namespaces reach the APIs only; monitoring
     # reaches every pod's http port; anything else reaches nothing.
     for service, number in port.items():
@@ -661,15 +757,22 @@ def test_network_policies_let_only_what_must_talk(
         assert not allows(docs, MONITORING_POD, pod[f"{service}-api"], 5432)
         assert not allows(docs, STRANGER_POD, pod[f"{service}-api"], number)
     if overlay == "dev":
-        emulator = pod["emulator"]
-        for name, endpoint in pod.items():
-            service = name.rsplit("-", 1)[0]
-            calls = service in calls_allegro and not name.endswith("-migrate")
-            assert allows(docs, endpoint, emulator, 8400) == calls, name
-        assert allows(docs, INGRESS_POD, emulator, 8400)
-        assert not allows(docs, STRANGER_POD, emulator, 8400)
+        for emulator_name, emulator_port, callers in (
+            ("emulator", EMULATOR_PORT, calls_allegro),
+            ("bigbuy-emulator", BIGBUY_EMULATOR_PORT, calls_bigbuy),
+        ):
+            emulator = pod[emulator_name]
+            for name, endpoint in pod.items():
+                service = service_of(name)
+                calls = service in callers and not name.endswith("-migrate")
+                assert allows(docs, endpoint, emulator, emulator_port) == calls, (
+                    name,
+                    emulator_name,
+                )
+            assert allows(docs, INGRESS_POD, emulator, emulator_port)
+            assert not allows(docs, STRANGER_POD, emulator, emulator_port)
     else:
-        assert "emulator" not in pod
+        assert not emulators & set(pod)
 
 
 def test_prometheus_k8s_discovers_the_annotated_pods(
@@ -698,10 +801,28 @@ def test_prometheus_k8s_discovers_the_annotated_pods(
             for r in relabel
         )
     # ...and every pod it should find carries the annotations it keys on.
-    for name, port in SERVICES.items():
+    for name, port in BACKENDS.items():
         for role in ("api", "worker"):
             deployment = find(service_docs(manifests, name), "Deployment", f"{name}-{role}")
             annotations = deployment["spec"]["template"]["metadata"]["annotations"]
             assert annotations["prometheus.io/scrape"] == "true"
             assert annotations["prometheus.io/port"] == str(port)
             assert annotations["prometheus.io/path"] == "/metrics"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_k8s_every_service_reaches_auth_and_auth_accepts_them(
+    rendered: dict[str, list[dict[str, Any]]], overlay: str
+) -> None:
+    """Every service checks operator API keys at auth's Service, and auth lets each of them
+    (the BigBuy connector included, which auth's default leaves out) ask."""
+    docs = rendered[overlay]
+    (config,) = by_kind(docs, "ConfigMap")
+    assert (
+        config["data"]["MCI_AUTH_URL"]
+        == f"http://{find(docs, 'Service', 'auth')['metadata']['name']}:8001"
+    )
+    env = {
+        e["name"]: e.get("value") for e in container_of(find(docs, "Deployment", "auth-api"))["env"]
+    }
+    assert set(env["AUTH_INTROSPECTION_CALLERS"].split(",")) == set(BACKENDS) - {"auth"}

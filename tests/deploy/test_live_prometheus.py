@@ -1,16 +1,20 @@
 """A real Prometheus scrapes the running services and the broker, and answers for their series.
 
-catalog and auth run as their own processes on throw-away databases and a vhost of their own.
-catalog imports a small catalogue (import rows, outbox, CatalogUpdated published), consumes one
-upstream batch (messages consumed, handler latency) and dead-letters one malformed message (DLQ
-depth); auth connects an account on the Allegro emulator through OAuth (Allegro calls by
-endpoint class and status, limiter waits). A Prometheus server (Debian's `prometheus`, from
-`make tools`) scrapes both every second, and RabbitMQ's own exporter (the rabbitmq_prometheus
-plugin, which `make tools` enables on a local broker) for the queue depths, with the platform's
-alert rules loaded. The test asks its HTTP API for each series and for the DLQ alert, which must
-be pending or firing on the real series; then every query of the Grafana dashboard must parse
-and name only series this Prometheus really holds, so no panel watches a metric that does not
-exist. A 429 is not provoked here; the promtool unit test covers that alert.
+catalog, auth, orders and the BigBuy connector run as their own processes on throw-away databases
+and a vhost of their own. catalog imports a small catalogue (import rows, outbox, CatalogUpdated
+published), consumes one upstream batch (messages consumed, handler latency) and dead-letters one
+malformed message (DLQ depth); auth connects an account on the Allegro emulator through OAuth
+(Allegro calls by endpoint class and status, limiter waits); orders imports that seller's paid
+order from the emulator with auth's token (orders imported); the BigBuy connector, on the BigBuy
+emulator with an almost empty wallet, takes an Allegro order that BigBuy refuses for lack of funds
+(supplier orders by state, orders waiting for the wallet, the wallet's balance). A Prometheus
+server (Debian's `prometheus`, from `make tools`) scrapes them every second, and RabbitMQ's own
+exporter (the rabbitmq_prometheus plugin, which `make tools` enables on a local broker) for the
+queue depths, with the platform's alert rules loaded. The test asks its HTTP API for each series
+and for the DLQ and wallet alerts, which must be pending or firing on the real series; then every
+query of the Grafana dashboard must parse and name only series this Prometheus really holds, so
+no panel watches a metric that does not exist. A 429 is not provoked here; the promtool unit test
+covers that alert. offers is not started here (see deploy/README.md).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import httpx
 import pytest
 import yaml
 
+from mci_testing.bigbuy import BigBuyEmulatorHandle, start_bigbuy_emulator
 from mci_testing.emulator import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
@@ -44,7 +49,13 @@ from mci_testing.emulator import (
 from mci_testing.fixtures import MakeDatabase
 from mci_testing.infra import VhostAdmin, base_amqp_url, free_port, wait_until, with_vhost
 from mci_testing.seedfiles import jsonl_lines, seed_products
-from shared.events import Envelope, Money, SupplierProduct, SupplierProductsChanged
+from shared.events import (
+    Envelope,
+    Money,
+    OrderReceived,
+    SupplierProduct,
+    SupplierProductsChanged,
+)
 from shared.security import issue_token
 
 pytestmark = pytest.mark.slow
@@ -75,11 +86,11 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def start_service(
-    name: str, port: int, env: dict[str, str], log: IO[bytes]
+    module: str, port: int, env: dict[str, str], log: IO[bytes]
 ) -> subprocess.Popen[bytes]:
     # Popen returns at once (the process runs on its own); only waiting on it would block.
     return subprocess.Popen(
-        [sys.executable, "-m", name, "--port", str(port)],
+        [sys.executable, "-m", module, "--port", str(port)],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -109,12 +120,17 @@ def admin_headers() -> dict[str, str]:
 
 
 @asynccontextmanager
-async def running(name: str, env: dict[str, str], tmp_path: Path) -> AsyncIterator[str]:
-    """`python -m <name>` on a free port until ready; its log in tmp_path/<name>.log."""
+async def running(
+    name: str, env: dict[str, str], tmp_path: Path, module: str | None = None
+) -> AsyncIterator[str]:
+    """`python -m <module>` (default: the service's name) on a free port until ready; its log
+    in tmp_path/<name>.log."""
     port = free_port()
     log_path = tmp_path / f"{name}.log"
     log = log_path.open("wb")
-    process = start_service(name, port, {**os.environ, "ENVIRONMENT": "development", **env}, log)
+    process = start_service(
+        module or name, port, {**os.environ, "ENVIRONMENT": "development", **env}, log
+    )
     url = f"http://127.0.0.1:{port}"
     try:
 
@@ -164,6 +180,57 @@ async def auth(
     }
     try:
         async with running("auth", env, tmp_path) as url:
+            yield url, emulator
+    finally:
+        emulator.server.should_exit = True
+
+
+@pytest.fixture
+async def orders(
+    make_database: MakeDatabase,
+    live_amqp_url: str,
+    tmp_path: Path,
+    auth: tuple[str, EmulatorHandle],
+) -> AsyncIterator[str]:
+    """orders imports the connected seller's paid orders from the Allegro emulator, asking auth
+    for the seller's token, as in production."""
+    auth_url, emulator = auth
+    env = {
+        "ORDERS_DATABASE_URL": await make_database("orders_live_prometheus"),
+        "ORDERS_AMQP_URL": live_amqp_url,
+        "ORDERS_LOG_LEVEL": "WARNING",
+        "ORDERS_AUTH_URL": auth_url,
+        "ALLEGRO_API_URL": emulator.url,
+        "ALLEGRO_AUTH_URL": emulator.url,
+        "ALLEGRO_CLIENT_ID": DEMO_CLIENT_ID,
+        "ORDERS_ORDER_POLL_INTERVAL_SECONDS": "0.5",
+    }
+    async with running("orders", env, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+async def bigbuy(
+    make_database: MakeDatabase, live_amqp_url: str, tmp_path: Path
+) -> AsyncIterator[tuple[str, BigBuyEmulatorHandle]]:
+    """The BigBuy connector on the BigBuy emulator, its wallet nearly empty: an order goes to
+    BigBuy's check and is refused for lack of funds. No catalogue refresh (not measured here)."""
+    emulator = start_bigbuy_emulator(catalogue_size=1_000)
+    emulator.admin("PUT", "/wallet", {"balance": "1.00"})
+    env = {
+        "BIGBUY_DATABASE_URL": await make_database("bigbuy_live_prometheus"),
+        "BIGBUY_AMQP_URL": live_amqp_url,
+        "BIGBUY_LOG_LEVEL": "WARNING",
+        "BIGBUY_API_URL": emulator.rest_url,
+        "BIGBUY_API_KEY": emulator.key,
+        "BIGBUY_CATALOGUE_ENABLED": "false",
+        "BIGBUY_GPSR_ENABLED": "false",
+        "BIGBUY_ORDER_POLL_INTERVAL_SECONDS": "0.2",
+        "BIGBUY_WALLET_POLL_INTERVAL_SECONDS": "1",
+        "BIGBUY_TRACKING_POLL_INTERVAL_SECONDS": "3600",
+    }
+    try:
+        async with running("bigbuy", env, tmp_path, module="bigbuy_connector") as url:
             yield url, emulator
     finally:
         emulator.server.should_exit = True
@@ -285,21 +352,28 @@ async def wait_for_series(
         pytest.fail(f"series missing or below expectation: {missing}\nservice log:\n{tail}")
 
 
-async def publish(amqp_url: str, body: bytes, message_id: str) -> None:
-    """Publish to mci.upstream as the upstream catalogue system would."""
+async def publish(
+    amqp_url: str,
+    body: bytes,
+    message_id: str,
+    exchange_name: str = "mci.upstream",
+    routing_key: str = "supplier.products",
+    message_type: str = "SupplierProductsChanged",
+) -> None:
+    """Publish as a peer would: by default to mci.upstream as the upstream catalogue system."""
     connection = await aio_pika.connect_robust(amqp_url)
     async with connection:
         channel = await connection.channel()
-        exchange = await channel.get_exchange("mci.upstream")
+        exchange = await channel.get_exchange(exchange_name)
         await exchange.publish(
             aio_pika.Message(
                 body,
                 message_id=message_id,
-                type="SupplierProductsChanged",
+                type=message_type,
                 content_type="application/json",
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             ),
-            routing_key="supplier.products",
+            routing_key=routing_key,
         )
 
 
@@ -378,9 +452,9 @@ async def catalog_work(http: httpx.AsyncClient, url: str, amqp_url: str) -> None
     assert (await http.get(f"{url}/no-such-page/LIVE-1")).status_code == 404
 
 
-async def connect_account(http: httpx.AsyncClient, url: str, emulator: EmulatorHandle) -> None:
+async def connect_account(http: httpx.AsyncClient, url: str, emulator: EmulatorHandle) -> str:
     """auth connects a shop through OAuth on the emulator: the token exchange and GET /me go
-    through the Allegro client."""
+    through the Allegro client. Returns the seller's login."""
     seller = emulator.new_seller()
     account = (await http.post(f"{url}/accounts", json={"alias": "live-shop"})).json()
     start = await http.post(f"{url}/accounts/{account['id']}/connect/authorization-code")
@@ -401,6 +475,74 @@ async def connect_account(http: httpx.AsyncClient, url: str, emulator: EmulatorH
     connected = await http.get(f"{url}/accounts/oauth/callback", params=dict(callback.params))
     connected.raise_for_status()
     assert connected.json()["status"] == "connected", connected.json()
+    return str(seller["login"])
+
+
+async def buyer_pays(emulator: EmulatorHandle, login: str) -> None:
+    """A buyer buys and pays an offer of the connected seller: orders imports the checkout
+    form (orders imported)."""
+    offer_id = await asyncio.to_thread(emulator.active_offer, login)
+    await asyncio.to_thread(emulator.paid_order, offer_id)
+
+
+def sellable_sku(emulator: BigBuyEmulatorHandle) -> str:
+    """A simple active product of the emulator's seed, in stock in warehouse 1."""
+    for product_id in range(100000, 100400):
+        item = emulator.admin("GET", f"/items/{product_id}")
+        simple = item["active"] == 1 and not item["variations"] and item["warehouse"] == 1
+        if simple and item["available"] >= 1:
+            return str(item["sku"])
+    raise AssertionError("no sellable product in the BigBuy emulator's seed")
+
+
+async def bigbuy_work(url: str, amqp_url: str, emulator: BigBuyEmulatorHandle) -> None:
+    """An Allegro order reaches the connector (order.received on mci.events, as orders
+    publishes it) and goes to BigBuy, which refuses it for lack of funds."""
+    event = OrderReceived(
+        account_id=ACCOUNT,
+        order_id=str(uuid.uuid4()),
+        marketplace_id="allegro-pl",
+        buyer={"id": "1", "login": "kupujacy", "email": "buyer@example.pl"},
+        delivery={
+            "address": {
+                "firstName": "Anna",
+                "lastName": "Nowak",
+                "street": "ul. Przykładowa 5/2",
+                "city": "Kraków",
+                "zipCode": "30-001",
+                "countryCode": "PL",
+                "phoneNumber": "+48500100200",
+            },
+            "method": {"id": "m", "name": "Kurier"},
+            "pickup_point": None,
+            "cost": {"amount": "0", "currency": "PLN"},
+            "smart": False,
+        },
+        lines=[
+            {
+                "sku": await asyncio.to_thread(sellable_sku, emulator),
+                "offer_id": "1770000",
+                "quantity": 1,
+                "unit_price": {"amount": "2000.00", "currency": "PLN"},
+            }
+        ],
+        total={"amount": "2000.00", "currency": "PLN"},
+        revision="r1",
+    )
+    envelope = Envelope(
+        type=event.event_type,
+        source="live-test",
+        correlation_id=str(uuid.uuid4()),
+        data=event.model_dump(mode="json"),
+    )
+    await publish(
+        amqp_url,
+        envelope.model_dump_json().encode(),
+        str(envelope.id),
+        exchange_name="mci.events",
+        routing_key="order.received",
+        message_type=event.event_type,
+    )
 
 
 def dashboard_queries() -> dict[str, str]:
@@ -444,18 +586,24 @@ def test_metric_names_reads_the_series_of_a_query() -> None:
 async def test_prometheus_scrapes_the_key_series_of_the_running_platform(
     catalog: str,
     auth: tuple[str, EmulatorHandle],
+    orders: str,
+    bigbuy: tuple[str, BigBuyEmulatorHandle],
     prometheus: tuple[str, Path],
     live_vhost: str,
     live_amqp_url: str,
 ) -> None:
     auth_url, emulator = auth
+    bigbuy_url, bigbuy_emulator = bigbuy
     base, config = prometheus
     rabbitmq_exporter_reachable()
-    scrape(config, {"catalog": catalog, "auth": auth_url}, live_vhost)
+    services = {"catalog": catalog, "auth": auth_url, "orders": orders, "bigbuy": bigbuy_url}
+    scrape(config, services, live_vhost)
     async with httpx.AsyncClient(timeout=30, headers=admin_headers()) as http:
         await prometheus_ready(http, base)
         await catalog_work(http, catalog, live_amqp_url)
-        await connect_account(http, auth_url, emulator)
+        login = await connect_account(http, auth_url, emulator)
+        await buyer_pays(emulator, login)
+        await bigbuy_work(bigbuy_url, live_amqp_url, bigbuy_emulator)
 
         expectations: dict[str, float | None] = {
             'up{job="mci",service="catalog"} == 1': None,
@@ -485,8 +633,38 @@ async def test_prometheus_scrapes_the_key_series_of_the_running_platform(
             'mci_allegro_requests_in_flight{service="auth"} == 0': None,
             'mci_allegro_rate_limited_total{service="auth",scope="client"} == 0': None,
             'sum(mci_messages_published_total{routing_key="account.connected"})': 1,
+            # orders imported: the paid checkout form handed off as OrderReceived
+            'up{job="mci",service="orders"} == 1': None,
+            'sum(mci_orders_handed_off_total{service="orders",event="OrderReceived"})': 1,
+            'mci_orders_import_lag_seconds_count{service="orders"}': 1,
+            # supplier orders: the Allegro order consumed, sent to BigBuy's check, refused for
+            # lack of funds and held; the wallet's balance as the connector read it
+            'up{job="mci",service="bigbuy"} == 1': None,
+            'mci_messages_consumed_total{queue="bigbuy.orders",result="handled"}': 1,
+            'mci_supplier_orders_total{service="bigbuy",state="waiting_wallet"}': 1,
+            'mci_supplier_orders_waiting_wallet{service="bigbuy"} == 1': None,
+            'mci_supplier_wallet_balance{service="bigbuy",currency="EUR"} == 1': None,
+            'rabbitmq_detailed_queue_consumers{queue="bigbuy.orders"}': 1,
         }
         await wait_for_series(http, base, expectations)
+
+        # What each running process really exposes, its children included, passes promtool's
+        # naming lint (the definitions of every service: test_prometheus.py).
+        promtool = shutil.which("promtool")
+        if promtool is None:
+            pytest.fail("promtool is missing: run `make tools` (as root it installs it)")
+        for name, url in services.items():
+            exposition = (await http.get(f"{url}/metrics")).text
+            lint = await asyncio.to_thread(
+                subprocess.run,
+                [promtool, "check", "metrics"],
+                input=exposition,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert lint.returncode == 0, (name, lint.stdout + lint.stderr)
 
         # The platform's own rules are loaded, and the DLQ alert matches the real series.
         rules = (await http.get(f"{base}/api/v1/rules")).json()["data"]["groups"]
@@ -506,6 +684,15 @@ async def test_prometheus_scrapes_the_key_series_of_the_running_platform(
             )
 
         await wait_until(dlq_alert, within=30, interval=0.5)
+
+        async def wallet_alerts() -> bool:
+            alerts = (await http.get(f"{base}/api/v1/alerts")).json()["data"]["alerts"]
+            active = {
+                a["labels"]["alertname"] for a in alerts if a["state"] in {"pending", "firing"}
+            }
+            return {"MciSupplierWalletLow", "MciSupplierOrdersWaitingForWallet"} <= active
+
+        await wait_until(wallet_alerts, within=30, interval=0.5)
 
         # Every dashboard query parses and reads only series this Prometheus holds.
         seen = set((await http.get(f"{base}/api/v1/label/__name__/values")).json()["data"])

@@ -4,8 +4,11 @@ emits. The live scrape is in test_live_prometheus.py."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +16,10 @@ import pytest
 import yaml
 
 from mci_testing.deploy import (
+    BACKENDS,
     DEPLOY,
     EMULATOR_PORT,
     ROOT,
-    SERVICES,
     run,
     tool,
 )
@@ -41,9 +44,11 @@ def scrape_targets(prometheus: dict[str, Any]) -> dict[str, tuple[str, str]]:
 
 def test_prometheus_scrapes_every_service_and_the_emulator(prometheus: dict[str, Any]) -> None:
     targets = scrape_targets(prometheus)
-    for name, port in [*SERVICES.items(), ("emulator", EMULATOR_PORT)]:
+    for name, port in [*BACKENDS.items(), ("emulator", EMULATOR_PORT)]:
         assert f"{name}:{port}" in targets, name
         assert targets[f"{name}:{port}"][1] == "/metrics"
+    # MciServiceDown watches job "mci": every service and the connector are in it.
+    assert {targets[f"{name}:{port}"][0] for name, port in BACKENDS.items()} == {"mci"}
 
 
 def test_prometheus_loads_the_alert_rules(prometheus: dict[str, Any]) -> None:
@@ -65,7 +70,8 @@ PROMETHEUS = DEPLOY / "prometheus"
 
 
 # The issue's list: DLQ not empty, outbox age, 429s, token refresh failures, consumer down,
-# publication stalled, wallet too low; plus the broker's DLQ view and a service down.
+# publication stalled, wallet too low (its balance, and orders BigBuy already refused for it);
+# plus the broker's DLQ view and a service down.
 REQUIRED_ALERTS = {
     "MciDeadLetterQueueNotEmpty",
     "MciDeadLetterQueueNotEmptyBroker",
@@ -75,6 +81,7 @@ REQUIRED_ALERTS = {
     "MciConsumerDown",
     "MciPublicationStalled",
     "MciSupplierWalletLow",
+    "MciSupplierOrdersWaitingForWallet",
     "MciServiceDown",
 }
 
@@ -155,3 +162,51 @@ def test_both_scrape_configs_collect_the_broker_series_the_alerts_use(config: st
     (job,) = [j for j in data["scrape_configs"] if j["job_name"] == "rabbitmq"]
     assert job["metrics_path"] == "/metrics/detailed"
     assert set(job["params"]["family"]) == {"queue_coarse_metrics", "queue_consumer_count"}
+
+
+# Labels that would make one series per item: the issue forbids per-SKU or per-order series.
+PER_ITEM_LABELS = {"sku", "ean", "order_id", "offer_id", "product_id", "account_id", "path"}
+
+
+EXPOSITION = """
+import auth.main, bigbuy_connector.main, catalog.main, offers.main, orders.main, pricing.main
+import json, sys
+from prometheus_client import REGISTRY, generate_latest
+collectors = list(REGISTRY._collector_to_names)
+labels = sorted({name for c in collectors for name in getattr(c, "_labelnames", ())})
+sys.stderr.write(json.dumps(labels))
+sys.stdout.write(generate_latest().decode())
+"""
+
+
+def test_every_services_metrics_follow_prometheus_naming() -> None:
+    """Every metric the services and the connector define (all of them imported into one registry,
+    as their composition roots import them), linted by `promtool check metrics`: counters end in
+    `_total`, units are base units; and no metric has a per-item label."""
+    exported = subprocess.run(
+        [sys.executable, "-c", EXPOSITION],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    families = re.findall(r"^# TYPE (mci_\w+) ", exported.stdout, re.M)
+    assert {"mci_supplier_orders_total", "mci_orders_handed_off_total"} <= set(families)
+    assert "mci_offers_steps_total" in families
+    result = run(tool("promtool"), "check", "metrics", stdin=exported.stdout)
+    assert result.returncode == 0, result.stdout + result.stderr
+    labels = set(json.loads(exported.stderr.strip().splitlines()[-1]))
+    assert not labels & PER_ITEM_LABELS, labels & PER_ITEM_LABELS
+
+
+def test_promtool_check_metrics_rejects_bad_names() -> None:
+    bad = (
+        "# HELP mci_sync_latency_milliseconds Time.\n"
+        "# TYPE mci_sync_latency_milliseconds counter\n"
+        "mci_sync_latency_milliseconds 1\n"
+    )
+    result = run(tool("promtool"), "check", "metrics", stdin=bad)
+    assert result.returncode != 0
+    assert '"_total" suffix' in result.stdout + result.stderr
+    assert 'base unit "seconds"' in result.stdout + result.stderr

@@ -32,7 +32,22 @@ SERVICES: dict[str, int] = {
 }
 
 
+# The BigBuy connector runs like a service: its own database, the broker, api and worker roles.
+CONNECTORS: dict[str, int] = {"bigbuy": 8006}
+
+
+# Every service and connector: what has a database, a migrations Job, api and worker Deployments.
+BACKENDS: dict[str, int] = {**SERVICES, **CONNECTORS}
+
+
 EMULATOR_PORT = 8400
+
+
+BIGBUY_EMULATOR_PORT = 8410
+
+
+# The operator console: stateless, talks to the services' APIs only.
+CONSOLE_PORT = 8009
 
 
 # The RabbitMQ topology every service relies on: queue -> [(exchange, routing key)].

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from bigbuy_connector import handlers
+from bigbuy_connector import handlers, metrics
 from bigbuy_connector.client import BigBuyError, NotFoundError, Throttled
 from bigbuy_connector.deps import BigBuyDeps
 from bigbuy_connector.domain import catalogue as cat
@@ -85,6 +85,7 @@ async def send_step(deps: BigBuyDeps) -> bool:
         )
     if outcome is not None:
         await deps.units.handle(handlers.order_outcome, outcome)
+        metrics.orders.labels(outcome.state or "retry").inc()
     return True
 
 
@@ -215,6 +216,7 @@ async def wallet_step(deps: BigBuyDeps, state: LoopState) -> bool:
         return False
     state.next_wallet_at = now + deps.settings.wallet_poll_interval_seconds
     waiting = await deps.units.read(handlers.wallet_summary, c.WalletSummary(None))
+    metrics.waiting_wallet.set(waiting["waiting_orders"])
     if not waiting["waiting_orders"]:
         return False
     balance = await wallet_balance(deps)
@@ -230,7 +232,10 @@ async def wallet_balance(deps: BigBuyDeps) -> Decimal | None:
     except (BigBuyError, Throttled) as exc:
         log.warning("wallet balance unreadable: %s", exc)
         return None
-    return _decimal(body)
+    balance = _decimal(body)
+    if balance is not None:
+        metrics.wallet_balance.labels("EUR").set(float(balance))
+    return balance
 
 
 async def tracking_step(deps: BigBuyDeps, state: LoopState, *, force: bool = False) -> bool:
