@@ -40,22 +40,20 @@ class TestNextStep:
         assert step is not None and step.state == states.WAITING and step.work is None
         assert step.waiting_for == ("content", "price", "stock", "readiness")
 
-    def test_a_live_offer_is_ended_when_withdrawn_or_sold_out(self) -> None:
+    def test_a_withdrawn_live_offer_is_ended_by_the_publisher(self) -> None:
         withdrawn = states.next_step(wanted(state=states.ACTIVE, offer_id="1", listed=False), "x")
         assert withdrawn is not None and withdrawn.work == states.END
         assert withdrawn.state is None
-        sold_out = states.next_step(wanted(state=states.ACTIVE, offer_id="1", stock=0), "x")
-        assert sold_out is not None and sold_out.work == states.END
         assert states.next_step(wanted(state=states.ACTIVE, offer_id="1"), "x") is None
+
+    def test_sold_out_and_restock_are_left_to_the_sync(self) -> None:
+        # The batch commands end and reactivate (TestSync below); no publisher step.
+        assert states.next_step(wanted(state=states.ACTIVE, offer_id="1", stock=0), "x") is None
+        assert states.next_step(wanted(state=states.ENDED, offer_id="1", stock=2), "x") is None
 
     def test_an_offer_never_sent_ends_without_a_write(self) -> None:
         step = states.next_step(wanted(state=states.NOT_LISTABLE, listed=False), "x")
         assert step is not None and step.state == states.ENDED and step.work is None
-
-    def test_a_restock_reactivates_an_ended_offer(self) -> None:
-        step = states.next_step(wanted(state=states.ENDED, offer_id="1", stock=2), "x")
-        assert step is not None and step.work == states.ACTIVATE
-        assert states.next_step(wanted(state=states.ENDED, offer_id="1", stock=0), "x") is None
 
     def test_a_create_under_way_is_left_to_its_outcome(self) -> None:
         assert states.next_step(wanted(state=states.CREATING, listed=False), "x") is None
