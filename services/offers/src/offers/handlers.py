@@ -412,6 +412,10 @@ async def claim_commands(command: c.ClaimCommands, uow: UnitOfWork) -> list[c.Cl
     return await uow.repository(SyncRepository).claim_commands(command.limit, command.lease_seconds)
 
 
+async def command_sent(command: c.ClaimedCommand, uow: UnitOfWork) -> bool:
+    return await uow.repository(SyncRepository).mark_sent(command.command_id, command.claimed_until)
+
+
 async def command_later(command: c.CommandLater, uow: UnitOfWork) -> bool:
     repo = uow.repository(SyncRepository)
     held = command.command

@@ -121,6 +121,7 @@ async def advance(deps: OffersDeps, command: c.ClaimedCommand) -> None:
                     raise
             metrics.sync_command_offers.labels(command.kind).observe(len(command.offer_ids))
             status = "sent"
+            await deps.units.handle(handlers.command_sent, command)
         give_up_at = time.monotonic() + settings.sync_lease_seconds / 2
         while True:
             await asyncio.sleep(settings.sync_command_poll_seconds)

@@ -187,6 +187,17 @@ class SyncRepository:
         ).first()
         return None if row is None else dict(row._mapping)
 
+    async def mark_sent(self, command_id: str, claimed_until: Any) -> bool:
+        """Allegro has the command: from now on it is read, never sent again."""
+        result = await self.connection.execute(
+            sa.text(
+                "UPDATE offer_commands SET status = 'sent', sent_at = COALESCE(sent_at, now())"
+                " WHERE command_id = :id AND claimed_until = :held"
+            ),
+            {"id": command_id, "held": claimed_until},
+        )
+        return bool(result.rowcount)
+
     async def command_later(
         self, command_id: str, status: str, due_in_seconds: float, reset_attempts: bool
     ) -> None:
