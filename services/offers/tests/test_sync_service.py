@@ -236,8 +236,17 @@ async def test_changes_arriving_while_a_command_is_in_flight_are_coalesced(
     try:
         await reprice(service, seller.account, [sku], prices("51.00"))
         await sent(service, seller.account, sku, lambda o: o["sync"]["in_command"])
-        await reprice(service, seller.account, [sku], prices("52.00"))
-        await reprice(service, seller.account, [sku], prices("53.00"))
+        # Each stored before the next is published (two replicas consume the queue, and one
+        # catalogue revision does not order prices of equal revision).
+        for amount in ("52.00", "53.00"):
+            await reprice(service, seller.account, [sku], prices(amount))
+            await sent(
+                service,
+                seller.account,
+                sku,
+                lambda o, a=amount: o["prices"]["allegro-pl"]["amount"] == a,
+            )
+        assert (await service.offer(seller.account, sku))["sync"]["in_command"]
         offer = await sent(
             service,
             seller.account,
