@@ -338,7 +338,7 @@ class TestSync:
         assert end["publication"] == {"action": "END"}
 
     def test_task_results_tell_success_transient_and_permanent_failures(self) -> None:
-        tasks = [
+        tasks: list[dict[str, Any]] = [
             {"offer": {"id": "1"}, "status": "SUCCESS", "errors": []},
             {
                 "offer": {"id": "2"},

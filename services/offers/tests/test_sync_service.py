@@ -468,13 +468,13 @@ async def test_a_command_sent_before_a_crash_is_sent_again_under_its_id(
                 items=[PricedItem(sku=sku, catalog_revision=1, prices=prices("61.10"))],
             ),
         )
-        process = await worker("command")
+        process = crashing = await worker("command")
 
         async def died() -> bool:
-            return process.returncode is not None
+            return crashing.returncode is not None
 
         await wait_until(died, within=60)
-        assert process.returncode == -signal.SIGKILL
+        assert crashing.returncode == -signal.SIGKILL
         assert await one("SELECT count(*) FROM offer_commands WHERE status = 'new'") == 1
         command_id = str(await one("SELECT command_id FROM offer_commands"))
         conflicts = service.count("PUT", PRICE_PUT, 409)
