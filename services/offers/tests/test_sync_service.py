@@ -13,11 +13,14 @@ import os
 import signal
 import sys
 import uuid
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mci_testing.emulator import EmulatorHandle
 from mci_testing.fixtures import MakeDatabase
@@ -101,13 +104,25 @@ async def settled(service: Service, account: str) -> dict[str, int]:
     return {r[0]: int(r[1]) for r in rows}
 
 
-async def query(service: Service, sql: str, **values: Any) -> list[Any]:
-    engine = create_engine(service.database_url, pool_size=1)
-    try:
-        async with engine.connect() as conn:
-            return list(await conn.execute(sa.text(sql), values))
-    finally:
+# One connection for the tests' own reads, held for the module: reconnecting on every poll
+# would compete for the database server's connection slots with the services under test.
+_ENGINES: dict[str, AsyncEngine] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def _reader() -> AsyncIterator[None]:
+    yield
+    for engine in _ENGINES.values():
         await engine.dispose()
+    _ENGINES.clear()
+
+
+async def query(service: Service, sql: str, **values: Any) -> list[Any]:
+    engine = _ENGINES.get(service.database_url)
+    if engine is None:
+        engine = _ENGINES[service.database_url] = create_engine(service.database_url, pool_size=1)
+    async with engine.connect() as conn:
+        return list(await conn.execute(sa.text(sql), values))
 
 
 async def published(
@@ -124,7 +139,7 @@ async def published(
     async def live() -> bool:
         return (await settled(service, seller.account)).get("active", 0) == count
 
-    await wait_until(live, within=120)
+    await wait_until(live, within=120, interval=0.5)
     return rows
 
 
@@ -200,7 +215,7 @@ async def test_a_thousand_and_more_changes_go_in_commands_of_at_most_a_thousand(
     async def live() -> bool:
         return (await settled(service, seller.account)).get("active", 0) == len(skus)
 
-    await wait_until(live, within=600)
+    await wait_until(live, within=600, interval=1.0)
     await reprice(service, seller.account, skus, prices("44.40"))
 
     async def all_sent() -> bool:
@@ -212,7 +227,7 @@ async def test_a_thousand_and_more_changes_go_in_commands_of_at_most_a_thousand(
         )
         return int(rows[0][0]) == len(skus)
 
-    await wait_until(all_sent, within=120)
+    await wait_until(all_sent, within=120, interval=0.5)
     sizes = sorted(c["tasks"] for c in commands(service, seller, "price"))
     assert sizes == [3, 1000]
     stored = await query(
