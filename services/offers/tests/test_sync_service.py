@@ -9,6 +9,7 @@ command id is sent again without anything applied twice.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -18,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -32,9 +34,35 @@ from shared.db import create_engine
 from shared.events import CatalogItem, CatalogUpdated, Money, PriceComputed, PricedItem
 from shared.uow import UnitsOfWork
 
-from .test_service import PRICES, PRODUCER, SAFETY, Seller, Service, emulator, service
+from .test_service import (
+    ALLEGRO_HEADERS,
+    PRICES,
+    PRODUCER,
+    SAFETY,
+    Seller,
+    Service,
+    emulator,
+    running_service,
+)
 
-__all__ = ["emulator", "service"]  # the module's fixtures, shared with test_service
+__all__ = ["emulator"]  # the module's emulator fixture, shared with test_service
+
+
+@pytest.fixture(scope="module")
+async def service(
+    make_database: MakeDatabase, amqp_url: str, emulator: EmulatorHandle
+) -> AsyncIterator[Service]:
+    # Category parameters cached and a quick read-back: the sync waits for an offer's
+    # publication steps.
+    async with running_service(
+        make_database,
+        amqp_url,
+        emulator,
+        category_parameters_max_age_seconds=3600.0,
+        verify_after_seconds=0.5,
+    ) as found:
+        yield found
+
 
 PRICE_PUT = "/sale/offer-price-change-commands/{commandId}"
 
@@ -121,8 +149,9 @@ async def query(service: Service, sql: str, **values: Any) -> list[Any]:
     engine = _ENGINES.get(service.database_url)
     if engine is None:
         engine = _ENGINES[service.database_url] = create_engine(service.database_url, pool_size=1)
-    async with engine.connect() as conn:
-        return list(await conn.execute(sa.text(sql), values))
+    async with engine.begin() as conn:
+        result = await conn.execute(sa.text(sql), values)
+        return list(result) if result.returns_rows else []
 
 
 async def published(
@@ -187,36 +216,79 @@ async def test_a_price_change_goes_out_in_one_command_per_marketplace(service: S
     assert progress["sync"] == {"in_flight": 0, "failed": 0, "waiting": 0}
 
 
+async def offers_made_on_allegro(
+    service: Service, seller: Seller, skus: list[str], ean: str
+) -> dict[str, str]:
+    """Live offers made through Allegro's API (as the publication would), by SKU: their ids."""
+    body = {
+        "productSet": [
+            {
+                "product": {"id": ean, "idType": "GTIN"},
+                "responsibleProducer": {"type": "NAME", "name": PRODUCER["name"]},
+                "safetyInformation": {"type": "TEXT", "description": SAFETY},
+            }
+        ],
+        "parameters": [{"id": "11323", "valuesIds": ["11323_1"]}],
+        "sellingMode": {"price": {"amount": "49.90", "currency": "PLN"}},
+        "stock": {"available": 5, "unit": "UNIT"},
+        "publication": {"status": "ACTIVE"},
+    }
+    slots = asyncio.Semaphore(8)
+    made: dict[str, str] = {}
+    async with httpx.AsyncClient(
+        base_url=service.emulator.url,
+        headers={**ALLEGRO_HEADERS, "Authorization": f"Bearer {seller.token}"},
+        timeout=60,
+    ) as api:
+
+        async def make(sku: str) -> None:
+            async with slots:
+                response = await api.post(
+                    "/sale/product-offers", json={**body, "external": {"id": sku}}
+                )
+                assert response.status_code == 201, response.text
+                made[sku] = str(response.json()["id"])
+
+        await asyncio.gather(*(make(sku) for sku in skus))
+    return made
+
+
 async def test_a_thousand_and_more_changes_go_in_commands_of_at_most_a_thousand(
     service: Service,
 ) -> None:
     seller = await service.ready_seller()
-    # One catalogue product behind all of them: Allegro takes many offers of one product.
-    row = service.row()
     skus = [f"BULK-{uuid.uuid4().hex[:8]}-{i}" for i in range(1003)]
-    items = [
-        CatalogItem(
-            sku=sku,
-            revision=1,
-            listed=True,
-            ean=row["ean"],
-            title=row["name"],
-            images=row["images"],
-            allegro_category_id=row["allegro_category_id"],
-            brand=row["brand"],
-            weight_kg=Decimal(str(row["weight_kg"])),
-            stock=5,
+    made = await offers_made_on_allegro(service, seller, skus, service.row()["ean"])
+    # Recorded as published with the price and stock they were made with (the publication's
+    # own tests cover how they get there).
+    pl = {"allegro-pl": {"amount": "49.90", "currency": "PLN"}}
+    await query(
+        service,
+        "INSERT INTO offers (account_id, sku, state, offer_id, allegro_status, listed,"
+        " catalog_revision, stock, prices, price_revision, sent_catalog_revision,"
+        " sent_price_revision, sent_prices, sent_stock)"
+        " SELECT :a, sku, 'active', offer_id, 'ACTIVE', true, 1, 5, CAST(:p AS jsonb), 1, 1, 1,"
+        " CAST(:p AS jsonb), 5 FROM unnest(CAST(:skus AS text[]), CAST(:ids AS text[]))"
+        " AS t(sku, offer_id)",
+        a=seller.account,
+        p=json.dumps(pl),
+        skus=list(made),
+        ids=list(made.values()),
+    )
+    assert commands(service, seller) == []
+    await service.publish(
+        PriceComputed(
+            account_id=seller.account,
+            items=[
+                PricedItem(
+                    sku=s,
+                    catalog_revision=1,
+                    prices={"allegro-pl": Money(amount=Decimal("44.40"), currency="PLN")},
+                )
+                for s in skus
+            ],
         )
-        for sku in skus
-    ]
-    await service.publish(CatalogUpdated(account_id=seller.account, items=items))
-    await reprice(service, seller.account, skus, PRICES)
-
-    async def live() -> bool:
-        return (await settled(service, seller.account)).get("active", 0) == len(skus)
-
-    await wait_until(live, within=600, interval=1.0)
-    await reprice(service, seller.account, skus, prices("44.40"))
+    )
 
     async def all_sent() -> bool:
         rows = await query(
@@ -227,7 +299,7 @@ async def test_a_thousand_and_more_changes_go_in_commands_of_at_most_a_thousand(
         )
         return int(rows[0][0]) == len(skus)
 
-    await wait_until(all_sent, within=120, interval=0.5)
+    await wait_until(all_sent, within=180, interval=0.5)
     sizes = sorted(c["tasks"] for c in commands(service, seller, "price"))
     assert sizes == [3, 1000]
     stored = await query(

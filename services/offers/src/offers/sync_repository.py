@@ -39,11 +39,22 @@ _ACCOUNT_MAY_SEND = (
     "   OR starts_with(b.key, 'client:')))"
 )
 
+# One planner per account at a time (a transaction-level advisory lock, skipped when another
+# replica holds it): two replicas planning at once would split one account's changes between
+# them and send two half-full commands where one would do.
+_ACCOUNTS_TO_PLAN = sa.text(
+    "SELECT a.account_id FROM publication_accounts a"
+    f" WHERE {_ACCOUNT_MAY_SEND}"
+    " AND EXISTS (SELECT 1 FROM offers o WHERE o.account_id = a.account_id"
+    "  AND o.sync_command_id IS NULL AND o.offer_id IS NOT NULL)"
+    " ORDER BY a.account_id"
+)
+_PLAN_LOCK = sa.text("SELECT pg_try_advisory_xact_lock(hashtext('offers.sync:' || :a))")
+
 _TO_SYNC = sa.text(
     "SELECT o.account_id, o.sku, o.state, o.offer_id, o.listed, o.stock, o.sent_stock,"
     " o.prices, o.unpriced, o.sent_prices, o.price_revision"
-    " FROM offers o JOIN publication_accounts a ON a.account_id = o.account_id"
-    f" WHERE {_ACCOUNT_MAY_SEND}"
+    " FROM offers o WHERE o.account_id = ANY(CAST(:accounts AS text[]))"
     " AND o.sync_command_id IS NULL AND (o.sync_due_at IS NULL OR o.sync_due_at <= now())"
     " AND (o.claimed_until IS NULL OR o.claimed_until < now())"
     f" AND {OUT_OF_SYNC}"
@@ -74,7 +85,13 @@ class SyncRepository:
     async def offers_to_sync(self, limit: int) -> list[sync.OfferToSync]:
         """Offers out of sync and free (no command in flight, no backoff running, no
         publication step claimed), locked until the commands naming them are stored."""
-        rows = await self.connection.execute(_TO_SYNC, {"n": limit})
+        candidates = list((await self.connection.execute(_ACCOUNTS_TO_PLAN)).scalars())
+        accounts = [
+            str(a) for a in candidates if await self.connection.scalar(_PLAN_LOCK, {"a": a})
+        ]
+        if not accounts:
+            return []
+        rows = await self.connection.execute(_TO_SYNC, {"n": limit, "accounts": accounts})
         return [
             sync.OfferToSync(
                 account_id=r.account_id,
