@@ -546,7 +546,7 @@ async def test_a_command_sent_before_a_crash_is_sent_again_under_its_id(
                 )
             )
 
-        await wait_until(live, within=60)
+        await wait_until(live, within=120)
         await stop(process)
         await units.handle(
             handlers.price_computed,
@@ -560,7 +560,7 @@ async def test_a_command_sent_before_a_crash_is_sent_again_under_its_id(
         async def died() -> bool:
             return crashing.returncode is not None
 
-        await wait_until(died, within=60)
+        await wait_until(died, within=120)
         assert crashing.returncode == -signal.SIGKILL
         assert await one("SELECT count(*) FROM offer_commands WHERE status = 'new'") == 1
         command_id = str(await one("SELECT command_id FROM offer_commands"))
@@ -577,7 +577,7 @@ async def test_a_command_sent_before_a_crash_is_sent_again_under_its_id(
                 )
             )
 
-        await wait_until(recorded, within=60)
+        await wait_until(recorded, within=120)
         await stop(process)
         assert await one("SELECT count(*) FROM offer_commands") == 1
         assert await one("SELECT status FROM offer_commands") == "done"
