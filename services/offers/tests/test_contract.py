@@ -14,7 +14,8 @@ from openapi_schema_validator import OAS30Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-from offers.domain import listing
+from offers import allegro
+from offers.domain import listing, sync
 
 from .samples import ACCOUNT, DEFINITIONS, ITEM, PRICES
 
@@ -88,6 +89,30 @@ def test_the_created_offer_is_a_valid_request(spec: dict[str, Any]) -> None:
 )
 def test_ending_and_reactivating_are_valid_edits(spec: dict[str, Any], body: Any) -> None:
     validate(spec, request_schema(spec, "/sale/product-offers/{offerId}", "patch"), body)
+
+
+@pytest.mark.parametrize(
+    ("kind", "marketplace", "value"),
+    [
+        (sync.PRICE, "allegro-pl", {"amount": "49.90", "currency": "PLN"}),
+        (sync.PRICE, "allegro-cz", {"amount": "290", "currency": "CZK"}),
+        (sync.QUANTITY, None, {"quantity": 7}),
+        (sync.PUBLICATION, None, {"action": sync.END}),
+        (sync.PUBLICATION, None, {"action": sync.ACTIVATE}),
+    ],
+)
+def test_batch_commands_are_valid_requests_on_their_paths(
+    spec: dict[str, Any], kind: str, marketplace: str | None, value: dict[str, Any]
+) -> None:
+    base = allegro.COMMAND_PATHS[kind]
+    assert "get" in spec["paths"][base + "/{commandId}"]
+    assert "get" in spec["paths"][base + "/{commandId}/tasks"]
+    body = sync.command_body(kind, marketplace, value, ["1", "2"])
+    validate(spec, request_schema(spec, base + "/{commandId}", "put"), body)
+    if kind == sync.PRICE:  # the modification's subtype, by its discriminator
+        mapping = spec["components"]["schemas"]["PriceModification"]["discriminator"]["mapping"]
+        modification = body["modification"]
+        validate(spec, {"$ref": mapping[modification["type"]]}, modification)
 
 
 def test_the_responsible_producer_created_is_a_valid_request(spec: dict[str, Any]) -> None:

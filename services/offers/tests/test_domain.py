@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from offers.domain import listing, states
+from offers.domain import listing, states, sync
 from offers.domain.listing import classify, marketplace_prices, price_text
 
 from .samples import ACCOUNT, BRAND, CONDITION, DEFINITIONS, ITEM, PRICES, WARRANTY
@@ -40,22 +40,20 @@ class TestNextStep:
         assert step is not None and step.state == states.WAITING and step.work is None
         assert step.waiting_for == ("content", "price", "stock", "readiness")
 
-    def test_a_live_offer_is_ended_when_withdrawn_or_sold_out(self) -> None:
+    def test_a_withdrawn_live_offer_is_ended_by_the_publisher(self) -> None:
         withdrawn = states.next_step(wanted(state=states.ACTIVE, offer_id="1", listed=False), "x")
         assert withdrawn is not None and withdrawn.work == states.END
         assert withdrawn.state is None
-        sold_out = states.next_step(wanted(state=states.ACTIVE, offer_id="1", stock=0), "x")
-        assert sold_out is not None and sold_out.work == states.END
         assert states.next_step(wanted(state=states.ACTIVE, offer_id="1"), "x") is None
+
+    def test_sold_out_and_restock_are_left_to_the_sync(self) -> None:
+        # The batch commands end and reactivate (TestSync below); no publisher step.
+        assert states.next_step(wanted(state=states.ACTIVE, offer_id="1", stock=0), "x") is None
+        assert states.next_step(wanted(state=states.ENDED, offer_id="1", stock=2), "x") is None
 
     def test_an_offer_never_sent_ends_without_a_write(self) -> None:
         step = states.next_step(wanted(state=states.NOT_LISTABLE, listed=False), "x")
         assert step is not None and step.state == states.ENDED and step.work is None
-
-    def test_a_restock_reactivates_an_ended_offer(self) -> None:
-        step = states.next_step(wanted(state=states.ENDED, offer_id="1", stock=2), "x")
-        assert step is not None and step.work == states.ACTIVATE
-        assert states.next_step(wanted(state=states.ENDED, offer_id="1", stock=0), "x") is None
 
     def test_a_create_under_way_is_left_to_its_outcome(self) -> None:
         assert states.next_step(wanted(state=states.CREATING, listed=False), "x") is None
@@ -234,3 +232,136 @@ def test_marketplace_states_as_allegro_reports_them() -> None:
         "allegro-cz": {"state": "APPROVED", "refusal_reasons": []},
         "allegro-sk": {"state": "REFUSED", "refusal_reasons": ["VQR001_CURRENCY_NOT_AVAILABLE"]},
     }
+
+
+def to_sync(**changes: Any) -> sync.OfferToSync:
+    values: dict[str, Any] = {
+        "account_id": "acct",
+        "sku": "A",
+        "state": states.ACTIVE,
+        "offer_id": "77",
+        "listed": True,
+        "stock": 3,
+        "sent_stock": 3,
+        "prices": {"allegro-pl": {"amount": "49.90", "currency": "PLN"}},
+        "unpriced": {},
+        "sent_prices": {"allegro-pl": {"amount": "49.90", "currency": "PLN"}},
+        "price_revision": 4,
+    }
+    return sync.OfferToSync(**{**values, **changes})
+
+
+def change(sku: str, kind: str = sync.PRICE, amount: str = "10.00") -> sync.Change:
+    value = {"amount": amount, "currency": "PLN"} if kind == sync.PRICE else {"quantity": 2}
+    return sync.Change("acct", sku, f"o-{sku}", kind, "allegro-pl", value)
+
+
+class TestSync:
+    def test_an_offer_in_sync_needs_nothing(self) -> None:
+        assert sync.next_change(to_sync()) is None
+        # 290 and 290.00 CZK are one price: no command for a difference of notation.
+        cz = {"allegro-cz": {"amount": "290.00", "currency": "CZK"}}
+        sent = {"allegro-cz": {"amount": "290", "currency": "CZK"}}
+        assert sync.next_change(to_sync(prices=cz, sent_prices=sent)) is None
+
+    def test_stock_goes_before_price_and_sold_out_ends(self) -> None:
+        both = to_sync(stock=5, prices={"allegro-pl": {"amount": "59.90", "currency": "PLN"}})
+        found = sync.next_change(both)
+        assert isinstance(found, sync.Change)
+        assert (found.kind, found.value) == (sync.QUANTITY, {"quantity": 5})
+        found = sync.next_change(dataclasses.replace(both, sent_stock=5))
+        assert isinstance(found, sync.Change)
+        assert (found.kind, found.marketplace, found.price_revision) == (
+            sync.PRICE,
+            "allegro-pl",
+            4,
+        )
+        assert found.value == {"amount": "59.90", "currency": "PLN"}
+        ended = sync.next_change(to_sync(stock=0))
+        assert isinstance(ended, sync.Change) and ended.value == {"action": sync.END}
+
+    def test_a_restock_sets_the_stock_then_reactivates(self) -> None:
+        restocked = to_sync(state=states.ENDED, stock=6)
+        found = sync.next_change(restocked)
+        assert isinstance(found, sync.Change) and found.value == {"quantity": 6}
+        found = sync.next_change(dataclasses.replace(restocked, sent_stock=6))
+        assert isinstance(found, sync.Change) and found.value == {"action": sync.ACTIVATE}
+        assert sync.next_change(to_sync(state=states.ENDED, stock=0)) is None
+
+    def test_withdrawn_unsent_and_unpublished_marketplaces_are_not_synced(self) -> None:
+        assert sync.next_change(to_sync(listed=False, stock=0)) is None
+        assert sync.next_change(to_sync(offer_id=None, stock=9)) is None
+        assert sync.next_change(to_sync(state=states.INACTIVE, stock=9)) is None
+        # A marketplace the offer was not published on is left to its creation's `not_sent`.
+        sk = {"allegro-sk": {"amount": "11.90", "currency": "EUR"}}
+        assert sync.next_change(to_sync(prices={**to_sync().prices, **sk})) is None
+
+    def test_a_price_allegro_would_refuse_is_held_with_its_reason(self) -> None:
+        bad = {"allegro-pl": {"amount": "49.999", "currency": "PLN"}}
+        found = sync.next_change(to_sync(prices=bad))
+        assert isinstance(found, sync.Unsendable)
+        assert found.reason["code"] == "price_invalid" and "precision" in found.reason["message"]
+
+    def test_same_values_share_commands_of_at_most_a_thousand(self) -> None:
+        changes = [change(f"S{i}") for i in range(2001)] + [change("X", amount="11.00")]
+        found = sync.batches(changes)
+        assert [len(b.changes) for b in found] == [1000, 1000, 1, 1]
+        assert {b.value["amount"] for b in found[:3]} == {"10.00"}
+        assert found[3].value["amount"] == "11.00"
+        assert [len(b.changes) for b in sync.batches(changes[:5], limit=2)] == [2, 2, 1]
+        # Never above Allegro's limit, whatever is configured.
+        assert max(len(b.changes) for b in sync.batches(changes, limit=5000)) == 1000
+
+    def test_an_offer_is_in_one_command_only_and_kinds_never_mix(self) -> None:
+        found = sync.batches([change("A"), change("A", amount="12.00"), change("B", sync.QUANTITY)])
+        assert [(b.kind, [c.sku for c in b.changes]) for b in found] == [
+            (sync.PRICE, ["A"]),
+            (sync.QUANTITY, ["B"]),
+        ]
+        assert found[0].value["amount"] == "10.00"
+
+    def test_command_bodies_follow_allegros_schemas(self) -> None:
+        price = sync.command_body(
+            sync.PRICE, "allegro-cz", {"amount": "290", "currency": "CZK"}, ["1", "2"]
+        )
+        assert price == {
+            "modification": {
+                "type": "FIXED_PRICE",
+                "price": {"amount": "290", "currency": "CZK"},
+                "marketplaceId": "allegro-cz",
+            },
+            "offerCriteria": [{"type": "CONTAINS_OFFERS", "offers": [{"id": "1"}, {"id": "2"}]}],
+        }
+        quantity = sync.command_body(sync.QUANTITY, None, {"quantity": 7}, ["1"])
+        assert quantity["modification"] == {"changeType": "FIXED", "value": 7}
+        end = sync.command_body(sync.PUBLICATION, None, {"action": sync.END}, ["1"])
+        assert end["publication"] == {"action": "END"}
+
+    def test_task_results_tell_success_transient_and_permanent_failures(self) -> None:
+        tasks: list[dict[str, Any]] = [
+            {"offer": {"id": "1"}, "status": "SUCCESS", "errors": []},
+            {
+                "offer": {"id": "2"},
+                "status": "FAIL",
+                "message": "busy",
+                "errors": [{"code": "InProgressTaskLimitReachedException", "message": "busy"}],
+            },
+            {
+                "offer": {"id": "3"},
+                "status": "FAIL",
+                "errors": [{"code": "VALIDATION_ERROR", "message": "Only an active offer"}],
+            },
+        ]
+        ok, busy, refused, missing = sync.task_results(["1", "2", "3", "4"], tasks)
+        assert ok.success and not busy.success and not refused.success
+        assert busy.transient and not refused.transient
+        assert missing.code == sync.NO_TASK and missing.transient
+        reason = sync.failure_reason(sync.PUBLICATION, refused, surfaced=True)
+        assert reason["code"] == "sync_failed" and reason["allegro_code"] == "VALIDATION_ERROR"
+        assert "Only an active offer" in reason["message"] and reason["surfaced"]
+        assert reason["allegro_errors"] == [
+            {"code": "VALIDATION_ERROR", "message": "Only an active offer"}
+        ]
+
+    def test_backoff_doubles_up_to_its_cap(self) -> None:
+        assert [sync.backoff(n, 2.0, 10.0) for n in (1, 2, 3, 4)] == [2.0, 4.0, 8.0, 10.0]

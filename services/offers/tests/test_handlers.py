@@ -237,13 +237,14 @@ class TestCatalogAndPrices:
         await handlers.catalog_updated(catalog("A", 1, listed=False), unit(repo))
         assert repo.offers == {}
 
-    async def test_a_live_offer_sold_out_is_ended_on_allegro(self) -> None:
+    async def test_a_live_offer_sold_out_is_left_to_the_sync(self) -> None:
+        # Its end goes out in a publication command (sync), not as a publisher step.
         repo = FakeOffersRepository()
         await handlers.catalog_updated(catalog("A", 1), unit(repo))
         repo.offers[(ACCOUNT, "A")].update(state=states.ACTIVE, offer_id="77")
         await handlers.catalog_updated(catalog("A", 2, stock=0), unit(repo))
         row = repo.offers[(ACCOUNT, "A")]
-        assert row["state"] == states.ACTIVE and row["work"] == states.END
+        assert row["state"] == states.ACTIVE and row["work"] is None and row["stock"] == 0
 
 
 class TestReadiness:

@@ -11,6 +11,7 @@ One running service per module; every test uses its own emulator seller and acco
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -303,8 +304,18 @@ def settings_for(database_url: str, amqp_url: str, emulator: EmulatorHandle) -> 
 async def service(
     make_database: MakeDatabase, amqp_url: str, emulator: EmulatorHandle
 ) -> AsyncIterator[Service]:
+    async with running_service(make_database, amqp_url, emulator) as found:
+        yield found
+
+
+@contextlib.asynccontextmanager
+async def running_service(
+    make_database: MakeDatabase, amqp_url: str, emulator: EmulatorHandle, **settings_changes: Any
+) -> AsyncIterator[Service]:
+    """Two replicas of the service on a new database, with `settings_changes` over the tests'
+    settings, and a probe of the offer events they publish."""
     database_url = await make_database("offers", MIGRATIONS)
-    settings = settings_for(database_url, amqp_url, emulator)
+    settings = settings_for(database_url, amqp_url, emulator).model_copy(update=settings_changes)
     tokens = StaticTokens({})
     accounts = StaticAccounts()
     probe = Probe()

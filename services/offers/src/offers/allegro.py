@@ -150,3 +150,44 @@ async def operation(client: AllegroClient, account_id: str, url: str) -> Answer:
     is the offer (200)."""
     response = await client.request("GET", _path(client, url), account_id=account_id)
     return _answer(response)
+
+
+# Allegro's batch command endpoints by the sync's kind of change (domain/sync.py).
+COMMAND_PATHS = {
+    "price": "/sale/offer-price-change-commands",
+    "quantity": "/sale/offer-quantity-change-commands",
+    "publication": "/sale/offer-publication-commands",
+}
+
+
+async def put_command(
+    client: AllegroClient, account_id: str, kind: str, command_id: str, body: dict[str, Any]
+) -> None:
+    """`PUT .../{commandId}` (201); a command id Allegro already has is a 409. It spends one
+    offer change of the seller's budget per offer named."""
+    offers = sum(len(c.get("offers") or []) for c in body.get("offerCriteria") or [])
+    await client.put(
+        f"{COMMAND_PATHS[kind]}/{command_id}", body, account_id=account_id, cost=float(offers)
+    )
+
+
+async def command_report(
+    client: AllegroClient, account_id: str, kind: str, command_id: str
+) -> dict[str, Any]:
+    """The command's summary: `completedAt` (null while its tasks run) and `taskCount`."""
+    found: dict[str, Any] = await client.get(
+        f"{COMMAND_PATHS[kind]}/{command_id}", account_id=account_id
+    )
+    return found
+
+
+async def command_tasks(
+    client: AllegroClient, account_id: str, kind: str, command_id: str
+) -> list[dict[str, Any]]:
+    """Every task of a command (one per offer; a command has at most 1,000)."""
+    body = await client.get(
+        f"{COMMAND_PATHS[kind]}/{command_id}/tasks",
+        account_id=account_id,
+        params={"limit": 1000, "offset": 0},
+    )
+    return list(body.get("tasks") or [])

@@ -183,6 +183,25 @@ async def retry(who: Operator, account_id: KnownAccount, body: Retry, deps: Deps
     )
 
 
+class SyncRetry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    skus: list[str] | None = Field(default=None, min_length=1, max_length=10_000)
+
+
+@router.post("/offers/sync/retry")
+async def retry_sync(
+    _: Operator, account_id: KnownAccount, body: SyncRetry, deps: Deps
+) -> dict[str, Any]:
+    """Send again the price and stock changes whose failure was surfaced (all, or the SKUs
+    given)."""
+    retried = await deps.units.handle(
+        handlers.retry_sync,
+        c.RetrySync(account_id, None if body.skus is None else tuple(body.skus)),
+    )
+    return {"retried": retried}
+
+
 @router.get("/offers/{sku}")
 async def get_offer(_: Viewer, account_id: KnownAccount, sku: Sku, deps: Deps) -> dict[str, Any]:
     """The offer, its transitions with their causes, the reason in plain words and Allegro's

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 from typing import Any
 
-from offers import shipping
+from offers import metrics, shipping, wakeup
 from offers.domain import commands as c
-from offers.domain import states
+from offers.domain import states, sync
 from offers.domain.listing import Account
 from offers.repository import OffersRepository
 from offers.shipping_repository import ShippingRepository
+from offers.sync_repository import SyncRepository
 from shared.errors import Invalid, NotFound
 from shared.events import (
     AccountConnected,
@@ -103,6 +105,7 @@ async def catalog_updated(event: CatalogUpdated, uow: UnitOfWork) -> None:
             continue
         cause = f"catalogue revision {item.revision}" + ("" if item.listed else " (withdrawn)")
         await _reconsider(repo, account, fresh, cause)
+    wakeup.wanted_changed()
 
 
 async def price_computed(event: PriceComputed, uow: UnitOfWork) -> None:
@@ -127,6 +130,7 @@ async def price_computed(event: PriceComputed, uow: UnitOfWork) -> None:
         await _reconsider(
             repo, account, fresh, f"prices for catalogue revision {item.catalog_revision}"
         )
+    wakeup.wanted_changed()
 
 
 # --- account events (auth) -------------------------------------------------------------------
@@ -382,6 +386,153 @@ async def store_outcome(outcome: c.Outcome, uow: UnitOfWork) -> bool:
     return True
 
 
+# --- the price and stock sync (offers/sync.py calls Allegro between them) -----------------------
+
+
+async def plan_sync(command: c.PlanSync, uow: UnitOfWork) -> int:
+    """Out-of-sync offers into batch commands, each with its own UUID, stored (and its offers
+    marked as in it) before anything is sent: a crash re-sends the same command id. Returns
+    the number of commands planned."""
+    repo = uow.repository(SyncRepository)
+    changes: list[sync.Change] = []
+    for offer in await repo.offers_to_sync(command.limit):
+        found = sync.next_change(offer)
+        if isinstance(found, sync.Unsendable):
+            await repo.hold_unsendable(found.account_id, found.sku, found.reason)
+            await repo.note(found.account_id, found.sku, offer.state, "not synced", found.reason)
+        elif found is not None:
+            changes.append(found)
+    planned = sync.batches(changes, command.per_command)
+    for batch in planned:
+        await repo.add_command(str(uuid.uuid4()), batch)
+    return len(planned)
+
+
+async def claim_commands(command: c.ClaimCommands, uow: UnitOfWork) -> list[c.ClaimedCommand]:
+    return await uow.repository(SyncRepository).claim_commands(command.limit, command.lease_seconds)
+
+
+async def command_sent(command: c.ClaimedCommand, uow: UnitOfWork) -> bool:
+    return await uow.repository(SyncRepository).mark_sent(command.command_id, command.claimed_until)
+
+
+async def command_later(command: c.CommandLater, uow: UnitOfWork) -> bool:
+    repo = uow.repository(SyncRepository)
+    held = command.command
+    if await repo.held_command(held.command_id, held.claimed_until) is None:
+        return False
+    await repo.command_later(
+        held.command_id, command.status, command.due_in_seconds, command.reset_attempts
+    )
+    return True
+
+
+async def command_finished(command: c.CommandFinished, uow: UnitOfWork) -> bool:
+    """Each offer's task result: the value sent on success (and for END and ACTIVATE the
+    state, its transition and event); on failure the error in words with Allegro's code,
+    tried again after a backoff when transient, else surfaced (held, in the history)."""
+    repo = uow.repository(SyncRepository)
+    offers_repo = uow.repository(OffersRepository)
+    held = command.command
+    if await repo.held_command(held.command_id, held.claimed_until) is None:
+        return False
+    rows = await repo.command_offers(held.command_id)
+    if command.refused is not None:
+        refused = command.refused
+        errors = tuple(refused.get("errors") or ())
+        results = [
+            sync.TaskResult(
+                str(r["offer_id"]), False, str(refused["code"]), str(refused["message"]), errors
+            )
+            for r in rows
+        ]
+    else:
+        results = sync.task_results([str(r["offer_id"]) for r in rows], command.tasks)
+    by_offer = {r.offer_id: r for r in results}
+    account = await offers_repo.account(held.account_id)
+    succeeded: list[dict[str, Any]] = []
+    recorded: list[tuple[str, str, dict[str, Any] | None]] = []
+    for row in rows:
+        result = by_offer[str(row["offer_id"])]
+        if result.success:
+            succeeded.append(row)
+            recorded.append((row["sku"], "success", None))
+            continue
+        attempts = int(row["sync_attempts"]) + 1
+        surfaced = not result.transient or attempts >= command.max_attempts
+        error = {
+            **sync.failure_reason(held.kind, result, surfaced),
+            "command_id": held.command_id,
+            "kind": held.kind,
+        }
+        metrics.sync_task_failures.labels(
+            held.kind, "transient" if result.transient else "permanent"
+        ).inc()
+        retry_in = (
+            None
+            if surfaced
+            else sync.backoff(attempts, command.backoff_seconds, command.backoff_max_seconds)
+        )
+        await repo.failed(held.account_id, row["sku"], error, retry_in)
+        recorded.append((row["sku"], "failed", error))
+        if surfaced:
+            await repo.note(
+                held.account_id, row["sku"], row["state"], f"{held.kind} command failed", error
+            )
+    revision = max((int(r["price_revision"] or 0) for r in succeeded), default=None)
+    await repo.sent(
+        held.account_id,
+        [r["sku"] for r in succeeded],
+        held.kind,
+        held.marketplace,
+        held.value,
+        revision,
+    )
+    if held.kind == sync.PUBLICATION:
+        for row in succeeded:
+            await _published_by_command(offers_repo, uow, account, row, held)
+    await repo.record_results(held.command_id, recorded)
+    await repo.command_done(held.command_id, command.task_count)
+    return True
+
+
+async def _published_by_command(
+    repo: OffersRepository,
+    uow: UnitOfWork,
+    account: dict[str, Any] | None,
+    row: dict[str, Any],
+    held: c.ClaimedCommand,
+) -> None:
+    """An END or ACTIVATE Allegro carried out: the state machine's transition and its event."""
+    ending = held.value.get("action") == sync.END
+    to_state = states.ENDED if ending else states.ACTIVE
+    if row["state"] == to_state:
+        return
+    reason = states.reason("stock_out") if ending else None
+    cause = "ended (stock 0)" if ending else "reactivated (restock)"
+    await repo.move(held.account_id, row["sku"], row["state"], to_state, cause, reason=reason)
+    await uow.repository(SyncRepository).set_allegro_status(
+        held.account_id, row["sku"], "ENDED" if ending else "ACTIVE"
+    )
+    fresh = await repo.offer(held.account_id, row["sku"])
+    assert fresh is not None
+    if ending:
+        await uow.emit(
+            OfferEnded(
+                account_id=fresh["account_id"],
+                sku=fresh["sku"],
+                offer_id=fresh["offer_id"],
+                reason=_failure(fresh, reason),
+            )
+        )
+    else:
+        await uow.emit(_published(fresh, account))
+
+
+async def retry_sync(command: c.RetrySync, uow: UnitOfWork) -> int:
+    return await uow.repository(SyncRepository).retry(command.account_id, command.skus)
+
+
 # --- operator commands -------------------------------------------------------------------------
 
 
@@ -478,6 +629,15 @@ async def offer(query: c.GetOffer, uow: UnitOfWork) -> dict[str, Any]:
         },
         "not_sent": row["not_sent"],
         "attempts": row["attempts"],
+        "sync": {
+            "in_command": row["sync_command_id"],
+            "error": row["sync_error"],
+            "failed_attempts": row["sync_attempts"],
+            "held": row["sync_due_at"] is not None and row["sync_due_at"].year > 9000,
+            "last_command": await uow.repository(SyncRepository).last_command(
+                query.account_id, query.sku
+            ),
+        },
         "history": await repo.transitions(query.account_id, query.sku),
     }
 
@@ -495,6 +655,8 @@ async def progress(query: c.GetProgress, uow: UnitOfWork) -> dict[str, Any]:
         "paused": bool((account or {}).get("paused")),
         "by_state": {s: counts.get(s, 0) for s in states.STATES},
         "by_marketplace": await repo.counts_by_marketplace(query.account_id),
+        # Price and stock sync: offers waiting for a command, in one, and failed (surfaced).
+        "sync": await uow.repository(SyncRepository).sync_counts(query.account_id),
         "to_do": to_do,
         "rate_per_minute": round(per_minute, 2),
         "budget_per_minute": round(query.budget_per_minute, 2),

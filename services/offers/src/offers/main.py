@@ -12,6 +12,7 @@ from offers.deps import OffersDeps
 from offers.publisher import publish_offers
 from offers.settings import Settings
 from offers.shipping_api import shipping_router
+from offers.sync import sync_offers
 from shared.accounts import AccountDirectory, StaticAccounts
 from shared.allegro import TokenProvider
 from shared.service import Dependencies, ServiceDefinition, ServiceRuntime, create_app
@@ -37,7 +38,7 @@ def build(
         subscriptions=SUBSCRIPTIONS,
         routers=[router, shipping_router],
         dependencies=dependencies,
-        background=[publish_offers],
+        background=[publish_offers, sync_offers],
         title="mci offers: the publication pipeline: offers on Allegro, price and stock sync",
         accounts=accounts
         or (None if settings.known_accounts is None else StaticAccounts(settings.known_accounts)),

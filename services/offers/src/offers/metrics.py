@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 steps = Counter(
     "mci_offers_steps_total",
     "Worker steps on offers (check, create, poll, verify, end, activate) by the state they left"
     " the offer in (unchanged: retried later or still running).",
     ["step", "state"],
+)
+
+sync_commands = Counter(
+    "mci_offers_sync_commands_total",
+    "Batch commands of the price and stock sync by kind (price, quantity, publication) and how"
+    " they ended (completed: tasks read; refused: Allegro refused the whole command).",
+    ["kind", "outcome"],
+)
+sync_command_offers = Histogram(
+    "mci_offers_sync_command_offers",
+    "Offers per batch command sent (Allegro takes up to 1,000).",
+    ["kind"],
+    buckets=(1, 10, 50, 100, 250, 500, 750, 1000),
+)
+sync_task_failures = Counter(
+    "mci_offers_sync_task_failures_total",
+    "Offers whose task in a batch command failed, by kind and transience (transient: tried"
+    " again after a backoff; permanent: surfaced to the operator).",
+    ["kind", "transience"],
 )

@@ -22,7 +22,7 @@ _OFFER_COLUMNS = (
     "account_id, sku, state, waiting_for, reason, offer_id, allegro_status, marketplaces,"
     " listed, content, catalog_revision, stock, prices, unpriced, price_revision,"
     " sent_catalog_revision, sent_price_revision, sent_prices, sent_stock, shipping_rates_id,"
-    " not_sent,"
+    " not_sent, sync_command_id, sync_due_at, sync_attempts, sync_error,"
     " work, due_at, claimed_until, attempts, operation_url, created_at, updated_at"
 )
 
@@ -36,6 +36,7 @@ _CLAIM = sa.text(
     "  JOIN publication_accounts a ON a.account_id = f.account_id"
     "  WHERE f.work IS NOT NULL AND f.due_at <= now()"
     "  AND (f.claimed_until IS NULL OR f.claimed_until < now())"
+    "  AND f.sync_command_id IS NULL"  # one write per offer: a batch command is in flight
     "  AND a.readiness = 'ready' AND NOT a.paused"
     "  AND NOT EXISTS (SELECT 1 FROM allegro_rate_budget b WHERE b.blocked_until > now()"
     "   AND (starts_with(b.key, 'seller:' || f.account_id || ':')"
@@ -304,7 +305,10 @@ class OffersRepository:
                 " stock) VALUES (:a, :sku, 'waiting', :listed, CAST(:content AS jsonb), :rev,"
                 " :stock) ON CONFLICT (account_id, sku) DO UPDATE SET listed = :listed,"
                 " content = COALESCE(CAST(:content AS jsonb), offers.content),"
-                " catalog_revision = :rev, stock = :stock, updated_at = now()"
+                " catalog_revision = :rev, stock = :stock, updated_at = now(),"
+                # A new wanted value is tried even after a surfaced failure.
+                " sync_attempts = CASE WHEN offers.sync_due_at = 'infinity' THEN 0"
+                "  ELSE offers.sync_attempts END, sync_due_at = NULL"
                 " WHERE offers.catalog_revision < :rev"  # a racing older revision changes nothing
                 f" RETURNING {_OFFER_COLUMNS}, xmax = 0 AS inserted"
             ),
@@ -333,7 +337,10 @@ class OffersRepository:
                 "INSERT INTO offers (account_id, sku, state, prices, unpriced, price_revision)"
                 " VALUES (:a, :sku, 'waiting', CAST(:p AS jsonb), CAST(:u AS jsonb), :rev)"
                 " ON CONFLICT (account_id, sku) DO UPDATE SET prices = CAST(:p AS jsonb),"
-                " unpriced = CAST(:u AS jsonb), price_revision = :rev, updated_at = now()"
+                " unpriced = CAST(:u AS jsonb), price_revision = :rev, updated_at = now(),"
+                # A new wanted value is tried even after a surfaced failure.
+                " sync_attempts = CASE WHEN offers.sync_due_at = 'infinity' THEN 0"
+                "  ELSE offers.sync_attempts END, sync_due_at = NULL"
                 " WHERE offers.price_revision <= :rev"
                 f" RETURNING {_OFFER_COLUMNS}, xmax = 0 AS inserted"
             ),
@@ -595,7 +602,8 @@ class OffersRepository:
             await self.connection.scalar(
                 sa.text(
                     "SELECT count(*) FROM offer_transitions WHERE account_id = :a"
-                    " AND to_state = 'active' AND at > now() - make_interval(secs => :s)"
+                    " AND to_state = 'active' AND from_state IS DISTINCT FROM to_state"
+                    " AND at > now() - make_interval(secs => :s)"
                 ),
                 {"a": account_id, "s": seconds},
             )

@@ -47,3 +47,24 @@ class Settings(ServiceSettings):
     # How long one apply of an account's shipping lists holds the account; a crashed apply's
     # hold runs out after it.
     shipping_apply_lease_seconds: float = 300.0
+    # How often the sync looks for offers whose price or stock differs from what Allegro was
+    # sent, when no handler of this process woke it (other replicas' changes, backoffs).
+    sync_poll_interval_seconds: float = 1.0
+    # After a wake-up the sync waits this long, so a burst of changes shares commands.
+    sync_gather_seconds: float = 0.2
+    # Out-of-sync offers gathered per round into commands.
+    sync_plan_limit: int = 10_000
+    # Offers per batch command (Allegro's maximum: 1,000).
+    sync_offers_per_command: int = 1000
+    # Commands one replica sends and polls at once.
+    sync_concurrency: int = 8
+    # How long a replica holds a command it sends or polls before another may take it over.
+    sync_lease_seconds: float = 60.0
+    # Wait between two reads of a command whose tasks are still running.
+    sync_command_poll_seconds: float = 0.5
+    # Failed tries of one offer's change on transient task errors before it is surfaced.
+    sync_max_attempts: int = 6
+    # The wait before a transiently failed change goes again, doubled per failure.
+    sync_backoff_seconds: float = 2.0
+    # The longest wait between two tries of one offer's change.
+    sync_backoff_max_seconds: float = 300.0

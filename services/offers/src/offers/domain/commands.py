@@ -171,3 +171,65 @@ class PlanPublication:
 
     account_id: str
     limit: int
+
+
+# --- the price and stock sync (offers/sync.py calls Allegro between them) ---------------------
+
+
+@dataclass(frozen=True)
+class PlanSync:
+    """Gather up to `limit` out-of-sync offers into commands of at most `per_command`."""
+
+    limit: int
+    per_command: int
+
+
+@dataclass(frozen=True)
+class ClaimCommands:
+    limit: int
+    lease_seconds: float
+
+
+@dataclass(frozen=True)
+class ClaimedCommand:
+    """A batch command to send or poll, held until `claimed_until` (its claim's token)."""
+
+    command_id: str
+    account_id: str
+    kind: str
+    marketplace: str | None
+    value: dict[str, Any]
+    status: str
+    attempts: int
+    claimed_until: Any
+    offer_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CommandLater:
+    """The command goes on later: `status` sent (Allegro has it) or new (send it again)."""
+
+    command: ClaimedCommand
+    status: str
+    due_in_seconds: float
+    reset_attempts: bool = False
+
+
+@dataclass(frozen=True)
+class CommandFinished:
+    """Allegro's report and tasks of a completed command (or, with `refused`, the error that
+    refused the whole command)."""
+
+    command: ClaimedCommand
+    task_count: dict[str, Any]
+    tasks: list[dict[str, Any]]
+    max_attempts: int
+    backoff_seconds: float
+    backoff_max_seconds: float
+    refused: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class RetrySync:
+    account_id: str
+    skus: tuple[str, ...] | None

@@ -62,6 +62,8 @@ REASONS: dict[str, str] = {
     "stock_out": "the stock reached 0",
     "unselected": "the product left the account's selection",
     "ended_on_allegro": "the offer was ended on Allegro",
+    "sync_failed": "Allegro refused a price or stock change of the offer",
+    "sync_unavailable": "a price or stock change of the offer kept failing on Allegro's side",
 }
 
 WAITING_WORDS: dict[str, str] = {
@@ -113,8 +115,9 @@ class Step:
 def next_step(offer: Wanted, cause: str) -> Step | None:
     """What a change of the wanted values means for the offer; None: nothing to do now.
 
-    A live offer's content, price and stock changes are the sync's (sent values against the
-    wanted ones); here only what changes the offer's state: withdrawal, stock 0, restock.
+    A live or ended offer's price and stock changes, its end at stock 0 and its reactivation on
+    restock are the sync's (sent values against the wanted ones, `domain/sync.py`); here only
+    withdrawal and what leads to a first publication.
     """
     live = offer.state in (ACTIVE, INACTIVE)
     if not offer.listed:
@@ -124,15 +127,12 @@ def next_step(offer: Wanted, cause: str) -> Step | None:
             return Step(ENDED, cause, reason=reason("unselected"))
         return None
     if live and offer.offer_id:
-        if offer.stock <= 0 and offer.state == ACTIVE:
-            return Step(None, cause, work=END, reason=reason("stock_out"))
+        # Stock, price, a sold-out end: the sync's batch commands (domain/sync.py).
         return None
     if offer.state == CREATING:
         return None  # its write is under way; the outcome decides
     if offer.state == ENDED and offer.offer_id:
-        if offer.stock > 0 and offer.account_ready:
-            return Step(None, cause, work=ACTIVATE)
-        return None
+        return None  # a restock is reactivated by the sync's batch command
     missing = tuple(
         what
         for what, lacking in (
