@@ -47,3 +47,10 @@ class Settings(ServiceSettings):
     # How long one apply of an account's shipping lists holds the account; a crashed apply's
     # hold runs out after it.
     shipping_apply_lease_seconds: float = 300.0
+    # How often each ready account's offer events (GET /sale/offer-events) are read when the
+    # last read caught up; a full page is followed at once.
+    offer_events_poll_interval_seconds: float = 30.0
+    # How long one replica holds an account's event cursor while it reads a page.
+    offer_events_lease_seconds: float = 120.0
+    # How long one reconcile holds its account (a crashed one's hold runs out after it).
+    reconcile_lease_seconds: float = 600.0
