@@ -160,3 +160,17 @@ def test_allegros_listing_item_is_read() -> None:
     }
     found = d.ours_of(row, "allegro-pl")
     assert (found.price, found.sent_price, found.stock, found.sent_stock) == (PLN, None, 2, 3)
+
+
+def test_who_ended_an_offer_comes_from_its_event() -> None:
+    listed = {"SKU-1": [theirs(status="ENDED"), theirs(offer_id="8", status="ENDED")]}
+    events = [
+        {"id": "e1", "type": "OFFER_STOCK_CHANGED", "offer": {"id": "777"}},
+        {
+            "id": "e2",
+            "type": "OFFER_ENDED",
+            "offer": {"id": "777", "publication": {"endedBy": "USER"}},
+        },
+    ]
+    found = d.with_ended_by(listed, events)["SKU-1"]
+    assert [o.ended_by for o in found] == ["USER", None]

@@ -176,7 +176,7 @@ async def events_read(command: d.EventsRead, uow: UnitOfWork) -> list[d.Drift] |
     await repo.advance_cursor(
         claim.account_id,
         None if last is None else str(last["id"]),
-        None if last is None else last.get("occurredAt"),
+        command.last_event_at,
         len(command.events),
         command.lag_seconds,
         command.due_in_seconds,
@@ -205,12 +205,12 @@ async def offers_by_sku(
     return found
 
 
-def _age_seconds(occurred_at: Any) -> float:
+def occurred_at(value: Any) -> datetime | None:
+    """An event's `occurredAt` (ISO 8601, `Z`), or None when it cannot be read."""
     try:
-        at = datetime.fromisoformat(str(occurred_at).replace("Z", "+00:00"))
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
-        return 0.0
-    return max(0.0, (datetime.now(UTC) - at).total_seconds())
+        return None
 
 
 async def read_account_events(deps: OffersDeps, claim: d.EventsClaim) -> list[d.Drift] | None:
@@ -226,6 +226,7 @@ async def read_account_events(deps: OffersDeps, claim: d.EventsClaim) -> list[d.
             }
         )
         on_allegro = await offers_by_sku(deps, claim.account_id, skus) if skus else {}
+        on_allegro = d.with_ended_by(on_allegro, events)
     except AllegroError as exc:
         if exc.status == 400 and claim.last_event_id is not None:
             # Older than Allegro's 24 hours: events are lost; a reconcile finds what they said.
@@ -242,10 +243,11 @@ async def read_account_events(deps: OffersDeps, claim: d.EventsClaim) -> list[d.
         return None
     full = len(events) >= allegro.PAGE_SIZE
     # Behind by the age of the last event read while a full page says more wait; else caught up.
-    lag = _age_seconds(events[-1].get("occurredAt")) if full else 0.0
+    last_at = occurred_at(events[-1].get("occurredAt")) if events else None
+    lag = max(0.0, (datetime.now(UTC) - last_at).total_seconds()) if full and last_at else 0.0
     recorded = await deps.units.handle(
         events_read,
-        d.EventsRead(claim, events, on_allegro, 0.0 if full else interval, lag),
+        d.EventsRead(claim, events, on_allegro, last_at, 0.0 if full else interval, lag),
     )
     if recorded is None:
         log.warning(

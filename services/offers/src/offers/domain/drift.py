@@ -22,7 +22,7 @@ field, with the repair:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -286,6 +286,7 @@ class EventsRead:
     claim: EventsClaim
     events: list[dict[str, Any]]
     on_allegro: dict[str, list[OnAllegro]]
+    last_event_at: Any  # the last event's occurredAt (a datetime), None without events
     due_in_seconds: float
     lag_seconds: float
 
@@ -332,3 +333,25 @@ class ListDrift:
 @dataclass(frozen=True)
 class GetDriftSummary:
     account_id: str
+
+
+def with_ended_by(
+    found: dict[str, list[OnAllegro]], events: list[dict[str, Any]]
+) -> dict[str, list[OnAllegro]]:
+    """Allegro's listing does not say who ended an offer; its OFFER_ENDED event does."""
+    ended_by = {
+        str((e.get("offer") or {}).get("id")): (
+            (e.get("offer") or {}).get("publication") or {}
+        ).get("endedBy")
+        for e in events
+        if e.get("type") == "OFFER_ENDED"
+    }
+    return {
+        sku: [
+            replace(o, ended_by=ended_by[o.offer_id])
+            if o.status == "ENDED" and o.ended_by is None and ended_by.get(o.offer_id)
+            else o
+            for o in offers
+        ]
+        for sku, offers in found.items()
+    }
