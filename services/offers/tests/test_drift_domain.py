@@ -174,3 +174,8 @@ def test_who_ended_an_offer_comes_from_its_event() -> None:
     ]
     found = d.with_ended_by(listed, events)["SKU-1"]
     assert [o.ended_by for o in found] == ["USER", None]
+
+
+def test_an_offer_we_have_no_price_for_has_no_price_drift() -> None:
+    adopted = ours(price=None, sent_price=None, sent_stock=None)
+    assert d.compare(adopted, theirs(price={"amount": "12.00", "currency": "PLN"})) == []

@@ -237,7 +237,8 @@ async def test_drift_made_on_allegro_is_detected_and_repaired_per_offer(service:
     assert [h["to_state"] for h in reactivated["history"]][-2:] == ["ended", "active"]
 
     async def live_again() -> bool:
-        return service.on_allegro(seller, ended)[0]["publication"]["status"] == "ACTIVE"
+        status: str = service.on_allegro(seller, ended)[0]["publication"]["status"]
+        return status == "ACTIVE"
 
     await wait_until(live_again, within=60)
     # The reactivation's own events are read and are no drift.
@@ -371,7 +372,7 @@ async def test_one_reconcile_at_a_time_and_bad_requests(service: Service) -> Non
                 {"a": seller.account},
             )
         busy = await service.http.post(f"/accounts/{seller.account}/reconcile")
-        assert busy.status_code == 409 and busy.json()["code"] == "reconcile_in_progress"
+        assert busy.status_code == 409 and busy.json()["error"]["code"] == "reconcile_in_progress"
         async with engine.begin() as conn:
             await conn.execute(
                 sa.text(
@@ -385,7 +386,7 @@ async def test_one_reconcile_at_a_time_and_bad_requests(service: Service) -> Non
 
     for params, code in (({"kind": "nope"}, "invalid_kind"), ({"after": "x"}, "invalid_cursor")):
         bad = await service.http.get(f"/accounts/{seller.account}/drift", params=params)
-        assert bad.status_code == 422 and bad.json()["code"] == code
+        assert bad.status_code == 422 and bad.json()["error"]["code"] == code
     assert (await service.http.get(f"/accounts/{seller.account}/drift?limit=0")).status_code == 422
     unknown = await service.http.get("/accounts/nobody/drift")
     assert unknown.status_code == 404

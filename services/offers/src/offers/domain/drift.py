@@ -171,8 +171,11 @@ def compare(ours: Ours, theirs: OnAllegro) -> list[Drift]:
         return found
     # Compared whatever the status: a price changed just before the seller ended the offer is
     # drift too (read after both events, Allegro shows the offer ended).
-    if theirs.price is not None and not any(
-        same_price(theirs.price, p) for p in (ours.sent_price, ours.price)
+    priced = ours.price is not None or ours.sent_price is not None  # else nothing to compare
+    if (
+        priced
+        and theirs.price is not None
+        and not any(same_price(theirs.price, p) for p in (ours.sent_price, ours.price))
     ):
         ours_price = ours.price or ours.sent_price
         found.append(Drift(PRICE, "price", ours_price, theirs.price, _repair(ours, RESEND)))
