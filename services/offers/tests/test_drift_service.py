@@ -405,3 +405,48 @@ async def test_drift_pages_newest_first(service: Service) -> None:
     assert [i["allegro"]["amount"] for i in page["items"]] == ["23.00", "22.00"]
     rest = await drift(service, seller.account, limit=2, after=page["next"])
     assert [i["allegro"]["amount"] for i in rest] == ["21.00"]
+
+
+async def test_a_lost_cursor_reads_again_from_the_oldest_event_and_records_nothing_twice(
+    service: Service,
+) -> None:
+    seller = await service.ready_seller()
+    _, offer_id = await live_offer(service, seller)
+    seller_edit(service, offer_id, stock=7)
+    await drift_of(service, seller.account, 1)
+    await caught_up(service, seller)
+    engine = create_engine(service.database_url)
+    try:
+        async with engine.begin() as conn:
+            # An id Allegro does not know (as one older than its 24 hours): its 400.
+            await conn.execute(
+                sa.text(
+                    "UPDATE offer_event_cursors SET last_event_id = 'b2ZmZXItZXZlbnQ6OTk5'"
+                    " WHERE account_id = :a"
+                ),
+                {"a": seller.account},
+            )
+    finally:
+        await engine.dispose()
+
+    async def lost_and_read_again() -> bool:
+        events = (await summary(service, seller.account))["events"]
+        return (
+            events["lost_at"] is not None
+            and events["last_event_id"] == (events_on_allegro(service, seller)[-1]["id"])
+        )
+
+    await wait_until(lost_and_read_again, within=90)
+    found = await drift(service, seller.account)
+    assert [(f["kind"], f["allegro"]) for f in found] == [("stock", 7)]
+
+
+async def test_a_reconcile_that_cannot_reach_allegro_lets_the_next_one_start(
+    service: Service,
+) -> None:
+    account = service.accounts.add(f"acct-{uuid.uuid4().hex[:8]}")  # no Allegro token
+    for _ in range(2):
+        refused = await service.http.post(f"/accounts/{account}/reconcile")
+        assert refused.status_code == 409
+        assert refused.json()["error"]["code"] == "account_unavailable"
+    assert (await summary(service, account))["last_reconciliation"] is None
