@@ -83,7 +83,13 @@ async def replicas(
 ) -> AsyncIterator[tuple[Service, Replicas]]:
     database_url = await make_database("offers_drift", MIGRATIONS)
     settings = settings_for(database_url, amqp_url, emulator).model_copy(
-        update={"offer_events_poll_interval_seconds": 0.2, "offer_events_lease_seconds": 10.0}
+        update={
+            "offer_events_poll_interval_seconds": 0.2,
+            "offer_events_lease_seconds": 10.0,
+            # Small pages: every test reads events and lists offers over several pages.
+            "offer_events_page_size": 2,
+            "reconcile_page_size": 2,
+        }
     )
     tokens, accounts = StaticTokens({}), StaticAccounts()
     connection = await aio_pika.connect_robust(amqp_url)

@@ -216,8 +216,11 @@ def occurred_at(value: Any) -> datetime | None:
 async def read_account_events(deps: OffersDeps, claim: d.EventsClaim) -> list[d.Drift] | None:
     """One page of one account's events, recorded; None when nothing was stored."""
     interval = deps.settings.offer_events_poll_interval_seconds
+    page_size = min(allegro.PAGE_SIZE, max(1, deps.settings.offer_events_page_size))
     try:
-        events = await allegro.offer_events(deps.allegro, claim.account_id, claim.last_event_id)
+        events = await allegro.offer_events(
+            deps.allegro, claim.account_id, claim.last_event_id, page_size
+        )
         skus = sorted(
             {
                 str(e["offer"]["external"]["id"])
@@ -241,7 +244,7 @@ async def read_account_events(deps: OffersDeps, claim: d.EventsClaim) -> list[d.
         log.info("account %s: offer events not read: %s", claim.account_id, exc)
         await deps.units.handle(release_events, d.ReleaseEvents(claim.account_id, interval))
         return None
-    full = len(events) >= allegro.PAGE_SIZE
+    full = len(events) >= page_size
     # Behind by the age of the last event read while a full page says more wait; else caught up.
     last_at = occurred_at(events[-1].get("occurredAt")) if events else None
     lag = max(0.0, (datetime.now(UTC) - last_at).total_seconds()) if full and last_at else 0.0
@@ -349,8 +352,9 @@ async def reconcile(deps: OffersDeps, account_id: str, by: str) -> dict[str, Any
     try:
         on_allegro: list[d.OnAllegro] = []
         offset = 0
+        size = min(allegro.PAGE_SIZE, max(1, deps.settings.reconcile_page_size))
         while True:
-            page, total = await allegro.offers_page(deps.allegro, account_id, offset)
+            page, total = await allegro.offers_page(deps.allegro, account_id, offset, size)
             on_allegro += [d.on_allegro_of(item) for item in page]
             offset += len(page)
             if not page or offset >= total:
