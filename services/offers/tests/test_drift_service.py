@@ -126,9 +126,11 @@ def service(replicas: tuple[Service, Replicas]) -> Service:
 # --- helpers ------------------------------------------------------------------------------------
 
 
-async def live_offer(service: Service, seller: Seller, **send: Any) -> tuple[str, str]:
+async def live_offer(
+    service: Service, seller: Seller, row: dict[str, Any] | None = None, **send: Any
+) -> tuple[str, str]:
     """A SKU published and read back (verified), and its Allegro offer id."""
-    sku = await service.send(seller.account, service.row(), **send)
+    sku = await service.send(seller.account, row or service.row(), **send)
 
     async def settled() -> bool:
         offer = await service.offer(seller.account, sku)
@@ -456,3 +458,28 @@ async def test_a_reconcile_that_cannot_reach_allegro_lets_the_next_one_start(
         assert refused.status_code == 409
         assert refused.json()["error"]["code"] == "account_unavailable"
     assert (await summary(service, account))["last_reconciliation"] is None
+
+
+async def test_an_offer_we_ended_that_the_seller_reactivated_is_ended_again(
+    service: Service,
+) -> None:
+    seller = await service.ready_seller()
+    row = service.row()
+    sku, offer_id = await live_offer(service, seller, row=row)
+    await service.send(seller.account, row, sku=sku, revision=2, stock=0)  # we end it
+    await service.wait_state(seller.account, sku, "ended")
+    seller_edit(service, offer_id, status="ACTIVE")  # the seller brings it back on allegro.pl
+
+    found = await drift_of(service, seller.account, 1)
+    assert [(f["kind"], f["ours"], f["allegro"], f["repair"]) for f in found] == [
+        ("status", "ENDED", "ACTIVE", "end")
+    ]
+    assert found[0]["event_type"] in ("OFFER_ACTIVATED", "OFFER_CHANGED")
+
+    async def ended_again() -> bool:
+        status: str = service.on_allegro(seller, sku)[0]["publication"]["status"]
+        return status == "ENDED"
+
+    await wait_until(ended_again, within=60)
+    offer = await service.wait_state(seller.account, sku, "ended")
+    assert [h["to_state"] for h in offer["history"]][-2:] == ["active", "ended"]
