@@ -36,7 +36,7 @@ from shared.messaging.topology import QueueSpec, declare_queue, events
 from shared.security import issue_token
 from shared.service import create_app
 
-from .test_service import Probe, Seller, Service, settings_for
+from .test_service import PRODUCER, SAFETY, Probe, Seller, Service, settings_for
 
 
 class Replicas:
@@ -126,6 +126,24 @@ def service(replicas: tuple[Service, Replicas]) -> Service:
 # --- helpers ------------------------------------------------------------------------------------
 
 
+async def ready_seller(service: Service) -> Seller:
+    """A seller whose account is ready. Asked again when the first answer is not ready: the
+    worker's own check of a new account can begin after the operator's and, having read Allegro
+    before the producer was created, be the one stored (the later-begun check wins)."""
+    seller = service.seller()
+    found: dict[str, Any] = {}
+    for _ in range(3):
+        found = await service.readiness(
+            seller.account,
+            create_missing=True,
+            responsible_producer=PRODUCER,
+            safety_information=SAFETY,
+        )
+        if found["readiness"] == "ready":
+            return seller
+    raise AssertionError(f"{seller.account} never became ready: {found}")
+
+
 async def live_offer(
     service: Service, seller: Seller, row: dict[str, Any] | None = None, **send: Any
 ) -> tuple[str, str]:
@@ -200,7 +218,7 @@ async def drift_of(
 
 
 async def test_drift_made_on_allegro_is_detected_and_repaired_per_offer(service: Service) -> None:
-    seller = await service.ready_seller()
+    seller = await ready_seller(service)
     (priced, priced_id), (stocked, stocked_id), (ended, ended_id) = [
         await live_offer(service, seller) for _ in range(3)
     ]
@@ -260,7 +278,7 @@ async def test_drift_made_on_allegro_is_detected_and_repaired_per_offer(service:
 
 
 async def test_our_own_changes_are_not_drift(service: Service) -> None:
-    seller = await service.ready_seller()
+    seller = await ready_seller(service)
     row = service.row()
     sku = await service.send(seller.account, row)
     await service.wait_state(seller.account, sku, "active")
@@ -282,7 +300,7 @@ async def test_our_own_changes_are_not_drift(service: Service) -> None:
 
 async def test_the_event_cursor_survives_a_restart(replicas: tuple[Service, Replicas]) -> None:
     service, running = replicas
-    seller = await service.ready_seller()
+    seller = await ready_seller(service)
     sku, offer_id = await live_offer(service, seller)
     seller_edit(service, offer_id, price={"amount": "44.40", "currency": "PLN"})
     await drift_of(service, seller.account, 1)
@@ -318,7 +336,7 @@ async def test_the_event_cursor_survives_a_restart(replicas: tuple[Service, Repl
 async def test_reconcile_repairs_a_missing_offer_adopts_ours_and_reports_strangers(
     service: Service,
 ) -> None:
-    seller = await service.ready_seller()
+    seller = await ready_seller(service)
     lost, lost_id = await live_offer(service, seller)
     # Allegro no longer has an offer for `lost`: the seller gave it another external id.
     renamed = f"SELLERS-{uuid.uuid4().hex[:6]}"
@@ -368,7 +386,7 @@ async def test_reconcile_repairs_a_missing_offer_adopts_ours_and_reports_strange
 
 
 async def test_one_reconcile_at_a_time_and_bad_requests(service: Service) -> None:
-    seller = await service.ready_seller()
+    seller = await ready_seller(service)
     engine = create_engine(service.database_url)
     try:
         async with engine.begin() as conn:
@@ -401,7 +419,7 @@ async def test_one_reconcile_at_a_time_and_bad_requests(service: Service) -> Non
 
 
 async def test_drift_pages_newest_first(service: Service) -> None:
-    seller = await service.ready_seller()
+    seller = await ready_seller(service)
     _, offer_id = await live_offer(
         service, seller, prices={"allegro-pl": Money(amount=Decimal("20.00"), currency="PLN")}
     )
@@ -418,7 +436,7 @@ async def test_drift_pages_newest_first(service: Service) -> None:
 async def test_a_lost_cursor_reads_again_from_the_oldest_event_and_records_nothing_twice(
     service: Service,
 ) -> None:
-    seller = await service.ready_seller()
+    seller = await ready_seller(service)
     _, offer_id = await live_offer(service, seller)
     seller_edit(service, offer_id, stock=7)
     await drift_of(service, seller.account, 1)
@@ -463,7 +481,7 @@ async def test_a_reconcile_that_cannot_reach_allegro_lets_the_next_one_start(
 async def test_an_offer_we_ended_that_the_seller_reactivated_is_ended_again(
     service: Service,
 ) -> None:
-    seller = await service.ready_seller()
+    seller = await ready_seller(service)
     row = service.row()
     sku, offer_id = await live_offer(service, seller, row=row)
     await service.send(seller.account, row, sku=sku, revision=2, stock=0)  # we end it
