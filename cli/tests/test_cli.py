@@ -447,3 +447,21 @@ def test_offers_readiness_progress_and_pause(stack: Stack, account: str) -> None
     missing = stack.mci("offers", "show", account, "SKU-NONE")
     assert missing.code == 1 and "offers: 404 not_found" in missing.stderr
     no_traceback(missing.stderr)
+
+
+def test_offers_drift_and_reconcile(stack: Stack, account: str) -> None:
+    shown = stack.mci("offers", "drift", account)
+    assert shown.code == 0, shown.stderr
+    assert "drift of" in shown.stdout and "missing_on_allegro" in shown.stdout
+    assert "differences, newest first: nothing" in shown.stdout
+    as_json = stack.mci("offers", "drift", account, "--kind", "price", "--json").json()
+    assert as_json["total"] == 0 and as_json["items"] == [] and as_json["next"] is None
+    assert set(as_json["by_kind"]) >= {"price", "stock", "ended", "unknown_to_us"}
+    bad = stack.mci("offers", "drift", account, "--kind", "colour")
+    assert bad.code == 1 and "422 invalid_kind" in bad.stderr
+    # No Allegro token for this account here: the reconcile is refused, and says why.
+    refused = stack.mci("offers", "reconcile", account)
+    assert refused.code == 1 and "409 account_unavailable" in refused.stderr
+    no_traceback(refused.stderr)
+    unknown = stack.mci("offers", "reconcile", "nobody")
+    assert unknown.code == 1 and "unknown_account" in unknown.stderr

@@ -1,5 +1,5 @@
 """`mci offers`: an account's readiness, publication progress, offers and their reasons,
-retries, dry runs, pause and resume (offers)."""
+retries, dry runs, pause and resume, drift and reconcile (offers)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from mci_cli.output import cell, emit, fields, out, table
 from mci_cli.state import JsonFlag, state
 
 app = typer.Typer(
-    help="Publication on Allegro: readiness, progress, offers, retries (offers).",
+    help="Publication on Allegro: readiness, progress, offers, retries, drift (offers).",
     no_args_is_help=True,
 )
 Account = Annotated[str, typer.Argument(metavar="ACCOUNT")]
@@ -200,3 +200,88 @@ def resume(ctx: typer.Context, account: Account, as_json: JsonFlag = False) -> N
     with state(ctx).api("offers") as api:
         found = api.post(f"/accounts/{account}/publication/resume")
     emit(found, as_json, lambda: out.print(f"{account}: resumed"))
+
+
+@app.command("drift")
+def drift(
+    ctx: typer.Context,
+    account: Account,
+    kind: Annotated[str | None, typer.Option("--kind", help="Only this kind of difference")] = None,
+    sku: Annotated[str | None, typer.Option("--sku", help="Only this SKU")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="Newest N")] = 50,
+    as_json: JsonFlag = False,
+) -> None:
+    """Differences between Allegro's offers and ours: counts by kind, the offer-event cursor,
+    the last reconcile and the newest differences (field, ours, Allegro's, repair)."""
+    filters = {k: v for k, v in (("kind", kind), ("sku", sku)) if v is not None}
+    with state(ctx).api("offers") as api:
+        summary = api.get(f"/accounts/{account}/drift/summary")
+        found = api.get(f"/accounts/{account}/drift", limit=limit, **filters)
+    document = {**summary, "items": found["items"], "next": found["next"]}
+
+    def human() -> None:
+        table(
+            [{"kind": k, "found": n} for k, n in summary["by_kind"].items()],
+            ["kind", "found"],
+            title=f"drift of {account}",
+        )
+        events = summary.get("events") or {}
+        fields(
+            {
+                "last event read": events.get("last_event_id"),
+                "events read": events.get("events_read", 0),
+                "read at": events.get("read_at"),
+                "lag seconds": events.get("lag_seconds"),
+                "events lost at": events.get("lost_at"),
+            },
+            title="offer events",
+        )
+        last = summary.get("last_reconciliation") or {}
+        if last:
+            counts = last.get("counts") or {}
+            out.print(
+                f"last reconcile {last['id']} at {last['finished_at']}:"
+                f" {counts.get('differences', 0)} difference(s)"
+            )
+        table(
+            [
+                {
+                    **item,
+                    "ours": cell(item.get("ours")),
+                    "allegro": cell(item.get("allegro")),
+                    "repair": item.get("repair") or "reported",
+                }
+                for item in found["items"]
+            ],
+            ["seen_at", "sku", "offer_id", "kind", "ours", "allegro", "repair", "source"],
+            title="differences, newest first",
+        )
+
+    emit(document, as_json, human)
+
+
+@app.command("reconcile")
+def reconcile(ctx: typer.Context, account: Account, as_json: JsonFlag = False) -> None:
+    """Compare all the account's offers on Allegro with ours now; repair or report each
+    difference."""
+    with state(ctx).api("offers") as api:
+        found = api.post(f"/accounts/{account}/reconcile")
+
+    def human() -> None:
+        fields(
+            {
+                "reconcile": found["reconciliation_id"],
+                "offers on Allegro": found["allegro_offers"],
+                "our offers": found["our_offers"],
+                "differences": found["differences"],
+                "reported only": found["reported_only"],
+            },
+            title=account,
+        )
+        table([{"kind": k, "found": n} for k, n in found["by_kind"].items()], ["kind", "found"])
+        table(
+            [{"repair": k, "offers": n} for k, n in found["repairs"].items()],
+            ["repair", "offers"],
+        )
+
+    emit(found, as_json, human)

@@ -220,3 +220,34 @@ def test_duration_parsing() -> None:
     assert duration_seconds("PT72H") == 72 * 3600
     assert duration_seconds("P10D") == 10 * 86400
     assert duration_seconds(None) is None and duration_seconds("nonsense") is None
+
+
+def test_a_seller_edit_on_allegro_changes_the_offer_and_emits_its_events(
+    api: Api, server: Server
+) -> None:
+    offer = create_offer(api, server)
+    events = api.get("/sale/offer-events", params={"limit": 1000}).json()["offerEvents"]
+    since = events[-1]["id"]
+    path = f"/offers/{offer['id']}/seller-edit"
+    price = {"amount": "77.70", "currency": "PLN"}
+    edited = server.admin.post(path, json={"price": price, "stock": 3}).json()
+    assert edited["sellingMode"]["price"] == price and edited["stock"]["available"] == 3
+    assert server.admin.post(path, json={"status": "ENDED"}).json()["publication"]["status"] == (
+        "ENDED"
+    )
+    fetched = api.get(f"/sale/product-offers/{offer['id']}").json()
+    assert fetched["publication"]["status"] == "ENDED"
+    assert fetched["publication"]["endedBy"] == "USER"
+    assert fetched["sellingMode"]["price"] == price and fetched["stock"]["available"] == 3
+    after = api.get("/sale/offer-events", params={"from": since}).json()["offerEvents"]
+    mine = [e["type"] for e in after if e["offer"]["id"] == offer["id"]]
+    assert mine == ["OFFER_PRICE_CHANGED", "OFFER_STOCK_CHANGED", "OFFER_ENDED"]
+    reactivated = server.admin.post(path, json={"status": "ACTIVE"}).json()
+    assert reactivated["publication"]["status"] == "ACTIVE"
+    bad = server.admin.post(path, json={"status": "ARCHIVED", "stock": -1})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["path"] == "status"
+    assert (
+        server.admin.post(path, json={"price": {"amount": "1", "currency": "EUR"}}).status_code
+        == 422
+    )
+    assert server.admin.post("/offers/nope/seller-edit", json={}).status_code == 404

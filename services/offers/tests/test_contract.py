@@ -156,7 +156,8 @@ def properties(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
         ("/sale/responsible-producers", "get", "200", ["responsibleProducers"]),
         ("/sale/categories/{categoryId}/parameters", "get", "200", ["parameters"]),
         ("/sale/products", "get", "200", ["products"]),
-        ("/sale/offers", "get", "200", ["offers"]),
+        ("/sale/offers", "get", "200", ["offers", "totalCount"]),
+        ("/sale/offer-events", "get", "200", ["offerEvents"]),
         (
             "/sale/product-offers",
             "post",
@@ -183,3 +184,27 @@ def test_an_accepted_create_gives_its_operation_and_when_to_ask(spec: dict[str, 
             "responses"
         ]
     )
+
+
+def test_what_drift_reads_of_offer_events_and_listed_offers_is_in_the_spec(
+    spec: dict[str, Any],
+) -> None:
+    """The event's id, type, time, offer id, external id and who ended it; the listed offer's
+    external id, status, price and stock; the query parameters the reader and reconcile send."""
+    schemas = spec["components"]["schemas"]
+    base = properties(spec, schemas["SellerOfferBaseEvent"])
+    assert {"id", "type", "occurredAt"} <= set(base)
+    ended = properties(spec, schemas["OfferEventEndedOffer"])
+    assert {"id", "external", "publication"} <= set(ended)
+    assert "endedBy" in ended["publication"]["properties"]
+    listed = properties(spec, schemas["OfferListingDto"])
+    assert {"id", "external", "publication", "sellingMode", "stock"} <= set(listed)
+    assert "status" in properties(spec, listed["publication"])
+    assert "price" in properties(spec, listed["sellingMode"])
+    assert "available" in properties(spec, listed["stock"])
+    for path, names in (
+        ("/sale/offer-events", {"from", "limit"}),
+        ("/sale/offers", {"offset", "limit", "external.id"}),
+    ):
+        declared = {p.get("name") for p in spec["paths"][path]["get"]["parameters"]}
+        assert names <= declared, path

@@ -18,7 +18,16 @@ from starlette.responses import Response
 
 from allegro_emulator import oauth, orders, pricing
 from allegro_emulator.errors import AllegroError
-from allegro_emulator.offers import fail_validation, listing_item
+from allegro_emulator.marketplaces import check_price_format
+from allegro_emulator.offers import (
+    MAX_STOCK,
+    activate,
+    end,
+    fail_validation,
+    listing_item,
+    set_price,
+    set_stock,
+)
 from allegro_emulator.seed import (
     DELIVERY_METHODS,
     allegro_presence,
@@ -518,6 +527,47 @@ async def late_validation(request: Request, offerId: str) -> Response:
             fail_validation(emu, user, offer)
             return _json({"offerId": offerId, "status": offer.data["publication"]["status"]})
     raise AllegroError(404, "NOT_FOUND", f"No offer {offerId}")
+
+
+@router.post("/offers/{offerId}/seller-edit")
+async def seller_edit(request: Request, offerId: str) -> Response:
+    """The seller changes the offer on allegro.pl, outside any API client: `{"price"?: {amount,
+    currency}, "marketplace"?: id (default the base one), "stock"?: n, "status"?: "ENDED" |
+    "ACTIVE"}`. Each change emits the offer event Allegro would (OFFER_PRICE_CHANGED,
+    OFFER_STOCK_CHANGED, OFFER_ENDED endedBy USER, OFFER_ACTIVATED): what reconciliation and
+    drift detection read."""
+    emu: Emulator = request.app.state.emulator
+    emu.run_due()
+    found = next(
+        ((u, u.offers[offerId]) for u in emu.world.sellers.values() if offerId in u.offers), None
+    )
+    if found is None:
+        raise AllegroError(404, "NOT_FOUND", f"No offer {offerId}")
+    user, offer = found
+    body = await _body(request)
+    status = body.get("status")
+    if status not in (None, "ENDED", "ACTIVE"):
+        raise AllegroError(422, "VALIDATION_ERROR", "status must be ENDED or ACTIVE", path="status")
+    stock = body.get("stock")
+    if stock is not None and (not isinstance(stock, int) or not 0 <= stock <= MAX_STOCK):
+        raise AllegroError(422, "VALIDATION_ERROR", f"stock must be 0..{MAX_STOCK}", path="stock")
+    if body.get("price") is not None:
+        marketplace = str(body.get("marketplace") or user.base_marketplace)
+        if marketplace != user.base_marketplace and marketplace not in (
+            offer.data.get("additionalMarketplaces") or {}
+        ):
+            raise AllegroError(
+                422, "VALIDATION_ERROR", f"The offer is not on {marketplace}", path="marketplace"
+            )
+        check_price_format(body["price"], marketplace, "price")
+        set_price(emu, user, offer, marketplace, dict(body["price"]))
+    if stock is not None:
+        set_stock(emu, user, offer, stock)
+    if status == "ENDED":
+        end(emu, user, offer, "USER")
+    elif status == "ACTIVE" and offer.data["publication"]["status"] in ("INACTIVE", "ENDED"):
+        activate(emu, user, offer)
+    return _json(listing_item(user, offer))
 
 
 @router.put("/categories/{categoryId}/parameters/{parameterId}")

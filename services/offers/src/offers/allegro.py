@@ -191,3 +191,28 @@ async def command_tasks(
         params={"limit": 1000, "offset": 0},
     )
     return list(body.get("tasks") or [])
+# `GET /sale/offer-events` and `GET /sale/offers` answer at most this many a call.
+PAGE_SIZE = 1000
+
+
+async def offer_events(
+    client: AllegroClient, account_id: str, after: str | None, limit: int = PAGE_SIZE
+) -> list[dict[str, Any]]:
+    """The account's offer events after the event id `after` (None: from the oldest Allegro
+    keeps, 24 hours); an unknown or expired id is Allegro's 400."""
+    params: dict[str, Any] = {"limit": limit}
+    if after is not None:
+        params["from"] = after
+    body = await client.get("/sale/offer-events", account_id=account_id, params=params)
+    return list(body.get("offerEvents") or [])
+
+
+async def offers_page(
+    client: AllegroClient, account_id: str, offset: int, limit: int = PAGE_SIZE
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of all the account's offers (any publication status), and how many there are."""
+    body = await client.get(
+        "/sale/offers", account_id=account_id, params={"offset": offset, "limit": limit}
+    )
+    offers = list(body.get("offers") or [])
+    return offers, int(body.get("totalCount") or 0)

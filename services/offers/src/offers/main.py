@@ -9,6 +9,8 @@ from fastapi import FastAPI
 from offers.api import router
 from offers.consumer import SUBSCRIPTIONS
 from offers.deps import OffersDeps
+from offers.drift import read_offer_events
+from offers.drift_api import drift_router
 from offers.publisher import publish_offers
 from offers.settings import Settings
 from offers.shipping_api import shipping_router
@@ -36,9 +38,9 @@ def build(
         settings=settings,
         migrations_dir=MIGRATIONS,
         subscriptions=SUBSCRIPTIONS,
-        routers=[router, shipping_router],
+        routers=[router, shipping_router, drift_router],
         dependencies=dependencies,
-        background=[publish_offers, sync_offers],
+        background=[publish_offers, sync_offers, read_offer_events],
         title="mci offers: the publication pipeline: offers on Allegro, price and stock sync",
         accounts=accounts
         or (None if settings.known_accounts is None else StaticAccounts(settings.known_accounts)),

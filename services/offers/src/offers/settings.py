@@ -68,3 +68,14 @@ class Settings(ServiceSettings):
     sync_backoff_seconds: float = 2.0
     # The longest wait between two tries of one offer's change.
     sync_backoff_max_seconds: float = 300.0
+    # How often each ready account's offer events (GET /sale/offer-events) are read when the
+    # last read caught up; a full page is followed at once.
+    offer_events_poll_interval_seconds: float = 30.0
+    # How long one replica holds an account's event cursor while it reads a page.
+    offer_events_lease_seconds: float = 120.0
+    # Offer events read a call (Allegro's most: 1,000); a full page is followed at once.
+    offer_events_page_size: int = 1000
+    # Offers listed a call while a reconcile pages through the account (Allegro's most: 1,000).
+    reconcile_page_size: int = 1000
+    # How long one reconcile holds its account (a crashed one's hold runs out after it).
+    reconcile_lease_seconds: float = 600.0
