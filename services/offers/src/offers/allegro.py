@@ -191,6 +191,8 @@ async def command_tasks(
         params={"limit": 1000, "offset": 0},
     )
     return list(body.get("tasks") or [])
+
+
 # `GET /sale/offer-events` and `GET /sale/offers` answer at most this many a call.
 PAGE_SIZE = 1000
 

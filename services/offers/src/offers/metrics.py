@@ -28,6 +28,7 @@ sync_task_failures = Counter(
     "Offers whose task in a batch command failed, by kind and transience (transient: tried"
     " again after a backoff; permanent: surfaced to the operator).",
     ["kind", "transience"],
+)
 drift_found = Counter(
     "mci_offers_drift_found_total",
     "Differences between Allegro's offers and ours, by kind (price, stock, ended, status,"
