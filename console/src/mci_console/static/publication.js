@@ -121,11 +121,17 @@ export async function progressSection(onDone) {
     return done;
   };
   let wasDone = draw(await get("offers", offers("/publication/progress")));
-  // Followed while the page shows it; the problems are drawn again when it reaches the end.
+  // Followed while the page shows it (the page attaches the section once its other parts are
+  // read; gone from the page, the following stops); the problems are drawn again at the end.
   const follow = async () => {
-    while (document.body.contains(section)) {
+    let shown = false;
+    for (let waits = 0; ; waits += 1) {
       await new Promise((resolve) => setTimeout(resolve, FOLLOW_MS));
-      if (!document.body.contains(section)) return;
+      if (!section.isConnected) {
+        if (shown || waits > 30) return;
+        continue;
+      }
+      shown = true;
       try {
         const done = draw(await get("offers", offers("/publication/progress")));
         if (done && !wasDone) await onDone();
