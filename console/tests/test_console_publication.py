@@ -212,8 +212,8 @@ async def test_a_shop_not_ready_names_what_is_missing_and_a_viewer_cannot_act(
     async with stack.http("offers", "viewer") as offers:
 
         async def checked() -> bool:
-            found = (await offers.get(f"/accounts/{account}/readiness")).json()
-            return found["readiness"] == "not_ready"
+            found: dict[str, Any] = (await offers.get(f"/accounts/{account}/readiness")).json()
+            return bool(found["readiness"] == "not_ready")
 
         await wait_until(checked, within=60, interval=0.3)
 
