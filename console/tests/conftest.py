@@ -189,6 +189,9 @@ async def stack(
                 "allegro_client_id": CLIENT_ID,
                 "allegro_client_secret": CLIENT_SECRET,
                 "oauth_redirect_uri": callback,
+                # The BigBuy connector checks the operators' keys at auth like the services;
+                # auth's default callers are the platform services only.
+                "introspection_callers": ["catalog", "pricing", "offers", "orders", "bigbuy"],
             },
         )
         # catalog asks auth for the shops' Allegro tokens (coverage reports), as in production.

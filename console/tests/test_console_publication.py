@@ -313,14 +313,20 @@ async def test_a_supplier_order_waiting_on_the_wallet_is_shown_and_sent_again(
         timeout=60,
     ) as bigbuy:
 
-        async def state() -> str | None:
+        async def state() -> str:
             found = await bigbuy.get(f"/supplier-orders/{order.order_id}")
-            return found.json()["state"] if found.status_code == 200 else None
+            return found.json()["state"] if found.status_code == 200 else found.text[:200]
+
+        seen: list[str] = []
 
         async def waiting() -> bool:
-            return await state() == "waiting_wallet"
+            seen.append(await state())
+            return seen[-1] == "waiting_wallet"
 
-        await wait_until(waiting, within=60, interval=0.3)
+        try:
+            await wait_until(waiting, within=60, interval=0.3)
+        except AssertionError:
+            raise AssertionError(f"the order never waited for the wallet: {seen[-3:]}") from None
         cost = Decimal(
             (await bigbuy.get(f"/supplier-orders/{order.order_id}")).json()["cost_total"]
         )
