@@ -165,6 +165,12 @@ async def test_a_publication_is_paused_tried_dry_then_watched_to_done_and_a_reas
         await expect(summary).to_have_text("Done: all 5 offers are settled (4 active).")
         await expect(page.locator("#progress progress")).to_have_attribute("value", "5")
         await expect(page.locator("#progress")).to_contain_text("allegro-pl")
+        # The offers by state are drawn again at the end: every SKU, the absent one not listable.
+        offers_list = page.locator("#offers-list")
+        await expect(offers_list.get_by_role("row")).to_have_count(6)
+        await expect(offers_list.get_by_role("row").filter(has_text=absent)).to_contain_text(
+            "not listable"
+        )
         group = page.locator("#offer-problems [data-reason=product_missing]")
         await expect(group.locator("h3")).to_have_text(
             "Allegro's product catalogue has no product with this EAN - 1 offer"
@@ -201,6 +207,10 @@ async def test_a_publication_is_paused_tried_dry_then_watched_to_done_and_a_reas
         await expect(page.locator("#offer-result")).to_have_text(
             "Nothing retried: only failed or not-listable offers are retried,"
             " and this one is active on Allegro."
+        )
+        await page.get_by_role("button", name="Dry run").click()
+        await expect(page.locator("#offer-result")).to_have_text(
+            f"Dry run: publishing now would do nothing with {skus[0]}."
         )
 
 

@@ -82,7 +82,7 @@ export function duration(seconds, none = "unknown") {
 export function allegroErrors(errors) {
   return (errors || []).map((e) =>
     typeof e === "object" && e !== null
-      ? [e.code, e.userMessage || e.message, e.path ? `(at ${e.path})` : ""].filter(Boolean).join(": ")
+      ? [e.code, e.userMessage || e.message].filter(Boolean).join(": ") + (e.path ? ` (at ${e.path})` : "")
       : String(e));
 }
 
@@ -101,6 +101,13 @@ export function h(tag, attrs, ...children) {
     if (child === undefined || child === null || child === false) continue;
     el.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
+  return el;
+}
+
+// Replace an element's children, leaving out the null, undefined and false ones (as `h` does;
+// replaceChildren itself would write them as text).
+export function fill(el, ...children) {
+  el.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
   return el;
 }
 

@@ -1,6 +1,6 @@
 // One product: supplier data, listability in the shop, prices with their explanation.
 
-import { FIXES, OFFER_FIXES, OFFER_STATES, h, table, can, shop, when, money, shopName, allegroErrors, ApiError, call, get, post, put, resultLine, act } from "./lib.js";
+import { FIXES, OFFER_FIXES, OFFER_STATES, h, fill, table, can, shop, when, money, shopName, allegroErrors, ApiError, call, get, post, put, resultLine, act } from "./lib.js";
 
 // --- One product (catalog, pricing) ---------------------------------------------------------
 
@@ -163,7 +163,7 @@ export async function offerView(sku) {
     const reason = offer.reason;
     const errors = allegroErrors(reason && reason.allegro_errors);
     const notSent = Object.entries(offer.not_sent || {});
-    body.replaceChildren(
+    fill(body,
       h("p", { id: "offer-state", dataset: { state: offer.state } }, `State: ${OFFER_STATES[offer.state] || offer.state}.`),
       reason
         ? h("div", { class: "reason", dataset: { reason: reason.code } },
@@ -206,7 +206,9 @@ export async function offerView(sku) {
         return `Retried: ${sku} is checked again (now ${OFFER_STATES[offer.state] || offer.state}).`;
       }) }, "Retry this offer"),
       h("button", { type: "button", onclick: () => act(line, async () => {
-        const run = await post("offers", `${path}/publication/dry-run`, undefined, { check_products: true });
+        // offers' dry run judges the whole shop: without the EAN look-ups, which would spend
+        // Allegro's catalogue budget on every other product too.
+        const run = await post("offers", `${path}/publication/dry-run`);
         const failing = run.failing_checks.find((f) => f.sku === sku);
         const would = Object.entries(run.would).filter(([, v]) => v.skus.includes(sku)).map(([k]) => k);
         if (failing) {

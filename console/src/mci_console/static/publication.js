@@ -2,7 +2,7 @@
 // marketplace against Allegro's budget with its ETA (followed live), the offers that cannot be
 // published grouped by reason, the offers by state, a dry run and a retry.
 
-import { FIXES, OFFER_FIXES, OFFER_STATES, h, table, can, shop, when, shopName, duration, allegroErrors, ApiError, get, getAll, post, resultLine, act, action, needShop } from "./lib.js";
+import { FIXES, OFFER_FIXES, OFFER_STATES, h, fill, table, can, shop, when, shopName, duration, allegroErrors, ApiError, get, getAll, post, resultLine, act, action, needShop } from "./lib.js";
 
 // How often the progress is read again while the page is open.
 const FOLLOW_MS = 2000;
@@ -12,10 +12,15 @@ const offers = (path) => `/accounts/${encodeURIComponent(shop())}${path}`;
 export async function renderPublication(container) {
   if (needShop(container)) return;
   const problems = h("div");
-  const drawProblems = async () => problems.replaceChildren(await problemsSection());
-  const [readiness, progress] = await Promise.all([readinessSection(), progressSection(drawProblems)]);
-  container.append(readiness, progress, problems, await offersSection(), actionsSection(drawProblems));
-  await drawProblems();
+  const list = h("div");
+  // What the publication changes is drawn again when it reaches its end or after a retry.
+  const redraw = async () => {
+    problems.replaceChildren(await problemsSection());
+    list.replaceChildren(await offersSection());
+  };
+  const [readiness, progress] = await Promise.all([readinessSection(), progressSection(redraw)]);
+  container.append(readiness, progress, problems, list, actionsSection(redraw));
+  await redraw();
 }
 
 // --- readiness, pause and resume ------------------------------------------------------------
@@ -41,7 +46,7 @@ export async function readinessSection() {
         : found.readiness === "unknown"
           ? "Not checked yet: offers has not seen this shop connected."
           : `Not ready to publish: ${missing.map((i) => (ITEM_WORDS[i.item] || i.item).toLowerCase()).join(", ") || "see below"} missing. Nothing is sent until it is.`;
-    body.replaceChildren(
+    fill(body,
       h("p", { class: found.readiness === "ready" ? "status-connected" : "status-problem", dataset: { readiness: found.readiness } }, verdict),
       found.items.length
         ? table(["Item", "Status", "On Allegro", "How to fix"], found.items, (i) => [
@@ -104,7 +109,7 @@ export async function progressSection(onDone) {
         ? "No offer yet: the catalogue has sent nothing for this shop."
         : `${settled} of ${total} offers settled; ${p.to_do} still to publish${p.paused ? " (paused)" : ""}.`;
     const markets = Object.entries(p.by_marketplace);
-    body.replaceChildren(
+    fill(body,
       h("p", {},
         h("progress", { max: total || 1, value: settled, "aria-label": "publication progress" }),
         " ", h("span", { id: "progress-summary", dataset: { done: String(done) } }, summary)),
@@ -216,7 +221,7 @@ export async function offersSection() {
           when(o.updated_at),
         ])
       : h("p", {}, "No offer in this state."),
-    next ? h("button", { type: "button", onclick: () => act(line, more) }, "More") : null,
+    ...(next ? [h("button", { type: "button", onclick: () => act(line, more) }, "More")] : []),
   );
   const more = async () => {
     const page = await get("offers", offers("/offers"), { state: state.value, after: next, limit: 100 });
@@ -231,7 +236,10 @@ export async function offersSection() {
     return more();
   });
   state.addEventListener("change", load);
-  section.append(h("label", { for: "offers-state" }, "State"), state, line, list);
+  section.append(
+    h("label", { for: "offers-state" }, "State"), state,
+    h("button", { type: "button", onclick: load }, "Refresh"),
+    line, list);
   await load();
   return section;
 }
