@@ -249,7 +249,7 @@ async def test_catalogue_import_errors_selection_and_a_not_listable_reason(
     await expect(product).to_contain_text(f"No price computed for {names['no_ean']}")
     await page.get_by_label("Offer title").fill("  Makita   cordless drill 18 V ")
     await page.get_by_role("button", name="Set title").click()
-    await expect(product.locator(".result")).to_contain_text(
+    await expect(page.locator("#title-result")).to_contain_text(
         'Title set to "Makita cordless drill 18 V";'
     )
     async with stack.http("catalog", "viewer") as catalog:

@@ -60,7 +60,7 @@ export function productView(p) {
   }
   if (can("operator")) {
     const title = h("input", { id: "operator-title", maxlength: 75, size: 60, value: p.operator_title || "" });
-    const line = resultLine();
+    const line = h("div", { class: "result", hidden: true, id: "title-result" });
     const sku = encodeURIComponent(p.sku);
     section.append(
       h("label", { for: "operator-title" }, "Offer title"),
