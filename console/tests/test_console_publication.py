@@ -337,20 +337,21 @@ async def test_a_supplier_order_waiting_on_the_wallet_is_shown_and_sent_again(
             await wait_until(waiting, within=60, interval=0.3)
         except AssertionError:
             raise AssertionError(f"the order never waited for the wallet: {seen[-3:]}") from None
-        cost = Decimal(
-            (await bigbuy.get(f"/supplier-orders/{order.order_id}")).json()["cost_total"]
-        )
+        held = (await bigbuy.get(f"/supplier-orders/{order.order_id}")).json()
+        cost = Decimal(held["cost_total"])
         await log_in(page, stack, "operator")
         await page.get_by_role("link", name="Orders").click()
         wallet = page.locator("#wallet-summary")
         await expect(wallet).to_contain_text("Wallet balance: 1.00 EUR.")
-        await expect(wallet).to_contain_text("wait for it")
+        await expect(wallet).to_contain_text("1 order waits for it")
         await expect(wallet).to_contain_text("top it up by at least")
         row = (
             page.locator("#supplier-orders-list").get_by_role("row").filter(has_text=order.order_id)
         )
         await expect(row).to_contain_text("waiting for the wallet")
         await expect(row).to_contain_text(f"{cost} EUR")
+        # BigBuy's refusal in its words, with its code.
+        await expect(row).to_contain_text(f"{held['error']['message']} (ER005)")
         await screenshot(page, "supplier-orders")
 
         # Topped up at BigBuy; the operator sends it now instead of waiting for the next poll.

@@ -108,6 +108,15 @@ export const SUPPLIER_STATES = {
 // What an operator may send again (the connector's RESENDABLE states).
 const RESENDABLE = ["loss", "out_of_stock", "waiting_wallet", "bad_address", "carrier_unavailable", "unknown_product", "failed"];
 
+// The connector's error: BigBuy's message, and the fields a form error names.
+export function supplierError(error) {
+  if (typeof error !== "object" || error === null) return String(error);
+  const named = (f) => (typeof f === "object" && f !== null ? [f.field || f.path, f.message || f.reason || f.code].filter(Boolean).join(": ") : String(f));
+  const list = (v) => (Array.isArray(v) ? v.map(named) : v && typeof v === "object" ? Object.entries(v).map(([k, m]) => `${k}: ${m}`) : []);
+  const said = [error.message, ...list(error.fields), ...list(error.details)].filter(Boolean);
+  return said.length ? said.join("; ") : JSON.stringify(error);
+}
+
 export async function supplierOrdersSection() {
   const section = h("section", { id: "supplier-orders" }, h("h2", {}, "Supplier orders (BigBuy)"));
   const wallet = h("div", { id: "wallet" });
@@ -120,7 +129,7 @@ export async function supplierOrdersSection() {
     const w = await get("bigbuy", "/wallet");
     const balance = w.balance === null ? "unknown (BigBuy cannot be asked now)" : `${w.balance} ${w.currency}`;
     wallet.replaceChildren(h("p", { id: "wallet-summary" },
-      `Wallet balance: ${balance}. ${w.waiting_orders} order${w.waiting_orders === 1 ? "" : "s"} wait for it, ${w.waiting_total} ${w.currency} in all`,
+      `Wallet balance: ${balance}. ${w.waiting_orders === 1 ? "1 order waits" : `${w.waiting_orders} orders wait`} for it, ${w.waiting_total} ${w.currency} in all`,
       w.shortfall !== null && Number(w.shortfall) > 0 ? `: top it up by at least ${w.shortfall} ${w.currency}.` : ".",
       w.waiting_orders ? " They go out by themselves, oldest first, once the balance covers them." : ""));
   };
@@ -132,7 +141,7 @@ export async function supplierOrdersSection() {
             o.order_id, shopName(o.account_id), SUPPLIER_STATES[o.state] || o.state,
             o.cost_total ? `${o.cost_total} EUR` : "-",
             o.total ? (typeof o.total === "object" ? `${o.total.amount} ${o.total.currency}` : o.total) : "-",
-            o.error ? `${o.error}${o.error_code ? ` (${o.error_code})` : ""}` : "-",
+            o.error ? `${supplierError(o.error)}${o.error_code ? ` (${o.error_code})` : ""}` : "-",
             when(o.created_at),
             RESENDABLE.includes(o.state)
               ? action("Send again", "operator", () => act(line, async () => {
@@ -144,7 +153,7 @@ export async function supplierOrdersSection() {
           ])
         : h("p", {}, `No supplier order ${filter.value ? SUPPLIER_STATES[filter.value] : ""}.`),
     );
-    return `${page.items.length} supplier orders${filter.value ? ` ${SUPPLIER_STATES[filter.value]}` : ""}${page.next ? " (the oldest 100)" : ""}.`;
+    return `${page.items.length} supplier order${page.items.length === 1 ? "" : "s"}${filter.value ? ` ${SUPPLIER_STATES[filter.value]}` : ""}${page.next ? " (the oldest 100)" : ""}.`;
   });
   filter.addEventListener("change", load);
   try {

@@ -19,7 +19,7 @@ export async function renderProduct(container) {
         // offers may hold an offer for a SKU the catalogue no longer has: still show it.
         if (!(exc instanceof ApiError && exc.status === 404) || !shop()) throw exc;
       }
-      body.replaceChildren(product ? productView(product) : h("p", { class: "result error" }, `The catalogue has no product ${sku}.`));
+      body.replaceChildren(product ? productView(product) : h("p", { class: "muted" }, `The catalogue has no product ${sku}.`));
       if (shop()) {
         if (product) body.append(await listabilityView(product.sku));
         body.append(await offerView(sku));
