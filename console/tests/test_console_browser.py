@@ -417,6 +417,19 @@ async def test_an_order_placed_at_allegro_is_listed_and_opened(page: Page, stack
             return found.status_code == 200 and found.json()["received_at"] is not None
 
         await wait_until(imported, within=60, interval=0.5)
+    # Handed to fulfilment: the BigBuy connector receives it (and BigBuy refuses its SKU).
+    async with httpx.AsyncClient(
+        base_url=stack.url("bigbuy"),
+        headers={"Authorization": f"Bearer {stack.keys['viewer']}"},
+        timeout=60,
+    ) as bigbuy:
+
+        async def settled() -> bool:
+            found = await bigbuy.get(f"/supplier-orders/{form['id']}")
+            return found.status_code == 200 and found.json()["state"] not in ("new", "sending")
+
+        await wait_until(settled, within=60, interval=0.5)
+        supplier = (await bigbuy.get(f"/supplier-orders/{form['id']}")).json()
 
     await log_in(page, stack, "viewer")
     await page.goto(f"{stack.console}/#/orders")
@@ -438,6 +451,11 @@ async def test_an_order_placed_at_allegro_is_listed_and_opened(page: Page, stack
         detail.get_by_role("row").filter(has_text="Handed to fulfilment")
     ).not_to_contain_text("not yet")
     await expect(page.locator("#order-import")).to_contain_text(shop["alias"])
+    at_supplier = page.locator("#supplier-order")
+    await expect(at_supplier.get_by_role("row").filter(has_text="Why")).to_contain_text(
+        f"({supplier['error_code']})"
+    )
+    await expect(at_supplier).to_contain_text(supplier["error"]["message"])
     await screenshot(page, "orders")
     # Found by its id too; an unknown id is said in words.
     await page.get_by_label("Checkout form id").fill("no-such-order")

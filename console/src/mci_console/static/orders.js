@@ -16,7 +16,7 @@ export async function renderOrders(container) {
   const detail = h("div", { id: "order-detail" });
   const open = (orderId) => act(line, async () => {
     const order = await get("orders", `/orders/${encodeURIComponent(orderId)}`);
-    detail.replaceChildren(orderView(order));
+    detail.replaceChildren(orderView(order), await supplierOrderView(order.id));
     return `Order ${order.id} of ${shopName(order.account_id)}.`;
   });
   const load = () => act(line, async () => {
@@ -72,7 +72,6 @@ export function orderView(order) {
       li.quantity,
       li.price ? `${li.price.amount} ${li.price.currency}` : "-",
     ]),
-    h("p", { class: "muted" }, "Supplier orders and tracking come with the fulfilment services."),
     h("details", {}, h("summary", {}, "The checkout form as Allegro sent it"), h("pre", {}, JSON.stringify(form, null, 2))),
   );
   return section;
@@ -107,6 +106,28 @@ export const SUPPLIER_STATES = {
 };
 // What an operator may send again (the connector's RESENDABLE states).
 const RESENDABLE = ["loss", "out_of_stock", "waiting_wallet", "bad_address", "carrier_unavailable", "unknown_product", "failed"];
+
+// The order at the supplier: the connector keeps it under the Allegro order's id.
+export async function supplierOrderView(orderId) {
+  const section = h("section", { id: "supplier-order" }, h("h3", {}, "At the supplier (BigBuy)"));
+  let found;
+  try {
+    found = await get("bigbuy", `/supplier-orders/${encodeURIComponent(orderId)}`);
+  } catch (exc) {
+    const none = exc instanceof ApiError && exc.status === 404;
+    section.append(h("p", { class: none ? "muted" : "result error" }, none ? "The BigBuy connector has not received this order." : exc.words()));
+    return section;
+  }
+  section.append(table(["", ""], [
+    ["State", SUPPLIER_STATES[found.state] || found.state],
+    ["BigBuy order", found.bigbuy_order_id ? `${found.bigbuy_order_id}${found.bigbuy_status ? ` (${found.bigbuy_status})` : ""}` : "not at BigBuy"],
+    ["BigBuy's cost", found.cost_total ? `${found.cost_total} EUR` : "-"],
+    ["Why", found.error ? `${supplierError(found.error)}${found.error_code ? ` (${found.error_code})` : ""}` : "-"],
+    ["Tracking", found.tracking_number ? `${found.carrier || ""} ${found.tracking_number}`.trim() : "not yet"],
+    ["Attempts", found.attempts],
+  ], (r) => r));
+  return section;
+}
 
 // The connector's error: BigBuy's message, and the fields a form error names.
 export function supplierError(error) {
