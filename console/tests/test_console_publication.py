@@ -228,9 +228,14 @@ async def test_a_shop_not_ready_names_what_is_missing_and_a_viewer_cannot_act(
         await wait_until(checked, within=60, interval=0.3)
 
     await log_in(page, stack, "viewer")
-    await choose_shop(page, shop["alias"])
-    await page.get_by_role("link", name="Publication").click()
-    verdict = page.locator("[data-readiness]")
+    # The Shops page says it in short, and leads to the shop's Publication page.
+    listed = page.get_by_role("row").filter(has_text=shop["alias"])
+    await expect(listed.locator("[data-readiness]")).to_have_text(
+        "Not ready: responsible producer, product safety information missing"
+    )
+    await listed.get_by_role("link", name="Publication").click()
+    await expect(page.locator("#shop")).to_have_value(shop["id"])
+    verdict = page.locator("#readiness [data-readiness]")
     await expect(verdict).to_have_text(
         "Not ready to publish: responsible producer (gpsr), product safety information (gpsr)"
         " missing. Nothing is sent until it is."
