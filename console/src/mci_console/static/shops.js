@@ -69,6 +69,7 @@ const READINESS_ITEMS = {
 
 export function readinessWords(found) {
   if (!found) return ["-", false];
+  if (found.failed) return [found.failed instanceof ApiError ? found.failed.words() : found.failed.message, false];
   const paused = found.paused ? "; publication paused" : "";
   if (found.readiness === "ready") return [`Ready${paused}`, !found.paused];
   if (found.readiness === "unknown") return [`Not checked yet${paused}`, false];
@@ -81,14 +82,14 @@ export async function shopsTable(body, line, connectPanel, renderAgain) {
   const imports = await getAll("orders", "/import/accounts").catch(() => []);
   const caps = {};
   const readiness = {};
-  await Promise.all(
-    state.accounts.map(async (a) => {
+  await Promise.all([
+    ...state.accounts.map(async (a) => {
       caps[a.id] = await get("catalog", `/accounts/${encodeURIComponent(a.id)}/listing`).catch(() => null);
     }),
     ...state.accounts.map(async (a) => {
-      readiness[a.id] = await get("offers", `/accounts/${encodeURIComponent(a.id)}/readiness`).catch(() => null);
+      readiness[a.id] = await get("offers", `/accounts/${encodeURIComponent(a.id)}/readiness`).catch((exc) => ({ failed: exc }));
     }),
-  );
+  ]);
   const rows = table(
     ["Shop", "Status", "Publication", "Allegro seller", "Marketplace", "Product cap", "Token valid until", "Last connection attempt", "Actions"],
     state.accounts,
@@ -207,7 +208,7 @@ export async function renderCallback() {
 
 function publicationCell(account, found) {
   const [words, good] = readinessWords(found);
-  if (!found) return words;
+  if (!found || found.failed) return h("span", { class: "muted" }, words);
   // The link opens the Publication page of this shop.
   const open = () => {
     sessionStorage.setItem(SHOP, account.id);
