@@ -1,9 +1,10 @@
-"""The console against the real services: auth, catalog, pricing and orders served over HTTP
-on throw-away databases and the run's vhost (mci_testing.served, as the CLI's and the API-wide
-tests do), the Allegro emulator over HTTP, the console in front of them, and Debian's chromium
-driven by Playwright (no browser download: `make tools` installs the package).
+"""The console against the real services: auth, catalog, pricing, offers, orders and the BigBuy
+connector served over HTTP on throw-away databases and the run's vhost (mci_testing.served, as
+the CLI's and the API-wide tests do), the Allegro and BigBuy emulators over HTTP, the console in
+front of them, and Debian's chromium driven by Playwright (no browser download: `make tools`
+installs the package).
 
-offers is not started: the console points at a closed port for it, as a down service.
+A second console points offers at a closed port, as a down service.
 Screenshots of the main pages go to console/screenshots/ (git-ignored).
 """
 
@@ -25,6 +26,7 @@ from playwright.async_api import BrowserContext, Page, async_playwright, expect
 
 from mci_console.app import create_app
 from mci_console.settings import ConsoleSettings
+from mci_testing.bigbuy import BigBuyEmulatorHandle, start_bigbuy_emulator
 from mci_testing.emulator import EmulatorHandle, start_emulator
 from mci_testing.fixtures import MakeDatabase
 from mci_testing.infra import VhostAdmin, base_amqp_url, free_port, with_vhost
@@ -52,9 +54,11 @@ CHROMIUM_FLAGS = [
 class Stack:
     services: dict[str, Served]
     emulator: EmulatorHandle
+    bigbuy: BigBuyEmulatorHandle
     console: str
+    degraded_console: str  # the same console with offers down
     keys: dict[str, str]  # role -> a real API key of that role
-    closed: str  # a URL nothing listens on (offers)
+    closed: str  # a URL nothing listens on (offers, for the degraded console)
     amqp_url: str  # the services' broker vhost
     shops: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -128,7 +132,17 @@ def serve_console(settings: ConsoleSettings) -> tuple[uvicorn.Server, threading.
 
 @pytest.fixture(scope="session")
 def console_emulator() -> Iterator[EmulatorHandle]:
-    handle = start_emulator(catalogue_size=50)
+    # Offers are created at once (no 202 operation, no qualification wait): a publication is
+    # watched to its end in a few seconds.
+    handle = start_emulator(catalogue_size=50, async_offer_share=0, qualification_seconds=0)
+    yield handle
+    handle.server.should_exit = True
+
+
+@pytest.fixture(scope="session")
+def console_bigbuy() -> Iterator[BigBuyEmulatorHandle]:
+    # Limits off: the connector runs on the system clock, the emulator on its own.
+    handle = start_bigbuy_emulator(catalogue_size=500, rate_limits_enabled=False)
     yield handle
     handle.server.should_exit = True
 
@@ -147,7 +161,10 @@ def console_amqp_url(vhost_admin: VhostAdmin, amqp_vhost: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 async def stack(
-    make_database: MakeDatabase, console_amqp_url: str, console_emulator: EmulatorHandle
+    make_database: MakeDatabase,
+    console_amqp_url: str,
+    console_emulator: EmulatorHandle,
+    console_bigbuy: BigBuyEmulatorHandle,
 ) -> AsyncIterator[Stack]:
     amqp_url = console_amqp_url
     console_port = free_port()
@@ -159,7 +176,7 @@ async def stack(
         {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET, "redirectUris": [callback]},
     )
     running: dict[str, Served] = {}
-    server: uvicorn.Server | None = None
+    servers: list[uvicorn.Server] = []
     try:
         emulator = console_emulator.url
         auth = running["auth"] = serve(
@@ -172,6 +189,9 @@ async def stack(
                 "allegro_client_id": CLIENT_ID,
                 "allegro_client_secret": CLIENT_SECRET,
                 "oauth_redirect_uri": callback,
+                # The BigBuy connector checks the operators' keys at auth like the services;
+                # auth's default callers are the platform services only.
+                "introspection_callers": ["catalog", "pricing", "offers", "orders", "bigbuy"],
             },
         )
         # catalog asks auth for the shops' Allegro tokens (coverage reports), as in production.
@@ -199,6 +219,36 @@ async def stack(
             auth.url,
             settings={"allegro_client_id": CLIENT_ID, "order_poll_interval_seconds": 0.5},
         )
+        running["offers"] = serve(
+            "offers",
+            await make_database("console_offers"),
+            amqp_url,
+            emulator,
+            auth.url,
+            settings={
+                "publish_poll_interval_seconds": 0.2,
+                "publish_backoff_seconds": 0.3,
+                "publish_backoff_max_seconds": 1.0,
+                "verify_after_seconds": 1.0,
+            },
+        )
+        running["bigbuy"] = serve(
+            "bigbuy_connector",
+            await make_database("console_bigbuy"),
+            amqp_url,
+            emulator,
+            auth.url,
+            settings={
+                "api_url": console_bigbuy.rest_url,
+                "api_key": console_bigbuy.key,
+                "catalogue_enabled": False,
+                "gpsr_enabled": False,
+                "order_poll_interval_seconds": 0.3,
+                # Orders waiting on the wallet go out when an operator sends them again.
+                "wallet_poll_interval_seconds": 3600.0,
+                "tracking_poll_interval_seconds": 3600.0,
+            },
+        )
         keys: dict[str, str] = {}
         async with httpx.AsyncClient(base_url=auth.url, headers=auth.headers("admin")) as http:
             for role in ("viewer", "operator", "admin"):
@@ -211,14 +261,26 @@ async def stack(
             auth_url=auth.url,
             catalog_url=running["catalog"].url,
             pricing_url=running["pricing"].url,
+            offers_url=running["offers"].url,
             orders_url=running["orders"].url,
-            offers_url=closed,
+            bigbuy_url=running["bigbuy"].url,
             oauth_redirect_uri=callback,
         )
-        server, _ = serve_console(settings)
-        yield Stack(running, console_emulator, console_url, keys, closed, amqp_url)
+        servers.append(serve_console(settings)[0])
+        degraded = settings.model_copy(update={"http_port": free_port(), "offers_url": closed})
+        servers.append(serve_console(degraded)[0])
+        yield Stack(
+            running,
+            console_emulator,
+            console_bigbuy,
+            console_url,
+            f"http://127.0.0.1:{degraded.http_port}",
+            keys,
+            closed,
+            amqp_url,
+        )
     finally:
-        if server is not None:
+        for server in servers:
             server.should_exit = True
         for handle in running.values():
             handle.server.should_exit = True
@@ -266,8 +328,8 @@ async def page(browser: BrowserContext) -> AsyncIterator[Page]:
     await tab.close()
 
 
-async def log_in(page: Page, stack: Stack, role: str) -> None:
-    await page.goto(stack.console)
+async def log_in(page: Page, stack: Stack, role: str, console: str | None = None) -> None:
+    await page.goto(console or stack.console)
     await page.get_by_label("API key").fill(stack.keys[role])
     await page.get_by_role("button", name="Log in").click()
     await page.get_by_text(f"role: {role}").wait_for()

@@ -21,6 +21,7 @@ SETTINGS = ConsoleSettings(
     pricing_url="http://pricing.test",
     offers_url="http://offers.test",
     orders_url="http://orders.test",
+    bigbuy_url="http://bigbuy.test",
     oauth_redirect_uri="http://console.test/oauth/callback",
 )
 
@@ -170,7 +171,7 @@ async def test_pages_config_and_security_headers(client: httpx.AsyncClient) -> N
     assert "function renderCallback" in (await client.get("/static/shops.js")).text
     config = (await client.get("/config.json")).json()
     assert config == {
-        "services": ["auth", "catalog", "pricing", "offers", "orders"],
+        "services": ["auth", "catalog", "pricing", "offers", "orders", "bigbuy"],
         "oauth_redirect_uri": "http://console.test/oauth/callback",
     }
     assert json.loads((await client.get("/health")).text) == {"status": "ok"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The services the console speaks to, in the order its pages name them.
-SERVICES = ("auth", "catalog", "pricing", "offers", "orders")
+SERVICES = ("auth", "catalog", "pricing", "offers", "orders", "bigbuy")
 
 
 class ConsoleSettings(BaseSettings):
@@ -24,6 +24,8 @@ class ConsoleSettings(BaseSettings):
     pricing_url: str = "http://127.0.0.1:8003"
     offers_url: str = "http://127.0.0.1:8004"
     orders_url: str = "http://127.0.0.1:8005"
+    # The BigBuy connector (supplier orders and the wallet).
+    bigbuy_url: str = "http://127.0.0.1:8006"
     # Where Allegro sends the seller back after logging in: this console's `/oauth/callback`
     # (register it with the Allegro app and in auth's AUTH_OAUTH_ALLOWED_REDIRECT_URIS).
     # Empty: auth's own callback, which answers JSON.

@@ -38,6 +38,56 @@ export const COVERAGE_WORDS = {
   listable: "listable",
 };
 
+// An offer's state in words (offers' states).
+export const OFFER_STATES = {
+  waiting: "waiting for its inputs",
+  checking: "being checked",
+  not_listable: "not listable",
+  creating: "being created on Allegro",
+  active: "active on Allegro",
+  inactive: "inactive (Allegro turned it back into a draft)",
+  failed: "failed",
+  ended: "ended",
+};
+
+// What the operator can do about an offer's reason (offers gives the reason's own words).
+export const OFFER_FIXES = {
+  product_missing: "Allegro has no catalogue product with this EAN: check the EAN in the supplier's data, or leave the product out.",
+  product_ambiguous: "Several Allegro products carry this EAN: correct the EAN in the supplier's data, or leave the product out.",
+  category_mismatch: "Map the supplier category to the Allegro category of the product Allegro found (Catalogue page), then retry.",
+  parameter_missing: "Give the product the attribute the category requires (named like Allegro's parameter) in the supplier's data, then retry.",
+  parameter_invalid: "Correct the attribute to a value the Allegro category accepts, then retry.",
+  product_safety: "Correct the shop's product safety (GPSR) data in its readiness, then retry.",
+  no_ean: "Add the EAN in the supplier's data.",
+  no_category: "Map the product's supplier category to an Allegro category (Catalogue page).",
+  no_shipping_band: "Give the product a weight, or add a weight band that covers it to the shop's shipping configuration.",
+  title_length: "Set an offer title of 12 to 75 characters (Product page).",
+  price_invalid: "Check the shop's pricing rules for that marketplace (Pricing page).",
+  allegro_rejected: "Read Allegro's errors on the product's page, fix what they name, then retry.",
+  allegro_unavailable: "Allegro did not answer: retry when it does.",
+  late_validation: "Read Allegro's validation errors on the product's page, fix them, then retry.",
+  stock_out: "Nothing to do: it comes back when the supplier restocks.",
+  unselected: "Nothing to do, or add it to the selection again (Catalogue page).",
+  ended_on_allegro: "Someone ended it on Allegro: retry to publish it again.",
+};
+
+// A duration in words (an ETA), or what stands for none.
+export function duration(seconds, none = "unknown") {
+  if (seconds === null || seconds === undefined) return none;
+  if (seconds < 60) return `${Math.round(seconds)} s`;
+  const minutes = Math.round(seconds / 60);
+  if (minutes < 120) return `${minutes} min`;
+  return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
+// Allegro's errors as it gave them, one line each.
+export function allegroErrors(errors) {
+  return (errors || []).map((e) =>
+    typeof e === "object" && e !== null
+      ? [e.code, e.userMessage || e.message].filter(Boolean).join(": ") + (e.path ? ` (at ${e.path})` : "")
+      : String(e));
+}
+
 // --- small helpers --------------------------------------------------------------------------
 
 export function h(tag, attrs, ...children) {
@@ -53,6 +103,13 @@ export function h(tag, attrs, ...children) {
     if (child === undefined || child === null || child === false) continue;
     el.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
+  return el;
+}
+
+// Replace an element's children, leaving out the null, undefined and false ones (as `h` does;
+// replaceChildren itself would write them as text).
+export function fill(el, ...children) {
+  el.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
   return el;
 }
 

@@ -7,6 +7,7 @@ import { renderShops, renderCallback } from "./shops.js";
 import { renderCatalogue } from "./catalogue.js";
 import { renderProduct } from "./product.js";
 import { renderPricing } from "./pricing.js";
+import { renderPublication } from "./publication.js";
 import { renderOrders } from "./orders.js";
 import { renderDeadLetters, renderKeys } from "./admin.js";
 
@@ -62,6 +63,7 @@ const PAGES = [
   { id: "catalogue", title: "Catalogue", render: renderCatalogue },
   { id: "product", title: "Product", render: renderProduct },
   { id: "pricing", title: "Pricing", render: renderPricing },
+  { id: "publication", title: "Publication", render: renderPublication },
   { id: "orders", title: "Orders", render: renderOrders },
   { id: "dead-letters", title: "Dead letters", render: renderDeadLetters, minimum: "admin" },
   { id: "keys", title: "API keys", render: renderKeys, minimum: "admin" },

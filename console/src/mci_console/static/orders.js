@@ -1,6 +1,6 @@
 // Orders: imported checkout forms, one order, the import per shop.
 
-import { state, h, table, shop, when, shopName, get, getAll, resultLine, act } from "./lib.js";
+import { state, h, table, when, shopName, ApiError, get, getAll, post, resultLine, act, action } from "./lib.js";
 
 // --- Orders (orders) ------------------------------------------------------------------------
 
@@ -16,7 +16,7 @@ export async function renderOrders(container) {
   const detail = h("div", { id: "order-detail" });
   const open = (orderId) => act(line, async () => {
     const order = await get("orders", `/orders/${encodeURIComponent(orderId)}`);
-    detail.replaceChildren(orderView(order));
+    detail.replaceChildren(orderView(order), await supplierOrderView(order.id));
     return `Order ${order.id} of ${shopName(order.account_id)}.`;
   });
   const load = () => act(line, async () => {
@@ -41,6 +41,7 @@ export async function renderOrders(container) {
       line, list),
     detail,
     await importStatusSection(),
+    await supplierOrdersSection(),
   );
   await load();
 }
@@ -71,7 +72,6 @@ export function orderView(order) {
       li.quantity,
       li.price ? `${li.price.amount} ${li.price.currency}` : "-",
     ]),
-    h("p", { class: "muted" }, "Supplier orders and tracking come with the fulfilment services."),
     h("details", {}, h("summary", {}, "The checkout form as Allegro sent it"), h("pre", {}, JSON.stringify(form, null, 2))),
   );
   return section;
@@ -85,4 +85,106 @@ export async function importStatusSection() {
           shopName(r.account_id), r.status + (r.status_reason ? `: ${r.status_reason}` : ""), when(r.last_polled_at), r.failures, r.last_error || "-",
         ])
       : h("p", {}, "No shop is imported yet."));
+}
+
+// --- Supplier orders and the wallet (the BigBuy connector) ----------------------------------
+
+export const SUPPLIER_STATES = {
+  waiting_wallet: "waiting for the wallet",
+  new: "new",
+  sending: "being sent",
+  sent: "at BigBuy",
+  shipped: "shipped",
+  loss: "held back: BigBuy's cost exceeds the sale",
+  out_of_stock: "out of stock at BigBuy",
+  bad_address: "address refused",
+  carrier_unavailable: "no carrier available",
+  unknown_product: "unknown product at BigBuy",
+  failed: "failed",
+  cancelled: "cancelled before sending",
+  cancel_manual: "to cancel in BigBuy's panel",
+};
+// What an operator may send again (the connector's RESENDABLE states).
+const RESENDABLE = ["loss", "out_of_stock", "waiting_wallet", "bad_address", "carrier_unavailable", "unknown_product", "failed"];
+
+// The order at the supplier: the connector keeps it under the Allegro order's id.
+export async function supplierOrderView(orderId) {
+  const section = h("section", { id: "supplier-order" }, h("h3", {}, "At the supplier (BigBuy)"));
+  let found;
+  try {
+    found = await get("bigbuy", `/supplier-orders/${encodeURIComponent(orderId)}`);
+  } catch (exc) {
+    const none = exc instanceof ApiError && exc.status === 404;
+    section.append(h("p", { class: none ? "muted" : "result error" }, none ? "The BigBuy connector has not received this order." : exc.words()));
+    return section;
+  }
+  section.append(table(["", ""], [
+    ["State", SUPPLIER_STATES[found.state] || found.state],
+    ["BigBuy order", found.bigbuy_order_id ? `${found.bigbuy_order_id}${found.bigbuy_status ? ` (${found.bigbuy_status})` : ""}` : "not at BigBuy"],
+    ["BigBuy's cost", found.cost_total ? `${found.cost_total} EUR` : "-"],
+    ["Why", found.error ? `${supplierError(found.error)}${found.error_code ? ` (${found.error_code})` : ""}` : "-"],
+    ["Tracking", found.tracking_number ? `${found.carrier || ""} ${found.tracking_number}`.trim() : "not yet"],
+    ["Attempts", found.attempts],
+  ], (r) => r));
+  return section;
+}
+
+// The connector's error: BigBuy's message, and the fields a form error names.
+export function supplierError(error) {
+  if (typeof error !== "object" || error === null) return String(error);
+  const named = (f) => (typeof f === "object" && f !== null ? [f.field || f.path, f.message || f.reason || f.code].filter(Boolean).join(": ") : String(f));
+  const list = (v) => (Array.isArray(v) ? v.map(named) : v && typeof v === "object" ? Object.entries(v).map(([k, m]) => `${k}: ${m}`) : []);
+  const said = [error.message, ...list(error.fields), ...list(error.details)].filter(Boolean);
+  return said.length ? said.join("; ") : JSON.stringify(error);
+}
+
+export async function supplierOrdersSection() {
+  const section = h("section", { id: "supplier-orders" }, h("h2", {}, "Supplier orders (BigBuy)"));
+  const wallet = h("div", { id: "wallet" });
+  const filter = h("select", { id: "supplier-state", "aria-label": "Supplier order state" },
+    Object.entries(SUPPLIER_STATES).map(([s, words]) => h("option", { value: s }, words)),
+    h("option", { value: "" }, "any state"));
+  const line = h("div", { class: "result", hidden: true, id: "supplier-result" });
+  const list = h("div", { id: "supplier-orders-list" });
+  const drawWallet = async () => {
+    const w = await get("bigbuy", "/wallet");
+    const balance = w.balance === null ? "unknown (BigBuy cannot be asked now)" : `${w.balance} ${w.currency}`;
+    wallet.replaceChildren(h("p", { id: "wallet-summary" },
+      `Wallet balance: ${balance}. ${w.waiting_orders === 1 ? "1 order waits" : `${w.waiting_orders} orders wait`} for it, ${w.waiting_total} ${w.currency} in all`,
+      w.shortfall !== null && Number(w.shortfall) > 0 ? `: top it up by at least ${w.shortfall} ${w.currency}.` : ".",
+      w.waiting_orders ? " They go out by themselves, oldest first, once the balance covers them." : ""));
+  };
+  const load = () => act(line, async () => {
+    const page = await get("bigbuy", "/supplier-orders", { state: filter.value, limit: 100 });
+    list.replaceChildren(
+      page.items.length
+        ? table(["Allegro order", "Shop", "State", "BigBuy's cost", "Sale", "Why", "Since", ""], page.items, (o) => [
+            o.order_id, shopName(o.account_id), SUPPLIER_STATES[o.state] || o.state,
+            o.cost_total ? `${o.cost_total} EUR` : "-",
+            o.total ? (typeof o.total === "object" ? `${o.total.amount} ${o.total.currency}` : o.total) : "-",
+            o.error ? `${supplierError(o.error)}${o.error_code ? ` (${o.error_code})` : ""}` : "-",
+            when(o.created_at),
+            RESENDABLE.includes(o.state)
+              ? action("Send again", "operator", () => act(line, async () => {
+                  const done = await post("bigbuy", `/supplier-orders/${encodeURIComponent(o.order_id)}/retry`);
+                  await drawWallet();
+                  return `Order ${o.order_id} is sent again (now ${SUPPLIER_STATES[done.state] || done.state}).`;
+                }))
+              : "",
+          ])
+        : h("p", {}, `No supplier order ${filter.value ? SUPPLIER_STATES[filter.value] : ""}.`),
+    );
+    return `${page.items.length} supplier order${page.items.length === 1 ? "" : "s"}${filter.value ? ` ${SUPPLIER_STATES[filter.value]}` : ""}${page.next ? " (the oldest 100)" : ""}.`;
+  });
+  filter.addEventListener("change", load);
+  try {
+    await drawWallet();
+  } catch (exc) {
+    // The connector may be down while orders are fine: say so here, keep the page.
+    section.append(h("p", { class: "result error" }, exc instanceof ApiError ? exc.words() : exc.message));
+    return section;
+  }
+  section.append(wallet, h("label", { for: "supplier-state" }, "State"), filter, line, list);
+  await load();
+  return section;
 }

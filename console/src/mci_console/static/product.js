@@ -1,6 +1,6 @@
 // One product: supplier data, listability in the shop, prices with their explanation.
 
-import { FIXES, h, table, can, shop, when, money, shopName, ApiError, call, get, put, resultLine, act } from "./lib.js";
+import { FIXES, OFFER_FIXES, OFFER_STATES, h, fill, table, can, shop, when, money, shopName, allegroErrors, ApiError, call, get, post, put, resultLine, act } from "./lib.js";
 
 // --- One product (catalog, pricing) ---------------------------------------------------------
 
@@ -12,10 +12,20 @@ export async function renderProduct(container) {
   const find = () =>
     act(line, async () => {
       const sku = input.value.trim();
-      const product = await get("catalog", `/products/${encodeURIComponent(sku)}`);
-      body.replaceChildren(productView(product));
-      if (shop()) body.append(await listabilityView(product.sku), await pricesView(sku));
-      return `Found ${product.sku}.`;
+      let product = null;
+      try {
+        product = await get("catalog", `/products/${encodeURIComponent(sku)}`);
+      } catch (exc) {
+        // offers may hold an offer for a SKU the catalogue no longer has: still show it.
+        if (!(exc instanceof ApiError && exc.status === 404) || !shop()) throw exc;
+      }
+      body.replaceChildren(product ? productView(product) : h("p", { class: "muted" }, `The catalogue has no product ${sku}.`));
+      if (shop()) {
+        if (product) body.append(await listabilityView(product.sku));
+        body.append(await offerView(sku));
+        if (product) body.append(await pricesView(sku));
+      }
+      return product ? `Found ${product.sku}.` : `The catalogue has no product ${sku}; its offer in ${shopName(shop())} is below.`;
     });
   container.append(
     h("label", { for: "product-sku" }, "SKU"),
@@ -50,7 +60,7 @@ export function productView(p) {
   }
   if (can("operator")) {
     const title = h("input", { id: "operator-title", maxlength: 75, size: 60, value: p.operator_title || "" });
-    const line = resultLine();
+    const line = h("div", { class: "result", hidden: true, id: "title-result" });
     const sku = encodeURIComponent(p.sku);
     section.append(
       h("label", { for: "operator-title" }, "Offer title"),
@@ -132,4 +142,86 @@ export function chainView(explained) {
     h("h3", {}, `${explained.sku} on ${explained.marketplace_id}: ${explained.amount ? `${explained.amount} ${explained.currency}` : `not priced (${JSON.stringify(explained.reason)})`}`),
     table(["Step", "Details"], explained.chain, (s) => [s.step, describe(s)]),
   );
+}
+
+// --- Its offer in the shop (offers) ---------------------------------------------------------
+
+export async function offerView(sku) {
+  const section = h("section", { id: "offer" }, h("h2", {}, `Offer of ${sku} in ${shopName(shop())}`));
+  const path = `/accounts/${encodeURIComponent(shop())}`;
+  const body = h("div");
+  const line = h("div", { class: "result", hidden: true, id: "offer-result" });
+  const draw = async () => {
+    let offer;
+    try {
+      offer = await get("offers", `${path}/offers/${encodeURIComponent(sku)}`);
+    } catch (exc) {
+      if (!(exc instanceof ApiError && exc.status === 404)) throw exc;
+      body.replaceChildren(h("p", {}, "No offer yet: the catalogue has not sent this product to publication in this shop (not selected, or not listable)."));
+      return null;
+    }
+    const reason = offer.reason;
+    const errors = allegroErrors(reason && reason.allegro_errors);
+    const notSent = Object.entries(offer.not_sent || {});
+    fill(body,
+      h("p", { id: "offer-state", dataset: { state: offer.state } }, `State: ${OFFER_STATES[offer.state] || offer.state}.`),
+      reason
+        ? h("div", { class: "reason", dataset: { reason: reason.code } },
+            h("p", { id: "offer-reason" }, `Why: ${reason.message}.`),
+            errors.length ? h("ul", { id: "allegro-errors", "aria-label": "Allegro's errors" }, errors.map((e) => h("li", {}, `Allegro: ${e}`))) : null,
+            h("p", { class: "fix" }, `How to fix: ${OFFER_FIXES[reason.code] || "read the history below."}`))
+        : null,
+      offer.waiting_for.length ? h("p", {}, `Waiting: ${offer.waiting_for.map((w) => w.message).join("; ")}.`) : null,
+      table(["", ""], [
+        ["Allegro offer", offer.offer_id ? `${offer.offer_id} (${offer.allegro_status || "status unknown"})` : "not on Allegro"],
+        ["Per marketplace", Object.entries(offer.marketplaces || {}).map(([m, v]) => `${m}: ${(v && v.state) || "-"}`).join(", ") || "-"],
+        ["Stock", offer.stock],
+        ["Prices", Object.entries(offer.prices || {}).map(([m, p]) => `${m} ${money(p)}`).join(", ") || "none yet"],
+        ["Not sent", notSent.map(([m, why]) => `${m}: ${typeof why === "string" ? why : JSON.stringify(why)}`).join("; ") || "-"],
+        ["Attempts", offer.attempts],
+        ["Next step", offer.next_step ? `${offer.next_step} ${when(offer.next_step_at)}` : "none"],
+      ], (r) => r),
+      h("h3", {}, "History"),
+      table(["When", "From", "To", "Cause", "Reason and Allegro's errors"], offer.history, (t) => [
+        when(t.at),
+        t.from_state ? OFFER_STATES[t.from_state] || t.from_state : "-",
+        OFFER_STATES[t.to_state] || t.to_state,
+        t.cause,
+        t.reason ? [t.reason.message, ...allegroErrors(t.reason.allegro_errors)].join("; ") : "-",
+      ]),
+    );
+    return offer;
+  };
+  await draw();
+  section.append(body);
+  if (can("operator")) {
+    section.append(
+      h("button", { type: "button", onclick: () => act(line, async () => {
+        const done = await post("offers", `${path}/offers/retry`, { skus: [sku] });
+        const offer = await draw();
+        if (!done.retried) {
+          const state = offer ? OFFER_STATES[offer.state] || offer.state : "missing";
+          return `Nothing retried: only failed or not-listable offers are retried, and this one is ${state}.`;
+        }
+        return `Retried: ${sku} is checked again (now ${OFFER_STATES[offer.state] || offer.state}).`;
+      }) }, "Retry this offer"),
+      h("button", { type: "button", onclick: () => act(line, async () => {
+        // offers' dry run judges the whole shop: without the EAN look-ups, which would spend
+        // Allegro's catalogue budget on every other product too.
+        const run = await post("offers", `${path}/publication/dry-run`);
+        const failing = run.failing_checks.find((f) => f.sku === sku);
+        const would = Object.entries(run.would).filter(([, v]) => v.skus.includes(sku)).map(([k]) => k);
+        if (failing) {
+          const why = failing.problems
+            ? failing.problems.map((p) => `${p.code.replace(/_/g, " ")}: ${p.detail}`).join("; ")
+            : `it waits for ${(failing.waiting_for || []).join(", ")}`;
+          return `Dry run: publishing now would fail for ${sku}: ${why}.`;
+        }
+        if (would.length) return `Dry run: publishing now would ${would.join(" and ")} ${sku} on Allegro.`;
+        return `Dry run: publishing now would do nothing with ${sku}.`;
+      }) }, "Dry run"),
+    );
+  }
+  section.append(line);
+  return section;
 }

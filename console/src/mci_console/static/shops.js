@@ -1,6 +1,6 @@
 // Shops: auth's accounts, their connection to Allegro (both OAuth flows) and the callback.
 
-import { ApiError, MARKETPLACES, view, state, h, table, can, shop, when, call, get, post, getAll, resultLine, act, action, loadAccounts } from "./lib.js";
+import { ApiError, MARKETPLACES, SHOP, view, state, h, table, can, shop, when, call, get, post, getAll, resultLine, act, action, loadAccounts } from "./lib.js";
 
 // --- Shops (auth; cap from catalog; import state from orders) -------------------------------
 
@@ -53,21 +53,45 @@ export async function renderShops(container) {
     );
   }
   container.append(
-    h("p", { class: "muted" }, "Pausing and resuming a shop's publication come with the offers service."),
+    h("p", { class: "muted" }, "A shop's readiness in detail, pausing and resuming its publication: its Publication page."),
   );
+}
+
+// A shop's readiness to publish (offers), in words.
+const READINESS_ITEMS = {
+  return_policy: "return policy",
+  implied_warranty: "implied warranty",
+  shipping_rates: "shipping price list",
+  responsible_producer: "responsible producer",
+  safety_information: "product safety information",
+  allegro_connection: "connection to Allegro",
+};
+
+export function readinessWords(found) {
+  if (!found) return ["-", false];
+  if (found.failed) return [found.failed instanceof ApiError ? found.failed.words() : found.failed.message, false];
+  const paused = found.paused ? "; publication paused" : "";
+  if (found.readiness === "ready") return [`Ready${paused}`, !found.paused];
+  if (found.readiness === "unknown") return [`Not checked yet${paused}`, false];
+  const missing = found.items.filter((i) => i.status !== "ok").map((i) => READINESS_ITEMS[i.item] || i.item);
+  return [`Not ready: ${missing.join(", ") || "see its page"} missing${paused}`, false];
 }
 
 export async function shopsTable(body, line, connectPanel, renderAgain) {
   await loadAccounts();
   const imports = await getAll("orders", "/import/accounts").catch(() => []);
   const caps = {};
-  await Promise.all(
-    state.accounts.map(async (a) => {
+  const readiness = {};
+  await Promise.all([
+    ...state.accounts.map(async (a) => {
       caps[a.id] = await get("catalog", `/accounts/${encodeURIComponent(a.id)}/listing`).catch(() => null);
     }),
-  );
+    ...state.accounts.map(async (a) => {
+      readiness[a.id] = await get("offers", `/accounts/${encodeURIComponent(a.id)}/readiness`).catch((exc) => ({ failed: exc }));
+    }),
+  ]);
   const rows = table(
-    ["Shop", "Status", "Allegro seller", "Marketplace", "Product cap", "Token valid until", "Last connection attempt", "Actions"],
+    ["Shop", "Status", "Publication", "Allegro seller", "Marketplace", "Product cap", "Token valid until", "Last connection attempt", "Actions"],
     state.accounts,
     (a) => {
       const importing = imports.find((i) => i.account_id === a.id);
@@ -79,6 +103,7 @@ export async function shopsTable(body, line, connectPanel, renderAgain) {
       return [
         h("span", {}, a.alias, h("br"), h("small", { class: "muted" }, a.id)),
         h("span", { class: good ? "status-connected" : "status-problem", dataset: { status: a.status } }, words),
+        publicationCell(a, readiness[a.id]),
         a.allegro_login || "-",
         a.base_marketplace,
         caps[a.id] ? String(caps[a.id].product_cap) : "-",
@@ -179,4 +204,18 @@ export async function renderCallback() {
     });
     return `Shop ${account.alias} is connected as Allegro seller ${account.allegro_login}.`;
   });
+}
+
+function publicationCell(account, found) {
+  const [words, good] = readinessWords(found);
+  if (!found || found.failed) return h("span", { class: "muted" }, words);
+  // The link opens the Publication page of this shop.
+  const open = () => {
+    sessionStorage.setItem(SHOP, account.id);
+    document.getElementById("shop").value = account.id;
+  };
+  return h("span", {},
+    h("span", { class: good ? "status-connected" : "status-problem", dataset: { readiness: found.readiness } }, words),
+    h("br"),
+    h("a", { href: "#/publication", onclick: open }, "Publication"));
 }
