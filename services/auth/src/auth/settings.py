@@ -16,6 +16,8 @@ from shared.settings import ServiceSettings, placeholder_reason, weak_secret_rea
 DEVELOPMENT_BOOTSTRAP_KEY_ID = "devstack"
 # Every service that may call auth's internal routes today (auth itself reads its own tables).
 PLATFORM_SERVICES = ("catalog", "pricing", "offers", "orders")
+# Connectors check operators' keys for their own endpoints; they need no Allegro token.
+CONNECTORS = ("bigbuy",)
 
 CommaList = Annotated[list[str], NoDecode]
 
@@ -66,7 +68,9 @@ class Settings(ServiceSettings):
     oauth_allowed_redirect_uris: CommaList = Field(default_factory=list)
     # Which services' tokens each internal route accepts (comma-separated service names).
     access_token_callers: CommaList = Field(default_factory=lambda: list(PLATFORM_SERVICES))
-    introspection_callers: CommaList = Field(default_factory=lambda: list(PLATFORM_SERVICES))
+    introspection_callers: CommaList = Field(
+        default_factory=lambda: [*PLATFORM_SERVICES, *CONNECTORS]
+    )
     account_directory_callers: CommaList = Field(default_factory=lambda: list(PLATFORM_SERVICES))
     refresh_ahead_seconds: int = 3600
     authorization_attempt_seconds: int = 900
