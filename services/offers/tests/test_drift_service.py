@@ -291,8 +291,10 @@ async def test_our_own_changes_are_not_drift(service: Service) -> None:
         return offer["state"] == "active" and offer["next_step"] is None
 
     await wait_until(reactivated, within=60)
-    types = {e["type"] for e in events_on_allegro(service, seller)}
-    assert {"OFFER_ACTIVATED", "OFFER_ENDED", "OFFER_CHANGED"} <= types
+    types = [e["type"] for e in events_on_allegro(service, seller)]
+    # Our own writes, as the sync makes them: created, ended by command, activated by command.
+    assert "OFFER_ENDED" in types
+    assert types.count("OFFER_ACTIVATED") >= 2
     cursor = await caught_up(service, seller)
     assert cursor["events_read"] == len(events_on_allegro(service, seller))
     assert await drift(service, seller.account) == []
