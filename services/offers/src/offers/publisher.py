@@ -25,7 +25,7 @@ from offers import allegro, handlers, metrics, shipping
 from offers.deps import OffersDeps
 from offers.domain import commands as c
 from offers.domain import listing, states
-from shared.allegro.errors import AllegroError, AllegroUnavailable, RateLimited
+from shared.allegro.errors import AllegroError, AllegroUnavailable, NotSentInTime, RateLimited
 from shared.allegro.tokens import AccountUnavailable
 from shared.service import ServiceRuntime
 from shared.uow import UnitOfWork
@@ -174,6 +174,10 @@ def _again(offer: c.ClaimedOffer, cause: str, seconds: float) -> c.Outcome:
 
 
 def _refused(deps: OffersDeps, offer: c.ClaimedOffer, exc: AllegroError) -> c.Outcome:
+    if isinstance(exc, RateLimited | NotSentInTime):
+        # The rate, not the offer: again as soon as the budget allows (a blocked account is
+        # not claimed until its block ends), however long a 429 storm lasts.
+        return dataclasses.replace(_again(offer, f"Allegro: {exc}"[:300], 0.0), uncounted=True)
     transient = isinstance(exc, RateLimited | AllegroUnavailable) or exc.status in (409, 401, 403)
     if transient and offer.attempts < deps.settings.publish_max_attempts:
         # 409: a previous edit of the offer is still being processed; 429 and 5xx: later.
@@ -366,7 +370,9 @@ async def check_and_create(
     if existing:
         data = await allegro.product_offer(deps.allegro, offer.account_id, str(existing[0]["id"]))
         return _from_offer(deps, offer, data, "found on Allegro by external id")
-    answer = await allegro.create_product_offer(deps.allegro, offer.account_id, draft.body)
+    answer = await allegro.create_product_offer(
+        deps.allegro, offer.account_id, draft.body, create_send_by(deps, offer)
+    )
     additional = draft.body.get("additionalMarketplaces") or {}
     sent = {
         "catalog_revision": offer.catalog_revision,
@@ -393,6 +399,17 @@ async def check_and_create(
         )
     created = _from_offer(deps, offer, answer.offer, f"created ({answer.status})", sent)
     return dataclasses.replace(created, not_sent=draft.skipped_marketplaces)
+
+
+def create_send_by(deps: OffersDeps, offer: c.ClaimedOffer) -> float:
+    """The last moment this claim may send its create: the claim's end less the time an answer
+    may take. Another replica takes the offer over only after the claim ends and looks the SKU
+    up first; a create sent later than this (after a long wait for the rate budget, a 429
+    storm) could reach Allegro after that look-up and create the offer twice."""
+    answer_time = min(
+        deps.allegro.settings.timeout_seconds + 5.0, deps.settings.publish_lease_seconds / 3
+    )
+    return float(offer.claimed_until.timestamp()) - answer_time
 
 
 async def poll(deps: OffersDeps, offer: c.ClaimedOffer) -> c.Outcome:

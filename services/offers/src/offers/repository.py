@@ -479,7 +479,9 @@ class OffersRepository:
                 " due_at = CASE WHEN CAST(:work AS text) IS NULL THEN NULL"
                 "  ELSE now() + make_interval(secs => CAST(:due AS float8)) END,"
                 " claimed_until = NULL,"
-                " attempts = CASE WHEN CAST(:reset AS boolean) THEN 0 ELSE attempts END,"
+                " attempts = CASE WHEN CAST(:reset AS boolean) THEN 0"
+                "  WHEN CAST(:uncounted AS boolean) THEN GREATEST(attempts - 1, 0)"
+                "  ELSE attempts END,"
                 " reason = CASE WHEN CAST(:state AS text) IS NULL THEN reason"
                 "  ELSE CAST(:reason AS jsonb) END,"
                 " waiting_for = CASE WHEN CAST(:state AS text) IS NULL THEN waiting_for"
@@ -504,6 +506,7 @@ class OffersRepository:
                 "work": outcome.work,
                 "due": outcome.due_in_seconds,
                 "reset": outcome.reset_attempts,
+                "uncounted": outcome.uncounted,
                 "reason": _json(outcome.reason),
                 "offer_id": outcome.offer_id,
                 "status": outcome.allegro_status,

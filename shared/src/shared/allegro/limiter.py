@@ -134,13 +134,26 @@ class PostgresBudgets:
             await conn.execute(_BLOCK, {"key": key, "seconds": seconds})
 
 
-async def acquire(budgets: Budgets, key: str, limit: Limit, amount: float = 1.0) -> float:
-    """Wait until `key` can serve `amount`; returns the seconds waited."""
+class TooLate(Exception):
+    """The budget would serve the call only after its deadline."""
+
+
+async def acquire(
+    budgets: Budgets,
+    key: str,
+    limit: Limit,
+    amount: float = 1.0,
+    deadline: float | None = None,
+) -> float:
+    """Wait until `key` can serve `amount`; returns the seconds waited. With `deadline` (a
+    `time.time()`), raise TooLate instead of waiting past it (nothing is taken then)."""
     waited = 0.0
     while True:
         wait = await budgets.take(key, limit, amount)
         if wait <= 0:
             return waited
+        if deadline is not None and time.time() + wait > deadline:
+            raise TooLate(key)
         wait = min(wait, 5.0)
         waited += wait
         await asyncio.sleep(wait)
