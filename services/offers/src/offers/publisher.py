@@ -68,11 +68,26 @@ async def publish_offers(runtime: ServiceRuntime) -> None:
             worked = worked or bool(claimed)
         except Exception:  # a database hiccup must not end the loop
             log.exception("publication round failed")
-        if not worked or len(running) >= deps.settings.publish_concurrency:
+        if not worked:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(runtime.stopping.wait(), timeout=interval)
+        elif len(running) >= deps.settings.publish_concurrency:
+            # Claim again as soon as a step ends, not an interval later: at the budget's pace
+            # a step ends every few milliseconds, and a sleeping loop would leave the budget
+            # idle (the worker, not Allegro's limit, would set the rate).
+            await _until_one_ends(running, runtime.stopping, interval)
     for task in list(running):
         task.cancel()
+
+
+async def _until_one_ends(
+    running: set[asyncio.Task[None]], stopping: asyncio.Event, at_most: float
+) -> None:
+    stop = asyncio.create_task(stopping.wait())
+    try:
+        await asyncio.wait({*running, stop}, timeout=at_most, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
 
 
 async def _step_in_slot(
