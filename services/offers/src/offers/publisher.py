@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 # Marketplace states that settle later: the offer is read again until they do.
 UNSETTLED = ("PENDING", "IN_PROGRESS")
+# Steps that only read Allegro (on the product-offers GET budget).
+READS = (states.POLL, states.VERIFY)
 
 
 async def publish_offers(runtime: ServiceRuntime) -> None:
@@ -43,17 +45,24 @@ async def publish_offers(runtime: ServiceRuntime) -> None:
     interval = deps.settings.publish_poll_interval_seconds
     slots = asyncio.Semaphore(max(1, deps.settings.publish_concurrency))
     running: set[asyncio.Task[None]] = set()
+    reading: dict[asyncio.Task[None], bool] = {}  # running step -> a read-only step
     while not runtime.stopping.is_set():
         worked = False
         try:
             worked = await check_one_account(deps)
             free = max(0, deps.settings.publish_concurrency - len(running))
+            # Reads (polls, read-backs) spend their own budget, and at Allegro's ratios they
+            # can outrun it (about 1.6 reads a create, 3,500 reads to 2,400 creates a minute):
+            # waiting their turn they would hold every slot and starve the creates. Half the
+            # slots at most go to them.
+            reads = sum(1 for w in reading.values() if w) < deps.settings.publish_concurrency / 2
             claimed = (
                 await deps.units.handle(
                     handlers.claim_offers,
                     c.ClaimOffers(
                         min(free, deps.settings.publish_batch_size),
                         deps.settings.publish_lease_seconds,
+                        reads,
                     ),
                 )
                 if free
@@ -64,7 +73,9 @@ async def publish_offers(runtime: ServiceRuntime) -> None:
                 known = found.get((offer.account_id, offer.sku))
                 task = asyncio.create_task(_step_in_slot(deps, slots, offer, known))
                 running.add(task)
+                reading[task] = offer.work in READS
                 task.add_done_callback(running.discard)
+                task.add_done_callback(reading.pop)
             worked = worked or bool(claimed)
         except Exception:  # a database hiccup must not end the loop
             log.exception("publication round failed")

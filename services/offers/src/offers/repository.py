@@ -37,6 +37,7 @@ _CLAIM = sa.text(
     "  WHERE f.work IS NOT NULL AND f.due_at <= now()"
     "  AND (f.claimed_until IS NULL OR f.claimed_until < now())"
     "  AND a.readiness = 'ready' AND NOT a.paused"
+    "  AND (CAST(:reads AS boolean) OR f.work NOT IN ('poll', 'verify'))"
     "  AND NOT EXISTS (SELECT 1 FROM allegro_rate_budget b WHERE b.blocked_until > now()"
     "   AND (starts_with(b.key, 'seller:' || f.account_id || ':')"
     "    OR starts_with(b.key, 'client:')))"
@@ -406,8 +407,12 @@ class OffersRepository:
 
     # --- offers: the worker ---------------------------------------------------------------------
 
-    async def claim_offers(self, limit: int, lease_seconds: float) -> list[ClaimedOffer]:
-        rows = await self.connection.execute(_CLAIM, {"n": limit, "lease": lease_seconds})
+    async def claim_offers(
+        self, limit: int, lease_seconds: float, reads: bool = True
+    ) -> list[ClaimedOffer]:
+        rows = await self.connection.execute(
+            _CLAIM, {"n": limit, "lease": lease_seconds, "reads": reads}
+        )
         return [
             ClaimedOffer(
                 account_id=r.account_id,

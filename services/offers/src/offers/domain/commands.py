@@ -16,6 +16,8 @@ class ClaimOffers:
 
     limit: int
     lease_seconds: float
+    # False: no read-only steps (operation polls, read-backs), whose budget is full.
+    reads: bool = True
 
 
 @dataclass(frozen=True)
