@@ -10,7 +10,7 @@ UV ?= uv
 SERVICES := auth catalog pricing offers orders
 
 .PHONY: help install tools lock lint format test test-fast test-fault run run-check emulator console migrate bench \
-	bench-messaging bench-emulator bench-catalog bench-pricing bench-orders bench-bigbuy bench-summary asyncapi clean
+	bench-messaging bench-emulator bench-catalog bench-pricing bench-orders bench-bigbuy bench-offers bench-summary asyncapi clean
 
 help:
 	@echo "make run      - the whole platform end to end on the embedded default (emulator, demo data)"
@@ -20,6 +20,7 @@ help:
 	@echo "make emulator-bigbuy - the BigBuy API emulator alone, in the foreground (port 8410)"
 	@echo "make console  - the operator console on http://127.0.0.1:8009 (over a running stack)"
 	@echo "make bench    - every benchmark; results in bench/results/"
+	@echo "make bench-offers - 45,000 offers published at Allegro's scaled rate-limit floor (minutes)"
 
 $(INSTALLED): requirements.lock
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv
@@ -82,7 +83,8 @@ emulator-bigbuy: $(INSTALLED)
 console: $(INSTALLED)
 	$(PY) -m mci_console
 
-bench: bench-messaging bench-emulator bench-catalog bench-pricing bench-orders bench-bigbuy
+bench: bench-messaging bench-emulator bench-catalog bench-pricing bench-orders bench-bigbuy \
+	bench-offers
 	$(MAKE) bench-summary
 
 bench-summary: $(INSTALLED)
@@ -107,6 +109,11 @@ bench-catalog: $(INSTALLED)
 
 bench-orders: $(INSTALLED)
 	$(PY) bench/orders.py
+
+# 45,000 offers for one account against the emulator's limits scaled by 4 (Allegro's minute
+# in 15 s): creation time against the floor those limits allow, 429s and duplicates.
+bench-offers: $(INSTALLED)
+	$(PY) bench/offers.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

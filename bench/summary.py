@@ -4,6 +4,9 @@ Reads each `bench/results/<bench>.json` (a list of figures: `figure`, `value`, `
 optional `ratio`, `better` and `note`), writes `bench/results/summary.json` with the machine's
 facts and the date, and rewrites the table between the summary markers of `bench/README.md`.
 
+A figure a benchmark could not measure yet says why in `not_measured` instead of a `value`
+(never a made-up number); it is listed, and met by nothing.
+
 Whether a figure meets its target depends on its direction: times (`s`, `ms`) are better lower,
 rates and ratios higher, unless the figure says otherwise with `"better": "lower"` (e.g. a time
 against its floor, where 1.0 is the best possible).
@@ -36,13 +39,14 @@ Better = Literal["higher", "lower"]
 class Figure:
     bench: str
     figure: str
-    value: float
+    value: float | None
     unit: str
     target: float | None
     ratio: float | None
     better: Better
     met: bool | None
     note: str
+    not_measured: str = ""
 
 
 def direction(raw: dict[str, Any]) -> Better:
@@ -55,6 +59,19 @@ def direction(raw: dict[str, Any]) -> Better:
 
 
 def figure_of(bench: str, raw: dict[str, Any]) -> Figure:
+    if raw.get("not_measured"):
+        return Figure(
+            bench=bench,
+            figure=str(raw.get("figure", "")),
+            value=None,
+            unit=str(raw.get("unit", "")),
+            target=None if raw.get("target") is None else float(raw["target"]),
+            ratio=None,
+            better=direction(raw),
+            met=None,
+            note=str(raw.get("note", "")),
+            not_measured=str(raw["not_measured"]),
+        )
     missing = [key for key in ("figure", "value", "unit") if key not in raw]
     if missing:
         raise ValueError(f"{bench}: a figure lacks {missing}: {raw}")
@@ -116,10 +133,10 @@ def table(figures: list[Figure]) -> str:
         target = "" if f.target is None else f"{'<=' if f.better == 'lower' else '>='} "
         target += f"{number(f.target)} {f.unit}" if f.target is not None else ""
         met = "" if f.met is None else ("yes" if f.met else "**no**")
-        rows.append(
-            f"| {f.bench} | {f.figure} | {number(f.value)} {f.unit} | {target} "
-            f"| {number(f.ratio)} | {met} |"
+        value = (
+            f"not measured: {f.not_measured}" if f.not_measured else f"{number(f.value)} {f.unit}"
         )
+        rows.append(f"| {f.bench} | {f.figure} | {value} | {target} | {number(f.ratio)} | {met} |")
     return "\n".join(rows)
 
 

@@ -950,15 +950,17 @@ async def test_a_worker_killed_right_after_allegros_answer_creates_nothing_twice
         "OFFERS_ALLEGRO_AUTH_URL": emulator.url,
         "OFFERS_PUBLISH_CONCURRENCY": "1",
         "OFFERS_PUBLISH_POLL_INTERVAL_SECONDS": "0.1",
-        "OFFERS_PUBLISH_LEASE_SECONDS": "1",  # a killed worker's claim expires quickly
+        "OFFERS_PUBLISH_LEASE_SECONDS": "3",  # a killed worker's claim expires quickly
     }
-    script = str(Path(__file__).with_name("crash_worker.py"))
+    script = str(Path(__file__).with_name("offers_worker.py"))
     kills = 0
     try:
         while set((await states()).values()) != {"active"}:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 script,
+                "--die-after",
+                "create",
                 str(free_port()),
                 f"{seller.account}={seller.token}",
                 env=env,
@@ -977,7 +979,7 @@ async def test_a_worker_killed_right_after_allegros_answer_creates_nothing_twice
             assert process.returncode == -signal.SIGKILL
             kills += 1
             assert kills <= len(skus)
-            await asyncio.sleep(1.1)  # its claim expires
+            await asyncio.sleep(3.1)  # its claim expires
         async with engine.connect() as conn:
             adopted = (
                 await conn.execute(

@@ -518,15 +518,16 @@ async def test_a_command_sent_before_a_crash_is_sent_again_under_its_id(
         "OFFERS_SYNC_POLL_INTERVAL_SECONDS": "0.1",
         "OFFERS_SYNC_LEASE_SECONDS": "3",  # a killed worker's claim expires quickly
     }
-    script = str(Path(__file__).with_name("crash_worker.py"))
+    script = str(Path(__file__).with_name("offers_worker.py"))
 
     async def worker(crash_after: str) -> asyncio.subprocess.Process:
         return await asyncio.create_subprocess_exec(
             sys.executable,
             script,
+            *(["--die-after", crash_after] if crash_after else ["--role", "worker"]),
             str(free_port()),
             f"{seller.account}={seller.token}",
-            env={**env, "CRASH_AFTER": crash_after},
+            env=env,
         )
 
     async def stop(process: asyncio.subprocess.Process) -> None:

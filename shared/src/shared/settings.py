@@ -111,6 +111,9 @@ class ServiceSettings(BaseSettings):
     allegro_client_id: str = Field(default_factory=lambda: _env("ALLEGRO_CLIENT_ID", "demo-client"))
     # This service's share of the Client ID's 9,000 requests/min (shares of all services <= 1).
     allegro_client_share: float = 0.2
+    # Allegro's limits times this and its blocks divided by it: only to run against the
+    # emulator with its `rate_limit_scale` (benchmarks, tests); 1 against Allegro.
+    allegro_rate_limit_scale: float = Field(default=1.0, gt=0)
     auth_url: str = Field(default_factory=lambda: _env("MCI_AUTH_URL", "http://127.0.0.1:8001"))
     outbox_batch_size: int = 500
     outbox_poll_interval_seconds: float = 1.0
@@ -165,7 +168,7 @@ class ServiceSettings(BaseSettings):
             auth_url=self.allegro_auth_url,
             client_id=self.allegro_client_id,
             client_requests_per_minute=9000 * 0.9 * self.allegro_client_share,
-        )
+        ).scaled(self.allegro_rate_limit_scale)
 
     @property
     def database_name(self) -> str:

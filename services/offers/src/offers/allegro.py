@@ -123,9 +123,12 @@ async def product_offer(client: AllegroClient, account_id: str, offer_id: str) -
 
 
 async def create_product_offer(
-    client: AllegroClient, account_id: str, body: dict[str, Any]
+    client: AllegroClient, account_id: str, body: dict[str, Any], send_by: float | None = None
 ) -> Answer:
-    return _answer(await client.post("/sale/product-offers", body, account_id=account_id))
+    """`send_by`: the last moment the create may leave (see `publisher.create_send_by`)."""
+    return _answer(
+        await client.post("/sale/product-offers", body, account_id=account_id, send_by=send_by)
+    )
 
 
 async def edit_product_offer(

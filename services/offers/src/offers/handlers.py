@@ -308,7 +308,9 @@ async def save_category_parameters(command: c.SaveCategoryParameters, uow: UnitO
 
 
 async def claim_offers(command: c.ClaimOffers, uow: UnitOfWork) -> list[c.ClaimedOffer]:
-    return await uow.repository(OffersRepository).claim_offers(command.limit, command.lease_seconds)
+    return await uow.repository(OffersRepository).claim_offers(
+        command.limit, command.lease_seconds, command.reads
+    )
 
 
 async def begin_create(command: c.ClaimedOffer, uow: UnitOfWork) -> bool:

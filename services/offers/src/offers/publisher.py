@@ -25,7 +25,7 @@ from offers import allegro, handlers, metrics, shipping
 from offers.deps import OffersDeps
 from offers.domain import commands as c
 from offers.domain import listing, states
-from shared.allegro.errors import AllegroError, AllegroUnavailable, RateLimited
+from shared.allegro.errors import AllegroError, AllegroUnavailable, NotSentInTime, RateLimited
 from shared.allegro.tokens import AccountUnavailable
 from shared.service import ServiceRuntime
 from shared.uow import UnitOfWork
@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 # Marketplace states that settle later: the offer is read again until they do.
 UNSETTLED = ("PENDING", "IN_PROGRESS")
+# Steps that only read Allegro (on the product-offers GET budget).
+READS = (states.POLL, states.VERIFY)
 
 
 async def publish_offers(runtime: ServiceRuntime) -> None:
@@ -43,17 +45,24 @@ async def publish_offers(runtime: ServiceRuntime) -> None:
     interval = deps.settings.publish_poll_interval_seconds
     slots = asyncio.Semaphore(max(1, deps.settings.publish_concurrency))
     running: set[asyncio.Task[None]] = set()
+    reading: dict[asyncio.Task[None], bool] = {}  # running step -> a read-only step
     while not runtime.stopping.is_set():
         worked = False
         try:
             worked = await check_one_account(deps)
             free = max(0, deps.settings.publish_concurrency - len(running))
+            # Reads (polls, read-backs) spend their own budget, and at Allegro's ratios they
+            # can outrun it (about 1.6 reads a create, 3,500 reads to 2,400 creates a minute):
+            # waiting their turn they would hold every slot and starve the creates. Half the
+            # slots at most go to them.
+            reads = sum(1 for w in reading.values() if w) < deps.settings.publish_concurrency / 2
             claimed = (
                 await deps.units.handle(
                     handlers.claim_offers,
                     c.ClaimOffers(
                         min(free, deps.settings.publish_batch_size),
                         deps.settings.publish_lease_seconds,
+                        reads,
                     ),
                 )
                 if free
@@ -64,15 +73,32 @@ async def publish_offers(runtime: ServiceRuntime) -> None:
                 known = found.get((offer.account_id, offer.sku))
                 task = asyncio.create_task(_step_in_slot(deps, slots, offer, known))
                 running.add(task)
+                reading[task] = offer.work in READS
                 task.add_done_callback(running.discard)
+                task.add_done_callback(reading.pop)
             worked = worked or bool(claimed)
         except Exception:  # a database hiccup must not end the loop
             log.exception("publication round failed")
-        if not worked or len(running) >= deps.settings.publish_concurrency:
+        if not worked:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(runtime.stopping.wait(), timeout=interval)
+        elif len(running) >= deps.settings.publish_concurrency:
+            # Claim again as soon as a step ends, not an interval later: at the budget's pace
+            # a step ends every few milliseconds, and a sleeping loop would leave the budget
+            # idle (the worker, not Allegro's limit, would set the rate).
+            await _until_one_ends(running, runtime.stopping, interval)
     for task in list(running):
         task.cancel()
+
+
+async def _until_one_ends(
+    running: set[asyncio.Task[None]], stopping: asyncio.Event, at_most: float
+) -> None:
+    stop = asyncio.create_task(stopping.wait())
+    try:
+        await asyncio.wait({*running, stop}, timeout=at_most, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
 
 
 async def _step_in_slot(
@@ -174,6 +200,10 @@ def _again(offer: c.ClaimedOffer, cause: str, seconds: float) -> c.Outcome:
 
 
 def _refused(deps: OffersDeps, offer: c.ClaimedOffer, exc: AllegroError) -> c.Outcome:
+    if isinstance(exc, RateLimited | NotSentInTime):
+        # The rate, not the offer: again as soon as the budget allows (a blocked account is
+        # not claimed until its block ends), however long a 429 storm lasts.
+        return dataclasses.replace(_again(offer, f"Allegro: {exc}"[:300], 0.0), uncounted=True)
     transient = isinstance(exc, RateLimited | AllegroUnavailable) or exc.status in (409, 401, 403)
     if transient and offer.attempts < deps.settings.publish_max_attempts:
         # 409: a previous edit of the offer is still being processed; 429 and 5xx: later.
@@ -366,7 +396,9 @@ async def check_and_create(
     if existing:
         data = await allegro.product_offer(deps.allegro, offer.account_id, str(existing[0]["id"]))
         return _from_offer(deps, offer, data, "found on Allegro by external id")
-    answer = await allegro.create_product_offer(deps.allegro, offer.account_id, draft.body)
+    answer = await allegro.create_product_offer(
+        deps.allegro, offer.account_id, draft.body, create_send_by(deps, offer)
+    )
     additional = draft.body.get("additionalMarketplaces") or {}
     sent = {
         "catalog_revision": offer.catalog_revision,
@@ -393,6 +425,17 @@ async def check_and_create(
         )
     created = _from_offer(deps, offer, answer.offer, f"created ({answer.status})", sent)
     return dataclasses.replace(created, not_sent=draft.skipped_marketplaces)
+
+
+def create_send_by(deps: OffersDeps, offer: c.ClaimedOffer) -> float:
+    """The last moment this claim may send its create: the claim's end less the time an answer
+    may take. Another replica takes the offer over only after the claim ends and looks the SKU
+    up first; a create sent later than this (after a long wait for the rate budget, a 429
+    storm) could reach Allegro after that look-up and create the offer twice."""
+    answer_time = min(
+        deps.allegro.settings.timeout_seconds + 5.0, deps.settings.publish_lease_seconds / 3
+    )
+    return float(offer.claimed_until.timestamp()) - answer_time
 
 
 async def poll(deps: OffersDeps, offer: c.ClaimedOffer) -> c.Outcome:

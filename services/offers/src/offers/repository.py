@@ -38,6 +38,7 @@ _CLAIM = sa.text(
     "  AND (f.claimed_until IS NULL OR f.claimed_until < now())"
     "  AND f.sync_command_id IS NULL"  # one write per offer: a batch command is in flight
     "  AND a.readiness = 'ready' AND NOT a.paused"
+    "  AND (CAST(:reads AS boolean) OR f.work NOT IN ('poll', 'verify'))"
     "  AND NOT EXISTS (SELECT 1 FROM allegro_rate_budget b WHERE b.blocked_until > now()"
     "   AND (starts_with(b.key, 'seller:' || f.account_id || ':')"
     "    OR starts_with(b.key, 'client:')))"
@@ -413,8 +414,12 @@ class OffersRepository:
 
     # --- offers: the worker ---------------------------------------------------------------------
 
-    async def claim_offers(self, limit: int, lease_seconds: float) -> list[ClaimedOffer]:
-        rows = await self.connection.execute(_CLAIM, {"n": limit, "lease": lease_seconds})
+    async def claim_offers(
+        self, limit: int, lease_seconds: float, reads: bool = True
+    ) -> list[ClaimedOffer]:
+        rows = await self.connection.execute(
+            _CLAIM, {"n": limit, "lease": lease_seconds, "reads": reads}
+        )
         return [
             ClaimedOffer(
                 account_id=r.account_id,
@@ -486,7 +491,9 @@ class OffersRepository:
                 " due_at = CASE WHEN CAST(:work AS text) IS NULL THEN NULL"
                 "  ELSE now() + make_interval(secs => CAST(:due AS float8)) END,"
                 " claimed_until = NULL,"
-                " attempts = CASE WHEN CAST(:reset AS boolean) THEN 0 ELSE attempts END,"
+                " attempts = CASE WHEN CAST(:reset AS boolean) THEN 0"
+                "  WHEN CAST(:uncounted AS boolean) THEN GREATEST(attempts - 1, 0)"
+                "  ELSE attempts END,"
                 " reason = CASE WHEN CAST(:state AS text) IS NULL THEN reason"
                 "  ELSE CAST(:reason AS jsonb) END,"
                 " waiting_for = CASE WHEN CAST(:state AS text) IS NULL THEN waiting_for"
@@ -511,6 +518,7 @@ class OffersRepository:
                 "work": outcome.work,
                 "due": outcome.due_in_seconds,
                 "reset": outcome.reset_attempts,
+                "uncounted": outcome.uncounted,
                 "reason": _json(outcome.reason),
                 "offer_id": outcome.offer_id,
                 "status": outcome.allegro_status,

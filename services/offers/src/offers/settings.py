@@ -16,7 +16,10 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="OFFERS_", extra="ignore", env_ignore_empty=True)
 
     # Offers one replica works on at once (each a claim with a lease: one write per offer).
-    publish_concurrency: int = 8
+    # Enough to keep the budgets busy: in flight = calls per second x a step's time, at
+    # Allegro's pace (37 creates, 37 read-backs and a few polls a second) and 0.15 s a step
+    # about 13; steps beyond the budget wait for their turn in the limiter, cheaply.
+    publish_concurrency: int = 16
     # Offers claimed per round; a round waits for none of them to start the next claim.
     publish_batch_size: int = 16
     # How long a replica holds an offer it claimed before another may take it over (a crashed

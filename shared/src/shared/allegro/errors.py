@@ -64,6 +64,11 @@ class AllegroUnavailable(AllegroError):
     """5xx or no answer after the retries."""
 
 
+class NotSentInTime(AllegroUnavailable):
+    """The call's rate budget would only let it out after the caller's `send_by`: it was not
+    sent (status 0). A caller whose right to act ends (a claim's lease) must not act late."""
+
+
 class OAuthError(Exception):
     """An error of Allegro's OAuth server (`error`, `error_description`), e.g. invalid_grant."""
 

@@ -7,6 +7,11 @@ and per seller from one budget per endpoint class. A 429 blocks the key for ever
 
 Two implementations of one interface: `MemoryBudgets` (one process) and `PostgresBudgets`
 (several processes; one row per key in the service's database, updated atomically).
+
+Callers reserve their turn (`reserve`): the bucket may go below zero, and each caller is told
+how long to wait for the tokens it took, so many callers waiting on one budget cost one update
+each instead of polling the row together each time a token comes back; the budget is spent in
+the order of the reservations, without gaps, which is what keeps a busy budget at its rate.
 """
 
 from __future__ import annotations
@@ -50,6 +55,18 @@ class Budgets(Protocol):
         """Take `amount` from `key`'s bucket; returns the seconds to wait (0: go ahead)."""
         ...
 
+    async def reserve(
+        self, key: str, limit: Limit, amount: float = 1.0, max_wait: float | None = None
+    ) -> tuple[bool, float]:
+        """Take `amount` now, to be used after the returned wait: (True, wait). Nothing is
+        taken while `key` is blocked, nor when the wait would exceed `max_wait`: (False, the
+        seconds until the block ends or the tokens would be there)."""
+        ...
+
+    async def blocked_for(self, key: str) -> float:
+        """Seconds `key` stays blocked (0: not blocked)."""
+        ...
+
     async def block(self, key: str, seconds: float) -> None:
         """Nobody calls on `key` for `seconds` (after a 429)."""
         ...
@@ -73,6 +90,26 @@ class MemoryBudgets:
             return 0.0
         self._tokens[key] = (tokens, now)
         return (amount - tokens) / limit.per_second
+
+    async def reserve(
+        self, key: str, limit: Limit, amount: float = 1.0, max_wait: float | None = None
+    ) -> tuple[bool, float]:
+        amount = limit.clamp(amount)
+        now = time.monotonic()
+        blocked = self._blocked.get(key, 0.0) - now
+        if blocked > 0:
+            return False, blocked
+        tokens, at = self._tokens.get(key, (limit.capacity, now))
+        tokens = min(limit.capacity, tokens + (now - at) * limit.per_second)
+        wait = max(0.0, (amount - tokens) / limit.per_second)
+        if max_wait is not None and wait > max_wait:
+            self._tokens[key] = (tokens, now)
+            return False, wait
+        self._tokens[key] = (tokens - amount, now)
+        return True, wait
+
+    async def blocked_for(self, key: str) -> float:
+        return max(0.0, self._blocked.get(key, 0.0) - time.monotonic())
 
     async def block(self, key: str, seconds: float) -> None:
         self._blocked[key] = max(self._blocked.get(key, 0.0), time.monotonic() + seconds)
@@ -102,6 +139,11 @@ _BLOCK = sa.text(
     """
 )
 
+_BLOCKED_FOR = sa.text(
+    "SELECT extract(epoch FROM blocked_until - clock_timestamp()) FROM allegro_rate_budget"
+    " WHERE key = :key"
+)
+
 
 class PostgresBudgets:
     """Budgets every replica of a service shares, in its database's `allegro_rate_budget`.
@@ -129,18 +171,65 @@ class PostgresBudgets:
             await conn.execute(_SET, {"key": key, "tokens": tokens})
             return (amount - tokens) / limit.per_second
 
+    async def reserve(
+        self, key: str, limit: Limit, amount: float = 1.0, max_wait: float | None = None
+    ) -> tuple[bool, float]:
+        amount = limit.clamp(amount)
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(_LOCK, {"key": key})).first()
+            if row is None:
+                await conn.execute(_ENSURE, {"key": key, "capacity": limit.capacity})
+                row = (await conn.execute(_LOCK, {"key": key})).one()
+            if row.blocked is not None and float(row.blocked) > 0:
+                return False, float(row.blocked)
+            tokens = min(limit.capacity, float(row.tokens) + float(row.elapsed) * limit.per_second)
+            wait = max(0.0, (amount - tokens) / limit.per_second)
+            if max_wait is not None and wait > max_wait:
+                await conn.execute(_SET, {"key": key, "tokens": tokens})
+                return False, wait
+            await conn.execute(_SET, {"key": key, "tokens": tokens - amount})
+            return True, wait
+
+    async def blocked_for(self, key: str) -> float:
+        async with self.engine.connect() as conn:
+            left = await conn.scalar(_BLOCKED_FOR, {"key": key})
+        return max(0.0, float(left)) if left is not None else 0.0
+
     async def block(self, key: str, seconds: float) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(_BLOCK, {"key": key, "seconds": seconds})
 
 
-async def acquire(budgets: Budgets, key: str, limit: Limit, amount: float = 1.0) -> float:
-    """Wait until `key` can serve `amount`; returns the seconds waited."""
+class TooLate(Exception):
+    """The budget would serve the call only after its deadline."""
+
+
+async def acquire(
+    budgets: Budgets,
+    key: str,
+    limit: Limit,
+    amount: float = 1.0,
+    deadline: float | None = None,
+) -> float:
+    """Wait until `key` can serve `amount`; returns the seconds waited. With `deadline` (a
+    `time.time()`), raise TooLate instead of waiting past it (nothing is taken then)."""
     waited = 0.0
     while True:
-        wait = await budgets.take(key, limit, amount)
+        max_wait = None if deadline is None else deadline - time.time()
+        if max_wait is not None and max_wait < 0:
+            raise TooLate(key)
+        granted, wait = await budgets.reserve(key, limit, amount, max_wait)
+        if not granted:
+            if max_wait is not None and wait > max_wait:
+                raise TooLate(key)
+            wait = min(wait, 5.0)  # blocked: look again (the block may be lengthened)
+            waited += wait
+            await asyncio.sleep(wait)
+            continue
         if wait <= 0:
             return waited
-        wait = min(wait, 5.0)
         waited += wait
         await asyncio.sleep(wait)
+        # A 429 blocked the key while this call waited for its turn: the turn is gone.
+        if await budgets.blocked_for(key) <= 0:
+            return waited

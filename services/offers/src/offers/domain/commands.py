@@ -16,6 +16,8 @@ class ClaimOffers:
 
     limit: int
     lease_seconds: float
+    # False: no read-only steps (operation polls, read-backs), whose budget is full.
+    reads: bool = True
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,9 @@ class Outcome:
     sent: dict[str, Any] | None = None
     not_sent: dict[str, str] | None = None
     reset_attempts: bool = False
+    # The attempt does not count towards the offer's limit: Allegro's rate (a 429, or no
+    # budget in time) says nothing about the offer.
+    uncounted: bool = False
 
 
 @dataclass(frozen=True)
