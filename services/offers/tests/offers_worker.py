@@ -1,6 +1,6 @@
 """The offers service as a separate process with fixed Allegro tokens (no auth service here):
 
-    python offers_worker.py [--die-after create|command] [--role worker|all] <port> <account>=<token> ...
+    python offers_worker.py [--die-after create|command] [--role worker|all] PORT ACCOUNT=TOKEN...
 
 settings from `OFFERS_*` variables. With `--die-after create` it dies (SIGKILL) right after
 Allegro answered a `POST /sale/product-offers`: the offer exists on Allegro, our database still
