@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 
@@ -49,6 +49,6 @@ if __name__ == "__main__":
     elif args.die_after == "command":
         allegro.put_command = _put_command_then_die
     tokens = dict(pair.split("=", 1) for pair in args.tokens)
-    role = args.role or ("worker" if args.die_after else "all")
+    role: Literal["worker", "all"] = args.role or ("worker" if args.die_after else "all")
     app = create_app(build(allegro_tokens=StaticTokens(tokens)), role)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_config=None, access_log=False)
