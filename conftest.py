@@ -1,2 +1,2 @@
 # The shared fixtures: throw-away PostgreSQL databases and RabbitMQ vhosts per test run.
-pytest_plugins = ["mci_testing.fixtures"]
+pytest_plugins = ["mci_testing.fixtures", "mci_testing.scheduling"]

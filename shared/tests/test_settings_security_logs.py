@@ -48,7 +48,8 @@ def test_production_refuses_secrets_left_at_placeholders(monkeypatch: pytest.Mon
         ("password", "placeholder"),
         ("changeme", "placeholder"),
         ("my-production-password-is-long-enough-now", "placeholder word 'password'"),
-        (secrets.token_hex(8), "shorter than 32 bytes"),
+        # A fixed id: every pytest-xdist worker must collect the same test names.
+        pytest.param(secrets.token_hex(8), "shorter than 32 bytes", id="random-8-bytes"),
         ("a" * 64, "too repetitive"),
         ("abab" * 16, "too repetitive"),
     ],
@@ -69,7 +70,9 @@ def test_a_weak_signing_secret_stops_the_service_outside_development(
 
 
 @pytest.mark.parametrize(
-    "strong", [secrets.token_hex(32), secrets.token_urlsafe(32), secrets.token_hex(16)]
+    "strong",
+    [secrets.token_hex(32), secrets.token_urlsafe(32), secrets.token_hex(16)],
+    ids=["token_hex-32", "token_urlsafe-32", "token_hex-16"],  # the same on every xdist worker
 )
 def test_generated_secrets_of_32_bytes_are_accepted_in_production(
     monkeypatch: pytest.MonkeyPatch, strong: str

@@ -147,21 +147,38 @@ def test_production_takes_generated_secrets() -> None:
         ("service_token_secret", "password", "placeholder"),
         ("service_token_secret", "changeme", "placeholder"),
         ("service_token_secret", "x" * 48, "repetitive"),
-        ("service_token_secret", secrets.token_hex(10), "shorter than 32 bytes"),
+        # Random values get fixed ids: every pytest-xdist worker must collect the same names.
+        pytest.param(
+            "service_token_secret",
+            secrets.token_hex(10),
+            "shorter than 32 bytes",
+            id="service_token_secret-random-10-bytes",
+        ),
         ("token_encryption_keys", "changeme", "placeholder"),
-        ("token_encryption_keys", secrets.token_hex(32), "32 bytes"),
+        pytest.param(
+            "token_encryption_keys",
+            secrets.token_hex(32),
+            "32 bytes",
+            id="token_encryption_keys-random-hex",
+        ),
         ("token_encryption_keys", "not base64 at all!", "base64"),
         ("token_encryption_keys", "A" * 43 + "=", "repetitive"),
         ("allegro_client_secret", "demo-secret", "placeholder"),
-        (
+        pytest.param(
             "bootstrap_admin_key",
             f"mcik_{DEVELOPMENT_BOOTSTRAP_KEY_ID}_{secrets.token_urlsafe(32)}",
             "development key",
+            id="bootstrap_admin_key-development-key-id",
         ),
         ("bootstrap_admin_key", ADMIN_KEY, "repetitive"),
         ("bootstrap_admin_key", "mcik_abc_short", "shorter than 32 bytes"),
         ("bootstrap_admin_key", "changeme", "placeholder"),
-        ("bootstrap_admin_key", secrets.token_hex(32), "mcik_<id>_<secret>"),
+        pytest.param(
+            "bootstrap_admin_key",
+            secrets.token_hex(32),
+            "mcik_<id>_<secret>",
+            id="bootstrap_admin_key-random-hex",
+        ),
     ],
 )
 def test_production_refuses_weak_placeholder_and_development_credentials(

@@ -65,8 +65,7 @@ async def make_database(pg_admin_url: str, run_tag: str) -> AsyncIterator[MakeDa
 
     yield make
     if not os.environ.get("MCI_KEEP_TEST_RESOURCES"):
-        for name in created:
-            await infra.drop_database(pg_admin_url, name)
+        await infra.drop_databases(pg_admin_url, created)
 
 
 @pytest.fixture(scope="session")

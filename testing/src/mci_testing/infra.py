@@ -96,6 +96,18 @@ async def drop_database(admin_url: str, name: str) -> None:
         await conn.close()
 
 
+async def drop_databases(admin_url: str, names: list[str], at_once: int = 8) -> None:
+    """Drop several databases concurrently: each DROP DATABASE waits for a checkpoint, and
+    concurrent drops share one instead of queueing for one each (a run creates dozens)."""
+    gate = asyncio.Semaphore(at_once)
+
+    async def drop(name: str) -> None:
+        async with gate:
+            await drop_database(admin_url, name)
+
+    await asyncio.gather(*(drop(name) for name in names))
+
+
 async def drop_stale_databases(admin_url: str) -> list[str]:
     conn = await asyncpg.connect(with_database(admin_url, "postgres", "postgresql"))
     try:
@@ -108,8 +120,7 @@ async def drop_stale_databases(admin_url: str) -> list[str]:
     finally:
         await conn.close()
     stale = [n for n in names if (pid := _owner_pid(n, DB_PREFIX)) and not _pid_alive(pid)]
-    for name in stale:
-        await drop_database(admin_url, name)
+    await drop_databases(admin_url, stale)
     return stale
 
 
@@ -268,8 +279,7 @@ class Throwaway:
 
     async def close(self) -> None:
         self.vhosts.delete(self.vhost)
-        for name in self._databases:
-            await drop_database(self.admin_url, name)
+        await drop_databases(self.admin_url, self._databases)
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
