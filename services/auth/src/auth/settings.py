@@ -14,8 +14,9 @@ from shared.settings import ServiceSettings, placeholder_reason, weak_secret_rea
 
 # The key id of the bootstrap admin key `make run` generates: refused outside development.
 DEVELOPMENT_BOOTSTRAP_KEY_ID = "devstack"
-# Every service that may call auth's internal routes today (auth itself reads its own tables).
-PLATFORM_SERVICES = ("catalog", "pricing", "offers", "orders")
+# Every service that may call auth's internal routes today (auth itself reads its own tables);
+# the BigBuy connector asks about operator API keys like the others.
+PLATFORM_SERVICES = ("catalog", "pricing", "offers", "orders", "bigbuy")
 
 CommaList = Annotated[list[str], NoDecode]
 
