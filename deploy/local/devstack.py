@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
-import json
 import os
 import secrets
 import signal
@@ -33,7 +32,7 @@ from rich.table import Table
 
 from mci_testing import platform as stack_platform
 from mci_testing.infra import drop_database
-from mci_testing.platform import Platform, Ports, Shop, stack, wait_for
+from mci_testing.platform import Platform, Ports, Shop, stack
 from mci_testing.supervisor import ProcessFailed, ProcessSpec, Supervisor
 from shared.db import migrate
 from shared.settings import DEFAULT_DATABASE_ADMIN_URL
@@ -43,7 +42,7 @@ LOGS = REPO / ".run"
 EMULATOR_PORT = int(os.environ.get("ALLEGRO_EMULATOR_PORT", "8400"))
 
 
-PORTS = Ports(allegro=EMULATOR_PORT)
+PORTS = Ports(allegro_emulator=EMULATOR_PORT)
 # The catalogue BigBuy's emulator serves: `make run` a few thousand products, `make run-check`
 # a few hundred so it stays about a minute or two.
 RUN_PRODUCTS = int(os.environ.get("MCI_DEMO_PRODUCTS", "3000"))
@@ -154,7 +153,7 @@ async def demo(platform: Platform, console: Console, products: int) -> dict[str,
     # Variations are SKUs of their own and parents with variations are not sent: about as
     # many SKUs as products; the refresh is done when the count stops moving.
     await watch(console, "products in catalog", products, in_catalog, within=600)
-    await wait_for("the catalogue", platform_settled(platform), within=120, interval=3)
+    await platform.wait_catalogue_settled()
     say(f"  {await platform.catalogue_in()} SKUs in catalog")
 
     say("[bold]2. the shop demo-shop connects (device flow, approved on the emulator)")
@@ -170,9 +169,9 @@ async def demo(platform: Platform, console: Console, products: int) -> dict[str,
     say("[bold]4. prices, selection and category mapping")
     await platform.price(shop)
     roots = await platform.supplier_roots()
-    selection = await platform.select_and_map(shop, roots)
-    say(f"  selected {', '.join(roots)}: {json.dumps(selection)[:200]}")
-    listable = await wait_listable(platform, shop)
+    await platform.select_and_map(shop, roots)
+    say(f"  selected {', '.join(roots)}; mapped to Allegro's best suggested categories")
+    listable = await platform.wait_listable(shop)
     say(f"  {listable} products listable")
 
     say("[bold]5. offers published on allegro.pl with CZ and SK prices")
@@ -191,27 +190,6 @@ async def demo(platform: Platform, console: Console, products: int) -> dict[str,
 
     await watch(console, "tracking on Allegro", len(forms), tracked, within=300)
     return {"shop": shop, "forms": forms}
-
-
-def platform_settled(platform: Platform) -> Any:
-    last: list[int] = []
-
-    async def settled() -> bool:
-        last.append(await platform.catalogue_in())
-        return len(last) >= 3 and last[-1] == last[-3] and last[-1] > 0
-
-    return settled
-
-
-async def wait_listable(platform: Platform, shop: Shop) -> int:
-    last: list[int] = []
-
-    async def stable() -> bool:
-        last.append(await platform.listable(shop))
-        return len(last) >= 3 and last[-1] == last[-3]
-
-    await wait_for("the selection", stable, within=120, interval=2)
-    return last[-1]
 
 
 async def summary(platform: Platform, console: Console, shop: Shop) -> tuple[int, int]:
@@ -237,7 +215,7 @@ async def summary(platform: Platform, console: Console, shop: Shop) -> tuple[int
     reasons.add_column("reason")
     reasons.add_column("products", justify="right")
     blocked = await platform.get("catalog", f"/accounts/{shop.account_id}/not-listable", limit=1)
-    for reason, count in sorted((blocked.get("counts") or {}).items()):
+    for reason, count in sorted(blocked["by_reason"].items()):
         reasons.add_row("catalog", reason, str(count))
     for reason, count in sorted(
         Counter(

@@ -30,22 +30,26 @@ ADMIN_READY = "/__admin/config"
 
 @dataclass(frozen=True)
 class Ports:
-    allegro: int = 8400
-    bigbuy: int = 8410
+    allegro_emulator: int = 8400
+    bigbuy_emulator: int = 8410
     auth: int = 8001
     catalog: int = 8002
     pricing: int = 8003
     offers: int = 8004
     orders: int = 8005
-    connector: int = 8006
+    bigbuy: int = 8006  # the BigBuy connector
 
     @classmethod
     def free(cls) -> Ports:
         """Ports free now: a test's stack never meets `make run`'s or another test's."""
-        return cls(**{f.name: free_port() for f in fields(cls)})
+        names = [f.name for f in fields(cls)]
+        while len(ports := {free_port() for _ in names}) < len(names):
+            pass  # the same port handed out twice: ask again
+        return cls(**dict(zip(names, sorted(ports), strict=True)))
 
     def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{getattr(self, name)}"
+        """The URL of a process by its name in `stack` (e.g. `allegro-emulator`, `bigbuy`)."""
+        return f"http://127.0.0.1:{getattr(self, name.replace('-', '_'))}"
 
 
 def environment(ports: Ports, admin_key: str, base: Mapping[str, str]) -> dict[str, str]:
@@ -55,10 +59,10 @@ def environment(ports: Ports, admin_key: str, base: Mapping[str, str]) -> dict[s
     env.update(
         {
             "AUTH_BOOTSTRAP_ADMIN_KEY": admin_key,
-            "ALLEGRO_API_URL": ports.url("allegro"),
-            "ALLEGRO_AUTH_URL": ports.url("allegro"),
+            "ALLEGRO_API_URL": ports.url("allegro-emulator"),
+            "ALLEGRO_AUTH_URL": ports.url("allegro-emulator"),
             "MCI_AUTH_URL": ports.url("auth"),
-            "BIGBUY_API_URL": ports.url("bigbuy") + "/rest",
+            "BIGBUY_API_URL": ports.url("bigbuy-emulator") + "/rest",
             "BIGBUY_API_KEY": BIGBUY_KEY,
             # A demo's pace: orders and tracking looked at every few seconds, not every 30 min.
             "BIGBUY_ORDER_POLL_INTERVAL_SECONDS": "1",
@@ -81,22 +85,19 @@ def stack(ports: Ports, bigbuy_products: int) -> list[ProcessSpec]:
     """Both emulators, the five services and the BigBuy connector, in start order (auth first:
     the others ask it about API keys and tokens)."""
     return [
-        ProcessSpec("allegro-emulator", "allegro_emulator", ports.allegro, ADMIN_READY),
+        ProcessSpec("allegro-emulator", "allegro_emulator", ports.allegro_emulator, ADMIN_READY),
         ProcessSpec(
             "bigbuy-emulator",
             "bigbuy_emulator",
-            ports.bigbuy,
+            ports.bigbuy_emulator,
             ADMIN_READY,
             # BigBuy's hourly limits would make a demo wait hours; the connector's limit
             # handling has its own tests and benchmark.
             args=("--catalogue-size", str(bigbuy_products), "--no-rate-limits"),
         ),
         *(ProcessSpec(name, name, getattr(ports, name)) for name in SERVICES),
-        ProcessSpec("bigbuy", "bigbuy_connector", ports.connector),
+        ProcessSpec("bigbuy", "bigbuy_connector", ports.bigbuy),
     ]
-
-
-SERVICE_OF = {"bigbuy": "connector"}
 
 
 # --- the scenario ---------------------------------------------------------------------------
@@ -109,7 +110,21 @@ DEMO_RULES: dict[str, Any] = {
     ],
     "fallback": "rrp",
     "floor": {"min_margin_pct": "2"},
-    "shipping": {"free_delivery": True},
+    # What BigBuy charges for one parcel (EUR with its 21 % VAT, by weight) is in the price:
+    # below it the connector would refuse every order as a loss.
+    "shipping": {
+        "free_delivery": True,
+        "bands": [
+            {"max_weight_kg": kg, "cost": {"amount": eur, "currency": "EUR"}}
+            for kg, eur in (
+                ("2", "10.38"),
+                ("5", "16.71"),
+                ("10", "24.08"),
+                ("20", "35.70"),
+                ("31.5", "49.85"),
+            )
+        ],
+    },
 }
 DEMO_RATES = {
     "rates": [
@@ -133,7 +148,8 @@ PRODUCER = {
 SAFETY = "Używać zgodnie z instrukcją. Przechowywać poza zasięgiem dzieci."
 SHIPPING_CURRENCY = {"PL": "PLN", "CZ": "CZK", "SK": "EUR", "HU": "HUF"}
 SHIPPING_PRICE = {"PL": "9.99", "CZ": "120.00", "SK": "5.50", "HU": "1990.00"}
-WEIGHT_BANDS = ("1", "5", "30")
+# Allegro's shipping price lists: BigBuy's parcel bands (heavier products: no_shipping_band).
+WEIGHT_BANDS = ("2", "5", "10", "20", "31.5")
 
 
 def on_allegro(ean: str, missing_share: int) -> bool:
@@ -233,6 +249,17 @@ class Platform:
 
         await wait_for("the BigBuy catalogue in catalog", arrived, within, interval=2)
 
+    async def wait_catalogue_settled(self, within: float = 600) -> int:
+        """Until catalog's product count stops moving (the connector's refresh is done)."""
+        seen: list[int] = []
+
+        async def settled() -> bool:
+            seen.append(await self.catalogue_in())
+            return len(seen) >= 3 and seen[-1] == seen[-3] and seen[-1] > 0
+
+        await wait_for("the BigBuy catalogue in catalog", settled, within, interval=3)
+        return seen[-1]
+
     async def supplier_roots(self) -> list[str]:
         """The supplier's top-level categories as catalog holds them."""
         products = await self.pages("catalog", "/products", limit=1000)
@@ -257,7 +284,7 @@ class Platform:
         flow = await self.send("POST", "auth", f"/accounts/{account_id}/connect/device")
         await self.send(
             "POST",
-            "allegro",
+            "allegro-emulator",
             f"/__admin/oauth/device/{flow['user_code']}/approve",
             {"login": login},
         )
@@ -360,7 +387,7 @@ class Platform:
         for start in range(0, len(known), 500):
             await self.send(
                 "POST",
-                "allegro",
+                "allegro-emulator",
                 "/__admin/catalogue/products",
                 {"products": known[start : start + 500]},
             )
@@ -406,15 +433,32 @@ class Platform:
         )
         return int(preview["cap"]["to_list"])
 
+    async def wait_listable(self, shop: Shop, within: float = 300) -> int:
+        """Until the selection's listable count stops moving (the mapping applied)."""
+        seen: list[int] = []
+
+        async def stable() -> bool:
+            seen.append(await self.listable(shop))
+            return len(seen) >= 3 and seen[-1] == seen[-3]
+
+        await wait_for(f"{shop.alias}'s selection", stable, within, interval=2)
+        return seen[-1]
+
+    async def wait_published(self, shop: Shop, listable: int, within: float = 900) -> None:
+        async def done() -> bool:
+            return await self.settled(shop) >= listable
+
+        await wait_for(f"{shop.alias}'s offers", done, within, interval=2)
+
     async def allegro_state(self, login: str) -> dict[str, Any]:
-        state = await self.get("allegro", "/__admin/state", login=login)
+        state = await self.get("allegro-emulator", "/__admin/state", login=login)
         seller: dict[str, Any] = state["sellers"][0]
         return seller
 
     # -- orders -----------------------------------------------------------------------------
     async def buy(self, offer_id: str) -> dict[str, Any]:
         form: dict[str, Any] = await self.send(
-            "POST", "allegro", "/__admin/orders", {"offerId": offer_id}
+            "POST", "allegro-emulator", "/__admin/orders", {"offerId": offer_id}
         )
         return form
 
