@@ -171,8 +171,9 @@ async def demo(platform: Platform, console: Console, products: int) -> dict[str,
     roots = await platform.supplier_roots()
     await platform.select_and_map(shop, roots)
     say(f"  selected {', '.join(roots)}; mapped to Allegro's best suggested categories")
-    listable = await platform.wait_listable(shop)
-    say(f"  {listable} products listable")
+    with console.status("waiting for the selection and its prices to settle"):
+        listable = await platform.publish(shop)
+    say(f"  {listable} products listable, priced; publication resumed")
 
     say("[bold]5. offers published on allegro.pl with CZ and SK prices")
 
@@ -195,13 +196,13 @@ async def demo(platform: Platform, console: Console, products: int) -> dict[str,
 async def summary(platform: Platform, console: Console, shop: Shop) -> tuple[int, int]:
     """Tables: offers by state per marketplace, not listable by reason, the orders' way."""
     progress = await platform.progress(shop)
-    offers = Table(title="offers by state, per marketplace (Allegro's state)")
+    offers = Table(title="offers by state")
     offers.add_column("offers' state")
     offers.add_column("count", justify="right")
     for state, count in sorted(progress["by_state"].items()):
         offers.add_row(state, str(count))
     console.print(offers)
-    marketplaces = Table(title="on Allegro, per marketplace")
+    marketplaces = Table(title="on Allegro, by marketplace (Allegro's state)")
     marketplaces.add_column("marketplace")
     marketplaces.add_column("state")
     marketplaces.add_column("count", justify="right")

@@ -197,21 +197,24 @@ class Platform:
     async def request(
         self, method: str, name: str, path: str, json: Any = None, **params: Any
     ) -> Any:
-        """One call; a 5xx or a dropped connection is tried again a few times (on a machine
-        shared with other test runs PostgreSQL may refuse a connection for a moment)."""
-        for attempt in range(6):
+        """One call; a 5xx or a dropped connection is tried again for about 90 s (on a machine
+        shared with other test runs PostgreSQL may refuse connections a while: too many clients).
+        """
+        attempts = 10  # about 90 s in all
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
             try:
                 response = await self.http.request(
                     method, self.url(name) + path, json=json, params=params or None
                 )
             except httpx.TransportError:
-                if attempt == 5:
+                if last:
                     raise
-                await asyncio.sleep(2)
+                await asyncio.sleep(min(2**attempt, 15))
                 continue
-            if response.status_code < 500 or attempt == 5:
+            if response.status_code < 500 or last:
                 break
-            await asyncio.sleep(2)
+            await asyncio.sleep(min(2**attempt, 15))
         if response.status_code >= 400:
             raise RuntimeError(f"{method} {name}{path}: {response.status_code} {response.text}")
         return response.json() if response.content else None
@@ -357,6 +360,10 @@ class Platform:
         to Allegro's best suggestion: products become listable only now, with Allegro ready."""
         account = shop.account_id
         shop.categories = tuple(categories)
+        # Held until the first prices settle (`publish`): a new product is priced with an
+        # assumed commission first, then again once its Allegro category is known, and offers
+        # does not yet re-price live offers.
+        await self.send("POST", "offers", f"/accounts/{account}/publication/pause")
         selection: dict[str, Any] = await self.send(
             "PUT",
             "catalog",
@@ -443,6 +450,36 @@ class Platform:
 
         await wait_for(f"{shop.alias}'s selection", stable, within, interval=2)
         return seen[-1]
+
+    async def wait_priced(self, shop: Shop, listable: int, within: float = 300) -> None:
+        """Until offers holds every listable product and each price was computed with the
+        commission of its Allegro category (not the assumed one)."""
+
+        async def priced() -> bool:
+            offers = await self.offers(shop)
+            if len(offers) < listable:
+                return False
+            for offer in offers:
+                response = await self.http.get(
+                    self.url("pricing")
+                    + f"/accounts/{shop.account_id}/prices/{offer['sku']}/allegro-pl"
+                )
+                if response.status_code == 404:
+                    return False
+                steps = response.json().get("chain") or []
+                if any(step.get("assumed_fee") for step in steps):
+                    return False
+            return True
+
+        await wait_for(f"{shop.alias}'s prices", priced, within, interval=3)
+
+    async def publish(self, shop: Shop) -> int:
+        """Once the selection and its prices settled, let offers publish; returns how many
+        products are listable."""
+        listable = await self.wait_listable(shop)
+        await self.wait_priced(shop, listable)
+        await self.send("POST", "offers", f"/accounts/{shop.account_id}/publication/resume")
+        return listable
 
     async def wait_published(self, shop: Shop, listable: int, within: float = 900) -> None:
         async def done() -> bool:
