@@ -13,7 +13,9 @@ SERVICES := auth catalog pricing offers orders
 	bench-messaging bench-emulator bench-catalog bench-pricing bench-orders bench-bigbuy bench-offers bench-summary asyncapi clean
 
 help:
-	@echo "make run      - the whole platform end to end on the embedded default (emulator, demo data)"
+	@echo "make run      - the whole platform end to end on the embedded default: both emulators, every"
+	@echo "                service and the BigBuy connector, a demo catalogue through to tracked orders"
+	@echo "make run-check - the same on a small catalogue, then stops (non-zero if nothing sold)"
 	@echo "make test     - ruff, mypy and every test (what .ci/run calls); runs make tools first"
 	@echo "make tools    - docker-compose, promtool, chromium (apt-get as root) and kubectl, for the tests"
 	@echo "make emulator - the Allegro emulator alone, in the foreground"

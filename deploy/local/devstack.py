@@ -1,9 +1,13 @@
-"""`make run`: the whole platform on this machine, on the embedded default.
+"""`make run`: the whole platform on this machine, on the embedded default, through to a sale.
 
-Starts the Allegro emulator and the five services as processes against the local PostgreSQL and
-RabbitMQ (each service creates and migrates its own database), waits until every one is ready,
-runs the demo scenario, then keeps the stack up until Ctrl-C and stops it cleanly.
-Logs go to .run/<name>.log.
+Starts the Allegro emulator, the BigBuy emulator, the five services and the BigBuy connector as
+supervised processes against the local PostgreSQL and RabbitMQ (each service creates and
+migrates its own database), waits until every one is ready, then drives the demo with live
+progress (`mci_testing.platform`, the same steps the end-to-end test takes): BigBuy's
+catalogue in through the connector, a shop connected through the device flow, its account made
+ready, categories selected, mapped and priced, offers published on allegro.pl with CZ and SK
+prices, buyers' orders sent to BigBuy, shipped, and the tracking written to Allegro. Prints a
+summary, then keeps the stack up until Ctrl-C and stops it cleanly. Logs: .run/<name>.log.
 """
 
 from __future__ import annotations
@@ -11,23 +15,40 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
-import json
 import os
 import secrets
 import signal
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
+from mci_testing import platform as stack_platform
+from mci_testing.infra import drop_database
+from mci_testing.platform import Platform, Ports, Shop, stack
+from mci_testing.supervisor import ProcessFailed, ProcessSpec, Supervisor
 from shared.db import migrate
+from shared.settings import DEFAULT_DATABASE_ADMIN_URL
 
 REPO = Path(__file__).resolve().parents[2]
 LOGS = REPO / ".run"
 EMULATOR_PORT = int(os.environ.get("ALLEGRO_EMULATOR_PORT", "8400"))
+
+
+PORTS = Ports(allegro_emulator=EMULATOR_PORT)
+# The catalogue BigBuy's emulator serves: `make run` a few thousand products, `make run-check`
+# a few hundred so it stays about a minute or two.
+RUN_PRODUCTS = int(os.environ.get("MCI_DEMO_PRODUCTS", "3000"))
+CHECK_PRODUCTS = int(os.environ.get("MCI_DEMO_CHECK_PRODUCTS", "300"))
+DEMO_ORDERS = 10
+DATABASES = [f"mci_{name}" for name in ("auth", "catalog", "pricing", "offers", "orders", "bigbuy")]
 
 
 @dataclass
@@ -42,13 +63,13 @@ class Component:
         return f"http://127.0.0.1:{self.port}"
 
 
+# The Allegro emulator and the five services: what docker-compose also runs (tests/deploy).
 COMPONENTS = [
     Component("emulator", "allegro_emulator", EMULATOR_PORT, "/__admin/config"),
-    Component("auth", "auth", 8001, "/health/ready"),
-    Component("catalog", "catalog", 8002, "/health/ready"),
-    Component("pricing", "pricing", 8003, "/health/ready"),
-    Component("offers", "offers", 8004, "/health/ready"),
-    Component("orders", "orders", 8005, "/health/ready"),
+    *(
+        Component(name, name, getattr(PORTS, name), "/health/ready")
+        for name in ("auth", "catalog", "pricing", "offers", "orders")
+    ),
 ]
 # The operator console (console/README.md): started after the services, not one of them.
 CONSOLE = Component("console", "mci_console", 8009, "/health")
@@ -72,233 +93,229 @@ def development_admin_key() -> str:
     return key
 
 
-def environment() -> dict[str, str]:
+def local_environment() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("ENVIRONMENT", "development")
-    if env["ENVIRONMENT"] == "development":
-        env.setdefault("AUTH_BOOTSTRAP_ADMIN_KEY", development_admin_key())
-    env.setdefault("ALLEGRO_API_URL", f"http://127.0.0.1:{EMULATOR_PORT}")
-    env.setdefault("ALLEGRO_AUTH_URL", f"http://127.0.0.1:{EMULATOR_PORT}")
-    return env
-
-
-async def start(component: Component, env: dict[str, str]) -> asyncio.subprocess.Process:
-    LOGS.mkdir(exist_ok=True)
-    log = (LOGS / f"{component.name}.log").open("ab")
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        component.module,
-        "--port",
-        str(component.port),
-        stdout=log,
-        stderr=asyncio.subprocess.STDOUT,
-        env=env,
-        start_new_session=True,
+    admin_key = env.get("AUTH_BOOTSTRAP_ADMIN_KEY") or (
+        development_admin_key() if env["ENVIRONMENT"] == "development" else ""
     )
-
-
-async def wait_ready(component: Component, process: asyncio.subprocess.Process) -> None:
-    deadline = time.monotonic() + 90
-    async with httpx.AsyncClient(timeout=2) as http:
-        while time.monotonic() < deadline:
-            if process.returncode is not None:
-                raise RuntimeError(
-                    f"{component.name} exited ({process.returncode}); see .run/{component.name}.log"
-                )
-            try:
-                if (await http.get(component.url + component.ready_path)).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.3)
-    raise RuntimeError(f"{component.name} not ready after 90 s; see .run/{component.name}.log")
-
-
-async def demo() -> None:
-    """The end-to-end demo on the emulator; each service adds its steps as it lands."""
-    emulator = COMPONENTS[0].url
-    auth = COMPONENTS[1].url
-    admin_key = environment().get("AUTH_BOOTSTRAP_ADMIN_KEY")
     if not admin_key:
         raise RuntimeError("outside development, set AUTH_BOOTSTRAP_ADMIN_KEY for the demo")
-    admin = {"Authorization": f"Bearer {admin_key}"}
-    async with httpx.AsyncClient(timeout=30, headers=admin) as http:
-        for component in COMPONENTS[1:]:
-            ready = (await http.get(component.url + "/health/ready")).json()
-            print(f"  {component.name:<8} {component.url}  ready: {ready['checks']}")
-
-        print("connecting the demo shop (seller demo-seller on the emulator) through OAuth:")
-        accounts = (await http.get(f"{auth}/accounts", params={"limit": 1000})).json()["items"]
-        account = next((a for a in accounts if a["alias"] == "demo-shop"), None)
-        if account is None:
-            account = (
-                (await http.post(f"{auth}/accounts", json={"alias": "demo-shop"}))
-                .raise_for_status()
-                .json()
-            )
-        # The emulator starts empty each run, so the shop is linked afresh every time.
-        await http.post(f"{auth}/accounts/{account['id']}/reset")
-        start = await http.post(f"{auth}/accounts/{account['id']}/connect/authorization-code")
-        query = dict(httpx.URL(start.raise_for_status().json()["authorize_url"]).params)
-        print(f"  authorize URL: {start.json()['authorize_url'][:90]}...")
-        # The seller's approval on Allegro's page, done headlessly by the emulator.
-        approval = await http.post(
-            f"{emulator}/__admin/oauth/authorize",
-            json={
-                "clientId": query["client_id"],
-                "redirectUri": query["redirect_uri"],
-                "login": "demo-seller",
-                "codeChallenge": query["code_challenge"],
-                "codeChallengeMethod": "S256",
-                "state": query["state"],
-            },
-        )
-        callback = httpx.URL(approval.raise_for_status().json()["redirectUrl"])
-        account = (
-            (await http.get(f"{auth}/accounts/oauth/callback", params=dict(callback.params)))
-            .raise_for_status()
-            .json()
-        )
-        print(
-            f"  account {account['alias']}: {account['status']} as Allegro user "
-            f"{account['allegro_login']} ({account['allegro_user_id']}),"
-            f" token valid until {account['access_expires_at']}"
-        )
-        await demo_catalogue_and_prices(http, account["id"])
-        print(f"  operator API key for this local stack: {admin['Authorization'][7:]}")
-        print(f"  operator console: {CONSOLE.url} (log in with that key)")
+    return stack_platform.environment(PORTS, admin_key, env)
 
 
-DEMO_PRODUCTS = 500
-DEMO_CATEGORIES = ["Home & Garden", "Sports & Outdoors", "Electronics"]
-DEMO_RULES: dict[str, Any] = {
-    "strategy": "margin",
-    "rules": [
-        {"scope": "price_band", "band": {"min": "0", "max": "10"}, "percentage": "45"},
-        {"scope": "price_band", "band": {"min": "10", "max": "100"}, "percentage": "35"},
-        {"scope": "price_band", "band": {"min": "100"}, "percentage": "22"},
-    ],
-    "fallback": "rrp",
-    "floor": {"min_margin_pct": "2"},
-    "shipping": {"free_delivery": True},
-}
-DEMO_RATES = {
-    "rates": [
-        {"base": "EUR", "quote": quote, "rate": rate, "source": "demo", "as_of": "2026-11-26"}
-        for quote, rate in (("PLN", "4.2875"), ("CZK", "25.21"), ("HUF", "391.40"))
-    ]
-}
+def environment() -> dict[str, str]:
+    """The settings every process of `make run` gets (docker-compose mirrors them)."""
+    return local_environment()
 
 
-async def demo_catalogue_and_prices(http: httpx.AsyncClient, account_id: str) -> None:
-    """Catalogue in, a selection for the shop, prices per marketplace, Allegro coverage."""
-    catalog, pricing = COMPONENTS[2].url, COMPONENTS[3].url
-    seedfiles = importlib.import_module("mci_testing.seedfiles")
-    # The emulator's Allegro catalogue is generated from the same seed, so EANs match.
-    body = b"".join(seedfiles.jsonl_lines(seedfiles.seed_products(1_000_000, 0, DEMO_PRODUCTS)))
-    imported = (
-        (await http.post(f"{catalog}/imports", params={"format": "jsonl"}, content=body))
-        .raise_for_status()
-        .json()
+def progress_bar(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description:<34}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        console=console,
     )
-    print(
-        f"imported the demo catalogue: {imported['valid']} valid rows,"
-        f" {imported['invalid']} rejected with their reasons"
-    )
-    prices = f"{pricing}/accounts/{account_id}"
-    (await http.put(f"{prices}/fx-rates", json=DEMO_RATES)).raise_for_status()
-    (await http.put(f"{prices}/rules", json=DEMO_RULES)).raise_for_status()
-    # The seed carries no GPSR data (BigBuy's product compliance): the demo shop lists under
-    # its own responsible producer, so its products are not held back for it.
-    waived = await http.put(
-        f"{catalog}/accounts/{account_id}/listing", json={"not_blocking": ["missing_gpsr"]}
-    )
-    waived.raise_for_status()
-    selection = await http.put(
-        f"{catalog}/accounts/{account_id}/selection",
-        json={"include": {"categories": DEMO_CATEGORIES}},
-    )
-    print(f"selected for demo-shop: {selection.raise_for_status().json()}")
-    # A product is listable only once its category is mapped to an Allegro category: take
-    # Allegro's best suggestion for each (as an operator would after reviewing them).
-    suggested = await http.post(
-        f"{catalog}/accounts/{account_id}/category-suggestions/unmapped", json={"limit": 50}
-    )
-    categories = [
-        found["supplier_category"]
-        for found in suggested.raise_for_status().json()["categories"]
-        if found.get("suggestions")
-    ]
-    accepted = await http.post(
-        f"{catalog}/category-mappings/accept-suggestions",
-        json={"supplier_categories": categories},
-    )
-    mapped = accepted.raise_for_status().json()["accepted"]
-    print(f"mapped {len(mapped)} supplier categories to Allegro's (best suggestion each)")
-    page = (await http.get(f"{catalog}/products", params={"limit": 5})).json()
-    sku = page["items"][-1]["sku"]
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        explained = await http.get(f"{prices}/prices/{sku}/allegro-pl")
-        if explained.status_code == 200:
-            print(f"priced from CatalogUpdated -> PriceComputed; {sku} on allegro-pl:")
-            print("  " + json.dumps(explained.json(), default=str)[:600] + " ...")
-            break
-        await asyncio.sleep(0.5)
-    else:
-        print(f"  {sku} has no price yet: see .run/pricing.log")
-    coverage = await http.post(f"{catalog}/accounts/{account_id}/coverage")
-    report_id = coverage.raise_for_status().json()["report_id"]
-    print("coverage of the selection on Allegro's catalogue (EAN lookups, rate-limited):")
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        report = (await http.get(f"{catalog}/coverage/{report_id}")).json()
-        if report["status"] != "running":
-            print(f"  {report['status']}: {report['counts']}")
-            break
-        await asyncio.sleep(2)
-    else:
-        print(f"  still running ({report.get('progress')}): GET {catalog}/coverage/{report_id}")
+
+
+async def watch(
+    console: Console,
+    description: str,
+    total: int,
+    done: Any,
+    within: float,
+) -> int:
+    """A bar with rate and ETA while `done()` (an awaitable count) climbs to `total`."""
+    started = time.monotonic()
+    count = 0
+    with progress_bar(console) as bar:
+        task = bar.add_task(description, total=max(total, 1), rate="")
+        while time.monotonic() - started < within:
+            count = await done()
+            rate = count / max(time.monotonic() - started, 0.001) * 60
+            bar.update(task, completed=min(count, total), rate=f"{rate:,.0f}/min")
+            if count >= total:
+                break
+            await asyncio.sleep(1)
+    return count
+
+
+async def demo(platform: Platform, console: Console, products: int) -> dict[str, Any]:
+    """The demo through to a sale; returns what the summary and `make run-check` look at."""
+    say = console.print
+    say(f"[bold]1. BigBuy's catalogue ({products} products) in through the connector")
+
+    async def in_catalog() -> int:
+        return await platform.catalogue_in()
+
+    # Variations are SKUs of their own and parents with variations are not sent: about as
+    # many SKUs as products; the refresh is done when the count stops moving.
+    await watch(console, "products in catalog", products, in_catalog, within=600)
+    await platform.wait_catalogue_settled()
+    say(f"  {await platform.catalogue_in()} SKUs in catalog")
+
+    say("[bold]2. the shop demo-shop connects (device flow, approved on the emulator)")
+    shop = Shop("demo-shop", "demo-seller", "", ("allegro-pl", "allegro-cz", "allegro-sk"))
+    shop.account_id = await platform.connect(shop.alias, shop.login)
+    say(f"  account {shop.account_id} connected as Allegro's demo-seller")
+
+    say("[bold]3. account readiness: return policy, warranty, shipping price lists, producer")
+    readiness = await platform.make_ready(shop)
+    for item in readiness["items"]:
+        say(f"  {item['item']:<22} {item['status']}")
+
+    say("[bold]4. prices, selection and category mapping")
+    await platform.price(shop)
+    roots = await platform.supplier_roots()
+    await platform.select_and_map(shop, roots)
+    say(f"  selected {', '.join(roots)}; mapped to Allegro's best suggested categories")
+    with console.status("waiting for the selection and its prices to settle"):
+        listable = await platform.publish(shop)
+    say(f"  {listable} products listable, priced; publication resumed")
+
+    say("[bold]5. offers published on allegro.pl with CZ and SK prices")
+
+    async def settled() -> int:
+        return await platform.settled(shop)
+
+    await watch(console, "offers settled", listable, settled, within=900)
+
+    say(f"[bold]6. buyers order ({DEMO_ORDERS}); to BigBuy, shipped, tracking to Allegro")
+    active = await platform.offers(shop, "active")
+    forms = [await platform.buy(o["offer_id"]) for o in active[:DEMO_ORDERS]]
+
+    async def tracked() -> int:
+        return len(await platform.shipped_on_allegro(shop.login))
+
+    await watch(console, "tracking on Allegro", len(forms), tracked, within=300)
+    return {"shop": shop, "forms": forms}
+
+
+async def summary(platform: Platform, console: Console, shop: Shop) -> tuple[int, int]:
+    """Tables: offers by state per marketplace, not listable by reason, the orders' way."""
+    progress = await platform.progress(shop)
+    offers = Table(title="offers by state")
+    offers.add_column("offers' state")
+    offers.add_column("count", justify="right")
+    for state, count in sorted(progress["by_state"].items()):
+        offers.add_row(state, str(count))
+    console.print(offers)
+    marketplaces = Table(title="on Allegro, by marketplace (Allegro's state)")
+    marketplaces.add_column("marketplace")
+    marketplaces.add_column("state")
+    marketplaces.add_column("count", justify="right")
+    for marketplace, states in sorted(progress["by_marketplace"].items()):
+        for state, count in sorted(states.items()):
+            marketplaces.add_row(marketplace, state, str(count))
+    console.print(marketplaces)
+
+    reasons = Table(title="not listable, by reason")
+    reasons.add_column("where")
+    reasons.add_column("reason")
+    reasons.add_column("products", justify="right")
+    blocked = await platform.get("catalog", f"/accounts/{shop.account_id}/not-listable", limit=1)
+    for reason, count in sorted(blocked["by_reason"].items()):
+        reasons.add_row("catalog", reason, str(count))
+    for reason, count in sorted(
+        Counter(
+            (o.get("reason") or {}).get("code", "?")
+            for o in await platform.offers(shop, "not_listable")
+        ).items()
+    ):
+        reasons.add_row("offers", reason, str(count))
+    console.print(reasons)
+
+    imported = await platform.pages("orders", "/orders", account_id=shop.account_id)
+    supplier = await platform.supplier_orders()
+    shipped = await platform.shipped_on_allegro(shop.login)
+    orders = Table(title="orders")
+    orders.add_column("imported from Allegro", justify="right")
+    orders.add_column("sent to BigBuy", justify="right")
+    orders.add_column("tracking on Allegro", justify="right")
+    sent = [o for o in supplier if o.get("bigbuy_order_id")]
+    orders.add_row(str(len(imported)), str(len(sent)), str(len(shipped)))
+    console.print(orders)
+
+    nxt = Table(title="where to look next")
+    nxt.add_column("what")
+    nxt.add_column("where")
+    for what, where in (
+        ("each service's docs", "services/*/README.md, connectors/bigbuy/README.md"),
+        ("the CLI", ".venv/bin/mci --help (finds the key in .run/bootstrap-admin-key)"),
+        ("the console", f"{CONSOLE.url} (log in with the key below)"),
+        ("logs", str(LOGS)),
+        *((name, platform.url(name)) for name in ("auth", "catalog", "pricing", "offers")),
+        ("orders", platform.url("orders")),
+        ("BigBuy connector", platform.url("bigbuy")),
+    ):
+        nxt.add_row(what, where)
+    console.print(nxt)
+    active = int(progress["by_state"].get("active", 0))
+    return active, len(shipped)
 
 
 async def run(keep_running: bool) -> int:
-    env = environment()
-    processes: list[tuple[Component, asyncio.subprocess.Process]] = []
+    console = Console()
+    env = local_environment()
+    products = RUN_PRODUCTS if keep_running else CHECK_PRODUCTS
+    specs: list[ProcessSpec] = [
+        *stack(PORTS, products),
+        ProcessSpec(CONSOLE.name, CONSOLE.module, CONSOLE.port, CONSOLE.ready_path),
+    ]
+    if "ALLEGRO_API_URL" not in os.environ:
+        # The emulators start empty, so an earlier run's offers, orders and refreshes would
+        # point at nothing: the demo starts from fresh databases (each service migrates its own).
+        admin_url = os.environ.get("DATABASE_ADMIN_URL", DEFAULT_DATABASE_ADMIN_URL)
+        for name in DATABASES:
+            await drop_database(admin_url, name)
+        console.print(f"fresh demo databases: {', '.join(DATABASES)}")
+    supervisor = Supervisor(LOGS, env)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    platform = Platform(PORTS, env["AUTH_BOOTSTRAP_ADMIN_KEY"])
     try:
-        for component in COMPONENTS:
-            process = await start(component, env)
-            processes.append((component, process))
-            await wait_ready(component, process)
-            print(f"started {component.name} on {component.url}", flush=True)
-        console = await start(CONSOLE, env)
-        processes.append((CONSOLE, console))
-        await wait_ready(CONSOLE, console)
-        print(f"started the operator console on {CONSOLE.url}", flush=True)
-        print("the platform is up:")
-        await demo()
-        if keep_running:
-            print("Ctrl-C stops it; logs in .run/", flush=True)
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-            await stop.wait()
+        for spec in specs:
+            with console.status(f"starting {spec.name} on {spec.url}"):
+                await asyncio.to_thread(supervisor.start, spec)
+            console.print(f"started {spec.name:<17} {spec.url}  log .run/{spec.name}.log")
+        scenario = asyncio.create_task(demo(platform, console, products))
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({scenario, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if not scenario.done():
+            scenario.cancel()
+            console.print("stopped by Ctrl-C")
+            return 130
+        result = scenario.result()
+        active, tracked = await summary(platform, console, result["shop"])
+        console.print(f"operator API key for this local stack: {env['AUTH_BOOTSTRAP_ADMIN_KEY']}")
+        if not keep_running:
+            if active == 0 or tracked == 0:
+                console.print("[red]run-check failed: no active offer or no tracking on Allegro")
+                return 1
+            console.print("[green]run-check: offers active and tracking on Allegro")
+            return 0
+        console.print("Ctrl-C stops it; logs in .run/")
+        await stopped
         return 0
+    except (ProcessFailed, TimeoutError, RuntimeError, httpx.HTTPError) as exc:
+        console.print(f"[red]{exc}")
+        dead = supervisor.dead()
+        if dead:
+            console.print(f"[red]exited: {', '.join(dead)} (see their logs in .run/)")
+        return 1
     finally:
-        for _, process in reversed(processes):
-            if process.returncode is None:
-                process.terminate()
-        for _, process in processes:
-            try:
-                await asyncio.wait_for(process.wait(), 15)
-            except TimeoutError:
-                process.kill()
+        await platform.close()
+        with console.status("stopping every process"):
+            await asyncio.to_thread(supervisor.stop_all)
 
 
 async def migrate_all() -> int:
     """Create and migrate every service's database (what each service also does at start)."""
-    for component in COMPONENTS[1:]:
+    for component in [*COMPONENTS[1:], Component("bigbuy", "bigbuy_connector", 0, "")]:
         main = importlib.import_module(f"{component.module}.main")
         definition = main.build()
         await migrate(definition.migrations_dir, definition.settings.database_url)

@@ -136,3 +136,26 @@ def test_seed_is_light_to_import_and_has_its_own_taxonomy() -> None:
         "Sports & Outdoors",
         "Electronics",
     )
+
+
+def test_products_added_to_the_catalogue_are_found_by_gtin(api: Api, server: Server) -> None:
+    """A supplier whose EANs are not the seeded catalogue's (BigBuy's) gets Allegro products
+    for them through the admin API, in the category given, idempotently."""
+    ean = "8400000000017"
+    assert (
+        api.get("/sale/products", params={"phrase": ean, "mode": "GTIN"}).json()["products"] == []
+    )
+    from allegro_emulator.seed import LEAF_CATEGORIES
+
+    leaf = LEAF_CATEGORIES[3]
+    body = {"products": [{"ean": ean, "name": "Kubek termiczny 450 ml", "categoryId": leaf}]}
+    added = server.admin.post("/catalogue/products", json=body)
+    assert added.status_code == 201 and added.json()["added"] == 1
+    again = server.admin.post("/catalogue/products", json=body)
+    assert again.json()["added"] == 0
+    [product] = api.get("/sale/products", params={"phrase": ean, "mode": "GTIN"}).json()["products"]
+    assert product["category"]["id"] == leaf
+    full = api.get(f"/sale/products/{product['id']}").json()
+    assert any(p["id"] == "225693" and p["values"] == [ean] for p in full["parameters"])
+    refused = server.admin.post("/catalogue/products", json={"products": [{"ean": ean}]})
+    assert refused.status_code == 422

@@ -8,6 +8,7 @@ Bodies are plain `application/json`.
 from __future__ import annotations
 
 import dataclasses
+import random
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -29,9 +30,15 @@ from allegro_emulator.offers import (
     set_stock,
 )
 from allegro_emulator.seed import (
+    CATEGORY_BY_ID,
     DELIVERY_METHODS,
+    LEAF_CATEGORIES,
+    PARAM_BRAND,
+    PARAM_EAN,
     allegro_presence,
     category_parameters,
+    category_path,
+    product_parameter_values,
     supplier_product,
 )
 from allegro_emulator.state import Client, Emulator, Faults, Json, Seller, World, iso
@@ -201,6 +208,70 @@ async def set_catalogue(request: Request) -> Response:
     }
     emu.config.update({names[k]: v for k, v in body.items() if k in names})
     return _json(dataclasses.asdict(emu.catalogue))
+
+
+@router.post("/catalogue/products")
+async def add_catalogue_products(request: Request) -> Response:
+    """Products Allegro's catalogue holds besides the seeded ones, found by their GTIN:
+    `{"products": [{"ean", "name", "categoryId" (a leaf), "brand"?}]}`. A supplier whose codes
+    are not the seeded catalogue's (the BigBuy emulator's) is then matched as on allegro.pl,
+    where most branded products already exist. Idempotent per EAN: the id follows from it."""
+    emu: Emulator = request.app.state.emulator
+    products = (await _body(request)).get("products")
+    if not isinstance(products, list):
+        raise AllegroError(422, "VALIDATION_ERROR", "products must be a list", path="products")
+    added = 0
+    for index, item in enumerate(products):
+        ean, name, leaf = (str(item.get(k) or "") for k in ("ean", "name", "categoryId"))
+        if not ean or not name or leaf not in CATEGORY_BY_ID or leaf not in LEAF_CATEGORIES:
+            raise AllegroError(
+                422,
+                "VALIDATION_ERROR",
+                "each product needs an ean, a name and a leaf categoryId",
+                path=f"products[{index}]",
+            )
+        product_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"allegro-emulator:gtin:{ean}"))
+        if product_id in emu.world.extra_products:
+            continue
+        parameters: list[Json] = [
+            {
+                "id": PARAM_EAN,
+                "name": "EAN (GTIN)",
+                "values": [ean],
+                "valuesLabels": [ean],
+                "options": {"identifiesProduct": True, "isGTIN": True},
+            }
+        ]
+        if item.get("brand"):
+            parameters.append(
+                {
+                    "id": PARAM_BRAND,
+                    "name": "Marka",
+                    "values": [str(item["brand"])],
+                    "valuesLabels": [str(item["brand"])],
+                    "options": {"identifiesProduct": True, "isGTIN": False},
+                }
+            )
+        rng = random.Random(f"gtin:{ean}")
+        emu.world.extra_products[product_id] = {
+            "id": product_id,
+            "name": name[:75],
+            "category": {
+                "id": leaf,
+                "path": [{"id": cid, "name": cname} for cid, cname in category_path(leaf)],
+                "similar": [],
+            },
+            "images": [{"url": f"https://a.allegroimg.com/original/{ean}/0.jpg"}],
+            "parameters": [*parameters, *product_parameter_values(leaf, rng)],
+            "description": {
+                "sections": [{"items": [{"type": "TEXT", "content": f"<p>{name}</p>"}]}]
+            },
+            "hasProtectedBrand": False,
+            "publication": {"status": "LISTED"},
+        }
+        emu.world.extra_products_by_gtin.setdefault(ean, []).append(product_id)
+        added += 1
+    return _json({"added": added, "products": len(emu.world.extra_products)}, 201)
 
 
 @router.get("/catalogue/sample")
