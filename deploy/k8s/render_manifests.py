@@ -115,7 +115,7 @@ DEV_SECRETS = {"BIGBUY_API_KEY": BIGBUY_EMULATOR_KEY}
 CONSOLE = "console"
 CONSOLE_PORT = 8009
 # The services the console proxies to (mci_console.settings.SERVICES).
-CONSOLE_PROXIES = ("auth", "catalog", "pricing", "offers", "orders")
+CONSOLE_PROXIES = ("auth", "catalog", "pricing", "offers", "orders", "bigbuy")
 
 # Backlog per worker replica that KEDA aims for (rabbitmq scaler, mode QueueLength).
 QUEUE_LENGTH_TARGET = "200"

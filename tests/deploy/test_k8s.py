@@ -121,7 +121,7 @@ SECRET_KEYS = {"DATABASE_ADMIN_URL", "AMQP_URL", "MCI_SERVICE_TOKEN_SECRET"}
 
 # Addresses without credentials, set as plain values: BigBuy's public API root (the connector)
 # and the services' in-cluster addresses (the console).
-PUBLIC_URLS = {"BIGBUY_API_URL", *(f"CONSOLE_{s.upper()}_URL" for s in SERVICES)}
+PUBLIC_URLS = {"BIGBUY_API_URL", *(f"CONSOLE_{s.upper()}_URL" for s in BACKENDS)}
 
 
 def secretish(name: str) -> bool:
@@ -281,7 +281,7 @@ def test_k8s_console(manifests: dict[str, list[dict[str, Any]]]) -> None:
     assert env["CONSOLE_HTTP_HOST"] == "0.0.0.0"
     settings = load_module(ROOT / "console/src/mci_console/settings.py", "console_settings")
     for name in settings.SERVICES:
-        assert env[f"CONSOLE_{name.upper()}_URL"] == f"http://{name}:{SERVICES[name]}"
+        assert env[f"CONSOLE_{name.upper()}_URL"] == f"http://{name}:{BACKENDS[name]}"
     assert "envFrom" not in container, "the console needs no database, broker or secret"
     assert find(docs, "Service", "console")["spec"]["ports"][0]["port"] == CONSOLE_PORT
     assert find(docs, "PodDisruptionBudget", "console")["spec"]["minAvailable"] == 1
@@ -739,12 +739,12 @@ def test_network_policies_let_only_what_must_talk(
         service = service_of(name)
         calls = service in calls_allegro | calls_bigbuy and not name.endswith("-migrate")
         assert allows(docs, endpoint, OUTSIDE, 443) == calls, name
-    # The console reaches the APIs of the services it proxies to, and nothing else of ours.
+    # The console reaches the APIs of the services and the connector it proxies to, and
+    # nothing else of ours.
     console = pod["console"]
-    for service in SERVICES:
+    for service in BACKENDS:
         assert allows(docs, console, pod[f"{service}-api"], port[service]), service
         assert not allows(docs, console, pod[f"{service}-worker"], port[service]), service
-    assert not allows(docs, console, pod["bigbuy-api"], 8006)
     assert allows(docs, INGRESS_POD, console, CONSOLE_PORT)
     assert not allows(docs, STRANGER_POD, console, CONSOLE_PORT)
     assert not allows(docs, pod["catalog-api"], console, CONSOLE_PORT)

@@ -125,7 +125,9 @@ class ServiceRuntime:
         so with both servers up the service is fully running when this returns.
         """
         s = self.settings
-        self.engine = create_engine(s.database_url, application_name=s.service_name)
+        self.engine = create_engine(
+            s.database_url, pool_size=s.database_pool_size, application_name=s.service_name
+        )
         self.broker = Broker(s.amqp_url, s.service_name)
         first_attempt = asyncio.Event()
         self._startup = asyncio.create_task(self._bring_up(first_attempt), name="startup")
