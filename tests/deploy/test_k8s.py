@@ -26,7 +26,6 @@ from mci_testing.deploy import (
     K8S,
     KUBERNETES_VERSION,
     ROOT,
-    SERVICES,
     load_module,
     queues_of,
     run,
