@@ -51,13 +51,14 @@ format: $(INSTALLED)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# Two workers (pytest-xdist), each test file whole on one: most tests wait on timers, I/O and
-# child processes, so two share the two cores well; every run's databases and vhost are per
-# worker process already. `PYTEST_WORKERS=0` runs in one process.
+# One process by default. `PYTEST_WORKERS=2` runs two pytest-xdist workers, each test file whole
+# on one (about 8 minutes instead of 20 here), but each worker keeps its session's whole stacks of
+# service processes (tests/api, the CLI's, the console's) open, and together they still reach
+# PostgreSQL's default 100 connections: not the default until the stacks share a budget.
 # Bytecode is written even where PYTHONDONTWRITEBYTECODE is set (this machine's image sets it):
 # else each of the hundreds of Python processes the tests start compiles every module it imports
 # again (about 1.3 s of CPU for a service's imports).
-PYTEST_WORKERS ?= 2
+PYTEST_WORKERS ?= 0
 test: tools lint
 	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 

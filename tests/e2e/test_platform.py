@@ -283,9 +283,10 @@ async def test_orders_go_to_bigbuy_once_and_tracking_reaches_allegro(
     platform_stack: Stack, shops: dict[str, Shop]
 ) -> None:
     platform = platform_stack.platform
-    # allegro.pl buyers only: a CZ buyer's postcode as the emulator gives it ("110 00") is
-    # refused by BigBuy (ER004, bad_address) and waits for the operator: seen here, not fixed.
-    await buy(platform, shops["a"], 6)
+    # Shop A sells on allegro.cz too: two of its buyers are Czech (a Czech address and postcode).
+    await buy(platform, shops["a"], 4)
+    await buy(platform, shops["a"], 2, "allegro-cz")
     await buy(platform, shops["b"], 4)
     assert len(WORLD.forms) == 10
+    assert sum(f["delivery"]["address"]["countryCode"] == "CZ" for f in WORLD.forms) == 2
     await assert_orders_went_through(platform)

@@ -201,3 +201,26 @@ def test_product_parameters_and_descriptions_match_their_schemas(
         for section in description["sections"]:
             for item in section["items"]:
                 schemas.validate_discriminated("DescriptionSectionItem", item)
+
+
+def test_a_buyer_on_allegro_cz_has_a_czech_address(api: Api, server: Server) -> None:
+    rates = _rates(api, PL, CZ)
+    offer = create_offer(
+        api,
+        server,
+        price="100.00",
+        delivery={"shippingRates": {"id": rates}},
+        additionalMarketplaces={
+            "allegro-cz": {"sellingMode": {"price": {"amount": "580", "currency": "CZK"}}}
+        },
+    )
+    body = {"offerId": offer["id"], "marketplaceId": "allegro-cz"}
+    form = server.admin.post("/orders", json=body).json()
+    address = form["delivery"]["address"]
+    assert (address["countryCode"], address["zipCode"], address["city"]) == (
+        "CZ",
+        "110 00",
+        "Praha",
+    )
+    assert form["buyer"]["address"]["postCode"] == "110 00"
+    assert address["phoneNumber"].startswith("+420")

@@ -53,6 +53,15 @@ class BuyerSchedule:
     last: float = 0.0
 
 
+# A buyer's address as the marketplace's country writes it (a CZ buyer has a Czech postcode).
+BUYER_ADDRESSES: dict[str, tuple[str, str, str, str]] = {
+    "PL": ("Ogrodowa 1", "Warszawa", "00-001", "+48600100200"),
+    "CZ": ("Vodičkova 1", "Praha", "110 00", "+420601100200"),
+    "SK": ("Obchodná 1", "Bratislava", "811 01", "+421901100200"),
+    "HU": ("Váci utca 1", "Budapest", "1052", "+36301100200"),
+}
+
+
 def _revision(emu: Emulator) -> str:
     return f"{emu.random.getrandbits(32):08x}"
 
@@ -124,6 +133,7 @@ def place_order(
     n = len(user.checkout_forms) + 1
     currency = MARKETPLACES[marketplace]["currency"]
     country = MARKETPLACES[marketplace]["country"]
+    street, city, postcode, phone = BUYER_ADDRESSES[country]
     total = Decimal(price["amount"]) * quantity
     form: Json = {
         "id": str(uuid.uuid4()),
@@ -135,11 +145,11 @@ def place_order(
             "firstName": "Jan",
             "lastName": "Kowalski",
             "guest": False,
-            "phoneNumber": "+48600100200",
+            "phoneNumber": phone,
             "address": {
-                "street": "Ogrodowa 1",
-                "city": "Warszawa",
-                "postCode": "00-001",
+                "street": street,
+                "city": city,
+                "postCode": postcode,
                 "countryCode": country,
             },
         },
@@ -160,11 +170,11 @@ def place_order(
             "address": {
                 "firstName": "Jan",
                 "lastName": "Kowalski",
-                "street": "Ogrodowa 1",
-                "city": "Warszawa",
-                "zipCode": "00-001",
+                "street": street,
+                "city": city,
+                "zipCode": postcode,
                 "countryCode": country,
-                "phoneNumber": "+48600100200",
+                "phoneNumber": phone,
             },
             "method": {"id": "7203cb90-864c-4cab-b0a6-6a9b5d9f1d9b", "name": "Allegro Kurier DPD"},
             "cost": {"amount": "0.00", "currency": currency},
