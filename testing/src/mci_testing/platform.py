@@ -364,6 +364,12 @@ class Platform:
         # assumed commission first, then again once its Allegro category is known, and offers
         # does not yet re-price live offers.
         await self.send("POST", "offers", f"/accounts/{account}/publication/pause")
+        # BigBuy's compliance data comes one product at a time (its limit: one call in 5 s), so
+        # most products have none yet: the shop lists under the responsible producer its
+        # readiness made, and missing GPSR data does not hold its products back.
+        await self.send(
+            "PUT", "catalog", f"/accounts/{account}/listing", {"not_blocking": ["missing_gpsr"]}
+        )
         selection: dict[str, Any] = await self.send(
             "PUT",
             "catalog",
