@@ -36,7 +36,7 @@ from shared.messaging.topology import QueueSpec, declare_queue, events
 from shared.security import issue_token
 from shared.service import create_app
 
-from .test_service import PRODUCER, SAFETY, Probe, Seller, Service, settings_for
+from .test_service import Probe, Seller, Service, settings_for
 
 
 class Replicas:
@@ -84,6 +84,7 @@ async def replicas(
     database_url = await make_database("offers_drift", MIGRATIONS)
     settings = settings_for(database_url, amqp_url, emulator).model_copy(
         update={
+            "offer_events_enabled": True,
             "offer_events_poll_interval_seconds": 0.2,
             "offer_events_lease_seconds": 10.0,
             # Small pages: every test reads events and lists offers over several pages.
@@ -127,21 +128,7 @@ def service(replicas: tuple[Service, Replicas]) -> Service:
 
 
 async def ready_seller(service: Service) -> Seller:
-    """A seller whose account is ready. Asked again when the first answer is not ready: the
-    worker's own check of a new account can begin after the operator's and, having read Allegro
-    before the producer was created, be the one stored (the later-begun check wins)."""
-    seller = service.seller()
-    found: dict[str, Any] = {}
-    for _ in range(3):
-        found = await service.readiness(
-            seller.account,
-            create_missing=True,
-            responsible_producer=PRODUCER,
-            safety_information=SAFETY,
-        )
-        if found["readiness"] == "ready":
-            return seller
-    raise AssertionError(f"{seller.account} never became ready: {found}")
+    return await service.ready_seller()
 
 
 async def live_offer(

@@ -269,6 +269,8 @@ async def read_offer_events(runtime: ServiceRuntime) -> None:
     deps = runtime.dependencies
     assert isinstance(deps, OffersDeps)
     interval = deps.settings.offer_events_poll_interval_seconds
+    if not deps.settings.offer_events_enabled:
+        return
     while not runtime.stopping.is_set():
         worked = False
         try:

@@ -71,6 +71,8 @@ class Settings(ServiceSettings):
     sync_backoff_seconds: float = 2.0
     # The longest wait between two tries of one offer's change.
     sync_backoff_max_seconds: float = 300.0
+    # Read Allegro's offer events for drift (off: drift is found only by a reconcile).
+    offer_events_enabled: bool = True
     # How often each ready account's offer events (GET /sale/offer-events) are read when the
     # last read caught up; a full page is followed at once.
     offer_events_poll_interval_seconds: float = 30.0
