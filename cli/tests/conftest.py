@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from mci_testing.emulator import EmulatorHandle, start_emulator
-from mci_testing.fixtures import MakeDatabase
+from mci_testing.fixtures import MakeAmqpUrl, MakeDatabase
 from mci_testing.infra import free_port
 from mci_testing.served import Served, serve
 from shared.allegro.tokens import StaticTokens
@@ -83,11 +83,12 @@ def cli_emulator() -> Iterator[EmulatorHandle]:
 @pytest.fixture(scope="session")
 async def stack(
     make_database: MakeDatabase,
-    amqp_url: str,
+    make_amqp_url: MakeAmqpUrl,
     cli_emulator: EmulatorHandle,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Stack]:
     assert MCI.exists(), f"{MCI} is not installed: make install"
+    amqp_url = make_amqp_url("cli")
     running: dict[str, Served] = {}
     try:
         auth = running["auth"] = serve(

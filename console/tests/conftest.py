@@ -28,8 +28,8 @@ from mci_console.app import create_app
 from mci_console.settings import ConsoleSettings
 from mci_testing.bigbuy import BigBuyEmulatorHandle, start_bigbuy_emulator
 from mci_testing.emulator import EmulatorHandle, start_emulator
-from mci_testing.fixtures import MakeDatabase
-from mci_testing.infra import VhostAdmin, base_amqp_url, free_port, with_vhost
+from mci_testing.fixtures import MakeAmqpUrl, MakeDatabase
+from mci_testing.infra import free_port
 from mci_testing.served import Served, serve
 from shared.allegro.tokens import StaticTokens
 
@@ -148,25 +148,13 @@ def console_bigbuy() -> Iterator[BigBuyEmulatorHandle]:
 
 
 @pytest.fixture(scope="session")
-def console_amqp_url(vhost_admin: VhostAdmin, amqp_vhost: str) -> Iterator[str]:
-    """A vhost of the console tests' own: other tests' in-process services (the CLI's, the
-    API-wide ones) consume the run's vhost and would take the messages meant for these."""
-    vhost = f"{amqp_vhost}-console"
-    vhost_admin.create(vhost)
-    try:
-        yield with_vhost(base_amqp_url(), vhost)
-    finally:
-        vhost_admin.delete(vhost)
-
-
-@pytest.fixture(scope="session")
 async def stack(
     make_database: MakeDatabase,
-    console_amqp_url: str,
+    make_amqp_url: MakeAmqpUrl,
     console_emulator: EmulatorHandle,
     console_bigbuy: BigBuyEmulatorHandle,
 ) -> AsyncIterator[Stack]:
-    amqp_url = console_amqp_url
+    amqp_url = make_amqp_url("console")
     console_port = free_port()
     console_url = f"http://127.0.0.1:{console_port}"
     callback = f"{console_url}/oauth/callback"

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from mci_testing.emulator import EmulatorHandle, start_emulator
-from mci_testing.fixtures import MakeDatabase
+from mci_testing.fixtures import MakeAmqpUrl, MakeDatabase
 from mci_testing.served import Served as Served  # re-exported: the tests here import it
 from mci_testing.served import serve as served_service
 from shared.accounts import StaticAccounts
@@ -56,9 +56,10 @@ def small_emulator() -> Iterator[EmulatorHandle]:
 
 @pytest.fixture(scope="session")
 async def served(
-    make_database: MakeDatabase, amqp_url: str, small_emulator: EmulatorHandle
+    make_database: MakeDatabase, make_amqp_url: MakeAmqpUrl, small_emulator: EmulatorHandle
 ) -> AsyncIterator[dict[str, Served]]:
     """The five services, started once for the tests of this folder."""
+    amqp_url = make_amqp_url("api")
     running: dict[str, Served] = {}
     try:
         for service in SERVICES:  # auth first: the others ask it about API keys

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mci_testing.fixtures import MakeDatabase
+from mci_testing.fixtures import MakeAmqpUrl, MakeDatabase
 from mci_testing.platform import Platform, Ports, environment, stack
 from mci_testing.supervisor import Supervisor
 
@@ -39,13 +39,16 @@ class Stack:
 
 @pytest.fixture(scope="module")
 async def platform_stack(
-    make_database: MakeDatabase, amqp_url: str, tmp_path_factory: pytest.TempPathFactory
+    make_database: MakeDatabase,
+    make_amqp_url: MakeAmqpUrl,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Stack]:
     from auth.settings import DEVELOPMENT_BOOTSTRAP_KEY_ID
 
     ports = Ports.free()
     admin_key = f"mcik_{DEVELOPMENT_BOOTSTRAP_KEY_ID}_{secrets.token_urlsafe(32)}"
     env = environment(ports, admin_key, os.environ)
+    amqp_url = make_amqp_url("e2e")
     env["ENVIRONMENT"] = "development"
     env["AMQP_URL"] = amqp_url
     for name, prefix in DATABASES.items():

@@ -92,7 +92,30 @@ def amqp_url(amqp_vhost: str) -> str:
     return infra.with_vhost(infra.base_amqp_url(), amqp_vhost)
 
 
-__all__ = ["MakeDatabase", "allegro_emulator", "bigbuy_emulator"]
+class MakeAmqpUrl(Protocol):
+    def __call__(self, label: str) -> str: ...
+
+
+@pytest.fixture(scope="session")
+def make_amqp_url(vhost_admin: infra.VhostAdmin, amqp_vhost: str) -> Iterator[MakeAmqpUrl]:
+    """`make_amqp_url("e2e")`: the URL of a vhost of the caller's own, removed at the end of
+    the run. Every stack that outlives one test takes one: a service left running on the run's
+    shared vhost is a competing consumer that takes messages meant for another stack's."""
+    created: list[str] = []
+
+    def make(label: str) -> str:
+        vhost = f"{amqp_vhost}-{label}-{len(created)}"
+        vhost_admin.create(vhost)
+        created.append(vhost)
+        return infra.with_vhost(infra.base_amqp_url(), vhost)
+
+    yield make
+    if not os.environ.get("MCI_KEEP_TEST_RESOURCES"):
+        for vhost in created:
+            vhost_admin.delete(vhost)
+
+
+__all__ = ["MakeAmqpUrl", "MakeDatabase", "allegro_emulator", "bigbuy_emulator"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
