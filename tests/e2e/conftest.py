@@ -1,6 +1,8 @@
 """The whole platform for the end-to-end tests: both emulators, the five services and the BigBuy
-connector, each a separate process (`mci_testing.supervisor`, as `make run` starts them) on
-free ports, each service on a throw-away database of this run and the run's RabbitMQ vhost."""
+connector, each service as deployed, an API process and a worker process (the outbox relay, the
+consumers and the background loops), all under `mci_testing.supervisor` (as `make run` starts
+them) on free ports, each service on a throw-away database of this run and the run's RabbitMQ
+vhost."""
 
 from __future__ import annotations
 
@@ -14,12 +16,26 @@ from pathlib import Path
 import pytest
 
 from mci_testing.fixtures import MakeAmqpUrl, MakeDatabase
-from mci_testing.platform import Platform, Ports, environment, stack
+from mci_testing.infra import free_port
+from mci_testing.platform import SERVICE_MODULES, Platform, Ports, environment, stack, worker_of
 from mci_testing.supervisor import Supervisor
 
-# BigBuy products in the emulator's catalogue: with variations as SKUs of their own, about
-# 1.25 SKUs each, so some 500 SKUs reach catalog.
-BIGBUY_PRODUCTS = 400
+# BigBuy products in the emulator's catalogue: with variations as SKUs of their own (a parent
+# with variations is not one), 500 SKUs reach catalog.
+BIGBUY_PRODUCTS = 401
+CATALOGUE_SKUS = 500
+# What a worker killed with SIGKILL held (an offer being published, a batch command, an
+# account's order events, a supplier order, the catalogue scheduler) is taken over when its
+# lease runs out: 20 s here instead of minutes, so the kill round ends in minutes.
+SHORT_LEASES = {
+    "OFFERS_PUBLISH_LEASE_SECONDS": "20",
+    "OFFERS_SYNC_LEASE_SECONDS": "20",
+    "OFFERS_OFFER_EVENTS_LEASE_SECONDS": "20",
+    "ORDERS_ORDER_POLL_LEASE_SECONDS": "20",
+    "ORDERS_WRITE_BACK_LEASE_SECONDS": "20",
+    "BIGBUY_ORDER_LEASE_SECONDS": "20",
+    "BIGBUY_SCHEDULER_LEASE_SECONDS": "20",
+}
 DATABASES = {
     "auth": "AUTH",
     "catalog": "CATALOG",
@@ -51,6 +67,7 @@ async def platform_stack(
     amqp_url = make_amqp_url("e2e")
     env["ENVIRONMENT"] = "development"
     env["AMQP_URL"] = amqp_url
+    env.update(SHORT_LEASES)
     for name, prefix in DATABASES.items():
         env[f"{prefix}_DATABASE_URL"] = await make_database(f"e2e_{name}")
         env[f"{prefix}_AMQP_URL"] = amqp_url
@@ -58,9 +75,21 @@ async def platform_stack(
     supervisor = Supervisor(logs, env)
     platform = Platform(ports, admin_key)
     try:
-        for spec in stack(ports, BIGBUY_PRODUCTS):
+        for spec in stack(ports, BIGBUY_PRODUCTS, workers=worker_ports(ports)):
             await asyncio.to_thread(supervisor.start, spec)
         yield Stack(supervisor, platform, ports)
     finally:
         await platform.close()
         await asyncio.to_thread(supervisor.stop_all)
+
+
+def worker_ports(ports: Ports) -> dict[str, int]:
+    """A free port for each service's worker (its health endpoints), none of the stack's."""
+    taken = {getattr(ports, name) for name in vars(ports)}
+    found: dict[str, int] = {}
+    while len(found) < len(SERVICE_MODULES):
+        port = free_port()
+        if port not in taken:
+            taken.add(port)
+            found[worker_of(list(SERVICE_MODULES)[len(found)])] = port
+    return found

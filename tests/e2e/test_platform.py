@@ -1,23 +1,39 @@
-"""The platform end to end: BigBuy's catalogue in through the connector, three shops, offers on
-Allegro, orders to BigBuy and tracking back, every service and connector a separate process on
-real PostgreSQL and RabbitMQ, both emulators over HTTP. Asserted on the emulators' state, not
-on what the services say of themselves. Then every service and the connector is killed with
-SIGKILL in turn while orders and stock changes are in flight, restarted, and the final state
-checked again: nothing lost, nothing doubled.
+"""The platform end to end: BigBuy's catalogue in through the connector (500 SKUs), two shops
+selling all of it (A on allegro.pl, .cz and .sk, B on allegro.pl) and a third without a return
+policy, offers on Allegro, stock 0 and restock, orders to BigBuy and tracking back; every
+service and the connector as deployed, an API process and a worker process each, on real
+PostgreSQL and RabbitMQ, both emulators over HTTP. Asserted on the emulators' state, not on what
+the services say of themselves.
+
+Then the kill round: while rule changes re-price a shop, stock changes (sell-outs and restocks)
+come from BigBuy and orders are placed, each process is killed with SIGKILL in turn and
+restarted, and the final state is checked: every listable product one offer at its price and
+the supplier's stock, every order once at BigBuy and its waybill on Allegro.
 
 The tests of this module run in order on one stack (`platform_stack`, conftest.py).
 """
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections import Counter
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from mci_testing.platform import Platform, Shop, on_allegro, wait_for
-from tests.e2e.conftest import Stack
+from mci_testing.platform import (
+    DEMO_RULES,
+    SERVICE_MODULES,
+    Platform,
+    Shop,
+    eventually,
+    on_allegro,
+    wait_for,
+    worker_of,
+)
+from tests.e2e.conftest import CATALOGUE_SKUS, Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1500)]
 
@@ -40,6 +56,9 @@ class World:
         self.shops: dict[str, Shop] = {}
         self.listable: dict[str, int] = {}
         self.forms: list[dict[str, Any]] = []
+        # SKUs whose stock this module changed at BigBuy, and those bought.
+        self.restocked: set[str] = set()
+        self.bought: set[str] = set()
 
 
 WORLD = World()
@@ -56,6 +75,7 @@ async def shops(platform_stack: Stack) -> dict[str, Shop]:
         return len(await platform.supplier_roots()) >= 2
 
     await wait_for("the supplier's category names in catalog", named, 300, interval=3)
+    assert await platform.catalogue_in() == CATALOGUE_SKUS
     roots = await platform.supplier_roots()
     a = Shop("shop-a", "demo-seller", "", PL_CZ_SK)
     b = Shop("shop-b", "demo-seller-2", "", ("allegro-pl",))
@@ -67,7 +87,7 @@ async def shops(platform_stack: Stack) -> dict[str, Shop]:
         found = await platform.make_ready(shop)
         assert found["readiness"] == "ready", found
     await platform.make_ready(c)
-    half = len(roots) // 2
+    half = len(roots) // 2  # A and B between them sell the whole catalogue
     await platform.select_and_map(a, roots[:half], missing_share=MISSING_SHARE)
     await platform.select_and_map(b, roots[half:], missing_share=MISSING_SHARE)
     await platform.select_and_map(c, roots[:1], missing_share=MISSING_SHARE)
@@ -235,15 +255,62 @@ async def test_an_account_without_a_return_policy_publishes_nothing_and_says_why
 
 
 async def buy(platform: Platform, shop: Shop, count: int, marketplace: str | None = None) -> None:
+    """Buyers order `count` live offers of the shop not bought before, each one whose stock this
+    module leaves alone (an order for a SKU it sold out at BigBuy would be refused there)."""
     active = await platform.offers(shop, "active")
-    bought = {f["lineItems"][0]["offer"]["id"] for f in WORLD.forms}
-    for offer in [o for o in active if o["offer_id"] not in bought][:count]:
+    fresh = [o for o in active if o["sku"] not in WORLD.bought | WORLD.restocked]
+    for offer in fresh[:count]:
         body: dict[str, Any] = {"offerId": offer["offer_id"]}
         if marketplace:
             body["marketplaceId"] = marketplace
         form = await platform.send("POST", "allegro-emulator", "/__admin/orders", body)
         form["shop"] = shop.alias
         WORLD.forms.append(form)
+        WORLD.bought.add(offer["sku"])
+    assert len(fresh) >= count, "not enough live offers left to buy"
+
+
+async def test_stock_0_ends_an_offer_and_a_restock_reactivates_it(
+    platform_stack: Stack, shops: dict[str, Shop]
+) -> None:
+    """BigBuy sells out of a few SKUs: the connector's stock refresh carries stock 0 to catalog
+    and offers ends each offer on Allegro; a restock reactivates the same offer with the new
+    quantity. Nothing triggers the refresh: the connector runs stock-and-prices refreshes back
+    to back, as often as BigBuy's budgets allow (`BIGBUY_STOCK_REFRESH_INTERVAL_SECONDS` 0), so
+    an operator's "refresh now" could not come sooner; the emulator's limits are scaled down."""
+    platform = platform_stack.platform
+    chosen: dict[str, tuple[Shop, str]] = {}
+    for key, count in (("a", 3), ("b", 2)):
+        for offer in (await platform.offers(shops[key], "active"))[:count]:
+            chosen[offer["sku"]] = (shops[key], offer["offer_id"])
+    WORLD.restocked |= set(chosen)
+    for sku in chosen:
+        await platform.set_supplier_stock(sku, 0)
+
+    async def offers_are(status: str, stocks: dict[str, int]) -> None:
+        for shop in {id(s): s for s, _ in chosen.values()}.values():
+            live = await allegro_offers(platform, shop)
+            ours = {o["sku"]: o for o in await platform.offers(shop)}
+            for sku, (owner, offer_id) in chosen.items():
+                if owner is not shop:
+                    continue
+                assert ours[sku]["offer_id"] == offer_id, ours[sku]  # the same offer, not a new one
+                on_allegro_now = live[offer_id]
+                assert on_allegro_now["publication"]["status"] == status, (sku, on_allegro_now)
+                if status == "ENDED":
+                    assert ours[sku]["state"] == "ended", ours[sku]
+                    assert ours[sku]["reason"]["code"] == "stock_out", ours[sku]
+                else:
+                    assert ours[sku]["state"] == "active", ours[sku]
+                    assert on_allegro_now["stock"]["available"] == stocks[sku], on_allegro_now
+
+    await eventually("sold-out offers ended on Allegro", lambda: offers_are("ENDED", {}), 180)
+    products = await catalogue(platform)
+    assert {products[sku]["stock"] for sku in chosen} == {0}
+    restock = {sku: 5 + i for i, sku in enumerate(chosen)}
+    for sku, quantity in restock.items():
+        await platform.set_supplier_stock(sku, quantity)
+    await eventually("restocked offers live again", lambda: offers_are("ACTIVE", restock), 180)
 
 
 async def assert_orders_went_through(platform: Platform, within: float = 600) -> None:
@@ -294,3 +361,120 @@ async def test_orders_go_to_bigbuy_once_and_tracking_reaches_allegro(
     assert len(WORLD.forms) == 10
     assert sum(f["delivery"]["address"]["countryCode"] == "CZ" for f in WORLD.forms) == 2
     await assert_orders_went_through(platform)
+
+
+# --- the kill round ---------------------------------------------------------------------------
+# Every service's API and worker and the connector's, in turn. Killing a worker kills its outbox
+# relay, its consumers and its background loops (publisher, sync, pollers, scheduler) at once:
+# they share the process. The emulators are not killed: they stand for Allegro and BigBuy.
+VICTIMS = [process for name in SERVICE_MODULES for process in (name, worker_of(name))]
+
+
+class Round:
+    """What the kill round changed: the rule sets' margin shift per shop, and the SKUs whose
+    stock it changes at BigBuy."""
+
+    def __init__(self) -> None:
+        self.shift: dict[str, int] = {}
+        self.stock_skus: list[str] = []
+
+
+ROUND = Round()
+
+
+def shifted_rules(shift: int) -> dict[str, Any]:
+    """The demo rules with every band's margin `shift` points higher (a few percent on every
+    price: a real re-price, below the circuit breaker's 25 %)."""
+    rules = [
+        {**rule, "percentage": str(int(rule["percentage"]) + shift)} for rule in DEMO_RULES["rules"]
+    ]
+    return {**DEMO_RULES, "rules": rules}
+
+
+async def work_in_flight(platform: Platform, shops: dict[str, Shop], turn: int) -> None:
+    """One turn's work: a shop re-priced (every offer's price changes on Allegro), BigBuy's
+    stock changed for a dozen SKUs (some sold out, earlier sell-outs restocked), two orders."""
+    shop = shops["a" if turn % 2 == 0 else "b"]
+    ROUND.shift[shop.alias] = ROUND.shift.get(shop.alias, 0) + 1
+    saved = await platform.send(
+        "PUT",
+        "pricing",
+        f"/accounts/{shop.account_id}/rules",
+        shifted_rules(ROUND.shift[shop.alias]),
+    )
+    assert saved["status"] == "active", saved  # not held by the circuit breaker
+    rng = random.Random(turn)
+    for sku in rng.sample(ROUND.stock_skus, 12):
+        await platform.set_supplier_stock(sku, 0 if rng.random() < 0.25 else rng.randint(1, 40))
+    await buy(platform, shops["a"], 1)
+    await buy(platform, shops["b"], 1)
+
+
+@pytest.fixture(scope="module")
+async def kill_round(platform_stack: Stack, shops: dict[str, Shop]) -> list[str]:
+    """Leaves the SKUs for orders alone; the stock changes go to others of the two shops."""
+    platform = platform_stack.platform
+    for key in ("a", "b"):
+        active = await platform.offers(shops[key], "active")
+        fresh = [o["sku"] for o in active if o["sku"] not in WORLD.bought | WORLD.restocked]
+        # The first of each shop's live offers are left to be bought (one a turn).
+        ROUND.stock_skus += fresh[len(VICTIMS) + 2 :]
+    WORLD.restocked |= set(ROUND.stock_skus)
+    assert len(ROUND.stock_skus) >= 100, len(ROUND.stock_skus)
+    return VICTIMS
+
+
+@pytest.mark.parametrize("victim", VICTIMS)
+async def test_kill_9_mid_flow(
+    platform_stack: Stack, shops: dict[str, Shop], kill_round: list[str], victim: str
+) -> None:
+    """Work under way (events in outboxes and queues, batch commands on Allegro, orders on
+    their way to BigBuy or back), the process killed with SIGKILL (nothing flushed, nothing
+    acked, its leases left held) and started again; what is checked after all of them is in
+    `test_after_the_kills_nothing_is_lost_and_nothing_doubled`."""
+    platform, supervisor = platform_stack.platform, platform_stack.supervisor
+    await work_in_flight(platform, shops, kill_round.index(victim))
+    await asyncio.sleep(1)  # under way
+    await asyncio.to_thread(supervisor.kill, victim)
+    assert not supervisor.running[victim].alive
+    await asyncio.to_thread(supervisor.restart, victim)
+    assert supervisor.running[victim].starts == 2
+    assert supervisor.dead() == []
+
+
+async def assert_final_state(platform: Platform, shop: Shop) -> None:
+    """The shop's offers as `assert_offers_match` wants them, catalog holding BigBuy's stock of
+    every SKU the module changed, and every live price computed with the shop's last rules."""
+    ours = await assert_offers_match(platform, shop)
+    products = await catalogue(platform)
+    for sku in sorted(set(ours) & (WORLD.restocked | WORLD.bought)):
+        assert products[sku]["stock"] == await platform.supplier_stock(sku), sku
+    rules = await platform.get("pricing", f"/accounts/{shop.account_id}/rules")
+    assert rules["version"] > 1 and not rules["pending_versions"], rules
+    for sku, offer in ours.items():
+        if offer["state"] == "active":
+            price = await price_of(platform, shop, sku)
+            assert price["rule_version"] == rules["version"], (sku, price, rules)
+
+
+async def test_after_the_kills_nothing_is_lost_and_nothing_doubled(
+    platform_stack: Stack, shops: dict[str, Shop]
+) -> None:
+    """The same final state as without the kills: every order imported once, at BigBuy once,
+    its waybill on Allegro once; every listable product one offer on Allegro (none created
+    twice), at the price of the last rules and BigBuy's stock, sold-out ones ended."""
+    platform = platform_stack.platform
+    assert len(WORLD.forms) == 10 + 2 * len(VICTIMS)
+    await assert_orders_went_through(platform)
+    for key in ("a", "b"):
+        shop = shops[key]
+        await eventually(
+            f"{shop.alias} settled after the kills",
+            lambda shop=shop: assert_final_state(platform, shop),  # type: ignore[misc]
+            300,
+            interval=3,
+        )
+    states: Counter[str] = Counter()
+    for key in ("a", "b"):
+        states.update(o["state"] for o in await platform.offers(shops[key]))
+    assert states["ended"] > 0 and states["active"] > 0, states  # sold out and live both seen

@@ -26,6 +26,8 @@ SERVICES = ("auth", "catalog", "pricing", "offers", "orders")
 # The BigBuy emulator's development key (the connector's default, refused outside development).
 BIGBUY_KEY = "bigbuy-emulator-key"
 ADMIN_READY = "/__admin/config"
+# The connector's BIGBUY_MAX_HANDLING_DAYS: slower warehouse rows are not counted as stock.
+MAX_HANDLING_DAYS = 3
 
 
 @dataclass(frozen=True)
@@ -81,23 +83,63 @@ def environment(ports: Ports, admin_key: str, base: Mapping[str, str]) -> dict[s
     return env
 
 
-def stack(ports: Ports, bigbuy_products: int) -> list[ProcessSpec]:
+# BigBuy's limits as the emulator applies them: every window 720 times shorter (an hour is 5 s).
+# Not turned off: without limits the emulator sends no X-RateLimit headers, so the connector
+# keeps to BigBuy's documented budgets (ten stock lists an hour) and, after its first ten
+# refreshes, a stock change would wait an hour to reach the catalog.
+BIGBUY_RATE_LIMIT_SCALE = 720
+# Each program of the stack that is a service (`--role`), by its process name.
+SERVICE_MODULES = {**{name: name for name in SERVICES}, "bigbuy": "bigbuy_connector"}
+# The environment prefix of each service's settings.
+SETTINGS_PREFIX = {name: name.upper() for name in SERVICE_MODULES}
+
+
+def stack(
+    ports: Ports, bigbuy_products: int, *, workers: Mapping[str, int] | None = None
+) -> list[ProcessSpec]:
     """Both emulators, the five services and the BigBuy connector, in start order (auth first:
-    the others ask it about API keys and tokens)."""
-    return [
+    the others ask it about API keys and tokens).
+
+    Each service is one process (`--role all`: API, outbox relay, consumers and background
+    loops), or, with `workers` (process name -> port), two as deployed: the API (`--role api`,
+    which migrates) on the service's port and `<name>-worker` (`--role worker`: the relay,
+    the consumers and the loops) on its own port, started after it."""
+    specs = [
         ProcessSpec("allegro-emulator", "allegro_emulator", ports.allegro_emulator, ADMIN_READY),
         ProcessSpec(
             "bigbuy-emulator",
             "bigbuy_emulator",
             ports.bigbuy_emulator,
             ADMIN_READY,
-            # BigBuy's hourly limits would make a demo wait hours; the connector's limit
-            # handling has its own tests and benchmark.
-            args=("--catalogue-size", str(bigbuy_products), "--no-rate-limits"),
+            args=(
+                "--catalogue-size",
+                str(bigbuy_products),
+                "--rate-limit-scale",
+                str(BIGBUY_RATE_LIMIT_SCALE),
+            ),
         ),
-        *(ProcessSpec(name, name, getattr(ports, name)) for name in SERVICES),
-        ProcessSpec("bigbuy", "bigbuy_connector", ports.bigbuy),
     ]
+    for name, module in SERVICE_MODULES.items():
+        port = getattr(ports, name)
+        if workers is None:
+            specs.append(ProcessSpec(name, module, port))
+            continue
+        specs.append(ProcessSpec(name, module, port, args=("--role", "api")))
+        specs.append(
+            ProcessSpec(
+                worker_of(name),
+                module,
+                workers[worker_of(name)],
+                args=("--role", "worker"),
+                env={f"{SETTINGS_PREFIX[name]}_RUN_MIGRATIONS": "false"},
+            )
+        )
+    return specs
+
+
+def worker_of(service: str) -> str:
+    """The process name of a service's worker when the stack runs the roles apart."""
+    return f"{service}-worker"
 
 
 # --- the scenario ---------------------------------------------------------------------------
@@ -170,6 +212,27 @@ async def wait_for(
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what}: not reached within {within:.0f} s")
         await asyncio.sleep(interval)
+
+
+async def eventually(
+    what: str, check: Callable[[], Awaitable[object]], within: float, interval: float = 2.0
+) -> None:
+    """Run `check` (assertions) until it passes; past `within`, once more and let it fail with
+    its own message. For a state the platform reaches by itself: the long limit is for a loaded
+    machine, not a speed claim."""
+
+    async def passes() -> bool:
+        try:
+            await check()
+        except AssertionError:
+            return False
+        return True
+
+    try:
+        await wait_for(what, passes, within, interval)
+    except TimeoutError:
+        await check()
+        raise
 
 
 @dataclass
@@ -262,6 +325,23 @@ class Platform:
 
         await wait_for("the BigBuy catalogue in catalog", settled, within, interval=3)
         return seen[-1]
+
+    async def supplier_stock(self, sku: str) -> int:
+        """The stock BigBuy holds of one SKU as the connector counts it: the warehouse rows
+        shipped within its `max_handling_days` (3), none for an inactive product."""
+        item = await self.get("bigbuy-emulator", f"/__admin/items/{sku}")
+        if not item["active"]:
+            return 0
+        return sum(
+            int(row["quantity"])
+            for row in item["stocks"]
+            if int(row["maxHandlingDays"]) <= MAX_HANDLING_DAYS
+        )
+
+    async def set_supplier_stock(self, sku: str, quantity: int) -> None:
+        """BigBuy's stock of one SKU (all of it in its fastest warehouse row), as when the
+        supplier sells out or restocks."""
+        await self.send("PUT", "bigbuy-emulator", f"/__admin/stock/{sku}", {"quantity": quantity})
 
     async def supplier_roots(self) -> list[str]:
         """The supplier's top-level categories as catalog holds them."""
