@@ -18,7 +18,7 @@ import pytest
 from mci_testing.fixtures import MakeAmqpUrl, MakeDatabase
 from mci_testing.infra import free_port
 from mci_testing.platform import SERVICE_MODULES, Platform, Ports, environment, stack, worker_of
-from mci_testing.supervisor import Supervisor
+from mci_testing.supervisor import ProcessSpec, Supervisor
 
 # BigBuy products in the emulator's catalogue: with variations as SKUs of their own (a parent
 # with variations is not one), 500 SKUs reach catalog.
@@ -75,12 +75,23 @@ async def platform_stack(
     supervisor = Supervisor(logs, env)
     platform = Platform(ports, admin_key)
     try:
-        for spec in stack(ports, BIGBUY_PRODUCTS, workers=worker_ports(ports)):
-            await asyncio.to_thread(supervisor.start, spec)
+        for wave in start_waves(stack(ports, BIGBUY_PRODUCTS, workers=worker_ports(ports))):
+            await asyncio.gather(*(asyncio.to_thread(supervisor.start, spec) for spec in wave))
         yield Stack(supervisor, platform, ports)
     finally:
         await platform.close()
         await asyncio.to_thread(supervisor.stop_all)
+
+
+def start_waves(specs: list[ProcessSpec]) -> list[list[ProcessSpec]]:
+    """The stack's processes in waves, each wave's side by side (twelve one after the other
+    take minutes on a loaded machine): the emulators; auth, which every service asks about API
+    keys; the other services' APIs, each migrating its database; then the workers."""
+    emulators = [s for s in specs if s.name.endswith("-emulator")]
+    workers = [s for s in specs if s.name.endswith("-worker")]
+    auth = [s for s in specs if s.name == "auth"]
+    apis = [s for s in specs if s not in [*emulators, *workers, *auth]]
+    return [emulators, auth, apis, workers]
 
 
 def worker_ports(ports: Ports) -> dict[str, int]:
