@@ -184,6 +184,12 @@ async def test_every_listable_product_has_one_live_offer_at_its_price_and_stock(
     platform_stack: Stack, shops: dict[str, Shop]
 ) -> None:
     platform = platform_stack.platform
+    # The issue's 500 products across two accounts: each SKU is in the selection of A or of B.
+    products = await catalogue(platform)
+    assert len(products) == CATALOGUE_SKUS
+    assert not set(shops["a"].categories) & set(shops["b"].categories)
+    roots = {str(p["supplier_category"]).split(" > ")[0] for p in products.values()}
+    assert roots == {*shops["a"].categories, *shops["b"].categories}
     listed = 0
     reasons: Counter[str] = Counter()
     for key in ("a", "b"):
@@ -254,16 +260,19 @@ async def test_an_account_without_a_return_policy_publishes_nothing_and_says_why
     assert await allegro_offers(platform, shop) == {}
 
 
-async def buy(platform: Platform, shop: Shop, count: int, marketplace: str | None = None) -> None:
-    """Buyers order `count` live offers of the shop not bought before, each one whose stock this
-    module leaves alone (an order for a SKU it sold out at BigBuy would be refused there) and
-    not its last unit (Allegro ends an offer sold out by a sale itself, a case of its own)."""
-    active = await platform.offers(shop, "active")
-    fresh = [
+def buyable(active: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
         o
         for o in active
         if o["sku"] not in WORLD.bought | WORLD.restocked and int(o["stock"] or 0) >= 3
     ]
+
+
+async def buy(platform: Platform, shop: Shop, count: int, marketplace: str | None = None) -> None:
+    """Buyers order `count` live offers of the shop not bought before, each one whose stock this
+    module leaves alone (an order for a SKU it sold out at BigBuy would be refused there) and
+    not its last unit (Allegro ends an offer sold out by a sale itself, a case of its own)."""
+    fresh = buyable(await platform.offers(shop, "active"))
     for offer in fresh[:count]:
         body: dict[str, Any] = {"offerId": offer["offer_id"]}
         if marketplace:
@@ -421,9 +430,11 @@ async def kill_round(platform_stack: Stack, shops: dict[str, Shop]) -> list[str]
     platform = platform_stack.platform
     for key in ("a", "b"):
         active = await platform.offers(shops[key], "active")
-        fresh = [o["sku"] for o in active if o["sku"] not in WORLD.bought | WORLD.restocked]
-        # The first of each shop's live offers are left to be bought (one a turn).
-        ROUND.stock_skus += fresh[len(VICTIMS) + 2 :]
+        # A few more than the turns of each shop's offers that may be bought are left alone.
+        kept = {o["sku"] for o in buyable(active)[: len(VICTIMS) + 2]}
+        ROUND.stock_skus += [
+            o["sku"] for o in active if o["sku"] not in kept | WORLD.bought | WORLD.restocked
+        ]
     WORLD.restocked |= set(ROUND.stock_skus)
     assert len(ROUND.stock_skus) >= 100, len(ROUND.stock_skus)
     return VICTIMS
