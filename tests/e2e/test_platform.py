@@ -200,10 +200,16 @@ async def test_every_listable_product_has_one_live_offer_at_its_price_and_stock(
     assert not set(shops["a"].categories) & set(shops["b"].categories)
     roots = {str(p["supplier_category"]).split(" > ")[0] for p in products.values()}
     assert roots == {*shops["a"].categories, *shops["b"].categories}
+    found: dict[str, dict[str, dict[str, Any]]] = {}
+
+    async def matched() -> None:  # an offer may still be in a check its last update started
+        for key in ("a", "b"):
+            found[key] = await assert_offers_match(platform, shops[key])
+
+    await eventually("the shops' offers settled", matched, 120)
     listed = 0
     reasons: Counter[str] = Counter()
-    for key in ("a", "b"):
-        ours = await assert_offers_match(platform, shops[key])
+    for ours in found.values():
         states = Counter(o["state"] for o in ours.values())
         assert states["active"] > 0 and states["not_listable"] > 0, states
         reasons.update(o["reason"]["code"] for o in ours.values() if o["reason"])
@@ -281,7 +287,9 @@ def buyable(active: list[dict[str, Any]]) -> list[dict[str, Any]]:
 async def buy(platform: Platform, shop: Shop, count: int, marketplace: str | None = None) -> None:
     """Buyers order `count` live offers of the shop not bought before, each one whose stock this
     module leaves alone (an order for a SKU it sold out at BigBuy would be refused there) and
-    not its last unit (Allegro ends an offer sold out by a sale itself, a case of its own)."""
+    not its last unit: Allegro ends an offer whose last unit sells, and offers, told stock 0,
+    then sends an END that Allegro refuses (the offer stays `active`, `sync_failed`), a gap of
+    offers' sync this test does not cover."""
     fresh = buyable(await platform.offers(shop, "active"))
     for offer in fresh[:count]:
         body: dict[str, Any] = {"offerId": offer["offer_id"]}

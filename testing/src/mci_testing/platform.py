@@ -83,11 +83,6 @@ def environment(ports: Ports, admin_key: str, base: Mapping[str, str]) -> dict[s
     return env
 
 
-# BigBuy's limits as the emulator applies them: every window 720 times shorter (an hour is 5 s).
-# Not turned off: without limits the emulator sends no X-RateLimit headers, so the connector
-# keeps to BigBuy's documented budgets (ten stock lists an hour) and, after its first ten
-# refreshes, a stock change would wait an hour to reach the catalog.
-BIGBUY_RATE_LIMIT_SCALE = 720
 # Each program of the stack that is a service (`--role`), by its process name.
 SERVICE_MODULES = {**{name: name for name in SERVICES}, "bigbuy": "bigbuy_connector"}
 # The environment prefix of each service's settings.
@@ -95,7 +90,11 @@ SETTINGS_PREFIX = {name: name.upper() for name in SERVICE_MODULES}
 
 
 def stack(
-    ports: Ports, bigbuy_products: int, *, workers: Mapping[str, int] | None = None
+    ports: Ports,
+    bigbuy_products: int,
+    *,
+    workers: Mapping[str, int] | None = None,
+    bigbuy_rate_limit_scale: float | None = None,
 ) -> list[ProcessSpec]:
     """Both emulators, the five services and the BigBuy connector, in start order (auth first:
     the others ask it about API keys and tokens).
@@ -103,7 +102,18 @@ def stack(
     Each service is one process (`--role all`: API, outbox relay, consumers and background
     loops), or, with `workers` (process name -> port), two as deployed: the API (`--role api`,
     which migrates) on the service's port and `<name>-worker` (`--role worker`: the relay,
-    the consumers and the loops) on its own port, started after it."""
+    the consumers and the loops) on its own port, started after it.
+
+    BigBuy's hourly limits would make a demo wait hours: the emulator runs without them, or with
+    every window `bigbuy_rate_limit_scale` times shorter. Without limits it sends no
+    X-RateLimit headers, so the connector keeps to BigBuy's documented budgets (ten stock lists
+    an hour): after its first ten refreshes a stock change waits the rest of the hour. Scaled,
+    the headers come and stock keeps flowing."""
+    limits = (
+        ("--no-rate-limits",)
+        if bigbuy_rate_limit_scale is None
+        else ("--rate-limit-scale", str(bigbuy_rate_limit_scale))
+    )
     specs = [
         ProcessSpec("allegro-emulator", "allegro_emulator", ports.allegro_emulator, ADMIN_READY),
         ProcessSpec(
@@ -111,12 +121,7 @@ def stack(
             "bigbuy_emulator",
             ports.bigbuy_emulator,
             ADMIN_READY,
-            args=(
-                "--catalogue-size",
-                str(bigbuy_products),
-                "--rate-limit-scale",
-                str(BIGBUY_RATE_LIMIT_SCALE),
-            ),
+            args=("--catalogue-size", str(bigbuy_products), *limits),
         ),
     ]
     for name, module in SERVICE_MODULES.items():
