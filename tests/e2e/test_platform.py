@@ -464,8 +464,11 @@ async def test_kill_9_mid_flow(
 ) -> None:
     """Work under way (events in outboxes and queues, batch commands on Allegro, orders on
     their way to BigBuy or back), the process killed with SIGKILL (nothing flushed, nothing
-    acked, its leases left held) and started again; what is checked after all of them is in
-    `test_after_the_kills_nothing_is_lost_and_nothing_doubled`."""
+    acked, its leases left held) and started again. `<service>` is the API process
+    (`--role api`: the routes, whose commits write the outbox); `<service>-worker` runs the
+    outbox relay, every consumer and the background loops in one process, so one kill takes
+    all of them down at once. What must hold after all the kills is checked by the
+    `test_after_the_kills_*` tests."""
     platform, supervisor = platform_stack.platform, platform_stack.supervisor
     await work_in_flight(platform, shops, kill_round.index(victim))
     await asyncio.sleep(1)  # under way
