@@ -123,9 +123,14 @@ class Bus:
         return envelope
 
     async def publish_envelope(
-        self, envelope: Envelope, routing_key: str, exchange: str = EVENTS_EXCHANGE
+        self, envelope: Envelope, routing_key: str | None = None, exchange: str | None = None
     ) -> None:
-        await self.exchanges[exchange].publish(message_of(envelope), routing_key=routing_key)
+        """An envelope as it is (sent twice, it is a redelivery); routed as its event class
+        says unless told otherwise."""
+        event = EVENTS_BY_TYPE.get(envelope.type)
+        key = routing_key or (event.routing_key if event else envelope.type)
+        target = exchange or (event.exchange if event else EVENTS_EXCHANGE)
+        await self.exchanges[target].publish(message_of(envelope), routing_key=key)
 
     async def publish_raw(
         self, body: bytes, routing_key: str, exchange: str = EVENTS_EXCHANGE, **properties: Any
