@@ -161,7 +161,7 @@ export function detailWords(details) {
   if (!Array.isArray(details)) return [];
   return details
     .filter((d) => d && typeof d === "object" && (d.field || d.reason))
-    .map((d) => [d.field, d.reason || d.code].filter(Boolean).join(": "));
+    .map((d) => [d.field, d.reason || d.problem || d.code].filter(Boolean).join(": "));
 }
 
 export async function call(service, method, path, options = {}) {
