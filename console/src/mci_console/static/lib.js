@@ -113,6 +113,13 @@ export function fill(el, ...children) {
   return el;
 }
 
+// Append children, leaving out the null, undefined and false ones (a hidden action is null;
+// Element.append would write it as the text "null").
+export function append(el, ...children) {
+  el.append(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+  return el;
+}
+
 export function table(columns, rows, cells) {
   return h(
     "table",

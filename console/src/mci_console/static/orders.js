@@ -210,7 +210,10 @@ export function supplierError(error) {
   if (typeof error !== "object" || error === null) return String(error);
   const named = (f) => (typeof f === "object" && f !== null ? [f.field || f.path, f.message || f.reason || f.code].filter(Boolean).join(": ") : String(f));
   const list = (v) => (Array.isArray(v) ? v.map(named) : v && typeof v === "object" ? Object.entries(v).map(([k, m]) => `${k}: ${m}`) : []);
-  const said = [error.message, ...list(error.fields), ...list(error.details)].filter(Boolean);
+  // BigBuy's ER004 gives a postcode of the right format: said with the refusal.
+  const example = error.data && typeof error.data === "object" && error.data.zipExample
+    ? `a postcode there looks like ${error.data.zipExample}` : null;
+  const said = [error.message, example, ...list(error.fields), ...list(error.details)].filter(Boolean);
   return said.length ? said.join("; ") : JSON.stringify(error);
 }
 

@@ -3,7 +3,7 @@
 // published grouped by reason, the drift found between our offers and Allegro's (with a
 // reconcile), the offers by state, a dry run and a retry.
 
-import { FIXES, OFFER_FIXES, OFFER_STATES, h, fill, table, can, shop, when, shopName, duration, allegroErrors, ApiError, get, getAll, post, resultLine, act, action, needShop } from "./lib.js";
+import { FIXES, OFFER_FIXES, OFFER_STATES, h, fill, append, table, can, shop, when, shopName, duration, allegroErrors, ApiError, get, getAll, post, resultLine, act, action, needShop } from "./lib.js";
 
 // How often the progress is read again while the page is open.
 const FOLLOW_MS = 2000;
@@ -70,7 +70,7 @@ export async function readinessSection() {
   // The safety text is the one readiness item the operator gives here; the others are made
   // in the seller's Allegro settings (or with the producer's data, through the API).
   const safety = can("operator") ? h("textarea", { id: "safety-information", rows: 2, maxlength: 5000 }) : null;
-  section.append(
+  append(section,
     body,
     safety ? h("label", { for: "safety-information" }, "Product safety information (kept when left empty)") : null,
     safety,
@@ -301,7 +301,7 @@ export async function driftSection(afterReconcile) {
     return more();
   };
   kind.addEventListener("change", () => act(line, load));
-  section.append(
+  append(section,
     h("p", { class: "muted" }, "Offers compares Allegro's offers with ours as Allegro's offer events arrive; a reconcile compares every offer at once. Each difference is repaired where it can be."),
     summary,
     action("Reconcile now", "operator", () => act(line, async () => {
@@ -317,6 +317,7 @@ export async function driftSection(afterReconcile) {
     })),
     can("operator") ? null : h("p", { class: "muted" }, "An operator can reconcile the shop's offers with Allegro now."),
     h("label", { for: "drift-kind" }, "Kind"), kind,
+    h("button", { type: "button", onclick: () => act(line, load) }, "Refresh drift"),
     line, list,
   );
   try {
