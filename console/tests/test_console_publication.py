@@ -499,7 +499,7 @@ async def test_a_supplier_order_refused_for_its_postcode_is_corrected_and_sent(
         detail = page.locator("#supplier-order")
         await expect(page.locator("#supplier-order-state")).to_have_text("address refused")
         await expect(detail).to_contain_text(
-            "Incorrect postcode format.; a postcode there looks like 00-001 (ER004)"
+            "Incorrect postcode format. A postcode there looks like 00-001. (ER004)"
         )
         await expect(page.locator("#supplier-order-address")).to_contain_text("3O-OO1 Kraków")
         await expect(detail).to_contain_text("An operator can correct the address")

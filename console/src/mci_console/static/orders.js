@@ -212,8 +212,9 @@ export function supplierError(error) {
   const list = (v) => (Array.isArray(v) ? v.map(named) : v && typeof v === "object" ? Object.entries(v).map(([k, m]) => `${k}: ${m}`) : []);
   // BigBuy's ER004 gives a postcode of the right format: said with the refusal.
   const example = error.data && typeof error.data === "object" && error.data.zipExample
-    ? `a postcode there looks like ${error.data.zipExample}` : null;
-  const said = [error.message, example, ...list(error.fields), ...list(error.details)].filter(Boolean);
+    ? ` A postcode there looks like ${error.data.zipExample}.` : "";
+  const message = error.message ? `${error.message}${example}` : null;
+  const said = [message, ...list(error.fields), ...list(error.details)].filter(Boolean);
   return said.length ? said.join("; ") : JSON.stringify(error);
 }
 
