@@ -195,7 +195,8 @@ function addressForm(found, send) {
     event.preventDefault();
     const changed = {};
     for (const [name, input] of Object.entries(inputs)) {
-      const value = input.value.trim();
+      // BigBuy takes the ISO code in capitals ("pl" is refused).
+      const value = name === "country" ? input.value.trim().toUpperCase() : input.value.trim();
       if (value !== (current[name] || "")) changed[name] = value;
     }
     send(changed);
