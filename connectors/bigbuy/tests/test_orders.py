@@ -232,13 +232,57 @@ async def test_a_bad_postcode_waits_for_the_operator_to_fix_the_address_and_rese
             handlers.resend, c.Resend(order_id, deps.clock.now(), {"address": ""})
         )
     assert refused.value.code == "invalid_address"
+    with pytest.raises(Invalid) as refused:  # checked as BigBuy checks it: PL is NN-NNN
+        await deps.units.handle(
+            handlers.resend, c.Resend(order_id, deps.clock.now(), {"postcode": "30001"})
+        )
+    assert refused.value.details == [
+        {"field": "shippingAddress.postcode", "problem": "not a postcode of PL (like 00-001)"}
+    ]
+    assert (await state_of(deps, order_id))["state"] == o.BAD_ADDRESS
     await deps.units.handle(
         handlers.resend, c.Resend(order_id, deps.clock.now(), {"postcode": "30-001"})
     )
+    assert (await state_of(deps, order_id))["shipping_address"]["postcode"] == "30-001"
     await sender.send_step(deps)
     assert (await state_of(deps, order_id))["state"] == o.SENT
     (placed,) = bigbuy_orders(emulator, order_id)
     assert placed["shippingAddress"]["postcode"] == "30-001"
+
+
+async def test_a_resent_order_whose_create_was_tried_is_looked_up_first_never_sent_twice(
+    emulator: BigBuyEmulatorHandle, make_deps: MakeDeps
+) -> None:
+    deps = make_deps()
+    item = sellable(emulator)
+    emulator.admin("POST", "/errors", {"path": "order/create", "code": "ER013", "count": 1})
+    order_id = await receive(deps, allegro_order(item["sku"]))
+    await sender.send_step(deps)
+    refused = await state_of(deps, order_id)
+    assert (refused["state"], refused["attempts"]) == (o.FAILED, 1)
+    # BigBuy took that create after all (the refusal and the order crossed): it has the
+    # reference when the operator resends.
+    stored = await deps.units.read(handlers.get_order, c.GetOrder(order_id))
+    body = {
+        "order": {
+            "internalReference": order_id,
+            "language": "pl",
+            "paymentMethod": "moneybox",
+            "carriers": [{"name": "gls"}],
+            "shippingAddress": stored["shipping_address"],
+            "products": [{"reference": item["sku"], "quantity": 1}],
+        }
+    }
+    await deps.client.post("order/create.json", body, max_wait=30)
+    (placed,) = bigbuy_orders(emulator, order_id)
+    creates = emulator.counters()["requests"]["order/create"]
+
+    await deps.units.handle(handlers.resend, c.Resend(order_id, deps.clock.now()))
+    await sender.send_step(deps)
+    sent = await state_of(deps, order_id)
+    assert (sent["state"], sent["bigbuy_order_id"]) == (o.SENT, str(placed["id"]))
+    assert emulator.counters()["requests"]["order/create"] == creates  # not asked again
+    assert len(bigbuy_orders(emulator, order_id)) == 1
 
 
 async def test_an_address_bigbuy_would_refuse_is_held_without_asking_it(
