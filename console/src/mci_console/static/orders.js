@@ -1,6 +1,6 @@
 // Orders: imported checkout forms, one order, the import per shop.
 
-import { state, h, fill, table, when, shopName, can, ApiError, get, getAll, post, resultLine, act, action } from "./lib.js";
+import { state, h, fill, table, when, shopName, can, ApiError, get, getAll, post, resultLine, act, action, append } from "./lib.js";
 
 // --- Orders (orders) ------------------------------------------------------------------------
 
@@ -33,7 +33,7 @@ export async function renderOrders(container) {
     );
     return `${page.items.length} orders${page.next ? " (the newest 100)" : ""}.`;
   });
-  container.append(
+  append(container,
     h("section", {},
       shopFilter, status, h("button", { type: "button", onclick: load }, "List orders"),
       h("label", { for: "order-id" }, "Checkout form id"), search,
@@ -52,7 +52,7 @@ export function orderView(order) {
   const delivery = form.delivery || {};
   const address = delivery.address || {};
   const section = h("section", { id: "order" }, h("h2", {}, `Order ${order.id}`));
-  section.append(
+  append(section,
     table(["", ""], [
       ["Shop", shopName(order.account_id)],
       ["Status", order.status],
@@ -131,7 +131,7 @@ export async function supplierOrderView(orderId, onChange = async () => {}) {
   const body = h("div");
   // Outside what is drawn again: an action's words stay after the order is read back.
   const line = h("div", { class: "result", hidden: true, id: "supplier-order-result" });
-  section.append(body, line);
+  append(section, body, line);
   const resend = (json, said) => act(line, async () => {
     const done = await post("bigbuy", `/supplier-orders/${encodeURIComponent(orderId)}/resend`, json);
     await draw();
@@ -188,9 +188,9 @@ function addressForm(found, send) {
   for (const [name, label] of ADDRESS_FIELDS) {
     const id = `address-${name}`;
     inputs[name] = h("input", { id, name, value: current[name] || "", maxlength: name === "address" ? 70 : 200 });
-    form.append(h("div", {}, h("label", { for: id }, label), h("br"), inputs[name]));
+    append(form, h("div", {}, h("label", { for: id }, label), h("br"), inputs[name]));
   }
-  form.append(h("div", {}, h("button", { type: "submit" }, "Correct the address and send again")));
+  append(form, h("div", {}, h("button", { type: "submit" }, "Correct the address and send again")));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const changed = {};
@@ -273,10 +273,10 @@ export async function supplierOrdersSection() {
     await drawWallet();
   } catch (exc) {
     // The connector may be down while orders are fine: say so here, keep the page.
-    section.append(h("p", { class: "result error" }, exc instanceof ApiError ? exc.words() : exc.message));
+    append(section, h("p", { class: "result error" }, exc instanceof ApiError ? exc.words() : exc.message));
     return section;
   }
-  section.append(wallet, h("label", { for: "supplier-state" }, "State"), filter, line, list, detail);
+  append(section, wallet, h("label", { for: "supplier-state" }, "State"), filter, line, list, detail);
   await load();
   return section;
 }

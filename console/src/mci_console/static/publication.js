@@ -21,7 +21,7 @@ export async function renderPublication(container) {
     list.replaceChildren(await offersSection());
   };
   const [readiness, progress] = await Promise.all([readinessSection(), progressSection(redraw)]);
-  container.append(readiness, progress, problems, drift, list, actionsSection(redraw));
+  append(container, readiness, progress, problems, drift, list, actionsSection(redraw));
   await redraw();
   drift.replaceChildren(await driftSection(redraw));
 }
@@ -101,7 +101,7 @@ export async function readinessSection() {
 export async function progressSection(onDone) {
   const section = h("section", { id: "progress" }, h("h2", {}, "Publication progress"));
   const body = h("div");
-  section.append(body);
+  append(section, body);
   const draw = (p) => {
     const total = Object.values(p.by_state).reduce((a, b) => a + b, 0);
     const settled = total - p.to_do;
@@ -169,11 +169,11 @@ export async function problemsSection() {
     if (!groups.has(code)) groups.set(code, []);
     groups.get(code).push(o);
   }
-  if (!groups.size) section.append(h("p", {}, "No offer is held back by a reason."));
+  if (!groups.size) append(section, h("p", {}, "No offer is held back by a reason."));
   for (const [code, list] of [...groups].sort((a, b) => b[1].length - a[1].length)) {
     // offers' words for the reason, without the detail one offer added after a colon.
     const words = (list[0].reason && list[0].reason.message ? list[0].reason.message.split(": ")[0] : code.replace(/_/g, " "));
-    section.append(
+    append(section,
       h("div", { class: "reason", dataset: { reason: code } },
         h("h3", {}, `${words} - ${list.length} offer${list.length === 1 ? "" : "s"}`),
         h("p", { class: "fix" }, `How to fix: ${OFFER_FIXES[code] || "read the offer's history on its product page."}`),
@@ -190,7 +190,7 @@ export async function problemsSection() {
   try {
     const held = await get("catalog", `/accounts/${encodeURIComponent(shop())}/not-listable`, { limit: 1 });
     if (held.total) {
-      section.append(
+      append(section,
         h("h3", {}, `Kept out by the catalogue before publication: ${held.total} products`),
         h("ul", { id: "catalogue-reasons" }, Object.entries(held.by_reason).map(([reason, count]) =>
           h("li", {}, `${count}: ${reason.replace(/_/g, " ")}. ${FIXES[reason] || ""}`))),
@@ -198,7 +198,7 @@ export async function problemsSection() {
       );
     }
   } catch (exc) {
-    section.append(h("p", { class: "result error" }, exc instanceof ApiError ? exc.words() : exc.message));
+    append(section, h("p", { class: "result error" }, exc instanceof ApiError ? exc.words() : exc.message));
   }
   return section;
 }
@@ -364,7 +364,7 @@ export async function offersSection() {
     return more();
   });
   state.addEventListener("change", load);
-  section.append(
+  append(section,
     h("label", { for: "offers-state" }, "State"), state,
     h("button", { type: "button", onclick: load }, "Refresh"),
     line, list);
@@ -377,13 +377,13 @@ export async function offersSection() {
 export function actionsSection(afterRetry) {
   const section = h("section", { id: "publication-actions" }, h("h2", {}, "Dry run and retry"));
   if (!can("operator")) {
-    section.append(h("p", { class: "muted" }, "An operator can run a dry run and retry offers."));
+    append(section, h("p", { class: "muted" }, "An operator can run a dry run and retry offers."));
     return section;
   }
   const line = h("div", { class: "result", hidden: true, id: "publication-result" });
   const out = h("div", { id: "dry-run" });
   const checkProducts = h("input", { type: "checkbox", id: "dry-run-products" });
-  section.append(
+  append(section,
     h("p", { class: "muted" }, "A dry run says what publishing now would do and which checks would fail; it writes nothing to Allegro."),
     h("label", { for: "dry-run-products" }, checkProducts, " also look each EAN up in Allegro's catalogue"),
     h("button", { type: "button", onclick: () => act(line, async () => {
