@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from prometheus_client import REGISTRY
+
 from mci_testing.fake_uow import FakeUnitOfWork
-from offers import handlers
+from offers import handlers, metrics
 from offers.domain import commands as c
 from offers.domain import states
 from offers.repository import OffersRepository
@@ -43,6 +45,13 @@ class FakeOffersRepository:
 
     async def account(self, account_id: str) -> dict[str, Any] | None:
         return self.accounts.get(account_id)
+
+    async def counts_by_state_and_marketplace(self) -> list[tuple[str, str, int]]:
+        counts: dict[tuple[str, str], int] = {}
+        for (account_id, _), offer in self.offers.items():
+            key = offer["state"], self.accounts[account_id]["base_marketplace"]
+            counts[key] = counts.get(key, 0) + 1
+        return [(state, marketplace, n) for (state, marketplace), n in counts.items()]
 
     def _new(self, account_id: str, sku: str) -> dict[str, Any]:
         return {
@@ -273,16 +282,64 @@ class TestReadiness:
         assert row["state"] == states.CHECKING and row["work"] == states.CHECK
 
 
+def published_count(marketplace: str) -> float:
+    return (
+        REGISTRY.get_sample_value("mci_offers_published_total", {"marketplace": marketplace}) or 0
+    )
+
+
+def offers_gauge(state: str, marketplace: str) -> float | None:
+    return REGISTRY.get_sample_value(
+        "mci_offers_offers", {"state": state, "marketplace": marketplace}
+    )
+
+
+class TestOffersByState:
+    async def test_the_gauge_counts_every_state_per_marketplace_and_zeroes_emptied_ones(
+        self,
+    ) -> None:
+        repo = FakeOffersRepository()
+        for sku in ("A", "B", "C"):
+            await handlers.catalog_updated(catalog(sku, 1), unit(repo))
+        await handlers.price_computed(prices("A", 1), unit(repo))
+        repo.offers[(ACCOUNT, "C")]["state"] = states.ACTIVE
+        repo.accounts[ACCOUNT]["base_marketplace"] = "allegro-test-cz"
+        counts = await handlers.offers_by_state(c.CountOffersByState(), unit(repo))
+        assert sorted((n.state, n.marketplace, n.offers) for n in counts) == [
+            (states.ACTIVE, "allegro-test-cz", 1),
+            (states.CHECKING, "allegro-test-cz", 1),
+            (states.WAITING, "allegro-test-cz", 1),
+        ]
+        seen = metrics.report_offer_counts(counts, set())
+        assert seen == {"allegro-test-cz"}
+        assert offers_gauge(states.WAITING, "allegro-test-cz") == 1
+        assert offers_gauge(states.ACTIVE, "allegro-test-cz") == 1
+        assert offers_gauge(states.FAILED, "allegro-test-cz") == 0  # every state has a series
+        assert published_count("allegro-test-cz") == 0  # the rate's series exists from the start
+        # The account's offers all end: the next count holds none of the earlier states.
+        for offer in repo.offers.values():
+            offer["state"] = states.ENDED
+        counts = await handlers.offers_by_state(c.CountOffersByState(), unit(repo))
+        assert metrics.report_offer_counts(counts, seen) == seen
+        assert offers_gauge(states.ENDED, "allegro-test-cz") == 3
+        assert offers_gauge(states.ACTIVE, "allegro-test-cz") == 0
+        assert offers_gauge(states.WAITING, "allegro-test-cz") == 0
+        # No offer left at all: the marketplace seen before is reported at 0, not dropped.
+        assert metrics.report_offer_counts([], seen) == seen
+        assert offers_gauge(states.ENDED, "allegro-test-cz") == 0
+
+
 class TestOutcomes:
     async def _claimed(self, repo: FakeOffersRepository, state: str) -> None:
         await handlers.catalog_updated(catalog("A", 1), unit(repo))
         await handlers.price_computed(prices("A", 1), unit(repo))
         repo.offers[(ACCOUNT, "A")].update(state=state, claimed_until=CLAIM)
 
-    async def test_published_emits_offer_published(self) -> None:
+    async def test_published_emits_offer_published_and_counts_it(self) -> None:
         repo = FakeOffersRepository()
         await self._claimed(repo, states.CREATING)
         uow = unit(repo)
+        before = published_count("allegro-pl")
         stored = await handlers.store_outcome(
             c.Outcome(
                 ACCOUNT,
@@ -302,6 +359,7 @@ class TestOutcomes:
         assert isinstance(event, OfferPublished)
         assert event.offer_id == "77" and event.stock == 3
         assert event.price == Money(amount=Decimal("49.90"), currency="PLN")
+        assert published_count("allegro-pl") == before + 1
 
     async def test_not_listable_emits_offer_failed_with_allegros_errors(self) -> None:
         repo = FakeOffersRepository()

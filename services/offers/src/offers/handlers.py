@@ -328,8 +328,12 @@ def _failure(row: dict[str, Any], reason: dict[str, Any] | None) -> FailureReaso
     )
 
 
+def _base_marketplace(account: dict[str, Any] | None) -> str:
+    return str((account or {}).get("base_marketplace") or "allegro-pl")
+
+
 def _published(row: dict[str, Any], account: dict[str, Any] | None) -> OfferPublished:
-    base = (account or {}).get("base_marketplace") or "allegro-pl"
+    base = _base_marketplace(account)
     price = (row["sent_prices"] or row["prices"] or {}).get(base)
     return OfferPublished(
         account_id=row["account_id"],
@@ -361,6 +365,7 @@ async def store_outcome(outcome: c.Outcome, uow: UnitOfWork) -> bool:
     if changed or (outcome.state == states.ACTIVE and held["work"] == states.ACTIVATE):
         if outcome.state == states.ACTIVE:
             await uow.emit(_published(row, account))
+            metrics.published.labels(_base_marketplace(account)).inc()
         elif outcome.state in (states.NOT_LISTABLE, states.FAILED, states.INACTIVE):
             await uow.emit(
                 OfferFailed(
@@ -667,6 +672,12 @@ async def progress(query: c.GetProgress, uow: UnitOfWork) -> dict[str, Any]:
         if query.budget_per_minute > 0
         else None,
     }
+
+
+async def offers_by_state(query: c.CountOffersByState, uow: UnitOfWork) -> list[c.StateCount]:
+    """Every account's offers by state and base marketplace (the mci_offers_offers gauge)."""
+    found = await uow.repository(OffersRepository).counts_by_state_and_marketplace()
+    return [c.StateCount(state, marketplace, n) for state, marketplace, n in found]
 
 
 async def publication_plan(query: c.PlanPublication, uow: UnitOfWork) -> dict[str, Any]:

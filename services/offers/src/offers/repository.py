@@ -80,6 +80,17 @@ class OffersRepository:
         ).first()
         return None if row is None else dict(row._mapping)
 
+    async def counts_by_state_and_marketplace(self) -> list[tuple[str, str, int]]:
+        """(state, the account's base marketplace, offers): one GROUP BY, for the metrics."""
+        rows = await self.connection.execute(
+            sa.text(
+                "SELECT o.state, a.base_marketplace, count(*) FROM offers o"
+                " JOIN publication_accounts a ON a.account_id = o.account_id"
+                " GROUP BY o.state, a.base_marketplace"
+            )
+        )
+        return [(str(state), str(marketplace), int(n)) for state, marketplace, n in rows]
+
     async def request_readiness_check(
         self, account_id: str, base_marketplace: str | None = None
     ) -> None:

@@ -238,3 +238,15 @@ class CommandFinished:
 class RetrySync:
     account_id: str
     skus: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class CountOffersByState:
+    """How many offers are in each state, per base marketplace of their accounts (metrics)."""
+
+
+@dataclass(frozen=True)
+class StateCount:
+    state: str
+    marketplace: str
+    offers: int
