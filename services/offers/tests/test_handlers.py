@@ -247,6 +247,26 @@ class TestCatalogAndPrices:
         assert row["state"] == states.ACTIVE and row["work"] is None and row["stock"] == 0
 
 
+class TestDriftRepairs:
+    async def test_a_recreated_offer_is_checked_again_by_the_state_machine(self) -> None:
+        # Drift's RECREATE leaves the offer waiting without an id; the use case moves it on.
+        repo = FakeOffersRepository()
+        await handlers.catalog_updated(catalog("A", 1), unit(repo))
+        await handlers.price_computed(prices("A", 1), unit(repo))
+        repo.offers[(ACCOUNT, "A")].update(state=states.WAITING, work=None, offer_id=None)
+        await handlers.offer_repaired(
+            c.OfferRepaired(ACCOUNT, "A", "drift: missing_on_allegro (recreate)"), unit(repo)
+        )
+        row = repo.offers[(ACCOUNT, "A")]
+        assert row["state"] == states.CHECKING and row["work"] == states.CHECK
+        assert repo.transitions[-1][3] == "drift: missing_on_allegro (recreate)"
+
+    async def test_an_unknown_offer_is_left_alone(self) -> None:
+        repo = FakeOffersRepository()
+        await handlers.offer_repaired(c.OfferRepaired(ACCOUNT, "nope", "drift"), unit(repo))
+        assert repo.offers == {} and repo.transitions == []
+
+
 class TestReadiness:
     async def test_offers_wait_for_a_not_ready_account_and_go_on_when_it_is(self) -> None:
         repo = FakeOffersRepository(readiness="not_ready")

@@ -304,6 +304,16 @@ async def save_category_parameters(command: c.SaveCategoryParameters, uow: UnitO
     )
 
 
+async def offer_repaired(command: c.OfferRepaired, uow: UnitOfWork) -> None:
+    """After a drift repair: what the state machine does from the repaired state (reactivate,
+    end, check and create again), as for any other change of what is wanted."""
+    repo = uow.repository(OffersRepository)
+    row = await repo.offer(command.account_id, command.sku)
+    if row is None:
+        return
+    await _reconsider(repo, await repo.account(command.account_id), row, command.cause)
+
+
 # --- the worker's steps (offers/publisher.py calls Allegro between them) -----------------------
 
 
