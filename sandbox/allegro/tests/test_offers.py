@@ -215,7 +215,7 @@ def test_offer_with_a_duration_expires(api: Api, server: Server) -> None:
 
 
 def test_duration_parsing() -> None:
-    from allegro_emulator.offers import duration_seconds
+    from allegro_emulator.offer_lifecycle import duration_seconds
 
     assert duration_seconds("PT72H") == 72 * 3600
     assert duration_seconds("P10D") == 10 * 86400
