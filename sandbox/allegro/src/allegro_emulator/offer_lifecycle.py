@@ -25,6 +25,21 @@ from allegro_emulator.state import Emulator, Json, Offer, Operation, Seller, iso
 
 DEFAULT_NAME = "default"
 MAX_STOCK = 99_999
+# `delivery.handlingTime`: the values the spec's DeliveryProductOfferRequest allows.
+HANDLING_TIMES = (
+    "PT0S",
+    "PT24H",
+    "P2D",
+    "P3D",
+    "P4D",
+    "P5D",
+    "P7D",
+    "P10D",
+    "P14D",
+    "P21D",
+    "P30D",
+    "P60D",
+)
 
 
 # --- validation -----
@@ -253,6 +268,20 @@ def _single(found: list[Json], requested: str) -> Json:
     return found[0]
 
 
+def check_handling_time(body: Json) -> None:
+    """A `delivery.handlingTime` given must be one of the spec's values (kept as given)."""
+    delivery = body.get("delivery")
+    if not isinstance(delivery, dict) or "handlingTime" not in delivery:
+        return
+    if delivery["handlingTime"] not in HANDLING_TIMES:
+        raise AllegroError(
+            422,
+            "VALIDATION_ERROR",
+            f"delivery.handlingTime must be one of {', '.join(HANDLING_TIMES)}",
+            path="delivery.handlingTime",
+        )
+
+
 def offer_parameters(data: Json) -> list[Json]:
     """The offer's own parameters and its product's: both count towards `required`."""
     product = ((data.get("productSet") or [{}])[0] or {}).get("product") or {}
@@ -441,6 +470,7 @@ def create(emu: Emulator, user: Seller, body: Json) -> tuple[Offer, Operation | 
         raise AllegroError(
             422, "VALIDATION_ERROR", "The title must have 12 to 75 characters", path="name"
         )
+    check_handling_time(body)
     product = match_product(emu, body)
     category_id = (body.get("category") or {}).get("id") or product["category"]["id"]
     if category_id != product["category"]["id"]:
@@ -588,6 +618,7 @@ def edit(emu: Emulator, user: Seller, offer: Offer, body: Json) -> Operation | N
                 f"stock.available must be 0..{MAX_STOCK}",
                 path="stock.available",
             )
+    check_handling_time(body)
     old_price = (data.get("sellingMode") or {}).get("price")
     old_stock = (data.get("stock") or {}).get("available")
     old_external = (data.get("external") or {}).get("id")
