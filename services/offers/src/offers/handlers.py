@@ -8,7 +8,7 @@ from typing import Any
 
 from offers import metrics, shipping, wakeup
 from offers.domain import commands as c
-from offers.domain import states, sync
+from offers.domain import listing, states, sync
 from offers.domain.listing import Account
 from offers.repository import OffersRepository
 from offers.shipping_repository import ShippingRepository
@@ -40,6 +40,9 @@ NOT_READY = "not_ready"
 
 def wanted(row: dict[str, Any], account: dict[str, Any] | None) -> states.Wanted:
     base = (account or {}).get("base_marketplace") or "allegro-pl"
+    handling = listing.handling_time(
+        (row["content"] or {}).get("handling_days"), (account or {}).get("handling_time")
+    )
     return states.Wanted(
         state=row["state"],
         offer_id=row["offer_id"],
@@ -48,6 +51,9 @@ def wanted(row: dict[str, Any], account: dict[str, Any] | None) -> states.Wanted
         has_base_price=base in (row["prices"] or {}),
         stock=int(row["stock"] or 0),
         account_ready=(account or {}).get("readiness") == READY,
+        handling_time_outdated=handling is not None
+        and handling != row.get("sent_handling_time")
+        and row.get("work") is None,
     )
 
 
@@ -638,6 +644,7 @@ async def offer(query: c.GetOffer, uow: UnitOfWork) -> dict[str, Any]:
             "prices": row["sent_prices"],
             "stock": row["sent_stock"],
             "shipping_rates_id": row["shipping_rates_id"],
+            "handling_time": row["sent_handling_time"],
         },
         "not_sent": row["not_sent"],
         "attempts": row["attempts"],
