@@ -268,7 +268,7 @@ class TestHandlingTime:
         repo = FakeOffersRepository()
         row = await self.live(repo, "P2D")
         await handlers.catalog_updated(catalog("A", 2, handling_days=2), unit(repo))
-        assert row["work"] is None  # the same days: nothing to send
+        assert repo.offers[(ACCOUNT, "A")]["work"] is None  # the same days: nothing to send
         await handlers.catalog_updated(catalog("A", 3, handling_days=4), unit(repo))
         assert row["state"] == states.ACTIVE and row["work"] == states.HANDLING_TIME
         # Sent: the outcome records it, and the offer settles with nothing more to do.
