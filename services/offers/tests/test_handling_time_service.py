@@ -61,7 +61,10 @@ async def send(
 
 
 def handling_time_on_allegro(service: Service, seller: Seller, sku: str) -> str | None:
-    [offer] = service.on_allegro(seller, sku)
+    """The offer's handling time as the seller's own API reads it back."""
+    [listed] = service.on_allegro(seller, sku)
+    with seller.allegro(service.emulator) as api:
+        offer = api.get(f"/sale/product-offers/{listed['id']}").json()
     found: str | None = offer["delivery"].get("handlingTime")
     return found
 
