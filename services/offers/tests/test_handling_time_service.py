@@ -18,11 +18,20 @@ from mci_testing.fixtures import MakeDatabase
 from mci_testing.infra import wait_until
 from shared.events import CatalogItem, CatalogUpdated, PriceComputed, PricedItem
 
-from .test_service import PRICES, Seller, Service, emulator, running_service, shipping_by_weight
+from .test_service import (
+    PRICES,
+    Seller,
+    Service,
+    emulator,
+    optional_offer_parameter,
+    running_service,
+    shipping_by_weight,
+)
 
 __all__ = ["emulator"]  # the module's emulator fixture, as test_service.py makes it
 
 PATCH = ("PATCH", "/sale/product-offers/{offerId}", 200)
+REFUSED = ("PATCH", "/sale/product-offers/{offerId}", 422)
 
 
 @pytest.fixture(scope="module")
@@ -117,3 +126,41 @@ async def test_the_accounts_own_handling_time_is_the_minimum(service: Service) -
     for days, wanted in ((1, "P3D"), (5, "P5D"), (None, "P3D")):
         await service.wait_state(seller.account, skus[days], "active")
         assert handling_time_on_allegro(service, seller, skus[days]) == wanted
+
+
+async def test_a_refused_handling_time_leaves_the_live_offer_as_it_is(service: Service) -> None:
+    """Allegro validates the whole offer on an edit: a parameter the category requires since
+    the offer was published refuses the PATCH. The offer stays active, the value is held (not
+    sent again) until the wanted handling time changes."""
+    seller = await service.ready_seller()
+    with seller.allegro(service.emulator) as api:
+        row, parameter = next(
+            (r, found)
+            for r in service.rows
+            if r["allegroProducts"] == 1
+            and (found := optional_offer_parameter(api, r["allegro_category_id"])) is not None
+        )
+    service.rows.remove(row)
+    sku = f"SKU-{uuid.uuid4().hex[:10]}"
+    await send(service, seller, row, sku, 1, handling_days=1)
+    await service.wait_state(seller.account, sku, "active")
+    assert handling_time_on_allegro(service, seller, sku) == "PT24H"
+    refused = service.count(*REFUSED)
+    path = f"/categories/{row['allegro_category_id']}/parameters/{parameter['id']}"
+    service.emulator.admin("PUT", path, {"required": True})
+    try:
+        await send(service, seller, row, sku, 2, handling_days=3)
+
+        async def held() -> bool:
+            found = await service.offer(seller.account, sku)
+            return bool(found["sent"]["handling_time"] == "P3D" and found["next_step"] is None)
+
+        await wait_until(held, within=30)
+        assert service.count(*REFUSED) == refused + 1
+        await send(service, seller, row, sku, 3, handling_days=3)
+        await asyncio.sleep(1.0)
+        assert service.count(*REFUSED) == refused + 1  # held: not sent again
+    finally:
+        service.emulator.admin("PUT", path, {"required": False})
+    offer = await service.offer(seller.account, sku)
+    assert offer["state"] == "active" and handling_time_on_allegro(service, seller, sku) == "PT24H"

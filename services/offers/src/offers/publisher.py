@@ -494,7 +494,9 @@ async def activate(deps: OffersDeps, offer: c.ClaimedOffer) -> c.Outcome:
 async def set_handling_time(deps: OffersDeps, offer: c.ClaimedOffer) -> c.Outcome:
     """The offer's delivery.handlingTime edited (PATCH) to the one wanted now: the supplier's
     handling days, never shorter than the account's own. The state stays; a 202 is Allegro's
-    to finish (an edit behind it waits on the 409 retry)."""
+    to finish (an edit behind it waits on the 409 retry). A refusal (Allegro validates the
+    whole offer on an edit) does not fail a live offer: it is logged and held, as sent, until
+    the wanted handling time changes again; 409, 429, 5xx and 401/403 go the usual way."""
     held = offer.account_id, offer.sku, offer.claimed_until
     found_account = await deps.units.read(handlers.account_settings, c.GetAccount(offer.account_id))
     wanted = listing.handling_time(
@@ -503,7 +505,18 @@ async def set_handling_time(deps: OffersDeps, offer: c.ClaimedOffer) -> c.Outcom
     if wanted is None or offer.offer_id is None:
         return c.Outcome(*held, None, "no handling time to send")
     body = {"delivery": {"handlingTime": wanted}}
-    answer = await allegro.edit_product_offer(deps.allegro, offer.account_id, offer.offer_id, body)
+    try:
+        answer = await allegro.edit_product_offer(
+            deps.allegro, offer.account_id, offer.offer_id, body
+        )
+    except AllegroError as exc:
+        transient = isinstance(exc, RateLimited | NotSentInTime | AllegroUnavailable)
+        if transient or exc.status in (401, 403, 409):
+            raise
+        log.warning("offer %s/%s: handling time %s refused: %s", *held[:2], wanted, exc)
+        return c.Outcome(
+            *held, None, f"handling time {wanted} refused", sent={"handling_time": wanted}
+        )
     accepted = " (202)" if answer.status == 202 else ""
     return c.Outcome(
         *held,
