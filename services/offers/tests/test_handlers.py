@@ -173,6 +173,8 @@ class FakeOffersRepository:
                 row[key] = getattr(outcome, key)
         if outcome.sent:
             row.update(sent_prices=outcome.sent.get("prices"), sent_stock=outcome.sent.get("stock"))
+            if outcome.sent.get("handling_time"):
+                row["sent_handling_time"] = outcome.sent["handling_time"]
 
     async def offer(self, account_id: str, sku: str) -> dict[str, Any] | None:
         row = self.offers.get((account_id, sku))
@@ -183,7 +185,14 @@ def unit(repo: FakeOffersRepository) -> FakeUnitOfWork:
     return FakeUnitOfWork({OffersRepository: repo})
 
 
-def catalog(sku: str, revision: int, *, listed: bool = True, stock: int = 3) -> CatalogUpdated:
+def catalog(
+    sku: str,
+    revision: int,
+    *,
+    listed: bool = True,
+    stock: int = 3,
+    handling_days: int | None = None,
+) -> CatalogUpdated:
     return CatalogUpdated(
         account_id=ACCOUNT,
         items=[
@@ -195,6 +204,7 @@ def catalog(sku: str, revision: int, *, listed: bool = True, stock: int = 3) -> 
                 title="Czajnik elektryczny Acme",
                 allegro_category_id="1521",
                 stock=stock,
+                handling_days=handling_days,
             )
         ],
     )
@@ -254,6 +264,63 @@ class TestCatalogAndPrices:
         await handlers.catalog_updated(catalog("A", 2, stock=0), unit(repo))
         row = repo.offers[(ACCOUNT, "A")]
         assert row["state"] == states.ACTIVE and row["work"] is None and row["stock"] == 0
+
+
+class TestHandlingTime:
+    async def live(self, repo: FakeOffersRepository, sent: str | None) -> dict[str, Any]:
+        await handlers.catalog_updated(catalog("A", 1, handling_days=2), unit(repo))
+        row = repo.offers[(ACCOUNT, "A")]
+        row.update(state=states.ACTIVE, offer_id="77", work=None, sent_handling_time=sent)
+        return row
+
+    async def test_new_handling_days_of_a_live_offer_make_an_edit(self) -> None:
+        repo = FakeOffersRepository()
+        row = await self.live(repo, "P2D")
+        await handlers.catalog_updated(catalog("A", 2, handling_days=2), unit(repo))
+        assert repo.offers[(ACCOUNT, "A")]["work"] is None  # the same days: nothing to send
+        await handlers.catalog_updated(catalog("A", 3, handling_days=4), unit(repo))
+        assert row["state"] == states.ACTIVE and row["work"] == states.HANDLING_TIME
+        # Sent: the outcome records it, and the offer settles with nothing more to do.
+        row["claimed_until"] = CLAIM
+        outcome = c.Outcome(
+            ACCOUNT, "A", CLAIM, None, "handling time P4D sent", sent={"handling_time": "P4D"}
+        )
+        assert await handlers.store_outcome(outcome, unit(repo))
+        assert row["work"] is None and row["sent_handling_time"] == "P4D"
+
+    async def test_the_accounts_own_handling_time_is_the_minimum(self) -> None:
+        repo = FakeOffersRepository()
+        row = await self.live(repo, "P2D")
+        repo.accounts[ACCOUNT]["handling_time"] = "P3D"
+        await handlers.catalog_updated(catalog("A", 2, handling_days=1), unit(repo))
+        assert row["work"] == states.HANDLING_TIME  # P3D wanted, P2D on Allegro
+
+    async def test_a_pending_step_is_not_replaced(self) -> None:
+        repo = FakeOffersRepository()
+        row = await self.live(repo, "P2D")
+        row["work"] = states.VERIFY
+        await handlers.catalog_updated(catalog("A", 2, handling_days=5), unit(repo))
+        assert row["work"] == states.VERIFY
+
+
+class TestDriftRepairs:
+    async def test_a_recreated_offer_is_checked_again_by_the_state_machine(self) -> None:
+        # Drift's RECREATE leaves the offer waiting without an id; the use case moves it on.
+        repo = FakeOffersRepository()
+        await handlers.catalog_updated(catalog("A", 1), unit(repo))
+        await handlers.price_computed(prices("A", 1), unit(repo))
+        repo.offers[(ACCOUNT, "A")].update(state=states.WAITING, work=None, offer_id=None)
+        await handlers.offer_repaired(
+            c.OfferRepaired(ACCOUNT, "A", "drift: missing_on_allegro (recreate)"), unit(repo)
+        )
+        row = repo.offers[(ACCOUNT, "A")]
+        assert row["state"] == states.CHECKING and row["work"] == states.CHECK
+        assert repo.transitions[-1][3] == "drift: missing_on_allegro (recreate)"
+
+    async def test_an_unknown_offer_is_left_alone(self) -> None:
+        repo = FakeOffersRepository()
+        await handlers.offer_repaired(c.OfferRepaired(ACCOUNT, "nope", "drift"), unit(repo))
+        assert repo.offers == {} and repo.transitions == []
 
 
 class TestReadiness:

@@ -8,7 +8,7 @@ from typing import Any
 
 from offers import metrics, shipping, wakeup
 from offers.domain import commands as c
-from offers.domain import states, sync
+from offers.domain import listing, states, sync
 from offers.domain.listing import Account
 from offers.repository import OffersRepository
 from offers.shipping_repository import ShippingRepository
@@ -40,6 +40,9 @@ NOT_READY = "not_ready"
 
 def wanted(row: dict[str, Any], account: dict[str, Any] | None) -> states.Wanted:
     base = (account or {}).get("base_marketplace") or "allegro-pl"
+    handling = listing.handling_time(
+        (row["content"] or {}).get("handling_days"), (account or {}).get("handling_time")
+    )
     return states.Wanted(
         state=row["state"],
         offer_id=row["offer_id"],
@@ -48,6 +51,9 @@ def wanted(row: dict[str, Any], account: dict[str, Any] | None) -> states.Wanted
         has_base_price=base in (row["prices"] or {}),
         stock=int(row["stock"] or 0),
         account_ready=(account or {}).get("readiness") == READY,
+        handling_time_outdated=handling is not None
+        and handling != row.get("sent_handling_time")
+        and row.get("work") is None,
     )
 
 
@@ -302,6 +308,16 @@ async def save_category_parameters(command: c.SaveCategoryParameters, uow: UnitO
     await uow.repository(OffersRepository).save_category_parameters(
         command.category_id, command.parameters
     )
+
+
+async def offer_repaired(command: c.OfferRepaired, uow: UnitOfWork) -> None:
+    """After a drift repair: what the state machine does from the repaired state (reactivate,
+    end, check and create again), as for any other change of what is wanted."""
+    repo = uow.repository(OffersRepository)
+    row = await repo.offer(command.account_id, command.sku)
+    if row is None:
+        return
+    await _reconsider(repo, await repo.account(command.account_id), row, command.cause)
 
 
 # --- the worker's steps (offers/publisher.py calls Allegro between them) -----------------------
@@ -633,6 +649,7 @@ async def offer(query: c.GetOffer, uow: UnitOfWork) -> dict[str, Any]:
             "prices": row["sent_prices"],
             "stock": row["sent_stock"],
             "shipping_rates_id": row["shipping_rates_id"],
+            "handling_time": row["sent_handling_time"],
         },
         "not_sent": row["not_sent"],
         "attempts": row["attempts"],

@@ -67,6 +67,15 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class OfferRepaired:
+    """A drift repair put the offer in a state; the state machine takes it on from there."""
+
+    account_id: str
+    sku: str
+    cause: str
+
+
+@dataclass(frozen=True)
 class ClaimReadinessCheck:
     lease_seconds: float
 

@@ -4,7 +4,8 @@ to do next when what is wanted changes. Pure: no I/O.
     waiting -> checking -> not_listable | creating -> active | inactive | failed
     active | inactive -> ended (stock 0, unselected) -> active (restock, reactivated)
 
-`work` is the worker's next step for an offer (check, create, poll, verify, end, activate);
+`work` is the worker's next step for an offer (check, create, poll, verify, end, activate,
+handling_time);
 at most one is pending per offer, and the worker claims it with a lease, so one write at a time.
 """
 
@@ -33,6 +34,8 @@ POLL = "poll"
 VERIFY = "verify"
 END = "end"
 ACTIVATE = "activate"
+# An edit of the offer's delivery.handlingTime (the supplier's handling days changed).
+HANDLING_TIME = "handling_time"
 
 # What an offer may wait for before it is checked.
 FOR_CONTENT = "content"
@@ -99,6 +102,8 @@ class Wanted:
     has_base_price: bool
     stock: int
     account_ready: bool
+    # The offer on Allegro promises another handling time than wanted, and no step is pending.
+    handling_time_outdated: bool = False
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,9 @@ def next_step(offer: Wanted, cause: str) -> Step | None:
         if offer.state in (WAITING, CHECKING, NOT_LISTABLE, FAILED):
             return Step(ENDED, cause, reason=reason("unselected"))
         return None
+    if (live or offer.state == ENDED) and offer.offer_id and offer.handling_time_outdated:
+        # An edit of the offer itself (PATCH); the sync holds its commands meanwhile.
+        return Step(None, cause, work=HANDLING_TIME)
     if live and offer.offer_id:
         # Stock, price, a sold-out end: the sync's batch commands (domain/sync.py).
         return None
