@@ -34,9 +34,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import importlib
 import json
 import os
 import secrets
+import sys
 import tempfile
 import time
 import uuid
@@ -56,12 +58,23 @@ from allegro_emulator.seed import (
     supplier_product,
 )
 from mci_testing import infra
-from mci_testing.platform import Platform, Ports, Shop, environment, stack, wait_for
-from mci_testing.seedfiles import as_supplier_record
+from mci_testing.platform import (
+    WEIGHT_BANDS,
+    Platform,
+    Ports,
+    Shop,
+    environment,
+    stack,
+    wait_for,
+)
 from mci_testing.supervisor import Supervisor
 from shared.events import Envelope, Event, SupplierProduct, SupplierProductsChanged
 from shared.messaging.topology import QueueSpec, declare_queue, events
 
+# Run as a script, this file's folder comes first on the path, and bench/catalog.py would hide
+# the catalog package that the seed files' writer reads.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+seedfiles = importlib.import_module("mci_testing.seedfiles")
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "pipeline.json"
 SERVICES = {
@@ -83,29 +96,29 @@ def record(row: int, at: datetime) -> SupplierProduct:
     matches by EAN) as the connector would send it."""
     spec = CatalogueSpec()
     return SupplierProduct.model_validate(
-        {**as_supplier_record(supplier_product(spec, row)), "updated_at": at}
+        {**seedfiles.as_supplier_record(supplier_product(spec, row)), "updated_at": at}
     )
 
 
 def warm_up_rows() -> list[int]:
-    """One row per Allegro leaf, on Allegro once, in stock and light enough to ship."""
+    """One row per Allegro leaf: on Allegro once, in stock, within the heaviest shipping band."""
     spec = CatalogueSpec()
     wanted = set(SUPPLIER_CATEGORIES)
     rows: list[int] = []
-    row = WARM_UP_FROM
-    while wanted:
+    for row in range(WARM_UP_FROM, WARM_UP_FROM + 100_000):
         p = supplier_product(spec, row)
         leaf = p["allegro_category_id"]
         if (
             leaf in wanted
             and allegro_presence(spec, row) == 1
             and p["stock"]
-            and (p["weight_kg"] <= 2)
+            and p["weight_kg"] <= float(WEIGHT_BANDS[-1])
         ):
             wanted.discard(leaf)
             rows.append(row)
-        row += 1
-    return rows
+            if not wanted:
+                return rows
+    raise RuntimeError(f"no warm-up product for the leaves {sorted(wanted)}")
 
 
 def message_of(event: Event) -> aio_pika.Message:
