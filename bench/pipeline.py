@@ -290,13 +290,13 @@ async def measure(
 
     await wait_for("catalog's CatalogUpdated for the products", catalogued, within, interval=1)
 
-    async def settled() -> bool:
+    async def all_settled() -> bool:
         nonlocal listable
         if not listable:  # catalog is done: what it lists for the shop is fixed from here
             listable = await platform.listable(shop)
         return await settled(platform, shop, listable, unshippable) >= listable
 
-    await wait_for("every listable product settled in offers", settled, within, interval=3)
+    await wait_for("every listable product settled in offers", all_settled, within, interval=3)
     ours = [t for sku, t in probe.catalogued.items() if sku in skus]
     priced = [t for sku, t in probe.priced.items() if sku in skus]
     outcomes = [t for sku, (_, t) in probe.outcomes.items() if sku in skus]
