@@ -351,13 +351,10 @@ async def figures_of(
     took = run["took"]
     post = config["rate_limits"]["product-offers:POST"]
     client = config["rate_limits"]["client"]
-    by_operation = Counter(
-        {
-            f"{r['method']} {r['operation']}": r["count"]
-            for r in counters["requests"]
-            if r["status"] != 429
-        }
-    )
+    by_operation: Counter[str] = Counter()
+    for r in counters["requests"]:
+        if r["status"] != 429:
+            by_operation[f"{r['method']} {r['operation']}"] += r["count"]
     busiest = ", ".join(f"{k}: {v}" for k, v in by_operation.most_common(8))
     stage = "s from the first SupplierProductsChanged published"
     return [
