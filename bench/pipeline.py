@@ -26,7 +26,7 @@ limits allow for the creates sent and every call answered (all services), read f
 Allegro more than once) and offers by state (ours, and the emulator's ACTIVE) are read at the
 end. Writes bench/results/pipeline.json.
 
-    make bench-pipeline   (or: .venv/bin/python bench/pipeline.py --count 45000 --scale 1)
+    make bench-pipeline   (or: .venv/bin/python bench/pipeline.py --count 45000 --scale 4)
 """
 
 from __future__ import annotations
@@ -329,6 +329,7 @@ async def figures_of(
     post_rate, client_rate = per_second(config, "product-offers:POST"), per_second(config, "client")
     post_floor, client_floor = creates / post_rate, calls / client_rate
     floor = max(post_floor, client_floor)
+    budget = float((await platform.progress(shop))["budget_per_minute"])
     binding = "the seller's POST limit" if post_floor >= client_floor else "the Client ID limit"
     skus: set[str] = run["skus"]
     ours = [o for o in await platform.offers(shop) if o["sku"] in skus]
@@ -370,8 +371,8 @@ async def figures_of(
             f" {scale:g} = {post_rate:.1f}/s (POST floor {post_floor:.1f} s), {calls} calls"
             f" answered on the Client ID (every service) at {client['limit']}/"
             f"{client['window_seconds']:g} s x {scale:g} = {client_rate:.1f}/s (floor"
-            f" {client_floor:.1f} s); offers holds its configured share of the Client ID"
-            " (allegro_client_share), which binds before either limit",
+            f" {client_floor:.1f} s); offers' own budget (its share of the Client ID, scaled)"
+            f" {budget:.0f} creates/min allows {creates / budget * 60:.1f} s",
         },
         {
             "figure": "pipeline_total",
@@ -512,7 +513,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=45_000, help="products to publish")
     parser.add_argument(
-        "--scale", type=float, default=1.0, help="the emulator's rate_limit_scale (and ours)"
+        "--scale", type=float, default=4.0, help="the emulator's rate_limit_scale (and ours)"
     )
     parser.add_argument("--within", type=float, default=3600, help="seconds before giving up")
     parser.add_argument("--logs", help="the processes' logs (default: a new temporary folder)")
