@@ -365,6 +365,7 @@ async def figures_of(
             "value": round(took / floor, 3),
             "unit": "ratio",
             "target": TARGET_RATIO,
+            "ratio": round(TARGET_RATIO / (took / floor), 3),  # below 1: the target missed
             "better": "lower",
             "note": f"{len(skus)} products (SupplierProductsChanged, {PER_EVENT} each) -> every"
             f" listable one settled in {took:.1f} s; floor {floor:.1f} s ({binding}):"
