@@ -19,8 +19,9 @@ as in a shop that has been selling a while; the emulator's counters are reset af
 The clock starts when the first event is published. Stages, each from that moment: catalog done
 (the last product's first CatalogUpdated item for the shop), priced (its first PriceComputed),
 first and last offer (OfferPublished / OfferFailed); the run is done when every product catalog
-lists for the shop has settled in offers (live, refused with a reason, or waiting for stock),
-as `Platform.settled` counts them. Its floor is the least time the emulator's configured, scaled
+lists for the shop has settled in offers: live, refused with a reason, or waiting for stock, as
+`Platform.settled` counts them, or, heavier than the heaviest shipping band, waiting for the
+price pricing does not compute for it. Its floor is the least time the emulator's configured, scaled
 limits allow for the creates sent and every call answered (all services), read from
 `/__admin/config` and `/__admin/counters` as bench/offers.py does. 429s, duplicates (SKUs on
 Allegro more than once) and offers by state (ours, and the emulator's ACTIVE) are read at the
