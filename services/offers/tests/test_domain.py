@@ -59,6 +59,17 @@ class TestNextStep:
         assert states.next_step(wanted(state=states.CREATING, listed=False), "x") is None
         assert states.next_step(wanted(state=states.CREATING, stock=0), "x") is None
 
+    def test_a_product_pricing_cannot_price_is_not_listable_with_pricings_reason(self) -> None:
+        step = states.next_step(wanted(has_base_price=False, base_unpriced="no_shipping_band"), "x")
+        assert step is not None and step.state == states.NOT_LISTABLE and step.reason is not None
+        assert step.reason["code"] == "no_shipping_band"
+        assert "shipping price list" in step.reason["message"]
+        # No answer from pricing yet: it waits; a price later moves it on to the checks.
+        waiting = states.next_step(wanted(has_base_price=False), "x")
+        assert waiting is not None and waiting.waiting_for == ("price",)
+        priced = states.next_step(wanted(state=states.NOT_LISTABLE), "price revision 2")
+        assert priced is not None and priced.state == states.CHECKING
+
     def test_a_not_listable_offer_is_checked_again_on_new_data(self) -> None:
         step = states.next_step(wanted(state=states.NOT_LISTABLE), "catalogue revision 2")
         assert step is not None and step.state == states.CHECKING

@@ -673,6 +673,24 @@ async def test_a_marketplace_without_a_usable_price_is_left_out_and_said_why(
     assert on_allegro["additionalMarketplaces"]["allegro-cz"]["sellingMode"] is None
 
 
+async def test_a_product_pricing_cannot_price_is_not_listable_and_a_later_price_lists_it(
+    service: Service,
+) -> None:
+    seller = await service.ready_seller()
+    sku = await service.send(seller.account, service.row(), priced=False)
+    await service.waits_only_for(seller.account, sku, "price")
+    too_heavy = PricedItem(sku=sku, catalog_revision=1, unpriced={"allegro-pl": "no_shipping_band"})
+    await service.publish(PriceComputed(account_id=seller.account, items=[too_heavy]))
+    offer = await service.wait_state(seller.account, sku, "not_listable")
+    assert offer["reason"]["code"] == "no_shipping_band", offer
+    assert service.on_allegro(seller, sku) == []
+    # The operator adds a band that covers it: pricing sends a price, the offer goes live.
+    priced = PricedItem(sku=sku, catalog_revision=1, prices=PRICES)
+    await service.publish(PriceComputed(account_id=seller.account, items=[priced]))
+    await service.wait_state(seller.account, sku, "active")
+    assert len(service.on_allegro(seller, sku)) == 1
+
+
 async def test_products_missing_or_ambiguous_are_not_listable_with_allegros_codes(
     service: Service,
 ) -> None:

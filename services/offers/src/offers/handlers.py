@@ -49,6 +49,7 @@ def wanted(row: dict[str, Any], account: dict[str, Any] | None) -> states.Wanted
         listed=bool(row["listed"]),
         has_content=row["content"] is not None,
         has_base_price=base in (row["prices"] or {}),
+        base_unpriced=(row.get("unpriced") or {}).get(base),
         stock=int(row["stock"] or 0),
         account_ready=(account or {}).get("readiness") == READY,
         handling_time_outdated=handling is not None

@@ -702,6 +702,9 @@ async def dry_run(
             continue
         if not row["listed"]:
             continue
+        if wanted.has_content and not wanted.has_base_price and wanted.base_unpriced:
+            failing.append({"sku": row["sku"], "reason": states.reason(wanted.base_unpriced)})
+            continue
         waiting = [
             w
             for w, lacking in (

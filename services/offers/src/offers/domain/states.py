@@ -56,6 +56,12 @@ REASONS: dict[str, str] = {
     "no_category": "the product has no Allegro category",
     "no_shipping_band": "no shipping price list fits the product's weight: give it a weight, or"
     " add a band that covers it to the account's shipping configuration",
+    "missing_cost": "the catalogue gives the product no cost, so pricing cannot price it",
+    "missing_fx_rate": "pricing has no exchange rate from the product's cost currency",
+    "below_floor": "the price the rules give is below the account's price floor (minimum margin)",
+    "no_rule": "no pricing rule covers the product and the account's fallback is none",
+    "missing_rrp": "no pricing rule covers the product and it has no RRP to fall back on",
+    "fees_unrecoverable": "no price covers Allegro's fees for the product's fee row",
     "title_length": "the title must have 12 to 75 characters",
     "price_invalid": "the price does not fit the marketplace's currency or precision",
     "allegro_rejected": "Allegro refused the offer",
@@ -104,6 +110,8 @@ class Wanted:
     account_ready: bool
     # The offer on Allegro promises another handling time than wanted, and no step is pending.
     handling_time_outdated: bool = False
+    # Pricing's reason for giving the base marketplace no price (None: no answer yet).
+    base_unpriced: str | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +149,10 @@ def next_step(offer: Wanted, cause: str) -> Step | None:
         return None  # its write is under way; the outcome decides
     if offer.state == ENDED and offer.offer_id:
         return None  # a restock is reactivated by the sync's batch command
+    if offer.has_content and not offer.has_base_price and offer.base_unpriced:
+        # Pricing answered and cannot price it (too heavy for every shipping band, no cost):
+        # waiting for a price would wait forever; a new price or rule change moves it on.
+        return Step(NOT_LISTABLE, cause, reason=reason(offer.base_unpriced))
     missing = tuple(
         what
         for what, lacking in (
