@@ -10,18 +10,17 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-import aio_pika
 import httpx
 from playwright.async_api import Page, expect
 
+from mci_testing.bigbuy import allegro_order, sellable
+from mci_testing.bus import Bus
 from mci_testing.infra import wait_until
 from shared.events import (
     CatalogItem,
     CatalogUpdated,
-    Envelope,
     Event,
     Money,
-    OrderReceived,
     PriceComputed,
     PricedItem,
 )
@@ -52,26 +51,14 @@ PRICES = {
 async def publish(stack: Stack, event: Event, queue: str | None = None) -> None:
     """The event as its producer emits it; to one queue only when `queue` is given (the
     catalogue's items go to offers alone, so that pricing does not price them too)."""
-    envelope = Envelope(
-        type=event.event_type,
-        source="console-tests",
-        correlation_id=str(uuid.uuid4()),
-        data=event.model_dump(mode="json"),
-    )
-    connection = await aio_pika.connect(stack.amqp_url)
-    async with connection:
-        channel = await connection.channel(publisher_confirms=True)
-        message = aio_pika.Message(
-            envelope.model_dump_json().encode(),
-            message_id=str(envelope.id),
-            type=envelope.type,
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        )
+    bus = await Bus.open(stack.amqp_url)
+    try:
         if queue is None:
-            exchange = await channel.get_exchange("mci.events")
-            await exchange.publish(message, routing_key=event.routing_key)
+            await bus.publish(event, source="console-tests")
         else:
-            await channel.default_exchange.publish(message, routing_key=queue)
+            await bus.publish_to_queue(event, queue, source="console-tests")
+    finally:
+        await bus.close()
 
 
 def unknown_ean() -> str:
@@ -358,64 +345,11 @@ async def test_drift_a_seller_made_on_allegro_is_shown_and_a_reconcile_finds_the
         assert refused.status_code == 403
 
 
-def sellable(stack: Stack) -> dict[str, Any]:
-    """A simple active BigBuy product in warehouse 1 holding stock."""
-    for pid in range(100000, 100400):
-        item: dict[str, Any] = stack.bigbuy.admin("GET", f"/items/{pid}")
-        simple = item["active"] == 1 and not item["variations"] and item["warehouse"] == 1
-        if simple and item["available"] >= 2:
-            return item
-    raise AssertionError("no sellable product in the BigBuy emulator's seed")
-
-
-def paid_order(sku: str, **delivery: str) -> OrderReceived:
-    address = {
-        "firstName": "Anna",
-        "lastName": "Nowak",
-        "street": "ul. Przykładowa 5/2",
-        "city": "Kraków",
-        "zipCode": "30-001",
-        "countryCode": "PL",
-        "phoneNumber": "+48500100200",
-        **delivery,
-    }
-    return OrderReceived(
-        account_id="console-shop",
-        order_id=str(uuid.uuid4()),
-        marketplace_id="allegro-pl",
-        buyer={
-            "id": "1",
-            "login": "kupujacy",
-            "email": "buyer@example.pl",
-            "firstName": "Anna",
-            "lastName": "Nowak",
-            "phoneNumber": "+48500100200",
-        },
-        delivery={
-            "address": address,
-            "method": {"id": "m", "name": "Kurier"},
-            "pickup_point": None,
-            "cost": {"amount": "0", "currency": "PLN"},
-            "smart": False,
-        },
-        lines=[
-            {
-                "sku": sku,
-                "offer_id": "1770000",
-                "quantity": 1,
-                "unit_price": {"amount": "2000.00", "currency": "PLN"},
-            }
-        ],
-        total=Money(amount=Decimal("2000.00"), currency="PLN"),
-        revision="r1",
-    )
-
-
 async def test_a_supplier_order_waiting_on_the_wallet_is_shown_and_sent_again(
     page: Page, stack: Stack
 ) -> None:
     stack.bigbuy.admin("PUT", "/wallet", {"balance": "1.00"})
-    order = paid_order(sellable(stack)["sku"])
+    order = allegro_order(sellable(stack.bigbuy)["sku"], account_id="console-shop")
     await publish(stack, order)
     async with httpx.AsyncClient(
         base_url=stack.url("bigbuy"),
@@ -471,7 +405,9 @@ async def test_a_supplier_order_refused_for_its_postcode_is_corrected_and_sent(
     page: Page, stack: Stack
 ) -> None:
     stack.bigbuy.admin("PUT", "/wallet", {"balance": "100000.00"})
-    order = paid_order(sellable(stack)["sku"], zipCode="3O-OO1")
+    order = allegro_order(
+        sellable(stack.bigbuy)["sku"], account_id="console-shop", zipCode="3O-OO1"
+    )
     await publish(stack, order)
     async with httpx.AsyncClient(
         base_url=stack.url("bigbuy"),

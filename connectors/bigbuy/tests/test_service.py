@@ -10,7 +10,7 @@ from typing import Any
 
 from bigbuy_connector.main import MIGRATIONS, build
 from mci_testing.app import running_app
-from mci_testing.bigbuy import BigBuyEmulatorHandle
+from mci_testing.bigbuy import BigBuyEmulatorHandle, allegro_order, bigbuy_orders, sellable
 from mci_testing.bus import Bus, envelope_of
 from mci_testing.fixtures import MakeDatabase
 from mci_testing.infra import wait_until
@@ -19,7 +19,6 @@ from shared.security import issue_token
 from shared.service import create_app
 
 from .conftest import settings_for
-from .test_orders import allegro_order, bigbuy_orders, sellable
 
 
 async def test_an_order_event_goes_to_bigbuy_once_and_its_tracking_comes_back_upstream(

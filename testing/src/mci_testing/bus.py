@@ -132,6 +132,13 @@ class Bus:
         target = exchange or (event.exchange if event else EVENTS_EXCHANGE)
         await self.exchanges[target].publish(message_of(envelope), routing_key=key)
 
+    async def publish_to_queue(self, event: Event, queue: str, source: str = "test") -> Envelope:
+        """`event` straight into one consumer's queue (the default exchange), past the others
+        bound to its routing key."""
+        envelope = envelope_of(event, source)
+        await self.channel.default_exchange.publish(message_of(envelope), routing_key=queue)
+        return envelope
+
     async def publish_raw(
         self, body: bytes, routing_key: str, exchange: str = EVENTS_EXCHANGE, **properties: Any
     ) -> None:
