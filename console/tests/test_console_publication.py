@@ -15,6 +15,7 @@ from playwright.async_api import Page, expect
 
 from mci_testing.bigbuy import allegro_order, sellable
 from mci_testing.bus import Bus
+from mci_testing.emulator import SAFETY_INFORMATION, responsible_producer
 from mci_testing.infra import wait_until
 from shared.events import (
     CatalogItem,
@@ -27,20 +28,8 @@ from shared.events import (
 
 from .conftest import Stack, choose_shop, log_in, screenshot
 
-PRODUCER = {
-    "name": "Fabryka Konsoli",
-    "producerData": {
-        "tradeName": "Fabryka Konsoli sp. z o.o.",
-        "address": {
-            "countryCode": "PL",
-            "street": "ul. Fabryczna 1",
-            "postalCode": "60-001",
-            "city": "Poznań",
-        },
-        "contact": {"email": "gpsr@fabryka.example"},
-    },
-}
-SAFETY = "Chronić przed dziećmi. Instrukcja w języku polskim w opakowaniu."
+PRODUCER = responsible_producer("Fabryka Konsoli", "Fabryka Konsoli sp. z o.o.")
+SAFETY = SAFETY_INFORMATION
 PRICES = {
     "allegro-pl": Money(amount=Decimal("49.90"), currency="PLN"),
     "allegro-cz": Money(amount=Decimal("290"), currency="CZK"),

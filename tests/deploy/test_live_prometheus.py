@@ -43,7 +43,9 @@ from mci_testing.bigbuy import BigBuyEmulatorHandle, start_bigbuy_emulator
 from mci_testing.emulator import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
+    SAFETY_INFORMATION,
     EmulatorHandle,
+    responsible_producer,
     start_emulator,
 )
 from mci_testing.fixtures import MakeDatabase
@@ -549,20 +551,8 @@ async def buyer_pays(emulator: EmulatorHandle, login: str) -> None:
     await asyncio.to_thread(emulator.paid_order, offer_id)
 
 
-PRODUCER = {
-    "name": "Fabryka Testowa",
-    "producerData": {
-        "tradeName": "Fabryka Testowa sp. z o.o.",
-        "address": {
-            "countryCode": "PL",
-            "street": "ul. Fabryczna 1",
-            "postalCode": "60-001",
-            "city": "Poznań",
-        },
-        "contact": {"email": "gpsr@fabryka.example"},
-    },
-}
-SAFETY = "Chronić przed dziećmi. Instrukcja w języku polskim w opakowaniu."
+PRODUCER = responsible_producer()
+SAFETY = SAFETY_INFORMATION
 OFFERS = 3
 SETTLED = {"active", "inactive", "not_listable", "failed"}
 

@@ -28,7 +28,12 @@ import sqlalchemy as sa
 
 from mci_testing.app import running_app
 from mci_testing.bus import Bus, Probe
-from mci_testing.emulator import EmulatorHandle, start_emulator
+from mci_testing.emulator import (
+    SAFETY_INFORMATION,
+    EmulatorHandle,
+    responsible_producer,
+    start_emulator,
+)
 from mci_testing.fixtures import MakeDatabase
 from mci_testing.infra import free_port, wait_until
 from offers import handlers
@@ -55,20 +60,8 @@ from shared.security import issue_token
 from shared.service import create_app
 from shared.uow import UnitsOfWork
 
-PRODUCER = {
-    "name": "Fabryka Testowa",
-    "producerData": {
-        "tradeName": "Fabryka Testowa sp. z o.o.",
-        "address": {
-            "countryCode": "PL",
-            "street": "ul. Fabryczna 1",
-            "postalCode": "60-001",
-            "city": "Poznań",
-        },
-        "contact": {"email": "gpsr@fabryka.example"},
-    },
-}
-SAFETY = "Chronić przed dziećmi. Instrukcja w języku polskim w opakowaniu."
+PRODUCER = responsible_producer()
+SAFETY = SAFETY_INFORMATION
 PRICES = {
     "allegro-pl": Money(amount=Decimal("49.90"), currency="PLN"),
     "allegro-cz": Money(amount=Decimal("290"), currency="CZK"),
