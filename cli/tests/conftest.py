@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from mci_testing.bigbuy import BigBuyEmulatorHandle, start_bigbuy_emulator
 from mci_testing.emulator import EmulatorHandle, start_emulator
 from mci_testing.fixtures import MakeAmqpUrl, MakeDatabase
 from mci_testing.infra import free_port
@@ -47,6 +48,7 @@ class Stack:
     # order of it that orders has not imported.
     orders_account: str = ""
     order_id: str = ""
+    amqp_url: str = ""  # the stack's vhost, where a test publishes what a service would
 
     def env(self, **overrides: str) -> dict[str, str]:
         """A clean environment: the stack's URLs and key, a HOME without a config file."""
@@ -81,10 +83,19 @@ def cli_emulator() -> Iterator[EmulatorHandle]:
 
 
 @pytest.fixture(scope="session")
+def cli_bigbuy() -> Iterator[BigBuyEmulatorHandle]:
+    # Limits off: the connector runs on the system clock, the emulator on its own.
+    handle = start_bigbuy_emulator(catalogue_size=300, rate_limits_enabled=False)
+    yield handle
+    handle.server.should_exit = True
+
+
+@pytest.fixture(scope="session")
 async def stack(
     make_database: MakeDatabase,
     make_amqp_url: MakeAmqpUrl,
     cli_emulator: EmulatorHandle,
+    cli_bigbuy: BigBuyEmulatorHandle,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Stack]:
     assert MCI.exists(), f"{MCI} is not installed: make install"
@@ -92,7 +103,15 @@ async def stack(
     running: dict[str, Served] = {}
     try:
         auth = running["auth"] = serve(
-            "auth", await make_database("cli_auth"), amqp_url, cli_emulator.url, None
+            "auth",
+            await make_database("cli_auth"),
+            amqp_url,
+            cli_emulator.url,
+            None,
+            # The BigBuy connector checks operators' keys at auth like the services do.
+            settings={
+                "introspection_callers": ["catalog", "pricing", "offers", "orders", "bigbuy"]
+            },
         )
         running["catalog"] = serve(
             "catalog",
@@ -129,6 +148,20 @@ async def stack(
             auth.url,
             build={"allegro_tokens": StaticTokens({"cli-orders-shop": token})},
         )
+        running["bigbuy"] = serve(
+            "bigbuy_connector",
+            await make_database("cli_bigbuy"),
+            amqp_url,
+            cli_emulator.url,
+            auth.url,
+            settings={
+                "api_url": cli_bigbuy.rest_url,
+                "api_key": cli_bigbuy.key,
+                "catalogue_enabled": False,
+                "gpsr_enabled": False,
+                "order_poll_interval_seconds": 0.3,
+            },
+        )
         async with httpx.AsyncClient(base_url=auth.url, headers=auth.headers("admin")) as http:
             created = await http.post("/api-keys", json={"name": "cli tests", "role": "admin"})
         assert created.status_code == 201, created.text
@@ -139,6 +172,7 @@ async def stack(
             f"http://127.0.0.1:{free_port()}",
             "cli-orders-shop",
             str(order["id"]),
+            amqp_url,
         )
     finally:
         for handle in running.values():

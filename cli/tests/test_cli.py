@@ -16,7 +16,9 @@ import httpx
 import orjson
 import pytest
 
-from mci_testing.infra import free_port
+from mci_testing.bigbuy import BigBuyEmulatorHandle, allegro_order, bigbuy_orders, sellable
+from mci_testing.bus import Bus
+from mci_testing.infra import free_port, wait_until
 from mci_testing.seedfiles import as_supplier_record, csv_lines, seed_products
 
 from .conftest import MCI, Stack
@@ -465,3 +467,56 @@ def test_offers_drift_and_reconcile(stack: Stack, account: str) -> None:
     no_traceback(refused.stderr)
     unknown = stack.mci("offers", "reconcile", "nobody")
     assert unknown.code == 1 and "unknown_account" in unknown.stderr
+
+
+async def test_supplier_orders_address_correction_and_wallet(
+    stack: Stack, cli_bigbuy: BigBuyEmulatorHandle
+) -> None:
+    """An order BigBuy refuses for its postcode is listed with BigBuy's words, corrected with
+    `mci supplier resend --postcode`, and sent once; the wallet shows the balance."""
+    cli_bigbuy.admin("PUT", "/wallet", {"balance": "100000.00"})
+    order = allegro_order(sellable(cli_bigbuy)["sku"], zipCode="3O-OO1")
+    bus = await Bus.open(stack.amqp_url)
+    try:
+        await bus.publish(order, source="orders")
+    finally:
+        await bus.close()
+
+    async def refused() -> bool:
+        found = stack.mci("supplier", "show", order.order_id, "--json")
+        return found.code == 0 and found.json()["state"] == "bad_address"
+
+    await wait_until(refused, within=60, interval=0.5)
+    listed = stack.mci("supplier", "list", "--state", "bad_address")
+    assert listed.code == 0, listed.stderr
+    assert order.order_id in listed.stdout and "ER004" in listed.stdout
+    shown = stack.mci("supplier", "show", order.order_id)
+    assert shown.code == 0 and "3O-OO1" in shown.stdout and "refusal" in shown.stdout
+
+    # A postcode BigBuy would refuse too is refused here, in words, and nothing is sent.
+    wrong = stack.mci("supplier", "resend", order.order_id, "--postcode", "30001")
+    assert wrong.code == 1, wrong.stdout
+    assert "invalid_address" in wrong.stderr and "Traceback" not in wrong.stderr
+    empty = stack.mci("supplier", "resend", order.order_id, "--town", " ")
+    assert empty.code == 2 and "must not be empty" in empty.stderr
+    assert bigbuy_orders(cli_bigbuy, order.order_id) == []
+
+    fixed = stack.mci("supplier", "resend", order.order_id, "--postcode", "30-001", "--json")
+    assert fixed.code == 0, fixed.stderr
+    assert fixed.json()["shipping_address"]["postcode"] == "30-001"
+
+    async def sent() -> bool:
+        found = stack.mci("supplier", "show", order.order_id, "--json")
+        return bool(found.json()["state"] == "sent")
+
+    await wait_until(sent, within=60, interval=0.5)
+    (placed,) = bigbuy_orders(cli_bigbuy, order.order_id)
+    assert placed["shippingAddress"]["postcode"] == "30-001"
+    again = stack.mci("supplier", "resend", order.order_id)
+    assert again.code == 1 and "not_resendable" in again.stderr
+
+    wallet = stack.mci("supplier", "wallet", "--json")
+    assert wallet.code == 0, wallet.stderr
+    assert wallet.json()["balance"] is not None and wallet.json()["currency"] == "EUR"
+    human = stack.mci("supplier", "wallet")
+    assert human.code == 0 and "balance" in human.stdout and "sent" in human.stdout

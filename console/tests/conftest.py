@@ -218,6 +218,8 @@ async def stack(
                 "publish_backoff_seconds": 0.3,
                 "publish_backoff_max_seconds": 1.0,
                 "verify_after_seconds": 1.0,
+                # Allegro's offer events read often: a seller's edit shows up as drift soon.
+                "offer_events_poll_interval_seconds": 0.5,
             },
         )
         running["bigbuy"] = serve(

@@ -10,38 +10,26 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-import aio_pika
 import httpx
 from playwright.async_api import Page, expect
 
+from mci_testing.bigbuy import allegro_order, sellable
+from mci_testing.bus import Bus
+from mci_testing.emulator import SAFETY_INFORMATION, responsible_producer
 from mci_testing.infra import wait_until
 from shared.events import (
     CatalogItem,
     CatalogUpdated,
-    Envelope,
     Event,
     Money,
-    OrderReceived,
     PriceComputed,
     PricedItem,
 )
 
 from .conftest import Stack, choose_shop, log_in, screenshot
 
-PRODUCER = {
-    "name": "Fabryka Konsoli",
-    "producerData": {
-        "tradeName": "Fabryka Konsoli sp. z o.o.",
-        "address": {
-            "countryCode": "PL",
-            "street": "ul. Fabryczna 1",
-            "postalCode": "60-001",
-            "city": "Poznań",
-        },
-        "contact": {"email": "gpsr@fabryka.example"},
-    },
-}
-SAFETY = "Chronić przed dziećmi. Instrukcja w języku polskim w opakowaniu."
+PRODUCER = responsible_producer("Fabryka Konsoli", "Fabryka Konsoli sp. z o.o.")
+SAFETY = SAFETY_INFORMATION
 PRICES = {
     "allegro-pl": Money(amount=Decimal("49.90"), currency="PLN"),
     "allegro-cz": Money(amount=Decimal("290"), currency="CZK"),
@@ -52,26 +40,14 @@ PRICES = {
 async def publish(stack: Stack, event: Event, queue: str | None = None) -> None:
     """The event as its producer emits it; to one queue only when `queue` is given (the
     catalogue's items go to offers alone, so that pricing does not price them too)."""
-    envelope = Envelope(
-        type=event.event_type,
-        source="console-tests",
-        correlation_id=str(uuid.uuid4()),
-        data=event.model_dump(mode="json"),
-    )
-    connection = await aio_pika.connect(stack.amqp_url)
-    async with connection:
-        channel = await connection.channel(publisher_confirms=True)
-        message = aio_pika.Message(
-            envelope.model_dump_json().encode(),
-            message_id=str(envelope.id),
-            type=envelope.type,
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        )
+    bus = await Bus.open(stack.amqp_url)
+    try:
         if queue is None:
-            exchange = await channel.get_exchange("mci.events")
-            await exchange.publish(message, routing_key=event.routing_key)
+            await bus.publish(event, source="console-tests")
         else:
-            await channel.default_exchange.publish(message, routing_key=queue)
+            await bus.publish_to_queue(event, queue, source="console-tests")
+    finally:
+        await bus.close()
 
 
 def unknown_ean() -> str:
@@ -264,63 +240,105 @@ async def test_a_shop_not_ready_names_what_is_missing_and_a_viewer_cannot_act(
     await screenshot(page, "publication-readiness")
 
 
-def sellable(stack: Stack) -> dict[str, Any]:
-    """A simple active BigBuy product in warehouse 1 holding stock."""
-    for pid in range(100000, 100400):
-        item: dict[str, Any] = stack.bigbuy.admin("GET", f"/items/{pid}")
-        simple = item["active"] == 1 and not item["variations"] and item["warehouse"] == 1
-        if simple and item["available"] >= 2:
-            return item
-    raise AssertionError("no sellable product in the BigBuy emulator's seed")
+async def test_drift_a_seller_made_on_allegro_is_shown_and_a_reconcile_finds_the_rest(
+    page: Page, stack: Stack
+) -> None:
+    shop = await stack.connected_shop("drifting")
+    account = shop["id"]
+    async with stack.http("offers", "operator") as offers:
+        ready = await offers.post(
+            f"/accounts/{account}/readiness",
+            json={
+                "create_missing": True,
+                "responsible_producer": PRODUCER,
+                "safety_information": SAFETY,
+            },
+        )
+        assert ready.status_code == 200 and ready.json()["readiness"] == "ready", ready.text
+        sample = stack.emulator.admin("GET", "/catalogue/sample?n=50")["rows"]
+        row = next(r for r in sample if r["allegroProducts"] == 1)
+        (sku,) = await to_publication(stack, account, [row])
 
+        async def active() -> bool:
+            found = (await offers.get(f"/accounts/{account}/offers/{sku}")).json()
+            return bool(found.get("state") == "active")
 
-def paid_order(sku: str) -> OrderReceived:
-    address = {
-        "firstName": "Anna",
-        "lastName": "Nowak",
-        "street": "ul. Przykładowa 5/2",
-        "city": "Kraków",
-        "zipCode": "30-001",
-        "countryCode": "PL",
-        "phoneNumber": "+48500100200",
-    }
-    return OrderReceived(
-        account_id="console-shop",
-        order_id=str(uuid.uuid4()),
-        marketplace_id="allegro-pl",
-        buyer={
-            "id": "1",
-            "login": "kupujacy",
-            "email": "buyer@example.pl",
-            "firstName": "Anna",
-            "lastName": "Nowak",
-            "phoneNumber": "+48500100200",
-        },
-        delivery={
-            "address": address,
-            "method": {"id": "m", "name": "Kurier"},
-            "pickup_point": None,
-            "cost": {"amount": "0", "currency": "PLN"},
-            "smart": False,
-        },
-        lines=[
-            {
-                "sku": sku,
-                "offer_id": "1770000",
-                "quantity": 1,
-                "unit_price": {"amount": "2000.00", "currency": "PLN"},
-            }
-        ],
-        total=Money(amount=Decimal("2000.00"), currency="PLN"),
-        revision="r1",
+        await wait_until(active, within=60, interval=0.3)
+        offer_id = (await offers.get(f"/accounts/{account}/offers/{sku}")).json()["offer_id"]
+
+        # The seller changes the price on allegro.pl; offers reads it in Allegro's offer events.
+        stack.emulator.admin(
+            "POST",
+            f"/offers/{offer_id}/seller-edit",
+            {"price": {"amount": "59.90", "currency": "PLN"}},
+        )
+
+        async def drifted() -> bool:
+            found = (await offers.get(f"/accounts/{account}/drift")).json()
+            return [d["kind"] for d in found["items"]] == ["price"]
+
+        await wait_until(drifted, within=60, interval=0.3)
+
+    await log_in(page, stack, "operator")
+    await choose_shop(page, shop["alias"])
+    await page.get_by_role("link", name="Publication").click()
+    total = page.locator("#drift-total")
+    await expect(total).to_have_text("1 difference found: 1 price changed on Allegro.")
+    found = page.locator("#drift-list").get_by_role("row").filter(has_text=sku)
+    await expect(found).to_contain_text("price changed on Allegro")
+    await expect(found).to_contain_text("49.90 PLN")  # ours
+    await expect(found).to_contain_text("59.90 PLN")  # Allegro's
+    await expect(found).to_contain_text("our value is sent again")
+    await expect(found).to_contain_text("event OFFER_PRICE_CHANGED")
+    await expect(page.locator("#drift-reconciled")).to_have_text("Never reconciled in full.")
+    await expect(page.locator("#drift-events")).to_contain_text("Allegro's offer events read")
+
+    # An offer the seller made outside the platform: only a full reconcile sees it.
+    foreign = stack.emulator.active_offer(shop["login"], sku=f"HANDMADE-{uuid.uuid4().hex[:6]}")
+    await page.get_by_role("button", name="Reconcile now").click()
+    await expect(page.locator("#drift-result")).to_have_text(
+        "Reconciled 2 offers on Allegro against 1 of ours: 1 difference"
+        " (1 on Allegro, unknown to us); repairs: none; 1 reported only."
     )
+    await expect(total).to_have_text(
+        "2 differences found: 1 price changed on Allegro, 1 on Allegro, unknown to us."
+    )
+    unknown = page.locator("#drift-list").get_by_role("row").filter(has_text=foreign)
+    await expect(unknown).to_contain_text(f"offer {foreign} (ACTIVE)")
+    await expect(unknown).to_contain_text("reported only (nothing repaired)")
+    await expect(page.locator("#drift-reconciled")).to_contain_text(
+        "2 offers on Allegro against 1 of ours, 1 difference."
+    )
+    await page.locator("#drift-kind").select_option(label="stock changed on Allegro")
+    await expect(page.locator("#drift-list")).to_have_text(
+        "No difference of kind stock changed on Allegro found."
+    )
+    await page.locator("#drift-kind").select_option(label="every kind")
+    await expect(page.locator("#drift-list").get_by_role("row")).to_have_count(3)
+    await screenshot(page, "publication-drift")
+
+    # A viewer sees the drift, and is not offered the reconcile (offers refuses it anyway).
+    await page.get_by_role("button", name="Log out").click()
+    await log_in(page, stack, "viewer")
+    await choose_shop(page, shop["alias"])
+    await page.get_by_role("link", name="Publication").click()
+    await expect(total).to_contain_text("2 differences found")
+    await expect(page.get_by_role("button", name="Reconcile now")).to_have_count(0)
+    await expect(page.locator("#drift")).to_contain_text(
+        "An operator can reconcile the shop's offers with Allegro now."
+    )
+    await expect(page.locator("#drift")).not_to_contain_text("null")
+    await expect(page.locator("#readiness")).not_to_contain_text("null")
+    async with stack.http("offers", "viewer") as offers:
+        refused = await offers.post(f"/accounts/{account}/reconcile")
+        assert refused.status_code == 403
 
 
 async def test_a_supplier_order_waiting_on_the_wallet_is_shown_and_sent_again(
     page: Page, stack: Stack
 ) -> None:
     stack.bigbuy.admin("PUT", "/wallet", {"balance": "1.00"})
-    order = paid_order(sellable(stack)["sku"])
+    order = allegro_order(sellable(stack.bigbuy)["sku"], account_id="console-shop")
     await publish(stack, order)
     async with httpx.AsyncClient(
         base_url=stack.url("bigbuy"),
@@ -370,3 +388,82 @@ async def test_a_supplier_order_waiting_on_the_wallet_is_shown_and_sent_again(
             return await state() == "sent"
 
         await wait_until(sent, within=60, interval=0.3)
+
+
+async def test_a_supplier_order_refused_for_its_postcode_is_corrected_and_sent(
+    page: Page, stack: Stack
+) -> None:
+    stack.bigbuy.admin("PUT", "/wallet", {"balance": "100000.00"})
+    order = allegro_order(
+        sellable(stack.bigbuy)["sku"], account_id="console-shop", zipCode="3O-OO1"
+    )
+    await publish(stack, order)
+    async with httpx.AsyncClient(
+        base_url=stack.url("bigbuy"),
+        headers={"Authorization": f"Bearer {stack.keys['viewer']}"},
+        timeout=60,
+    ) as bigbuy:
+
+        async def state() -> str:
+            found = await bigbuy.get(f"/supplier-orders/{order.order_id}")
+            return found.json()["state"] if found.status_code == 200 else found.text[:200]
+
+        async def refused() -> bool:
+            return await state() == "bad_address"
+
+        await wait_until(refused, within=60, interval=0.3)
+
+        # A viewer sees why, and is offered nothing to do.
+        await log_in(page, stack, "viewer")
+        await page.get_by_role("link", name="Orders").click()
+        await page.locator("#supplier-state").select_option(label="address refused")
+        row = (
+            page.locator("#supplier-orders-list").get_by_role("row").filter(has_text=order.order_id)
+        )
+        await row.get_by_role("button", name="Open").click()
+        detail = page.locator("#supplier-order")
+        await expect(page.locator("#supplier-order-state")).to_have_text("address refused")
+        await expect(detail).to_contain_text(
+            "Incorrect postcode format. A postcode there looks like 00-001. (ER004)"
+        )
+        await expect(page.locator("#supplier-order-address")).to_contain_text("3O-OO1 Kraków")
+        await expect(detail).to_contain_text("An operator can correct the address")
+        await expect(detail.get_by_role("button")).to_have_count(0)
+        await page.get_by_role("button", name="Log out").click()
+
+        await log_in(page, stack, "operator")
+        await page.get_by_role("link", name="Orders").click()
+        await page.locator("#supplier-state").select_option(label="address refused")
+        await row.get_by_role("button", name="Open").click()
+        await expect(page.locator("#supplier-order-state")).to_have_text("address refused")
+        # Not a Polish postcode: the connector refuses it as BigBuy would, nothing is sent.
+        await page.get_by_label("Postcode").fill("30001")
+        await page.get_by_role("button", name="Correct the address and send again").click()
+        result = page.locator("#supplier-order-result")
+        await expect(result).to_have_text(
+            "bigbuy refused: BigBuy would refuse this address (shippingAddress.postcode:"
+            " not a postcode of PL (like 00-001)) [422 invalid_address]"
+        )
+        assert await state() == "bad_address"
+        await screenshot(page, "supplier-order-address")
+        await page.get_by_label("Postcode").fill("30-001")
+        await page.get_by_role("button", name="Correct the address and send again").click()
+        await expect(result).to_have_text(
+            f"Order {order.order_id} is sent again to Anna Nowak, ul. Przykładowa 5/2,"
+            " 30-001 Kraków, PL, +48500100200, buyer@example.pl (now new)."
+        )
+        await expect(page.locator("#supplier-order-address")).to_contain_text("30-001 Kraków")
+
+        async def sent() -> bool:
+            return await state() == "sent"
+
+        await wait_until(sent, within=60, interval=0.3)
+        placed = [
+            o
+            for o in stack.bigbuy.admin("GET", "/orders")
+            if o["internalReference"] == order.order_id
+        ]
+        assert [o["shippingAddress"]["postcode"] for o in placed] == ["30-001"]
+        await page.locator("#supplier-state").select_option(label="at BigBuy")
+        await row.get_by_role("button", name="Open").click()
+        await expect(page.locator("#supplier-order-state")).to_have_text("at BigBuy")

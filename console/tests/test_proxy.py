@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from mci_console.app import create_app
 from mci_console.settings import ConsoleSettings
@@ -194,3 +195,40 @@ async def test_logs_name_no_query_string_and_no_header(
 def test_a_missing_browser_fails_the_browser_tests_naming_make_tools(tmp_path: Path) -> None:
     with pytest.raises(pytest.fail.Exception, match=r"run `make tools`"):
         chromium_executable(search_path=str(tmp_path))
+
+
+def http_counts(exposition: str) -> dict[tuple[str, str, str], float]:
+    """(method, route, status) -> requests, from the console's /metrics."""
+    counts = {}
+    for family in text_string_to_metric_families(exposition):
+        if family.name == "mci_http_requests":
+            for sample in family.samples:
+                if sample.name == "mci_http_requests_total":
+                    labels = sample.labels
+                    counts[(labels["method"], labels["route"], labels["status"])] = sample.value
+    return counts
+
+
+async def test_metrics_count_requests_by_route_template_never_by_path(
+    client: httpx.AsyncClient,
+) -> None:
+    """Requests by route template and status, with their latency: an account id, a SKU or a
+    scanner's path never becomes a label value."""
+    proxied = ("GET", "/api/{service}/{path:path}", "200")
+    before = http_counts((await client.get("/metrics")).text)
+    assert (await client.get("/api/catalog/accounts/acc-live-7/items/SKU-4411")).status_code == 200
+    assert (await client.get("/api/auth/forbidden")).status_code == 403
+    assert (await client.get("/static/shops.js")).status_code == 200
+    assert (await client.get("/wp-login.php")).status_code == 404
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    after = http_counts(response.text)
+    assert after[proxied] == before.get(proxied, 0) + 1
+    forbidden = ("GET", "/api/{service}/{path:path}", "403")
+    assert after[forbidden] == before.get(forbidden, 0) + 1
+    assert after[("GET", "/static", "200")] >= 1
+    assert after[("GET", "unmatched", "404")] >= 1
+    assert 'mci_http_request_duration_seconds_count{method="GET",route="/static"}' in response.text
+    for item in ("acc-live-7", "SKU-4411", "wp-login", "shops.js"):
+        assert item not in response.text

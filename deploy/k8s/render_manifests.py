@@ -136,6 +136,15 @@ def selector(name: str, component: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": name, "app.kubernetes.io/component": component}
 
 
+def scraped(port: int) -> dict[str, str]:
+    """The pod annotations prometheus-k8s.yml discovers its targets by."""
+    return {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(port),
+        "prometheus.io/path": "/metrics",
+    }
+
+
 def secret_env(key: str, optional: bool = False) -> dict[str, Any]:
     ref: dict[str, Any] = {"name": SECRET, "key": key}
     if optional:
@@ -244,11 +253,7 @@ def deployment(service: Service, role: str) -> dict[str, Any]:
         "template": {
             "metadata": {
                 "labels": labels(service.name, role),
-                "annotations": {
-                    "prometheus.io/scrape": "true",
-                    "prometheus.io/port": str(service.port),
-                    "prometheus.io/path": "/metrics",
-                },
+                "annotations": scraped(service.port),
             },
             "spec": {
                 "terminationGracePeriodSeconds": GRACE[role],
@@ -597,7 +602,10 @@ def console_files() -> dict[str, list[dict[str, Any]]]:
                 "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
             },
             "template": {
-                "metadata": {"labels": labels(CONSOLE, CONSOLE)},
+                "metadata": {
+                    "labels": labels(CONSOLE, CONSOLE),
+                    "annotations": scraped(CONSOLE_PORT),
+                },
                 "spec": {
                     "terminationGracePeriodSeconds": 30,
                     "securityContext": pod_security(),
@@ -686,20 +694,36 @@ def base_files() -> dict[str, list[dict[str, Any]]]:
     return files | console_files()
 
 
-def emulator_files() -> dict[str, list[dict[str, Any]]]:
-    name = "emulator"
+@dataclass(frozen=True)
+class StandIn:
+    """An emulator of a third party's API for the dev overlay: one in-memory replica, scraped
+    like the services, reached by the services that call that third party."""
+
+    name: str
+    port: int
+    port_variable: str
+    requests: dict[str, str]
+    limits: dict[str, str]
+    tmp_size: str
+    callers: tuple[str, ...]
+    # NetworkPolicy names: the stand-in's ingress from its callers, the callers' egress to it.
+    ingress_policy: str
+    egress_policy: str
+
+
+def stand_in_docs(stand_in: StandIn) -> list[dict[str, Any]]:
+    """The stand-in's Deployment, Service and the two NetworkPolicies that let its callers (and
+    operator tooling, through the ingress namespaces, for its admin API) reach it."""
+    name, port = stand_in.name, stand_in.port
     container: dict[str, Any] = {
         "name": name,
         "image": f"{IMAGE_REPOSITORY}/{name}:{IMAGE_TAG}",
         "imagePullPolicy": "IfNotPresent",
-        "args": ["--host", "0.0.0.0", "--port", str(EMULATOR_PORT)],
-        "ports": [{"name": "http", "containerPort": EMULATOR_PORT, "protocol": "TCP"}],
-        "env": [{"name": "ALLEGRO_EMULATOR_PORT", "value": str(EMULATOR_PORT)}],
+        "args": ["--host", "0.0.0.0", "--port", str(port)],
+        "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
+        "env": [{"name": stand_in.port_variable, "value": str(port)}],
         **probes(),
-        "resources": {
-            "requests": {"cpu": "250m", "memory": "512Mi"},
-            "limits": {"cpu": "2", "memory": "2Gi"},
-        },
+        "resources": {"requests": stand_in.requests, "limits": stand_in.limits},
         "securityContext": container_security(),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
@@ -713,19 +737,12 @@ def emulator_files() -> dict[str, list[dict[str, Any]]]:
             "strategy": {"type": "Recreate"},
             "selector": {"matchLabels": selector(name, "emulator")},
             "template": {
-                "metadata": {
-                    "labels": labels(name, "emulator"),
-                    "annotations": {
-                        "prometheus.io/scrape": "true",
-                        "prometheus.io/port": str(EMULATOR_PORT),
-                        "prometheus.io/path": "/metrics",
-                    },
-                },
+                "metadata": {"labels": labels(name, "emulator"), "annotations": scraped(port)},
                 "spec": {
                     "terminationGracePeriodSeconds": 15,
                     "securityContext": pod_security(),
                     "containers": [container],
-                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}],
+                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": stand_in.tmp_size}}],
                 },
             },
         },
@@ -737,37 +754,61 @@ def emulator_files() -> dict[str, list[dict[str, Any]]]:
         "spec": {
             "type": "ClusterIP",
             "selector": selector(name, "emulator"),
-            "ports": [
-                {"name": "http", "port": EMULATOR_PORT, "targetPort": "http", "protocol": "TCP"}
-            ],
+            "ports": [{"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}],
         },
     }
-    emulator_pods = {"matchLabels": selector(name, "emulator")}
-    allegro_callers = [s.name for s in SERVICES if s.calls_allegro]
+    pods = {"matchLabels": selector(name, "emulator")}
+    callers = components_in(APP_COMPONENTS, list(stand_in.callers))
     policies = [
-        # The emulator stands in for Allegro: the services that call Allegro reach it, and
-        # operator tooling reaches its admin API through the ingress namespaces.
         network_policy(
-            "allow-emulator-from-services",
-            emulator_pods,
+            stand_in.ingress_policy,
+            pods,
             policyTypes=["Ingress"],
             ingress=[
                 {
-                    "from": [
-                        {"podSelector": components_in(APP_COMPONENTS, allegro_callers)},
-                        namespace_with(ACCESS_INGRESS),
-                    ],
+                    "from": [{"podSelector": callers}, namespace_with(ACCESS_INGRESS)],
                     "ports": [tcp("http")],
                 }
             ],
         ),
         network_policy(
-            "allow-services-to-emulator",
-            components_in(APP_COMPONENTS, allegro_callers),
+            stand_in.egress_policy,
+            callers,
             policyTypes=["Egress"],
-            egress=[{"to": [{"podSelector": emulator_pods}], "ports": [tcp(EMULATOR_PORT)]}],
+            egress=[{"to": [{"podSelector": pods}], "ports": [tcp(port)]}],
         ),
     ]
+    return [deployment_doc, service_doc, *policies]
+
+
+ALLEGRO_STAND_IN = StandIn(
+    name="emulator",
+    port=EMULATOR_PORT,
+    port_variable="ALLEGRO_EMULATOR_PORT",
+    requests={"cpu": "250m", "memory": "512Mi"},
+    limits={"cpu": "2", "memory": "2Gi"},
+    tmp_size="256Mi",
+    callers=tuple(s.name for s in SERVICES if s.calls_allegro),
+    ingress_policy="allow-emulator-from-services",
+    egress_policy="allow-services-to-emulator",
+)
+BIGBUY_STAND_IN = StandIn(
+    name=BIGBUY_EMULATOR,
+    port=BIGBUY_EMULATOR_PORT,
+    port_variable="BIGBUY_EMULATOR_PORT",
+    requests={"cpu": "100m", "memory": "256Mi"},
+    limits={"cpu": "1", "memory": "1Gi"},
+    tmp_size="64Mi",
+    callers=tuple(s.name for s in SERVICES if s.calls_bigbuy),
+    ingress_policy="allow-bigbuy-emulator-from-connector",
+    egress_policy="allow-connector-to-bigbuy-emulator",
+)
+
+
+def emulator_files() -> dict[str, list[dict[str, Any]]]:
+    """Allegro's API, emulated, for the dev overlay: ALLEGRO_API_URL and ALLEGRO_AUTH_URL
+    point at it."""
+    name = ALLEGRO_STAND_IN.name
     url = f"http://{name}:{EMULATOR_PORT}"
     component = {
         "apiVersion": "kustomize.config.k8s.io/v1alpha1",
@@ -788,89 +829,13 @@ def emulator_files() -> dict[str, list[dict[str, Any]]]:
     }
     return {
         "components/emulator/kustomization.yaml": [component],
-        "components/emulator/emulator.yaml": [deployment_doc, service_doc, *policies],
+        "components/emulator/emulator.yaml": stand_in_docs(ALLEGRO_STAND_IN),
     }
 
 
 def bigbuy_emulator_files() -> dict[str, list[dict[str, Any]]]:
     """BigBuy's API, emulated, for the dev overlay: the connector's BIGBUY_API_URL points at it."""
-    name = BIGBUY_EMULATOR
-    container: dict[str, Any] = {
-        "name": name,
-        "image": f"{IMAGE_REPOSITORY}/{name}:{IMAGE_TAG}",
-        "imagePullPolicy": "IfNotPresent",
-        "args": ["--host", "0.0.0.0", "--port", str(BIGBUY_EMULATOR_PORT)],
-        "ports": [{"name": "http", "containerPort": BIGBUY_EMULATOR_PORT, "protocol": "TCP"}],
-        "env": [{"name": "BIGBUY_EMULATOR_PORT", "value": str(BIGBUY_EMULATOR_PORT)}],
-        **probes(),
-        "resources": {
-            "requests": {"cpu": "100m", "memory": "256Mi"},
-            "limits": {"cpu": "1", "memory": "1Gi"},
-        },
-        "securityContext": container_security(),
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
-    }
-    deployment_doc = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "labels": labels(name, "emulator")},
-        "spec": {
-            # Stateful and in memory: exactly one replica. No /metrics: not scraped.
-            "replicas": 1,
-            "strategy": {"type": "Recreate"},
-            "selector": {"matchLabels": selector(name, "emulator")},
-            "template": {
-                "metadata": {"labels": labels(name, "emulator")},
-                "spec": {
-                    "terminationGracePeriodSeconds": 15,
-                    "securityContext": pod_security(),
-                    "containers": [container],
-                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
-                },
-            },
-        },
-    }
-    service_doc = {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": name, "labels": labels(name, "emulator")},
-        "spec": {
-            "type": "ClusterIP",
-            "selector": selector(name, "emulator"),
-            "ports": [
-                {
-                    "name": "http",
-                    "port": BIGBUY_EMULATOR_PORT,
-                    "targetPort": "http",
-                    "protocol": "TCP",
-                }
-            ],
-        },
-    }
-    emulator_pods = {"matchLabels": selector(name, "emulator")}
-    callers = [s.name for s in SERVICES if s.calls_bigbuy]
-    policies = [
-        network_policy(
-            "allow-bigbuy-emulator-from-connector",
-            emulator_pods,
-            policyTypes=["Ingress"],
-            ingress=[
-                {
-                    "from": [
-                        {"podSelector": components_in(APP_COMPONENTS, callers)},
-                        namespace_with(ACCESS_INGRESS),
-                    ],
-                    "ports": [tcp("http")],
-                }
-            ],
-        ),
-        network_policy(
-            "allow-connector-to-bigbuy-emulator",
-            components_in(APP_COMPONENTS, callers),
-            policyTypes=["Egress"],
-            egress=[{"to": [{"podSelector": emulator_pods}], "ports": [tcp(BIGBUY_EMULATOR_PORT)]}],
-        ),
-    ]
+    name = BIGBUY_STAND_IN.name
     url = f"http://{name}:{BIGBUY_EMULATOR_PORT}/rest"
     # A strategic-merge patch merges `env` by name: only BIGBUY_API_URL changes.
     patches = [
@@ -911,7 +876,7 @@ def bigbuy_emulator_files() -> dict[str, list[dict[str, Any]]]:
     }
     return {
         "components/bigbuy-emulator/kustomization.yaml": [component],
-        "components/bigbuy-emulator/bigbuy-emulator.yaml": [deployment_doc, service_doc, *policies],
+        "components/bigbuy-emulator/bigbuy-emulator.yaml": stand_in_docs(BIGBUY_STAND_IN),
     }
 
 

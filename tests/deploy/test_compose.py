@@ -5,9 +5,11 @@ compose model (Debian's docker-compose 1.29 checks a file without an engine); ke
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import subprocess
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -28,9 +30,12 @@ from mci_testing.deploy import (
     run,
     tool,
 )
+from shared.service import ServiceRuntime, create_app
 
 # Compose services built from the one Dockerfile that are not one of BACKENDS.
 PEERS = {"emulator": EMULATOR_PORT, "bigbuy-emulator": BIGBUY_EMULATOR_PORT}
+# Each service and connector runs as `<name>` (--role api) and `<name>-worker` (--role worker).
+WORKERS = {f"{name}-worker": name for name in BACKENDS}
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +67,7 @@ def test_compose_has_infra_emulator_and_every_service(compose: dict[str, Any]) -
     services = compose["services"]
     assert services["postgres"]["image"] == "postgres:16"
     assert services["rabbitmq"]["image"] == "rabbitmq:3.13-management"
-    expected = {*BACKENDS, *PEERS, "console", "postgres", "rabbitmq"}
+    expected = {*BACKENDS, *WORKERS, *PEERS, "console", "postgres", "rabbitmq"}
     assert expected <= set(services)
 
 
@@ -113,7 +118,7 @@ def test_compose_app_services(compose: dict[str, Any], name: str) -> None:
             assert env[f"CONSOLE_{other.upper()}_URL"] == f"http://{other}:{other_port}"
             assert service["depends_on"][other]["condition"] == "service_healthy"
         return
-    assert service["command"] == ["--role", "all"]
+    assert service["command"] == ["--role", "api"]
     upper = name.upper()
     assert env[f"{upper}_HTTP_PORT"] == str(port)
     assert env[f"{upper}_HTTP_HOST"] == "0.0.0.0"
@@ -137,6 +142,59 @@ def test_compose_app_services(compose: dict[str, Any], name: str) -> None:
             "service_completed_successfully" if other == "emulator-setup" else "service_healthy"
         )
         assert condition["condition"] == expected, other
+
+
+@pytest.mark.parametrize("worker", WORKERS)
+def test_compose_runs_each_services_worker_beside_its_api(
+    compose: dict[str, Any], worker: str
+) -> None:
+    """As on Kubernetes: the same image with `--role worker` (consumers, relay, background
+    loops), the api's settings with migrations off (the api migrates), started once the api is
+    healthy, its port not published (probes and /metrics inside the compose network)."""
+    name = WORKERS[worker]
+    api, service = compose["services"][name], compose["services"][worker]
+    assert service["build"] == api["build"]
+    assert service["image"] == api["image"]
+    assert service["command"] == ["--role", "worker"]
+    assert "ports" not in service
+    assert service["healthcheck"] == api["healthcheck"]
+    upper = name.upper()
+    env, api_env = env_of(service), env_of(api)
+    assert env.pop(f"{upper}_RUN_MIGRATIONS") == "false"
+    assert f"{upper}_RUN_MIGRATIONS" not in api_env
+    assert env == api_env
+    depends = {other: c["condition"] for other, c in service["depends_on"].items()}
+    assert depends.pop(name) == "service_healthy"
+    # everything the api waits for, but the one-shot app registration (done before the api)
+    api_depends = {o: c["condition"] for o, c in api["depends_on"].items() if o != "emulator-setup"}
+    assert depends == api_depends
+
+
+def route_paths(routes: Iterable[Any]) -> Iterator[str]:
+    """Path templates of an app's routes, through the routers it includes."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from route_paths(included.routes)
+        else:
+            yield route.path
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_the_worker_role_runs_what_the_api_role_does_not(name: str) -> None:
+    """What the two containers split: the api serves the routes, the worker runs the consumers,
+    the outbox relay and the background loops (and no route of the service)."""
+    module = "bigbuy_connector" if name == "bigbuy" else name
+    definition = importlib.import_module(f"{module}.main").build()
+    api, worker = ServiceRuntime(definition, "api"), ServiceRuntime(definition, "worker")
+    assert worker.runs_worker and not api.runs_worker
+    routes = {path for router in definition.routers for path in route_paths(router.routes)}
+    assert routes
+    api_paths = set(route_paths(create_app(definition, "api").routes))
+    worker_paths = set(route_paths(create_app(definition, "worker").routes))
+    assert routes <= api_paths
+    assert not routes & worker_paths
+    assert {"/metrics", "/health/live", "/health/ready"} <= worker_paths
 
 
 def test_compose_registers_the_allegro_app_with_the_emulator_before_auth(
@@ -226,7 +284,7 @@ def test_docker_compose_lists_every_service_with_the_monitoring_profile() -> Non
     assert result.returncode == 0, result.stderr
     services = set(result.stdout.split())
     expected = {"postgres", "rabbitmq", "emulator-setup", "prometheus", "grafana", "console"}
-    assert services == {*BACKENDS, *PEERS, *expected}
+    assert services == {*BACKENDS, *WORKERS, *PEERS, *expected}
 
 
 @pytest.fixture(scope="module")
@@ -268,11 +326,14 @@ def test_compose_runs_what_make_run_runs(
     works in compose. The component list is read from devstack itself: when `make run` gains a
     component (the BigBuy emulator and connector), compose must already run it."""
     services = resolved_compose["services"]
+    # The workers publish no port: each module's published container is the one compared.
     by_module = {
         image_modules[service["build"]["args"]["SERVICE"]]: name
         for name, service in services.items()
-        if "build" in service and name != "emulator-setup"
+        if "build" in service and name != "emulator-setup" and name not in WORKERS
     }
+    for worker, name in WORKERS.items():
+        assert services[worker]["build"] == services[name]["build"], worker
     local = [*devstack.COMPONENTS, devstack.CONSOLE]
     for component in local:
         assert component.module in by_module, f"compose does not run {component.module}"
@@ -291,7 +352,7 @@ def test_compose_runs_what_make_run_runs(
     monkeypatch.setattr(devstack, "development_admin_key", lambda: "mcik_devstack_x")
     local_env = devstack.environment()
     emulator_port = devstack.EMULATOR_PORT
-    for name in BACKENDS:
+    for name in [*BACKENDS, *WORKERS]:
         env = services[name]["environment"]
         assert env["ENVIRONMENT"] == local_env["ENVIRONMENT"] == "development", name
         for key in ("ALLEGRO_API_URL", "ALLEGRO_AUTH_URL"):
@@ -305,7 +366,7 @@ def test_compose_runs_what_make_run_runs(
     assert "AUTH_BOOTSTRAP_ADMIN_KEY" in services["auth"]["environment"]
 
 
-@pytest.mark.parametrize("name", [*BACKENDS, "console"])
+@pytest.mark.parametrize("name", [*BACKENDS, *WORKERS, "console"])
 def test_compose_sets_only_variables_the_service_reads(
     resolved_compose: dict[str, Any], config_reference: ModuleType, name: str
 ) -> None:
@@ -313,7 +374,7 @@ def test_compose_sets_only_variables_the_service_reads(
     AUTH_TOKEN_ENCRYPTION_KEYS, a client secret for a service with no such setting) would be
     ignored silently by the service; here it fails."""
     env = resolved_compose["services"][name]["environment"]
-    unknown = set(env) - config_reference.env_names(name)
+    unknown = set(env) - config_reference.env_names(WORKERS.get(name, name))
     assert not unknown, f"{name} does not read {sorted(unknown)}"
 
 
@@ -321,7 +382,7 @@ def test_compose_secrets_are_development_placeholders_only(
     resolved_compose: dict[str, Any],
 ) -> None:
     """Every service runs as development, the only mode that accepts the defaults."""
-    for name in BACKENDS:
+    for name in [*BACKENDS, *WORKERS]:
         assert resolved_compose["services"][name]["environment"]["ENVIRONMENT"] == "development"
     auth = resolved_compose["services"]["auth"]["environment"]
     assert "AUTH_TOKEN_ENCRYPTION_KEYS" in auth
@@ -353,9 +414,10 @@ def test_compose_every_service_reaches_auth_and_auth_accepts_them(
     """Operator API keys are checked at auth: each service must find auth by its compose name
     (127.0.0.1, the default, is the service's own container) and be a caller auth accepts."""
     services = resolved_compose["services"]
-    for name in BACKENDS:
+    for name in [*BACKENDS, *WORKERS]:
         env = services[name]["environment"]
-        url = env.get(f"{name.upper()}_AUTH_URL", env.get("MCI_AUTH_URL"))
+        prefix = WORKERS.get(name, name).upper()
+        url = env.get(f"{prefix}_AUTH_URL", env.get("MCI_AUTH_URL"))
         assert url == f"http://auth:{BACKENDS['auth']}", name
     callers = services["auth"]["environment"]["AUTH_INTROSPECTION_CALLERS"].split(",")
     assert set(callers) == set(BACKENDS) - {"auth"}

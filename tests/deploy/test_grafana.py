@@ -44,6 +44,11 @@ def test_grafana_provisioning_and_dashboard() -> None:
         "mci_supplier_orders_total",
         "mci_supplier_wallet_balance",
         "mci_supplier_orders_waiting_wallet",
+        "mci_offers_offers",
+        "mci_offers_published_total",
+        "mci_offers_steps_total",
+        "allegro_emulator_requests_total",
+        "bigbuy_emulator_too_many_requests_total",
     ):
         assert metric in exprs, metric
     assert "histogram_quantile(0.95" in exprs

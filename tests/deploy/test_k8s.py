@@ -783,7 +783,7 @@ def test_prometheus_k8s_discovers_the_annotated_pods(
     assert [Path(f).name for f in config["rule_files"]] == ["alerts.yml"]
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     namespace = manifests["base/kustomization.yaml"][0]["namespace"]
-    for name in ("mci", "allegro-emulator"):
+    for name in ("mci", "console", "emulators"):
         job = jobs[name]
         (sd,) = job["kubernetes_sd_configs"]
         assert sd["role"] == "pod"
@@ -807,6 +807,25 @@ def test_prometheus_k8s_discovers_the_annotated_pods(
             assert annotations["prometheus.io/scrape"] == "true"
             assert annotations["prometheus.io/port"] == str(port)
             assert annotations["prometheus.io/path"] == "/metrics"
+    # The console and both emulators serve /metrics too (console, emulators jobs).
+    stand_ins = [
+        ("base/console/console.yaml", "console", CONSOLE_PORT),
+        ("components/emulator/emulator.yaml", "emulator", EMULATOR_PORT),
+        (
+            "components/bigbuy-emulator/bigbuy-emulator.yaml",
+            "bigbuy-emulator",
+            BIGBUY_EMULATOR_PORT,
+        ),
+    ]
+    for path, name, port in stand_ins:
+        template = find(manifests[path], "Deployment", name)["spec"]["template"]
+        component = template["metadata"]["labels"]["app.kubernetes.io/component"]
+        assert component in {"console", "emulator"}
+        assert template["metadata"]["annotations"] == {
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": str(port),
+            "prometheus.io/path": "/metrics",
+        }, name
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

@@ -43,16 +43,22 @@ from mci_testing.bigbuy import BigBuyEmulatorHandle, start_bigbuy_emulator
 from mci_testing.emulator import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
+    SAFETY_INFORMATION,
     EmulatorHandle,
+    responsible_producer,
     start_emulator,
 )
 from mci_testing.fixtures import MakeDatabase
 from mci_testing.infra import VhostAdmin, base_amqp_url, free_port, wait_until, with_vhost
 from mci_testing.seedfiles import jsonl_lines, seed_products
 from shared.events import (
+    CatalogItem,
+    CatalogUpdated,
     Envelope,
     Money,
     OrderReceived,
+    PriceComputed,
+    PricedItem,
     SupplierProduct,
     SupplierProductsChanged,
 )
@@ -121,7 +127,11 @@ def admin_headers() -> dict[str, str]:
 
 @asynccontextmanager
 async def running(
-    name: str, env: dict[str, str], tmp_path: Path, module: str | None = None
+    name: str,
+    env: dict[str, str],
+    tmp_path: Path,
+    module: str | None = None,
+    ready_path: str = "/health/ready",
 ) -> AsyncIterator[str]:
     """`python -m <module>` (default: the service's name) on a free port until ready; its log
     in tmp_path/<name>.log."""
@@ -138,7 +148,7 @@ async def running(
             assert process.poll() is None, log_path.read_text()
             async with httpx.AsyncClient(timeout=2) as http:
                 try:
-                    return (await http.get(f"{url}/health/ready")).status_code == 200
+                    return (await http.get(f"{url}{ready_path}")).status_code == 200
                 except httpx.HTTPError:
                     return False
 
@@ -210,6 +220,41 @@ async def orders(
 
 
 @pytest.fixture
+async def offers(
+    make_database: MakeDatabase,
+    live_amqp_url: str,
+    tmp_path: Path,
+    auth: tuple[str, EmulatorHandle],
+) -> AsyncIterator[str]:
+    """offers publishes on the Allegro emulator with the connected seller's token from auth;
+    it counts its offers by state every half second (the gauge's timer)."""
+    auth_url, emulator = auth
+    env = {
+        "OFFERS_DATABASE_URL": await make_database("offers_live_prometheus"),
+        "OFFERS_AMQP_URL": live_amqp_url,
+        "OFFERS_LOG_LEVEL": "WARNING",
+        "OFFERS_AUTH_URL": auth_url,
+        "ALLEGRO_API_URL": emulator.url,
+        "ALLEGRO_AUTH_URL": emulator.url,
+        "ALLEGRO_CLIENT_ID": DEMO_CLIENT_ID,
+        "OFFERS_OUTBOX_POLL_INTERVAL_SECONDS": "0.2",
+        "OFFERS_PUBLISH_POLL_INTERVAL_SECONDS": "0.2",
+        "OFFERS_VERIFY_AFTER_SECONDS": "1",
+        "OFFERS_STATE_METRICS_INTERVAL_SECONDS": "0.5",
+    }
+    async with running("offers", env, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+async def console(tmp_path: Path, catalog: str) -> AsyncIterator[str]:
+    """The operator console, proxying to catalog."""
+    env = {"CONSOLE_CATALOG_URL": catalog, "CONSOLE_LOG_LEVEL": "WARNING"}
+    async with running("console", env, tmp_path, "mci_console", ready_path="/health") as url:
+        yield url
+
+
+@pytest.fixture
 async def bigbuy(
     make_database: MakeDatabase, live_amqp_url: str, tmp_path: Path
 ) -> AsyncIterator[tuple[str, BigBuyEmulatorHandle]]:
@@ -261,10 +306,16 @@ def prometheus(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         log.close()
 
 
-def scrape(config: Path, services: dict[str, str], vhost: str) -> None:
-    """Point Prometheus at the running services (job mci, label service) and at RabbitMQ's
-    exporter for the queues of `vhost` (job rabbitmq, as deploy/prometheus/prometheus.yml has
-    it), with alerts.yml loaded."""
+def scrape(
+    config: Path,
+    services: dict[str, str],
+    vhost: str,
+    others: dict[str, dict[str, str]] | None = None,
+) -> None:
+    """Point Prometheus at the running services (job mci, label service), at `others` (job ->
+    service -> URL: the console, the emulators) and at RabbitMQ's exporter for the queues of
+    `vhost` (job rabbitmq, as deploy/prometheus/prometheus.yml has it), with alerts.yml
+    loaded."""
     config.write_text(
         yaml.safe_dump(
             {
@@ -278,6 +329,19 @@ def scrape(config: Path, services: dict[str, str], vhost: str) -> None:
                             for name, url in services.items()
                         ],
                     },
+                    *(
+                        {
+                            "job_name": job,
+                            "static_configs": [
+                                {
+                                    "targets": [url.removeprefix("http://")],
+                                    "labels": {"service": name},
+                                }
+                                for name, url in targets.items()
+                            ],
+                        }
+                        for job, targets in (others or {}).items()
+                    ),
                     {
                         "job_name": "rabbitmq",
                         "metrics_path": "/metrics/detailed",
@@ -452,9 +516,11 @@ async def catalog_work(http: httpx.AsyncClient, url: str, amqp_url: str) -> None
     assert (await http.get(f"{url}/no-such-page/LIVE-1")).status_code == 404
 
 
-async def connect_account(http: httpx.AsyncClient, url: str, emulator: EmulatorHandle) -> str:
+async def connect_account(
+    http: httpx.AsyncClient, url: str, emulator: EmulatorHandle
+) -> tuple[str, str]:
     """auth connects a shop through OAuth on the emulator: the token exchange and GET /me go
-    through the Allegro client. Returns the seller's login."""
+    through the Allegro client. Returns the account's id and the seller's login."""
     seller = emulator.new_seller()
     account = (await http.post(f"{url}/accounts", json={"alias": "live-shop"})).json()
     start = await http.post(f"{url}/accounts/{account['id']}/connect/authorization-code")
@@ -475,7 +541,7 @@ async def connect_account(http: httpx.AsyncClient, url: str, emulator: EmulatorH
     connected = await http.get(f"{url}/accounts/oauth/callback", params=dict(callback.params))
     connected.raise_for_status()
     assert connected.json()["status"] == "connected", connected.json()
-    return str(seller["login"])
+    return str(account["id"]), str(seller["login"])
 
 
 async def buyer_pays(emulator: EmulatorHandle, login: str) -> None:
@@ -483,6 +549,94 @@ async def buyer_pays(emulator: EmulatorHandle, login: str) -> None:
     form (orders imported)."""
     offer_id = await asyncio.to_thread(emulator.active_offer, login)
     await asyncio.to_thread(emulator.paid_order, offer_id)
+
+
+PRODUCER = responsible_producer()
+SAFETY = SAFETY_INFORMATION
+OFFERS = 3
+SETTLED = {"active", "inactive", "not_listable", "failed"}
+
+
+async def publish_event(amqp_url: str, event: CatalogUpdated | PriceComputed) -> None:
+    envelope = Envelope(
+        type=event.event_type,
+        source="live-test",
+        correlation_id=str(uuid.uuid4()),
+        data=event.model_dump(mode="json"),
+    )
+    await publish(
+        amqp_url,
+        envelope.model_dump_json().encode(),
+        str(envelope.id),
+        exchange_name="mci.events",
+        routing_key=event.routing_key,
+        message_type=event.event_type,
+    )
+
+
+async def offers_work(
+    http: httpx.AsyncClient, url: str, amqp_url: str, emulator: EmulatorHandle, account: str
+) -> dict[str, int]:
+    """The connected account made ready on the emulator (its producer and safety text given),
+    then a few products with a catalogue item and a price each, as catalog and pricing publish
+    them: offers creates them on the emulator. Returns the offers per settled state."""
+    found: dict[str, Any] = {}
+    for _ in range(3):  # the worker's own first check may race the operator's (see offers)
+        answer = await http.post(
+            f"{url}/accounts/{account}/readiness",
+            json={
+                "create_missing": True,
+                "responsible_producer": PRODUCER,
+                "safety_information": SAFETY,
+            },
+        )
+        answer.raise_for_status()
+        found = answer.json()
+        if found["readiness"] == "ready":
+            break
+    assert found["readiness"] == "ready", found
+    rows = await asyncio.to_thread(emulator.admin, "GET", "/catalogue/sample?n=200")
+    chosen = [r for r in rows["rows"] if r["allegroProducts"] == 1][:OFFERS]
+    skus = [f"LIVE-OFFER-{n}" for n in range(len(chosen))]
+    items = [
+        CatalogItem(
+            sku=sku,
+            revision=1,
+            listed=True,
+            ean=row["ean"],
+            title=row["name"],
+            images=row["images"],
+            allegro_category_id=row["allegro_category_id"],
+            brand=row["brand"],
+            weight_kg=Decimal(str(row["weight_kg"])),
+            stock=5,
+        )
+        for sku, row in zip(skus, chosen, strict=True)
+    ]
+    await publish_event(amqp_url, CatalogUpdated(account_id=account, items=items))
+    price = {"allegro-pl": Money(amount=Decimal("49.90"), currency="PLN")}
+    await publish_event(
+        amqp_url,
+        PriceComputed(
+            account_id=account,
+            items=[PricedItem(sku=sku, catalog_revision=1, prices=price) for sku in skus],
+        ),
+    )
+    states: dict[str, str] = {}
+
+    async def settled() -> bool:
+        for sku in skus:
+            answer = await http.get(f"{url}/accounts/{account}/offers/{sku}")
+            if answer.status_code == 200:
+                states[sku] = answer.json()["state"]
+        return len(states) == len(skus) and set(states.values()) <= SETTLED
+
+    await wait_until(settled, within=90, interval=0.5)
+    counts: dict[str, int] = {}
+    for state in states.values():
+        counts[state] = counts.get(state, 0) + 1
+    assert counts.get("active"), f"no offer went live: {states}"
+    return counts
 
 
 def sellable_sku(emulator: BigBuyEmulatorHandle) -> str:
@@ -587,7 +741,9 @@ async def test_prometheus_scrapes_the_key_series_of_the_running_platform(
     catalog: str,
     auth: tuple[str, EmulatorHandle],
     orders: str,
+    offers: str,
     bigbuy: tuple[str, BigBuyEmulatorHandle],
+    console: str,
     prometheus: tuple[str, Path],
     live_vhost: str,
     live_amqp_url: str,
@@ -596,14 +752,28 @@ async def test_prometheus_scrapes_the_key_series_of_the_running_platform(
     bigbuy_url, bigbuy_emulator = bigbuy
     base, config = prometheus
     rabbitmq_exporter_reachable()
-    services = {"catalog": catalog, "auth": auth_url, "orders": orders, "bigbuy": bigbuy_url}
-    scrape(config, services, live_vhost)
+    services = {
+        "catalog": catalog,
+        "auth": auth_url,
+        "orders": orders,
+        "offers": offers,
+        "bigbuy": bigbuy_url,
+    }
+    others = {
+        "console": {"console": console},
+        "emulators": {"emulator": emulator.url, "bigbuy-emulator": bigbuy_emulator.url},
+    }
+    scrape(config, services, live_vhost, others)
     async with httpx.AsyncClient(timeout=30, headers=admin_headers()) as http:
         await prometheus_ready(http, base)
         await catalog_work(http, catalog, live_amqp_url)
-        login = await connect_account(http, auth_url, emulator)
+        account, login = await connect_account(http, auth_url, emulator)
+        offer_states = await offers_work(http, offers, live_amqp_url, emulator, account)
         await buyer_pays(emulator, login)
         await bigbuy_work(bigbuy_url, live_amqp_url, bigbuy_emulator)
+        # Through the console's proxy, as the operator's pages call the services.
+        proxied = await http.get(f"{console}/api/catalog/accounts/{ACCOUNT}/selection")
+        assert proxied.status_code == 200, proxied.text
 
         expectations: dict[str, float | None] = {
             'up{job="mci",service="catalog"} == 1': None,
@@ -621,7 +791,7 @@ async def test_prometheus_scrapes_the_key_series_of_the_running_platform(
             'mci_http_requests_total{service="catalog",method="PUT",'
             'route="/accounts/{account_id}/selection",status="200"}': 1,
             'mci_http_requests_total{service="catalog",route="unmatched",status="404"}': 1,
-            'count(mci_http_requests_total{route=~".*LIVE-1.*|.*acc-live.*"}) or vector(0)'
+            '(count(mci_http_requests_total{route=~".*LIVE-1.*|.*acc-live.*"}) or vector(0))'
             " == 0": None,
             'mci_outbox_oldest_pending_age_seconds{service="catalog"}': None,
             # the broker's own view of the same dead letter, and of the consumers
@@ -645,6 +815,35 @@ async def test_prometheus_scrapes_the_key_series_of_the_running_platform(
             'mci_supplier_orders_waiting_wallet{service="bigbuy"} == 1': None,
             'mci_supplier_wallet_balance{service="bigbuy",currency="EUR"} == 1': None,
             'rabbitmq_detailed_queue_consumers{queue="bigbuy.orders"}': 1,
+            # offers: by state and base marketplace, as the worker counted them, and the
+            # publication rate's counter; the emulator saw the creates
+            'up{job="mci",service="offers"} == 1': None,
+            'mci_offers_offers{service="offers",state="active",marketplace="allegro-pl"}'
+            f" == {offer_states['active']}": None,
+            # catalog's import reached offers too (acc-live-prometheus: never ready, waiting)
+            'mci_offers_offers{service="offers",state="waiting",marketplace="allegro-pl"}': 1,
+            'mci_offers_offers{service="offers",state="failed",marketplace="allegro-pl"}'
+            f" == {offer_states.get('failed', 0)}": None,
+            'sum(mci_offers_published_total{service="offers",marketplace="allegro-pl"})': (
+                offer_states["active"]
+            ),
+            'sum(mci_offers_steps_total{service="offers"})': OFFERS,
+            # the relay sent each OfferPublished (no queue takes offer.published in this
+            # vhost, so the broker returns it: counted as returned, not confirmed)
+            'sum(mci_messages_published_total{service="offers",routing_key="offer.published"})': (
+                offer_states["active"]
+            ),
+            'sum(allegro_emulator_requests_total{service="emulator",method="POST",'
+            'operation="/sale/product-offers"})': offer_states["active"],
+            'allegro_emulator_too_many_requests_total{service="emulator"} == 0': None,
+            # the BigBuy emulator: the connector's order check; the console: by route template
+            'sum(bigbuy_emulator_requests_total{service="bigbuy-emulator"})': 1,
+            'bigbuy_emulator_too_many_requests_total{service="bigbuy-emulator"} == 0': None,
+            'up{job="console",service="console"} == 1': None,
+            'mci_http_requests_total{service="console",method="GET",'
+            'route="/api/{service}/{path:path}",status="200"}': 1,
+            '(count(mci_http_requests_total{service="console",route=~".*acc-live.*"})'
+            " or vector(0)) == 0": None,
         }
         await wait_for_series(http, base, expectations)
 
@@ -653,7 +852,8 @@ async def test_prometheus_scrapes_the_key_series_of_the_running_platform(
         promtool = shutil.which("promtool")
         if promtool is None:
             pytest.fail("promtool is missing: run `make tools` (as root it installs it)")
-        for name, url in services.items():
+        scraped = {**services, **{n: u for targets in others.values() for n, u in targets.items()}}
+        for name, url in scraped.items():
             exposition = (await http.get(f"{url}/metrics")).text
             lint = await asyncio.to_thread(
                 subprocess.run,

@@ -80,6 +80,7 @@ REQUIRED_ALERTS = {
     "MciTokenRefreshFailed",
     "MciConsumerDown",
     "MciPublicationStalled",
+    "MciOfferInputStalled",
     "MciSupplierWalletLow",
     "MciSupplierOrdersWaitingForWallet",
     "MciServiceDown",
@@ -153,7 +154,7 @@ def test_alert_label_values_are_ones_the_code_emits() -> None:
 
 @pytest.mark.parametrize("config", ["prometheus.yml", "prometheus-k8s.yml"])
 def test_both_scrape_configs_collect_the_broker_series_the_alerts_use(config: str) -> None:
-    """MciConsumerDown and MciPublicationStalled read rabbitmq_detailed_queue_consumers and
+    """MciConsumerDown and MciOfferInputStalled read rabbitmq_detailed_queue_consumers and
     _messages_ready: families queue_consumer_count and queue_coarse_metrics."""
     rules = (PROMETHEUS / "alerts.yml").read_text(encoding="utf-8")
     assert "rabbitmq_detailed_queue_consumers" in rules

@@ -19,6 +19,8 @@ SERVICES = {
     "offers": "http://127.0.0.1:8004",
     "orders": "http://127.0.0.1:8005",
 }
+# Connectors the CLI speaks to (`MCI_BIGBUY_URL`, `bigbuy_url`), beside the five services.
+CONNECTORS = {"bigbuy": "http://127.0.0.1:8006"}
 DEFAULT_CONFIG = Path("~/.config/mci/config.toml")
 BOOTSTRAP_KEY = Path(".run") / "bootstrap-admin-key"
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -69,7 +71,7 @@ def load(config_path: Path | None, env: dict[str, str] | None = None) -> Config:
     data = _read_file(path, explicit)
     urls: dict[str, str] = {}
     origins: dict[str, str] = {}
-    for service, default in SERVICES.items():
+    for service, default in {**SERVICES, **CONNECTORS}.items():
         name = f"{service}_url"
         if env.get(f"MCI_{service.upper()}_URL"):
             urls[service], origins[service] = env[f"MCI_{service.upper()}_URL"], "env"

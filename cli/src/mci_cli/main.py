@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from mci_cli import accounts, catalog, dlq, keys, offers, orders, pricing
+from mci_cli import accounts, catalog, dlq, keys, offers, orders, pricing, supplier
 from mci_cli.config import load
 from mci_cli.errors import REFUSED, UNREACHABLE, USAGE, Failure
 from mci_cli.output import err, table
@@ -32,6 +32,7 @@ app.add_typer(catalog.app, name="catalog")
 app.add_typer(pricing.app, name="pricing")
 app.add_typer(offers.app, name="offers")
 app.add_typer(orders.app, name="orders")
+app.add_typer(supplier.app, name="supplier")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(keys.app, name="keys")
 

@@ -154,7 +154,7 @@ async def test_only_changes_are_sent_and_stock_refreshes_between_full_ones(
         and (item := emulator.admin("GET", f"/items/{s}"))["active"] == 1
         and item["warehouse"] == 1
     )
-    emulator.admin("PUT", f"/stock/{sku}", {"quantity": 7})
+    stocked = emulator.admin("PUT", f"/stock/{sku}", {"quantity": 7})
     emulator.admin("PUT", f"/prices/{sku}", {"wholesalePrice": 12.34})
 
     await run_steps(deps, runs_done(database, 1, "stock"))
@@ -165,6 +165,10 @@ async def test_only_changes_are_sent_and_stock_refreshes_between_full_ones(
     assert change["stock"] == 7
     assert change["cost"] == {"amount": "12.34", "currency": "EUR"}
     assert change.get("title") is None  # only what changed travels
+    # The units sit in the warehouse's first handling-days row: its days travel with the stock
+    # (in the attributes, whole, as catalog reads them for the offer's handling time).
+    assert change["attributes"]["handling_days"] == str(stocked["stocks"][0]["maxHandlingDays"])
+    assert first[sku][0].get("attributes", {}).get("handling_days") is None  # none without stock
 
     # Nothing changed since: the next full refresh sends nothing.
     before = len(await outbox(database, "supplier.products"))

@@ -42,6 +42,24 @@ async def test_budgets_follow_the_headers_and_survive_a_restart(
     assert await scalar(database, "SELECT rejected FROM rate_budgets") == 0
 
 
+async def test_an_emulator_without_limits_lets_the_stock_lists_run_past_the_documented_ten(
+    emulator: BigBuyEmulatorHandle, make_deps: MakeDeps, database: str
+) -> None:
+    # `--no-rate-limits` still answers X-RateLimit-* (as BigBuy always does), so the budget
+    # comes from the headers, not from the documented 10 an hour.
+    emulator.reset(rate_limits_enabled=False)
+    deps = make_deps()
+    for _ in range(25):
+        await deps.client.get(
+            "catalog/productsstockbyhandlingdays.json", {"page": 0, "pageSize": 10}, max_wait=0
+        )
+    budget = await scalar(
+        database,
+        "SELECT remaining FROM rate_budgets WHERE endpoint = 'catalog/productsstockbyhandlingdays'",
+    )
+    assert budget is not None and budget > 10_000
+
+
 async def test_a_429_is_waited_out_until_the_reset(
     emulator: BigBuyEmulatorHandle, make_deps: MakeDeps, database: str
 ) -> None:

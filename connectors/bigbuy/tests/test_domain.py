@@ -104,6 +104,20 @@ def test_the_order_body_names_the_allegro_order_and_merges_lines() -> None:
     assert long.problems == [{"field": "shippingAddress.address", "problem": "over 70 characters"}]
 
 
+def test_a_corrected_postcode_is_checked_against_its_countrys_format() -> None:
+    good = {**o.shipping_address(ORDER), "postcode": "30-001"}
+    assert o.corrected_address_problems(good) == []
+    assert o.corrected_address_problems({**good, "postcode": "30001"}) == [
+        {"field": "shippingAddress.postcode", "problem": "not a postcode of PL (like 00-001)"}
+    ]
+    assert o.corrected_address_problems({**good, "country": "CZ", "postcode": "110 00"}) == []
+    assert o.corrected_address_problems({**good, "country": "NL", "postcode": "1011AB"}) == []
+    # A country without a known format takes any postcode, as BigBuy does.
+    assert o.corrected_address_problems({**good, "country": "BE", "postcode": "x"}) == []
+    # The buyer's own address is left to BigBuy (its ER004 carries its example).
+    assert o.address_problems({**good, "postcode": "30001"}) == []
+
+
 def test_a_loss_is_a_cost_above_what_the_sale_brings_in_eur() -> None:
     sale = o.sale_in_eur(ORDER, {"PLN": Decimal("4.30")})
     assert sale == Decimal("10.00")

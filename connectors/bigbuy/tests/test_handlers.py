@@ -113,6 +113,18 @@ class TestResend:
         assert refused.value.code == "invalid_address"
         assert repo.rows["1"]["state"] == o.BAD_ADDRESS  # nothing changed
 
+    async def test_a_postcode_not_of_the_countrys_format_is_refused(self) -> None:
+        repo = FakeOrders(order("1", o.BAD_ADDRESS))
+        fix = {"country": "PL", "postcode": "30001"}
+        with pytest.raises(Invalid) as refused:
+            await handlers.resend(c.Resend("1", 0.0, fix), uow(repo))
+        assert refused.value.code == "invalid_address"
+        assert {
+            "field": "shippingAddress.postcode",
+            "problem": "not a postcode of PL (like 00-001)",
+        } in refused.value.details
+        assert repo.rows["1"]["address_override"] is None
+
     async def test_a_loss_accepted_by_the_operator_goes_out(self) -> None:
         repo = FakeOrders(order("1", o.LOSS))
         await handlers.resend(c.Resend("1", 7.0, accept_loss=True), uow(repo))

@@ -5,7 +5,6 @@ reference), BigBuy's refusals become states the operator acts on, tracking goes 
 
 from __future__ import annotations
 
-import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -16,72 +15,12 @@ from bigbuy_connector.deps import BigBuyDeps
 from bigbuy_connector.domain import commands as c
 from bigbuy_connector.domain import orders as o
 from bigbuy_connector.repository import CatalogueRepository
-from mci_testing.bigbuy import BigBuyEmulatorHandle
+from mci_testing.bigbuy import BigBuyEmulatorHandle, allegro_order, bigbuy_orders, sellable
 from shared.errors import Conflict, Invalid
 from shared.events import OrderCancelled, OrderReceived
 from shared.uow import UnitOfWork
 
 from .conftest import MakeDeps, outbox
-
-
-def sellable(emulator: BigBuyEmulatorHandle, at_least: int = 2) -> dict[str, Any]:
-    """A simple active product in warehouse 1 holding stock."""
-    for pid in range(100000, 100400):
-        item = emulator.admin("GET", f"/items/{pid}")
-        if (
-            item["active"] == 1
-            and not item["variations"]
-            and item["warehouse"] == 1
-            and item["available"] >= at_least
-        ):
-            return dict(item)
-    raise AssertionError("no sellable product in the seed")
-
-
-def allegro_order(
-    sku: str, quantity: int = 1, total: str = "2000.00", **address: str
-) -> OrderReceived:
-    order_id = str(uuid.uuid4())
-    delivery_address = {
-        "firstName": "Anna",
-        "lastName": "Nowak",
-        "street": "ul. Przykładowa 5/2",
-        "city": "Kraków",
-        "zipCode": "30-001",
-        "countryCode": "PL",
-        "phoneNumber": "+48500100200",
-        **address,
-    }
-    return OrderReceived(
-        account_id="acct-1",
-        order_id=order_id,
-        marketplace_id="allegro-pl",
-        buyer={
-            "id": "1",
-            "login": "kupujacy",
-            "email": "buyer@example.pl",
-            "firstName": "Anna",
-            "lastName": "Nowak",
-            "phoneNumber": "+48500100200",
-        },
-        delivery={
-            "address": delivery_address,
-            "method": {"id": "m", "name": "Kurier"},
-            "pickup_point": None,
-            "cost": {"amount": "0", "currency": "PLN"},
-            "smart": False,
-        },
-        lines=[
-            {
-                "sku": sku,
-                "offer_id": "1770000",
-                "quantity": quantity,
-                "unit_price": {"amount": total, "currency": "PLN"},
-            }
-        ],
-        total={"amount": total, "currency": "PLN"},
-        revision="r1",
-    )
 
 
 async def receive(deps: BigBuyDeps, event: OrderReceived) -> str:
@@ -91,10 +30,6 @@ async def receive(deps: BigBuyDeps, event: OrderReceived) -> str:
 
 async def state_of(deps: BigBuyDeps, order_id: str) -> dict[str, Any]:
     return await deps.units.read(handlers.get_order, c.GetOrder(order_id))
-
-
-def bigbuy_orders(emulator: BigBuyEmulatorHandle, reference: str) -> list[dict[str, Any]]:
-    return [x for x in emulator.admin("GET", "/orders") if x["internalReference"] == reference]
 
 
 async def test_an_order_is_checked_then_created_with_the_allegro_id_as_reference(
@@ -232,13 +167,57 @@ async def test_a_bad_postcode_waits_for_the_operator_to_fix_the_address_and_rese
             handlers.resend, c.Resend(order_id, deps.clock.now(), {"address": ""})
         )
     assert refused.value.code == "invalid_address"
+    with pytest.raises(Invalid) as refused:  # checked as BigBuy checks it: PL is NN-NNN
+        await deps.units.handle(
+            handlers.resend, c.Resend(order_id, deps.clock.now(), {"postcode": "30001"})
+        )
+    assert refused.value.details == [
+        {"field": "shippingAddress.postcode", "problem": "not a postcode of PL (like 00-001)"}
+    ]
+    assert (await state_of(deps, order_id))["state"] == o.BAD_ADDRESS
     await deps.units.handle(
         handlers.resend, c.Resend(order_id, deps.clock.now(), {"postcode": "30-001"})
     )
+    assert (await state_of(deps, order_id))["shipping_address"]["postcode"] == "30-001"
     await sender.send_step(deps)
     assert (await state_of(deps, order_id))["state"] == o.SENT
     (placed,) = bigbuy_orders(emulator, order_id)
     assert placed["shippingAddress"]["postcode"] == "30-001"
+
+
+async def test_a_resent_order_whose_create_was_tried_is_looked_up_first_never_sent_twice(
+    emulator: BigBuyEmulatorHandle, make_deps: MakeDeps
+) -> None:
+    deps = make_deps()
+    item = sellable(emulator)
+    emulator.admin("POST", "/errors", {"path": "order/create", "code": "ER013", "count": 1})
+    order_id = await receive(deps, allegro_order(item["sku"]))
+    await sender.send_step(deps)
+    refused = await state_of(deps, order_id)
+    assert (refused["state"], refused["attempts"]) == (o.FAILED, 1)
+    # BigBuy took that create after all (the refusal and the order crossed): it has the
+    # reference when the operator resends.
+    stored = await deps.units.read(handlers.get_order, c.GetOrder(order_id))
+    body = {
+        "order": {
+            "internalReference": order_id,
+            "language": "pl",
+            "paymentMethod": "moneybox",
+            "carriers": [{"name": "gls"}],
+            "shippingAddress": stored["shipping_address"],
+            "products": [{"reference": item["sku"], "quantity": 1}],
+        }
+    }
+    await deps.client.post("order/create.json", body, max_wait=30)
+    (placed,) = bigbuy_orders(emulator, order_id)
+    creates = emulator.counters()["requests"]["order/create"]
+
+    await deps.units.handle(handlers.resend, c.Resend(order_id, deps.clock.now()))
+    await sender.send_step(deps)
+    sent = await state_of(deps, order_id)
+    assert (sent["state"], sent["bigbuy_order_id"]) == (o.SENT, str(placed["id"]))
+    assert emulator.counters()["requests"]["order/create"] == creates  # not asked again
+    assert len(bigbuy_orders(emulator, order_id)) == 1
 
 
 async def test_an_address_bigbuy_would_refuse_is_held_without_asking_it(

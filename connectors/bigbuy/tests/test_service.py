@@ -8,21 +8,17 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import aio_pika
-from aio_pika.abc import AbstractIncomingMessage
-
 from bigbuy_connector.main import MIGRATIONS, build
 from mci_testing.app import running_app
-from mci_testing.bigbuy import BigBuyEmulatorHandle
+from mci_testing.bigbuy import BigBuyEmulatorHandle, allegro_order, bigbuy_orders, sellable
+from mci_testing.bus import Bus, envelope_of
 from mci_testing.fixtures import MakeDatabase
 from mci_testing.infra import wait_until
-from shared.events import Envelope, SupplierShipmentSent
-from shared.messaging.topology import QueueSpec, declare_queue, upstream
+from shared.events import SupplierShipmentSent
 from shared.security import issue_token
 from shared.service import create_app
 
 from .conftest import settings_for
-from .test_orders import allegro_order, bigbuy_orders, sellable
 
 
 async def test_an_order_event_goes_to_bigbuy_once_and_its_tracking_comes_back_upstream(
@@ -41,42 +37,17 @@ async def test_an_order_event_goes_to_bigbuy_once_and_its_tracking_comes_back_up
         order_poll_interval_seconds=0.2,
         tracking_poll_interval_seconds=0.2,
     )
-    shipments: list[Envelope] = []
-
-    async def on_shipment(message: AbstractIncomingMessage) -> None:
-        async with message.process():
-            envelope = Envelope.model_validate_json(message.body)
-            SupplierShipmentSent.model_validate(envelope.data)
-            shipments.append(envelope)
-
-    connection = await aio_pika.connect_robust(amqp_url)
-    channel = await connection.channel()
-    probe = await declare_queue(
-        channel, QueueSpec(f"test.shipments.{uuid.uuid4().hex[:6]}", upstream("supplier.shipment"))
-    )
-    await probe.consume(on_shipment)
-    exchange = await (await connection.channel(publisher_confirms=True)).get_exchange("mci.events")
+    bus = await Bus.open(amqp_url)
+    shipments = await bus.probe(SupplierShipmentSent.routing_key, on_upstream=True)
     token = issue_token(settings.service_token_secret.get_secret_value(), "ops", "operator")
     item = sellable(emulator)
     event = allegro_order(item["sku"])
     try:
         async with running_app(create_app(build(settings))) as http:
             http.headers["Authorization"] = f"Bearer {token}"
-            envelope = Envelope(
-                type=event.event_type,
-                source="orders",
-                correlation_id=str(uuid.uuid4()),
-                data=event.model_dump(mode="json"),
-            )
+            envelope = envelope_of(event, source="orders")
             for _ in range(2):  # delivered twice: the inbox applies it once
-                await exchange.publish(
-                    aio_pika.Message(
-                        envelope.model_dump_json().encode(),
-                        message_id=str(envelope.id),
-                        type=envelope.type,
-                    ),
-                    routing_key=event.routing_key,
-                )
+                await bus.publish_envelope(envelope)
 
             async def state_is(state: str) -> bool:
                 response = await http.get(f"/supplier-orders/{event.order_id}")
@@ -86,11 +57,9 @@ async def test_an_order_event_goes_to_bigbuy_once_and_its_tracking_comes_back_up
             emulator.admin("POST", "/clock", {"advanceSeconds": 86_400 + 60})
             await wait_until(lambda: state_is("shipped"), within=30)
 
-            async def shipped_upstream() -> bool:
-                return any(s.data["order_id"] == event.order_id for s in shipments)
-
-            await wait_until(shipped_upstream, within=30)
-            (shipment,) = [s.data for s in shipments if s.data["order_id"] == event.order_id]
+            (shipment,) = await shipments.wait_for(
+                SupplierShipmentSent.event_type, within=30, order_id=event.order_id
+            )
             order: dict[str, Any] = (await http.get(f"/supplier-orders/{event.order_id}")).json()
             assert shipment["tracking_number"] == order["tracking_number"]
             assert len(bigbuy_orders(emulator, event.order_id)) == 1
@@ -119,5 +88,4 @@ async def test_an_order_event_goes_to_bigbuy_once_and_its_tracking_comes_back_up
             assert refreshes.status_code == 200
             assert (await http.get("/catalogue/budgets")).status_code == 200
     finally:
-        await probe.delete(if_unused=False, if_empty=False)
-        await connection.close()
+        await bus.close()

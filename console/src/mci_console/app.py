@@ -22,6 +22,7 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.background import BackgroundTask
 
+from mci_console import metrics
 from mci_console.settings import SERVICES, ConsoleSettings
 
 log = logging.getLogger("mci_console")
@@ -111,6 +112,11 @@ def create_app(
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
+
     @app.get("/config.json")
     async def config() -> dict[str, Any]:
         """What the pages need to know: the services and the OAuth redirect URI."""
@@ -159,5 +165,7 @@ def create_app(
             background=BackgroundTask(upstream.aclose),
         )
 
-    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    app.mount(metrics.STATIC_PREFIX, StaticFiles(directory=str(STATIC)), name="static")
+    # Outermost: counts every answer, the middleware's own refusals included.
+    app.add_middleware(metrics.RequestMetrics)
     return app

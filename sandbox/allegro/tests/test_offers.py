@@ -129,6 +129,34 @@ def test_patch_price_stock_and_reactivation(api: Api, server: Server) -> None:
     assert active["publication"]["status"] == "ACTIVE"
 
 
+def test_the_handling_time_is_kept_and_checked_as_the_spec_lists_it(
+    api: Api, server: Server
+) -> None:
+    offer = create_offer(api, server, delivery={"handlingTime": "P2D"})
+    path = f"/sale/product-offers/{offer['id']}"
+    assert api.get(path).json()["delivery"]["handlingTime"] == "P2D"
+    assert offer["delivery"]["shippingRates"]["id"]  # the account default, beside it
+    changed = api.patch(path, {"delivery": {"handlingTime": "P5D"}})
+    assert changed.status_code == 200
+    kept = api.get(path).json()["delivery"]
+    assert (
+        kept["handlingTime"] == "P5D"
+        and kept["shippingRates"] == offer["delivery"]["shippingRates"]
+    )
+    # PT48H is a batch modification command's value, not a product offer's; P6D is no value.
+    for refused in ("PT48H", "P6D"):
+        patched = api.patch(path, {"delivery": {"handlingTime": refused}})
+        assert patched.status_code == 422
+        assert patched.json()["errors"][0]["path"] == "delivery.handlingTime"
+        created = api.post(
+            "/sale/product-offers", offer_body(server, delivery={"handlingTime": refused})
+        )
+        assert created.status_code == 422
+    assert api.get(path).json()["delivery"]["handlingTime"] == "P5D"
+    # Without one Allegro's default applies.
+    assert create_offer(api, server)["delivery"]["handlingTime"] == "PT24H"
+
+
 def test_late_validation_drops_offer_to_inactive(api: Api, server: Server) -> None:
     offer = create_offer(api, server)
     server.admin.post(f"/offers/{offer['id']}/late-validation")
@@ -215,7 +243,7 @@ def test_offer_with_a_duration_expires(api: Api, server: Server) -> None:
 
 
 def test_duration_parsing() -> None:
-    from allegro_emulator.offers import duration_seconds
+    from allegro_emulator.offer_lifecycle import duration_seconds
 
     assert duration_seconds("PT72H") == 72 * 3600
     assert duration_seconds("P10D") == 10 * 86400

@@ -52,6 +52,24 @@ def test_product_lists_allow_10_an_hour_from_the_first_call(
     assert counters["requests"]["catalog/products"]["429"] == 1
 
 
+def test_without_limits_nothing_is_refused_and_the_headers_still_say_what_is_allowed(
+    bb: httpx.Client, server: Server
+) -> None:
+    server.admin("PUT", "/config", {"rate_limits_enabled": False})
+    remaining = []
+    for _ in range(12):
+        ok = bb.get("/catalog/productsstockbyhandlingdays.json?page=0&pageSize=1")
+        assert ok.status_code == 200
+        assert ok.headers["X-RateLimit-Limit"] == "1000000"
+        remaining.append(int(ok.headers["X-RateLimit-Remaining"]))
+        assert int(ok.headers["X-RateLimit-Reset"]) > now(server)
+    assert remaining == list(range(999_999, 999_987, -1))
+    # Turning the limits on starts from the documented budget, not from the calls above.
+    server.admin("PUT", "/config", {"rate_limits_enabled": True})
+    limited = bb.get("/catalog/productsstockbyhandlingdays.json?page=0&pageSize=1")
+    assert limited.status_code == 200 and limited.headers["X-RateLimit-Remaining"] == "9"
+
+
 @pytest.mark.parametrize(
     ("path", "budget"),
     [

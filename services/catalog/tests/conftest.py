@@ -18,8 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from catalog.main import build
 from catalog.settings import Settings
 from mci_testing.app import running_app
+from mci_testing.bus import Bus, envelope_of
 from mci_testing.emulator import EmulatorHandle
-from mci_testing.fixtures import MakeDatabase
+from mci_testing.fixtures import MakeAmqpUrl, MakeDatabase
 from shared.accounts import StaticAccounts
 from shared.allegro.tokens import StaticTokens
 from shared.db import create_engine
@@ -93,6 +94,13 @@ def seller(allegro_emulator: EmulatorHandle) -> dict[str, str]:
 
 
 @pytest.fixture
+def amqp_url(make_amqp_url: MakeAmqpUrl) -> str:
+    """A vhost of each test's own: a message a test left in a queue (a duplicate, an event the
+    test did not wait for) would otherwise reach the next test's service."""
+    return make_amqp_url("catalog")
+
+
+@pytest.fixture
 async def catalog(
     make_database: MakeDatabase,
     amqp_url: str,
@@ -135,30 +143,12 @@ def at(text: str) -> str:
 
 async def publish(amqp_url: str, event: Any, message_id: uuid.UUID | None = None) -> uuid.UUID:
     """Publish an event as an upstream system (or another service) would, envelope and all."""
-    import aio_pika
-
-    from shared.events import Envelope
-
-    envelope = Envelope(
-        type=event.event_type,
-        source="test",
-        correlation_id=str(uuid.uuid4()),
-        data=event.model_dump(mode="json"),
-    )
+    envelope = envelope_of(event)
     if message_id is not None:
         envelope.id = message_id
-    connection = await aio_pika.connect_robust(amqp_url)
-    async with connection:
-        channel = await connection.channel()
-        exchange = await channel.get_exchange(type(event).exchange)
-        await exchange.publish(
-            aio_pika.Message(
-                envelope.model_dump_json().encode(),
-                message_id=str(envelope.id),
-                type=envelope.type,
-                content_type="application/json",
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            ),
-            routing_key=type(event).routing_key,
-        )
+    bus = await Bus.open(amqp_url)
+    try:
+        await bus.publish_envelope(envelope)
+    finally:
+        await bus.close()
     return envelope.id

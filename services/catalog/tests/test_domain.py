@@ -401,6 +401,20 @@ def test_item_hash_follows_content() -> None:
     assert item_hash(a) != item_hash(item_content(product(), None, 4))
 
 
+def test_the_suppliers_handling_days_become_the_items_own_field() -> None:
+    attributes = {"gpsr_name": "Fiskars Finland Oy Ab"}
+    assert (
+        item_content(product(attributes={**attributes, "handling_days": "3"}), "1", 4)[
+            "handling_days"
+        ]
+        == 3
+    )
+    # Absent or not whole days: no field at all, so the item's hash is the one it had before.
+    for odd in ({}, {"handling_days": ""}, {"handling_days": "2.5"}, {"handling_days": "²"}):
+        content = item_content(product(attributes={**attributes, **odd}), "1", 4)
+        assert "handling_days" not in content
+
+
 def test_category_names_may_hold_slashes() -> None:
     sel = Selection.from_dict({"include": {"categories": ["Electronics > TV / Audio"]}})
     assert sel.selects(product(category_path="Electronics > TV / Audio > Headphones"))

@@ -14,7 +14,13 @@ import orjson
 from catalog.consumer import SUPPLIER_PRODUCTS
 from mci_testing.infra import wait_until
 from mci_testing.seedfiles import bigbuy_lines, csv_lines, jsonl_lines, seed_products
-from shared.events import CatalogUpdated, Money, SupplierProduct, SupplierProductsChanged
+from shared.events import (
+    CatalogItem,
+    CatalogUpdated,
+    Money,
+    SupplierProduct,
+    SupplierProductsChanged,
+)
 
 from .conftest import Catalog, publish
 
@@ -63,7 +69,12 @@ async def test_upstream_records_flow_out_as_catalog_updated(
 
     await queue.consume(on_message)
     try:
-        await publish(amqp_url, SupplierProductsChanged(products=[full("UP-1", T0)]))
+        # The supplier's handling days (BigBuy's slowest warehouse holding the stock) travel
+        # as an attribute and come out as the item's own field, for the offer's delivery time.
+        record = full("UP-1", T0).model_copy(
+            update={"attributes": {"colour": "red", "handling_days": "2"}}
+        )
+        await publish(amqp_url, SupplierProductsChanged(products=[record]))
 
         async def arrived() -> bool:
             return any(i["sku"] == "UP-1" for i in received)
@@ -73,6 +84,8 @@ async def test_upstream_records_flow_out_as_catalog_updated(
         assert item["listed"] is True and item["title"] == "Sekator Fiskars Pro"
         assert item["cost"] == {"amount": "20.00", "currency": "PLN"}
         assert item["stock"] == 5 and item["brand"] == "Fiskars"
+        assert item["handling_days"] == 2
+        assert CatalogItem.model_validate(item).handling_days == 2
     finally:
         await connection.close()
 

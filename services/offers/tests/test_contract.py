@@ -16,6 +16,7 @@ from referencing.jsonschema import DRAFT4
 
 from offers import allegro
 from offers.domain import listing, sync
+from offers.domain.shipping import HANDLING_TIMES
 
 from .samples import ACCOUNT, DEFINITIONS, ITEM, PRICES
 
@@ -63,10 +64,14 @@ def test_every_path_called_is_in_the_spec_with_its_method(spec: dict[str, Any]) 
 
 def test_the_created_offer_is_a_valid_request(spec: dict[str, Any]) -> None:
     draft = listing.product_offer_body(
-        "SKU-1", ITEM, 4, PRICES, {}, ACCOUNT, "rates-1", DEFINITIONS
+        "SKU-1", ITEM, 4, PRICES, {}, ACCOUNT, "rates-1", DEFINITIONS, "P2D"
     )
     assert draft.body is not None
     validate(spec, request_schema(spec, "/sale/product-offers", "post"), draft.body)
+    # The handling times we send are the ones the spec's delivery lists (its text, no enum).
+    delivery = spec["components"]["schemas"]["DeliveryProductOfferRequest"]["properties"]
+    listed = re.findall(r"\b(PT0S|PT24H|P\d+D)\b", delivery["handlingTime"]["description"])
+    assert tuple(listed) == HANDLING_TIMES
     element = draft.body["productSet"][0]
     schemas = spec["components"]["schemas"]
     producer = schemas["ProductSetElementResponsibleProducerRequest"]["discriminator"]
@@ -85,6 +90,7 @@ def test_the_created_offer_is_a_valid_request(spec: dict[str, Any]) -> None:
     [
         {"publication": {"status": "ENDED"}},
         {"publication": {"status": "ACTIVE"}, "stock": {"available": 3, "unit": "UNIT"}},
+        {"delivery": {"handlingTime": "P7D"}},
     ],
 )
 def test_ending_and_reactivating_are_valid_edits(spec: dict[str, Any], body: Any) -> None:

@@ -59,9 +59,65 @@ class TestNextStep:
         assert states.next_step(wanted(state=states.CREATING, listed=False), "x") is None
         assert states.next_step(wanted(state=states.CREATING, stock=0), "x") is None
 
+    def test_a_product_pricing_cannot_price_is_not_listable_with_pricings_reason(self) -> None:
+        step = states.next_step(wanted(has_base_price=False, base_unpriced="no_shipping_band"), "x")
+        assert step is not None and step.state == states.NOT_LISTABLE and step.reason is not None
+        assert step.reason["code"] == "no_shipping_band"
+        assert "shipping price list" in step.reason["message"]
+        # No answer from pricing yet: it waits; a price later moves it on to the checks.
+        waiting = states.next_step(wanted(has_base_price=False), "x")
+        assert waiting is not None and waiting.waiting_for == ("price",)
+        priced = states.next_step(wanted(state=states.NOT_LISTABLE), "price revision 2")
+        assert priced is not None and priced.state == states.CHECKING
+
     def test_a_not_listable_offer_is_checked_again_on_new_data(self) -> None:
         step = states.next_step(wanted(state=states.NOT_LISTABLE), "catalogue revision 2")
         assert step is not None and step.state == states.CHECKING
+
+    def test_a_published_offer_with_another_handling_time_is_edited(self) -> None:
+        for state in (states.ACTIVE, states.INACTIVE, states.ENDED):
+            step = states.next_step(
+                wanted(state=state, offer_id="1", handling_time_outdated=True), "revision 2"
+            )
+            assert step == states.Step(None, "revision 2", work=states.HANDLING_TIME)
+        # A withdrawn offer is ended, not edited; one never published has nothing to edit.
+        withdrawn = wanted(state=states.ACTIVE, offer_id="1", listed=False)
+        step = states.next_step(dataclasses.replace(withdrawn, handling_time_outdated=True), "x")
+        assert step is not None and step.work == states.END
+        step = states.next_step(wanted(handling_time_outdated=True), "x")
+        assert step is not None and step.work == states.CHECK
+
+
+class TestHandlingTime:
+    @pytest.mark.parametrize(
+        ("days", "account", "sent"),
+        [
+            (0, None, "PT0S"),
+            (1, None, "PT24H"),
+            (2, None, "P2D"),
+            (6, None, "P7D"),  # rounded up: never promise less than needed
+            (90, None, "P60D"),  # the longest Allegro takes
+            (1, "P3D", "P3D"),  # the account's own is the minimum
+            (5, "P3D", "P5D"),
+            (None, "P2D", "P2D"),
+            (None, None, None),  # neither: Allegro's default stays
+            ("2", None, None),  # not whole days as a number: not the supplier's days
+        ],
+    )
+    def test_the_larger_of_the_suppliers_days_and_the_accounts_own(
+        self, days: Any, account: str | None, sent: str | None
+    ) -> None:
+        assert listing.handling_time(days, account) == sent
+
+    def test_the_body_carries_it_beside_the_shipping_list(self) -> None:
+        draft = listing.product_offer_body(
+            "SKU-1", ITEM, 4, PRICES, {}, ACCOUNT, "rates-1", DEFINITIONS, "P2D"
+        )
+        assert draft.body is not None
+        assert draft.body["delivery"] == {
+            "shippingRates": {"id": "rates-1"},
+            "handlingTime": "P2D",
+        }
 
 
 class TestParameters:

@@ -10,19 +10,18 @@ Its own service (restarted by one test) and emulator; every test has its own sel
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from typing import Any
 
-import aio_pika
 import httpx
 import pytest
 import sqlalchemy as sa
 
 from mci_testing.app import running_app
+from mci_testing.bus import Bus
 from mci_testing.emulator import EmulatorHandle, start_emulator
 from mci_testing.fixtures import MakeDatabase
 from mci_testing.infra import wait_until
@@ -31,12 +30,11 @@ from offers.settings import Settings
 from shared.accounts import StaticAccounts
 from shared.allegro.tokens import StaticTokens
 from shared.db import create_engine
-from shared.events import Money
-from shared.messaging.topology import QueueSpec, declare_queue, events
+from shared.events import Money, OfferEnded, OfferFailed, OfferPublished
 from shared.security import issue_token
 from shared.service import create_app
 
-from .test_service import Probe, Seller, Service, settings_for
+from .test_service import Seller, Service, settings_for
 
 
 class Replicas:
@@ -93,30 +91,21 @@ async def replicas(
         }
     )
     tokens, accounts = StaticTokens({}), StaticAccounts()
-    connection = await aio_pika.connect_robust(amqp_url)
     rows = emulator.admin("GET", "/catalogue/sample?n=300")["rows"]
     running = Replicas(settings, tokens, accounts)
     http = await running.start()
-    channel = await connection.channel(publisher_confirms=True)
-    exchange = await channel.get_exchange("mci.events")  # declared by the service on start
-    probe = Probe()  # the offer events the service publishes (OfferEnded on a drift repair)
-    queue = await declare_queue(
-        channel,
-        QueueSpec(
-            f"test.offers-drift.{uuid.uuid4().hex[:6]}",
-            events("offer.published", "offer.failed", "offer.ended"),
-        ),
+    bus = await Bus.open(amqp_url)
+    # The offer events the service publishes (OfferEnded on a drift repair).
+    probe = await bus.probe(
+        OfferPublished.routing_key, OfferFailed.routing_key, OfferEnded.routing_key
     )
-    await queue.consume(probe.on_message)
     yield (
-        Service(http, probe, exchange, tokens, accounts, emulator, database_url, rows),
+        Service(http, probe, bus, tokens, accounts, emulator, database_url, rows),
         running,
     )
     if running.stack is not None:
         await running.stop()
-    await queue.delete(if_unused=False, if_empty=False)
-    await connection.close()
-    await asyncio.sleep(0)
+    await bus.close()
 
 
 @pytest.fixture
@@ -244,7 +233,7 @@ async def test_drift_made_on_allegro_is_detected_and_repaired_per_offer(service:
         "currency": "PLN",
     }
     assert (await service.offer(seller.account, stocked))["sent"]["stock"] == 9
-    told = await service.probe.wait_for(ended, "OfferEnded")
+    told = await service.probe.wait_for("OfferEnded", sku=ended)
     assert told[-1]["reason"]["code"] == "ended_on_allegro" and told[-1]["offer_id"] == ended_id
     reactivated = await service.wait_state(seller.account, ended, "active")
     assert [h["to_state"] for h in reactivated["history"]][-2:] == ["ended", "active"]

@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from prometheus_client import REGISTRY
+
 from mci_testing.fake_uow import FakeUnitOfWork
-from offers import handlers
+from offers import handlers, metrics
 from offers.domain import commands as c
 from offers.domain import states
 from offers.repository import OffersRepository
@@ -43,6 +45,13 @@ class FakeOffersRepository:
 
     async def account(self, account_id: str) -> dict[str, Any] | None:
         return self.accounts.get(account_id)
+
+    async def counts_by_state_and_marketplace(self) -> list[tuple[str, str, int]]:
+        counts: dict[tuple[str, str], int] = {}
+        for (account_id, _), offer in self.offers.items():
+            key = offer["state"], self.accounts[account_id]["base_marketplace"]
+            counts[key] = counts.get(key, 0) + 1
+        return [(state, marketplace, n) for (state, marketplace), n in counts.items()]
 
     def _new(self, account_id: str, sku: str) -> dict[str, Any]:
         return {
@@ -164,6 +173,8 @@ class FakeOffersRepository:
                 row[key] = getattr(outcome, key)
         if outcome.sent:
             row.update(sent_prices=outcome.sent.get("prices"), sent_stock=outcome.sent.get("stock"))
+            if outcome.sent.get("handling_time"):
+                row["sent_handling_time"] = outcome.sent["handling_time"]
 
     async def offer(self, account_id: str, sku: str) -> dict[str, Any] | None:
         row = self.offers.get((account_id, sku))
@@ -174,7 +185,14 @@ def unit(repo: FakeOffersRepository) -> FakeUnitOfWork:
     return FakeUnitOfWork({OffersRepository: repo})
 
 
-def catalog(sku: str, revision: int, *, listed: bool = True, stock: int = 3) -> CatalogUpdated:
+def catalog(
+    sku: str,
+    revision: int,
+    *,
+    listed: bool = True,
+    stock: int = 3,
+    handling_days: int | None = None,
+) -> CatalogUpdated:
     return CatalogUpdated(
         account_id=ACCOUNT,
         items=[
@@ -186,6 +204,7 @@ def catalog(sku: str, revision: int, *, listed: bool = True, stock: int = 3) -> 
                 title="Czajnik elektryczny Acme",
                 allegro_category_id="1521",
                 stock=stock,
+                handling_days=handling_days,
             )
         ],
     )
@@ -247,6 +266,63 @@ class TestCatalogAndPrices:
         assert row["state"] == states.ACTIVE and row["work"] is None and row["stock"] == 0
 
 
+class TestHandlingTime:
+    async def live(self, repo: FakeOffersRepository, sent: str | None) -> dict[str, Any]:
+        await handlers.catalog_updated(catalog("A", 1, handling_days=2), unit(repo))
+        row = repo.offers[(ACCOUNT, "A")]
+        row.update(state=states.ACTIVE, offer_id="77", work=None, sent_handling_time=sent)
+        return row
+
+    async def test_new_handling_days_of_a_live_offer_make_an_edit(self) -> None:
+        repo = FakeOffersRepository()
+        row = await self.live(repo, "P2D")
+        await handlers.catalog_updated(catalog("A", 2, handling_days=2), unit(repo))
+        assert repo.offers[(ACCOUNT, "A")]["work"] is None  # the same days: nothing to send
+        await handlers.catalog_updated(catalog("A", 3, handling_days=4), unit(repo))
+        assert row["state"] == states.ACTIVE and row["work"] == states.HANDLING_TIME
+        # Sent: the outcome records it, and the offer settles with nothing more to do.
+        row["claimed_until"] = CLAIM
+        outcome = c.Outcome(
+            ACCOUNT, "A", CLAIM, None, "handling time P4D sent", sent={"handling_time": "P4D"}
+        )
+        assert await handlers.store_outcome(outcome, unit(repo))
+        assert row["work"] is None and row["sent_handling_time"] == "P4D"
+
+    async def test_the_accounts_own_handling_time_is_the_minimum(self) -> None:
+        repo = FakeOffersRepository()
+        row = await self.live(repo, "P2D")
+        repo.accounts[ACCOUNT]["handling_time"] = "P3D"
+        await handlers.catalog_updated(catalog("A", 2, handling_days=1), unit(repo))
+        assert row["work"] == states.HANDLING_TIME  # P3D wanted, P2D on Allegro
+
+    async def test_a_pending_step_is_not_replaced(self) -> None:
+        repo = FakeOffersRepository()
+        row = await self.live(repo, "P2D")
+        row["work"] = states.VERIFY
+        await handlers.catalog_updated(catalog("A", 2, handling_days=5), unit(repo))
+        assert row["work"] == states.VERIFY
+
+
+class TestDriftRepairs:
+    async def test_a_recreated_offer_is_checked_again_by_the_state_machine(self) -> None:
+        # Drift's RECREATE leaves the offer waiting without an id; the use case moves it on.
+        repo = FakeOffersRepository()
+        await handlers.catalog_updated(catalog("A", 1), unit(repo))
+        await handlers.price_computed(prices("A", 1), unit(repo))
+        repo.offers[(ACCOUNT, "A")].update(state=states.WAITING, work=None, offer_id=None)
+        await handlers.offer_repaired(
+            c.OfferRepaired(ACCOUNT, "A", "drift: missing_on_allegro (recreate)"), unit(repo)
+        )
+        row = repo.offers[(ACCOUNT, "A")]
+        assert row["state"] == states.CHECKING and row["work"] == states.CHECK
+        assert repo.transitions[-1][3] == "drift: missing_on_allegro (recreate)"
+
+    async def test_an_unknown_offer_is_left_alone(self) -> None:
+        repo = FakeOffersRepository()
+        await handlers.offer_repaired(c.OfferRepaired(ACCOUNT, "nope", "drift"), unit(repo))
+        assert repo.offers == {} and repo.transitions == []
+
+
 class TestReadiness:
     async def test_offers_wait_for_a_not_ready_account_and_go_on_when_it_is(self) -> None:
         repo = FakeOffersRepository(readiness="not_ready")
@@ -273,16 +349,64 @@ class TestReadiness:
         assert row["state"] == states.CHECKING and row["work"] == states.CHECK
 
 
+def published_count(marketplace: str) -> float:
+    return (
+        REGISTRY.get_sample_value("mci_offers_published_total", {"marketplace": marketplace}) or 0
+    )
+
+
+def offers_gauge(state: str, marketplace: str) -> float | None:
+    return REGISTRY.get_sample_value(
+        "mci_offers_offers", {"state": state, "marketplace": marketplace}
+    )
+
+
+class TestOffersByState:
+    async def test_the_gauge_counts_every_state_per_marketplace_and_zeroes_emptied_ones(
+        self,
+    ) -> None:
+        repo = FakeOffersRepository()
+        for sku in ("A", "B", "C"):
+            await handlers.catalog_updated(catalog(sku, 1), unit(repo))
+        await handlers.price_computed(prices("A", 1), unit(repo))
+        repo.offers[(ACCOUNT, "C")]["state"] = states.ACTIVE
+        repo.accounts[ACCOUNT]["base_marketplace"] = "allegro-test-cz"
+        counts = await handlers.offers_by_state(c.CountOffersByState(), unit(repo))
+        assert sorted((n.state, n.marketplace, n.offers) for n in counts) == [
+            (states.ACTIVE, "allegro-test-cz", 1),
+            (states.CHECKING, "allegro-test-cz", 1),
+            (states.WAITING, "allegro-test-cz", 1),
+        ]
+        seen = metrics.report_offer_counts(counts, set())
+        assert seen == {"allegro-test-cz"}
+        assert offers_gauge(states.WAITING, "allegro-test-cz") == 1
+        assert offers_gauge(states.ACTIVE, "allegro-test-cz") == 1
+        assert offers_gauge(states.FAILED, "allegro-test-cz") == 0  # every state has a series
+        assert published_count("allegro-test-cz") == 0  # the rate's series exists from the start
+        # The account's offers all end: the next count holds none of the earlier states.
+        for offer in repo.offers.values():
+            offer["state"] = states.ENDED
+        counts = await handlers.offers_by_state(c.CountOffersByState(), unit(repo))
+        assert metrics.report_offer_counts(counts, seen) == seen
+        assert offers_gauge(states.ENDED, "allegro-test-cz") == 3
+        assert offers_gauge(states.ACTIVE, "allegro-test-cz") == 0
+        assert offers_gauge(states.WAITING, "allegro-test-cz") == 0
+        # No offer left at all: the marketplace seen before is reported at 0, not dropped.
+        assert metrics.report_offer_counts([], seen) == seen
+        assert offers_gauge(states.ENDED, "allegro-test-cz") == 0
+
+
 class TestOutcomes:
     async def _claimed(self, repo: FakeOffersRepository, state: str) -> None:
         await handlers.catalog_updated(catalog("A", 1), unit(repo))
         await handlers.price_computed(prices("A", 1), unit(repo))
         repo.offers[(ACCOUNT, "A")].update(state=state, claimed_until=CLAIM)
 
-    async def test_published_emits_offer_published(self) -> None:
+    async def test_published_emits_offer_published_and_counts_it(self) -> None:
         repo = FakeOffersRepository()
         await self._claimed(repo, states.CREATING)
         uow = unit(repo)
+        before = published_count("allegro-pl")
         stored = await handlers.store_outcome(
             c.Outcome(
                 ACCOUNT,
@@ -302,6 +426,7 @@ class TestOutcomes:
         assert isinstance(event, OfferPublished)
         assert event.offer_id == "77" and event.stock == 3
         assert event.price == Money(amount=Decimal("49.90"), currency="PLN")
+        assert published_count("allegro-pl") == before + 1
 
     async def test_not_listable_emits_offer_failed_with_allegros_errors(self) -> None:
         repo = FakeOffersRepository()

@@ -21,13 +21,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import httpx
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mci_testing.app import running_app
+from mci_testing.bus import Bus
 from mci_testing.emulator import EmulatorHandle, start_emulator
 from mci_testing.fixtures import MakeDatabase
 from mci_testing.infra import free_port, wait_until
@@ -39,30 +39,20 @@ from shared.db import create_engine
 from shared.events import (
     CatalogItem,
     CatalogUpdated,
-    Envelope,
     Event,
     Money,
+    OfferEnded,
+    OfferFailed,
+    OfferPublished,
     PriceComputed,
     PricedItem,
 )
-from shared.messaging.topology import QueueSpec, declare_queue, events
 from shared.security import issue_token
 from shared.service import create_app
 
-PRODUCER = {
-    "name": "Fabryka Testowa",
-    "producerData": {
-        "tradeName": "Fabryka Testowa sp. z o.o.",
-        "address": {
-            "countryCode": "PL",
-            "street": "ul. Fabryczna 1",
-            "postalCode": "60-001",
-            "city": "Poznań",
-        },
-        "contact": {"email": "gpsr@fabryka.example"},
-    },
-}
-SAFETY = "Chronić przed dziećmi. Instrukcja w języku polskim w opakowaniu."
+from .test_service import PRODUCER, SAFETY
+
+OFFER_EVENTS = (OfferPublished.routing_key, OfferFailed.routing_key, OfferEnded.routing_key)
 PRICES = {"allegro-pl": Money(amount=Decimal("49.90"), currency="PLN")}
 # Allegro's minute lasts 60 / SCALE seconds here: a Client ID block (60 s) lasts 2 s.
 SCALE = 30.0
@@ -93,27 +83,13 @@ def rows(emulator: EmulatorHandle) -> list[dict[str, Any]]:
 class Shop:
     emulator: EmulatorHandle
     http: httpx.AsyncClient
-    exchange: aio_pika.abc.AbstractExchange
+    bus: Bus
     engine: AsyncEngine
     account: str
     login: str
 
     async def publish(self, event: Event) -> None:
-        envelope = Envelope(
-            type=event.event_type,
-            source="test",
-            correlation_id=str(uuid.uuid4()),
-            data=event.model_dump(mode="json"),
-        )
-        await self.exchange.publish(
-            aio_pika.Message(
-                envelope.model_dump_json().encode(),
-                message_id=str(envelope.id),
-                type=envelope.type,
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            ),
-            routing_key=event.routing_key,
-        )
+        await self.bus.publish(event)
 
     async def send(self, products: list[dict[str, Any]]) -> list[str]:
         """The products selected, with stock and a price: through the broker, as catalog and
@@ -204,7 +180,7 @@ async def shop(
     tokens = StaticTokens({account: emulator.token_for(login)["access_token"]})
     accounts = StaticAccounts()
     accounts.add(account)
-    connection = await aio_pika.connect_robust(amqp_url)
+    bus = await Bus.open(amqp_url)
     engine = create_engine(database_url, pool_size=1)
     token = issue_token(settings.service_token_secret.get_secret_value(), "ops", "operator")
     first = create_app(build(settings, allegro_tokens=tokens, accounts=accounts))
@@ -212,16 +188,8 @@ async def shop(
     try:
         async with running_app(first) as http, running_app(second):
             http.headers["Authorization"] = f"Bearer {token}"
-            channel = await connection.channel(publisher_confirms=True)
-            exchange = await channel.get_exchange("mci.events")  # declared by the service
             # Where the offer events go (unread here): the outbox publishes them mandatory.
-            outcomes = await declare_queue(
-                channel,
-                QueueSpec(
-                    f"test.offers-floor.{uuid.uuid4().hex[:6]}",
-                    events("offer.published", "offer.failed", "offer.ended"),
-                ),
-            )
+            await bus.probe(*OFFER_EVENTS)
             ready = await http.post(
                 f"/accounts/{account}/readiness",
                 json={
@@ -231,12 +199,11 @@ async def shop(
                 },
             )
             assert ready.json()["readiness"] == "ready", ready.text
-            yield Shop(emulator, http, exchange, engine, account, login)
-            await outcomes.delete(if_unused=False, if_empty=False)
+            yield Shop(emulator, http, bus, engine, account, login)
     finally:
         emulator.admin("DELETE", "/faults")
         emulator.admin("PUT", "/config", {"rate_limit_retry_after": False})
-        await connection.close()
+        await bus.close()
         await engine.dispose()
 
 
@@ -343,7 +310,7 @@ async def test_two_worker_processes_share_the_budget_and_never_exceed_it(
         for port in ports
     ]
     engine = create_engine(database_url, pool_size=1)
-    connection = await aio_pika.connect_robust(amqp_url)
+    bus = await Bus.open(amqp_url)
     operator = issue_token(secret, "ops", "operator")
     try:
         clients = [
@@ -372,22 +339,13 @@ async def test_two_worker_processes_share_the_budget_and_never_exceed_it(
             },
         )
         assert ready.json()["readiness"] == "ready", ready.text
-        channel = await connection.channel(publisher_confirms=True)
-        exchange = await channel.get_exchange("mci.events")
-        outcomes = await declare_queue(
-            channel,
-            QueueSpec(
-                f"test.offers-two.{uuid.uuid4().hex[:6]}",
-                events("offer.published", "offer.failed", "offer.ended"),
-            ),
-        )
-        shop = Shop(emulator, clients[0], exchange, engine, account, login)
+        await bus.probe(*OFFER_EVENTS)
+        shop = Shop(emulator, clients[0], bus, engine, account, login)
         emulator.admin("DELETE", "/counters")
         skus = await shop.send(rows[:120])
         await shop.wait_all_active(len(skus), within=300)
         counters = emulator.admin("GET", "/counters")
         metrics = [(await client.get("/metrics")).text for client in clients]
-        await outcomes.delete(if_unused=False, if_empty=False)
         for client in clients:
             await client.aclose()
     finally:
@@ -395,7 +353,7 @@ async def test_two_worker_processes_share_the_budget_and_never_exceed_it(
             if process.returncode is None:
                 process.terminate()
                 await process.wait()
-        await connection.close()
+        await bus.close()
         await engine.dispose()
 
     assert counters["tooManyRequests"] == 0, counters

@@ -17,19 +17,23 @@ import signal
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import httpx
 import pytest
 import sqlalchemy as sa
-from aio_pika.abc import AbstractIncomingMessage
 
 from mci_testing.app import running_app
-from mci_testing.emulator import EmulatorHandle, start_emulator
+from mci_testing.bus import Bus, Probe
+from mci_testing.emulator import (
+    SAFETY_INFORMATION,
+    EmulatorHandle,
+    responsible_producer,
+    start_emulator,
+)
 from mci_testing.fixtures import MakeDatabase
 from mci_testing.infra import free_port, wait_until
 from offers import handlers
@@ -44,7 +48,6 @@ from shared.events import (
     AccountRefreshFailed,
     CatalogItem,
     CatalogUpdated,
-    Envelope,
     Event,
     Money,
     OfferEnded,
@@ -53,25 +56,12 @@ from shared.events import (
     PriceComputed,
     PricedItem,
 )
-from shared.messaging.topology import QueueSpec, declare_queue, events
 from shared.security import issue_token
 from shared.service import create_app
 from shared.uow import UnitsOfWork
 
-PRODUCER = {
-    "name": "Fabryka Testowa",
-    "producerData": {
-        "tradeName": "Fabryka Testowa sp. z o.o.",
-        "address": {
-            "countryCode": "PL",
-            "street": "ul. Fabryczna 1",
-            "postalCode": "60-001",
-            "city": "Poznań",
-        },
-        "contact": {"email": "gpsr@fabryka.example"},
-    },
-}
-SAFETY = "Chronić przed dziećmi. Instrukcja w języku polskim w opakowaniu."
+PRODUCER = responsible_producer()
+SAFETY = SAFETY_INFORMATION
 PRICES = {
     "allegro-pl": Money(amount=Decimal("49.90"), currency="PLN"),
     "allegro-cz": Money(amount=Decimal("290"), currency="CZK"),
@@ -81,34 +71,6 @@ ALLEGRO_HEADERS = {
     "Accept": "application/vnd.allegro.public.v1+json",
     "Content-Type": "application/vnd.allegro.public.v1+json",
 }
-OFFER_EVENTS: dict[str, type[Event]] = {
-    "OfferPublished": OfferPublished,
-    "OfferFailed": OfferFailed,
-    "OfferEnded": OfferEnded,
-}
-
-
-@dataclass
-class Probe:
-    """Every offer event the service publishes, checked against the contract."""
-
-    received: list[Envelope] = field(default_factory=list)
-
-    async def on_message(self, message: AbstractIncomingMessage) -> None:
-        async with message.process():
-            envelope = Envelope.model_validate_json(message.body)
-            OFFER_EVENTS[envelope.type].model_validate(envelope.data)
-            self.received.append(envelope)
-
-    def of(self, sku: str, kind: str) -> list[dict[str, Any]]:
-        return [e.data for e in self.received if e.type == kind and e.data["sku"] == sku]
-
-    async def wait_for(self, sku: str, kind: str, count: int = 1) -> list[dict[str, Any]]:
-        async def enough() -> bool:
-            return len(self.of(sku, kind)) >= count
-
-        await wait_until(enough, within=60)
-        return self.of(sku, kind)
 
 
 @dataclass
@@ -129,7 +91,7 @@ class Seller:
 class Service:
     http: httpx.AsyncClient
     probe: Probe
-    exchange: aio_pika.abc.AbstractExchange
+    bus: Bus
     tokens: StaticTokens
     accounts: StaticAccounts
     emulator: EmulatorHandle
@@ -137,21 +99,7 @@ class Service:
     rows: list[dict[str, Any]]
 
     async def publish(self, event: Event) -> None:
-        envelope = Envelope(
-            type=event.event_type,
-            source="test",
-            correlation_id=str(uuid.uuid4()),
-            data=event.model_dump(mode="json"),
-        )
-        await self.exchange.publish(
-            aio_pika.Message(
-                envelope.model_dump_json().encode(),
-                message_id=str(envelope.id),
-                type=envelope.type,
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            ),
-            routing_key=event.routing_key,
-        )
+        await self.bus.publish(event)
 
     def seller(self, prerequisites: bool = True) -> Seller:
         login = self.emulator.new_seller(prerequisites=prerequisites)["login"]
@@ -327,19 +275,10 @@ async def running_service(
     settings = settings_for(database_url, amqp_url, emulator).model_copy(update=settings_changes)
     tokens = StaticTokens({})
     accounts = StaticAccounts()
-    probe = Probe()
-    connection = await aio_pika.connect_robust(amqp_url)
-    channel = await connection.channel()
-    queue = await declare_queue(
-        channel,
-        QueueSpec(
-            f"test.offers.{uuid.uuid4().hex[:6]}",
-            events("offer.published", "offer.failed", "offer.ended"),
-        ),
+    bus = await Bus.open(amqp_url)
+    probe = await bus.probe(
+        OfferPublished.routing_key, OfferFailed.routing_key, OfferEnded.routing_key
     )
-    await queue.consume(probe.on_message)
-    publish_channel = await connection.channel(publisher_confirms=True)
-    exchange = await publish_channel.get_exchange("mci.events")
     token = issue_token(settings.service_token_secret.get_secret_value(), "ops", "operator")
     rows = emulator.admin("GET", "/catalogue/sample?n=300")["rows"]
     # Two replicas on one database: every claim is raced.
@@ -347,10 +286,8 @@ async def running_service(
     second = create_app(build(settings, allegro_tokens=tokens, accounts=accounts))
     async with running_app(first) as http, running_app(second):
         http.headers["Authorization"] = f"Bearer {token}"
-        yield Service(http, probe, exchange, tokens, accounts, emulator, database_url, rows)
-    await queue.delete(if_unused=False, if_empty=False)
-    await connection.close()
-    await asyncio.sleep(0)
+        yield Service(http, probe, bus, tokens, accounts, emulator, database_url, rows)
+    await bus.close()
 
 
 def missing(readiness: dict[str, Any]) -> set[str]:
@@ -507,7 +444,7 @@ async def test_offer_is_published_on_pl_cz_and_sk(service: Service) -> None:
     seller = await service.ready_seller()
     sku = await service.send(seller.account, service.row())
     offer = await service.wait_state(seller.account, sku, "active")
-    [published] = await service.probe.wait_for(sku, "OfferPublished")
+    [published] = await service.probe.wait_for("OfferPublished", sku=sku)
     assert published["offer_id"] == offer["offer_id"]
     assert published["price"] == {"amount": "49.90", "currency": "PLN"}
     assert published["stock"] == 5
@@ -673,6 +610,24 @@ async def test_a_marketplace_without_a_usable_price_is_left_out_and_said_why(
     assert on_allegro["additionalMarketplaces"]["allegro-cz"]["sellingMode"] is None
 
 
+async def test_a_product_pricing_cannot_price_is_not_listable_and_a_later_price_lists_it(
+    service: Service,
+) -> None:
+    seller = await service.ready_seller()
+    sku = await service.send(seller.account, service.row(), priced=False)
+    await service.waits_only_for(seller.account, sku, "price")
+    too_heavy = PricedItem(sku=sku, catalog_revision=1, unpriced={"allegro-pl": "no_shipping_band"})
+    await service.publish(PriceComputed(account_id=seller.account, items=[too_heavy]))
+    offer = await service.wait_state(seller.account, sku, "not_listable")
+    assert offer["reason"]["code"] == "no_shipping_band", offer
+    assert service.on_allegro(seller, sku) == []
+    # The operator adds a band that covers it: pricing sends a price, the offer goes live.
+    priced = PricedItem(sku=sku, catalog_revision=1, prices=PRICES)
+    await service.publish(PriceComputed(account_id=seller.account, items=[priced]))
+    await service.wait_state(seller.account, sku, "active")
+    assert len(service.on_allegro(seller, sku)) == 1
+
+
 async def test_products_missing_or_ambiguous_are_not_listable_with_allegros_codes(
     service: Service,
 ) -> None:
@@ -689,7 +644,7 @@ async def test_products_missing_or_ambiguous_are_not_listable_with_allegros_code
             "several products" in offer["reason"]["message"]
         )
         assert allegro_code in [e["code"] for e in offer["reason"]["allegro_errors"]]
-        [failed] = await service.probe.wait_for(sku, "OfferFailed")
+        [failed] = await service.probe.wait_for("OfferFailed", sku=sku)
         assert failed["reason"]["code"] == code and failed["state"] == "not_listable"
         assert service.on_allegro(seller, sku) == []
     page = (
@@ -800,12 +755,12 @@ async def test_stock_zero_ends_and_a_restock_reactivates(service: Service) -> No
     await service.send(seller.account, row, sku=sku, revision=2, stock=0, priced=False)
     offer = await service.wait_state(seller.account, sku, "ended")
     assert offer["reason"]["code"] == "stock_out"
-    [ended] = await service.probe.wait_for(sku, "OfferEnded")
+    [ended] = await service.probe.wait_for("OfferEnded", sku=sku)
     assert ended["reason"]["code"] == "stock_out" and ended["offer_id"] == offer["offer_id"]
     assert service.on_allegro(seller, sku)[0]["publication"]["status"] == "ENDED"
     await service.send(seller.account, row, sku=sku, revision=3, stock=7, priced=False)
     offer = await service.wait_state(seller.account, sku, "active")
-    await service.probe.wait_for(sku, "OfferPublished", 2)
+    await service.probe.wait_for("OfferPublished", 2, sku=sku)
     [on_allegro] = service.on_allegro(seller, sku)
     assert on_allegro["publication"]["status"] == "ACTIVE"
     assert on_allegro["stock"]["available"] == 7
@@ -851,7 +806,7 @@ async def test_late_validation_makes_the_offer_inactive_with_allegros_errors(
     assert [e["code"] for e in offer["reason"]["allegro_errors"]] == [
         "ConstraintViolationException.OfferValidation"
     ]
-    [failed] = await service.probe.wait_for(sku, "OfferFailed")
+    [failed] = await service.probe.wait_for("OfferFailed", sku=sku)
     assert failed["offer_id"] == offer["offer_id"] and failed["state"] == "inactive"
 
 

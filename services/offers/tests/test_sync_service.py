@@ -450,7 +450,7 @@ async def test_stock_zero_and_restock_go_out_as_publication_commands(service: Se
     for sku in rows:
         offer = await service.wait_state(seller.account, sku, "active")
         assert offer["history"][-1]["cause"] == "reactivated (restock)"
-        await service.probe.wait_for(sku, "OfferPublished", 2)
+        await service.probe.wait_for("OfferPublished", 2, sku=sku)
     assert [c["tasks"] for c in commands(service, seller, "publication")] == [2, 2]
     assert [c["tasks"] for c in commands(service, seller, "quantity")] == [2]
     state = service.emulator.admin("GET", f"/state?login={seller.login}")

@@ -19,13 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import httpx
 import pytest
 import sqlalchemy as sa
-from aio_pika.abc import AbstractIncomingMessage
 
 from mci_testing.app import running_app
+from mci_testing.bus import Bus, Probe, envelope_of
 from mci_testing.emulator import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
@@ -51,37 +50,9 @@ from shared.events import (
     SupplierFulfillmentChanged,
     SupplierShipmentSent,
 )
-from shared.messaging.topology import QueueSpec, declare_queue, events
 from shared.security import issue_token
 from shared.service import create_app
 from shared.uow import UnitsOfWork
-
-
-@dataclass
-class Probe:
-    """Every order event the service publishes, checked against the contract."""
-
-    received: list[Envelope] = field(default_factory=list)
-
-    async def on_message(self, message: AbstractIncomingMessage) -> None:
-        async with message.process():
-            envelope = Envelope.model_validate_json(message.body)
-            kind: dict[str, type[Event]] = {
-                "OrderReceived": OrderReceived,
-                "OrderCancelled": OrderCancelled,
-            }
-            kind[envelope.type].model_validate(envelope.data)
-            self.received.append(envelope)
-
-    def of(self, account: str, kind: str) -> list[dict[str, Any]]:
-        return [e.data for e in self.received if e.type == kind and e.data["account_id"] == account]
-
-    async def wait_for(self, account: str, kind: str, count: int) -> list[dict[str, Any]]:
-        async def enough() -> bool:
-            return len(self.of(account, kind)) >= count
-
-        await wait_until(enough, within=30)
-        return self.of(account, kind)
 
 
 class SellerTokens(StaticTokens):
@@ -115,34 +86,18 @@ class SellerTokens(StaticTokens):
 class Service:
     http: httpx.AsyncClient
     probe: Probe
-    exchange: aio_pika.abc.AbstractExchange
+    bus: Bus
     tokens: SellerTokens
     emulator: EmulatorHandle
     database_url: str
-    upstream: aio_pika.abc.AbstractExchange
     admin_token: str
     offers: dict[str, str] = field(default_factory=dict)  # account -> an active offer id
 
     async def publish(self, event: Event) -> None:
-        envelope = Envelope(
-            type=event.event_type,
-            source="auth",
-            correlation_id=str(uuid.uuid4()),
-            data=event.model_dump(mode="json"),
-        )
-        await self.publish_envelope(envelope, event.routing_key)
+        await self.bus.publish(event, source="auth")
 
-    async def publish_envelope(self, envelope: Envelope, routing_key: str) -> None:
-        exchange = self.upstream if routing_key.startswith("supplier.") else self.exchange
-        await exchange.publish(
-            aio_pika.Message(
-                envelope.model_dump_json().encode(),
-                message_id=str(envelope.id),
-                type=envelope.type,
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            ),
-            routing_key=routing_key,
-        )
+    async def publish_envelope(self, envelope: Envelope) -> None:
+        await self.bus.publish_envelope(envelope)
 
     def seller_api(self, account: str) -> httpx.Client:
         """Allegro's REST API as the account's seller (what the seller does in Allegro)."""
@@ -187,7 +142,7 @@ class Service:
         account, login = self.connect_seller()
         await self.connected(account)
         form = self.buy(account)
-        await self.probe.wait_for(account, "OrderReceived", 1)
+        await self.probe.wait_for("OrderReceived", 1, account_id=account)
         await self.cursor_caught_up(account, login)
         return account, login, form
 
@@ -304,19 +259,8 @@ async def service(
         order_poll_backoff_max_seconds=0.5,
     )
     tokens = SellerTokens(emulator)
-    probe = Probe()
-    connection = await aio_pika.connect_robust(amqp_url)
-    channel = await connection.channel()
-    queue = await declare_queue(
-        channel,
-        QueueSpec(
-            f"test.orders.{uuid.uuid4().hex[:6]}", events("order.received", "order.cancelled")
-        ),
-    )
-    await queue.consume(probe.on_message)
-    publish_channel = await connection.channel(publisher_confirms=True)
-    exchange = await publish_channel.get_exchange("mci.events")
-    upstream = await publish_channel.get_exchange("mci.upstream")
+    bus = await Bus.open(amqp_url)
+    probe = await bus.probe(OrderReceived.routing_key, OrderCancelled.routing_key)
     secret = settings.service_token_secret.get_secret_value()
     token = issue_token(secret, "ops", "operator")
     # Two replicas of the service (API + worker) on one database: every import is raced.
@@ -327,16 +271,13 @@ async def service(
         yield Service(
             http,
             probe,
-            exchange,
+            bus,
             tokens,
             emulator,
             database_url,
-            upstream,
             issue_token(secret, "ops-admin", "admin"),
         )
-    await queue.delete(if_unused=False, if_empty=False)
-    await connection.close()
-    await asyncio.sleep(0)
+    await bus.close()
 
 
 async def test_paid_orders_are_received_once_and_the_cursor_is_stored(service: Service) -> None:
@@ -344,7 +285,7 @@ async def test_paid_orders_are_received_once_and_the_cursor_is_stored(service: S
     forms = [service.buy(account, duplicate=True) for _ in range(2)] + [service.buy(account)]
     await service.connected(account)
     await service.cursor_caught_up(account, login)
-    received = await service.probe.wait_for(account, "OrderReceived", 3)
+    received = await service.probe.wait_for("OrderReceived", 3, account_id=account)
     # READY_FOR_PROCESSING came twice for two of them, and two replicas poll: one each.
     assert sorted(r["order_id"] for r in received) == sorted(f["id"] for f in forms)
     first = next(r for r in received if r["order_id"] == forms[0]["id"])
@@ -377,7 +318,7 @@ async def test_paid_orders_are_received_once_and_the_cursor_is_stored(service: S
     assert (await service.http.get(f"/orders/{uuid.uuid4()}")).status_code == 404
     # A new event after the stored cursor is imported; nothing before it again.
     later = service.buy(account)
-    received = await service.probe.wait_for(account, "OrderReceived", 4)
+    received = await service.probe.wait_for("OrderReceived", 4, account_id=account)
     await service.cursor_caught_up(account, login)
     assert sorted(r["order_id"] for r in received) == sorted(
         [f["id"] for f in forms] + [later["id"]]
@@ -388,12 +329,12 @@ async def test_filled_in_after_ready_for_processing_does_not_regress(service: Se
     account, login = service.connect_seller()
     await service.connected(account)
     form = service.buy(account, filledInLate=True)  # BOUGHT, READY_FOR_PROCESSING, FILLED_IN
-    await service.probe.wait_for(account, "OrderReceived", 1)
+    await service.probe.wait_for("OrderReceived", 1, account_id=account)
     await service.cursor_caught_up(account, login)
     detail = (await service.http.get(f"/orders/{form['id']}")).json()
     assert detail["status"] == "READY_FOR_PROCESSING"
     assert detail["revision"] == form["revision"]
-    assert len(service.probe.of(account, "OrderReceived")) == 1
+    assert len(service.probe.of("OrderReceived", account_id=account)) == 1
 
 
 async def test_cancellation_before_and_after_payment(service: Service) -> None:
@@ -402,15 +343,17 @@ async def test_cancellation_before_and_after_payment(service: Service) -> None:
     paid = service.buy(account)
     service.emulator.admin("POST", f"/orders/{unpaid['id']}/cancel")
     await service.connected(account)
-    await service.probe.wait_for(account, "OrderReceived", 1)
+    await service.probe.wait_for("OrderReceived", 1, account_id=account)
     service.emulator.admin("POST", f"/orders/{paid['id']}/cancel")
-    cancelled = await service.probe.wait_for(account, "OrderCancelled", 2)
+    cancelled = await service.probe.wait_for("OrderCancelled", 2, account_id=account)
     await service.cursor_caught_up(account, login)
     assert sorted(c["order_id"] for c in cancelled) == sorted([unpaid["id"], paid["id"]])
     # The buyer's event names the reason; a form read before its event was reached says only
     # that it is cancelled.
     assert {c["reason"] for c in cancelled} <= {"BUYER_CANCELLED", "CANCELLED"}
-    assert [r["order_id"] for r in service.probe.of(account, "OrderReceived")] == [paid["id"]]
+    assert [r["order_id"] for r in service.probe.of("OrderReceived", account_id=account)] == [
+        paid["id"]
+    ]
     assert (await service.http.get(f"/orders/{paid['id']}")).json()["status"] == "CANCELLED"
 
 
@@ -423,7 +366,7 @@ async def test_combined_payment_is_received_once(service: Service) -> None:
     merged = service.emulator.admin(
         "POST", "/orders/pay-together", {"checkoutFormIds": [first["id"], second["id"]]}
     )
-    received = await service.probe.wait_for(account, "OrderReceived", 1)
+    received = await service.probe.wait_for("OrderReceived", 1, account_id=account)
     await service.cursor_caught_up(account, login)
     assert [r["order_id"] for r in received] == [merged["id"]]
     assert sorted(li["line_item_id"] for li in received[0]["lines"]) == sorted(
@@ -454,10 +397,10 @@ async def test_account_whose_tokens_fail_stops_and_resumes_after_reconnect(
         return (await service.import_status(account)).get("status") == "refresh_failed"
 
     await wait_until(refresh_failed, within=30)
-    assert service.probe.of(account, "OrderReceived") == []
+    assert service.probe.of("OrderReceived", account_id=account) == []
     service.tokens.tokens[account] = token  # the operator reconnected it
     await service.connected(account)
-    received = await service.probe.wait_for(account, "OrderReceived", 1)
+    received = await service.probe.wait_for("OrderReceived", 1, account_id=account)
     assert [r["order_id"] for r in received] == [form["id"]]
     assert (await service.import_status(account))["status"] == "connected"
 
@@ -482,10 +425,10 @@ async def test_allegro_failing_before_the_store_moves_nothing(service: Service) 
         status = await service.import_status(account)
         assert status["event_cursor"] is None and status["status"] == "connected"
         assert "500" in status["last_error"]
-        assert service.probe.of(account, "OrderReceived") == []
+        assert service.probe.of("OrderReceived", account_id=account) == []
     finally:
         service.emulator.admin("DELETE", "/faults")
-    received = await service.probe.wait_for(account, "OrderReceived", 1)
+    received = await service.probe.wait_for("OrderReceived", 1, account_id=account)
     await service.cursor_caught_up(account, login)
     assert [r["order_id"] for r in received] == [form["id"]]
     assert (await service.import_status(account))["failures"] == 0
@@ -599,23 +542,16 @@ def shipment_envelope(account: str, form_id: str, **fields: Any) -> Envelope:
         order_id=form_id,
         **{"carrier_id": "DPD", "tracking_number": "0000123456789", **fields},
     )
-    return Envelope(
-        type=event.event_type,
-        source="fulfilment",
-        correlation_id=str(uuid.uuid4()),
-        data=event.model_dump(mode="json"),
-    )
+    return envelope_of(event, source="fulfilment")
 
 
 async def test_a_shipment_goes_to_allegro_once_and_the_order_is_sent(service: Service) -> None:
     account, form = await service.paid_order()
     envelope = shipment_envelope(account, form["id"], carrier_id="dpd")
-    await service.publish_envelope(envelope, "supplier.shipment")
-    await service.publish_envelope(envelope, "supplier.shipment")  # delivered twice
+    await service.publish_envelope(envelope)
+    await service.publish_envelope(envelope)  # delivered twice
     # The fulfilment system sends the same waybill again, as a new message.
-    await service.publish_envelope(
-        shipment_envelope(account, form["id"], carrier_id="DPD"), "supplier.shipment"
-    )
+    await service.publish_envelope(shipment_envelope(account, form["id"], carrier_id="DPD"))
     (done,) = await service.write_backs_settled(form["id"], 1)
     assert done["state"] == "done" and done["carrier_id"] == "DPD" and done["shipment_id"]
     upstream, shipments = service.on_allegro(account, form["id"])
@@ -697,7 +633,7 @@ async def test_a_bad_shipment_message_is_dead_lettered_with_its_reason_while_the
     unknown = shipment_envelope(account, str(uuid.uuid4()))
     good = shipment_envelope(account, form["id"], tracking_number="GOOD-1")
     for envelope in (bad, unknown, good):
-        await service.publish_envelope(envelope, "supplier.shipment")
+        await service.publish_envelope(envelope)
     (done,) = await service.write_backs_settled(form["id"], 1)
     assert done["state"] == "done" and done["waybill"] == "GOOD-1"
     admin = {"Authorization": f"Bearer {service.admin_token}"}
@@ -758,7 +694,7 @@ async def test_orders_are_searched_by_buyer_sku_marketplace_status_and_date(
     account, login = service.connect_seller()
     await service.connected(account)
     forms = [service.buy(account) for _ in range(3)]
-    await service.probe.wait_for(account, "OrderReceived", 3)
+    await service.probe.wait_for("OrderReceived", 3, account_id=account)
     await service.cursor_caught_up(account, login)
     first = forms[0]
     sku = first["lineItems"][0]["offer"]["external"]["id"]
@@ -795,7 +731,7 @@ async def test_an_order_is_reimported_and_its_history_shown(service: Service) ->
     assert kinds[:2] == ["imported", "received"] and "reimported" in kinds
     # The import reads the cancellation later: still one OrderCancelled.
     await service.cursor_caught_up(account, login)
-    cancelled = await service.probe.wait_for(account, "OrderCancelled", 1)
+    cancelled = await service.probe.wait_for("OrderCancelled", 1, account_id=account)
     assert [c["order_id"] for c in cancelled] == [form["id"]]
     missing = await service.http.post(f"/orders/{uuid.uuid4()}/reimport")
     assert missing.status_code == 404
@@ -828,7 +764,7 @@ async def test_failed_imports_are_listed_with_their_reason_and_retried(service: 
     service.tokens.tokens[account] = token
     retried = await service.http.post(f"/import/accounts/{account}/retry")
     assert retried.status_code == 200
-    received = await service.probe.wait_for(account, "OrderReceived", 1)
+    received = await service.probe.wait_for("OrderReceived", 1, account_id=account)
     assert [r["order_id"] for r in received] == [form["id"]]
     assert (await service.http.post("/import/accounts/nobody/retry")).status_code == 404
 
@@ -845,7 +781,7 @@ async def test_an_account_whose_refresh_token_was_revoked_stops_and_resumes(
     service.tokens.refresh[account] = pair["refresh_token"]
     await service.connected(account)
     before = service.buy(account)
-    await service.probe.wait_for(account, "OrderReceived", 1)
+    await service.probe.wait_for("OrderReceived", 1, account_id=account)
     await service.cursor_caught_up(account, login)
     service.emulator.admin("POST", "/oauth/revoke", {"login": login})
     after = service.buy(account)
@@ -864,10 +800,12 @@ async def test_an_account_whose_refresh_token_was_revoked_stops_and_resumes(
         return (await service.import_status(account)).get("status") == "refresh_failed"
 
     await wait_until(refresh_failed, within=30)
-    assert [r["order_id"] for r in service.probe.of(account, "OrderReceived")] == [before["id"]]
+    assert [r["order_id"] for r in service.probe.of("OrderReceived", account_id=account)] == [
+        before["id"]
+    ]
     service.tokens.tokens[account] = service.emulator.token_for(login)["access_token"]
     await service.connected(account)  # the operator linked the account again
-    received = await service.probe.wait_for(account, "OrderReceived", 2)
+    received = await service.probe.wait_for("OrderReceived", 2, account_id=account)
     await service.cursor_caught_up(account, login)
     assert [r["order_id"] for r in received] == [before["id"], after["id"]]
 
@@ -877,13 +815,8 @@ async def test_a_status_change_from_fulfilment_goes_back_and_a_bad_one_is_dead_l
 ) -> None:
     account, form = await service.paid_order()
     bad = SupplierFulfillmentChanged(account_id=account, order_id=form["id"], status="RETURNED")
-    bad_envelope = Envelope(
-        type=bad.event_type,
-        source="fulfilment",
-        correlation_id=str(uuid.uuid4()),
-        data=bad.model_dump(mode="json"),
-    )
-    await service.publish_envelope(bad_envelope, "supplier.fulfillment")
+    bad_envelope = envelope_of(bad, source="fulfilment")
+    await service.publish_envelope(bad_envelope)
     for status in ("PROCESSING", "READY_FOR_SHIPMENT"):
         await service.publish(
             SupplierFulfillmentChanged(account_id=account, order_id=form["id"], status=status)
@@ -923,7 +856,7 @@ async def test_a_shipment_allegro_took_before_a_crash_is_not_added_twice(
 
     await wait_until(disconnected, within=30)  # its write-backs wait for the account
     await service.publish_envelope(
-        shipment_envelope(account, form["id"], tracking_number="CRASH-1"), "supplier.shipment"
+        shipment_envelope(account, form["id"], tracking_number="CRASH-1")
     )
 
     async def recorded() -> bool:
@@ -968,10 +901,10 @@ async def test_metrics_count_hand_offs_write_backs_and_the_import_lag(service: S
     lag = "mci_orders_import_lag_seconds_count"
     before = await metrics()
     account, form = await service.paid_order()
-    await service.publish_envelope(shipment_envelope(account, form["id"]), "supplier.shipment")
+    await service.publish_envelope(shipment_envelope(account, form["id"]))
     await service.write_backs_settled(form["id"], 1)
     service.emulator.admin("POST", f"/orders/{form['id']}/cancel")
-    await service.probe.wait_for(account, "OrderCancelled", 1)
+    await service.probe.wait_for("OrderCancelled", 1, account_id=account)
 
     async def all_counted() -> bool:  # the counters move just after the commit
         after = await metrics()

@@ -10,17 +10,16 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import aio_pika
 import httpx
 import pytest
 import sqlalchemy as sa
-from aio_pika.abc import AbstractIncomingMessage
 
 from mci_testing.app import running_app
+from mci_testing.bus import Bus, Probe, envelope_of
 from mci_testing.emulator import EmulatorHandle, start_emulator
 from mci_testing.fixtures import MakeDatabase
 from mci_testing.infra import wait_until
@@ -31,62 +30,42 @@ from shared.accounts import StaticAccounts
 from shared.allegro.tokens import StaticTokens
 from shared.db import create_engine
 from shared.events import CatalogItem, CatalogUpdated, Envelope, Money, PriceComputed
-from shared.messaging.topology import QueueSpec, declare_queue, events
 from shared.security import issue_token
 from shared.service import create_app
 
 
 @dataclass
-class Probe:
-    """Collects every PriceComputed the service publishes."""
+class Prices:
+    """The PriceComputed items the service published, per account (over the harness's probe)."""
 
-    received: list[dict[str, Any]] = field(default_factory=list)
-
-    async def on_message(self, message: AbstractIncomingMessage) -> None:
-        async with message.process():
-            envelope = Envelope.model_validate_json(message.body)
-            assert envelope.type == "PriceComputed"
-            PriceComputed.model_validate(envelope.data)  # the wire form is the contract's
-            self.received.append(envelope.model_dump())
+    probe: Probe
 
     def items(self, account: str) -> list[dict[str, Any]]:
         return [
             item
-            for env in self.received
-            if env["data"]["account_id"] == account
-            for item in env["data"]["items"]
+            for data in self.probe.of("PriceComputed", account_id=account)
+            for item in data["items"]
         ]
 
     def skus(self, account: str) -> list[str]:
         return [item["sku"] for item in self.items(account)]
 
     async def wait_for(self, account: str, count: int, within: float = 30) -> None:
-        async def enough() -> bool:
-            return len(self.items(account)) >= count
-
-        await wait_until(enough, within=within)
+        await self.probe.wait_until(lambda _: len(self.items(account)) >= count, within)
 
 
 @dataclass
 class Service:
     http: httpx.AsyncClient
-    probe: Probe
-    exchange: aio_pika.abc.AbstractExchange
+    probe: Prices
+    bus: Bus
     token: str
     database_url: str
     allegro_tokens: StaticTokens
     emulator: EmulatorHandle
 
     async def publish(self, envelope: Envelope) -> None:
-        await self.exchange.publish(
-            aio_pika.Message(
-                envelope.model_dump_json().encode(),
-                message_id=str(envelope.id),
-                type=envelope.type,
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            ),
-            routing_key="catalog.updated",
-        )
+        await self.bus.publish_envelope(envelope, CatalogUpdated.routing_key)
 
     async def catalog(self, account: str, items: list[CatalogItem]) -> Envelope:
         envelope = catalog_envelope(account, items)
@@ -95,13 +74,7 @@ class Service:
 
 
 def catalog_envelope(account: str, items: list[CatalogItem]) -> Envelope:
-    event = CatalogUpdated(account_id=account, items=items)
-    return Envelope(
-        type=event.event_type,
-        source="catalog",
-        correlation_id=str(uuid.uuid4()),
-        data=event.model_dump(mode="json"),
-    )
+    return envelope_of(CatalogUpdated(account_id=account, items=items), source="catalog")
 
 
 def item(
@@ -171,22 +144,13 @@ async def service(
     )
     allegro_tokens = StaticTokens({})
     app = create_app(build(settings, allegro_tokens=allegro_tokens, accounts=ACCOUNTS))
-    probe = Probe()
-    connection = await aio_pika.connect_robust(amqp_url)
-    channel = await connection.channel()
-    queue = await declare_queue(
-        channel, QueueSpec(f"test.prices.{uuid.uuid4().hex[:6]}", events("price.computed"))
-    )
-    await queue.consume(probe.on_message)
-    publish_channel = await connection.channel(publisher_confirms=True)
-    exchange = await publish_channel.get_exchange("mci.events")
+    bus = await Bus.open(amqp_url)
+    prices = Prices(await bus.probe(PriceComputed.routing_key))
     token = issue_token(settings.service_token_secret.get_secret_value(), "ops", "operator")
     async with running_app(app) as http:
         http.headers["Authorization"] = f"Bearer {token}"
-        yield Service(http, probe, exchange, token, database_url, allegro_tokens, emulator)
-    await queue.delete(if_unused=False, if_empty=False)
-    await connection.close()
-    await asyncio.sleep(0)
+        yield Service(http, prices, bus, token, database_url, allegro_tokens, emulator)
+    await bus.close()
 
 
 MARGIN_40: dict[str, Any] = {

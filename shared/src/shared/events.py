@@ -126,6 +126,14 @@ class CatalogItem(BaseModel):
         description="For a variation: its attribute values, group name to value (for Allegro's"
         " parameters of the variant set)",
     )
+    handling_days: int | None = Field(
+        default=None,
+        ge=0,
+        description="Working days the supplier needs to ship the stock offered (the supplier"
+        " record's `attributes.handling_days`); offers turn it into the offer's"
+        " delivery.handlingTime, never shorter than the account's own. Optional and added"
+        " within version 1: a consumer that does not know it ignores it",
+    )
 
 
 class CatalogUpdated(Event):
@@ -392,7 +400,11 @@ class SupplierProduct(BaseModel):
     cost: Money | None = None
     rrp: Money | None = None
     stock: int | None = None
-    attributes: dict[str, str] | None = None
+    attributes: dict[str, str] | None = Field(
+        default=None,
+        description="Name to value; `handling_days` (whole days before the supplier ships the"
+        " stock it reports) becomes CatalogItem.handling_days",
+    )
     parent_sku: str | None = Field(
         default=None,
         description="For a variation: its parent's SKU (a product with variations, not sold by"

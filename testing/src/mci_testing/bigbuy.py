@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -19,6 +21,7 @@ import pytest
 import uvicorn
 
 from mci_testing.infra import free_port
+from shared.events import Money, OrderReceived
 
 # For the emulator under test only: BigBuy issues real keys.
 TEST_KEY = "bigbuy-test-key-0123456789"
@@ -101,3 +104,77 @@ def bigbuy_emulator() -> Iterator[BigBuyEmulatorHandle]:
     handle = start_bigbuy_emulator(catalogue_size=3_000)
     yield handle
     handle.server.should_exit = True
+
+
+# --- what tests send the connector ---------------------------------------------------------------
+
+
+def sellable(emulator: BigBuyEmulatorHandle, at_least: int = 2) -> dict[str, Any]:
+    """A simple active product of the emulator's seed in warehouse 1 holding stock."""
+    for pid in range(100000, 100400):
+        item = emulator.admin("GET", f"/items/{pid}")
+        if (
+            item["active"] == 1
+            and not item["variations"]
+            and item["warehouse"] == 1
+            and item["available"] >= at_least
+        ):
+            return dict(item)
+    raise AssertionError("no sellable product in the BigBuy emulator's seed")
+
+
+def allegro_order(
+    sku: str,
+    quantity: int = 1,
+    total: str = "2000.00",
+    account_id: str = "acct-1",
+    **address: str,
+) -> OrderReceived:
+    """A paid Allegro order of `sku` as orders announces it; `address` overrides the buyer's
+    delivery address fields (e.g. `zipCode="3O-OO1"`, which BigBuy refuses)."""
+    delivery_address = {
+        "firstName": "Anna",
+        "lastName": "Nowak",
+        "street": "ul. Przykładowa 5/2",
+        "city": "Kraków",
+        "zipCode": "30-001",
+        "countryCode": "PL",
+        "phoneNumber": "+48500100200",
+        **address,
+    }
+    return OrderReceived(
+        account_id=account_id,
+        order_id=str(uuid.uuid4()),
+        marketplace_id="allegro-pl",
+        buyer={
+            "id": "1",
+            "login": "kupujacy",
+            "email": "buyer@example.pl",
+            "firstName": "Anna",
+            "lastName": "Nowak",
+            "phoneNumber": "+48500100200",
+        },
+        delivery={
+            "address": delivery_address,
+            "method": {"id": "m", "name": "Kurier"},
+            "pickup_point": None,
+            "cost": {"amount": "0", "currency": "PLN"},
+            "smart": False,
+        },
+        lines=[
+            {
+                "sku": sku,
+                "offer_id": "1770000",
+                "quantity": quantity,
+                "unit_price": {"amount": total, "currency": "PLN"},
+            }
+        ],
+        total=Money(amount=Decimal(total), currency="PLN"),
+        revision="r1",
+    )
+
+
+def bigbuy_orders(emulator: BigBuyEmulatorHandle, reference: str) -> list[dict[str, Any]]:
+    """The orders BigBuy holds under one internal reference (an Allegro order id)."""
+    found: list[dict[str, Any]] = emulator.admin("GET", "/orders")
+    return [x for x in found if x["internalReference"] == reference]

@@ -22,6 +22,29 @@ DEMO_CLIENT_ID = "demo-client"
 DEMO_CLIENT_SECRET = "demo-secret"
 MEDIA_TYPE = "application/vnd.allegro.public.v1+json"
 # The responsible producer (GPSR) that test sellers register and test offers name.
+SAFETY_INFORMATION = "Chronić przed dziećmi. Instrukcja w języku polskim w opakowaniu."
+
+
+def responsible_producer(
+    name: str = "Fabryka Testowa", trade_name: str = "Fabryka Testowa sp. z o.o."
+) -> dict[str, Any]:
+    """A GPSR responsible producer as Allegro takes it (`/sale/responsible-producers`), and as
+    an operator gives offers' readiness check to create."""
+    return {
+        "name": name,
+        "producerData": {
+            "tradeName": trade_name,
+            "address": {
+                "countryCode": "PL",
+                "street": "ul. Fabryczna 1",
+                "postalCode": "60-001",
+                "city": "Poznań",
+            },
+            "contact": {"email": "gpsr@fabryka.example"},
+        },
+    }
+
+
 RESPONSIBLE_PRODUCER: dict[str, Any] = {
     "name": "Producent testowy",
     "producerData": {

@@ -9,8 +9,15 @@ from typing import Any
 import pytest
 
 # sandbox/allegro/tests/test_zz_contract_coverage.py checks every answer the other files made
-# the emulator give (module-level sets in that directory's conftest).
-ONE_WORKER_DIRECTORIES = ("sandbox/allegro/tests/",)
+# the emulator give (module-level sets in that directory's conftest). The others start a stack
+# of services once per session for all their files: split across workers, each worker would
+# start its own and hold its connections (PostgreSQL allows 100) to the end of the run.
+ONE_WORKER_DIRECTORIES = (
+    "sandbox/allegro/tests/",
+    "console/tests/",
+    "tests/api/",
+    "cli/tests/",
+)
 
 
 def unit_of(nodeid: str) -> str:

@@ -485,9 +485,12 @@ async def resend(command: c.Resend, uow: UnitOfWork) -> dict[str, Any]:
     }
     if command.address is not None:
         override = {**(order["address_override"] or {}), **command.address}
-        problems = o.address_problems({**o.shipping_address(order["order"]), **override})
+        address = {**o.shipping_address(order["order"]), **override}
+        problems = o.corrected_address_problems(address)
         if problems:
-            raise Invalid("the address is incomplete", code="invalid_address", details=problems)
+            raise Invalid(
+                "BigBuy would refuse this address", code="invalid_address", details=problems
+            )
         values["address_override"] = override
     if command.accept_loss:
         values["accept_loss"] = True

@@ -92,7 +92,9 @@ async def send_step(deps: BigBuyDeps) -> bool:
 async def send(deps: BigBuyDeps, order: dict[str, Any]) -> c.OrderOutcome | None:
     settings = deps.settings
     order_id = order["order_id"]
-    if order["state"] == o.SENDING:
+    if order["state"] == o.SENDING or order["attempts"] > 0:
+        # A create may have reached BigBuy (a `sending` order), or one was tried before the
+        # operator resent it: BigBuy is asked for the reference first, never given it twice.
         found = await _by_reference(deps, order_id)
         if found is not None:
             return c.OrderOutcome(order_id, o.SENT, _sent(found))

@@ -1,23 +1,23 @@
 // Admin: every service's dead letters, and operator API keys.
 
-import { state, h, table, when, ApiError, call, get, post, getAll, resultLine, act, rerender } from "./lib.js";
+import { state, h, table, when, ApiError, call, get, post, getAll, resultLine, act, rerender, append } from "./lib.js";
 
 // --- Dead letters (every service's /admin/dlq; admin) ---------------------------------------
 
 export async function renderDeadLetters(container) {
   const line = resultLine();
   const letters = h("div", { id: "dead-letters" });
-  container.append(line);
+  append(container, line);
   for (const service of state.config.services) {
     const section = h("section", { dataset: { service } }, h("h2", {}, service));
-    container.append(section);
+    append(container, section);
     try {
       const depths = await get(service, "/admin/dlq");
       if (!Object.keys(depths).length) {
-        section.append(h("p", {}, "This service consumes no queue."));
+        append(section, h("p", {}, "This service consumes no queue."));
         continue;
       }
-      section.append(
+      append(section,
         table(["Queue", "Dead letters", ""], Object.entries(depths), ([queue, depth]) => [
           queue,
           String(depth),
@@ -30,10 +30,10 @@ export async function renderDeadLetters(container) {
         ]),
       );
     } catch (exc) {
-      section.append(h("p", { class: "result error" }, exc instanceof ApiError ? exc.words() : exc.message));
+      append(section, h("p", { class: "result error" }, exc instanceof ApiError ? exc.words() : exc.message));
     }
   }
-  container.append(letters);
+  append(container, letters);
   const again = () => { rerender(); };
 
   async function showLetters(service, queue) {
@@ -91,7 +91,7 @@ export async function renderKeys(container) {
   const name = h("input", { id: "key-name" });
   const keyRole = h("select", { id: "key-role" }, ["viewer", "operator", "admin"].map((r) => h("option", {}, r)));
   const shown = h("div", { id: "new-key" });
-  container.append(
+  append(container,
     table(["Name", "Role", "Created", "Revoked", ""], keys, (k) => [
       k.name, k.role, when(k.created_at), k.revoked_at ? when(k.revoked_at) : "no",
       k.revoked_at ? "" : h("button", { type: "button", class: "danger", onclick: () => {

@@ -1,7 +1,7 @@
 // Catalogue: imports and their rejected rows, selection, listing settings, what is not
 // listable and why, category mapping, coverage.
 
-import { FIXES, COVERAGE_WORDS, h, table, can, shop, when, lines, shopName, ApiError, call, get, post, put, resultLine, act, action } from "./lib.js";
+import { FIXES, COVERAGE_WORDS, h, table, can, shop, when, lines, shopName, ApiError, call, get, post, put, resultLine, act, action, append } from "./lib.js";
 
 // --- Catalogue (catalog) --------------------------------------------------------------------
 
@@ -21,7 +21,7 @@ export async function renderCatalogue(container) {
       await coverageSection(),
     );
   };
-  container.append(await importsSection(drawRest), rest);
+  append(container, await importsSection(drawRest), rest);
   await drawRest();
 }
 
@@ -33,7 +33,7 @@ export async function importsSection(afterImport) {
     const file = h("input", { type: "file", id: "import-file" });
     const format = h("select", { id: "import-format" }, ["jsonl", "csv", "bigbuy"].map((f) => h("option", {}, f)));
     const currency = h("input", { id: "import-currency", value: "EUR", size: 4 });
-    section.append(
+    append(section,
       h("label", { for: "import-file" }, "File"),
       file,
       h("label", { for: "import-format" }, "Format"),
@@ -58,7 +58,7 @@ export async function importsSection(afterImport) {
     );
   }
   const list = h("div");
-  section.append(line, list, errorsBox);
+  append(section, line, list, errorsBox);
 
   async function showErrors(importId) {
     const page = await get("catalog", `/imports/${importId}/errors`, { limit: 100 });
@@ -117,7 +117,7 @@ export async function downloadErrors(importId) {
     href: URL.createObjectURL(new Blob([csv], { type: "text/csv" })),
     download: `import-${importId}-errors.csv`,
   });
-  document.body.append(link);
+  append(document.body, link);
   link.click();
   link.remove();
   return `Downloaded ${rows.length - 1} rejected rows as import-${importId}-errors.csv.`;
@@ -142,7 +142,7 @@ export async function selectionSection() {
   });
   const line = resultLine();
   const preview = h("div", { id: "selection-preview" });
-  section.append(
+  append(section,
     h("p", {}, `${saved.saved ? "Saved" : "Nothing saved yet"}; ${saved.listed} products listed now; product cap ${listing.product_cap} (kept by ${listing.cap_order}).`),
     h("div", { class: "grid" },
       h("div", {}, h("h3", {}, "Include (one per line)"), "Categories", fields.include.categories, "Brands", fields.include.brands, "SKUs", fields.include.skus),
@@ -192,7 +192,7 @@ export async function listingSection() {
   const boxes = waivable.map((reason) =>
     h("input", { type: "checkbox", id: `waive-${reason}`, value: reason, checked: listing.not_blocking.includes(reason) }));
   const line = resultLine();
-  section.append(
+  append(section,
     h("label", { for: "product-cap" }, "Product cap"), cap,
     h("label", { for: "cap-order" }, "Within the cap, keep first by"), order,
     h("p", {}, "List even with:", boxes.map((box) =>
@@ -225,13 +225,13 @@ export async function notListableSection() {
   const found = await get("catalog", `/accounts/${id}/not-listable`, { limit: 500 });
   const section = h("section", { id: "not-listable" }, h("h2", {}, `Not listable in ${shopName(shop())}: ${found.total} products`));
   if (!found.total) {
-    section.append(h("p", {}, "Every product of the selection can be listed."));
+    append(section, h("p", {}, "Every product of the selection can be listed."));
     return section;
   }
   for (const [reason, count] of Object.entries(found.by_reason).sort((a, b) => b[1] - a[1])) {
     const products = found.items.filter((p) => p.reasons.includes(reason));
     const words = products.length ? products[0].in_words[products[0].reasons.indexOf(reason)] : reason;
-    section.append(
+    append(section,
       h(
         "div",
         { class: "reason", dataset: { reason } },
@@ -248,7 +248,7 @@ export async function mappingSection() {
   const section = h("section", { id: "mapping" }, h("h2", {}, "Category mapping"));
   const unmapped = (await get("catalog", "/category-mappings/unmapped")).categories;
   const line = resultLine();
-  section.append(
+  append(section,
     unmapped.length
       ? table(["Supplier category without an Allegro category", "Products"], unmapped.slice(0, 100), (c) => [c.category_path, c.products])
       : h("p", {}, "Every supplier category is mapped."),
@@ -256,7 +256,7 @@ export async function mappingSection() {
   if (can("operator")) {
     const category = h("input", { id: "map-category", size: 40 });
     const allegro = h("input", { id: "map-allegro", size: 10 });
-    section.append(
+    append(section,
       h("label", { for: "map-category" }, "Supplier category"),
       category,
       h("label", { for: "map-allegro" }, "Allegro category id"),
@@ -271,7 +271,7 @@ export async function mappingSection() {
       }, "Map"),
     );
   }
-  section.append(line);
+  append(section, line);
   return section;
 }
 
@@ -302,9 +302,9 @@ export async function coverageSection() {
     show(await get("catalog", `/accounts/${id}/coverage`));
   } catch (exc) {
     if (!(exc instanceof ApiError && exc.status === 404)) throw exc;
-    body.append(h("p", {}, "No coverage report yet."));
+    append(body, h("p", {}, "No coverage report yet."));
   }
-  section.append(
+  append(section,
     body,
     action("Check coverage now", "operator", () =>
       act(line, async () => {

@@ -113,6 +113,13 @@ export function fill(el, ...children) {
   return el;
 }
 
+// Append children, leaving out the null, undefined and false ones (a hidden action is null;
+// Element.append would write it as the text "null").
+export function append(el, ...children) {
+  el.append(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+  return el;
+}
+
 export function table(columns, rows, cells) {
   return h(
     "table",
@@ -161,7 +168,7 @@ export function detailWords(details) {
   if (!Array.isArray(details)) return [];
   return details
     .filter((d) => d && typeof d === "object" && (d.field || d.reason))
-    .map((d) => [d.field, d.reason || d.code].filter(Boolean).join(": "));
+    .map((d) => [d.field, d.reason || d.problem || d.code].filter(Boolean).join(": "));
 }
 
 export async function call(service, method, path, options = {}) {

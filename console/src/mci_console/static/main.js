@@ -2,7 +2,7 @@
 // Plain JavaScript modules, no build step, no library. The key lives in this tab's
 // sessionStorage only and is never written anywhere else.
 
-import { KEY, ROLE, SHOP, view, state, h, apiKey, role, can, shop, ApiError, resultLine, act, loadAccounts, hooks } from "./lib.js";
+import { KEY, ROLE, SHOP, view, state, h, apiKey, role, can, shop, ApiError, resultLine, act, loadAccounts, hooks, append } from "./lib.js";
 import { renderShops, renderCallback } from "./shops.js";
 import { renderCatalogue } from "./catalogue.js";
 import { renderProduct } from "./product.js";
@@ -108,7 +108,7 @@ function route() {
   view.replaceChildren(h("h1", {}, page.title), container);
   document.title = `${page.title} - mci console`;
   page.render(container).catch((exc) => {
-    container.append(
+    append(container,
       h("p", { class: "result error", role: "alert" }, exc instanceof ApiError ? exc.words() : exc.message),
     );
   });

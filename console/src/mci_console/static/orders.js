@@ -1,6 +1,6 @@
 // Orders: imported checkout forms, one order, the import per shop.
 
-import { state, h, table, when, shopName, ApiError, get, getAll, post, resultLine, act, action } from "./lib.js";
+import { state, h, fill, table, when, shopName, can, ApiError, get, getAll, post, resultLine, act, action, append } from "./lib.js";
 
 // --- Orders (orders) ------------------------------------------------------------------------
 
@@ -33,7 +33,7 @@ export async function renderOrders(container) {
     );
     return `${page.items.length} orders${page.next ? " (the newest 100)" : ""}.`;
   });
-  container.append(
+  append(container,
     h("section", {},
       shopFilter, status, h("button", { type: "button", onclick: load }, "List orders"),
       h("label", { for: "order-id" }, "Checkout form id"), search,
@@ -52,7 +52,7 @@ export function orderView(order) {
   const delivery = form.delivery || {};
   const address = delivery.address || {};
   const section = h("section", { id: "order" }, h("h2", {}, `Order ${order.id}`));
-  section.append(
+  append(section,
     table(["", ""], [
       ["Shop", shopName(order.account_id)],
       ["Status", order.status],
@@ -107,26 +107,103 @@ export const SUPPLIER_STATES = {
 // What an operator may send again (the connector's RESENDABLE states).
 const RESENDABLE = ["loss", "out_of_stock", "waiting_wallet", "bad_address", "carrier_unavailable", "unknown_product", "failed"];
 
-// The order at the supplier: the connector keeps it under the Allegro order's id.
-export async function supplierOrderView(orderId) {
-  const section = h("section", { id: "supplier-order" }, h("h3", {}, "At the supplier (BigBuy)"));
-  let found;
-  try {
-    found = await get("bigbuy", `/supplier-orders/${encodeURIComponent(orderId)}`);
-  } catch (exc) {
-    const none = exc instanceof ApiError && exc.status === 404;
-    section.append(h("p", { class: none ? "muted" : "result error" }, none ? "The BigBuy connector has not received this order." : exc.words()));
-    return section;
-  }
-  section.append(table(["", ""], [
-    ["State", SUPPLIER_STATES[found.state] || found.state],
-    ["BigBuy order", found.bigbuy_order_id ? `${found.bigbuy_order_id}${found.bigbuy_status ? ` (${found.bigbuy_status})` : ""}` : "not at BigBuy"],
-    ["BigBuy's cost", found.cost_total ? `${found.cost_total} EUR` : "-"],
-    ["Why", found.error ? `${supplierError(found.error)}${found.error_code ? ` (${found.error_code})` : ""}` : "-"],
-    ["Tracking", found.tracking_number ? `${found.carrier || ""} ${found.tracking_number}`.trim() : "not yet"],
-    ["Attempts", found.attempts],
-  ], (r) => r));
+// The shipping address's fields as BigBuy names them, in the order a label is written.
+const ADDRESS_FIELDS = [
+  ["firstName", "First name"],
+  ["lastName", "Last name"],
+  ["companyName", "Company"],
+  ["address", "Street and number (at most 70 characters)"],
+  ["postcode", "Postcode"],
+  ["town", "Town"],
+  ["country", "Country (ISO code, e.g. PL)"],
+  ["phone", "Phone"],
+  ["email", "E-mail"],
+];
+const addressWords = (a) =>
+  [[a.firstName, a.lastName].filter(Boolean).join(" "), a.companyName, a.address, [a.postcode, a.town].filter(Boolean).join(" "), a.country, a.phone, a.email]
+    .filter(Boolean).join(", ") || "-";
+
+// The order at the supplier: the connector keeps it under the Allegro order's id. An operator
+// sends a refused order again from here: as it is, accepting a loss, or with the address
+// corrected (the connector checks it as BigBuy does and keeps it for every later send).
+export async function supplierOrderView(orderId, onChange = async () => {}) {
+  const section = h("section", { id: "supplier-order" }, h("h3", {}, `At the supplier (BigBuy): order ${orderId}`));
+  const body = h("div");
+  // Outside what is drawn again: an action's words stay after the order is read back.
+  const line = h("div", { class: "result", hidden: true, id: "supplier-order-result" });
+  append(section, body, line);
+  const resend = (json, said) => act(line, async () => {
+    const done = await post("bigbuy", `/supplier-orders/${encodeURIComponent(orderId)}/resend`, json);
+    await draw();
+    await onChange();
+    return said(done);
+  });
+  const draw = async () => {
+    let found;
+    try {
+      found = await get("bigbuy", `/supplier-orders/${encodeURIComponent(orderId)}`);
+    } catch (exc) {
+      const none = exc instanceof ApiError && exc.status === 404;
+      fill(body, h("p", { class: none ? "muted" : "result error" }, none ? "The BigBuy connector has not received this order." : exc.words()));
+      return;
+    }
+    const now = (d) => SUPPLIER_STATES[d.state] || d.state;
+    const resendable = RESENDABLE.includes(found.state);
+    fill(body,
+      table(["", ""], [
+        ["State", h("span", { id: "supplier-order-state" }, now(found))],
+        ["BigBuy order", found.bigbuy_order_id ? `${found.bigbuy_order_id}${found.bigbuy_status ? ` (${found.bigbuy_status})` : ""}` : "not at BigBuy"],
+        ["BigBuy's cost", found.cost_total ? `${found.cost_total} EUR` : "-"],
+        ["Why", found.error ? `${supplierError(found.error)}${found.error_code ? ` (${found.error_code})` : ""}` : "-"],
+        ["Shipping address", h("span", { id: "supplier-order-address" }, addressWords(found.shipping_address || {}))],
+        ["Tracking", found.tracking_number ? `${found.carrier || ""} ${found.tracking_number}`.trim() : "not yet"],
+        ["Attempts", found.attempts],
+      ], (r) => r),
+      resendable && !can("operator")
+        ? h("p", { class: "muted" }, "An operator can correct the address or send this order again.")
+        : null,
+      resendable
+        ? action("Send again as it is", "operator", () =>
+            resend({}, (d) => `Order ${orderId} is sent again (now ${now(d)}).`))
+        : null,
+      resendable && found.state === "loss"
+        ? action("Send again, accepting the loss", "operator", () =>
+            resend({ accept_loss: true }, (d) => `Order ${orderId} is sent again at a loss (now ${now(d)}).`))
+        : null,
+      resendable && can("operator")
+        ? addressForm(found, (address) =>
+            resend({ address }, (d) => `Order ${orderId} is sent again to ${addressWords(d.shipping_address)} (now ${now(d)}).`))
+        : null,
+    );
+  };
+  await draw();
   return section;
+}
+
+// The address form: prefilled with the order's address; only the fields changed are sent.
+function addressForm(found, send) {
+  const current = found.shipping_address || {};
+  const inputs = {};
+  const form = h("form", { id: "address-form", class: "grid" });
+  for (const [name, label] of ADDRESS_FIELDS) {
+    const id = `address-${name}`;
+    inputs[name] = h("input", { id, name, value: current[name] || "", maxlength: name === "address" ? 70 : 200 });
+    append(form, h("div", {}, h("label", { for: id }, label), h("br"), inputs[name]));
+  }
+  append(form, h("div", {}, h("button", { type: "submit" }, "Correct the address and send again")));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const changed = {};
+    for (const [name, input] of Object.entries(inputs)) {
+      // BigBuy takes the ISO code in capitals ("pl" is refused).
+      const value = name === "country" ? input.value.trim().toUpperCase() : input.value.trim();
+      if (value !== (current[name] || "")) changed[name] = value;
+    }
+    send(changed);
+  });
+  return h("details", { open: found.state === "bad_address" },
+    h("summary", {}, found.state === "bad_address" ? "BigBuy refused the address: correct it" : "Correct the address"),
+    form);
 }
 
 // The connector's error: BigBuy's message, and the fields a form error names.
@@ -134,7 +211,11 @@ export function supplierError(error) {
   if (typeof error !== "object" || error === null) return String(error);
   const named = (f) => (typeof f === "object" && f !== null ? [f.field || f.path, f.message || f.reason || f.code].filter(Boolean).join(": ") : String(f));
   const list = (v) => (Array.isArray(v) ? v.map(named) : v && typeof v === "object" ? Object.entries(v).map(([k, m]) => `${k}: ${m}`) : []);
-  const said = [error.message, ...list(error.fields), ...list(error.details)].filter(Boolean);
+  // BigBuy's ER004 gives a postcode of the right format: said with the refusal.
+  const example = error.data && typeof error.data === "object" && error.data.zipExample
+    ? ` A postcode there looks like ${error.data.zipExample}.` : "";
+  const message = error.message ? `${error.message}${example}` : null;
+  const said = [message, ...list(error.fields), ...list(error.details)].filter(Boolean);
   return said.length ? said.join("; ") : JSON.stringify(error);
 }
 
@@ -146,6 +227,14 @@ export async function supplierOrdersSection() {
     h("option", { value: "" }, "any state"));
   const line = h("div", { class: "result", hidden: true, id: "supplier-result" });
   const list = h("div", { id: "supplier-orders-list" });
+  const detail = h("div", { id: "supplier-order-detail" });
+  const open = (orderId) => act(line, async () => {
+    detail.replaceChildren(await supplierOrderView(orderId, async () => {
+      await drawWallet();
+      await listed();
+    }));
+    return `Supplier order ${orderId} opened below.`;
+  });
   const drawWallet = async () => {
     const w = await get("bigbuy", "/wallet");
     const balance = w.balance === null ? "unknown (BigBuy cannot be asked now)" : `${w.balance} ${w.currency}`;
@@ -154,7 +243,8 @@ export async function supplierOrdersSection() {
       w.shortfall !== null && Number(w.shortfall) > 0 ? `: top it up by at least ${w.shortfall} ${w.currency}.` : ".",
       w.waiting_orders ? " They go out by themselves, oldest first, once the balance covers them." : ""));
   };
-  const load = () => act(line, async () => {
+  const load = () => act(line, listed);
+  const listed = async () => {
     const page = await get("bigbuy", "/supplier-orders", { state: filter.value, limit: 100 });
     list.replaceChildren(
       page.items.length
@@ -164,27 +254,29 @@ export async function supplierOrdersSection() {
             o.total ? (typeof o.total === "object" ? `${o.total.amount} ${o.total.currency}` : o.total) : "-",
             o.error ? `${supplierError(o.error)}${o.error_code ? ` (${o.error_code})` : ""}` : "-",
             when(o.created_at),
-            RESENDABLE.includes(o.state)
-              ? action("Send again", "operator", () => act(line, async () => {
-                  const done = await post("bigbuy", `/supplier-orders/${encodeURIComponent(o.order_id)}/retry`);
-                  await drawWallet();
-                  return `Order ${o.order_id} is sent again (now ${SUPPLIER_STATES[done.state] || done.state}).`;
-                }))
-              : "",
+            h("span", {},
+              h("button", { type: "button", onclick: () => open(o.order_id) }, "Open"),
+              RESENDABLE.includes(o.state)
+                ? action("Send again", "operator", () => act(line, async () => {
+                    const done = await post("bigbuy", `/supplier-orders/${encodeURIComponent(o.order_id)}/retry`);
+                    await drawWallet();
+                    return `Order ${o.order_id} is sent again (now ${SUPPLIER_STATES[done.state] || done.state}).`;
+                  }))
+                : null),
           ])
         : h("p", {}, `No supplier order ${filter.value ? SUPPLIER_STATES[filter.value] : ""}.`),
     );
     return `${page.items.length} supplier order${page.items.length === 1 ? "" : "s"}${filter.value ? ` ${SUPPLIER_STATES[filter.value]}` : ""}${page.next ? " (the oldest 100)" : ""}.`;
-  });
+  };
   filter.addEventListener("change", load);
   try {
     await drawWallet();
   } catch (exc) {
     // The connector may be down while orders are fine: say so here, keep the page.
-    section.append(h("p", { class: "result error" }, exc instanceof ApiError ? exc.words() : exc.message));
+    append(section, h("p", { class: "result error" }, exc instanceof ApiError ? exc.words() : exc.message));
     return section;
   }
-  section.append(wallet, h("label", { for: "supplier-state" }, "State"), filter, line, list);
+  append(section, wallet, h("label", { for: "supplier-state" }, "State"), filter, line, list, detail);
   await load();
   return section;
 }

@@ -1,6 +1,6 @@
 // Pricing: rules, simulation, a price explained, the circuit breaker's holds, FX rates.
 
-import { h, table, shop, when, shopName, get, post, put, resultLine, act, action, needShop } from "./lib.js";
+import { h, table, shop, when, shopName, get, post, put, resultLine, act, action, needShop, append } from "./lib.js";
 import { pricesView } from "./product.js";
 
 // --- Pricing (pricing) ----------------------------------------------------------------------
@@ -20,7 +20,7 @@ export async function renderPricing(container) {
       throw new Error(`the rule set is not valid JSON: ${exc.message}`);
     }
   };
-  container.append(
+  append(container,
     h("section", { id: "rules-section" },
       h("h2", {}, `Rules of ${shopName(shop())} (version ${current.version ?? "none"})`),
       current.pending_versions.length ? h("p", { class: "result error" }, `Held by the circuit breaker: versions ${current.pending_versions.join(", ")} (see Holds).`) : null,
@@ -45,7 +45,7 @@ export async function renderPricing(container) {
   const sku = h("input", { id: "explain-sku" });
   const explainLine = resultLine();
   const explained = h("div");
-  container.append(
+  append(container,
     h("section", { id: "explain" },
       h("h2", {}, "Explain a price"),
       h("label", { for: "explain-sku" }, "SKU"),

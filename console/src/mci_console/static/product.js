@@ -1,6 +1,6 @@
 // One product: supplier data, listability in the shop, prices with their explanation.
 
-import { FIXES, OFFER_FIXES, OFFER_STATES, h, fill, table, can, shop, when, money, shopName, allegroErrors, ApiError, call, get, post, put, resultLine, act } from "./lib.js";
+import { FIXES, OFFER_FIXES, OFFER_STATES, h, fill, table, can, shop, when, money, shopName, allegroErrors, ApiError, call, get, post, put, resultLine, act, append } from "./lib.js";
 
 // --- One product (catalog, pricing) ---------------------------------------------------------
 
@@ -21,13 +21,13 @@ export async function renderProduct(container) {
       }
       body.replaceChildren(product ? productView(product) : h("p", { class: "muted" }, `The catalogue has no product ${sku}.`));
       if (shop()) {
-        if (product) body.append(await listabilityView(product.sku));
-        body.append(await offerView(sku));
-        if (product) body.append(await pricesView(sku));
+        if (product) append(body, await listabilityView(product.sku));
+        append(body, await offerView(sku));
+        if (product) append(body, await pricesView(sku));
       }
       return product ? `Found ${product.sku}.` : `The catalogue has no product ${sku}; its offer in ${shopName(shop())} is below.`;
     });
-  container.append(
+  append(container,
     h("label", { for: "product-sku" }, "SKU"),
     input,
     h("button", { type: "button", onclick: find }, "Find"),
@@ -54,15 +54,15 @@ export function productView(p) {
     ["Flags", (p.flags || []).join(", ") || "-"],
     ["Updated", when(p.updated_at)],
   ];
-  section.append(table(["", ""], rows, (r) => r));
+  append(section, table(["", ""], rows, (r) => r));
   if ((p.images || []).length) {
-    section.append(h("p", {}, p.images.slice(0, 6).map((src) => h("img", { src, alt: "", class: "thumb" }))));
+    append(section, h("p", {}, p.images.slice(0, 6).map((src) => h("img", { src, alt: "", class: "thumb" }))));
   }
   if (can("operator")) {
     const title = h("input", { id: "operator-title", maxlength: 75, size: 60, value: p.operator_title || "" });
     const line = h("div", { class: "result", hidden: true, id: "title-result" });
     const sku = encodeURIComponent(p.sku);
-    section.append(
+    append(section,
       h("label", { for: "operator-title" }, "Offer title"),
       title,
       h("button", { type: "button", onclick: () => act(line, async () => {
@@ -89,10 +89,10 @@ export async function listabilityView(sku) {
   const found = await get("catalog", `/accounts/${encodeURIComponent(shop())}/not-listable`, { after: before, limit: 1 });
   const entry = found.items.find((p) => p.sku === sku);
   if (!entry) {
-    section.append(h("p", {}, "Nothing blocks its listing here (when the selection includes it)."));
+    append(section, h("p", {}, "Nothing blocks its listing here (when the selection includes it)."));
     return section;
   }
-  section.append(
+  append(section,
     h("p", {}, "Not listable here:"),
     h("ul", {}, entry.reasons.map((reason, i) => h("li", { dataset: { reason } }, `${entry.in_words[i]}. How to fix: ${FIXES[reason] || "see the product's data."}`))),
   );
@@ -108,11 +108,11 @@ export async function pricesView(sku) {
     prices = await get("pricing", `/accounts/${encodeURIComponent(shop())}/prices/${encodeURIComponent(sku)}`);
   } catch (exc) {
     if (!(exc instanceof ApiError && exc.status === 404)) throw exc;
-    section.append(h("p", {}, `No price computed for ${sku} in this shop (not selected, not listable, or not priced yet).`));
+    append(section, h("p", {}, `No price computed for ${sku} in this shop (not selected, not listable, or not priced yet).`));
     return section;
   }
   const markets = Object.entries(prices.marketplaces);
-  section.append(
+  append(section,
     h("p", { class: "muted" }, `Rule version ${prices.rule_version ?? "none (the default pricing)"}, computed ${when(prices.computed_at)}.`),
     table(["Marketplace", "Price", "Not priced because", ""], markets, ([mid, m]) => [
       mid,
@@ -193,9 +193,9 @@ export async function offerView(sku) {
     return offer;
   };
   await draw();
-  section.append(body);
+  append(section, body);
   if (can("operator")) {
-    section.append(
+    append(section,
       h("button", { type: "button", onclick: () => act(line, async () => {
         const done = await post("offers", `${path}/offers/retry`, { skus: [sku] });
         const offer = await draw();
@@ -222,6 +222,6 @@ export async function offerView(sku) {
       }) }, "Dry run"),
     );
   }
-  section.append(line);
+  append(section, line);
   return section;
 }

@@ -1,8 +1,9 @@
 // Publication: per shop, the account's readiness, pause and resume, the progress by state and
 // marketplace against Allegro's budget with its ETA (followed live), the offers that cannot be
-// published grouped by reason, the offers by state, a dry run and a retry.
+// published grouped by reason, the drift found between our offers and Allegro's (with a
+// reconcile), the offers by state, a dry run and a retry.
 
-import { FIXES, OFFER_FIXES, OFFER_STATES, h, fill, table, can, shop, when, shopName, duration, allegroErrors, ApiError, get, getAll, post, resultLine, act, action, needShop } from "./lib.js";
+import { FIXES, OFFER_FIXES, OFFER_STATES, h, fill, append, table, can, shop, when, shopName, duration, allegroErrors, ApiError, get, getAll, post, resultLine, act, action, needShop } from "./lib.js";
 
 // How often the progress is read again while the page is open.
 const FOLLOW_MS = 2000;
@@ -12,6 +13,7 @@ const offers = (path) => `/accounts/${encodeURIComponent(shop())}${path}`;
 export async function renderPublication(container) {
   if (needShop(container)) return;
   const problems = h("div");
+  const drift = h("div");
   const list = h("div");
   // What the publication changes is drawn again when it reaches its end or after a retry.
   const redraw = async () => {
@@ -19,8 +21,9 @@ export async function renderPublication(container) {
     list.replaceChildren(await offersSection());
   };
   const [readiness, progress] = await Promise.all([readinessSection(), progressSection(redraw)]);
-  container.append(readiness, progress, problems, list, actionsSection(redraw));
+  append(container, readiness, progress, problems, drift, list, actionsSection(redraw));
   await redraw();
+  drift.replaceChildren(await driftSection(redraw));
 }
 
 // --- readiness, pause and resume ------------------------------------------------------------
@@ -67,7 +70,7 @@ export async function readinessSection() {
   // The safety text is the one readiness item the operator gives here; the others are made
   // in the seller's Allegro settings (or with the producer's data, through the API).
   const safety = can("operator") ? h("textarea", { id: "safety-information", rows: 2, maxlength: 5000 }) : null;
-  section.append(
+  append(section,
     body,
     safety ? h("label", { for: "safety-information" }, "Product safety information (kept when left empty)") : null,
     safety,
@@ -98,7 +101,7 @@ export async function readinessSection() {
 export async function progressSection(onDone) {
   const section = h("section", { id: "progress" }, h("h2", {}, "Publication progress"));
   const body = h("div");
-  section.append(body);
+  append(section, body);
   const draw = (p) => {
     const total = Object.values(p.by_state).reduce((a, b) => a + b, 0);
     const settled = total - p.to_do;
@@ -166,11 +169,11 @@ export async function problemsSection() {
     if (!groups.has(code)) groups.set(code, []);
     groups.get(code).push(o);
   }
-  if (!groups.size) section.append(h("p", {}, "No offer is held back by a reason."));
+  if (!groups.size) append(section, h("p", {}, "No offer is held back by a reason."));
   for (const [code, list] of [...groups].sort((a, b) => b[1].length - a[1].length)) {
     // offers' words for the reason, without the detail one offer added after a colon.
     const words = (list[0].reason && list[0].reason.message ? list[0].reason.message.split(": ")[0] : code.replace(/_/g, " "));
-    section.append(
+    append(section,
       h("div", { class: "reason", dataset: { reason: code } },
         h("h3", {}, `${words} - ${list.length} offer${list.length === 1 ? "" : "s"}`),
         h("p", { class: "fix" }, `How to fix: ${OFFER_FIXES[code] || "read the offer's history on its product page."}`),
@@ -187,7 +190,7 @@ export async function problemsSection() {
   try {
     const held = await get("catalog", `/accounts/${encodeURIComponent(shop())}/not-listable`, { limit: 1 });
     if (held.total) {
-      section.append(
+      append(section,
         h("h3", {}, `Kept out by the catalogue before publication: ${held.total} products`),
         h("ul", { id: "catalogue-reasons" }, Object.entries(held.by_reason).map(([reason, count]) =>
           h("li", {}, `${count}: ${reason.replace(/_/g, " ")}. ${FIXES[reason] || ""}`))),
@@ -195,7 +198,132 @@ export async function problemsSection() {
       );
     }
   } catch (exc) {
-    section.append(h("p", { class: "result error" }, exc instanceof ApiError ? exc.words() : exc.message));
+    append(section, h("p", { class: "result error" }, exc instanceof ApiError ? exc.words() : exc.message));
+  }
+  return section;
+}
+
+// --- drift: what differs between our offers and Allegro's -----------------------------------
+
+// offers' drift kinds and repairs in words.
+export const DRIFT_KINDS = {
+  price: "price changed on Allegro",
+  stock: "stock changed on Allegro",
+  ended: "ended on Allegro while we want it live",
+  status: "status differs from ours",
+  missing_on_allegro: "missing on Allegro",
+  unknown_to_us: "on Allegro, unknown to us",
+};
+const REPAIRS = {
+  resend: "our value is sent again",
+  reactivate: "reactivated",
+  end: "ended, as we want",
+  verify: "read back from Allegro",
+  recreate: "created again",
+  adopt: "adopted as the SKU's offer",
+};
+const repairWords = (r) => (r ? REPAIRS[r] || r : "reported only (nothing repaired)");
+
+// One side of a difference (offers stores Allegro's and our value as they were) in words.
+export function driftValue(value) {
+  if (value === null || value === undefined) return "none";
+  if (typeof value !== "object") return String(value);
+  if ("amount" in value) return `${value.amount} ${value.currency || ""}`.trim();
+  if ("offer_id" in value) return `offer ${value.offer_id}${value.status ? ` (${value.status})` : ""}`;
+  if ("status" in value) return `${value.status}${value.endedBy ? ` (ended by ${value.endedBy})` : ""}`;
+  return JSON.stringify(value);
+}
+
+export async function driftSection(afterReconcile) {
+  const section = h("section", { id: "drift" }, h("h2", {}, "Drift: where Allegro differs from our offers"));
+  const summary = h("div", { id: "drift-summary" });
+  const kind = h("select", { id: "drift-kind", "aria-label": "Drift kind" },
+    h("option", { value: "" }, "every kind"),
+    Object.entries(DRIFT_KINDS).map(([k, words]) => h("option", { value: k }, words)));
+  const line = h("div", { class: "result", hidden: true, id: "drift-result" });
+  const list = h("div", { id: "drift-list" });
+  const drawSummary = async () => {
+    const found = await get("offers", offers("/drift/summary"));
+    const kinds = Object.entries(found.by_kind).filter(([, n]) => n);
+    const last = found.last_reconciliation;
+    const events = found.events;
+    fill(summary,
+      h("p", { id: "drift-total", dataset: { total: String(found.total) } },
+        found.total
+          ? `${found.total} difference${found.total === 1 ? "" : "s"} found: ${kinds.map(([k, n]) => `${n} ${DRIFT_KINDS[k] || k}`).join(", ")}.`
+          : "No drift found: Allegro shows every offer as we hold it."),
+      kinds.length
+        ? table(["Kind", "Found", "Offers", "Where seen", "Last seen"], found.by_kind_and_source, (r) => [
+            DRIFT_KINDS[r.kind] || r.kind, r.count, r.offers,
+            r.source === "events" ? "Allegro's offer events" : "a reconcile", when(r.last_seen_at),
+          ])
+        : null,
+      h("p", { id: "drift-reconciled" },
+        last
+          ? `Last reconcile ${when(last.finished_at)} by ${last.requested_by}: ${last.counts.allegro_offers} offers on Allegro against ${last.counts.our_offers} of ours, ${last.counts.differences} difference${last.counts.differences === 1 ? "" : "s"}.`
+          : "Never reconciled in full."),
+      h("p", { id: "drift-events" },
+        !events
+          ? "Allegro's offer events have not been read for this shop yet."
+          : events.lost_at
+            ? `Allegro's offer events were lost ${when(events.lost_at)} (older than Allegro keeps): run a reconcile.`
+            : `Allegro's offer events read ${when(events.read_at)} (${events.events_read} in all${events.lag_seconds ? `, ${duration(events.lag_seconds)} behind` : ""}).`),
+    );
+  };
+  let next = null;
+  const rows = [];
+  const draw = () => list.replaceChildren(
+    rows.length
+      ? table(["SKU", "Kind", "Field", "Ours", "Allegro's", "Repair", "Seen", "When"], rows, (d) => [
+          d.sku ? h("a", { href: `#/product?sku=${encodeURIComponent(d.sku)}` }, d.sku) : "-",
+          DRIFT_KINDS[d.kind] || d.kind,
+          d.field,
+          driftValue(d.ours),
+          driftValue(d.allegro),
+          repairWords(d.repair),
+          d.source === "events" ? `event ${d.event_type || ""}`.trim() : `reconcile ${d.reconciliation_id}`,
+          when(d.seen_at),
+        ])
+      : h("p", {}, `No difference${kind.value ? ` of kind ${DRIFT_KINDS[kind.value]}` : ""} found.`),
+    ...(next ? [h("button", { type: "button", onclick: () => act(line, more) }, "More differences")] : []),
+  );
+  const more = async () => {
+    const page = await get("offers", offers("/drift"), { kind: kind.value, after: next, limit: 100 });
+    rows.push(...page.items);
+    next = page.next;
+    draw();
+    return `${rows.length} difference${rows.length === 1 ? "" : "s"}${next ? " so far" : ""}, newest first.`;
+  };
+  const load = async () => {
+    rows.length = 0;
+    next = null;
+    await drawSummary();
+    return more();
+  };
+  kind.addEventListener("change", () => act(line, load));
+  append(section,
+    h("p", { class: "muted" }, "Offers compares Allegro's offers with ours as Allegro's offer events arrive; a reconcile compares every offer at once. Each difference is repaired where it can be."),
+    summary,
+    action("Reconcile now", "operator", () => act(line, async () => {
+      const done = await post("offers", offers("/reconcile"));
+      await load();
+      await afterReconcile();
+      const kinds = Object.entries(done.by_kind).filter(([, n]) => n).map(([k, n]) => `${n} ${DRIFT_KINDS[k] || k}`);
+      const repaired = Object.entries(done.repairs).filter(([, n]) => n).map(([r, n]) => `${n} ${REPAIRS[r] || r}`);
+      return `Reconciled ${done.allegro_offers} offers on Allegro against ${done.our_offers} of ours: `
+        + (done.differences
+          ? `${done.differences} difference${done.differences === 1 ? "" : "s"} (${kinds.join(", ")}); repairs: ${repaired.join(", ") || "none"}; ${done.reported_only} reported only.`
+          : "no difference.");
+    })),
+    can("operator") ? null : h("p", { class: "muted" }, "An operator can reconcile the shop's offers with Allegro now."),
+    h("label", { for: "drift-kind" }, "Kind"), kind,
+    h("button", { type: "button", onclick: () => act(line, load) }, "Refresh drift"),
+    line, list,
+  );
+  try {
+    await load();
+  } catch (exc) {
+    list.replaceChildren(h("p", { class: "result error" }, exc instanceof ApiError ? exc.words() : exc.message));
   }
   return section;
 }
@@ -236,7 +364,7 @@ export async function offersSection() {
     return more();
   });
   state.addEventListener("change", load);
-  section.append(
+  append(section,
     h("label", { for: "offers-state" }, "State"), state,
     h("button", { type: "button", onclick: load }, "Refresh"),
     line, list);
@@ -249,13 +377,13 @@ export async function offersSection() {
 export function actionsSection(afterRetry) {
   const section = h("section", { id: "publication-actions" }, h("h2", {}, "Dry run and retry"));
   if (!can("operator")) {
-    section.append(h("p", { class: "muted" }, "An operator can run a dry run and retry offers."));
+    append(section, h("p", { class: "muted" }, "An operator can run a dry run and retry offers."));
     return section;
   }
   const line = h("div", { class: "result", hidden: true, id: "publication-result" });
   const out = h("div", { id: "dry-run" });
   const checkProducts = h("input", { type: "checkbox", id: "dry-run-products" });
-  section.append(
+  append(section,
     h("p", { class: "muted" }, "A dry run says what publishing now would do and which checks would fail; it writes nothing to Allegro."),
     h("label", { for: "dry-run-products" }, checkProducts, " also look each EAN up in Allegro's catalogue"),
     h("button", { type: "button", onclick: () => act(line, async () => {

@@ -1,6 +1,6 @@
 // Shops: auth's accounts, their connection to Allegro (both OAuth flows) and the callback.
 
-import { ApiError, MARKETPLACES, SHOP, view, state, h, table, can, shop, when, call, get, post, getAll, resultLine, act, action, loadAccounts } from "./lib.js";
+import { ApiError, MARKETPLACES, SHOP, view, state, h, table, can, shop, when, call, get, post, getAll, resultLine, act, action, loadAccounts, append } from "./lib.js";
 
 // --- Shops (auth; cap from catalog; import state from orders) -------------------------------
 
@@ -26,12 +26,12 @@ export async function renderShops(container) {
   const body = h("div", { id: "shops" });
   // The table is drawn again after each action; the result line and the panel stay.
   const renderAgain = () => shopsTable(body, line, connectPanel, renderAgain);
-  container.append(body, line, connectPanel);
+  append(container, body, line, connectPanel);
   await renderAgain();
   if (can("operator")) {
     const alias = h("input", { id: "new-alias", placeholder: "shop-pl-1" });
     const base = h("select", { id: "new-marketplace" }, MARKETPLACES.map((m) => h("option", {}, m)));
-    container.append(
+    append(container,
       h(
         "section",
         {},
@@ -52,7 +52,7 @@ export async function renderShops(container) {
       ),
     );
   }
-  container.append(
+  append(container,
     h("p", { class: "muted" }, "A shop's readiness in detail, pausing and resuming its publication: its Publication page."),
   );
 }

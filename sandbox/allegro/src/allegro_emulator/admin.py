@@ -20,15 +20,15 @@ from starlette.responses import Response
 from allegro_emulator import oauth, orders, pricing
 from allegro_emulator.errors import AllegroError
 from allegro_emulator.marketplaces import check_price_format
-from allegro_emulator.offers import (
+from allegro_emulator.offer_lifecycle import (
     MAX_STOCK,
     activate,
     end,
     fail_validation,
-    listing_item,
     set_price,
     set_stock,
 )
+from allegro_emulator.offers import listing_item
 from allegro_emulator.seed import (
     CATEGORY_BY_ID,
     DELIVERY_METHODS,

@@ -23,6 +23,7 @@ from allegro_emulator import (
     catalogue,
     commands,
     gpsr,
+    metrics,
     oauth,
     offer_events,
     offers,
@@ -58,7 +59,11 @@ class AllegroMiddleware:
             return
         config = self.emu.config
         path: str = scope["path"]
-        if path.startswith(config.admin_prefix) or path.startswith("/health/"):
+        if (
+            path.startswith(config.admin_prefix)
+            or path.startswith("/health/")
+            or path == "/metrics"
+        ):
             await self.app(scope, receive, send)
             return
         trace = f"{self._trace_prefix}{next(self._trace):010d}".encode()
@@ -195,6 +200,11 @@ def create_app(config: EmulatorConfig | None = None, emu: Emulator | None = None
     @app.get("/health/ready")
     async def ready() -> Response:
         return Response(b'{"status":"ok"}', media_type="application/json")
+
+    @app.get("/metrics")
+    async def prometheus_metrics() -> Response:
+        body = metrics.exposition(emu.counters, emu.limiter.rejected)
+        return Response(body, media_type=metrics.CONTENT_TYPE)
 
     @app.exception_handler(AllegroError)
     async def allegro_error(request: Request, exc: AllegroError) -> Response:

@@ -18,7 +18,7 @@ from allegro_emulator import gpsr
 from allegro_emulator.errors import AllegroError, error
 from allegro_emulator.marketplaces import check_price_format, schedule_qualification
 from allegro_emulator.offer_events import emit_offer_event
-from allegro_emulator.offers import (
+from allegro_emulator.offer_lifecycle import (
     MAX_STOCK,
     activate,
     activation_errors,

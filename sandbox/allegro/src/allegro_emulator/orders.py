@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from allegro_emulator.errors import AllegroError, not_found
-from allegro_emulator.offers import set_stock
+from allegro_emulator.offer_lifecycle import set_stock
 from allegro_emulator.seed import CARRIERS, MARKETPLACES
 from allegro_emulator.state import Emulator, Json, Offer, Seller, iso, parse_iso
 from allegro_emulator.web import (

@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bigbuy_emulator import admin, catalogue, orders
+from bigbuy_emulator import admin, catalogue, metrics, orders
 from bigbuy_emulator.config import EmulatorConfig
 from bigbuy_emulator.errors import INVALID_TOKEN, RATE_LIMIT_TEXT, BigBuyError
 from bigbuy_emulator.rate_limits import Verdict, endpoint_key
@@ -147,6 +147,11 @@ def create_app(config: EmulatorConfig | None = None, emu: Emulator | None = None
     @app.get("/health/ready")
     async def ready() -> Response:
         return Response(b'{"status":"ok"}', media_type="application/json")
+
+    @app.get("/metrics")
+    async def prometheus_metrics() -> Response:
+        body = metrics.exposition(emu.counters)
+        return Response(body, media_type=metrics.CONTENT_TYPE)
 
     @app.exception_handler(BigBuyError)
     async def bigbuy_error(request: Request, exc: BigBuyError) -> Response:

@@ -16,6 +16,10 @@ from dataclasses import dataclass
 from bigbuy_emulator.config import EmulatorConfig
 
 HOUR = 3600.0
+# With limits off every limited endpoint still answers its X-RateLimit-* headers (BigBuy always
+# sends them), with this many calls per window: a client that trusts the headers runs freely
+# instead of falling back to the documented budgets.
+UNLIMITED_CALLS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -91,22 +95,28 @@ class RateLimiter:
     def __init__(self, config: EmulatorConfig) -> None:
         self.config = config
         self.windows: dict[str, Window] = {}
+        # The windows counted while limits are off: turning limits on starts from fresh ones.
+        self.unlimited_windows: dict[str, Window] = {}
         self.rejected = 0
 
     def reset(self) -> None:
         self.windows.clear()
+        self.unlimited_windows.clear()
         self.rejected = 0
 
     def check(self, key: str, now: float) -> Verdict | None:
-        """Count one call to endpoint `key`; None when that endpoint has no limit (or limits
-        are off)."""
+        """Count one call to endpoint `key`; None when that endpoint has no limit. With limits
+        off the window still runs, with `UNLIMITED_CALLS` calls, so the headers say so."""
         limit = limit_for(key)
-        if limit is None or not self.config.rate_limits_enabled:
+        if limit is None:
             return None
-        window = self.windows.get(key)
+        windows = self.windows
+        if not self.config.rate_limits_enabled:
+            limit, windows = Limit(UNLIMITED_CALLS, limit.seconds), self.unlimited_windows
+        window = windows.get(key)
         if window is None or now >= window.ends:
             length = limit.seconds / self.config.rate_limit_scale
-            window = self.windows[key] = Window(now, now + length)
+            window = windows[key] = Window(now, now + length)
         if window.used >= limit.calls:
             self.rejected += 1
             return Verdict(False, limit.calls, 0, window.ends)
@@ -115,6 +125,7 @@ class RateLimiter:
 
     def refund(self, key: str) -> None:
         """A call answered 400 does not count (one observation of BigBuy's behaviour)."""
-        window = self.windows.get(key)
+        windows = self.windows if self.config.rate_limits_enabled else self.unlimited_windows
+        window = windows.get(key)
         if window is not None and window.used > 0:
             window.used -= 1

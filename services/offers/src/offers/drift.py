@@ -24,6 +24,7 @@ from typing import Any
 
 from offers import allegro, handlers, metrics
 from offers.deps import OffersDeps
+from offers.domain import commands as c
 from offers.domain import drift as d
 from offers.domain import states
 from offers.drift_repository import DriftRepository
@@ -102,10 +103,7 @@ async def _repair(
         return
     else:
         return
-    # What the state machine does from here (reactivate, end, check and create).
-    fresh = await offers.offer(account_id, sku)
-    assert fresh is not None
-    await handlers._reconsider(offers, await offers.account(account_id), fresh, cause)
+    await handlers.offer_repaired(c.OfferRepaired(account_id, sku, cause), uow)
 
 
 # --- the offer-event reader ---------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Any
 
 from offers import metrics, shipping, wakeup
 from offers.domain import commands as c
-from offers.domain import states, sync
+from offers.domain import listing, states, sync
 from offers.domain.listing import Account
 from offers.repository import OffersRepository
 from offers.shipping_repository import ShippingRepository
@@ -40,14 +40,21 @@ NOT_READY = "not_ready"
 
 def wanted(row: dict[str, Any], account: dict[str, Any] | None) -> states.Wanted:
     base = (account or {}).get("base_marketplace") or "allegro-pl"
+    handling = listing.handling_time(
+        (row["content"] or {}).get("handling_days"), (account or {}).get("handling_time")
+    )
     return states.Wanted(
         state=row["state"],
         offer_id=row["offer_id"],
         listed=bool(row["listed"]),
         has_content=row["content"] is not None,
         has_base_price=base in (row["prices"] or {}),
+        base_unpriced=(row.get("unpriced") or {}).get(base),
         stock=int(row["stock"] or 0),
         account_ready=(account or {}).get("readiness") == READY,
+        handling_time_outdated=handling is not None
+        and handling != row.get("sent_handling_time")
+        and row.get("work") is None,
     )
 
 
@@ -304,6 +311,16 @@ async def save_category_parameters(command: c.SaveCategoryParameters, uow: UnitO
     )
 
 
+async def offer_repaired(command: c.OfferRepaired, uow: UnitOfWork) -> None:
+    """After a drift repair: what the state machine does from the repaired state (reactivate,
+    end, check and create again), as for any other change of what is wanted."""
+    repo = uow.repository(OffersRepository)
+    row = await repo.offer(command.account_id, command.sku)
+    if row is None:
+        return
+    await _reconsider(repo, await repo.account(command.account_id), row, command.cause)
+
+
 # --- the worker's steps (offers/publisher.py calls Allegro between them) -----------------------
 
 
@@ -328,8 +345,12 @@ def _failure(row: dict[str, Any], reason: dict[str, Any] | None) -> FailureReaso
     )
 
 
+def _base_marketplace(account: dict[str, Any] | None) -> str:
+    return str((account or {}).get("base_marketplace") or "allegro-pl")
+
+
 def _published(row: dict[str, Any], account: dict[str, Any] | None) -> OfferPublished:
-    base = (account or {}).get("base_marketplace") or "allegro-pl"
+    base = _base_marketplace(account)
     price = (row["sent_prices"] or row["prices"] or {}).get(base)
     return OfferPublished(
         account_id=row["account_id"],
@@ -361,6 +382,7 @@ async def store_outcome(outcome: c.Outcome, uow: UnitOfWork) -> bool:
     if changed or (outcome.state == states.ACTIVE and held["work"] == states.ACTIVATE):
         if outcome.state == states.ACTIVE:
             await uow.emit(_published(row, account))
+            metrics.published.labels(_base_marketplace(account)).inc()
         elif outcome.state in (states.NOT_LISTABLE, states.FAILED, states.INACTIVE):
             await uow.emit(
                 OfferFailed(
@@ -628,6 +650,7 @@ async def offer(query: c.GetOffer, uow: UnitOfWork) -> dict[str, Any]:
             "prices": row["sent_prices"],
             "stock": row["sent_stock"],
             "shipping_rates_id": row["shipping_rates_id"],
+            "handling_time": row["sent_handling_time"],
         },
         "not_sent": row["not_sent"],
         "attempts": row["attempts"],
@@ -667,6 +690,12 @@ async def progress(query: c.GetProgress, uow: UnitOfWork) -> dict[str, Any]:
         if query.budget_per_minute > 0
         else None,
     }
+
+
+async def offers_by_state(query: c.CountOffersByState, uow: UnitOfWork) -> list[c.StateCount]:
+    """Every account's offers by state and base marketplace (the mci_offers_offers gauge)."""
+    found = await uow.repository(OffersRepository).counts_by_state_and_marketplace()
+    return [c.StateCount(state, marketplace, n) for state, marketplace, n in found]
 
 
 async def publication_plan(query: c.PlanPublication, uow: UnitOfWork) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from offers.drift_api import drift_router
 from offers.publisher import publish_offers
 from offers.settings import Settings
 from offers.shipping_api import shipping_router
+from offers.state_metrics import count_offers
 from offers.sync import sync_offers
 from shared.accounts import AccountDirectory, StaticAccounts
 from shared.allegro import TokenProvider
@@ -40,7 +41,7 @@ def build(
         subscriptions=SUBSCRIPTIONS,
         routers=[router, shipping_router, drift_router],
         dependencies=dependencies,
-        background=[publish_offers, sync_offers, read_offer_events],
+        background=[publish_offers, sync_offers, read_offer_events, count_offers],
         title="mci offers: the publication pipeline: offers on Allegro, price and stock sync",
         accounts=accounts
         or (None if settings.known_accounts is None else StaticAccounts(settings.known_accounts)),

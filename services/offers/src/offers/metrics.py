@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import Counter, Gauge, Histogram
+
+from offers.domain import states
+from offers.domain.commands import StateCount
 
 steps = Counter(
     "mci_offers_steps_total",
@@ -46,3 +51,34 @@ offer_events_lag = Gauge(
     "mci_offers_offer_events_lag_seconds",
     "Age of the last offer event read while more were waiting (0: caught up), last read.",
 )
+
+# By state and the account's base marketplace only: no account label (one series per account
+# would grow with the customers), no per-offer label.
+offers = Gauge(
+    "mci_offers_offers",
+    "Offers by state and the base marketplace of their account, as the worker last counted them"
+    " (every OFFERS_STATE_METRICS_INTERVAL_SECONDS; each worker replica reports the same count:"
+    " take the max across replicas, not the sum).",
+    ["state", "marketplace"],
+)
+published = Counter(
+    "mci_offers_published_total",
+    "Offers that went live on Allegro (OfferPublished: created, or reactivated after a"
+    " restock), by the base marketplace of their account.",
+    ["marketplace"],
+)
+
+
+def report_offer_counts(counts: Iterable[StateCount], marketplaces: set[str]) -> set[str]:
+    """Set the gauge from a fresh count: every state of every marketplace seen (now or before)
+    gets a value, 0 when it holds no offer, so a state that empties does not keep its last
+    count and a series exists before its first offer. The publication counter starts at 0 for
+    each marketplace (a rate over it then counts the first offer). Returns the marketplaces
+    seen so far."""
+    found = {(count.state, count.marketplace): count.offers for count in counts}
+    seen = marketplaces | {marketplace for _, marketplace in found}
+    for marketplace in seen:
+        published.labels(marketplace)
+        for state in {*states.STATES, *(s for s, m in found if m == marketplace)}:
+            offers.labels(state, marketplace).set(found.get((state, marketplace), 0))
+    return seen

@@ -235,6 +235,8 @@ async def _step(
         return await end(deps, offer)
     if offer.work == states.ACTIVATE:
         return await activate(deps, offer)
+    if offer.work == states.HANDLING_TIME:
+        return await set_handling_time(deps, offer)
     return c.Outcome(offer.account_id, offer.sku, offer.claimed_until, None, "unknown step")
 
 
@@ -344,8 +346,11 @@ async def draft_for(
         code = "no_shipping_band" if choice.per_product else "not_ready"
         why = choice.reason or "no shipping price list"
         return listing.Draft(None, [listing.Problem(code, why)]), None
+    handling = listing.handling_time(
+        content.get("handling_days"), found_account.get("handling_time")
+    )
     draft = listing.product_offer_body(
-        sku, content, stock, prices, unpriced, account, rates, definitions
+        sku, content, stock, prices, unpriced, account, rates, definitions, handling
     )
     return draft, rates
 
@@ -409,6 +414,7 @@ async def check_and_create(
         },
         "stock": offer.stock,
         "shipping_rates_id": rates,
+        "handling_time": draft.body["delivery"].get("handlingTime"),
     }
     if answer.status == 202:
         return c.Outcome(
@@ -483,6 +489,42 @@ async def activate(deps: OffersDeps, offer: c.ClaimedOffer) -> c.Outcome:
     }
     answer = await allegro.edit_product_offer(deps.allegro, offer.account_id, offer.offer_id, body)
     return _written(deps, offer, answer, "reactivated (restock)", {"stock": offer.stock})
+
+
+async def set_handling_time(deps: OffersDeps, offer: c.ClaimedOffer) -> c.Outcome:
+    """The offer's delivery.handlingTime edited (PATCH) to the one wanted now: the supplier's
+    handling days, never shorter than the account's own. The state stays; a 202 is Allegro's
+    to finish (an edit behind it waits on the 409 retry). A refusal (Allegro validates the
+    whole offer on an edit) does not fail a live offer: it is logged and held, as sent, until
+    the wanted handling time changes again; 409, 429, 5xx and 401/403 go the usual way."""
+    held = offer.account_id, offer.sku, offer.claimed_until
+    found_account = await deps.units.read(handlers.account_settings, c.GetAccount(offer.account_id))
+    wanted = listing.handling_time(
+        (offer.content or {}).get("handling_days"), found_account.get("handling_time")
+    )
+    if wanted is None or offer.offer_id is None:
+        return c.Outcome(*held, None, "no handling time to send")
+    body = {"delivery": {"handlingTime": wanted}}
+    try:
+        answer = await allegro.edit_product_offer(
+            deps.allegro, offer.account_id, offer.offer_id, body
+        )
+    except AllegroError as exc:
+        transient = isinstance(exc, RateLimited | NotSentInTime | AllegroUnavailable)
+        if transient or exc.status in (401, 403, 409):
+            raise
+        log.warning("offer %s/%s: handling time %s refused: %s", *held[:2], wanted, exc)
+        return c.Outcome(
+            *held, None, f"handling time {wanted} refused", sent={"handling_time": wanted}
+        )
+    accepted = " (202)" if answer.status == 202 else ""
+    return c.Outcome(
+        *held,
+        None,
+        f"handling time {wanted} sent{accepted}",
+        sent={"handling_time": wanted},
+        reset_attempts=True,
+    )
 
 
 def _written(
@@ -659,6 +701,9 @@ async def dry_run(
                 actions["activate"].append(row["sku"])
             continue
         if not row["listed"]:
+            continue
+        if wanted.has_content and not wanted.has_base_price and wanted.base_unpriced:
+            failing.append({"sku": row["sku"], "reason": states.reason(wanted.base_unpriced)})
             continue
         waiting = [
             w

@@ -22,7 +22,7 @@ _OFFER_COLUMNS = (
     "account_id, sku, state, waiting_for, reason, offer_id, allegro_status, marketplaces,"
     " listed, content, catalog_revision, stock, prices, unpriced, price_revision,"
     " sent_catalog_revision, sent_price_revision, sent_prices, sent_stock, shipping_rates_id,"
-    " not_sent, sync_command_id, sync_due_at, sync_attempts, sync_error,"
+    " sent_handling_time, not_sent, sync_command_id, sync_due_at, sync_attempts, sync_error,"
     " work, due_at, claimed_until, attempts, operation_url, created_at, updated_at"
 )
 
@@ -74,11 +74,28 @@ class OffersRepository:
     async def account(self, account_id: str) -> dict[str, Any] | None:
         row = (
             await self.connection.execute(
-                sa.text("SELECT * FROM publication_accounts WHERE account_id = :a"),
+                # With the applied shipping configuration's handling time: the shortest an
+                # offer of the account promises (`handling_time`, None without one).
+                sa.text(
+                    "SELECT a.*, (SELECT s.applied_document ->> 'handling_time'"
+                    "  FROM shipping_configurations s WHERE s.account_id = a.account_id)"
+                    " AS handling_time FROM publication_accounts a WHERE a.account_id = :a"
+                ),
                 {"a": account_id},
             )
         ).first()
         return None if row is None else dict(row._mapping)
+
+    async def counts_by_state_and_marketplace(self) -> list[tuple[str, str, int]]:
+        """(state, the account's base marketplace, offers): one GROUP BY, for the metrics."""
+        rows = await self.connection.execute(
+            sa.text(
+                "SELECT o.state, a.base_marketplace, count(*) FROM offers o"
+                " JOIN publication_accounts a ON a.account_id = o.account_id"
+                " GROUP BY o.state, a.base_marketplace"
+            )
+        )
+        return [(str(state), str(marketplace), int(n)) for state, marketplace, n in rows]
 
     async def request_readiness_check(
         self, account_id: str, base_marketplace: str | None = None
@@ -508,6 +525,8 @@ class OffersRepository:
                 " sent_prices = COALESCE(CAST(:sent_prices AS jsonb), sent_prices),"
                 " sent_stock = COALESCE(CAST(:sent_stock AS integer), sent_stock),"
                 " shipping_rates_id = COALESCE(CAST(:rates AS text), shipping_rates_id),"
+                " sent_handling_time ="
+                "  COALESCE(CAST(:sent_handling AS text), sent_handling_time),"
                 " not_sent = COALESCE(CAST(:not_sent AS jsonb), not_sent),"
                 " updated_at = now() WHERE account_id = :a AND sku = :sku"
             ),
@@ -529,6 +548,7 @@ class OffersRepository:
                 "sent_prices": _json((outcome.sent or {}).get("prices")),
                 "sent_stock": (outcome.sent or {}).get("stock"),
                 "rates": (outcome.sent or {}).get("shipping_rates_id"),
+                "sent_handling": (outcome.sent or {}).get("handling_time"),
                 "not_sent": _json(outcome.not_sent),
             },
         )

@@ -41,6 +41,9 @@ class Settings(ServiceSettings):
     readiness_recheck_seconds: float = 300.0
     # Category parameter definitions are read from Allegro again when older than this.
     category_parameters_max_age_seconds: float = 86_400.0
+    # How often each worker counts the offers by state and marketplace for the
+    # mci_offers_offers gauge (one GROUP BY over the offers table).
+    state_metrics_interval_seconds: float = 30.0
     # A fixed list of account ids instead of asking auth which accounts exist: for benchmarks
     # and scripts that run this service without auth. Unset (the default): auth is asked.
     known_accounts: list[str] | None = None

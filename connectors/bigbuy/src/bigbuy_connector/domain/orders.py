@@ -3,6 +3,7 @@ order body BigBuy takes, and what each BigBuy refusal means for the operator."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -68,6 +69,22 @@ ERROR_STATES: dict[str, str] = {
 }
 ADDRESS_FIELDS = ("firstName", "lastName", "country", "postcode", "town", "address", "phone")
 MAX_ADDRESS_LENGTH = 70
+# BigBuy checks the postcode's format per country (ER004, with an example). These are the
+# national formats of the countries we ship to and BigBuy's home markets, with the example
+# BigBuy gives; a country not listed takes any non-empty postcode, as BigBuy does.
+POSTCODE_FORMATS: dict[str, tuple[str, str]] = {
+    "PL": (r"\d{2}-\d{3}", "00-001"),
+    "CZ": (r"\d{3} ?\d{2}", "110 00"),
+    "SK": (r"\d{3} ?\d{2}", "811 01"),
+    "HU": (r"\d{4}", "1011"),
+    "ES": (r"\d{5}", "28001"),
+    "DE": (r"\d{5}", "10115"),
+    "FR": (r"\d{5}", "75001"),
+    "IT": (r"\d{5}", "00118"),
+    "PT": (r"\d{4}-\d{3}", "1000-001"),
+    "NL": (r"\d{4} ?[A-Z]{2}", "1011 AB"),
+    "AT": (r"\d{4}", "1010"),
+}
 
 
 def state_for_error(code: str, fields: Sequence[str] = ()) -> str:
@@ -113,6 +130,27 @@ def address_problems(address: Mapping[str, str]) -> list[dict[str, str]]:
             {"field": "shippingAddress.address", "problem": f"over {MAX_ADDRESS_LENGTH} characters"}
         )
     return problems
+
+
+def postcode_problems(address: Mapping[str, str]) -> list[dict[str, str]]:
+    """The postcode BigBuy would refuse for the country (its ER004), with its example."""
+    country = address.get("country", "").strip()
+    postcode = address.get("postcode", "").strip()
+    rule = POSTCODE_FORMATS.get(country)
+    if not postcode or rule is None or re.fullmatch(rule[0], postcode):
+        return []
+    return [
+        {
+            "field": "shippingAddress.postcode",
+            "problem": f"not a postcode of {country} (like {rule[1]})",
+        }
+    ]
+
+
+def corrected_address_problems(address: Mapping[str, str]) -> list[dict[str, str]]:
+    """An operator's correction is checked as BigBuy checks it (fields, length, postcode);
+    the buyer's own address is left to BigBuy's judgement (its refusal names the format)."""
+    return [*address_problems(address), *postcode_problems(address)]
 
 
 @dataclass(frozen=True)

@@ -128,7 +128,17 @@ def item_content(
     if product.parent_sku:  # only for variations: other items' hashes stay as they were
         content["parent_sku"] = product.parent_sku
         content["variation"] = dict(product.variation)
+    days = handling_days(product.attributes)
+    if days is not None:  # only when known: other items' hashes stay as they were
+        content["handling_days"] = days
     return content
+
+
+def handling_days(attributes: dict[str, str]) -> int | None:
+    """The supplier's handling days (`attributes.handling_days`, whole days), None if absent or
+    not a whole number of days."""
+    text = (attributes.get("handling_days") or "").strip()
+    return int(text) if text.isascii() and text.isdigit() else None
 
 
 def item_hash(content: dict[str, Any]) -> str:

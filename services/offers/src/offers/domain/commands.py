@@ -67,6 +67,15 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class OfferRepaired:
+    """A drift repair put the offer in a state; the state machine takes it on from there."""
+
+    account_id: str
+    sku: str
+    cause: str
+
+
+@dataclass(frozen=True)
 class ClaimReadinessCheck:
     lease_seconds: float
 
@@ -238,3 +247,15 @@ class CommandFinished:
 class RetrySync:
     account_id: str
     skus: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class CountOffersByState:
+    """How many offers are in each state, per base marketplace of their accounts (metrics)."""
+
+
+@dataclass(frozen=True)
+class StateCount:
+    state: str
+    marketplace: str
+    offers: int

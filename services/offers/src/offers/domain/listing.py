@@ -6,6 +6,8 @@
 - `marketplace_prices`: a price per enabled marketplace in its currency and precision;
 - `product_offer_body`: the `POST /sale/product-offers` body, linked to Allegro's catalogue
   product by EAN (`idType: GTIN`), `external.id` = SKU;
+- `handling_time`: the offer's `delivery.handlingTime` from the supplier's handling days and
+  the account's own handling time;
 - `classify`: an Allegro refusal as not_listable (the product or its data) or failed.
 """
 
@@ -17,6 +19,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from offers.domain import states
+from offers.domain.shipping import HANDLING_TIMES
 
 CONDITION = "11323"  # Stan
 CONDITION_NEW = "11323_1"  # Nowy: the supplier sells new goods
@@ -208,6 +211,27 @@ def marketplace_prices(
     return sent, skipped
 
 
+def _days(handling_time: str) -> int:
+    """`PT0S` 0, `PT24H` 1, `P<n>D` n: the spec's handling times in days."""
+    fixed = {"PT0S": 0, "PT24H": 1}
+    return fixed[handling_time] if handling_time in fixed else int(handling_time[1:-1])
+
+
+def handling_time(handling_days: Any, account_minimum: str | None) -> str | None:
+    """The offer's `delivery.handlingTime`: the supplier's handling days rounded up to a value
+    Allegro takes (a promise may be longer than needed, never shorter; beyond 60 days, the
+    longest there is), and never shorter than the account's own. None when neither is known:
+    Allegro's default stays."""
+    wanted: str | None = None
+    if isinstance(handling_days, int) and handling_days >= 0:
+        wanted = next((t for t in HANDLING_TIMES if _days(t) >= handling_days), HANDLING_TIMES[-1])
+    if account_minimum in HANDLING_TIMES and (
+        wanted is None or _days(account_minimum) > _days(wanted)
+    ):
+        wanted = account_minimum
+    return wanted
+
+
 def product_offer_body(
     sku: str,
     item: Mapping[str, Any],
@@ -217,6 +241,7 @@ def product_offer_body(
     account: Account,
     shipping_rates_id: str,
     definitions: Sequence[Mapping[str, Any]],
+    handling_time: str | None = None,
 ) -> Draft:
     """The offer to create, or why it cannot be: every check runs, every problem is kept."""
     problems: list[Problem] = []
@@ -263,7 +288,10 @@ def product_offer_body(
         "parameters": parameters,
         "sellingMode": {"format": "BUY_NOW", "price": base},
         "stock": {"available": stock, "unit": "UNIT"},
-        "delivery": {"shippingRates": {"id": shipping_rates_id}},
+        "delivery": {
+            "shippingRates": {"id": shipping_rates_id},
+            **({"handlingTime": handling_time} if handling_time else {}),
+        },
         "afterSalesServices": {
             "returnPolicy": {"id": account.return_policy_id},
             "impliedWarranty": {"id": account.implied_warranty_id},

@@ -4,7 +4,8 @@ to do next when what is wanted changes. Pure: no I/O.
     waiting -> checking -> not_listable | creating -> active | inactive | failed
     active | inactive -> ended (stock 0, unselected) -> active (restock, reactivated)
 
-`work` is the worker's next step for an offer (check, create, poll, verify, end, activate);
+`work` is the worker's next step for an offer (check, create, poll, verify, end, activate,
+handling_time);
 at most one is pending per offer, and the worker claims it with a lease, so one write at a time.
 """
 
@@ -33,6 +34,8 @@ POLL = "poll"
 VERIFY = "verify"
 END = "end"
 ACTIVATE = "activate"
+# An edit of the offer's delivery.handlingTime (the supplier's handling days changed).
+HANDLING_TIME = "handling_time"
 
 # What an offer may wait for before it is checked.
 FOR_CONTENT = "content"
@@ -53,6 +56,12 @@ REASONS: dict[str, str] = {
     "no_category": "the product has no Allegro category",
     "no_shipping_band": "no shipping price list fits the product's weight: give it a weight, or"
     " add a band that covers it to the account's shipping configuration",
+    "missing_cost": "the catalogue gives the product no cost, so pricing cannot price it",
+    "missing_fx_rate": "pricing has no exchange rate from the product's cost currency",
+    "below_floor": "the price the rules give is below the account's price floor (minimum margin)",
+    "no_rule": "no pricing rule covers the product and the account's fallback is none",
+    "missing_rrp": "no pricing rule covers the product and it has no RRP to fall back on",
+    "fees_unrecoverable": "no price covers Allegro's fees for the product's fee row",
     "title_length": "the title must have 12 to 75 characters",
     "price_invalid": "the price does not fit the marketplace's currency or precision",
     "allegro_rejected": "Allegro refused the offer",
@@ -99,6 +108,10 @@ class Wanted:
     has_base_price: bool
     stock: int
     account_ready: bool
+    # The offer on Allegro promises another handling time than wanted, and no step is pending.
+    handling_time_outdated: bool = False
+    # Pricing's reason for giving the base marketplace no price (None: no answer yet).
+    base_unpriced: str | None = None
 
 
 @dataclass(frozen=True)
@@ -126,6 +139,9 @@ def next_step(offer: Wanted, cause: str) -> Step | None:
         if offer.state in (WAITING, CHECKING, NOT_LISTABLE, FAILED):
             return Step(ENDED, cause, reason=reason("unselected"))
         return None
+    if (live or offer.state == ENDED) and offer.offer_id and offer.handling_time_outdated:
+        # An edit of the offer itself (PATCH); the sync holds its commands meanwhile.
+        return Step(None, cause, work=HANDLING_TIME)
     if live and offer.offer_id:
         # Stock, price, a sold-out end: the sync's batch commands (domain/sync.py).
         return None
@@ -133,6 +149,10 @@ def next_step(offer: Wanted, cause: str) -> Step | None:
         return None  # its write is under way; the outcome decides
     if offer.state == ENDED and offer.offer_id:
         return None  # a restock is reactivated by the sync's batch command
+    if offer.has_content and not offer.has_base_price and offer.base_unpriced:
+        # Pricing answered and cannot price it (too heavy for every shipping band, no cost):
+        # waiting for a price would wait forever; a new price or rule change moves it on.
+        return Step(NOT_LISTABLE, cause, reason=reason(offer.base_unpriced))
     missing = tuple(
         what
         for what, lacking in (
