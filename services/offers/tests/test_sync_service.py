@@ -42,6 +42,7 @@ from .test_service import (
     Seller,
     Service,
     emulator,
+    optional_offer_parameter,
     running_service,
 )
 
@@ -400,39 +401,74 @@ async def test_a_failed_task_is_retried_while_the_others_of_its_command_succeed(
     assert stocks == {9}
 
 
-async def test_a_refused_end_is_surfaced_in_the_history_and_the_progress(service: Service) -> None:
+async def test_an_end_allegro_refuses_because_the_offer_ended_already_counts_as_done(
+    service: Service,
+) -> None:
+    """A sale took the last unit (or the seller ended it) on Allegro before our END of the stock
+    0 went out: Allegro refuses the END, the offer is ended as wanted, nothing is surfaced."""
     seller = await service.ready_seller()
     rows = await published(service, seller)
     [sku] = rows
     offer = await service.offer(seller.account, sku)
-    # The seller ended the offer on Allegro; we have not heard of it when the stock runs out.
     with seller.allegro(service.emulator) as api:
         api.patch(
             f"/sale/product-offers/{offer['offer_id']}",
             json={"publication": {"status": "ENDED"}},
         ).raise_for_status()
     await restock(service, seller.account, rows, 0, revision=2)
-    offer = await sent(
-        service, seller.account, sku, lambda o: (o["sync"]["error"] or {}).get("surfaced")
-    )
-    error = offer["sync"]["error"]
-    assert error["code"] == "sync_failed" and error["allegro_code"] == "VALIDATION_ERROR"
-    assert error["allegro_errors"][0]["message"]
-    assert offer["sync"]["held"] and offer["sync"]["last_command"]["result"] == "failed"
-    assert offer["history"][-1]["cause"] == "publication command failed"
-    assert offer["history"][-1]["reason"]["allegro_code"] == "VALIDATION_ERROR"
+    offer = await service.wait_state(seller.account, sku, "ended")
+    offer = await sent(service, seller.account, sku, lambda o: o["sync"]["last_command"])
+    [end] = commands(service, seller, "publication")
+    assert end["tasks"] == 1
+    assert offer["sync"]["error"] is None and not offer["sync"]["held"], offer["sync"]
+    assert offer["reason"]["code"] == "stock_out"
     progress = (await service.http.get(f"/accounts/{seller.account}/publication/progress")).json()
-    assert progress["sync"]["failed"] == 1
-    # Held: not sent again by itself.
-    await asyncio.sleep(2)
-    assert len(commands(service, seller, "publication")) == 1
+    assert progress["sync"]["failed"] == 0
+    # A restock reactivates it.
+    await restock(service, seller.account, rows, 4, revision=3)
+    await service.wait_state(seller.account, sku, "active")
+
+
+async def test_a_refused_activation_is_surfaced_in_the_history_and_the_progress(
+    service: Service,
+) -> None:
+    seller = await service.ready_seller()
+    with seller.allegro(service.emulator) as api:
+        row, parameter = next(
+            (r, found)
+            for r in service.rows
+            if r["allegroProducts"] == 1
+            and (found := optional_offer_parameter(api, r["allegro_category_id"])) is not None
+        )
+    service.rows.remove(row)
+    sku = await service.send(seller.account, row, stock=5)
+    await service.wait_state(seller.account, sku, "active")
+    rows = {sku: row}
+    await restock(service, seller.account, rows, 0, revision=2)
+    await service.wait_state(seller.account, sku, "ended")
+    # Allegro now requires a parameter the offer lacks: it cannot be activated again.
+    path = f"/categories/{row['allegro_category_id']}/parameters/{parameter['id']}"
+    service.emulator.admin("PUT", path, {"required": True})
+    try:
+        await restock(service, seller.account, rows, 6, revision=3)
+        offer = await sent(
+            service, seller.account, sku, lambda o: (o["sync"]["error"] or {}).get("surfaced")
+        )
+        error = offer["sync"]["error"]
+        assert error["code"] == "sync_failed" and error["allegro_errors"][0]["message"]
+        assert offer["sync"]["held"] and offer["sync"]["last_command"]["result"] == "failed"
+        assert offer["history"][-1]["cause"] == "publication command failed"
+        progress = await service.http.get(f"/accounts/{seller.account}/publication/progress")
+        assert progress.json()["sync"]["failed"] == 1
+        # Held: not sent again by itself.
+        await asyncio.sleep(2)
+        assert len(commands(service, seller, "publication")) == 2
+    finally:
+        service.emulator.admin("PUT", path, {"required": False})
     retried = await service.http.post(f"/accounts/{seller.account}/offers/sync/retry", json={})
     assert retried.status_code == 200 and retried.json() == {"retried": 1}
-
-    async def sent_again() -> bool:
-        return len(commands(service, seller, "publication")) == 2
-
-    await wait_until(sent_again, within=60)
+    await service.wait_state(seller.account, sku, "active")
+    assert len(commands(service, seller, "publication")) == 3
 
 
 async def test_stock_zero_and_restock_go_out_as_publication_commands(service: Service) -> None:

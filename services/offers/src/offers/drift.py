@@ -145,6 +145,11 @@ async def events_read(command: d.EventsRead, uow: UnitOfWork) -> list[d.Drift] |
     base = await repo.base_marketplace(claim.account_id)
     recorded: list[d.Drift] = []
     for row in rows:
+        if command.read_at is not None and row["updated_at"] >= command.read_at:
+            # We changed it after (or as) Allegro's state was read: that read may show what
+            # our change replaced (an END that went out meanwhile). The next event about it,
+            # or the reconcile, compares what is there now.
+            continue
         ours = d.ours_of(row, base, busy=bool(row["busy"]))
         there = command.on_allegro.get(ours.sku) or []
         theirs = next((t for t in there if t.offer_id == ours.offer_id), None)
@@ -215,6 +220,7 @@ async def read_account_events(deps: OffersDeps, claim: d.EventsClaim) -> list[d.
     """One page of one account's events, recorded; None when nothing was stored."""
     interval = deps.settings.offer_events_poll_interval_seconds
     page_size = min(allegro.PAGE_SIZE, max(1, deps.settings.offer_events_page_size))
+    read_at = datetime.now(UTC)
     try:
         events = await allegro.offer_events(
             deps.allegro, claim.account_id, claim.last_event_id, page_size
@@ -248,7 +254,7 @@ async def read_account_events(deps: OffersDeps, claim: d.EventsClaim) -> list[d.
     lag = max(0.0, (datetime.now(UTC) - last_at).total_seconds()) if full and last_at else 0.0
     recorded = await deps.units.handle(
         events_read,
-        d.EventsRead(claim, events, on_allegro, last_at, 0.0 if full else interval, lag),
+        d.EventsRead(claim, events, on_allegro, last_at, 0.0 if full else interval, lag, read_at),
     )
     if recorded is None:
         log.warning(

@@ -14,7 +14,9 @@ from offers.domain.drift import Drift
 
 _OFFER_COLUMNS = (
     "account_id, sku, state, offer_id, listed, stock, prices, sent_prices, sent_stock,"
-    " work, claimed_until, claimed_until > now() AS busy"
+    " work, claimed_until, updated_at,"
+    # Held by the worker, or a batch command of it on its way: report, repair later.
+    " (claimed_until > now() OR sync_command_id IS NOT NULL) AS busy"
 )
 
 

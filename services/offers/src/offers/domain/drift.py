@@ -292,6 +292,7 @@ class EventsRead:
     last_event_at: Any  # the last event's occurredAt (a datetime), None without events
     due_in_seconds: float
     lag_seconds: float
+    read_at: Any = None  # when Allegro's offers were read (a datetime), before the events
 
 
 @dataclass(frozen=True)

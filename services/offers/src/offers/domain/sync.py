@@ -204,6 +204,14 @@ def command_body(
     raise ValueError(f"unknown command kind {kind}")
 
 
+def publication_status(value: Mapping[str, Any]) -> frozenset[str] | None:
+    """The offer statuses on Allegro in which a publication command's action holds already."""
+    return {
+        END: frozenset({"ENDED"}),
+        ACTIVATE: frozenset({"ACTIVE", "ACTIVATING"}),
+    }.get(str(value.get("action")))
+
+
 @dataclass(frozen=True)
 class TaskResult:
     """One offer's task: success, or why not (Allegro's first error code and its words)."""
