@@ -192,13 +192,10 @@ def answered(counters: dict[str, Any], operation: str, method: str = "POST") -> 
 
 
 def calls_by_operation(counters: dict[str, Any]) -> str:
-    found = Counter(
-        {
-            f"{r['method']} {r['operation']}": r["count"]
-            for r in counters["requests"]
-            if r["status"] != 429
-        }
-    )
+    found: Counter[str] = Counter()
+    for r in counters["requests"]:
+        if r["status"] != 429:
+            found[f"{r['method']} {r['operation']}"] += r["count"]
     return ", ".join(f"{k}: {v}" for k, v in sorted(found.items()))
 
 
