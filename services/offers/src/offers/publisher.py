@@ -170,7 +170,7 @@ class Round:
 async def round_of(deps: OffersDeps, claimed: list[c.ClaimedOffer]) -> Round:
     """The offers to check or create looked up on Allegro by external id, 100 SKUs a call
     (instead of one call each; an account whose look-up fails is looked up offer by offer),
-    and their accounts' settings read once."""
+    their accounts' settings and shipping price lists read once for all of them."""
     shared = Round()
     by_account: dict[str, list[c.ClaimedOffer]] = {}
     for offer in claimed:
