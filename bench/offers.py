@@ -1,5 +1,6 @@
-"""`make bench-offers`: 45,000 offers published, repriced and restocked for one account at
-Allegro's rate-limit floor.
+"""`make bench-offers`: offers published, repriced and restocked for one account at Allegro's
+rate-limit floor (10,000 by default; the issue's 45,000 with `--count 45000`: bench/README.md
+says why it is not the default).
 
 The emulator runs as its own process (`python -m allegro_emulator`) with Allegro's limits
 scaled by `--scale` (`rate_limit_scale`: every limit's window and block divided by it, so the
@@ -29,7 +30,7 @@ allow for the work the phase sent, read from its `/__admin/config` and `/__admin
 Between phases the service settles (read-backs done, nothing to send) off the clock.
 Writes bench/results/offers.json.
 
-    make bench-offers     (or: .venv/bin/python bench/offers.py --count 45000 --scale 4)
+    make bench-offers     (or: .venv/bin/python bench/offers.py --count 45000 --scale 1)
 """
 
 from __future__ import annotations
@@ -351,7 +352,8 @@ async def creation(run: Run) -> list[dict[str, Any]]:
             "unit": "offers/s",
             "target": None,
             "note": "creates per second over the run (scaled Allegro); calls answered: "
-            + calls_by_operation(counters),
+            + calls_by_operation(counters)
+            + f"; {load}",
         },
         {
             "figure": "creation_429s",
@@ -359,7 +361,8 @@ async def creation(run: Run) -> list[dict[str, Any]]:
             "unit": "responses",
             "target": 0,
             "better": "lower",
-            "note": "429s the emulator sent during creation (its limits are Allegro's, scaled)",
+            "note": "429s the emulator sent during creation (its limits are Allegro's, scaled);"
+            f" {load}",
         },
         {
             "figure": "creation_duplicates",
@@ -368,7 +371,7 @@ async def creation(run: Run) -> list[dict[str, Any]]:
             "target": 0,
             "better": "lower",
             "note": f"offers on Allegro beyond one per SKU ({len(found)} SKUs on Allegro;"
-            f" {run.probe.repeated} outcome events repeated for a SKU)",
+            f" {run.probe.repeated} outcome events repeated for a SKU); {load}",
         },
     ]
 
@@ -484,7 +487,7 @@ def phase_figures(name: str, what: str, phase: Changed, load: str) -> list[dict[
             "unit": "responses",
             "target": 0,
             "better": "lower",
-            "note": f"429s the emulator sent during {name.replace('_', ' ')}",
+            "note": f"429s the emulator sent during {name.replace('_', ' ')}; {load}",
         },
     ]
 
@@ -567,7 +570,8 @@ async def stock_update(run: Run) -> list[dict[str, Any]]:
         f"CatalogUpdated (revision 2, stock {FIRST_STOCK} -> {NEW_STOCK})"
         f" for {len(live)} live offers"
     )
-    figures = phase_figures("stock_update", what, phase, load_note(load_before))
+    load = load_note(load_before)
+    figures = phase_figures("stock_update", what, phase, load)
     figures.append(
         {
             "figure": "stock_change_to_command_accepted_p95",
@@ -578,7 +582,7 @@ async def stock_update(run: Run) -> list[dict[str, Any]]:
             f" applied it accepted by the emulator (the task's scheduledAt, the PUT's 201);"
             f" {len(latencies)} offers, p50 {percentile(latencies, 0.5):.1f} s, max"
             f" {max(latencies):.1f} s: all changes arrive at once, so the later ones wait for"
-            " the command budget (the floor), not for the service"
+            f" the command budget (the floor), not for the service; {load}"
             if latencies
             else "no task applied a stock change",
         }
@@ -688,9 +692,12 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--count", type=int, default=45_000, help="products to publish")
+    # Not the issue's 45,000 by default: on this 2-core machine, shared, the service creates
+    # at most about 40 offers a second (Allegro's own pace, scale 1), so 45,000 would take some
+    # 20 minutes of creation alone at any scale it can follow; see bench/README.md.
+    parser.add_argument("--count", type=int, default=10_000, help="products to publish")
     parser.add_argument(
-        "--scale", type=float, default=4.0, help="the emulator's rate_limit_scale (and ours)"
+        "--scale", type=float, default=1.0, help="the emulator's rate_limit_scale (and ours)"
     )
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--serve", nargs="+", metavar=("PORT", "ACCOUNT=TOKEN"))
