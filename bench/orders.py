@@ -23,11 +23,9 @@ import contextlib
 import json
 import os
 import secrets
-import sys
 import time
 import uuid
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import aio_pika
@@ -36,45 +34,25 @@ import orjson
 import sqlalchemy as sa
 
 from mci_testing import infra
+from mci_testing.bench import (
+    ROOT,
+    load_average,
+    message_of,
+    percentile,
+    serve,
+    spawn_emulator,
+    spawn_service,
+    stop,
+)
 from mci_testing.emulator import RESPONSIBLE_PRODUCER
 from shared.db import create_engine
-from shared.events import AccountConnected, Envelope
+from shared.events import AccountConnected
 from shared.messaging.topology import QueueSpec, declare_queue, events
 
-ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "orders.json"
 MEDIA = "application/vnd.allegro.public.v1+json"
 ACCOUNTS = 3
 TARGET_RATE = 100.0
-
-
-def serve(port: int, pairs: list[str]) -> None:
-    """The orders service (API and worker) with fixed Allegro tokens; settings from ORDERS_*."""
-    import uvicorn
-
-    # Run as a script, this file's folder comes first on the path and its name hides the
-    # orders package.
-    here = Path(__file__).resolve().parent
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
-    from orders.main import build
-    from shared.allegro.tokens import StaticTokens
-    from shared.service import create_app
-
-    tokens = dict(pair.split("=", 1) for pair in pairs)
-    app = create_app(build(allegro_tokens=StaticTokens(tokens)))
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-
-
-async def wait_ready(url: str, within: float = 60) -> None:
-    deadline = time.monotonic() + within
-    async with httpx.AsyncClient(timeout=5) as http:
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if (await http.get(url)).status_code == 200:
-                    return
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{url} did not answer 200")
-            await asyncio.sleep(0.2)
 
 
 def seller_with_offers(admin: httpx.Client, base: str, offers: int) -> tuple[str, str]:
@@ -136,43 +114,22 @@ class Probe:
         self.changed.set()
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
 async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
-    load_before = " / ".join(f"{x:.2f}" for x in os.getloadavg())
-    emulator_port = infra.free_port()
-    base = f"http://127.0.0.1:{emulator_port}"
-    emulator = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "allegro_emulator",
-        "--port",
-        str(emulator_port),
-        env={**os.environ, "ALLEGRO_EMULATOR_ASYNC_OFFER_SHARE": "0"},
-        cwd=ROOT,
-    )
+    load_before = load_average()
+    emulator, base = await spawn_emulator({"ALLEGRO_EMULATOR_ASYNC_OFFER_SHARE": "0"})
     service: asyncio.subprocess.Process | None = None
     connection: aio_pika.abc.AbstractRobustConnection | None = None
     try:
-        await wait_ready(f"{base}/__admin/config")
         with httpx.Client(base_url=f"{base}/__admin", timeout=60) as setup:
             sellers = [seller_with_offers(setup, base, args.offers) for _ in range(ACCOUNTS)]
         admin = httpx.AsyncClient(base_url=f"{base}/__admin", timeout=60)
         accounts = {f"bench-shop-{n}": seller for n, seller in enumerate(sellers)}
         async with infra.Throwaway() as env:
             database = await env.database("bench_orders")
-            port = infra.free_port()
-            service = await asyncio.create_subprocess_exec(
-                sys.executable,
+            service, _ = await spawn_service(
                 __file__,
-                "--serve",
-                str(port),
-                *(f"{a}={token}" for a, (_, token) in accounts.items()),
-                env={
-                    **os.environ,
+                {a: token for a, (_, token) in accounts.items()},
+                {
                     "ORDERS_DATABASE_URL": database,
                     "ORDERS_AMQP_URL": env.amqp_url,
                     "ORDERS_ALLEGRO_API_URL": base,
@@ -181,9 +138,7 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                     "ORDERS_ORDER_POLL_INTERVAL_SECONDS": str(args.poll_interval),
                     "MCI_SERVICE_TOKEN_SECRET": secrets.token_urlsafe(32),
                 },
-                cwd=ROOT,
             )
-            await wait_ready(f"http://127.0.0.1:{port}/health/ready")
             connection = await aio_pika.connect_robust(env.amqp_url)
             channel = await connection.channel()
             await channel.set_qos(prefetch_count=1000)
@@ -201,21 +156,7 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                     base_marketplace="allegro-pl",
                     allegro_user_id="1",
                 )
-                envelope = Envelope(
-                    type=event.event_type,
-                    source="bench",
-                    correlation_id=str(uuid.uuid4()),
-                    data=event.model_dump(mode="json"),
-                )
-                await exchange.publish(
-                    aio_pika.Message(
-                        envelope.model_dump_json().encode(),
-                        message_id=str(envelope.id),
-                        type=envelope.type,
-                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                    ),
-                    routing_key=event.routing_key,
-                )
+                await exchange.publish(message_of(event, "bench"), routing_key=event.routing_key)
             await asyncio.sleep(2)  # the accounts are known and polled (nothing to import yet)
             await admin.delete("/counters")
             started = time.time()
@@ -232,8 +173,7 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             drained = time.time()
             counters = (await admin.get("/counters")).json()
             await admin.aclose()
-            service.terminate()  # before its database and vhost go
-            await service.wait()
+            await stop(service)  # before its database and vhost go
             engine = create_engine(database)
             async with engine.connect() as conn:
                 rows = await conn.execute(
@@ -246,10 +186,7 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     finally:
         if connection is not None:
             await connection.close()
-        for process in (service, emulator):
-            if process is not None and process.returncode is None:
-                process.terminate()
-                await process.wait()
+        await stop(service, emulator)
 
     missing = len(placed - probe.arrived.keys())
     steady_from = started + args.warmup
@@ -339,7 +276,7 @@ def main() -> None:
     parser.add_argument("--serve", nargs="+", metavar=("PORT", "ACCOUNT=TOKEN"))
     args = parser.parse_args()
     if args.serve:
-        serve(int(args.serve[0]), args.serve[1:])
+        serve("orders", int(args.serve[0]), args.serve[1:])
         return
     results = asyncio.run(run(args))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated
+from dataclasses import dataclass, field
+from typing import Annotated, Any
 
 from fastapi import Depends
 
@@ -19,6 +19,11 @@ class OffersDeps:
     units: UnitsOfWork
     allegro: AllegroClient  # every offer write and read; budgets shared by replicas
     settings: Settings
+    # Category parameter definitions this process read: category -> (read at, monotonic;
+    # definitions). The table `category_parameters` is the replicas' shared cache.
+    category_definitions: dict[str, tuple[float, list[dict[str, Any]]]] = field(
+        default_factory=dict
+    )
 
     @classmethod
     async def build(cls, runtime: ServiceRuntime, tokens: TokenProvider | None) -> OffersDeps:

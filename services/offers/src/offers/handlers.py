@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -285,6 +286,22 @@ async def shipping_rates_for(
     found = await uow.repository(OffersRepository).account(account_id)
     default = None if found is None else found["shipping_rates_id"]
     return shipping.PriceListChoice(default, None if default else "no shipping price list")
+
+
+async def shipping_rates_for_many(
+    uow: UnitOfWork,
+    account_id: str,
+    wanted: Iterable[tuple[Decimal | None, tuple[str, ...]]],
+) -> dict[tuple[Decimal | None, tuple[str, ...]], shipping.PriceListChoice]:
+    """`shipping_rates_for` for several offers of one account (weight, marketplaces), in one
+    transaction; an account without a configuration is read once for all of them."""
+    wanted = set(wanted)
+    if await uow.repository(ShippingRepository).configuration(account_id) is not None:
+        return {key: await shipping.price_list_choice(uow, account_id, *key) for key in wanted}
+    found = await uow.repository(OffersRepository).account(account_id)
+    default = None if found is None else found["shipping_rates_id"]
+    choice = shipping.PriceListChoice(default, None if default else "no shipping price list")
+    return dict.fromkeys(wanted, choice)
 
 
 async def set_paused(command: c.SetPaused, uow: UnitOfWork) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -42,36 +43,42 @@ async def publish_offers(runtime: ServiceRuntime) -> None:
     """Work on due offers and readiness checks until the service stops."""
     deps = runtime.dependencies
     assert isinstance(deps, OffersDeps)
-    interval = deps.settings.publish_poll_interval_seconds
-    slots = asyncio.Semaphore(max(1, deps.settings.publish_concurrency))
+    settings = deps.settings
+    interval = settings.publish_poll_interval_seconds
+    concurrency = max(1, settings.publish_concurrency)
+    batch = max(1, settings.publish_batch_size)
+    slots = asyncio.Semaphore(concurrency)
+    # Claimed offers in this process: the steps in their slots and up to a batch waiting for
+    # one. A round claims only when half a batch or more fits, so each round's look-ups by
+    # external id cover many SKUs a call (claiming whenever one slot freed looked up 1.4 SKUs
+    # a call, a third of the creation's calls).
+    capacity = concurrency + batch
+    enough = max(1, batch // 2)
     running: set[asyncio.Task[None]] = set()
     reading: dict[asyncio.Task[None], bool] = {}  # running step -> a read-only step
     while not runtime.stopping.is_set():
         worked = False
+        tried = capacity - len(running) >= enough or not running
         try:
             worked = await check_one_account(deps)
-            free = max(0, deps.settings.publish_concurrency - len(running))
             # Reads (polls, read-backs) spend their own budget, and at Allegro's ratios they
             # can outrun it (about 1.6 reads a create, 3,500 reads to 2,400 creates a minute):
             # waiting their turn they would hold every slot and starve the creates. Half the
             # slots at most go to them.
-            reads = sum(1 for w in reading.values() if w) < deps.settings.publish_concurrency / 2
+            reads = sum(1 for w in reading.values() if w) < concurrency / 2
             claimed = (
                 await deps.units.handle(
                     handlers.claim_offers,
                     c.ClaimOffers(
-                        min(free, deps.settings.publish_batch_size),
-                        deps.settings.publish_lease_seconds,
-                        reads,
+                        min(capacity - len(running), batch), settings.publish_lease_seconds, reads
                     ),
                 )
-                if free
+                if tried
                 else []
             )
-            found = await look_up(deps, claimed)
+            shared = await round_of(deps, claimed)
             for offer in claimed:
-                known = found.get((offer.account_id, offer.sku))
-                task = asyncio.create_task(_step_in_slot(deps, slots, offer, known))
+                task = asyncio.create_task(_step_in_slot(deps, slots, offer, shared))
                 running.add(task)
                 reading[task] = offer.work in READS
                 task.add_done_callback(running.discard)
@@ -79,11 +86,11 @@ async def publish_offers(runtime: ServiceRuntime) -> None:
             worked = worked or bool(claimed)
         except Exception:  # a database hiccup must not end the loop
             log.exception("publication round failed")
-        if not worked:
+        if tried and not worked:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(runtime.stopping.wait(), timeout=interval)
-        elif len(running) >= deps.settings.publish_concurrency:
-            # Claim again as soon as a step ends, not an interval later: at the budget's pace
+        elif capacity - len(running) < enough:
+            # Claim again as soon as steps end, not an interval later: at the budget's pace
             # a step ends every few milliseconds, and a sleeping loop would leave the budget
             # idle (the worker, not Allegro's limit, would set the rate).
             await _until_one_ends(running, runtime.stopping, interval)
@@ -102,17 +109,26 @@ async def _until_one_ends(
 
 
 async def _step_in_slot(
-    deps: OffersDeps,
-    slots: asyncio.Semaphore,
-    offer: c.ClaimedOffer,
-    on_allegro: list[dict[str, Any]] | None,
+    deps: OffersDeps, slots: asyncio.Semaphore, offer: c.ClaimedOffer, shared: Round
 ) -> None:
     async with slots:
         try:
-            await run_step(deps, offer, on_allegro)
-        except Exception:
-            # The claim runs out and the step is taken up again; nothing was stored.
+            await run_step(deps, offer, shared)
+        except Exception as exc:
             log.exception("offer %s/%s: %s failed", offer.account_id, offer.sku, offer.work)
+            writes = offer.work not in (*READS, states.CHECK, states.CREATE)
+            if writes or (offer.account_id, offer.sku) in shared.writing:
+                return  # a write may have reached Allegro: the claim runs out first
+            # Nothing was sent (a database hiccup before it, a read): the step goes again
+            # after the backoff, not after the whole lease, which held up the last offers of
+            # a benchmark for minutes whenever PostgreSQL refused a connection.
+            with contextlib.suppress(Exception):
+                later = _again(
+                    offer, f"step failed: {exc!r}"[:300], deps.settings.publish_backoff_seconds
+                )
+                await deps.units.handle(
+                    handlers.store_outcome, dataclasses.replace(later, uncounted=True)
+                )
 
 
 # --- one step of one offer ----------------------------------------------------------------------
@@ -132,17 +148,43 @@ def _errors(exc: AllegroError) -> list[dict[str, Any]]:
     return [e.as_dict() for e in exc.errors]
 
 
-async def look_up(
-    deps: OffersDeps, claimed: list[c.ClaimedOffer]
-) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    """The offers to create, looked up on Allegro by external id 100 SKUs per call (instead of
-    one call each); an account whose look-up fails is looked up offer by offer."""
-    by_account: dict[str, list[str]] = {}
+@dataclasses.dataclass
+class Round:
+    """What the offers claimed in one round share, read once for all of them: the offers found
+    on Allegro by external id, each account's settings, the shipping price list chosen per
+    (account, weight, marketplaces)."""
+
+    found: dict[tuple[str, str], list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
+    accounts: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    price_lists: dict[tuple[str, Decimal | None, tuple[str, ...]], shipping.PriceListChoice] = (
+        dataclasses.field(default_factory=dict)
+    )
+    # (account, SKU) of the steps that may have written to Allegro (a create or an edit sent).
+    writing: set[tuple[str, str]] = dataclasses.field(default_factory=set)
+
+    def on_allegro(self, offer: c.ClaimedOffer) -> list[dict[str, Any]] | None:
+        """The offers of its SKU found this round (None: not looked up)."""
+        return self.found.get((offer.account_id, offer.sku))
+
+
+async def round_of(deps: OffersDeps, claimed: list[c.ClaimedOffer]) -> Round:
+    """The offers to check or create looked up on Allegro by external id, 100 SKUs a call
+    (instead of one call each; an account whose look-up fails is looked up offer by offer),
+    their accounts' settings and shipping price lists read once for all of them."""
+    shared = Round()
+    by_account: dict[str, list[c.ClaimedOffer]] = {}
     for offer in claimed:
         if offer.work in (states.CHECK, states.CREATE):
-            by_account.setdefault(offer.account_id, []).append(offer.sku)
-    found: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for account_id, skus in by_account.items():
+            by_account.setdefault(offer.account_id, []).append(offer)
+    for account_id, offers_to_create in by_account.items():
+        skus = [o.sku for o in offers_to_create]
+        found_account = await deps.units.read(handlers.account_settings, c.GetAccount(account_id))
+        shared.accounts[account_id] = found_account
+        account = handlers.publishing_account(found_account)
+        if account is not None:
+            wanted = [(_weight(o.content), account.marketplaces) for o in offers_to_create]
+            chosen = await deps.units.read(_shipping_rates_many_query, (account_id, wanted))
+            shared.price_lists.update({(account_id, *key): v for key, v in chosen.items()})
         for start in range(0, len(skus), allegro.EXTERNAL_IDS_PER_CALL):
             chunk = skus[start : start + allegro.EXTERNAL_IDS_PER_CALL]
             try:
@@ -151,19 +193,16 @@ async def look_up(
                 log.info("account %s: batched look-up failed: %s", account_id, exc)
                 continue
             for sku in chunk:
-                found[(account_id, sku)] = [
+                shared.found[(account_id, sku)] = [
                     o for o in offers if (o.get("external") or {}).get("id") == sku
                 ]
-    return found
+    return shared
 
 
-async def run_step(
-    deps: OffersDeps, offer: c.ClaimedOffer, on_allegro: list[dict[str, Any]] | None = None
-) -> None:
-    """One step of one offer; `on_allegro`: the offers found by its external id this round
-    (None: not looked up yet)."""
+async def run_step(deps: OffersDeps, offer: c.ClaimedOffer, shared: Round | None = None) -> None:
+    """One step of one offer; `shared`: what its claim round read for all its offers."""
     try:
-        outcome = await _step(deps, offer, on_allegro)
+        outcome = await _step(deps, offer, shared or Round())
     except AccountUnavailable as exc:
         await deps.units.handle(
             handlers.account_not_connected, c.AccountNotConnected(offer.account_id, str(exc))
@@ -222,11 +261,9 @@ def _refused(deps: OffersDeps, offer: c.ClaimedOffer, exc: AllegroError) -> c.Ou
     )
 
 
-async def _step(
-    deps: OffersDeps, offer: c.ClaimedOffer, on_allegro: list[dict[str, Any]] | None
-) -> c.Outcome | None:
+async def _step(deps: OffersDeps, offer: c.ClaimedOffer, shared: Round) -> c.Outcome | None:
     if offer.work in (states.CHECK, states.CREATE):
-        return await check_and_create(deps, offer, on_allegro)
+        return await check_and_create(deps, offer, shared)
     if offer.work == states.POLL:
         return await poll(deps, offer)
     if offer.work == states.VERIFY:
@@ -306,6 +343,20 @@ def _from_offer(
 
 
 async def _definitions(deps: OffersDeps, account_id: str, category_id: str) -> list[dict[str, Any]]:
+    max_age = deps.settings.category_parameters_max_age_seconds
+    held = deps.category_definitions.get(category_id)
+    if held is not None and time.monotonic() - held[0] < max_age:
+        return held[1]
+    found = await _stored_definitions(deps, account_id, category_id)
+    # Kept in this process too (one read of the table per category, not per offer), no
+    # longer than the table keeps them.
+    deps.category_definitions[category_id] = (time.monotonic(), found)
+    return found
+
+
+async def _stored_definitions(
+    deps: OffersDeps, account_id: str, category_id: str
+) -> list[dict[str, Any]]:
     cached = await deps.units.read(
         handlers.cached_category_parameters,
         c.GetCategoryParameters(category_id, deps.settings.category_parameters_max_age_seconds),
@@ -328,19 +379,22 @@ async def draft_for(
     prices: dict[str, Any],
     unpriced: dict[str, str],
     found_account: dict[str, Any],
+    shared: Round | None = None,
 ) -> tuple[listing.Draft, str | None]:
-    """Every check of an offer and the body it would be created with (reads Allegro only)."""
+    """Every check of an offer and the body it would be created with (reads Allegro only);
+    `shared`: a claim round's choices of shipping price list, reused."""
     account = handlers.publishing_account(found_account)
     if account is None or content is None:
         what = "the account is not ready" if account is None else "no catalogue content"
         return listing.Draft(None, [listing.Problem("not_ready", what)]), None
     category = content.get("allegro_category_id")
     definitions = await _definitions(deps, account_id, str(category)) if category else []
-    weight = content.get("weight_kg")
-    choice = await deps.units.read(
-        _shipping_rates_query,
-        (account_id, None if weight is None else Decimal(str(weight)), account.marketplaces),
-    )
+    key = (account_id, _weight(content), account.marketplaces)
+    choice = None if shared is None else shared.price_lists.get(key)
+    if choice is None:
+        choice = await deps.units.read(_shipping_rates_query, key)
+        if shared is not None:
+            shared.price_lists[key] = choice
     rates = choice.list_id
     if rates is None:
         code = "no_shipping_band" if choice.per_product else "not_ready"
@@ -355,6 +409,17 @@ async def draft_for(
     return draft, rates
 
 
+def _weight(content: dict[str, Any] | None) -> Decimal | None:
+    weight = (content or {}).get("weight_kg")
+    return None if weight is None else Decimal(str(weight))
+
+
+async def _shipping_rates_many_query(
+    query: tuple[str, list[tuple[Decimal | None, tuple[str, ...]]]], uow: UnitOfWork
+) -> dict[tuple[Decimal | None, tuple[str, ...]], shipping.PriceListChoice]:
+    return await handlers.shipping_rates_for_many(uow, *query)
+
+
 async def _shipping_rates_query(
     query: tuple[str, Decimal | None, tuple[str, ...]], uow: UnitOfWork
 ) -> shipping.PriceListChoice:
@@ -362,10 +427,14 @@ async def _shipping_rates_query(
 
 
 async def check_and_create(
-    deps: OffersDeps, offer: c.ClaimedOffer, on_allegro: list[dict[str, Any]] | None = None
+    deps: OffersDeps, offer: c.ClaimedOffer, shared: Round
 ) -> c.Outcome | None:
     held = offer.account_id, offer.sku, offer.claimed_until
-    found_account = await deps.units.read(handlers.account_settings, c.GetAccount(offer.account_id))
+    found_account = shared.accounts.get(offer.account_id)
+    if found_account is None:
+        found_account = await deps.units.read(
+            handlers.account_settings, c.GetAccount(offer.account_id)
+        )
     draft, rates = await draft_for(
         deps,
         offer.account_id,
@@ -375,6 +444,7 @@ async def check_and_create(
         offer.prices,
         offer.unpriced,
         found_account,
+        shared,
     )
     if draft.body is None:
         first = draft.problems[0]
@@ -395,12 +465,13 @@ async def check_and_create(
         return None  # the claim ran out: another replica has the offer
     # Before any create: is the SKU on Allegro already (a create whose answer we lost)?
     # Looked up after this offer's claim began, so after any earlier attempt's create.
-    existing = on_allegro
+    existing = shared.on_allegro(offer)
     if existing is None:
         existing = await allegro.offers_by_external_ids(deps.allegro, offer.account_id, [offer.sku])
     if existing:
         data = await allegro.product_offer(deps.allegro, offer.account_id, str(existing[0]["id"]))
         return _from_offer(deps, offer, data, "found on Allegro by external id")
+    shared.writing.add((offer.account_id, offer.sku))
     answer = await allegro.create_product_offer(
         deps.allegro, offer.account_id, draft.body, create_send_by(deps, offer)
     )

@@ -42,7 +42,10 @@ _CLAIM = sa.text(
     "  AND NOT EXISTS (SELECT 1 FROM allegro_rate_budget b WHERE b.blocked_until > now()"
     "   AND (starts_with(b.key, 'seller:' || f.account_id || ':')"
     "    OR starts_with(b.key, 'client:')))"
-    "  ORDER BY f.due_at LIMIT :n FOR UPDATE OF f SKIP LOCKED) due"
+    # Operation polls first: an offer's outcome waits for its poll, while a read-back only
+    # checks an outcome already announced (read-backs alone fill the reads' share of the
+    # slots at creation's pace, and polls queued behind them delayed OfferPublished).
+    "  ORDER BY f.work = 'poll' DESC, f.due_at LIMIT :n FOR UPDATE OF f SKIP LOCKED) due"
     " WHERE o.account_id = due.account_id AND o.sku = due.sku"
     " RETURNING o.account_id, o.sku, o.state, o.work, o.offer_id, o.operation_url,"
     " o.attempts, o.claimed_until, o.listed, o.stock, o.content, o.catalog_revision,"

@@ -16,12 +16,17 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="OFFERS_", extra="ignore", env_ignore_empty=True)
 
     # Offers one replica works on at once (each a claim with a lease: one write per offer).
-    # Enough to keep the budgets busy: in flight = calls per second x a step's time, at
-    # Allegro's pace (37 creates, 37 read-backs and a few polls a second) and 0.15 s a step
-    # about 13; steps beyond the budget wait for their turn in the limiter, cheaply.
-    publish_concurrency: int = 16
-    # Offers claimed per round; a round waits for none of them to start the next claim.
-    publish_batch_size: int = 16
+    # Enough to keep the budgets busy: in flight = steps per second x a step's time. At
+    # Allegro's pace, 37 creates, 37 read-backs and 11 operation polls a second; a step is a
+    # few database transactions and a call (0.15 s on a quiet machine, 0.5-0.7 s measured by
+    # bench-offers on a loaded one, where 16 left the creation budget half idle). Steps beyond
+    # the budget wait for their turn in the limiter, cheaply.
+    publish_concurrency: int = 48
+    # Offers claimed per round at most (a round claims once half of them fit beside the steps
+    # in flight, and those beyond the slots wait for one): the round's look-ups by external id,
+    # account settings and price lists are read once for all of them, and a round's reads
+    # take a few database round trips, so the batch, not the loop, must carry the pace.
+    publish_batch_size: int = 50
     # How long a replica holds an offer it claimed before another may take it over (a crashed
     # replica's claim expires; a create is then finished after a look-up by external id).
     publish_lease_seconds: float = 120.0

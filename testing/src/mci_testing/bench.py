@@ -1,0 +1,141 @@
+"""What the benchmarks (bench/) that run a service in its own process share: serving it, the
+emulator beside it, waiting for readiness, events as the broker carries them, percentiles, the
+load average.
+
+A bench script runs itself with `--serve PORT ACCOUNT=TOKEN...` to become the service
+(`serve`): the service's `main.build` with fixed Allegro tokens, since there is no auth service
+in a benchmark; `spawn_service` starts that process with the service's settings in its
+environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import os
+import sys
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import aio_pika
+import httpx
+import orjson
+
+from mci_testing import infra
+from shared.events import Envelope, Event
+
+ROOT = Path(__file__).resolve().parents[3]  # the repository (testing/src/mci_testing/..)
+
+
+def serve(service: str, port: int, pairs: Sequence[str]) -> None:
+    """The service `service` (API and worker) with fixed Allegro tokens (`ACCOUNT=TOKEN`);
+    its settings come from its environment."""
+    import uvicorn
+
+    # A bench script's folder comes first on the path, and its files' names (orders.py,
+    # offers.py) hide the services' packages.
+    here = Path(sys.argv[0]).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
+    build = importlib.import_module(f"{service}.main").build
+    from shared.allegro.tokens import StaticTokens
+    from shared.service import create_app
+
+    tokens = dict(pair.split("=", 1) for pair in pairs)
+    app = create_app(build(allegro_tokens=StaticTokens(tokens)))
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+async def wait_ready(url: str, within: float = 60) -> None:
+    """Until `url` answers 200 (RuntimeError after `within` seconds)."""
+    deadline = time.monotonic() + within
+    async with httpx.AsyncClient(timeout=5) as http:
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if (await http.get(url)).status_code == 200:
+                    return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} did not answer 200")
+            await asyncio.sleep(0.2)
+
+
+async def spawn_emulator(env: Mapping[str, str]) -> tuple[asyncio.subprocess.Process, str]:
+    """The Allegro emulator in its own process (settings `ALLEGRO_EMULATOR_*` in `env`), ready:
+    the process and its base URL."""
+    port = infra.free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "allegro_emulator",
+        "--port",
+        str(port),
+        env={**os.environ, **env},
+        cwd=ROOT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await wait_ready(f"{base}/__admin/config")
+    except BaseException:
+        await stop(process)
+        raise
+    return process, base
+
+
+async def spawn_service(
+    script: str, tokens: Mapping[str, str], env: Mapping[str, str]
+) -> tuple[asyncio.subprocess.Process, str]:
+    """`script --serve` in its own process with `env` (its settings), ready: the process and
+    its URL."""
+    port = infra.free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        script,
+        "--serve",
+        str(port),
+        *(f"{account}={token}" for account, token in tokens.items()),
+        env={**os.environ, **env},
+        cwd=ROOT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await wait_ready(f"{url}/health/ready")
+    except BaseException:
+        await stop(process)
+        raise
+    return process, url
+
+
+async def stop(*processes: asyncio.subprocess.Process | None) -> None:
+    """Terminate each process still running and wait for it."""
+    for process in processes:
+        if process is not None and process.returncode is None:
+            process.terminate()
+            await process.wait()
+
+
+def message_of(event: Event, source: str) -> aio_pika.Message:
+    """`event` in its envelope, as a producing service's relay publishes it."""
+    envelope = Envelope(
+        type=event.event_type,
+        source=source,
+        correlation_id=str(uuid.uuid4()),
+        data=event.model_dump(mode="json"),
+    )
+    return aio_pika.Message(
+        orjson.dumps(envelope.model_dump(mode="json")),
+        message_id=str(envelope.id),
+        type=envelope.type,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+    )
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, as the notes quote them."""
+    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
