@@ -1,6 +1,7 @@
-"""pytest-xdist scheduling for `make test` (`-n 2 --dist loadfile`): each test file runs whole
-on one worker, so module-scoped servers start once; a directory whose last test reads what
-the others recorded in the process runs whole on one worker, in file order."""
+"""The order of `make test`: the end-to-end tests first (in one process: before any
+session-long stack starts). With pytest-xdist (`-n 2 --dist loadfile`): each test file runs
+whole on one worker, so module-scoped servers start once; a directory whose last test reads
+what the others recorded in the process runs whole on one worker, in file order."""
 
 from __future__ import annotations
 
@@ -27,6 +28,25 @@ def unit_of(nodeid: str) -> str:
         if path.startswith(directory):
             return directory
     return path
+
+
+# Run first: its stack of a dozen service processes must not meet the session-long stacks
+# (the console's, the CLI's, the API tests') on PostgreSQL's 100 connections.
+FIRST_DIRECTORIES = ("tests/e2e/",)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The end-to-end tests first, everything else in its collected order."""
+    root = config.rootpath
+
+    def first(item: pytest.Item) -> bool:
+        try:
+            path = item.path.relative_to(root).as_posix()
+        except ValueError:
+            return False
+        return path.startswith(FIRST_DIRECTORIES)
+
+    items.sort(key=lambda item: not first(item))
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -62,6 +62,8 @@ def serve(
         allegro_api_url=emulator_url,
         allegro_auth_url=emulator_url,
         outbox_poll_interval_seconds=0.2,
+        # Served stacks live for a whole session beside others: a small pool each.
+        database_pool_size=1,
         **({"auth_url": auth_url} if auth_url else {}),
         **(settings or {}),
     )
