@@ -253,7 +253,10 @@ async def settled(platform: Platform, shop: Shop, listable: int, unshippable: se
         return done
     for offer in await platform.offers(shop, "waiting"):
         items = {w["item"] for w in offer["waiting_for"]}
-        if items <= {"stock"} or (items <= {"stock", "price"} and offer["sku"] in unshippable):
+        # Waiting on nothing named is a moment between two steps, not an end.
+        if items and (
+            items <= {"stock"} or (items <= {"stock", "price"} and offer["sku"] in unshippable)
+        ):
             done += 1
     return done
 

@@ -43,7 +43,7 @@ class FakeOffersRepository:
             {"readiness": self.readiness, "base_marketplace": "allegro-pl", "paused": False},
         )
 
-    async def account(self, account_id: str) -> dict[str, Any] | None:
+    async def account(self, account_id: str, *, for_share: bool = False) -> dict[str, Any] | None:
         return self.accounts.get(account_id)
 
     async def counts_by_state_and_marketplace(self) -> list[tuple[str, str, int]]:

@@ -678,10 +678,10 @@ def optional_offer_parameter(api: httpx.Client, category: str) -> dict[str, Any]
     )
 
 
-async def test_parameters_are_checked_against_the_category_before_sending(
-    service: Service,
-) -> None:
-    seller = await service.ready_seller()
+def row_with_optional_parameter(
+    service: Service, seller: Seller
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A catalogue row (taken) whose category has a parameter the catalogue does not fill."""
     with seller.allegro(service.emulator) as api:
         row, parameter = next(
             (r, found)
@@ -690,6 +690,14 @@ async def test_parameters_are_checked_against_the_category_before_sending(
             and (found := optional_offer_parameter(api, r["allegro_category_id"])) is not None
         )
     service.rows.remove(row)
+    return row, parameter
+
+
+async def test_parameters_are_checked_against_the_category_before_sending(
+    service: Service,
+) -> None:
+    seller = await service.ready_seller()
+    row, parameter = row_with_optional_parameter(service, seller)
     category = row["allegro_category_id"]
     posts = service.count("POST", "/sale/product-offers", 201) + service.count(
         "POST", "/sale/product-offers", 422

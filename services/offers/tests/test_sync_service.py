@@ -42,7 +42,7 @@ from .test_service import (
     Seller,
     Service,
     emulator,
-    optional_offer_parameter,
+    row_with_optional_parameter,
     running_service,
 )
 
@@ -433,14 +433,7 @@ async def test_a_refused_activation_is_surfaced_in_the_history_and_the_progress(
     service: Service,
 ) -> None:
     seller = await service.ready_seller()
-    with seller.allegro(service.emulator) as api:
-        row, parameter = next(
-            (r, found)
-            for r in service.rows
-            if r["allegroProducts"] == 1
-            and (found := optional_offer_parameter(api, r["allegro_category_id"])) is not None
-        )
-    service.rows.remove(row)
+    row, parameter = row_with_optional_parameter(service, seller)
     sku = await service.send(seller.account, row, stock=5)
     await service.wait_state(seller.account, sku, "active")
     rows = {sku: row}

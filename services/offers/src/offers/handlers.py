@@ -96,7 +96,7 @@ async def catalog_updated(event: CatalogUpdated, uow: UnitOfWork) -> None:
     """Apply each item only if its revision is newer than the one held."""
     repo = uow.repository(OffersRepository)
     await repo.ensure_account(event.account_id)
-    account = await repo.account(event.account_id)
+    account = await repo.account(event.account_id, for_share=True)
     held = await repo.offers_for_update(event.account_id, [i.sku for i in event.items])
     for item in event.items:
         row = held.get(item.sku)
@@ -120,7 +120,7 @@ async def price_computed(event: PriceComputed, uow: UnitOfWork) -> None:
     """Prices apply when computed from the held catalogue revision or a newer one."""
     repo = uow.repository(OffersRepository)
     await repo.ensure_account(event.account_id)
-    account = await repo.account(event.account_id)
+    account = await repo.account(event.account_id, for_share=True)
     held = await repo.offers_for_update(event.account_id, [i.sku for i in event.items])
     for item in event.items:
         row = held.get(item.sku)

@@ -74,7 +74,11 @@ class OffersRepository:
             {"a": account_id},
         )
 
-    async def account(self, account_id: str) -> dict[str, Any] | None:
+    async def account(self, account_id: str, *, for_share: bool = False) -> dict[str, Any] | None:
+        """`for_share`: held until the transaction ends, so a readiness change waits for
+        offers decided on the readiness read here (else an offer could wait for a readiness
+        the account gained meanwhile, for good)."""
+        lock = " FOR SHARE OF a" if for_share else ""
         row = (
             await self.connection.execute(
                 # With the applied shipping configuration's handling time: the shortest an
@@ -82,7 +86,7 @@ class OffersRepository:
                 sa.text(
                     "SELECT a.*, (SELECT s.applied_document ->> 'handling_time'"
                     "  FROM shipping_configurations s WHERE s.account_id = a.account_id)"
-                    " AS handling_time FROM publication_accounts a WHERE a.account_id = :a"
+                    " AS handling_time FROM publication_accounts a WHERE a.account_id = :a" + lock
                 ),
                 {"a": account_id},
             )
