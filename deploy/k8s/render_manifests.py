@@ -90,7 +90,7 @@ SERVICES: tuple[Service, ...] = (
     Service(
         "orders",
         8005,
-        queues=("orders.accounts", "orders.shipments"),
+        queues=("orders.accounts", "orders.shipments", "orders.offers"),
         secrets=COMMON_SECRETS,
         optional_secrets=ALLEGRO_CLIENT_ID,
         calls_allegro=True,

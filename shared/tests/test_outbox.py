@@ -96,6 +96,24 @@ async def test_an_unroutable_event_stays_pending_until_a_queue_exists(
     assert len(await drain(queue)) == 1
 
 
+async def test_an_event_only_outside_subscribers_take_is_not_held_when_none_is_bound(
+    engine: AsyncEngine, broker: Broker
+) -> None:
+    # OfferFailed and OfferEnded are for subscribers outside the platform: with none bound, the
+    # broker drops them. Published mandatory, they would wait in the outbox forever.
+    async with unit_of_work(engine, "ledger") as uow:
+        await produce(uow, range(2))
+    relay = OutboxRelay(engine, broker, optional_routing_keys=frozenset({"ledger.entry"}))
+    assert await relay.publish_pending() == 2
+    assert await pending(engine) == 0
+    # With a subscriber bound, it receives them as usual.
+    queue = await declare_queue(await broker.publish_channel(), ledger_queue())
+    async with unit_of_work(engine, "ledger") as uow:
+        await produce(uow, range(3))
+    assert await relay.publish_pending() == 3
+    assert len(await drain(queue)) == 3
+
+
 async def test_two_relays_publish_every_row_exactly_once(
     engine: AsyncEngine, broker: Broker, amqp_url: str
 ) -> None:

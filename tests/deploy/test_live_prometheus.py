@@ -828,9 +828,10 @@ async def test_prometheus_scrapes_the_key_series_of_the_running_platform(
                 offer_states["active"]
             ),
             'sum(mci_offers_steps_total{service="offers"})': OFFERS,
-            # the relay sent each OfferPublished (no queue takes offer.published in this
-            # vhost, so the broker returns it: counted as returned, not confirmed)
-            'sum(mci_messages_published_total{service="offers",routing_key="offer.published"})': (
+            # the relay sent each OfferPublished, confirmed once orders' directory queue took it
+            'sum(mci_messages_published_total{service="offers",routing_key="offer.published",'
+            'result="confirmed"})': offer_states["active"],
+            'sum(mci_messages_consumed_total{queue="orders.offers",result="handled"})': (
                 offer_states["active"]
             ),
             'sum(allegro_emulator_requests_total{service="emulator",method="POST",'

@@ -96,6 +96,26 @@ def test_definitions_cover_each_services_subscriptions(
         assert exported == set(spec.bindings), spec.name
 
 
+def test_every_event_a_platform_service_must_consume_has_a_queue() -> None:
+    """An event published `mandatory` with no queue bound is returned by the broker and waits in
+    its producer's outbox forever (the outbox-age alert, a growing backlog). Events only outside
+    subscribers take say so (`requires_consumer = False`) and go out without `mandatory`."""
+    events = pytest.importorskip("shared.events")
+    bound = {binding for bindings in TOPOLOGY.values() for binding in bindings}
+    unbound = [
+        cls.event_type
+        for cls in events.ALL_EVENTS
+        if cls.requires_consumer and (cls.exchange, cls.routing_key) not in bound
+    ]
+    assert unbound == []
+    optional_but_bound = [
+        cls.event_type
+        for cls in events.ALL_EVENTS
+        if not cls.requires_consumer and (cls.exchange, cls.routing_key) in bound
+    ]
+    assert optional_but_bound == [], "a platform queue takes it: publish it mandatory"
+
+
 def test_definitions_declare_no_unknown_queues(definitions: dict[str, Any]) -> None:
     expected = set(TOPOLOGY) | {f"{q}.dlq" for q in TOPOLOGY}
     assert {q["name"] for q in definitions["queues"]} == expected

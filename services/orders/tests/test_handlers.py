@@ -13,7 +13,7 @@ from mci_testing.fake_uow import FakeUnitOfWork
 from orders import handlers
 from orders.domain import commands as c
 from orders.repository import FormToSave, LineItemOwner, OrdersRepository, StoredForm
-from shared.events import OrderCancelled, OrderReceived
+from shared.events import OfferPublished, OrderCancelled, OrderReceived
 
 
 @dataclass
@@ -22,6 +22,8 @@ class FakeOrdersRepository:
     forms: dict[str, StoredForm] | None = None
     lines: dict[str, str] | None = None  # line item id -> checkout form id
     history: list[tuple[str, str]] = field(default_factory=list)
+    offers: dict[str, tuple[str, str]] = field(default_factory=dict)  # offer -> (account, sku)
+    saved_skus: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.forms = {}
@@ -41,6 +43,7 @@ class FakeOrdersRepository:
         assert self.forms is not None
         for save in forms:
             form = save.form
+            self.saved_skus[form["id"]] = save.skus
             old = self.forms.get(form["id"])
             self.forms[form["id"]] = StoredForm(
                 form["id"],
@@ -79,6 +82,16 @@ class FakeOrdersRepository:
     async def own_line_items(self, account_id: str, owners: Mapping[str, str]) -> None:
         assert self.lines is not None
         self.lines.update(owners)
+
+    async def remember_offer(self, account_id: str, offer_id: str, sku: str) -> None:
+        self.offers[offer_id] = (account_id, sku)
+
+    async def published_skus(self, account_id: str, offer_ids: Sequence[str]) -> dict[str, str]:
+        return {
+            o: self.offers[o][1]
+            for o in offer_ids
+            if o in self.offers and self.offers[o][0] == account_id
+        }
 
     async def add_history_rows(self, rows: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
         self.history.extend((form_id, kind) for form_id, kind, _ in rows)
@@ -208,3 +221,33 @@ class TestStoreOrderEvents:
         with pytest.raises(handlers.StaleCursor):
             await handlers.store_order_events(command, uow)
         assert uow.events == [] and importer.repo.forms == {} and importer.repo.cursor == "5"
+
+
+class TestOfferDirectory:
+    async def test_a_line_without_external_id_sells_the_sku_its_offer_was_published_for(
+        self,
+    ) -> None:
+        importer = Importer()
+        uow = FakeUnitOfWork({OrdersRepository: importer.repo})
+        published = OfferPublished(
+            account_id="acct", sku="SKU-7", offer_id="o1", marketplaces={}, stock=3, status="ACTIVE"
+        )
+        await handlers.offer_published(published, uow)
+        bare = form("f1", "READY_FOR_PROCESSING", "r1", "l1")
+        del bare["lineItems"][0]["offer"]["external"]
+        await importer.page(fetched(bare))
+        (order,) = [e for e in importer.events if isinstance(e, OrderReceived)]
+        assert [line.sku for line in order.lines] == ["SKU-7"]
+        assert importer.repo.saved_skus["f1"] == ["SKU-7"]
+
+    async def test_the_offers_external_id_wins_and_another_accounts_offer_is_not_used(
+        self,
+    ) -> None:
+        importer = Importer()
+        importer.repo.offers["o1"] = ("other-account", "SKU-OTHER")
+        await importer.page(fetched(form("f1", "READY_FOR_PROCESSING", "r1", "l1")))
+        bare = form("f2", "READY_FOR_PROCESSING", "r1", "l2")
+        del bare["lineItems"][0]["offer"]["external"]
+        await importer.page(fetched(bare))
+        lines = {e.order_id: e.lines[0].sku for e in importer.events}
+        assert lines == {"f1": "SKU-1", "f2": None}

@@ -45,6 +45,7 @@ from shared.events import (
     AccountRefreshFailed,
     Envelope,
     Event,
+    OfferPublished,
     OrderCancelled,
     OrderReceived,
     SupplierFulfillmentChanged,
@@ -146,13 +147,14 @@ class Service:
         await self.cursor_caught_up(account, login)
         return account, login, form
 
-    def connect_seller(self) -> tuple[str, str]:
-        """A new emulator seller with one active offer; (account id, login). Not yet announced."""
+    def connect_seller(self, *, external: bool = True) -> tuple[str, str]:
+        """A new emulator seller with one active offer (whose external id is the SKU unless
+        `external` is false); (account id, login). Not yet announced."""
         login = self.emulator.new_seller()["login"]
         token = self.emulator.token_for(login)["access_token"]
         account = f"acct-{uuid.uuid4().hex[:8]}"
         self.tokens.tokens[account] = token
-        self.offers[account] = create_offer(self.emulator, token)
+        self.offers[account] = create_offer(self.emulator, token, external=external)
         return account, login
 
     async def connected(self, account: str) -> None:
@@ -202,7 +204,7 @@ def last_event(emulator: EmulatorHandle, login: str) -> str:
     return str(response.json()["latestEvent"]["id"])
 
 
-def create_offer(emulator: EmulatorHandle, token: str) -> str:
+def create_offer(emulator: EmulatorHandle, token: str, *, external: bool = True) -> str:
     headers = {
         "Authorization": f"Bearer {token}",
         "Accept": "application/vnd.allegro.public.v1+json",
@@ -224,7 +226,7 @@ def create_offer(emulator: EmulatorHandle, token: str) -> str:
             "sellingMode": {"price": {"amount": "49.90", "currency": "PLN"}},
             "stock": {"available": 50, "unit": "UNIT"},
             "publication": {"status": "ACTIVE"},
-            "external": {"id": f"SKU-{uuid.uuid4().hex[:8]}"},
+            **({"external": {"id": f"SKU-{uuid.uuid4().hex[:8]}"}} if external else {}),
         }
         response = api.post("/sale/product-offers", json=body)
         assert response.status_code == 201, response.text
@@ -323,6 +325,46 @@ async def test_paid_orders_are_received_once_and_the_cursor_is_stored(service: S
     assert sorted(r["order_id"] for r in received) == sorted(
         [f["id"] for f in forms] + [later["id"]]
     )
+
+
+async def test_a_line_whose_offer_has_no_external_id_gets_the_sku_offers_published(
+    service: Service,
+) -> None:
+    account, login = service.connect_seller(external=False)
+    bare = service.offers[account]
+    # offers announces what it published; orders keeps the offer -> SKU directory from it.
+    await service.bus.publish(
+        OfferPublished(
+            account_id=account,
+            sku="SKU-FROM-OFFERS",
+            offer_id=bare,
+            marketplaces={"allegro-pl": "ACTIVE"},
+            stock=50,
+            status="ACTIVE",
+        ),
+        source="offers",
+    )
+    await service.connected(account)
+
+    async def remembered() -> bool:
+        engine = create_engine(service.database_url)
+        try:
+            async with engine.connect() as conn:
+                found = await conn.scalar(
+                    sa.text("SELECT sku FROM offer_skus WHERE offer_id = :o"), {"o": bare}
+                )
+        finally:
+            await engine.dispose()
+        return bool(found == "SKU-FROM-OFFERS")
+
+    await wait_until(remembered, within=30)
+    form = service.buy(account)
+    assert "external" not in form["lineItems"][0]["offer"]
+    (received,) = await service.probe.wait_for("OrderReceived", 1, account_id=account)
+    assert [line["sku"] for line in received["lines"]] == ["SKU-FROM-OFFERS"]
+    await service.cursor_caught_up(account, login)
+    found = await service.http.get("/orders", params={"sku": "SKU-FROM-OFFERS"})
+    assert [o["id"] for o in found.json()["items"]] == [form["id"]]
 
 
 async def test_filled_in_after_ready_for_processing_does_not_regress(service: Service) -> None:

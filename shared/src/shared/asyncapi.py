@@ -25,6 +25,7 @@ def _message(event: type[Event]) -> dict[str, Any]:
         "contentType": "application/json",
         "x-producer": event.producer,
         "x-consumers": list(event.consumers),
+        "x-requires-consumer": event.requires_consumer,
         "bindings": {"amqp": {"messageType": event.event_type, "deliveryMode": 2}},
         "headers": {
             "type": "object",
@@ -80,7 +81,10 @@ def document() -> dict[str, Any]:
                 "type and `correlation_id`. Events are versioned: a breaking change is a new "
                 "`version`, published beside the old one until every consumer moved. Items "
                 "carry revisions: apply an item only if it is newer than what you hold. "
-                + DEAD_LETTER_NOTE
+                "An event with `x-requires-consumer: false` is for subscribers outside the "
+                "platform and is published without `mandatory`: bind a durable queue to its "
+                "routing key before you need its events, since none is kept while no queue "
+                "is bound. " + DEAD_LETTER_NOTE
             ),
         },
         "servers": {

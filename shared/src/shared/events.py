@@ -51,6 +51,11 @@ class Event(BaseModel):
     summary: ClassVar[str] = ""
     producer: ClassVar[str] = ""
     consumers: ClassVar[tuple[str, ...]] = ()
+    # True: a platform service consumes it, so a publish no queue takes is a failure, retried
+    # until its consumer's queue exists (it may simply not be declared yet). False: only for
+    # subscribers outside the platform; published without `mandatory`, so an event nobody
+    # has bound a queue for is dropped by the broker instead of waiting in the outbox forever.
+    requires_consumer: ClassVar[bool] = True
 
 
 E = TypeVar("E", bound=Event)
@@ -205,6 +210,7 @@ class OfferFailed(Event):
     event_type = "OfferFailed"
     producer = "offers"
     consumers = ("external", "dashboards")
+    requires_consumer = False
     routing_key = "offer.failed"
     summary = "A product could not be listed or updated; the reason says why."
 
@@ -224,6 +230,7 @@ class OfferEnded(Event):
     event_type = "OfferEnded"
     producer = "offers"
     consumers = ("external", "dashboards")
+    requires_consumer = False
     routing_key = "offer.ended"
     summary = "An offer was ended (stock 0, withdrawn from the selection, or by Allegro)."
 
@@ -505,3 +512,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     SupplierReferenceListsChanged,
 )
 EVENTS_BY_TYPE: dict[str, type[Event]] = {cls.event_type: cls for cls in ALL_EVENTS}
+# Routing keys the relay publishes without `mandatory` (see `Event.requires_consumer`).
+OPTIONAL_ROUTING_KEYS: frozenset[str] = frozenset(
+    cls.routing_key for cls in ALL_EVENTS if not cls.requires_consumer
+)

@@ -67,6 +67,7 @@ TOPOLOGY: dict[str, list[tuple[str, str]]] = {
         ("mci.upstream", "supplier.shipment"),
         ("mci.upstream", "supplier.fulfillment"),
     ],
+    "orders.offers": [("mci.events", "offer.published")],
     "bigbuy.orders": [("mci.events", "order.received"), ("mci.events", "order.cancelled")],
 }
 

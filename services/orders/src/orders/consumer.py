@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orders.handlers import ACCOUNT_HANDLERS, SHIPMENT_HANDLERS
+from orders.handlers import ACCOUNT_HANDLERS, OFFER_HANDLERS, SHIPMENT_HANDLERS
 from shared.messaging.topology import QueueSpec, events, upstream
 from shared.service import Subscription
 
@@ -19,7 +19,11 @@ SHIPMENTS = QueueSpec(
     "orders.shipments", upstream("supplier.shipment", "supplier.fulfillment"), max_failures=1
 )
 
+# The offers the platform published, by id: the SKU of a line whose offer has no external id.
+OFFERS = QueueSpec("orders.offers", events("offer.published"))
+
 SUBSCRIPTIONS: list[Subscription] = [
     Subscription(ACCOUNTS, ACCOUNT_HANDLERS),
     Subscription(SHIPMENTS, SHIPMENT_HANDLERS),
+    Subscription(OFFERS, OFFER_HANDLERS),
 ]

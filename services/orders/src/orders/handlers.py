@@ -16,6 +16,7 @@ from shared.events import (
     AccountDisconnected,
     AccountRefreshFailed,
     Event,
+    OfferPublished,
     SupplierFulfillmentChanged,
     SupplierShipmentSent,
 )
@@ -46,6 +47,17 @@ async def account_refresh_failed(event: AccountRefreshFailed, uow: UnitOfWork) -
 async def account_disconnected(event: AccountDisconnected, uow: UnitOfWork) -> None:
     await uow.repository(OrdersRepository).set_account_status(
         event.account_id, "disconnected", "credentials removed"
+    )
+
+
+# --- offer events (offers) -------------------------------------------------------------------
+
+
+async def offer_published(event: OfferPublished, uow: UnitOfWork) -> None:
+    """Remember which SKU the offer sells: a line whose offer lost its external id on Allegro
+    still goes to the supplier as that SKU."""
+    await uow.repository(OrdersRepository).remember_offer(
+        event.account_id, event.offer_id, event.sku
     )
 
 
@@ -88,6 +100,9 @@ async def _store_forms(
     line_ids = [str(li["id"]) for form, _, _ in items for li in form.get("lineItems") or []]
     owners = await repo.line_item_owners(line_ids)
     owner = {o.line_item_id: o.checkout_form_id for o in owners}
+    published = await repo.published_skus(
+        account_id, checkout.offers_without_sku(form for form, _, _ in items)
+    )
     handed = {o.checkout_form_id for o in owners if o.received}
     now = datetime.now(UTC)
     saves: list[FormToSave] = []
@@ -107,7 +122,11 @@ async def _store_forms(
         others = {owner[li] for li in lines if li in owner and owner[li] != form_id}
         handed_off = sorted(others & handed)
         duplicate_of = handed_off[0] if handed_off else None
-        saves.append(FormToSave(form, status, last_event_id, duplicate_of))
+        saves.append(
+            FormToSave(
+                form, status, last_event_id, duplicate_of, checkout.line_skus(form, published)
+            )
+        )
         revision = str(form.get("revision") or "")
         if stored is None or stored.status != status or stored.revision != revision:
             history.append(
@@ -137,7 +156,7 @@ async def _store_forms(
             and not already_duplicate
         )
         if received_now:
-            emitted.append(checkout.order_received(account_id, form))
+            emitted.append(checkout.order_received(account_id, form, published))
             received.append(form_id)
             handed.add(form_id)
             history.append((form_id, "received", {"revision": revision}))
@@ -476,4 +495,9 @@ SHIPMENT_HANDLERS: dict[type[Event], Handler] = {
     SupplierShipmentSent: supplier_shipment_sent,
     SupplierFulfillmentChanged: supplier_fulfillment_changed,
 }
-HANDLERS: dict[type[Event], Handler] = {**ACCOUNT_HANDLERS, **SHIPMENT_HANDLERS}
+OFFER_HANDLERS: dict[type[Event], Handler] = {OfferPublished: offer_published}
+HANDLERS: dict[type[Event], Handler] = {
+    **ACCOUNT_HANDLERS,
+    **SHIPMENT_HANDLERS,
+    **OFFER_HANDLERS,
+}

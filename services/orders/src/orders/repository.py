@@ -33,6 +33,7 @@ class FormToSave:
     status: str
     last_event_id: str | None
     duplicate_of: str | None
+    skus: list[str]  # what its lines sell, for the operator's search
 
 
 @dataclass(frozen=True)
@@ -214,11 +215,7 @@ class OrdersRepository:
                     "ev": save.last_event_id,
                     "login": (form.get("buyer") or {}).get("login"),
                     "bought": items[0].get("boughtAt") if items else None,
-                    "skus": [
-                        str(sku)
-                        for item in items
-                        if (sku := ((item.get("offer") or {}).get("external") or {}).get("id"))
-                    ],
+                    "skus": save.skus,
                 }
             )
         await self.connection.execute(
@@ -253,6 +250,32 @@ class OrdersRepository:
             ),
             {"ids": list(checkout_form_ids), "by": by},
         )
+
+    # --- the offer directory (OfferPublished) ---------------------------------------------------
+
+    async def remember_offer(self, account_id: str, offer_id: str, sku: str) -> None:
+        await self.connection.execute(
+            sa.text(
+                "INSERT INTO offer_skus (offer_id, account_id, sku) VALUES (:o, :a, :s)"
+                " ON CONFLICT (offer_id) DO UPDATE SET account_id = :a, sku = :s,"
+                " updated_at = now()"
+                " WHERE (offer_skus.account_id, offer_skus.sku) IS DISTINCT FROM (:a, :s)"
+            ),
+            {"o": offer_id, "a": account_id, "s": sku},
+        )
+
+    async def published_skus(self, account_id: str, offer_ids: Sequence[str]) -> dict[str, str]:
+        """Offer id -> the SKU the platform published it for, for the offers it knows."""
+        if not offer_ids:
+            return {}
+        rows = await self.connection.execute(
+            sa.text(
+                "SELECT offer_id, sku FROM offer_skus"
+                " WHERE account_id = :a AND offer_id = ANY(CAST(:ids AS text[]))"
+            ),
+            {"a": account_id, "ids": list(offer_ids)},
+        )
+        return {str(r[0]): str(r[1]) for r in rows}
 
     async def line_item_owners(self, line_item_ids: Sequence[str]) -> list[LineItemOwner]:
         rows = await self.connection.execute(

@@ -1,7 +1,8 @@
 """The outbox relay: publishes committed outbox rows, marks them published after the confirm.
 
 Claims a batch with `FOR UPDATE SKIP LOCKED` (several replicas never publish the same row at
-once), publishes every row persistent and mandatory on a confirming channel, awaits the confirms
+once), publishes every row persistent and mandatory (except events only outside subscribers
+take, `Event.requires_consumer`) on a confirming channel, awaits the confirms
 together (one-by-one confirms are ~5x slower), and marks only the confirmed rows. A row whose
 publish failed or timed out stays pending and is retried: consumers deduplicate by message id.
 Wakes on the `outbox` NOTIFY that an insert fires, with a short poll as a fallback. A nack (e.g.
@@ -27,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared import metrics
 from shared.db import plain_dsn
+from shared.events import OPTIONAL_ROUTING_KEYS
 from shared.logs import get_logger
 from shared.messaging.broker import Broker
 
@@ -75,6 +77,7 @@ class OutboxRelay:
         lanes: int = 2,
         prune_batch: int = 5000,
         retry_base: float = 0.5,
+        optional_routing_keys: frozenset[str] = OPTIONAL_ROUTING_KEYS,
     ) -> None:
         self.engine = engine
         self.broker = broker
@@ -86,6 +89,7 @@ class OutboxRelay:
         self.prune_batch = prune_batch
         # A failed row waits retry_base * 2**attempts seconds (at most 60) before its next try.
         self.retry_base = retry_base
+        self.optional_routing_keys = optional_routing_keys
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
         self._last_metrics = 0.0
@@ -194,7 +198,7 @@ class OutboxRelay:
             await exchange.publish(
                 message,
                 routing_key=row["routing_key"],
-                mandatory=True,
+                mandatory=row["routing_key"] not in self.optional_routing_keys,
                 timeout=self.publish_timeout,
             )
         except Exception as exc:  # returned, nacked, timed out or channel closed: retry later

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -33,6 +34,32 @@ def cancellation_reason(event_types: tuple[str, ...]) -> str:
     return "CANCELLED"
 
 
+def line_sku(item: dict[str, Any], published: Mapping[str, str]) -> str | None:
+    """The SKU a line sells: the offer's external id as Allegro gives it, else the SKU the
+    platform published that offer for (a seller may have cleared the external id on Allegro)."""
+    offer = item.get("offer") or {}
+    external = (offer.get("external") or {}).get("id")
+    if external:
+        return str(external)
+    return published.get(str(offer.get("id")))
+
+
+def offers_without_sku(forms: Iterable[dict[str, Any]]) -> list[str]:
+    """Offers named by lines that carry no external id: the ones to look up in the directory."""
+    return sorted(
+        {
+            str(item["offer"]["id"])
+            for form in forms
+            for item in form.get("lineItems") or []
+            if not ((item.get("offer") or {}).get("external") or {}).get("id")
+        }
+    )
+
+
+def line_skus(form: dict[str, Any], published: Mapping[str, str]) -> list[str]:
+    return [sku for item in form.get("lineItems") or [] if (sku := line_sku(item, published))]
+
+
 def _money(value: dict[str, Any] | None, fallback_currency: str) -> Money:
     value = value or {}
     return Money(
@@ -41,7 +68,9 @@ def _money(value: dict[str, Any] | None, fallback_currency: str) -> Money:
     )
 
 
-def order_received(account_id: str, form: dict[str, Any]) -> OrderReceived:
+def order_received(
+    account_id: str, form: dict[str, Any], published: Mapping[str, str] | None = None
+) -> OrderReceived:
     """What a fulfilment system needs to ship the checkout form (see docs/asyncapi.yaml)."""
     total = form.get("summary", {}).get("totalToPay") or {}
     currency = str(total.get("currency") or "PLN")
@@ -69,7 +98,7 @@ def order_received(account_id: str, form: dict[str, Any]) -> OrderReceived:
         lines=[
             OrderLine(
                 line_item_id=str(item["id"]),
-                sku=(item.get("offer", {}).get("external") or {}).get("id"),
+                sku=line_sku(item, published or {}),
                 offer_id=str(item["offer"]["id"]),
                 quantity=int(item["quantity"]),
                 unit_price=_money(item.get("price"), currency),
