@@ -209,6 +209,10 @@ async def test_a_shop_not_ready_names_what_is_missing_and_a_viewer_cannot_act(
     await expect(listed.locator("[data-readiness]")).to_have_text(
         "Not ready: responsible producer, product safety information missing"
     )
+    # The marketplaces its offers are sold on, as offers has them (CZ and SK from a PL shop).
+    await expect(listed.locator("[data-marketplaces]")).to_have_text(
+        "allegro-pl (base), allegro-cz, allegro-sk"
+    )
     await listed.get_by_role("link", name="Publication").click()
     await expect(page.locator("#shop")).to_have_value(shop["id"])
     verdict = page.locator("#readiness [data-readiness]")
