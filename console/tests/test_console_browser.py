@@ -59,7 +59,7 @@ def catalogue(tag: str) -> tuple[bytes, dict[str, str]]:
 
     first12 = f"590{int(uuid.uuid4().hex[:9], 16) % 10**9:09d}"
     weighted = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(first12))
-    ean = first12 + str(-weighted % 10)  # EAN-13 with its check digit
+    ean = names["ean"] = first12 + str(-weighted % 10)  # EAN-13 with its check digit
     body = b"".join(
         orjson.dumps(r) + b"\n"
         for r in (
@@ -276,6 +276,31 @@ async def test_catalogue_import_errors_selection_and_a_not_listable_reason(
         stored = (await catalog.get(f"/products/{names['no_ean']}")).json()
     assert stored["operator_title"] == "Makita cordless drill 18 V"
     await screenshot(page, "product")
+
+    # Found again by its EAN or words of its title (one match: opened), and by a word both
+    # products' titles hold (two: listed to choose from).
+    await page.get_by_role("link", name="Product", exact=True).click()
+    search = page.get_by_label("SKU, EAN or title")
+    await search.fill(names["ean"])
+    await page.get_by_role("button", name="Find", exact=True).click()
+    await expect(page.get_by_role("status")).to_have_text(f"Found {names['good']} (by its EAN).")
+    await expect(page.locator("#product h2").first).to_have_text(f"Cordless drill {names['good']}")
+    await search.fill("makita CORDLESS drill 18")
+    await page.get_by_role("button", name="Find", exact=True).click()
+    await expect(page.get_by_role("status")).to_have_text(
+        f"Found {names['no_ean']} (by its title)."
+    )
+    await expect(page.locator("#product h2").first).to_have_text("Makita cordless drill 18 V")
+    tag = names["good"].removeprefix("CT-GOOD-")
+    await search.fill(tag)
+    await page.get_by_role("button", name="Find", exact=True).click()
+    await expect(page.get_by_role("status")).to_have_text(f"2 products match {tag}: open one.")
+    matches = page.locator("#product-matches")
+    await expect(matches.get_by_role("row").filter(has_text=names["ean"])).to_contain_text(
+        names["good"]
+    )
+    await matches.get_by_role("button", name=f"Open {names['no_ean']}").click()
+    await expect(page.locator("#product h2").first).to_have_text("Makita cordless drill 18 V")
 
     # The shop lists products without an EAN too, under a cap of one: the preview says so.
     await page.get_by_role("link", name="Catalogue").click()
