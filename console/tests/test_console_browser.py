@@ -515,7 +515,8 @@ async def test_an_order_is_followed_to_its_tracking_on_allegro_and_a_failed_writ
     BigBuy connector sends it upstream) is refused by Allegro (a waybill in too many orders),
     shown failed with Allegro's words, retried by an operator and written to Allegro."""
     shop = await stack.connected_shop("trail")
-    offer = stack.active_offer(shop["login"])
+    sku = f"CT-TRAIL-{uuid.uuid4().hex[:8]}"
+    offer = stack.emulator.active_offer(shop["login"], sku=sku, stock=50)
     form = stack.emulator.admin("POST", "/orders", {"offerId": offer})
     waybill = f"DPD{uuid.uuid4().hex[:10].upper()}"
     async with stack.http("orders", "viewer") as orders:
@@ -549,11 +550,19 @@ async def test_an_order_is_followed_to_its_tracking_on_allegro_and_a_failed_writ
         finally:
             stack.emulator.admin("PUT", "/config", {"waybill_max_orders": limit})
 
-    # A viewer reads the whole trail and why it stopped, and is offered no retry.
+    # A viewer finds it across shops by its buyer and SKU, reads the whole trail and why it
+    # stopped, and is offered no retry.
     await log_in(page, stack, "viewer")
     await page.goto(f"{stack.console}/#/orders")
-    await page.get_by_label("Checkout form id").fill(form["id"])
-    await page.get_by_role("button", name="Find order").click()
+    await page.get_by_label("Orders of shop").select_option(label="every shop")
+    await page.get_by_label("Buyer login").fill(form["buyer"]["login"])
+    await page.get_by_label("SKU", exact=True).fill(sku)
+    await page.get_by_role("button", name="List orders").click()
+    await expect(page.locator("#orders-list").get_by_role("row")).to_have_count(2)  # + header
+    listed = page.locator("#orders-list").get_by_role("row").filter(has_text=form["id"])
+    await expect(listed).to_contain_text(shop["alias"])
+    await expect(listed).to_contain_text(form["buyer"]["login"])
+    await listed.get_by_role("button", name="Open").click()
     trail = page.locator("#order-trail")
     await expect(trail).to_contain_text("Read from Allegro: READY_FOR_PROCESSING")
     await expect(trail).to_contain_text(

@@ -11,6 +11,8 @@ export async function renderOrders(container) {
     state.accounts.map((a) => h("option", { value: a.id }, a.alias)));
   const status = h("select", { id: "orders-status", "aria-label": "Order status" },
     ["", "BOUGHT", "FILLED_IN", "READY_FOR_PROCESSING", "CANCELLED"].map((s) => h("option", { value: s }, s || "any status")));
+  const buyer = h("input", { id: "orders-buyer", size: 16 });
+  const sku = h("input", { id: "orders-sku", size: 16 });
   const search = h("input", { id: "order-id", size: 40 });
   const line = resultLine();
   const list = h("div", { id: "orders-list" });
@@ -36,11 +38,13 @@ export async function renderOrders(container) {
     return `Order ${order.id} of ${shopName(order.account_id)}.`;
   });
   const load = () => act(line, async () => {
-    const page = await get("orders", "/orders", { account_id: shopFilter.value, status: status.value, limit: 100 });
+    const page = await get("orders", "/orders", {
+      account_id: shopFilter.value, status: status.value, buyer_login: buyer.value.trim(), sku: sku.value.trim(), limit: 100,
+    });
     list.replaceChildren(
       page.items.length
-        ? table(["Order", "Shop", "Status", "Fulfilment", "Marketplace", "Total", "Handed off", ""], page.items, (o) => [
-            o.id, shopName(o.account_id), o.status, o.fulfillment_status || "-", o.marketplace_id,
+        ? table(["Order", "Shop", "Status", "Fulfilment", "Buyer", "Marketplace", "Total", "Handed off", ""], page.items, (o) => [
+            o.id, shopName(o.account_id), o.status, o.fulfillment_status || "-", o.buyer_login || "-", o.marketplace_id,
             o.total ? (typeof o.total === "object" ? `${o.total.amount} ${o.total.currency}` : o.total) : "-",
             o.received_at ? when(o.received_at) : o.cancelled_at ? `cancelled ${when(o.cancelled_at)}` : "not yet",
             h("button", { type: "button", onclick: () => open(o.id) }, "Open"),
@@ -51,7 +55,10 @@ export async function renderOrders(container) {
   });
   append(container,
     h("section", {},
-      shopFilter, status, h("button", { type: "button", onclick: load }, "List orders"),
+      shopFilter, status,
+      h("label", { for: "orders-buyer" }, "Buyer login"), buyer,
+      h("label", { for: "orders-sku" }, "SKU"), sku,
+      h("button", { type: "button", onclick: load }, "List orders"),
       h("label", { for: "order-id" }, "Checkout form id"), search,
       h("button", { type: "button", onclick: () => open(search.value.trim()) }, "Find order"),
       line, list),
