@@ -15,8 +15,9 @@ import httpx
 import orjson
 from playwright.async_api import FilePayload, Locator, Page, expect
 
+from mci_testing.bus import Bus
 from mci_testing.infra import wait_until
-from shared.events import AccountDisconnected, Envelope
+from shared.events import AccountDisconnected, Envelope, SupplierShipmentSent
 from shared.messaging.consumer import (
     ERROR_HEADER,
     FAILURES_HEADER,
@@ -58,7 +59,7 @@ def catalogue(tag: str) -> tuple[bytes, dict[str, str]]:
 
     first12 = f"590{int(uuid.uuid4().hex[:9], 16) % 10**9:09d}"
     weighted = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(first12))
-    ean = first12 + str(-weighted % 10)  # EAN-13 with its check digit
+    ean = names["ean"] = first12 + str(-weighted % 10)  # EAN-13 with its check digit
     body = b"".join(
         orjson.dumps(r) + b"\n"
         for r in (
@@ -158,6 +159,19 @@ async def test_a_shop_whose_token_allegro_refuses_is_shown_failing(
     row = page.get_by_role("row").filter(has_text=shop["alias"])
     await expect(row.locator("[data-status]")).to_contain_text("Token failing: ")
     await expect(row.locator("[data-status]")).to_have_class("status-problem")
+    # The Orders page shows the failing import; a viewer cannot retry it, an operator can.
+    await page.goto(f"{stack.console}/#/orders")
+    failing_import = page.locator("#order-import").get_by_role("row").filter(has_text=shop["alias"])
+    await expect(failing_import).to_contain_text("failed")
+    await expect(failing_import.get_by_role("button", name="Retry the import")).to_have_count(0)
+    await page.get_by_role("button", name="Log out").click()
+    await log_in(page, stack, "operator")
+    await page.goto(f"{stack.console}/#/orders")
+    failing_import = page.locator("#order-import").get_by_role("row").filter(has_text=shop["alias"])
+    await failing_import.get_by_role("button", name="Retry the import").click()
+    await expect(page.locator("#order-import").get_by_role("status")).to_contain_text(
+        f"The import of {shop['alias']} is polled again now"
+    )
 
 
 async def test_a_shop_is_connected_with_a_code_the_seller_types_at_allegro(
@@ -262,6 +276,31 @@ async def test_catalogue_import_errors_selection_and_a_not_listable_reason(
         stored = (await catalog.get(f"/products/{names['no_ean']}")).json()
     assert stored["operator_title"] == "Makita cordless drill 18 V"
     await screenshot(page, "product")
+
+    # Found again by its EAN or words of its title (one match: opened), and by a word both
+    # products' titles hold (two: listed to choose from).
+    await page.get_by_role("link", name="Product", exact=True).click()
+    search = page.get_by_label("SKU, EAN or title")
+    await search.fill(names["ean"])
+    await page.get_by_role("button", name="Find", exact=True).click()
+    await expect(page.get_by_role("status")).to_have_text(f"Found {names['good']} (by its EAN).")
+    await expect(page.locator("#product h2").first).to_have_text(f"Cordless drill {names['good']}")
+    await search.fill("makita CORDLESS drill 18")
+    await page.get_by_role("button", name="Find", exact=True).click()
+    await expect(page.get_by_role("status")).to_have_text(
+        f"Found {names['no_ean']} (by its title)."
+    )
+    await expect(page.locator("#product h2").first).to_have_text("Makita cordless drill 18 V")
+    tag = names["good"].removeprefix("CT-GOOD-")
+    await search.fill(tag)
+    await page.get_by_role("button", name="Find", exact=True).click()
+    await expect(page.get_by_role("status")).to_have_text(f"2 products match {tag}: open one.")
+    matches = page.locator("#product-matches")
+    await expect(matches.get_by_role("row").filter(has_text=names["ean"])).to_contain_text(
+        names["good"]
+    )
+    await matches.get_by_role("button", name=f"Open {names['no_ean']}").click()
+    await expect(page.locator("#product h2").first).to_have_text("Makita cordless drill 18 V")
 
     # The shop lists products without an EAN too, under a cap of one: the preview says so.
     await page.get_by_role("link", name="Catalogue").click()
@@ -467,6 +506,104 @@ async def test_an_order_placed_at_allegro_is_listed_and_opened(page: Page, stack
     await page.get_by_label("Checkout form id").fill("no-such-order")
     await page.get_by_role("button", name="Find order").click()
     await expect(page.get_by_role("alert")).to_contain_text("orders refused")
+
+
+async def test_an_order_is_followed_to_its_tracking_on_allegro_and_a_failed_write_back_retried(
+    page: Page, stack: Stack
+) -> None:
+    """Allegro -> the supplier -> tracking back on one order: the supplier's shipment (as the
+    BigBuy connector sends it upstream) is refused by Allegro (a waybill in too many orders),
+    shown failed with Allegro's words, retried by an operator and written to Allegro."""
+    shop = await stack.connected_shop("trail")
+    sku = f"CT-TRAIL-{uuid.uuid4().hex[:8]}"
+    offer = stack.emulator.active_offer(shop["login"], sku=sku, stock=50)
+    form = stack.emulator.admin("POST", "/orders", {"offerId": offer})
+    waybill = f"DPD{uuid.uuid4().hex[:10].upper()}"
+    async with stack.http("orders", "viewer") as orders:
+
+        async def imported() -> bool:
+            found = await orders.get(f"/orders/{form['id']}")
+            return found.status_code == 200 and found.json()["received_at"] is not None
+
+        await wait_until(imported, within=60, interval=0.5)
+
+        async def write_back(state: str) -> bool:
+            found = await orders.get("/write-backs", params={"checkout_form_id": form["id"]})
+            return [w["state"] for w in found.json()["items"]] == [state]
+
+        # Allegro takes a waybill on a limited number of orders: none now, so it refuses it.
+        limit = stack.emulator.admin("GET", "/config")["waybill_max_orders"]
+        stack.emulator.admin("PUT", "/config", {"waybill_max_orders": 0})
+        try:
+            bus = await Bus.open(stack.amqp_url)
+            try:
+                shipped = SupplierShipmentSent(
+                    account_id=shop["id"],
+                    order_id=form["id"],
+                    carrier_id="DPD",
+                    tracking_number=waybill,
+                )
+                await bus.publish(shipped, source="bigbuy")
+            finally:
+                await bus.close()
+            await wait_until(lambda: write_back("failed"), within=60, interval=0.5)
+        finally:
+            stack.emulator.admin("PUT", "/config", {"waybill_max_orders": limit})
+
+    # A viewer finds it across shops by its buyer and SKU, reads the whole trail and why it
+    # stopped, and is offered no retry.
+    await log_in(page, stack, "viewer")
+    await page.goto(f"{stack.console}/#/orders")
+    await page.get_by_label("Orders of shop").select_option(label="every shop")
+    await page.get_by_label("Buyer login").fill(form["buyer"]["login"])
+    await page.get_by_label("SKU", exact=True).fill(sku)
+    await page.get_by_role("button", name="List orders").click()
+    await expect(page.locator("#orders-list").get_by_role("row")).to_have_count(2)  # + header
+    listed = page.locator("#orders-list").get_by_role("row").filter(has_text=form["id"])
+    await expect(listed).to_contain_text(shop["alias"])
+    await expect(listed).to_contain_text(form["buyer"]["login"])
+    await listed.get_by_role("button", name="Open").click()
+    trail = page.locator("#order-trail")
+    await expect(trail).to_contain_text("Read from Allegro: READY_FOR_PROCESSING")
+    await expect(trail).to_contain_text(
+        "Paid on Allegro: imported and handed to fulfilment (the supplier)"
+    )
+    await expect(trail).to_contain_text(f"Shipped by the supplier: DPD {waybill}")
+    refused = trail.get_by_role("row").filter(has_text=f"tracking: DPD {waybill}")
+    await expect(refused.locator("[data-write-back]")).to_have_text("failed")
+    await expect(refused).to_contain_text("This waybill is used in too many orders")
+    await expect(trail).to_contain_text("Writing to Allegro failed")
+    failed = page.locator("#failed-write-backs").get_by_role("row").filter(has_text=form["id"])
+    await expect(failed).to_contain_text(shop["alias"])
+    await expect(page.get_by_role("button", name="Retry the write-back")).to_have_count(0)
+    await expect(failed.get_by_role("button", name="Retry")).to_have_count(0)
+
+    # An operator retries it: orders writes the tracking to Allegro and says so.
+    await page.get_by_role("button", name="Log out").click()
+    await log_in(page, stack, "operator")
+    await page.goto(f"{stack.console}/#/orders")
+    await page.get_by_label("Checkout form id").fill(form["id"])
+    await page.get_by_role("button", name="Find order").click()
+    await page.locator("#order-trail").get_by_role("button", name="Retry the write-back").click()
+    await expect(page.locator("#write-back-result")).to_contain_text(
+        f"The write-back of order {form['id']} (tracking: DPD {waybill}) is tried again"
+    )
+    await expect(page.locator("#order-trail")).to_contain_text("Writing to Allegro retried")
+    async with stack.http("orders", "viewer") as orders:
+        await wait_until(lambda: write_back("done"), within=60, interval=0.5)
+    await page.get_by_role("button", name="Find order").click()
+    trail = page.locator("#order-trail")
+    done = trail.get_by_role("row").filter(has_text=f"tracking: DPD {waybill}")
+    await expect(done.locator("[data-write-back]")).to_have_text("written to Allegro")
+    await expect(trail).to_contain_text("Tracking on Allegro: shipment added")
+    await expect(trail).to_contain_text("Fulfilment status SENT set on Allegro")
+    await expect(
+        page.locator("#failed-write-backs").get_by_role("row").filter(has_text=form["id"])
+    ).to_have_count(0)
+    await screenshot(page, "order-trail")
+    # On Allegro (the emulator): the buyer's form carries the waybill.
+    on_allegro = stack.emulator.admin("GET", f"/state?login={shop['login']}")
+    assert waybill in orjson.dumps(on_allegro).decode()
 
 
 async def dead_letter(amqp_url: str, account: str) -> str:

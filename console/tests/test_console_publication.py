@@ -209,6 +209,10 @@ async def test_a_shop_not_ready_names_what_is_missing_and_a_viewer_cannot_act(
     await expect(listed.locator("[data-readiness]")).to_have_text(
         "Not ready: responsible producer, product safety information missing"
     )
+    # The marketplaces its offers are sold on, as offers has them (CZ and SK from a PL shop).
+    await expect(listed.locator("[data-marketplaces]")).to_have_text(
+        "allegro-pl (base), allegro-cz, allegro-sk"
+    )
     await listed.get_by_role("link", name="Publication").click()
     await expect(page.locator("#shop")).to_have_value(shop["id"])
     verdict = page.locator("#readiness [data-readiness]")
@@ -218,6 +222,7 @@ async def test_a_shop_not_ready_names_what_is_missing_and_a_viewer_cannot_act(
     )
     await expect(page.get_by_role("button", name="Pause publication")).to_have_count(0)
     await expect(page.get_by_role("button", name="Dry run")).to_have_count(0)
+    await expect(page.locator("#producer-form")).to_have_count(0)
 
     await page.get_by_role("button", name="Log out").click()
     await log_in(page, stack, "operator")
@@ -238,6 +243,27 @@ async def test_a_shop_not_ready_names_what_is_missing_and_a_viewer_cannot_act(
     )
     await expect(row).to_contain_text("ok")
     await screenshot(page, "publication-readiness")
+
+    # The producer's data given in the page: offers creates it on Allegro, the shop is ready.
+    producer = PRODUCER["producerData"]
+    for label, value in (
+        ("Name on Allegro (at most 50 characters)", PRODUCER["name"]),
+        ("Trade name", producer["tradeName"]),
+        ("Country (ISO code, e.g. PL)", "pl"),
+        ("Street and number", producer["address"]["street"]),
+        ("Postal code", producer["address"]["postalCode"]),
+        ("City", producer["address"]["city"]),
+        ("Contact e-mail", producer["contact"]["email"]),
+    ):
+        await page.get_by_label(label).fill(value)
+    await page.get_by_role("button", name="Create the responsible producer on Allegro").click()
+    await expect(page.locator("#readiness-result")).to_have_text(
+        "The responsible producer is on Allegro: ready to publish."
+    )
+    await expect(verdict).to_have_text("Ready to publish.")
+    made = page.locator("#readiness").get_by_role("row").filter(has_text="Responsible producer")
+    await expect(made).to_contain_text("ok (created now)")
+    await expect(made).to_contain_text(PRODUCER["name"])
 
 
 async def test_drift_a_seller_made_on_allegro_is_shown_and_a_reconcile_finds_the_rest(

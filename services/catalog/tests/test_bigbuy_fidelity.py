@@ -1,6 +1,7 @@
 """A BigBuy product file as BigBuy ships it, through the import API, on the real database and
 broker: the cases issue 11 names (EAN-8 and GTIN-14, a bad check digit, weight 0, zero dates,
-`1.234,56`, refurbished items, long titles), and the operator's title per SKU."""
+`1.234,56`, refurbished items, long titles), the operator's title per SKU, and the operator's
+search by SKU, EAN or title."""
 
 from __future__ import annotations
 
@@ -82,3 +83,40 @@ async def test_the_operator_sets_a_title_per_sku(catalog: Catalog) -> None:
     removed = await catalog.http.delete("/products/S-LONG/title")
     assert removed.status_code == 200 and removed.json()["emitted_items"] == 1
     assert (await catalog.latest())["S-LONG"]["title"].startswith("Krzesło biurowe ergonomiczne z")
+
+
+async def test_the_operator_finds_products_by_sku_ean_or_words_of_the_title(
+    catalog: Catalog,
+) -> None:
+    await catalog.import_bytes("bigbuy", BODY)
+    retitled = await catalog.http.put(
+        "/products/S-REFURB/title", json={"title": "Notebook odnowiony 14 cali"}
+    )
+    assert retitled.status_code == 200, retitled.text
+
+    async def found(q: str, **params: str | int) -> list[str]:
+        answer = await catalog.http.get("/products", params={"q": q, **params})
+        assert answer.status_code == 200, answer.text
+        return [p["sku"] for p in answer.json()["items"]]
+
+    assert await found("S-EAN8") == ["S-EAN8"]
+    assert await found("96385074") == ["S-EAN8"]
+    # Two products carry this EAN; both, in SKU order, a page at a time.
+    assert await found("5901234123457") == ["S-LONG", "S-NOWEIGHT"]
+    first = (await catalog.http.get("/products", params={"q": "5901234123457", "limit": 1})).json()
+    assert [p["sku"] for p in first["items"]] == ["S-LONG"]
+    assert await found("5901234123457", after=first["next"]) == ["S-NOWEIGHT"]
+    # Words of the supplier's title, any case; the operator's title too.
+    assert await found("kubk") == ["S-GTIN14"]
+    assert await found("KUBEK") == ["S-BADEAN"]
+    assert await found("  biurowe   ergonomiczne ") == ["S-LONG"]
+    assert await found("notebook") == ["S-REFURB"]
+    # LIKE's wildcards are read as the characters they are.
+    assert await found("_") == []
+    assert await found("%") == []
+    assert await found("S-EAN") == []  # a SKU is matched whole
+
+    blank = await catalog.http.get("/products", params={"q": "   "})
+    assert blank.status_code == 422 and blank.json()["error"]["code"] == "invalid_search"
+    mixed = await catalog.http.get("/products", params={"q": "kubek", "category": "Home"})
+    assert mixed.status_code == 422 and mixed.json()["error"]["code"] == "invalid_search"

@@ -1,4 +1,5 @@
-// Orders: imported checkout forms, one order, the import per shop.
+// Orders: imported checkout forms, one order (Allegro -> BigBuy -> tracking back), the import per
+// shop, failed write-backs.
 
 import { state, h, fill, table, when, shopName, can, ApiError, get, getAll, post, resultLine, act, action, append } from "./lib.js";
 
@@ -10,21 +11,40 @@ export async function renderOrders(container) {
     state.accounts.map((a) => h("option", { value: a.id }, a.alias)));
   const status = h("select", { id: "orders-status", "aria-label": "Order status" },
     ["", "BOUGHT", "FILLED_IN", "READY_FOR_PROCESSING", "CANCELLED"].map((s) => h("option", { value: s }, s || "any status")));
+  const buyer = h("input", { id: "orders-buyer", size: 16 });
+  const sku = h("input", { id: "orders-sku", size: 16 });
   const search = h("input", { id: "order-id", size: 40 });
   const line = resultLine();
   const list = h("div", { id: "orders-list" });
   const detail = h("div", { id: "order-detail" });
-  const open = (orderId) => act(line, async () => {
+  // Outside what is drawn again: a write-back's retry says what it did after the order is
+  // read back.
+  const trailLine = h("div", { class: "result", hidden: true, id: "write-back-result" });
+  // Allegro (the form) -> BigBuy (the supplier order) -> tracking back on Allegro (orders'
+  // history and write-backs): one order's whole path, each part drawn from its service.
+  const failedWriteBacks = await failedWriteBacksSection();
+  const show = async (orderId) => {
     const order = await get("orders", `/orders/${encodeURIComponent(orderId)}`);
-    detail.replaceChildren(orderView(order), await supplierOrderView(order.id));
+    const trail = orderTrail(order, trailLine, async () => {
+      await show(orderId);
+      await failedWriteBacks.draw();
+    });
+    detail.replaceChildren(orderView(order), await supplierOrderView(order.id), trail);
+    return order;
+  };
+  const open = (orderId) => act(line, async () => {
+    trailLine.hidden = true;
+    const order = await show(orderId);
     return `Order ${order.id} of ${shopName(order.account_id)}.`;
   });
   const load = () => act(line, async () => {
-    const page = await get("orders", "/orders", { account_id: shopFilter.value, status: status.value, limit: 100 });
+    const page = await get("orders", "/orders", {
+      account_id: shopFilter.value, status: status.value, buyer_login: buyer.value.trim(), sku: sku.value.trim(), limit: 100,
+    });
     list.replaceChildren(
       page.items.length
-        ? table(["Order", "Shop", "Status", "Fulfilment", "Marketplace", "Total", "Handed off", ""], page.items, (o) => [
-            o.id, shopName(o.account_id), o.status, o.fulfillment_status || "-", o.marketplace_id,
+        ? table(["Order", "Shop", "Status", "Fulfilment", "Buyer", "Marketplace", "Total", "Handed off", ""], page.items, (o) => [
+            o.id, shopName(o.account_id), o.status, o.fulfillment_status || "-", o.buyer_login || "-", o.marketplace_id,
             o.total ? (typeof o.total === "object" ? `${o.total.amount} ${o.total.currency}` : o.total) : "-",
             o.received_at ? when(o.received_at) : o.cancelled_at ? `cancelled ${when(o.cancelled_at)}` : "not yet",
             h("button", { type: "button", onclick: () => open(o.id) }, "Open"),
@@ -35,12 +55,16 @@ export async function renderOrders(container) {
   });
   append(container,
     h("section", {},
-      shopFilter, status, h("button", { type: "button", onclick: load }, "List orders"),
+      shopFilter, status,
+      h("label", { for: "orders-buyer" }, "Buyer login"), buyer,
+      h("label", { for: "orders-sku" }, "SKU"), sku,
+      h("button", { type: "button", onclick: load }, "List orders"),
       h("label", { for: "order-id" }, "Checkout form id"), search,
       h("button", { type: "button", onclick: () => open(search.value.trim()) }, "Find order"),
       line, list),
     detail,
     await importStatusSection(),
+    failedWriteBacks.section,
     await supplierOrdersSection(),
   );
   await load();
@@ -78,13 +102,99 @@ export function orderView(order) {
 }
 
 export async function importStatusSection() {
-  const rows = await getAll("orders", "/import/accounts");
-  return h("section", { id: "order-import" }, h("h2", {}, "Order import per shop"),
-    rows.length
-      ? table(["Shop", "Import", "Last poll", "Failures", "Last error"], rows, (r) => [
+  const section = h("section", { id: "order-import" }, h("h2", {}, "Order import per shop"));
+  const line = resultLine();
+  const body = h("div");
+  // A failing import (tokens or refresh failed, pages failing) can be polled again at once.
+  const failing = (r) => r.status === "tokens_failed" || r.status === "refresh_failed" || r.failures > 0;
+  const draw = async () => {
+    const rows = await getAll("orders", "/import/accounts");
+    fill(body, rows.length
+      ? table(["Shop", "Import", "Last poll", "Failures", "Last error", ""], rows, (r) => [
           shopName(r.account_id), r.status + (r.status_reason ? `: ${r.status_reason}` : ""), when(r.last_polled_at), r.failures, r.last_error || "-",
+          failing(r)
+            ? action("Retry the import", "operator", () => act(line, async () => {
+                const done = await post("orders", `/import/accounts/${encodeURIComponent(r.account_id)}/retry`);
+                await draw();
+                return `The import of ${shopName(r.account_id)} is polled again now${done.retried_by ? ` (asked by ${done.retried_by})` : ""}.`;
+              }))
+            : null,
         ])
       : h("p", {}, "No shop is imported yet."));
+  };
+  await draw();
+  append(section, line, body);
+  return section;
+}
+
+// --- What orders wrote back to Allegro: shipments (tracking) and fulfilment statuses --------
+
+// orders' history kinds, in words.
+const HISTORY_WORDS = {
+  imported: (d) => `Read from Allegro: ${d.status}${d.fulfillment_status ? `, fulfilment ${d.fulfillment_status}` : ""}${(d.events || []).length ? ` (${d.events.join(", ")})` : ""}`,
+  received: () => "Paid on Allegro: imported and handed to fulfilment (the supplier)",
+  cancelled: (d) => `Cancelled on Allegro${d.reason ? ` (${d.reason})` : ""}`,
+  reimported: () => "Read from Allegro again (operator)",
+  shipment_requested: (d) => `Shipped by the supplier: ${d.carrier || "carrier ?"} ${d.waybill || ""}, to be written to Allegro`,
+  shipment_added: (d) => `Tracking on Allegro: shipment added (${d.carrier_name || d.carrier_id || "carrier"})`,
+  status_requested: (d) => `Fulfilment status ${d.status} asked${d.by ? ` by ${d.by}` : ""}`,
+  fulfillment_set: (d) => `Fulfilment status ${d.status} set on Allegro`,
+  write_back_failed: (d) => `Writing to Allegro failed: ${d.error}`,
+  write_back_retried: (d) => `Writing to Allegro retried${d.by ? ` by ${d.by}` : ""}`,
+};
+const WRITE_BACK_STATES = {
+  pending: "to be written",
+  done: "written to Allegro",
+  failed: "failed",
+};
+const writeBackWhat = (w) =>
+  w.kind === "shipment"
+    ? `tracking: ${[w.carrier || w.carrier_name || w.carrier_id, w.waybill].filter(Boolean).join(" ")}`
+    : `fulfilment status ${w.fulfillment_status}`;
+
+// A failed write-back's retry: orders starts again where it stopped (a waybill added stays).
+const retryWriteBack = (line, w, then) => act(line, async () => {
+  const done = await post("orders", `/write-backs/${encodeURIComponent(w.id)}/retry`);
+  await then();
+  return `The write-back of order ${w.checkout_form_id} (${writeBackWhat(w)}) is tried again (now ${WRITE_BACK_STATES[done.state] || done.state}).`;
+});
+
+// One order's trail after the hand-off: what orders recorded, and what it wrote back.
+export function orderTrail(order, line, again) {
+  const section = h("section", { id: "order-trail" }, h("h3", {}, "History"));
+  append(section,
+    (order.history || []).length
+      ? table(["When", "What"], order.history, (e) => [when(e.at), (HISTORY_WORDS[e.kind] || (() => e.kind))(e.detail || {})])
+      : h("p", {}, "Nothing recorded yet."),
+    h("h3", {}, "Written back to Allegro"),
+    (order.write_backs || []).length
+      ? table(["What", "State", "Attempts", "Why", ""], order.write_backs, (w) => [
+          writeBackWhat(w), h("span", { dataset: { writeBack: w.state } }, WRITE_BACK_STATES[w.state] || w.state), w.attempts, w.last_error || "-",
+          w.state === "failed" ? action("Retry the write-back", "operator", () => retryWriteBack(line, w, again)) : null,
+        ])
+      : h("p", {}, "Nothing to write back yet: tracking comes when the supplier ships."),
+    line);
+  return section;
+}
+
+// Write-backs Allegro refused for good, across shops, each retried by an operator. The section
+// and how to draw it again (a retry from an order's trail takes its row out).
+export async function failedWriteBacksSection() {
+  const section = h("section", { id: "failed-write-backs" }, h("h2", {}, "Write-backs to Allegro that failed"));
+  const line = resultLine();
+  const body = h("div");
+  const draw = async () => {
+    const rows = await getAll("orders", "/write-backs", { state: "failed" });
+    fill(body, rows.length
+      ? table(["Order", "Shop", "What", "Attempts", "Why", ""], rows, (w) => [
+          w.checkout_form_id, shopName(w.account_id), writeBackWhat(w), w.attempts, w.last_error || "-",
+          action("Retry", "operator", () => retryWriteBack(line, w, draw)),
+        ])
+      : h("p", {}, "No write-back failed."));
+  };
+  await draw();
+  append(section, line, body);
+  return { section, draw };
 }
 
 // --- Supplier orders and the wallet (the BigBuy connector) ----------------------------------

@@ -4,38 +4,85 @@ import { FIXES, OFFER_FIXES, OFFER_STATES, h, fill, table, can, shop, when, mone
 
 // --- One product (catalog, pricing) ---------------------------------------------------------
 
+// How many products a search lists at most (the operator narrows it with more words).
+const SEARCH_LIMIT = 50;
+
 export async function renderProduct(container) {
   const params = new URLSearchParams(location.hash.split("?")[1] || "");
-  const input = h("input", { id: "product-sku", value: params.get("sku") || "" });
+  const input = h("input", { id: "product-sku", value: params.get("sku") || "", size: 40 });
   const line = resultLine();
+  const matches = h("div", { id: "product-matches" });
   const body = h("div", { id: "product" });
+  // One product by its SKU: catalog's data, and in the selected shop its offer and prices.
+  const show = async (sku) => {
+    let product = null;
+    try {
+      product = await get("catalog", `/products/${encodeURIComponent(sku)}`);
+    } catch (exc) {
+      // offers may hold an offer for a SKU the catalogue no longer has: still show it.
+      if (!(exc instanceof ApiError && exc.status === 404) || !shop()) throw exc;
+    }
+    body.replaceChildren(product ? productView(product) : h("p", { class: "muted" }, `The catalogue has no product ${sku}.`));
+    if (shop()) {
+      if (product) append(body, await listabilityView(product.sku));
+      append(body, await offerView(sku));
+      if (product) append(body, await pricesView(sku));
+    }
+    return product;
+  };
+  const open = (sku) => act(line, async () => {
+    const product = await show(sku);
+    return product ? `Found ${product.sku}.` : `The catalogue has no product ${sku}; its offer in ${shopName(shop())} is below.`;
+  });
+  // A SKU first (what every other page links with); else catalog's search: the EAN, or words
+  // of the title. One match is opened, several are listed to choose from.
   const find = () =>
     act(line, async () => {
-      const sku = input.value.trim();
-      let product = null;
-      try {
-        product = await get("catalog", `/products/${encodeURIComponent(sku)}`);
-      } catch (exc) {
-        // offers may hold an offer for a SKU the catalogue no longer has: still show it.
-        if (!(exc instanceof ApiError && exc.status === 404) || !shop()) throw exc;
+      const text = input.value.trim();
+      matches.replaceChildren();
+      const bySku = await get("catalog", `/products/${encodeURIComponent(text)}`).catch((exc) => {
+        if (exc instanceof ApiError && exc.status === 404) return null;
+        throw exc;
+      });
+      if (bySku) {
+        await show(text);
+        return `Found ${bySku.sku}.`;
       }
-      body.replaceChildren(product ? productView(product) : h("p", { class: "muted" }, `The catalogue has no product ${sku}.`));
-      if (shop()) {
-        if (product) append(body, await listabilityView(product.sku));
-        append(body, await offerView(sku));
-        if (product) append(body, await pricesView(sku));
+      const found = await get("catalog", "/products", { q: text, limit: SEARCH_LIMIT });
+      if (found.items.length === 1) {
+        await show(found.items[0].sku);
+        return `Found ${found.items[0].sku} (${found.items[0].ean === text ? "by its EAN" : "by its title"}).`;
       }
-      return product ? `Found ${product.sku}.` : `The catalogue has no product ${sku}; its offer in ${shopName(shop())} is below.`;
+      if (!found.items.length) {
+        // No product, but offers may still hold an offer under that SKU in the shop.
+        if (shop()) {
+          await show(text);
+          return `The catalogue has no product ${text}; its offer in ${shopName(shop())}, if any, is below.`;
+        }
+        body.replaceChildren();
+        return `No product has the SKU or EAN ${text}, or a title with it.`;
+      }
+      body.replaceChildren();
+      matches.replaceChildren(
+        table(["SKU", "EAN", "Title", ""], found.items, (p) => [
+          p.sku, p.ean || "none", p.title || "-",
+          h("button", { type: "button", onclick: () => open(p.sku) }, `Open ${p.sku}`),
+        ]),
+      );
+      return `${found.items.length}${found.next ? ` (the first ${SEARCH_LIMIT})` : ""} products match ${text}: open one.`;
     });
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") find();
+  });
   append(container,
-    h("label", { for: "product-sku" }, "SKU"),
+    h("label", { for: "product-sku" }, "SKU, EAN or title"),
     input,
     h("button", { type: "button", onclick: find }, "Find"),
-    h("p", { class: "muted" }, "The catalog service finds products by SKU; search by EAN or title is not offered by it yet."),
     line,
+    matches,
     body,
   );
-  if (input.value) await find();
+  if (input.value) await open(input.value);
 }
 
 export function productView(p) {

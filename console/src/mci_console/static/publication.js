@@ -66,14 +66,17 @@ export async function readinessSection() {
         found.checked_at ? ` Readiness checked ${when(found.checked_at)}.` : ""),
     );
   };
-  draw(await get("offers", offers("/readiness")));
-  // The safety text is the one readiness item the operator gives here; the others are made
-  // in the seller's Allegro settings (or with the producer's data, through the API).
+  const found = await get("offers", offers("/readiness"));
+  draw(found);
+  // The safety text and the responsible producer are what an operator gives here; the return
+  // policy, warranty and shipping price list are made in the seller's Allegro settings.
   const safety = can("operator") ? h("textarea", { id: "safety-information", rows: 2, maxlength: 5000 }) : null;
+  const producerMissing = found.items.some((i) => i.item === "responsible_producer" && i.status !== "ok");
   append(section,
     body,
     safety ? h("label", { for: "safety-information" }, "Product safety information (kept when left empty)") : null,
     safety,
+    can("operator") ? producerForm(producerMissing, line, draw) : null,
     action("Check readiness on Allegro now", "operator", () =>
       act(line, async () => {
         const text = safety.value.trim();
@@ -94,6 +97,50 @@ export async function readinessSection() {
     line,
   );
   return section;
+}
+
+// The responsible producer's data (GPSR) as Allegro takes it: offers' readiness check creates
+// it on Allegro for the shop, and offers use it from then on.
+const PRODUCER_FIELDS = [
+  ["name", "Name on Allegro (at most 50 characters)", 50],
+  ["tradeName", "Trade name", 200],
+  ["countryCode", "Country (ISO code, e.g. PL)", 2],
+  ["street", "Street and number", 200],
+  ["postalCode", "Postal code", 20],
+  ["city", "City", 100],
+  ["email", "Contact e-mail", 50],
+  ["phoneNumber", "Contact phone", 30],
+];
+
+function producerForm(open, line, draw) {
+  const inputs = {};
+  const form = h("form", { id: "producer-form", class: "grid" });
+  for (const [name, label, max] of PRODUCER_FIELDS) {
+    const id = `producer-${name}`;
+    inputs[name] = h("input", { id, name, maxlength: max });
+    append(form, h("div", {}, h("label", { for: id }, label), h("br"), inputs[name]));
+  }
+  append(form, h("div", {}, h("button", { type: "submit" }, "Create the responsible producer on Allegro")));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const v = (name) => inputs[name].value.trim() || undefined;
+    const producer = {
+      name: v("name"),
+      producerData: {
+        tradeName: v("tradeName"),
+        address: { countryCode: (v("countryCode") || "").toUpperCase() || undefined, street: v("street"), postalCode: v("postalCode"), city: v("city") },
+        contact: { email: v("email"), phoneNumber: v("phoneNumber") },
+      },
+    };
+    act(line, async () => {
+      const found = await post("offers", offers("/readiness"), { responsible_producer: producer, create_missing: true });
+      draw(found);
+      return found.readiness === "ready"
+        ? "The responsible producer is on Allegro: ready to publish."
+        : "Checked on Allegro: still not ready (the missing items are listed).";
+    });
+  });
+  return h("details", { open }, h("summary", {}, "Responsible producer (GPSR): give its data"), form);
 }
 
 // --- progress, followed live ----------------------------------------------------------------

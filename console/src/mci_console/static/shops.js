@@ -77,6 +77,15 @@ export function readinessWords(found) {
   return [`Not ready: ${missing.join(", ") || "see its page"} missing${paused}`, false];
 }
 
+// The marketplaces a shop's offers are priced and sold on (offers' account), its base first;
+// the base alone until offers knows the shop.
+function marketplacesCell(account, found) {
+  const base = account.base_marketplace;
+  const enabled = found && Array.isArray(found.marketplaces) ? found.marketplaces : [base];
+  const others = enabled.filter((m) => m !== base);
+  return h("span", { dataset: { marketplaces: enabled.join(" ") } }, [`${base} (base)`, ...others].join(", "));
+}
+
 export async function shopsTable(body, line, connectPanel, renderAgain) {
   await loadAccounts();
   const imports = await getAll("orders", "/import/accounts").catch(() => []);
@@ -91,7 +100,7 @@ export async function shopsTable(body, line, connectPanel, renderAgain) {
     }),
   ]);
   const rows = table(
-    ["Shop", "Status", "Publication", "Allegro seller", "Marketplace", "Product cap", "Token valid until", "Last connection attempt", "Actions"],
+    ["Shop", "Status", "Publication", "Allegro seller", "Marketplaces", "Product cap", "Token valid until", "Last connection attempt", "Actions"],
     state.accounts,
     (a) => {
       const importing = imports.find((i) => i.account_id === a.id);
@@ -105,7 +114,7 @@ export async function shopsTable(body, line, connectPanel, renderAgain) {
         h("span", { class: good ? "status-connected" : "status-problem", dataset: { status: a.status } }, words),
         publicationCell(a, readiness[a.id]),
         a.allegro_login || "-",
-        a.base_marketplace,
+        marketplacesCell(a, readiness[a.id]),
         caps[a.id] ? String(caps[a.id].product_cap) : "-",
         when(a.access_expires_at),
         attempt,

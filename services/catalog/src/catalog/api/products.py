@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from catalog.api.common import NOT_FOUND
@@ -13,18 +13,40 @@ from catalog.domain import commands as c
 from catalog.domain.selection import normalise_category
 from catalog.domain.titles import ALLEGRO_TITLE_MAX
 from catalog.handlers import products as handlers
+from shared.errors import Invalid
+from shared.http import error_responses
 from shared.pagination import Page, PageQuery
 from shared.security import Operator, Viewer
 
 router = APIRouter()
 
 
-@router.get("/products")
+@router.get("/products", responses=error_responses(422))
 async def list_products(
-    deps: Deps, _: Viewer, page: PageQuery, category: str | None = None
+    deps: Deps,
+    _: Viewer,
+    page: PageQuery,
+    category: str | None = None,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=200,
+            description="A SKU or an EAN (exactly), or part of the title, the supplier's or the"
+            " operator's (any case); not with `category`",
+        ),
+    ] = None,
 ) -> Page[dict[str, Any]]:
-    """Products in SKU order (`next`: the last SKU of the page); `category`: its subtree."""
-    query = c.ListProducts(page, normalise_category(category) if category else None)
+    """Products in SKU order (`next`: the last SKU of the page); `category`: its subtree;
+    `q`: an operator's search."""
+    text = None if q is None else " ".join(q.split())
+    if text is not None and (not text or category):
+        raise Invalid(
+            "search with a SKU, an EAN or words of the title, without a category",
+            code="invalid_search",
+            details=[{"field": "q", "reason": "empty" if not text else "with_category"}],
+        )
+    query = c.ListProducts(page, normalise_category(category) if category else None, text)
     return await deps.units.read(handlers.list_products, query)
 
 

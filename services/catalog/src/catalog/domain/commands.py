@@ -22,6 +22,7 @@ from shared.pagination import PageRequest
 class ListProducts:
     page: PageRequest
     category: str | None = None  # a supplier category: its whole subtree
+    text: str | None = None  # SKU or EAN exactly, or part of the title (an operator's search)
 
 
 @dataclass(frozen=True)

@@ -89,9 +89,11 @@ def group_view(parent_sku: str, variations: list[Product]) -> dict[str, Any]:
 
 async def list_products(query: c.ListProducts, uow: UnitOfWork) -> Page[dict[str, Any]]:
     """Products in SKU order; the cursor is the last SKU of the page."""
-    found = await uow.repository(ProductRepository).page(
-        query.page.after, query.page.fetch, query.category
-    )
+    products = uow.repository(ProductRepository)
+    if query.text is not None:
+        found = await products.search_page(query.text, query.page.after, query.page.fetch)
+    else:
+        found = await products.page(query.page.after, query.page.fetch, query.category)
     page = page_of(found, query.page, lambda p: p.sku)
     return Page[dict[str, Any]](items=[product_view(p) for p in page.items], next=page.next)
 

@@ -31,6 +31,15 @@ _PAGE = (
     " OR category_path LIKE :prefix) ORDER BY sku LIMIT :limit"
 )
 _PRODUCT_PAGE = sa.text(_PAGE)
+# An operator's search: the SKU or EAN exactly, or words of the title (the supplier's or the
+# operator's), case-folded. No index serves the title's substring: a scan of the products, a
+# few tens of milliseconds at the catalogue sizes we hold, on an operator's click only.
+_SEARCH_PAGE = sa.text(
+    f"SELECT {PRODUCT_COLUMNS} FROM products WHERE sku > :after"
+    " AND (sku = :text OR ean = :text OR title ILIKE :pattern"
+    " OR sku IN (SELECT o.sku FROM title_overrides o WHERE o.title ILIKE :pattern))"
+    " ORDER BY sku LIMIT :limit"
+)
 # Products naming one of the given taxonomy ids (anywhere in the path) or manufacturer ids.
 _NAMING_PAGE = sa.text(
     f"SELECT {PRODUCT_COLUMNS} FROM products WHERE sku > :after"
@@ -161,6 +170,16 @@ class ProductRepository(Repository):
                 "category": category,
                 "prefix": None if category is None else _like_prefix(category),
             },
+        )
+        return [product_from_row(r) for r in rows]
+
+    async def search_page(self, text: str, after: str | None, limit: int) -> list[Product]:
+        """Products whose SKU or EAN is `text`, or whose title (the supplier's or the
+        operator's) contains it, in SKU order after `after`."""
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = await self._bulk_rows(
+            _SEARCH_PAGE,
+            {"after": after or "", "limit": limit, "text": text, "pattern": f"%{escaped}%"},
         )
         return [product_from_row(r) for r in rows]
 
