@@ -428,12 +428,12 @@ async def test_a_readiness_check_never_overwrites_one_that_began_later(
         missing_policy = [{"item": "return_policy", "status": "missing", "fix": "create it"}]
         stored = await units.handle(
             handlers.readiness_found,
-            c.ReadinessFound(account, ok, {"return_policy": "rp"}, 300, later.started_at),
+            c.ReadinessFound(account, ok, {"return_policy": "rp"}, 300, later.number),
         )
         assert stored["readiness"] == "ready"
         stale = await units.handle(
             handlers.readiness_found,
-            c.ReadinessFound(account, missing_policy, {}, 300, earlier.started_at),
+            c.ReadinessFound(account, missing_policy, {}, 300, earlier.number),
         )
         assert stale["readiness"] == "ready" and stale["items"] == ok
     finally:
