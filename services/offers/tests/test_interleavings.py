@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import timedelta
 from collections.abc import AsyncIterator, Awaitable
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
