@@ -398,11 +398,24 @@ async def test_one_reconcile_at_a_time_and_bad_requests(service: Service) -> Non
 
 async def test_drift_pages_newest_first(service: Service) -> None:
     seller = await ready_seller(service)
-    _, offer_id = await live_offer(
+    sku, offer_id = await live_offer(
         service, seller, prices={"allegro-pl": Money(amount=Decimal("20.00"), currency="PLN")}
     )
-    for amount in ("21.00", "22.00", "23.00"):
+
+    async def ours_again() -> bool:
+        """The repair is over: our 20.00 is on Allegro and stored as sent, no command out."""
+        offer = await service.offer(seller.account, sku)
+        there = service.on_allegro(seller, sku)[0]["sellingMode"]["price"]["amount"]
+        sent = ((offer["sent"]["prices"] or {}).get("allegro-pl") or {}).get("amount")
+        return there == sent == "20.00" and offer["sync"]["in_command"] is None
+
+    for count, amount in enumerate(("21.00", "22.00", "23.00"), start=1):
         seller_edit(service, offer_id, price={"amount": amount, "currency": "PLN"})
+        # Each edit's repair sends our price again by a batch command. The next edit waits for
+        # it: a command still out would overwrite the seller's next price on Allegro before
+        # the reader looks (or be stored while it reads), and that edit would be no drift.
+        await drift_of(service, seller.account, count)
+        await wait_until(ours_again, within=60)
         await caught_up(service, seller)
     first = await service.http.get(f"/accounts/{seller.account}/drift", params={"limit": 2})
     page = first.json()
