@@ -253,7 +253,8 @@ async def settled(platform: Platform, shop: Shop, listable: int, unshippable: se
         return done
     for offer in await platform.offers(shop, "waiting"):
         items = {w["item"] for w in offer["waiting_for"]}
-        # Waiting on nothing named is a moment between two steps, not an end.
+        # An offer waiting on nothing cannot be stored (offers' constraint); were one read, it
+        # would not be settled.
         if items and (
             items <= {"stock"} or (items <= {"stock", "price"} and offer["sku"] in unshippable)
         ):

@@ -580,20 +580,16 @@ async def offers_work(
     """The connected account made ready on the emulator (its producer and safety text given),
     then a few products with a catalogue item and a price each, as catalog and pricing publish
     them: offers creates them on the emulator. Returns the offers per settled state."""
-    found: dict[str, Any] = {}
-    for _ in range(3):  # the worker's own first check may race the operator's (see offers)
-        answer = await http.post(
-            f"{url}/accounts/{account}/readiness",
-            json={
-                "create_missing": True,
-                "responsible_producer": PRODUCER,
-                "safety_information": SAFETY,
-            },
-        )
-        answer.raise_for_status()
-        found = answer.json()
-        if found["readiness"] == "ready":
-            break
+    answer = await http.post(
+        f"{url}/accounts/{account}/readiness",
+        json={
+            "create_missing": True,
+            "responsible_producer": PRODUCER,
+            "safety_information": SAFETY,
+        },
+    )
+    answer.raise_for_status()
+    found: dict[str, Any] = answer.json()
     assert found["readiness"] == "ready", found
     rows = await asyncio.to_thread(emulator.admin, "GET", "/catalogue/sample?n=200")
     chosen = [r for r in rows["rows"] if r["allegroProducts"] == 1][:OFFERS]

@@ -190,6 +190,27 @@ async def drift_of(
     return found
 
 
+async def ours_on_allegro(service: Service, seller: Seller, sku: str) -> None:
+    """Wait until a repair is over: Allegro has our wanted price and stock, stored as sent,
+    and no batch command of the offer is out. A `resend` repair sends ours again by a command,
+    whose change is one more event on Allegro (and overwrites a seller's edit made before it
+    lands): a test counting events or editing again waits for it."""
+
+    async def settled() -> bool:
+        offer = await service.offer(seller.account, sku)
+        there = service.on_allegro(seller, sku)[0]
+        wanted = Decimal(offer["prices"]["allegro-pl"]["amount"])
+        sent = (offer["sent"]["prices"] or {}).get("allegro-pl") or {}
+        return (
+            offer["sync"]["in_command"] is None
+            and Decimal(there["sellingMode"]["price"]["amount"]) == wanted
+            and Decimal(str(sent.get("amount") or "-1")) == wanted
+            and there["stock"]["available"] == offer["stock"] == offer["sent"]["stock"]
+        )
+
+    await wait_until(settled, within=60)
+
+
 # --- the offer-event reader ---------------------------------------------------------------------
 
 
@@ -243,7 +264,9 @@ async def test_drift_made_on_allegro_is_detected_and_repaired_per_offer(service:
         return status == "ACTIVE"
 
     await wait_until(live_again, within=60)
-    # The reactivation's own events are read and are no drift.
+    for sku in (priced, stocked):
+        await ours_on_allegro(service, seller, sku)
+    # The reactivation's and the repairs' own events are read and are no drift.
     await caught_up(service, seller)
     assert len(await drift(service, seller.account)) == 3
     counts = await summary(service, seller.account)
@@ -282,6 +305,7 @@ async def test_the_event_cursor_survives_a_restart(replicas: tuple[Service, Repl
     sku, offer_id = await live_offer(service, seller)
     seller_edit(service, offer_id, price={"amount": "44.40", "currency": "PLN"})
     await drift_of(service, seller.account, 1)
+    await ours_on_allegro(service, seller, sku)
     before = await caught_up(service, seller)
 
     await running.stop()
@@ -289,6 +313,7 @@ async def test_the_event_cursor_survives_a_restart(replicas: tuple[Service, Repl
     service.http = await running.start()
 
     found = await drift_of(service, seller.account, 2)
+    await ours_on_allegro(service, seller, sku)
     after = await caught_up(service, seller)
     assert sorted(f["kind"] for f in found) == ["price", "stock"]
     assert len({f["event_id"] for f in found}) == 2
@@ -398,11 +423,17 @@ async def test_one_reconcile_at_a_time_and_bad_requests(service: Service) -> Non
 
 async def test_drift_pages_newest_first(service: Service) -> None:
     seller = await ready_seller(service)
-    _, offer_id = await live_offer(
+    sku, offer_id = await live_offer(
         service, seller, prices={"allegro-pl": Money(amount=Decimal("20.00"), currency="PLN")}
     )
-    for amount in ("21.00", "22.00", "23.00"):
+
+    for count, amount in enumerate(("21.00", "22.00", "23.00"), start=1):
         seller_edit(service, offer_id, price={"amount": amount, "currency": "PLN"})
+        # Each edit's repair sends our price again by a batch command. The next edit waits for
+        # it: a command still out would overwrite the seller's next price on Allegro before
+        # the reader looks (or be stored while it reads), and that edit would be no drift.
+        await drift_of(service, seller.account, count)
+        await ours_on_allegro(service, seller, sku)
         await caught_up(service, seller)
     first = await service.http.get(f"/accounts/{seller.account}/drift", params={"limit": 2})
     page = first.json()

@@ -94,6 +94,8 @@ class FakeOffersRepository:
     ) -> dict[str, Any] | None:
         made = (account_id, sku) not in self.offers
         row = self.offers.setdefault((account_id, sku), self._new(account_id, sku))
+        if made:
+            row["waiting_for"] = ["price"] if content else ["content", "price"]
         row.update(listed=listed, catalog_revision=revision, stock=stock)
         if content is not None:
             row["content"] = content
@@ -109,6 +111,8 @@ class FakeOffersRepository:
     ) -> dict[str, Any] | None:
         made = (account_id, sku) not in self.offers
         row = self.offers.setdefault((account_id, sku), self._new(account_id, sku))
+        if made:
+            row["waiting_for"] = ["content"]
         row.update(prices=prices, unpriced=unpriced, price_revision=revision)
         return {**row, "state": None} if made else dict(row)
 
@@ -137,7 +141,7 @@ class FakeOffersRepository:
         items: list[dict[str, Any]],
         ids: dict[str, str | None],
         recheck_in_seconds: float | None,
-        started_at: Any = None,
+        check_number: int | None = None,
     ) -> tuple[str, bool]:
         before = str(self.accounts[account_id]["readiness"])
         self.accounts[account_id]["readiness"] = readiness
@@ -146,9 +150,12 @@ class FakeOffersRepository:
     async def readiness_gained(self, account_id: str) -> int:
         moved = 0
         for (account, _), row in self.offers.items():
-            waiting = row["state"] == states.WAITING and row["waiting_for"] == ["readiness"]
-            if account == account_id and waiting:
-                row.update(state=states.CHECKING, waiting_for=[], work=states.CHECK)
+            waiting = row["state"] == states.WAITING and "readiness" in row["waiting_for"]
+            if account != account_id or not waiting:
+                continue
+            row["waiting_for"] = [w for w in row["waiting_for"] if w != "readiness"]
+            if not row["waiting_for"]:
+                row.update(state=states.CHECKING, work=states.CHECK)
                 moved += 1
         return moved
 
@@ -305,17 +312,33 @@ class TestHandlingTime:
 
 class TestDriftRepairs:
     async def test_a_recreated_offer_is_checked_again_by_the_state_machine(self) -> None:
-        # Drift's RECREATE leaves the offer waiting without an id; the use case moves it on.
+        # Drift's RECREATE forgets the offer's id and starts it over: from its state straight
+        # to the checks, never stored waiting for nothing on the way.
         repo = FakeOffersRepository()
         await handlers.catalog_updated(catalog("A", 1), unit(repo))
         await handlers.price_computed(prices("A", 1), unit(repo))
-        repo.offers[(ACCOUNT, "A")].update(state=states.WAITING, work=None, offer_id=None)
+        repo.offers[(ACCOUNT, "A")].update(state=states.ACTIVE, work=None, offer_id=None)
         await handlers.offer_repaired(
-            c.OfferRepaired(ACCOUNT, "A", "drift: missing_on_allegro (recreate)"), unit(repo)
+            c.OfferRepaired(ACCOUNT, "A", "drift: missing_on_allegro (recreate)", True),
+            unit(repo),
         )
         row = repo.offers[(ACCOUNT, "A")]
         assert row["state"] == states.CHECKING and row["work"] == states.CHECK
-        assert repo.transitions[-1][3] == "drift: missing_on_allegro (recreate)"
+        assert repo.transitions[-1] == (
+            "A",
+            states.ACTIVE,
+            states.CHECKING,
+            "drift: missing_on_allegro (recreate)",
+        )
+
+    async def test_a_recreated_offer_out_of_stock_waits_for_stock(self) -> None:
+        repo = FakeOffersRepository()
+        await handlers.catalog_updated(catalog("A", 1, stock=0), unit(repo))
+        await handlers.price_computed(prices("A", 1), unit(repo))
+        repo.offers[(ACCOUNT, "A")].update(state=states.ACTIVE, work=None, offer_id=None)
+        await handlers.offer_repaired(c.OfferRepaired(ACCOUNT, "A", "drift", True), unit(repo))
+        row = repo.offers[(ACCOUNT, "A")]
+        assert row["state"] == states.WAITING and row["waiting_for"] == ["stock"]
 
     async def test_an_unknown_offer_is_left_alone(self) -> None:
         repo = FakeOffersRepository()

@@ -92,7 +92,8 @@ async def _repair(
         await repo.set_allegro_status(account_id, sku, str(drift.allegro))
     elif drift.repair == d.RECREATE:
         await repo.forget_offer(account_id, sku)
-        await offers.move(account_id, sku, row["state"], states.WAITING, cause)
+        await handlers.offer_repaired(c.OfferRepaired(account_id, sku, cause, True), uow)
+        return
     elif drift.repair == d.ADOPT:
         status = str((drift.allegro or {}).get("status") or "")
         assert found.offer_id is not None

@@ -200,10 +200,10 @@ async def readiness_found(command: c.ReadinessFound, uow: UnitOfWork) -> dict[st
         command.items,
         command.ids,
         None if ready else command.recheck_in_seconds,
-        command.started_at,
+        command.check_number,
     )
     if not stored:
-        pass  # a check that began later is stored: it is the account's readiness
+        pass  # a check granted later is stored: it is the account's readiness
     elif ready and before != READY:
         await repo.readiness_gained(command.account_id)
     elif not ready and before == READY:
@@ -335,7 +335,30 @@ async def offer_repaired(command: c.OfferRepaired, uow: UnitOfWork) -> None:
     row = await repo.offer(command.account_id, command.sku)
     if row is None:
         return
-    await _reconsider(repo, await repo.account(command.account_id), row, command.cause)
+    account = await repo.account(command.account_id)
+    if command.start_over:
+        await _start_over(repo, account, row, command.cause)
+    else:
+        await _reconsider(repo, account, row, command.cause)
+
+
+async def _start_over(
+    repo: OffersRepository, account: dict[str, Any] | None, row: dict[str, Any], cause: str
+) -> None:
+    """The offer judged as a new one, moved from its state straight to where that leads (a
+    waiting offer waits for something: never stored waiting for nothing, even for a moment)."""
+    step = states.next_step(wanted({**row, "state": states.WAITING}, account), cause)
+    if step is not None and step.state is not None:
+        await repo.move(
+            row["account_id"],
+            row["sku"],
+            row["state"],
+            step.state,
+            cause,
+            waiting_for=step.waiting_for,
+            work=step.work,
+            reason=step.reason,
+        )
 
 
 # --- the worker's steps (offers/publisher.py calls Allegro between them) -----------------------
@@ -597,18 +620,7 @@ async def retry_offers(command: c.RetryOffers, uow: UnitOfWork) -> dict[str, Any
                 command.account_id, row["sku"], row["state"], None, cause, work=states.VERIFY
             )
             continue
-        step = states.next_step(wanted({**row, "state": states.WAITING}, account), cause)
-        if step is not None and step.state is not None:
-            await repo.move(
-                command.account_id,
-                row["sku"],
-                row["state"],
-                step.state,
-                cause,
-                waiting_for=step.waiting_for,
-                work=step.work,
-                reason=step.reason,
-            )
+        await _start_over(repo, account, row, cause)
     return {"retried": len(rows), "skus": [r["sku"] for r in rows]}
 
 

@@ -683,6 +683,13 @@ async def check_readiness(
     if producer is None and create_missing and producer_data:
         producer = await allegro.create_responsible_producer(client, account_id, producer_data)
         created = True
+        # The check changed the account on Allegro: it counts as granted after that change, so
+        # a check granted meanwhile (it may have read Allegro before the producer existed) can
+        # never be stored over this one.
+        claim = await deps.units.handle(
+            handlers.begin_readiness_check,
+            c.BeginReadinessCheck(account_id, deps.settings.publish_lease_seconds),
+        )
     found = {
         "return_policy": allegro.default_of(policies),
         "implied_warranty": allegro.default_of(warranties),
@@ -709,7 +716,7 @@ async def check_readiness(
             items,
             {k: (str(v["id"]) if v and v.get("id") else None) for k, v in found.items()},
             deps.settings.readiness_recheck_seconds,
-            claim.started_at,
+            claim.number,
         ),
     )
 

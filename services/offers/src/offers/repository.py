@@ -116,17 +116,25 @@ class OffersRepository:
             {"a": account_id, "base": base_marketplace},
         )
 
-    async def begin_readiness_check(self, account_id: str, lease_seconds: float) -> Any:
-        """An operator's check: held like a claim, so the worker does not start one meanwhile."""
-        return await self.connection.scalar(
-            sa.text(
-                "UPDATE publication_accounts SET check_claimed_until ="
-                " now() + make_interval(secs => :lease) WHERE account_id = :a RETURNING now()"
-            ),
-            {"a": account_id, "lease": lease_seconds},
+    async def begin_readiness_check(self, account_id: str, lease_seconds: float) -> int:
+        """An operator's check: held like a claim, so the worker does not start one meanwhile.
+        Returns the check's number (see `claim_readiness_check`)."""
+        return int(
+            await self.connection.scalar(
+                sa.text(
+                    "UPDATE publication_accounts SET check_claimed_until ="
+                    " now() + make_interval(secs => :lease) WHERE account_id = :a"
+                    " RETURNING nextval('readiness_check_numbers')"
+                ),
+                {"a": account_id, "lease": lease_seconds},
+            )
         )
 
-    async def claim_readiness_check(self, lease_seconds: float) -> tuple[str, Any] | None:
+    async def claim_readiness_check(self, lease_seconds: float) -> tuple[str, int] | None:
+        """A due account's check, and its number: drawn in RETURNING, once the account's row
+        is locked, so a check granted later has a larger number whatever the order the two
+        transactions began in (their `now()` is when each began, and the one that began first
+        can wait for the other's lock and be granted second)."""
         row = (
             await self.connection.execute(
                 sa.text(
@@ -136,12 +144,12 @@ class OffersRepository:
                     "  WHERE check_due_at <= now()"
                     "  AND (check_claimed_until IS NULL OR check_claimed_until < now())"
                     "  ORDER BY check_due_at LIMIT 1 FOR UPDATE SKIP LOCKED)"
-                    " RETURNING account_id, now()"
+                    " RETURNING account_id, nextval('readiness_check_numbers')"
                 ),
                 {"lease": lease_seconds},
             )
         ).first()
-        return None if row is None else (str(row[0]), row[1])
+        return None if row is None else (str(row[0]), int(row[1]))
 
     async def save_readiness(
         self,
@@ -150,18 +158,19 @@ class OffersRepository:
         items: list[dict[str, Any]],
         ids: dict[str, str | None],
         recheck_in_seconds: float | None,
-        started_at: Any = None,
+        check_number: int | None = None,
     ) -> tuple[str, bool]:
-        """Store a check's result unless a check that began later is stored already; returns
-        the readiness it had before and whether this result was stored."""
+        """Store a check's result unless a check granted later (a larger number) is stored
+        already; returns the readiness it had before and whether this result was stored.
+        Without a number (no check: the token is gone) the result is as of now: it takes a new
+        number, and no check granted before it overwrites it."""
         held = (
             await self.connection.execute(
                 sa.text(
-                    "SELECT readiness, check_started_at >"
-                    " COALESCE(CAST(:started AS timestamptz), now())"
+                    "SELECT readiness, COALESCE(check_number > CAST(:n AS bigint), false)"
                     " FROM publication_accounts WHERE account_id = :a FOR UPDATE"
                 ),
-                {"a": account_id, "started": started_at},
+                {"a": account_id, "n": check_number},
             )
         ).first()
         before = str(held[0]) if held is not None else "unknown"
@@ -177,7 +186,7 @@ class OffersRepository:
                 " responsible_producer_id ="
                 "  COALESCE(CAST(:producer AS text), responsible_producer_id),"
                 " checked_at = now(), check_claimed_until = NULL, updated_at = now(),"
-                " check_started_at = COALESCE(CAST(:started AS timestamptz), now()),"
+                " check_number = COALESCE(CAST(:n AS bigint), nextval('readiness_check_numbers')),"
                 " check_due_at = CASE WHEN CAST(:recheck AS float8) IS NULL THEN NULL"
                 "  ELSE now() + make_interval(secs => CAST(:recheck AS float8)) END"
                 " WHERE account_id = :a"
@@ -191,7 +200,7 @@ class OffersRepository:
                 "sr": ids.get("shipping_rates"),
                 "producer": ids.get("responsible_producer"),
                 "recheck": recheck_in_seconds,
-                "started": started_at,
+                "n": check_number,
             },
         )
         return before, True
@@ -229,23 +238,30 @@ class OffersRepository:
         )
 
     async def readiness_gained(self, account_id: str) -> int:
-        """Offers waiting only for the account's readiness are checked now; others stop
-        waiting for it."""
+        """Offers waiting for the account's readiness stop waiting for it, and those that
+        waited for nothing else are checked now.
+
+        One statement: each row's new state is computed from that row as it is when updated
+        (a row another transaction changed meanwhile is re-read after its commit), so no offer
+        can be left waiting on nothing. Two statements (check those waiting for the readiness
+        alone, then remove it from the others) left one whose last other item a price handler
+        removed in between waiting for nothing, for good."""
         moved = await self.connection.execute(
             sa.text(
-                "WITH moved AS (UPDATE offers SET state = 'checking', waiting_for = '{}',"
-                "  work = 'check', due_at = now(), updated_at = now()"
-                "  WHERE account_id = :a AND state = 'waiting'"
-                "  AND waiting_for = ARRAY['readiness']::text[] RETURNING sku)"
+                "WITH released AS (UPDATE offers SET"
+                "  waiting_for = array_remove(waiting_for, 'readiness'),"
+                "  state = CASE WHEN waiting_for = ARRAY['readiness']::text[]"
+                "   THEN 'checking' ELSE state END,"
+                "  work = CASE WHEN waiting_for = ARRAY['readiness']::text[]"
+                "   THEN 'check' ELSE work END,"
+                "  due_at = CASE WHEN waiting_for = ARRAY['readiness']::text[]"
+                "   THEN now() ELSE due_at END,"
+                "  updated_at = now()"
+                "  WHERE account_id = :a AND state = 'waiting' AND 'readiness' = ANY(waiting_for)"
+                "  RETURNING sku, state)"
                 " INSERT INTO offer_transitions (account_id, sku, from_state, to_state, cause)"
-                " SELECT :a, sku, 'waiting', 'checking', 'account ready' FROM moved"
-            ),
-            {"a": account_id},
-        )
-        await self.connection.execute(
-            sa.text(
-                "UPDATE offers SET waiting_for = array_remove(waiting_for, 'readiness')"
-                " WHERE account_id = :a AND state = 'waiting'"
+                " SELECT :a, sku, 'waiting', 'checking', 'account ready' FROM released"
+                " WHERE state = 'checking'"
             ),
             {"a": account_id},
         )
@@ -326,8 +342,11 @@ class OffersRepository:
         held)."""
         return await self._saved(
             sa.text(
-                "INSERT INTO offers (account_id, sku, state, listed, content, catalog_revision,"
-                " stock) VALUES (:a, :sku, 'waiting', :listed, CAST(:content AS jsonb), :rev,"
+                # A new offer waits for its price (and content) until the state machine,
+                # in this transaction, says what else: never for nothing (see migration 0007).
+                "INSERT INTO offers (account_id, sku, state, waiting_for, listed, content,"
+                " catalog_revision, stock) VALUES (:a, :sku, 'waiting',"
+                " CAST(:waiting AS text[]), :listed, CAST(:content AS jsonb), :rev,"
                 " :stock) ON CONFLICT (account_id, sku) DO UPDATE SET listed = :listed,"
                 " content = COALESCE(CAST(:content AS jsonb), offers.content),"
                 " catalog_revision = :rev, stock = :stock, updated_at = now(),"
@@ -344,6 +363,9 @@ class OffersRepository:
                 "content": _json(content),
                 "rev": revision,
                 "stock": stock,
+                "waiting": [states.FOR_PRICE]
+                if content
+                else [states.FOR_CONTENT, states.FOR_PRICE],
             },
         )
 
@@ -359,8 +381,10 @@ class OffersRepository:
         held)."""
         return await self._saved(
             sa.text(
-                "INSERT INTO offers (account_id, sku, state, prices, unpriced, price_revision)"
-                " VALUES (:a, :sku, 'waiting', CAST(:p AS jsonb), CAST(:u AS jsonb), :rev)"
+                # Priced before the catalogue sent it: waiting for its content.
+                "INSERT INTO offers (account_id, sku, state, waiting_for, prices, unpriced,"
+                " price_revision) VALUES (:a, :sku, 'waiting', ARRAY['content']::text[],"
+                " CAST(:p AS jsonb), CAST(:u AS jsonb), :rev)"
                 " ON CONFLICT (account_id, sku) DO UPDATE SET prices = CAST(:p AS jsonb),"
                 " unpriced = CAST(:u AS jsonb), price_revision = :rev, updated_at = now(),"
                 # A new wanted value is tried even after a surfaced failure.

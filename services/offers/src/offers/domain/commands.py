@@ -68,11 +68,14 @@ class Outcome:
 
 @dataclass(frozen=True)
 class OfferRepaired:
-    """A drift repair put the offer in a state; the state machine takes it on from there."""
+    """A drift repair put the offer in a state; the state machine takes it on from there.
+    `start_over`: the offer is judged as a new one (Allegro lost it: checked and created
+    again, or waiting for what it lacks)."""
 
     account_id: str
     sku: str
     cause: str
+    start_over: bool = False
 
 
 @dataclass(frozen=True)
@@ -82,10 +85,11 @@ class ClaimReadinessCheck:
 
 @dataclass(frozen=True)
 class ReadinessClaim:
-    """A readiness check begun: its account and when it began (the database's clock)."""
+    """A readiness check granted: its account and its number (a check granted later has a
+    larger one; its result is not overwritten by one with a smaller number)."""
 
     account_id: str
-    started_at: Any
+    number: int
 
 
 @dataclass(frozen=True)
@@ -97,13 +101,14 @@ class BeginReadinessCheck:
 @dataclass(frozen=True)
 class ReadinessFound:
     """A readiness check's result: the items, and the ids recorded for each found one; stored
-    only if no check that began later was stored first."""
+    only if no check granted later (`ReadinessClaim.number`) was stored first. Without a
+    number: as of now."""
 
     account_id: str
     items: list[dict[str, Any]]
     ids: dict[str, str | None]
     recheck_in_seconds: float
-    started_at: Any = None
+    check_number: int | None = None
 
 
 @dataclass(frozen=True)
