@@ -69,6 +69,7 @@ from mci_testing.bench import (
     spawn_service,
     stop,
 )
+from mci_testing.emulator import catalog_item
 from shared.db import create_engine
 from shared.events import CatalogItem, CatalogUpdated, Money, PriceComputed, PricedItem
 from shared.messaging.topology import QueueSpec, declare_queue, events
@@ -110,20 +111,8 @@ def products(count: int) -> list[CatalogItem]:
     row = 0
     while len(items) < count:
         if allegro_presence(spec, row) == 1:
-            p = supplier_product(spec, row)
             items.append(
-                CatalogItem(
-                    sku=f"SKU-{row:07d}",
-                    revision=1,
-                    listed=True,
-                    ean=p["ean"],
-                    title=p["name"],
-                    images=p["images"],
-                    allegro_category_id=p["allegro_category_id"],
-                    brand=p["brand"],
-                    weight_kg=Decimal(str(p["weight_kg"])),
-                    stock=FIRST_STOCK,
-                )
+                catalog_item(supplier_product(spec, row), f"SKU-{row:07d}", stock=FIRST_STOCK)
             )
         row += 1
     return items

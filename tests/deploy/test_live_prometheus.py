@@ -45,6 +45,7 @@ from mci_testing.emulator import (
     DEMO_CLIENT_SECRET,
     SAFETY_INFORMATION,
     EmulatorHandle,
+    catalog_item,
     responsible_producer,
     start_emulator,
 )
@@ -52,7 +53,6 @@ from mci_testing.fixtures import MakeDatabase
 from mci_testing.infra import VhostAdmin, base_amqp_url, free_port, wait_until, with_vhost
 from mci_testing.seedfiles import jsonl_lines, seed_products
 from shared.events import (
-    CatalogItem,
     CatalogUpdated,
     Envelope,
     Money,
@@ -598,21 +598,7 @@ async def offers_work(
     rows = await asyncio.to_thread(emulator.admin, "GET", "/catalogue/sample?n=200")
     chosen = [r for r in rows["rows"] if r["allegroProducts"] == 1][:OFFERS]
     skus = [f"LIVE-OFFER-{n}" for n in range(len(chosen))]
-    items = [
-        CatalogItem(
-            sku=sku,
-            revision=1,
-            listed=True,
-            ean=row["ean"],
-            title=row["name"],
-            images=row["images"],
-            allegro_category_id=row["allegro_category_id"],
-            brand=row["brand"],
-            weight_kg=Decimal(str(row["weight_kg"])),
-            stock=5,
-        )
-        for sku, row in zip(skus, chosen, strict=True)
-    ]
+    items = [catalog_item(row, sku) for sku, row in zip(skus, chosen, strict=True)]
     await publish_event(amqp_url, CatalogUpdated(account_id=account, items=items))
     price = {"allegro-pl": Money(amount=Decimal("49.90"), currency="PLN")}
     await publish_event(

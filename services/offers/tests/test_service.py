@@ -31,6 +31,7 @@ from mci_testing.bus import Bus, Probe
 from mci_testing.emulator import (
     SAFETY_INFORMATION,
     EmulatorHandle,
+    catalog_item,
     responsible_producer,
     start_emulator,
 )
@@ -46,7 +47,6 @@ from shared.db import create_engine
 from shared.events import (
     AccountConnected,
     AccountRefreshFailed,
-    CatalogItem,
     CatalogUpdated,
     Event,
     Money,
@@ -160,19 +160,7 @@ class Service:
         priced: bool = True,
     ) -> str:
         sku = sku or f"SKU-{uuid.uuid4().hex[:10]}"
-        item = CatalogItem(
-            sku=sku,
-            revision=revision,
-            listed=listed,
-            ean=row["ean"],
-            title=row["name"],
-            images=row["images"],
-            allegro_category_id=row["allegro_category_id"],
-            brand=row["brand"],
-            weight_kg=Decimal(str(row["weight_kg"])),
-            stock=stock,
-            attributes=attributes or {},
-        )
+        item = catalog_item(row, sku, revision, stock, listed=listed, attributes=attributes or {})
         await self.publish(CatalogUpdated(account_id=account, items=[item]))
         if priced:
             await self.publish(
@@ -563,18 +551,7 @@ async def test_offers_to_create_are_looked_up_together_by_external_id(service: S
     await service.publish(
         CatalogUpdated(
             account_id=seller.account,
-            items=[
-                CatalogItem(
-                    sku=sku,
-                    revision=1,
-                    listed=True,
-                    ean=row["ean"],
-                    title=row["name"],
-                    allegro_category_id=row["allegro_category_id"],
-                    stock=2,
-                )
-                for sku, row in zip(skus, rows, strict=True)
-            ],
+            items=[catalog_item(row, sku, stock=2) for sku, row in zip(skus, rows, strict=True)],
         )
     )
     await service.publish(
@@ -885,18 +862,7 @@ async def test_a_worker_killed_right_after_allegros_answer_creates_nothing_twice
         handlers.catalog_updated,
         CatalogUpdated(
             account_id=seller.account,
-            items=[
-                CatalogItem(
-                    sku=sku,
-                    revision=1,
-                    listed=True,
-                    ean=row["ean"],
-                    title=row["name"],
-                    allegro_category_id=row["allegro_category_id"],
-                    stock=3,
-                )
-                for sku, row in zip(skus, rows, strict=True)
-            ],
+            items=[catalog_item(row, sku, stock=3) for sku, row in zip(skus, rows, strict=True)],
         ),
     )
     await units.handle(
