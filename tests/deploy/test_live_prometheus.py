@@ -49,8 +49,8 @@ from mci_testing.emulator import (
     responsible_producer,
     start_emulator,
 )
-from mci_testing.fixtures import MakeDatabase
-from mci_testing.infra import VhostAdmin, base_amqp_url, free_port, wait_until, with_vhost
+from mci_testing.fixtures import MakeAmqpUrl, MakeDatabase
+from mci_testing.infra import free_port, vhost_of, wait_until
 from mci_testing.seedfiles import jsonl_lines, seed_products
 from shared.events import (
     CatalogUpdated,
@@ -104,20 +104,10 @@ def start_service(
 
 
 @pytest.fixture
-def live_vhost(vhost_admin: VhostAdmin, amqp_vhost: str) -> Iterator[str]:
+def live_amqp_url(make_amqp_url: MakeAmqpUrl) -> str:
     """A vhost of this test's own: other tests' in-process services consume the run's vhost,
     and a competing consumer there would take the messages meant for the service under test."""
-    vhost = f"{amqp_vhost}-live-{uuid.uuid4().hex[:6]}"
-    vhost_admin.create(vhost)
-    try:
-        yield vhost
-    finally:
-        vhost_admin.delete(vhost)
-
-
-@pytest.fixture
-def live_amqp_url(live_vhost: str) -> str:
-    return with_vhost(base_amqp_url(), live_vhost)
+    return make_amqp_url("live")
 
 
 def admin_headers() -> dict[str, str]:
@@ -731,7 +721,6 @@ async def test_prometheus_scrapes_the_key_series_of_the_running_platform(
     bigbuy: tuple[str, BigBuyEmulatorHandle],
     console: str,
     prometheus: tuple[str, Path],
-    live_vhost: str,
     live_amqp_url: str,
 ) -> None:
     auth_url, emulator = auth
@@ -749,7 +738,7 @@ async def test_prometheus_scrapes_the_key_series_of_the_running_platform(
         "console": {"console": console},
         "emulators": {"emulator": emulator.url, "bigbuy-emulator": bigbuy_emulator.url},
     }
-    scrape(config, services, live_vhost, others)
+    scrape(config, services, vhost_of(live_amqp_url), others)
     async with httpx.AsyncClient(timeout=30, headers=admin_headers()) as http:
         await prometheus_ready(http, base)
         await catalog_work(http, catalog, live_amqp_url)
