@@ -61,8 +61,11 @@ from allegro_emulator.seed import CatalogueSpec, allegro_presence, supplier_prod
 from mci_testing import infra
 from mci_testing.bench import (
     ROOT,
+    answered,
+    calls_by_operation,
     load_average,
     message_of,
+    per_second,
     percentile,
     serve,
     spawn_emulator,
@@ -164,29 +167,6 @@ class Run:
     def live(self) -> list[CatalogItem]:
         """The products whose offer went live in the creation phase."""
         return [i for i in self.items if self.probe.outcomes.get(i.sku) == "OfferPublished"]
-
-
-def per_second(config: dict[str, Any], name: str) -> float:
-    """A configured limit of the emulator as calls (or offer changes) per second, scaled."""
-    spec = config["rate_limits"][name]
-    return float(spec["limit"]) / float(spec["window_seconds"]) * float(config["rate_limit_scale"])
-
-
-def answered(counters: dict[str, Any], operation: str, method: str = "POST") -> int:
-    """Calls the emulator answered on `operation` (429s are not work: they were refused)."""
-    return sum(
-        r["count"]
-        for r in counters["requests"]
-        if r["operation"] == operation and r["method"] == method and r["status"] != 429
-    )
-
-
-def calls_by_operation(counters: dict[str, Any]) -> str:
-    found: Counter[str] = Counter()
-    for r in counters["requests"]:
-        if r["status"] != 429:
-            found[f"{r['method']} {r['operation']}"] += r["count"]
-    return ", ".join(f"{k}: {v}" for k, v in sorted(found.items()))
 
 
 async def publish(run: Run, messages: list[tuple[aio_pika.Message, str]]) -> list[float]:
@@ -310,7 +290,7 @@ async def creation(run: Run) -> list[dict[str, Any]]:
     config = (await run.admin.get("/config")).json()
     creates = answered(counters, "/sale/product-offers")
     post_floor = creates / per_second(config, "product-offers:POST")
-    calls = sum(r["count"] for r in counters["requests"] if r["status"] != 429)
+    calls = answered(counters)
     client_floor = calls / per_second(config, "client")
     floor = max(post_floor, client_floor)
     binding = "the seller's POST limit" if post_floor >= client_floor else "the Client ID limit"
@@ -416,7 +396,7 @@ async def command_phase(
         if hour and changes > hour["limit"]
         else 0.0
     )
-    calls = sum(r["count"] for r in counters["requests"] if r["status"] != 429)
+    calls = answered(counters)
     client_floor = calls / per_second(config, "client")
     floor, binding = max(
         (change_floor, f"the {kind}-change limit"),
