@@ -71,8 +71,9 @@ from mci_testing.bench import (
     spawn_emulator,
     spawn_service,
     stop,
+    write_results,
 )
-from mci_testing.emulator import catalog_item
+from mci_testing.emulator import SAFETY_INFORMATION, catalog_item, responsible_producer
 from shared.db import create_engine
 from shared.events import CatalogItem, CatalogUpdated, Money, PriceComputed, PricedItem
 from shared.messaging.topology import QueueSpec, declare_queue, events
@@ -90,20 +91,8 @@ FIRST_PRICE = Decimal("49.90")
 NEW_PRICES = (Decimal("54.90"), Decimal("59.90"), Decimal("64.90"), Decimal("69.90"))
 FIRST_STOCK = 10
 NEW_STOCK = 7
-PRODUCER = {
-    "name": "Fabryka Benchmarkowa",
-    "producerData": {
-        "tradeName": "Fabryka Benchmarkowa sp. z o.o.",
-        "address": {
-            "countryCode": "PL",
-            "street": "ul. Fabryczna 1",
-            "postalCode": "60-001",
-            "city": "Poznań",
-        },
-        "contact": {"email": "gpsr@fabryka.example"},
-    },
-}
-SAFETY = "Chronić przed dziećmi. Instrukcja w języku polskim w opakowaniu."
+PRODUCER = responsible_producer("Fabryka Benchmarkowa", "Fabryka Benchmarkowa sp. z o.o.")
+SAFETY = SAFETY_INFORMATION
 
 
 def products(count: int) -> list[CatalogItem]:
@@ -675,9 +664,7 @@ def main() -> None:
         serve("offers", int(args.serve[0]), args.serve[1:])
         return
     results = asyncio.run(run(args))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
+    write_results(args.output, results)
 
 
 if __name__ == "__main__":

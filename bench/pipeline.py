@@ -36,7 +36,6 @@ import argparse
 import asyncio
 import dataclasses
 import importlib
-import json
 import os
 import secrets
 import tempfile
@@ -65,6 +64,7 @@ from mci_testing.bench import (
     message_of,
     per_second,
     unshadow,
+    write_results,
 )
 from mci_testing.platform import (
     WEIGHT_BANDS,
@@ -501,9 +501,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     results = asyncio.run(run(args))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
+    write_results(args.output, results)
 
 
 if __name__ == "__main__":

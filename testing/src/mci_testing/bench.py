@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import json
 import os
 import sys
 import time
@@ -164,6 +165,14 @@ def calls_by_operation(counters: dict[str, Any], most: int | None = None) -> str
             found[f"{r['method']} {r['operation']}"] += r["count"]
     listed = sorted(found.items()) if most is None else found.most_common(most)
     return ", ".join(f"{k}: {v}" for k, v in listed)
+
+
+def write_results(path: Path, results: list[dict[str, Any]]) -> None:
+    """The run's figures into `path` (bench/results/<bench>.json, what `make bench-summary`
+    reads), and on the terminal."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
 
 
 def percentile(values: Sequence[float], share: float) -> float:

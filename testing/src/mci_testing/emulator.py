@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -48,7 +48,7 @@ def responsible_producer(
 
 
 def catalog_item(
-    row: dict[str, Any], sku: str, revision: int = 1, stock: int = 5, **fields: Any
+    row: Mapping[str, Any], sku: str, revision: int = 1, stock: int = 5, **fields: Any
 ) -> CatalogItem:
     """The catalogue item catalog would send for a row of the emulator's supplier catalogue
     (a `/__admin/catalogue/sample` row, or `allegro_emulator.seed.supplier_product`): its EAN,
