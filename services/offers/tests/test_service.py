@@ -37,6 +37,7 @@ from mci_testing.emulator import (
 )
 from mci_testing.fixtures import MakeDatabase
 from mci_testing.infra import free_port, wait_until
+from mci_testing.platform import shipping_document
 from offers import handlers
 from offers.domain import commands as c
 from offers.main import MIGRATIONS, build
@@ -467,10 +468,6 @@ async def test_offer_is_published_on_pl_cz_and_sk(service: Service) -> None:
     assert len(service.on_allegro(seller, sku)) == 1
 
 
-SHIPPING_CURRENCY = {"PL": "PLN", "CZ": "CZK", "SK": "EUR", "HU": "HUF"}
-SHIPPING_PRICE = {"PL": "9.99", "CZ": "120.00", "SK": "5.50", "HU": "1990.00"}
-
-
 async def shipping_by_weight(service: Service, account: str, bands: list[str]) -> None:
     """A weight-band shipping configuration, applied: a prepaid method to each of PL, CZ, SK
     and HU; lists for PL alone and for the four countries."""
@@ -486,30 +483,7 @@ async def shipping_by_weight(service: Service, account: str, bands: list[str]) -
         methods.update({str(m["id"]): m for m in page["items"]})
         if not (after := page["next"]):
             break
-    chosen = {
-        country: next(
-            i
-            for i, m in methods.items()
-            if m["destination_country"] == country and m["payment_policy"] == "IN_ADVANCE"
-        )
-        for country in SHIPPING_CURRENCY
-    }
-    document = {
-        "delivery_methods": list(chosen.values()),
-        "bands": [
-            {
-                "max_kg": max_kg,
-                "prices": {
-                    method: {"amount": SHIPPING_PRICE[c], "currency": SHIPPING_CURRENCY[c]}
-                    for c, method in chosen.items()
-                },
-            }
-            for max_kg in bands
-        ],
-        "handling_time": "PT24H",
-        "destination_sets": ["PL", "PL-CZ-SK-HU"],
-        "free_delivery": {},
-    }
+    document = shipping_document(methods.values(), bands)
     configured = await service.http.put(f"/accounts/{account}/shipping", json=document)
     assert configured.status_code == 200, configured.text
     applied = await service.http.post(f"/accounts/{account}/shipping/apply")
