@@ -35,12 +35,12 @@ import aio_pika
 import httpx
 
 from mci_testing import infra
+from mci_testing.bench import unshadow
 from shared.events import CatalogUpdated
 from shared.security import issue_token
 
 RESULTS = Path(__file__).parent / "results" / "catalog.json"
-# This script is bench/catalog.py: its folder on sys.path would hide the `catalog` package.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+unshadow(__file__)  # this script, bench/catalog.py, would hide the `catalog` package
 seedfiles = importlib.import_module("mci_testing.seedfiles")
 SEED_SIZE = 1_000_000
 ROOTS = ["Home & Garden", "Sports & Outdoors", "Electronics"]

@@ -61,14 +61,19 @@ from allegro_emulator.seed import CatalogueSpec, allegro_presence, supplier_prod
 from mci_testing import infra
 from mci_testing.bench import (
     ROOT,
+    answered,
+    calls_by_operation,
     load_average,
     message_of,
+    per_second,
     percentile,
     serve,
     spawn_emulator,
     spawn_service,
     stop,
+    write_results,
 )
+from mci_testing.emulator import SAFETY_INFORMATION, catalog_item, responsible_producer
 from shared.db import create_engine
 from shared.events import CatalogItem, CatalogUpdated, Money, PriceComputed, PricedItem
 from shared.messaging.topology import QueueSpec, declare_queue, events
@@ -86,20 +91,8 @@ FIRST_PRICE = Decimal("49.90")
 NEW_PRICES = (Decimal("54.90"), Decimal("59.90"), Decimal("64.90"), Decimal("69.90"))
 FIRST_STOCK = 10
 NEW_STOCK = 7
-PRODUCER = {
-    "name": "Fabryka Benchmarkowa",
-    "producerData": {
-        "tradeName": "Fabryka Benchmarkowa sp. z o.o.",
-        "address": {
-            "countryCode": "PL",
-            "street": "ul. Fabryczna 1",
-            "postalCode": "60-001",
-            "city": "Poznań",
-        },
-        "contact": {"email": "gpsr@fabryka.example"},
-    },
-}
-SAFETY = "Chronić przed dziećmi. Instrukcja w języku polskim w opakowaniu."
+PRODUCER = responsible_producer("Fabryka Benchmarkowa", "Fabryka Benchmarkowa sp. z o.o.")
+SAFETY = SAFETY_INFORMATION
 
 
 def products(count: int) -> list[CatalogItem]:
@@ -110,20 +103,8 @@ def products(count: int) -> list[CatalogItem]:
     row = 0
     while len(items) < count:
         if allegro_presence(spec, row) == 1:
-            p = supplier_product(spec, row)
             items.append(
-                CatalogItem(
-                    sku=f"SKU-{row:07d}",
-                    revision=1,
-                    listed=True,
-                    ean=p["ean"],
-                    title=p["name"],
-                    images=p["images"],
-                    allegro_category_id=p["allegro_category_id"],
-                    brand=p["brand"],
-                    weight_kg=Decimal(str(p["weight_kg"])),
-                    stock=FIRST_STOCK,
-                )
+                catalog_item(supplier_product(spec, row), f"SKU-{row:07d}", stock=FIRST_STOCK)
             )
         row += 1
     return items
@@ -175,29 +156,6 @@ class Run:
     def live(self) -> list[CatalogItem]:
         """The products whose offer went live in the creation phase."""
         return [i for i in self.items if self.probe.outcomes.get(i.sku) == "OfferPublished"]
-
-
-def per_second(config: dict[str, Any], name: str) -> float:
-    """A configured limit of the emulator as calls (or offer changes) per second, scaled."""
-    spec = config["rate_limits"][name]
-    return float(spec["limit"]) / float(spec["window_seconds"]) * float(config["rate_limit_scale"])
-
-
-def answered(counters: dict[str, Any], operation: str, method: str = "POST") -> int:
-    """Calls the emulator answered on `operation` (429s are not work: they were refused)."""
-    return sum(
-        r["count"]
-        for r in counters["requests"]
-        if r["operation"] == operation and r["method"] == method and r["status"] != 429
-    )
-
-
-def calls_by_operation(counters: dict[str, Any]) -> str:
-    found: Counter[str] = Counter()
-    for r in counters["requests"]:
-        if r["status"] != 429:
-            found[f"{r['method']} {r['operation']}"] += r["count"]
-    return ", ".join(f"{k}: {v}" for k, v in sorted(found.items()))
 
 
 async def publish(run: Run, messages: list[tuple[aio_pika.Message, str]]) -> list[float]:
@@ -321,7 +279,7 @@ async def creation(run: Run) -> list[dict[str, Any]]:
     config = (await run.admin.get("/config")).json()
     creates = answered(counters, "/sale/product-offers")
     post_floor = creates / per_second(config, "product-offers:POST")
-    calls = sum(r["count"] for r in counters["requests"] if r["status"] != 429)
+    calls = answered(counters)
     client_floor = calls / per_second(config, "client")
     floor = max(post_floor, client_floor)
     binding = "the seller's POST limit" if post_floor >= client_floor else "the Client ID limit"
@@ -427,7 +385,7 @@ async def command_phase(
         if hour and changes > hour["limit"]
         else 0.0
     )
-    calls = sum(r["count"] for r in counters["requests"] if r["status"] != 429)
+    calls = answered(counters)
     client_floor = calls / per_second(config, "client")
     floor, binding = max(
         (change_floor, f"the {kind}-change limit"),
@@ -706,9 +664,7 @@ def main() -> None:
         serve("offers", int(args.serve[0]), args.serve[1:])
         return
     results = asyncio.run(run(args))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
+    write_results(args.output, results)
 
 
 if __name__ == "__main__":

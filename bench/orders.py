@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import secrets
 import time
@@ -43,6 +42,7 @@ from mci_testing.bench import (
     spawn_emulator,
     spawn_service,
     stop,
+    write_results,
 )
 from mci_testing.emulator import RESPONSIBLE_PRODUCER
 from shared.db import create_engine
@@ -279,9 +279,7 @@ def main() -> None:
         serve("orders", int(args.serve[0]), args.serve[1:])
         return
     results = asyncio.run(run(args))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
+    write_results(RESULTS, results)
 
 
 if __name__ == "__main__":

@@ -36,13 +36,10 @@ import argparse
 import asyncio
 import dataclasses
 import importlib
-import json
 import os
 import secrets
-import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -59,6 +56,16 @@ from allegro_emulator.seed import (
     supplier_product,
 )
 from mci_testing import infra
+from mci_testing.bench import (
+    ROOT,
+    answered,
+    calls_by_operation,
+    load_average,
+    message_of,
+    per_second,
+    unshadow,
+    write_results,
+)
 from mci_testing.platform import (
     WEIGHT_BANDS,
     Platform,
@@ -69,14 +76,11 @@ from mci_testing.platform import (
     wait_for,
 )
 from mci_testing.supervisor import Supervisor
-from shared.events import Envelope, Event, SupplierProduct, SupplierProductsChanged
+from shared.events import SupplierProduct, SupplierProductsChanged
 from shared.messaging.topology import QueueSpec, declare_queue, events
 
-# Run as a script, this file's folder comes first on the path, and bench/catalog.py would hide
-# the catalog package that the seed files' writer reads.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+unshadow(__file__)  # bench/catalog.py would hide the catalog package the seed files' writer reads
 seedfiles = importlib.import_module("mci_testing.seedfiles")
-ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "pipeline.json"
 SERVICES = {
     "auth": "AUTH",
@@ -123,26 +127,12 @@ def warm_up_rows() -> list[int]:
     raise RuntimeError(f"no warm-up product for the leaves {sorted(wanted)}")
 
 
-def message_of(event: Event) -> aio_pika.Message:
-    envelope = Envelope(
-        type=event.event_type,
-        source="bigbuy",
-        correlation_id=str(uuid.uuid4()),
-        data=event.model_dump(mode="json"),
-    )
-    return aio_pika.Message(
-        orjson.dumps(envelope.model_dump(mode="json")),
-        message_id=str(envelope.id),
-        type=envelope.type,
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-    )
-
-
 def batches(rows: list[int]) -> list[aio_pika.Message]:
     at = datetime.now(UTC)
     return [
         message_of(
-            SupplierProductsChanged(products=[record(r, at) for r in rows[i : i + PER_EVENT]])
+            SupplierProductsChanged(products=[record(r, at) for r in rows[i : i + PER_EVENT]]),
+            "bigbuy",  # as the connector publishes them
         )
         for i in range(0, len(rows), PER_EVENT)
     ]
@@ -176,26 +166,6 @@ class Probe:
                 self.repeated += 1
             else:
                 self.outcomes[sku] = (kind, now)
-
-
-def per_second(config: dict[str, Any], name: str) -> float:
-    """A configured limit of the emulator as calls per second, its scale applied."""
-    spec = config["rate_limits"][name]
-    return float(spec["limit"]) / float(spec["window_seconds"]) * float(config["rate_limit_scale"])
-
-
-def answered(counters: dict[str, Any], operation: str | None = None, method: str = "") -> int:
-    """Calls the emulator answered (429s are not work: they were refused)."""
-    return sum(
-        r["count"]
-        for r in counters["requests"]
-        if r["status"] != 429
-        and (operation is None or (r["operation"] == operation and r["method"] == method))
-    )
-
-
-def load() -> str:
-    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 async def prepare(platform: Platform, shop: Shop, cap: int) -> None:
@@ -330,7 +300,7 @@ async def figures_of(
 ) -> list[dict[str, Any]]:
     counters = await platform.get("allegro-emulator", "/__admin/counters")
     config = await platform.get("allegro-emulator", "/__admin/config")
-    creates = run["creates"] = answered(counters, "/sale/product-offers", "POST")
+    creates = run["creates"] = answered(counters, "/sale/product-offers")
     calls = answered(counters)
     post_rate, client_rate = per_second(config, "product-offers:POST"), per_second(config, "client")
     post_floor, client_floor = creates / post_rate, calls / client_rate
@@ -358,11 +328,7 @@ async def figures_of(
     took = run["took"]
     post = config["rate_limits"]["product-offers:POST"]
     client = config["rate_limits"]["client"]
-    by_operation: Counter[str] = Counter()
-    for r in counters["requests"]:
-        if r["status"] != 429:
-            by_operation[f"{r['method']} {r['operation']}"] += r["count"]
-    busiest = ", ".join(f"{k}: {v}" for k, v in by_operation.most_common(8))
+    busiest = calls_by_operation(counters, most=8)
     stage = "s from the first SupplierProductsChanged published"
     return [
         {
@@ -455,7 +421,7 @@ async def figures_of(
 
 
 async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
-    load_before = load()
+    load_before = load_average()
     when = datetime.now(UTC).isoformat(timespec="seconds")
     rows = list(range(args.count))
     ports = Ports.free()
@@ -510,8 +476,9 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             await platform.close()
             await asyncio.to_thread(supervisor.stop_all)
     figures[0]["note"] += (
-        f"; {when}, load average before {load_before}, after {load()} ({os.cpu_count()} cores,"
-        " shared with other engineers' runs: re-measure on a quiet machine)"
+        f"; {when}, load average before {load_before}, after {load_average()}"
+        f" ({os.cpu_count()} cores, shared with other engineers' runs: re-measure on a quiet"
+        " machine)"
     )
     if args.count < PRODUCTS:
         took = measured["took"]
@@ -535,9 +502,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     results = asyncio.run(run(args))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
+    write_results(args.output, results)
 
 
 if __name__ == "__main__":

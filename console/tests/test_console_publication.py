@@ -15,10 +15,9 @@ from playwright.async_api import Page, expect
 
 from mci_testing.bigbuy import allegro_order, sellable
 from mci_testing.bus import Bus
-from mci_testing.emulator import SAFETY_INFORMATION, responsible_producer
+from mci_testing.emulator import SAFETY_INFORMATION, catalog_item, responsible_producer
 from mci_testing.infra import wait_until
 from shared.events import (
-    CatalogItem,
     CatalogUpdated,
     Event,
     Money,
@@ -59,21 +58,7 @@ def unknown_ean() -> str:
 
 async def to_publication(stack: Stack, account: str, rows: list[dict[str, Any]]) -> list[str]:
     """The catalogue's items and pricing's prices for the rows, as offers receives them."""
-    items = [
-        CatalogItem(
-            sku=f"CP-{uuid.uuid4().hex[:8]}",
-            revision=1,
-            listed=True,
-            ean=row["ean"],
-            title=row["name"],
-            images=row["images"],
-            allegro_category_id=row["allegro_category_id"],
-            brand=row["brand"],
-            weight_kg=Decimal(str(row["weight_kg"])),
-            stock=5,
-        )
-        for row in rows
-    ]
+    items = [catalog_item(row, f"CP-{uuid.uuid4().hex[:8]}") for row in rows]
     await publish(stack, CatalogUpdated(account_id=account, items=items), "offers.catalog-updates")
     priced = [PricedItem(sku=i.sku, catalog_revision=1, prices=PRICES) for i in items]
     await publish(stack, PriceComputed(account_id=account, items=priced), "offers.prices")

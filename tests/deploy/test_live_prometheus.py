@@ -45,14 +45,14 @@ from mci_testing.emulator import (
     DEMO_CLIENT_SECRET,
     SAFETY_INFORMATION,
     EmulatorHandle,
+    catalog_item,
     responsible_producer,
     start_emulator,
 )
-from mci_testing.fixtures import MakeDatabase
-from mci_testing.infra import VhostAdmin, base_amqp_url, free_port, wait_until, with_vhost
+from mci_testing.fixtures import MakeAmqpUrl, MakeDatabase
+from mci_testing.infra import free_port, vhost_of, wait_until
 from mci_testing.seedfiles import jsonl_lines, seed_products
 from shared.events import (
-    CatalogItem,
     CatalogUpdated,
     Envelope,
     Money,
@@ -104,20 +104,10 @@ def start_service(
 
 
 @pytest.fixture
-def live_vhost(vhost_admin: VhostAdmin, amqp_vhost: str) -> Iterator[str]:
+def live_amqp_url(make_amqp_url: MakeAmqpUrl) -> str:
     """A vhost of this test's own: other tests' in-process services consume the run's vhost,
     and a competing consumer there would take the messages meant for the service under test."""
-    vhost = f"{amqp_vhost}-live-{uuid.uuid4().hex[:6]}"
-    vhost_admin.create(vhost)
-    try:
-        yield vhost
-    finally:
-        vhost_admin.delete(vhost)
-
-
-@pytest.fixture
-def live_amqp_url(live_vhost: str) -> str:
-    return with_vhost(base_amqp_url(), live_vhost)
+    return make_amqp_url("live")
 
 
 def admin_headers() -> dict[str, str]:
@@ -594,21 +584,7 @@ async def offers_work(
     rows = await asyncio.to_thread(emulator.admin, "GET", "/catalogue/sample?n=200")
     chosen = [r for r in rows["rows"] if r["allegroProducts"] == 1][:OFFERS]
     skus = [f"LIVE-OFFER-{n}" for n in range(len(chosen))]
-    items = [
-        CatalogItem(
-            sku=sku,
-            revision=1,
-            listed=True,
-            ean=row["ean"],
-            title=row["name"],
-            images=row["images"],
-            allegro_category_id=row["allegro_category_id"],
-            brand=row["brand"],
-            weight_kg=Decimal(str(row["weight_kg"])),
-            stock=5,
-        )
-        for sku, row in zip(skus, chosen, strict=True)
-    ]
+    items = [catalog_item(row, sku) for sku, row in zip(skus, chosen, strict=True)]
     await publish_event(amqp_url, CatalogUpdated(account_id=account, items=items))
     price = {"allegro-pl": Money(amount=Decimal("49.90"), currency="PLN")}
     await publish_event(
@@ -741,7 +717,6 @@ async def test_prometheus_scrapes_the_key_series_of_the_running_platform(
     bigbuy: tuple[str, BigBuyEmulatorHandle],
     console: str,
     prometheus: tuple[str, Path],
-    live_vhost: str,
     live_amqp_url: str,
 ) -> None:
     auth_url, emulator = auth
@@ -759,7 +734,7 @@ async def test_prometheus_scrapes_the_key_series_of_the_running_platform(
         "console": {"console": console},
         "emulators": {"emulator": emulator.url, "bigbuy-emulator": bigbuy_emulator.url},
     }
-    scrape(config, services, live_vhost, others)
+    scrape(config, services, vhost_of(live_amqp_url), others)
     async with httpx.AsyncClient(timeout=30, headers=admin_headers()) as http:
         await prometheus_ready(http, base)
         await catalog_work(http, catalog, live_amqp_url)

@@ -1,13 +1,17 @@
 """Every service has one shape (docs/service-anatomy.md), and this test keeps it so.
 
+The services and the BigBuy connector (a service on the supplier's side, the same shape):
+
 - the same top-level modules in every service;
 - no route module (`api.py`, or the modules of an `api/` package) runs SQL or opens a
   transaction: routes parse, build a command, call the service layer, shape the answer;
 - more generally, SQL lives in `repository.py` (or a `repository/` package, or a repository
   module per job beside it, `<job>_repository.py`) only, and no
   module but the service layer (`shared.uow.UnitsOfWork`) opens a transaction;
-- no runtime module imports the Allegro emulator: only `sandbox/`, tests, benchmarks and the
-  local demo launcher may.
+- no runtime module imports an emulator (Allegro's or BigBuy's): only `sandbox/`, tests,
+  benchmarks and the local demo launcher may;
+- no runtime package (shared, the services, the connector, the console, the CLI) imports test
+  tooling. The console and the CLI store nothing and own no use case: only the last two apply.
 
 A service not converted yet is listed in PENDING with what remains. A PENDING entry that
 already passes fails the test, so the list only shrinks: remove it when the work is done.
@@ -22,16 +26,28 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ("auth", "catalog", "pricing", "offers", "orders")
+# Each service's folder and its package.
+SERVICES = {
+    "auth": "services/auth/src/auth",
+    "catalog": "services/catalog/src/catalog",
+    "pricing": "services/pricing/src/pricing",
+    "offers": "services/offers/src/offers",
+    "orders": "services/orders/src/orders",
+    "bigbuy": "connectors/bigbuy/src/bigbuy_connector",
+}
 MODULES = (
     "domain/",
     "handlers.py",
     "api.py",
     "consumer.py",
+    "deps.py",
     "main.py",
     "settings.py",
     "repository.py",
 )
+EMULATORS = {"allegro_emulator", "bigbuy_emulator"}
+# The packages that run in production, each service's and these.
+RUNTIME = ("shared/src", "console/src", "cli/src")
 
 # (service, check) -> what remains to do.
 PENDING: dict[tuple[str, str], str] = {}
@@ -42,16 +58,16 @@ SQL_IN_ROUTES = re.compile(
 # Where the emulator may be imported besides sandbox/ and test directories: test support
 # (the mci-testing package), benchmarks and the local demo launcher.
 EMULATOR_ALLOWED = ("testing/", "bench/", "deploy/local/devstack.py")
-# What the runtime library must never import: test tooling and the fake Allegro.
-NOT_AT_RUNTIME = ("allegro_emulator", "mci_testing", "pytest", "testcontainers")
-
-
-def service_dir(service: str) -> Path:
-    return ROOT / "services" / service
+# What runtime code must never import: test tooling and the fakes.
+NOT_AT_RUNTIME = (*sorted(EMULATORS), "mci_testing", "pytest", "testcontainers")
 
 
 def package(service: str) -> Path:
-    return service_dir(service) / "src" / service
+    return ROOT / SERVICES[service]
+
+
+def service_dir(service: str) -> Path:
+    return package(service).parents[1]
 
 
 def route_modules(service: str) -> list[Path]:
@@ -62,7 +78,7 @@ def route_modules(service: str) -> list[Path]:
 
 
 def imports_emulator(path: Path) -> bool:
-    return bool(imported_roots(path) & {"allegro_emulator"})
+    return bool(imported_roots(path) & EMULATORS)
 
 
 def imported_roots(path: Path) -> set[str]:
@@ -143,6 +159,7 @@ def test_every_service_has_the_one_shape(service: str, check: str) -> None:
 
 
 def test_only_the_sandbox_tests_benchmarks_and_the_demo_launcher_import_an_emulator() -> None:
+    # Every file of the repository, the console and the CLI included.
     offenders = []
     for path in sorted(ROOT.rglob("*.py")):
         relative = path.relative_to(ROOT).as_posix()
@@ -156,9 +173,11 @@ def test_only_the_sandbox_tests_benchmarks_and_the_demo_launcher_import_an_emula
     assert offenders == []
 
 
-def test_the_runtime_library_imports_no_test_tooling() -> None:
+def test_no_runtime_package_imports_test_tooling() -> None:
+    roots = [ROOT / folder for folder in RUNTIME] + [package(s) for s in SERVICES]
     offenders = {
         path.relative_to(ROOT).as_posix(): sorted(imported_roots(path) & set(NOT_AT_RUNTIME))
-        for path in sorted((ROOT / "shared" / "src").rglob("*.py"))
+        for root in roots
+        for path in sorted(root.rglob("*.py"))
     }
     assert {path: found for path, found in offenders.items() if found} == {}

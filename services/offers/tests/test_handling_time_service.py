@@ -8,15 +8,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from mci_testing.emulator import EmulatorHandle
+from mci_testing.emulator import EmulatorHandle, catalog_item
 from mci_testing.fixtures import MakeDatabase
 from mci_testing.infra import wait_until
-from shared.events import CatalogItem, CatalogUpdated, PriceComputed, PricedItem
+from shared.events import CatalogUpdated, PriceComputed, PricedItem
 
 from .test_service import (
     PRICES,
@@ -50,19 +49,7 @@ async def send(
     revision: int,
     handling_days: int | None,
 ) -> None:
-    item = CatalogItem(
-        sku=sku,
-        revision=revision,
-        listed=True,
-        ean=row["ean"],
-        title=row["name"],
-        images=row["images"],
-        allegro_category_id=row["allegro_category_id"],
-        brand=row["brand"],
-        weight_kg=Decimal(str(row["weight_kg"])),
-        stock=5,
-        handling_days=handling_days,
-    )
+    item = catalog_item(row, sku, revision, handling_days=handling_days)
     await service.publish(CatalogUpdated(account_id=seller.account, items=[item]))
     if revision == 1:
         priced = PricedItem(sku=sku, catalog_revision=1, prices=PRICES)

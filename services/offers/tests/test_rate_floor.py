@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mci_testing.app import running_app
 from mci_testing.bus import Bus
-from mci_testing.emulator import EmulatorHandle, start_emulator
+from mci_testing.emulator import EmulatorHandle, catalog_item, start_emulator
 from mci_testing.fixtures import MakeDatabase
 from mci_testing.infra import free_port, wait_until
 from offers.main import MIGRATIONS, build
@@ -37,7 +37,6 @@ from shared.accounts import StaticAccounts
 from shared.allegro.tokens import StaticTokens
 from shared.db import create_engine
 from shared.events import (
-    CatalogItem,
     CatalogUpdated,
     Event,
     Money,
@@ -95,21 +94,7 @@ class Shop:
         """The products selected, with stock and a price: through the broker, as catalog and
         pricing send them."""
         skus = [f"SKU-{uuid.uuid4().hex[:10]}" for _ in products]
-        items = [
-            CatalogItem(
-                sku=sku,
-                revision=1,
-                listed=True,
-                ean=row["ean"],
-                title=row["name"],
-                images=row["images"],
-                allegro_category_id=row["allegro_category_id"],
-                brand=row["brand"],
-                weight_kg=Decimal(str(row["weight_kg"])),
-                stock=5,
-            )
-            for sku, row in zip(skus, products, strict=True)
-        ]
+        items = [catalog_item(row, sku) for sku, row in zip(skus, products, strict=True)]
         await self.publish(CatalogUpdated(account_id=self.account, items=items))
         await self.publish(
             PriceComputed(

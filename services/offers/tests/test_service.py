@@ -31,11 +31,13 @@ from mci_testing.bus import Bus, Probe
 from mci_testing.emulator import (
     SAFETY_INFORMATION,
     EmulatorHandle,
+    catalog_item,
     responsible_producer,
     start_emulator,
 )
 from mci_testing.fixtures import MakeDatabase
 from mci_testing.infra import free_port, wait_until
+from mci_testing.platform import shipping_document
 from offers import handlers
 from offers.domain import commands as c
 from offers.main import MIGRATIONS, build
@@ -46,7 +48,6 @@ from shared.db import create_engine
 from shared.events import (
     AccountConnected,
     AccountRefreshFailed,
-    CatalogItem,
     CatalogUpdated,
     Event,
     Money,
@@ -173,19 +174,7 @@ class Service:
         priced: bool = True,
     ) -> str:
         sku = sku or f"SKU-{uuid.uuid4().hex[:10]}"
-        item = CatalogItem(
-            sku=sku,
-            revision=revision,
-            listed=listed,
-            ean=row["ean"],
-            title=row["name"],
-            images=row["images"],
-            allegro_category_id=row["allegro_category_id"],
-            brand=row["brand"],
-            weight_kg=Decimal(str(row["weight_kg"])),
-            stock=stock,
-            attributes=attributes or {},
-        )
+        item = catalog_item(row, sku, revision, stock, listed=listed, attributes=attributes or {})
         await self.publish(CatalogUpdated(account_id=account, items=[item]))
         if priced:
             await self.publish(
@@ -494,10 +483,6 @@ async def test_offer_is_published_on_pl_cz_and_sk(service: Service) -> None:
     assert len(service.on_allegro(seller, sku)) == 1
 
 
-SHIPPING_CURRENCY = {"PL": "PLN", "CZ": "CZK", "SK": "EUR", "HU": "HUF"}
-SHIPPING_PRICE = {"PL": "9.99", "CZ": "120.00", "SK": "5.50", "HU": "1990.00"}
-
-
 async def shipping_by_weight(service: Service, account: str, bands: list[str]) -> None:
     """A weight-band shipping configuration, applied: a prepaid method to each of PL, CZ, SK
     and HU; lists for PL alone and for the four countries."""
@@ -513,30 +498,7 @@ async def shipping_by_weight(service: Service, account: str, bands: list[str]) -
         methods.update({str(m["id"]): m for m in page["items"]})
         if not (after := page["next"]):
             break
-    chosen = {
-        country: next(
-            i
-            for i, m in methods.items()
-            if m["destination_country"] == country and m["payment_policy"] == "IN_ADVANCE"
-        )
-        for country in SHIPPING_CURRENCY
-    }
-    document = {
-        "delivery_methods": list(chosen.values()),
-        "bands": [
-            {
-                "max_kg": max_kg,
-                "prices": {
-                    method: {"amount": SHIPPING_PRICE[c], "currency": SHIPPING_CURRENCY[c]}
-                    for c, method in chosen.items()
-                },
-            }
-            for max_kg in bands
-        ],
-        "handling_time": "PT24H",
-        "destination_sets": ["PL", "PL-CZ-SK-HU"],
-        "free_delivery": {},
-    }
+    document = shipping_document(methods.values(), bands)
     configured = await service.http.put(f"/accounts/{account}/shipping", json=document)
     assert configured.status_code == 200, configured.text
     applied = await service.http.post(f"/accounts/{account}/shipping/apply")
@@ -578,18 +540,7 @@ async def test_offers_to_create_are_looked_up_together_by_external_id(service: S
     await service.publish(
         CatalogUpdated(
             account_id=seller.account,
-            items=[
-                CatalogItem(
-                    sku=sku,
-                    revision=1,
-                    listed=True,
-                    ean=row["ean"],
-                    title=row["name"],
-                    allegro_category_id=row["allegro_category_id"],
-                    stock=2,
-                )
-                for sku, row in zip(skus, rows, strict=True)
-            ],
+            items=[catalog_item(row, sku, stock=2) for sku, row in zip(skus, rows, strict=True)],
         )
     )
     await service.publish(
@@ -900,18 +851,7 @@ async def test_a_worker_killed_right_after_allegros_answer_creates_nothing_twice
         handlers.catalog_updated,
         CatalogUpdated(
             account_id=seller.account,
-            items=[
-                CatalogItem(
-                    sku=sku,
-                    revision=1,
-                    listed=True,
-                    ean=row["ean"],
-                    title=row["name"],
-                    allegro_category_id=row["allegro_category_id"],
-                    stock=3,
-                )
-                for sku, row in zip(skus, rows, strict=True)
-            ],
+            items=[catalog_item(row, sku, stock=3) for sku, row in zip(skus, rows, strict=True)],
         ),
     )
     await units.handle(

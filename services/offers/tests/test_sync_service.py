@@ -24,14 +24,14 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from mci_testing.emulator import EmulatorHandle
+from mci_testing.emulator import EmulatorHandle, catalog_item
 from mci_testing.fixtures import MakeDatabase
 from mci_testing.infra import free_port, wait_until
 from offers import handlers
 from offers.domain import commands as c
 from offers.main import MIGRATIONS
 from shared.db import create_engine
-from shared.events import CatalogItem, CatalogUpdated, Money, PriceComputed, PricedItem
+from shared.events import CatalogUpdated, Money, PriceComputed, PricedItem
 from shared.uow import UnitsOfWork
 
 from .test_service import (
@@ -90,21 +90,7 @@ async def reprice(
 async def restock(
     service: Service, account: str, rows: dict[str, dict[str, Any]], stock: int, revision: int
 ) -> None:
-    items = [
-        CatalogItem(
-            sku=sku,
-            revision=revision,
-            listed=True,
-            ean=row["ean"],
-            title=row["name"],
-            images=row["images"],
-            allegro_category_id=row["allegro_category_id"],
-            brand=row["brand"],
-            weight_kg=Decimal(str(row["weight_kg"])),
-            stock=stock,
-        )
-        for sku, row in rows.items()
-    ]
+    items = [catalog_item(row, sku, revision, stock) for sku, row in rows.items()]
     await service.publish(CatalogUpdated(account_id=account, items=items))
 
 
@@ -510,17 +496,7 @@ async def test_a_command_sent_before_a_crash_is_sent_again_under_its_id(
         handlers.catalog_updated,
         CatalogUpdated(
             account_id=seller.account,
-            items=[
-                CatalogItem(
-                    sku=sku,
-                    revision=1,
-                    listed=True,
-                    ean=row["ean"],
-                    title=row["name"],
-                    allegro_category_id=row["allegro_category_id"],
-                    stock=3,
-                )
-            ],
+            items=[catalog_item(row, sku, stock=3)],
         ),
     )
     await units.handle(

@@ -8,7 +8,8 @@ handlers never build an `HTTPException` for a domain outcome.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 
@@ -54,6 +55,31 @@ class Invalid(DomainError):
 
     status = 422
     default_code = "invalid"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a request's values: which field, a stable code, why."""
+
+    field: str
+    code: str
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "code": self.code, "reason": self.reason}
+
+
+class InvalidFields(Invalid):
+    """Every problem of a request's values at once: `code` is the first problem's (the one a
+    client branches on), `details` all of them."""
+
+    def __init__(self, problems: Sequence[Problem] = ()) -> None:
+        self.problems = list(problems)
+        super().__init__(
+            "; ".join(f"{p.field}: {p.reason}" for p in self.problems),
+            code=self.problems[0].code if self.problems else None,
+            details=[p.as_dict() for p in self.problems],
+        )
 
 
 class Unavailable(DomainError):

@@ -24,7 +24,7 @@ import html
 import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import httpx
 import orjson
@@ -35,7 +35,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 OperatorRole = Literal["viewer", "operator", "admin"]
 # "service" is not an operator role: it is the role of a principal made from a service token.
 Role = Literal["viewer", "operator", "admin", "service"]
-ROLE_RANK: dict[str, int] = {"viewer": 1, "operator": 2, "admin": 3}
+# Each operator role outranks the ones before it.
+ROLE_RANK: dict[str, int] = {role: n for n, role in enumerate(get_args(OperatorRole), 1)}
 # What an internal route requires: a service token (not an operator role, ranked apart).
 SERVICE_ROLE = "service"
 PREFIX = "mci1"

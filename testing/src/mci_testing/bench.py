@@ -1,6 +1,6 @@
 """What the benchmarks (bench/) that run a service in its own process share: serving it, the
-emulator beside it, waiting for readiness, events as the broker carries them, percentiles, the
-load average.
+emulator beside it, waiting for readiness, events as the broker carries them, the emulator's
+limits and counters read as a floor, percentiles, the load average.
 
 A bench script runs itself with `--serve PORT ACCOUNT=TOKEN...` to become the service
 (`serve`): the service's `main.build` with fixed Allegro tokens, since there is no auth service
@@ -13,12 +13,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import json
 import os
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import aio_pika
 import httpx
@@ -30,15 +33,19 @@ from shared.events import Envelope, Event
 ROOT = Path(__file__).resolve().parents[3]  # the repository (testing/src/mci_testing/..)
 
 
+def unshadow(script: str) -> None:
+    """Take a bench script's folder off the path: run as a script, it comes first, and its
+    files' names (catalog.py, orders.py, offers.py) hide the services' packages."""
+    here = Path(script).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
+
+
 def serve(service: str, port: int, pairs: Sequence[str]) -> None:
     """The service `service` (API and worker) with fixed Allegro tokens (`ACCOUNT=TOKEN`);
     its settings come from its environment."""
     import uvicorn
 
-    # A bench script's folder comes first on the path, and its files' names (orders.py,
-    # offers.py) hide the services' packages.
-    here = Path(sys.argv[0]).resolve().parent
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
+    unshadow(sys.argv[0])
     build = importlib.import_module(f"{service}.main").build
     from shared.allegro.tokens import StaticTokens
     from shared.service import create_app
@@ -129,6 +136,43 @@ def message_of(event: Event, source: str) -> aio_pika.Message:
         type=envelope.type,
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
     )
+
+
+def per_second(config: dict[str, Any], name: str) -> float:
+    """A limit of the emulator's `/__admin/config` as calls (or offer changes) per second, its
+    `rate_limit_scale` applied."""
+    spec = config["rate_limits"][name]
+    return float(spec["limit"]) / float(spec["window_seconds"]) * float(config["rate_limit_scale"])
+
+
+def answered(counters: dict[str, Any], operation: str | None = None, method: str = "POST") -> int:
+    """Calls the emulator answered (its `/__admin/counters`), on `operation` or on any; 429s
+    are not work: they were refused."""
+    return sum(
+        r["count"]
+        for r in counters["requests"]
+        if r["status"] != 429
+        and (operation is None or (r["operation"] == operation and r["method"] == method))
+    )
+
+
+def calls_by_operation(counters: dict[str, Any], most: int | None = None) -> str:
+    """The calls the emulator answered by method and operation, for a figure's note: all of
+    them by name, or the `most` busiest."""
+    found: Counter[str] = Counter()
+    for r in counters["requests"]:
+        if r["status"] != 429:
+            found[f"{r['method']} {r['operation']}"] += r["count"]
+    listed = sorted(found.items()) if most is None else found.most_common(most)
+    return ", ".join(f"{k}: {v}" for k, v in listed)
+
+
+def write_results(path: Path, results: list[dict[str, Any]]) -> None:
+    """The run's figures into `path` (bench/results/<bench>.json, what `make bench-summary`
+    reads), and on the terminal."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
 
 
 def percentile(values: Sequence[float], share: float) -> float:

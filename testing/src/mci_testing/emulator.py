@@ -8,8 +8,9 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -17,6 +18,7 @@ import pytest
 import uvicorn
 
 from mci_testing.infra import free_port
+from shared.events import CatalogItem
 
 DEMO_CLIENT_ID = "demo-client"
 DEMO_CLIENT_SECRET = "demo-secret"
@@ -43,6 +45,25 @@ def responsible_producer(
             "contact": {"email": "gpsr@fabryka.example"},
         },
     }
+
+
+def catalog_item(
+    row: Mapping[str, Any], sku: str, revision: int = 1, stock: int = 5, **fields: Any
+) -> CatalogItem:
+    """The catalogue item catalog would send for a row of the emulator's supplier catalogue
+    (a `/__admin/catalogue/sample` row, or `allegro_emulator.seed.supplier_product`): its EAN,
+    name, images, category, brand and weight. `fields` add to it or replace (`listed=False`,
+    `handling_days`, `attributes`, ...)."""
+    content: dict[str, Any] = {
+        "listed": True,
+        "ean": row["ean"],
+        "title": row["name"],
+        "images": row["images"],
+        "allegro_category_id": row["allegro_category_id"],
+        "brand": row["brand"],
+        "weight_kg": Decimal(str(row["weight_kg"])),
+    }
+    return CatalogItem(sku=sku, revision=revision, stock=stock, **{**content, **fields})
 
 
 RESPONSIBLE_PRODUCER: dict[str, Any] = {

@@ -100,7 +100,8 @@ class MakeAmqpUrl(Protocol):
 def make_amqp_url(vhost_admin: infra.VhostAdmin, amqp_vhost: str) -> Iterator[MakeAmqpUrl]:
     """`make_amqp_url("e2e")`: the URL of a vhost of the caller's own, removed at the end of
     the run. Every stack that outlives one test takes one: a service left running on the run's
-    shared vhost is a competing consumer that takes messages meant for another stack's."""
+    shared vhost is a competing consumer that takes messages meant for another stack's. The
+    vhost's own name, for what watches it (RabbitMQ's exporter), is `infra.vhost_of(url)`."""
     created: list[str] = []
 
     def make(label: str) -> str:

@@ -16,7 +16,7 @@ import socket
 import subprocess
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -134,6 +134,12 @@ def base_amqp_url() -> str:
 def with_vhost(amqp_url: str, vhost: str) -> str:
     parts = urlsplit(amqp_url)
     return urlunsplit((parts.scheme, parts.netloc, "/" + quote(vhost, safe=""), parts.query, ""))
+
+
+def vhost_of(amqp_url: str) -> str:
+    """The vhost an AMQP URL names (`with_vhost` read back): `/` when it names none."""
+    path = urlsplit(amqp_url).path
+    return unquote(path[1:]) if len(path) > 1 else "/"
 
 
 class VhostAdmin:

@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -197,6 +197,37 @@ SHIPPING_CURRENCY = {"PL": "PLN", "CZ": "CZK", "SK": "EUR", "HU": "HUF"}
 SHIPPING_PRICE = {"PL": "9.99", "CZ": "120.00", "SK": "5.50", "HU": "1990.00"}
 # Allegro's shipping price lists: BigBuy's parcel bands (heavier products: no_shipping_band).
 WEIGHT_BANDS = ("2", "5", "10", "20", "31.5")
+
+
+def shipping_document(methods: Iterable[Mapping[str, Any]], bands: Sequence[str]) -> dict[str, Any]:
+    """A weight-band shipping configuration for offers' `PUT /accounts/{id}/shipping`: of
+    `methods` (its `delivery-methods` list), the first prepaid one to each of PL, CZ, SK and
+    HU, priced alike in every band up to each of `bands` (kg); lists for PL alone and for the
+    four countries."""
+    chosen = {
+        country: next(
+            str(m["id"])
+            for m in methods
+            if m["destination_country"] == country and m["payment_policy"] == "IN_ADVANCE"
+        )
+        for country in SHIPPING_CURRENCY
+    }
+    return {
+        "delivery_methods": list(chosen.values()),
+        "bands": [
+            {
+                "max_kg": max_kg,
+                "prices": {
+                    method: {"amount": SHIPPING_PRICE[c], "currency": SHIPPING_CURRENCY[c]}
+                    for c, method in chosen.items()
+                },
+            }
+            for max_kg in bands
+        ],
+        "handling_time": "PT24H",
+        "destination_sets": ["PL", "PL-CZ-SK-HU"],
+        "free_delivery": {},
+    }
 
 
 def on_allegro(ean: str, missing_share: int) -> bool:
@@ -405,31 +436,7 @@ class Platform:
         """Shipping price lists per weight band, for PL alone and for PL, CZ, SK, HU."""
         path = f"/accounts/{shop.account_id}/shipping"
         methods = await self.pages("offers", f"{path}/delivery-methods", limit=100)
-        chosen = {
-            country: next(
-                str(m["id"])
-                for m in methods
-                if m["destination_country"] == country and m["payment_policy"] == "IN_ADVANCE"
-            )
-            for country in SHIPPING_CURRENCY
-        }
-        document = {
-            "delivery_methods": list(chosen.values()),
-            "bands": [
-                {
-                    "max_kg": max_kg,
-                    "prices": {
-                        method: {"amount": SHIPPING_PRICE[c], "currency": SHIPPING_CURRENCY[c]}
-                        for c, method in chosen.items()
-                    },
-                }
-                for max_kg in WEIGHT_BANDS
-            ],
-            "handling_time": "PT24H",
-            "destination_sets": ["PL", "PL-CZ-SK-HU"],
-            "free_delivery": {},
-        }
-        await self.send("PUT", "offers", path, document)
+        await self.send("PUT", "offers", path, shipping_document(methods, WEIGHT_BANDS))
         await self.send("POST", "offers", f"{path}/apply")
 
     async def price(self, shop: Shop) -> None:

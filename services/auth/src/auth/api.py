@@ -5,7 +5,7 @@ dependency aliases at import time.
 """
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
@@ -40,7 +40,7 @@ class AuthorizationStart(BaseModel):
 
 class NewApiKey(BaseModel):
     name: str = Field(min_length=1, max_length=100)
-    role: Literal["viewer", "operator", "admin"]
+    role: OperatorRole
 
 
 class Introspection(BaseModel):

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from orders import handlers, poller
 from orders.deps import Deps
 from orders.domain import commands as c
+from orders.domain.fulfillment import SettableStatus
 from shared.http import Int8Id, error_responses
 from shared.pagination import Page, PageQuery
 from shared.security import Operator, Viewer
@@ -18,17 +19,6 @@ from shared.security import Operator, Viewer
 router = APIRouter(tags=["orders"])
 
 CheckoutStatus = Literal["BOUGHT", "FILLED_IN", "READY_FOR_PROCESSING", "CANCELLED"]
-# Allegro's settable fulfillment statuses (RETURNED only Allegro sets).
-SettableStatus = Literal[
-    "NEW",
-    "PROCESSING",
-    "READY_FOR_SHIPMENT",
-    "READY_FOR_PICKUP",
-    "SENT",
-    "PICKED_UP",
-    "CANCELLED",
-    "SUSPENDED",
-]
 WriteBackState = Literal["pending", "done", "failed"]
 Text = Annotated[str | None, Query(min_length=1, max_length=200)]
 # What goes into an Allegro URL and auth's: a checkout form id (a UUID) or an account id, so

@@ -7,28 +7,14 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from shared.allegro import AllegroClient, TokenProvider
-from shared.allegro.factory import allegro_client
-from shared.service import ServiceRuntime, dependencies_of
-from shared.uow import UnitsOfWork
+from pricing.settings import Settings
+from shared.deps import AllegroDeps
+from shared.service import dependencies_of
 
 
 @dataclass(frozen=True)
-class PricingDeps:
-    units: UnitsOfWork
-    allegro: AllegroClient  # fee-preview calibration; budgets shared by replicas (PostgreSQL)
-
-    @classmethod
-    async def build(cls, runtime: ServiceRuntime, tokens: TokenProvider | None) -> PricingDeps:
-        assert runtime.engine is not None
-        settings = runtime.settings
-        return cls(
-            units=UnitsOfWork(runtime.engine, settings.service_name),
-            allegro=allegro_client(settings, runtime.engine, tokens=tokens),
-        )
-
-    async def aclose(self) -> None:
-        await self.allegro.aclose()
+class PricingDeps(AllegroDeps[Settings]):
+    """Units of work, settings and the Allegro client (fee-preview calibration)."""
 
 
 Deps = Annotated[PricingDeps, Depends(dependencies_of(PricingDeps))]

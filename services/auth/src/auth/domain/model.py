@@ -9,9 +9,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, get_args
 
 from shared.errors import Invalid
+from shared.security import OperatorRole
 
 # Allegro's marketplaces a seller account can be based on, with their currency.
 MARKETPLACES: dict[str, str] = {
@@ -20,7 +21,7 @@ MARKETPLACES: dict[str, str] = {
     "allegro-sk": "EUR",
     "allegro-hu": "HUF",
 }
-ROLES = ("viewer", "operator", "admin")
+ROLES: tuple[str, ...] = get_args(OperatorRole)
 _ALIAS = re.compile(r"^[\w][\w .\-]{0,63}$")
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from shared.errors import Invalid
+from shared.errors import InvalidFields, Problem
 
 # Allegro's limit of shipping rates sets per account (they cannot be deleted).
 ALLEGRO_LIST_LIMIT = 250
@@ -58,27 +58,8 @@ CENT = Decimal("0.01")
 MAX_BAND_KG = Decimal("1000")
 
 
-@dataclass(frozen=True)
-class Problem:
-    field: str
-    code: str
-    reason: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {"field": self.field, "code": self.code, "reason": self.reason}
-
-
-class InvalidShipping(Invalid):
-    """Every problem of a configuration; `code` is the first problem's (what a client branches
-    on), `details` all of them."""
-
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        self.problems = list(problems)
-        super().__init__(
-            "; ".join(f"{p.field}: {p.reason}" for p in self.problems),
-            code=self.problems[0].code if self.problems else None,
-            details=[p.as_dict() for p in self.problems],
-        )
+class InvalidShipping(InvalidFields):
+    """Every problem of a shipping configuration (`shared.errors.InvalidFields`)."""
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 # Allegro's CheckoutFormFulfillmentStatus minus RETURNED, which only Allegro sets.
-SETTABLE_STATUSES = (
+SettableStatus = Literal[
     "NEW",
     "PROCESSING",
     "READY_FOR_SHIPMENT",
@@ -16,7 +16,8 @@ SETTABLE_STATUSES = (
     "PICKED_UP",
     "CANCELLED",
     "SUSPENDED",
-)
+]
+SETTABLE_STATUSES: tuple[str, ...] = get_args(SettableStatus)
 SENT = "SENT"
 OTHER_CARRIER = "OTHER"
 WAYBILL_MAX = 64  # CheckoutFormAddWaybillRequest.waybill maxLength
