@@ -61,26 +61,30 @@ async def gallery_for(
         held = await deps.units.read(handlers.cached_images, query)
     now = datetime.now(UTC)
     missing = [s for s in sources if s not in held or not reusable(held[s]["expires_at"], now)]
-    results = await asyncio.gather(
-        *(_upload_once(deps, account_id, s, send_by) for s in missing), return_exceptions=True
-    )
     uploaded: list[tuple[str, str, Any]] = []
     refused: dict[str, str] = {}
     failure: BaseException | None = None
-    for source, result in zip(missing, results, strict=True):
-        if isinstance(result, allegro.Upload):
-            uploaded.append((source, result.location, result.expires_at))
-        elif permanent(result):
-            refused[source] = f"Allegro answered {result}"[:300]
-        else:
-            failure = failure or result
-    if uploaded:
-        await deps.units.handle(handlers.save_images, c.SaveImages(account_id, tuple(uploaded)))
-        for source, location, expires_at in uploaded:
-            held[source] = {"location": location, "expires_at": expires_at}
-    for source in missing:
-        # Recorded (or failed): later offers read the table or `held`, not the upload.
-        deps.image_uploads.pop((account_id, source), None)
+    try:
+        results = await asyncio.gather(
+            *(_upload_once(deps, account_id, s, send_by) for s in missing),
+            return_exceptions=True,
+        )
+        for source, result in zip(missing, results, strict=True):
+            if isinstance(result, allegro.Upload):
+                uploaded.append((source, result.location, result.expires_at))
+            elif permanent(result):
+                refused[source] = f"Allegro answered {result}"[:300]
+            else:
+                failure = failure or result
+        if uploaded:
+            saved = c.SaveImages(account_id, tuple(uploaded))
+            await deps.units.handle(handlers.save_images, saved)
+            for source, location, expires_at in uploaded:
+                held[source] = {"location": location, "expires_at": expires_at}
+    finally:
+        for source in missing:
+            # Recorded (or failed): later offers read the table or `held`, not the upload.
+            deps.image_uploads.pop((account_id, source), None)
     if failure is not None:
         raise failure
     locations = [held[s]["location"] for s in sources if s not in refused and s in held]
