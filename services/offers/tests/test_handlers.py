@@ -278,7 +278,7 @@ class TestImages:
         row = repo.offers[(ACCOUNT, "A")]
         row.update(state=states.ACTIVE, offer_id="77", work=None, sent_images=[cover, side])
         await handlers.catalog_updated(catalog("A", 2, images=[cover, side]), unit(repo))
-        assert row["work"] is None  # the same gallery: nothing to send
+        assert repo.offers[(ACCOUNT, "A")]["work"] is None  # the same gallery: nothing to send
         await handlers.catalog_updated(catalog("A", 3, images=[new_cover, side]), unit(repo))
         assert row["state"] == states.ACTIVE and row["work"] == states.IMAGES
         row["claimed_until"] = CLAIM
@@ -293,7 +293,7 @@ class TestImages:
         row = repo.offers[(ACCOUNT, "A")]
         row.update(state=states.ACTIVE, offer_id="77", work=None, sent_images=None)
         await handlers.catalog_updated(catalog("A", 2), unit(repo))
-        assert row["work"] is None  # no image in the catalogue either
+        assert repo.offers[(ACCOUNT, "A")]["work"] is None  # no image in the catalogue either
         await handlers.catalog_updated(catalog("A", 3, images=["https://c/1.jpg"]), unit(repo))
         assert row["work"] == states.IMAGES
 
