@@ -20,7 +20,7 @@ from mci_testing.emulator import (
 from mci_testing.fixtures import MakeDatabase
 from mci_testing.ledger import MIGRATIONS as LEDGER_MIGRATIONS
 from shared.allegro import AllegroClient, AllegroError, AllegroSettings, AllegroUnavailable
-from shared.allegro.client import endpoint_class
+from shared.allegro.client import endpoint_class, upload_url_for
 from shared.allegro.errors import OAuthError, RateLimited
 from shared.allegro.limiter import Limit, MemoryBudgets, PostgresBudgets
 from shared.db import create_engine
@@ -213,6 +213,30 @@ async def test_oauth_errors_keep_oauths_words(client: AllegroClient) -> None:
             {"grant_type": "refresh_token", "refresh_token": "never-issued"}, DEMO_CLIENT_SECRET
         )
     assert caught.value.error == "invalid_grant"
+
+
+async def test_image_uploads_go_to_allegros_upload_host(
+    emulator: EmulatorHandle, seller: dict[str, str]
+) -> None:
+    # The API URL leads nowhere (404 from an unknown path): only the upload host answers.
+    settings = AllegroSettings(api_url=emulator.url + "/nowhere", upload_url=emulator.url)
+    client = AllegroClient(settings)
+    try:
+        answer = await client.post(
+            "/sale/images", {"url": "https://cdn.example/1.jpg"}, token=seller["token"]
+        )
+        assert answer.status_code == 201
+        assert answer.json()["location"].startswith("https://a.allegroimg.com/")
+        with pytest.raises(AllegroError):
+            await client.get("/me", token=seller["token"])
+    finally:
+        await client.aclose()
+    assert upload_url_for("https://api.allegro.pl") == "https://upload.allegro.pl"
+    assert (
+        upload_url_for("https://api.allegro.pl.allegrosandbox.pl")
+        == "https://upload.allegro.pl.allegrosandbox.pl"
+    )
+    assert upload_url_for("http://127.0.0.1:8400") == "http://127.0.0.1:8400"
 
 
 def test_endpoint_classes() -> None:

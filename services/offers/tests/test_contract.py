@@ -91,6 +91,7 @@ def test_the_created_offer_is_a_valid_request(spec: dict[str, Any]) -> None:
         {"publication": {"status": "ENDED"}},
         {"publication": {"status": "ACTIVE"}, "stock": {"available": 3, "unit": "UNIT"}},
         {"delivery": {"handlingTime": "P7D"}},
+        {"images": ["https://a.allegroimg.com/original/12068b/359d04074521b79df1b2807a6727"]},
     ],
 )
 def test_ending_and_reactivating_are_valid_edits(spec: dict[str, Any], body: Any) -> None:
@@ -119,6 +120,26 @@ def test_batch_commands_are_valid_requests_on_their_paths(
         mapping = spec["components"]["schemas"]["PriceModification"]["discriminator"]["mapping"]
         modification = body["modification"]
         validate(spec, {"$ref": mapping[modification["type"]]}, modification)
+
+
+def test_a_create_with_images_is_a_valid_request(spec: dict[str, Any]) -> None:
+    draft = listing.product_offer_body(
+        "SKU-1", ITEM, 4, PRICES, {}, ACCOUNT, "rates-1", DEFINITIONS
+    )
+    assert draft.body is not None
+    body = {**draft.body, "images": ["https://a.allegroimg.com/original/12068b/359d0407.jpg"]}
+    validate(spec, request_schema(spec, "/sale/product-offers", "post"), body)
+
+
+def test_an_image_upload_is_a_valid_request_on_the_upload_host(spec: dict[str, Any]) -> None:
+    operation = spec["paths"]["/sale/images"]["post"]
+    assert operation["operationId"] == "uploadOfferImageUsingPOST"
+    assert operation["servers"][0]["url"].startswith("https://upload.")
+    body_ref = operation["requestBody"]["$ref"].rsplit("/", 1)[-1]
+    schema = spec["components"]["requestBodies"][body_ref]["content"][MEDIA]["schema"]
+    validate(spec, schema, {"url": "https://cdn.supplier.example/SKU-1/1.jpg"})
+    answer = operation["responses"]["201"]["content"][MEDIA]["schema"]
+    assert {"location", "expiresAt"} <= set(properties(spec, answer))
 
 
 def test_the_responsible_producer_created_is_a_valid_request(spec: dict[str, Any]) -> None:

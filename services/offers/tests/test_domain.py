@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from offers.domain import listing, states, sync
+from offers.domain import images, listing, states, sync
 from offers.domain.listing import classify, marketplace_prices, price_text
 
 from .samples import ACCOUNT, BRAND, CONDITION, DEFINITIONS, ITEM, PRICES, WARRANTY
@@ -86,6 +86,43 @@ class TestNextStep:
         assert step is not None and step.work == states.END
         step = states.next_step(wanted(handling_time_outdated=True), "x")
         assert step is not None and step.work == states.CHECK
+
+    def test_a_published_offer_with_another_gallery_gets_its_images_edited(self) -> None:
+        for state in (states.ACTIVE, states.INACTIVE, states.ENDED):
+            step = states.next_step(
+                wanted(state=state, offer_id="1", images_outdated=True), "revision 2"
+            )
+            assert step == states.Step(None, "revision 2", work=states.IMAGES)
+        step = states.next_step(wanted(images_outdated=True), "x")
+        assert step is not None and step.work == states.CHECK
+
+
+class TestImages:
+    def test_the_gallery_keeps_the_catalogues_order_each_url_once_at_most_sixteen(self) -> None:
+        urls = [f"https://cdn.example/{n}.jpg" for n in range(20)]
+        content = {"images": [urls[0], urls[1], urls[0], "", "ftp://x/y.jpg", *urls[2:]]}
+        assert images.wanted_sources(content) == urls[:16]
+        assert images.wanted_sources(None) == [] and images.wanted_sources({"images": None}) == []
+
+    def test_a_cached_upload_is_reused_while_allegro_keeps_it_long_enough(self) -> None:
+        from datetime import UTC, datetime, timedelta
+
+        now = datetime(2026, 1, 1, tzinfo=UTC)
+        assert images.reusable(None, now)  # an offer uses it: Allegro keeps it
+        assert images.reusable(now + timedelta(hours=23), now)
+        assert not images.reusable(now + timedelta(minutes=30), now)
+        assert not images.reusable(now - timedelta(seconds=1), now)
+
+    def test_refused_images_are_said_in_plain_words(self) -> None:
+        gallery = images.Gallery(
+            ["https://c/1.jpg", "https://c/2.jpg"],
+            ["https://a.allegroimg.com/1"],
+            {"https://c/2.jpg": "Allegro answered 422 DownloadError.Forbidden"},
+        )
+        note = gallery.note()
+        assert note is not None and note["code"] == "image_not_uploaded"
+        assert "1 of 2 images sent" in note["message"] and "https://c/2.jpg" in note["message"]
+        assert images.Gallery(["https://c/1.jpg"], ["https://a/1"]).note() is None
 
 
 class TestHandlingTime:

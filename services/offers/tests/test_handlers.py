@@ -182,6 +182,8 @@ class FakeOffersRepository:
             row.update(sent_prices=outcome.sent.get("prices"), sent_stock=outcome.sent.get("stock"))
             if outcome.sent.get("handling_time"):
                 row["sent_handling_time"] = outcome.sent["handling_time"]
+            if outcome.sent.get("images") is not None:
+                row["sent_images"] = outcome.sent["images"]
 
     async def offer(self, account_id: str, sku: str) -> dict[str, Any] | None:
         row = self.offers.get((account_id, sku))
@@ -199,6 +201,7 @@ def catalog(
     listed: bool = True,
     stock: int = 3,
     handling_days: int | None = None,
+    images: list[str] | None = None,
 ) -> CatalogUpdated:
     return CatalogUpdated(
         account_id=ACCOUNT,
@@ -212,6 +215,7 @@ def catalog(
                 allegro_category_id="1521",
                 stock=stock,
                 handling_days=handling_days,
+                images=images or [],
             )
         ],
     )
@@ -271,6 +275,34 @@ class TestCatalogAndPrices:
         await handlers.catalog_updated(catalog("A", 2, stock=0), unit(repo))
         row = repo.offers[(ACCOUNT, "A")]
         assert row["state"] == states.ACTIVE and row["work"] is None and row["stock"] == 0
+
+
+class TestImages:
+    async def test_a_new_cover_of_a_live_offer_makes_an_edit_once(self) -> None:
+        repo = FakeOffersRepository()
+        cover, side, new_cover = (f"https://cdn.example/{n}.jpg" for n in (1, 2, 3))
+        await handlers.catalog_updated(catalog("A", 1, images=[cover, side]), unit(repo))
+        row = repo.offers[(ACCOUNT, "A")]
+        row.update(state=states.ACTIVE, offer_id="77", work=None, sent_images=[cover, side])
+        await handlers.catalog_updated(catalog("A", 2, images=[cover, side]), unit(repo))
+        assert repo.offers[(ACCOUNT, "A")]["work"] is None  # the same gallery: nothing to send
+        await handlers.catalog_updated(catalog("A", 3, images=[new_cover, side]), unit(repo))
+        assert row["state"] == states.ACTIVE and row["work"] == states.IMAGES
+        row["claimed_until"] = CLAIM
+        sent = {"images": [new_cover, side], "image_locations": ["a", "b"]}
+        outcome = c.Outcome(ACCOUNT, "A", CLAIM, None, "2 images sent", sent=sent)
+        assert await handlers.store_outcome(outcome, unit(repo))
+        assert row["work"] is None and row["sent_images"] == [new_cover, side]
+
+    async def test_an_offer_never_given_images_by_us_gets_them_at_its_next_change(self) -> None:
+        repo = FakeOffersRepository()
+        await handlers.catalog_updated(catalog("A", 1), unit(repo))
+        row = repo.offers[(ACCOUNT, "A")]
+        row.update(state=states.ACTIVE, offer_id="77", work=None, sent_images=None)
+        await handlers.catalog_updated(catalog("A", 2), unit(repo))
+        assert repo.offers[(ACCOUNT, "A")]["work"] is None  # no image in the catalogue either
+        await handlers.catalog_updated(catalog("A", 3, images=["https://c/1.jpg"]), unit(repo))
+        assert row["work"] == states.IMAGES
 
 
 class TestHandlingTime:

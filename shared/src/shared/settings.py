@@ -16,7 +16,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
-from shared.allegro.client import AllegroSettings
+from shared.allegro.client import AllegroSettings, upload_url_for
 
 DEFAULT_DATABASE_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -114,6 +114,10 @@ class ServiceSettings(BaseSettings):
     allegro_auth_url: str = Field(
         default_factory=lambda: _env("ALLEGRO_AUTH_URL", "http://127.0.0.1:8400")
     )
+    # Where images are uploaded (`POST /sale/images`: Allegro serves it on its own host).
+    # Empty: derived from allegro_api_url (api.allegro.pl... -> upload.allegro.pl..., the
+    # emulator's own URL otherwise, which serves both).
+    allegro_upload_url: str = Field(default_factory=lambda: _env("ALLEGRO_UPLOAD_URL", ""))
     allegro_client_id: str = Field(default_factory=lambda: _env("ALLEGRO_CLIENT_ID", "demo-client"))
     # This service's share of the Client ID's 9,000 requests/min (shares of all services <= 1).
     allegro_client_share: float = 0.2
@@ -172,6 +176,7 @@ class ServiceSettings(BaseSettings):
         return AllegroSettings(
             api_url=self.allegro_api_url,
             auth_url=self.allegro_auth_url,
+            upload_url=self.allegro_upload_url or upload_url_for(self.allegro_api_url),
             client_id=self.allegro_client_id,
             client_requests_per_minute=9000 * 0.9 * self.allegro_client_share,
         ).scaled(self.allegro_rate_limit_scale)

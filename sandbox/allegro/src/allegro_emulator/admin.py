@@ -491,6 +491,21 @@ async def clear_faults(request: Request) -> Response:
     return _json(dataclasses.asdict(emu.faults))
 
 
+@router.put("/images/refused")
+async def refuse_images(request: Request) -> Response:
+    """Uploads of these source URLs fail as an image Allegro cannot fetch (422):
+    `{"urls": ["https://..."], "status": 403}` (the status the supplier's server answers);
+    replaces the list, `{"urls": []}` clears it."""
+    emu: Emulator = request.app.state.emulator
+    body = await _body(request)
+    urls = body.get("urls")
+    if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+        raise AllegroError(422, "VALIDATION_ERROR", "urls must be a list of URLs")
+    status = int(body.get("status", 403))
+    emu.world.refused_image_urls = dict.fromkeys(urls, status)
+    return _json({"refused": emu.world.refused_image_urls})
+
+
 @router.put("/fee-table")
 async def set_fee_table(request: Request) -> Response:
     """Replace fee rules per group: `{"home": {"rate": "0.10", "minimum": "0.50", ...}}`."""
@@ -576,6 +591,20 @@ async def state(request: Request) -> Response:
                 ],
                 "orderEvents": len(user.order_events),
                 "offerEvents": len(user.offer_events),
+                # POST /sale/images answered 201 for this seller, and what it holds.
+                "imageUploads": user.image_uploads,
+                "images": [
+                    {
+                        "location": location,
+                        "source": image["source"],
+                        "expiresAt": None
+                        if image["expiresAt"] is None
+                        else iso(image["expiresAt"]),
+                        "used": image["expiresAt"] is None,
+                    }
+                    for location, image in emu.world.images.items()
+                    if image["seller"] == user.id
+                ],
             }
         )
     return _json(

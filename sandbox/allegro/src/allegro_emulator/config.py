@@ -94,6 +94,10 @@ class EmulatorConfig:
     max_offer_events: int = 500_000
     waybill_max_orders: int = 10
     shipping_rates_limit: int = 250
+    # Images per offer (Allegro's gallery: 16 on buy-now offers, GallerySizeException beyond).
+    gallery_size_limit: int = 16
+    # An uploaded image no offer uses is removed this long after its upload (`expiresAt`).
+    image_expiry_hours: float = 24.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> EmulatorConfig:

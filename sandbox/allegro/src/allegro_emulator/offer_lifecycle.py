@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from allegro_emulator import catalogue, gpsr, parameters
+from allegro_emulator import catalogue, gpsr, images, parameters
 from allegro_emulator.errors import AllegroError, error
 from allegro_emulator.marketplaces import (
     check_additional_marketplaces,
@@ -492,6 +492,7 @@ def create(emu: Emulator, user: Seller, body: Json) -> tuple[Offer, Operation | 
     if price is not None:
         check_price_format(price, user.base_marketplace, "sellingMode.price")
     check_additional_marketplaces(user, body)
+    gallery = images.check_offer_images(emu, body.get("images"), product)
     now = iso(emu.now())
     offer_id = emu.new_offer_id()
     data: Json = {
@@ -539,7 +540,7 @@ def create(emu: Emulator, user: Seller, body: Json) -> tuple[Offer, Operation | 
             mp: {"sellingMode": (entry or {}).get("sellingMode")}
             for mp, entry in (body.get("additionalMarketplaces") or {}).items()
         },
-        "images": body.get("images") or [i["url"] for i in product.get("images", [])],
+        "images": gallery or [i["url"] for i in product.get("images", [])],
         "description": body.get("description") or product.get("description") or {"sections": []},
         "language": body.get("language") or MARKETPLACES[user.base_marketplace]["language"],
         "b2b": {"buyableOnlyByBusiness": False},
@@ -565,6 +566,7 @@ def create(emu: Emulator, user: Seller, body: Json) -> tuple[Offer, Operation | 
         raise AllegroError(422, problems[0]["code"], problems[0]["message"], errors=problems)
     data["validation"]["errors"] = [] if wants_active else problems
     user.offers[offer_id] = offer
+    images.mark_used(emu, gallery)
     index_external(user, offer_id, None, (data.get("external") or {}).get("id"))
     if emu.random.random() < emu.config.async_offer_share:
         if wants_active:
@@ -619,6 +621,9 @@ def edit(emu: Emulator, user: Seller, offer: Offer, body: Json) -> Operation | N
                 path="stock.available",
             )
     check_handling_time(body)
+    if "images" in body:
+        product = catalogue.find_product(emu, offer.product_id) if offer.product_id else None
+        images.check_offer_images(emu, body["images"], product)
     old_price = (data.get("sellingMode") or {}).get("price")
     old_stock = (data.get("stock") or {}).get("available")
     old_external = (data.get("external") or {}).get("id")
@@ -666,6 +671,7 @@ def edit(emu: Emulator, user: Seller, offer: Offer, body: Json) -> Operation | N
     stock_value = (candidate.get("stock") or {}).get("available")
     candidate["stock"] = {**(candidate.get("stock") or {}), "available": old_stock}
     offer.data = data = candidate
+    images.mark_used(emu, list(body.get("images") or []))
     data["updatedAt"] = iso(emu.now())
     index_external(user, data["id"], old_external, (data.get("external") or {}).get("id"))
     if data["sellingMode"].get("price") != old_price:

@@ -8,15 +8,14 @@ operation that answers 202 until the work is done, then 303 to the offer.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from decimal import Decimal
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from allegro_emulator import images, parameters
 from allegro_emulator import offer_lifecycle as lifecycle
-from allegro_emulator import parameters
 from allegro_emulator.errors import AllegroError, not_found
 from allegro_emulator.offer_lifecycle import offer_parameters
 from allegro_emulator.state import Emulator, Json, Offer, Operation, Seller, iso
@@ -77,30 +76,25 @@ async def edit_product_offer(request: Request, offerId: str) -> Response:
 @router.post("/sale/images")
 async def upload_image(request: Request) -> Response:
     """Allegro hosts offer images: a JSON `{"url"}` to fetch or the image bytes themselves
-    (on upload.allegro.pl in production). Nothing is fetched here; an Allegro-style URL is made
-    from a digest of the input, and it expires unless an offer uses it."""
-    emu, _ = seller(request)
+    (on upload.allegro.pl in production). Nothing is fetched here; each upload gets a new
+    Allegro-style location, which expires unless an offer uses it (`images.py`)."""
+    emu, user = seller(request)
     raw = await request.body()
     content_type = request.headers.get("content-type", "")
+    url: str | None = None
     if content_type.startswith("image/"):
         if not raw:
             raise AllegroError(422, "VALIDATION_ERROR", "Empty image")
         source = raw
         extension = content_type.split("/", 1)[1].split(";")[0]
     else:
-        url = (await body_json(request)).get("url")
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        given = (await body_json(request)).get("url")
+        if not isinstance(given, str) or not given.startswith(("http://", "https://")):
             raise AllegroError(422, "VALIDATION_ERROR", "url must be an http(s) URL", path="url")
+        url = given
         source = url.encode()
         extension = url.rsplit(".", 1)[-1].lower() if "." in url.rsplit("/", 1)[-1] else "jpg"
-    digest = hashlib.sha1(source).hexdigest()
-    return respond(
-        {
-            "location": f"https://a.allegroimg.com/original/{digest[:6]}/{digest[6:]}.{extension}",
-            "expiresAt": iso(emu.now() + 24 * 3600),
-        },
-        201,
-    )
+    return respond(images.upload(emu, user, source, extension, url), 201)
 
 
 @router.get("/sale/product-offers/{offerId}")

@@ -113,6 +113,7 @@ class Seller:
     order_events: list[Json] = field(default_factory=list)
     checkout_forms: dict[str, Json] = field(default_factory=dict)
     shipments: dict[str, list[Json]] = field(default_factory=dict)
+    image_uploads: int = 0  # POST /sale/images answered 201
 
     def me(self) -> Json:
         return {
@@ -172,6 +173,13 @@ class World:
     # Parameters scheduled to become required: category -> parameter id ->
     # {"scheduledAt", "scheduledFor"} (ISO times; required from scheduledFor on).
     planned_requirements: dict[str, dict[str, Json]] = field(default_factory=dict)
+    # Hosted images (`POST /sale/images`): location -> seller, source URL, upload and expiry
+    # times (expiry None once an offer uses it).
+    images: dict[str, Json] = field(default_factory=dict)
+    image_uploads: int = 0
+    # Source URLs whose upload is refused as an image Allegro cannot fetch: url -> the HTTP
+    # status the supplier's server is said to answer (admin API).
+    refused_image_urls: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass

@@ -3,12 +3,14 @@
 Paths, fields and statuses are those of Allegro's spec (sandbox/allegro/spec): after-sales
 conditions, shipping rates, responsible producers, category parameters, `GET /sale/offers` by
 `external.id`, `POST /sale/product-offers` (201, or 202 with `Location` and `Retry-after`),
-its operation (202 until done, then 303 to the offer), `PATCH /sale/product-offers/{id}`.
+its operation (202 until done, then 303 to the offer), `PATCH /sale/product-offers/{id}`,
+`POST /sale/images` (on Allegro's upload host).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -113,6 +115,31 @@ async def offers_by_external_ids(
         "/sale/offers", account_id=account_id, params={"external.id": skus, "limit": 1000}
     )
     return list(body.get("offers") or [])
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An image Allegro now hosts: its location, and when Allegro removes it unless an offer
+    uses it (None: Allegro gave no expiry)."""
+
+    location: str
+    expires_at: datetime | None
+
+
+async def upload_image(
+    client: AllegroClient, account_id: str, url: str, send_by: float | None = None
+) -> Upload:
+    """`POST /sale/images` with the supplier's URL (Allegro fetches it). Sent again after a
+    5xx or a timeout: a second upload costs only a copy that expires unused."""
+    response = await client.post(
+        "/sale/images", {"url": url}, account_id=account_id, send_by=send_by, idempotent=True
+    )
+    body = response.json()
+    expires = body.get("expiresAt")
+    return Upload(
+        str(body["location"]),
+        datetime.fromisoformat(str(expires).replace("Z", "+00:00")) if expires else None,
+    )
 
 
 async def product_offer(client: AllegroClient, account_id: str, offer_id: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -21,6 +22,9 @@ class OffersDeps(AllegroDeps[Settings]):
     category_definitions: dict[str, tuple[float, list[dict[str, Any]]]] = field(
         default_factory=dict
     )
+    # Image uploads under way in this process: (account, supplier URL) -> the upload, which
+    # offers sharing the image wait for instead of uploading it again (offers/images.py).
+    image_uploads: dict[tuple[str, str], asyncio.Future[Any]] = field(default_factory=dict)
 
 
 Deps = Annotated[OffersDeps, Depends(dependencies_of(OffersDeps))]

@@ -10,6 +10,7 @@ from typing import Any
 from offers import metrics, shipping, wakeup
 from offers.domain import commands as c
 from offers.domain import listing, states, sync
+from offers.domain.images import wanted_sources
 from offers.domain.listing import Account
 from offers.repository import OffersRepository
 from offers.shipping_repository import ShippingRepository
@@ -56,7 +57,18 @@ def wanted(row: dict[str, Any], account: dict[str, Any] | None) -> states.Wanted
         handling_time_outdated=handling is not None
         and handling != row.get("sent_handling_time")
         and row.get("work") is None,
+        images_outdated=_images_outdated(row),
     )
+
+
+def _images_outdated(row: dict[str, Any]) -> bool:
+    """The catalogue's gallery differs from the one the offer was last given (an offer given
+    none by us yet gets it at its next change, if the catalogue has images)."""
+    if row.get("work") is not None or row["content"] is None:
+        return False
+    wanted_images = wanted_sources(row["content"])
+    sent = row.get("sent_images")
+    return wanted_images != sent if sent is not None else bool(wanted_images)
 
 
 async def _reconsider(
@@ -309,6 +321,17 @@ async def set_paused(command: c.SetPaused, uow: UnitOfWork) -> dict[str, Any]:
     await repo.ensure_account(command.account_id)
     await repo.set_paused(command.account_id, command.paused, command.by)
     return await readiness(c.GetAccount(command.account_id), uow)
+
+
+# --- offer images ------------------------------------------------------------------------------
+
+
+async def cached_images(query: c.GetImages, uow: UnitOfWork) -> dict[str, dict[str, Any]]:
+    return await uow.repository(OffersRepository).images(query.account_id, list(query.sources))
+
+
+async def save_images(command: c.SaveImages, uow: UnitOfWork) -> None:
+    await uow.repository(OffersRepository).save_images(command.account_id, list(command.uploaded))
 
 
 # --- category parameters ---------------------------------------------------------------------
@@ -680,6 +703,7 @@ async def offer(query: c.GetOffer, uow: UnitOfWork) -> dict[str, Any]:
             "stock": row["sent_stock"],
             "shipping_rates_id": row["shipping_rates_id"],
             "handling_time": row["sent_handling_time"],
+            "images": row["sent_images"],
         },
         "not_sent": row["not_sent"],
         "attempts": row["attempts"],

@@ -22,10 +22,11 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from offers import allegro, handlers, metrics, shipping
+from offers import allegro, handlers, images, metrics, shipping
 from offers.deps import OffersDeps
 from offers.domain import commands as c
 from offers.domain import listing, states
+from offers.domain.images import wanted_sources
 from shared.allegro.errors import AllegroError, AllegroUnavailable, NotSentInTime, RateLimited
 from shared.allegro.tokens import AccountUnavailable
 from shared.service import ServiceRuntime
@@ -161,6 +162,9 @@ class Round:
     )
     # (account, SKU) of the steps that may have written to Allegro (a create or an edit sent).
     writing: set[tuple[str, str]] = dataclasses.field(default_factory=set)
+    # Per account, the uploads held for the images of the offers to create (source URL ->
+    # location, expires_at), read once and added to as images are uploaded.
+    images: dict[str, dict[str, dict[str, Any]]] = dataclasses.field(default_factory=dict)
 
     def on_allegro(self, offer: c.ClaimedOffer) -> list[dict[str, Any]] | None:
         """The offers of its SKU found this round (None: not looked up)."""
@@ -180,6 +184,10 @@ async def round_of(deps: OffersDeps, claimed: list[c.ClaimedOffer]) -> Round:
         skus = [o.sku for o in offers_to_create]
         found_account = await deps.units.read(handlers.account_settings, c.GetAccount(account_id))
         shared.accounts[account_id] = found_account
+        sources = {u for o in offers_to_create for u in wanted_sources(o.content)}
+        shared.images[account_id] = await deps.units.read(
+            handlers.cached_images, c.GetImages(account_id, tuple(sorted(sources)))
+        )
         account = handlers.publishing_account(found_account)
         if account is not None:
             wanted = [(_weight(o.content), account.marketplaces) for o in offers_to_create]
@@ -274,6 +282,8 @@ async def _step(deps: OffersDeps, offer: c.ClaimedOffer, shared: Round) -> c.Out
         return await activate(deps, offer)
     if offer.work == states.HANDLING_TIME:
         return await set_handling_time(deps, offer)
+    if offer.work == states.IMAGES:
+        return await set_images(deps, offer)
     return c.Outcome(offer.account_id, offer.sku, offer.claimed_until, None, "unknown step")
 
 
@@ -471,10 +481,24 @@ async def check_and_create(
     if existing:
         data = await allegro.product_offer(deps.allegro, offer.account_id, str(existing[0]["id"]))
         return _from_offer(deps, offer, data, "found on Allegro by external id")
-    shared.writing.add((offer.account_id, offer.sku))
-    answer = await allegro.create_product_offer(
-        deps.allegro, offer.account_id, draft.body, create_send_by(deps, offer)
+    send_by = create_send_by(deps, offer)
+    sources = wanted_sources(offer.content)
+    gallery = await images.gallery_for(
+        deps, offer.account_id, sources, shared.images.get(offer.account_id), send_by
     )
+    body = draft.body
+    if gallery.locations:
+        body = {**body, "images": gallery.locations}
+    elif sources and not await _catalogue_product_has_images(deps, offer):
+        return c.Outcome(
+            *held,
+            states.NOT_LISTABLE,
+            "checks failed",
+            reason=states.reason("images_refused", detail="; ".join(gallery.refused.values())),
+            reset_attempts=True,
+        )
+    shared.writing.add((offer.account_id, offer.sku))
+    answer = await allegro.create_product_offer(deps.allegro, offer.account_id, body, send_by)
     additional = draft.body.get("additionalMarketplaces") or {}
     sent = {
         "catalog_revision": offer.catalog_revision,
@@ -486,6 +510,8 @@ async def check_and_create(
         "stock": offer.stock,
         "shipping_rates_id": rates,
         "handling_time": draft.body["delivery"].get("handlingTime"),
+        "images": gallery.sources,
+        "image_locations": gallery.locations,
     }
     if answer.status == 202:
         return c.Outcome(
@@ -499,9 +525,18 @@ async def check_and_create(
             sent=sent,
             not_sent=draft.skipped_marketplaces,
             reset_attempts=True,
+            note=gallery.note(),
         )
     created = _from_offer(deps, offer, answer.offer, f"created ({answer.status})", sent)
-    return dataclasses.replace(created, not_sent=draft.skipped_marketplaces)
+    return dataclasses.replace(created, not_sent=draft.skipped_marketplaces, note=gallery.note())
+
+
+async def _catalogue_product_has_images(deps: OffersDeps, offer: c.ClaimedOffer) -> bool:
+    """Whether Allegro's catalogue product of the offer's EAN shows images of its own (read
+    only when every supplier image was refused). No product: the create itself says so."""
+    ean = str((offer.content or {}).get("ean") or "")
+    products = await allegro.products_by_gtin(deps.allegro, offer.account_id, ean)
+    return not products or any(p.get("images") for p in products)
 
 
 def create_send_by(deps: OffersDeps, offer: c.ClaimedOffer) -> float:
@@ -595,6 +630,43 @@ async def set_handling_time(deps: OffersDeps, offer: c.ClaimedOffer) -> c.Outcom
         f"handling time {wanted} sent{accepted}",
         sent={"handling_time": wanted},
         reset_attempts=True,
+    )
+
+
+async def set_images(deps: OffersDeps, offer: c.ClaimedOffer) -> c.Outcome:
+    """The offer's images edited (PATCH `images`) to the catalogue's gallery now (a new cover,
+    images added or removed), uploading the new ones; the same edit path as the handling time:
+    the state stays, a refusal of the edit is logged and held as sent until the gallery changes
+    again, 409, 429, 5xx and 401/403 go the usual way. Images whose upload Allegro refused are
+    left out and said in the history; none left: nothing is sent (the product's own show)."""
+    held = offer.account_id, offer.sku, offer.claimed_until
+    if offer.offer_id is None:
+        return c.Outcome(*held, None, "no offer to give images")
+    sources = wanted_sources(offer.content)
+    gallery = await images.gallery_for(deps, offer.account_id, sources)
+    sent = {"images": gallery.sources, "image_locations": gallery.locations}
+    if not gallery.locations:
+        return c.Outcome(
+            *held, None, "no image to send", sent={"images": sources}, note=gallery.note()
+        )
+    try:
+        answer = await allegro.edit_product_offer(
+            deps.allegro, offer.account_id, offer.offer_id, {"images": gallery.locations}
+        )
+    except AllegroError as exc:
+        transient = isinstance(exc, RateLimited | NotSentInTime | AllegroUnavailable)
+        if transient or exc.status in (401, 403, 409):
+            raise
+        log.warning("offer %s/%s: images refused: %s", *held[:2], exc)
+        return c.Outcome(*held, None, "images refused", sent={"images": sources})
+    accepted = " (202)" if answer.status == 202 else ""
+    return c.Outcome(
+        *held,
+        None,
+        f"{len(gallery.locations)} images sent{accepted}",
+        sent=sent,
+        reset_attempts=True,
+        note=gallery.note(),
     )
 
 

@@ -22,8 +22,8 @@ _OFFER_COLUMNS = (
     "account_id, sku, state, waiting_for, reason, offer_id, allegro_status, marketplaces,"
     " listed, content, catalog_revision, stock, prices, unpriced, price_revision,"
     " sent_catalog_revision, sent_price_revision, sent_prices, sent_stock, shipping_rates_id,"
-    " sent_handling_time, not_sent, sync_command_id, sync_due_at, sync_attempts, sync_error,"
-    " work, due_at, claimed_until, attempts, operation_url, created_at, updated_at"
+    " sent_handling_time, sent_images, not_sent, sync_command_id, sync_due_at, sync_attempts,"
+    " sync_error, work, due_at, claimed_until, attempts, operation_url, created_at, updated_at"
 )
 
 # Offers whose step is due, of ready accounts that are not paused, and not held by another
@@ -558,6 +558,7 @@ class OffersRepository:
                 " shipping_rates_id = COALESCE(CAST(:rates AS text), shipping_rates_id),"
                 " sent_handling_time ="
                 "  COALESCE(CAST(:sent_handling AS text), sent_handling_time),"
+                " sent_images = COALESCE(CAST(:sent_images AS jsonb), sent_images),"
                 " not_sent = COALESCE(CAST(:not_sent AS jsonb), not_sent),"
                 " updated_at = now() WHERE account_id = :a AND sku = :sku"
             ),
@@ -580,9 +581,26 @@ class OffersRepository:
                 "sent_stock": (outcome.sent or {}).get("stock"),
                 "rates": (outcome.sent or {}).get("shipping_rates_id"),
                 "sent_handling": (outcome.sent or {}).get("handling_time"),
+                "sent_images": _json((outcome.sent or {}).get("images")),
                 "not_sent": _json(outcome.not_sent),
             },
         )
+        used = (outcome.sent or {}).get("image_locations")
+        if used:
+            await self.images_used(outcome.account_id, list(used))
+        if outcome.note is not None:
+            # Said once, in the history, whatever the state does (images left out).
+            await self.connection.execute(
+                _TRANSITION,
+                {
+                    "a": outcome.account_id,
+                    "sku": outcome.sku,
+                    "from_state": held["state"],
+                    "to_state": held["state"],
+                    "cause": "images",
+                    "reason": _json(outcome.note),
+                },
+            )
         if outcome.state is not None and outcome.state != held["state"]:
             await self.connection.execute(
                 _TRANSITION,
@@ -595,6 +613,50 @@ class OffersRepository:
                     "reason": _json(outcome.reason),
                 },
             )
+
+    # --- offer images (source URL -> Allegro location, per account) ------------------------------
+
+    async def images(self, account_id: str, sources: list[str]) -> dict[str, dict[str, Any]]:
+        """The uploads held for these supplier URLs: source -> location, expires_at."""
+        if not sources:
+            return {}
+        rows = await self.connection.execute(
+            sa.text(
+                "SELECT source_url, location, expires_at FROM offer_images"
+                " WHERE account_id = :a AND source_url = ANY(:sources)"
+            ),
+            {"a": account_id, "sources": sources},
+        )
+        return {r.source_url: {"location": r.location, "expires_at": r.expires_at} for r in rows}
+
+    async def save_images(self, account_id: str, uploaded: list[tuple[str, str, Any]]) -> None:
+        """New uploads (source, location, expires_at); a newer upload of a URL replaces one
+        that expired."""
+        if not uploaded:
+            return
+        await self.connection.execute(
+            sa.text(
+                "INSERT INTO offer_images (account_id, source_url, location, expires_at)"
+                " VALUES (:a, :source, :location, :expires)"
+                " ON CONFLICT (account_id, source_url) DO UPDATE SET"
+                " location = excluded.location, expires_at = excluded.expires_at,"
+                " uploaded_at = now()"
+            ),
+            [
+                {"a": account_id, "source": source, "location": location, "expires": expires}
+                for source, location, expires in uploaded
+            ],
+        )
+
+    async def images_used(self, account_id: str, locations: list[str]) -> None:
+        """Images an offer was created or edited with: Allegro keeps them now."""
+        await self.connection.execute(
+            sa.text(
+                "UPDATE offer_images SET expires_at = NULL WHERE account_id = :a"
+                " AND location = ANY(:locations) AND expires_at IS NOT NULL"
+            ),
+            {"a": account_id, "locations": locations},
+        )
 
     async def offer(self, account_id: str, sku: str) -> dict[str, Any] | None:
         row = (

@@ -1,6 +1,7 @@
 """AllegroClient: httpx under Allegro's rules.
 
 - base URLs from settings: the emulator by default; Allegro's sandbox or production by config;
+  image uploads (`POST /sale/images`) go to Allegro's upload host (`upload_url`);
 - Allegro's media type on every request; error bodies raised as typed errors;
 - a 303 (finished asynchronous operation) is followed with the token re-sent;
 - retries with exponential backoff and full jitter on 5xx, timeouts and connection errors, for
@@ -73,10 +74,24 @@ class TokenProvider(Protocol):
         ...
 
 
+# Resources Allegro serves on its upload host (the spec's operation-level `servers`).
+UPLOAD_PATHS = frozenset({"/sale/images"})
+
+
+def upload_url_for(api_url: str) -> str:
+    """Allegro's upload host beside its API host (production or sandbox); any other API URL
+    (the emulator) serves uploads itself."""
+    scheme, sep, rest = api_url.partition("://")
+    if sep and rest.startswith("api.allegro.pl"):
+        return f"{scheme}://upload.{rest[len('api.') :]}"
+    return api_url
+
+
 @dataclass(frozen=True)
 class AllegroSettings:
     api_url: str = "http://127.0.0.1:8400"
     auth_url: str = "http://127.0.0.1:8400"
+    upload_url: str = "http://127.0.0.1:8400"
     client_id: str = ""
     # This service's share of the Client ID's 9,000 requests/min, after the safety margin.
     client_requests_per_minute: float = 9000 * 0.9 * 0.25
@@ -240,9 +255,8 @@ class AllegroClient:
             await self._wait_for_budget(kind, account_id, cost, send_by, method, path)
             bearer = token or await self._token(account_id)
             try:
-                response = await self._send(
-                    method, self.settings.api_url + path, bearer, json, params, kind
-                )
+                base = self.settings.upload_url if path in UPLOAD_PATHS else self.settings.api_url
+                response = await self._send(method, base + path, bearer, json, params, kind)
                 if response.status_code == 303 and "location" in response.headers:
                     response = await self._send(
                         "GET",

@@ -64,6 +64,9 @@ class Outcome:
     # The attempt does not count towards the offer's limit: Allegro's rate (a 429, or no
     # budget in time) says nothing about the offer.
     uncounted: bool = False
+    # A history entry beside the outcome, its state unchanged (`reason`'s shape): images
+    # Allegro refused, the offer went on without them.
+    note: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,22 @@ class SaveReadinessInput:
 class SaveCategoryParameters:
     category_id: str
     parameters: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class GetImages:
+    """The account's uploads of these supplier image URLs."""
+
+    account_id: str
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SaveImages:
+    """New uploads: (supplier URL, Allegro location, expires at)."""
+
+    account_id: str
+    uploaded: tuple[tuple[str, str, Any], ...]
 
 
 @dataclass(frozen=True)

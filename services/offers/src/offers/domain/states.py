@@ -5,7 +5,7 @@ to do next when what is wanted changes. Pure: no I/O.
     active | inactive -> ended (stock 0, unselected) -> active (restock, reactivated)
 
 `work` is the worker's next step for an offer (check, create, poll, verify, end, activate,
-handling_time);
+handling_time, images);
 at most one is pending per offer, and the worker claims it with a lease, so one write at a time.
 """
 
@@ -36,6 +36,8 @@ END = "end"
 ACTIVATE = "activate"
 # An edit of the offer's delivery.handlingTime (the supplier's handling days changed).
 HANDLING_TIME = "handling_time"
+# An edit of the offer's images (the catalogue's gallery changed, e.g. a new cover).
+IMAGES = "images"
 
 # What an offer may wait for before it is checked.
 FOR_CONTENT = "content"
@@ -65,6 +67,9 @@ REASONS: dict[str, str] = {
     "title_length": "the title must have 12 to 75 characters",
     "price_invalid": "the price does not fit the marketplace's currency or precision",
     "allegro_rejected": "Allegro refused the offer",
+    "image_not_uploaded": "Allegro could not take some of the supplier's images (their upload"
+    " was refused); the offer shows the others, and its catalogue product's own",
+    "images_refused": "Allegro refused every supplier image and its catalogue product has none",
     "allegro_unavailable": "Allegro did not answer after several attempts",
     "late_validation": "Allegro turned the published offer back into a draft: its validation"
     " failed",
@@ -110,6 +115,8 @@ class Wanted:
     account_ready: bool
     # The offer on Allegro promises another handling time than wanted, and no step is pending.
     handling_time_outdated: bool = False
+    # The offer on Allegro shows another gallery than the catalogue's, and no step is pending.
+    images_outdated: bool = False
     # Pricing's reason for giving the base marketplace no price (None: no answer yet).
     base_unpriced: str | None = None
 
@@ -142,6 +149,8 @@ def next_step(offer: Wanted, cause: str) -> Step | None:
     if (live or offer.state == ENDED) and offer.offer_id and offer.handling_time_outdated:
         # An edit of the offer itself (PATCH); the sync holds its commands meanwhile.
         return Step(None, cause, work=HANDLING_TIME)
+    if (live or offer.state == ENDED) and offer.offer_id and offer.images_outdated:
+        return Step(None, cause, work=IMAGES)
     if live and offer.offer_id:
         # Stock, price, a sold-out end: the sync's batch commands (domain/sync.py).
         return None

@@ -1,0 +1,174 @@
+"""Offer images on the emulator over HTTP: the supplier's image URLs uploaded to Allegro
+(`POST /sale/images`) and sent with the create in the catalogue's order, an image two offers
+share uploaded once, an upload Allegro refuses left out (and said in the history) without
+blocking the offer, a transient upload failure retried, a new cover sent as a PATCH. Two
+replicas on real PostgreSQL and RabbitMQ."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from mci_testing.emulator import EmulatorHandle
+from mci_testing.fixtures import MakeDatabase
+from mci_testing.infra import wait_until
+
+from .test_service import Seller, Service, emulator, running_service
+
+__all__ = ["emulator"]  # the module's emulator fixture, as test_service.py makes it
+
+UPLOADED = ("POST", "/sale/images", 201)
+PATCH = ("PATCH", "/sale/product-offers/{offerId}", 200)
+
+
+@pytest.fixture(scope="module")
+async def service(
+    make_database: MakeDatabase, amqp_url: str, emulator: EmulatorHandle
+) -> AsyncIterator[Service]:
+    async with running_service(make_database, amqp_url, emulator) as found:
+        yield found
+
+
+def supplier_images(count: int) -> list[str]:
+    tag = uuid.uuid4().hex[:8]
+    return [f"https://cdn.supplier.example/{tag}/{n}.jpg" for n in range(1, count + 1)]
+
+
+def hosted(service: Service, seller: Seller) -> dict[str, list[str]]:
+    """The seller's uploads on the emulator: source URL -> every location uploaded for it."""
+    state = service.emulator.admin("GET", f"/state?login={seller.login}")["sellers"][0]
+    found: dict[str, list[str]] = {}
+    for image in state["images"]:
+        found.setdefault(image["source"], []).append(image["location"])
+    return found
+
+
+def images_on_allegro(service: Service, seller: Seller, sku: str) -> list[str]:
+    [listed] = service.on_allegro(seller, sku)
+    with seller.allegro(service.emulator) as api:
+        offer = api.get(f"/sale/product-offers/{listed['id']}").json()
+    found: list[str] = offer["images"]
+    return found
+
+
+def history_notes(offer: dict[str, Any], code: str) -> list[str]:
+    return [
+        h["reason"]["message"]
+        for h in offer["history"]
+        if h["reason"] and h["reason"].get("code") == code
+    ]
+
+
+async def test_the_suppliers_images_are_uploaded_and_sent_cover_first(service: Service) -> None:
+    seller = await service.ready_seller()
+    images = supplier_images(3)
+    sku = await service.send(seller.account, {**service.row(), "images": images})
+    offer = await service.wait_state(seller.account, sku, "active")
+    uploads = hosted(service, seller)
+    assert all(len(uploads[url]) == 1 for url in images)
+    assert images_on_allegro(service, seller, sku) == [uploads[url][0] for url in images]
+    assert offer["sent"]["images"] == images
+    # Allegro keeps them now that an offer shows them.
+    state = service.emulator.admin("GET", f"/state?login={seller.login}")["sellers"][0]
+    assert all(i["used"] for i in state["images"])
+
+
+async def test_an_image_two_offers_share_is_uploaded_once(service: Service) -> None:
+    seller = await service.ready_seller()
+    shared, first_own, second_own = supplier_images(3)
+    first = await service.send(seller.account, {**service.row(), "images": [shared, first_own]})
+    await service.wait_state(seller.account, first, "active")
+    uploads_before = service.count(*UPLOADED)
+    second = await service.send(seller.account, {**service.row(), "images": [shared, second_own]})
+    await service.wait_state(seller.account, second, "active")
+    # Only the second offer's own image went up; the shared one's location was reused.
+    assert service.count(*UPLOADED) == uploads_before + 1
+    uploads = hosted(service, seller)
+    assert len(uploads[shared]) == 1
+    wanted = [uploads[shared][0], uploads[second_own][0]]
+    assert images_on_allegro(service, seller, second) == wanted
+    assert images_on_allegro(service, seller, first)[0] == uploads[shared][0]
+
+
+async def test_a_refused_upload_leaves_its_image_out_and_the_offer_goes_on(
+    service: Service,
+) -> None:
+    seller = await service.ready_seller()
+    refused, kept = supplier_images(2)
+    service.emulator.admin("PUT", "/images/refused", {"urls": [refused]})
+    try:
+        sku = await service.send(seller.account, {**service.row(), "images": [refused, kept]})
+        offer = await service.wait_state(seller.account, sku, "active")
+        only = await service.send(seller.account, {**service.row(), "images": [refused]})
+        alone = await service.wait_state(seller.account, only, "active")
+    finally:
+        service.emulator.admin("PUT", "/images/refused", {"urls": []})
+    uploads = hosted(service, seller)
+    assert refused not in uploads
+    assert images_on_allegro(service, seller, sku) == uploads[kept]
+    [note] = history_notes(offer, "image_not_uploaded")
+    assert "1 of 2 images sent" in note and refused in note and "DownloadError" in note
+    # Every image refused: the catalogue product (found by its EAN) shows its own.
+    shown = images_on_allegro(service, seller, only)
+    assert shown and all(url.startswith("https://a.allegroimg.com/") for url in shown)
+    assert not set(shown) & {u for locations in uploads.values() for u in locations}
+    [note] = history_notes(alone, "image_not_uploaded")
+    assert "0 of 1 images sent" in note
+
+
+async def test_an_upload_allegro_fails_to_answer_is_retried(service: Service) -> None:
+    seller = await service.ready_seller()
+    images = supplier_images(1)
+
+    def failures() -> int:
+        # A fault answers before routing: its row has no operation, only its status.
+        rows = service.emulator.admin("GET", "/counters")["requests"]
+        return sum(r["count"] for r in rows if r["status"] == 503)
+
+    failures_before = failures()
+    service.emulator.admin(
+        "PUT", "/faults", {"errorShare": 1.0, "errorStatus": 503, "pathPrefix": "/sale/images"}
+    )
+    try:
+        sku = await service.send(seller.account, {**service.row(), "images": images})
+
+        async def refused_once() -> bool:
+            return failures() > failures_before
+
+        await wait_until(refused_once, within=30)
+        held = await service.offer(seller.account, sku)
+        assert held["state"] in ("checking", "creating") and not service.on_allegro(seller, sku)
+    finally:
+        service.emulator.admin("DELETE", "/faults")
+    await service.wait_state(seller.account, sku, "active")
+    assert images_on_allegro(service, seller, sku) == hosted(service, seller)[images[0]]
+
+
+async def test_a_new_cover_reaches_the_live_offer_as_an_edit(service: Service) -> None:
+    seller = await service.ready_seller()
+    row = service.row()
+    cover, side, new_cover = supplier_images(3)
+    sku = await service.send(seller.account, {**row, "images": [cover, side]})
+    offer = await service.wait_state(seller.account, sku, "active")
+    edits = service.count(*PATCH)
+    await service.send(seller.account, {**row, "images": [new_cover, side]}, sku=sku, revision=2)
+
+    async def edited() -> bool:
+        uploads = hosted(service, seller)
+        wanted = [uploads.get(new_cover, [""])[0], uploads[side][0]]
+        return images_on_allegro(service, seller, sku) == wanted
+
+    await wait_until(edited, within=30)
+    assert service.count(*PATCH) == edits + 1
+    assert len(hosted(service, seller)[side]) == 1  # the side image's upload reused
+
+    async def recorded() -> bool:
+        found = await service.offer(seller.account, sku)
+        return bool(found["sent"]["images"] == [new_cover, side] and found["next_step"] is None)
+
+    await wait_until(recorded, within=30)
+    settled = await service.offer(seller.account, sku)
+    assert settled["state"] == "active" and settled["offer_id"] == offer["offer_id"]
