@@ -2,16 +2,16 @@
 account, its Allegro location kept for reuse by every offer showing it; and the supplier images
 an offer was last given (`sent_images`), so a changed gallery is sent as an edit.
 
-Revision ID: 0007_images
-Revises: 0006_handling_time
+Revision ID: 0009_images
+Revises: 0008_readiness_check_numbers
 """
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-revision = "0007_images"
-down_revision = "0006_handling_time"
+revision = "0009_images"
+down_revision = "0008_readiness_check_numbers"
 branch_labels = None
 depends_on = None
 
