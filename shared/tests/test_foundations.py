@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mci_testing.ledger import produce
+from shared.accounts import StaticAccounts, account_directory
 from shared.errors import Conflict, Invalid, NotFound, Unavailable
 from shared.http import install_error_handlers
 from shared.pagination import Page, PageQuery, PageRequest, page_of
@@ -89,6 +90,16 @@ async def test_a_list_pages_by_cursor_until_next_is_null() -> None:
 async def count_entries(engine: AsyncEngine) -> int:
     async with engine.connect() as conn:
         return int(await conn.scalar(sa.text("SELECT count(*) FROM outbox")) or 0)
+
+
+async def test_a_service_knows_accounts_from_its_caller_else_its_setting_else_asks_auth() -> None:
+    given = StaticAccounts({"from-test"})
+    assert account_directory(given, ["from-settings"]) is given
+    listed = account_directory(None, ["shop-a", "shop-b"])
+    assert listed is not None
+    assert await listed.exists("shop-a") and await listed.exists("shop-b")
+    assert not await listed.exists("shop-c")
+    assert account_directory(None, None) is None  # create_app then asks auth
 
 
 async def test_a_unit_of_work_commits_state_and_outbox_together_and_rolls_back_by_default(

@@ -55,6 +55,19 @@ class Catalog:
         result: dict[str, Any] = response.json()
         return result
 
+    async def pages(self, path: str, limit: int = 1000) -> list[dict[str, Any]]:
+        """Every item of a paginated list, read page by page (`?after=<next>`)."""
+        items: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"limit": limit}
+        while True:
+            response = await self.http.get(path, params=params)
+            assert response.status_code == 200, response.text
+            page = response.json()
+            items += page["items"]
+            if page["next"] is None:
+                return items
+            params["after"] = page["next"]
+
     async def events(self) -> list[dict[str, Any]]:
         """The CatalogUpdated events written to the outbox, oldest first."""
         async with self.engine.connect() as conn:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import orjson
@@ -139,7 +140,7 @@ async def test_category_mapping_suggestions_and_manual_mapping(catalog: Catalog)
     tools = "Home & Garden > Garden > Garden Tools"
     truth = {p["allegro_category_id"] for p in products if " > ".join(p["category"]) == tools}
     assert truth == {"1521"}
-    unmapped = (await catalog.http.get("/category-mappings/unmapped")).json()["categories"]
+    unmapped = await catalog.pages("/category-mappings/unmapped")
     assert tools in {c["category_path"] for c in unmapped}
 
     response = await catalog.http.post(
@@ -173,8 +174,37 @@ async def test_category_mapping_suggestions_and_manual_mapping(catalog: Catalog)
     assert all(i["allegro_category_id"] == "1521" for i in new_items)
     mappings = (await catalog.http.get("/category-mappings")).json()["items"]
     assert mappings[0]["supplier_category"] == tools and mappings[0]["source"] == "manual"
-    unmapped = (await catalog.http.get("/category-mappings/unmapped")).json()["categories"]
+    unmapped = await catalog.pages("/category-mappings/unmapped")
     assert tools not in {c["category_path"] for c in unmapped}
+
+
+async def test_unmapped_categories_page_largest_first(catalog: Catalog) -> None:
+    products = seed(200)
+    await catalog.import_bytes("jsonl", jsonl_lines(iter(products)))
+    held = Counter(" > ".join(p["category"]) for p in products)
+    assert len(held) > 7  # several pages of 3
+
+    pages = []
+    params: dict[str, Any] = {"limit": 3}
+    while True:
+        response = await catalog.http.get("/category-mappings/unmapped", params=params)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        pages.append(page["items"])
+        if page["next"] is None:
+            break
+        params["after"] = page["next"]
+    read = [c for items in pages for c in items]
+    assert all(len(items) == 3 for items in pages[:-1]) and 1 <= len(pages[-1]) <= 3
+    # Every category once, with its count, largest first; the pages join into the one list.
+    assert {c["category_path"]: c["products"] for c in read} == held and len(read) == len(held)
+    counts = [c["products"] for c in read]
+    assert counts == sorted(counts, reverse=True)
+    whole = (await catalog.http.get("/category-mappings/unmapped", params={"limit": 1000})).json()
+    assert whole["items"] == read and whole["next"] is None
+
+    bad = await catalog.http.get("/category-mappings/unmapped", params={"after": "many/x"})
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_cursor"
 
 
 async def test_a_marketplace_can_override_the_mapping(catalog: Catalog) -> None:

@@ -40,10 +40,10 @@ class FakeShippingRepository:
     lists: dict[tuple[int, str], str] = field(default_factory=dict)
     held: bool = False
 
-    async def configuration(self, account: str) -> StoredConfiguration | None:
+    async def configuration(self, account_id: str) -> StoredConfiguration | None:
         return self.stored
 
-    async def save_configuration(self, account: str, document: dict[str, Any], by: str) -> int:
+    async def save_configuration(self, account_id: str, document: dict[str, Any], by: str) -> int:
         old = self.stored
         version = 1 if old is None else old.version + 1
         applied = (
@@ -58,16 +58,16 @@ class FakeShippingRepository:
         self.stored = StoredConfiguration(document, version, by, NOW, *applied)
         return version
 
-    async def claim_apply(self, account: str, lease_seconds: float) -> int | None:
+    async def claim_apply(self, account_id: str, lease_seconds: float) -> int | None:
         if self.held or self.stored is None:
             return None
         self.held = True
         return self.stored.version
 
-    async def price_lists(self, account: str) -> list[StoredList]:
+    async def price_lists(self, account_id: str) -> list[StoredList]:
         return [StoredList(b, s, i, f"list {b} {s}", "f", NOW) for (b, s), i in self.lists.items()]
 
-    async def price_list(self, account: str, band: int, destination_set: str) -> str | None:
+    async def price_list(self, account_id: str, band: int, destination_set: str) -> str | None:
         return self.lists.get((band, destination_set))
 
     def applied(self) -> None:

@@ -86,6 +86,17 @@ class StaticAccounts:
         return account_id in self.account_ids
 
 
+def account_directory(
+    given: AccountDirectory | None, known_accounts: Iterable[str] | None
+) -> AccountDirectory | None:
+    """The directory a service's `build()` hands its definition: the one given (tests), else
+    the fixed list of its `<NAME>_KNOWN_ACCOUNTS` setting (benchmarks and scripts without auth),
+    else None, and `create_app` asks auth."""
+    if given is not None:
+        return given
+    return None if known_accounts is None else StaticAccounts(known_accounts)
+
+
 async def known_account(
     request: Request,
     account_id: Annotated[str, Path(min_length=1, max_length=ACCOUNT_ID_MAX_LENGTH)],

@@ -246,12 +246,14 @@ export async function notListableSection() {
 
 export async function mappingSection() {
   const section = h("section", { id: "mapping" }, h("h2", {}, "Category mapping"));
-  const unmapped = (await get("catalog", "/category-mappings/unmapped")).categories;
+  // Largest first: the first page is the 100 that matter most.
+  const unmapped = await get("catalog", "/category-mappings/unmapped", { limit: 100 });
   const line = resultLine();
   append(section,
-    unmapped.length
-      ? table(["Supplier category without an Allegro category", "Products"], unmapped.slice(0, 100), (c) => [c.category_path, c.products])
+    unmapped.items.length
+      ? table(["Supplier category without an Allegro category", "Products"], unmapped.items, (c) => [c.category_path, c.products])
       : h("p", {}, "Every supplier category is mapped."),
+    unmapped.next ? h("p", { class: "muted" }, "The 100 largest unmapped categories are shown.") : null,
   );
   if (can("operator")) {
     const category = h("input", { id: "map-category", size: 40 });

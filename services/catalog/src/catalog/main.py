@@ -10,7 +10,7 @@ from catalog.api import router
 from catalog.consumer import SUBSCRIPTIONS
 from catalog.deps import CatalogDeps, resume_stale_coverage
 from catalog.settings import Settings
-from shared.accounts import AccountDirectory, StaticAccounts
+from shared.accounts import AccountDirectory, account_directory
 from shared.allegro import TokenProvider
 from shared.service import Dependencies, ServiceDefinition, ServiceRuntime, create_app
 
@@ -43,8 +43,7 @@ def build(
             "/accounts/{account_id}/selection": settings.selection_max_bytes,
             "/accounts/{account_id}/selection/preview": settings.selection_max_bytes,
         },
-        accounts=accounts
-        or (None if settings.known_accounts is None else StaticAccounts(settings.known_accounts)),
+        accounts=account_directory(accounts, settings.known_accounts),
     )
 
 

@@ -16,7 +16,7 @@ from offers.settings import Settings
 from offers.shipping_api import shipping_router
 from offers.state_metrics import count_offers
 from offers.sync import sync_offers
-from shared.accounts import AccountDirectory, StaticAccounts
+from shared.accounts import AccountDirectory, account_directory
 from shared.allegro import TokenProvider
 from shared.service import Dependencies, ServiceDefinition, ServiceRuntime, create_app
 
@@ -43,8 +43,7 @@ def build(
         dependencies=dependencies,
         background=[publish_offers, sync_offers, read_offer_events, count_offers],
         title="mci offers: the publication pipeline: offers on Allegro, price and stock sync",
-        accounts=accounts
-        or (None if settings.known_accounts is None else StaticAccounts(settings.known_accounts)),
+        accounts=account_directory(accounts, settings.known_accounts),
     )
 
 

@@ -165,11 +165,11 @@ async def configure(
 
     Refused (422, every problem in `details`): unknown methods, bands out of order, prices in
     the wrong currency, the free-delivery rule, and a family that would pass the 250 limit."""
-    account = command.account_id
-    methods = await delivery_methods(allegro, account)
+    account_id = command.account_id
+    methods = await delivery_methods(allegro, account_id)
     problems = validate(command.configuration, methods)
-    state = await units.read(shipping_state, GetShipping(account))
-    existing = await lists_on_allegro(allegro, account)
+    state = await units.read(shipping_state, GetShipping(account_id))
+    existing = await lists_on_allegro(allegro, account_id)
     count = count_lists(command.configuration, _recorded_ids(state), existing, limit)
     over = count.problem()
     if over is not None:
@@ -183,7 +183,7 @@ async def configure(
 async def apply(
     units: UnitsOfWork,
     allegro: AllegroClient,
-    account: str,
+    account_id: str,
     limit: int = ALLEGRO_LIST_LIMIT,
     lease_seconds: float = 300.0,
 ) -> dict[str, Any]:
@@ -192,15 +192,15 @@ async def apply(
     Per slot (band, destination set): the recorded list if Allegro still has it, else a list
     with the slot's name (ours, whose row was lost between Allegro's answer and our commit),
     else a new one. An unchanged body is not sent again."""
-    state = await units.handle(claim_apply, ClaimApply(account, lease_seconds))
+    state = await units.handle(claim_apply, ClaimApply(account_id, lease_seconds))
     try:
         assert state.configuration is not None and state.stored is not None
         config = state.configuration
-        methods = await delivery_methods(allegro, account)
+        methods = await delivery_methods(allegro, account_id)
         problems = validate(config, methods)
         if problems:  # Allegro's methods changed since the configuration was saved
             raise InvalidShipping(problems)
-        existing = await lists_on_allegro(allegro, account)
+        existing = await lists_on_allegro(allegro, account_id)
         count = count_lists(config, _recorded_ids(state), existing, limit)
         over = count.problem()
         if over is not None:
@@ -225,7 +225,7 @@ async def apply(
             if found is not None and found in taken:
                 found = None
             list_id, action = await _sync_list(
-                units, allegro, account, slot, body, known or found, row, found is not None
+                units, allegro, account_id, slot, body, known or found, row, found is not None
             )
             taken.add(list_id)
             outcome.append(
@@ -238,10 +238,10 @@ async def apply(
                 }
             )
         previously = (state.stored.applied_document or {}).get("free_delivery") or {}
-        free = await apply_free_delivery(allegro, account, config, previously)
-        await units.handle(finish_apply, FinishApply(account, config, state.stored.version))
+        free = await apply_free_delivery(allegro, account_id, config, previously)
+        await units.handle(finish_apply, FinishApply(account_id, config, state.stored.version))
     finally:
-        await units.handle(release_apply, ReleaseApply(account))
+        await units.handle(release_apply, ReleaseApply(account_id))
     counts = {a: sum(1 for o in outcome if o["action"] == a) for a in _ACTIONS}
     return {"version": state.stored.version, "lists": outcome, **counts, "free_delivery": free}
 
@@ -252,7 +252,7 @@ _ACTIONS = ("created", "updated", "found", "unchanged")
 async def _sync_list(
     units: UnitsOfWork,
     allegro: AllegroClient,
-    account: str,
+    account_id: str,
     slot: ListSlot,
     body: dict[str, Any],
     list_id: str | None,
@@ -263,21 +263,21 @@ async def _sync_list(
     in its own transaction as soon as Allegro has answered. (id, action)"""
     sent = fingerprint(body)
     if list_id is None:
-        response = await allegro.post("/sale/shipping-rates", body, account_id=account)
+        response = await allegro.post("/sale/shipping-rates", body, account_id=account_id)
         list_id, action = str(response.json()["id"]), "created"
     elif not found_by_name and row is not None and row.fingerprint == sent:
         return list_id, "unchanged"
     else:
         path = f"/sale/shipping-rates/{list_id}"
-        await allegro.put(path, {**body, "id": list_id}, account_id=account)
+        await allegro.put(path, {**body, "id": list_id}, account_id=account_id)
         action = "found" if found_by_name else "updated"
-    await units.handle(record_list, RecordList(account, slot, list_id, body["name"], sent))
+    await units.handle(record_list, RecordList(account_id, slot, list_id, body["name"], sent))
     return list_id, action
 
 
 async def apply_free_delivery(
     allegro: AllegroClient,
-    account: str,
+    account_id: str,
     config: ShippingConfiguration,
     previously: Collection[str],
 ) -> list[dict[str, Any]]:
@@ -286,23 +286,23 @@ async def apply_free_delivery(
     outcome = []
     for marketplace in sorted(set(config.free_delivery) | set(previously)):
         params = {"marketplace.id": marketplace}
-        current = await allegro.get("/sale/delivery-settings", account_id=account, params=params)
+        current = await allegro.get("/sale/delivery-settings", account_id=account_id, params=params)
         wanted = config.free_delivery.get(marketplace)
         body = free_delivery_body(marketplace, wanted, current)
         if body is not None:
-            await allegro.put("/sale/delivery-settings", body, account_id=account)
+            await allegro.put("/sale/delivery-settings", body, account_id=account_id)
         action = "unchanged" if body is None else ("set" if wanted is not None else "cleared")
         outcome.append({"marketplace": marketplace, "action": action})
     return outcome
 
 
 async def delivery_method_page(
-    units: UnitsOfWork, allegro: AllegroClient, account: str, page: PageRequest
+    units: UnitsOfWork, allegro: AllegroClient, account_id: str, page: PageRequest
 ) -> Page[dict[str, Any]]:
     """Allegro's delivery methods with whether the account's configuration enables them, by id."""
-    state = await units.read(shipping_state, GetShipping(account))
+    state = await units.read(shipping_state, GetShipping(account_id))
     enabled = set(state.configuration.delivery_methods) if state.configuration else set()
-    methods = sorted((await delivery_methods(allegro, account)).values(), key=lambda m: m.id)
+    methods = sorted((await delivery_methods(allegro, account_id)).values(), key=lambda m: m.id)
     after = [m for m in methods if page.after is None or m.id > page.after][: page.fetch]
     found = page_of(after, page, lambda m: m.id)
     return Page[dict[str, Any]](

@@ -93,50 +93,50 @@ class ShippingRepository:
     def __init__(self, connection: AsyncConnection) -> None:
         self.connection = connection
 
-    async def configuration(self, account: str) -> StoredConfiguration | None:
-        row = (await self.connection.execute(_CONFIGURATION, {"a": account})).mappings().first()
+    async def configuration(self, account_id: str) -> StoredConfiguration | None:
+        row = (await self.connection.execute(_CONFIGURATION, {"a": account_id})).mappings().first()
         return None if row is None else StoredConfiguration(**row)
 
-    async def save_configuration(self, account: str, document: dict[str, Any], by: str) -> int:
+    async def save_configuration(self, account_id: str, document: dict[str, Any], by: str) -> int:
         result = await self.connection.execute(
-            _SAVE, {"a": account, "d": orjson.dumps(document).decode(), "by": by}
+            _SAVE, {"a": account_id, "d": orjson.dumps(document).decode(), "by": by}
         )
         return int(result.scalar_one())
 
-    async def claim_apply(self, account: str, lease_seconds: float) -> int | None:
+    async def claim_apply(self, account_id: str, lease_seconds: float) -> int | None:
         """The version to apply, or None while another apply holds the account."""
-        result = await self.connection.execute(_CLAIM, {"a": account, "s": lease_seconds})
+        result = await self.connection.execute(_CLAIM, {"a": account_id, "s": lease_seconds})
         found = result.scalar_one_or_none()
         return None if found is None else int(found)
 
-    async def release_apply(self, account: str) -> None:
-        await self.connection.execute(_RELEASE, {"a": account})
+    async def release_apply(self, account_id: str) -> None:
+        await self.connection.execute(_RELEASE, {"a": account_id})
 
-    async def mark_applied(self, account: str, document: dict[str, Any], version: int) -> None:
+    async def mark_applied(self, account_id: str, document: dict[str, Any], version: int) -> None:
         await self.connection.execute(
-            _APPLIED, {"a": account, "d": orjson.dumps(document).decode(), "v": version}
+            _APPLIED, {"a": account_id, "d": orjson.dumps(document).decode(), "v": version}
         )
 
-    async def price_lists(self, account: str) -> list[StoredList]:
-        rows = (await self.connection.execute(_LISTS, {"a": account})).mappings().all()
+    async def price_lists(self, account_id: str) -> list[StoredList]:
+        rows = (await self.connection.execute(_LISTS, {"a": account_id})).mappings().all()
         return [StoredList(**row) for row in rows]
 
-    async def price_list(self, account: str, band: int, destination_set: str) -> str | None:
+    async def price_list(self, account_id: str, band: int, destination_set: str) -> str | None:
         result = await self.connection.execute(
-            _LIST_OF, {"a": account, "b": band, "s": destination_set}
+            _LIST_OF, {"a": account_id, "b": band, "s": destination_set}
         )
         found = result.scalar_one_or_none()
         return None if found is None else str(found)
 
     async def record_list(
         self,
-        account: str,
+        account_id: str,
         band: int,
         destination_set: str,
         allegro_id: str,
         name: str,
         fingerprint: str,
     ) -> None:
-        slot = {"a": account, "b": band, "s": destination_set, "id": allegro_id}
+        slot = {"a": account_id, "b": band, "s": destination_set, "id": allegro_id}
         await self.connection.execute(_FORGET_ELSEWHERE, slot)
         await self.connection.execute(_RECORD, {**slot, "name": name, "f": fingerprint})

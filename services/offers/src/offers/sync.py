@@ -130,7 +130,7 @@ async def advance(deps: OffersDeps, command: c.ClaimedCommand) -> None:
     half its lease at most: then it is released and read again later) and record its tasks."""
     settings = deps.settings
     client = deps.allegro
-    account = command.account_id
+    account_id = command.account_id
     # A failure before the PUT was answered leaves the command to send again (the same id: a
     # PUT that did reach Allegro answers 409 then); after it, to read again.
     status = command.status
@@ -140,7 +140,9 @@ async def advance(deps: OffersDeps, command: c.ClaimedCommand) -> None:
                 command.kind, command.marketplace, command.value, command.offer_ids
             )
             try:
-                await allegro.put_command(client, account, command.kind, command.command_id, body)
+                await allegro.put_command(
+                    client, account_id, command.kind, command.command_id, body
+                )
             except AllegroError as exc:
                 if exc.status != 409:  # 409: Allegro has this id: our send before a crash
                     raise
@@ -152,7 +154,7 @@ async def advance(deps: OffersDeps, command: c.ClaimedCommand) -> None:
             await asyncio.sleep(settings.sync_command_poll_seconds)
             try:
                 report = await allegro.command_report(
-                    client, account, command.kind, command.command_id
+                    client, account_id, command.kind, command.command_id
                 )
             except AllegroError as exc:
                 if exc.status == 404:  # Allegro does not have it: send it again, same id
@@ -167,7 +169,7 @@ async def advance(deps: OffersDeps, command: c.ClaimedCommand) -> None:
                     c.CommandLater(command, "sent", settings.sync_command_poll_seconds, True),
                 )
                 return
-        tasks = await allegro.command_tasks(client, account, command.kind, command.command_id)
+        tasks = await allegro.command_tasks(client, account_id, command.kind, command.command_id)
         if command.kind == sync.PUBLICATION:
             tasks = await _publication_already_there(deps, command, tasks)
         finished = c.CommandFinished(
@@ -181,7 +183,7 @@ async def advance(deps: OffersDeps, command: c.ClaimedCommand) -> None:
         outcome = "completed"
     except AccountUnavailable as exc:
         await deps.units.handle(
-            handlers.account_not_connected, c.AccountNotConnected(account, str(exc))
+            handlers.account_not_connected, c.AccountNotConnected(account_id, str(exc))
         )
         await deps.units.handle(handlers.command_later, _later(deps, command, status, exc))
         return
@@ -192,7 +194,7 @@ async def advance(deps: OffersDeps, command: c.ClaimedCommand) -> None:
         if exc.status in (401, 403):
             await deps.units.handle(
                 handlers.account_not_connected,
-                c.AccountNotConnected(account, f"Allegro refused: {exc}"),
+                c.AccountNotConnected(account_id, f"Allegro refused: {exc}"),
             )
             await deps.units.handle(handlers.command_later, _later(deps, command, status, exc))
             return

@@ -59,33 +59,33 @@ async def poll_once(deps: OrdersDeps) -> bool:
     )
     if claimed is None:
         return False
-    account = claimed.account_id
+    account_id = claimed.account_id
     try:
         full = await import_page(deps, claimed)
     except AccountUnavailable as exc:
-        await deps.units.handle(handlers.tokens_failed, c.TokensFailed(account, str(exc)))
+        await deps.units.handle(handlers.tokens_failed, c.TokensFailed(account_id, str(exc)))
         return True
     except handlers.StaleCursor:
-        log.warning("account %s: another replica stored this page first", account)
+        log.warning("account %s: another replica stored this page first", account_id)
         return True
     except (RateLimited, AllegroUnavailable) as exc:
         backoff = min(
             settings.order_poll_backoff_seconds * 2**claimed.failures,
             settings.order_poll_backoff_max_seconds,
         )
-        await deps.units.handle(handlers.poll_failed, c.PollFailed(account, str(exc), backoff))
+        await deps.units.handle(handlers.poll_failed, c.PollFailed(account_id, str(exc), backoff))
         return True
     except AllegroError as exc:
         if exc.status in (401, 403):
             await deps.units.handle(
-                handlers.tokens_failed, c.TokensFailed(account, f"Allegro refused: {exc}")
+                handlers.tokens_failed, c.TokensFailed(account_id, f"Allegro refused: {exc}")
             )
             return True
         backoff = settings.order_poll_backoff_max_seconds
-        await deps.units.handle(handlers.poll_failed, c.PollFailed(account, str(exc), backoff))
+        await deps.units.handle(handlers.poll_failed, c.PollFailed(account_id, str(exc), backoff))
         return True
     next_in = 0.0 if full else settings.order_poll_interval_seconds
-    await deps.units.handle(handlers.poll_succeeded, c.PollSucceeded(account, next_in))
+    await deps.units.handle(handlers.poll_succeeded, c.PollSucceeded(account_id, next_in))
     return True
 
 

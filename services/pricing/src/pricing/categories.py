@@ -87,14 +87,14 @@ async def resolve_once(deps: PricingDeps, ttl_seconds: float) -> int:
     resolved: list[str] = []
     now = time.monotonic()
     for leaf, accounts in work:
-        for account in accounts:
-            if _resting.get(account, 0.0) > now:
+        for account_id in accounts:
+            if _resting.get(account_id, 0.0) > now:
                 continue
             try:
-                rows += await read_chain(deps.allegro, account, leaf, known)
+                rows += await read_chain(deps.allegro, account_id, leaf, known)
             except (AccountUnavailable, httpx.HTTPError):
                 # No usable token (or auth could not be asked): another account may have one.
-                _resting[account] = now + ACCOUNT_BACKOFF_SECONDS
+                _resting[account_id] = now + ACCOUNT_BACKOFF_SECONDS
                 continue
             except (RateLimited, AllegroUnavailable) as exc:
                 log.warning("allegro_categories_unavailable", error=str(exc))
@@ -102,7 +102,7 @@ async def resolve_once(deps: PricingDeps, ttl_seconds: float) -> int:
             except AllegroError as exc:
                 # Refused for this account (403, ...): another account may read it.
                 log.warning("allegro_category_refused", category=leaf, error=str(exc))
-                _resting[account] = now + ACCOUNT_BACKOFF_SECONDS
+                _resting[account_id] = now + ACCOUNT_BACKOFF_SECONDS
                 continue
             resolved.append(leaf)
             break
@@ -111,8 +111,10 @@ async def resolve_once(deps: PricingDeps, ttl_seconds: float) -> int:
     accounts_to_reprice = await deps.units.handle(
         handlers.save_categories, c.SaveCategories(rows, resolved)
     )
-    for account in accounts_to_reprice:
-        await deps.units.handle(handlers.reprice_categories, c.RepriceCategories(account, resolved))
+    for account_id in accounts_to_reprice:
+        await deps.units.handle(
+            handlers.reprice_categories, c.RepriceCategories(account_id, resolved)
+        )
     log.info("allegro_categories_resolved", categories=len(resolved), read=len(rows))
     return len(resolved)
 

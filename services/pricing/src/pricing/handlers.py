@@ -84,12 +84,12 @@ _ENGINE_CACHE: dict[tuple[str, int | None, str, str], PricingEngine] = {}
 
 
 async def load_engine(
-    store: PricingRepository, account: str, rules: RuleSet | None = None
+    store: PricingRepository, account_id: str, rules: RuleSet | None = None
 ) -> tuple[PricingEngine, int | None]:
     """The account's engine. The same stored context gives the same (warm) engine: a stream of
     CatalogUpdated messages does not re-parse the rules and fee table for every message."""
-    version, rules_doc, fees_doc, fx_doc = await store.context_sources(account)
-    key = (account, version, fees_doc or "", fx_doc or "")
+    version, rules_doc, fees_doc, fx_doc = await store.context_sources(account_id)
+    key = (account_id, version, fees_doc or "", fx_doc or "")
     if rules is None:
         cached = _ENGINE_CACHE.get(key)
         if cached is not None:
@@ -213,7 +213,7 @@ def _wire_item(item: Priced, rule_version: int | None) -> dict[str, Any]:
 
 async def run_pricing(
     uow: UnitOfWork,
-    account: str,
+    account_id: str,
     products: Sequence[Product],
     engine: PricingEngine,
     rule_version: int | None,
@@ -236,7 +236,7 @@ async def run_pricing(
     priced = await price_products(engine, products)
     mark("priced")
     stored = await store.stored_prices(
-        account, None if len(products) > 5_000 else [p.sku for p in products]
+        account_id, None if len(products) > 5_000 else [p.sku for p in products]
     )
     mark("loaded")
     stats = summarize(await _moves(priced, stored), engine.rules.breaker, len(priced) * MARKETS)
@@ -246,7 +246,7 @@ async def run_pricing(
     if not force and trips(stats, engine.rules.breaker):
         result.held = True
         result.hold_id = await store.create_hold(
-            account,
+            account_id,
             kind,
             result.as_dict() | {"status": "held"},
             by,
@@ -254,18 +254,18 @@ async def run_pricing(
             skus=[p.sku for p in products] if hold_skus else None,
         )
         metrics.runs.labels(kind, "held").inc()
-        log.warning("pricing_run_held", account_id=account, kind=kind, **stats.as_dict())
+        log.warning("pricing_run_held", account_id=account_id, kind=kind, **stats.as_dict())
         metrics.run_duration.labels(kind).observe(time.perf_counter() - started)
         return result
     context_id, document = engine.snapshot()
-    await store.save_context(account, context_id, document)
+    await store.save_context(account_id, context_id, document)
     # Sorted by sku: concurrent writers lock rows in the same order (no deadlock); in slices,
     # yielding between them, so a whole-account run never holds the event loop for long.
     ordered = sorted(priced, key=lambda item: item.product.sku) if len(priced) > 1 else priced
     changed = []
     for start in range(0, len(ordered), SAVE_SLICE):
         part = ordered[start : start + SAVE_SLICE]
-        await store.save_prices(account, rule_version, context_id, [_row(i) for i in part])
+        await store.save_prices(account_id, rule_version, context_id, [_row(i) for i in part])
         for item in part:
             old = stored.get(item.product.sku)
             if old is None or old.prices != item.prices or old.unpriced != item.unpriced:
@@ -274,13 +274,15 @@ async def run_pricing(
                 changed.append(_wire_item(item, rule_version))
     mark("stored")
     events: list[Event] = [
-        _PriceComputedWire.model_construct(account_id=account, items=changed[i : i + EVENT_ITEMS])
+        _PriceComputedWire.model_construct(
+            account_id=account_id, items=changed[i : i + EVENT_ITEMS]
+        )
         for i in range(0, len(changed), EVENT_ITEMS)
     ]
     mark("events_built")
     await uow.emit(*events)
     mark("emitted")
-    log.info("pricing_run", account_id=account, kind=kind, products=len(products), **marks)
+    log.info("pricing_run", account_id=account_id, kind=kind, products=len(products), **marks)
     result.changed_items = len(changed)
     result.events = len(events)
     metrics.prices_changed.inc(stats.changed)
@@ -328,26 +330,28 @@ HANDLERS: dict[type[Event], Handler] = {CatalogUpdated: catalog_updated}
 
 
 async def recompute(
-    uow: UnitOfWork, account: str, kind: str, by: str, *, force: bool = False
+    uow: UnitOfWork, account_id: str, kind: str, by: str, *, force: bool = False
 ) -> RunResult:
-    engine, version = await load_engine(uow.repository(PricingRepository), account)
-    products = await uow.repository(PricingRepository).listed_products(account)
-    return await run_pricing(uow, account, products, engine, version, kind=kind, by=by, force=force)
+    engine, version = await load_engine(uow.repository(PricingRepository), account_id)
+    products = await uow.repository(PricingRepository).listed_products(account_id)
+    return await run_pricing(
+        uow, account_id, products, engine, version, kind=kind, by=by, force=force
+    )
 
 
 async def save_rules(command: c.SaveRules, uow: UnitOfWork) -> dict[str, Any]:
-    account, by = command.account_id, command.by
+    account_id, by = command.account_id, command.by
     rules = RuleSet.parse(command.document)
     store = uow.repository(PricingRepository)
-    await store.supersede_rule_holds(account, by)
-    version = await store.add_rule_version(account, rules, "pending", by)
-    engine, _ = await load_engine(store, account, rules)
-    products = await store.listed_products(account)
+    await store.supersede_rule_holds(account_id, by)
+    version = await store.add_rule_version(account_id, rules, "pending", by)
+    engine, _ = await load_engine(store, account_id, rules)
+    products = await store.listed_products(account_id)
     result = await run_pricing(
-        uow, account, products, engine, version, kind="rules", by=by, hold_rule_version=version
+        uow, account_id, products, engine, version, kind="rules", by=by, hold_rule_version=version
     )
     if not result.held:
-        await store.activate_rules(account, version)
+        await store.activate_rules(account_id, version)
     return {
         "version": version,
         "status": "pending" if result.held else "active",
@@ -392,14 +396,14 @@ async def set_fee_table(command: c.SetFeeTable, uow: UnitOfWork) -> dict[str, An
 
 async def apply_fee_samples(command: c.ApplyFeeSamples, uow: UnitOfWork) -> dict[str, Any]:
     """Merge fee-preview rows (by category id) into the account's table, save, recompute."""
-    account = command.account_id
-    table = await uow.repository(PricingRepository).fee_table(account)
+    account_id = command.account_id
+    table = await uow.repository(PricingRepository).fee_table(account_id)
     by_key = {rule.key: rule for rule in table.rules}
     for rule in command.sampled:
         by_key[rule.key] = rule
     merged = FeeTable(tuple(by_key.values()), table.marketplaces, table.currency, table.source)
-    await uow.repository(PricingRepository).save_fee_table(account, merged, command.by)
-    run = await recompute(uow, account, "fees", command.by)
+    await uow.repository(PricingRepository).save_fee_table(account_id, merged, command.by)
+    run = await recompute(uow, account_id, "fees", command.by)
     return {"calibrated": [r.key for r in command.sampled], "run": run.as_dict()}
 
 
@@ -413,15 +417,15 @@ async def save_categories(command: c.SaveCategories, uow: UnitOfWork) -> list[st
 async def reprice_categories(command: c.RepriceCategories, uow: UnitOfWork) -> dict[str, Any]:
     """Reprice an account's products of categories whose chain (so commission group) is now
     known or changed; only changed prices are emitted, a big move is held as any run."""
-    store, account = uow.repository(PricingRepository), command.account_id
-    skus = await store.products_in_categories(account, command.categories)
-    products = await store.listed_products(account, skus=skus)
+    store, account_id = uow.repository(PricingRepository), command.account_id
+    skus = await store.products_in_categories(account_id, command.categories)
+    products = await store.listed_products(account_id, skus=skus)
     if not products:
         return {"products": 0}
-    engine, version = await load_engine(store, account)
+    engine, version = await load_engine(store, account_id)
     run = await run_pricing(
         uow,
-        account,
+        account_id,
         products,
         engine,
         version,
@@ -439,9 +443,9 @@ async def expire_categories(command: c.ExpireCategories, uow: UnitOfWork) -> dic
 
 
 async def decide(command: c.DecideHold, uow: UnitOfWork) -> dict[str, Any]:
-    account, hold_id, by = command.account_id, command.hold_id, command.by
+    account_id, hold_id, by = command.account_id, command.hold_id, command.by
     store = uow.repository(PricingRepository)
-    hold = await store.hold_for_update(account, hold_id)
+    hold = await store.hold_for_update(account_id, hold_id)
     if hold is None:
         raise NotFound(f"no hold {hold_id}")
     if hold.status != "pending":
@@ -449,14 +453,14 @@ async def decide(command: c.DecideHold, uow: UnitOfWork) -> dict[str, Any]:
     await store.decide_hold(hold_id, "confirmed" if command.confirm else "rejected", by)
     if not command.confirm:
         if hold.kind == "rules" and hold.rule_version is not None:
-            await store.set_rule_status(account, hold.rule_version, "rejected")
+            await store.set_rule_status(account_id, hold.rule_version, "rejected")
         return {"hold": str(hold_id), "status": "rejected"}
     if hold.kind == "rules" and hold.rule_version is not None:
-        await store.activate_rules(account, hold.rule_version)
-    engine, version = await load_engine(store, account)
-    products = await store.listed_products(account, skus=hold.skus)
+        await store.activate_rules(account_id, hold.rule_version)
+    engine, version = await load_engine(store, account_id)
+    products = await store.listed_products(account_id, skus=hold.skus)
     run = await run_pricing(
-        uow, account, products, engine, version, kind="confirm", by=by, force=True
+        uow, account_id, products, engine, version, kind="confirm", by=by, force=True
     )
     return {"hold": str(hold_id), "status": "confirmed", "run": run.as_dict()}
 
@@ -465,9 +469,9 @@ async def decide(command: c.DecideHold, uow: UnitOfWork) -> dict[str, Any]:
 
 
 async def current_rules(query: c.GetRules, uow: UnitOfWork) -> dict[str, Any]:
-    store, account = uow.repository(PricingRepository), query.account_id
-    version, rules = await store.active_rules(account)
-    pending = [v for v in await store.rule_versions(account, 10) if v.status == "pending"]
+    store, account_id = uow.repository(PricingRepository), query.account_id
+    version, rules = await store.active_rules(account_id)
+    pending = [v for v in await store.rule_versions(account_id, 10) if v.status == "pending"]
     return {
         "version": version,
         "rules": rules.as_dict(),
@@ -565,13 +569,13 @@ async def holds(query: c.ListHolds, uow: UnitOfWork) -> Page[dict[str, Any]]:
 
 async def simulate(query: c.Simulate, uow: UnitOfWork) -> dict[str, Any]:
     """Apply a draft rule set to the selection (or a sample) without saving anything."""
-    store, account, sample = uow.repository(PricingRepository), query.account_id, query.sample
+    store, account_id, sample = uow.repository(PricingRepository), query.account_id, query.sample
     rules = RuleSet.parse(query.rules)
-    engine, _ = await load_engine(store, account, rules)
-    products = await store.listed_products(account, sample=sample)
+    engine, _ = await load_engine(store, account_id, rules)
+    products = await store.listed_products(account_id, sample=sample)
     priced = await price_products(engine, products)
     stored = await store.stored_prices(
-        account, None if sample is None else [p.sku for p in products]
+        account_id, None if sample is None else [p.sku for p in products]
     )
     stats = summarize(await _moves(priced, stored), rules.breaker, len(priced) * MARKETS)
     reasons, below = _summary(priced)
@@ -585,15 +589,15 @@ async def simulate(query: c.Simulate, uow: UnitOfWork) -> dict[str, Any]:
 
 
 async def prices_of(query: c.GetPrices, uow: UnitOfWork) -> dict[str, Any]:
-    account, sku = query.account_id, query.sku
-    row = await uow.repository(PricingRepository).explanation(account, sku)
+    account_id, sku = query.account_id, query.sku
+    row = await uow.repository(PricingRepository).explanation(account_id, sku)
     if row is None:
         raise NotFound(f"no price computed for {sku}")
     prices = orjson.loads(row.prices)
     unpriced = orjson.loads(row.unpriced)
     traces = {mid: Trace.from_stored(t) for mid, t in orjson.loads(row.explanation).items()}
     return {
-        "account_id": account,
+        "account_id": account_id,
         "sku": sku,
         "catalog_revision": row.catalog_revision,
         "rule_version": row.rule_version,
@@ -615,13 +619,13 @@ _ENGINES: dict[uuid.UUID, PricingEngine] = {}
 
 
 async def explain(query: c.Explain, uow: UnitOfWork) -> dict[str, Any]:
-    store, account, sku, marketplace_id = (
+    store, account_id, sku, marketplace_id = (
         uow.repository(PricingRepository),
         query.account_id,
         query.sku,
         query.marketplace_id,
     )
-    row = await store.explanation(account, sku)
+    row = await store.explanation(account_id, sku)
     if row is None:
         raise NotFound(f"no price computed for {sku}")
     stored = orjson.loads(row.explanation).get(marketplace_id)
@@ -645,7 +649,7 @@ async def explain(query: c.Explain, uow: UnitOfWork) -> dict[str, Any]:
                 {"id": cid, "name": names.get(cid)} for cid in step["category_chain"]
             ]
     return {
-        "account_id": account,
+        "account_id": account_id,
         "sku": sku,
         "marketplace_id": marketplace_id,
         "currency": MARKETPLACES[marketplace_id].currency,

@@ -12,7 +12,7 @@ from pricing.categories import resolve_categories
 from pricing.consumer import SUBSCRIPTIONS
 from pricing.deps import PricingDeps
 from pricing.settings import Settings
-from shared.accounts import AccountDirectory, StaticAccounts
+from shared.accounts import AccountDirectory, account_directory
 from shared.allegro import TokenProvider
 from shared.service import Dependencies, ServiceDefinition, ServiceRuntime, create_app
 
@@ -46,8 +46,7 @@ def build(
         dependencies=dependencies,
         background=[resolve_categories],
         title="mci pricing: pricing rules per marketplace and currency",
-        accounts=accounts
-        or (None if settings.known_accounts is None else StaticAccounts(settings.known_accounts)),
+        accounts=account_directory(accounts, settings.known_accounts),
     )
 
 

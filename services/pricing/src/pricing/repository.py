@@ -218,7 +218,7 @@ class PricingRepository:
     def __init__(self, connection: AsyncConnection) -> None:
         self.connection = connection
 
-    async def upsert_items(self, account: str, items: Sequence[Product]) -> set[str]:
+    async def upsert_items(self, account_id: str, items: Sequence[Product]) -> set[str]:
         """Store catalogue items newer than the held revision; returns the skus applied."""
         if not items:
             return set()
@@ -226,7 +226,7 @@ class PricingRepository:
         result = await self.connection.execute(
             _UPSERT_ITEMS,
             {
-                "account": account,
+                "account": account_id,
                 "sku": [p.sku for p in items],
                 "revision": [p.revision for p in items],
                 "listed": [p.listed for p in items],
@@ -250,13 +250,13 @@ class PricingRepository:
 
     async def listed_products(
         self,
-        account: str,
+        account_id: str,
         skus: Sequence[str] | None = None,
         sample: int | None = None,
     ) -> list[Product]:
         """The account's selection (listed items), all of it, some skus, or a stable sample."""
         query = f"SELECT {_PRODUCT_COLUMNS} FROM catalog_items WHERE account_id = :a AND listed"
-        params: dict[str, Any] = {"a": account}
+        params: dict[str, Any] = {"a": account_id}
         if skus is not None:
             query += " AND sku = ANY(CAST(:skus AS text[]))"
             params["skus"] = list(skus)
@@ -315,7 +315,7 @@ class PricingRepository:
             },
         )
 
-    async def expire_categories(self, account: str) -> int:
+    async def expire_categories(self, account_id: str) -> int:
         """Mark the cached chains of an account's categories as expired: the worker reads them
         again and reprices what moved."""
         result = await self.connection.execute(
@@ -333,7 +333,7 @@ class PricingRepository:
                 " UPDATE allegro_categories SET fetched_at = '-infinity'"
                 " WHERE id IN (SELECT id FROM walk)"
             ),
-            {"a": account},
+            {"a": account_id},
         )
         return int(result.rowcount or 0)
 
@@ -358,34 +358,34 @@ class PricingRepository:
         )
         return list(rows.scalars())
 
-    async def products_in_categories(self, account: str, categories: Sequence[str]) -> list[str]:
+    async def products_in_categories(self, account_id: str, categories: Sequence[str]) -> list[str]:
         rows = await self.connection.execute(
             sa.text(
                 "SELECT sku FROM catalog_items WHERE account_id = :a AND listed" + _IN_CATEGORIES
             ),
-            {"a": account, "c": list(categories)},
+            {"a": account_id, "c": list(categories)},
         )
         return list(rows.scalars())
 
-    async def selection_categories(self, account: str, limit: int) -> list[str]:
+    async def selection_categories(self, account_id: str, limit: int) -> list[str]:
         """The Allegro categories of the account's selection, most used first."""
         rows = await self.connection.execute(
             sa.text(
                 "SELECT allegro_category_id FROM catalog_items WHERE account_id = :a AND listed"
                 " AND allegro_category_id IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT :n"
             ),
-            {"a": account, "n": limit},
+            {"a": account_id, "n": limit},
         )
         return list(rows.scalars())
 
     async def stored_prices(
-        self, account: str, skus: Sequence[str] | None = None
+        self, account_id: str, skus: Sequence[str] | None = None
     ) -> dict[str, StoredPrice]:
         query = (
             "SELECT sku, catalog_revision, prices::text, unpriced::text FROM prices"
             " WHERE account_id = :a"
         )
-        params: dict[str, Any] = {"a": account}
+        params: dict[str, Any] = {"a": account_id}
         if skus is not None:
             query += " AND sku = ANY(CAST(:skus AS text[]))"
             params["skus"] = list(skus)
@@ -396,7 +396,7 @@ class PricingRepository:
         }
 
     async def save_context(
-        self, account: str, context_id: uuid.UUID, document: dict[str, Any]
+        self, account_id: str, context_id: uuid.UUID, document: dict[str, Any]
     ) -> None:
         await self.connection.execute(
             sa.text(
@@ -404,7 +404,7 @@ class PricingRepository:
                 " VALUES (:id, :a, CAST(:d AS jsonb))"
                 " ON CONFLICT (id) DO NOTHING"
             ),
-            {"id": context_id, "a": account, "d": orjson.dumps(document).decode()},
+            {"id": context_id, "a": account_id, "d": orjson.dumps(document).decode()},
         )
 
     async def context_document(self, context_id: uuid.UUID) -> dict[str, Any]:
@@ -416,7 +416,7 @@ class PricingRepository:
 
     async def save_prices(
         self,
-        account: str,
+        account_id: str,
         rule_version: int | None,
         context_id: uuid.UUID,
         rows: Sequence[tuple[str, int, bytes, bytes, bytes]],
@@ -427,7 +427,7 @@ class PricingRepository:
         await self.connection.execute(
             _SAVE_PRICES,
             {
-                "account": account,
+                "account": account_id,
                 "rule_version": rule_version,
                 "context_id": context_id,
                 "sku": [r[0] for r in rows],
@@ -438,16 +438,16 @@ class PricingRepository:
             },
         )
 
-    async def delete_prices(self, account: str, skus: Sequence[str]) -> None:
+    async def delete_prices(self, account_id: str, skus: Sequence[str]) -> None:
         if skus:
             await self.connection.execute(
                 sa.text(
                     "DELETE FROM prices WHERE account_id = :a AND sku = ANY(CAST(:s AS text[]))"
                 ),
-                {"a": account, "s": list(skus)},
+                {"a": account_id, "s": list(skus)},
             )
 
-    async def explanation(self, account: str, sku: str) -> Any:
+    async def explanation(self, account_id: str, sku: str) -> Any:
         return (
             await self.connection.execute(
                 sa.text(
@@ -457,27 +457,27 @@ class PricingRepository:
                     " FROM prices"
                     " WHERE account_id = :a AND sku = :s"
                 ),
-                {"a": account, "s": sku},
+                {"a": account_id, "s": sku},
             )
         ).first()
 
     # --- rule sets -------------------------------------------------------------------------------
 
     async def context_sources(
-        self, account: str
+        self, account_id: str
     ) -> tuple[int | None, str | None, str | None, str | None]:
         """Active rule version and document, fee table, rates: raw, in one round trip."""
-        row = (await self.connection.execute(_CONTEXT_SOURCES, {"a": account})).one()
+        row = (await self.connection.execute(_CONTEXT_SOURCES, {"a": account_id})).one()
         return row[0], row[1], row[2], row[3]
 
-    async def active_rules(self, account: str) -> tuple[int | None, RuleSet]:
+    async def active_rules(self, account_id: str) -> tuple[int | None, RuleSet]:
         row = (
             await self.connection.execute(
                 sa.text(
                     "SELECT version, document::text FROM rule_sets WHERE account_id = :a"
                     " AND status = 'active' ORDER BY version DESC LIMIT 1"
                 ),
-                {"a": account},
+                {"a": account_id},
             )
         ).first()
         if row is None:
@@ -485,7 +485,7 @@ class PricingRepository:
         return row[0], RuleSet.parse(orjson.loads(row[1]))
 
     async def rule_versions(
-        self, account: str, limit: int = 50, before: int | None = None
+        self, account_id: str, limit: int = 50, before: int | None = None
     ) -> list[StoredRules]:
         """Newest first; `before`: only versions older than it (the page cursor)."""
         rows = await self.connection.execute(
@@ -494,22 +494,22 @@ class PricingRepository:
                 " WHERE account_id = :a AND (CAST(:before AS int) IS NULL OR version < :before)"
                 " ORDER BY version DESC LIMIT :n"
             ),
-            {"a": account, "n": limit, "before": before},
+            {"a": account_id, "n": limit, "before": before},
         )
         return [StoredRules(v, s, orjson.loads(d), by, at) for v, s, d, by, at in rows]
 
-    async def add_rule_version(self, account: str, rules: RuleSet, status: str, by: str) -> int:
+    async def add_rule_version(self, account_id: str, rules: RuleSet, status: str, by: str) -> int:
         # Serialise writers of one account's rules (the version number is max + 1).
         await self.connection.execute(
             sa.text("SELECT pg_advisory_xact_lock(hashtext('pricing.rules:' || :a))"),
-            {"a": account},
+            {"a": account_id},
         )
         version = int(
             await self.connection.scalar(
                 sa.text(
                     "SELECT coalesce(max(version), 0) + 1 FROM rule_sets WHERE account_id = :a"
                 ),
-                {"a": account},
+                {"a": account_id},
             )
             or 1
         )
@@ -519,7 +519,7 @@ class PricingRepository:
                 " VALUES (:a, :v, CAST(:d AS jsonb), :s, :by)"
             ),
             {
-                "a": account,
+                "a": account_id,
                 "v": version,
                 "d": orjson.dumps(rules.as_dict()).decode(),
                 "s": status,
@@ -528,32 +528,32 @@ class PricingRepository:
         )
         return version
 
-    async def activate_rules(self, account: str, version: int) -> None:
+    async def activate_rules(self, account_id: str, version: int) -> None:
         await self.connection.execute(
             sa.text(
                 "UPDATE rule_sets SET status ="
                 " CASE WHEN version = :v THEN 'active' ELSE 'superseded'"
                 " END WHERE account_id = :a AND (version = :v OR status = 'active')"
             ),
-            {"a": account, "v": version},
+            {"a": account_id, "v": version},
         )
 
-    async def set_rule_status(self, account: str, version: int, status: str) -> None:
+    async def set_rule_status(self, account_id: str, version: int, status: str) -> None:
         await self.connection.execute(
             sa.text("UPDATE rule_sets SET status = :s WHERE account_id = :a AND version = :v"),
-            {"a": account, "v": version, "s": status},
+            {"a": account_id, "v": version, "s": status},
         )
 
     # --- FX and fees -----------------------------------------------------------------------------
 
-    async def fx_table(self, account: str) -> FxTable:
+    async def fx_table(self, account_id: str) -> FxTable:
         rows = await self.connection.execute(
             sa.text("SELECT base, quote, rate, source, as_of FROM fx_rates WHERE account_id = :a"),
-            {"a": account},
+            {"a": account_id},
         )
         return FxTable([FxRate(b, q, r, s, d) for b, q, r, s, d in rows])
 
-    async def save_fx_rates(self, account: str, rates: Sequence[FxRate]) -> None:
+    async def save_fx_rates(self, account_id: str, rates: Sequence[FxRate]) -> None:
         if not rates:
             return
         await self.connection.execute(
@@ -565,7 +565,7 @@ class PricingRepository:
                 " source = EXCLUDED.source, as_of = EXCLUDED.as_of, updated_at = now()"
             ),
             {
-                "a": account,
+                "a": account_id,
                 "b": [r.base for r in rates],
                 "q": [r.quote for r in rates],
                 "r": [r.rate for r in rates],
@@ -574,15 +574,16 @@ class PricingRepository:
             },
         )
 
-    async def fee_table(self, account: str) -> FeeTable:
+    async def fee_table(self, account_id: str) -> FeeTable:
         doc = await self.connection.scalar(
-            sa.text("SELECT document::text FROM fee_tables WHERE account_id = :a"), {"a": account}
+            sa.text("SELECT document::text FROM fee_tables WHERE account_id = :a"),
+            {"a": account_id},
         )
         if doc is None:
             return FeeTable()
         return FeeTable.parse(orjson.loads(doc))
 
-    async def save_fee_table(self, account: str, table: FeeTable, by: str) -> None:
+    async def save_fee_table(self, account_id: str, table: FeeTable, by: str) -> None:
         await self.connection.execute(
             sa.text(
                 "INSERT INTO fee_tables (account_id, document, updated_by) VALUES"
@@ -590,14 +591,14 @@ class PricingRepository:
                 " document = EXCLUDED.document, updated_by = EXCLUDED.updated_by,"
                 " updated_at = now()"
             ),
-            {"a": account, "d": orjson.dumps(table.as_dict()).decode(), "by": by},
+            {"a": account_id, "d": orjson.dumps(table.as_dict()).decode(), "by": by},
         )
 
     # --- holds -----------------------------------------------------------------------------------
 
     async def create_hold(
         self,
-        account: str,
+        account_id: str,
         kind: str,
         stats: dict[str, Any],
         by: str,
@@ -612,7 +613,7 @@ class PricingRepository:
             ),
             {
                 "id": hold_id,
-                "a": account,
+                "a": account_id,
                 "k": kind,
                 "v": rule_version,
                 "skus": None if skus is None else list(skus),
@@ -624,7 +625,7 @@ class PricingRepository:
 
     async def holds(
         self,
-        account: str,
+        account_id: str,
         status: str | None = None,
         *,
         limit: int = 200,
@@ -632,7 +633,7 @@ class PricingRepository:
     ) -> list[Hold]:
         """Newest first; `after`: only holds listed after that one (the page cursor)."""
         query = f"SELECT {_HOLD_COLUMNS} FROM holds WHERE account_id = :a"
-        params: dict[str, Any] = {"a": account, "n": limit}
+        params: dict[str, Any] = {"a": account_id, "n": limit}
         if status:
             query += " AND status = :s"
             params["s"] = status
@@ -647,14 +648,14 @@ class PricingRepository:
         )
         return [_hold(r) for r in rows]
 
-    async def hold_for_update(self, account: str, hold_id: uuid.UUID) -> Hold | None:
+    async def hold_for_update(self, account_id: str, hold_id: uuid.UUID) -> Hold | None:
         row = (
             await self.connection.execute(
                 sa.text(
                     f"SELECT {_HOLD_COLUMNS} FROM holds"
                     " WHERE account_id = :a AND id = :id FOR UPDATE"
                 ),
-                {"a": account, "id": hold_id},
+                {"a": account_id, "id": hold_id},
             )
         ).first()
         return None if row is None else _hold(row)
@@ -667,19 +668,19 @@ class PricingRepository:
             {"id": hold_id, "s": status, "by": by},
         )
 
-    async def supersede_rule_holds(self, account: str, by: str) -> None:
+    async def supersede_rule_holds(self, account_id: str, by: str) -> None:
         """A newer rule save makes older held rule versions moot."""
         await self.connection.execute(
             sa.text(
                 "UPDATE rule_sets SET status = 'superseded' WHERE account_id = :a"
                 " AND status = 'pending'"
             ),
-            {"a": account},
+            {"a": account_id},
         )
         await self.connection.execute(
             sa.text(
                 "UPDATE holds SET status = 'superseded', decided_by = :by, decided_at = now()"
                 " WHERE account_id = :a AND kind = 'rules' AND status = 'pending'"
             ),
-            {"a": account, "by": by},
+            {"a": account_id, "by": by},
         )

@@ -69,10 +69,9 @@ async def delete_mapping(
 
 
 @router.get("/category-mappings/unmapped")
-async def unmapped_categories(deps: Deps, _: Viewer) -> dict[str, Any]:
-    """Supplier categories without a mapping, with how many products each holds."""
-    found = await deps.units.read(handlers.unmapped, c.ListUnmapped())
-    return {"categories": [{"category_path": k, "products": n} for k, n in found]}
+async def unmapped_categories(deps: Deps, _: Viewer, page: PageQuery) -> Page[dict[str, Any]]:
+    """Supplier categories without a mapping, with how many products each holds, largest first."""
+    return await deps.units.read(handlers.unmapped, c.ListUnmapped(page))
 
 
 class SuggestBody(BaseModel):

@@ -187,7 +187,7 @@ class UnmapCategory:
 
 @dataclass(frozen=True)
 class ListUnmapped:
-    limit: int | None = None  # the largest ones only
+    page: PageRequest  # largest first: the first page holds the largest ones
 
 
 @dataclass(frozen=True)

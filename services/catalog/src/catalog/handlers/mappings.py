@@ -16,7 +16,7 @@ from catalog.sync import resync
 from shared.allegro import AllegroClient, AllegroError
 from shared.errors import Invalid, NotFound
 from shared.logs import get_logger
-from shared.pagination import Page, page_of
+from shared.pagination import Page, PageRequest, page_of
 from shared.uow import UnitOfWork, UnitsOfWork
 
 log = get_logger(__name__)
@@ -86,9 +86,26 @@ async def unmap_category(command: c.UnmapCategory, uow: UnitOfWork) -> dict[str,
     }
 
 
-async def unmapped(query: c.ListUnmapped, uow: UnitOfWork) -> list[tuple[str, int]]:
-    """Supplier categories without a mapping, with how many products each holds."""
-    return await uow.repository(RuleRepository).unmapped_categories(query.limit)
+def _unmapped_cursor(category: dict[str, Any]) -> str:
+    # The count first: it holds no "/", so the rest is the path, whatever it holds.
+    return f"{category['products']}/{category['category_path']}"
+
+
+async def unmapped(query: c.ListUnmapped, uow: UnitOfWork) -> Page[dict[str, Any]]:
+    """Supplier categories without a mapping, with how many products each holds, largest first;
+    the cursor is `<products>/<category>`. Counts change with imports: a category whose count
+    changed between two pages may be read twice or skipped, as with any cursor on a live sort."""
+    after = None
+    if query.page.after is not None:
+        products, slash, category = query.page.after.partition("/")
+        if not slash or not products.isdigit():
+            raise Invalid(
+                "not a cursor of this list", code="invalid_cursor", details=[{"field": "after"}]
+            )
+        after = (int(products), category)
+    found = await uow.repository(RuleRepository).unmapped_page(after, query.page.fetch)
+    rows = [{"category_path": path, "products": n} for path, n in found]
+    return page_of(rows, query.page, _unmapped_cursor)
 
 
 async def accept_suggestions(command: c.AcceptSuggestions, uow: UnitOfWork) -> dict[str, Any]:
@@ -219,7 +236,8 @@ async def suggest_unmapped(
     """Suggestions for the largest unmapped supplier categories (cached ones cost nothing);
     each is asked of Allegro outside any unit of work."""
     out = []
-    for category, products in await units.read(unmapped, c.ListUnmapped(limit)):
-        found = await suggest_categories(units, lookups, account_id, category)
-        out.append({**found, "products": products})
+    largest = await units.read(unmapped, c.ListUnmapped(PageRequest(limit=limit)))
+    for row in largest.items:
+        found = await suggest_categories(units, lookups, account_id, row["category_path"])
+        out.append({**found, "products": row["products"]})
     return {"categories": out}

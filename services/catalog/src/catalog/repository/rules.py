@@ -45,14 +45,17 @@ _UNMAP = sa.text(
     "DELETE FROM category_mappings WHERE supplier_category = :category"
     " AND marketplace = :marketplace RETURNING 1"
 )
-_UNMAPPED = (
-    "SELECT p.category_path, count(*) AS products FROM products p"
-    " WHERE p.category_path IS NOT NULL AND NOT EXISTS (SELECT 1 FROM category_mappings m"
-    " WHERE m.supplier_category = p.category_path)"
-    " GROUP BY p.category_path ORDER BY count(*) DESC, p.category_path"
+# Largest first, then by path; the page after a cursor (products, path) is the rows after it in
+# that order: (-products, path) greater than the cursor's.
+_UNMAPPED_PAGE = sa.text(
+    "SELECT category_path, products FROM (SELECT p.category_path, count(*) AS products"
+    " FROM products p WHERE p.category_path IS NOT NULL AND NOT EXISTS"
+    " (SELECT 1 FROM category_mappings m WHERE m.supplier_category = p.category_path)"
+    " GROUP BY p.category_path) u"
+    " WHERE CAST(:products AS bigint) IS NULL"
+    " OR (-u.products, u.category_path) > (-CAST(:products AS bigint), CAST(:path AS text))"
+    " ORDER BY u.products DESC, u.category_path LIMIT :limit"
 )
-_ALL_UNMAPPED = sa.text(_UNMAPPED)
-_LARGEST_UNMAPPED = sa.text(_UNMAPPED + " LIMIT :limit")
 _SUGGESTION = sa.text(
     "SELECT suggestions::text AS s, computed_at FROM category_suggestions"
     " WHERE supplier_category = :category"
@@ -148,12 +151,14 @@ class RuleRepository(Repository):
         found = await self._value(_UNMAP, {"category": category, "marketplace": marketplace})
         return found is not None
 
-    async def unmapped_categories(self, limit: int | None = None) -> list[tuple[str, int]]:
-        """Supplier categories without a mapping and their product counts, largest first."""
-        rows = await (
-            self._rows(_ALL_UNMAPPED)
-            if limit is None
-            else self._rows(_LARGEST_UNMAPPED, {"limit": limit})
+    async def unmapped_page(
+        self, after: tuple[int, str] | None, limit: int
+    ) -> list[tuple[str, int]]:
+        """Supplier categories without a mapping and their product counts, largest first (then
+        by path), after `after` = (products, path) in that order."""
+        products, path = after if after is not None else (None, None)
+        rows = await self._rows(
+            _UNMAPPED_PAGE, {"products": products, "path": path, "limit": limit}
         )
         return [(r["category_path"], int(r["products"])) for r in rows]
 
