@@ -22,6 +22,24 @@ STACKS = "stacks: " + ", ".join(STACK_DIRECTORIES)
 # the emulator give (module-level sets in that directory's conftest): that directory runs whole
 # on one worker, in file order.
 ONE_WORKER_DIRECTORIES = ("sandbox/allegro/tests/",)
+# The units that took a minute and more in a full run (slowest first): handed out first, so that
+# none is left to run alone at the end while the other worker waits. A unit not named here (a
+# file renamed, a new one) comes after them, those with most tests first.
+LONG_UNITS = (
+    "services/offers/tests/test_rate_floor.py",
+    "sandbox/allegro/tests/",
+    "connectors/bigbuy/tests/test_catalogue.py",
+    "services/orders/tests/test_service.py",
+    "tests/fault/test_messaging_faults.py",
+    "services/offers/tests/test_sync_service.py",
+    "services/offers/tests/test_service.py",
+    "services/catalog/tests/test_selection.py",
+    "services/offers/tests/test_drift_service.py",
+    "services/catalog/tests/test_import_bad_files.py",
+    "tests/deploy/test_k8s.py",
+    "services/catalog/tests/test_ingestion.py",
+    "services/auth/tests/test_accounts.py",
+)
 
 
 def _stack_rank(path: str) -> int:
@@ -71,6 +89,15 @@ def close_when_leaving(
             fixturedef.finish(item._request)  # type: ignore[attr-defined]
 
 
+def _priority(unit: str, tests: dict[str, bool]) -> tuple[int, int]:
+    """The stacks first, then the long units in LONG_UNITS' order, then by number of tests."""
+    if unit == STACKS:
+        return (0, 0)
+    if unit in LONG_UNITS:
+        return (1, LONG_UNITS.index(unit))
+    return (2, -len(tests))
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     if config.getvalue("dist") != "loadfile":
@@ -78,8 +105,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     from xdist.scheduler import LoadFileScheduling  # type: ignore[import-untyped]
 
     class StacksThenFiles(LoadFileScheduling):  # type: ignore[misc]
-        """The stacks' unit first (the first worker takes it), then the other units, the ones
-        with most tests first; each worker asks for the next unit as it finishes one."""
+        """The stacks' unit first (the first worker takes it), then the other units in
+        `_priority`'s order; each worker asks for the next unit as it finishes one."""
 
         collection: list[str] | None
 
@@ -101,7 +128,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             units: dict[str, dict[str, bool]] = {}
             for nodeid in collection:
                 units.setdefault(self._split_scope(nodeid), {})[nodeid] = False
-            for scope, tests in sorted(units.items(), key=lambda u: (u[0] != STACKS, -len(u[1]))):
+            for scope, tests in sorted(units.items(), key=lambda unit: _priority(*unit)):
                 self.workqueue[scope] = tests
             for _ in range(len(self.nodes) - len(self.workqueue)):
                 self.assigned_work.popitem()[0].shutdown()
