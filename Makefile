@@ -58,9 +58,10 @@ format: $(INSTALLED)
 # after the other, each stack stopped after its directory's last test, then joins the other
 # worker, which takes the rest file by file, the longest files first. Measured here (2 cores):
 # at most 59 PostgreSQL connections of the run's own (the end-to-end stack beside offers'
-# two-replica budget test), the two workers ending within seconds of each other; 26.5 minutes
-# and 1,100 s of CPU while other suites kept the load at 7-17 (the run got 0.7 of a core on
-# average), where one process took 17 minutes on a quiet machine. `PYTEST_WORKERS=0`: one process.
+# two-replica budget test), the two workers ending within seconds of each other; 18.5 minutes,
+# all passed, 1,000 s of CPU, while other suites kept the load at 4-12 (the run got 0.9 of a
+# core on average; 26.5 minutes at load 7-17), where one process took 17 minutes on a quiet
+# machine. `PYTEST_WORKERS=0`: one process.
 # Bytecode is written even where PYTHONDONTWRITEBYTECODE is set (this machine's image sets it):
 # else each of the hundreds of Python processes the tests start compiles every module it imports
 # again (about 1.3 s of CPU for a service's imports).
