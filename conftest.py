@@ -3,7 +3,7 @@ import os
 
 pytest_plugins = ["mci_testing.fixtures", "mci_testing.scheduling"]
 
-# Two pytest workers each start whole stacks of service processes (tests/e2e, the console's,
-# the CLI's): with a service's default pool they would pass PostgreSQL's 100 connections.
-# Inherited by every service process a test starts.
+# The end-to-end stack is a dozen service processes, and beside it the other worker's tests
+# start processes of their own: with a service's default pool they would pass PostgreSQL's 100
+# connections. Inherited by every service process a test starts.
 os.environ.setdefault("MCI_DATABASE_POOL_SIZE", "3")

@@ -21,6 +21,7 @@ from mci_testing.bigbuy import BigBuyEmulatorHandle, start_bigbuy_emulator
 from mci_testing.emulator import EmulatorHandle, start_emulator
 from mci_testing.fixtures import MakeAmqpUrl, MakeDatabase
 from mci_testing.infra import free_port
+from mci_testing.scheduling import close_when_leaving
 from mci_testing.served import Served, serve
 from shared.allegro.tokens import StaticTokens
 
@@ -179,3 +180,9 @@ async def stack(
             handle.server.should_exit = True
         for handle in running.values():
             handle.thread.join(timeout=30)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """The stack and the emulators stop after this directory's last test."""
+    close_when_leaving(Path(__file__).parent, item, nextitem, "stack", "cli_emulator", "cli_bigbuy")

@@ -30,6 +30,7 @@ from mci_testing.bigbuy import BigBuyEmulatorHandle, start_bigbuy_emulator
 from mci_testing.emulator import EmulatorHandle, start_emulator
 from mci_testing.fixtures import MakeAmqpUrl, MakeDatabase
 from mci_testing.infra import free_port
+from mci_testing.scheduling import close_when_leaving
 from mci_testing.served import Served, serve
 from shared.allegro.tokens import StaticTokens
 
@@ -332,3 +333,17 @@ async def choose_shop(page: Page, alias: str) -> None:
 async def screenshot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """The stack, the browser and the emulators stop after this directory's last test."""
+    close_when_leaving(
+        Path(__file__).parent,
+        item,
+        nextitem,
+        "stack",
+        "browser",
+        "console_emulator",
+        "console_bigbuy",
+    )

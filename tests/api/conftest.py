@@ -9,6 +9,7 @@ otherwise ask, is not theirs here. Allegro is the session's emulator.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,6 +17,7 @@ import pytest
 
 from mci_testing.emulator import EmulatorHandle, start_emulator
 from mci_testing.fixtures import MakeAmqpUrl, MakeDatabase
+from mci_testing.scheduling import close_when_leaving
 from mci_testing.served import Served as Served  # re-exported: the tests here import it
 from mci_testing.served import serve as served_service
 from shared.accounts import StaticAccounts
@@ -83,3 +85,11 @@ async def admin_key(served: dict[str, Served]) -> str:
     assert response.status_code == 201, response.text
     key: str = response.json()["api_key"]
     return key
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """The services and the emulator stop after this directory's last test."""
+    close_when_leaving(
+        Path(__file__).parent, item, nextitem, "admin_key", "served", "small_emulator"
+    )
