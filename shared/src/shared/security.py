@@ -287,12 +287,16 @@ def require_role(minimum: OperatorRole) -> Callable[..., Awaitable[Principal]]:
     return dependency
 
 
-def require_service(allowed: Collection[str]) -> Callable[..., Awaitable[Principal]]:
-    """A FastAPI dependency: a service token naming one of the `allowed` services.
+def require_service(
+    allowed: Collection[str] | Callable[[Any], Collection[str]],
+) -> Callable[..., Awaitable[Principal]]:
+    """A FastAPI dependency: a service token naming one of the `allowed` services, given as
+    names or read from the running service's settings (`lambda settings: settings.callers`),
+    so a module-level route needs no settings at import.
 
     Operator credentials of any role get 403: internal routes serve services only.
     """
-    names = frozenset(allowed)
+    fixed = None if callable(allowed) else frozenset(allowed)
 
     async def dependency(
         request: Request,
@@ -301,6 +305,10 @@ def require_service(allowed: Collection[str]) -> Callable[..., Awaitable[Princip
         principal = await _principal(request, credentials)
         if not principal.is_service:
             raise _forbidden("an internal route: requires a service token")
+        names = fixed
+        if names is None:
+            assert callable(allowed)
+            names = frozenset(allowed(request.app.state.runtime.settings))
         if principal.subject not in names:
             raise _forbidden(f"the service {principal.subject!r} may not call this route")
         return principal

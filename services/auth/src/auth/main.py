@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from auth import handlers
-from auth.api import build_router
+from auth.api import router
 from auth.consumer import SUBSCRIPTIONS
 from auth.deps import AuthDeps
 from auth.domain import commands as c
@@ -67,7 +67,7 @@ def build(settings: Settings | None = None) -> ServiceDefinition:
         settings=service.settings,
         migrations_dir=MIGRATIONS,
         subscriptions=SUBSCRIPTIONS,
-        routers=[build_router(service.settings)],
+        routers=[router],
         dependencies=service.dependencies,
         title="mci auth: Allegro account connections (OAuth) and operator API keys",
         background=[service.background],

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, get_args
 
-from shared.errors import Invalid
+from shared.errors import InvalidFields, Problem
 from shared.security import OperatorRole
 
 # Allegro's marketplaces a seller account can be based on, with their currency.
@@ -48,10 +48,12 @@ class Flow(StrEnum):
 BAD_REQUEST_CODES = frozenset({"invalid_state", "expired_state"})
 
 
-class InvalidInput(Invalid, ValueError):
-    def __init__(self, code: str, message: str, field: str | None = None) -> None:
-        details = [{"field": field, "reason": message}] if field else []
-        super().__init__(message, code=code, details=details)
+class InvalidInput(InvalidFields, ValueError):
+    """One problem of a request's value (`shared.errors.InvalidFields`, the body every service
+    answers with); a ValueError too, so pydantic validators can raise it."""
+
+    def __init__(self, code: str, message: str, field: str) -> None:
+        super().__init__([Problem(field, code, message)])
         self.field = field
         if code in BAD_REQUEST_CODES:
             self.status = 400
