@@ -30,7 +30,12 @@ _OFFER_COLUMNS = (
 # claim; an account (or the whole Client ID) Allegro blocked after a 429 waits out its block
 # here instead of holding workers in the client's limiter.
 _CLAIM = sa.text(
-    "UPDATE offers o SET claimed_until = now() + make_interval(secs => :lease),"
+    # The blocked budgets are read once per claim: checked per due row, the budget table (a
+    # handful of live rows, updated at every Allegro call, so many dead ones) was scanned once
+    # for each of the 19,000 due offers of a 45,000-product run, 2.7 s a claim.
+    "WITH blocked AS MATERIALIZED (SELECT key FROM allegro_rate_budget"
+    "  WHERE blocked_until > now())"
+    " UPDATE offers o SET claimed_until = now() + make_interval(secs => :lease),"
     " attempts = o.attempts + 1"
     " FROM (SELECT f.account_id, f.sku FROM offers f"
     "  JOIN publication_accounts a ON a.account_id = f.account_id"
@@ -39,9 +44,9 @@ _CLAIM = sa.text(
     "  AND f.sync_command_id IS NULL"  # one write per offer: a batch command is in flight
     "  AND a.readiness = 'ready' AND NOT a.paused"
     "  AND (CAST(:reads AS boolean) OR f.work NOT IN ('poll', 'verify'))"
-    "  AND NOT EXISTS (SELECT 1 FROM allegro_rate_budget b WHERE b.blocked_until > now()"
-    "   AND (starts_with(b.key, 'seller:' || f.account_id || ':')"
-    "    OR starts_with(b.key, 'client:')))"
+    "  AND NOT EXISTS (SELECT 1 FROM blocked b"
+    "   WHERE starts_with(b.key, 'seller:' || f.account_id || ':')"
+    "    OR starts_with(b.key, 'client:'))"
     # Operation polls first: an offer's outcome waits for its poll, while a read-back only
     # checks an outcome already announced (read-backs alone fill the reads' share of the
     # slots at creation's pace, and polls queued behind them delayed OfferPublished).
