@@ -270,11 +270,13 @@ async def test_drift_a_seller_made_on_allegro_is_shown_and_a_reconcile_finds_the
         row = next(r for r in sample if r["allegroProducts"] == 1)
         (sku,) = await to_publication(stack, account, [row])
 
-        async def active() -> bool:
+        async def settled() -> bool:
+            # Active and read back: while a step of the worker holds the offer, drift only
+            # reports it (nothing repaired), and the page would say so.
             found = (await offers.get(f"/accounts/{account}/offers/{sku}")).json()
-            return bool(found.get("state") == "active")
+            return bool(found.get("state") == "active" and found.get("next_step") is None)
 
-        await wait_until(active, within=60, interval=0.3)
+        await wait_until(settled, within=60, interval=0.3)
         offer_id = (await offers.get(f"/accounts/{account}/offers/{sku}")).json()["offer_id"]
 
         # The seller changes the price on allegro.pl; offers reads it in Allegro's offer events.
