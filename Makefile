@@ -53,7 +53,8 @@ format: $(INSTALLED)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# Two pytest-xdist workers (testing/src/mci_testing/scheduling.py): one runs the directories that
+# One process by default. `PYTEST_WORKERS=2`: two pytest-xdist workers
+# (testing/src/mci_testing/scheduling.py): one runs the directories that
 # start a stack of services (tests/e2e, then the console's, the API-wide and the CLI's tests) one
 # after the other, each stack stopped after its directory's last test, then joins the other
 # worker, which takes the rest file by file, the longest files first. Measured here (2 cores):
@@ -61,11 +62,13 @@ format: $(INSTALLED)
 # two-replica budget test), the two workers ending within seconds of each other; 18.5 minutes,
 # all passed, 1,000 s of CPU, while other suites kept the load at 4-12 (the run got 0.9 of a
 # core on average; 26.5 minutes at load 7-17), where one process took 17 minutes on a quiet
-# machine. `PYTEST_WORKERS=0`: one process.
+# machine. Clean-clone CI with two workers on 2026-12-02: 13-14.5 minutes, but two of three runs
+# lost one browser test each to a 60 s wait (the console's pages under the other worker's load),
+# so one process stays the default until those waits are made robust.
 # Bytecode is written even where PYTHONDONTWRITEBYTECODE is set (this machine's image sets it):
 # else each of the hundreds of Python processes the tests start compiles every module it imports
 # again (about 1.3 s of CPU for a service's imports).
-PYTEST_WORKERS ?= 2
+PYTEST_WORKERS ?= 0
 test: tools lint
 	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
