@@ -53,22 +53,18 @@ format: $(INSTALLED)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# One process by default. `PYTEST_WORKERS=2`: two pytest-xdist workers
-# (testing/src/mci_testing/scheduling.py): one runs the directories that
-# start a stack of services (tests/e2e, then the console's, the API-wide and the CLI's tests) one
-# after the other, each stack stopped after its directory's last test, then joins the other
-# worker, which takes the rest file by file, the longest files first. Measured here (2 cores):
-# at most 59 PostgreSQL connections of the run's own (the end-to-end stack beside offers'
-# two-replica budget test), the two workers ending within seconds of each other; 18.5 minutes,
-# all passed, 1,000 s of CPU, while other suites kept the load at 4-12 (the run got 0.9 of a
-# core on average; 26.5 minutes at load 7-17), where one process took 17 minutes on a quiet
-# machine. Clean-clone CI with two workers on 2026-12-02: 13-14.5 minutes, but two of three runs
-# lost one browser test each to a 60 s wait (the console's pages under the other worker's load),
-# so one process stays the default until those waits are made robust.
+# Two pytest-xdist workers by default (testing/src/mci_testing/scheduling.py): one runs the
+# directories that start a stack of services (tests/e2e, then the console's, the API-wide and
+# the CLI's tests) one after the other, each stack stopped after its directory's last test, then
+# joins the other worker, which takes the rest file by file, the longest files first. Measured
+# here (2 cores): at most 59 PostgreSQL connections of the run's own; clean-clone CI 12-14.5
+# minutes, where one process takes 18-25. Two runs of four lost a console browser test: one to a
+# wrong test (fixed), one to a 60 s wait under the other worker's load, now 180 s (a failing
+# browser test prints what its page showed). `PYTEST_WORKERS=0` runs one process.
 # Bytecode is written even where PYTHONDONTWRITEBYTECODE is set (this machine's image sets it):
 # else each of the hundreds of Python processes the tests start compiles every module it imports
 # again (about 1.3 s of CPU for a service's imports).
-PYTEST_WORKERS ?= 0
+PYTEST_WORKERS ?= 2
 test: tools lint
 	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 

@@ -35,6 +35,7 @@ from mci_testing.served import Served, serve
 from shared.allegro.tokens import StaticTokens
 
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "screenshots"
+WAIT_MS = 180_000  # the longest any page or expectation is waited for
 # The Allegro app the console's tests register with the emulator: its redirect URI is the
 # console's own callback page.
 CLIENT_ID = "console-tests"
@@ -304,18 +305,41 @@ async def browser(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Bro
             viewport={"width": 1400, "height": 1000},
         )
         # Upper bounds of waiting on a shared, busy machine (a page that is right sooner
-        # passes sooner); the device flow waits for auth's next poll of Allegro (5 s).
-        context.set_default_timeout(60_000)
-        expect.set_options(timeout=60_000)
+        # passes sooner); the device flow waits for auth's next poll of Allegro (5 s). The
+        # whole stack runs in this one process: with another test worker beside it, a page
+        # once took over 60 s to draw, so the bound is well past that.
+        context.set_default_timeout(WAIT_MS)
+        expect.set_options(timeout=WAIT_MS)
         yield context
         await context.close()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Keeps each phase's report on the test, so `page` knows whether the test failed."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 @pytest.fixture
-async def page(browser: BrowserContext) -> AsyncIterator[Page]:
-    """A new tab: its own sessionStorage, so no key carries over from another test."""
+async def page(browser: BrowserContext, request: pytest.FixtureRequest) -> AsyncIterator[Page]:
+    """A new tab: its own sessionStorage, so no key carries over from another test. When the
+    test fails, the page as it was is kept (a screenshot, and its text in the test's output),
+    so a wait that ran out says what the page showed instead."""
     tab = await browser.new_page()
+    messages: list[str] = []
+    tab.on("console", lambda message: messages.append(f"{message.type}: {message.text}"))
+    tab.on("pageerror", lambda error: messages.append(f"page error: {error}"))
     yield tab
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        name = f"failed-{request.node.name}"
+        await screenshot(tab, name)
+        shown = await tab.locator("body").inner_text(timeout=5_000)
+        print(f"--- {tab.url}, kept as console/screenshots/{name}.png; the page showed:")
+        print(shown[:4_000])
+        print("--- the browser's console:", *messages[-50:], sep="\n")
     await tab.close()
 
 
