@@ -51,3 +51,14 @@ async def test_the_service_starts_migrates_and_answers_its_probes(
         )
     await engine.dispose()
     assert {"outbox", "inbox", "alembic_version"} <= tables
+
+
+def test_the_services_shares_of_the_client_id_fit_in_it_and_offers_has_the_most() -> None:
+    """Allegro blocks the whole app past 9,000 calls a minute: the defaults together stay
+    under it, and offers (nearly every call of a publication) has the largest share."""
+    shares = {
+        service: importlib.import_module(f"{service}.settings").Settings().allegro_client_share
+        for service in SERVICES
+    }
+    assert sum(shares.values()) <= 1
+    assert max(shares, key=lambda service: shares[service]) == "offers"

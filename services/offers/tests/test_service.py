@@ -43,6 +43,7 @@ from offers.domain import commands as c
 from offers.main import MIGRATIONS, build
 from offers.settings import Settings
 from shared.accounts import StaticAccounts
+from shared.allegro import AllegroSettings
 from shared.allegro.tokens import StaticTokens
 from shared.db import create_engine
 from shared.events import (
@@ -98,6 +99,7 @@ class Service:
     emulator: EmulatorHandle
     database_url: str
     rows: list[dict[str, Any]]
+    allegro_settings: AllegroSettings | None = None  # the budgets the service runs with
 
     async def publish(self, event: Event) -> None:
         await self.bus.publish(event)
@@ -289,6 +291,7 @@ async def running_service(
     async with running_app(first) as http, running_app(second):
         http.headers["Authorization"] = f"Bearer {token}"
         service = Service(http, probe, bus, tokens, accounts, emulator, database_url, rows)
+        service.allegro_settings = settings.allegro_settings()
         yield service
         assert await service.waiting_on_nothing() == []
     await bus.close()
@@ -782,6 +785,33 @@ async def test_late_validation_makes_the_offer_inactive_with_allegros_errors(
     ]
     [failed] = await service.probe.wait_for("OfferFailed", sku=sku)
     assert failed["offer_id"] == offer["offer_id"] and failed["state"] == "inactive"
+
+
+async def test_the_eta_at_the_budget_counts_the_images_still_to_upload(service: Service) -> None:
+    """Each image no upload holds yet is one more Client ID call before its offers go; two
+    offers sharing one count it once, and none is left once they are live."""
+    seller = await service.ready_seller()
+    await service.http.post(f"/accounts/{seller.account}/publication/pause")
+    first, second = service.row(), service.row()
+    second = {**second, "images": [first["images"][0], *second["images"]]}
+    skus = [await service.send(seller.account, row) for row in (first, second)]
+    for sku in skus:
+        await service.wait_state(seller.account, sku, "checking")
+    progress_path = f"/accounts/{seller.account}/publication/progress"
+    paused = (await service.http.get(progress_path)).json()
+    images = {*first["images"][:16], *second["images"][:16]}
+    assert paused["to_do"] == 2 and paused["images_to_upload"] == len(images)
+    # The share of the Client ID the service runs with, as the ETA reads it.
+    assert service.allegro_settings is not None
+    calls = service.allegro_settings.client_requests_per_minute
+    creates = service.allegro_settings.seller_limits["product-offers:POST"]
+    minutes = max(2 / creates, (2 * 2 + len(images)) / calls)
+    assert paused["eta_seconds_at_budget"] == round(minutes * 60)
+    await service.http.post(f"/accounts/{seller.account}/publication/resume")
+    for sku in skus:
+        await service.wait_state(seller.account, sku, "active")
+    live = (await service.http.get(progress_path)).json()
+    assert live["to_do"] == 0 and live["images_to_upload"] == 0
 
 
 async def test_pause_dry_run_and_resume(service: Service) -> None:

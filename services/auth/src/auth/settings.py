@@ -76,6 +76,7 @@ class Settings(ServiceSettings):
     authorization_attempt_seconds: int = 900
     operator_token_ttl_seconds: int = 900
     poll_tick_seconds: float = 1.0
+    # Its share of the Client ID (token refreshes, device-flow polls); the five services' sum 0.9.
     allegro_client_share: float = 0.1
 
     @field_validator(

@@ -27,8 +27,6 @@ router = APIRouter(
 Sku = Annotated[str, Path(min_length=1, max_length=100)]
 # The progress's rate is measured over this window.
 RATE_WINDOW_SECONDS = 300.0
-# Calls per created offer: the look-up by external id and the create.
-CALLS_PER_CREATE = 2
 
 
 # --- readiness -----------------------------------------------------------------------------------
@@ -114,11 +112,11 @@ async def check_readiness(
 async def get_progress(_: Viewer, account_id: KnownAccount, deps: Deps) -> dict[str, Any]:
     """Counts by state and by marketplace, the rate of the last five minutes, the ETA."""
     allegro = deps.settings.allegro_settings()
-    post_budget = allegro.seller_limits.get("product-offers:POST", 0.0)
-    budget = min(post_budget, allegro.client_requests_per_minute / CALLS_PER_CREATE)
-    return await deps.units.read(
-        handlers.progress, c.GetProgress(account_id, RATE_WINDOW_SECONDS, budget)
+    creates = allegro.seller_limits.get("product-offers:POST", 0.0)
+    query = c.GetProgress(
+        account_id, RATE_WINDOW_SECONDS, creates, allegro.client_requests_per_minute
     )
+    return await deps.units.read(handlers.progress, query)
 
 
 @router.post("/publication/dry-run", responses=error_responses(502))

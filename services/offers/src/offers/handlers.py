@@ -10,7 +10,7 @@ from typing import Any
 from offers import metrics, shipping, wakeup
 from offers.domain import commands as c
 from offers.domain import listing, states, sync
-from offers.domain.images import wanted_sources
+from offers.domain.images import GALLERY_SIZE, wanted_sources
 from offers.domain.listing import Account
 from offers.repository import OffersRepository
 from offers.shipping_repository import ShippingRepository
@@ -720,6 +720,26 @@ async def offer(query: c.GetOffer, uow: UnitOfWork) -> dict[str, Any]:
     }
 
 
+# Client ID calls of each offer created, besides its images' uploads: the create and the
+# read-back (look-ups by external id go many SKUs a call; a 202's polls are few).
+CALLS_PER_CREATE = 2
+
+
+def creates_per_minute(
+    to_do: int, uploads: int, creates_per_minute: float, calls_per_minute: float
+) -> float:
+    """The offers a minute the budgets allow for what is left: the seller's create limit, or
+    the Client ID share once the images still to upload (one call each) are counted."""
+    if creates_per_minute <= 0 or calls_per_minute <= 0:
+        return 0.0
+    if to_do <= 0:
+        return min(creates_per_minute, calls_per_minute / CALLS_PER_CREATE)
+    minutes = max(
+        to_do / creates_per_minute, (to_do * CALLS_PER_CREATE + uploads) / calls_per_minute
+    )
+    return to_do / minutes
+
+
 async def progress(query: c.GetProgress, uow: UnitOfWork) -> dict[str, Any]:
     repo = uow.repository(OffersRepository)
     counts = await repo.counts_by_state(query.account_id)
@@ -727,6 +747,8 @@ async def progress(query: c.GetProgress, uow: UnitOfWork) -> dict[str, Any]:
     per_minute = published * 60.0 / query.window_seconds
     to_do = sum(counts.get(s, 0) for s in states.TO_DO)
     account = await repo.account(query.account_id)
+    uploads = await repo.uploads_to_do(query.account_id, GALLERY_SIZE) if to_do else 0
+    budget = creates_per_minute(to_do, uploads, query.creates_per_minute, query.calls_per_minute)
     return {
         "account_id": query.account_id,
         "readiness": (account or {}).get("readiness", "unknown"),
@@ -737,11 +759,10 @@ async def progress(query: c.GetProgress, uow: UnitOfWork) -> dict[str, Any]:
         "sync": await uow.repository(SyncRepository).sync_counts(query.account_id),
         "to_do": to_do,
         "rate_per_minute": round(per_minute, 2),
-        "budget_per_minute": round(query.budget_per_minute, 2),
+        "budget_per_minute": round(budget, 2),
+        "images_to_upload": uploads,
         "eta_seconds_at_current_rate": None if per_minute <= 0 else round(to_do / per_minute * 60),
-        "eta_seconds_at_budget": round(to_do / query.budget_per_minute * 60)
-        if query.budget_per_minute > 0
-        else None,
+        "eta_seconds_at_budget": round(to_do / budget * 60) if budget > 0 else None,
     }
 
 

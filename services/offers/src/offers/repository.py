@@ -701,6 +701,23 @@ class OffersRepository:
         )
         return [dict(r._mapping) for r in rows]
 
+    async def uploads_to_do(self, account_id: str, gallery_size: int) -> int:
+        """The supplier images the offers still to create show (each of the first
+        `gallery_size`) that no upload of the account holds yet: one call each to come."""
+        found = await self.connection.execute(
+            sa.text(
+                "SELECT count(DISTINCT i.url) FROM offers o CROSS JOIN LATERAL"
+                " jsonb_array_elements_text(CASE WHEN jsonb_typeof(o.content->'images') = 'array'"
+                " THEN o.content->'images' ELSE '[]'::jsonb END) WITH ORDINALITY AS i(url, n)"
+                " WHERE o.account_id = :a AND o.state = ANY(CAST(:states AS text[]))"
+                " AND i.n <= :size"
+                " AND NOT EXISTS (SELECT 1 FROM offer_images c"
+                " WHERE c.account_id = o.account_id AND c.source_url = i.url)"
+            ),
+            {"a": account_id, "states": list(states.TO_DO), "size": gallery_size},
+        )
+        return int(found.scalar_one())
+
     async def counts_by_state(self, account_id: str) -> dict[str, int]:
         rows = await self.connection.execute(
             sa.text("SELECT state, count(*) FROM offers WHERE account_id = :a GROUP BY state"),

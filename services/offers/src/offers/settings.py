@@ -15,6 +15,10 @@ class Settings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="OFFERS_", extra="ignore", env_ignore_empty=True)
 
+    # Its share of the Client ID (every create, read-back, image upload, command and offer
+    # event: most of the calls); the five services' sum 0.9.
+    allegro_client_share: float = 0.5
+
     # Offers one replica works on at once (each a claim with a lease: one write per offer).
     # Enough to keep the budgets busy: in flight = steps per second x a step's time. At
     # Allegro's pace, 37 creates, 37 read-backs and 11 operation polls a second; a step is a

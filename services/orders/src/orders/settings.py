@@ -16,6 +16,10 @@ class Settings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="ORDERS_", extra="ignore", env_ignore_empty=True)
 
+    # Its share of the Client ID (order events, checkout forms, tracking write-backs); the five
+    # services' sum 0.9.
+    allegro_client_share: float = 0.1
+
     # How often each connected account's order events are read, counted from the start of the
     # last read, when that read was not a full page (a full page is followed at once).
     order_poll_interval_seconds: float = 5.0

@@ -15,6 +15,9 @@ class Settings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="PRICING_", extra="ignore", env_ignore_empty=True)
 
+    # Its share of the Client ID (a commission look-up per category); the five services' sum 0.9.
+    allegro_client_share: float = 0.05
+
     # A CatalogUpdated carries up to a few hundred items, each priced on four marketplaces: a
     # few messages per transaction keep commits (and so the relay's publishing) flowing while
     # the next messages are priced, instead of one long transaction per hundred messages.

@@ -200,7 +200,8 @@ class GetOffer:
 class GetProgress:
     account_id: str
     window_seconds: float
-    budget_per_minute: float
+    creates_per_minute: float  # the seller's budget of POST /sale/product-offers
+    calls_per_minute: float  # this service's share of the Client ID's
 
 
 @dataclass(frozen=True)
