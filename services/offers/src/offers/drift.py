@@ -7,7 +7,9 @@ named up on Allegro by external id (100 SKUs a call), and then, in one transacti
 while its hold and the cursor are unchanged, compares them with our rows (`domain/drift.py`),
 records each difference with its event id (unique: an event read twice records nothing twice),
 applies the repairs, and moves the cursor past the page. A crash before that commit reads the
-page again; after it, never.
+page again; after it, never. An offer we changed after Allegro's state was read keeps its events
+(`offer_drift_rechecks`) and is looked up and compared again on a later round of the account,
+once our own change has settled.
 
 The reconcile pages through all the account's offers (`GET /sale/offers`, 1,000 a call),
 compares them with every offer we hold, and records and repairs in one transaction; one
