@@ -32,7 +32,7 @@ from offers import handlers
 from offers.domain import commands as c
 from offers.domain import drift as d
 from offers.domain import sync
-from offers.drift import claim_events, events_read
+from offers.drift import claim_events, drift_summary, events_read
 from offers.main import MIGRATIONS
 from offers.repository import OffersRepository
 from offers.sync_repository import SyncRepository
@@ -497,6 +497,12 @@ async def event_drift(engine: AsyncEngine, account: str) -> list[tuple[Any, ...]
         return [tuple(r) for r in rows]
 
 
+async def rechecks_waiting(engine: AsyncEngine, account: str) -> int:
+    """What the drift summary shows of the account's offers waiting for a recheck."""
+    found = await UnitsOfWork(engine, "offers").read(drift_summary, d.GetDriftSummary(account))
+    return int(found["events"]["rechecks_waiting"])
+
+
 async def test_a_seller_edit_skipped_behind_our_command_is_compared_once_it_settled(
     engine: AsyncEngine,
 ) -> None:
@@ -526,6 +532,7 @@ async def test_a_seller_edit_skipped_behind_our_command_is_compared_once_it_sett
     )
     assert skipped == []
     assert await event_drift(engine, account) == []
+    assert await rechecks_waiting(engine, account) == 1
 
     # The next round: no new event (the seller edited once); Allegro read after our change.
     second = await due_first(engine, account)
@@ -542,6 +549,7 @@ async def test_a_seller_edit_skipped_behind_our_command_is_compared_once_it_sett
     # The reader asked Allegro for it, and it is checked once: nothing is kept any more.
     assert second.rechecks == ("SKU",)
     assert await kept(engine, account) == {}
+    assert await rechecks_waiting(engine, account) == 0
     third = await due_first(engine, account)
     assert third.rechecks == ()
 

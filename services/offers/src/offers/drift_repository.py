@@ -125,7 +125,9 @@ class DriftRepository:
             await self.connection.execute(
                 sa.text(
                     "SELECT last_event_id, last_event_at, events_read, read_at, lag_seconds,"
-                    " lost_at FROM offer_event_cursors WHERE account_id = :a"
+                    " lost_at, (SELECT count(*) FROM offer_drift_rechecks r"
+                    "  WHERE r.account_id = c.account_id) AS rechecks_waiting"
+                    " FROM offer_event_cursors c WHERE account_id = :a"
                 ),
                 {"a": account_id},
             )
