@@ -139,7 +139,8 @@ def _merged(kept: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[
 def _attributed(
     events: list[dict[str, Any]], offer_id: str, drifts: list[d.Drift]
 ) -> list[tuple[dict[str, Any], d.Drift]]:
-    """Each difference with the last event of the offer on the page that can carry it."""
+    """Each difference with the last event of the offer (kept, then the page's) that can
+    carry it."""
     mine = [e for e in events if str((e.get("offer") or {}).get("id")) == offer_id]
     found = []
     for drift in drifts:
