@@ -233,6 +233,7 @@ def drift(
                 "read at": events.get("read_at"),
                 "lag seconds": events.get("lag_seconds"),
                 "events lost at": events.get("lost_at"),
+                "offers waiting for a recheck": events.get("rechecks_waiting", 0),
             },
             title="offer events",
         )

@@ -10,6 +10,7 @@ Its own service (restarted by one test) and emulator; every test has its own sel
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -19,14 +20,20 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from fastapi import FastAPI
 
 from mci_testing.app import running_app
 from mci_testing.bus import Bus
 from mci_testing.emulator import EmulatorHandle, start_emulator
 from mci_testing.fixtures import MakeDatabase
 from mci_testing.infra import wait_until
+from offers.deps import OffersDeps
+from offers.domain import drift as d
+from offers.domain import sync
+from offers.drift import read_account_events
 from offers.main import MIGRATIONS, build
 from offers.settings import Settings
+from offers.sync_repository import SyncRepository
 from shared.accounts import StaticAccounts
 from shared.allegro.tokens import StaticTokens
 from shared.db import create_engine
@@ -45,6 +52,7 @@ class Replicas:
         self.tokens = tokens
         self.accounts = accounts
         self.stack: contextlib.AsyncExitStack | None = None
+        self.apps: list[FastAPI] = []
         self.token = issue_token(
             settings.service_token_secret.get_secret_value(), "ops", "operator"
         )
@@ -55,6 +63,7 @@ class Replicas:
             create_app(build(self.settings, allegro_tokens=self.tokens, accounts=self.accounts))
             for _ in range(2)
         ]
+        self.apps = apps
         http = await self.stack.enter_async_context(running_app(apps[0]))
         await self.stack.enter_async_context(running_app(apps[1]))
         http.headers["Authorization"] = f"Bearer {self.token}"
@@ -274,6 +283,85 @@ async def test_drift_made_on_allegro_is_detected_and_repaired_per_offer(service:
     assert counts["by_kind"]["ended"] == 1 and counts["total"] == 3
     assert counts["events"]["events_read"] == len(events_on_allegro(service, seller))
     assert counts["events"]["lag_seconds"] == 0
+
+
+async def test_a_seller_edit_read_before_our_command_result_was_stored_is_not_lost(
+    replicas: tuple[Service, Replicas],
+) -> None:
+    """The ordering that lost it: our command is on Allegro, the seller edits the offer, the
+    reader reads the events page and Allegro's offer, and only then does our worker store the
+    command's result: the offer changed after Allegro's read, so the page skips it, and the
+    cursor moves past the seller's only event. The replicas' next round reads the offer again
+    and records the seller's price under that event, repaired (our price is sent again)."""
+    service, running = replicas
+    seller = await ready_seller(service)
+    sku, offer_id = await live_offer(service, seller)
+    await ours_on_allegro(service, seller, sku)
+    await caught_up(service, seller)
+    deps = running.apps[0].state.runtime.dependencies
+    assert isinstance(deps, OffersDeps)
+    engine = create_engine(service.database_url)
+    try:
+        # This round is the test's: the replicas' readers leave a held cursor alone.
+        async with engine.begin() as conn:
+            held = (
+                await conn.execute(
+                    sa.text(
+                        "UPDATE offer_event_cursors SET claimed_until = now() + interval '1 hour'"
+                        " WHERE account_id = :a RETURNING last_event_id, claimed_until"
+                    ),
+                    {"a": seller.account},
+                )
+            ).one()
+        seller_edit(service, offer_id, price={"amount": "39.90", "currency": "PLN"})
+        edited = events_on_allegro(service, seller)[-1]
+        assert edited["type"] == "OFFER_PRICE_CHANGED"
+        async with engine.connect() as gate:
+            # The page waits to be stored (its cursor locked) once Allegro has been read...
+            await gate.execute(
+                sa.text("SELECT 1 FROM offer_event_cursors WHERE account_id = :a FOR UPDATE"),
+                {"a": seller.account},
+            )
+            claim = d.EventsClaim(seller.account, held.last_event_id, held.claimed_until)
+            reading = asyncio.create_task(read_account_events(deps, claim))
+
+            async def page_read() -> bool:
+                async with engine.connect() as conn:
+                    waiting = await conn.scalar(
+                        sa.text(
+                            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                            " AND query LIKE '%last_event_id IS NOT DISTINCT FROM%'"
+                        )
+                    )
+                return reading.done() or bool(waiting)
+
+            await wait_until(page_read, within=30, interval=0.02)
+            assert not reading.done()
+            # ... while our worker stores our (stock) command's result, after that read.
+            async with engine.begin() as worker:
+                await SyncRepository(worker).sent(
+                    seller.account, [sku], sync.QUANTITY, None, {"quantity": 5}, None
+                )
+            await gate.rollback()
+        assert await reading == []  # skipped: Allegro's read predates our change
+    finally:
+        await engine.dispose()
+
+    found = await drift_of(service, seller.account, 1)
+    assert [
+        (f["sku"], f["kind"], f["allegro"], f["repair"], f["event_id"], f["event_type"])
+        for f in found
+    ] == [
+        (
+            sku,
+            "price",
+            {"amount": "39.90", "currency": "PLN"},
+            "resend",
+            edited["id"],
+            "OFFER_PRICE_CHANGED",
+        )
+    ]
+    await ours_on_allegro(service, seller, sku)
 
 
 async def test_our_own_changes_are_not_drift(service: Service) -> None:

@@ -8,7 +8,9 @@ called on connections the test owns.
 - A worker's readiness check and an operator's: the one granted later is stored, whatever
   the order their transactions began in.
 - The offer-event reader: an offer changed after Allegro's read, or in a batch command in
-  flight, is not repaired.
+  flight, is not repaired; a seller's edit whose event was skipped because our own command's
+  result was stored after Allegro's read is compared again once that change has settled (and
+  not while a command of ours is in flight), with the skipped event as its evidence.
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ from mci_testing.infra import wait_until
 from offers import handlers
 from offers.domain import commands as c
 from offers.domain import drift as d
-from offers.drift import events_read
+from offers.domain import sync
+from offers.drift import claim_events, drift_summary, events_read
 from offers.main import MIGRATIONS
 from offers.repository import OffersRepository
+from offers.sync_repository import SyncRepository
 from shared.db import create_engine
 from shared.events import CatalogItem, CatalogUpdated, Money, PriceComputed, PricedItem
 from shared.uow import UnitOfWork, UnitsOfWork
@@ -434,3 +438,172 @@ async def test_an_offer_the_worker_or_a_batch_command_holds_is_reported_not_repa
         "SKU-IN-COMMAND": (None, "49.90"),
         "SKU-CLAIMED": (None, "49.90"),
     }
+
+
+async def due_first(engine: AsyncEngine, account: str) -> d.EventsClaim:
+    """The reader's next round of the account: its cursor due before every other account's
+    (other tests' accounts share the database), claimed by the reader's own handler."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.text(
+                "INSERT INTO offer_event_cursors (account_id) VALUES (:a)"
+                " ON CONFLICT (account_id) DO NOTHING"
+            ),
+            {"a": account},
+        )
+        await conn.execute(
+            sa.text(
+                "UPDATE offer_event_cursors SET due_at = '-infinity', claimed_until = NULL"
+                " WHERE account_id = :a"
+            ),
+            {"a": account},
+        )
+    claim = await UnitsOfWork(engine, "offers").handle(claim_events, d.ClaimEvents(60.0))
+    assert claim is not None and claim.account_id == account
+    return claim
+
+
+async def now(engine: AsyncEngine) -> Any:
+    async with engine.connect() as conn:
+        return await conn.scalar(sa.text("SELECT clock_timestamp()"))
+
+
+async def command_result_stored(engine: AsyncEngine, account: str, sku: str) -> None:
+    """The worker stores our stock command's result: what Allegro holds, the offer free."""
+    async with engine.begin() as conn:
+        await SyncRepository(conn).sent(account, [sku], sync.QUANTITY, None, {"quantity": 5}, None)
+
+
+async def kept(engine: AsyncEngine, account: str) -> dict[str, list[str]]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            sa.text(
+                "SELECT sku, events FROM offer_drift_rechecks WHERE account_id = :a ORDER BY sku"
+            ),
+            {"a": account},
+        )
+        return {r.sku: [e["id"] for e in r.events] for r in rows}
+
+
+async def event_drift(engine: AsyncEngine, account: str) -> list[tuple[Any, ...]]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            sa.text(
+                "SELECT sku, kind, repair, event_id, event_type, allegro ->> 'amount'"
+                " FROM offer_drift WHERE account_id = :a ORDER BY id"
+            ),
+            {"a": account},
+        )
+        return [tuple(r) for r in rows]
+
+
+async def rechecks_waiting(engine: AsyncEngine, account: str) -> int:
+    """What the drift summary shows of the account's offers waiting for a recheck."""
+    found = await UnitsOfWork(engine, "offers").read(drift_summary, d.GetDriftSummary(account))
+    return int(found["events"]["rechecks_waiting"])
+
+
+async def test_a_seller_edit_skipped_behind_our_command_is_compared_once_it_settled(
+    engine: AsyncEngine,
+) -> None:
+    """Our stock command lands on Allegro, the seller sets a price on allegro.pl, the reader
+    reads the events page (`read_at`), and only then the worker stores our command's result:
+    the offer changed after the read and is skipped, and the seller edits once (no later
+    event). The reader's next round reads the offer again and records the seller's price
+    under the skipped event, repaired."""
+    account = new_account()
+    await add_account(engine, account, "ready")
+    await live(engine, account, "SKU", sync_command_id=str(uuid.uuid4()))  # our command
+    first = await due_first(engine, account)
+    read_at = await now(engine)  # the page read: the seller's 39.90 is on Allegro
+    await command_result_stored(engine, account, "SKU")
+    handle = UnitsOfWork(engine, "offers").handle
+    skipped = await handle(
+        events_read,
+        d.EventsRead(
+            first,
+            [price_changed(1, "SKU")],
+            {"SKU": seller_priced("SKU")},
+            None,
+            30.0,
+            0.0,
+            read_at,
+        ),
+    )
+    assert skipped == []
+    assert await event_drift(engine, account) == []
+    assert await rechecks_waiting(engine, account) == 1
+
+    # The next round: no new event (the seller edited once); Allegro read after our change.
+    second = await due_first(engine, account)
+    read_again = await now(engine)
+    recorded = await handle(
+        events_read,
+        d.EventsRead(second, [], {"SKU": seller_priced("SKU")}, None, 30.0, 0.0, read_again),
+    )
+    assert recorded is not None and [r.kind for r in recorded] == ["price"]
+    assert await event_drift(engine, account) == [
+        ("SKU", "price", "resend", "event-1", "OFFER_PRICE_CHANGED", "39.90")
+    ]
+    assert await drift_and_sent(engine, account) == {"SKU": ("resend", "39.90")}
+    # The reader asked Allegro for it, and it is checked once: nothing is kept any more.
+    assert second.rechecks == ("SKU",)
+    assert await kept(engine, account) == {}
+    assert await rechecks_waiting(engine, account) == 0
+    third = await due_first(engine, account)
+    assert third.rechecks == ()
+
+
+async def test_a_recheck_waits_for_our_command_in_flight_one_per_offer(
+    engine: AsyncEngine,
+) -> None:
+    """A skipped offer that a batch command of ours holds again is not read meanwhile (the
+    command's result is about to change what was sent); a later event of it while it is held
+    joins the one recheck the offer has; once the command's result is stored, the offer is
+    compared with both events as evidence (each difference under the last that carries it)."""
+    account = new_account()
+    await add_account(engine, account, "ready")
+    await live(engine, account, "SKU", sync_command_id=str(uuid.uuid4()))
+    handle = UnitsOfWork(engine, "offers").handle
+    first = await due_first(engine, account)
+    read_at = await now(engine)
+    await command_result_stored(engine, account, "SKU")
+    await handle(
+        events_read,
+        d.EventsRead(
+            first,
+            [price_changed(1, "SKU")],
+            {"SKU": seller_priced("SKU")},
+            None,
+            30.0,
+            0.0,
+            read_at,
+        ),
+    )
+    async with engine.begin() as conn:  # another command of ours goes out for it
+        await conn.execute(
+            sa.text("UPDATE offers SET sync_command_id = CAST(:c AS uuid) WHERE account_id = :a"),
+            {"a": account, "c": str(uuid.uuid4())},
+        )
+    second = await due_first(engine, account)
+    assert second.rechecks == ()  # not read while our command is out
+    stocked = {**price_changed(2, "SKU"), "type": "OFFER_STOCK_CHANGED"}
+    there = [d.OnAllegro("O-SKU", "SKU", "ACTIVE", {"amount": "39.90", "currency": "PLN"}, 9)]
+    held = await handle(
+        events_read,
+        d.EventsRead(second, [stocked], {"SKU": there}, None, 30.0, 0.0, await now(engine)),
+    )
+    assert held == [] and await kept(engine, account) == {"SKU": ["event-1", "event-2"]}
+
+    await command_result_stored(engine, account, "SKU")
+    third = await due_first(engine, account)
+    assert third.rechecks == ("SKU",)
+    recorded = await handle(
+        events_read, d.EventsRead(third, [], {"SKU": there}, None, 30.0, 0.0, await now(engine))
+    )
+    assert recorded is not None and sorted(r.kind for r in recorded) == ["price", "stock"]
+    assert sorted(await event_drift(engine, account)) == [
+        ("SKU", "price", "resend", "event-1", "OFFER_PRICE_CHANGED", "39.90"),
+        ("SKU", "stock", "resend", "event-2", "OFFER_STOCK_CHANGED", None),
+    ]
+    assert await kept(engine, account) == {}

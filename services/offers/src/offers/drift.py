@@ -7,7 +7,9 @@ named up on Allegro by external id (100 SKUs a call), and then, in one transacti
 while its hold and the cursor are unchanged, compares them with our rows (`domain/drift.py`),
 records each difference with its event id (unique: an event read twice records nothing twice),
 applies the repairs, and moves the cursor past the page. A crash before that commit reads the
-page again; after it, never.
+page again; after it, never. An offer we changed after Allegro's state was read keeps its events
+(`offer_drift_rechecks`) and is looked up and compared again on a later round of the account,
+once our own change has settled.
 
 The reconcile pages through all the account's offers (`GET /sale/offers`, 1,000 a call),
 compares them with every offer we hold, and records and repairs in one transaction; one
@@ -111,16 +113,34 @@ async def _repair(
 
 
 async def claim_events(command: d.ClaimEvents, uow: UnitOfWork) -> d.EventsClaim | None:
-    found = await uow.repository(DriftRepository).claim_cursor(command.lease_seconds)
+    repo = uow.repository(DriftRepository)
+    found = await repo.claim_cursor(command.lease_seconds)
     if found is None:
         return None
-    return d.EventsClaim(found["account_id"], found["last_event_id"], found["claimed_until"])
+    return d.EventsClaim(
+        found["account_id"],
+        found["last_event_id"],
+        found["claimed_until"],
+        tuple(await repo.rechecks_due(found["account_id"])),
+    )
+
+
+def _sku_of(event: dict[str, Any]) -> str | None:
+    found = ((event.get("offer") or {}).get("external") or {}).get("id")
+    return None if not found else str(found)
+
+
+def _merged(kept: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Kept events then the page's, each once (a page read again brings its events again)."""
+    seen = {str(e["id"]) for e in kept}
+    return kept + [e for e in new if str(e["id"]) not in seen]
 
 
 def _attributed(
     events: list[dict[str, Any]], offer_id: str, drifts: list[d.Drift]
 ) -> list[tuple[dict[str, Any], d.Drift]]:
-    """Each difference with the last event of the offer on the page that can carry it."""
+    """Each difference with the last event of the offer (kept, then the page's) that can
+    carry it."""
     mine = [e for e in events if str((e.get("offer") or {}).get("id")) == offer_id]
     found = []
     for drift in drifts:
@@ -137,26 +157,39 @@ async def events_read(command: d.EventsRead, uow: UnitOfWork) -> list[d.Drift] |
     repo = uow.repository(DriftRepository)
     if not await repo.held_cursor(claim.account_id, claim.claimed_until, claim.last_event_id):
         return None
-    named = {
-        str(((e.get("offer") or {}).get("external") or {}).get("id"))
-        for e in command.events
-        if ((e.get("offer") or {}).get("external") or {}).get("id")
+    on_page = {sku for sku in map(_sku_of, command.events) if sku}
+    # Kept events of offers read now (looked up with this page): compared with the page's.
+    kept = {
+        sku: events
+        for sku, events in (await repo.kept_events(claim.account_id)).items()
+        if sku in on_page or sku in claim.rechecks
     }
+    named = on_page | set(kept)
     rows = await repo.offers_for_update(claim.account_id, sorted(named)) if named else []
+    gone = set(kept) - {str(r["sku"]) for r in rows}
+    if gone:
+        await repo.rechecked(claim.account_id, sorted(gone))
     base = await repo.base_marketplace(claim.account_id)
     recorded: list[d.Drift] = []
     for row in rows:
-        if command.read_at is not None and row["updated_at"] >= command.read_at:
+        sku = str(row["sku"])
+        events = _merged(kept.get(sku, []), [e for e in command.events if _sku_of(e) == sku])
+        changed = command.read_at is not None and row["updated_at"] >= command.read_at
+        if changed or (sku in kept and row["busy"]):
             # We changed it after (or as) Allegro's state was read: that read may show what
-            # our change replaced (an END that went out meanwhile). The next event about it,
-            # or the reconcile, compares what is there now.
+            # our change replaced (an END that went out meanwhile). The cursor moves on, so
+            # its events are kept and the offer is read and compared again on a later round,
+            # once no claim or batch command of ours holds it (the same check as an event's).
+            await repo.keep_for_recheck(claim.account_id, sku, events)
             continue
+        if sku in kept:
+            await repo.rechecked(claim.account_id, [sku])
         ours = d.ours_of(row, base, busy=bool(row["busy"]))
         there = command.on_allegro.get(ours.sku) or []
         theirs = next((t for t in there if t.offer_id == ours.offer_id), None)
         if theirs is None:
             continue  # another offer of the SKU, or gone: the reconcile's to judge
-        for event, drift in _attributed(command.events, theirs.offer_id, d.compare(ours, theirs)):
+        for event, drift in _attributed(events, theirs.offer_id, d.compare(ours, theirs)):
             fresh = await repo.record(
                 claim.account_id,
                 ours.sku,
@@ -226,13 +259,7 @@ async def read_account_events(deps: OffersDeps, claim: d.EventsClaim) -> list[d.
         events = await allegro.offer_events(
             deps.allegro, claim.account_id, claim.last_event_id, page_size
         )
-        skus = sorted(
-            {
-                str(e["offer"]["external"]["id"])
-                for e in events
-                if ((e.get("offer") or {}).get("external") or {}).get("id")
-            }
-        )
+        skus = sorted({sku for sku in map(_sku_of, events) if sku} | set(claim.rechecks))
         on_allegro = await offers_by_sku(deps, claim.account_id, skus) if skus else {}
         on_allegro = d.with_ended_by(on_allegro, events)
     except AllegroError as exc:

@@ -125,12 +125,63 @@ class DriftRepository:
             await self.connection.execute(
                 sa.text(
                     "SELECT last_event_id, last_event_at, events_read, read_at, lag_seconds,"
-                    " lost_at FROM offer_event_cursors WHERE account_id = :a"
+                    " lost_at, (SELECT count(*) FROM offer_drift_rechecks r"
+                    "  WHERE r.account_id = c.account_id) AS rechecks_waiting"
+                    " FROM offer_event_cursors c WHERE account_id = :a"
                 ),
                 {"a": account_id},
             )
         ).first()
         return None if row is None else dict(row._mapping)
+
+    # --- events kept for a recheck --------------------------------------------------------------
+
+    async def rechecks_due(self, account_id: str) -> list[str]:
+        """The SKUs whose kept events wait for a recheck and that our own change no longer
+        holds (no claim, no batch command in flight): Allegro's state is read for them now."""
+        rows = await self.connection.execute(
+            sa.text(
+                "SELECT r.sku FROM offer_drift_rechecks r JOIN offers o"
+                " ON o.account_id = r.account_id AND o.sku = r.sku WHERE r.account_id = :a"
+                " AND (o.claimed_until IS NULL OR o.claimed_until <= now())"
+                " AND o.sync_command_id IS NULL ORDER BY r.sku"
+            ),
+            {"a": account_id},
+        )
+        return [str(r[0]) for r in rows]
+
+    async def kept_events(self, account_id: str) -> dict[str, list[dict[str, Any]]]:
+        """Per SKU, the events kept for a recheck (locked while the page is stored)."""
+        rows = await self.connection.execute(
+            sa.text(
+                "SELECT sku, events FROM offer_drift_rechecks WHERE account_id = :a"
+                " ORDER BY sku FOR UPDATE"
+            ),
+            {"a": account_id},
+        )
+        return {str(r.sku): list(r.events) for r in rows}
+
+    async def keep_for_recheck(
+        self, account_id: str, sku: str, events: list[dict[str, Any]]
+    ) -> None:
+        """The offer's events wait for its recheck: one per offer, the events merged."""
+        await self.connection.execute(
+            sa.text(
+                "INSERT INTO offer_drift_rechecks (account_id, sku, events)"
+                " VALUES (:a, :sku, CAST(:events AS jsonb))"
+                " ON CONFLICT (account_id, sku) DO UPDATE SET events = excluded.events"
+            ),
+            {"a": account_id, "sku": sku, "events": _json(events)},
+        )
+
+    async def rechecked(self, account_id: str, skus: Sequence[str]) -> None:
+        await self.connection.execute(
+            sa.text(
+                "DELETE FROM offer_drift_rechecks WHERE account_id = :a"
+                " AND sku = ANY(CAST(:s AS text[]))"
+            ),
+            {"a": account_id, "s": sorted(set(skus))},
+        )
 
     # --- our offers, as compared --------------------------------------------------------------
 

@@ -280,6 +280,9 @@ class EventsClaim:
     account_id: str
     last_event_id: str | None
     claimed_until: Any  # the claim's token: what was read is stored only while it holds
+    # SKUs whose kept events wait for a recheck and that our own change no longer holds:
+    # Allegro's state of them is read with the page's.
+    rechecks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
