@@ -48,6 +48,7 @@ from typing import Any
 
 import aio_pika
 import orjson
+from prometheus_client.parser import text_string_to_metric_families
 
 from allegro_emulator.seed import (
     SUPPLIER_CATEGORIES,
@@ -301,6 +302,21 @@ async def measure(
     }
 
 
+def allegro_calls(exposition: str) -> int:
+    """The Allegro calls a service made that Allegro answered (not 429), from its /metrics."""
+    return int(
+        sum(
+            sample.value
+            for family in text_string_to_metric_families(exposition)
+            if family.name == "mci_allegro_requests"
+            for sample in family.samples
+            if sample.name == "mci_allegro_requests_total"
+            and sample.labels.get("status") != "429"
+            and sample.labels.get("endpoint_class") != "oauth"
+        )
+    )
+
+
 async def figures_of(
     platform: Platform, shop: Shop, probe: Probe, run: dict[str, Any], scale: float
 ) -> list[dict[str, Any]]:
@@ -311,7 +327,14 @@ async def figures_of(
     post_rate, client_rate = per_second(config, "product-offers:POST"), per_second(config, "client")
     post_floor, client_floor = creates / post_rate, calls / client_rate
     floor = max(post_floor, client_floor)
-    budget = float((await platform.progress(shop))["budget_per_minute"])
+    progress = await platform.progress(shop)
+    budget = float(progress["budget_per_minute"])
+    # offers' own budgets (its share of the Client ID, the seller's creates), as it runs them.
+    creates_budget = float(progress["budgets"]["creates_per_minute"])
+    calls_budget = float(progress["budgets"]["client_calls_per_minute"])
+    exposition = (await platform.http.get(platform.url("offers") + "/metrics")).text
+    offers_calls = allegro_calls(exposition)
+    offers_floor = max(creates / creates_budget * 60, offers_calls / calls_budget * 60)
     binding = "the seller's POST limit" if post_floor >= client_floor else "the Client ID limit"
     skus: set[str] = run["skus"]
     ours = [o for o in await platform.offers(shop) if o["sku"] in skus]
@@ -352,6 +375,20 @@ async def figures_of(
             f"{client['window_seconds']:g} s x {scale:g} = {client_rate:.1f}/s (floor"
             f" {client_floor:.1f} s); offers' own budget (its share of the Client ID, scaled)"
             f" {budget:.0f} creates/min allows {creates / budget * 60:.1f} s",
+        },
+        {
+            "figure": "pipeline_time_over_offers_budget",
+            "value": round(took / offers_floor, 3),
+            "unit": "ratio",
+            "target": TARGET_RATIO,
+            "ratio": round(TARGET_RATIO / (took / offers_floor), 3),
+            "better": "lower",
+            "note": f"the same {took:.1f} s against the least time offers' own budgets allow for"
+            f" its work: {offers_calls} calls of offers answered by Allegro (its"
+            f" mci_allegro_requests_total, 429s left out) at its share of the Client ID,"
+            f" {calls_budget:.0f}/min scaled, or {creates} creates at its POST budget,"
+            f" {creates_budget:.0f}/min scaled: {offers_floor:.1f} s (does offers keep the"
+            " budgets it may use busy?)",
         },
         {
             "figure": "pipeline_total",

@@ -805,6 +805,10 @@ async def test_the_eta_at_the_budget_counts_the_images_still_to_upload(service: 
     assert service.allegro_settings is not None
     calls = service.allegro_settings.client_requests_per_minute
     creates = service.allegro_settings.seller_limits["product-offers:POST"]
+    assert paused["budgets"] == {
+        "creates_per_minute": round(creates, 2),
+        "client_calls_per_minute": round(calls, 2),
+    }
     minutes = max(2 / creates, (2 * 2 + len(images)) / calls)
     assert paused["eta_seconds_at_budget"] == round(minutes * 60)
     await service.http.post(f"/accounts/{seller.account}/publication/resume")

@@ -760,6 +760,11 @@ async def progress(query: c.GetProgress, uow: UnitOfWork) -> dict[str, Any]:
         "to_do": to_do,
         "rate_per_minute": round(per_minute, 2),
         "budget_per_minute": round(budget, 2),
+        # The budgets that ETA reads: the seller's creates and offers' share of the Client ID.
+        "budgets": {
+            "creates_per_minute": round(query.creates_per_minute, 2),
+            "client_calls_per_minute": round(query.calls_per_minute, 2),
+        },
         "images_to_upload": uploads,
         "eta_seconds_at_current_rate": None if per_minute <= 0 else round(to_do / per_minute * 60),
         "eta_seconds_at_budget": round(to_do / budget * 60) if budget > 0 else None,
