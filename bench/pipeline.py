@@ -249,6 +249,7 @@ async def measure(
     heaviest = float(WEIGHT_BANDS[-1])
     unshippable = {p["sku"] for p in products if p["weight_kg"] > heaviest}
     await platform.send("DELETE", "allegro-emulator", "/__admin/counters")
+    offers_calls_before = await offers_allegro_calls(platform)
     started = time.perf_counter()
     for message in messages:
         await exchange.publish(message, routing_key=SupplierProductsChanged.routing_key)
@@ -290,6 +291,7 @@ async def measure(
     took = max(catalog_done, priced_done if priced else 0.0, last_offer if outcomes else 0.0)
     return {
         "took": took,
+        "offers_calls_before": offers_calls_before,
         "published": published,
         "catalog_done": catalog_done,
         "priced": priced_done,
@@ -317,6 +319,11 @@ def allegro_calls(exposition: str) -> int:
     )
 
 
+async def offers_allegro_calls(platform: Platform) -> int:
+    """The Allegro calls offers made so far that Allegro answered."""
+    return allegro_calls((await platform.http.get(platform.url("offers") + "/metrics")).text)
+
+
 async def figures_of(
     platform: Platform, shop: Shop, probe: Probe, run: dict[str, Any], scale: float
 ) -> list[dict[str, Any]]:
@@ -332,8 +339,7 @@ async def figures_of(
     # offers' own budgets (its share of the Client ID, the seller's creates), as it runs them.
     creates_budget = float(progress["budgets"]["creates_per_minute"])
     calls_budget = float(progress["budgets"]["client_calls_per_minute"])
-    exposition = (await platform.http.get(platform.url("offers") + "/metrics")).text
-    offers_calls = allegro_calls(exposition)
+    offers_calls = await offers_allegro_calls(platform) - run["offers_calls_before"]
     offers_floor = max(creates / creates_budget * 60, offers_calls / calls_budget * 60)
     binding = "the seller's POST limit" if post_floor >= client_floor else "the Client ID limit"
     skus: set[str] = run["skus"]
