@@ -503,22 +503,16 @@ async def rechecks_waiting(engine: AsyncEngine, account: str) -> int:
     return int(found["events"]["rechecks_waiting"])
 
 
-async def test_a_seller_edit_skipped_behind_our_command_is_compared_once_it_settled(
-    engine: AsyncEngine,
-) -> None:
-    """Our stock command lands on Allegro, the seller sets a price on allegro.pl, the reader
-    reads the events page (`read_at`), and only then the worker stores our command's result:
-    the offer changed after the read and is skipped, and the seller edits once (no later
-    event). The reader's next round reads the offer again and records the seller's price
-    under the skipped event, repaired."""
+async def skipped_behind_our_command(engine: AsyncEngine) -> str:
+    """An account whose offer "SKU" the reader skipped: our command landed, the seller set
+    39.90 on allegro.pl, the events page was read, then our command's result was stored."""
     account = new_account()
     await add_account(engine, account, "ready")
     await live(engine, account, "SKU", sync_command_id=str(uuid.uuid4()))  # our command
     first = await due_first(engine, account)
     read_at = await now(engine)  # the page read: the seller's 39.90 is on Allegro
     await command_result_stored(engine, account, "SKU")
-    handle = UnitsOfWork(engine, "offers").handle
-    skipped = await handle(
+    skipped = await UnitsOfWork(engine, "offers").handle(
         events_read,
         d.EventsRead(
             first,
@@ -531,6 +525,19 @@ async def test_a_seller_edit_skipped_behind_our_command_is_compared_once_it_sett
         ),
     )
     assert skipped == []
+    return account
+
+
+async def test_a_seller_edit_skipped_behind_our_command_is_compared_once_it_settled(
+    engine: AsyncEngine,
+) -> None:
+    """Our stock command lands on Allegro, the seller sets a price on allegro.pl, the reader
+    reads the events page (`read_at`), and only then the worker stores our command's result:
+    the offer changed after the read and is skipped, and the seller edits once (no later
+    event). The reader's next round reads the offer again and records the seller's price
+    under the skipped event, repaired."""
+    account = await skipped_behind_our_command(engine)
+    handle = UnitsOfWork(engine, "offers").handle
     assert await event_drift(engine, account) == []
     assert await rechecks_waiting(engine, account) == 1
 
@@ -561,25 +568,8 @@ async def test_a_recheck_waits_for_our_command_in_flight_one_per_offer(
     command's result is about to change what was sent); a later event of it while it is held
     joins the one recheck the offer has; once the command's result is stored, the offer is
     compared with both events as evidence (each difference under the last that carries it)."""
-    account = new_account()
-    await add_account(engine, account, "ready")
-    await live(engine, account, "SKU", sync_command_id=str(uuid.uuid4()))
+    account = await skipped_behind_our_command(engine)
     handle = UnitsOfWork(engine, "offers").handle
-    first = await due_first(engine, account)
-    read_at = await now(engine)
-    await command_result_stored(engine, account, "SKU")
-    await handle(
-        events_read,
-        d.EventsRead(
-            first,
-            [price_changed(1, "SKU")],
-            {"SKU": seller_priced("SKU")},
-            None,
-            30.0,
-            0.0,
-            read_at,
-        ),
-    )
     async with engine.begin() as conn:  # another command of ours goes out for it
         await conn.execute(
             sa.text("UPDATE offers SET sync_command_id = CAST(:c AS uuid) WHERE account_id = :a"),
