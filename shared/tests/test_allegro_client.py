@@ -332,3 +332,22 @@ async def test_concurrent_first_calls_on_a_new_key_share_one_bucket(
     limit = Limit(per_minute=60, burst_seconds=5)  # a bucket of 5
     waits = await asyncio.gather(*(budgets.take("seller:new:x", limit) for _ in range(8)))
     assert sorted(w == 0 for w in waits).count(True) == 5
+
+
+async def test_a_shared_budget_reserves_turns_in_order_and_refuses_past_the_wait_allowed(
+    budget_engine: AsyncEngine,
+) -> None:
+    budgets = PostgresBudgets(budget_engine)
+    limit = Limit(per_minute=60, burst_seconds=2)  # a bucket of 2, one token a second
+    assert await budgets.reserve("seller:r:x", limit) == (True, 0.0)
+    assert await budgets.reserve("seller:r:x", limit) == (True, 0.0)
+    granted, wait = await budgets.reserve("seller:r:x", limit)  # the bucket goes below zero
+    assert granted and 0.5 < wait <= 1.0
+    # A turn later than the caller can wait for is not taken: the next one is no later.
+    refused, too_long = await budgets.reserve("seller:r:x", limit, max_wait=0.5)
+    assert not refused and 1.5 < too_long <= 2.0
+    granted, later = await budgets.reserve("seller:r:x", limit, max_wait=5.0)
+    assert granted and 1.5 < later <= 2.0
+    await budgets.block("seller:r:x", 30)
+    blocked, left = await budgets.reserve("seller:r:x", limit)
+    assert not blocked and 29 < left <= 30

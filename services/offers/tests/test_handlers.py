@@ -162,14 +162,13 @@ class FakeOffersRepository:
     async def readiness_lost(self, account_id: str) -> None:
         return None
 
-    async def held_offer(
-        self, account_id: str, sku: str, claimed_until: Any
-    ) -> dict[str, Any] | None:
-        row = self.offers.get((account_id, sku))
-        return dict(row) if row and row["claimed_until"] == claimed_until else None
-
-    async def store_outcome(self, outcome: c.Outcome, held: dict[str, Any]) -> None:
-        row = self.offers[(outcome.account_id, outcome.sku)]
+    async def store_outcome(
+        self, outcome: c.Outcome
+    ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        row = self.offers.get((outcome.account_id, outcome.sku))
+        if row is None or row["claimed_until"] != outcome.claimed_until:
+            return None
+        held = {"state": row["state"], "work": row["work"]}
         row.update(work=outcome.work, claimed_until=None)
         if outcome.state is not None:
             row.update(state=outcome.state, reason=outcome.reason)
@@ -184,6 +183,7 @@ class FakeOffersRepository:
                 row["sent_handling_time"] = outcome.sent["handling_time"]
             if outcome.sent.get("images") is not None:
                 row["sent_images"] = outcome.sent["images"]
+        return held, dict(row)
 
     async def offer(self, account_id: str, sku: str) -> dict[str, Any] | None:
         row = self.offers.get((account_id, sku))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -597,3 +597,50 @@ async def test_a_recheck_waits_for_our_command_in_flight_one_per_offer(
         ("SKU", "stock", "resend", "event-2", "OFFER_STOCK_CHANGED", None),
     ]
     assert await kept(engine, account) == {}
+
+
+async def test_a_claim_takes_due_polls_first_then_the_steps_due_longest(
+    engine: AsyncEngine,
+) -> None:
+    """Polls before any other step, each part in the order it fell due; not a step due later,
+    held by another claim, or (without reads) a poll or a read-back. Due in 2000, before any
+    other test's offer, so the module's other offers are not claimed here."""
+    account = new_account()
+    await add_account(engine, account, "ready")
+    early = datetime(2000, 1, 1, tzinfo=UTC)
+    never = datetime(2999, 1, 1, tzinfo=UTC)
+    minute = timedelta(minutes=1)
+    due = {
+        "SKU-VERIFY": ("verify", early, None),
+        "SKU-CHECK-1": ("check", early + minute, None),
+        "SKU-CHECK-2": ("check", early + 2 * minute, None),
+        "SKU-POLL": ("poll", early + 5 * minute, None),
+        "SKU-POLL-LATER": ("poll", never, None),
+        "SKU-HELD": ("check", early, never),
+    }
+    async with engine.begin() as conn:
+        for sku, (work, due_at, claimed_until) in due.items():
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO offers (account_id, sku, state, work, due_at, claimed_until)"
+                    " VALUES (:a, :sku, 'checking', :work, :due, :held)"
+                ),
+                {"a": account, "sku": sku, "work": work, "due": due_at, "held": claimed_until},
+            )
+    units = UnitsOfWork(engine, "offers")
+
+    async def claim(n: int, reads: bool) -> list[str]:
+        claimed = await units.handle(handlers.claim_offers, c.ClaimOffers(n, 60.0, reads))
+        return sorted(o.sku for o in claimed if o.account_id == account)
+
+    assert await claim(3, reads=True) == ["SKU-CHECK-1", "SKU-POLL", "SKU-VERIFY"]
+    async with engine.begin() as conn:  # the read-back is due again, the poll not
+        await conn.execute(
+            sa.text(
+                "UPDATE offers SET claimed_until = NULL WHERE account_id = :a"
+                " AND sku = 'SKU-VERIFY'"
+            ),
+            {"a": account},
+        )
+    assert await claim(2, reads=False) == ["SKU-CHECK-2"]
+    assert await claim(2, reads=True) == ["SKU-VERIFY"]

@@ -434,12 +434,10 @@ async def store_outcome(outcome: c.Outcome, uow: UnitOfWork) -> bool:
     """Store a step's outcome and its event, if the claim still holds (False otherwise: the
     lease ran out and another replica took the offer over)."""
     repo = uow.repository(OffersRepository)
-    held = await repo.held_offer(outcome.account_id, outcome.sku, outcome.claimed_until)
-    if held is None:
+    stored = await repo.store_outcome(outcome)
+    if stored is None:
         return False
-    await repo.store_outcome(outcome, held)
-    row = await repo.offer(outcome.account_id, outcome.sku)
-    assert row is not None
+    held, row = stored
     account = await repo.account(outcome.account_id)
     changed = outcome.state is not None and outcome.state != held["state"]
     if changed or (outcome.state == states.ACTIVE and held["work"] == states.ACTIVATE):
