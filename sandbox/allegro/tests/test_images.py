@@ -113,3 +113,47 @@ def test_an_upload_allegro_cannot_fetch_is_a_422(api: Api, server: Server) -> No
     finally:
         server.admin.put("/images/refused", json={"urls": []})
     assert api.post("/sale/images", {"url": url}).status_code == 201
+
+
+def _described(*items: dict[str, str]) -> dict[str, Any]:
+    return {"sections": [{"items": [item]} for item in items]}
+
+
+def test_a_description_image_allegro_does_not_host_is_refused(api: Api, server: Server) -> None:
+    text = {"type": "TEXT", "content": "<p>Czajnik</p>"}
+    supplier = {"type": "IMAGE", "url": "https://cdn.supplier.example/SKU-7/inside.jpg"}
+    response = api.post(
+        "/sale/product-offers", offer_body(server, description=_described(text, supplier))
+    )
+    assert response.status_code == 422, response.text
+    error = response.json()["errors"][0]
+    assert error["code"] == "OfferImagesNotFoundException"
+    assert error["path"] == "description.sections[1].items[0].url"
+    assert _seller_state(server, api)["offers"] == []
+    # Uploaded first, the same image is taken and, shown in a description, stops expiring.
+    inside = _upload(api, supplier["url"])
+    hosted = {"type": "IMAGE", "url": inside}
+    offer = create_offer(api, server, description=_described(text, hosted))
+    assert offer["description"]["sections"][1]["items"][0]["url"] == inside
+    held = {i["location"]: i for i in _seller_state(server, api)["images"]}
+    assert held[inside]["used"] and held[inside]["expiresAt"] is None
+
+
+def test_a_description_edit_is_held_to_the_same_rule(api: Api, server: Server) -> None:
+    offer = create_offer(api, server)
+    supplier = {"type": "IMAGE", "url": "https://cdn.supplier.example/SKU-8/inside.jpg"}
+    refused = api.patch(
+        f"/sale/product-offers/{offer['id']}", {"description": _described(supplier)}
+    )
+    assert refused.status_code == 422
+    error = refused.json()["errors"][0]
+    assert error["code"] == "OfferImagesNotFoundException"
+    assert error["path"] == "description.sections[0].items[0].url"
+    inside = _upload(api, supplier["url"])
+    edited = api.patch(
+        f"/sale/product-offers/{offer['id']}",
+        {"description": _described({"type": "IMAGE", "url": inside})},
+    )
+    assert edited.status_code in (200, 202), edited.text
+    shown = api.get(f"/sale/product-offers/{offer['id']}").json()["description"]
+    assert shown == _described({"type": "IMAGE", "url": inside})

@@ -124,6 +124,38 @@ class TestImages:
         assert "1 of 2 images sent" in note["message"] and "https://c/2.jpg" in note["message"]
         assert images.Gallery(["https://c/1.jpg"], ["https://a/1"]).note() is None
 
+    def test_the_descriptions_images_are_swapped_for_allegros_refused_ones_left_out(
+        self,
+    ) -> None:
+        text = {"type": "TEXT", "content": "<p>Czajnik</p>", "url": None}
+        content: dict[str, Any] = {
+            "description_sections": [
+                {"items": [text, {"type": "IMAGE", "url": "https://c/1.jpg", "content": None}]},
+                {"items": [{"type": "IMAGE", "url": "https://c/2.jpg"}]},
+                {"items": [{"type": "IMAGE", "url": "https://c/1.jpg"}]},
+            ]
+        }
+        assert images.description_sources(content) == ["https://c/1.jpg", "https://c/2.jpg"]
+        hosted = {"https://c/1.jpg": "https://a.allegroimg.com/1"}
+        sent = images.described(content["description_sections"], hosted)
+        assert sent == [
+            {
+                "items": [
+                    {"type": "TEXT", "content": "<p>Czajnik</p>"},
+                    {"type": "IMAGE", "url": "https://a.allegroimg.com/1"},
+                ]
+            },
+            {"items": [{"type": "IMAGE", "url": "https://a.allegroimg.com/1"}]},
+        ]
+
+    def test_a_refusal_is_kept_for_the_retry_time(self) -> None:
+        from datetime import UTC, datetime, timedelta
+
+        now = datetime(2026, 1, 8, tzinfo=UTC)
+        week = timedelta(days=7)
+        assert images.still_refused(now - timedelta(days=6), now, week)
+        assert not images.still_refused(now - week, now, week)
+
 
 class TestHandlingTime:
     @pytest.mark.parametrize(

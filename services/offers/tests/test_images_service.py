@@ -1,8 +1,9 @@
 """Offer images on the emulator over HTTP: the supplier's image URLs uploaded to Allegro
 (`POST /sale/images`) and sent with the create in the catalogue's order, an image two offers
 share uploaded once, an upload Allegro refuses left out (and said in the history) without
-blocking the offer, a transient upload failure retried, a new cover sent as a PATCH. Two
-replicas on real PostgreSQL and RabbitMQ."""
+blocking the offer and not tried again by the next offers until its refusal is old, a transient
+upload failure retried (and not remembered), a new cover sent as a PATCH, the description's
+images sent as Allegro-hosted ones. Two replicas on real PostgreSQL and RabbitMQ."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from mci_testing.emulator import EmulatorHandle
-from mci_testing.fixtures import MakeDatabase
+from mci_testing.fixtures import MakeAmqpUrl, MakeDatabase
 from mci_testing.infra import wait_until
 
 from .test_service import Seller, Service, emulator, running_service
@@ -172,3 +173,130 @@ async def test_a_new_cover_reaches_the_live_offer_as_an_edit(service: Service) -
     await wait_until(recorded, within=30)
     settled = await service.offer(seller.account, sku)
     assert settled["state"] == "active" and settled["offer_id"] == offer["offer_id"]
+
+
+def description_on_allegro(service: Service, seller: Seller, sku: str) -> list[dict[str, Any]]:
+    [listed] = service.on_allegro(seller, sku)
+    with seller.allegro(service.emulator) as api:
+        offer = api.get(f"/sale/product-offers/{listed['id']}").json()
+    found: list[dict[str, Any]] = offer["description"]["sections"]
+    return found
+
+
+def upload_calls(service: Service) -> int:
+    """Every `POST /sale/images` the emulator answered, taken or refused."""
+    rows = service.emulator.admin("GET", "/counters")["requests"]
+    return sum(r["count"] for r in rows if (r["method"], r["operation"]) == UPLOADED[:2])
+
+
+async def test_the_descriptions_images_are_sent_as_allegro_hosted_ones(service: Service) -> None:
+    seller = await service.ready_seller()
+    cover, inside, refused = supplier_images(3)
+    text = {"type": "TEXT", "content": "<p>Czajnik</p>"}
+    sections = [
+        {"items": [text]},
+        {"items": [{"type": "IMAGE", "url": cover}]},  # the gallery's cover, uploaded once
+        {"items": [{"type": "IMAGE", "url": inside}, text]},
+        {"items": [{"type": "IMAGE", "url": refused}]},
+    ]
+    service.emulator.admin("PUT", "/images/refused", {"urls": [refused]})
+    try:
+        sku = await service.send(
+            seller.account,
+            {**service.row(), "images": [cover]},
+            description_sections=sections,
+        )
+        offer = await service.wait_state(seller.account, sku, "active")
+    finally:
+        service.emulator.admin("PUT", "/images/refused", {"urls": []})
+    uploads = hosted(service, seller)
+    assert len(uploads[cover]) == 1 and len(uploads[inside]) == 1 and refused not in uploads
+    assert images_on_allegro(service, seller, sku) == uploads[cover]
+    # The same locations as the gallery's; the refused image's section left out.
+    assert description_on_allegro(service, seller, sku) == [
+        {"items": [text]},
+        {"items": [{"type": "IMAGE", "url": uploads[cover][0]}]},
+        {"items": [{"type": "IMAGE", "url": uploads[inside][0]}, text]},
+    ]
+    [note] = history_notes(offer, "image_not_uploaded")
+    assert "1 of 1 images sent, 2 of 3 description images" in note and refused in note
+    # Allegro keeps the description's images too now that an offer shows them.
+    state = service.emulator.admin("GET", f"/state?login={seller.login}")["sellers"][0]
+    assert all(i["used"] for i in state["images"])
+
+
+async def test_an_image_allegro_refused_is_not_uploaded_again(service: Service) -> None:
+    seller = await service.ready_seller()
+    refused, first_own, second_own = supplier_images(3)
+    service.emulator.admin("PUT", "/images/refused", {"urls": [refused]})
+    try:
+        first = await service.send(
+            seller.account, {**service.row(), "images": [refused, first_own]}
+        )
+        await service.wait_state(seller.account, first, "active")
+    finally:
+        # Allegro would take it now: an upload of it would show as one more 201.
+        service.emulator.admin("PUT", "/images/refused", {"urls": []})
+    calls_before = upload_calls(service)
+    second = await service.send(seller.account, {**service.row(), "images": [refused, second_own]})
+    offer = await service.wait_state(seller.account, second, "active")
+    # Only the second offer's own image went up: the refused one was not tried again.
+    assert upload_calls(service) == calls_before + 1
+    uploads = hosted(service, seller)
+    assert refused not in uploads
+    assert images_on_allegro(service, seller, second) == uploads[second_own]
+    [note] = history_notes(offer, "image_not_uploaded")
+    assert "1 of 2 images sent" in note and refused in note and "DownloadError" in note
+
+
+async def test_a_transient_upload_failure_is_not_remembered(service: Service) -> None:
+    seller = await service.ready_seller()
+    [flaky] = supplier_images(1)
+
+    def failures() -> int:
+        rows = service.emulator.admin("GET", "/counters")["requests"]
+        return sum(r["count"] for r in rows if r["status"] == 503)
+
+    failures_before = failures()
+    service.emulator.admin(
+        "PUT", "/faults", {"errorShare": 1.0, "errorStatus": 503, "pathPrefix": "/sale/images"}
+    )
+    try:
+        first = await service.send(seller.account, {**service.row(), "images": [flaky]})
+
+        async def failed_once() -> bool:
+            return failures() > failures_before
+
+        await wait_until(failed_once, within=30)
+    finally:
+        service.emulator.admin("DELETE", "/faults")
+    await service.wait_state(seller.account, first, "active")
+    second = await service.send(seller.account, {**service.row(), "images": [flaky]})
+    offer = await service.wait_state(seller.account, second, "active")
+    uploads = hosted(service, seller)
+    assert images_on_allegro(service, seller, second) == uploads[flaky]
+    assert not history_notes(offer, "image_not_uploaded")
+
+
+async def test_a_refused_image_is_tried_again_once_its_refusal_is_old(
+    make_database: MakeDatabase, make_amqp_url: MakeAmqpUrl, emulator: EmulatorHandle
+) -> None:
+    # No wait before a refused URL is tried again: the supplier's fix is picked up at once. A
+    # vhost of its own: the module's service would otherwise take this one's messages.
+    amqp_url = make_amqp_url("offers-image-retry")
+    async with running_service(
+        make_database, amqp_url, emulator, image_refusal_retry_seconds=0.0
+    ) as service:
+        seller = await service.ready_seller()
+        [fixed] = supplier_images(1)
+        service.emulator.admin("PUT", "/images/refused", {"urls": [fixed]})
+        try:
+            first = await service.send(seller.account, {**service.row(), "images": [fixed]})
+            await service.wait_state(seller.account, first, "active")
+        finally:
+            service.emulator.admin("PUT", "/images/refused", {"urls": []})
+        assert fixed not in hosted(service, seller)
+        second = await service.send(seller.account, {**service.row(), "images": [fixed]})
+        offer = await service.wait_state(seller.account, second, "active")
+        assert images_on_allegro(service, seller, second) == hosted(service, seller)[fixed]
+        assert not history_notes(offer, "image_not_uploaded")

@@ -174,9 +174,13 @@ class Service:
         prices: dict[str, Money] | None = None,
         attributes: dict[str, str] | None = None,
         priced: bool = True,
+        **fields: Any,
     ) -> str:
+        """`fields`: more of the catalogue item (`description_sections`, ...)."""
         sku = sku or f"SKU-{uuid.uuid4().hex[:10]}"
-        item = catalog_item(row, sku, revision, stock, listed=listed, attributes=attributes or {})
+        item = catalog_item(
+            row, sku, revision, stock, listed=listed, attributes=attributes or {}, **fields
+        )
         await self.publish(CatalogUpdated(account_id=account, items=[item]))
         if priced:
             await self.publish(

@@ -3,8 +3,8 @@
 Allegro shows only images it hosts: an image is uploaded first (a URL Allegro fetches, or the
 bytes), the answer is its `location` on allegroimg.com and, while no offer uses it, its
 `expiresAt` (a day later: unused uploads are removed). An offer's `images` must be such
-locations (or its catalogue product's own images), at most `gallery_size_limit` of them;
-anything else is refused as Allegro refuses it.
+locations (or its catalogue product's own images), at most `gallery_size_limit` of them, and
+so must the description's IMAGE items; anything else is refused as Allegro refuses it.
 """
 
 from __future__ import annotations
@@ -63,22 +63,49 @@ def check_offer_images(emu: Emulator, images: Any, product: Json | None) -> list
             user_message=f"The limit of {limit} images has been exceeded.",
             metadata={"gallerySizeLimit": str(limit)},
         )
-    own = {str(i.get("url")) for i in (product or {}).get("images") or [] if isinstance(i, dict)}
-    now = emu.now()
-    hosted = emu.world.images
     for url in images:
-        if url in own:
-            continue
-        found = hosted.get(url)
-        if found is None or (found["expiresAt"] is not None and found["expiresAt"] <= now):
-            raise AllegroError(
-                422,
-                "OfferImagesNotFoundException",
-                "Invalid image address.",
-                path="images",
-                user_message="The image address is invalid.",
-            )
+        _check_hosted(emu, url, product, "images")
     return list(images)
+
+
+def check_description_images(emu: Emulator, description: Any, product: Json | None) -> list[str]:
+    """The URLs of the description's IMAGE items (`mark_used` once the offer is kept); each must
+    be an image Allegro hosts, as the gallery's are. The spec's `DescriptionSectionItemImage`
+    shows an allegroimg.com `url` and no rule of its own (it names no "in the gallery" rule
+    either, so only hosting is enforced), and its 422 tables give no code for a description
+    image: the gallery's `OfferImagesNotFoundException` is reused, its `path` naming the item."""
+    found: list[str] = []
+    sections = description.get("sections") if isinstance(description, dict) else None
+    for s, section in enumerate(sections if isinstance(sections, list) else []):
+        items = section.get("items") if isinstance(section, dict) else None
+        for i, item in enumerate(items if isinstance(items, list) else []):
+            if not isinstance(item, dict) or item.get("type") != "IMAGE":
+                continue
+            path = f"description.sections[{s}].items[{i}].url"
+            url = item.get("url")
+            if not isinstance(url, str):
+                raise AllegroError(422, "VALIDATION_ERROR", "an IMAGE item needs a url", path=path)
+            _check_hosted(emu, url, product, path)
+            found.append(url)
+    return found
+
+
+def _check_hosted(emu: Emulator, url: str, product: Json | None, path: str) -> None:
+    """422 `OfferImagesNotFoundException` for an address Allegro does not host or no longer
+    keeps (its answer to a supplier's URL or an expired upload); the catalogue product's own
+    images are Allegro's."""
+    own = {str(i.get("url")) for i in (product or {}).get("images") or [] if isinstance(i, dict)}
+    if url in own:
+        return
+    found = emu.world.images.get(url)
+    if found is None or (found["expiresAt"] is not None and found["expiresAt"] <= emu.now()):
+        raise AllegroError(
+            422,
+            "OfferImagesNotFoundException",
+            "Invalid image address.",
+            path=path,
+            user_message="The image address is invalid.",
+        )
 
 
 def mark_used(emu: Emulator, images: list[str]) -> None:

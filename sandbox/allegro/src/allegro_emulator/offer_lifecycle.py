@@ -493,6 +493,7 @@ def create(emu: Emulator, user: Seller, body: Json) -> tuple[Offer, Operation | 
         check_price_format(price, user.base_marketplace, "sellingMode.price")
     check_additional_marketplaces(user, body)
     gallery = images.check_offer_images(emu, body.get("images"), product)
+    described = images.check_description_images(emu, body.get("description"), product)
     now = iso(emu.now())
     offer_id = emu.new_offer_id()
     data: Json = {
@@ -566,7 +567,7 @@ def create(emu: Emulator, user: Seller, body: Json) -> tuple[Offer, Operation | 
         raise AllegroError(422, problems[0]["code"], problems[0]["message"], errors=problems)
     data["validation"]["errors"] = [] if wants_active else problems
     user.offers[offer_id] = offer
-    images.mark_used(emu, gallery)
+    images.mark_used(emu, [*gallery, *described])
     index_external(user, offer_id, None, (data.get("external") or {}).get("id"))
     if emu.random.random() < emu.config.async_offer_share:
         if wants_active:
@@ -621,9 +622,13 @@ def edit(emu: Emulator, user: Seller, offer: Offer, body: Json) -> Operation | N
                 path="stock.available",
             )
     check_handling_time(body)
-    if "images" in body:
+    described: list[str] = []
+    if "images" in body or "description" in body:
         product = catalogue.find_product(emu, offer.product_id) if offer.product_id else None
-        images.check_offer_images(emu, body["images"], product)
+        if "images" in body:
+            images.check_offer_images(emu, body["images"], product)
+        if "description" in body:
+            described = images.check_description_images(emu, body["description"], product)
     old_price = (data.get("sellingMode") or {}).get("price")
     old_stock = (data.get("stock") or {}).get("available")
     old_external = (data.get("external") or {}).get("id")
@@ -671,7 +676,7 @@ def edit(emu: Emulator, user: Seller, offer: Offer, body: Json) -> Operation | N
     stock_value = (candidate.get("stock") or {}).get("available")
     candidate["stock"] = {**(candidate.get("stock") or {}), "available": old_stock}
     offer.data = data = candidate
-    images.mark_used(emu, list(body.get("images") or []))
+    images.mark_used(emu, [*(body.get("images") or []), *described])
     data["updatedAt"] = iso(emu.now())
     index_external(user, data["id"], old_external, (data.get("external") or {}).get("id"))
     if data["sellingMode"].get("price") != old_price:

@@ -334,6 +334,10 @@ async def save_images(command: c.SaveImages, uow: UnitOfWork) -> None:
     await uow.repository(OffersRepository).save_images(command.account_id, list(command.uploaded))
 
 
+async def save_image_refusals(command: c.SaveImageRefusals, uow: UnitOfWork) -> None:
+    await uow.repository(OffersRepository).save_refusals(command.account_id, list(command.refused))
+
+
 # --- category parameters ---------------------------------------------------------------------
 
 

@@ -1,5 +1,6 @@
-"""An offer's images on Allegro: the supplier's URLs uploaded (`POST /sale/images`) once per
-account and their locations reused (table `offer_images`); the pure rules are in
+"""An offer's images on Allegro: the supplier's URLs (gallery and description) uploaded
+(`POST /sale/images`) once per account and their locations reused (table `offer_images`), the
+URLs Allegro refused remembered (table `refused_images`); the pure rules are in
 `domain/images.py`.
 
 Uploads of one URL in this process run once: offers of one claim round sharing an image wait
@@ -9,13 +10,13 @@ for the same upload (`OffersDeps.image_uploads`); later rounds find it in the ta
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from offers import allegro, handlers
 from offers.deps import OffersDeps
 from offers.domain import commands as c
-from offers.domain.images import Gallery, reusable
+from offers.domain.images import Gallery, reusable, still_refused
 from shared.allegro.errors import AllegroError, AllegroUnavailable, NotSentInTime, RateLimited
 
 
@@ -49,20 +50,36 @@ async def gallery_for(
     sources: list[str],
     held: dict[str, dict[str, Any]] | None = None,
     send_by: float | None = None,
+    in_description: list[str] | None = None,
 ) -> Gallery:
-    """The Allegro locations of `sources`, in order: held uploads reused, the others uploaded
-    (and recorded) now. `held`: the round's uploads of the account, read once for its offers
-    and updated here. A refused upload leaves its image out (`Gallery.refused`); any other
+    """The Allegro locations of `sources` (the gallery, in order) and of `in_description` (the
+    description's images): held uploads reused, the others uploaded (and recorded) now. `held`:
+    the round's uploads and refusals of the account, read once for its offers and updated here.
+    A refused upload leaves its image out (`Gallery.refused`) and is remembered, so the next
+    offers leave it out without uploading it (for `image_refusal_retry_seconds`); any other
     failure is raised after the successful uploads are recorded, so a retry reuses them."""
-    if not sources:
+    in_description = in_description or []
+    wanted = list(dict.fromkeys([*sources, *in_description]))
+    if not wanted:
         return Gallery([], [])
     if held is None:
-        query = c.GetImages(account_id, tuple(sources))
+        query = c.GetImages(account_id, tuple(wanted))
         held = await deps.units.read(handlers.cached_images, query)
     now = datetime.now(UTC)
-    missing = [s for s in sources if s not in held or not reusable(held[s]["expires_at"], now)]
-    uploaded: list[tuple[str, str, Any]] = []
+    retry_after = timedelta(seconds=deps.settings.image_refusal_retry_seconds)
     refused: dict[str, str] = {}
+    missing: list[str] = []
+    for source in wanted:
+        found = held.get(source)
+        if found is not None and "refused" in found:
+            if still_refused(found["refused_at"], now, retry_after):
+                refused[source] = found["refused"]
+                continue
+        elif found is not None and reusable(found["expires_at"], now):
+            continue
+        missing.append(source)
+    uploaded: list[tuple[str, str, Any]] = []
+    newly_refused: list[tuple[str, str, Any]] = []
     failure: BaseException | None = None
     try:
         results = await asyncio.gather(
@@ -74,6 +91,7 @@ async def gallery_for(
                 uploaded.append((source, result.location, result.expires_at))
             elif permanent(result):
                 refused[source] = f"Allegro answered {result}"[:300]
+                newly_refused.append((source, refused[source], now))
             else:
                 failure = failure or result
         if uploaded:
@@ -81,11 +99,19 @@ async def gallery_for(
             await deps.units.handle(handlers.save_images, saved)
             for source, location, expires_at in uploaded:
                 held[source] = {"location": location, "expires_at": expires_at}
+        if newly_refused:
+            remembered = c.SaveImageRefusals(account_id, tuple(newly_refused))
+            await deps.units.handle(handlers.save_image_refusals, remembered)
+            for source, reason, at in newly_refused:
+                held[source] = {"refused": reason, "refused_at": at}
     finally:
         for source in missing:
             # Recorded (or failed): later offers read the table or `held`, not the upload.
             deps.image_uploads.pop((account_id, source), None)
     if failure is not None:
         raise failure
-    locations = [held[s]["location"] for s in sources if s not in refused and s in held]
-    return Gallery(list(sources), locations, refused)
+    hosted = {
+        s: held[s]["location"] for s in wanted if s not in refused and "location" in held.get(s, {})
+    }
+    locations = [hosted[s] for s in sources if s in hosted]
+    return Gallery(list(sources), locations, refused, list(in_description), hosted)

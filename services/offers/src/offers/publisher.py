@@ -26,7 +26,7 @@ from offers import allegro, handlers, images, metrics, shipping
 from offers.deps import OffersDeps
 from offers.domain import commands as c
 from offers.domain import listing, states
-from offers.domain.images import wanted_sources
+from offers.domain.images import description_sources, wanted_sources
 from shared.allegro.errors import AllegroError, AllegroUnavailable, NotSentInTime, RateLimited
 from shared.allegro.tokens import AccountUnavailable
 from shared.service import ServiceRuntime
@@ -184,7 +184,11 @@ async def round_of(deps: OffersDeps, claimed: list[c.ClaimedOffer]) -> Round:
         skus = [o.sku for o in offers_to_create]
         found_account = await deps.units.read(handlers.account_settings, c.GetAccount(account_id))
         shared.accounts[account_id] = found_account
-        sources = {u for o in offers_to_create for u in wanted_sources(o.content)}
+        sources = {
+            u
+            for o in offers_to_create
+            for u in (*wanted_sources(o.content), *description_sources(o.content))
+        }
         shared.images[account_id] = await deps.units.read(
             handlers.cached_images, c.GetImages(account_id, tuple(sorted(sources)))
         )
@@ -484,11 +488,22 @@ async def check_and_create(
     send_by = create_send_by(deps, offer)
     sources = wanted_sources(offer.content)
     gallery = await images.gallery_for(
-        deps, offer.account_id, sources, shared.images.get(offer.account_id), send_by
+        deps,
+        offer.account_id,
+        sources,
+        shared.images.get(offer.account_id),
+        send_by,
+        in_description=description_sources(offer.content),
     )
     body = draft.body
     if gallery.locations:
         body = {**body, "images": gallery.locations}
+    if "description" in body:
+        # Allegro takes only images it hosts in the description too.
+        sections = gallery.description(body["description"]["sections"])
+        body = {k: v for k, v in body.items() if k != "description"}
+        if sections:
+            body["description"] = {"sections": sections}
     elif sources and not await _catalogue_product_has_images(deps, offer):
         return c.Outcome(
             *held,
@@ -511,7 +526,8 @@ async def check_and_create(
         "shipping_rates_id": rates,
         "handling_time": draft.body["delivery"].get("handlingTime"),
         "images": gallery.sources,
-        "image_locations": gallery.locations,
+        # Every image the offer shows (gallery and description): Allegro keeps them now.
+        "image_locations": list(gallery.hosted.values()),
     }
     if answer.status == 202:
         return c.Outcome(

@@ -632,23 +632,59 @@ class OffersRepository:
     # --- offer images (source URL -> Allegro location, per account) ------------------------------
 
     async def images(self, account_id: str, sources: list[str]) -> dict[str, dict[str, Any]]:
-        """The uploads held for these supplier URLs: source -> location, expires_at."""
+        """What is held for these supplier URLs: source -> location, expires_at (an upload) or
+        refused, refused_at (Allegro refused its last upload; it wins: it is recorded only when
+        no usable upload was held)."""
         if not sources:
             return {}
+        params = {"a": account_id, "sources": sources}
         rows = await self.connection.execute(
             sa.text(
                 "SELECT source_url, location, expires_at FROM offer_images"
                 " WHERE account_id = :a AND source_url = ANY(:sources)"
             ),
-            {"a": account_id, "sources": sources},
+            params,
         )
-        return {r.source_url: {"location": r.location, "expires_at": r.expires_at} for r in rows}
+        found = {r.source_url: {"location": r.location, "expires_at": r.expires_at} for r in rows}
+        refusals = await self.connection.execute(
+            sa.text(
+                "SELECT source_url, reason, refused_at FROM refused_images"
+                " WHERE account_id = :a AND source_url = ANY(:sources)"
+            ),
+            params,
+        )
+        for r in refusals:
+            found[r.source_url] = {"refused": r.reason, "refused_at": r.refused_at}
+        return found
+
+    async def save_refusals(self, account_id: str, refused: list[tuple[str, str, Any]]) -> None:
+        """Uploads Allegro refused (source, its answer, when)."""
+        if not refused:
+            return
+        await self.connection.execute(
+            sa.text(
+                "INSERT INTO refused_images (account_id, source_url, reason, refused_at)"
+                " VALUES (:a, :source, :reason, :at)"
+                " ON CONFLICT (account_id, source_url) DO UPDATE SET"
+                " reason = excluded.reason, refused_at = excluded.refused_at"
+            ),
+            [
+                {"a": account_id, "source": source, "reason": reason, "at": at}
+                for source, reason, at in refused
+            ],
+        )
 
     async def save_images(self, account_id: str, uploaded: list[tuple[str, str, Any]]) -> None:
         """New uploads (source, location, expires_at); a newer upload of a URL replaces one
-        that expired."""
+        that expired, and an earlier refusal of it (the supplier fixed the image)."""
         if not uploaded:
             return
+        await self.connection.execute(
+            sa.text(
+                "DELETE FROM refused_images WHERE account_id = :a AND source_url = ANY(:sources)"
+            ),
+            {"a": account_id, "sources": [source for source, _, _ in uploaded]},
+        )
         await self.connection.execute(
             sa.text(
                 "INSERT INTO offer_images (account_id, source_url, location, expires_at)"

@@ -50,6 +50,10 @@ class Settings(ServiceSettings):
     readiness_recheck_seconds: float = 300.0
     # Category parameter definitions are read from Allegro again when older than this.
     category_parameters_max_age_seconds: float = 86_400.0
+    # A supplier image URL whose upload Allegro refused (422: not found, a format or size it
+    # does not take) is left out of offers without uploading it again for this long; then it
+    # is tried again, so an image the supplier fixed is picked up (7 days).
+    image_refusal_retry_seconds: float = 604_800.0
     # How often each worker counts the offers by state and marketplace for the
     # mci_offers_offers gauge (one GROUP BY over the offers table).
     state_metrics_interval_seconds: float = 30.0

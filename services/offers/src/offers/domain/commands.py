@@ -160,6 +160,14 @@ class SaveImages:
 
 
 @dataclass(frozen=True)
+class SaveImageRefusals:
+    """Uploads Allegro refused for the image itself: (supplier URL, its answer, when)."""
+
+    account_id: str
+    refused: tuple[tuple[str, str, Any], ...]
+
+
+@dataclass(frozen=True)
 class GetCategoryParameters:
     category_id: str
     max_age_seconds: float
