@@ -3,15 +3,15 @@ at the URL, a format or size it does not take), per account: the next offers sho
 leave it out without uploading it again, until `image_refusal_retry_seconds` after the refusal
 (a supplier may fix the image). Transient failures (429, 5xx, timeouts) are not kept here.
 
-Revision ID: 0010_refused_images
-Revises: 0009_images
+Revision ID: 0012_refused_images
+Revises: 0011_claim_and_image_indexes
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010_refused_images"
-down_revision = "0009_images"
+revision = "0012_refused_images"
+down_revision = "0011_claim_and_image_indexes"
 branch_labels = None
 depends_on = None
 
