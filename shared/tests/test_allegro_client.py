@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 import time
@@ -81,8 +82,39 @@ async def test_allegro_errors_are_typed_with_their_code(
     assert caught.value.errors[0].message
 
 
+class CountedBudgets(MemoryBudgets):
+    """Memory budgets that keep the key of every turn taken."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.turns: list[str] = []
+        self.limits: dict[str, Limit] = {}
+
+    async def reserve(
+        self, key: str, limit: Limit, amount: float = 1.0, max_wait: float | None = None
+    ) -> tuple[bool, float]:
+        granted, wait = await super().reserve(key, limit, amount, max_wait)
+        if granted:
+            self.turns.append(key)
+            self.limits[key] = limit
+        return granted, wait
+
+
 async def test_a_finished_operation_is_followed_through_its_303_with_the_token(
-    client: AllegroClient, emulator: EmulatorHandle, seller: dict[str, str]
+    emulator: EmulatorHandle, seller: dict[str, str]
+) -> None:
+    counted = CountedBudgets()
+    settings = AllegroSettings(
+        api_url=emulator.url, auth_url=emulator.url, client_id=DEMO_CLIENT_ID
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        client = AllegroClient(settings, budgets=counted)
+        stack.push_async_callback(client.aclose)
+        await follow_an_operation(client, emulator, seller, counted)
+
+
+async def follow_an_operation(
+    client: AllegroClient, emulator: EmulatorHandle, seller: dict[str, str], counted: CountedBudgets
 ) -> None:
     ean = next(
         row["ean"]
@@ -125,8 +157,19 @@ async def test_a_finished_operation_is_followed_through_its_303_with_the_token(
     assert accepted.status_code == 202
     operation = accepted.headers["location"].removeprefix(emulator.url)
     await asyncio.sleep(0.5)
+    before, turns = calls(emulator), len(counted.turns)
     offer = await client.get(operation, token=seller["token"])
     assert offer["external"]["id"] == "SKU-303"
+    # The operation's 303 and the offer it points to: two calls on Allegro's Client ID limit,
+    # each a turn of the Client ID budget.
+    assert calls(emulator) - before == 2
+    client_turns = [k for k in counted.turns[turns:] if k.startswith("client:")]
+    assert len(client_turns) == 2
+    # Allegro counts the Client ID in a sliding minute and blocks the whole app past it: a
+    # burst of more than a second's worth on top of a minute at the budget's rate would pass
+    # it (the budget keeps 10 % of the limit free).
+    client_id = counted.limits[client_turns[0]]
+    assert client_id.capacity <= client_id.per_second * 1.0
 
 
 async def test_5xx_is_retried_with_backoff_until_it_passes_or_gives_up(

@@ -267,14 +267,14 @@ class AllegroClient:
                 base = self.settings.upload_url if path in UPLOAD_PATHS else self.settings.api_url
                 response = await self._send(method, base + path, bearer, json, params, kind)
                 if response.status_code == 303 and "location" in response.headers:
-                    response = await self._send(
-                        "GET",
-                        self._absolute(response.headers["location"]),
-                        bearer,
-                        None,
-                        None,
-                        kind,
+                    # The follow is a call of its own on Allegro's limits: budgeted like one.
+                    location = self._absolute(response.headers["location"])
+                    follow = httpx.URL(location).path
+                    follow_kind = endpoint_class("GET", follow)
+                    await self._wait_for_budget(
+                        follow_kind, account_id, 1.0, send_by, "GET", follow
                     )
+                    response = await self._send("GET", location, bearer, None, None, follow_kind)
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
                 if (retry or not sent) and attempt < self.settings.max_retries:
@@ -409,10 +409,13 @@ class AllegroClient:
     ) -> None:
         started = time.monotonic()
         try:
+            # One second's worth of burst: Allegro counts the Client ID's calls in a sliding
+            # minute and blocks the whole app for a minute past it; ten seconds' worth on top
+            # of a minute at the full rate went past it (after every block, the bucket full).
             await acquire(
                 self.budgets,
                 self._client_key(),
-                Limit(self.settings.client_requests_per_minute),
+                Limit(self.settings.client_requests_per_minute, burst_seconds=1.0),
                 deadline=send_by,
             )
             limit = self.settings.seller_limits.get(kind)
