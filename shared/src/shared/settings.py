@@ -16,7 +16,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
-from shared.allegro.client import AllegroSettings, upload_url_for
+from shared.allegro.client import CLIENT_ID_MARGIN, AllegroSettings, upload_url_for
 
 DEFAULT_DATABASE_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -180,7 +180,7 @@ class ServiceSettings(BaseSettings):
             auth_url=self.allegro_auth_url,
             upload_url=self.allegro_upload_url or upload_url_for(self.allegro_api_url),
             client_id=self.allegro_client_id,
-            client_requests_per_minute=9000 * 0.9 * self.allegro_client_share,
+            client_requests_per_minute=9000 * CLIENT_ID_MARGIN * self.allegro_client_share,
         ).scaled(self.allegro_rate_limit_scale)
 
     @property
