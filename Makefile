@@ -23,7 +23,7 @@ help:
 	@echo "make emulator-bigbuy - the BigBuy API emulator alone, in the foreground (port 8410)"
 	@echo "make console  - the operator console on http://127.0.0.1:8009 (over a running stack)"
 	@echo "make bench    - every benchmark; results in bench/results/"
-	@echo "make bench-offers - 10,000 offers published, repriced, restocked against Allegro's rate-limit floor"
+	@echo "make bench-offers - 45,000 offers published, repriced, restocked against Allegro's rate-limit floor"
 	@echo "make bench-pipeline - 45,000 products from the upstream event to active offers, whole platform"
 
 $(INSTALLED): requirements.lock
@@ -126,9 +126,8 @@ bench-catalog: $(INSTALLED)
 bench-orders: $(INSTALLED)
 	$(PY) bench/orders.py
 
-# 10,000 offers for one account against the emulator's limits at Allegro's own pace (about
-# 10 minutes; --count 45000 for the issue's count, bench/README.md says why it is not the
-# default): creation, repricing and stock update against the floor those limits allow.
+# 45,000 offers for one account against the emulator's limits at Allegro's own pace (about 45
+# minutes): creation, repricing and stock update against the floor those limits allow.
 bench-offers: $(INSTALLED)
 	$(PY) bench/offers.py
 
