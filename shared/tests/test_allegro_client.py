@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -291,7 +292,7 @@ def test_endpoint_classes() -> None:
 
 async def test_a_memory_budget_paces_calls_to_its_rate() -> None:
     budgets = MemoryBudgets()
-    limit = Limit(per_minute=600)  # 10/s, a bucket of ten seconds' worth: 100
+    limit = Limit(per_minute=600, burst_seconds=10)  # 10/s, a bucket of ten seconds' worth
     for _ in range(100):
         assert await budgets.take("k", limit) == 0
     wait = await budgets.take("k", limit)
@@ -306,6 +307,51 @@ async def test_a_per_second_resource_gets_no_minute_long_burst() -> None:
     taken = [await budgets.take("m", limit) for _ in range(6)]
     assert taken[:5] == [0, 0, 0, 0, 0]
     assert taken[5] > 0
+
+
+async def test_a_reservation_bigger_than_the_bucket_is_charged_whole() -> None:
+    budgets = MemoryBudgets()
+    limit = Limit(per_minute=600)  # 10/s, a bucket of one second's worth: 10
+    granted, wait = await budgets.reserve("cmd", limit, 50)
+    assert granted and 3.9 < wait <= 4.0  # 40 more than the bucket, at 10 a second
+    granted, after = await budgets.reserve("cmd", limit, 1)
+    assert granted and after > wait  # the next caller waits behind the whole command
+
+
+def test_commands_at_the_command_budget_never_pass_allegros_sliding_minute(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A long run of commands of mixed sizes, each sent when its reservation says (plus up to
+    half a second of jitter), counted the way Allegro counts offer changes (the emulator's
+    sliding minute): nothing is refused, and the run goes at about the budget's rate."""
+    from allegro_emulator.config import EmulatorConfig
+    from allegro_emulator.rate_limits import RateLimiter
+    from shared.allegro.client import LARGEST_COMMAND
+
+    clock = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])  # the budgets' clock
+    allegro = RateLimiter(EmulatorConfig())
+    budgets = MemoryBudgets()
+    limit = Limit(AllegroSettings().seller_limits["price-commands"])
+    rng = random.Random(7)
+    sent = 0
+    start = clock[0]
+    for round_ in range(40):
+        if round_ and round_ % 10 == 0:
+            clock[0] += 120  # idle: the bucket fills again, and the next burst starts full
+        # Eight commands reserved at once (the sync's concurrency), the last of a plan smaller.
+        sizes = [LARGEST_COMMAND] * 7 + [rng.randint(1, LARGEST_COMMAND)]
+        turns = []
+        for size in sizes:
+            granted, wait = asyncio.run(budgets.reserve("seller:a:price-commands", limit, size))
+            assert granted
+            turns.append((clock[0] + wait + rng.uniform(0, 0.5), size))
+        for at, size in sorted(turns):
+            clock[0] = max(clock[0], at)
+            allegro.check("offer-changes:price", "seller-a", clock[0], size)  # 429 if past
+            sent += size
+    busy = clock[0] - start - 3 * 120
+    assert sent / busy * 60 > 0.9 * 9000  # not slowed below the budget either
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ from mci_testing.infra import free_port, wait_until
 from offers import handlers
 from offers.domain import commands as c
 from offers.main import MIGRATIONS
+from shared.allegro.client import LARGEST_COMMAND
 from shared.db import create_engine
 from shared.events import CatalogUpdated, Money, PriceComputed, PricedItem
 from shared.uow import UnitsOfWork
@@ -240,7 +241,7 @@ async def offers_made_on_allegro(
     return made
 
 
-async def test_a_thousand_and_more_changes_go_in_commands_of_at_most_a_thousand(
+async def test_a_thousand_and_more_changes_go_in_commands_of_the_largest_command_size(
     service: Service,
 ) -> None:
     seller = await service.ready_seller()
@@ -287,14 +288,16 @@ async def test_a_thousand_and_more_changes_go_in_commands_of_at_most_a_thousand(
         return int(rows[0][0]) == len(skus)
 
     await wait_until(all_sent, within=180, interval=0.5)
+    full, rest = divmod(len(skus), LARGEST_COMMAND)  # 300 a command: 3 of them and 103
+    expected = sorted([LARGEST_COMMAND] * full + [rest])
     sizes = sorted(c["tasks"] for c in commands(service, seller, "price"))
-    assert sizes == [3, 1000]
+    assert sizes == expected
     stored = await query(
         service,
         "SELECT offer_count FROM offer_commands WHERE account_id = :a ORDER BY offer_count",
         a=seller.account,
     )
-    assert [r[0] for r in stored] == [3, 1000]
+    assert [r[0] for r in stored] == expected
     state = service.emulator.admin("GET", f"/state?login={seller.login}")
     amounts = {o["sellingMode"]["price"]["amount"] for o in state["sellers"][0]["offers"]}
     assert amounts == {"44.40"}

@@ -4,6 +4,7 @@ from typing import ClassVar
 
 from pydantic_settings import SettingsConfigDict
 
+from shared.allegro.client import LARGEST_COMMAND
 from shared.settings import ServiceSettings
 
 
@@ -73,8 +74,9 @@ class Settings(ServiceSettings):
     sync_gather_seconds: float = 0.2
     # Out-of-sync offers gathered per round into commands.
     sync_plan_limit: int = 10_000
-    # Offers per batch command (Allegro's maximum: 1,000).
-    sync_offers_per_command: int = 1000
+    # Offers per batch command (Allegro's maximum: 1,000). Fewer by default, so that one command
+    # on top of a minute at the command budget stays within Allegro's sliding minute.
+    sync_offers_per_command: int = LARGEST_COMMAND
     # Commands one replica sends and polls at once.
     sync_concurrency: int = 8
     # How long a replica holds a command it sends or polls before another may take it over.

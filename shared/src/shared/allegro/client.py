@@ -102,6 +102,16 @@ def upload_url_for(api_url: str) -> str:
 # once image uploads make the Client ID, not the seller's creates, the binding limit.
 CLIENT_ID_MARGIN = 0.95
 
+# The same for the seller's batch commands (9,000 offer changes a minute each): the command
+# phases of a repricing or a stock sync run at this budget, so their time is 1/margin of the
+# least Allegro allows. The margin leaves room for one command on top of a full minute.
+COMMAND_MARGIN = 0.95
+# The most offers one command should carry (Allegro takes 1,000): a sliding minute then holds
+# at most a minute at the command budget plus one command, and a second's worth of it to spare
+# for the jitter between a command's turn and its arrival: 9,000 x 0.05 - 9,000 x 0.95 / 60
+# = 307 under Allegro's 9,000 offer changes a minute.
+LARGEST_COMMAND = 300
+
 
 @dataclass(frozen=True)
 class AllegroSettings:
@@ -119,27 +129,16 @@ class AllegroSettings:
             "product-offers:GET": 3500 * 0.93,
             "product-offers:PATCH": 2500 * 0.93,
             "product-offers:POST": 2400 * 0.93,
-            "price-commands": 9000 * 0.9,  # offer changes per minute
-            "quantity-commands": 9000 * 0.9,
-            "publication-commands": 9000 * 0.9,
-            "modification-commands": 9000 * 0.9,
+            # Offer changes per minute. A command is charged all its offers at once, so a
+            # sliding minute holds at most a minute at this rate plus one command: at most
+            # COMMAND_MARGIN x 9,000 + the largest command (LARGEST_COMMAND).
+            "price-commands": 9000 * COMMAND_MARGIN,
+            "quantity-commands": 9000 * COMMAND_MARGIN,
+            "publication-commands": 9000 * COMMAND_MARGIN,
+            "modification-commands": 9000 * COMMAND_MARGIN,
             "matching-categories": 5 * 60 * 0.9,
             "fee-preview": 25 * 60 * 0.9,
             "shipments": 50 * 60 * 0.9,
-        }
-    )
-    # Resources Allegro limits per second get bursts of one second's worth, not ten; so do the
-    # product-offers classes, which run at their budget for minutes on end: Allegro counts
-    # them in a sliding minute, and a ten-second burst on top of a full minute's rate would
-    # exceed it.
-    per_second_classes: frozenset[str] = frozenset(
-        {
-            "matching-categories",
-            "fee-preview",
-            "shipments",
-            "product-offers:GET",
-            "product-offers:PATCH",
-            "product-offers:POST",
         }
     )
     block_seconds: float = 60.0
@@ -427,11 +426,10 @@ class AllegroClient:
             )
             limit = self.settings.seller_limits.get(kind)
             if account_id and limit:
-                burst = 1.0 if kind in self.settings.per_second_classes else 10.0
                 await acquire(
                     self.budgets,
                     f"seller:{account_id}:{kind}",
-                    Limit(limit, burst),
+                    Limit(limit),
                     cost,
                     deadline=send_by,
                 )

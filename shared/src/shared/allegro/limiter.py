@@ -29,13 +29,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 class Limit:
     """`per_minute` calls (or offer changes) per minute, in bursts of `burst_seconds`' worth.
 
-    A bucket of a whole minute would let a minute's calls out in one second, which Allegro
-    answers with 429s on its per-second resources (and its leaky buckets); ten seconds' worth
-    keeps the average and a modest burst.
+    Allegro counts every limit in a sliding window: whatever a bucket lets out at once comes on
+    top of a full window at the budget's rate. One second's worth keeps that excess to a
+    sixtieth of a minute, which the budgets' margins absorb; ten seconds' worth did not.
     """
 
     per_minute: float
-    burst_seconds: float = 10.0
+    burst_seconds: float = 1.0
 
     @property
     def per_second(self) -> float:
@@ -46,7 +46,8 @@ class Limit:
         return max(1.0, self.per_second * self.burst_seconds)
 
     def clamp(self, amount: float) -> float:
-        """A call bigger than the bucket (a 1,000-offer command) waits for a full bucket."""
+        """For `take`, which never lets a bucket go below zero: a call bigger than the bucket
+        waits for a full bucket instead of forever. `reserve` charges the whole amount."""
         return min(amount, self.capacity)
 
 
@@ -60,7 +61,9 @@ class Budgets(Protocol):
     ) -> tuple[bool, float]:
         """Take `amount` now, to be used after the returned wait: (True, wait). Nothing is
         taken while `key` is blocked, nor when the wait would exceed `max_wait`: (False, the
-        seconds until the block ends or the tokens would be there)."""
+        seconds until the block ends or the tokens would be there). An amount bigger than the
+        bucket (a command of many offers) is charged whole: it waits until the budget's rate
+        has earned it, so a big command spends as much of the budget as its offers."""
         ...
 
     async def blocked_for(self, key: str) -> float:
@@ -94,7 +97,6 @@ class MemoryBudgets:
     async def reserve(
         self, key: str, limit: Limit, amount: float = 1.0, max_wait: float | None = None
     ) -> tuple[bool, float]:
-        amount = limit.clamp(amount)
         now = time.monotonic()
         blocked = self._blocked.get(key, 0.0) - now
         if blocked > 0:
@@ -211,7 +213,7 @@ class PostgresBudgets:
             "key": key,
             "capacity": limit.capacity,
             "rate": limit.per_second,
-            "amount": limit.clamp(amount),
+            "amount": amount,
             "max_wait": max_wait,
         }
         async with self.engine.connect() as conn:
