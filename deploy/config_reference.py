@@ -187,7 +187,10 @@ def default_of(name: str, info: FieldInfo) -> tuple[str, tuple[str, ...]]:
 
 
 def variables(service: str) -> list[Variable]:
-    cls = settings_class(service)
+    return variables_of(settings_class(service))
+
+
+def variables_of(cls: type[BaseSettings]) -> list[Variable]:
     prefix = str(cls.model_config.get("env_prefix", ""))
     docs = docs_of(cls)
     result = []
@@ -248,7 +251,8 @@ def render() -> str:
         "| variable | fallback | type | default | what |",
         "| --- | --- | --- | --- | --- |",
     ]
-    reference = {v.field: v for v in per_service["catalog"]}
+    # The shared defaults, from the base class: a service that overrides one is listed below.
+    reference = {v.field: v for v in variables_of(ServiceSettings)}
     for name in ServiceSettings.model_fields:
         v = reference[name]
         variable = "`<SERVICE>_" + name.upper() + "`"

@@ -19,6 +19,11 @@ class Settings(ServiceSettings):
     import_max_bytes: int = 2 * 1024**3
     # A selection may name up to 200,000 SKUs: more than the shared 1 MB JSON limit.
     selection_max_bytes: int = 32 * 1024**2
+    # A SupplierProductsChanged carries hundreds of products: a few messages per transaction
+    # keep CatalogUpdated flowing to pricing and offers while the next are applied. At the
+    # shared 100, a 45,000-product burst went into two transactions, the second of 41,500
+    # products and over two minutes, in which nothing reached pricing or offers.
+    consumer_batch_size: int = 8
     # A fixed list of account ids instead of asking auth which accounts exist: for benchmarks
     # and scripts that run this service without auth. Unset (the default): auth is asked.
     known_accounts: list[str] | None = None
