@@ -446,6 +446,15 @@ def test_offers_readiness_progress_and_pause(stack: Stack, account: str) -> None
     assert retried.code == 0 and "retried 0 offer(s)" in retried.stdout
     plan = stack.mci("offers", "dry-run", account, "--json")
     assert plan.code == 0 and plan.json()["would"]["create"]["count"] == 0
+    refused = stack.mci("offers", "refused-images", account)
+    assert refused.code == 0 and "nothing" in refused.stdout, refused.stderr
+    forgot = stack.mci("offers", "forget-refused-images", account, "--url", "https://x.example/1")
+    assert forgot.code == 0 and "forgot 0 refused image(s)" in forgot.stdout, forgot.stderr
+    forgot_all = stack.mci("offers", "forget-refused-images", account, "--json")
+    assert forgot_all.json() == {"forgotten": 0, "urls": [], "offers_to_edit": []}
+    bad_url = stack.mci("offers", "forget-refused-images", account, "--url", "")
+    assert bad_url.code == 1 and "offers: 422" in bad_url.stderr
+    no_traceback(bad_url.stderr)
     missing = stack.mci("offers", "show", account, "SKU-NONE")
     assert missing.code == 1 and "offers: 404 not_found" in missing.stderr
     no_traceback(missing.stderr)

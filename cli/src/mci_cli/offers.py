@@ -1,5 +1,5 @@
 """`mci offers`: an account's readiness, publication progress, offers and their reasons,
-retries, dry runs, pause and resume, drift and reconcile (offers)."""
+retries, dry runs, pause and resume, refused images, drift and reconcile (offers)."""
 
 from __future__ import annotations
 
@@ -150,6 +150,41 @@ def retry(
     with state(ctx).api("offers") as api:
         found = api.post(f"/accounts/{account}/offers/retry", body)
     emit(found, as_json, lambda: out.print(f"retried {found['retried']} offer(s)"))
+
+
+@app.command("refused-images")
+def refused_images(ctx: typer.Context, account: Account, as_json: JsonFlag = False) -> None:
+    """Supplier images Allegro refused to upload (all pages): its answer, when, and from when
+    offers try the URL again (until then they leave it out)."""
+    with state(ctx).api("offers") as api:
+        found = api.get_all(f"/accounts/{account}/images/refused")
+    emit(
+        found,
+        as_json,
+        lambda: table(found, ["url", "reason", "refused_at", "uploaded_again_from"], "refused"),
+    )
+
+
+@app.command("forget-refused-images")
+def forget_refused_images(
+    ctx: typer.Context,
+    account: Account,
+    url: Annotated[list[str] | None, typer.Option("--url", help="Only these URLs")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """The supplier fixed these images (every refused one without --url): upload them again
+    now, and give the offers that left one out their gallery again."""
+    body: dict[str, Any] = {"urls": url} if url else {}
+    with state(ctx).api("offers") as api:
+        found = api.post(f"/accounts/{account}/images/refused/forget", body)
+    emit(
+        found,
+        as_json,
+        lambda: out.print(
+            f"forgot {found['forgotten']} refused image(s);"
+            f" {len(found['offers_to_edit'])} offer(s) get their gallery again"
+        ),
+    )
 
 
 @app.command("dry-run")

@@ -3,12 +3,15 @@
 share uploaded once, an upload Allegro refuses left out (and said in the history) without
 blocking the offer and not tried again by the next offers until its refusal is old, a transient
 upload failure retried (and not remembered), a new cover sent as a PATCH, the description's
-images sent as Allegro-hosted ones. Two replicas on real PostgreSQL and RabbitMQ."""
+images sent as Allegro-hosted ones; the operator lists the refused URLs and forgets the ones
+the supplier fixed, and the offers that left one out get them. Two replicas on real PostgreSQL
+and RabbitMQ."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -61,6 +64,13 @@ def history_notes(offer: dict[str, Any], code: str) -> list[str]:
         for h in offer["history"]
         if h["reason"] and h["reason"].get("code") == code
     ]
+
+
+def unavailable_answers(service: Service) -> int:
+    """The 503s the emulator answered. A fault answers before routing: its row has no
+    operation, only its status."""
+    rows = service.emulator.admin("GET", "/counters")["requests"]
+    return sum(r["count"] for r in rows if r["status"] == 503)
 
 
 async def test_the_suppliers_images_are_uploaded_and_sent_cover_first(service: Service) -> None:
@@ -123,13 +133,7 @@ async def test_a_refused_upload_leaves_its_image_out_and_the_offer_goes_on(
 async def test_an_upload_allegro_fails_to_answer_is_retried(service: Service) -> None:
     seller = await service.ready_seller()
     images = supplier_images(1)
-
-    def failures() -> int:
-        # A fault answers before routing: its row has no operation, only its status.
-        rows = service.emulator.admin("GET", "/counters")["requests"]
-        return sum(r["count"] for r in rows if r["status"] == 503)
-
-    failures_before = failures()
+    failures_before = unavailable_answers(service)
     service.emulator.admin(
         "PUT", "/faults", {"errorShare": 1.0, "errorStatus": 503, "pathPrefix": "/sale/images"}
     )
@@ -137,7 +141,7 @@ async def test_an_upload_allegro_fails_to_answer_is_retried(service: Service) ->
         sku = await service.send(seller.account, {**service.row(), "images": images})
 
         async def refused_once() -> bool:
-            return failures() > failures_before
+            return unavailable_answers(service) > failures_before
 
         await wait_until(refused_once, within=30)
         held = await service.offer(seller.account, sku)
@@ -252,12 +256,7 @@ async def test_an_image_allegro_refused_is_not_uploaded_again(service: Service) 
 async def test_a_transient_upload_failure_is_not_remembered(service: Service) -> None:
     seller = await service.ready_seller()
     [flaky] = supplier_images(1)
-
-    def failures() -> int:
-        rows = service.emulator.admin("GET", "/counters")["requests"]
-        return sum(r["count"] for r in rows if r["status"] == 503)
-
-    failures_before = failures()
+    failures_before = unavailable_answers(service)
     service.emulator.admin(
         "PUT", "/faults", {"errorShare": 1.0, "errorStatus": 503, "pathPrefix": "/sale/images"}
     )
@@ -265,7 +264,7 @@ async def test_a_transient_upload_failure_is_not_remembered(service: Service) ->
         first = await service.send(seller.account, {**service.row(), "images": [flaky]})
 
         async def failed_once() -> bool:
-            return failures() > failures_before
+            return unavailable_answers(service) > failures_before
 
         await wait_until(failed_once, within=30)
     finally:
@@ -300,3 +299,70 @@ async def test_a_refused_image_is_tried_again_once_its_refusal_is_old(
         offer = await service.wait_state(seller.account, second, "active")
         assert images_on_allegro(service, seller, second) == hosted(service, seller)[fixed]
         assert not history_notes(offer, "image_not_uploaded")
+
+
+async def test_the_operator_sees_refused_images_and_forgets_one_the_supplier_fixed(
+    service: Service,
+) -> None:
+    seller = await service.ready_seller()
+    broken, alone, kept = supplier_images(3)
+    service.emulator.admin("PUT", "/images/refused", {"urls": [broken, alone]})
+    try:
+        sku = await service.send(seller.account, {**service.row(), "images": [broken, kept]})
+        await service.wait_state(seller.account, sku, "active")
+        only = await service.send(seller.account, {**service.row(), "images": [alone]})
+        await service.wait_state(seller.account, only, "active")
+    finally:
+        # The supplier fixed both: Allegro takes them now.
+        service.emulator.admin("PUT", "/images/refused", {"urls": []})
+    refused_url = f"/accounts/{seller.account}/images/refused"
+
+    first = await service.http.get(refused_url, params={"limit": 1})
+    assert first.status_code == 200, first.text
+    [one] = first.json()["items"]
+    rest = await service.http.get(refused_url, params={"after": first.json()["next"]})
+    [two] = rest.json()["items"]
+    assert [one["url"], two["url"]] == sorted([broken, alone])
+    assert rest.json()["next"] is None
+    for item in (one, two):
+        assert "DownloadError" in item["reason"]
+        refused_at = datetime.fromisoformat(item["refused_at"])
+        again = datetime.fromisoformat(item["uploaded_again_from"])
+        assert again - refused_at == timedelta(days=7)
+
+    # Bad input: nothing forgotten.
+    bodies: list[dict[str, Any]] = [{"urls": []}, {"urls": [""]}, {"url": broken}]
+    for body in bodies:
+        bad = await service.http.post(f"{refused_url}/forget", json=body)
+        assert bad.status_code == 422, bad.text
+    assert len((await service.http.get(refused_url)).json()["items"]) == 2
+
+    forgot = await service.http.post(f"{refused_url}/forget", json={"urls": [broken]})
+    assert forgot.status_code == 200, forgot.text
+    assert forgot.json() == {"forgotten": 1, "urls": [broken], "offers_to_edit": [sku]}
+    [left] = (await service.http.get(refused_url)).json()["items"]
+    assert left["url"] == alone
+
+    # The offer that left the image out gets it, cover first, as an edit of its gallery.
+    async def regalleried() -> bool:
+        uploads = hosted(service, seller)
+        return broken in uploads and images_on_allegro(service, seller, sku) == [
+            uploads[broken][0],
+            uploads[kept][0],
+        ]
+
+    await wait_until(regalleried, within=30)
+    assert alone not in hosted(service, seller)  # still remembered: not tried
+
+    everything = await service.http.post(f"{refused_url}/forget", json={})
+    assert everything.json() == {"forgotten": 1, "urls": [alone], "offers_to_edit": [only]}
+    assert (await service.http.get(refused_url)).json()["items"] == []
+
+    # The offer that showed the catalogue product's images now shows the supplier's.
+    async def supplier_shown() -> bool:
+        uploads = hosted(service, seller)
+        return alone in uploads and images_on_allegro(service, seller, only) == uploads[alone]
+
+    await wait_until(supplier_shown, within=30)
+    nothing = await service.http.post(f"{refused_url}/forget", json={"urls": [broken]})
+    assert nothing.json() == {"forgotten": 0, "urls": [], "offers_to_edit": []}

@@ -200,6 +200,43 @@ async def retry_sync(
     return {"retried": retried}
 
 
+# --- images Allegro refused --------------------------------------------------------------------
+
+
+@router.get("/images/refused")
+async def list_refused_images(
+    _: Viewer, account_id: KnownAccount, page: PageQuery, deps: Deps
+) -> Page[dict[str, Any]]:
+    """Supplier image URLs whose upload Allegro refused, by URL: Allegro's answer, when, and
+    from when offers will try the URL again (until then they leave it out)."""
+    return await deps.units.read(
+        handlers.image_refusals,
+        c.ListImageRefusals(account_id, deps.settings.image_refusal_retry_seconds, page),
+    )
+
+
+class ForgetRefusals(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    urls: list[Annotated[str, Field(min_length=1, max_length=2048)]] | None = Field(
+        default=None, min_length=1, max_length=10_000
+    )
+
+
+@router.post("/images/refused/forget")
+async def forget_refused_images(
+    who: Operator, account_id: KnownAccount, body: ForgetRefusals, deps: Deps
+) -> dict[str, Any]:
+    """The supplier fixed these images (all refused ones if no URL is given): they are uploaded
+    again at once, and the offers on Allegro that left one out get their gallery again."""
+    return await deps.units.handle(
+        handlers.forget_image_refusals,
+        c.ForgetImageRefusals(
+            account_id, None if body.urls is None else tuple(body.urls), who.subject
+        ),
+    )
+
+
 @router.get("/offers/{sku}")
 async def get_offer(_: Viewer, account_id: KnownAccount, sku: Sku, deps: Deps) -> dict[str, Any]:
     """The offer, its transitions with their causes, the reason in plain words and Allegro's

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -29,9 +30,12 @@ from shared.events import (
     OfferPublished,
     PriceComputed,
 )
+from shared.logs import get_logger
 from shared.messaging.consumer import Handler
 from shared.pagination import Page, page_of
 from shared.uow import UnitOfWork
+
+log = get_logger(__name__)
 
 READY = "ready"
 NOT_READY = "not_ready"
@@ -649,6 +653,31 @@ async def retry_offers(command: c.RetryOffers, uow: UnitOfWork) -> dict[str, Any
     return {"retried": len(rows), "skus": [r["sku"] for r in rows]}
 
 
+async def forget_image_refusals(command: c.ForgetImageRefusals, uow: UnitOfWork) -> dict[str, Any]:
+    """Refused image URLs forgotten: the next offer showing one uploads it again, and each
+    offer on Allegro that left one out has its gallery sent again (uploading it)."""
+    repo = uow.repository(OffersRepository)
+    forgotten = await repo.forget_refusals(command.account_id, command.sources)
+    regallery: list[str] = []
+    if forgotten:
+        account = await repo.account(command.account_id)
+        cause = f"refused image forgotten by {command.by}"
+        for row in await repo.offers_showing(command.account_id, forgotten):
+            if not set(forgotten) & set(wanted_sources(row["content"])):
+                continue  # past the gallery's size: never sent
+            regallery.append(row["sku"])
+            await _reconsider(repo, account, {**row, "sent_images": None}, cause)
+        await repo.forget_sent_images(command.account_id, regallery)
+    log.info(
+        "image_refusals_forgotten",
+        account_id=command.account_id,
+        by=command.by,
+        forgotten=len(forgotten),
+        offers=len(regallery),
+    )
+    return {"forgotten": len(forgotten), "urls": forgotten, "offers_to_edit": regallery}
+
+
 # --- queries -----------------------------------------------------------------------------------
 
 
@@ -720,6 +749,26 @@ async def offer(query: c.GetOffer, uow: UnitOfWork) -> dict[str, Any]:
         },
         "history": await repo.transitions(query.account_id, query.sku),
     }
+
+
+async def image_refusals(query: c.ListImageRefusals, uow: UnitOfWork) -> Page[dict[str, Any]]:
+    rows = await uow.repository(OffersRepository).refusals(
+        query.account_id, query.page.after, query.page.fetch
+    )
+    page = page_of(rows, query.page, lambda r: str(r["source_url"]))
+    retry = timedelta(seconds=query.retry_seconds)
+    return Page[dict[str, Any]](
+        items=[
+            {
+                "url": r["source_url"],
+                "reason": r["reason"],
+                "refused_at": r["refused_at"],
+                "uploaded_again_from": r["refused_at"] + retry,
+            }
+            for r in page.items
+        ],
+        next=page.next,
+    )
 
 
 # Client ID calls of each offer created, besides its images' uploads: the create and the

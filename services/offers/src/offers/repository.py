@@ -699,6 +699,54 @@ class OffersRepository:
             ],
         )
 
+    async def refusals(
+        self, account_id: str, after: str | None, fetch: int
+    ) -> list[dict[str, Any]]:
+        """The account's refused image URLs, by URL."""
+        rows = await self.connection.execute(
+            sa.text(
+                "SELECT source_url, reason, refused_at FROM refused_images WHERE account_id = :a"
+                " AND (CAST(:after AS text) IS NULL OR source_url > :after)"
+                " ORDER BY source_url LIMIT :n"
+            ),
+            {"a": account_id, "after": after, "n": fetch},
+        )
+        return [dict(r._mapping) for r in rows]
+
+    async def forget_refusals(self, account_id: str, sources: Sequence[str] | None) -> list[str]:
+        """Refusals dropped (these URLs, or all of the account's): the URLs forgotten, sorted."""
+        rows = await self.connection.execute(
+            sa.text(
+                "DELETE FROM refused_images WHERE account_id = :a"
+                " AND (CAST(:sources AS text[]) IS NULL"
+                " OR source_url = ANY(CAST(:sources AS text[]))) RETURNING source_url"
+            ),
+            {"a": account_id, "sources": None if sources is None else list(sources)},
+        )
+        return sorted(r.source_url for r in rows)
+
+    async def offers_showing(self, account_id: str, sources: Sequence[str]) -> list[dict[str, Any]]:
+        """Offers on Allegro whose catalogue images include one of these URLs, locked."""
+        rows = await self.connection.execute(
+            sa.text(
+                f"SELECT {_OFFER_COLUMNS} FROM offers WHERE account_id = :a"
+                " AND offer_id IS NOT NULL AND jsonb_typeof(content->'images') = 'array'"
+                " AND content->'images' ?| CAST(:sources AS text[]) ORDER BY sku FOR UPDATE"
+            ),
+            {"a": account_id, "sources": list(sources)},
+        )
+        return [dict(r._mapping) for r in rows]
+
+    async def forget_sent_images(self, account_id: str, skus: Sequence[str]) -> None:
+        """These offers' galleries count as never sent: the next step sends them again."""
+        await self.connection.execute(
+            sa.text(
+                "UPDATE offers SET sent_images = NULL WHERE account_id = :a"
+                " AND sku = ANY(CAST(:skus AS text[]))"
+            ),
+            {"a": account_id, "skus": list(skus)},
+        )
+
     async def images_used(self, account_id: str, locations: list[str]) -> None:
         """Images an offer was created or edited with: Allegro keeps them now."""
         await self.connection.execute(

@@ -205,6 +205,25 @@ class GetOffer:
 
 
 @dataclass(frozen=True)
+class ListImageRefusals:
+    """The image URLs whose upload Allegro refused; each is tried again `retry_seconds` after
+    its refusal."""
+
+    account_id: str
+    retry_seconds: float
+    page: PageRequest = field(default_factory=PageRequest)
+
+
+@dataclass(frozen=True)
+class ForgetImageRefusals:
+    """The supplier fixed these images (None: every refused one): upload them again at once."""
+
+    account_id: str
+    sources: tuple[str, ...] | None
+    by: str
+
+
+@dataclass(frozen=True)
 class GetProgress:
     account_id: str
     window_seconds: float
