@@ -10,9 +10,9 @@ throw-away database and vhost, told the same factor (`OFFERS_ALLEGRO_RATE_LIMIT_
 read-back delay divided by it). The seller gets its after-sales settings and shipping price list
 from the emulator, the readiness check creates its responsible producer.
 
-Three phases, each against its floor: the least time the emulator's configured, scaled limits
-allow for the work the phase sent, read from its `/__admin/config` and `/__admin/counters`
-(never assumed here); 429s are read from the emulator too.
+The first three phases are each against their floor: the least time the emulator's configured,
+scaled limits allow for the work the phase sent, read from its `/__admin/config` and
+`/__admin/counters` (never assumed here); 429s are read from the emulator too.
 
 - Creation: from the first CatalogUpdated (250 items each, then their PriceComputed, as catalog
   and pricing send them) published on mci.events to the last OfferPublished / OfferFailed in a
@@ -26,6 +26,9 @@ allow for the work the phase sent, read from its `/__admin/config` and `/__admin
 - Stock: CatalogUpdated (a new revision) with a new stock for every live offer, the same way on
   the quantity-change commands; and per offer, its stock change published -> the task that
   applied it scheduled (the command carrying it accepted with 201), p95.
+- Single stock changes: 40 changes one at a time on the settled account, each its own
+  CatalogUpdated, to its command accepted, p95 (target 5 s): what a sale or a supplier's update
+  waits when nothing else is queued.
 
 Between phases the service settles (read-backs done, nothing to send) off the clock.
 Writes bench/results/offers.json.
@@ -91,6 +94,9 @@ FIRST_PRICE = Decimal("49.90")
 NEW_PRICES = (Decimal("54.90"), Decimal("59.90"), Decimal("64.90"), Decimal("69.90"))
 FIRST_STOCK = 10
 NEW_STOCK = 7
+# Stock changes sent one at a time at the end; "a stock change reaches Allegro in seconds".
+SINGLE_CHANGES = 40
+SINGLE_CHANGE_TARGET = 5.0
 PRODUCER = responsible_producer("Fabryka Benchmarkowa", "Fabryka Benchmarkowa sp. z o.o.")
 SAFETY = SAFETY_INFORMATION
 
@@ -548,10 +554,64 @@ async def stock_update(run: Run) -> list[dict[str, Any]]:
     return figures
 
 
+async def single_stock_changes(run: Run) -> list[dict[str, Any]]:
+    """One stock change at a time on the settled account (a sale, a supplier's update): each
+    CatalogUpdated published -> the quantity command carrying it accepted by the emulator, with
+    nothing else queued, so the latency is the service's own (its gather, plan and PUT)."""
+    load_before = load_average()
+    await settled(run)
+    before = await commands(run, "quantity")
+    chosen = run.live()[:SINGLE_CHANGES]
+    published: dict[str, float] = {}
+    for n, item in enumerate(chosen):
+        stock = NEW_STOCK + 1 + n % 3
+        change = CatalogUpdated(
+            account_id=ACCOUNT,
+            items=[item.model_copy(update={"revision": 3, "stock": stock})],
+        )
+        [published[item.sku]] = await publish(
+            run, [(message_of(change, "catalog"), change.routing_key)]
+        )
+        await until_sent(run, "o.sent_stock = w.v::int", {item.sku: str(stock)}, within=120)
+        await asyncio.sleep(1.0)  # apart: each change is alone in its command
+    new = [i for i in await commands(run, "quantity") if i not in before]
+    tasks = await tasks_of(run, "quantity", new)
+    state = await on_allegro(run)
+    sku_of = {str(o["id"]): sku for sku, offers in state.items() for o in offers}
+    accepted: dict[str, float] = {}
+    applied: dict[str, float] = {}
+    for task in tasks:
+        sku = sku_of.get(str(task["offer"]["id"]))
+        if sku in published and task["status"] == "SUCCESS":
+            accepted[sku] = moment(task["scheduledAt"]) - published[sku]
+            applied[sku] = moment(task["finishedAt"]) - published[sku]
+    latencies = list(accepted.values())
+    on_allegro_p95 = percentile(list(applied.values()), 0.95) if applied else float("nan")
+    load = load_note(load_before)
+    return [
+        {
+            "figure": "single_stock_change_to_command_accepted_p95",
+            "value": round(percentile(latencies, 0.95), 2) if latencies else None,
+            "unit": "s",
+            "target": SINGLE_CHANGE_TARGET,
+            "better": "lower",
+            "note": f"{len(chosen)} stock changes one at a time, each its own CatalogUpdated"
+            f" on the settled account of {len(run.live())} live offers -> the quantity command"
+            f" carrying it accepted by the emulator (the task's scheduledAt): {len(latencies)}"
+            f" measured, p50 {percentile(latencies, 0.5):.2f} s, max {max(latencies):.2f} s;"
+            f" applied on the emulator (finishedAt) p95 {on_allegro_p95:.2f} s;"
+            f" {len(new)} commands; {load}"
+            if latencies
+            else "no task applied a single stock change",
+        }
+    ]
+
+
 PHASES: list[Callable[[Run], Awaitable[list[dict[str, Any]]]]] = [
     creation,
     repricing,
     stock_update,
+    single_stock_changes,
 ]
 
 
