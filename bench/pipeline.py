@@ -44,6 +44,7 @@ import secrets
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -298,35 +299,38 @@ async def measure(
     }
 
 
-def allegro_calls(exposition: str) -> int:
-    """The Allegro calls a service made that Allegro answered (not 429), from its /metrics."""
+def counter_total(exposition: str, name: str, keep: Callable[[dict[str, str]], bool]) -> int:
+    """The sum of a counter's samples (`<name>_total`) whose labels `keep` takes, from a
+    service's /metrics text."""
     return int(
         sum(
             sample.value
             for family in text_string_to_metric_families(exposition)
-            if family.name == "mci_allegro_requests"
+            if family.name == name
             for sample in family.samples
-            if sample.name == "mci_allegro_requests_total"
-            and sample.labels.get("status") != "429"
-            and sample.labels.get("endpoint_class") != "oauth"
+            if sample.name == f"{name}_total" and keep(sample.labels)
         )
+    )
+
+
+def allegro_calls(exposition: str) -> int:
+    """The Allegro calls a service made that Allegro answered (not 429), from its /metrics."""
+    return counter_total(
+        exposition,
+        "mci_allegro_requests",
+        lambda labels: labels.get("status") != "429" and labels.get("endpoint_class") != "oauth",
     )
 
 
 async def catalog_consumed(platform: Platform) -> int:
     """The upstream product messages catalog has settled so far: handled (or a duplicate) or
     dead-lettered; one it will retry is not settled yet."""
-    exposition = (await platform.http.get(platform.url("catalog") + "/metrics")).text
-    return int(
-        sum(
-            sample.value
-            for family in text_string_to_metric_families(exposition)
-            if family.name == "mci_messages_consumed"
-            for sample in family.samples
-            if sample.name == "mci_messages_consumed_total"
-            and sample.labels.get("queue") == SUPPLIER_PRODUCTS.name
-            and sample.labels.get("result") != "retried"
-        )
+    return counter_total(
+        (await platform.http.get(platform.url("catalog") + "/metrics")).text,
+        "mci_messages_consumed",
+        lambda labels: (
+            labels.get("queue") == SUPPLIER_PRODUCTS.name and labels.get("result") != "retried"
+        ),
     )
 
 
