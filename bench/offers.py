@@ -234,6 +234,11 @@ async def on_allegro(run: Run) -> dict[str, list[dict[str, Any]]]:
     return found
 
 
+async def skus_by_offer_id(run: Run) -> dict[str, str]:
+    """The seller's offers on the emulator: Allegro's offer id -> SKU (a task names the offer)."""
+    return {str(o["id"]): sku for sku, offers in (await on_allegro(run)).items() for o in offers}
+
+
 async def until_sent(run: Run, column_matches: str, wanted: dict[str, str], within: float) -> int:
     """Until every SKU of `wanted` has its value sent (per the service's database) or is held
     after a failure; the held ones' count."""
@@ -521,8 +526,7 @@ async def stock_update(run: Run) -> list[dict[str, Any]]:
         stocked,
     )
     published = {sku: at for skus, at in zip(skus_of, sent_at, strict=True) for sku in skus}
-    state = await on_allegro(run)
-    sku_of = {str(o["id"]): sku for sku, offers in state.items() for o in offers}
+    sku_of = await skus_by_offer_id(run)
     accepted: dict[str, float] = {}
     for task in done:
         sku = sku_of.get(str(task["offer"]["id"]))
@@ -576,8 +580,7 @@ async def single_stock_changes(run: Run) -> list[dict[str, Any]]:
         await asyncio.sleep(1.0)  # apart: each change is alone in its command
     new = [i for i in await commands(run, "quantity") if i not in before]
     tasks = await tasks_of(run, "quantity", new)
-    state = await on_allegro(run)
-    sku_of = {str(o["id"]): sku for sku, offers in state.items() for o in offers}
+    sku_of = await skus_by_offer_id(run)
     accepted: dict[str, float] = {}
     applied: dict[str, float] = {}
     for task in tasks:

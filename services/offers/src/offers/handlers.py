@@ -662,8 +662,9 @@ async def forget_image_refusals(command: c.ForgetImageRefusals, uow: UnitOfWork)
     if forgotten:
         account = await repo.account(command.account_id)
         cause = f"refused image forgotten by {command.by}"
+        urls = set(forgotten)
         for row in await repo.offers_showing(command.account_id, forgotten):
-            if not set(forgotten) & set(wanted_sources(row["content"])):
+            if not urls & set(wanted_sources(row["content"])):
                 continue  # past the gallery's size: never sent
             regallery.append(row["sku"])
             await _reconsider(repo, account, {**row, "sent_images": None}, cause)
