@@ -328,7 +328,7 @@ async def test_two_worker_processes_share_the_budget_and_never_exceed_it(
         await bus.probe(*OFFER_EVENTS)
         shop = Shop(emulator, clients[0], bus, engine, account, login)
         emulator.admin("DELETE", "/counters")
-        skus = await shop.send(rows[:120])
+        skus = await shop.send(rows[:80])
         await shop.wait_all_active(len(skus), within=300)
         counters = emulator.admin("GET", "/counters")
         metrics = [(await client.get("/metrics")).text for client in clients]
