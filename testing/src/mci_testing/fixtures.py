@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Iterator
@@ -12,7 +11,7 @@ from typing import Protocol
 
 import pytest
 
-from mci_testing import infra
+from mci_testing import cleanup, infra
 from mci_testing.bigbuy import bigbuy_emulator
 from mci_testing.emulator import allegro_emulator
 from shared.db import migrate
@@ -64,8 +63,7 @@ async def make_database(pg_admin_url: str, run_tag: str) -> AsyncIterator[MakeDa
         return url
 
     yield make
-    if not os.environ.get("MCI_KEEP_TEST_RESOURCES"):
-        await infra.drop_databases(pg_admin_url, created)
+    cleanup.in_background(pg_admin_url, databases=created)
 
 
 @pytest.fixture(scope="session")
@@ -83,8 +81,7 @@ def amqp_vhost(vhost_admin: infra.VhostAdmin, run_tag: str) -> Iterator[str]:
     vhost = f"{infra.VHOST_PREFIX}{run_tag.replace('_', '-')}"
     vhost_admin.create(vhost)
     yield vhost
-    if not os.environ.get("MCI_KEEP_TEST_RESOURCES"):
-        vhost_admin.delete(vhost)
+    cleanup.in_background(vhosts=[vhost])
 
 
 @pytest.fixture(scope="session")
@@ -111,9 +108,7 @@ def make_amqp_url(vhost_admin: infra.VhostAdmin, amqp_vhost: str) -> Iterator[Ma
         return infra.with_vhost(infra.base_amqp_url(), vhost)
 
     yield make
-    if not os.environ.get("MCI_KEEP_TEST_RESOURCES"):
-        for vhost in created:
-            vhost_admin.delete(vhost)
+    cleanup.in_background(vhosts=created)
 
 
 __all__ = ["MakeAmqpUrl", "MakeDatabase", "allegro_emulator", "bigbuy_emulator"]
