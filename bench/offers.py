@@ -386,6 +386,8 @@ async def command_phase(
     tasks = await tasks_of(run, kind, list(new))
     done = [t for t in tasks if t["status"] == "SUCCESS"]
     took = max(moment(t["finishedAt"]) for t in done) - started if done else float("nan")
+    # What the service takes to start: the events handled and the first command planned.
+    first = min(moment(t["scheduledAt"]) for t in done) - started if done else float("nan")
     changes = sum(new.values())
     limit = f"offer-changes:{kind}:minute"
     change_floor = changes / per_second(config, limit)
@@ -414,7 +416,8 @@ async def command_phase(
         f"{changes} offer changes in {len(new)} commands ({len(tasks) - len(done)} tasks"
         f" failed), at {spec['limit']}/{spec['window_seconds']:g} s x scale"
         f" {config['rate_limit_scale']:g} = {per_second(config, limit):.1f}/s (floor"
-        f" {change_floor:.1f} s); {calls} calls on the Client ID at"
+        f" {change_floor:.1f} s), the first accepted {first:.1f} s after the first event;"
+        f" {calls} calls on the Client ID at"
         f" {per_second(config, 'client'):.1f}/s (floor {client_floor:.1f} s); calls answered: "
         + calls_by_operation(counters)
     )
