@@ -91,9 +91,9 @@ class ServiceSettings(BaseSettings):
         default_factory=lambda: _env("ENVIRONMENT", "development")  # type: ignore[arg-type]
     )
     database_url: str = ""
-    # Connections this process keeps open to its database (as many again in bursts). One
-    # variable for every service: a machine running the whole platform (make run, the tests)
-    # sizes them all at once against PostgreSQL's max_connections.
+    # Connections to its database: this process opens up to twice this many, as it needs them,
+    # and keeps them. One variable for every service: a machine running the whole platform
+    # (make run, the tests) sizes them all at once against PostgreSQL's max_connections.
     database_pool_size: int = Field(
         default_factory=lambda: int(_env("MCI_DATABASE_POOL_SIZE", "10")), ge=1
     )
