@@ -29,6 +29,9 @@ class FakePricingRepository:
         self.holds: dict[uuid.UUID, Hold] = {}
         self.categories: dict[str, CategoryRow] = {}
 
+    async def lock_rules(self, account_id: str, *, shared: bool = False) -> None:
+        """One unit of work at a time here: nothing to wait for."""
+
     async def upsert_items(self, account_id: str, items: Sequence[Product]) -> set[str]:
         applied = set()
         for item in items:

@@ -23,6 +23,8 @@ from mci_testing.bus import Bus, Probe, envelope_of
 from mci_testing.emulator import EmulatorHandle, start_emulator
 from mci_testing.fixtures import MakeDatabase
 from mci_testing.infra import wait_until
+from pricing import handlers
+from pricing.domain import commands as c
 from pricing.main import MIGRATIONS, build
 from pricing.repository import PricingRepository
 from pricing.settings import Settings
@@ -32,6 +34,7 @@ from shared.db import create_engine
 from shared.events import CatalogItem, CatalogUpdated, Envelope, Money, PriceComputed
 from shared.security import issue_token
 from shared.service import create_app
+from shared.uow import unit_of_work
 
 
 @dataclass
@@ -691,6 +694,62 @@ async def test_an_older_rule_version_never_overwrites_a_newer_price_at_the_same_
         await save(rule_version=1, revision=6, amount="11.00")  # a newer revision wins
         assert await stored() == "11.00"
     finally:
+        await engine.dispose()
+
+
+async def test_a_catalogue_batch_racing_a_rule_save_is_priced_with_the_saved_rules(
+    service: Service,
+) -> None:
+    """A CatalogUpdated handled while a rule change is being saved (the save reprices the
+    item's older revision) ends priced with the new rules, not the ones active when it came."""
+    account = await setup_account(service)
+    await service.catalog(account, [item("S", "10.00")])
+    await service.probe.wait_for(account, 1)
+    engine = create_engine(service.database_url)
+    saved, release = asyncio.Event(), asyncio.Event()
+    higher = {**MARGIN_40, "rules": [{**MARGIN_40["rules"][0], "percentage": "60"}]}
+
+    async def save_rules_and_wait() -> int:
+        async with unit_of_work(engine, "pricing") as uow:
+            found = await handlers.save_rules(c.SaveRules(account, higher, "ops"), uow)
+            saved.set()
+            await release.wait()  # the save not committed yet
+        return int(found["version"])
+
+    async def newer_revision() -> None:
+        async with unit_of_work(engine, "pricing") as uow:
+            newer = CatalogUpdated(account_id=account, items=[item("S", "10.00", revision=2)])
+            await handlers.catalog_updated(newer, uow)
+
+    async def waits_on_a_lock() -> bool:
+        async with engine.connect() as conn:
+            waiting = await conn.scalar(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock'"
+                )
+            )
+        return bool(waiting)
+
+    try:
+        saving = asyncio.create_task(save_rules_and_wait())
+        await saved.wait()
+        pricing = asyncio.create_task(newer_revision())
+        await wait_until(waits_on_a_lock, within=30)
+        release.set()
+        version = await saving
+        await pricing
+        async with engine.connect() as conn:
+            stored = await conn.execute(
+                sa.text(
+                    "SELECT catalog_revision, rule_version FROM prices"
+                    " WHERE account_id = :a AND sku = 'S'"
+                ),
+                {"a": account},
+            )
+            assert tuple(stored.one()) == (2, version)
+    finally:
+        release.set()
         await engine.dispose()
 
 

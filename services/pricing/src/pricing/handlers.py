@@ -297,6 +297,10 @@ async def run_pricing(
 async def catalog_updated(event: CatalogUpdated, uow: UnitOfWork) -> None:
     """Keep what pricing needs of the items, price the newer ones, emit what changed."""
     store = uow.repository(PricingRepository)
+    # First, before any row is locked: a rule change being saved commits before these items
+    # are priced, so they get its rules. Priced with the old ones while the save repriced
+    # their older revision, the newer revision's price would stand under the old rules.
+    await store.lock_rules(event.account_id, shared=True)
     latest: dict[str, Product] = {}
     for item in event.items:
         product = repo.item_product(item)

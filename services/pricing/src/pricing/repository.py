@@ -498,12 +498,17 @@ class PricingRepository:
         )
         return [StoredRules(v, s, orjson.loads(d), by, at) for v, s, d, by, at in rows]
 
+    async def lock_rules(self, account_id: str, *, shared: bool = False) -> None:
+        """Until the transaction ends: the account's rules are written by this transaction
+        alone (exclusive), or not written while it prices with them (`shared`)."""
+        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        await self.connection.execute(
+            sa.text(f"SELECT {function}(hashtext('pricing.rules:' || :a))"), {"a": account_id}
+        )
+
     async def add_rule_version(self, account_id: str, rules: RuleSet, status: str, by: str) -> int:
         # Serialise writers of one account's rules (the version number is max + 1).
-        await self.connection.execute(
-            sa.text("SELECT pg_advisory_xact_lock(hashtext('pricing.rules:' || :a))"),
-            {"a": account_id},
-        )
+        await self.lock_rules(account_id)
         version = int(
             await self.connection.scalar(
                 sa.text(
@@ -529,6 +534,7 @@ class PricingRepository:
         return version
 
     async def activate_rules(self, account_id: str, version: int) -> None:
+        await self.lock_rules(account_id)
         await self.connection.execute(
             sa.text(
                 "UPDATE rule_sets SET status ="
