@@ -26,6 +26,7 @@ __all__ = ["emulator"]  # the module's emulator fixture, as test_service.py make
 
 UPLOADED = ("POST", "/sale/images", 201)
 PATCH = ("PATCH", "/sale/product-offers/{offerId}", 200)
+CATALOGUE_LOOK_UP = ("GET", "/sale/products", 200)
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +76,12 @@ def unavailable_answers(service: Service) -> int:
 
 async def test_the_suppliers_images_are_uploaded_and_sent_cover_first(service: Service) -> None:
     seller = await service.ready_seller()
+    looked_up = service.count(*CATALOGUE_LOOK_UP)
     images = supplier_images(3)
     sku = await service.send(seller.account, {**service.row(), "images": images})
     offer = await service.wait_state(seller.account, sku, "active")
+    # Its images went up: Allegro's catalogue product is not read for images of its own.
+    assert service.count(*CATALOGUE_LOOK_UP) == looked_up
     uploads = hosted(service, seller)
     assert all(len(uploads[url]) == 1 for url in images)
     assert images_on_allegro(service, seller, sku) == [uploads[url][0] for url in images]

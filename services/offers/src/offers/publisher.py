@@ -498,12 +498,6 @@ async def check_and_create(
     body = draft.body
     if gallery.locations:
         body = {**body, "images": gallery.locations}
-    if "description" in body:
-        # Allegro takes only images it hosts in the description too.
-        sections = gallery.description(body["description"]["sections"])
-        body = {k: v for k, v in body.items() if k != "description"}
-        if sections:
-            body["description"] = {"sections": sections}
     elif sources and not await _catalogue_product_has_images(deps, offer):
         return c.Outcome(
             *held,
@@ -512,6 +506,12 @@ async def check_and_create(
             reason=states.reason("images_refused", detail="; ".join(gallery.refused.values())),
             reset_attempts=True,
         )
+    if "description" in body:
+        # Allegro takes only images it hosts in the description too.
+        sections = gallery.description(body["description"]["sections"])
+        body = {k: v for k, v in body.items() if k != "description"}
+        if sections:
+            body["description"] = {"sections": sections}
     shared.writing.add((offer.account_id, offer.sku))
     answer = await allegro.create_product_offer(deps.allegro, offer.account_id, body, send_by)
     additional = draft.body.get("additionalMarketplaces") or {}
