@@ -11,7 +11,9 @@ from fastapi import Depends, FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mci_testing.ledger import produce
+from shared import db
 from shared.accounts import StaticAccounts, account_directory
+from shared.db import create_engine
 from shared.errors import Conflict, Invalid, NotFound, Unavailable
 from shared.http import install_error_handlers
 from shared.pagination import Page, PageQuery, PageRequest, page_of
@@ -178,3 +180,38 @@ async def test_the_allegro_client_factory_shares_budgets_in_postgresql_and_close
         await client.aclose()
     assert made.tokens._http.is_closed  # the provider it made closes with it
     assert handed.tokens is given and made.is_closed
+
+
+async def test_a_killed_backend_is_replaced_at_checkout_unless_its_connection_was_just_used(
+    ledger_db: str, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An idle connection whose backend the server ended is pinged and replaced before use. One
+    given back within `RECENTLY_USED_SECONDS` is not pinged: its statement fails, the failure
+    invalidates the pool, and the next checkout gets a fresh backend."""
+    one = create_engine(ledger_db, pool_size=1, application_name="test-ping")
+    pid = sa.text("SELECT pg_backend_pid()")
+
+    async def backend_killed() -> int:
+        async with one.connect() as conn:
+            killed = int(await conn.scalar(pid))
+        async with engine.connect() as admin:
+            # With a timeout, it returns once the backend is gone (or fails).
+            ended = sa.text("SELECT pg_terminate_backend(:p, 10000)")
+            assert await admin.scalar(ended, {"p": killed})
+        return killed
+
+    try:
+        monkeypatch.setattr(db, "RECENTLY_USED_SECONDS", 0.0)
+        killed = await backend_killed()
+        async with one.connect() as conn:  # pinged: the dead backend is replaced
+            assert await conn.scalar(pid) != killed
+        monkeypatch.setattr(db, "RECENTLY_USED_SECONDS", 60.0)
+        killed = await backend_killed()
+        with pytest.raises(sa.exc.DBAPIError) as failed:
+            async with one.connect() as conn:  # given back a moment ago: not pinged
+                await conn.scalar(pid)
+        assert failed.value.connection_invalidated
+        async with one.connect() as conn:
+            assert await conn.scalar(pid) != killed
+    finally:
+        await one.dispose()

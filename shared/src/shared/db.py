@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +32,30 @@ def create_engine(url: str, *, pool_size: int = 10, application_name: str = "mci
     )
     # A backend killed by the server (failover, pg_terminate_backend) is noticed before use.
     event.listen(engine.sync_engine, "checkout", _ping)
+    event.listen(engine.sync_engine, "checkin", _given_back)
     return engine
 
 
+# A connection given back this recently is not pinged at its next checkout: it answered a
+# moment ago. Under load connections come back within milliseconds, and every unit of work
+# and rate-budget reservation checks one out, so nearly every ping was of a live backend (a
+# round trip each, a few percent of the offers process's CPU in bench-offers). A backend
+# killed within that second fails its next statement instead; a disconnect invalidates the
+# pool's older connections, and the caller's retry gets fresh ones.
+RECENTLY_USED_SECONDS = 1.0
+
+
+def _given_back(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    record.info["given_back_at"] = time.monotonic()
+
+
 def _ping(dbapi_connection: Any, record: ConnectionPoolEntry, proxy: Any) -> None:
-    """One round trip at every checkout. SQLAlchemy's own `pool_pre_ping` on asyncpg takes
-    three (BEGIN, the ping, ROLLBACK: a transaction kept for pgbouncer's transaction mode,
-    not used here), and every unit of work and rate-budget reservation checks a connection
-    out: those pings took a tenth of the offers process's CPU in bench-offers."""
+    """One round trip at a checkout (but of a connection given back a moment ago). SQLAlchemy's
+    own `pool_pre_ping` on asyncpg takes three (BEGIN, the ping, ROLLBACK: a transaction kept
+    for pgbouncer's transaction mode, not used here)."""
+    given_back_at = record.info.get("given_back_at")
+    if given_back_at is not None and time.monotonic() - given_back_at < RECENTLY_USED_SECONDS:
+        return
     connection = record.driver_connection
     assert connection is not None  # a checked-out entry holds its connection
     try:
