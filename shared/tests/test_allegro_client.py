@@ -9,6 +9,7 @@ import random
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -440,3 +441,36 @@ async def test_a_shared_budget_reserves_turns_in_order_and_refuses_past_the_wait
     await budgets.block("seller:r:x", 30)
     blocked, left = await budgets.reserve("seller:r:x", limit)
     assert not blocked and 29 < left <= 30
+
+
+async def test_reservations_made_together_share_one_statement_and_keep_their_turns(
+    budget_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    budgets = PostgresBudgets(budget_engine)
+    statements = 0
+    reserve = budgets._reserve
+
+    async def counted(*args: Any) -> tuple[bool, bool, float]:
+        nonlocal statements
+        statements += 1
+        return await reserve(*args)
+
+    monkeypatch.setattr(budgets, "_reserve", counted)
+    limit = Limit(per_minute=60, burst_seconds=2)  # a bucket of 2, one token a second
+    answers = await asyncio.gather(*(budgets.reserve("seller:t:x", limit) for _ in range(6)))
+    # The first alone; the five that came while it ran, in one statement.
+    assert statements == 2
+    assert all(granted for granted, _ in answers)
+    for (_, wait), turn in zip(answers, (0, 0, 1, 2, 3, 4), strict=True):
+        assert turn - 0.5 < wait <= turn or wait == turn == 0, answers
+    # Charged whole: the next caller's turn is after all six.
+    _, later = await budgets.reserve("seller:t:x", limit)
+    assert 4.5 < later <= 5.0
+    # One caller of a batch that cannot wait for its turn is refused alone.
+    first, hurried, third = await asyncio.gather(
+        budgets.reserve("seller:t:x", limit),
+        budgets.reserve("seller:t:x", limit, max_wait=0.5),
+        budgets.reserve("seller:t:x", limit),
+    )
+    assert (first[0], hurried[0], third[0]) == (True, False, True)
+    assert 5.5 < hurried[1] <= 7.0 and 6.0 < third[1] <= 7.0

@@ -189,6 +189,10 @@ class PostgresBudgets:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        # Reservations of this process waiting for their key's statement, and the lock that
+        # lets one statement at a time run per key (see `reserve`).
+        self._waiting: dict[str, list[_Reservation]] = {}
+        self._turns: dict[str, asyncio.Lock] = {}
 
     async def take(self, key: str, limit: Limit, amount: float = 1.0) -> float:
         amount = limit.clamp(amount)
@@ -209,6 +213,75 @@ class PostgresBudgets:
     async def reserve(
         self, key: str, limit: Limit, amount: float = 1.0, max_wait: float | None = None
     ) -> tuple[bool, float]:
+        """The reservations this process makes on one key while a statement on it is under way
+        go together in the next one: one round trip for all of them, each told its own turn
+        (the row is locked for each statement anyway, so they would have queued there)."""
+        mine = _Reservation(limit, amount, max_wait, asyncio.get_running_loop().create_future())
+        waiting = self._waiting.setdefault(key, [])
+        waiting.append(mine)
+        try:
+            async with self._turns.setdefault(key, asyncio.Lock()):
+                if not mine.answer.done():
+                    batch = [r for r in waiting if r.limit == limit]
+                    for r in batch:
+                        waiting.remove(r)
+                    try:
+                        answers = await self._reserve_together(key, limit, batch)
+                    except asyncio.CancelledError:
+                        # Only this caller was cancelled: the others wait for the next turn
+                        # (tokens the statement took, if it ran, are left unused: never too many).
+                        waiting[:0] = [r for r in batch if r is not mine]
+                        raise
+                    except Exception as exc:
+                        for r in batch:
+                            if r is not mine:
+                                r.answer.set_exception(exc)
+                        raise
+                    for r, answer in zip(batch, answers, strict=True):
+                        r.answer.set_result(answer)
+        except asyncio.CancelledError:
+            if mine in waiting:
+                waiting.remove(mine)
+            raise
+        return mine.answer.result()
+
+    async def _reserve_together(
+        self, key: str, limit: Limit, batch: list[_Reservation]
+    ) -> list[tuple[bool, float]]:
+        """One statement for the batch's whole amount: the i-th caller's turn comes when the
+        tokens up to its own are earned, `(total - up to its own) / rate` before the last.
+        Granted only if every caller's turn is within its `max_wait`; if not (rare: a caller
+        near its deadline), nothing was taken and each is reserved on its own."""
+        total = sum(r.amount for r in batch)
+        after: list[float] = []  # each caller's turn before the batch's last token
+        earned = 0.0
+        for r in batch:
+            earned += r.amount
+            after.append((total - earned) / limit.per_second)
+        bounds = [
+            r.max_wait + ahead
+            for r, ahead in zip(batch, after, strict=True)
+            if r.max_wait is not None
+        ]
+        blocked, granted, wait = await self._reserve(
+            key, limit, total, min(bounds) if bounds else None
+        )
+        if blocked:
+            return [(False, wait)] * len(batch)
+        if granted:
+            return [(True, max(0.0, wait - ahead)) for ahead in after]
+        if len(batch) == 1:
+            return [(False, wait)]
+        answers = []
+        for r in batch:
+            blocked, granted, wait = await self._reserve(key, limit, r.amount, r.max_wait)
+            answers.append((granted and not blocked, wait))
+        return answers
+
+    async def _reserve(
+        self, key: str, limit: Limit, amount: float, max_wait: float | None
+    ) -> tuple[bool, bool, float]:
+        """(blocked, granted, seconds): the block's rest when blocked, else the wait."""
         values = {
             "key": key,
             "capacity": limit.capacity,
@@ -224,8 +297,8 @@ class PostgresBudgets:
                 await conn.execute(_ENSURE, {"key": key, "capacity": limit.capacity})
                 row = (await conn.execute(_RESERVE, values)).one()
         if row.is_blocked:
-            return False, float(row.blocked)
-        return bool(row.granted), float(row.wait)
+            return True, False, float(row.blocked)
+        return False, bool(row.granted), float(row.wait)
 
     async def blocked_for(self, key: str) -> float:
         async with self.engine.connect() as conn:
@@ -235,6 +308,14 @@ class PostgresBudgets:
     async def block(self, key: str, seconds: float) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(_BLOCK, {"key": key, "seconds": seconds})
+
+
+@dataclass
+class _Reservation:
+    limit: Limit
+    amount: float
+    max_wait: float | None
+    answer: asyncio.Future[tuple[bool, float]]
 
 
 class TooLate(Exception):
