@@ -26,7 +26,7 @@ from mci_testing.app import running_app
 from mci_testing.bus import Bus
 from mci_testing.emulator import EmulatorHandle, start_emulator
 from mci_testing.fixtures import MakeDatabase
-from mci_testing.infra import wait_until
+from mci_testing.infra import lock_waits, wait_until
 from offers.deps import OffersDeps
 from offers.domain import drift as d
 from offers.domain import sync
@@ -326,14 +326,8 @@ async def test_a_seller_edit_read_before_our_command_result_was_stored_is_not_lo
             reading = asyncio.create_task(read_account_events(deps, claim))
 
             async def page_read() -> bool:
-                async with engine.connect() as conn:
-                    waiting = await conn.scalar(
-                        sa.text(
-                            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                            " AND query LIKE '%last_event_id IS NOT DISTINCT FROM%'"
-                        )
-                    )
-                return reading.done() or bool(waiting)
+                storing = "%last_event_id IS NOT DISTINCT FROM%"
+                return reading.done() or await lock_waits(engine, storing) > 0
 
             await wait_until(page_read, within=30, interval=0.02)
             assert not reading.done()

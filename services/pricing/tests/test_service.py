@@ -22,7 +22,7 @@ from mci_testing.app import running_app
 from mci_testing.bus import Bus, Probe, envelope_of
 from mci_testing.emulator import EmulatorHandle, start_emulator
 from mci_testing.fixtures import MakeDatabase
-from mci_testing.infra import wait_until
+from mci_testing.infra import lock_waits, wait_until
 from pricing import handlers
 from pricing.domain import commands as c
 from pricing.main import MIGRATIONS, build
@@ -722,14 +722,7 @@ async def test_a_catalogue_batch_racing_a_rule_save_is_priced_with_the_saved_rul
             await handlers.catalog_updated(newer, uow)
 
     async def waits_on_a_lock() -> bool:
-        async with engine.connect() as conn:
-            waiting = await conn.scalar(
-                sa.text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                    " AND wait_event_type = 'Lock'"
-                )
-            )
-        return bool(waiting)
+        return await lock_waits(engine) > 0
 
     try:
         saving = asyncio.create_task(save_rules_and_wait())

@@ -20,6 +20,8 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import asyncpg
 import httpx
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.settings import DEFAULT_AMQP_URL, DEFAULT_DATABASE_ADMIN_URL
 
@@ -289,3 +291,18 @@ class Throwaway:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+async def lock_waits(engine: AsyncEngine, statement_like: str = "%") -> int:
+    """Backends of `engine`'s database waiting for a lock, running a statement LIKE
+    `statement_like`: how a test knows the transaction it started has reached the lock it set
+    up (for `wait_until`)."""
+    async with engine.connect() as conn:
+        found = await conn.scalar(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock' AND query LIKE :q"
+            ),
+            {"q": statement_like},
+        )
+    return int(found or 0)
