@@ -10,8 +10,9 @@ Two implementations of one interface: `MemoryBudgets` (one process) and `Postgre
 
 Callers reserve their turn (`reserve`): the bucket may go below zero, and each caller is told
 how long to wait for the tokens it took, so many callers waiting on one budget cost one update
-each instead of polling the row together each time a token comes back; the budget is spent in
-the order of the reservations, without gaps, which is what keeps a busy budget at its rate.
+each (one for all of a process's callers that came while its last update ran) instead of
+polling the row together each time a token comes back; the budget is spent in the order of the
+reservations, without gaps, which is what keeps a busy budget at its rate.
 """
 
 from __future__ import annotations
