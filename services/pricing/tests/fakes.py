@@ -29,7 +29,7 @@ class FakePricingRepository:
         self.holds: dict[uuid.UUID, Hold] = {}
         self.categories: dict[str, CategoryRow] = {}
 
-    async def lock_rules(self, account_id: str, *, shared: bool = False) -> None:
+    async def lock_pricing_inputs(self, account_id: str, *, shared: bool = False) -> None:
         """One unit of work at a time here: nothing to wait for."""
 
     async def upsert_items(self, account_id: str, items: Sequence[Product]) -> set[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mci_testing.app import running_app
 from mci_testing.bus import Bus, Probe, envelope_of
@@ -25,6 +26,8 @@ from mci_testing.fixtures import MakeDatabase
 from mci_testing.infra import lock_waits, wait_until
 from pricing import handlers
 from pricing.domain import commands as c
+from pricing.domain.categories import CategoryRow
+from pricing.domain.fx import FxRate
 from pricing.main import MIGRATIONS, build
 from pricing.repository import PricingRepository
 from pricing.settings import Settings
@@ -34,7 +37,7 @@ from shared.db import create_engine
 from shared.events import CatalogItem, CatalogUpdated, Envelope, Money, PriceComputed
 from shared.security import issue_token
 from shared.service import create_app
-from shared.uow import unit_of_work
+from shared.uow import UnitOfWork, unit_of_work
 
 
 @dataclass
@@ -164,16 +167,21 @@ MARGIN_40: dict[str, Any] = {
 }
 
 
-async def setup_account(svc: Service, rules: dict[str, Any] | None = None) -> str:
-    account = new_account()
-    assert (await svc.http.put(f"/accounts/{account}/fx-rates", json=RATES)).status_code == 200
-    fees = {
-        "rules": [{"key": "default", "rate": "0"}],
+def fee_table(*rules: dict[str, str]) -> dict[str, Any]:
+    """A fee table of these commission rules and no other fee on any marketplace."""
+    return {
+        "rules": list(rules),
         "marketplaces": {
             m: {"promoted_share": "0", "unit_fee": "0", "extra_rate": "0", "listing_fee": "0"}
             for m in ("allegro-pl", "allegro-cz", "allegro-sk", "allegro-hu")
         },
     }
+
+
+async def setup_account(svc: Service, rules: dict[str, Any] | None = None) -> str:
+    account = new_account()
+    assert (await svc.http.put(f"/accounts/{account}/fx-rates", json=RATES)).status_code == 200
+    fees = fee_table({"key": "default", "rate": "0"})
     assert (await svc.http.put(f"/accounts/{account}/fee-table", json=fees)).status_code == 200
     response = await svc.http.put(f"/accounts/{account}/rules", json=rules or MARGIN_40)
     assert response.status_code == 200, response.text
@@ -697,24 +705,43 @@ async def test_an_older_rule_version_never_overwrites_a_newer_price_at_the_same_
         await engine.dispose()
 
 
-async def test_a_catalogue_batch_racing_a_rule_save_is_priced_with_the_saved_rules(
-    service: Service,
+HIGHER_MARGIN = {**MARGIN_40, "rules": [{**MARGIN_40["rules"][0], "percentage": "60"}]}
+DEARER_EURO = [FxRate.from_dict({**r, "rate": "4.50"}) for r in RATES["rates"][:1]]
+HIGHER_FEES = fee_table({"key": "default", "rate": "0.10"})
+# Each change of a pricing input, as its operator command makes it: (uow, account) -> run.
+INPUT_CHANGES: dict[str, Callable[[UnitOfWork, str], Awaitable[dict[str, Any]]]] = {
+    "rules": lambda uow, a: handlers.save_rules(c.SaveRules(a, HIGHER_MARGIN, "ops"), uow),
+    "fx": lambda uow, a: handlers.set_fx_rates(c.SetFxRates(a, DEARER_EURO, "ops"), uow),
+    "fees": lambda uow, a: handlers.set_fee_table(c.SetFeeTable(a, HIGHER_FEES, "ops"), uow),
+}
+
+
+async def changes_made_by_a_recompute(engine: AsyncEngine, account: str) -> int:
+    """Prices a full recompute now would change: 0 when every stored price stands on the
+    current inputs."""
+    async with unit_of_work(engine, "pricing") as uow:
+        run = await handlers.recompute(uow, account, "check", "test", force=True)
+    return run.stats.changed
+
+
+@pytest.mark.parametrize("change", INPUT_CHANGES)
+async def test_a_catalogue_batch_racing_a_pricing_input_change_is_priced_with_the_new_input(
+    service: Service, change: str
 ) -> None:
-    """A CatalogUpdated handled while a rule change is being saved (the save reprices the
-    item's older revision) ends priced with the new rules, not the ones active when it came."""
+    """A CatalogUpdated handled while rules, fees or FX rates are being changed (the change
+    reprices the item's older revision) ends priced with the new input, not the old one."""
     account = await setup_account(service)
     await service.catalog(account, [item("S", "10.00")])
     await service.probe.wait_for(account, 1)
     engine = create_engine(service.database_url)
     saved, release = asyncio.Event(), asyncio.Event()
-    higher = {**MARGIN_40, "rules": [{**MARGIN_40["rules"][0], "percentage": "60"}]}
 
-    async def save_rules_and_wait() -> int:
+    async def change_and_wait() -> dict[str, Any]:
         async with unit_of_work(engine, "pricing") as uow:
-            found = await handlers.save_rules(c.SaveRules(account, higher, "ops"), uow)
+            found = await INPUT_CHANGES[change](uow, account)
             saved.set()
-            await release.wait()  # the save not committed yet
-        return int(found["version"])
+            await release.wait()  # the change not committed yet
+        return found
 
     async def newer_revision() -> None:
         async with unit_of_work(engine, "pricing") as uow:
@@ -725,22 +752,69 @@ async def test_a_catalogue_batch_racing_a_rule_save_is_priced_with_the_saved_rul
         return await lock_waits(engine) > 0
 
     try:
-        saving = asyncio.create_task(save_rules_and_wait())
+        changing = asyncio.create_task(change_and_wait())
         await saved.wait()
         pricing = asyncio.create_task(newer_revision())
         await wait_until(waits_on_a_lock, within=30)
         release.set()
-        version = await saving
+        assert (await changing)["run"]["status"] == "applied"
         await pricing
         async with engine.connect() as conn:
-            stored = await conn.execute(
-                sa.text(
-                    "SELECT catalog_revision, rule_version FROM prices"
-                    " WHERE account_id = :a AND sku = 'S'"
-                ),
+            revision = await conn.scalar(
+                sa.text("SELECT catalog_revision FROM prices WHERE account_id = :a AND sku = 'S'"),
                 {"a": account},
             )
-            assert tuple(stored.one()) == (2, version)
+        assert revision == 2
+        assert await changes_made_by_a_recompute(engine, account) == 0
+    finally:
+        release.set()
+        await engine.dispose()
+
+
+async def test_a_category_repricing_racing_a_catalogue_batch_prices_the_newer_revision(
+    service: Service,
+) -> None:
+    """Allegro's chain of a category becomes known while a CatalogUpdated of one of its
+    products (priced with the old, unknown chain) is not committed: the category repricing
+    waits for it and reprices the newer revision with the chain."""
+    account = await setup_account(service)
+    fees = fee_table({"key": "default", "rate": "0"}, {"key": "77001", "rate": "0.10"})
+    assert (await service.http.put(f"/accounts/{account}/fee-table", json=fees)).status_code == 200
+    await service.catalog(account, [item("S", "10.00", category_id="77003")])
+    await service.probe.wait_for(account, 1)
+    engine = create_engine(service.database_url)
+    priced, release = asyncio.Event(), asyncio.Event()
+    chain = [CategoryRow("77003", "77001", "Leaf", True), CategoryRow("77001", None, "Top", False)]
+
+    async def newer_revision_held_open() -> None:
+        async with unit_of_work(engine, "pricing") as uow:
+            newer = item("S", "10.00", revision=2, category_id="77003")
+            await handlers.catalog_updated(CatalogUpdated(account_id=account, items=[newer]), uow)
+            priced.set()
+            await release.wait()
+
+    async def reprice_with_the_chain() -> None:
+        async with unit_of_work(engine, "pricing") as uow:
+            await handlers.save_categories(c.SaveCategories(chain, ["77003"]), uow)
+        async with unit_of_work(engine, "pricing") as uow:
+            await handlers.reprice_categories(c.RepriceCategories(account, ["77003"]), uow)
+
+    async def waits_on_a_lock() -> bool:
+        return await lock_waits(engine) > 0
+
+    try:
+        batch = asyncio.create_task(newer_revision_held_open())
+        await priced.wait()
+        repricing = asyncio.create_task(reprice_with_the_chain())
+        await wait_until(waits_on_a_lock, within=30)
+        release.set()
+        await batch
+        await repricing
+        explained = (await service.http.get(f"/accounts/{account}/prices/S/allegro-pl")).json()
+        step = next(s for s in explained["chain"] if s["step"] == "commission")
+        assert explained["catalog_revision"] == 2
+        assert step["fee_rule"] == "77001" and step["assumed_fee"] is False
+        assert await changes_made_by_a_recompute(engine, account) == 0
     finally:
         release.set()
         await engine.dispose()

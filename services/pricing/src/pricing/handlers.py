@@ -297,10 +297,11 @@ async def run_pricing(
 async def catalog_updated(event: CatalogUpdated, uow: UnitOfWork) -> None:
     """Keep what pricing needs of the items, price the newer ones, emit what changed."""
     store = uow.repository(PricingRepository)
-    # First, before any row is locked: a rule change being saved commits before these items
-    # are priced, so they get its rules. Priced with the old ones while the save repriced
-    # their older revision, the newer revision's price would stand under the old rules.
-    await store.lock_rules(event.account_id, shared=True)
+    # First, before any row is locked: a change of rules, fees, FX rates or category chains
+    # being saved commits before these items are priced, so they get it. Priced with the old
+    # inputs while the change repriced their older revision, the newer revision's price
+    # would stand on the old inputs.
+    await store.lock_pricing_inputs(event.account_id, shared=True)
     latest: dict[str, Product] = {}
     for item in event.items:
         product = repo.item_product(item)
@@ -422,6 +423,9 @@ async def reprice_categories(command: c.RepriceCategories, uow: UnitOfWork) -> d
     """Reprice an account's products of categories whose chain (so commission group) is now
     known or changed; only changed prices are emitted, a big move is held as any run."""
     store, account_id = uow.repository(PricingRepository), command.account_id
+    # The chains were saved (committed) before; a catalogue batch priced with the old ones
+    # commits before its products are read here.
+    await store.lock_pricing_inputs(account_id)
     skus = await store.products_in_categories(account_id, command.categories)
     products = await store.listed_products(account_id, skus=skus)
     if not products:

@@ -498,17 +498,18 @@ class PricingRepository:
         )
         return [StoredRules(v, s, orjson.loads(d), by, at) for v, s, d, by, at in rows]
 
-    async def lock_rules(self, account_id: str, *, shared: bool = False) -> None:
-        """Until the transaction ends: the account's rules are written by this transaction
-        alone (exclusive), or not written while it prices with them (`shared`)."""
+    async def lock_pricing_inputs(self, account_id: str, *, shared: bool = False) -> None:
+        """Until the transaction ends: the account's pricing inputs (rules, fee table, FX
+        rates, its categories' chains) are changed and repriced by this transaction alone
+        (exclusive), or not changed while it prices with them (`shared`)."""
         function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
         await self.connection.execute(
-            sa.text(f"SELECT {function}(hashtext('pricing.rules:' || :a))"), {"a": account_id}
+            sa.text(f"SELECT {function}(hashtext('pricing.inputs:' || :a))"), {"a": account_id}
         )
 
     async def add_rule_version(self, account_id: str, rules: RuleSet, status: str, by: str) -> int:
         # Serialise writers of one account's rules (the version number is max + 1).
-        await self.lock_rules(account_id)
+        await self.lock_pricing_inputs(account_id)
         version = int(
             await self.connection.scalar(
                 sa.text(
@@ -534,7 +535,7 @@ class PricingRepository:
         return version
 
     async def activate_rules(self, account_id: str, version: int) -> None:
-        await self.lock_rules(account_id)
+        await self.lock_pricing_inputs(account_id)
         await self.connection.execute(
             sa.text(
                 "UPDATE rule_sets SET status ="
@@ -562,6 +563,7 @@ class PricingRepository:
     async def save_fx_rates(self, account_id: str, rates: Sequence[FxRate]) -> None:
         if not rates:
             return
+        await self.lock_pricing_inputs(account_id)
         await self.connection.execute(
             sa.text(
                 "INSERT INTO fx_rates (account_id, base, quote, rate, source, as_of, updated_at)"
@@ -590,6 +592,7 @@ class PricingRepository:
         return FeeTable.parse(orjson.loads(doc))
 
     async def save_fee_table(self, account_id: str, table: FeeTable, by: str) -> None:
+        await self.lock_pricing_inputs(account_id)
         await self.connection.execute(
             sa.text(
                 "INSERT INTO fee_tables (account_id, document, updated_by) VALUES"
