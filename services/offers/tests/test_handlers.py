@@ -83,38 +83,33 @@ class FakeOffersRepository:
             s: dict(self.offers[(account_id, s)]) for s in skus if (account_id, s) in self.offers
         }
 
-    async def save_content(
-        self,
-        account_id: str,
-        sku: str,
-        content: dict[str, Any] | None,
-        revision: int,
-        listed: bool,
-        stock: int,
-    ) -> dict[str, Any] | None:
-        made = (account_id, sku) not in self.offers
-        row = self.offers.setdefault((account_id, sku), self._new(account_id, sku))
-        if made:
-            row["waiting_for"] = ["price"] if content else ["content", "price"]
-        row.update(listed=listed, catalog_revision=revision, stock=stock)
-        if content is not None:
-            row["content"] = content
-        return {**row, "state": None} if made else dict(row)
+    async def save_contents(
+        self, account_id: str, contents: Sequence[c.Content]
+    ) -> dict[str, dict[str, Any]]:
+        saved = {}
+        for found in sorted(contents, key=lambda found: found.sku):
+            made = (account_id, found.sku) not in self.offers
+            row = self.offers.setdefault((account_id, found.sku), self._new(account_id, found.sku))
+            if made:
+                row["waiting_for"] = ["price"] if found.content else ["content", "price"]
+            row.update(listed=found.listed, catalog_revision=found.revision, stock=found.stock)
+            if found.content is not None:
+                row["content"] = found.content
+            saved[found.sku] = {**row, "state": None} if made else dict(row)
+        return saved
 
     async def save_prices(
-        self,
-        account_id: str,
-        sku: str,
-        prices: dict[str, Any],
-        unpriced: dict[str, str],
-        revision: int,
-    ) -> dict[str, Any] | None:
-        made = (account_id, sku) not in self.offers
-        row = self.offers.setdefault((account_id, sku), self._new(account_id, sku))
-        if made:
-            row["waiting_for"] = ["content"]
-        row.update(prices=prices, unpriced=unpriced, price_revision=revision)
-        return {**row, "state": None} if made else dict(row)
+        self, account_id: str, prices: Sequence[c.Prices]
+    ) -> dict[str, dict[str, Any]]:
+        saved = {}
+        for found in sorted(prices, key=lambda found: found.sku):
+            made = (account_id, found.sku) not in self.offers
+            row = self.offers.setdefault((account_id, found.sku), self._new(account_id, found.sku))
+            if made:
+                row["waiting_for"] = ["content"]
+            row.update(prices=found.prices, unpriced=found.unpriced, price_revision=found.revision)
+            saved[found.sku] = {**row, "state": None} if made else dict(row)
+        return saved
 
     async def move(
         self,
@@ -128,11 +123,20 @@ class FakeOffersRepository:
         work: str | None = None,
         reason: dict[str, Any] | None = None,
     ) -> None:
-        row = self.offers[(account_id, sku)]
-        row.update(state=to_state or from_state, waiting_for=list(waiting_for), work=work)
-        if to_state is not None and to_state != from_state:
-            row["reason"] = reason
-            self.transitions.append((sku, from_state, to_state, cause))
+        move = c.Move(sku, from_state, to_state, cause, tuple(waiting_for), work, reason)
+        await self.moves(account_id, [move])
+
+    async def moves(self, account_id: str, moves: Sequence[c.Move]) -> None:
+        for move in moves:
+            row = self.offers[(account_id, move.sku)]
+            row.update(
+                state=move.to_state or move.from_state,
+                waiting_for=list(move.waiting_for),
+                work=move.work,
+            )
+            if move.to_state is not None and move.to_state != move.from_state:
+                row["reason"] = move.reason
+                self.transitions.append((move.sku, move.from_state, move.to_state, move.cause))
 
     async def save_readiness(
         self,

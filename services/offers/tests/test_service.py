@@ -747,6 +747,50 @@ async def test_stock_zero_ends_and_a_restock_reactivates(service: Service) -> No
     assert on_allegro["stock"]["available"] == 7
 
 
+async def test_a_message_naming_a_sku_twice_applies_its_newest_revision(
+    service: Service,
+) -> None:
+    """The items of a message are stored together (one statement): one SKU twice in it takes
+    the first item of its newest catalogue revision, and the last prices of the newest."""
+    seller = await service.ready_seller()
+    row, other = service.row(), service.row()
+    sku, beside = f"SKU-{uuid.uuid4().hex[:10]}", f"SKU-{uuid.uuid4().hex[:10]}"
+    await service.publish(
+        CatalogUpdated(
+            account_id=seller.account,
+            items=[
+                catalog_item(row, sku, revision=2, stock=3),
+                catalog_item(other, beside, revision=1, stock=4),
+                catalog_item(row, sku, revision=1, stock=9),
+                catalog_item(row, sku, revision=2, stock=8),
+            ],
+        )
+    )
+    dearer = {**PRICES, "allegro-pl": Money(amount=Decimal("59.90"), currency="PLN")}
+    await service.publish(
+        PriceComputed(
+            account_id=seller.account,
+            items=[
+                PricedItem(sku=sku, catalog_revision=2, prices=PRICES),
+                PricedItem(sku=beside, catalog_revision=1, prices=PRICES),
+                PricedItem(sku=sku, catalog_revision=1, prices=PRICES),
+                PricedItem(sku=sku, catalog_revision=2, prices=dearer),
+            ],
+        )
+    )
+    await service.wait_state(seller.account, sku, "active")
+    await service.wait_state(seller.account, beside, "active")
+    [on_allegro] = service.on_allegro(seller, sku)
+    assert on_allegro["stock"]["available"] == 3
+    assert on_allegro["sellingMode"]["price"] == {"amount": "59.90", "currency": "PLN"}
+    assert service.on_allegro(seller, beside)[0]["stock"]["available"] == 4
+    history = (await service.offer(seller.account, sku))["history"]
+    assert [(h["to_state"], h["cause"]) for h in history][:2] == [
+        ("waiting", "catalogue revision 2"),
+        ("checking", "prices for catalogue revision 2"),
+    ]
+
+
 async def test_a_concurrent_edit_is_retried_after_409(service: Service) -> None:
     seller = await service.ready_seller()
     row = service.row()

@@ -21,6 +21,7 @@ from shared.events import (
     AccountConnected,
     AccountDisconnected,
     AccountRefreshFailed,
+    CatalogItem,
     CatalogUpdated,
     Event,
     FailureReason,
@@ -29,6 +30,7 @@ from shared.events import (
     OfferFailed,
     OfferPublished,
     PriceComputed,
+    PricedItem,
 )
 from shared.logs import get_logger
 from shared.messaging.consumer import Handler
@@ -75,46 +77,46 @@ def _images_outdated(row: dict[str, Any]) -> bool:
     return wanted_images != sent if sent is not None else bool(wanted_images)
 
 
-async def _reconsider(
-    repo: OffersRepository, account: dict[str, Any] | None, row: dict[str, Any], cause: str
-) -> None:
+def _next_move(account: dict[str, Any] | None, row: dict[str, Any], cause: str) -> c.Move | None:
+    """Where a change of what is wanted moves the offer (None: nowhere)."""
     step = states.next_step(wanted(row, account), cause)
     if step is None:
-        return
+        return None
     if step.state is None:
         if step.work is not None and row["work"] != step.work:
-            await repo.move(
-                row["account_id"],
-                row["sku"],
-                row["state"],
-                None,
-                cause,
-                waiting_for=row["waiting_for"] or (),
-                work=step.work,
-            )
-        return
+            waiting = tuple(row["waiting_for"] or ())
+            return c.Move(row["sku"], row["state"], None, cause, waiting, step.work)
+        return None
     unchanged = step.state == row["state"] and tuple(row["waiting_for"] or ()) == step.waiting_for
     if unchanged and row["work"] == step.work:
-        return
-    await repo.move(
-        row["account_id"],
-        row["sku"],
-        row["state"],
-        step.state,
-        step.cause,
-        waiting_for=step.waiting_for,
-        work=step.work,
-        reason=step.reason,
+        return None
+    return c.Move(
+        row["sku"], row["state"], step.state, step.cause, step.waiting_for, step.work, step.reason
     )
 
 
+async def _reconsider(
+    repo: OffersRepository, account: dict[str, Any] | None, row: dict[str, Any], cause: str
+) -> None:
+    move = _next_move(account, row, cause)
+    if move is not None:
+        await repo.moves(row["account_id"], [move])
+
+
 async def catalog_updated(event: CatalogUpdated, uow: UnitOfWork) -> None:
-    """Apply each item only if its revision is newer than the one held."""
+    """Apply each item only if its revision is newer than the one held (of one SKU twice in
+    the message, the first of its newest revision)."""
     repo = uow.repository(OffersRepository)
     await repo.ensure_account(event.account_id)
     account = await repo.account(event.account_id, for_share=True)
-    held = await repo.offers_for_update(event.account_id, [i.sku for i in event.items])
+    latest: dict[str, CatalogItem] = {}
     for item in event.items:
+        kept = latest.get(item.sku)
+        if kept is None or kept.revision < item.revision:
+            latest[item.sku] = item
+    held = await repo.offers_for_update(event.account_id, list(latest))
+    contents = []
+    for item in latest.values():
         row = held.get(item.sku)
         if row is None and not item.listed:
             continue  # never offered: nothing to withdraw
@@ -122,38 +124,47 @@ async def catalog_updated(event: CatalogUpdated, uow: UnitOfWork) -> None:
             continue
         content = item.model_dump(mode="json") if item.listed else None
         stock = max(0, item.stock or 0) if item.listed else int((row or {}).get("stock") or 0)
-        fresh = await repo.save_content(
-            event.account_id, item.sku, content, item.revision, item.listed, stock
-        )
-        if fresh is None:
-            continue
+        contents.append(c.Content(item.sku, content, item.revision, item.listed, stock))
+    saved = await repo.save_contents(event.account_id, contents)
+    moves = []
+    for sku, fresh in saved.items():
+        item = latest[sku]
         cause = f"catalogue revision {item.revision}" + ("" if item.listed else " (withdrawn)")
-        await _reconsider(repo, account, fresh, cause)
+        move = _next_move(account, fresh, cause)
+        if move is not None:
+            moves.append(move)
+    await repo.moves(event.account_id, moves)
     wakeup.wanted_changed()
 
 
 async def price_computed(event: PriceComputed, uow: UnitOfWork) -> None:
-    """Prices apply when computed from the held catalogue revision or a newer one."""
+    """Prices apply when computed from the held catalogue revision or a newer one (of one SKU
+    twice in the message, the last of its newest revision)."""
     repo = uow.repository(OffersRepository)
     await repo.ensure_account(event.account_id)
     account = await repo.account(event.account_id, for_share=True)
-    held = await repo.offers_for_update(event.account_id, [i.sku for i in event.items])
+    latest: dict[str, PricedItem] = {}
     for item in event.items:
+        kept = latest.get(item.sku)
+        if kept is None or kept.catalog_revision <= item.catalog_revision:
+            latest[item.sku] = item
+    held = await repo.offers_for_update(event.account_id, list(latest))
+    priced = []
+    for item in latest.values():
         row = held.get(item.sku)
         if row is not None and item.catalog_revision < row["price_revision"]:
             continue
-        prices: dict[str, Any] = {
-            str(mp): m.model_dump(mode="json") for mp, m in item.prices.items()
-        }
+        prices = {str(mp): m.model_dump(mode="json") for mp, m in item.prices.items()}
         unpriced = {str(mp): why for mp, why in item.unpriced.items()}
-        fresh = await repo.save_prices(
-            event.account_id, item.sku, prices, unpriced, item.catalog_revision
-        )
-        if fresh is None:
-            continue
-        await _reconsider(
-            repo, account, fresh, f"prices for catalogue revision {item.catalog_revision}"
-        )
+        priced.append(c.Prices(item.sku, prices, unpriced, item.catalog_revision))
+    saved = await repo.save_prices(event.account_id, priced)
+    moves = []
+    for sku, fresh in saved.items():
+        cause = f"prices for catalogue revision {latest[sku].catalog_revision}"
+        move = _next_move(account, fresh, cause)
+        if move is not None:
+            moves.append(move)
+    await repo.moves(event.account_id, moves)
     wakeup.wanted_changed()
 
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from offers.domain import states
-from offers.domain.commands import ClaimedOffer, Outcome
+from offers.domain.commands import ClaimedOffer, Content, Move, Outcome, Prices
 
 
 def _json(value: Any) -> str | None:
@@ -343,89 +343,92 @@ class OffersRepository:
         )
         return {r.sku: dict(r._mapping) for r in rows}
 
-    async def save_content(
-        self,
-        account_id: str,
-        sku: str,
-        content: dict[str, Any] | None,
-        revision: int,
-        listed: bool,
-        stock: int,
-    ) -> dict[str, Any] | None:
-        """The offer as stored now (`state` None if this made it; None if a newer revision is
-        held)."""
+    async def save_contents(
+        self, account_id: str, contents: Sequence[Content]
+    ) -> dict[str, dict[str, Any]]:
+        """The offers as stored now, by SKU (`state` None for those this made; those of which
+        a newer revision is held are left out). One statement for a message's items: one each
+        was most of a 45,000-product catalogue's ingest."""
+        ordered = sorted(contents, key=lambda c: c.sku)  # rows locked in one order
         return await self._saved(
             sa.text(
                 # A new offer waits for its price (and content) until the state machine,
                 # in this transaction, says what else: never for nothing (see migration 0007).
                 "INSERT INTO offers (account_id, sku, state, waiting_for, listed, content,"
-                " catalog_revision, stock) VALUES (:a, :sku, 'waiting',"
-                " CAST(:waiting AS text[]), :listed, CAST(:content AS jsonb), :rev,"
-                " :stock) ON CONFLICT (account_id, sku) DO UPDATE SET listed = :listed,"
-                " content = COALESCE(CAST(:content AS jsonb), offers.content),"
-                " catalog_revision = :rev, stock = :stock, updated_at = now(),"
+                " catalog_revision, stock) SELECT :a, t.sku, 'waiting',"
+                " string_to_array(t.waiting, ','), t.listed, CAST(t.content AS jsonb), t.rev,"
+                " t.stock FROM unnest(CAST(:sku AS text[]), CAST(:waiting AS text[]),"
+                " CAST(:listed AS boolean[]), CAST(:content AS text[]), CAST(:rev AS bigint[]),"
+                " CAST(:stock AS integer[])) AS t(sku, waiting, listed, content, rev, stock)"
+                " ON CONFLICT (account_id, sku) DO UPDATE SET listed = EXCLUDED.listed,"
+                " content = COALESCE(EXCLUDED.content, offers.content),"
+                " catalog_revision = EXCLUDED.catalog_revision, stock = EXCLUDED.stock,"
+                " updated_at = now(),"
                 # A new wanted value is tried even after a surfaced failure.
                 " sync_attempts = CASE WHEN offers.sync_due_at = 'infinity' THEN 0"
                 "  ELSE offers.sync_attempts END, sync_due_at = NULL"
-                " WHERE offers.catalog_revision < :rev"  # a racing older revision changes nothing
+                # A racing older revision changes nothing.
+                " WHERE offers.catalog_revision < EXCLUDED.catalog_revision"
                 f" RETURNING {_OFFER_COLUMNS}, xmax = 0 AS inserted"
             ),
             {
                 "a": account_id,
-                "sku": sku,
-                "listed": listed,
-                "content": _json(content),
-                "rev": revision,
-                "stock": stock,
-                "waiting": [states.FOR_PRICE]
-                if content
-                else [states.FOR_CONTENT, states.FOR_PRICE],
+                "sku": [c.sku for c in ordered],
+                "waiting": [
+                    states.FOR_PRICE if c.content else f"{states.FOR_CONTENT},{states.FOR_PRICE}"
+                    for c in ordered
+                ],
+                "listed": [c.listed for c in ordered],
+                "content": [_json(c.content) for c in ordered],
+                "rev": [c.revision for c in ordered],
+                "stock": [c.stock for c in ordered],
             },
         )
 
     async def save_prices(
-        self,
-        account_id: str,
-        sku: str,
-        prices: dict[str, Any],
-        unpriced: dict[str, str],
-        revision: int,
-    ) -> dict[str, Any] | None:
-        """The offer as stored now (`state` None if this made it; None if a newer revision is
-        held)."""
+        self, account_id: str, prices: Sequence[Prices]
+    ) -> dict[str, dict[str, Any]]:
+        """The offers as stored now, by SKU (`state` None for those this made; those priced
+        from a newer catalogue revision already are left out)."""
+        ordered = sorted(prices, key=lambda p: p.sku)
         return await self._saved(
             sa.text(
                 # Priced before the catalogue sent it: waiting for its content.
                 "INSERT INTO offers (account_id, sku, state, waiting_for, prices, unpriced,"
-                " price_revision) VALUES (:a, :sku, 'waiting', ARRAY['content']::text[],"
-                " CAST(:p AS jsonb), CAST(:u AS jsonb), :rev)"
-                " ON CONFLICT (account_id, sku) DO UPDATE SET prices = CAST(:p AS jsonb),"
-                " unpriced = CAST(:u AS jsonb), price_revision = :rev, updated_at = now(),"
+                " price_revision) SELECT :a, t.sku, 'waiting', ARRAY['content']::text[],"
+                " CAST(t.prices AS jsonb), CAST(t.unpriced AS jsonb), t.rev"
+                " FROM unnest(CAST(:sku AS text[]), CAST(:p AS text[]), CAST(:u AS text[]),"
+                " CAST(:rev AS bigint[])) AS t(sku, prices, unpriced, rev)"
+                " ON CONFLICT (account_id, sku) DO UPDATE SET prices = EXCLUDED.prices,"
+                " unpriced = EXCLUDED.unpriced, price_revision = EXCLUDED.price_revision,"
+                " updated_at = now(),"
                 # A new wanted value is tried even after a surfaced failure.
                 " sync_attempts = CASE WHEN offers.sync_due_at = 'infinity' THEN 0"
                 "  ELSE offers.sync_attempts END, sync_due_at = NULL"
-                " WHERE offers.price_revision <= :rev"
+                " WHERE offers.price_revision <= EXCLUDED.price_revision"
                 f" RETURNING {_OFFER_COLUMNS}, xmax = 0 AS inserted"
             ),
             {
                 "a": account_id,
-                "sku": sku,
-                "p": _json(prices),
-                "u": _json(unpriced),
-                "rev": revision,
+                "sku": [p.sku for p in ordered],
+                "p": [_json(p.prices) for p in ordered],
+                "u": [_json(p.unpriced) for p in ordered],
+                "rev": [p.revision for p in ordered],
             },
         )
 
     async def _saved(
         self, statement: sa.TextClause, values: dict[str, Any]
-    ) -> dict[str, Any] | None:
-        found = (await self.connection.execute(statement, values)).first()
-        if found is None:
-            return None  # a newer revision is held
-        row = dict(found._mapping)
-        if row.pop("inserted"):
-            row["state"] = None
-        return row
+    ) -> dict[str, dict[str, Any]]:
+        if not values["sku"]:
+            return {}
+        saved: dict[str, dict[str, Any]] = {}
+        for found in await self.connection.execute(statement, values):
+            row = dict(found._mapping)
+            if row.pop("inserted"):
+                row["state"] = None
+            saved[row["sku"]] = row
+        return dict(sorted(saved.items()))
 
     async def move(
         self,
@@ -440,37 +443,59 @@ class OffersRepository:
         reason: dict[str, Any] | None = None,
     ) -> None:
         """Set the offer's state (recorded as a transition when it changes) and its next step."""
-        state = to_state or from_state or states.WAITING
+        await self.moves(
+            account_id,
+            [Move(sku, from_state, to_state, cause, tuple(waiting_for), work, reason)],
+        )
+
+    async def moves(self, account_id: str, moves: Sequence[Move]) -> None:
+        """Several offers' moves (one SKU once at most) in two statements."""
+        if not moves:
+            return
+        changed = [m.to_state is not None and m.to_state != m.from_state for m in moves]
         await self.connection.execute(
             sa.text(
-                "UPDATE offers SET state = :state, waiting_for = CAST(:waiting AS text[]),"
-                " work = CAST(:work AS text),"
-                " due_at = CASE WHEN CAST(:work AS text) IS NULL THEN NULL ELSE now() END,"
-                " attempts = CASE WHEN CAST(:work AS text) IS NULL THEN attempts ELSE 0 END,"
-                " reason = CASE WHEN CAST(:changed AS boolean) THEN CAST(:reason AS jsonb)"
-                " ELSE reason END,"
-                " updated_at = now() WHERE account_id = :a AND sku = :sku"
+                "UPDATE offers o SET state = t.state,"
+                " waiting_for = string_to_array(t.waiting, ','), work = t.work,"
+                " due_at = CASE WHEN t.work IS NULL THEN NULL ELSE now() END,"
+                " attempts = CASE WHEN t.work IS NULL THEN o.attempts ELSE 0 END,"
+                " reason = CASE WHEN t.changed THEN CAST(t.reason AS jsonb) ELSE o.reason END,"
+                " updated_at = now()"
+                " FROM unnest(CAST(:sku AS text[]), CAST(:state AS text[]),"
+                " CAST(:waiting AS text[]), CAST(:work AS text[]), CAST(:changed AS boolean[]),"
+                " CAST(:reason AS text[])) AS t(sku, state, waiting, work, changed, reason)"
+                " WHERE o.account_id = :a AND o.sku = t.sku"
             ),
             {
                 "a": account_id,
-                "sku": sku,
-                "state": state,
-                "waiting": list(waiting_for),
-                "work": work,
-                "changed": to_state is not None and to_state != from_state,
-                "reason": _json(reason),
+                "sku": [m.sku for m in moves],
+                "state": [m.to_state or m.from_state or states.WAITING for m in moves],
+                # The states' words have no comma: one text per offer for its text[].
+                "waiting": [",".join(m.waiting_for) for m in moves],
+                "work": [m.work for m in moves],
+                "changed": changed,
+                "reason": [_json(m.reason) for m in moves],
             },
         )
-        if to_state is not None and to_state != from_state:
+        transitions = [m for m, c in zip(moves, changed, strict=True) if c]
+        if transitions:
             await self.connection.execute(
-                _TRANSITION,
+                sa.text(
+                    "INSERT INTO offer_transitions"
+                    " (account_id, sku, from_state, to_state, cause, reason)"
+                    " SELECT :a, t.sku, t.from_state, t.to_state, t.cause,"
+                    " CAST(t.reason AS jsonb) FROM unnest(CAST(:sku AS text[]),"
+                    " CAST(:from_state AS text[]), CAST(:to_state AS text[]),"
+                    " CAST(:cause AS text[]), CAST(:reason AS text[])) WITH ORDINALITY"
+                    " AS t(sku, from_state, to_state, cause, reason, n) ORDER BY t.n"
+                ),
                 {
                     "a": account_id,
-                    "sku": sku,
-                    "from_state": from_state,
-                    "to_state": to_state,
-                    "cause": cause,
-                    "reason": _json(reason),
+                    "sku": [m.sku for m in transitions],
+                    "from_state": [m.from_state for m in transitions],
+                    "to_state": [m.to_state for m in transitions],
+                    "cause": [m.cause for m in transitions],
+                    "reason": [_json(m.reason) for m in transitions],
                 },
             )
 

@@ -7,6 +7,44 @@ from typing import Any
 
 from shared.pagination import PageRequest
 
+# --- what is wanted: the catalogue's and pricing's values, and where they move an offer -------
+
+
+@dataclass(frozen=True)
+class Content:
+    """A catalogue revision of one offer's product (`content` None: withdrawn)."""
+
+    sku: str
+    content: dict[str, Any] | None
+    revision: int
+    listed: bool
+    stock: int
+
+
+@dataclass(frozen=True)
+class Prices:
+    """One offer's prices per marketplace, computed from a catalogue revision."""
+
+    sku: str
+    prices: dict[str, Any]
+    unpriced: dict[str, str]
+    revision: int
+
+
+@dataclass(frozen=True)
+class Move:
+    """An offer's new state (None: it stays; a transition is recorded when it changes), why,
+    what it waits for and the worker's next step."""
+
+    sku: str
+    from_state: str | None
+    to_state: str | None
+    cause: str
+    waiting_for: tuple[str, ...] = ()
+    work: str | None = None
+    reason: dict[str, Any] | None = None
+
+
 # --- the worker's steps (offers/publisher.py calls Allegro between them) ----------------------
 
 
