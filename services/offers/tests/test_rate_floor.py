@@ -283,6 +283,10 @@ async def test_two_worker_processes_share_the_budget_and_never_exceed_it(
         "OFFERS_ALLEGRO_CLIENT_SHARE": "1.0",
         "OFFERS_KNOWN_ACCOUNTS": json.dumps([account]),
         "OFFERS_PUBLISH_POLL_INTERVAL_SECONDS": "0.1",
+        # A process holds at most its slots and a batch of claimed offers (18 here, 98 by
+        # default): the 80 arrive within a moment, and one process would claim them all.
+        "OFFERS_PUBLISH_CONCURRENCY": "8",
+        "OFFERS_PUBLISH_BATCH_SIZE": "10",
         "OFFERS_VERIFY_AFTER_SECONDS": "1",
         "OFFERS_OUTBOX_POLL_INTERVAL_SECONDS": "0.2",
         "MCI_SERVICE_TOKEN_SECRET": secret,
