@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -95,6 +95,16 @@ def _next_move(account: dict[str, Any] | None, row: dict[str, Any], cause: str) 
     )
 
 
+def _moves(
+    account: dict[str, Any] | None,
+    saved: dict[str, dict[str, Any]],
+    cause: Callable[[str], str],
+) -> list[c.Move]:
+    """The moves of the offers just stored (by SKU), each with the cause of its SKU."""
+    found = (_next_move(account, row, cause(sku)) for sku, row in saved.items())
+    return [move for move in found if move is not None]
+
+
 async def _reconsider(
     repo: OffersRepository, account: dict[str, Any] | None, row: dict[str, Any], cause: str
 ) -> None:
@@ -126,14 +136,12 @@ async def catalog_updated(event: CatalogUpdated, uow: UnitOfWork) -> None:
         stock = max(0, item.stock or 0) if item.listed else int((row or {}).get("stock") or 0)
         contents.append(c.Content(item.sku, content, item.revision, item.listed, stock))
     saved = await repo.save_contents(event.account_id, contents)
-    moves = []
-    for sku, fresh in saved.items():
-        item = latest[sku]
-        cause = f"catalogue revision {item.revision}" + ("" if item.listed else " (withdrawn)")
-        move = _next_move(account, fresh, cause)
-        if move is not None:
-            moves.append(move)
-    await repo.moves(event.account_id, moves)
+
+    def cause(sku: str) -> str:
+        withdrawn = "" if latest[sku].listed else " (withdrawn)"
+        return f"catalogue revision {latest[sku].revision}{withdrawn}"
+
+    await repo.moves(event.account_id, _moves(account, saved, cause))
     wakeup.wanted_changed()
 
 
@@ -158,13 +166,11 @@ async def price_computed(event: PriceComputed, uow: UnitOfWork) -> None:
         unpriced = {str(mp): why for mp, why in item.unpriced.items()}
         priced.append(c.Prices(item.sku, prices, unpriced, item.catalog_revision))
     saved = await repo.save_prices(event.account_id, priced)
-    moves = []
-    for sku, fresh in saved.items():
-        cause = f"prices for catalogue revision {latest[sku].catalog_revision}"
-        move = _next_move(account, fresh, cause)
-        if move is not None:
-            moves.append(move)
-    await repo.moves(event.account_id, moves)
+
+    def cause(sku: str) -> str:
+        return f"prices for catalogue revision {latest[sku].catalog_revision}"
+
+    await repo.moves(event.account_id, _moves(account, saved, cause))
     wakeup.wanted_changed()
 
 
