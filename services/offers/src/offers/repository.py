@@ -66,11 +66,6 @@ _CLAIM = sa.text(
     " o.prices, o.unpriced, o.price_revision"
 )
 
-_TRANSITION = sa.text(
-    "INSERT INTO offer_transitions (account_id, sku, from_state, to_state, cause, reason)"
-    " VALUES (:a, :sku, :from_state, :to_state, :cause, CAST(:reason AS jsonb))"
-)
-
 
 class OffersRepository:
     def __init__(self, connection: AsyncConnection) -> None:
@@ -477,27 +472,31 @@ class OffersRepository:
                 "reason": [_json(m.reason) for m in moves],
             },
         )
-        transitions = [m for m, c in zip(moves, changed, strict=True) if c]
-        if transitions:
-            await self.connection.execute(
-                sa.text(
-                    "INSERT INTO offer_transitions"
-                    " (account_id, sku, from_state, to_state, cause, reason)"
-                    " SELECT :a, t.sku, t.from_state, t.to_state, t.cause,"
-                    " CAST(t.reason AS jsonb) FROM unnest(CAST(:sku AS text[]),"
-                    " CAST(:from_state AS text[]), CAST(:to_state AS text[]),"
-                    " CAST(:cause AS text[]), CAST(:reason AS text[])) WITH ORDINALITY"
-                    " AS t(sku, from_state, to_state, cause, reason, n) ORDER BY t.n"
-                ),
-                {
-                    "a": account_id,
-                    "sku": [m.sku for m in transitions],
-                    "from_state": [m.from_state for m in transitions],
-                    "to_state": [m.to_state for m in transitions],
-                    "cause": [m.cause for m in transitions],
-                    "reason": [_json(m.reason) for m in transitions],
-                },
-            )
+        await self._record(account_id, [m for m, c in zip(moves, changed, strict=True) if c])
+
+    async def _record(self, account_id: str, transitions: Sequence[Move]) -> None:
+        """Add these moves to the offers' histories, in this order."""
+        if not transitions:
+            return
+        await self.connection.execute(
+            sa.text(
+                "INSERT INTO offer_transitions"
+                " (account_id, sku, from_state, to_state, cause, reason)"
+                " SELECT :a, t.sku, t.from_state, t.to_state, t.cause,"
+                " CAST(t.reason AS jsonb) FROM unnest(CAST(:sku AS text[]),"
+                " CAST(:from_state AS text[]), CAST(:to_state AS text[]),"
+                " CAST(:cause AS text[]), CAST(:reason AS text[])) WITH ORDINALITY"
+                " AS t(sku, from_state, to_state, cause, reason, n) ORDER BY t.n"
+            ),
+            {
+                "a": account_id,
+                "sku": [m.sku for m in transitions],
+                "from_state": [m.from_state for m in transitions],
+                "to_state": [m.to_state for m in transitions],
+                "cause": [m.cause for m in transitions],
+                "reason": [_json(m.reason) for m in transitions],
+            },
+        )
 
     # --- offers: the worker ---------------------------------------------------------------------
 
@@ -627,31 +626,13 @@ class OffersRepository:
         used = (outcome.sent or {}).get("image_locations")
         if used:
             await self.images_used(outcome.account_id, list(used))
+        sku, before, history = outcome.sku, held["state"], []
         if outcome.note is not None:
             # Said once, in the history, whatever the state does (images left out).
-            await self.connection.execute(
-                _TRANSITION,
-                {
-                    "a": outcome.account_id,
-                    "sku": outcome.sku,
-                    "from_state": held["state"],
-                    "to_state": held["state"],
-                    "cause": "images",
-                    "reason": _json(outcome.note),
-                },
-            )
-        if outcome.state is not None and outcome.state != held["state"]:
-            await self.connection.execute(
-                _TRANSITION,
-                {
-                    "a": outcome.account_id,
-                    "sku": outcome.sku,
-                    "from_state": held["state"],
-                    "to_state": outcome.state,
-                    "cause": outcome.cause,
-                    "reason": _json(outcome.reason),
-                },
-            )
+            history.append(Move(sku, before, before, "images", reason=outcome.note))
+        if outcome.state is not None and outcome.state != before:
+            history.append(Move(sku, before, outcome.state, outcome.cause, reason=outcome.reason))
+        await self._record(outcome.account_id, history)
         return held, row
 
     # --- offer images (source URL -> Allegro location, per account) ------------------------------
