@@ -215,3 +215,39 @@ async def test_a_killed_backend_is_replaced_at_checkout_unless_its_connection_wa
             assert await conn.scalar(pid) != killed
     finally:
         await one.dispose()
+
+
+async def test_each_run_of_a_statement_is_planned_for_its_parameters_as_its_table_grows(
+    ledger_db: str,
+) -> None:
+    """A statement run many times on one connection keeps no generic plan: one made while its
+    table was nearly empty would stay after the table grew. With PostgreSQL's default, the same
+    statement gets a generic plan from its sixth run on (shown on a second statement)."""
+    one = create_engine(ledger_db, pool_size=1, application_name="test-plans")
+    lookup = sa.text("SELECT location FROM uploads WHERE location = :l")
+    plans = sa.text(
+        "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+        " WHERE statement LIKE :s ORDER BY prepare_time DESC LIMIT 1"
+    )
+    try:
+        async with one.connect() as conn:
+            await conn.execute(sa.text("CREATE TEMP TABLE uploads (location text PRIMARY KEY)"))
+            await conn.execute(sa.text("INSERT INTO uploads VALUES ('a'), ('b')"))
+            for _ in range(8):
+                await conn.execute(lookup, {"l": "a"})
+            await conn.execute(
+                sa.text("INSERT INTO uploads SELECT 'u' || g FROM generate_series(1, 20000) g")
+            )
+            await conn.execute(lookup, {"l": "u7"})
+            generic, custom = (await conn.execute(plans, {"s": "SELECT location FROM%"})).one()
+            assert (generic, custom) == (0, 9)
+
+            await conn.execute(sa.text("SET plan_cache_mode = auto"))
+            for _ in range(8):
+                await conn.execute(
+                    sa.text("SELECT count(*) FROM uploads WHERE location = :l"), {"l": "a"}
+                )
+            generic, custom = (await conn.execute(plans, {"s": "SELECT count(*) FROM%"})).one()
+            assert generic > 0 and custom == 5
+    finally:
+        await one.dispose()
